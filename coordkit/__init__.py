@@ -1,0 +1,64 @@
+"""coordkit: service coordination for Python over ZooKeeper and etcd.
+
+Registration and discovery, client-side load balancing, leader election, distributed
+locks with fencing tokens and watched configuration, behind one API chosen by URL::
+
+    import coordkit
+
+    with coordkit.connect("etcd://127.0.0.1:2379") as client:
+        client.put("/app/timeout", "5")
+"""
+
+from __future__ import annotations
+
+from .backends.base import Check, Delete, Entry, EventType, Put, ServerInfo, WatchEvent
+from .client import Client, connect
+from .errors import (
+    BackendUnavailableError,
+    ClosedError,
+    ConfigurationError,
+    ConflictError,
+    CoordkitError,
+    InvalidNameError,
+    KeyExistsError,
+    NotEmptyError,
+    NotFoundError,
+    OperationTimeoutError,
+    OwnershipError,
+    SessionLostError,
+    VersionConflictError,
+)
+from .session import Session, SessionEvent, SessionState
+from .watch import WatchHandle
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "connect",
+    "Client",
+    "Session",
+    "SessionState",
+    "SessionEvent",
+    "Entry",
+    "EventType",
+    "WatchEvent",
+    "WatchHandle",
+    "Check",
+    "Put",
+    "Delete",
+    "ServerInfo",
+    "CoordkitError",
+    "ConfigurationError",
+    "InvalidNameError",
+    "BackendUnavailableError",
+    "OperationTimeoutError",
+    "SessionLostError",
+    "ClosedError",
+    "NotFoundError",
+    "ConflictError",
+    "KeyExistsError",
+    "VersionConflictError",
+    "NotEmptyError",
+    "OwnershipError",
+]

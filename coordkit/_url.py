@@ -1,0 +1,118 @@
+"""Parsing of coordkit URLs and connection options.
+
+``zk://h1:2181,h2:2181/namespace?ttl=10&timeout=5`` (also ``zookeeper://``),
+``etcd://h1:2379/namespace``, ``memory://[store][/namespace]``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote
+
+from .errors import ConfigurationError
+
+__all__ = ["Target", "parse_url", "OPTION_DOCS", "DEFAULT_PORTS"]
+
+DEFAULT_PORTS = {"zookeeper": 2181, "etcd": 2379}
+_SCHEMES = {"zk": "zookeeper", "zookeeper": "zookeeper", "etcd": "etcd", "memory": "memory"}
+OPTION_DOCS = {
+    "ttl": "session TTL in seconds (default 10): how long the servers keep the session's "
+    "ephemeral keys after the client goes silent",
+    "timeout": "per-operation timeout in seconds (default 5)",
+    "connect_timeout": "how long connect() waits for the first session (default: timeout)",
+}
+_DEFAULTS = {"ttl": 10.0, "timeout": 5.0}
+_HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed URL: which backend, where, which namespace, with which options."""
+
+    kind: str
+    endpoints: tuple[str, ...]
+    namespace: str
+    ttl: float
+    timeout: float
+    connect_timeout: float
+    url: str
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _number(name: str, raw: object) -> float:
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"option {name}={raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"option {name}={raw!r} must be a positive number of seconds")
+    return value
+
+
+def _endpoints(kind: str, netloc: str, url: str) -> tuple[str, ...]:
+    if not netloc:
+        raise ConfigurationError(f"{url!r} names no server; write e.g. {kind}://127.0.0.1:{DEFAULT_PORTS[kind]}")
+    found = []
+    for part in netloc.split(","):
+        match = _HOST.match(part.strip())
+        if not match:
+            raise ConfigurationError(f"{url!r}: {part!r} is not host or host:port")
+        port = int(match.group(2) or DEFAULT_PORTS[kind])
+        if not 0 < port < 65536:
+            raise ConfigurationError(f"{url!r}: port {port} is out of range 1-65535")
+        found.append(f"{match.group(1)}:{port}")
+    return tuple(found)
+
+
+def _namespace(path: str, url: str) -> str:
+    from .names import validate_name
+
+    path = unquote(path)
+    if path in ("", "/"):
+        return ""
+    try:
+        validate_name(path, "namespace")
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{url!r}: {exc}") from None
+    return "/" + path.strip("/")
+
+
+def parse_url(url: str | None, options: dict[str, object]) -> Target:
+    """Parse ``url`` (or ``$COORDKIT_URL``) and ``options`` (which override query options).
+
+    Raises ConfigurationError naming what is wrong.
+    """
+    if url is None:
+        url = os.environ.get("COORDKIT_URL")
+        if not url:
+            raise ConfigurationError(
+                "no coordkit URL: pass one to connect() (e.g. 'etcd://127.0.0.1:2379', "
+                "'zk://127.0.0.1:2181', 'memory://') or set COORDKIT_URL"
+            )
+    if not isinstance(url, str):
+        raise ConfigurationError(f"the URL must be a str, not {type(url).__name__}")
+    scheme, sep, rest = url.partition("://")
+    kind = _SCHEMES.get(scheme.lower())
+    if not sep or kind is None:
+        raise ConfigurationError(
+            f"{url!r} is not a coordkit URL; it must start with zk://, zookeeper://, etcd:// or memory://"
+        )
+    rest, _, query = rest.partition("?")
+    netloc, slash, path = rest.partition("/")
+    merged: dict[str, object] = dict(parse_qsl(query, keep_blank_values=True))
+    merged.update(options)
+    unknown = sorted(set(merged) - set(OPTION_DOCS))
+    if unknown:
+        known = ", ".join(sorted(OPTION_DOCS))
+        raise ConfigurationError(f"unknown option(s) {', '.join(unknown)} in {url!r}; known: {known}")
+    ttl = _number("ttl", merged.get("ttl", _DEFAULTS["ttl"]))
+    timeout = _number("timeout", merged.get("timeout", _DEFAULTS["timeout"]))
+    connect_timeout = _number("connect_timeout", merged.get("connect_timeout", timeout))
+    if kind == "memory":
+        endpoints: tuple[str, ...] = (unquote(netloc),)
+    else:
+        endpoints = _endpoints(kind, netloc, url)
+    return Target(kind, endpoints, _namespace(path, url), ttl, timeout, connect_timeout, url)

@@ -1,0 +1,256 @@
+"""The backend protocol: the contract every backend (ZooKeeper, etcd, memory) meets.
+
+Recipes, caches and the CLI are written once over this class. A backend receives
+*validated names* (see :mod:`coordkit.names`), maps them to its own keys, and returns
+names again. Identical semantics on every backend:
+
+Session
+    One session at a time, identified by :attr:`Backend.session_id` (ZooKeeper session id,
+    etcd lease id). Ephemeral keys belong to it and vanish when it ends: at once on
+    :meth:`Backend.close` or :meth:`Backend.new_session`, else when the server expires
+    it after the TTL without a heartbeat. :meth:`Backend.keepalive` is one heartbeat; the
+    client's session manager (:mod:`coordkit.session`) calls it, keeps its own clock, and
+    decides SUSPENDED and LOST. Asynchronous connection news (a dropped socket, an expiry
+    announced by the server) is reported through the sink given to :meth:`Backend.connect`.
+
+Keys and values
+    Values are bytes. ``version`` is 1 when a key is created and grows by one with each
+    write; it restarts at 1 when a deleted key is created again. ``create_revision`` and
+    ``mod_revision`` are cluster-wide and strictly increase (etcd revisions, ZooKeeper
+    zxids), which makes ``create_revision`` usable as a fencing token. Writes either
+    happen whole or not at all; a conditional write that fails raises a
+    :class:`~coordkit.errors.ConflictError` subclass and changes nothing.
+
+Watches
+    :meth:`Backend.watch` delivers the changes to one key or to the keys strictly below a
+    path, in store order, each once, on one thread per watch, and survives reconnects:
+    etcd resumes from the last revision delivered (resyncing by diff after a compaction);
+    ZooKeeper re-reads after every notification and after every reconnect, and diffs
+    against what it delivered. ZooKeeper keeps no history, so several writes to one key
+    in quick succession may reach a watcher as its latest value only; the final state is
+    always delivered.
+
+Errors
+    Only :mod:`coordkit.errors` types escape. A backend translates its client library's
+    exceptions in one table. A write interrupted by a lost connection raises
+    :class:`~coordkit.errors.BackendUnavailableError`: it may or may not have happened.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Sequence, Union
+
+__all__ = [
+    "Entry",
+    "EventType",
+    "WatchEvent",
+    "Check",
+    "Put",
+    "Delete",
+    "Op",
+    "ConnectionEvent",
+    "Watch",
+    "Backend",
+    "ServerInfo",
+]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One key as read from the store."""
+
+    key: str  # the coordkit name, e.g. "/app/timeout"
+    value: bytes
+    version: int
+    create_revision: int
+    mod_revision: int
+    lease: int = 0  # id of the session owning an ephemeral key, 0 for a persistent key
+
+    @property
+    def text(self) -> str:
+        """The value decoded as UTF-8 (raises UnicodeDecodeError on binary values)."""
+        return self.value.decode("utf-8")
+
+    @property
+    def ephemeral(self) -> bool:
+        return self.lease != 0
+
+
+class EventType(enum.Enum):
+    PUT = "put"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """A change: ``entry`` is the new state for PUT, ``None`` for DELETE."""
+
+    type: EventType
+    key: str
+    entry: Entry | None
+    revision: int
+
+
+@dataclass(frozen=True)
+class Check:
+    """Condition of a :meth:`Backend.commit`: the key exists (with ``version`` when given,
+    with ``create_revision`` when given)."""
+
+    key: str
+    version: int | None = None
+    create_revision: int | None = None
+
+
+@dataclass(frozen=True)
+class Put:
+    """Write of a :meth:`Backend.commit` or :meth:`Backend.put`.
+
+    ``version``: only if the key is at that version. ``create``: only if the key is absent.
+    ``ephemeral``: bound to the current session.
+    """
+
+    key: str
+    value: bytes
+    version: int | None = None
+    create: bool = False
+    ephemeral: bool = False
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete of a :meth:`Backend.commit`: only if at ``version`` when given."""
+
+    key: str
+    version: int | None = None
+
+
+Op = Union[Check, Put, Delete]
+
+
+class ConnectionEvent(enum.Enum):
+    """What a backend reports asynchronously to the session manager."""
+
+    DISCONNECTED = "disconnected"  # the link to the servers dropped; session may survive
+    RECONNECTED = "reconnected"  # the link is back and the session survived
+    EXPIRED = "expired"  # the server says the session is gone
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What ``coordkit status`` shows; fields a backend cannot tell stay empty."""
+
+    kind: str
+    endpoints: Sequence[str]
+    version: str = ""
+    members: Sequence[str] = field(default_factory=tuple)
+    leader: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class Watch(abc.ABC):
+    """Handle of a running watch."""
+
+    @abc.abstractmethod
+    def cancel(self) -> None:
+        """Stop delivering events; returns once no callback runs or will run."""
+
+
+WatchCallback = Callable[[WatchEvent], None]
+ConnectionSink = Callable[[ConnectionEvent], None]
+
+
+class Backend(abc.ABC):
+    """A coordination store. Subclasses are built by :func:`coordkit.client.connect`."""
+
+    kind: str = ""
+
+    # --- session -----------------------------------------------------------------
+    @abc.abstractmethod
+    def connect(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
+        """Connect and open the first session with ``ttl`` seconds; wait at most ``timeout``.
+
+        Raises BackendUnavailableError naming the endpoints when no server answers.
+        """
+
+    @property
+    @abc.abstractmethod
+    def session_id(self) -> int:
+        """Id of the current session (stable until :meth:`new_session`)."""
+
+    @property
+    @abc.abstractmethod
+    def session_ttl(self) -> float:
+        """The TTL the server granted, in seconds (ZooKeeper may clamp the asked one)."""
+
+    @abc.abstractmethod
+    def keepalive(self, timeout: float) -> None:
+        """One heartbeat round trip for the current session.
+
+        Raises SessionLostError if the server no longer knows the session, and
+        BackendUnavailableError if no server answered within ``timeout``.
+        """
+
+    @abc.abstractmethod
+    def new_session(self, timeout: float) -> int:
+        """Abandon the current session (its ephemeral keys are then gone or going) and open
+        a new one; returns its id. Raises BackendUnavailableError if no server answers."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """End the session (ephemeral keys vanish now, best effort when unreachable) and
+        release every resource. Idempotent."""
+
+    @abc.abstractmethod
+    def server_info(self, timeout: float) -> ServerInfo:
+        """Describe the cluster for humans."""
+
+    # --- keys --------------------------------------------------------------------
+    @abc.abstractmethod
+    def get(self, key: str) -> Entry | None:
+        """The entry at ``key``, or None."""
+
+    @abc.abstractmethod
+    def put(self, op: Put) -> Entry:
+        """Write one key (see :class:`Put`) and return its new state.
+
+        Raises KeyExistsError (``create``), VersionConflictError (``version``).
+        On ZooKeeper missing parents are created as empty persistent nodes.
+        """
+
+    @abc.abstractmethod
+    def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
+        """Delete ``key`` (and, with ``recursive``, every key below it).
+
+        Returns False if nothing was there. Raises VersionConflictError if ``version`` is
+        given and the key is absent or at another version, NotEmptyError on ZooKeeper
+        when the node has children and ``recursive`` is false.
+        """
+
+    @abc.abstractmethod
+    def children(self, path: str) -> list[str]:
+        """Sorted names of the immediate children of ``path`` (``/`` for the root).
+        A path with nothing below it has no children; that is not an error."""
+
+    @abc.abstractmethod
+    def tree(self, path: str) -> tuple[list[Entry], int]:
+        """Every entry strictly below ``path``, sorted by key, and the revision at which
+        that snapshot holds (one range read on etcd, pipelined reads on ZooKeeper)."""
+
+    @abc.abstractmethod
+    def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
+        """Apply ``ops`` atomically; returns the new entry of each Put (None for others).
+
+        Raises ConflictError (a subclass naming the failing key) if any condition fails;
+        then nothing was written.
+        """
+
+    @abc.abstractmethod
+    def watch(
+        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None
+    ) -> Watch:
+        """Call ``callback`` for every change of ``key`` (or of the keys strictly below it
+        when ``prefix``) after ``start_revision`` (default: from now), in order, once each.
+        Exceptions from ``callback`` are logged and do not stop the watch."""

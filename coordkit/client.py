@@ -1,0 +1,233 @@
+"""The client: ``coordkit.connect(url)`` and the key/value surface.
+
+One client owns one backend connection and one :class:`~coordkit.session.Session`.
+Every ephemeral key, lock, leadership and registration made through the client belongs to
+that session. Close the client (or leave its ``with`` block) to end the session at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable, TypeVar
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
+
+from ._url import Target, parse_url
+from .backends.base import Backend, Entry, Op, Put, ServerInfo, WatchEvent
+from .errors import BackendUnavailableError, ConfigurationError
+from .names import validate_name, validate_path
+from .session import Session, SessionListener, SessionState
+from .watch import WatchHandle
+
+__all__ = ["Client", "connect"]
+
+T = TypeVar("T")
+Value = bytes | bytearray | str
+
+
+def _as_bytes(value: Value) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise ConfigurationError(f"a value must be bytes or str, not {type(value).__name__}")
+
+
+def _make_backend(target: Target) -> Backend:
+    # Imports stay lazy so that a memory:// user never imports kazoo or etcd3.
+    if target.kind == "zookeeper":
+        from .backends.zookeeper import ZooKeeperBackend
+
+        return ZooKeeperBackend(list(target.endpoints), target.namespace,
+                                options={"operation_timeout": target.timeout})
+    if target.kind == "etcd":
+        from .backends.etcd import EtcdBackend
+
+        return EtcdBackend(list(target.endpoints), target.namespace,
+                           options={"operation_timeout": target.timeout})
+    from .backends.memory import MemoryBackend
+
+    return MemoryBackend(target.endpoints[0], target.namespace, options={})
+
+
+def connect(url: str | None = None, *, retry: Retrying | None = None, **options: Any) -> "Client":
+    """Connect to the store at ``url`` (default ``$COORDKIT_URL``) and open a session.
+
+    Options (also as URL query parameters): ``ttl`` (session TTL, seconds, default 10),
+    ``timeout`` (per operation, default 5), ``connect_timeout`` (default ``timeout``).
+    ``retry`` is a tenacity ``Retrying`` used for idempotent operations; the default
+    retries BackendUnavailableError with jittered back-off within ``timeout``.
+
+    Raises ConfigurationError for a bad URL or option, BackendUnavailableError (naming
+    the endpoints) if no server answers within ``connect_timeout``.
+    """
+    target = parse_url(url, options)
+    backend = _make_backend(target)
+    session = Session(backend, ttl=target.ttl, timeout=target.connect_timeout)
+    try:
+        session.open()
+    except BaseException:
+        backend.close()
+        raise
+    return Client(target, backend, session, retry)
+
+
+class Client:
+    """A connection to one coordination store (built by :func:`connect`)."""
+
+    def __init__(self, target: Target, backend: Backend, session: Session,
+                 retry: Retrying | None = None) -> None:
+        self._target = target
+        self._backend = backend
+        self._session = session
+        self._retry = retry or Retrying(
+            stop=stop_after_delay(target.timeout),
+            wait=wait_random_exponential(multiplier=0.02, max=0.5),
+            retry=retry_if_exception_type(BackendUnavailableError),
+            reraise=True,
+        )
+
+    # --- the client itself -----------------------------------------------------------
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the session (its ephemeral keys vanish at once) and release resources.
+        Idempotent; bounded in time even when the servers are unreachable."""
+        self._session.close()
+
+    def __repr__(self) -> str:
+        return f"<coordkit.Client {self._target.url} {self._session.state.value}>"
+
+    @property
+    def url(self) -> str:
+        return self._target.url
+
+    @property
+    def kind(self) -> str:
+        """``"zookeeper"``, ``"etcd"`` or ``"memory"``."""
+        return self._target.kind
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return self._target.endpoints
+
+    @property
+    def namespace(self) -> str:
+        return self._target.namespace
+
+    @property
+    def timeout(self) -> float:
+        return self._target.timeout
+
+    @property
+    def session(self) -> Session:
+        """The session: state, listeners, generation."""
+        return self._session
+
+    @property
+    def backend(self) -> Backend:
+        """The backend (for recipes and fault injection; not needed by applications)."""
+        return self._backend
+
+    def add_listener(self, listener: SessionListener) -> None:
+        """Shorthand for ``client.session.add_listener``."""
+        self._session.add_listener(listener)
+
+    def remove_listener(self, listener: SessionListener) -> None:
+        self._session.remove_listener(listener)
+
+    def _call(self, fn: Callable[[], T], *, idempotent: bool) -> T:
+        self._session.ensure_usable()
+        if not idempotent:
+            return fn()
+        return self._retry(fn)
+
+    # --- keys ------------------------------------------------------------------------
+    def get(self, key: str) -> Entry | None:
+        """The :class:`~coordkit.Entry` at ``key`` (value, version, revisions), or None."""
+        key = validate_name(key, "key")
+        return self._call(lambda: self._backend.get(key), idempotent=True)
+
+    def get_text(self, key: str, default: str | None = None) -> str | None:
+        """The value at ``key`` decoded as UTF-8, or ``default`` if there is none."""
+        entry = self.get(key)
+        return default if entry is None else entry.text
+
+    def put(self, key: str, value: Value, *, ephemeral: bool = False, version: int | None = None,
+            create: bool = False) -> Entry:
+        """Write ``value`` (bytes, or str as UTF-8) at ``key`` and return the new entry.
+
+        ``ephemeral``: the key belongs to the session and vanishes with it.
+        ``create``: only if absent (KeyExistsError otherwise).
+        ``version``: only if the key is at that version (VersionConflictError otherwise).
+        On ZooKeeper missing parents are created as empty nodes. A plain put is retried on
+        BackendUnavailableError (writing the same value twice is harmless but counts twice
+        in ``version``); a conditional put is not retried, and its BackendUnavailableError
+        means it may or may not have happened.
+        """
+        op = Put(validate_name(key, "key"), _as_bytes(value), version, create, ephemeral)
+        plain = version is None and not create
+        return self._call(lambda: self._backend.put(op), idempotent=plain)
+
+    def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
+        """Delete ``key`` (with ``recursive``, also every key below it).
+
+        Returns False if nothing was there. ``version``: only if at that version
+        (VersionConflictError otherwise).
+        """
+        key = validate_name(key, "key")
+        return self._call(
+            lambda: self._backend.delete(key, version=version, recursive=recursive),
+            idempotent=version is None,
+        )
+
+    def children(self, path: str = "/") -> list[str]:
+        """Sorted names of the immediate children of ``path``."""
+        path = validate_path(path)
+        return self._call(lambda: self._backend.children(path), idempotent=True)
+
+    def tree(self, path: str = "/") -> list[Entry]:
+        """Every entry strictly below ``path``, sorted by key, as one consistent read."""
+        path = validate_path(path)
+        return self._call(lambda: self._backend.tree(path), idempotent=True)[0]
+
+    def commit(self, ops: list[Op]) -> list[Entry | None]:
+        """Apply ``ops`` (:class:`~coordkit.Check`, :class:`~coordkit.Put`,
+        :class:`~coordkit.Delete`) atomically: all or nothing. Not retried."""
+        checked = [
+            replace(op, value=_as_bytes(op.value)) if isinstance(op, Put) else op
+            for op in ops
+            if validate_name(op.key, "key")
+        ]
+        return self._call(lambda: self._backend.commit(checked), idempotent=False)
+
+    def watch(self, key_or_path: str, callback: Callable[[WatchEvent], None] | None = None, *,
+              recursive: bool = False, start_revision: int | None = None) -> WatchHandle:
+        """Watch one key, or with ``recursive`` every key strictly below a path.
+
+        Events arrive in store order, each once, and the watch survives reconnects and
+        new sessions. With ``callback``, it is called on the watch's own thread; without,
+        iterate over the returned handle. Cancel the handle (or use ``with``) to stop.
+        """
+        key = validate_path(key_or_path) if recursive else validate_name(key_or_path, "key")
+        self._session.ensure_usable()
+        return WatchHandle(
+            lambda cb: self._backend.watch(key, cb, prefix=recursive, start_revision=start_revision),
+            callback,
+        )
+
+    def server_info(self) -> ServerInfo:
+        """Backend kind, endpoints, server version, members and leader (where told)."""
+        return self._call(lambda: self._backend.server_info(self._target.timeout), idempotent=True)
+
+    def expire_session(self) -> None:
+        """Declare the session LOST now and open a new one (for fault-injection tests)."""
+        self._session.expire_now("expired by expire_session()")
+
+    @property
+    def state(self) -> SessionState:
+        return self._session.state

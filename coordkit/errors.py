@@ -1,0 +1,98 @@
+"""The coordkit error tree.
+
+Errors are grouped by what the caller can do about them::
+
+    CoordkitError
+    ├── ConfigurationError (ValueError)      fix the call: bad URL, option or name
+    │   └── InvalidNameError
+    ├── BackendUnavailableError (ConnectionError)   retry later: no server answered
+    │   └── OperationTimeoutError (TimeoutError)    the operation's deadline passed
+    ├── SessionLostError                      ownership is gone: every ephemeral key,
+    │                                         lock and leadership of the session vanished
+    ├── ClosedError                           the client was closed by its owner
+    ├── NotFoundError (KeyError)              the key does not exist
+    ├── ConflictError                         somebody else changed the store first
+    │   ├── KeyExistsError                    create-if-absent found the key
+    │   ├── VersionConflictError              compare-and-set lost the race
+    │   └── NotEmptyError                     ZooKeeper node still has children
+    └── OwnershipError                        a lock/leadership/fence is not held
+
+Backends translate their client library's exceptions into these in one table each
+(see ``coordkit.backends.zookeeper`` and ``coordkit.backends.etcd``); nothing from
+kazoo or grpc reaches the caller.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CoordkitError",
+    "ConfigurationError",
+    "InvalidNameError",
+    "BackendUnavailableError",
+    "OperationTimeoutError",
+    "SessionLostError",
+    "ClosedError",
+    "NotFoundError",
+    "ConflictError",
+    "KeyExistsError",
+    "VersionConflictError",
+    "NotEmptyError",
+    "OwnershipError",
+]
+
+
+class CoordkitError(Exception):
+    """Base class of every error coordkit raises."""
+
+
+class ConfigurationError(CoordkitError, ValueError):
+    """The call itself is wrong (URL, option, argument): fix it; retrying will not help."""
+
+
+class InvalidNameError(ConfigurationError):
+    """A key or recipe name is not acceptable; the message says which rule it broke."""
+
+
+class BackendUnavailableError(CoordkitError, ConnectionError):
+    """No server answered in time. Retryable: the state of the store is unknown, and a
+    write may or may not have been applied."""
+
+
+class OperationTimeoutError(BackendUnavailableError, TimeoutError):
+    """The operation's deadline passed before the server answered."""
+
+
+class SessionLostError(CoordkitError):
+    """The session ended (expired, or declared lost by the client's own clock): every
+    ephemeral key, lock and leadership it held is gone."""
+
+
+class ClosedError(CoordkitError):
+    """The client (or the handle) was closed; open a new one."""
+
+
+class NotFoundError(CoordkitError, KeyError):
+    """The key does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class ConflictError(CoordkitError):
+    """Somebody else changed the store first: re-read and decide again."""
+
+
+class KeyExistsError(ConflictError):
+    """Create-if-absent found the key already there."""
+
+
+class VersionConflictError(ConflictError):
+    """Compare-and-set failed: the key's version is not the one expected."""
+
+
+class NotEmptyError(ConflictError):
+    """A ZooKeeper node cannot be deleted while it has children (use ``recursive=True``)."""
+
+
+class OwnershipError(CoordkitError):
+    """The caller does not (or no longer) hold the lock, leadership or fence it named."""

@@ -1,0 +1,112 @@
+"""Name validation and the one-to-one mapping between coordkit names and backend keys.
+
+A *name* is what users write: one or more non-empty segments separated by ``/``, with an
+optional leading ``/``. It is validated here, at the edge, so that backends never see a
+bad one. How a name becomes a key is a property of the backend's layout:
+
+* **etcd** keeps the name exactly as ``etcdctl`` spells it: ``mylock`` and ``/mylock`` are
+  two different keys, so ``coordkit lock mylock`` and ``etcdctl lock mylock`` meet.
+  A namespace ``/ns`` is prepended as ``/ns/<name>``; inside a namespace the leading
+  slash carries no meaning and names come back as ``/<name>``.
+* **ZooKeeper** (and the memory backend when asked for it) treats a name as a path from
+  the namespace root: ``mylock`` and ``/mylock`` are both ``/mylock``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import InvalidNameError
+
+__all__ = ["validate_name", "validate_path", "join", "KeyMapper", "MAX_NAME_BYTES"]
+
+MAX_NAME_BYTES = 4096
+_FORBIDDEN_SEGMENTS = {".", ".."}
+
+
+def _check_text(name: object, what: str) -> str:
+    if not isinstance(name, str):
+        raise InvalidNameError(f"{what} must be a str, not {type(name).__name__}: {name!r}")
+    if not name:
+        raise InvalidNameError(f"{what} is empty; give a name such as 'orders/lock'")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise InvalidNameError(f"{what} is longer than {MAX_NAME_BYTES} bytes")
+    for ch in name:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF:
+            raise InvalidNameError(
+                f"{what} {name!r} contains the control character {ch!r}; "
+                "names may hold printable characters only"
+            )
+    return name
+
+
+def validate_name(name: object, what: str = "name") -> str:
+    """Return ``name`` if it is a valid key name, else raise :class:`InvalidNameError`.
+
+    Refused: non-strings, empty names, ``/`` alone, empty segments (``a//b``, ``a/``),
+    ``.`` and ``..`` segments, NUL and other control characters, names over 4 KiB.
+    """
+    text = _check_text(name, what)
+    body = text[1:] if text.startswith("/") else text
+    if not body:
+        raise InvalidNameError(f"{what} '/' names the root, not a key; give a key such as '/app/x'")
+    for segment in body.split("/"):
+        if not segment:
+            raise InvalidNameError(
+                f"{what} {text!r} has an empty segment ('//' or a trailing '/'); remove it"
+            )
+        if segment in _FORBIDDEN_SEGMENTS:
+            raise InvalidNameError(
+                f"{what} {text!r} contains the segment {segment!r}; relative segments are not allowed"
+            )
+    return text
+
+
+def validate_path(path: object, what: str = "path") -> str:
+    """Like :func:`validate_name`, but also accepts ``/`` (the namespace root)."""
+    if path == "/":
+        return "/"
+    if isinstance(path, str) and len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+        if path == "/":
+            return path
+    return validate_name(path, what)
+
+
+def join(parent: str, *children: str) -> str:
+    """Join name segments with single slashes, keeping ``parent``'s leading slash."""
+    parts = [parent.rstrip("/")] + [c.strip("/") for c in children]
+    return "/".join(parts) if parts[0] else "/" + "/".join(parts[1:])
+
+
+@dataclass(frozen=True)
+class KeyMapper:
+    """Maps validated names to backend keys and back.
+
+    ``style`` is ``"etcd"`` (the name is kept as spelled) or ``"path"`` (a name is an
+    absolute path). ``namespace`` is ``""`` or an absolute path without a trailing slash.
+    """
+
+    style: str
+    namespace: str = ""
+
+    def to_key(self, name: str) -> str:
+        if self.style == "path" or self.namespace:
+            rel = name.lstrip("/")
+            return f"{self.namespace}/{rel}" if rel else (self.namespace or "/")
+        return name
+
+    def prefix_of(self, path: str) -> str:
+        """The key prefix that every key strictly below ``path`` starts with."""
+        if path == "/":
+            if self.style == "path" or self.namespace:
+                return f"{self.namespace}/"
+            return ""  # etcd root without namespace: every key, slash or not
+        return self.to_key(path).rstrip("/") + "/"
+
+    def to_name(self, key: str) -> str:
+        if self.namespace:
+            if key != self.namespace and not key.startswith(self.namespace + "/"):
+                raise ValueError(f"key {key!r} is outside namespace {self.namespace!r}")
+            return key[len(self.namespace):] or "/"
+        return key

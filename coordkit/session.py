@@ -1,0 +1,298 @@
+"""Session states, listeners and the session manager.
+
+A client owns exactly one session at a time. Ephemeral keys, locks, leaderships and
+registrations belong to it. The states, and what a caller may assume in each:
+
+CONNECTED
+    The session is alive and the client heard from the server within the TTL.
+SUSPENDED
+    The client cannot reach the servers. The session *may* survive (if the link comes back
+    within the TTL) but nothing held through it is safe: do not act as owner.
+LOST
+    The session is gone, and with it every ephemeral key. The client declares LOST either
+    when the server says so or, by its own clock, when the TTL has passed since it last
+    heard from the server, even while disconnected. It then opens a new session by itself
+    (a new :attr:`Session.generation`) and reports CONNECTED again.
+CLOSED
+    The owner closed the client. Terminal.
+
+Listeners are called on one dispatcher thread, in order, one event at a time. A
+listener that raises is logged and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
+
+from .backends.base import Backend, ConnectionEvent
+from .errors import BackendUnavailableError, ClosedError, SessionLostError
+
+__all__ = ["SessionState", "SessionEvent", "Session", "SessionListener"]
+
+log = logging.getLogger("coordkit")
+
+
+class SessionState(enum.Enum):
+    CONNECTED = "connected"
+    SUSPENDED = "suspended"
+    LOST = "lost"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """A state change. ``generation`` counts sessions: it grows by one with every new
+    session, so a holder can tell whether an event is about the session it holds through."""
+
+    state: SessionState
+    previous: SessionState
+    session_id: int
+    generation: int
+    reason: str = ""
+
+
+SessionListener = Callable[[SessionEvent], None]
+
+
+class Session:
+    """Keeps one backend session alive, tells listeners about it, and replaces it when lost.
+
+    ``ttl`` is asked of the server; :attr:`ttl` is what it granted. A heartbeat runs every
+    ``ttl / 3``; after a failed heartbeat the state is SUSPENDED and the client probes more
+    often until it hears from the server again or the TTL since it last heard runs out.
+    """
+
+    def __init__(self, backend: Backend, *, ttl: float, timeout: float) -> None:
+        self._backend = backend
+        self._asked_ttl = ttl
+        self._timeout = timeout
+        self._cond = threading.Condition()
+        self._state = SessionState.SUSPENDED  # until connect() succeeds
+        self._generation = 0
+        self._session_id = 0
+        self._last_heard = 0.0
+        self._wake = False
+        self._listeners: list[SessionListener] = []
+        self._events: queue.SimpleQueue[SessionEvent | None] = queue.SimpleQueue()
+        self._heartbeat: threading.Thread | None = None
+        self._dispatcher: threading.Thread | None = None
+
+    # --- public ------------------------------------------------------------------
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    @property
+    def session_id(self) -> int:
+        return self._session_id
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    @property
+    def ttl(self) -> float:
+        """The TTL the server granted, in seconds."""
+        return self._backend.session_ttl
+
+    @property
+    def last_heard(self) -> float:
+        """``time.monotonic()`` when the last successful heartbeat was sent."""
+        return self._last_heard
+
+    def add_listener(self, listener: SessionListener) -> None:
+        """Call ``listener`` with every later :class:`SessionEvent` (on the dispatcher thread)."""
+        with self._cond:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: SessionListener) -> None:
+        with self._cond:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def wait_for(self, state: SessionState, timeout: float | None = None) -> bool:
+        """Wait until the session is in ``state``; False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._state is not state:
+                if self._state is SessionState.CLOSED:
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def ensure_usable(self) -> None:
+        """Raise ClosedError if the client was closed."""
+        if self._state is SessionState.CLOSED:
+            raise ClosedError("the coordkit client is closed; connect again")
+
+    def is_current(self, generation: int) -> bool:
+        """True if ``generation`` is the live session and it is CONNECTED."""
+        return self._generation == generation and self._state is SessionState.CONNECTED
+
+    # --- lifecycle ---------------------------------------------------------------
+    def open(self) -> None:
+        """Connect and open the first session; raises BackendUnavailableError on failure."""
+        started = time.monotonic()
+        self._backend.connect(self._on_connection_event, ttl=self._asked_ttl, timeout=self._timeout)
+        with self._cond:
+            self._last_heard = started
+            self._session_id = self._backend.session_id
+            self._generation = 1
+            self._state = SessionState.CONNECTED
+        self._dispatcher = threading.Thread(
+            target=self._dispatch, name="coordkit-session-events", daemon=True
+        )
+        self._dispatcher.start()
+        self._heartbeat = threading.Thread(
+            target=self._run, name="coordkit-session-heartbeat", daemon=True
+        )
+        self._heartbeat.start()
+
+    def close(self) -> None:
+        """Stop the heartbeat, end the session (ephemeral keys vanish now) and report CLOSED.
+        Idempotent; bounded in time even when the servers are unreachable."""
+        with self._cond:
+            if self._state is SessionState.CLOSED:
+                return
+            self._transition(SessionState.CLOSED, "closed by its owner")
+            self._cond.notify_all()
+        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
+            self._heartbeat.join(self._timeout + 1)
+        try:
+            self._backend.close()
+        finally:
+            self._events.put(None)
+            if self._dispatcher is not None and self._dispatcher is not threading.current_thread():
+                self._dispatcher.join(self._timeout + 1)
+
+    def expire_now(self, reason: str = "expired on request") -> None:
+        """Declare the session LOST at once and replace it (fault injection, and what a
+        holder calls when it learns from the server that its session is gone)."""
+        with self._cond:
+            if self._state in (SessionState.LOST, SessionState.CLOSED):
+                return
+            self._transition(SessionState.LOST, reason)
+            self._wake = True
+            self._cond.notify_all()
+
+    # --- internals -----------------------------------------------------------------
+    def _transition(self, state: SessionState, reason: str) -> None:
+        # Called with self._cond held; the event is queued so listeners run outside it.
+        if state is self._state:
+            return
+        event = SessionEvent(state, self._state, self._session_id, self._generation, reason)
+        self._state = state
+        self._cond.notify_all()
+        self._events.put(event)
+        log.info("coordkit session %x: %s -> %s (%s)", self._session_id,
+                 event.previous.value, state.value, reason)
+
+    def _on_connection_event(self, event: ConnectionEvent) -> None:
+        # Runs on the backend's thread: record and wake the heartbeat, never block.
+        with self._cond:
+            if self._state is SessionState.CLOSED:
+                return
+            if event is ConnectionEvent.DISCONNECTED and self._state is SessionState.CONNECTED:
+                self._transition(SessionState.SUSPENDED, "connection to the servers dropped")
+            elif event is ConnectionEvent.EXPIRED and self._state is not SessionState.LOST:
+                self._transition(SessionState.LOST, "the server expired the session")
+            self._wake = True
+            self._cond.notify_all()
+
+    def _dispatch(self) -> None:
+        while True:
+            event = self._events.get()
+            if event is None:
+                return
+            with self._cond:
+                listeners = list(self._listeners)
+            for listener in listeners:
+                try:
+                    listener(event)
+                except Exception:  # a listener's bug must not silence the others
+                    log.exception("coordkit session listener %r failed", listener)
+
+    def _next_wait(self) -> float:
+        ttl = self._backend.session_ttl
+        if self._state is SessionState.CONNECTED:
+            return ttl / 3
+        lost_at = self._last_heard + ttl
+        return max(0.0, min(0.25, lost_at - time.monotonic()))
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._wake:
+                    self._cond.wait(self._next_wait())
+                self._wake = False
+                state = self._state
+            if state is SessionState.CLOSED:
+                return
+            if state is SessionState.LOST:
+                self._reopen()
+            else:
+                self._beat()
+
+    def _beat(self) -> None:
+        ttl = self._backend.session_ttl
+        sent = time.monotonic()
+        lost_at = self._last_heard + ttl
+        try:
+            self._backend.keepalive(max(0.05, min(self._timeout, ttl / 3, lost_at - sent)))
+        except SessionLostError as exc:
+            with self._cond:
+                if self._state is not SessionState.CLOSED:
+                    self._transition(SessionState.LOST, f"the server no longer knows the session ({exc})")
+            return
+        except BackendUnavailableError as exc:
+            with self._cond:
+                if self._state is SessionState.CLOSED:
+                    return
+                if time.monotonic() >= lost_at:
+                    self._transition(
+                        SessionState.LOST,
+                        f"no answer from the servers for the session TTL ({ttl:g}s)",
+                    )
+                elif self._state is SessionState.CONNECTED:
+                    self._transition(SessionState.SUSPENDED, f"heartbeat failed: {exc}")
+            return
+        except ClosedError:
+            return
+        with self._cond:
+            self._last_heard = sent
+            if self._state is SessionState.SUSPENDED:
+                self._transition(SessionState.CONNECTED, "heard from the servers again")
+
+    def _reopen(self) -> None:
+        retrying = Retrying(
+            wait=wait_random_exponential(multiplier=0.05, max=1.0),
+            retry=retry_if_exception_type(BackendUnavailableError),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if self._state is SessionState.CLOSED:
+                        return
+                    started = time.monotonic()
+                    session_id = self._backend.new_session(self._timeout)
+        except ClosedError:
+            return
+        with self._cond:
+            if self._state is SessionState.CLOSED:
+                return
+            self._last_heard = started
+            self._session_id = session_id
+            self._generation += 1
+            self._transition(SessionState.CONNECTED, "opened a new session")
