@@ -1,0 +1,8 @@
+"""``python -m coordkit_cli``: the same as the ``coordkit`` console script."""
+
+from __future__ import annotations
+
+from .main import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The typed object behind ``click.Context.obj``: the global options and the client.
+
+The client connects on first use, so ``coordkit --version`` or ``--help`` never touch the
+network, and it is closed with the root Click context whatever way the command ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import click
+
+import coordkit
+
+from .output import Output
+
+__all__ = ["CliContext", "pass_cli"]
+
+_NO_URL = (
+    "no store URL: pass --url or set COORDKIT_URL "
+    "(e.g. etcd://127.0.0.1:2379, zk://127.0.0.1:2181, memory://)"
+)
+
+
+@dataclass
+class CliContext:
+    """What every command needs: where the store is, how to print, and the client."""
+
+    click_ctx: click.Context
+    url: str | None
+    json: bool = False
+    timeout: float | None = None
+    _client: coordkit.Client | None = field(default=None, repr=False)
+
+    @property
+    def out(self) -> Output:
+        return Output(json=self.json)
+
+    @property
+    def client(self) -> coordkit.Client:
+        """The connected client (connecting now if this is the first use).
+
+        Raises ConfigurationError without a URL, BackendUnavailableError if no server
+        answers within ``--timeout`` (or the URL's ``connect_timeout``).
+        """
+        if self._client is None:
+            if not self.url:
+                raise coordkit.ConfigurationError(_NO_URL)
+            client = self._connect(self.url)
+            # The root context outlives the subcommand's, and closing it ends the session.
+            self._client = self.click_ctx.find_root().with_resource(client)
+        return self._client
+
+    def _connect(self, url: str) -> coordkit.Client:
+        if self.timeout is None:
+            return coordkit.connect(url)  # keep whatever the URL's query string says
+        return coordkit.connect(url, timeout=self.timeout, connect_timeout=self.timeout)
+
+    def endpoints(self) -> tuple[str, ...]:
+        """The servers this command talks to, for error messages.
+
+        Before a client exists (connecting failed) they are read off the URL text; that is
+        only for naming them, the library has already validated or rejected the URL.
+        """
+        if self._client is not None:
+            return tuple(self._client.endpoints)
+        return endpoints_in_url(self.url)
+
+
+def endpoints_in_url(url: str | None) -> tuple[str, ...]:
+    if not url or "://" not in url:
+        return ()
+    rest = url.split("://", 1)[1]
+    netloc = rest.split("?", 1)[0].split("/", 1)[0]
+    return tuple(part.strip() for part in netloc.split(",") if part.strip())
+
+
+pass_cli = click.make_pass_decorator(CliContext)

@@ -1,0 +1,116 @@
+"""The one place where failures become exit codes and one-line messages on stderr.
+
+Exit codes (also listed in ``coordkit --help``)::
+
+    0    success (and ``watch`` stopped by Ctrl-C or SIGTERM)
+    1    the key does not exist, or another coordkit error
+    2    bad usage or configuration: option, URL, key name
+    3    conflict: the key exists, is at another version, or (ZooKeeper) has children
+    4    no server answered within the timeout (the message names the endpoints)
+    5    the session was lost
+    130  interrupted (Ctrl-C)
+
+Nobody sees a traceback for an expected failure; set ``COORDKIT_DEBUG=1`` to get one for
+an unexpected failure (a bug).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, Any
+
+import click
+
+from coordkit import (
+    BackendUnavailableError,
+    ConfigurationError,
+    ConflictError,
+    CoordkitError,
+    NotFoundError,
+    SessionLostError,
+)
+
+__all__ = ["EXIT_INTERRUPTED", "CliError", "translate_errors"]
+
+EXIT_NOT_FOUND = 1
+EXIT_USAGE = 2
+EXIT_CONFLICT = 3
+EXIT_UNAVAILABLE = 4
+EXIT_SESSION_LOST = 5
+EXIT_INTERRUPTED = 130
+
+# Most specific first: OperationTimeoutError is a BackendUnavailableError, and
+# InvalidNameError a ConfigurationError, so they need no rows of their own.
+_EXIT_CODES: Sequence[tuple[type[CoordkitError], int]] = (
+    (ConfigurationError, EXIT_USAGE),
+    (NotFoundError, EXIT_NOT_FOUND),
+    (ConflictError, EXIT_CONFLICT),
+    (BackendUnavailableError, EXIT_UNAVAILABLE),
+    (SessionLostError, EXIT_SESSION_LOST),
+)
+
+
+class CliError(click.ClickException):
+    """A failure already phrased for the user: ``coordkit: <message>`` and an exit code."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"coordkit: {self.format_message()}", file=file, err=True)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def exit_code_for(exc: CoordkitError) -> int:
+    for kind, code in _EXIT_CODES:
+        if isinstance(exc, kind):
+            return code
+    return 1
+
+
+def message_for(exc: CoordkitError, endpoints: Sequence[str]) -> str:
+    """The user's line; an unreachable backend is always named, even when the library's
+    message does not name it."""
+    text = _one_line(str(exc)) or type(exc).__name__
+    unnamed = [endpoint for endpoint in endpoints if endpoint not in text]
+    if isinstance(exc, BackendUnavailableError) and unnamed:
+        text = f"cannot reach {', '.join(endpoints)}: {text}"
+    return text
+
+
+def _is_click_control_flow(exc: BaseException) -> bool:
+    # Click signals usage errors, --help and exits with exceptions; they are not failures.
+    return isinstance(exc, (click.ClickException, click.exceptions.Exit, click.Abort))
+
+
+def _is_broken_pipe(exc: BaseException) -> bool:
+    # `coordkit ls -r / | head`: Click itself exits quietly on EPIPE, let it.
+    return isinstance(exc, BrokenPipeError)
+
+
+@contextmanager
+def translate_errors(endpoints: Callable[[], Sequence[str]] = tuple) -> Iterator[None]:
+    """Turn whatever escapes a command into a :class:`CliError` or a quiet exit.
+
+    ``endpoints`` returns the servers to name when the store is unreachable; it is
+    called only then, so it may look at a context that was never fully built.
+    """
+    try:
+        yield
+    except CoordkitError as exc:
+        raise CliError(message_for(exc, tuple(endpoints())), exit_code_for(exc)) from None
+    except KeyboardInterrupt:
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        if _is_click_control_flow(exc) or _is_broken_pipe(exc):
+            raise
+        if os.environ.get("COORDKIT_DEBUG"):
+            traceback.print_exc()
+        raise CliError(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}", 1) from None

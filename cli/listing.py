@@ -1,0 +1,132 @@
+"""What ``coordkit ls`` shows: the keys below a path arranged as a tree of names.
+
+A store is a flat set of keys on etcd and a tree of nodes on ZooKeeper; the listing
+presents both the same way. A name with keys below it is a "directory" (shown with a
+trailing ``/``) whether or not it is also a key itself, as a ZooKeeper parent node is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from coordkit import Entry
+
+from .output import preview, value_fields
+
+__all__ = ["Node", "build_tree", "child_lines", "describe", "node_fields", "tree_lines", "walk"]
+
+_MAX_ALIGN = 32  # beyond this a long name would push every value off the screen
+_BRANCH, _LAST, _PIPE, _SPACE = "├── ", "└── ", "│   ", "    "
+
+
+@dataclass
+class Node:
+    name: str  # the last segment, as shown
+    key: str  # the full name, as a command would accept it
+    entry: Entry | None = None  # None when only keys below it exist
+    children: dict[str, Node] = field(default_factory=dict)
+
+    def child(self, name: str) -> Node:
+        if name not in self.children:
+            self.children[name] = Node(name, _join(self.key, name))
+        return self.children[name]
+
+    def sorted_children(self) -> list[Node]:
+        return [self.children[name] for name in sorted(self.children)]
+
+
+def _join(parent: str, name: str) -> str:
+    return parent.rstrip("/") + "/" + name
+
+
+def _relative(path: str, key: str) -> str:
+    prefix = path.rstrip("/") + "/"
+    if key.startswith(prefix):
+        return key[len(prefix):]
+    # Only at the root of an etcd store without namespace: "x" as well as "/x" is below "/".
+    return key.lstrip("/")
+
+
+def build_tree(path: str, entries: list[Entry]) -> Node:
+    """Arrange ``entries`` (every key strictly below ``path``) under a root node for ``path``."""
+    root = Node(path, path)
+    for entry in entries:
+        node = root
+        for segment in _relative(path, entry.key).split("/"):
+            node = node.child(segment)
+        node.entry = entry
+    return root
+
+
+def label(node: Node) -> str:
+    """``name``, ``name/`` for a directory; the value preview comes separately."""
+    return node.name + ("/" if node.children else "")
+
+
+def _shows_value(node: Node) -> bool:
+    # A ZooKeeper parent node holds an empty value nobody wrote: showing `= ""` on every
+    # directory would be noise. An empty value on a leaf is information.
+    return node.entry is not None and (bool(node.entry.value) or not node.children)
+
+
+def _suffix(node: Node) -> str:
+    return "  (ephemeral)" if node.entry is not None and node.entry.ephemeral else ""
+
+
+def describe(node: Node, width: int = 0) -> str:
+    """One line for a node: name, value preview, ephemeral mark; names padded to ``width``."""
+    if not _shows_value(node):
+        return label(node) + _suffix(node)
+    assert node.entry is not None
+    return f"{label(node).ljust(width)} = {preview(node.entry.value)}{_suffix(node)}"
+
+
+def _value_column(siblings: list[Node]) -> int:
+    width = max((len(label(n)) for n in siblings if _shows_value(n)), default=0)
+    return min(width, _MAX_ALIGN)
+
+
+def child_lines(root: Node) -> list[str]:
+    """``ls PATH``: the immediate children, values aligned on their ``=``."""
+    children = root.sorted_children()
+    width = _value_column(children)
+    return [describe(child, width) for child in children]
+
+
+def tree_lines(root: Node) -> Iterator[str]:
+    """``ls -r PATH``: the path, then everything below it drawn like ``tree``."""
+    yield root.key
+    yield from _branches(root, "")
+
+
+def _branches(node: Node, indent: str) -> Iterator[str]:
+    children = node.sorted_children()
+    width = _value_column(children)
+    for index, child in enumerate(children):
+        last = index == len(children) - 1
+        yield indent + (_LAST if last else _BRANCH) + describe(child, width)
+        yield from _branches(child, indent + (_SPACE if last else _PIPE))
+
+
+def node_fields(node: Node) -> dict[str, Any]:
+    """A node as ``ls --json`` prints it; a name that is not a key has null fields."""
+    entry = node.entry
+    data: dict[str, Any] = {"key": entry.key if entry is not None else node.key}
+    if entry is None:
+        data.update(value=None, encoding=None, version=None, create_revision=None,
+                    mod_revision=None, ephemeral=False)
+    else:
+        data.update(value_fields(entry.value))
+        data.update(version=entry.version, create_revision=entry.create_revision,
+                    mod_revision=entry.mod_revision, ephemeral=entry.ephemeral)
+    data["has_children"] = bool(node.children)
+    return data
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node below ``node``, depth first, siblings in name order (as ``tree`` shows them)."""
+    for child in node.sorted_children():
+        yield child
+        yield from walk(child)

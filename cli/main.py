@@ -1,0 +1,92 @@
+"""The ``coordkit`` command: global options, the command group and the entry point."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import click
+
+import coordkit
+
+from .context import CliContext
+from .errors import translate_errors
+from .kv import delete, get, ls, put
+from .status import status
+from .watch import watch
+
+__all__ = ["cli", "main"]
+
+_EPILOG = """\b
+Exit codes:
+  0    success (watch: also when stopped by Ctrl-C or SIGTERM)
+  1    no such key, or another error
+  2    bad usage, URL, option or key name
+  3    conflict: key exists, other version, or has children
+  4    no server answered within the timeout
+  5    the session was lost
+  130  interrupted
+"""
+
+
+class CoordkitGroup(click.Group):
+    """A group whose commands' failures all pass through :func:`translate_errors`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        def endpoints() -> tuple[str, ...]:
+            obj = ctx.find_object(CliContext)
+            return obj.endpoints() if obj is not None else ()
+
+        with translate_errors(endpoints):
+            try:
+                return super().invoke(ctx)
+            finally:
+                # Close the client here rather than after main() returns, so that a failure
+                # while ending the session is reported like any other.
+                ctx.close()
+
+
+@click.group(cls=CoordkitGroup, epilog=_EPILOG,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--url", envvar="COORDKIT_URL", metavar="URL",
+              help="The store: etcd://host:port[,host:port][/namespace], zk://host:port[/namespace] "
+                   "or memory://[name]. Default: $COORDKIT_URL.")
+@click.option("--json", "json_output", is_flag=True,
+              help="Print JSON (one document; one object per line for watch).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Per-operation timeout, which also bounds connecting. Default: the URL's, else 5.")
+@click.version_option(coordkit.__version__, "--version", prog_name="coordkit",
+                      message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float | None) -> None:
+    """Read, write and watch keys in ZooKeeper, etcd or an in-process memory store.
+
+    \b
+    Examples:
+      coordkit --url etcd://127.0.0.1:2379 ls -r /app
+      coordkit --url zk://127.0.0.1:2181 put /app/timeout 5
+      echo -n secret | coordkit put /app/token -
+      coordkit --json get /app/timeout
+      coordkit watch -r /app
+    """
+    ctx.obj = CliContext(ctx, url=url, json=json_output, timeout=timeout)
+
+
+for _command in (ls, get, put, delete, watch, status):
+    cli.add_command(_command)
+
+
+def _configure_logging() -> None:
+    """Keep the client libraries' own log lines (kazoo's "Connection dropped", ...) off
+    the terminal: the one-line error already says what failed. COORDKIT_DEBUG=1 shows them."""
+    if os.environ.get("COORDKIT_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    else:
+        logging.getLogger().addHandler(logging.NullHandler())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _configure_logging()
+    cli(prog_name="coordkit")

@@ -1,0 +1,116 @@
+"""Printing for people and for programs.
+
+Results go to stdout, diagnostics to stderr. ``--json`` prints one JSON document per
+command, or for streaming commands one compact object per line, each flushed at once so
+that a consumer reading the pipe sees every change when it happens.
+
+Values are bytes. In JSON they appear as text when they are UTF-8 (``"encoding": "utf-8"``)
+and as base64 otherwise (``"encoding": "base64"``), so any value survives the round trip.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from coordkit import Entry, EventType, WatchEvent
+
+__all__ = ["Output", "entry_fields", "event_fields", "preview", "value_fields", "write_raw"]
+
+PREVIEW_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Output:
+    json: bool = False
+
+    def line(self, text: str = "") -> None:
+        """One human line on stdout. click.echo flushes every call, which a watcher
+        reading the pipe relies on."""
+        click.echo(text)
+
+    def document(self, data: Any) -> None:
+        """One JSON document on stdout."""
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+    def record(self, data: Any) -> None:
+        """One JSON object on one line, flushed: the unit of a JSON stream."""
+        click.echo(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+
+    @staticmethod
+    def note(text: str) -> None:
+        """A diagnostic for the person at the terminal, on stderr."""
+        click.echo(f"coordkit: {text}", err=True)
+
+
+def write_raw(data: bytes) -> None:
+    """Bytes to stdout exactly as stored (for values that are not text)."""
+    stream = click.get_binary_stream("stdout")
+    stream.write(data)
+    stream.flush()
+
+
+def _decoded(value: bytes) -> str | None:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def preview(value: bytes, limit: int | None = PREVIEW_CHARS) -> str:
+    """A value on one line: text with control characters escaped, cut at ``limit``
+    characters; ``""`` when empty; ``<N bytes>`` when it is not UTF-8."""
+    text = _decoded(value)
+    if text is None:
+        return f"<{len(value)} bytes>"
+    if not text:
+        return '""'
+    shown = "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+    if limit is not None and len(shown) > limit:
+        return shown[: limit - 1] + "…"
+    return shown
+
+
+def _escape(ch: str) -> str:
+    return repr(ch)[1:-1]
+
+
+def value_fields(value: bytes) -> dict[str, str]:
+    text = _decoded(value)
+    if text is not None:
+        return {"value": text, "encoding": "utf-8"}
+    return {"value": base64.b64encode(value).decode("ascii"), "encoding": "base64"}
+
+
+def entry_fields(entry: Entry) -> dict[str, Any]:
+    """Everything about an entry, as ``get --json`` prints it."""
+    return {
+        "key": entry.key,
+        **value_fields(entry.value),
+        "version": entry.version,
+        "create_revision": entry.create_revision,
+        "mod_revision": entry.mod_revision,
+        "lease": entry.lease,
+        "ephemeral": entry.ephemeral,
+    }
+
+
+def event_fields(event: WatchEvent) -> dict[str, Any]:
+    """One change, as ``watch --json`` prints it."""
+    data: dict[str, Any] = {"type": event.type.value, "key": event.key, "revision": event.revision}
+    if event.type is EventType.PUT and event.entry is not None:
+        data.update(value_fields(event.entry.value))
+        data.update(version=event.entry.version, create_revision=event.entry.create_revision,
+                    mod_revision=event.entry.mod_revision, ephemeral=event.entry.ephemeral)
+    return data
+
+
+def event_line(event: WatchEvent) -> str:
+    """One change for people: ``PUT /a/b = value`` or ``DELETE /a/b``."""
+    if event.type is EventType.PUT and event.entry is not None:
+        return f"PUT {event.key} = {preview(event.entry.value, limit=None)}"
+    return f"DELETE {event.key}"

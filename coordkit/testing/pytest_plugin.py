@@ -1,0 +1,68 @@
+"""pytest fixtures that provide real ZooKeeper and etcd servers.
+
+Installing coordkit registers this module as a pytest plugin (the ``pytest11`` entry point named
+``coordkit``), so the fixtures are available without any import; ``-p no:coordkit`` turns it off.
+
+Fixtures:
+
+``zookeeper_server`` (session)
+    One ZooKeeper node for the whole session, or the external servers named by
+    ``COORDKIT_TEST_ZK_URL``. Use its ``url``; do not kill or pause it, other tests share it.
+``etcd_server`` (session)
+    The same for etcd, or ``COORDKIT_TEST_ETCD_URL``.
+``zookeeper_ensemble`` (function)
+    A fresh local 3-node ZooKeeper ensemble, removed after the test: kill, pause and restart
+    members at will (``zookeeper_ensemble.members[0].kill()``).
+``etcd_cluster`` (function)
+    A fresh local 3-member etcd cluster, the same way.
+
+Tests that inject faults into a single node should start their own ``ZooKeeperServer()`` or
+``EtcdServer()`` in a ``with`` block rather than use the shared session servers. Local servers need
+the binaries (``scripts/install-servers.sh``); a missing binary fails the test with install advice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from coordkit.testing._etcd import EtcdCluster, EtcdServer
+from coordkit.testing._external import ExternalServer, servers_from_env
+from coordkit.testing._zookeeper import ZooKeeperEnsemble, ZooKeeperServer
+
+
+@pytest.fixture(scope="session")
+def zookeeper_server() -> Iterator[ZooKeeperServer | ExternalServer]:
+    """A ZooKeeper server shared by the session: external if ``COORDKIT_TEST_ZK_URL`` is set."""
+    external = servers_from_env().zookeeper
+    if external is not None:
+        yield external
+        return
+    with ZooKeeperServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def etcd_server() -> Iterator[EtcdServer | ExternalServer]:
+    """An etcd server shared by the session: external if ``COORDKIT_TEST_ETCD_URL`` is set."""
+    external = servers_from_env().etcd
+    if external is not None:
+        yield external
+        return
+    with EtcdServer() as server:
+        yield server
+
+
+@pytest.fixture
+def zookeeper_ensemble() -> Iterator[ZooKeeperEnsemble]:
+    """A fresh local 3-node ZooKeeper ensemble for one test (always local: tests inject faults)."""
+    with ZooKeeperEnsemble(3) as ensemble:
+        yield ensemble
+
+
+@pytest.fixture
+def etcd_cluster() -> Iterator[EtcdCluster]:
+    """A fresh local 3-member etcd cluster for one test (always local: tests inject faults)."""
+    with EtcdCluster(3) as cluster:
+        yield cluster

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Install the ZooKeeper and etcd servers that coordkit's tests run (Debian/Ubuntu, apt-get only).
+#
+# Idempotent: does nothing when etcd, etcdctl, java and the ZooKeeper jars are already present, so
+# CI can run it on every job. Runs apt-get as root, through sudo when not root. Installs nothing
+# else and starts nothing. Exits non-zero with a message saying what is missing on failure.
+set -euo pipefail
+
+JAR_DIR=/usr/share/java
+PACKAGES=(etcd-server etcd-client zookeeper default-jre-headless)
+
+die() {
+    echo "install-servers: $*" >&2
+    exit 1
+}
+
+missing() {
+    local what=()
+    command -v etcd >/dev/null 2>&1 || what+=("etcd")
+    command -v etcdctl >/dev/null 2>&1 || what+=("etcdctl")
+    command -v java >/dev/null 2>&1 || what+=("java")
+    # The harness needs the server and its wire-format jar; the rest come with the same package.
+    for jar in zookeeper zookeeper-jute; do
+        [[ -e "$JAR_DIR/$jar.jar" ]] || what+=("$JAR_DIR/$jar.jar")
+    done
+    echo "${what[*]}"
+}
+
+need="$(missing)"
+if [[ -z "$need" ]]; then
+    echo "install-servers: etcd, etcdctl, java and the ZooKeeper jars are already installed"
+    exit 0
+fi
+echo "install-servers: missing: $need"
+
+command -v apt-get >/dev/null 2>&1 ||
+    die "apt-get not found: install ${PACKAGES[*]} with this system's package manager"
+
+if [[ "$(id -u)" -eq 0 ]]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    die "not root and no sudo: run as root to install ${PACKAGES[*]}"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+    die "apt-get update failed"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${PACKAGES[@]}" || die "apt-get install ${PACKAGES[*]} failed"
+
+need="$(missing)"
+[[ -z "$need" ]] || die "still missing after installing ${PACKAGES[*]}: $need"
+echo "install-servers: installed; $(etcd --version | head -n 1); ZooKeeper jars in $JAR_DIR"

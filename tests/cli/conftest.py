@@ -1,0 +1,126 @@
+"""Fixtures for the CLI tests: in-process runs with CliRunner on ``memory://`` stores, and
+real ``python -m coordkit_cli`` subprocesses against real ZooKeeper and etcd servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from click.testing import CliRunner, Result
+from coordkit_cli.main import cli
+
+import coordkit
+
+Invoke = Callable[..., Result]
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def unique(prefix: str = "ck-cli") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def make_runner() -> CliRunner:
+    try:  # click < 8.2 mixes stderr into stdout unless told not to
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:
+        return CliRunner()
+
+
+@pytest.fixture
+def memory_url() -> str:
+    """A fresh in-process store: CliRunner runs the CLI in this process, so it is shared."""
+    return f"memory://{unique()}"
+
+
+@pytest.fixture
+def store(memory_url: str) -> Iterator[coordkit.Client]:
+    """A client on the test's memory store, to prepare and inspect what the CLI sees."""
+    with coordkit.connect(memory_url) as client:
+        yield client
+
+
+@pytest.fixture
+def invoke(memory_url: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """Run ``coordkit --url <memory_url> ARGS...`` in-process; ``url=None`` leaves --url out."""
+    monkeypatch.delenv("COORDKIT_URL", raising=False)
+
+    def run(*args: str, url: str | None = memory_url, input: bytes | str | None = None) -> Result:
+        argv = (["--url", url] if url is not None else []) + list(args)
+        return make_runner().invoke(cli, argv, input=input, catch_exceptions=False)
+
+    return run
+
+
+# --- real servers, real processes --------------------------------------------------------
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "coordkit_cli", *args]
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("COORDKIT_URL", None)
+    env.pop("COORDKIT_DEBUG", None)
+    return env
+
+
+@pytest.fixture
+def run_cli() -> RunCli:
+    """Run the CLI as a real subprocess (bounded: a hang fails the test, never the run)."""
+
+    def run(*args: str, input: bytes | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(cli_command(*args), input=input, capture_output=True,
+                              timeout=timeout, env=cli_env(), check=False)
+        return subprocess.CompletedProcess(done.args, done.returncode,
+                                           done.stdout.decode("utf-8", "replace"),
+                                           done.stderr.decode("utf-8", "replace"))
+
+    return run
+
+
+@pytest.fixture(params=["zookeeper", "etcd"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    """The shared real server of each kind, with a namespace of the test's own."""
+    server = request.getfixturevalue(f"{request.param}_server")
+    return f"{server.url}/{unique()}"
+
+
+def _assert_one_line_error(stderr: str, *fragments: str) -> None:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("coordkit: "), stderr
+    assert "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0], stderr
+
+
+@pytest.fixture
+def one_line_error() -> Callable[..., None]:
+    """``one_line_error(stderr, *fragments)``: exactly one ``coordkit: ...`` line holding
+    every fragment, and no traceback (what every user-facing failure looks like)."""
+    return _assert_one_line_error
+
+
+@pytest.fixture
+def cli_process() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start ``coordkit ARGS...`` in the background (stdout piped); every process started
+    is killed and reaped after the test, whatever happened."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=cli_env())
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
