@@ -28,6 +28,8 @@ from .errors import (
     SessionLostError,
     VersionConflictError,
 )
+from .recipes.election import Election, Leader
+from .recipes.lock import Lock, Semaphore
 from .session import Session, SessionEvent, SessionState
 from .watch import WatchHandle
 
@@ -48,6 +50,10 @@ __all__ = [
     "Put",
     "Delete",
     "ServerInfo",
+    "Lock",
+    "Semaphore",
+    "Election",
+    "Leader",
     "CoordkitError",
     "ConfigurationError",
     "InvalidNameError",

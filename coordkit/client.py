@@ -7,19 +7,30 @@ that session. Close the client (or leave its ``with`` block) to end the session 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, Protocol, TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from ._url import Target, parse_url
-from .backends.base import Backend, Entry, Op, Put, ServerInfo, WatchEvent
-from .errors import BackendUnavailableError, ConfigurationError
+from .backends.base import Backend, Check, Entry, Op, Put, ServerInfo, WatchEvent
+from .errors import BackendUnavailableError, ConfigurationError, ConflictError, OwnershipError
 from .names import validate_name, validate_path
 from .session import Session, SessionListener, SessionState
 from .watch import WatchHandle
 
-__all__ = ["Client", "connect"]
+if TYPE_CHECKING:
+    from .recipes.election import Election
+    from .recipes.lock import Lock, Semaphore
+
+__all__ = ["Client", "connect", "Fence"]
+
+
+class Fence(Protocol):
+    """Anything that can guard a write: a held Lock, Semaphore slot or leadership."""
+
+    def fence_check(self) -> tuple[str, int]: ...
 
 T = TypeVar("T")
 Value = bytes | bytearray | str
@@ -50,7 +61,8 @@ def _make_backend(target: Target) -> Backend:
     return MemoryBackend(target.endpoints[0], target.namespace, options={})
 
 
-def connect(url: str | None = None, *, retry: Retrying | None = None, **options: Any) -> "Client":
+def connect(url: str | None = None, *, ttl: float | None = None, timeout: float | None = None,
+            connect_timeout: float | None = None, retry: Retrying | None = None) -> "Client":
     """Connect to the store at ``url`` (default ``$COORDKIT_URL``) and open a session.
 
     Options (also as URL query parameters): ``ttl`` (session TTL, seconds, default 10),
@@ -61,7 +73,8 @@ def connect(url: str | None = None, *, retry: Retrying | None = None, **options:
     Raises ConfigurationError for a bad URL or option, BackendUnavailableError (naming
     the endpoints) if no server answers within ``connect_timeout``.
     """
-    target = parse_url(url, options)
+    given = {"ttl": ttl, "timeout": timeout, "connect_timeout": connect_timeout}
+    target = parse_url(url, {k: v for k, v in given.items() if v is not None})
     backend = _make_backend(target)
     session = Session(backend, ttl=target.ttl, timeout=target.connect_timeout)
     try:
@@ -86,6 +99,14 @@ class Client:
             retry=retry_if_exception_type(BackendUnavailableError),
             reraise=True,
         )
+        self._guards: dict[tuple[str, str], threading.Lock] = {}
+        self._guards_lock = threading.Lock()
+
+    def _local_guard(self, key: tuple[str, str]) -> threading.Lock:
+        """One in-process lock per recipe name: etcd's layout gives a session one contender
+        per name, so two handles of one client must take turns locally first."""
+        with self._guards_lock:
+            return self._guards.setdefault(key, threading.Lock())
 
     # --- the client itself -----------------------------------------------------------
     def __enter__(self) -> "Client":
@@ -158,7 +179,7 @@ class Client:
         return default if entry is None else entry.text
 
     def put(self, key: str, value: Value, *, ephemeral: bool = False, version: int | None = None,
-            create: bool = False) -> Entry:
+            create: bool = False, fence: Fence | None = None) -> Entry:
         """Write ``value`` (bytes, or str as UTF-8) at ``key`` and return the new entry.
 
         ``ephemeral``: the key belongs to the session and vanishes with it.
@@ -168,10 +189,54 @@ class Client:
         BackendUnavailableError (writing the same value twice is harmless but counts twice
         in ``version``); a conditional put is not retried, and its BackendUnavailableError
         means it may or may not have happened.
+
+        ``fence``: a held lock, semaphore or election; the write commits only if it is still
+        held (one transaction with a check on the holder's contender key), else
+        OwnershipError and nothing is written. A stale holder cannot write.
         """
         op = Put(validate_name(key, "key"), _as_bytes(value), version, create, ephemeral)
+        if fence is not None:
+            return self._fenced_put(op, fence)
         plain = version is None and not create
         return self._call(lambda: self._backend.put(op), idempotent=plain)
+
+    def _fenced_put(self, op: Put, fence: Fence) -> Entry:
+        fence_key, token = fence.fence_check()
+        try:
+            result = self._call(
+                lambda: self._backend.commit([Check(fence_key, create_revision=token), op]),
+                idempotent=False)
+        except ConflictError:
+            holder = self._call(lambda: self._backend.get(fence_key), idempotent=True)
+            if holder is None or holder.create_revision != token:
+                raise OwnershipError(
+                    f"write to {op.key} refused: the fence {fence_key} (token {token}) is no "
+                    "longer held") from None
+            raise
+        entry = result[1]
+        assert entry is not None
+        return entry
+
+    # --- recipes -----------------------------------------------------------------------
+    def lock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> "Lock":
+        """A distributed lock (see :class:`coordkit.Lock`); nothing is sent until acquire()."""
+        from .recipes.lock import Lock
+
+        return Lock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
+
+    def semaphore(self, name: str, limit: int, *, identity: str | None = None,
+                  lose_on_suspend: bool = True) -> "Semaphore":
+        """A distributed semaphore admitting at most ``limit`` holders."""
+        from .recipes.lock import Semaphore
+
+        return Semaphore(self, name, limit, identity=identity, lose_on_suspend=lose_on_suspend)
+
+    def election(self, name: str, *, identity: str | None = None,
+                 lose_on_suspend: bool = True) -> "Election":
+        """A leader election (see :class:`coordkit.Election`)."""
+        from .recipes.election import Election
+
+        return Election(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
         """Delete ``key`` (with ``recursive``, also every key below it).

@@ -40,6 +40,9 @@ from __future__ import annotations
 
 import abc
 import enum
+import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
@@ -55,6 +58,8 @@ __all__ = [
     "Watch",
     "Backend",
     "ServerInfo",
+    "Contender",
+    "QueueView",
 ]
 
 
@@ -148,6 +153,39 @@ class ServerInfo:
     members: Sequence[str] = field(default_factory=tuple)
     leader: str = ""
     details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One entry of a contender queue (the waiters of a lock, semaphore or election).
+
+    ``sequence`` orders the queue (etcd: create revision; ZooKeeper: the node's sequence
+    number). ``create_revision`` is the fencing token. ``value`` and ``create_revision``
+    may be empty/0 for *other* contenders when listed without values on ZooKeeper.
+    """
+
+    key: str
+    sequence: int
+    create_revision: int = 0
+    value: bytes = b""
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """The queue as seen by one contender: its own entry and every contender in order."""
+
+    mine: Contender
+    contenders: list[Contender]
+    revision: int
+
+    @property
+    def position(self) -> int:
+        """0 for the head; -1 if ``mine`` is no longer in the queue."""
+        for index, contender in enumerate(self.contenders):
+            if contender.key == self.mine.key:
+                return index
+        return -1
 
 
 class Watch(abc.ABC):
@@ -254,3 +292,67 @@ class Backend(abc.ABC):
         """Call ``callback`` for every change of ``key`` (or of the keys strictly below it
         when ``prefix``) after ``start_revision`` (default: from now), in order, once each.
         Exceptions from ``callback`` are logged and do not stop the watch."""
+
+    # --- contender queues (locks, semaphores, elections) ----------------------------------
+    # Defaults built on the key/value calls above; the ZooKeeper and etcd backends override
+    # them with the wire layouts other tools use (Curator, etcdctl) and single round trips.
+
+    def queue_join(self, path: str, value: bytes, *, unique: bool = False) -> QueueView:
+        """Add this session's ephemeral contender under ``path`` and return the queue.
+
+        One round trip where the backend allows (etcd: one transaction; ZooKeeper: create
+        and list pipelined). A retry after a lost connection finds the contender the first
+        attempt created instead of adding a second one. Without ``unique`` a session has at
+        most one contender per path (etcd's layout ``<path>/<lease id hex>``, what etcdctl's
+        lock and election use); with it, several (semaphores).
+        """
+        key = f"{path.rstrip('/')}/{self.session_id:x}-{uuid.uuid4().hex}"
+        entry = self.put(Put(key, value, create=True, ephemeral=True))
+        contenders, revision = self.queue_list(path)
+        mine = Contender(entry.key, entry.create_revision, entry.create_revision, entry.value,
+                         entry.version)
+        return QueueView(mine, contenders, revision)
+
+    def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
+        """Every contender under ``path`` in queue order, and the revision read at.
+        With ``values``, each contender's value and create revision are filled in."""
+        entries, revision = self.tree(path)
+        depth = path.strip("/").count("/") + 1  # contenders are the immediate children
+        found = [
+            Contender(e.key, e.create_revision, e.create_revision, e.value, e.version)
+            for e in entries
+            if e.key.strip("/").count("/") == depth
+        ]
+        return sorted(found, key=lambda c: c.sequence), revision
+
+    def queue_update(self, mine: Contender, value: bytes) -> Contender:
+        """Replace the value of our own contender (an election's proclamation) only if it
+        is still the same entry; raises VersionConflictError otherwise."""
+        entry = self.commit([Check(mine.key, create_revision=mine.create_revision),
+                             Put(mine.key, value, ephemeral=True)])[1]
+        assert entry is not None
+        return Contender(mine.key, mine.sequence, entry.create_revision, entry.value, entry.version)
+
+    def queue_leave(self, mine: Contender) -> None:
+        """Remove our contender if it is still there (idempotent)."""
+        self.delete(mine.key)
+
+    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event) -> bool:
+        """Wait until ``key`` does not exist; True once it is gone. Returns False early if
+        ``timeout`` passed or ``wake`` was set by somebody else (e.g. a session listener).
+        Watches the one key, so a release wakes exactly the waiter behind it."""
+        gone = threading.Event()
+
+        def on_event(event: WatchEvent) -> None:
+            if event.type is EventType.DELETE:
+                gone.set()
+                wake.set()
+
+        watch = self.watch(key, on_event, prefix=False)
+        try:
+            if self.get(key) is None:
+                return True
+            wake.wait(timeout)
+            return gone.is_set()
+        finally:
+            watch.cancel()

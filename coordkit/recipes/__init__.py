@@ -1,0 +1,1 @@
+"""Locks, semaphores and elections, written once over the backend protocol."""

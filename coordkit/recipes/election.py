@@ -1,0 +1,162 @@
+"""Leader election on the contender queue.
+
+Wire layouts: on etcd, etcd's Go ``concurrency.Election`` (what ``etcdctl elect`` uses):
+candidate ``<name>/<lease id hex>`` holding the proposal, the leader being the candidate with
+the lowest create revision. On ZooKeeper, Apache Curator's ``LeaderSelector`` (an
+``InterProcessMutex`` whose nodes hold each participant's id): ``<name>/_c_<uuid>-lock-<seq>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue as queue_mod
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from ..backends.base import Contender, WatchEvent
+from ..errors import ConfigurationError, ConflictError, OwnershipError
+from ._queue import Contention, LostCallback
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ["Election", "Leader"]
+
+
+@dataclass(frozen=True)
+class Leader:
+    """The current leader: its proposal, candidate key and fencing token."""
+
+    proposal: str
+    key: str
+    token: int
+
+
+def _proposal(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise ConfigurationError(f"a proposal must be a str, not {type(value).__name__}")
+    return value.encode("utf-8")
+
+
+class Election:
+    """Campaign for leadership of ``name``; observe who leads.
+
+    ``campaign()`` means what ``threading.Lock.acquire(timeout=...)`` means. Leadership is
+    lost when the session is SUSPENDED (unless ``lose_on_suspend=False``) or LOST: see
+    :attr:`lost` and :meth:`on_lost`.
+    """
+
+    def __init__(self, client: "Client", name: str, *, identity: str | None = None,
+                 lose_on_suspend: bool = True) -> None:
+        self._client = client
+        self.identity = identity
+        self._contention = Contention(client, name, what="leadership", lose_on_suspend=lose_on_suspend,
+                                      guard=client._local_guard(("election", name)))
+
+    def __repr__(self) -> str:
+        return f"<coordkit.Election {self.name} leader={self.is_leader}>"
+
+    @property
+    def name(self) -> str:
+        return self._contention.path
+
+    @property
+    def is_leader(self) -> bool:
+        return self._contention.held
+
+    @property
+    def key(self) -> str | None:
+        mine = self._contention.mine
+        return None if mine is None else mine.key
+
+    @property
+    def token(self) -> int | None:
+        """Fencing token while leader (create revision / czxid of the candidate key)."""
+        mine = self._contention.mine
+        return mine.create_revision if mine is not None and self._contention.held else None
+
+    @property
+    def lost(self) -> threading.Event:
+        """Set when leadership is lost while held; cleared by the next successful campaign."""
+        return self._contention.lost
+
+    def on_lost(self, callback: LostCallback) -> None:
+        """Call ``callback(reason)`` when leadership is lost while held."""
+        self._contention.on_lost(callback)
+
+    def fence_check(self) -> tuple[str, int]:
+        mine = self._contention.mine
+        if mine is None or not self._contention.held:
+            raise OwnershipError(f"not the leader of {self.name}: cannot fence with it")
+        return mine.key, mine.create_revision
+
+    def campaign(self, proposal: str, timeout: float | None = None) -> bool:
+        """Become a candidate with ``proposal`` and wait until elected. Returns False if
+        ``timeout`` passed first (the candidacy is then withdrawn)."""
+        return self._contention.enter(_proposal(proposal), blocking=True, timeout=timeout)
+
+    def resign(self) -> None:
+        """Give up leadership (or candidacy). Raises OwnershipError if leadership had been
+        lost meanwhile (the candidate key is removed all the same)."""
+        self._contention.leave()
+
+    def proclaim(self, proposal: str) -> None:
+        """Change the leader's value without a new election. Raises OwnershipError if this
+        handle is not (or no longer) the leader."""
+        value = _proposal(proposal)
+        mine = self._contention.mine
+        if mine is None or not self._contention.held:
+            raise OwnershipError(f"cannot proclaim: not the leader of {self.name}")
+        try:
+            self._contention.mine = self._client.backend.queue_update(mine, value)
+        except ConflictError:
+            raise OwnershipError(f"cannot proclaim: the candidate key of {self.name} is gone") from None
+
+    def leader(self) -> Leader | None:
+        """The current leader, or None when nobody leads (one read)."""
+        contenders, _ = self._client.backend.queue_list(self.name, values=True)
+        return _leader_of(contenders)
+
+    def observe(self, timeout: float | None = None) -> Iterator[Leader]:
+        """Yield the current leader, then every change of leader or of its proclaimed value,
+        in order. Periods without a leader are skipped. Stops after ``timeout`` seconds of
+        no change (never, by default) or when the generator is closed."""
+        changes: "queue_mod.SimpleQueue[WatchEvent]" = queue_mod.SimpleQueue()
+        last: Leader | None = None
+        with self._client.watch(self.name, changes.put, recursive=True):
+            while True:
+                current = self.leader()
+                if current is not None and current != last:
+                    last = current
+                    yield current
+                try:
+                    changes.get(timeout=timeout)
+                except queue_mod.Empty:
+                    return
+                while not changes.empty():  # coalesce a burst into one re-read
+                    changes.get_nowait()
+
+    @contextlib.contextmanager
+    def leadership(self, proposal: str, timeout: float | None = None) -> Iterator["Election"]:
+        """``with election.leadership("me"):`` runs the body as leader and resigns after.
+        Raises OwnershipError if not elected within ``timeout``. Check :attr:`lost` inside
+        long bodies: leadership can end before the body does."""
+        if not self.campaign(proposal, timeout=timeout):
+            raise OwnershipError(f"not elected leader of {self.name} within {timeout}s")
+        try:
+            yield self
+        except BaseException:
+            with contextlib.suppress(OwnershipError):
+                self.resign()
+            raise
+        self.resign()  # raises OwnershipError if the body did not run as leader throughout
+
+
+def _leader_of(contenders: list[Contender]) -> Leader | None:
+    if not contenders:
+        return None
+    head = contenders[0]
+    return Leader(head.value.decode("utf-8", "replace"), head.key, head.create_revision)
+
+

@@ -1,0 +1,204 @@
+"""Locks and semaphores on every backend: exclusion, fairness, tokens, fencing, loss."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+import coordkit
+
+DEADLINE = 15.0
+ClientFactory = Callable[..., coordkit.Client]
+
+
+def _wait_queue_length(client: coordkit.Client, name: str, length: int) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while len(client.backend.queue_list(name)[0]) != length:
+        assert time.monotonic() < deadline, f"queue {name} never reached {length} contenders"
+        time.sleep(0.01)  # polling a condition with a deadline, not hoping
+
+
+def test_acquire_release_and_properties(client: coordkit.Client) -> None:
+    lock = client.lock("jobs/lock", identity="worker-1")
+    assert not lock.is_held and lock.token is None
+    assert lock.acquire() is True
+    assert lock.is_held and lock.token is not None and lock.key is not None
+    assert lock.key.lstrip("/").startswith("jobs/lock/")
+    with pytest.raises(coordkit.OwnershipError):
+        client.lock("jobs/lock").release()  # another handle does not hold it
+    lock.release()
+    assert not lock.is_held
+    with pytest.raises(coordkit.OwnershipError):
+        lock.release()
+
+
+def test_exclusion_between_clients(make_client: ClientFactory) -> None:
+    a, b = make_client(), make_client()
+    held = a.lock("x")
+    assert held.acquire()
+    other = b.lock("x")
+    assert other.acquire(blocking=False) is False
+    started = time.monotonic()
+    assert other.acquire(timeout=0.3) is False
+    assert time.monotonic() - started >= 0.3
+    assert len(a.backend.queue_list("x")[0]) == 1, "a timed-out waiter must leave the queue"
+    held.release()
+    assert other.acquire(timeout=DEADLINE)
+    other.release()
+
+
+def test_with_statement_and_threads_sharing_a_handle(client: coordkit.Client) -> None:
+    lock = client.lock("shared")
+    inside = 0
+    overlaps = []
+
+    def work() -> None:
+        nonlocal inside
+        for _ in range(5):
+            with lock as entered:
+                assert entered is lock
+                inside += 1
+                overlaps.append(inside)
+                inside -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(DEADLINE)
+    assert overlaps == [1] * 20
+
+
+def test_mutual_exclusion_under_contention(make_client: ClientFactory) -> None:
+    """Read-modify-write of a counter under the lock: lost updates would show overlap."""
+    clients = [make_client() for _ in range(4)]
+    clients[0].put("/counter", "0")
+    errors: list[BaseException] = []
+
+    def work(c: coordkit.Client) -> None:
+        try:
+            lock = c.lock("counter-lock")
+            for _ in range(5):
+                with lock:
+                    value = int(c.get_text("/counter") or "0")
+                    c.put("/counter", str(value + 1), fence=lock)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert clients[0].get_text("/counter") == "20"
+
+
+def test_fair_first_come_first_served_and_tokens_increase(make_client: ClientFactory) -> None:
+    owner = make_client()
+    first = owner.lock("fair")
+    assert first.acquire()
+    order: list[int] = []
+    tokens: list[int] = [first.token or 0]
+    waiters = [make_client() for _ in range(4)]
+    threads = []
+    for index, c in enumerate(waiters):
+        lock = c.lock("fair")
+
+        def run(lock: coordkit.Lock = lock, index: int = index) -> None:
+            assert lock.acquire(timeout=DEADLINE)
+            order.append(index)
+            tokens.append(lock.token or 0)
+            lock.release()
+
+        t = threading.Thread(target=run)
+        t.start()
+        threads.append(t)
+        _wait_queue_length(owner, "fair", index + 2)  # joined in this order
+    first.release()
+    for t in threads:
+        t.join(DEADLINE)
+    assert order == [0, 1, 2, 3]
+    assert tokens == sorted(set(tokens)), f"tokens must strictly increase: {tokens}"
+
+
+def test_fenced_write_refused_after_loss(make_client: ClientFactory) -> None:
+    holder, other = make_client(), make_client()
+    lock = holder.lock("fenced")
+    assert lock.acquire()
+    holder.put("/orders/1", "paid", fence=lock)
+    fence_key, token = lock.fence_check()
+    holder.expire_session()
+    assert lock.lost.wait(DEADLINE), "the holder was not told of the loss"
+    assert not lock.is_held and lock.token is None
+    with pytest.raises(coordkit.OwnershipError):
+        holder.put("/orders/1", "stale", fence=lock)
+    # Once the old session is gone on the server, a stale holder that kept its fence key
+    # and token is refused by the store itself.
+    assert holder.session.wait_for(coordkit.SessionState.CONNECTED, DEADLINE)
+    assert holder.session.generation == 2
+    with pytest.raises(coordkit.ConflictError):
+        holder.commit([coordkit.Check(fence_key, create_revision=token), coordkit.Put("/orders/1", b"stale")])
+    successor = other.lock("fenced")
+    assert successor.acquire(timeout=DEADLINE)
+    assert (successor.token or 0) > token
+    other.put("/orders/1", "refunded", fence=successor)
+    assert other.get_text("/orders/1") == "refunded"
+    with pytest.raises(coordkit.OwnershipError, match="lost"):
+        lock.release()
+    successor.release()
+
+
+def test_loss_callbacks_fire(make_client: ClientFactory) -> None:
+    holder = make_client()
+    lock = holder.lock("cb")
+    reasons: list[str] = []
+    told = threading.Event()
+    lock.on_lost(lambda reason: (reasons.append(reason), told.set()))
+    assert lock.acquire()
+    holder.expire_session()
+    assert told.wait(DEADLINE)
+    assert "lost" in reasons[0]
+    # the handle can be acquired again (on the new session) without a release first
+    assert lock.acquire(timeout=DEADLINE)
+    assert lock.is_held and not lock.lost.is_set()
+    lock.release()
+
+
+def test_semaphore_admits_at_most_limit(make_client: ClientFactory) -> None:
+    clients = [make_client() for _ in range(3)]
+    slots = [c.semaphore("pool", 2) for c in clients]
+    assert slots[0].acquire() and slots[1].acquire()
+    assert slots[2].acquire(timeout=0.2) is False
+    got = threading.Event()
+    t = threading.Thread(target=lambda: slots[2].acquire(timeout=DEADLINE) and got.set())
+    t.start()
+    _wait_queue_length(clients[0], "pool", 3)
+    slots[0].release()  # the head leaves: the third is admitted
+    assert got.wait(DEADLINE)
+    t.join()
+    slots[1].release()
+    slots[2].release()
+
+
+def test_semaphore_any_holder_leaving_admits_a_waiter(make_client: ClientFactory) -> None:
+    clients = [make_client() for _ in range(3)]
+    slots = [c.semaphore("pool2", 2) for c in clients]
+    assert slots[0].acquire() and slots[1].acquire()
+    got = threading.Event()
+    t = threading.Thread(target=lambda: slots[2].acquire(timeout=DEADLINE) and got.set())
+    t.start()
+    _wait_queue_length(clients[0], "pool2", 3)
+    slots[1].release()  # not the head: must still admit the waiter
+    assert got.wait(DEADLINE)
+    t.join()
+
+
+def test_bad_recipe_arguments(client: coordkit.Client) -> None:
+    with pytest.raises(coordkit.InvalidNameError):
+        client.lock("a//b")
+    with pytest.raises(coordkit.ConfigurationError):
+        client.semaphore("s", 0)
