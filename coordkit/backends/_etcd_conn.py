@@ -1,0 +1,240 @@
+"""Channels to an etcd cluster: endpoint failover, deadlines, and the one error table.
+
+python-etcd3 0.12 talks to a single ``host:port`` (its ``MultiEndpointEtcd3Client`` came after
+the release), so failover lives here: calls go to the *current* endpoint; a call that fails
+with UNAVAILABLE or DEADLINE_EXCEEDED moves the current endpoint to the next one for every
+later call. A call that is safe to repeat (a read, a heartbeat, a lease grant whose
+duplicate simply expires) is repeated on the next endpoint within the same deadline; a
+write is repeated only when gRPC says it never left this process ("failed to connect"),
+because otherwise it may have been applied.
+
+We use python-etcd3 for its channel set-up (TLS, user/password token) and call the
+generated gRPC stubs directly, so that every request can say exactly what it needs
+(transactions with reads, keys-only ranges) and carry its own deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+
+from ..errors import (
+    BackendUnavailableError,
+    ClosedError,
+    ConfigurationError,
+    CoordkitError,
+    NotFoundError,
+    OperationTimeoutError,
+    SessionLostError,
+)
+from ._etcd3_compat import import_etcd3
+
+etcd3 = import_etcd3()
+etcdrpc: Any = etcd3.etcdrpc
+
+__all__ = ["EtcdConnection", "Stubs", "etcdrpc", "translate"]
+
+T = TypeVar("T")
+_SC = grpc.StatusCode
+
+# Options python-etcd3 accepts for its channel; anything else in ``options`` is ignored.
+_CLIENT_OPTIONS = ("ca_cert", "cert_key", "cert_cert", "user", "password")
+
+_CHANNEL_OPTIONS = [
+    # A restarted server must be found again within a heartbeat, not after gRPC's default
+    # back-off (up to 120 s), or a session would be declared lost while the server is up.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    # gRPC also uses this as the connect (TCP + HTTP/2 handshake) timeout: long enough for a
+    # loaded machine, short enough that a paused server is given up on for the next one.
+    ("grpc.min_reconnect_backoff_ms", 5000),
+    # Pings detect a dead or paused server under a quiet watch stream. etcd refuses pings
+    # closer than 5 s (--grpc-keepalive-min-time) and pings without a call in flight.
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+    # tree() of a large subtree is one response; gRPC's default cap is 4 MiB.
+    ("grpc.max_receive_message_length", -1),
+]
+
+# etcd's WithRequireLeader: a member cut off from the leader fails our calls and closes our
+# watch streams with "no leader", which moves us to another member instead of waiting there.
+_REQUIRE_LEADER = (("hasleader", "true"),)
+
+# The one translation table. First matching row wins: (gRPC status code or python-etcd3
+# exception type, substring of the details or "", coordkit error, what it means).
+_TABLE: tuple[tuple[Any, str, type[CoordkitError], str], ...] = (
+    (_SC.NOT_FOUND, "lease not found", SessionLostError, "the session (etcd lease) is gone"),
+    (_SC.NOT_FOUND, "", NotFoundError, "not found"),
+    (_SC.UNAVAILABLE, "", BackendUnavailableError, "no etcd server answered"),
+    (_SC.DEADLINE_EXCEEDED, "", OperationTimeoutError, "etcd did not answer in time"),
+    (_SC.CANCELLED, "", BackendUnavailableError, "the call was cut off"),
+    (_SC.RESOURCE_EXHAUSTED, "", BackendUnavailableError, "etcd is overloaded or out of space"),
+    (_SC.OUT_OF_RANGE, "", NotFoundError, "that revision is compacted or in the future"),
+    (_SC.INVALID_ARGUMENT, "", ConfigurationError, "etcd refused the request"),
+    (_SC.FAILED_PRECONDITION, "", ConfigurationError, "etcd refused the request"),
+    (_SC.PERMISSION_DENIED, "", ConfigurationError, "permission denied: check the etcd user"),
+    (_SC.UNAUTHENTICATED, "", ConfigurationError, "authentication failed: check user/password"),
+    (_SC.INTERNAL, "", BackendUnavailableError, "etcd failed internally"),
+    (_SC.UNKNOWN, "", BackendUnavailableError, "etcd failed"),
+    (etcd3.exceptions.ConnectionTimeoutError, "", OperationTimeoutError, "etcd did not answer in time"),
+    (etcd3.exceptions.ConnectionFailedError, "", BackendUnavailableError, "no etcd server answered"),
+    (etcd3.exceptions.RevisionCompactedError, "", NotFoundError, "that revision is compacted"),
+    (etcd3.exceptions.PreconditionFailedError, "", ConfigurationError, "etcd refused the request"),
+    (etcd3.exceptions.WatchTimedOut, "", OperationTimeoutError, "etcd did not answer in time"),
+    (etcd3.exceptions.Etcd3Exception, "", BackendUnavailableError, "etcd failed"),
+)
+
+
+def translate(exc: BaseException, what: str, endpoints: Sequence[str]) -> CoordkitError:
+    """The coordkit error for ``exc`` raised by gRPC or python-etcd3 during ``what``."""
+    if isinstance(exc, CoordkitError):
+        return exc
+    code = exc.code() if isinstance(exc, grpc.RpcError) else None
+    details = (exc.details() if isinstance(exc, grpc.RpcError) else str(exc)) or ""
+    where = ",".join(endpoints)
+    for match, needle, error, meaning in _TABLE:
+        hit = match is code if isinstance(match, _SC) else isinstance(exc, match)
+        if hit and needle in details:
+            return error(f"{what} on etcd {where}: {meaning} ({details or type(exc).__name__})")
+    return BackendUnavailableError(f"{what} on etcd {where} failed: {type(exc).__name__}: {details}")
+
+
+def _never_sent(exc: grpc.RpcError) -> bool:
+    # gRPC's wording when no connection could be made: the request cannot have been applied.
+    return exc.code() is _SC.UNAVAILABLE and (exc.details() or "").startswith("failed to connect")
+
+
+def _host_port(endpoint: str) -> tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")  # "[::1]:2379" keeps its brackets for gRPC
+    if not host or not port.isdigit():
+        raise ConfigurationError(f"etcd endpoint {endpoint!r} is not host:port")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class Stubs:
+    """The gRPC stubs of one endpoint's channel, and the call arguments it needs."""
+
+    index: int
+    endpoint: str
+    client: Any  # etcd3.Etcd3Client: owns the channel and the auth token
+    watch: Any  # etcdrpc.WatchStub: ours, python-etcd3's Watcher shares one stream
+
+    @property
+    def kv(self) -> Any:
+        return self.client.kvstub
+
+    @property
+    def lease(self) -> Any:
+        return self.client.leasestub
+
+    @property
+    def cluster(self) -> Any:
+        return self.client.clusterstub
+
+    @property
+    def maintenance(self) -> Any:
+        return self.client.maintenancestub
+
+    def args(self, timeout: float | None) -> dict[str, Any]:
+        """Keyword arguments of a stub call: deadline, auth token, require-leader."""
+        return {
+            "timeout": timeout,
+            "credentials": self.client.call_credentials,
+            "metadata": tuple(self.client.metadata or ()) + _REQUIRE_LEADER,
+        }
+
+
+class EtcdConnection:
+    """One channel per endpoint (made on first use), the current endpoint, and failover."""
+
+    def __init__(self, endpoints: Sequence[str], timeout: float, options: Mapping[str, Any]) -> None:
+        if not endpoints:
+            raise ConfigurationError("etcd needs at least one endpoint host:port")
+        self.endpoints = list(endpoints)
+        self._addresses = [_host_port(endpoint) for endpoint in self.endpoints]
+        self.timeout = timeout
+        self._client_options = {k: options[k] for k in _CLIENT_OPTIONS if options.get(k) is not None}
+        self._lock = threading.Lock()
+        self._index = 0
+        self._stubs: dict[int, Stubs] = {}
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def current(self) -> Stubs:
+        """The stubs of the current endpoint. Raises ClosedError after :meth:`close`;
+        gRPC errors of the authentication call (with user/password) pass through."""
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the etcd backend is closed")
+            index = self._index
+            stubs = self._stubs.get(index)
+        if stubs is not None:
+            return stubs
+        host, port = self._addresses[index]
+        client = etcd3.Etcd3Client(host=host, port=port, timeout=self.timeout,
+                                   grpc_options=_CHANNEL_OPTIONS, **self._client_options)
+        made = Stubs(index, self.endpoints[index], client, etcdrpc.WatchStub(client.channel))
+        with self._lock:
+            if self._closed or index in self._stubs:
+                client.close()  # lost a race with close() or with another thread
+                if self._closed:
+                    raise ClosedError("the etcd backend is closed")
+                return self._stubs[index]
+            self._stubs[index] = made
+            return made
+
+    def failover(self, failed: Stubs) -> None:
+        """Make the next endpoint current, unless another thread already moved on."""
+        with self._lock:
+            if self._index == failed.index:
+                self._index = (failed.index + 1) % len(self.endpoints)
+
+    def call(self, what: str, fn: Callable[[Stubs, float], T], *,
+             retry_safe: bool, timeout: float | None = None) -> T:
+        """Run ``fn(stubs, remaining_seconds)`` against the current endpoint within one deadline.
+
+        Raises only coordkit errors (see :func:`translate`); ClosedError once closed.
+        """
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        for attempt in range(len(self.endpoints)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            stubs: Stubs | None = None
+            try:
+                stubs = self.current()
+                return fn(stubs, remaining)
+            except (grpc.RpcError, etcd3.exceptions.Etcd3Exception) as exc:
+                if self._closed:
+                    raise ClosedError(f"the etcd backend was closed during {what}") from exc
+                code = exc.code() if isinstance(exc, grpc.RpcError) else None
+                if stubs is not None and code in (_SC.UNAVAILABLE, _SC.DEADLINE_EXCEEDED):
+                    self.failover(stubs)
+                last = attempt + 1 == len(self.endpoints)
+                if code is _SC.UNAVAILABLE and not last and (retry_safe or _never_sent(exc)):
+                    continue
+                raise translate(exc, what, self.endpoints) from exc
+            except ValueError as exc:  # grpc: "Cannot invoke RPC on closed channel!"
+                if self._closed:
+                    raise ClosedError(f"the etcd backend was closed during {what}") from exc
+                raise
+        raise OperationTimeoutError(f"{what} on etcd {','.join(self.endpoints)}: no time left")
+
+    def close(self) -> None:
+        """Close every channel (cancelling calls in flight). Idempotent."""
+        with self._lock:
+            self._closed = True
+            stubs, self._stubs = list(self._stubs.values()), {}
+        for one in stubs:
+            one.client.close()

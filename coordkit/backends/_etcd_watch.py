@@ -1,0 +1,263 @@
+"""A resumable etcd watch: every change once, in revision order, across reconnects and compactions.
+
+Why not python-etcd3's ``Watcher``: it multiplexes every watch of a client on one stream and
+one callback thread (a slow callback stalls all watches), drops every watch when the stream
+breaks (it calls each callback once with the error), and re-opens a broken stream in a tight
+loop while the server is down. Here each watch owns one gRPC stream and one thread that both
+reads the stream and calls the callback, so callbacks are serial and in order by
+construction.
+
+A slow callback therefore slows the stream: gRPC flow control pushes back to the server,
+which then parks the watcher as "slow" and may later find that the revisions it still owes
+were compacted. That case, like a reconnect after a compaction, is resynchronised: read the
+current state once, diff it against what this watch has delivered, deliver the difference
+as synthesized events at the read's revision, and resume from the next revision.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random,
+)
+
+from ..errors import ClosedError, CoordkitError, NotFoundError
+from ._etcd_conn import EtcdConnection, Stubs, etcdrpc, translate
+from ._etcd_ops import read
+from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
+
+__all__ = ["EtcdWatch"]
+
+log = logging.getLogger("coordkit")
+_DELETE = 1  # mvccpb.Event.EventType.DELETE (PUT is 0)
+_LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class _Broken(Exception):
+    """No stream could be established this time; back off and try again."""
+
+
+class EtcdWatch(Watch):
+    """One etcd watch on ``[key, range_end)`` (``range_end`` empty: the single key).
+
+    What this watch has delivered is kept as ``{key: mod_revision}`` (the compaction diff
+    needs no values: an unchanged key still has the mod_revision it was delivered with).
+    It is ``None`` while unknown, i.e. after starting at an explicit revision that is
+    already compacted; a resync then reports every present key as PUT and cannot report
+    the deletions it never saw.
+    """
+
+    def __init__(self, conn: EtcdConnection, key: bytes, range_end: bytes, *,
+                 entry_of: Callable[[Any], Entry], name_of: Callable[[bytes], str],
+                 callback: WatchCallback, on_link_down: Callable[[], None],
+                 on_cancel: Callable[[EtcdWatch], None], what: str) -> None:
+        self._conn, self._key, self._end = conn, key, range_end
+        self._entry_of, self._name_of, self._callback = entry_of, name_of, callback
+        self._on_link_down, self._on_cancel, self._what = on_link_down, on_cancel, what
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._call: Any = None  # the live stream, so that cancel() can cut it
+        self._thread: threading.Thread | None = None
+        self._next = 0  # the first revision not yet delivered
+        self._delivered: dict[bytes, int] | None = {}
+
+    # --- life cycle ----------------------------------------------------------------
+    def start(self, start_revision: int | None) -> None:
+        """Fix where the watch starts, then run it. Raises coordkit errors (the server must
+        answer one read); nothing runs on failure."""
+        if start_revision is None:
+            # One read gives both "now" and the state at now: nothing falls in between.
+            snapshot = self._read(keys_only=True)
+            self._delivered = {kv.key: kv.mod_revision for kv in snapshot.kvs}
+            self._next = snapshot.header.revision + 1
+        else:
+            self._next = start_revision
+            self._delivered = self._snapshot_at(start_revision - 1)
+        self._thread = threading.Thread(target=self._run, name=f"coordkit-etcd-{self._what}", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop; returns once no callback runs or will run (at once from inside a callback)."""
+        self.stop()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def stop(self) -> None:
+        """Stop without waiting for a callback in flight (used by the backend's close)."""
+        self._cancelled.set()
+        with self._lock:
+            call = self._call
+        if call is not None:
+            call.cancel()
+        self._on_cancel(self)
+
+    # --- the thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Broken),
+            # 50 ms doubling to 2 s, plus jitter so that many watches do not reconnect in step
+            # (wait_exponential_jitter's arguments changed between tenacity 8 and 9).
+            wait=wait_exponential(multiplier=0.05, max=2.0) + wait_random(0, 0.1),
+            stop=lambda state: self._cancelled.is_set(),
+            sleep=self._pause,
+            before_sleep=self._log_retry,
+        )
+        try:
+            while not self._cancelled.is_set():
+                retrying(self._follow)  # returns whenever an established stream ended
+        except (RetryError, ClosedError):
+            pass  # cancelled while backing off, or the backend closed under us
+        except Exception:  # a bug here must not pass silently: the watch has stopped
+            log.exception("coordkit %s stopped on an unexpected error", self._what)
+
+    def _pause(self, seconds: float) -> None:
+        self._cancelled.wait(seconds)  # cancel() cuts a back-off short
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.info("coordkit: %s; %s retries from revision %d", error, self._what, self._next)
+
+    def _follow(self) -> None:
+        """Run one stream from ``self._next`` until it ends. Returns after a stream that
+        was established or after a resync (reconnect at once); raises _Broken if none was."""
+        if self._cancelled.is_set():
+            return
+        create = etcdrpc.WatchCreateRequest(key=self._key, range_end=self._end,
+                                            start_revision=self._next)
+        over = threading.Event()
+        try:
+            stubs = self._conn.current()
+            call = stubs.watch.Watch(self._requests(create, over), **stubs.args(None))
+        except grpc.RpcError as exc:  # authenticating a new channel failed
+            raise _Broken(str(translate(exc, self._what, self._conn.endpoints))) from exc
+        except ValueError as exc:  # gRPC refuses calls on a closed channel
+            raise ClosedError(f"the etcd backend was closed under {self._what}") from exc
+        with self._lock:
+            self._call = call
+        if self._cancelled.is_set():
+            call.cancel()  # cancel() ran before it could see this stream
+        established = False
+        try:
+            for response in call:
+                established = established or response.created
+                if response.compact_revision:
+                    self._resync(response.compact_revision)
+                    return
+                if response.canceled:
+                    raise _Broken(f"etcd cancelled the watch: {response.cancel_reason or 'no reason'}")
+                if not self._deliver(response):
+                    return
+            if not established:
+                raise _Broken("etcd closed the watch stream before it was set up")
+        except grpc.RpcError as exc:
+            self._stream_failed(exc, stubs, established)
+        finally:
+            over.set()
+            call.cancel()
+            with self._lock:
+                self._call = None
+
+    def _stream_failed(self, exc: grpc.RpcError, stubs: Stubs, established: bool) -> None:
+        if self._cancelled.is_set():
+            return
+        if exc.code() in _LINK_DOWN:
+            self._conn.failover(stubs)
+            if established:
+                self._on_link_down()
+        if not established:
+            raise _Broken(str(translate(exc, self._what, self._conn.endpoints))) from exc
+        log.info("coordkit %s: stream broke (%s); resuming from revision %d",
+                 self._what, exc.details(), self._next)
+
+    @staticmethod
+    def _requests(create: Any, over: threading.Event) -> Iterator[Any]:
+        yield etcdrpc.WatchRequest(create_request=create)
+        over.wait()  # hold our half of the stream open until the stream is done with
+
+    # --- delivery ------------------------------------------------------------------
+    def _deliver(self, response: Any) -> bool:
+        """Deliver a response's events; False once cancelled."""
+        # Progress notifications are not asked for: resuming from their header revision
+        # would save a resync after a quiet stretch, but some etcd releases sent them ahead
+        # of events (etcd-io/etcd#15220), and exactly-once matters more.
+        resume_at = self._next
+        for event in response.events:
+            kv = event.kv
+            if kv.mod_revision < resume_at:
+                continue  # already delivered (defensive: etcd does not resend)
+            if event.type == _DELETE:
+                if self._delivered is not None:
+                    self._delivered.pop(kv.key, None)
+                change = WatchEvent(EventType.DELETE, self._name_of(kv.key), None, kv.mod_revision)
+            else:
+                if self._delivered is not None:
+                    self._delivered[kv.key] = kv.mod_revision
+                change = WatchEvent(EventType.PUT, self._name_of(kv.key), self._entry_of(kv), kv.mod_revision)
+            if not self._emit(change):
+                return False
+            # A transaction's events share a revision and come in one response, so
+            # resuming at the next revision never splits a transaction.
+            self._next = kv.mod_revision + 1
+        return True
+
+    def _emit(self, event: WatchEvent) -> bool:
+        if self._cancelled.is_set():
+            return False
+        try:
+            self._callback(event)
+        except Exception:  # the watch outlives a failing callback
+            log.exception("coordkit watch callback failed on %s", event.key)
+        return True
+
+    def _resync(self, compacted: int) -> None:
+        """The revisions owed are compacted: deliver the difference between the current
+        state and what was delivered, then go on from the read's revision."""
+        try:
+            state = self._read(keys_only=False)
+        except ClosedError:
+            raise
+        except CoordkitError as exc:
+            raise _Broken(f"resync read failed: {exc}") from exc
+        revision = state.header.revision
+        log.warning("coordkit %s: revisions up to %d were compacted before delivery; "
+                    "resynchronised from a read at revision %d", self._what, compacted, revision)
+        now = {kv.key: kv for kv in state.kvs}
+        known = self._delivered
+        changes: list[WatchEvent] = []
+        for key in sorted(now.keys() | (known or {}).keys()):
+            kv = now.get(key)
+            if kv is None:
+                changes.append(WatchEvent(EventType.DELETE, self._name_of(key), None, revision))
+            elif known is None or known.get(key) != kv.mod_revision:
+                changes.append(WatchEvent(EventType.PUT, self._name_of(key), self._entry_of(kv), revision))
+        self._delivered = {key: kv.mod_revision for key, kv in now.items()}
+        self._next = revision + 1
+        for change in changes:
+            if not self._emit(change):
+                return
+
+    # --- reads ---------------------------------------------------------------------
+    def _read(self, *, keys_only: bool, revision: int = 0) -> Any:
+        request = read(self._key, self._end, keys_only=keys_only, revision=revision)
+        return self._conn.call(f"read for {self._what}",
+                               lambda s, t: s.kv.Range(request, **s.args(t)), retry_safe=True)
+
+    def _snapshot_at(self, revision: int) -> dict[bytes, int] | None:
+        if revision <= 0:
+            return {}  # before the first revision there was nothing
+        try:
+            found = self._read(keys_only=True, revision=revision)
+        except NotFoundError:
+            return None  # compacted (or future): what the caller has seen is unknown
+        return {kv.key: kv.mod_revision for kv in found.kvs}

@@ -1,0 +1,387 @@
+"""The etcd v3 backend, over python-etcd3 0.12's gRPC stubs.
+
+Layout: a coordkit name is the etcd key exactly as ``etcdctl`` spells it (``mylock`` and
+``/mylock`` differ); a namespace ``/ns`` is prepended as ``/ns/<name>`` (see
+:mod:`coordkit.names`). No parent keys are implied: ``/a/b`` exists alone.
+
+Sessions are leases: an ephemeral key is a key attached to the session's lease.
+``Entry.version``, ``create_revision``, ``mod_revision`` and ``lease`` are etcd's own.
+
+Every write is one round trip: a transaction that compares the op's condition, writes,
+and reads the written key back (or, when a compare fails, reads the involved keys so the
+error can say which condition failed and why). Every call has a deadline of
+``operation_timeout`` seconds and fails over to the next endpoint (see ``_etcd_conn``).
+
+``children("/")`` without a namespace lists the first segment of every key with any
+leading ``/`` dropped: ``/a/b`` and ``a/c`` both give ``a``, although ``/a`` and ``a`` are
+different etcd keys. Use ``tree("/")`` to see keys exactly as stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import ClosedError, ConfigurationError, CoordkitError, SessionLostError
+from ..names import KeyMapper, join
+from . import _etcd_ops as ops_
+from ._etcd_conn import EtcdConnection, Stubs, etcdrpc
+from ._etcd_watch import EtcdWatch
+from .base import (
+    Backend,
+    Check,
+    ConnectionEvent,
+    ConnectionSink,
+    Contender,
+    Delete,
+    Entry,
+    Op,
+    Put,
+    QueueView,
+    ServerInfo,
+    Watch,
+    WatchCallback,
+)
+
+__all__ = ["EtcdBackend"]
+
+log = logging.getLogger("coordkit")
+
+
+def _seconds(options: Mapping[str, Any], name: str, default: float) -> float:
+    value = options.get(name, default)
+    try:
+        seconds = float(value if value is not None else default)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"etcd option {name} must be a number of seconds, not {value!r}") from None
+    if not seconds > 0:
+        raise ConfigurationError(f"etcd option {name} must be positive, not {value!r}")
+    return seconds
+
+
+class EtcdBackend(Backend):
+    """A client of one etcd cluster. ``endpoints`` are ``host:port``; ``namespace`` is ``""``
+    or ``/ns``; ``options`` carry ``operation_timeout`` (seconds, default 5), optionally
+    ``user``/``password`` and ``ca_cert``/``cert_key``/``cert_cert``; others are ignored."""
+
+    kind = "etcd"
+
+    def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, Any]) -> None:
+        self._keys = KeyMapper("etcd", namespace)
+        self._timeout = _seconds(options, "operation_timeout", 5.0)
+        self._conn = EtcdConnection(endpoints, self._timeout, options)
+        self._lock = threading.Lock()
+        self._sink: ConnectionSink | None = None
+        self._asked_ttl = 0.0
+        self._lease = 0
+        self._ttl = 0.0
+        self._watches: set[EtcdWatch] = set()
+        self._closed = False
+
+    # --- names <-> keys ----------------------------------------------------------------
+    def _key(self, name: str) -> bytes:
+        return self._keys.to_key(name).encode("utf-8")
+
+    def _name(self, key: bytes) -> str:
+        # Keys written by other tools need not be UTF-8: keep their bytes recoverable.
+        return self._keys.to_name(key.decode("utf-8", "surrogateescape"))
+
+    def _entry(self, kv: Any) -> Entry:
+        return Entry(self._name(kv.key), kv.value, kv.version, kv.create_revision, kv.mod_revision, kv.lease)
+
+    def _below(self, path: str) -> tuple[bytes, bytes, bytes]:
+        """``(prefix, key, range_end)`` of the keys strictly below ``path``."""
+        prefix = self._keys.prefix_of(path).encode("utf-8")
+        return (prefix, *ops_.prefix_range(prefix))
+
+    # --- plumbing ------------------------------------------------------------------------
+    def _range(self, what: str, request: Any, timeout: float | None = None) -> Any:
+        return self._conn.call(what, lambda s, t: s.kv.Range(request, **s.args(t)),
+                               retry_safe=True, timeout=timeout)
+
+    def _txn(self, what: str, compare: list[Any], success: list[Any], failure: list[Any]) -> Any:
+        request = etcdrpc.TxnRequest(compare=compare, success=success, failure=failure)
+        # Not retry_safe: a transaction cut off mid-flight may have been applied.
+        return self._conn.call(what, lambda s, t: s.kv.Txn(request, **s.args(t)), retry_safe=False)
+
+    def _current_lease(self) -> int:
+        if self._closed:
+            raise ClosedError("the etcd backend is closed")
+        if not self._lease:
+            raise SessionLostError("the etcd backend has no session: connect() first")
+        return self._lease
+
+    def _link_down(self) -> None:
+        sink = self._sink
+        if sink is not None and not self._closed:
+            try:
+                sink(ConnectionEvent.DISCONNECTED)
+            except Exception:  # the session manager's bug must not kill a watch thread
+                log.exception("coordkit connection sink failed")
+
+    # --- session -------------------------------------------------------------------------
+    def connect(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
+        """Grant the session lease (``ceil(ttl)`` s, at least 1; the server may raise it to
+        its minimum). Tries the endpoints in order. Raises BackendUnavailableError naming
+        them when none answers within ``timeout``; then there is no session."""
+        self._sink = sink
+        self._asked_ttl = ttl
+        self._lease, self._ttl = self._grant(timeout)
+
+    def _grant(self, timeout: float) -> tuple[int, float]:
+        request = etcdrpc.LeaseGrantRequest(TTL=max(1, math.ceil(self._asked_ttl)))
+        # retry_safe: a lease granted by a call we gave up on expires on its own.
+        reply = self._conn.call("open a session (lease grant)",
+                                lambda s, t: s.lease.LeaseGrant(request, **s.args(t)),
+                                retry_safe=True, timeout=timeout)
+        if reply.error:
+            raise SessionLostError(f"etcd refused the session lease: {reply.error}")
+        return reply.ID, float(reply.TTL)
+
+    @property
+    def session_id(self) -> int:
+        return self._lease
+
+    @property
+    def session_ttl(self) -> float:
+        return self._ttl
+
+    def keepalive(self, timeout: float) -> None:
+        """One LeaseKeepAlive round trip (a short stream: one request, one reply).
+        Raises SessionLostError when the lease is gone (reply TTL <= 0)."""
+        lease = self._current_lease()
+
+        def beat(stubs: Stubs, remaining: float) -> Any:
+            request = etcdrpc.LeaseKeepAliveRequest(ID=lease)
+            stream = stubs.lease.LeaseKeepAlive(iter((request,)), **stubs.args(remaining))
+            try:
+                return next(stream, None)
+            finally:
+                stream.cancel()
+
+        reply = self._conn.call("session keepalive", beat, retry_safe=True, timeout=timeout)
+        if reply is None or reply.TTL <= 0:
+            raise SessionLostError(f"etcd lease {lease:x} has expired or was revoked")
+
+    def new_session(self, timeout: float) -> int:
+        """Grant a new lease, then revoke the old one in the time left (best effort: if
+        that fails the old lease expires after its TTL). Raises BackendUnavailableError if
+        no server grants one; the old session then stays current."""
+        deadline = time.monotonic() + timeout
+        old = self._current_lease()
+        self._lease, self._ttl = self._grant(timeout)
+        self._revoke(old, deadline - time.monotonic())
+        return self._lease
+
+    def _revoke(self, lease: int, timeout: float) -> None:
+        if timeout <= 0:
+            return
+        request = etcdrpc.LeaseRevokeRequest(ID=lease)
+        try:
+            self._conn.call("end the session (lease revoke)",
+                            lambda s, t: s.lease.LeaseRevoke(request, **s.args(t)),
+                            retry_safe=True, timeout=timeout)
+        except SessionLostError:
+            pass  # already gone
+        except CoordkitError as exc:
+            log.info("coordkit: could not revoke etcd lease %x (%s); it expires by its TTL", lease, exc)
+
+    def close(self) -> None:
+        """Revoke the lease (ephemeral keys vanish now; waits at most ``operation_timeout``,
+        then the lease expires by its TTL), stop every watch without waiting for callbacks
+        in flight, and close the channels. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            watches, self._watches = list(self._watches), set()
+        if self._lease:
+            self._revoke(self._lease, self._timeout)
+        for watch in watches:
+            watch.stop()
+        self._conn.close()
+
+    def server_info(self, timeout: float) -> ServerInfo:
+        """Status of the member answering, and the member list (two reads, one deadline)."""
+
+        def ask(stubs: Stubs, remaining: float) -> tuple[str, Any, Any]:
+            deadline = time.monotonic() + remaining
+            status = stubs.maintenance.Status(etcdrpc.StatusRequest(), **stubs.args(remaining))
+            left = max(0.001, deadline - time.monotonic())
+            members = stubs.cluster.MemberList(etcdrpc.MemberListRequest(), **stubs.args(left))
+            return stubs.endpoint, status, members
+
+        endpoint, status, members = self._conn.call("server status", ask, retry_safe=True, timeout=timeout)
+        names = {m.ID: m.name or f"{m.ID:x}" for m in members.members}
+        return ServerInfo(
+            kind="etcd",
+            endpoints=tuple(self._conn.endpoints),
+            version=status.version,
+            members=tuple(f"{names[m.ID]} {','.join(m.clientURLs)}" for m in members.members),
+            leader=names.get(status.leader, f"{status.leader:x}" if status.leader else ""),
+            details={
+                "answered_by": endpoint,
+                "cluster_id": f"{status.header.cluster_id:x}",
+                "member_id": f"{status.header.member_id:x}",
+                "revision": str(status.header.revision),
+                "raft_term": str(status.raftTerm),
+                "raft_index": str(status.raftIndex),
+                "db_size": str(status.dbSize),
+            },
+        )
+
+    # --- keys ------------------------------------------------------------------------------
+    def get(self, key: str) -> Entry | None:
+        reply = self._range(f"get {key}", ops_.read(self._key(key)))
+        return self._entry(reply.kvs[0]) if reply.kvs else None
+
+    def put(self, op: Put) -> Entry:
+        """One transaction (see :meth:`commit`); raises KeyExistsError / VersionConflictError,
+        SessionLostError for an ephemeral put when the lease is gone."""
+        entry = self.commit([op])[0]
+        assert entry is not None
+        return entry
+
+    def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
+        """One transaction deleting the key (and with ``recursive`` the range below it, in
+        the same revision); compares the version when given. On a failed compare nothing
+        is deleted and VersionConflictError says the key's state."""
+        target = self._key(key)
+        writes = [ops_.remove(target)]
+        if recursive:
+            _, start, end = self._below(key)
+            writes.append(ops_.remove(start, end))
+        check = Delete(key, version)
+        compare = ops_.conditions(check, target)
+        reply = self._txn(f"delete {key}", compare, writes, [ops_.read_op(target)] if compare else [])
+        if not reply.succeeded:
+            raise ops_.first_conflict([check], self._found(reply))
+        return any(r.response_delete_range.deleted for r in reply.responses)
+
+    def children(self, path: str) -> list[str]:
+        """The next segment of every key below ``path`` (one keys-only range read)."""
+        prefix, start, end = self._below(path)
+        reply = self._range(f"children of {path}", ops_.read(start, end, keys_only=True))
+        found: set[str] = set()
+        for kv in reply.kvs:
+            rest = kv.key[len(prefix):].decode("utf-8", "surrogateescape")
+            segment = (rest.lstrip("/") if not prefix else rest).split("/", 1)[0]
+            if segment:
+                found.add(segment)
+        return sorted(found)
+
+    def tree(self, path: str) -> tuple[list[Entry], int]:
+        """Every entry below ``path`` sorted by key, and the revision of that read."""
+        _, start, end = self._below(path)
+        reply = self._range(f"tree of {path}", ops_.read(start, end))
+        return [self._entry(kv) for kv in reply.kvs], reply.header.revision
+
+    def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
+        """One transaction: every condition compared; on success the writes, each Put read
+        back; on failure the involved keys read, to raise the ConflictError subclass naming
+        the first failing op. Then nothing was written."""
+        if not ops:
+            return []
+        compare: list[Any] = []
+        success: list[Any] = []
+        read_back: list[int | None] = []  # index in success of each Put's read
+        involved: dict[bytes, None] = {}
+        for op in ops:
+            key = self._key(op.key)
+            conditions = ops_.conditions(op, key)
+            compare += conditions
+            if conditions:
+                involved[key] = None
+            if isinstance(op, Put):
+                lease = self._current_lease() if op.ephemeral else 0
+                success.append(ops_.write(key, op.value, lease))
+                read_back.append(len(success))
+                success.append(ops_.read_op(key))
+            else:
+                if isinstance(op, Delete):
+                    success.append(ops_.remove(key))
+                read_back.append(None)
+        reply = self._txn(f"commit of {len(ops)} op(s) on {ops[0].key}", compare, success,
+                          [ops_.read_op(key) for key in involved])
+        if not reply.succeeded:
+            raise ops_.first_conflict(ops, self._found(reply))
+        return [None if i is None else self._entry(reply.responses[i].response_range.kvs[0])
+                for i in read_back]
+
+    def _found(self, reply: Any) -> dict[str, Entry]:
+        entries = (self._entry(kv) for r in reply.responses for kv in r.response_range.kvs)
+        return {entry.key: entry for entry in entries}
+
+    # --- watches ---------------------------------------------------------------------------
+    def watch(
+        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None
+    ) -> Watch:
+        """Start a watch on ``key`` (or the keys strictly below it). Without
+        ``start_revision`` it starts after one read that fixes "now"; raises coordkit
+        errors if that read fails (then nothing runs)."""
+        if start_revision is not None and start_revision < 1:
+            raise ConfigurationError(f"start_revision must be >= 1, not {start_revision}")
+        if prefix:
+            _, start, end = self._below(key)
+        else:
+            start, end = self._key(key), b""
+        watch = EtcdWatch(self._conn, start, end, entry_of=self._entry, name_of=self._name,
+                          callback=callback, on_link_down=self._link_down,
+                          on_cancel=self._forget, what=f"watch of {key}{'/*' if prefix else ''}")
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the etcd backend is closed")
+            self._watches.add(watch)
+        try:
+            watch.start(start_revision)
+        except BaseException:
+            self._forget(watch)
+            raise
+        return watch
+
+    def _forget(self, watch: EtcdWatch) -> None:
+        with self._lock:
+            self._watches.discard(watch)
+
+    # --- contender queues ------------------------------------------------------------------
+    def queue_join(self, path: str, value: bytes, *, unique: bool = False) -> QueueView:
+        """One transaction, as etcd's ``concurrency.Mutex``: create ``<path>/<lease hex>``
+        unless this session already has it, and list the queue by create revision. The
+        layout of ``etcdctl lock`` and ``etcdctl elect``, so their contenders and ours meet;
+        a retry finds the contender the first attempt made. ``unique`` (semaphores) adds
+        ``-<random>``, allowing several contenders per session."""
+        lease = self._current_lease()
+        key = self._key(join(path, f"{lease:x}-{uuid.uuid4().hex[:12]}" if unique else f"{lease:x}"))
+        name = self._name(key)  # as the read will spell it ("x" comes back "/x" in a namespace)
+        _, start, end = self._below(path)
+        queue = etcdrpc.RequestOp(request_range=ops_.read_by_creation(start, end))
+        absent = ops_.conditions(Put(name, value, create=True), key)
+        reply = self._txn(f"join the queue {path}", absent, [ops_.write(key, value, lease), queue], [queue])
+        contenders = self._contenders(path, reply.responses[-1].response_range.kvs)
+        mine = next((c for c in contenders if c.key == name), None)
+        if mine is None:  # only if the lease ended between compare and read: it cannot
+            raise SessionLostError(f"the contender {name} vanished as it was created")
+        return QueueView(mine, contenders, reply.header.revision)
+
+    def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
+        """The contenders directly under ``path`` by create revision (one range read;
+        keys only unless ``values``)."""
+        _, start, end = self._below(path)
+        reply = self._range(f"list the queue {path}", ops_.read_by_creation(start, end, keys_only=not values))
+        return self._contenders(path, reply.kvs), reply.header.revision
+
+    def queue_leave(self, mine: Contender) -> None:
+        """Delete our contender if it is still the same entry (one transaction; idempotent)."""
+        key = self._key(mine.key)
+        compare = ops_.conditions(Check(mine.key, create_revision=mine.create_revision or None), key)
+        self._txn(f"leave the queue at {mine.key}", compare, [ops_.remove(key)], [])
+
+    def _contenders(self, path: str, kvs: Any) -> list[Contender]:
+        prefix = len(self._keys.prefix_of(path).encode("utf-8"))
+        return [Contender(self._name(kv.key), kv.create_revision, kv.create_revision, kv.value, kv.version)
+                for kv in kvs if b"/" not in kv.key[prefix:]]  # direct children only
