@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
@@ -21,6 +21,11 @@ from .session import Session, SessionListener, SessionState
 from .watch import WatchHandle
 
 if TYPE_CHECKING:
+    from .balancing.balancer import Balancer
+    from .config import Config
+    from .discovery.cache import ServiceCache
+    from .discovery.instance import ServiceInstance
+    from .discovery.registry import Registration
     from .recipes.election import Election
     from .recipes.lock import Lock, Semaphore
 
@@ -284,6 +289,38 @@ class Client:
             lambda cb: self._backend.watch(key, cb, prefix=recursive, start_revision=start_revision),
             callback,
         )
+
+    # --- configuration, discovery and balancing ---------------------------------------------
+    # (the options are documented on the classes; the stubs keep each feature's module lazy)
+    def config(self, app: str, **options: Any) -> "Config":
+        """The live configuration of ``app`` (see :class:`coordkit.Config`)."""
+        from .config import Config
+
+        return Config(self, app, **options)
+
+    def register(self, name: str, address: str, port: int, **options: Any) -> "Registration":
+        """Register an instance of service ``name`` (see :class:`coordkit.Registration`)."""
+        from .discovery.registry import Registration
+
+        return Registration(self, name, address, port, **options)
+
+    def instances(self, name: str, **options: Any) -> "list[ServiceInstance]":
+        """The live instances of service ``name`` (one read)."""
+        from .discovery.registry import read_instances
+
+        return read_instances(self, name, **options)
+
+    def discover(self, name: str, **options: Any) -> "ServiceCache":
+        """A live cache of service ``name`` (see :class:`coordkit.ServiceCache`)."""
+        from .discovery.cache import ServiceCache
+
+        return ServiceCache(self, name, **options)
+
+    def balancer(self, name: str, strategy: Any = "round_robin", **options: Any) -> "Balancer":
+        """A client-side load balancer over a live cache of service ``name``."""
+        from .balancing.balancer import Balancer
+
+        return Balancer.for_service(self, name, strategy, **options)
 
     def server_info(self) -> ServerInfo:
         """Backend kind, endpoints, server version, members and leader (where told)."""

@@ -190,9 +190,13 @@ class ServerProcess(ABC):
         self.start()
 
     def pause(self) -> None:
-        """SIGSTOP the process: sockets stay open but nothing answers, like an unreachable host."""
+        """SIGSTOP the process: sockets stay open but nothing answers, like an unreachable host.
+        Returns once every thread of the process has stopped (a JVM takes a moment), so
+        that no request is answered after this call."""
         self._signal(signal.SIGSTOP)
         self._paused = True
+        if self._proc is not None:
+            _wait_all_threads_stopped(self._proc.pid, deadline=time.monotonic() + 5)
 
     def resume(self) -> None:
         """SIGCONT a paused process; it then answers again without having lost anything."""
@@ -326,3 +330,17 @@ def _terminate(servers: Sequence[ServerProcess], *, graceful: bool) -> None:
         unregister(proc)
         server._proc = None
         server._paused = False
+
+
+def _wait_all_threads_stopped(pid: int, *, deadline: float) -> None:
+    """Poll /proc until every thread of ``pid`` is in state T (stopped); Linux only, and a
+    no-op where /proc is missing."""
+    tasks = Path(f"/proc/{pid}/task")
+    while time.monotonic() < deadline:
+        try:
+            states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks.iterdir()]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return
+        if all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.005)

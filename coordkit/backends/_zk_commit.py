@@ -1,0 +1,225 @@
+"""``commit`` on ZooKeeper: coordkit's ops as one kazoo transaction (a ZooKeeper multi).
+
+A multi applies all its ops at one zxid or none of them, but it cannot express "set, or
+create if absent", "exists with this czxid" or "delete if present". Those are decided from
+a read (or a guess) and the multi is built on that; if a concurrent writer invalidates the
+decision, the multi fails as a whole, nothing was written, and it is built again (a bounded
+number of times). Missing parents of created keys are created in the same multi.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+
+import kazoo.exceptions as ke
+from kazoo.client import KazooClient
+from kazoo.protocol.states import ZnodeStat
+
+from ..errors import ConfigurationError, ConflictError, KeyExistsError, VersionConflictError
+from ._zk_errors import TRANSLATED
+from ._zk_read import Levels, to_entry, wait
+from .base import Check, Delete, Entry, Op, Put
+
+__all__ = ["check_put", "delete_levels", "missing_parents", "run_commit"]
+
+log = logging.getLogger("coordkit")
+MAX_VALUE_BYTES = 1024 * 1024 - 4096  # past jute.maxbuffer (1 MiB) ZooKeeper drops the connection
+_FOLLOWERS = (ke.RolledBackError, ke.RuntimeInconsistency)  # results of the ops that did not fail
+
+
+def missing_parents(client: KazooClient, paths: Sequence[str], deadline: float) -> list[str]:
+    """Ancestors of ``paths`` that do not exist, parents before children (one round trip)."""
+    ancestors: set[str] = set()
+    for path in paths:
+        parts = path.strip("/").split("/")[:-1]
+        ancestors.update("/" + "/".join(parts[: i + 1]) for i in range(len(parts)))
+    ordered = sorted(ancestors, key=lambda p: (p.count("/"), p))
+    probes = [client.exists_async(p) for p in ordered]
+    return [p for p, probe in zip(ordered, probes) if wait(probe, deadline) is None]
+
+
+def run_commit(
+    client: KazooClient,
+    ops: Sequence[tuple[str, Op]],
+    *,
+    session_id: int,
+    deadline: Callable[[], float],
+    errors: Callable[..., AbstractContextManager[None]],
+    races: int,
+    absent: set[int],
+) -> list[Entry | None]:
+    """Apply ``ops`` (each with its znode path) atomically; see ``Backend.commit``.
+
+    On a failed condition raises the ConflictError subclass naming the failing key, and
+    nothing was written. A Put without ``create`` or ``version`` is guessed to be an update
+    and turned into a create when the key is absent (and back, if the guess keeps losing);
+    ``absent`` names the ops already known to be creates.
+    """
+    creating = dict.fromkeys(absent, True)  # plain puts: index -> create (True) or update (False)
+    skipped: set[int] = set()  # deletes without version of keys found absent
+    parents: list[str] = []
+    for _ in range(races):
+        with errors():
+            stats = _pre_read(client, ops, deadline())
+        multi = _Multi(client, parents)
+        tx, plan = multi.tx, multi.plan
+        kinds: dict[int, str] = {}
+        create = multi.create
+        for i, (path, op) in enumerate(ops):
+            if isinstance(op, Check):
+                if op.create_revision is not None:
+                    stat = stats[path]
+                    if stat is None or stat.czxid != op.create_revision:
+                        raise VersionConflictError(f"{op.key} is not the key created at revision "
+                                                   f"{op.create_revision} (absent or created again)")
+                tx.check(path, -1 if op.version is None else op.version - 1)
+            elif isinstance(op, Delete):
+                if i in skipped:
+                    continue
+                tx.delete(path, -1 if op.version is None else op.version - 1)
+            elif op.create:
+                kinds[i] = "create"
+                create(path, op.value, op.ephemeral)
+            elif op.version is not None:
+                if op.ephemeral:
+                    _require_own(op, stats[path], session_id, missing_ok=False)
+                kinds[i] = "set"
+                tx.set_data(path, op.value, op.version - 1)
+            elif op.ephemeral:
+                stat = _require_own(op, stats[path], session_id, missing_ok=True)
+                kinds[i] = "create" if stat is None else "set"
+                if stat is None:
+                    create(path, op.value, True)
+                else:  # pinned to the version read, so that an owner change in between fails
+                    tx.set_data(path, op.value, stat.version)
+            else:
+                kinds[i] = "create" if creating.get(i, False) else "set"
+                if kinds[i] == "create":
+                    create(path, op.value, False)
+                else:
+                    tx.set_data(path, op.value, -1)
+            plan.append(i)
+        if not plan:  # only deletes of absent keys: nothing to write
+            return [None] * len(ops)
+        created = [(i, ops[i][0]) for i in plan if kinds.get(i) == "create"]
+        with errors(write=True):
+            pending = tx.commit_async()
+            # Sent behind the multi on the same session, so ZooKeeper answers them right after it.
+            reads = [client.get_async(path) for _, path in created]
+            outcome = wait(pending, deadline())
+        failed = next((j for j, r in enumerate(outcome)
+                       if isinstance(r, Exception) and not isinstance(r, _FOLLOWERS)), None)
+        if failed is None:
+            return _results(client, ops, plan, kinds, outcome, created, reads, session_id, deadline())
+        index, exc = plan[failed], outcome[failed]
+        if index < 0 or (kinds.get(index) == "create" and isinstance(exc, ke.NoNodeError)):
+            # A parent is missing, or one we meant to create appeared or vanished meanwhile.
+            with errors():
+                parents = missing_parents(client, [p for _, p in created], deadline())
+            continue
+        path, op = ops[index]
+        if isinstance(op, Put) and not op.create and op.version is None:
+            if isinstance(exc, ke.NoNodeError) or isinstance(exc, ke.NodeExistsError) and not op.ephemeral:
+                creating[index] = isinstance(exc, ke.NoNodeError)
+                continue
+            if op.ephemeral and isinstance(exc, (ke.NodeExistsError, ke.BadVersionError)):
+                continue  # the key changed hands between the read and the multi: read again
+        if isinstance(op, Delete) and op.version is None and isinstance(exc, ke.NoNodeError):
+            skipped.add(index)
+            continue
+        versioned = isinstance(op, Check) or getattr(op, "version", None) is not None
+        with errors(op.key, versioned=versioned):
+            raise exc
+    raise ConflictError(f"commit of {[op.key for _, op in ops]} kept losing races with other writers")
+
+
+class _Multi:
+    """A transaction being built: ``plan`` maps each of its ops to the index of the coordkit
+    op it came from (-1 for a missing parent, created just before the first key below it)."""
+
+    def __init__(self, client: KazooClient, parents: list[str]) -> None:
+        self.tx = client.transaction()
+        self.plan: list[int] = []
+        self._parents = parents
+        self._made: set[str] = set()
+
+    def create(self, path: str, value: bytes, ephemeral: bool) -> None:
+        for parent in self._parents:
+            if parent not in self._made and path.startswith(parent + "/"):
+                self.tx.create(parent, b"")
+                self.plan.append(-1)
+                self._made.add(parent)
+        self.tx.create(path, value, ephemeral=ephemeral)
+        self._made.add(path)
+
+
+def _pre_read(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: float) -> dict[str, ZnodeStat | None]:
+    """Stats of the keys whose transaction op depends on a read, pipelined."""
+    need = sorted({path for path, op in ops
+                   if (isinstance(op, Check) and op.create_revision is not None)
+                   or (isinstance(op, Put) and op.ephemeral and not op.create)})
+    probes = [client.exists_async(p) for p in need]
+    return {p: wait(probe, deadline) for p, probe in zip(need, probes)}
+
+
+def _require_own(op: Put, stat: ZnodeStat | None, session_id: int, *, missing_ok: bool) -> ZnodeStat | None:
+    if stat is None:
+        if missing_ok:
+            return None
+        raise VersionConflictError(f"{op.key} does not exist (expected at version {op.version})")
+    if stat.ephemeralOwner != session_id:
+        owner = "a persistent key" if stat.ephemeralOwner == 0 else f"owned by session {stat.ephemeralOwner:#x}"
+        raise KeyExistsError(f"{op.key} already exists as {owner}; an ephemeral put cannot take it over")
+    return stat
+
+
+def _results(
+    client: KazooClient, ops: Sequence[tuple[str, Op]], plan: list[int], kinds: dict[int, str],
+    outcome: list[object], created: list[tuple[int, str]], reads: list[object], session_id: int,
+    deadline: float,
+) -> list[Entry | None]:
+    # Every op of a multi has the multi's zxid: a set's stat tells it, else a created node's czxid.
+    stats_by_op = {i: r for i, r in zip(plan, outcome) if isinstance(r, ZnodeStat)}
+    zxid = next((s.mzxid for s in stats_by_op.values()), 0)
+    if not zxid:
+        seen = []
+        for read in reads:
+            try:
+                seen.append(wait(read, deadline)[1].czxid)
+            except TRANSLATED as exc:  # deleted already, or the link dropped: the commit did happen
+                log.debug("coordkit: reading back a committed key failed: %r", exc)
+        # A node deleted and created again since has a larger czxid, hence min().
+        zxid = min(seen) if seen else client.last_zxid
+    results: list[Entry | None] = [None] * len(ops)
+    for i, kind in kinds.items():
+        path, op = ops[i]
+        assert isinstance(op, Put)
+        if kind == "set":
+            results[i] = to_entry(path, op.value, stats_by_op[i])
+        else:
+            results[i] = Entry(path, bytes(op.value), 1, zxid, zxid, session_id if op.ephemeral else 0)
+    return results
+
+
+def check_put(op: Put) -> None:
+    """Refuse, before sending anything, what ZooKeeper would refuse less helpfully."""
+    if not isinstance(op.value, (bytes, bytearray)):
+        raise ConfigurationError(f"the value of {op.key} must be bytes, not {type(op.value).__name__}")
+    if len(op.value) > MAX_VALUE_BYTES:
+        raise ConfigurationError(f"the value of {op.key} has {len(op.value)} bytes; "
+                                 f"ZooKeeper refuses values over about 1 MiB")
+    if op.create and op.version is not None:
+        raise ConfigurationError(f"put of {op.key}: create=True and version= exclude each other")
+
+
+def delete_levels(client: KazooClient, levels: Levels, deadline: float) -> None:
+    """Delete a tree read by ``read_levels``, deepest level first, each level pipelined.
+    Nodes already gone are fine; one that gained children is left for the caller's retry."""
+    for level in reversed(levels):
+        sent = [client.delete_async(path) for path, _ in level]
+        for result in sent:
+            with contextlib.suppress(ke.NoNodeError, ke.NotEmptyError):
+                wait(result, deadline)

@@ -1,0 +1,180 @@
+"""kazoo client plumbing for :mod:`coordkit.backends.zookeeper`: building a client, learning the
+negotiated session timeout, stopping within a bound, and asking servers ``srvr``."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException
+from kazoo.protocol.serialization import Connect
+from kazoo.retry import KazooRetry
+
+from ..errors import ConfigurationError
+from ._zk_read import wait
+
+__all__ = [
+    "Negotiated",
+    "describe",
+    "ensure_chroot",
+    "new_client",
+    "seconds",
+    "srvr_all",
+    "stop_bounded",
+]
+
+log = logging.getLogger("coordkit")
+
+
+class Negotiated:
+    """What the server granted in the last handshake of one client.
+
+    kazoo keeps the negotiated session timeout in a local variable of its connection
+    handler and exposes only the timeout it asked for, so this wraps the handler's
+    handshake call (``_connection._invoke``, private) to read the server's answer. It is
+    the only private kazoo API this backend touches; if kazoo changes it, ``timeout`` stays
+    None and the backend reports the TTL it asked for.
+    """
+
+    def __init__(self, client: KazooClient) -> None:
+        self.timeout: float | None = None
+        connection = getattr(client, "_connection", None)
+        invoke = getattr(connection, "_invoke", None)
+        if connection is None or invoke is None:
+            return
+
+        def recording_invoke(timeout: float, request: Any, xid: int | None = None) -> Any:
+            result = invoke(timeout, request, xid)
+            if isinstance(request, Connect) and isinstance(result, tuple) and result:
+                answer = result[0]
+                if isinstance(answer, Connect) and answer.time_out > 0:
+                    self.timeout = answer.time_out / 1000.0
+            return result
+
+        connection._invoke = recording_invoke
+
+
+def new_client(hosts: str, ttl: float) -> tuple[KazooClient, Negotiated]:
+    """A kazoo client that never gives up reconnecting and hops quickly between servers.
+
+    Reconnection attempts are spaced 0.1 s to 1 s apart, forever: when to declare the session
+    lost is the session manager's decision (by its own clock), not the retry policy's.
+    """
+    client = KazooClient(
+        hosts=hosts,
+        timeout=ttl,
+        connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
+        command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
+    )
+    return client, Negotiated(client)
+
+
+def stop_bounded(client: KazooClient, bound: float) -> bool:
+    """``stop()`` then ``close()`` the client, waiting at most ``bound`` seconds.
+
+    With a server that answers, ``stop()`` sends the close-session request and the server
+    deletes the session's ephemeral nodes at once. With none that answers, kazoo waits for a
+    socket timeout (up to the session timeout); the stop then finishes on a daemon thread
+    and the server expires the session after its TTL. Returns False in that case.
+    """
+
+    def run() -> None:
+        try:
+            client.stop()
+        except (KazooException, OSError) as exc:  # a failed stop leaves nothing to clean up here
+            log.debug("coordkit: stopping a kazoo client failed: %s", exc)
+        try:
+            client.close()
+        except (KazooException, OSError) as exc:
+            log.debug("coordkit: closing a kazoo client failed: %s", exc)
+
+    thread = threading.Thread(target=run, name="coordkit-zk-stop", daemon=True)
+    thread.start()
+    thread.join(bound)
+    return not thread.is_alive()
+
+
+def srvr(endpoint: str, timeout: float) -> dict[str, str]:
+    """The ``srvr`` four-letter command's ``Key: value`` lines from one server (raises OSError)."""
+    host, _, port = endpoint.rpartition(":")
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+        sock.sendall(b"srvr")
+        chunks: list[bytes] = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    if not fields:
+        fields["error"] = text.strip() or "empty answer"
+    return fields
+
+
+def srvr_all(endpoints: list[str], timeout: float) -> dict[str, dict[str, str] | str]:
+    """``srvr`` from every endpoint in parallel: its fields, or the error as a string."""
+
+    def one(endpoint: str) -> dict[str, str] | str:
+        try:
+            return srvr(endpoint, timeout)
+        except (OSError, ValueError) as exc:
+            return f"unreachable: {exc or type(exc).__name__}"
+
+    with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
+        return dict(zip(endpoints, pool.map(one, endpoints)))
+
+
+def describe(endpoints: list[str], timeout: float) -> tuple[str, str, dict[str, str]]:
+    """(version, leader, details) of an ensemble from ``srvr``: the leader is the member whose
+    mode is leader or standalone; details say each member's mode, zxid and node count."""
+    version, leader, details = "", "", {}
+    for endpoint, answer in srvr_all(endpoints, timeout).items():
+        if isinstance(answer, str) or "Mode" not in answer:
+            details[endpoint] = answer if isinstance(answer, str) else answer.get("error", "no Mode")
+            continue
+        mode = answer["Mode"]
+        details[endpoint] = f"{mode}, zxid {answer.get('Zxid', '?')}, {answer.get('Node count', '?')} nodes"
+        # "3.8.0-5a02a05e..., built on ...": the release is what people compare
+        version = version or answer.get("Zookeeper version", "").split(",")[0].split("-")[0]
+        if mode in ("leader", "standalone") and not leader:
+            leader = endpoint
+    return version, leader, details
+
+
+def ensure_chroot(client: KazooClient, endpoints: list[str], namespace: str, ttl: float,
+                  deadline: float, close_timeout: float) -> bool:
+    """Make sure the chroot of ``client`` exists; False if no server answered in time.
+
+    A chrooted client cannot create its own root's parents, so a short-lived unchrooted
+    client does it when the root is missing (the first use of a namespace). Raises kazoo's
+    exceptions.
+    """
+    if wait(client.exists_async("/"), deadline) is not None:
+        return True
+    helper, _ = new_client(",".join(endpoints), ttl)
+    try:
+        if not helper.start_async().wait(max(0.0, deadline - time.monotonic())):
+            return False
+        wait(helper.ensure_path_async(namespace), deadline)
+        return True
+    finally:
+        stop_bounded(helper, close_timeout)
+
+
+def seconds(options: dict[str, object], name: str, default: float) -> float:
+    """A positive number of seconds from the backend options."""
+    raw = options.get(name)
+    try:
+        value = default if raw is None else float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"option {name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise ConfigurationError(f"option {name}={raw!r} must be positive")
+    return value

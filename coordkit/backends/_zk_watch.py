@@ -1,0 +1,252 @@
+"""Watches on ZooKeeper: one-shot kazoo watches, re-armed by re-reading, diffed against a snapshot.
+
+kazoo 2.11 has no ``add_watch`` (ZooKeeper 3.6+ persistent recursive watches), so a watch
+leaves a data watch and a child watch on every node of the watched subtree (an ``exists``
+watch on a key or subtree root that is absent). A notification only says *which node*
+changed: the worker re-reads that node (and any child it did not know), re-arming the
+watches in the same requests, and diffs the result against the snapshot ``{key: Entry}`` of
+what it delivered. That makes delivery exactly-once by construction: a PUT goes out only
+for a key that is new, re-created (other ``create_revision``) or has a newer
+``mod_revision``; a DELETE only for a key in the snapshot. kazoo forgets its watches
+whenever the connection drops (and never re-registers them), so after a reconnect, a new
+session or a failed re-read the worker re-reads the whole subtree and delivers the diff.
+
+Order within one re-read: PUTs by ``mod_revision`` (a re-created key's DELETE just before
+its PUT), then the other DELETEs, children before parents. ZooKeeper keeps no record of
+when a node was deleted, so a DELETE carries the zxid at which the server answered the
+read that found the key gone (kazoo's ``last_zxid``): a revision at which the key was
+absent, never below one already delivered. Revisions delivered never decrease.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kazoo.client import KazooClient
+
+from ..errors import CoordkitError
+from ._zk_errors import TRANSLATED
+from ._zk_read import NodeRead, child_path, read_key, read_nodes, to_entry, visible
+from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
+
+__all__ = ["ZkWatch"]
+
+log = logging.getLogger("coordkit")
+
+_RESYNC = object()  # re-read the whole subtree
+_STOP = object()
+_FIRST_RETRY = 0.1
+_MAX_RETRY = 2.0
+
+
+class ZkWatch(Watch):
+    """One running watch; built and started by ``ZooKeeperBackend.watch``."""
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        prefix: bool,
+        callback: WatchCallback,
+        client_for: Callable[[], KazooClient],
+        timeout: float,
+        chrooted: bool,
+        on_cancel: Callable[[ZkWatch], None],
+    ) -> None:
+        self._path = path
+        self._below = "/" if path == "/" else path + "/"
+        self._prefix = prefix
+        self._callback = callback
+        self._client_for = client_for  # raises a coordkit error while the session is unusable
+        self._timeout = timeout
+        self._chrooted = chrooted
+        self._on_cancel = on_cancel
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._entries: dict[str, Entry] = {}
+        self._kids: dict[str, set[str]] = {}  # child names of every node known, the root too
+        self._last_revision = 0
+        self._initial: list[WatchEvent] = []
+        self._cancelled = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"coordkit-zk-watch {path}", daemon=True)
+        events = self._queue
+
+        def on_event(event: Any) -> None:
+            # Runs on kazoo's event thread: only enqueue. NONE events are kazoo dropping its
+            # watches on a disconnect; the RECONNECTED resync re-arms them.
+            if event.type != "NONE":
+                events.put(event.path)
+
+        self._watcher = on_event
+
+    # --- lifecycle ---------------------------------------------------------------
+    def start(self, start_revision: int | None) -> None:
+        """Take the initial snapshot (arming the watches), then start the worker.
+
+        Raises what the reads raise; then nothing runs. The snapshot is the state before the
+        watch and is not delivered, except, with ``start_revision``, the keys it holds that
+        were written at or after that revision (ZooKeeper cannot tell older history).
+        """
+        puts: list[Entry] = []
+        self._sync(None, [], puts)
+        if start_revision is not None:
+            self._initial = self._order([], [e for e in puts if e.mod_revision >= start_revision])
+        self._thread.start()
+
+    def resync_soon(self) -> None:
+        """Ask for a full re-read (after a reconnect or a new session); never blocks."""
+        self._queue.put(_RESYNC)
+
+    def cancel(self) -> None:
+        self.stop_soon()
+        self.join(None)
+
+    def stop_soon(self) -> None:
+        """Stop delivering (no callback starts after this returns) without waiting."""
+        if not self._cancelled.is_set():
+            self._cancelled.set()
+            self._on_cancel(self)
+            self._queue.put(_STOP)
+        # kazoo cannot remove a one-shot watch: those left behind fire once into this queue,
+        # which nobody reads any more.
+
+    def join(self, timeout: float | None) -> None:
+        """Wait for a running callback to return (not when called from the callback itself)."""
+        if self._thread.ident is not None and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    # --- worker ------------------------------------------------------------------
+    def _run(self) -> None:
+        self._deliver(self._initial)
+        retry_in: float | None = None
+        while not self._cancelled.is_set():
+            try:
+                items = [self._queue.get(timeout=retry_in)]
+            except queue.Empty:
+                items = [_RESYNC]
+            while True:  # coalesce a burst of notifications into one re-read
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if any(item is _STOP for item in items):
+                return
+            full = retry_in is not None or any(item is _RESYNC for item in items)
+            paths = None if full else {item for item in items if isinstance(item, str)}
+            deletes: list[WatchEvent] = []
+            puts: list[Entry] = []
+            try:
+                self._sync(paths, deletes, puts)
+                retry_in = None
+            except (CoordkitError, *TRANSLATED) as exc:  # unreachable, or no live session
+                retry_in = min(_MAX_RETRY, 2 * retry_in) if retry_in else _FIRST_RETRY
+                log.debug("coordkit watch on %s: re-read failed (%r); retrying in %.1fs",
+                          self._path, exc, retry_in)
+            except Exception:  # a bug here must not end the watch silently
+                retry_in = _MAX_RETRY
+                log.exception("coordkit watch on %s: re-read failed", self._path)
+            # What was read before a failure is already in the snapshot: deliver it anyway.
+            self._deliver(self._order(deletes, puts))
+
+    def _deliver(self, events: list[WatchEvent]) -> None:
+        for event in events:
+            if self._cancelled.is_set():
+                return
+            try:
+                self._callback(event)
+            except Exception:  # a callback's bug must not end the watch
+                log.exception("coordkit watch callback failed on %s", event.key)
+
+    def _order(self, deletes: list[WatchEvent], puts: list[Entry]) -> list[WatchEvent]:
+        recreated = {e.key for e in puts} & {d.key for d in deletes}
+        events: list[WatchEvent] = []
+        for entry in sorted(puts, key=lambda e: (e.mod_revision, e.key)):
+            if entry.key in recreated:
+                recreated.discard(entry.key)
+                events.append(self._event(EventType.DELETE, entry.key, None, entry.create_revision))
+            events.append(self._event(EventType.PUT, entry.key, entry, entry.mod_revision))
+        placed = {e.key for e in events}
+        events += [self._event(d.type, d.key, None, d.revision) for d in deletes if d.key not in placed]
+        return events
+
+    def _event(self, kind: EventType, key: str, entry: Entry | None, revision: int) -> WatchEvent:
+        self._last_revision = max(self._last_revision, revision)
+        return WatchEvent(kind, key, entry, self._last_revision)
+
+    # --- reading and diffing -------------------------------------------------------
+    def _sync(self, paths: set[str] | None, deletes: list[WatchEvent], puts: list[Entry]) -> None:
+        """Re-read ``paths`` (None: everything) and record the differences from the snapshot."""
+        client = self._client_for()
+        if not self._prefix:
+            entry = read_key(client, self._path, time.monotonic() + self._timeout, self._watcher)
+            old = self._entries.get(self._path)
+            if old is not None and (entry is None or entry.create_revision != old.create_revision):
+                self._drop(self._path, client.last_zxid, deletes)
+                old = None
+            if entry is not None and (old is None or entry.mod_revision > old.mod_revision):
+                self._entries[self._path] = entry
+                puts.append(entry)
+            return
+        deep = paths is None
+        level = [self._path] if paths is None else sorted(
+            p for p in paths if p == self._path or p.startswith(self._below)
+        )
+        root_only = frozenset({self._path})
+        while level:
+            reads = read_nodes(client, level, time.monotonic() + self._timeout,
+                               watcher=self._watcher, containers=root_only)
+            observed = client.last_zxid  # the server's zxid when it answered these reads
+            following: list[str] = []
+            for path in level:
+                following += self._apply(path, reads[path], deep, observed, deletes, puts)
+            level = following
+
+    def _apply(
+        self, path: str, read: NodeRead | None, deep: bool, observed: int,
+        deletes: list[WatchEvent], puts: list[Entry],
+    ) -> list[str]:
+        """Fold one node's read into the snapshot; returns the children still to read."""
+        if path == self._path:  # the watched path is not itself a key of the watch
+            if read is None:
+                for name in sorted(self._kids.pop(path, set())):
+                    self._drop(child_path(path, name), observed, deletes)
+                return []
+            return self._children(path, visible(path, read.children, chrooted=self._chrooted),
+                                  deep, observed, deletes)
+        if read is None:
+            self._drop(path, observed, deletes)
+            return []
+        entry = to_entry(path, read.data, read.stat)
+        old = self._entries.get(path)
+        if old is not None and old.create_revision != entry.create_revision:
+            self._drop(path, observed, deletes)  # deleted and created again since last read
+            old = None
+        parent, _, name = path.rpartition("/")
+        self._kids.setdefault(parent or "/", set()).add(name)
+        if old is None or entry.mod_revision > old.mod_revision:
+            self._entries[path] = entry
+            puts.append(entry)
+        return self._children(path, read.children, deep, observed, deletes)
+
+    def _children(
+        self, path: str, names: list[str], deep: bool, observed: int, deletes: list[WatchEvent]
+    ) -> list[str]:
+        known = self._kids.get(path, set())
+        current = set(names)
+        for name in sorted(known - current):
+            self._drop(child_path(path, name), observed, deletes)
+        self._kids[path] = current
+        return [child_path(path, n) for n in sorted(current) if deep or n not in known]
+
+    def _drop(self, path: str, observed: int, deletes: list[WatchEvent]) -> None:
+        """Forget ``path`` and everything below it, recording a DELETE for each known key."""
+        for name in sorted(self._kids.pop(path, set())):
+            self._drop(child_path(path, name), observed, deletes)
+        parent, _, name = path.rpartition("/")
+        self._kids.get(parent or "/", set()).discard(name)
+        if self._entries.pop(path, None) is not None:
+            deletes.append(WatchEvent(EventType.DELETE, path, None, observed))

@@ -1,0 +1,423 @@
+"""The ZooKeeper backend, over kazoo 2.11 (every kazoo import stays in this package's ``_zk_*``
+helpers and here).
+
+Layout: a name is a znode path below the namespace, and the namespace is the client's
+chroot (created at connect if missing). Missing parents of a written key are created as
+empty persistent nodes, in the same transaction as the key, so they never outlive a failed
+write; they are visible to ``children``, ``tree`` and watches like any other node.
+
+Mapping of the contract onto ZooKeeper:
+
+* ``version`` is ``stat.version + 1``; ``create_revision``/``mod_revision`` are czxid/mzxid;
+  ``lease`` is the ephemeral owner (a session id).
+* ``tree()`` reads level by level with pipelined calls; its revision is the largest zxid
+  read (czxid, mzxid and every parent's pzxid): each change up to it that touched the
+  subtree is reflected. Levels are read one after another, so under concurrent writes the
+  result is not one atomic snapshot as on etcd.
+* ``Check(create_revision=r)``: a transaction cannot compare czxid, so the key is read first
+  and refused unless its czxid is ``r``; the transaction then checks that the node still
+  exists (version -1). A delete and re-create between that read and the commit (within one
+  round trip) would go unnoticed. Contender nodes are ephemeral-sequential, whose names are
+  never reused, so for them "still exists" is exact.
+* An ephemeral ``put`` on a key that exists as a persistent key or as another session's
+  ephemeral raises KeyExistsError; on our own ephemeral it updates the value. A persistent
+  ``put`` on an existing ephemeral key updates its value and leaves it ephemeral.
+* A ``Delete`` without version of an absent key in ``commit`` is a no-op, as on etcd.
+* ``watch(start_revision=r)``: ZooKeeper keeps no history. The watch delivers the keys whose
+  ``mod_revision >= r`` that exist when it starts, then live changes; deletions between
+  ``r`` and the start are not seen. See :mod:`._zk_watch` for order and revisions.
+* Reads retry once the connection is back, within the operation timeout; writes cut by a
+  lost connection raise BackendUnavailableError (the write may or may not have happened).
+* After the server expires the session, kazoo opens another by itself. Plain keys keep
+  working on it; ephemeral writes and ``keepalive`` raise SessionLostError until
+  ``new_session()`` replaces it with a session whose id this backend reports.
+
+Options: ``operation_timeout`` (seconds, default 5) bounds every call; ``close_timeout``
+(default 2) bounds ``close()`` and the stop of a replaced client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState
+
+from ..errors import (
+    BackendUnavailableError,
+    ClosedError,
+    ConfigurationError,
+    CoordkitError,
+    KeyExistsError,
+    NotEmptyError,
+    NotFoundError,
+    OperationTimeoutError,
+    SessionLostError,
+    VersionConflictError,
+)
+from ..names import KeyMapper
+from ._zk_commit import check_put, delete_levels, run_commit
+from ._zk_errors import TRANSLATED, translate
+from ._zk_read import get_entry, list_children, read_levels, read_tree, to_entry, wait
+from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
+from ._zk_watch import ZkWatch
+from .base import Backend, ConnectionEvent, ConnectionSink, Entry, Op, Put, ServerInfo, Watch, WatchCallback
+
+__all__ = ["ZooKeeperBackend"]
+
+log = logging.getLogger("coordkit")
+T = TypeVar("T")
+_RACES = 8  # attempts when concurrent writers keep invalidating what a write was based on
+
+
+class ZooKeeperBackend(Backend):
+    """A coordkit backend on a ZooKeeper ensemble (one kazoo client per session)."""
+
+    kind = "zookeeper"
+
+    def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, object]) -> None:
+        if not endpoints:
+            raise ConfigurationError("no ZooKeeper endpoint given; use zk://host:2181")
+        self._endpoints = [str(e) for e in endpoints]
+        ns = (namespace or "").strip().rstrip("/")
+        self._namespace = ns if not ns or ns.startswith("/") else "/" + ns
+        self._op_timeout = seconds(options, "operation_timeout", 5.0)
+        self._close_timeout = seconds(options, "close_timeout", 2.0)  # bound on close()
+        self._keys = KeyMapper("path")  # kazoo's chroot adds the namespace
+        self._lock = threading.RLock()  # serializes connect / new_session / close
+        self._client: KazooClient | None = None
+        self._sink: ConnectionSink | None = None
+        self._asked_ttl = 10.0
+        self._sid = 0
+        self._ttl = 0.0
+        self._lost = False  # the session expired and new_session() has not replaced it yet
+        self._suspended = False
+        self._closed = False
+        self._connected = threading.Event()  # kazoo's link is up
+        self._installed = threading.Event()  # a client is in place (clear while new_session swaps)
+        self._watches: set[ZkWatch] = set()
+
+    @property
+    def _where(self) -> str:
+        return ",".join(self._endpoints) + self._namespace
+
+    # --- errors and deadlines -------------------------------------------------------
+    @contextlib.contextmanager
+    def _errors(self, key: str = "", *, versioned: bool = False, write: bool = False,
+                session: bool = False, timeout: float | None = None) -> Iterator[None]:
+        """Translate what escapes the block. ``session``: the operation depends on the current
+        session (ephemeral keys, heartbeats); others only see an expiry as a lost link."""
+        try:
+            yield
+        except CoordkitError:
+            raise
+        except TRANSLATED as exc:
+            if self._closed:
+                raise ClosedError("the ZooKeeper backend is closed") from exc
+            error = translate(exc, key=key, where=self._where, timeout=timeout or self._op_timeout,
+                              versioned=versioned, write=write)
+            if isinstance(error, SessionLostError) and not session:
+                error = BackendUnavailableError(f"the ZooKeeper session expired during the operation on "
+                                                f"{key or '/'}" + ("; it may or may not have been applied" if write else ""))
+            raise error from exc
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self._op_timeout
+
+    def _usable(self, *, session: bool = False) -> KazooClient:
+        """The client to run on, waiting (by the operation timeout) while new_session() swaps
+        clients. With ``session``, refuses once the session is lost: an ephemeral key must
+        not land on a session that kazoo opened by itself after an expiry."""
+        if self._closed:
+            raise ClosedError("the ZooKeeper backend is closed")
+        if session and self._lost:
+            raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
+        client = self._client
+        if client is None and self._sink is not None:
+            self._installed.wait(self._op_timeout)
+            client = self._client
+            if self._closed:
+                raise ClosedError("the ZooKeeper backend is closed")
+        if client is None:
+            raise BackendUnavailableError(f"no ZooKeeper session is open to {self._where}")
+        if session and self._lost:
+            raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
+        return client
+
+    def _read(self, key: str, fn: Callable[[KazooClient, float], T]) -> T:
+        """Run an idempotent read by one deadline, again if the link comes back before it."""
+        deadline = self._deadline()
+        while True:
+            client = self._usable()
+            try:
+                with self._errors(key):
+                    return fn(client, deadline)
+            except BackendUnavailableError as exc:
+                remaining = deadline - time.monotonic()
+                if isinstance(exc, OperationTimeoutError) or remaining <= 0:
+                    raise
+                if not self._connected.wait(remaining):
+                    raise
+
+    # --- session -----------------------------------------------------------------
+    def connect(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
+        """Start the first session and create the namespace if missing. On failure no client
+        is left running and connect() may be called again."""
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the ZooKeeper backend is closed")
+            if self._client is not None:
+                raise ConfigurationError("connect() was already called on this backend")
+            self._sink, self._asked_ttl = sink, ttl
+            client = self._start_session(timeout)
+            try:
+                self._ensure_namespace(client, timeout)
+            except BaseException:
+                self._client = None
+                stop_bounded(client, self._close_timeout)  # a session was opened: close it
+                raise
+
+    def _start_session(self, timeout: float) -> KazooClient:
+        client, negotiated = new_client(",".join(self._endpoints) + self._namespace, self._asked_ttl)
+        client.add_listener(functools.partial(self._on_state, client))
+        self._suspended = False
+        self._client = client  # before start, so that the listener accepts its events
+        cid = None
+        try:
+            with self._errors():
+                if client.start_async().wait(timeout):
+                    cid = client.client_id
+        finally:
+            if cid is None:  # no session to close: let the stop finish in the background
+                self._client = None
+                stop_bounded(client, 0.0)
+        if cid is None:
+            raise BackendUnavailableError(f"no ZooKeeper server at {self._where} answered within {timeout:g}s")
+        self._sid, self._ttl = cid[0], negotiated.timeout or self._asked_ttl
+        self._lost = False
+        self._connected.set()
+        self._installed.set()
+        return client
+
+    def _ensure_namespace(self, client: KazooClient, timeout: float) -> None:
+        if not self._namespace:
+            return
+        with self._errors(self._namespace, write=True, timeout=timeout):
+            if not ensure_chroot(client, self._endpoints, self._namespace, self._asked_ttl,
+                                 time.monotonic() + timeout, self._close_timeout):
+                raise BackendUnavailableError(f"no ZooKeeper server at {self._where} answered")
+
+    def _on_state(self, client: KazooClient, state: str) -> None:
+        # Runs on kazoo's connection thread: update flags and call the sink, never block.
+        current = self._client
+        if current is None or client is not current or self._closed:
+            return  # a replaced client's last words
+        if state == KazooState.SUSPENDED:
+            self._connected.clear()
+            if not self._lost:
+                self._suspended = True
+                self._emit(ConnectionEvent.DISCONNECTED)
+        elif state == KazooState.CONNECTED:
+            self._connected.set()
+            cid = current.client_id
+            if self._suspended and not self._lost and cid is not None and cid[0] == self._sid:
+                self._suspended = False
+                self._emit(ConnectionEvent.RECONNECTED)
+                for watch in list(self._watches):  # kazoo dropped their watches with the link
+                    watch.resync_soon()
+        elif state == KazooState.LOST:
+            # kazoo then opens a new session by itself: fine for plain keys, but _lost keeps
+            # ephemeral keys off it until new_session() replaces it with one of ours.
+            self._connected.clear()
+            if not self._lost:
+                self._lost = True
+                self._emit(ConnectionEvent.EXPIRED)
+
+    def _emit(self, event: ConnectionEvent) -> None:
+        sink = self._sink
+        if sink is not None:
+            try:
+                sink(event)
+            except Exception:  # the session manager's bug must not kill kazoo's thread
+                log.exception("coordkit connection sink failed on %s", event)
+
+    @property
+    def session_id(self) -> int:
+        return self._sid
+
+    @property
+    def session_ttl(self) -> float:
+        return self._ttl
+
+    def keepalive(self, timeout: float) -> None:
+        """One ``exists`` round trip; SessionLostError once kazoo has seen the session expire."""
+        client = self._usable(session=True)
+        with self._errors(session=True, timeout=timeout):
+            client.exists_async("/").get(timeout=timeout)
+        cid = client.client_id
+        if self._lost or (cid is not None and cid[0] != self._sid):
+            raise SessionLostError(f"ZooKeeper session {self._sid:#x} expired")
+
+    def new_session(self, timeout: float) -> int:
+        """Close the old client (bounded; its ephemeral nodes go now if a server hears the
+        close, else at expiry), start a new one, resync the watches. On failure there is
+        no session: ephemeral writes raise SessionLostError until a later call succeeds."""
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the ZooKeeper backend is closed")
+            old, self._client = self._client, None
+            self._lost = True  # no ephemeral key may land on the old session meanwhile
+            self._connected.clear()
+            self._installed.clear()
+            if old is not None:
+                # Long enough for a server that answers to end it (so its ephemeral keys are
+                # gone before new ones appear), not for one that does not.
+                stop_bounded(old, min(self._close_timeout, timeout / 2))
+            self._start_session(timeout)
+            watches = list(self._watches)
+        for watch in watches:
+            watch.resync_soon()
+        return self._sid
+
+    def close(self) -> None:
+        """Stop the watches and end the session, waiting ``close_timeout`` at most for each;
+        an unreachable server expires the session after its TTL instead."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._installed.set()  # wakes operations waiting for a client: they see _closed
+            client, self._client = self._client, None
+            watches, self._watches = list(self._watches), set()
+        for watch in watches:
+            watch.stop_soon()
+        if client is not None:
+            stop_bounded(client, self._close_timeout)
+        for watch in watches:
+            watch.join(self._close_timeout)
+
+    def server_info(self, timeout: float) -> ServerInfo:
+        version, leader, details = describe(self._endpoints, timeout)
+        if self._client is not None and not self._closed:
+            details["session"] = f"{self._sid:#x}, ttl {self._ttl:g}s"
+        if self._namespace:
+            details["namespace"] = self._namespace
+        return ServerInfo(kind="zookeeper", endpoints=tuple(self._endpoints), version=version,
+                          members=tuple(self._endpoints), leader=leader, details=details)
+
+    # --- keys --------------------------------------------------------------------
+    def get(self, key: str) -> Entry | None:
+        path = self._keys.to_key(key)
+        return self._read(key, lambda client, deadline: get_entry(client, path, deadline))
+
+    def children(self, path: str) -> list[str]:
+        node = self._keys.to_key(path)
+        return self._read(path, lambda client, deadline: list_children(client, node, deadline,
+                                                                      chrooted=bool(self._namespace)))
+
+    def tree(self, path: str) -> tuple[list[Entry], int]:
+        """Pipelined level by level; the revision is the largest zxid read (see the module)."""
+        root = self._keys.to_key(path)
+        return self._read(path, lambda client, deadline: read_tree(client, root, deadline,
+                                                                  chrooted=bool(self._namespace)))
+
+    def put(self, op: Put) -> Entry:
+        """Write one key; a failed condition changed nothing, and neither did a failed
+        creation of missing parents (they are created in the key's own transaction)."""
+        check_put(op)
+        path = self._keys.to_key(op.key)
+        client = self._usable(session=op.ephemeral)
+        # One round trip in the common cases. The rest (missing parents, races between
+        # set and create, ephemeral ownership) goes through commit's guarded multi.
+        absent = False
+        try:
+            with self._errors(op.key, versioned=op.version is not None, write=True, session=op.ephemeral):
+                if op.create or (op.ephemeral and op.version is None):
+                    _, stat = wait(client.create_async(path, op.value, ephemeral=op.ephemeral, include_data=True),
+                                   self._deadline())
+                    return to_entry(path, op.value, stat)
+                if not op.ephemeral:
+                    expected = -1 if op.version is None else op.version - 1
+                    stat = wait(client.set_async(path, op.value, version=expected), self._deadline())
+                    return to_entry(path, op.value, stat)
+        except NotFoundError:  # a parent is missing (create) or the key is (plain set)
+            absent = not op.create
+        except KeyExistsError:
+            if op.create:
+                raise
+        entry = self._commit([op], absent={0} if absent else set())[0]
+        assert entry is not None
+        return entry
+
+    def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
+        """A recursive delete is not atomic: it deletes the deepest level first, so an
+        interrupted one leaves the key with part of its subtree."""
+        path = self._keys.to_key(key)
+        client = self._usable()
+        expected = -1 if version is None else version - 1
+        for _ in range(_RACES if recursive else 1):
+            if recursive:
+                top, levels = self._read(key, lambda c, d: read_levels(c, path, d, chrooted=bool(self._namespace)))
+                if top is None:
+                    if version is not None:
+                        raise VersionConflictError(f"{key} does not exist (expected at version {version})")
+                    return False
+                if version is not None and top.stat.version != expected:
+                    raise VersionConflictError(f"{key} is at version {top.stat.version + 1}, not {version}")
+                with self._errors(key, write=True):
+                    delete_levels(client, levels, self._deadline())
+            try:
+                with self._errors(key, versioned=version is not None, write=True):
+                    wait(client.delete_async(path, version=expected), self._deadline())
+                return True
+            except NotFoundError:
+                return recursive  # recursive: it existed when read, and is gone now
+            except NotEmptyError:
+                if not recursive:
+                    raise
+        raise NotEmptyError(f"{key}: keys kept appearing below it while deleting it")
+
+    def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
+        """One ZooKeeper multi (see :mod:`._zk_commit`): all or nothing."""
+        for op in ops:
+            if isinstance(op, Put):
+                check_put(op)
+        if not ops:
+            return []
+        return self._commit(ops, absent=set())
+
+    def _commit(self, ops: Sequence[Op], *, absent: set[int]) -> list[Entry | None]:
+        mapped = [(self._keys.to_key(op.key), op) for op in ops]
+        session = any(isinstance(op, Put) and op.ephemeral for op in ops)
+        return run_commit(self._usable(session=session), mapped, session_id=self._sid, deadline=self._deadline,
+                          errors=functools.partial(self._errors, session=session), races=_RACES, absent=absent)
+
+    def watch(self, key: str, callback: WatchCallback, *, prefix: bool,
+              start_revision: int | None = None) -> Watch:
+        """Read the key or subtree (arming one-shot watches) before returning; raises what
+        that read raises, and then nothing runs. See :mod:`._zk_watch`."""
+        path = self._keys.to_key(key)
+        if path == "/" and not prefix:
+            raise ConfigurationError("the root is not a key: watch it with prefix=True")
+        self._usable()
+        watch = ZkWatch(path=path, prefix=prefix, callback=callback, client_for=self._usable,
+                        timeout=self._op_timeout, chrooted=bool(self._namespace), on_cancel=self._forget)
+        with self._lock:  # registered first: a reconnect during the first read must resync it
+            self._watches.add(watch)
+        try:
+            with self._errors(key):
+                watch.start(start_revision)
+        except BaseException:
+            self._forget(watch)
+            raise
+        return watch
+
+    def _forget(self, watch: ZkWatch) -> None:
+        with self._lock:
+            self._watches.discard(watch)

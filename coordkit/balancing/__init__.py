@@ -1,0 +1,42 @@
+"""Client-side load balancing over a discovery cache.
+
+``client.balancer("payment-service", "peak_ewma")`` returns a :class:`Balancer` over the live
+instances of a service; ``balancer.pick()`` returns one, ``balancer.call(fn)`` runs
+``fn(instance)`` with outcome tracking, outlier ejection and retries on another instance.
+:mod:`coordkit.balancing.http` plugs a balancer into ``requests`` (extra ``coordkit[http]``).
+"""
+
+from .balancer import DEFAULT_FAILURES, STRATEGIES, Balancer, make_strategy
+from .budget import RetryBudget, retry_if_budget
+from .ejection import OutlierEjection
+from .errors import InstanceFailure, NoInstanceAvailableError
+from .filters import Filter, by_metadata, by_zone, required, where
+from .hashring import ConsistentHash
+from .source import InstanceSource, StaticInstances
+from .strategies import LeastOutstanding, PeakEwma, RandomChoice, RoundRobin, Strategy, Weighted
+
+__all__ = [
+    "Balancer",
+    "STRATEGIES",
+    "DEFAULT_FAILURES",
+    "make_strategy",
+    "Strategy",
+    "RoundRobin",
+    "RandomChoice",
+    "Weighted",
+    "LeastOutstanding",
+    "PeakEwma",
+    "ConsistentHash",
+    "Filter",
+    "where",
+    "by_zone",
+    "by_metadata",
+    "required",
+    "OutlierEjection",
+    "RetryBudget",
+    "retry_if_budget",
+    "InstanceSource",
+    "StaticInstances",
+    "NoInstanceAvailableError",
+    "InstanceFailure",
+]

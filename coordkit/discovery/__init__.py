@@ -1,0 +1,22 @@
+"""Service registration, discovery caches and wire formats.
+
+``client.register(...)`` makes a :class:`Registration`, ``client.instances(name)`` reads
+once, ``client.discover(name)`` makes a live :class:`ServiceCache`. The stored layouts
+(Curator's JSON on ZooKeeper, etcd's gRPC naming on etcd) are in :mod:`.formats`.
+"""
+
+from .cache import InstancesListener, RegistryCache, ServiceCache
+from .formats import FormatError
+from .instance import ServiceInstance
+from .registry import Registration, read_instances, read_services
+
+__all__ = [
+    "FormatError",
+    "InstancesListener",
+    "Registration",
+    "RegistryCache",
+    "ServiceCache",
+    "ServiceInstance",
+    "read_instances",
+    "read_services",
+]
