@@ -8,8 +8,13 @@ for a lock, so that a release wakes exactly one waiter, not the herd.
 
 Ownership belongs to the client's session. When the session is SUSPENDED (unless the
 handle was made with ``lose_on_suspend=False``) or LOST, a holder is told at once: its
-``lost`` event is set and its callbacks run. After a SUSPENDED that recovers, the
-contender key still exists, so the handle removes it, so as not to block the others.
+``lost`` event is set and its callbacks run. A contender key that could not be removed
+(SUSPENDED at release, or a holder that lost ownership to a SUSPENDED session that then
+recovered) is removed as soon as the same session is CONNECTED again, so that it cannot
+block the others; if the session is lost instead, the key goes with it.
+
+A waiter keeps its place while the session is SUSPENDED and is admitted only once it is
+CONNECTED again; after LOST it joins again on the new session.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Callable
 from ..backends.base import Contender, QueueView
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError
 from ..names import validate_name
-from ..session import SessionEvent, SessionState
+from ..session import Session, SessionEvent, SessionState
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -31,10 +36,47 @@ __all__ = ["Contention", "LostCallback"]
 
 log = logging.getLogger("coordkit")
 LostCallback = Callable[[str], None]
+_GIVE_UP = object()
+
+
+def _take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
+    if not wait:
+        return lock.acquire(False)
+    if deadline is None:
+        return lock.acquire()
+    return lock.acquire(True, max(0.0, deadline - time.monotonic()))
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def remove_when_connected(client: "Client", contender: Contender, generation: int) -> None:
+    """Remove ``contender`` once session ``generation`` is CONNECTED again (now, if it is);
+    forget it if that session is lost (the key goes with it)."""
+    session = client.session
+
+    def attempt() -> None:
+        try:
+            client.backend.queue_leave(contender)
+        except CoordkitError as exc:
+            log.info("coordkit: stale contender %s stays until its session ends: %s", contender.key, exc)
+
+    def listener(event: SessionEvent) -> None:
+        if event.generation != generation or event.state is SessionState.SUSPENDED:
+            return
+        session.remove_listener(listener)
+        if event.state is SessionState.CONNECTED:
+            threading.Thread(target=attempt, name="coordkit-contender-cleanup", daemon=True).start()
+
+    session.add_listener(listener)
+    if session.is_current(generation):
+        session.remove_listener(listener)
+        threading.Thread(target=attempt, name="coordkit-contender-cleanup", daemon=True).start()
 
 
 class Contention:
-    """One handle's place in one contender queue (internal; see Lock, Election)."""
+    """One handle's place in one contender queue (internal; see Lock, Semaphore, Election)."""
 
     def __init__(self, client: "Client", name: str, *, what: str, lose_on_suspend: bool = True,
                  unique: bool = False, slots: int = 1, guard: threading.Lock | None = None) -> None:
@@ -45,17 +87,20 @@ class Contention:
         self.unique = unique
         self.slots = slots
         self._guard = guard  # one contender per session and path where the layout demands it
+        self._busy = threading.Lock()  # threading.Lock semantics for threads sharing a handle
         self._mutex = threading.Lock()
         self._wake = threading.Event()
+        self._entered = False
         self.mine: Contender | None = None
         self.generation = 0
         self.held = False
         self.lost = threading.Event()
         self.lost_reason = ""
         self._callbacks: list[LostCallback] = []
-        self._cleanup_on_reconnect: Contender | None = None
-        self._busy = threading.Lock()  # threading.Lock semantics for threads sharing a handle
-        self._entered = False
+
+    @property
+    def session(self) -> Session:
+        return self.client.session
 
     # --- loss ---------------------------------------------------------------------------
     def on_lost(self, callback: LostCallback) -> None:
@@ -63,23 +108,22 @@ class Contention:
             self._callbacks.append(callback)
 
     def _on_session(self, event: SessionEvent) -> None:
+        self._wake.set()  # a waiter re-examines its situation after any change
         if event.generation != self.generation:
             return
-        doomed = event.state is SessionState.LOST or (
-            event.state is SessionState.SUSPENDED and self.lose_on_suspend)
-        if doomed:
-            self._wake.set()
-            with self._mutex:
-                was_held, self.held = self.held, False
-                if was_held and event.state is SessionState.SUSPENDED and self.mine is not None:
-                    # The key survives a recovered session and would block everybody behind it.
-                    self._cleanup_on_reconnect = self.mine
-            if was_held:
-                self._declare_lost(f"session {event.state.value}: {event.reason}")
-        elif event.state is SessionState.CONNECTED and self._cleanup_on_reconnect is not None:
-            stale, self._cleanup_on_reconnect = self._cleanup_on_reconnect, None
-            threading.Thread(target=self._remove_quietly, args=(stale,), daemon=True,
-                             name="coordkit-contender-cleanup").start()
+        if event.state is SessionState.SUSPENDED and not self.lose_on_suspend:
+            return
+        if event.state not in (SessionState.SUSPENDED, SessionState.LOST, SessionState.CLOSED):
+            return
+        with self._mutex:
+            was_held, self.held = self.held, False
+            mine = self.mine
+        if not was_held:
+            return
+        if event.state is SessionState.SUSPENDED and mine is not None:
+            # The key survives a recovered session and would block everybody behind it.
+            remove_when_connected(self.client, mine, event.generation)
+        self._declare_lost(f"session {event.state.value}: {event.reason}")
 
     def _declare_lost(self, reason: str) -> None:
         self.lost_reason = reason
@@ -93,37 +137,119 @@ class Contention:
             except Exception:
                 log.exception("coordkit %s loss callback failed", self.what)
 
-    def _remove_quietly(self, contender: Contender) -> None:
-        try:
-            self.client.backend.queue_leave(contender)
-        except Exception as exc:  # the session's end removes it anyway
-            log.info("coordkit could not remove stale contender %s: %s", contender.key, exc)
-
-    # --- entering and leaving -------------------------------------------------------------
+    # --- entering -------------------------------------------------------------------------
     def enter(self, value: bytes, *, blocking: bool, timeout: float | None,
               admitted: Callable[[QueueView], bool] | None = None) -> bool:
         """Join and wait for admission. True once admitted; False if not ``blocking`` and not
         admitted at once, or if ``timeout`` passed (the contender is then removed)."""
-        if timeout is not None and timeout < 0:
-            timeout = None
         self._forget_lost()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        wait = blocking and (timeout is None or timeout > 0)
-        if not self._busy.acquire(wait, -1 if deadline is None else max(0.0, timeout or 0.0)):
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        wait = blocking and (deadline is None or timeout > 0)  # type: ignore[operator]
+        if not _take(self._busy, wait, deadline):
             return False
+        guarded = False
         try:
-            if self._guard is not None and not self._guard.acquire(wait, self._left(deadline)):
-                self._busy.release()
-                return False
+            if self._guard is not None:
+                guarded = _take(self._guard, wait, deadline)
+                if not guarded:
+                    return False
             if self._enter(value, wait, deadline, admitted or self._first_slots):
                 self._entered = True
                 return True
-        except BaseException:
-            self._release_guards()
-            raise
-        self._release_guards()
-        return False
+            return False
+        finally:
+            if not self._entered:
+                if guarded and self._guard is not None:
+                    self._guard.release()
+                self._busy.release()
 
+    def _first_slots(self, view: QueueView) -> bool:
+        return 0 <= view.position < self.slots
+
+    def _enter(self, value: bytes, wait: bool, deadline: float | None,
+               admitted: Callable[[QueueView], bool]) -> bool:
+        session = self.session
+        session.add_listener(self._on_session)
+        departures = None
+        if self.slots > 1:
+            # Holders of a semaphore leave in any order: any departure ahead may admit us.
+            # The watch starts before the join so that no departure can slip between.
+            departures = self.client.watch(
+                self.path, lambda ev: ev.entry is None and self._wake.set(), recursive=True)
+        try:
+            while True:
+                session.ensure_usable()
+                if not session.wait_for(SessionState.CONNECTED, _remaining(deadline)):
+                    return False
+                self._wake.clear()
+                self.generation = session.generation
+                view = self.client.backend.queue_join(self.path, value, unique=self.unique)
+                self.mine = view.mine
+                if view.position < 0:
+                    raise CoordkitError(
+                        f"{self.what} {self.path}: the store did not list the contender "
+                        f"{view.mine.key} it had just created; refusing to go on")
+                result = self._wait_admitted(view, wait, deadline, admitted)
+                if result is not None:
+                    return result
+                # our contender is gone (new session, or removed by somebody): join again
+        finally:
+            if departures is not None:
+                departures.cancel()
+            if not self.held:
+                session.remove_listener(self._on_session)
+                self._leave_quietly()
+
+    def _wait_admitted(self, view: QueueView, wait: bool, deadline: float | None,
+                       admitted: Callable[[QueueView], bool]) -> bool | None:
+        """True admitted, False gave up, None: our contender is gone, join again."""
+        while True:
+            settled = self._settle(deadline)
+            if settled is not True:
+                return settled
+            if view.position < 0:
+                return None
+            if admitted(view):
+                with self._mutex:
+                    if self.session.is_current(self.generation):
+                        self.held = True
+                        self.lost.clear()
+                        self.lost_reason = ""
+                        return True
+                continue  # the session changed meanwhile: settle again
+            remaining = _remaining(deadline)
+            if not wait or remaining == 0:
+                return False
+            try:
+                self._wait_for_departure(view, remaining)
+                contenders, revision = self.client.backend.queue_list(self.path)
+            except BackendUnavailableError:
+                continue  # SUSPENDED: settle, keeping our place
+            view = QueueView(view.mine, contenders, revision)
+
+    def _settle(self, deadline: float | None) -> bool | None:
+        """Wait out a SUSPENDED session. True: our session is CONNECTED; None: it was
+        replaced (join again); False: the deadline passed while suspended."""
+        session = self.session
+        while not session.is_current(self.generation):
+            if session.generation != self.generation or session.state is SessionState.LOST:
+                return None
+            session.ensure_usable()
+            if not session.wait_for(SessionState.CONNECTED, _remaining(deadline) if deadline else 1.0):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+        return True
+
+    def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
+        self._wake.clear()
+        if self.slots > 1:
+            self._wake.wait(remaining)  # the semaphore's prefix watch sets it
+            return
+        # A lock or election waits for exactly the contender right ahead: no herd.
+        ahead = view.contenders[view.position - 1]
+        self.client.backend.wait_gone(ahead.key, remaining, self._wake)
+
+    # --- leaving ----------------------------------------------------------------------------
     def _forget_lost(self) -> None:
         """A handle whose ownership was lost may be acquired again without a release()
         (which would only report the loss, already told through ``lost``)."""
@@ -132,119 +258,32 @@ class Contention:
             if stale:
                 self._entered = False
         if stale:
-            self._leave_quietly()
-            self.client.session.remove_listener(self._on_session)
-            self._release_guards()
-
-    def _left(self, deadline: float | None) -> float:
-        return -1 if deadline is None else max(0.0, deadline - time.monotonic())
-
-    def _release_guards(self) -> None:
-        if self._guard is not None and self._guard.locked():
-            self._guard.release()
-        self._busy.release()
-
-    def _first_slots(self, view: QueueView) -> bool:
-        return 0 <= view.position < self.slots
-
-    def _enter(self, value: bytes, wait: bool, deadline: float | None,
-               admitted: Callable[[QueueView], bool]) -> bool:
-        session = self.client.session
-        session.add_listener(self._on_session)
-        departures = None
-        if self.slots > 1:
-            # Holders of a semaphore leave in any order: any departure ahead may admit us.
-            # The watch starts before the join so that no departure can slip between.
-            departures = self.client.backend.watch(
-                self.path, lambda ev: ev.entry is None and self._wake.set(), prefix=True)
-        try:
-            while True:
-                session.ensure_usable()
-                if not session.wait_for(SessionState.CONNECTED, None if deadline is None else
-                                        max(0.0, deadline - time.monotonic())):
-                    return False
-                self._wake.clear()
-                self.generation = session.generation
-                view = self.client.backend.queue_join(self.path, value, unique=self.unique)
-                self.mine = view.mine
-                if view.position < 0:
-                    self._leave_quietly()
-                    raise CoordkitError(
-                        f"{self.what} {self.path}: the store did not list the contender "
-                        f"{view.mine.key} it had just created; refusing to go on")
-                result = self._wait_admitted(view, wait, deadline, admitted)
-                if result is not None:
-                    if result:
-                        self.lost.clear()
-                        self.lost_reason = ""
-                        return True
-                    self._leave_quietly()
-                    return False
-                # the session changed under us: the old contender is gone or going; join again
-        finally:
-            if departures is not None:
-                departures.cancel()
-            if not self.held:
-                session.remove_listener(self._on_session)
-
-    def _wait_admitted(self, view: QueueView, wait: bool, deadline: float | None,
-                       admitted: Callable[[QueueView], bool]) -> bool | None:
-        """True admitted, False gave up, None: the session changed, join again."""
-        session = self.client.session
-        backend = self.client.backend
-        while True:
-            if view.position < 0 or not session.is_current(self.generation):
-                return None
-            if admitted(view):
-                with self._mutex:
-                    if not session.is_current(self.generation):
-                        return None
-                    self.held = True
-                return True
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if not wait or (remaining is not None and remaining <= 0):
-                return False
-            blocker = self._blocker(view)
-            if blocker is None:
-                self._wake.wait(remaining)
-            else:
-                backend.wait_gone(blocker.key, remaining, self._wake)
-            if not session.is_current(self.generation):
-                if session.state is SessionState.SUSPENDED:
-                    session.wait_for(SessionState.CONNECTED, None if deadline is None else
-                                     max(0.0, deadline - time.monotonic()))
-                if not session.is_current(self.generation):
-                    return None
-            self._wake.clear()
-            contenders, revision = backend.queue_list(self.path)
-            view = QueueView(view.mine, contenders, revision)
-
-    def _blocker(self, view: QueueView) -> Contender | None:
-        """The one contender whose departure can admit us: the one right ahead, for a lock
-        or an election. None for a semaphore, whose prefix watch wakes us instead."""
-        if self.slots > 1 or view.position < 1:
-            return None
-        return view.contenders[view.position - 1]
+            self._finish_leave()
 
     def leave(self) -> None:
-        """Give the place up. Raises OwnershipError if it had been lost meanwhile (after
-        removing what is left of the contender)."""
+        """Give the place up. Raises OwnershipError if it was not held by this handle, or if
+        it had been lost meanwhile (after removing what is left of the contender)."""
         with self._mutex:
             if not self._entered:
                 raise OwnershipError(f"{self.what} {self.path} is not held by this handle")
             self._entered = False
             was_held, self.held = self.held, False
-        lost = self.lost.is_set()
+        self._finish_leave()
+        if not was_held:
+            raise OwnershipError(
+                f"{self.what} {self.path} was lost before release "
+                f"({self.lost_reason or 'session ended'}); work done under it since then may "
+                "have overlapped another holder"
+            )
+
+    def _finish_leave(self) -> None:
         try:
             self._leave_quietly()
         finally:
-            self.client.session.remove_listener(self._on_session)
-            self._release_guards()
-        if not was_held:
-            raise OwnershipError(
-                f"{self.what} {self.path} was lost before release ({self.lost_reason or 'session ended'}); "
-                "work done under it since then may have overlapped another holder"
-            )
+            self.session.remove_listener(self._on_session)
+            if self._guard is not None and self._guard.locked():
+                self._guard.release()
+            self._busy.release()
 
     def _leave_quietly(self) -> None:
         mine, self.mine = self.mine, None
@@ -253,6 +292,8 @@ class Contention:
         try:
             self.client.backend.queue_leave(mine)
         except BackendUnavailableError as exc:
-            # The key goes with the session at the latest; remove it when we can.
-            self._cleanup_on_reconnect = mine
-            log.warning("coordkit %s %s: release not confirmed (%s)", self.what, self.path, exc)
+            log.warning("coordkit %s %s: removal not confirmed (%s); retrying when reconnected",
+                        self.what, self.path, exc)
+            remove_when_connected(self.client, mine, self.generation)
+        except CoordkitError as exc:  # session lost: the key went with it
+            log.info("coordkit %s %s: contender already gone (%s)", self.what, self.path, exc)
