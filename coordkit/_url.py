@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, unquote
 
 from .errors import ConfigurationError
 
-__all__ = ["Target", "parse_url", "OPTION_DOCS", "DEFAULT_PORTS"]
+__all__ = ["DEFAULT_PORTS", "OPTION_DOCS", "Target", "parse_url"]
 
 DEFAULT_PORTS = {"zookeeper": 2181, "etcd": 2379}
 _SCHEMES = {"zk": "zookeeper", "zookeeper": "zookeeper", "etcd": "etcd", "memory": "memory"}
@@ -101,7 +101,7 @@ def parse_url(url: str | None, options: dict[str, object]) -> Target:
             f"{url!r} is not a coordkit URL; it must start with zk://, zookeeper://, etcd:// or memory://"
         )
     rest, _, query = rest.partition("?")
-    netloc, slash, path = rest.partition("/")
+    netloc, _, path = rest.partition("/")
     merged: dict[str, object] = dict(parse_qsl(query, keep_blank_values=True))
     merged.update(options)
     unknown = sorted(set(merged) - set(OPTION_DOCS))

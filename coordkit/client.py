@@ -8,8 +8,9 @@ that session. Close the client (or leave its ``with`` block) to end the session 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from .recipes.election import Election
     from .recipes.lock import Lock, Semaphore
 
-__all__ = ["Client", "connect", "Fence"]
+__all__ = ["Client", "Fence", "connect"]
 
 
 class Fence(Protocol):
@@ -67,7 +68,7 @@ def _make_backend(target: Target) -> Backend:
 
 
 def connect(url: str | None = None, *, ttl: float | None = None, timeout: float | None = None,
-            connect_timeout: float | None = None, retry: Retrying | None = None) -> "Client":
+            connect_timeout: float | None = None, retry: Retrying | None = None) -> Client:
     """Connect to the store at ``url`` (default ``$COORDKIT_URL``) and open a session.
 
     Options (also as URL query parameters): ``ttl`` (session TTL, seconds, default 10),
@@ -114,7 +115,7 @@ class Client:
             return self._guards.setdefault(key, threading.Lock())
 
     # --- the client itself -----------------------------------------------------------
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -223,21 +224,21 @@ class Client:
         return entry
 
     # --- recipes -----------------------------------------------------------------------
-    def lock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> "Lock":
+    def lock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> Lock:
         """A distributed lock (see :class:`coordkit.Lock`); nothing is sent until acquire()."""
         from .recipes.lock import Lock
 
         return Lock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def semaphore(self, name: str, limit: int, *, identity: str | None = None,
-                  lose_on_suspend: bool = True) -> "Semaphore":
+                  lose_on_suspend: bool = True) -> Semaphore:
         """A distributed semaphore admitting at most ``limit`` holders."""
         from .recipes.lock import Semaphore
 
         return Semaphore(self, name, limit, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def election(self, name: str, *, identity: str | None = None,
-                 lose_on_suspend: bool = True) -> "Election":
+                 lose_on_suspend: bool = True) -> Election:
         """A leader election (see :class:`coordkit.Election`)."""
         from .recipes.election import Election
 
@@ -292,31 +293,31 @@ class Client:
 
     # --- configuration, discovery and balancing ---------------------------------------------
     # (the options are documented on the classes; the stubs keep each feature's module lazy)
-    def config(self, app: str, **options: Any) -> "Config":
+    def config(self, app: str, **options: Any) -> Config:
         """The live configuration of ``app`` (see :class:`coordkit.Config`)."""
         from .config import Config
 
         return Config(self, app, **options)
 
-    def register(self, name: str, address: str, port: int, **options: Any) -> "Registration":
+    def register(self, name: str, address: str, port: int, **options: Any) -> Registration:
         """Register an instance of service ``name`` (see :class:`coordkit.Registration`)."""
         from .discovery.registry import Registration
 
         return Registration(self, name, address, port, **options)
 
-    def instances(self, name: str, **options: Any) -> "list[ServiceInstance]":
+    def instances(self, name: str, **options: Any) -> list[ServiceInstance]:
         """The live instances of service ``name`` (one read)."""
         from .discovery.registry import read_instances
 
         return read_instances(self, name, **options)
 
-    def discover(self, name: str, **options: Any) -> "ServiceCache":
+    def discover(self, name: str, **options: Any) -> ServiceCache:
         """A live cache of service ``name`` (see :class:`coordkit.ServiceCache`)."""
         from .discovery.cache import ServiceCache
 
         return ServiceCache(self, name, **options)
 
-    def balancer(self, name: str, strategy: Any = "round_robin", **options: Any) -> "Balancer":
+    def balancer(self, name: str, strategy: Any = "round_robin", **options: Any) -> Balancer:
         """A client-side load balancer over a live cache of service ``name``."""
         from .balancing.balancer import Balancer
 

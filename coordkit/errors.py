@@ -25,19 +25,19 @@ kazoo or grpc reaches the caller.
 from __future__ import annotations
 
 __all__ = [
-    "CoordkitError",
-    "ConfigurationError",
-    "InvalidNameError",
     "BackendUnavailableError",
-    "OperationTimeoutError",
-    "SessionLostError",
     "ClosedError",
-    "NotFoundError",
+    "ConfigurationError",
     "ConflictError",
+    "CoordkitError",
+    "InvalidNameError",
     "KeyExistsError",
-    "VersionConflictError",
     "NotEmptyError",
+    "NotFoundError",
+    "OperationTimeoutError",
     "OwnershipError",
+    "SessionLostError",
+    "VersionConflictError",
 ]
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidNameError
 
-__all__ = ["validate_name", "validate_path", "join", "KeyMapper", "MAX_NAME_BYTES"]
+__all__ = ["MAX_NAME_BYTES", "KeyMapper", "join", "validate_name", "validate_path"]
 
 MAX_NAME_BYTES = 4096
 _FORBIDDEN_SEGMENTS = {".", ".."}
@@ -47,7 +47,7 @@ def validate_name(name: object, what: str = "name") -> str:
     ``.`` and ``..`` segments, NUL and other control characters, names over 4 KiB.
     """
     text = _check_text(name, what)
-    body = text[1:] if text.startswith("/") else text
+    body = text.removeprefix("/")
     if not body:
         raise InvalidNameError(f"{what} '/' names the root, not a key; give a key such as '/app/x'")
     for segment in body.split("/"):
@@ -67,9 +67,7 @@ def validate_path(path: object, what: str = "path") -> str:
     if path == "/":
         return "/"
     if isinstance(path, str) and len(path) > 1 and path.endswith("/"):
-        path = path.rstrip("/") or "/"
-        if path == "/":
-            return path
+        return validate_name(path[:-1], what)  # "ls /a/" means "/a"; "/a//" stays an error
     return validate_name(path, what)
 
 

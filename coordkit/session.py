@@ -27,15 +27,15 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
 
 from .backends.base import Backend, ConnectionEvent
 from .errors import BackendUnavailableError, ClosedError, SessionLostError
 
-__all__ = ["SessionState", "SessionEvent", "Session", "SessionListener"]
+__all__ = ["Session", "SessionEvent", "SessionListener", "SessionState"]
 
 log = logging.getLogger("coordkit")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from .backends.base import Watch, WatchEvent
 
@@ -28,7 +28,7 @@ class WatchHandle:
         self._cancelled = threading.Event()
         self._watch = start(callback if callback is not None else self._queue.put)
 
-    def __enter__(self) -> "WatchHandle":
+    def __enter__(self) -> WatchHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -41,25 +41,25 @@ from __future__ import annotations
 import abc
 import enum
 import threading
-import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence, Union
+from typing import Union
 
 __all__ = [
+    "Backend",
+    "Check",
+    "ConnectionEvent",
+    "Contender",
+    "Delete",
     "Entry",
     "EventType",
-    "WatchEvent",
-    "Check",
-    "Put",
-    "Delete",
     "Op",
-    "ConnectionEvent",
-    "Watch",
-    "Backend",
-    "ServerInfo",
-    "Contender",
+    "Put",
     "QueueView",
+    "ServerInfo",
+    "Watch",
+    "WatchEvent",
 ]
 
 

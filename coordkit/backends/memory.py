@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import (
     BackendUnavailableError,
@@ -48,11 +48,11 @@ from .base import (
 __all__ = ["MemoryBackend", "MemoryStore", "get_store", "reset_stores"]
 
 log = logging.getLogger("coordkit")
-_stores: dict[str, "MemoryStore"] = {}
+_stores: dict[str, MemoryStore] = {}
 _stores_lock = threading.Lock()
 
 
-def get_store(name: str = "") -> "MemoryStore":
+def get_store(name: str = "") -> MemoryStore:
     """The process-wide store called ``name`` (created on first use)."""
     with _stores_lock:
         return _stores.setdefault(name, MemoryStore(name))
@@ -65,7 +65,7 @@ def reset_stores() -> None:
 
 
 class _MemoryWatch(Watch):
-    def __init__(self, store: "MemoryStore", key: str, prefix: bool, callback: WatchCallback):
+    def __init__(self, store: MemoryStore, key: str, prefix: bool, callback: WatchCallback):
         self.key, self.prefix, self._callback, self._store = key, prefix, callback, store
         self._queue: queue.SimpleQueue[WatchEvent | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="coordkit-memory-watch", daemon=True)

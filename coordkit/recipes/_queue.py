@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..backends.base import Contender, QueueView
+from ..backends.base import Contender, EventType, QueueView, WatchEvent
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError
 from ..names import validate_name
 from ..session import Session, SessionEvent, SessionState
@@ -51,7 +52,7 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def remove_when_connected(client: "Client", contender: Contender, generation: int) -> None:
+def remove_when_connected(client: Client, contender: Contender, generation: int) -> None:
     """Remove ``contender`` once session ``generation`` is CONNECTED again (now, if it is);
     forget it if that session is lost (the key goes with it)."""
     session = client.session
@@ -78,7 +79,7 @@ def remove_when_connected(client: "Client", contender: Contender, generation: in
 class Contention:
     """One handle's place in one contender queue (internal; see Lock, Semaphore, Election)."""
 
-    def __init__(self, client: "Client", name: str, *, what: str, lose_on_suspend: bool = True,
+    def __init__(self, client: Client, name: str, *, what: str, lose_on_suspend: bool = True,
                  unique: bool = False, slots: int = 1, guard: threading.Lock | None = None) -> None:
         self.client = client
         self.path = validate_name(name, f"{what} name")
@@ -174,8 +175,7 @@ class Contention:
         if self.slots > 1:
             # Holders of a semaphore leave in any order: any departure ahead may admit us.
             # The watch starts before the join so that no departure can slip between.
-            departures = self.client.watch(
-                self.path, lambda ev: ev.entry is None and self._wake.set(), recursive=True)
+            departures = self.client.watch(self.path, self._on_departure, recursive=True)
         try:
             while True:
                 session.ensure_usable()
@@ -199,6 +199,10 @@ class Contention:
             if not self.held:
                 session.remove_listener(self._on_session)
                 self._leave_quietly()
+
+    def _on_departure(self, event: WatchEvent) -> None:
+        if event.type is EventType.DELETE:
+            self._wake.set()
 
     def _wait_admitted(self, view: QueueView, wait: bool, deadline: float | None,
                        admitted: Callable[[QueueView], bool]) -> bool | None:
