@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import queue as queue_mod
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from ..backends.base import Contender, WatchEvent
 from ..errors import ConfigurationError, ConflictError, OwnershipError
@@ -47,7 +48,7 @@ class Election:
     :attr:`lost` and :meth:`on_lost`.
     """
 
-    def __init__(self, client: "Client", name: str, *, identity: str | None = None,
+    def __init__(self, client: Client, name: str, *, identity: str | None = None,
                  lose_on_suspend: bool = True) -> None:
         self._client = client
         self.identity = identity
@@ -122,7 +123,7 @@ class Election:
         """Yield the current leader, then every change of leader or of its proclaimed value,
         in order. Periods without a leader are skipped. Stops after ``timeout`` seconds of
         no change (never, by default) or when the generator is closed."""
-        changes: "queue_mod.SimpleQueue[WatchEvent]" = queue_mod.SimpleQueue()
+        changes: queue_mod.SimpleQueue[WatchEvent] = queue_mod.SimpleQueue()
         last: Leader | None = None
         with self._client.watch(self.name, changes.put, recursive=True):
             while True:
@@ -138,7 +139,7 @@ class Election:
                     changes.get_nowait()
 
     @contextlib.contextmanager
-    def leadership(self, proposal: str, timeout: float | None = None) -> Iterator["Election"]:
+    def leadership(self, proposal: str, timeout: float | None = None) -> Iterator[Election]:
         """``with election.leadership("me"):`` runs the body as leader and resigns after.
         Raises OwnershipError if not elected within ``timeout``. Check :attr:`lost` inside
         long bodies: leadership can end before the body does."""

@@ -77,7 +77,7 @@ class Lock(_Held):
     (unless ``lose_on_suspend=False``) or LOST: see :attr:`lost` and :meth:`on_lost`.
     """
 
-    def __init__(self, client: "Client", name: str, *, identity: str | None = None,
+    def __init__(self, client: Client, name: str, *, identity: str | None = None,
                  lose_on_suspend: bool = True) -> None:
         self._client = client
         self._identity = (identity or "").encode("utf-8")
@@ -101,7 +101,7 @@ class Lock(_Held):
         lost meanwhile (saying when and why; the contender is removed all the same)."""
         self._contention.leave()
 
-    def __enter__(self) -> "Lock":
+    def __enter__(self) -> Lock:
         if not self.acquire():
             raise OwnershipError(f"could not acquire lock {self.name}")
         return self
@@ -121,7 +121,7 @@ class Semaphore(_Held):
     ``<name>/<lease id hex>-<uuid>`` on etcd, Curator-style lock nodes on ZooKeeper.
     """
 
-    def __init__(self, client: "Client", name: str, limit: int, *, identity: str | None = None,
+    def __init__(self, client: Client, name: str, limit: int, *, identity: str | None = None,
                  lose_on_suspend: bool = True) -> None:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ConfigurationError(f"semaphore limit must be a positive int, not {limit!r}")
@@ -141,7 +141,7 @@ class Semaphore(_Held):
         """Give the slot back; raises OwnershipError as :meth:`Lock.release` does."""
         self._contention.leave()
 
-    def __enter__(self) -> "Semaphore":
+    def __enter__(self) -> Semaphore:
         if not self.acquire():
             raise OwnershipError(f"could not acquire semaphore {self.name}")
         return self
