@@ -11,6 +11,19 @@ locks with fencing tokens and watched configuration, behind one API chosen by UR
 
 from __future__ import annotations
 
+from .balancing import (
+    Balancer,
+    InstanceFailure,
+    NoInstanceAvailableError,
+    OutlierEjection,
+    RetryBudget,
+    StaticInstances,
+    Strategy,
+    by_metadata,
+    by_zone,
+    required,
+    where,
+)
 from .backends.base import Check, Delete, Entry, EventType, Put, ServerInfo, WatchEvent
 from .client import Client, connect
 from .errors import (
@@ -30,6 +43,7 @@ from .errors import (
 )
 from .recipes.election import Election, Leader
 from .recipes.lock import Lock, Semaphore
+from .discovery.instance import ServiceInstance
 from .session import Session, SessionEvent, SessionState
 from .watch import WatchHandle
 
@@ -54,6 +68,17 @@ __all__ = [
     "Semaphore",
     "Election",
     "Leader",
+    "ServiceInstance",
+    "Balancer",
+    "Strategy",
+    "StaticInstances",
+    "OutlierEjection",
+    "RetryBudget",
+    "InstanceFailure",
+    "by_zone",
+    "by_metadata",
+    "required",
+    "where",
     "CoordkitError",
     "ConfigurationError",
     "InvalidNameError",
@@ -67,4 +92,5 @@ __all__ = [
     "VersionConflictError",
     "NotEmptyError",
     "OwnershipError",
+    "NoInstanceAvailableError",
 ]

@@ -15,7 +15,10 @@ Errors are grouped by what the caller can do about them::
     │   ├── KeyExistsError                    create-if-absent found the key
     │   ├── VersionConflictError              compare-and-set lost the race
     │   └── NotEmptyError                     ZooKeeper node still has children
-    └── OwnershipError                        a lock/leadership/fence is not held
+    ├── OwnershipError                        a lock/leadership/fence is not held
+    └── NoInstanceAvailableError (LookupError)  no live instance to pick: register one,
+                                              loosen a required filter, or retry later
+                                              (defined in coordkit.balancing.errors)
 
 Backends translate their client library's exceptions into these in one table each
 (see ``coordkit.backends.zookeeper`` and ``coordkit.backends.etcd``); nothing from

@@ -11,6 +11,8 @@ EXPECTED = {
     "CoordkitError", "ConfigurationError", "InvalidNameError", "BackendUnavailableError",
     "OperationTimeoutError", "SessionLostError", "ClosedError", "NotFoundError", "ConflictError",
     "KeyExistsError", "VersionConflictError", "NotEmptyError", "OwnershipError",
+    "ServiceInstance", "Balancer", "Strategy", "StaticInstances", "OutlierEjection", "RetryBudget",
+    "InstanceFailure", "by_zone", "by_metadata", "required", "where", "NoInstanceAvailableError",
 }
 
 
@@ -27,6 +29,7 @@ def test_errors_subclass_the_builtins_they_mean() -> None:
     assert issubclass(coordkit.NotFoundError, KeyError)
     assert all(issubclass(getattr(coordkit, n), coordkit.CoordkitError)
                for n in EXPECTED if n.endswith("Error") and n != "CoordkitError")
+    assert issubclass(coordkit.NoInstanceAvailableError, LookupError)
 
 
 def test_importing_coordkit_imports_no_backend_library() -> None:
