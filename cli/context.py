@@ -7,6 +7,7 @@ network, and it is closed with the root Click context whatever way the command e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import click
 
@@ -30,6 +31,7 @@ class CliContext:
     url: str | None
     json: bool = False
     timeout: float | None = None
+    ttl: float | None = None  # a command that holds something may ask for its own session TTL
     _client: coordkit.Client | None = field(default=None, repr=False)
 
     @property
@@ -52,9 +54,13 @@ class CliContext:
         return self._client
 
     def _connect(self, url: str) -> coordkit.Client:
-        if self.timeout is None:
-            return coordkit.connect(url)  # keep whatever the URL's query string says
-        return coordkit.connect(url, timeout=self.timeout, connect_timeout=self.timeout)
+        # Only what the command line gave: the rest keeps the URL's query string.
+        options: dict[str, Any] = {}
+        if self.timeout is not None:
+            options.update(timeout=self.timeout, connect_timeout=self.timeout)
+        if self.ttl is not None:
+            options["ttl"] = self.ttl
+        return coordkit.connect(url, **options)
 
     def endpoints(self) -> tuple[str, ...]:
         """The servers this command talks to, for error messages.

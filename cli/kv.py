@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+import coordkit
 from coordkit import NotEmptyError, NotFoundError
 
 from .context import CliContext, pass_cli
-from .listing import Node, build_tree, child_lines, describe, node_fields, tree_lines, walk
+from .listing import Node, build_tree, child_lines, describe, mark_queues, node_fields, tree_lines, walk
 from .output import entry_fields, write_raw
 
 __all__ = ["delete", "get", "ls", "put"]
@@ -33,11 +34,17 @@ def ls(cli: CliContext, path: str, recursive: bool) -> None:
     --json prints a list of objects: key, value, encoding (utf-8, or base64 for binary
     values), version, create_revision, mod_revision, ephemeral, has_children. Without -r a
     child that is not itself a key has null value and revisions; -r lists keys only.
+
+    A lock, semaphore or election (a path whose children are all contender keys, including
+    etcdctl's, Curator's and kazoo's) is listed in queue order: the holder first, marked
+    `(holder, token N)`, then each waiter `(waiting #K, token N)` (a semaphore of limit N
+    is held by its first N); --json adds queue_position (0 for the holder) and holder.
     """
     path = path.rstrip("/") or "/"
     # One read of the whole subtree: consistent, one round trip on etcd, and it tells
     # at once which children have keys below them.
     root = build_tree(path, cli.client.tree(path))
+    mark_queues(root, cli.client.kind, lambda queue: _queue_order(cli.client, queue), recursive=recursive)
     if not root.children:
         _show_lone_key(cli, path)
     elif cli.json:
@@ -46,6 +53,11 @@ def ls(cli: CliContext, path: str, recursive: bool) -> None:
     else:
         for line in tree_lines(root) if recursive else child_lines(root):
             cli.out.line(line)
+
+
+def _queue_order(client: coordkit.Client, path: str) -> list[str]:
+    contenders, _ = client.backend.queue_list(path)
+    return [contender.key.rsplit("/", 1)[-1] for contender in contenders]
 
 
 def _show_lone_key(cli: CliContext, path: str) -> None:

@@ -3,11 +3,19 @@
 A store is a flat set of keys on etcd and a tree of nodes on ZooKeeper; the listing
 presents both the same way. A name with keys below it is a "directory" (shown with a
 trailing ``/``) whether or not it is also a key itself, as a ZooKeeper parent node is.
+
+A directory whose children all look like the contenders of a lock, semaphore or election
+is shown as a queue: its children in queue order, the head marked as holder and each
+other as waiting, with its fencing token. Contenders are ephemeral leaves named as the
+wire layouts name them: ``<lease id hex>`` (etcd's ``concurrency`` package, ``etcdctl
+lock``/``elect``) or ``<lease hex>-<hex>`` (semaphores, the memory store); on ZooKeeper
+``...-lock-<10 digits>`` (Curator, coordkit) or ``...__lock__<10 digits>`` (kazoo).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,10 +23,13 @@ from coordkit import Entry
 
 from .output import preview, value_fields
 
-__all__ = ["Node", "build_tree", "child_lines", "describe", "node_fields", "tree_lines", "walk"]
+__all__ = ["Node", "build_tree", "child_lines", "describe", "mark_queues", "node_fields", "tree_lines",
+           "walk"]
 
 _MAX_ALIGN = 32  # beyond this a long name would push every value off the screen
 _BRANCH, _LAST, _PIPE, _SPACE = "├── ", "└── ", "│   ", "    "
+_LEASE_CONTENDER = re.compile(r"[0-9a-f]{1,16}(-[0-9a-f]{1,32})?")
+_ZOOKEEPER_CONTENDER = re.compile(r".*(-lock-|__lock__)[0-9]{10}")
 
 
 @dataclass
@@ -27,6 +38,7 @@ class Node:
     key: str  # the full name, as a command would accept it
     entry: Entry | None = None  # None when only keys below it exist
     children: dict[str, Node] = field(default_factory=dict)
+    rank: int | None = None  # place in a contender queue, 0 for the holder
 
     def child(self, name: str) -> Node:
         if name not in self.children:
@@ -34,7 +46,8 @@ class Node:
         return self.children[name]
 
     def sorted_children(self) -> list[Node]:
-        return [self.children[name] for name in sorted(self.children)]
+        """By name; a queue's contenders in queue order (ahead of any that left meanwhile)."""
+        return sorted(self.children.values(), key=lambda n: (n.rank is None, n.rank or 0, n.name))
 
 
 def _join(parent: str, name: str) -> str:
@@ -72,6 +85,9 @@ def _shows_value(node: Node) -> bool:
 
 
 def _suffix(node: Node) -> str:
+    if node.rank is not None and node.entry is not None:
+        role = "holder" if node.rank == 0 else f"waiting #{node.rank}"
+        return f"  ({role}, token {node.entry.create_revision})"
     return "  (ephemeral)" if node.entry is not None and node.entry.ephemeral else ""
 
 
@@ -122,6 +138,8 @@ def node_fields(node: Node) -> dict[str, Any]:
         data.update(version=entry.version, create_revision=entry.create_revision,
                     mod_revision=entry.mod_revision, ephemeral=entry.ephemeral)
     data["has_children"] = bool(node.children)
+    if node.rank is not None:
+        data.update(queue_position=node.rank, holder=node.rank == 0)
     return data
 
 
@@ -130,3 +148,34 @@ def walk(node: Node) -> Iterator[Node]:
     for child in node.sorted_children():
         yield child
         yield from walk(child)
+
+
+# --- contender queues -------------------------------------------------------------------
+def _looks_like_contender(node: Node, kind: str) -> bool:
+    entry = node.entry
+    if entry is None or node.children or not entry.ephemeral:
+        return False
+    pattern = _ZOOKEEPER_CONTENDER if kind == "zookeeper" else _LEASE_CONTENDER
+    return pattern.fullmatch(node.name) is not None
+
+
+def mark_queues(root: Node, kind: str, queue_order: Callable[[str], list[str]], *,
+                recursive: bool) -> None:
+    """Rank the children of ``root`` if it is a contender queue (with ``recursive``, of
+    every queue below it too: one read per queue).
+
+    ``kind`` is the client's (``zookeeper``, ``etcd``, ``memory``); ``queue_order(path)``
+    returns the names of the contenders under ``path`` in queue order, as the backend
+    orders them. Contenders that left after the tree was read stay unranked.
+    """
+    for node in [root, *walk(root)] if recursive else [root]:
+        kids = list(node.children.values())
+        if not kids or not all(_looks_like_contender(kid, kind) for kid in kids):
+            continue
+        entry = kids[0].entry
+        assert entry is not None
+        # The stored spelling of the queue's path ("x" or "/x" at an etcd root), not the shown one.
+        path = entry.key.rsplit("/", 1)[0] or "/"
+        for rank, name in enumerate(queue_order(path)):
+            if name in node.children:
+                node.children[name].rank = rank

@@ -43,7 +43,9 @@ from .errors import (
 )
 from .recipes.election import Election, Leader
 from .recipes.lock import Lock, Semaphore
+from .discovery.cache import RegistryCache, ServiceCache
 from .discovery.instance import ServiceInstance
+from .discovery.registry import Registration
 from .session import Session, SessionEvent, SessionState
 from .watch import WatchHandle
 
@@ -69,6 +71,9 @@ __all__ = [
     "Election",
     "Leader",
     "ServiceInstance",
+    "Registration",
+    "ServiceCache",
+    "RegistryCache",
     "Balancer",
     "Strategy",
     "StaticInstances",

@@ -266,6 +266,12 @@ class Client:
         path = validate_path(path)
         return self._call(lambda: self._backend.tree(path), idempotent=True)[0]
 
+    def snapshot(self, path: str = "/") -> tuple[list[Entry], int]:
+        """Like :meth:`tree`, with the revision the read holds at: a watch started before
+        the read can drop every event at or below it (etcd, memory: exact)."""
+        path = validate_path(path)
+        return self._call(lambda: self._backend.tree(path), idempotent=True)
+
     def commit(self, ops: list[Op]) -> list[Entry | None]:
         """Apply ``ops`` (:class:`~coordkit.Check`, :class:`~coordkit.Put`,
         :class:`~coordkit.Delete`) atomically: all or nothing. Not retried."""

@@ -7,7 +7,8 @@
 set -euo pipefail
 
 JAR_DIR=/usr/share/java
-PACKAGES=(etcd-server etcd-client zookeeper default-jre-headless)
+PACKAGES=(etcd-server etcd-client zookeeper default-jre-headless
+          libcurator-discovery-java libcurator-recipes-java default-jdk-headless)
 
 die() {
     echo "install-servers: $*" >&2
@@ -20,7 +21,8 @@ missing() {
     command -v etcdctl >/dev/null 2>&1 || what+=("etcdctl")
     command -v java >/dev/null 2>&1 || what+=("java")
     # The harness needs the server and its wire-format jar; the rest come with the same package.
-    for jar in zookeeper zookeeper-jute; do
+    command -v javac >/dev/null 2>&1 || what+=("javac")  # the Curator interop probe is compiled
+    for jar in zookeeper zookeeper-jute curator-x-discovery curator-recipes; do
         [[ -e "$JAR_DIR/$jar.jar" ]] || what+=("$JAR_DIR/$jar.jar")
     done
     echo "${what[*]}"

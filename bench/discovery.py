@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Benchmark: how fast a registration reaches another process's live cache, and cold starts.
+
+    python bench/discovery.py [--quick] [--json] [--backends etcd,zookeeper]
+                              [--etcd HOST:PORT] [--zookeeper HOST:PORT]
+
+Starts one local etcd and one local ZooKeeper (coordkit.testing) unless given running ones,
+and prints per backend, in one run, the medians of:
+
+* R, one read round trip (etcd ``get`` of a missing key, kazoo ``exists``) and W, one plain
+  write (etcd ``put``, kazoo ``set``), with the raw client libraries;
+* visibility: from the start of a ``client.register()`` call here to the moment the instance
+  appears in the live cache (``client.discover()``) of ANOTHER process, which stamps each
+  change in its listener. Both processes read ``time.monotonic_ns()``, which on Linux is
+  CLOCK_MONOTONIC, one clock for the whole machine. Target: at most W + 2R;
+* cold start: ``client.discover()`` of a service with 1,000 instances, in a fresh client
+  (one range read on etcd; the watch's pipelined reads plus one listing on ZooKeeper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import format_table, interleaved, local_servers, median_ms, ratio  # noqa: E402
+
+import coordkit  # noqa: E402
+from coordkit import Put  # noqa: E402
+from coordkit.backends.base import Op  # noqa: E402
+from coordkit.discovery import ServiceInstance  # noqa: E402
+from coordkit.discovery.formats import format_for  # noqa: E402
+
+COLD_SIZE = 1000
+
+
+# --- R and W with the raw client libraries ----------------------------------------------------
+def raw_round_trips(kind: str, endpoint: str, iterations: int) -> tuple[float, float]:
+    """Median seconds of one read and one plain write."""
+    key = f"/bench-discovery/{uuid.uuid4().hex}"
+    if kind == "etcd":
+        from coordkit.backends._etcd3_compat import import_etcd3
+
+        host, port = endpoint.rsplit(":", 1)
+        etcd = import_etcd3().client(host=host, port=int(port))
+        try:
+            samples = interleaved({"R": lambda: etcd.get(key + "-missing"),
+                                   "W": lambda: etcd.put(key, b"v")}, iterations, warmup=10)
+            etcd.delete(key)
+        finally:
+            etcd.close()
+    else:
+        from kazoo.client import KazooClient
+
+        zk = KazooClient(hosts=endpoint)
+        zk.start(10)
+        try:
+            zk.create(key, b"v", makepath=True)
+            samples = interleaved({"R": lambda: zk.exists(key + "-missing"),
+                                   "W": lambda: zk.set(key, b"v")}, iterations, warmup=10)
+            zk.delete(key)
+        finally:
+            zk.stop()
+            zk.close()
+    return statistics.median(samples["R"]), statistics.median(samples["W"])
+
+
+# --- the observer: another process with a live cache ------------------------------------------
+def observe(url: str, service: str) -> None:
+    """Run as the child process: print ``+ ID NS`` / ``- ID NS`` for every change seen by
+    the live cache of ``service``, stamped in the listener, flushed at once."""
+    with coordkit.connect(url) as client, client.discover(service) as cache:
+        known: set[str] = set()
+
+        def changed(found: tuple[ServiceInstance, ...]) -> None:
+            stamp = time.monotonic_ns()
+            ids = {i.id for i in found}
+            lines = [f"+ {i} {stamp}" for i in sorted(ids - known)] + [f"- {i} {stamp}" for i in sorted(known - ids)]
+            known.clear()
+            known.update(ids)
+            if lines:
+                print("\n".join(lines), flush=True)
+
+        cache.add_listener(changed)
+        print("ready", flush=True)
+        sys.stdin.read()  # until the parent closes our stdin
+
+
+class Observer:
+    def __init__(self, url: str, service: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--observe", url, service],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.next_line() != "ready":
+            raise RuntimeError("the observer process did not start")
+
+    def next_line(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the observer process ended")
+        return line.strip()
+
+    def wait_for(self, sign: str, instance_id: str) -> int:
+        """The observer's timestamp (ns) of the change ``sign`` (+ or -) of ``instance_id``."""
+        while True:
+            found_sign, found_id, stamp = self.next_line().split()
+            if (found_sign, found_id) == (sign, instance_id):
+                return int(stamp)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def visibility(url: str, iterations: int) -> list[float]:
+    """Seconds from each register() call start to the instance in the other process's cache."""
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    observer = Observer(url, service)
+    samples = []
+    try:
+        with coordkit.connect(url) as client:
+            for n in range(iterations + 5):
+                started = time.monotonic_ns()
+                registration = client.register(service, "10.0.0.1", 8080, id=f"i{n}")
+                seen = observer.wait_for("+", registration.id)
+                if n >= 5:  # the first few warm the connections and the JIT
+                    samples.append((seen - started) / 1e9)
+                registration.deregister()
+                observer.wait_for("-", registration.id)
+    finally:
+        observer.close()
+    return samples
+
+
+# --- cold start -------------------------------------------------------------------------------
+def cold_start(url: str, iterations: int) -> list[float]:
+    """Seconds taken by discover() of a 1,000-instance service, each in a fresh client."""
+    service = f"big-{uuid.uuid4().hex[:8]}"
+    with coordkit.connect(url) as writer:
+        fmt = format_for(writer.kind)
+        batch: list[Op] = []
+        for n in range(COLD_SIZE):
+            instance = ServiceInstance(service, f"i{n:04d}", "10.0.0.1", 10000 + n)
+            batch.append(Put(f"/services/{service}/{instance.id}", fmt.encode(instance), create=True))
+            if len(batch) == 50:
+                writer.commit(batch)
+                batch = []
+        samples = []
+        for _ in range(iterations):
+            with coordkit.connect(url) as reader:
+                started = time.perf_counter()
+                with reader.discover(service) as cache:
+                    samples.append(time.perf_counter() - started)
+                    assert len(cache.instances) == COLD_SIZE
+        writer.delete(f"/services/{service}", recursive=True)
+    return samples
+
+
+# --- the run ----------------------------------------------------------------------------------
+def run(kind: str, url: str, quick: bool) -> dict[str, Any]:
+    endpoint = url.split("://", 1)[1].split("/", 1)[0]
+    read, write = raw_round_trips(kind, endpoint, 100 if quick else 400)
+    seen = visibility(url, 20 if quick else 60)
+    cold = cold_start(url, 2 if quick else 5)
+    target = write + 2 * read
+    return {
+        "backend": kind,
+        "R_ms": read * 1000, "W_ms": write * 1000,
+        "visible_ms": median_ms(seen), "visible_p90_ms": sorted(seen)[int(0.9 * (len(seen) - 1))] * 1000,
+        "target_W_plus_2R_ms": target * 1000, "visible_over_target": ratio(statistics.median(seen), target),
+        "cold_start_1000_ms": median_ms(cold), "cold_start_in_R": ratio(statistics.median(cold), read),
+    }
+
+
+def table(results: list[dict[str, Any]]) -> Iterator[str]:
+    rows = [["", "R ms", "W ms", "visible ms", "p90 ms", "W+2R ms", "visible/(W+2R)",
+             "cold 1000 ms", "cold / R"]]
+    for r in results:
+        rows.append([r["backend"], f"{r['R_ms']:.2f}", f"{r['W_ms']:.2f}", f"{r['visible_ms']:.2f}",
+                     f"{r['visible_p90_ms']:.2f}", f"{r['target_W_plus_2R_ms']:.2f}",
+                     f"{r['visible_over_target']:.2f}", f"{r['cold_start_1000_ms']:.1f}",
+                     f"{r['cold_start_in_R']:.0f}"])
+    yield format_table(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--backends", default="etcd,zookeeper")
+    parser.add_argument("--etcd", metavar="HOST:PORT")
+    parser.add_argument("--zookeeper", metavar="HOST:PORT")
+    parser.add_argument("--observe", nargs=2, metavar=("URL", "SERVICE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.observe:
+        observe(*args.observe)
+        return
+    kinds = [k.strip() for k in args.backends.split(",") if k.strip()]
+    with local_servers(kinds, given={"etcd": args.etcd, "zookeeper": args.zookeeper}) as urls:
+        results = [run(kind, f"{urls[kind]}/bench-{uuid.uuid4().hex[:8]}", args.quick) for kind in kinds]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print("coordkit discovery: registration visibility in another process, and cold start")
+    for line in table(results):
+        print(line)
+    print("target: visible <= W + 2R (visible/(W+2R) <= 1.00); compare figures within one run only")
+
+
+if __name__ == "__main__":
+    main()

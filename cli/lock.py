@@ -1,0 +1,106 @@
+"""``coordkit lock``: hold a distributed lock, or run a command under it."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import click
+
+from coordkit import CoordkitError, OwnershipError
+from coordkit.recipes.lock import Lock
+
+from ._holding import (
+    EXIT_LOST,
+    EXIT_NOT_WON,
+    LossReport,
+    Signals,
+    catching_signals,
+    hold_until_stopped,
+    holder_note,
+    run_while_held,
+    ttl_option,
+    wait_to_win,
+)
+from .context import CliContext, pass_cli
+from .errors import CliError
+
+__all__ = ["lock"]
+
+
+@click.command("lock")
+@ttl_option
+@click.option("--timeout", "wait_timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+              help=f"Give up after waiting this long (exit {EXIT_NOT_WON}). Default: wait forever.")
+@click.argument("name")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@pass_cli
+def lock(cli: CliContext, ttl: float | None, wait_timeout: float | None, name: str,
+         command: tuple[str, ...]) -> None:
+    """Acquire the lock NAME, first come first served, and hold it.
+
+    \b
+    Without COMMAND: print the lock's contender key once acquired, hold the lock until
+    SIGINT or SIGTERM, then release it and exit 0.
+    With COMMAND (after "--"): run it while holding the lock, with COORDKIT_LOCK_KEY and
+    COORDKIT_LOCK_TOKEN (the fencing token, a decimal integer) in its environment; release
+    the lock when it ends and exit with its status. Its stdout is the command's alone.
+    SIGINT and SIGTERM are passed on to the command.
+
+    \b
+    The lock counts as lost as soon as the session is in doubt (the servers stop answering
+    heartbeats, which come every TTL/3): the command then gets SIGTERM (SIGKILL 5 s later)
+    and coordkit exits 5.
+    Waiting longer than --timeout exits 6. The etcd layout is etcdctl's, so `coordkit lock`
+    and `etcdctl lock` exclude each other; on ZooKeeper the layout is Curator's
+    InterProcessMutex, and holders of kazoo's Lock are waited for too.
+
+    \b
+    Examples:
+      coordkit lock /jobs/nightly -- ./nightly.sh
+      coordkit lock --timeout 10 /jobs/nightly -- sh -c 'echo "token $COORDKIT_LOCK_TOKEN"'
+    """
+    cli.ttl = ttl
+    handle = cli.client.lock(name)
+    loss = LossReport(handle, f"lock {handle.name}")
+    with catching_signals() as signals:
+        if not wait_to_win(lambda: handle.acquire(timeout=wait_timeout), signals, f"lock {handle.name}"):
+            raise CliError(f"lock {handle.name} not acquired within {wait_timeout:g}s"
+                           f"{holder_note(cli, handle.name)}", EXIT_NOT_WON)
+        try:
+            status = _use(cli, handle, command, loss, signals)
+        except BaseException:
+            _release_quietly(handle)
+            raise
+        _release(handle)
+    raise click.exceptions.Exit(status)
+
+
+def _use(cli: CliContext, handle: Lock, command: tuple[str, ...], loss: LossReport,
+         signals: Signals) -> int:
+    if command:
+        env = {"COORDKIT_LOCK_KEY": handle.key or "", "COORDKIT_LOCK_TOKEN": str(handle.token)}
+        return run_while_held(command, env, loss, signals)
+    if cli.json:
+        cli.out.record({"key": handle.key, "token": handle.token})
+    else:
+        cli.out.line(handle.key or "")
+    if sys.stderr.isatty():
+        cli.out.note(f"holding lock {handle.name} (token {handle.token}); Ctrl-C releases it")
+    hold_until_stopped(loss, signals)
+    return 0
+
+
+def _release(handle: Lock) -> None:
+    try:
+        handle.release()
+    except OwnershipError as exc:
+        raise CliError(str(exc), EXIT_LOST) from None
+
+
+def _release_quietly(handle: Lock) -> None:
+    # Something already failed and will be reported; the release is only tidying up.
+    if handle.lost.is_set():
+        return  # the servers are likely out of reach; the session's end removes the key
+    with contextlib.suppress(CoordkitError):
+        handle.release()

@@ -1,0 +1,152 @@
+"""Validation of what users pass to the registry and the cache, and the key layout.
+
+Everything is checked here, at the edge, with a message that says what to change; the
+layers below only ever see a valid service name, id, address, port, weight and metadata.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ConfigurationError, InvalidNameError
+from ..names import join, validate_name
+
+__all__ = [
+    "DEFAULT_BASE",
+    "check_address",
+    "check_base",
+    "check_id",
+    "check_metadata",
+    "check_port",
+    "check_service",
+    "check_uri_spec",
+    "check_weight",
+    "instance_key",
+    "service_path",
+    "split_key",
+]
+
+DEFAULT_BASE = "/services"  # Spring Cloud Zookeeper's and Curator's examples' root
+MAX_WEIGHT = 1_000_000
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
+_TEMPLATE = re.compile(r"\{([^{}]*)\}")
+
+
+def _segment(value: object, what: str) -> str:
+    text = validate_name(value, what)
+    if "/" in text:
+        raise InvalidNameError(f"{what} {text!r} must be a single segment without '/'")
+    return text
+
+
+def check_service(name: object) -> str:
+    """A service name: one path segment (``payment-service``)."""
+    return _segment(name, "service name")
+
+
+def check_id(instance_id: object) -> str:
+    """An instance id: one path segment, unique within its service."""
+    return _segment(instance_id, "instance id")
+
+
+def check_base(base: object) -> str:
+    """The root of the registry (default ``/services``), without a trailing slash."""
+    return validate_name(base, "discovery base path").rstrip("/")
+
+
+def service_path(base: str, service: str) -> str:
+    return join(base, service)
+
+
+def instance_key(base: str, service: str, instance_id: str) -> str:
+    return join(base, service, instance_id)
+
+
+def split_key(service_dir: str, key: str) -> str | None:
+    """The instance id if ``key`` is directly below ``service_dir``, else None.
+
+    Leading slashes are ignored on both sides: etcd keeps names as spelled, and a
+    namespaced etcd store gives them back with one.
+    """
+    prefix = service_dir.strip("/") + "/"
+    rel = key.lstrip("/")
+    if not rel.startswith(prefix):
+        return None
+    rest = rel[len(prefix):]
+    return rest if rest and "/" not in rest else None
+
+
+def check_address(address: object) -> str:
+    """A host name or an IP address (IPv6 with or without brackets), without a port."""
+    if not isinstance(address, str) or not address:
+        raise ConfigurationError(f"address must be a non-empty str such as '10.0.0.7', not {address!r}")
+    text = address[1:-1] if address.startswith("[") and address.endswith("]") else address
+    if ":" in text:
+        try:
+            return str(ipaddress.IPv6Address(text))
+        except ValueError:
+            raise ConfigurationError(
+                f"address {address!r} is not an IPv6 address; pass the port separately "
+                "(register(name, '10.0.0.7', 8080))") from None
+    if not _HOSTNAME.match(text):
+        raise ConfigurationError(
+            f"address {address!r} is not a host name or IP address (letters, digits, '.', '-', '_')")
+    return text
+
+
+def check_port(port: object, what: str = "port") -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigurationError(f"{what} must be an int from 1 to 65535, not {port!r}")
+    return port
+
+
+def check_weight(weight: object) -> int:
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
+        raise ConfigurationError(
+            f"weight must be an int from 1 to {MAX_WEIGHT}, not {weight!r} "
+            "(to drain an instance, lower its weight or mark it in its metadata)")
+    return weight
+
+
+def check_metadata(metadata: object) -> dict[str, str]:
+    """A mapping of non-empty str keys to str values (copied)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ConfigurationError(f"metadata must be a mapping of str to str, not {type(metadata).__name__}")
+    checked: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key or not key.isprintable():
+            raise ConfigurationError(f"metadata key {key!r} must be a non-empty printable str")
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                f"metadata value of {key!r} must be a str, not {type(value).__name__} {value!r}; "
+                "convert it (e.g. str(value))")
+        checked[key] = value
+    return checked
+
+
+def check_uri_spec(spec: object) -> dict[str, Any] | None:
+    """Curator's UriSpec: a template such as ``"{scheme}://{address}:{port}"`` (turned into
+    Curator's ``{"parts": [...]}`` form), that form itself, or None."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        parts: list[dict[str, Any]] = []
+        position = 0
+        for match in _TEMPLATE.finditer(spec):
+            if match.start() > position:
+                parts.append({"value": spec[position:match.start()], "variable": False})
+            parts.append({"value": match.group(1), "variable": True})
+            position = match.end()
+        if position < len(spec):
+            parts.append({"value": spec[position:], "variable": False})
+        return {"parts": parts}
+    if isinstance(spec, Mapping) and isinstance(spec.get("parts"), list):
+        return dict(spec)
+    raise ConfigurationError(
+        f"uri_spec must be a template such as '{{scheme}}://{{address}}:{{port}}', "
+        f"Curator's {{'parts': [...]}} form, or None; not {spec!r}")

@@ -1,0 +1,292 @@
+"""Live discovery caches: instances in memory, kept current by one watch.
+
+How a cache starts without missing a change: the watch starts first, then the initial read,
+and the two are reconciled.
+
+* etcd and memory: the watch starts from "now" (revision R0); the initial read is one
+  range read at revision R1 >= R0. Events at or below R1 are already in that read and are
+  dropped; the later ones are applied. Revisions are exact, so nothing is lost or doubled.
+* ZooKeeper: a separate read cannot be reconciled with a watch exactly (ZooKeeper keeps no
+  history of deletions, and a watch may fold a create and a delete into nothing), so the
+  watch itself supplies the initial state: it reads the nodes pipelined, level by level,
+  and delivers each as a change. One listing (one round trip for a service) then tells
+  when every instance present at that time has arrived. The cache is therefore always
+  exactly what the watch has delivered, and converges as the watch does.
+
+After that, each change is applied under a lock and published by swapping one immutable,
+sorted tuple: a reader sees the instances before or after a change, never half of one.
+Reconnects and new sessions need nothing here: the backend watch resynchronises by diffing
+what it has delivered against a fresh read and delivers the difference.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from ..backends.base import Entry, WatchEvent
+from ..session import SessionEvent, SessionState
+from ..watch import WatchHandle
+from ._checks import DEFAULT_BASE, check_base, check_service, service_path, split_key
+from .formats import format_for
+from .instance import ServiceInstance
+from .registry import decode_entry
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ["InstancesListener", "RegistryCache", "ServiceCache"]
+
+log = logging.getLogger("coordkit")
+InstancesListener = Callable[[tuple[ServiceInstance, ...]], None]
+_Place = tuple[str, str, str]  # (service, id, key): the sort order of the instances
+
+
+class _LiveInstances:
+    """The machinery shared by :class:`ServiceCache` and :class:`RegistryCache`: a watch on
+    ``path``, the reconciled start, the sorted tuple, listeners and staleness."""
+
+    def __init__(self, client: Client, path: str) -> None:
+        self._client = client
+        self._path = path
+        self._format = format_for(client.kind)
+        self._cond = threading.Condition()
+        self._by_key: dict[str, ServiceInstance] = {}
+        self._order: list[_Place] = []  # sorted; parallel to _sorted
+        self._sorted: list[ServiceInstance] = []
+        self._instances: tuple[ServiceInstance, ...] = ()
+        self._pending: list[WatchEvent] | None = None  # events held back during the initial read
+        self._seen: set[str] | None = None  # keys delivered while ZooKeeper's watch starts
+        self._awaited: set[str] | None = None  # keys listed at the start, not delivered yet
+        self._listeners: list[InstancesListener] = []
+        self._stale = client.state is not SessionState.CONNECTED
+        self._closed = False
+        self._watch: WatchHandle | None = None
+        client.add_listener(self._on_session)
+        try:
+            if client.kind == "zookeeper":
+                self._start_from_watch()
+            else:
+                self._start_from_read()
+        except BaseException:
+            self.close()
+            raise
+
+    def _locate(self, key: str) -> tuple[str, str] | None:
+        """``(service, id)`` of an instance key, None for any other key."""
+        raise NotImplementedError
+
+    def _present(self) -> set[str]:
+        """The instance keys present now (ZooKeeper's start waits until each has arrived)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> _LiveInstances:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reading ---------------------------------------------------------------------------
+    @property
+    def instances(self) -> tuple[ServiceInstance, ...]:
+        """The live instances, sorted by id (no network call: one attribute read)."""
+        return self._instances
+
+    @property
+    def stale(self) -> bool:
+        """True while the store is unreachable (session SUSPENDED or LOST) or the cache is
+        closed: :attr:`instances` is then the last state known, possibly out of date."""
+        return self._stale
+
+    @property
+    def path(self) -> str:
+        """The watched path in the store, e.g. ``/services/payment``."""
+        return self._path
+
+    def __len__(self) -> int:
+        return len(self._instances)
+
+    def __iter__(self) -> Iterator[ServiceInstance]:
+        return iter(self._instances)
+
+    def wait_for(self, predicate: Callable[[tuple[ServiceInstance, ...]], bool],
+                 timeout: float | None = None) -> bool:
+        """Wait until ``predicate(instances)`` is true; False if ``timeout`` passed first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self._instances), timeout)
+
+    # --- listeners -------------------------------------------------------------------------
+    def add_listener(self, callback: InstancesListener) -> None:
+        """Call ``callback(instances)`` with the new tuple after each change, in order, on
+        the watch's thread (one at a time; do not block in it). A callback that raises is
+        logged and does not stop the others."""
+        with self._cond:
+            self._listeners.append(callback)
+
+    def remove_listener(self, callback: InstancesListener) -> None:
+        with self._cond:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+    def close(self) -> None:
+        """Stop the watch and the listeners; :attr:`instances` keeps its last value.
+        Idempotent; returns once no listener runs (unless called from a listener)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._stale = True
+            self._cond.notify_all()
+        self._client.remove_listener(self._on_session)
+        if self._watch is not None:
+            self._watch.cancel()
+
+    # --- starting --------------------------------------------------------------------------
+    def _start_from_read(self) -> None:
+        client = self._client
+        self._pending = []
+        self._watch = client.watch(self._path, self._on_event, recursive=True)
+        # The reconciliation needs the read's revision, which Client.tree does not return.
+        entries, revision = client.snapshot(self._path)
+        with self._cond:
+            for entry in entries:
+                self._apply(entry.key, entry)
+            pending, self._pending = self._pending or [], None
+            for event in pending:
+                if event.revision > revision:
+                    self._apply(event.key, event.entry)
+            self._publish()
+
+    def _start_from_watch(self) -> None:
+        client = self._client
+        self._seen = set()
+        self._watch = client.watch(self._path, self._on_event, recursive=True, start_revision=1)
+        present = {key.lstrip("/") for key in self._present()}
+        with self._cond:
+            self._awaited = present - (self._seen or set())
+            arrived = self._cond.wait_for(lambda: not self._awaited, client.timeout)
+            self._seen = self._awaited = None
+        if not arrived:  # only if the watch thread is starved: the cache still converges
+            log.warning("coordkit discovery: %s started before its watch delivered every instance",
+                        self._path)
+
+    # --- changes -----------------------------------------------------------------------------
+    def _on_event(self, event: WatchEvent) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            if self._pending is not None:
+                self._pending.append(event)
+                return
+            if not self._apply(event.key, event.entry):
+                return
+            snapshot = self._publish()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(snapshot)
+            except Exception:  # one listener's bug must not starve the others or the watch
+                log.exception("coordkit discovery listener %r failed", listener)
+
+    def _apply(self, key: str, entry: Entry | None) -> bool:
+        """Fold one key's new state into the sorted lists (lock held); True if it changed."""
+        located = self._locate(key)
+        if located is None:
+            return False  # not an instance's key (a service's own node on ZooKeeper, ...)
+        service, instance_id = located
+        if self._seen is not None:
+            self._arrived(key.lstrip("/"))
+        instance = None if entry is None else decode_entry(self._format, service, instance_id, entry)
+        old = self._by_key.get(key)
+        if instance == old:
+            return False
+        if old is not None:
+            index = bisect.bisect_left(self._order, (old.name, old.id, key))
+            del self._order[index], self._sorted[index], self._by_key[key]
+        if instance is not None:
+            place = (instance.name, instance.id, key)
+            index = bisect.bisect_left(self._order, place)
+            self._order.insert(index, place)
+            self._sorted.insert(index, instance)
+            self._by_key[key] = instance
+        return True
+
+    def _arrived(self, key: str) -> None:
+        """Note a key delivered during ZooKeeper's start (lock held), changed or not."""
+        assert self._seen is not None
+        self._seen.add(key)
+        if self._awaited and key in self._awaited:
+            self._awaited.discard(key)
+            if not self._awaited:
+                self._cond.notify_all()
+
+    def _publish(self) -> tuple[ServiceInstance, ...]:
+        self._instances = tuple(self._sorted)
+        self._cond.notify_all()
+        return self._instances
+
+    def _on_session(self, event: SessionEvent) -> None:
+        with self._cond:
+            if not self._closed:
+                self._stale = event.state is not SessionState.CONNECTED
+            self._cond.notify_all()
+
+
+class ServiceCache(_LiveInstances):
+    """The live instances of service ``name``, read from memory.
+
+    Made by ``client.discover(name)``, which returns once the initial read is done, so the
+    first read of :attr:`instances` sees the instances live at that time. Raises
+    ConfigurationError for a bad name and BackendUnavailableError if the store cannot be
+    reached within the client's timeout (then nothing keeps running).
+
+    While the session is SUSPENDED or LOST, :attr:`stale` is True and the cache keeps serving
+    the last instances it knew (availability over freshness); once the client is connected
+    again the watch catches up and the cache converges. Entries that are not instances
+    (written by other tools) are skipped with a logged warning. Close the cache (or leave
+    its ``with`` block) to stop the watch.
+    """
+
+    def __init__(self, client: Client, name: str, *, base: str = DEFAULT_BASE) -> None:
+        self.name = check_service(name)
+        super().__init__(client, service_path(check_base(base), self.name))
+
+    def __repr__(self) -> str:
+        return f"<coordkit.ServiceCache {self._path} instances={len(self._instances)} stale={self._stale}>"
+
+    def __enter__(self) -> ServiceCache:
+        return self
+
+    def _locate(self, key: str) -> tuple[str, str] | None:
+        instance_id = split_key(self._path, key)
+        return None if instance_id is None else (self.name, instance_id)
+
+    def _present(self) -> set[str]:
+        return {f"{self._path}/{child}" for child in self._client.children(self._path)}
+
+
+class RegistryCache(_LiveInstances):
+    """The live instances of every service under ``base``, sorted by service, then id:
+    what ``coordkit services --watch`` follows. The same guarantees as ServiceCache; its
+    start on ZooKeeper costs one more read of the whole registry."""
+
+    def __init__(self, client: Client, *, base: str = DEFAULT_BASE) -> None:
+        super().__init__(client, check_base(base))
+
+    def __repr__(self) -> str:
+        return f"<coordkit.RegistryCache {self._path} instances={len(self._instances)} stale={self._stale}>"
+
+    def __enter__(self) -> RegistryCache:
+        return self
+
+    def _locate(self, key: str) -> tuple[str, str] | None:
+        prefix = self._path.strip("/") + "/"
+        rel = key.lstrip("/")
+        parts = rel[len(prefix):].split("/") if rel.startswith(prefix) else []
+        return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
+
+    def _present(self) -> set[str]:
+        return {entry.key for entry in self._client.tree(self._path) if self._locate(entry.key)}

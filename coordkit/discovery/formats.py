@@ -1,0 +1,214 @@
+"""Wire formats of a registration: what one instance's key holds, per backend.
+
+ZooKeeper (and the memory backend): Apache Curator's service discovery JSON, what
+``curator-x-discovery``'s ``JsonInstanceSerializer`` writes and Spring Cloud Zookeeper reads::
+
+    {"name": "payment", "id": "4f1c...", "address": "10.0.0.7", "port": 8080,
+     "sslPort": null, "payload": null, "registrationTimeUTC": 1700000000000,
+     "serviceType": "DYNAMIC", "uriSpec": null, "weight": 1, "metadata": {"zone": "a"}}
+
+``weight`` and ``metadata`` are coordkit's own, as extra top-level properties: Curator's
+serializer is built with ``FAIL_ON_UNKNOWN_PROPERTIES`` off, so it ignores them (the
+interop test checks it with Curator's own classes). Reading, Spring Cloud's payload
+``{"@class": ..., "metadata": {...}}`` supplies the metadata when there is no top-level one.
+
+etcd: the value that etcd's gRPC naming writes and its resolver reads (``naming.Update`` of
+etcd 3.4, which the ``endpoints`` package of 3.5 still parses, ignoring ``Op``)::
+
+    {"Op": 0, "Addr": "10.0.0.7:8080",
+     "Metadata": {"weight": 1, "metadata": {"zone": "a"}, "registrationTimeUTC": 1700000000000}}
+
+``sslPort`` and ``uriSpec`` are added to ``Metadata`` only when set. Entries written by other
+tools may carry any ``Metadata`` (a string, null); they read as weight 1 without metadata.
+
+In both layouts the key is ``<base>/<service>/<id>``. Decoding raises :class:`FormatError`
+for a value that is not a usable instance; the discovery cache skips such entries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from .instance import ServiceInstance
+
+__all__ = ["CURATOR", "ETCD_ENDPOINTS", "FormatError", "InstanceFormat", "format_for", "split_endpoint"]
+
+
+class FormatError(ValueError):
+    """A stored value that is not a service instance coordkit can use."""
+
+
+class InstanceFormat(Protocol):
+    """How one backend's registrations are encoded."""
+
+    name: str
+
+    def encode(self, instance: ServiceInstance) -> bytes: ...
+
+    def decode(self, service: str, key_id: str, value: bytes) -> ServiceInstance:
+        """The instance stored under ``<base>/<service>/<key_id>``; raises FormatError."""
+        ...
+
+
+def _load(value: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FormatError(f"not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise FormatError(f"a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def _dump(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _port(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise FormatError(f"{what} {value!r} is not a port number")
+    return value
+
+
+def _weight(value: Any) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FormatError(f"weight {value!r} is not a positive integer")
+    return value
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    """String keys to string values; other scalars are kept as their JSON text, nested
+    values dropped (another ecosystem's map should not make the whole entry unusable)."""
+    if not isinstance(value, dict):
+        return {}
+    found: dict[str, str] = {}
+    for key, item in value.items():
+        if isinstance(item, str):
+            found[str(key)] = item
+        elif isinstance(item, (bool, int, float)) or item is None:
+            found[str(key)] = json.dumps(item)
+    return found
+
+
+def _timestamp(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _identifier(data: Mapping[str, Any], key_id: str) -> str:
+    found = data.get("id")
+    return found if isinstance(found, str) and found else key_id
+
+
+class _Curator:
+    """Apache Curator's ``ServiceInstance`` JSON (see the module docstring)."""
+
+    name = "curator"
+
+    def encode(self, instance: ServiceInstance) -> bytes:
+        return _dump({
+            "name": instance.name,
+            "id": instance.id,
+            "address": instance.address,
+            "port": instance.port,
+            "sslPort": instance.ssl_port,
+            "payload": None,
+            "registrationTimeUTC": instance.registered_at,
+            "serviceType": "DYNAMIC",
+            "uriSpec": instance.uri_spec,
+            "weight": instance.weight,
+            "metadata": dict(instance.metadata),
+        })
+
+    def decode(self, service: str, key_id: str, value: bytes) -> ServiceInstance:
+        data = _load(value)
+        address = data.get("address")
+        if not isinstance(address, str) or not address:
+            raise FormatError("no address")
+        ssl_port = _port(data.get("sslPort"), "sslPort")
+        # Curator allows an instance with only an SSL port; it is still reachable there.
+        port = _port(data.get("port"), "port") or ssl_port
+        if port is None:
+            raise FormatError("neither port nor sslPort")
+        metadata = data.get("metadata")
+        payload = data.get("payload")
+        if metadata is None and isinstance(payload, dict):
+            metadata = payload.get("metadata")  # Spring Cloud Zookeeper's ZookeeperInstance
+        uri_spec = data.get("uriSpec")
+        return ServiceInstance(
+            name=service, id=_identifier(data, key_id), address=address, port=port,
+            metadata=_metadata(metadata), weight=_weight(data.get("weight")),
+            registered_at=_timestamp(data.get("registrationTimeUTC")), ssl_port=ssl_port,
+            uri_spec=uri_spec if isinstance(uri_spec, dict) else None,
+        )
+
+
+def split_endpoint(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` as ``(host, port)``; raises FormatError."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise FormatError(f"{text!r} is not host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise FormatError(f"{text!r}: an IPv6 address needs brackets, as in [::1]:80")
+    number = _port(int(port), "port")
+    assert number is not None
+    return host, number
+
+
+def join_endpoint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _EtcdEndpoints:
+    """etcd's gRPC naming ``{"Op", "Addr", "Metadata"}`` (see the module docstring)."""
+
+    name = "etcd-endpoints"
+
+    def encode(self, instance: ServiceInstance) -> bytes:
+        metadata: dict[str, Any] = {
+            "weight": instance.weight,
+            "metadata": dict(instance.metadata),
+            "registrationTimeUTC": instance.registered_at,
+        }
+        if instance.ssl_port is not None:
+            metadata["sslPort"] = instance.ssl_port
+        if instance.uri_spec is not None:
+            metadata["uriSpec"] = instance.uri_spec
+        return _dump({"Op": 0, "Addr": join_endpoint(instance.address, instance.port),
+                      "Metadata": metadata})
+
+    def decode(self, service: str, key_id: str, value: bytes) -> ServiceInstance:
+        data = _load(value)
+        if data.get("Op", 0) != 0:
+            raise FormatError(f"Op {data.get('Op')!r} is not an addition (0)")
+        addr = data.get("Addr")
+        if not isinstance(addr, str):
+            raise FormatError("no Addr")
+        host, port = split_endpoint(addr)
+        extra = data.get("Metadata")
+        extra = extra if isinstance(extra, dict) else {}
+        uri_spec = extra.get("uriSpec")
+        return ServiceInstance(
+            name=service, id=key_id, address=host, port=port,
+            metadata=_metadata(extra.get("metadata")), weight=_weight(extra.get("weight")),
+            registered_at=_timestamp(extra.get("registrationTimeUTC")),
+            ssl_port=_port(extra.get("sslPort"), "sslPort"),
+            uri_spec=uri_spec if isinstance(uri_spec, dict) else None,
+        )
+
+
+CURATOR: InstanceFormat = _Curator()
+ETCD_ENDPOINTS: InstanceFormat = _EtcdEndpoints()
+
+
+def format_for(kind: str) -> InstanceFormat:
+    """The format of a backend kind: etcd's naming layout on etcd, Curator's elsewhere
+    (ZooKeeper, and memory, whose names are paths as on ZooKeeper)."""
+    return ETCD_ENDPOINTS if kind == "etcd" else CURATOR

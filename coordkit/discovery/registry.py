@@ -1,0 +1,338 @@
+"""Registering service instances, and one-shot reads of the registry.
+
+A registration is one ephemeral key ``<base>/<service>/<id>`` owned by the client's session
+(the value's format is in :mod:`coordkit.discovery.formats`). It vanishes at once on
+:meth:`Registration.deregister` or when the client closes, and after the session TTL when
+the process dies or stops answering. When the session is LOST the client opens a new one
+and every registration writes itself again, exactly once, from a background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from ..backends.base import Check, Delete, Entry, Op, Put
+from ..errors import (
+    BackendUnavailableError,
+    ClosedError,
+    ConflictError,
+    CoordkitError,
+    KeyExistsError,
+    SessionLostError,
+)
+from ..session import SessionEvent, SessionState
+from ._checks import (
+    DEFAULT_BASE,
+    check_address,
+    check_base,
+    check_id,
+    check_metadata,
+    check_port,
+    check_service,
+    check_uri_spec,
+    check_weight,
+    instance_key,
+    service_path,
+    split_key,
+)
+from .formats import FormatError, InstanceFormat, format_for
+from .instance import ServiceInstance
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ["Registration", "decode_entry", "read_instances", "read_services"]
+
+log = logging.getLogger("coordkit")
+_TRANSIENT = (BackendUnavailableError, SessionLostError)
+
+
+class _Vanished(CoordkitError):
+    """The key that made a create fail was gone when read: try the create again."""
+
+
+def decode_entry(fmt: InstanceFormat, service: str, instance_id: str, entry: Entry) -> ServiceInstance | None:
+    """The instance stored in ``entry``, or None (with a warning) if it cannot be used:
+    other tools write under the same paths, and one bad entry must not hide the others."""
+    try:
+        return fmt.decode(service, instance_id, entry.value)
+    except FormatError as exc:
+        log.warning("coordkit discovery: skipping %s, not a service instance in %s format: %s",
+                    entry.key, fmt.name, exc)
+        return None
+
+
+def _sort_key(instance: ServiceInstance) -> tuple[str, str]:
+    return instance.id, instance.address
+
+
+def read_instances(client: Client, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
+    """The live instances of service ``name``, sorted by id: one read (a range read on etcd,
+    pipelined reads on ZooKeeper). Entries that are not instances are skipped with a warning.
+    Raises BackendUnavailableError if the store cannot be reached within the client's timeout."""
+    service = check_service(name)
+    path = service_path(check_base(base), service)
+    fmt = format_for(client.kind)
+    found = []
+    for entry in client.tree(path):
+        instance_id = split_key(path, entry.key)
+        instance = None if instance_id is None else decode_entry(fmt, service, instance_id, entry)
+        if instance is not None:
+            found.append(instance)
+    return sorted(found, key=_sort_key)
+
+
+def read_services(client: Client, *, base: str = DEFAULT_BASE) -> dict[str, list[ServiceInstance]]:
+    """Every service under ``base`` with its live instances (sorted by id), from one read.
+    On ZooKeeper a service whose node exists with no instance left is listed empty."""
+    root = check_base(base)
+    fmt = format_for(client.kind)
+    services: dict[str, list[ServiceInstance]] = {}
+    prefix = root.strip("/") + "/"
+    for entry in client.tree(root):
+        rel = entry.key.lstrip("/")[len(prefix):] if entry.key.lstrip("/").startswith(prefix) else ""
+        parts = rel.split("/")
+        if not rel or len(parts) > 2:
+            continue
+        listed = services.setdefault(parts[0], [])
+        if len(parts) == 2:
+            instance = decode_entry(fmt, parts[0], parts[1], entry)
+            if instance is not None:
+                listed.append(instance)
+    return {name: sorted(found, key=_sort_key) for name, found in sorted(services.items())}
+
+
+class Registration:
+    """One registered instance of a service, owned by the client's session.
+
+    Made by ``client.register(name, address, port, ...)``, which returns once the instance
+    is in the store. ``id`` defaults to a random UUID (as Curator's); ``metadata`` maps str
+    to str (e.g. ``{"zone": "eu-1"}``); ``weight`` (1 to 1,000,000) feeds the weighted
+    balancers; ``ssl_port`` and ``uri_spec`` (a template such as
+    ``"{scheme}://{address}:{port}"``) are carried for Curator's users; ``base`` is the
+    registry's root. Use it as a context manager to deregister on exit.
+
+    Raises ConfigurationError for a bad argument, KeyExistsError if another session has
+    registered this service with the same id, BackendUnavailableError if the store cannot
+    be reached within the client's timeout (then nothing is registered).
+    """
+
+    def __init__(self, client: Client, name: str, address: str, port: int, *, id: str | None = None,
+                 metadata: Mapping[str, str] | None = None, weight: int = 1, base: str = DEFAULT_BASE,
+                 ssl_port: int | None = None, uri_spec: str | Mapping[str, Any] | None = None) -> None:
+        service = check_service(name)
+        instance_id = check_id(id) if id is not None else str(uuid.uuid4())
+        self._client = client
+        self._format = format_for(client.kind)
+        self.key = instance_key(check_base(base), service, instance_id)
+        self._instance = ServiceInstance(
+            name=service, id=instance_id, address=check_address(address), port=check_port(port),
+            metadata=check_metadata(metadata), weight=check_weight(weight),
+            registered_at=int(time.time() * 1000),
+            ssl_port=None if ssl_port is None else check_port(ssl_port, "ssl_port"),
+            uri_spec=check_uri_spec(uri_spec),
+        )
+        self._lock = threading.RLock()  # one write at a time: register, update, deregister
+        self._schedule_lock = threading.Lock()  # never held across a round trip
+        self._entry: Entry | None = None  # what this registration last wrote
+        self._generation = 0  # the session generation that _entry was written in
+        self._scheduled = 0  # the latest generation a re-registration was started for
+        self._closed = False
+        client.add_listener(self._on_session)
+        try:
+            self._retrying(self._write, stop_after_delay(client.timeout))
+        except BaseException:
+            self._closed = True
+            client.remove_listener(self._on_session)
+            raise
+
+    def __repr__(self) -> str:
+        state = "deregistered" if self._closed else "registered" if self.registered else "re-registering"
+        return f"<coordkit.Registration {self.key} {self._instance.endpoint} {state}>"
+
+    def __enter__(self) -> Registration:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.deregister()
+
+    # --- what it is ----------------------------------------------------------------------
+    @property
+    def instance(self) -> ServiceInstance:
+        """The instance as registered (after the latest :meth:`update`)."""
+        return self._instance
+
+    @property
+    def name(self) -> str:
+        return self._instance.name
+
+    @property
+    def id(self) -> str:
+        return self._instance.id
+
+    @property
+    def registered(self) -> bool:
+        """True while the key is believed to be in the store for the current session (False
+        between a session loss and the re-registration, and after deregister)."""
+        return (not self._closed and self._entry is not None
+                and self._generation == self._client.session.generation)
+
+    # --- changes ---------------------------------------------------------------------------
+    def update(self, *, metadata: Mapping[str, str] | None = None, weight: int | None = None) -> ServiceInstance:
+        """Replace the metadata and/or the weight in place (same key, same id): e.g.
+        ``update(weight=1)`` or ``update(metadata={"draining": "true"})`` to drain.
+
+        Waits until the store holds the new value and returns the new instance. While the
+        session is being replaced, the new value is kept and written by the re-registration.
+        Raises ConfigurationError for a bad value, ClosedError after deregister(),
+        BackendUnavailableError if the store cannot be reached within the client's timeout
+        (the store then keeps the previous value until the next update or re-registration).
+        """
+        changes: dict[str, Any] = {}
+        if metadata is not None:
+            changes["metadata"] = check_metadata(metadata)
+        if weight is not None:
+            changes["weight"] = check_weight(weight)
+        with self._lock:
+            if self._closed:
+                raise ClosedError(f"{self.key} was deregistered; register it again to change it")
+            self._instance = replace(self._instance, **changes)
+            if self._entry is not None and self._generation == self._client.session.generation:
+                self._retrying(self._rewrite, stop_after_delay(self._client.timeout))
+            return self._instance
+
+    def deregister(self) -> None:
+        """Remove the instance from the store now (if it is still this registration's key)
+        and stop re-registering it. Idempotent.
+
+        Raises BackendUnavailableError if the store cannot be reached within the client's
+        timeout: the key then stays until the session ends (close the client to end it).
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            entry, self._entry = self._entry, None
+        self._client.remove_listener(self._on_session)
+        if entry is None or self._client.state is SessionState.CLOSED:
+            return
+        remove: list[Op] = [Check(self.key, create_revision=entry.create_revision), Delete(self.key)]
+        try:
+            self._retrying(lambda: self._client.commit(remove), stop_after_delay(self._client.timeout))
+        except (ConflictError, ClosedError):
+            pass  # already gone, or replaced by somebody else's registration: not ours to delete
+
+    def close(self) -> None:
+        """The same as :meth:`deregister`."""
+        self.deregister()
+
+    # --- writing -------------------------------------------------------------------------
+    def _retrying(self, fn: Any, stop: Any) -> Any:
+        retrying = Retrying(stop=stop, wait=wait_random_exponential(multiplier=0.02, max=0.5),
+                            retry=retry_if_exception_type((*_TRANSIENT, _Vanished)), reraise=True)
+        return retrying(fn)
+
+    def _write(self) -> None:
+        """Create the key if absent (one round trip). A create that fails because the key
+        exists is a success when the key is this session's: the first attempt of a retried
+        create went through, or a re-registration raced the initial one."""
+        with self._lock:
+            if self._closed:
+                return
+            generation = self._client.session.generation  # before the write: see _on_session
+            value = self._format.encode(self._instance)
+            try:
+                entry = self._client.put(self.key, value, ephemeral=True, create=True)
+            except KeyExistsError:
+                entry = self._adopt(value)
+            self._entry, self._generation = entry, generation
+
+    def _adopt(self, value: bytes) -> Entry:
+        existing = self._client.get(self.key)
+        if existing is None:
+            raise _Vanished(f"{self.key} vanished; creating it again")
+        if existing.lease and existing.lease == self._client.session.session_id:
+            return existing if existing.value == value else self._put_over(existing, value)
+        previous = self._entry
+        if previous is not None and (existing.lease, existing.create_revision) == (
+                previous.lease, previous.create_revision):
+            # Our key of the session before, which the server has not removed yet.
+            self._client.commit([Check(self.key, create_revision=existing.create_revision), Delete(self.key)])
+            raise _Vanished(f"removed {self.key} of the previous session; creating it again")
+        raise KeyExistsError(
+            f"service {self.name} already has an instance {self.id} registered by another session "
+            f"(lease {existing.lease:#x}); give each instance a unique id")
+
+    def _rewrite(self) -> None:
+        """Write the current value over this registration's own key; create it again if
+        somebody deleted it meanwhile."""
+        with self._lock:
+            entry = self._entry
+            value = self._format.encode(self._instance)
+            if entry is None:
+                return self._write()
+            try:
+                self._entry = self._put_over(entry, value)
+            except ConflictError:
+                self._entry = None
+                self._write()
+
+    def _put_over(self, entry: Entry, value: bytes) -> Entry:
+        written = self._client.commit([Check(self.key, create_revision=entry.create_revision),
+                                       Put(self.key, value, ephemeral=True)])[1]
+        assert written is not None
+        return written
+
+    # --- session changes -----------------------------------------------------------------
+    def _on_session(self, event: SessionEvent) -> None:
+        # On the session's dispatcher thread: decide here, write on a thread of its own so
+        # that other listeners are not held up by a round trip.
+        if event.state is SessionState.CLOSED:
+            self._closed = True  # the session's end removed the key
+            return
+        if event.state is not SessionState.CONNECTED or self._closed:
+            return
+        with self._schedule_lock:
+            fresh = event.generation > max(self._generation, self._scheduled)
+            if fresh:
+                self._scheduled = event.generation
+        if fresh:
+            threading.Thread(target=self._reregister, args=(event.generation,), daemon=True,
+                             name=f"coordkit-reregister {self.key}").start()
+
+    def _reregister(self, generation: int) -> None:
+        started = time.monotonic()
+        patience = 2 * self._client.session.ttl + self._client.timeout
+
+        def give_up(state: RetryCallState) -> bool:
+            if self._closed or self._client.session.generation != generation:
+                return True  # deregistered, or a newer session: its own re-registration runs
+            error = state.outcome.exception() if state.outcome else None
+            return isinstance(error, KeyExistsError) and time.monotonic() - started > patience
+
+        retrying = Retrying(stop=give_up, wait=wait_random_exponential(multiplier=0.05, max=2.0),
+                            retry=retry_if_exception_type((*_TRANSIENT, _Vanished, KeyExistsError)),
+                            reraise=True)
+        try:
+            retrying(self._write)
+        except CoordkitError as exc:
+            if not (self._closed or self._client.session.generation != generation):
+                log.error("coordkit: could not register %s again after the session was lost: %s",
+                          self.key, exc)
+            return
+        if self.registered:
+            log.info("coordkit: registered %s again in a new session", self.key)

@@ -1,0 +1,170 @@
+"""Faults: the registering process killed, the server restarted or unreachable.
+
+Tests that restart or pause a server start their own, so that nobody else is disturbed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+import coordkit
+from coordkit.discovery import ServiceInstance
+from coordkit.testing import EtcdServer, ZooKeeperServer
+
+DEADLINE = 15.0
+TTL = 2.0
+SLACK = 3.0  # heartbeat period, server expiry scan and watch delivery on a loaded machine
+
+_REGISTER = textwrap.dedent("""
+    import sys, coordkit
+    client = coordkit.connect(sys.argv[1], ttl=float(sys.argv[2]))
+    registration = client.register("payment", "127.0.0.1", 9000, id="doomed")
+    print(registration.key, flush=True)
+    sys.stdin.read()  # hold until killed
+""")
+
+
+def _ids(found: tuple[ServiceInstance, ...]) -> list[str]:
+    return [i.id for i in found]
+
+
+@pytest.fixture(params=["zookeeper", "etcd"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    server = request.getfixturevalue(f"{request.param}_server")
+    return f"{server.url}/ck-{uuid.uuid4().hex[:12]}"
+
+
+def test_gone_after_the_ttl_when_the_owning_process_is_killed(shared_url: str) -> None:
+    with coordkit.connect(shared_url) as watcher, watcher.discover("payment") as cache:
+        proc = subprocess.Popen([sys.executable, "-c", _REGISTER, shared_url, str(TTL)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip().endswith("/services/payment/doomed")
+            assert cache.wait_for(lambda found: _ids(found) == ["doomed"], DEADLINE)
+            proc.kill()
+            proc.wait(DEADLINE)
+            killed = time.monotonic()
+            assert cache.wait_for(lambda found: found == (), TTL + SLACK), "still listed after the TTL"
+            gone_after = time.monotonic() - killed
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(DEADLINE)
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
+    assert gone_after <= TTL + SLACK
+
+
+class Outage:
+    """A dedicated server (or a memory store) that can be paused and restarted."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.server: ZooKeeperServer | EtcdServer | None = None
+        self.url = f"memory://outage-{uuid.uuid4().hex[:12]}"
+        self.clients: list[coordkit.Client] = []
+
+    def __enter__(self) -> Outage:
+        if self.kind != "memory":
+            self.server = ZooKeeperServer() if self.kind == "zookeeper" else EtcdServer()
+            self.server.start()
+            self.url = self.server.url
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for client in self.clients:
+            client.close()
+        if self.server is not None:
+            self.server.stop()
+
+    def connect(self) -> coordkit.Client:
+        client = coordkit.connect(self.url, ttl=3, timeout=2)
+        self.clients.append(client)
+        return client
+
+    def cut(self, client: coordkit.Client) -> None:
+        if self.server is not None:
+            self.server.pause()
+        else:
+            client.backend.set_reachable(False)  # type: ignore[attr-defined]
+
+    def heal(self, client: coordkit.Client) -> None:
+        if self.server is not None:
+            self.server.resume()
+        else:
+            client.backend.set_reachable(True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["memory", "zookeeper", "etcd"])
+def outage(request: pytest.FixtureRequest) -> Iterator[Outage]:
+    with Outage(request.param) as o:
+        yield o
+
+
+def _wait(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_stale_while_unreachable_keeps_serving_the_last_instances(outage: Outage) -> None:
+    owner, reader = outage.connect(), outage.connect()
+    owner.register("payment", "h", 80, id="a")
+    with reader.discover("payment") as cache:
+        assert not cache.stale and _ids(cache.instances) == ["a"]
+        outage.cut(reader)
+        try:
+            _wait(lambda: cache.stale, DEADLINE, "the cache never said it was stale")
+            assert _ids(cache.instances) == ["a"]  # availability over freshness
+        finally:
+            outage.heal(reader)
+        _wait(lambda: not cache.stale, DEADLINE, "the cache stayed stale after the outage")
+        owner.register("payment", "h", 81, id="b")  # owner re-registered "a" if its session was lost
+        assert cache.wait_for(lambda found: _ids(found) == ["a", "b"], DEADLINE)
+
+
+@pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
+def test_cache_follows_changes_across_a_server_restart(kind: str) -> None:
+    with Outage(kind) as outage:
+        assert outage.server is not None
+        owner, reader = outage.connect(), outage.connect()
+        first = owner.register("payment", "h", 80, id="a")
+        with reader.discover("payment") as cache:
+            assert _ids(cache.instances) == ["a"]
+            outage.server.restart()
+            owner.register("payment", "h", 81, id="b")
+            first.deregister()
+            assert cache.wait_for(lambda found: _ids(found) == ["b"], DEADLINE)
+            assert reader.instances("payment") == list(cache.instances)
+
+
+@pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
+def test_registered_again_after_an_outage_longer_than_the_ttl(kind: str) -> None:
+    with Outage(kind) as outage:
+        assert outage.server is not None
+        owner, reader = outage.connect(), outage.connect()
+        reg = owner.register("payment", "h", 80, id="a")
+        generation = owner.session.generation
+        outage.cut(owner)
+        try:
+            # The client declares LOST by its own clock; the server, paused, has not yet
+            # removed the old key, which the re-registration must then replace, not trip on.
+            assert owner.session.wait_for(coordkit.SessionState.LOST, DEADLINE)
+        finally:
+            outage.heal(owner)
+        _wait(lambda: reg.registered and owner.session.generation > generation, DEADLINE,
+              "not registered again after the outage")
+        entry = reader.get(reg.key)
+        assert entry is not None and entry.lease == owner.session.session_id
+        with reader.discover("payment") as cache:
+            assert _ids(cache.instances) == ["a"]

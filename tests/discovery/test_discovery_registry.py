@@ -1,0 +1,150 @@
+"""Registration on every backend: visible to others, gone at once on deregister or close,
+updated in place, re-registered exactly once after the session is lost."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+
+import pytest
+
+import coordkit
+from coordkit import EventType, WatchEvent
+
+DEADLINE = 10.0
+Make = Callable[..., coordkit.Client]
+
+
+def test_registration_is_visible_to_another_clients_cache(make_client: Make) -> None:
+    owner, other = make_client(), make_client()
+    with other.discover("payment") as cache:
+        assert cache.instances == ()
+        reg = owner.register("payment", "10.0.0.7", 8080, id="a", metadata={"zone": "eu-1"}, weight=3,
+                             ssl_port=8443)
+        assert cache.wait_for(lambda found: len(found) == 1, DEADLINE)
+        (seen,) = cache.instances
+        assert seen == reg.instance
+        assert (seen.name, seen.id, seen.endpoint, dict(seen.metadata), seen.weight, seen.ssl_port) == (
+            "payment", "a", "10.0.0.7:8080", {"zone": "eu-1"}, 3, 8443)
+        assert other.instances("payment") == [reg.instance]
+
+
+def test_key_is_ephemeral_and_owned_by_the_session(client: coordkit.Client) -> None:
+    reg = client.register("payment", "h", 80)
+    entry = client.get(reg.key)
+    assert reg.key == f"/services/payment/{reg.id}" and len(reg.id) == 36  # a UUID, as Curator's
+    assert entry is not None and entry.lease == client.session.session_id
+    assert reg.registered
+
+
+def test_deregister_removes_it_at_once(make_client: Make) -> None:
+    owner, other = make_client(), make_client()
+    reg = owner.register("payment", "h", 80, id="a")
+    keep = owner.register("payment", "h", 81, id="b")
+    with other.discover("payment") as cache:
+        assert [i.id for i in cache.instances] == ["a", "b"]
+        reg.deregister()
+        assert other.get(reg.key) is None  # gone when deregister() returns
+        assert cache.wait_for(lambda found: [i.id for i in found] == ["b"], DEADLINE)
+        reg.deregister()  # idempotent
+        assert not reg.registered and keep.registered
+
+
+def test_context_manager_deregisters(make_client: Make) -> None:
+    owner, other = make_client(), make_client()
+    with owner.register("payment", "h", 80) as reg:
+        assert other.get(reg.key) is not None
+    assert other.get(reg.key) is None
+
+
+def test_closing_the_client_removes_it_at_once(make_client: Make) -> None:
+    owner, other = make_client(), make_client()
+    reg = owner.register("payment", "h", 80)
+    with other.discover("payment") as cache:
+        assert len(cache.instances) == 1
+        owner.close()
+        assert other.get(reg.key) is None
+        assert cache.wait_for(lambda found: found == (), DEADLINE)
+    reg.deregister()  # after close: nothing to do, no error
+
+
+def test_update_changes_the_same_key_in_place(make_client: Make) -> None:
+    owner, other = make_client(), make_client()
+    reg = owner.register("payment", "h", 80, metadata={"zone": "a"})
+    before = owner.get(reg.key)
+    with other.discover("payment") as cache:
+        updated = reg.update(weight=7, metadata={"zone": "a", "draining": "true"})
+        assert cache.wait_for(lambda found: found == (updated,), DEADLINE)
+    after = owner.get(reg.key)
+    assert before is not None and after is not None
+    assert after.create_revision == before.create_revision and after.version == before.version + 1
+    assert (updated.weight, dict(updated.metadata)) == (7, {"zone": "a", "draining": "true"})
+    assert updated.registered_at == reg.instance.registered_at  # registration time is kept
+    reg.update(weight=2)
+    assert reg.instance.metadata == {"zone": "a", "draining": "true"}  # untouched when not given
+    reg.deregister()
+    with pytest.raises(coordkit.ClosedError):
+        reg.update(weight=1)
+
+
+def test_another_session_cannot_take_a_registered_id(make_client: Make) -> None:
+    first, second = make_client(), make_client()
+    first.register("payment", "h", 80, id="same")
+    with pytest.raises(coordkit.KeyExistsError, match="unique id"):
+        second.register("payment", "h", 81, id="same")
+    (only,) = second.instances("payment")
+    assert only.port == 80
+
+
+def test_a_key_deleted_by_someone_else_is_created_again_by_update(make_client: Make) -> None:
+    owner, other = make_client(), make_client()
+    reg = owner.register("payment", "h", 80)
+    other.delete(reg.key)
+    reg.update(weight=4)
+    (found,) = other.instances("payment")
+    assert found.weight == 4 and owner.get(reg.key).lease == owner.session.session_id  # type: ignore[union-attr]
+
+
+def test_reregistered_exactly_once_after_session_expiry(make_client: Make) -> None:
+    owner, watcher = make_client(), make_client()
+    reg = owner.register("payment", "h", 80, id="a")
+    events: queue.SimpleQueue[WatchEvent] = queue.SimpleQueue()
+    with watcher.watch("/services", events.put, recursive=True):
+        generation = owner.session.generation
+        owner.expire_session()
+        deadline = time.monotonic() + DEADLINE
+        while not (reg.registered and owner.session.generation > generation):
+            assert time.monotonic() < deadline, "not registered again in a new session"
+            time.sleep(0.02)
+        # The watch delivers in store order: once this later write arrives, every write of
+        # the registration made before it has arrived too.
+        owner.put("/services/zz-sentinel", "x")
+        seen = _until(events, "/services/zz-sentinel")
+    puts = [e for e in seen if e.key == reg.key and e.type is EventType.PUT]
+    deletes = [e for e in seen if e.key == reg.key and e.type is EventType.DELETE]
+    assert len(puts) == 1 and len(deletes) == 1, seen
+    entry = owner.get(reg.key)
+    assert entry is not None and entry.lease == owner.session.session_id
+    assert [i.id for i in watcher.instances("payment")] == ["a"]
+
+
+def test_update_while_the_session_is_replaced_is_written_by_the_reregistration(make_client: Make) -> None:
+    owner = make_client()
+    reg = owner.register("payment", "h", 80)
+    generation = owner.session.generation
+    owner.expire_session()
+    reg.update(weight=9)
+    deadline = time.monotonic() + DEADLINE
+    while not (reg.registered and owner.session.generation > generation):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert [i.weight for i in owner.instances("payment")] == [9]
+
+
+def _until(events: queue.SimpleQueue[WatchEvent], key: str) -> list[WatchEvent]:
+    seen: list[WatchEvent] = []
+    deadline = time.monotonic() + DEADLINE
+    while not any(e.key == key for e in seen):
+        seen.append(events.get(timeout=max(0.0, deadline - time.monotonic())))
+    return seen
