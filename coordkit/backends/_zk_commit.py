@@ -123,6 +123,11 @@ def run_commit(
         path, op = ops[index]
         if isinstance(op, Put) and not op.create and op.version is None:
             if isinstance(exc, ke.NoNodeError) or isinstance(exc, ke.NodeExistsError) and not op.ephemeral:
+                # The guess was wrong for this key, so it may be wrong for others too: read
+                # whether each plain put's key exists (one pipelined round trip) rather than
+                # learning one key per failed multi.
+                with errors():
+                    creating.update(_plain_put_absence(client, ops, deadline()))
                 creating[index] = isinstance(exc, ke.NoNodeError)
                 continue
             if op.ephemeral and isinstance(exc, (ke.NodeExistsError, ke.BadVersionError)):
@@ -163,6 +168,14 @@ def _pre_read(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: floa
                    or (isinstance(op, Put) and op.ephemeral and not op.create)})
     probes = [client.exists_async(p) for p in need]
     return {p: wait(probe, deadline) for p, probe in zip(need, probes)}
+
+
+def _plain_put_absence(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: float) -> dict[int, bool]:
+    """For each plain put (no create, version or ephemeral): is its key absent now?"""
+    plain = [i for i, (_, op) in enumerate(ops)
+             if isinstance(op, Put) and not op.create and op.version is None and not op.ephemeral]
+    probes = [client.exists_async(ops[i][0]) for i in plain]
+    return {i: wait(probe, deadline) is None for i, probe in zip(plain, probes)}
 
 
 def _require_own(op: Put, stat: ZnodeStat | None, session_id: int, *, missing_ok: bool) -> ZnodeStat | None:

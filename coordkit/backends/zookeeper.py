@@ -23,6 +23,7 @@ Mapping of the contract onto ZooKeeper:
   ephemeral raises KeyExistsError; on our own ephemeral it updates the value. A persistent
   ``put`` on an existing ephemeral key updates its value and leaves it ephemeral.
 * A ``Delete`` without version of an absent key in ``commit`` is a no-op, as on etcd.
+* Contender queues (locks, elections) use Apache Curator's layout; see :mod:`._zk_queue`.
 * ``watch(start_revision=r)``: ZooKeeper keeps no history. The watch delivers the keys whose
   ``mod_revision >= r`` that exist when it starts, then live changes; deletions between
   ``r`` and the start are not seen. See :mod:`._zk_watch` for order and revisions.
@@ -64,10 +65,11 @@ from ..errors import (
 from ..names import KeyMapper
 from ._zk_commit import check_put, delete_levels, run_commit
 from ._zk_errors import TRANSLATED, translate
+from ._zk_queue import ContenderQueues
 from ._zk_read import get_entry, list_children, read_levels, read_tree, to_entry, wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
-from .base import Backend, ConnectionEvent, ConnectionSink, Entry, Op, Put, ServerInfo, Watch, WatchCallback
+from .base import ConnectionEvent, ConnectionSink, Entry, Op, Put, ServerInfo, Watch, WatchCallback
 
 __all__ = ["ZooKeeperBackend"]
 
@@ -76,7 +78,7 @@ T = TypeVar("T")
 _RACES = 8  # attempts when concurrent writers keep invalidating what a write was based on
 
 
-class ZooKeeperBackend(Backend):
+class ZooKeeperBackend(ContenderQueues):
     """A coordkit backend on a ZooKeeper ensemble (one kazoo client per session)."""
 
     kind = "zookeeper"
@@ -150,13 +152,15 @@ class ZooKeeperBackend(Backend):
             raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
         return client
 
-    def _read(self, key: str, fn: Callable[[KazooClient, float], T]) -> T:
-        """Run an idempotent read by one deadline, again if the link comes back before it."""
+    def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
+              session: bool = False) -> T:
+        """Run an idempotent call (a read, or a write safe to repeat) by one deadline, again
+        if the link comes back before it."""
         deadline = self._deadline()
         while True:
-            client = self._usable()
+            client = self._usable(session=session)
             try:
-                with self._errors(key):
+                with self._errors(key, write=write, session=session):
                     return fn(client, deadline)
             except BackendUnavailableError as exc:
                 remaining = deadline - time.monotonic()

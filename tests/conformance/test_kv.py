@@ -145,3 +145,10 @@ def test_closed_client_refuses_operations(make_client) -> None:  # type: ignore[
     c.close()  # idempotent
     with pytest.raises(coordkit.ClosedError):
         c.get("/x")
+
+
+def test_commit_of_many_new_keys(client: coordkit.Client) -> None:
+    client.put("/many/k00", "existing")
+    results = client.commit([Put(f"/many/k{i:02d}", str(i).encode()) for i in range(50)])
+    assert [r.value for r in results if r is not None] == [str(i).encode() for i in range(50)]
+    assert len(client.tree("/many")) == 50

@@ -1,0 +1,278 @@
+"""Contender queues on ZooKeeper (locks, semaphores, elections) in Apache Curator's layout.
+
+Layout: a contender is an ephemeral-sequential node ``<path>/_c_<uuid>-lock-<seq>`` whose data
+is the contender's value (a lock's identity, a candidate's proposal), exactly what Curator's
+``InterProcessMutex`` and ``LeaderSelector`` write. The queue is every child whose name ends
+with ``-lock-<10 digits>`` (Curator, coordkit) or ``__lock__<10 digits>`` (kazoo's ``Lock``),
+ordered by that sequence number; other children are not contenders. ZooKeeper numbers the
+children of one parent from a single counter, so the numbers of all three kinds compare.
+
+Joining takes one round trip: the create and the children read are both sent before either
+answer is awaited, and ZooKeeper executes one session's requests in order, so the list
+already holds the new node. The create returns the node's stat, whose czxid is the fencing
+token. A create cut by a lost connection may have been applied or not; the uuid in the name
+lets the retry look for the node among the children and adopt it, instead of adding a
+second contender that would stay queued, unseen by us, until the session ends (the trick
+Curator calls "protection" and kazoo's ``Lock`` uses for the same reason).
+
+Interoperability: Curator orders every child of the lock path by the text after ``lock-``,
+so coordkit's nodes and Curator's exclude each other both ways. kazoo's ``Lock`` counts only
+the children matching its own ``__lock__`` pattern: with its defaults it does not see
+coordkit's (or Curator's) contenders, and both can hold "the same" lock at once. A kazoo
+lock sharing a path with coordkit must be made as
+``kazoo.recipe.lock.Lock(zk, path, extra_lock_patterns=["-lock-"])``; coordkit respects
+kazoo's contenders without any option. (Curator sorts kazoo's names, which lack ``lock-``,
+by their whole text, so kazoo and Curator themselves do not exclude each other reliably.)
+
+:class:`ContenderQueues` is the part of :class:`~coordkit.backends.zookeeper.ZooKeeperBackend`
+that overrides the backend's queue calls; the functions under it take a kazoo client and a
+deadline and raise kazoo's exceptions, which the backend translates.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+from kazoo.protocol.states import EventType, ZnodeStat
+
+from ..names import KeyMapper
+from ._zk_errors import TRANSLATED
+from ._zk_read import child_path, wait
+from .base import Backend, Contender, QueueView
+
+__all__ = ["CONTENDER", "ContenderQueues", "QueueJoin", "leave_queue", "list_queue", "update_contender",
+           "wait_gone"]
+
+T = TypeVar("T")
+
+# Curator's "-lock-" (coordkit's too) or kazoo's "__lock__", then the 10-digit sequence.
+CONTENDER = re.compile(r"(?:-lock-|__lock__)(\d{10})$")
+
+
+def _ordered(parent: str, names: Iterable[str]) -> list[Contender]:
+    """The contenders among ``names`` by sequence number (without values)."""
+    found = []
+    for name in names:
+        match = CONTENDER.search(name)
+        if match is not None:
+            found.append(Contender(child_path(parent, name), int(match.group(1)), 0, b"", 1))
+    return sorted(found, key=lambda c: c.sequence)
+
+
+def _contender(path: str, data: bytes | None, stat: ZnodeStat) -> Contender:
+    match = CONTENDER.search(path)
+    assert match is not None, path  # only called on nodes of our own layout or listed ones
+    return Contender(path, int(match.group(1)), stat.czxid, bytes(data or b""), stat.version + 1)
+
+
+class QueueJoin:
+    """One contender joining the queue at ``parent``: :meth:`attempt` may be called again
+    after a lost connection, and then finds the node an earlier attempt created."""
+
+    def __init__(self, parent: str, value: bytes, *, protection: str | None = None) -> None:
+        self.parent = parent
+        self.value = value
+        self.protection = protection or str(uuid.uuid4())  # Curator's form: the dashed uuid
+        self.prefix = f"_c_{self.protection}-lock-"
+        self.sent = False  # a create was sent: a later attempt must look for it first
+
+    def attempt(self, client: KazooClient, deadline: float) -> QueueView:
+        """Join (one round trip), or adopt the node of an earlier attempt (two)."""
+        if self.sent:
+            found = self._find(client, deadline)
+            if found is not None:
+                return found
+        try:
+            return self._create_and_list(client, deadline)
+        except NoNodeError:  # the queue's parent does not exist yet: create it, then once more
+            wait(client.ensure_path_async(self.parent), deadline)
+            return self._create_and_list(client, deadline)
+
+    def _create_and_list(self, client: KazooClient, deadline: float) -> QueueView:
+        self.sent = True
+        created = client.create_async(child_path(self.parent, self.prefix), self.value, ephemeral=True,
+                                      sequence=True, include_data=True)
+        listed = client.get_children_async(self.parent, include_data=True)
+        path, stat = wait(created, deadline)
+        names, parent_stat = wait(listed, deadline)
+        mine = _contender(path, self.value, stat)
+        return _view(mine, self.parent, names, max(parent_stat.pzxid, stat.czxid))
+
+    def _find(self, client: KazooClient, deadline: float) -> QueueView | None:
+        try:
+            names, parent_stat = wait(client.get_children_async(self.parent, include_data=True), deadline)
+        except NoNodeError:
+            return None
+        ours = [name for name in names if name.startswith(self.prefix)]
+        if not ours:
+            return None
+        path = child_path(self.parent, ours[0])
+        try:
+            data, stat = wait(client.get_async(path), deadline)
+        except NoNodeError:  # only if the session ended meanwhile; then a new node is right
+            return None
+        return _view(_contender(path, data, stat), self.parent, names, max(parent_stat.pzxid, stat.mzxid))
+
+
+def _view(mine: Contender, parent: str, names: Iterable[str], revision: int) -> QueueView:
+    contenders = [mine if c.key == mine.key else c for c in _ordered(parent, names)]
+    return QueueView(mine, contenders, revision)
+
+
+def list_queue(client: KazooClient, parent: str, deadline: float, *,
+               values: bool) -> tuple[list[Contender], int]:
+    """The queue at ``parent`` in order and the zxid it reflects: one children read, and with
+    ``values`` one more pipelined round trip reading every contender (those that left
+    meanwhile are dropped)."""
+    try:
+        names, parent_stat = wait(client.get_children_async(parent, include_data=True), deadline)
+    except NoNodeError:
+        return [], client.last_zxid
+    order, revision = _ordered(parent, names), parent_stat.pzxid
+    if not values:
+        return order, revision
+    reads = [(c, client.get_async(c.key)) for c in order]
+    filled = []
+    for listed, read in reads:
+        try:
+            data, stat = wait(read, deadline)
+        except NoNodeError:
+            continue
+        revision = max(revision, stat.mzxid)
+        filled.append(Contender(listed.key, listed.sequence, stat.czxid, bytes(data or b""), stat.version + 1))
+    return filled, revision
+
+
+def update_contender(client: KazooClient, path: str, mine: Contender, value: bytes,
+                     deadline: float) -> Contender:
+    """Set our node's value at the version we know (BadVersionError, NoNodeError otherwise)."""
+    stat = wait(client.set_async(path, value, version=mine.version - 1), deadline)
+    return Contender(mine.key, mine.sequence, stat.czxid, value, stat.version + 1)
+
+
+def leave_queue(client: KazooClient, path: str, deadline: float) -> None:
+    """Delete our node; one that is gone already is fine. Sequential names are never reused,
+    so deleting by name cannot hit a later contender."""
+    try:
+        wait(client.delete_async(path), deadline)
+    except NoNodeError:
+        pass
+
+
+class _Departure:
+    """The watch of :func:`wait_gone`: sets ``gone`` and ``wake`` when the node is deleted.
+    A change of its value (an election's proclamation) is no departure: it watches again."""
+
+    def __init__(self, client: KazooClient, path: str, wake: threading.Event) -> None:
+        self.client, self.path, self.wake = client, path, wake
+        self.gone = threading.Event()
+        self.done = False  # the waiter returned: let a leftover watch die out
+
+    def __call__(self, event: Any) -> None:
+        if event.type == EventType.DELETED:
+            self._departed()
+        elif self.done:
+            return
+        elif event.type == EventType.NONE:  # kazoo dropped its watches with the session
+            self._wake()
+        else:
+            self.client.exists_async(self.path, watch=self).rawlink(self._answered)
+
+    def _answered(self, result: Any) -> None:
+        try:
+            absent = result.get() is None
+        except TRANSLATED:  # the link dropped: wake the waiter, which looks again
+            self._wake()
+            return
+        if absent:
+            self._departed()
+
+    def _departed(self) -> None:
+        self.gone.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if not self.done:
+            self.wake.set()
+
+
+def wait_gone(client: KazooClient, path: str, deadline: float, timeout: float | None,
+              wake: threading.Event) -> bool:
+    """True once ``path`` does not exist. One ``exists`` leaves a watch on that node alone, so
+    a departure wakes exactly the contender behind it. False after ``timeout`` or when
+    ``wake`` was set by somebody else."""
+    departure = _Departure(client, path, wake)
+    try:
+        if wait(client.exists_async(path, watch=departure), deadline) is None:
+            return True
+        wake.wait(timeout)
+        return departure.gone.is_set()
+    finally:
+        departure.done = True
+
+
+class ContenderQueues(Backend):
+    """The contender-queue calls of the ZooKeeper backend, over the few helpers it provides.
+
+    While SUSPENDED, joins, lists, leaves and waits are retried until the link comes back
+    within the operation timeout, then raise BackendUnavailableError; a join (and an update)
+    after the session expired raises SessionLostError.
+    """
+
+    _keys: KeyMapper
+
+    @abc.abstractmethod
+    def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
+              session: bool = False) -> T:
+        """Run ``fn(client, deadline)``, translated, again when the link comes back."""
+
+    @abc.abstractmethod
+    def _usable(self, *, session: bool = False) -> KazooClient:
+        """The client to run on now."""
+
+    @abc.abstractmethod
+    def _errors(self, key: str = "", *, versioned: bool = False, write: bool = False,
+                session: bool = False, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
+        """A context translating kazoo's exceptions."""
+
+    @abc.abstractmethod
+    def _deadline(self) -> float:
+        """The monotonic deadline of an operation starting now."""
+
+    def queue_join(self, path: str, value: bytes, *, unique: bool = False) -> QueueView:
+        """Create ``<path>/_c_<uuid>-lock-<seq>`` and list the queue in one round trip. A retry
+        after a lost link adopts the node of the first attempt. Every contender has a node
+        of its own, so ``unique`` changes nothing."""
+        join = QueueJoin(self._keys.to_key(path), value)
+        return self._read(path, join.attempt, write=True, session=True)
+
+    def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
+        """One children read; with ``values``, one more pipelined read of every contender."""
+        node = self._keys.to_key(path)
+        return self._read(path, lambda client, deadline: list_queue(client, node, deadline, values=values))
+
+    def queue_update(self, mine: Contender, value: bytes) -> Contender:
+        """``set`` at our node's known version, not retried (a repeat would meet its own
+        version change); VersionConflictError if the node changed or is gone."""
+        client, node = self._usable(session=True), self._keys.to_key(mine.key)
+        with self._errors(mine.key, versioned=True, write=True, session=True):
+            return update_contender(client, node, mine, value, self._deadline())
+
+    def queue_leave(self, mine: Contender) -> None:
+        """Delete our node; gone already is fine, so it is safe to retry."""
+        node = self._keys.to_key(mine.key)
+        self._read(mine.key, lambda client, deadline: leave_queue(client, node, deadline), write=True)
+
+    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event) -> bool:
+        """One ``exists`` watching that node alone: a departure wakes one waiter, not the herd.
+        False after ``timeout`` or once ``wake`` is set by somebody else."""
+        node = self._keys.to_key(key)
+        return self._read(key, lambda client, deadline: wait_gone(client, node, deadline, timeout, wake))
