@@ -26,6 +26,7 @@ from .balancing import (
 )
 from .backends.base import Check, Delete, Entry, EventType, Put, ServerInfo, WatchEvent
 from .client import Client, connect
+from .config import Config, ConfigChanges, ConfigDiff, ConfigSnapshot, ConfigValidationError
 from .errors import (
     BackendUnavailableError,
     ClosedError,
@@ -66,6 +67,11 @@ __all__ = [
     "Put",
     "Delete",
     "ServerInfo",
+    "Config",
+    "ConfigSnapshot",
+    "ConfigChanges",
+    "ConfigDiff",
+    "ConfigValidationError",
     "Lock",
     "Semaphore",
     "Election",

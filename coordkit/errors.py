@@ -4,7 +4,9 @@ Errors are grouped by what the caller can do about them::
 
     CoordkitError
     ├── ConfigurationError (ValueError)      fix the call: bad URL, option or name
-    │   └── InvalidNameError
+    │   ├── InvalidNameError
+    │   └── ConfigValidationError             a setting does not fit the schema
+    │                                         (defined in coordkit.config)
     ├── BackendUnavailableError (ConnectionError)   retry later: no server answered
     │   └── OperationTimeoutError (TimeoutError)    the operation's deadline passed
     ├── SessionLostError                      ownership is gone: every ephemeral key,

@@ -8,6 +8,7 @@ EXPECTED = {
     "__version__", "connect", "Client", "Session", "SessionState", "SessionEvent",
     "Entry", "EventType", "WatchEvent", "WatchHandle", "Check", "Put", "Delete", "ServerInfo",
     "Lock", "Semaphore", "Election", "Leader",
+    "Config", "ConfigSnapshot", "ConfigChanges", "ConfigDiff", "ConfigValidationError",
     "CoordkitError", "ConfigurationError", "InvalidNameError", "BackendUnavailableError",
     "OperationTimeoutError", "SessionLostError", "ClosedError", "NotFoundError", "ConflictError",
     "KeyExistsError", "VersionConflictError", "NotEmptyError", "OwnershipError",

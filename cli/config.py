@@ -1,0 +1,238 @@
+"""``coordkit config``: read, write, watch, import and export applications' settings.
+
+Settings live under ``<base>/<app>/<key>`` as JSON text (see :mod:`coordkit.config`); these
+commands read and write exactly what a service's ``client.config(app)`` sees.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+from typing import Any
+
+import click
+
+from coordkit import NotFoundError
+from coordkit.config import (
+    Config,
+    ConfigChanges,
+    dump_text,
+    file_format,
+    parse_document,
+    parse_text,
+    read_file,
+)
+
+from .context import CliContext, pass_cli
+from .output import Output
+from .watch import _report_connection, _stop_requested
+
+__all__ = ["config"]
+
+_POLL_SECONDS = 0.25  # how late a stop request may be noticed while no change arrives
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _open(cli: CliContext, app: str, *, live: bool = False) -> Config:
+    base = click.get_current_context().meta.get("coordkit.config.base", "/config")
+    return cli.client.config(app, base=base, writable=True, live=live)
+
+
+@click.group("config")
+@click.option("--base", default="/config", show_default=True, metavar="PATH",
+              help="Where applications' settings live in the store.")
+@click.pass_context
+def config(ctx: click.Context, base: str) -> None:
+    """Live application configuration: one JSON value per key under BASE/APP/.
+
+    \b
+    Examples:
+      coordkit config set payments timeout 5
+      coordkit config set payments features '{"fast_path": true}'
+      coordkit config get payments timeout          # prints 5
+      coordkit config watch payments
+      coordkit config import payments settings.yaml --dry-run
+    """
+    ctx.meta["coordkit.config.base"] = base
+
+
+# --- get / set / del ---------------------------------------------------------------------
+@config.command("get")
+@click.argument("app")
+@click.argument("key", required=False)
+@pass_cli
+def get(cli: CliContext, app: str, key: str | None) -> None:
+    """Print the value of KEY as JSON, or every setting of APP.
+
+    With KEY, the value alone: `5`, `"hello"`, `{"a": 1}`. Without KEY: one `key = value` line per setting. A missing KEY fails with exit code 1.
+    --json prints {app, key, value, version, revision} for KEY, {app, revision, settings}
+    for all.
+    """
+    with _open(cli, app) as cfg:
+        snapshot = cfg.snapshot()
+        if key is None:
+            if cli.json:
+                cli.out.document({"app": app, "revision": snapshot.version, "settings": snapshot.to_dict()})
+            else:
+                for name, value in snapshot.to_dict().items():
+                    cli.out.line(f"{name} = {_show(value)}")
+            return
+        value = snapshot[key]
+        if cli.json:
+            cli.out.document({"app": app, "key": key, "value": value,
+                              "version": snapshot.key_version(key), "revision": snapshot.version})
+        else:
+            cli.out.line(_show(value))
+
+
+@config.command("set")
+@click.argument("app")
+@click.argument("key")
+@click.argument("value")
+@click.option("--string", "as_string", is_flag=True,
+              help="Store VALUE as a string even if it reads as JSON (e.g. the text 'true').")
+@click.option("--version", "expected_version", type=click.IntRange(min=0), metavar="N",
+              help="Only if KEY is at version N (0: only if KEY is not set); exit 3 otherwise.")
+@pass_cli
+def set_(cli: CliContext, app: str, key: str, value: str, as_string: bool,
+         expected_version: int | None) -> None:
+    """Set KEY of APP to VALUE.
+
+    VALUE is read as JSON (numbers, true/false, null, "strings", [lists], {objects});
+    anything else is stored as a string, so `set app name hello` stores "hello". A VALUE
+    that starts with "-" goes after "--". --json prints {app, key, value, version, revision}.
+    """
+    parsed = value if as_string else parse_text(value)
+    with _open(cli, app) as cfg:
+        revision = cfg.set(key, parsed, version=expected_version)
+        if cli.json:
+            cli.out.document({"app": app, "key": key, "value": parsed,
+                              "version": cfg.snapshot().key_version(key), "revision": revision})
+
+
+@config.command("del")
+@click.argument("app")
+@click.argument("key")
+@click.option("--version", "expected_version", type=click.IntRange(min=1), metavar="N",
+              help="Only if KEY is at version N; exit 3 otherwise.")
+@click.option("-f", "--force", is_flag=True, help="Succeed even if KEY is not set.")
+@pass_cli
+def delete(cli: CliContext, app: str, key: str, expected_version: int | None, force: bool) -> None:
+    """Remove KEY from APP's stored settings (exit 1 if it is not set, unless -f).
+
+    --json prints {app, key, deleted}.
+    """
+    with _open(cli, app) as cfg:
+        deleted = cfg.delete(key, version=expected_version)
+    if not deleted and not force:
+        raise NotFoundError(f"config {app!r} has no stored setting {key!r}")
+    if cli.json:
+        cli.out.document({"app": app, "key": key, "deleted": deleted})
+
+
+# --- watch --------------------------------------------------------------------------------
+def _change_lines(changes: ConfigChanges) -> list[str]:
+    lines = []
+    for key, (old, new) in changes.items():
+        kind = changes.kind(key)
+        if kind == "added":
+            lines.append(f"{key} = {_show(new)}  (new)")
+        elif kind == "removed":
+            lines.append(f"{key} removed  (was {_show(old)})")
+        else:
+            lines.append(f"{key} = {_show(new)}  (was {_show(old)})")
+    return lines
+
+
+def _change_record(app: str, changes: ConfigChanges) -> dict[str, Any]:
+    return {"app": app, "revision": changes.version,
+            "changes": [{"key": key, "type": changes.kind(key), "old": old, "new": new}
+                        for key, (old, new) in changes.items()]}
+
+
+@config.command("watch")
+@click.argument("app")
+@pass_cli
+def watch(cli: CliContext, app: str) -> None:
+    """Print every change of APP's settings as it happens, until Ctrl-C or SIGTERM (exit 0).
+
+    One line per changed key: `key = value  (was old)`, `key = value  (new)` or
+    `key removed  (was old)`; the keys of one atomic change are printed together. --json
+    prints one object per change: {app, revision, changes: [{key, type, old, new}]}.
+    Changes made while the servers are away are printed once they are back.
+    """
+    batches: queue.SimpleQueue[ConfigChanges] = queue.SimpleQueue()
+    with _stop_requested() as stop, _open(cli, app, live=True) as cfg:
+        cfg.on_change(batches.put)
+        cli.client.add_listener(_report_connection)
+        if sys.stderr.isatty():
+            Output.note(f"watching {cfg.path} at revision {cfg.version} (Ctrl-C to stop)")
+        while not stop.is_set():
+            try:
+                changes = batches.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if cli.json:
+                cli.out.record(_change_record(app, changes))
+            else:
+                for line in _change_lines(changes):
+                    cli.out.line(line)
+
+
+# --- import / export ----------------------------------------------------------------------
+@config.command("import")
+@click.argument("app")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--prune", is_flag=True, help="Also remove stored keys that FILE does not have.")
+@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]),
+              help="FILE's format. Default: by its suffix (.yaml/.yml: YAML), else JSON.")
+@pass_cli
+def import_(cli: CliContext, app: str, file: str, dry_run: bool, prune: bool, fmt: str | None) -> None:
+    """Make APP's settings match FILE ("-": stdin) in one atomic change.
+
+    FILE is a flat JSON (or YAML) object of key -> value, as `export` prints it. Prints the
+    changes, `+ key = value`, `~ key = new (was old)`, `- key (was old)`; with --dry-run
+    nothing is written. Fails with exit 3 if the settings changed meanwhile. --json prints
+    {app, dry_run, applied, added, changed: {key: {old, new}}, removed}.
+    """
+    if file == "-":
+        values = parse_document(click.get_text_stream("stdin").read(), fmt or "json", "stdin")
+    else:
+        values = read_file(file, fmt)
+    with _open(cli, app) as cfg:
+        plan = cfg.load(values, prune=prune, dry_run=dry_run)
+    if cli.json:
+        cli.out.document({"app": app, "dry_run": dry_run, "applied": bool(plan) and not dry_run,
+                          **plan.to_json()})
+        return
+    for line in plan.lines():
+        cli.out.line(line)
+    if not plan:
+        Output.note(f"{app}: nothing to change")
+    elif dry_run:
+        Output.note(f"dry run: {len(plan)} change(s) not written")
+
+
+@config.command("export")
+@click.argument("app")
+@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), help="Default: json.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of stdout.")
+@pass_cli
+def export(cli: CliContext, app: str, fmt: str | None, output: str | None) -> None:
+    """Print APP's stored settings as one flat JSON (or YAML) object that `import` reads back."""
+    if cli.json and fmt == "yaml":
+        raise click.UsageError("--json and --format yaml exclude each other")
+    chosen = fmt or (file_format(output) if output else "json")
+    with _open(cli, app) as cfg:
+        text = dump_text(cfg.export(), chosen)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -1,0 +1,79 @@
+"""The write path of :class:`coordkit.Config`: schema checks, one atomic commit, conflicts."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from ._config_schema import ConfigValidationError, Schema
+from ._config_snapshot import ConfigSnapshot
+from ._config_store import change_ops
+from ._config_values import encode, unflatten
+from .client import Client
+from .errors import ConflictError, KeyExistsError
+
+__all__ = ["Writer"]
+
+
+class Writer:
+    """Writes one application's settings under ``root`` as single commits."""
+
+    def __init__(self, client: Client, root: str, app: str, *, schema: Schema | None,
+                 defaults: Mapping[str, Any]) -> None:
+        self._client, self._root, self._app = client, root, app
+        self._schema, self._defaults = schema, defaults
+
+    def write(self, puts: dict[str, Any], deletes: list[str], *, base: ConfigSnapshot,
+              versions: dict[str, int] | None, expect: ConfigSnapshot | None) -> int:
+        """Apply ``puts`` and ``deletes`` (with the change marker) in one commit; returns its
+        revision. ``base`` is the state the writer knows; see ``Config.update`` for the rest.
+        Raises ConfigValidationError (nothing written) or a ConflictError naming the config."""
+        encoded = {key: encode(key, value) for key, value in puts.items()}
+        self.check(base, puts, deletes)
+        known = expect or base
+        # Keys never seen are written as creates (one round trip on ZooKeeper, which
+        # otherwise learns one new key per attempt); if one appeared meanwhile, write
+        # again without that guess.
+        guesses = frozenset() if versions is not None else frozenset(
+            k for k in encoded if k not in known.settings() and k not in known.parents)
+        while True:
+            ops = change_ops(self._root, encoded, deletes, versions=versions,
+                             marker_version=None if expect is None else expect.marker_version,
+                             parents=known.parents, blank_parents=self._client.kind == "zookeeper",
+                             absent=guesses)
+            try:
+                results = self._client.commit(ops)
+                break
+            except KeyExistsError as exc:
+                if not guesses:
+                    raise self._conflict(exc) from None
+                guesses = frozenset()
+            except ConflictError as exc:
+                raise self._conflict(exc) from None
+        return max(entry.mod_revision for entry in results if entry is not None)
+
+    def _conflict(self, exc: ConflictError) -> ConflictError:
+        return type(exc)(f"config {self._app!r}: the change lost a race with another change ({exc}); "
+                         "read the config again and retry")
+
+    def check(self, base: ConfigSnapshot, puts: dict[str, Any], deletes: list[str]) -> None:
+        """Refuse a change that makes valid settings invalid, or whose own keys are wrong.
+        The environment is left out: it is local to this process, the store is not."""
+        if self._schema is None:
+            return
+        current = {**self._defaults, **base.stored()}
+        after = {k: v for k, v in {**current, **copy.deepcopy(puts)}.items() if k not in deletes}
+        after.update({k: self._defaults[k] for k in deletes if k in self._defaults})
+        try:
+            self._schema.build(unflatten(after))
+        except ConfigValidationError as exc:
+            touched = [*puts, *deletes]
+            mine = any(exc.key == k or exc.key.startswith(k + "/") or k.startswith(exc.key + "/")
+                       for k in touched)
+            try:
+                self._schema.build(unflatten(current))
+            except ConfigValidationError:
+                if not mine:
+                    return  # already invalid, and not because of the keys written now
+            raise exc.for_app(self._app) from None

@@ -1,0 +1,437 @@
+"""Live configuration of one application: ``client.config(app)`` returns a :class:`Config`.
+
+Storage
+    One key per setting, ``<base>/<app>/<key>`` (base ``/config`` by default), holding the
+    value as JSON text: ``etcdctl put /config/payments/timeout 9`` (or a kazoo client writing
+    ``b"9"`` to the znode) sets ``timeout`` to the number 9. Text that is not JSON is served
+    as a string (``etcdctl put /config/payments/name hello`` gives ``"hello"``); an empty
+    value is no setting (ZooKeeper's parent nodes are empty). Nested keys are deeper paths:
+    ``cfg["db/pool/size"]`` is ``<base>/<app>/db/pool/size``; a key is also found inside an
+    object stored at a shorter key. Keys whose first segment starts with ``.`` are reserved:
+    every coordkit change also rewrites ``<base>/<app>/.version``, the change marker.
+
+Consistency
+    A config follows the store with a recursive watch and, on every change it has not seen
+    yet, reads the whole subtree again as one consistent state. So a reader (``cfg[...]``,
+    :meth:`Config.snapshot`, listeners, the typed view) never sees part of an
+    :meth:`Config.update`: on etcd and memory the read is one atomic range read, on
+    ZooKeeper the marker makes it a sequence lock (see :mod:`coordkit._config_store`). A
+    multi-key transaction written by another tool is seen whole on etcd and memory; on
+    ZooKeeper only single-key writes by other tools are guaranteed whole. :attr:`Config.version`
+    is the store revision (etcd revision, ZooKeeper zxid) at which the state holds.
+
+Listeners
+    ``cfg.on_change(callback)`` is called with a :class:`ConfigChanges` (key -> (old, new)
+    effective values) once per state read that changed something, in order, on the config's
+    own thread, never concurrently. Changes that arrive faster than the config reads are
+    folded into one call (old value before, newest value after); the final state always
+    arrives. A callback that raises is logged and does not stop the others.
+
+Layers
+    Effective value = environment variable (``env_prefix``: ``PAYMENTS_TIMEOUT`` overrides
+    ``timeout``, ``PAYMENTS_DB__POOL_SIZE`` overrides ``db/pool_size``; read once at
+    construction) over the stored value over the defaults (the ``defaults`` mapping or
+    JSON/YAML file, over the schema's own field defaults). :meth:`Config.source` and
+    :meth:`Config.explain` tell which layer a value came from.
+
+Unreachable store
+    The config keeps serving the last state it read; :attr:`Config.stale` says so (the
+    session is SUSPENDED or LOST, or reading failed). When the session is back (the same
+    one or a new one) the config reads again, and listeners hear only what really changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
+from ._config_access import TypedGetters
+from ._config_live import Follower
+from ._config_schema import ConfigValidationError, Schema
+from ._config_snapshot import Change, ConfigChanges, ConfigSnapshot, Layers, changes_between
+from ._config_store import read_subtree
+from ._config_values import (
+    MARKER,
+    ConfigDiff,
+    Setting,
+    diff,
+    dump_text,
+    env_prefix_of,
+    file_format,
+    flat_mapping,
+    normalize_key,
+    parse_document,
+    parse_text,
+    read_file,
+    unflatten,
+)
+from ._config_write import Writer
+from .backends.base import Entry
+from .client import Client
+from .errors import ConfigurationError, ConflictError, CoordkitError, OperationTimeoutError
+from .names import join, validate_name, validate_path
+
+__all__ = [
+    "MARKER",
+    "Change",
+    "Config",
+    "ConfigChanges",
+    "ConfigDiff",
+    "ConfigSnapshot",
+    "ConfigValidationError",
+    "Setting",
+    "dump_text",
+    "file_format",
+    "parse_document",
+    "parse_text",
+    "read_file",
+]
+
+log = logging.getLogger("coordkit")
+Listener = Callable[[ConfigChanges], None]
+ErrorListener = Callable[[ConfigValidationError], None]
+
+
+def _load_defaults(defaults: Mapping[str, Any] | str | os.PathLike[str] | None) -> dict[str, Any]:
+    if defaults is None:
+        return {}
+    if isinstance(defaults, (str, os.PathLike)):
+        return read_file(defaults)
+    return flat_mapping(defaults, "defaults")
+
+
+class Config(TypedGetters, Mapping[str, Any]):
+    """The live settings of ``app`` under ``<base>/<app>/`` (see the module docstring).
+
+    Options (keyword-only): ``base`` (default ``/config``); ``defaults`` (a flat mapping of
+    key -> JSON value, or the path of a JSON or YAML file of one); ``schema`` (a dataclass,
+    a pydantic model or a function) for :attr:`typed` and for refusing bad writes;
+    ``env_prefix`` and ``environ`` (default ``os.environ``) for environment overrides;
+    ``writable`` (default False: :meth:`set` and friends raise ConfigurationError);
+    ``live`` (default True; False reads once, and again on :meth:`refresh` or after a write).
+
+    Construction waits for the first read (retried within the client's timeout) and raises
+    BackendUnavailableError if the store does not answer, ConfigValidationError if the
+    settings do not fit ``schema``. Close the config (or leave its ``with`` block) to stop
+    following; closing the client stops it too.
+
+    While the session is SUSPENDED or LOST, reads serve the last known state (:attr:`stale`
+    is True) and writes raise BackendUnavailableError once the client's timeout has passed
+    (a write cut off that way may or may not have happened).
+    """
+
+    def __init__(self, client: Client, app: str, *, base: str = "/config",
+                 defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+                 schema: Any = None, env_prefix: str | None = None,
+                 environ: Mapping[str, str] | None = None, writable: bool = False,
+                 live: bool = True) -> None:
+        self._client = client
+        self._app = validate_name(app, "app name").strip("/")
+        self._root = join("/" + validate_path(base, "config base").strip("/"), self._app)
+        self._schema = None if schema is None else Schema(schema)
+        merged = {**(self._schema.defaults() if self._schema else {}), **_load_defaults(defaults)}
+        prefix = env_prefix_of(env_prefix)
+        source = os.environ if environ is None else environ
+        self._layers = Layers(merged, prefix, {k: v for k, v in source.items() if prefix and k.startswith(prefix)},
+                              frozenset(self._schema.keys() if self._schema else ()))
+        self._writer = Writer(client, self._root, self._app, schema=self._schema, defaults=merged)
+        self._writable, self._live = writable, live
+        self._lock = threading.Lock()
+        self._listeners: list[tuple[Listener, tuple[str, ...] | None]] = []
+        self._error_listeners: list[ErrorListener] = []
+        self._snapshot = ConfigSnapshot(self._app, {})
+        self._typed: Any = None
+        self._error: ConfigValidationError | None = None
+        self._closed = False
+        self._follower = Follower(client, self._root, read=lambda: read_subtree(client, self._root),
+                                  apply=self._apply, name=self._app)
+        self._start()
+
+    def _start(self) -> None:
+        if self._live:
+            self._follower.start_watch()  # first, so that no change falls between read and watch
+        try:
+            self._follower.sync()
+            if self._error is not None:
+                raise self._error
+        except BaseException:
+            self._follower.close()
+            raise
+        if self._live:
+            self._follower.start()
+
+    # --- life cycle --------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop following the store. Idempotent; no listener is called after it returns
+        (unless it is called from a listener)."""
+        self._closed = True
+        self._follower.close()
+
+    def __enter__(self) -> Config:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " stale" if self.stale else ""
+        return f"<coordkit.Config {self._app!r} at {self._root} version={self.version} settings={len(self)}{state}>"
+
+    # --- reading -----------------------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        return self._snapshot[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._snapshot)
+
+    def __len__(self) -> int:
+        return len(self._snapshot)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._snapshot
+
+    @property
+    def app(self) -> str:
+        return self._app
+
+    @property
+    def path(self) -> str:
+        """Where the settings live in the store: ``<base>/<app>``."""
+        return self._root
+
+    @property
+    def version(self) -> int:
+        """The store revision at which the current state holds; grows with every change."""
+        return self._snapshot.version
+
+    @property
+    def stale(self) -> bool:
+        """True while the config may be behind the store: the session is SUSPENDED or LOST,
+        the last read failed, a read owed after reconnecting has not completed, or the
+        config is closed. The last known state is served meanwhile."""
+        return self._follower.stale
+
+    @property
+    def connected(self) -> bool:
+        return self._follower.connected
+
+    @property
+    def synced_at(self) -> float:
+        """``time.time()`` of the last successful read."""
+        return self._follower.synced_at
+
+    def snapshot(self) -> ConfigSnapshot:
+        """The current state, immutable and consistent (never half of a change)."""
+        return self._snapshot
+
+    def _state(self) -> ConfigSnapshot:
+        return self._snapshot
+
+    def source(self, key: str) -> str:
+        """``"default"``, ``"store"`` or ``"env"``: where the effective value of ``key`` comes
+        from (NotFoundError if there is none)."""
+        return self._snapshot.source(key)
+
+    def explain(self, key: str | None = None) -> Setting | dict[str, Setting]:
+        """The :class:`Setting` of ``key`` (value, source, every layer's value), or of every
+        key when ``key`` is None."""
+        return self._snapshot.settings() if key is None else self._snapshot.explain(key)
+
+    @property
+    def typed(self) -> Any:
+        """The schema's typed view of the effective settings (a dataclass or pydantic model
+        instance), rebuilt on every change. A change that does not fit the schema leaves
+        the last valid view in place (see :attr:`error`)."""
+        if self._schema is None:
+            raise ConfigurationError(f"config {self._app!r} has no schema: pass schema=... to client.config()")
+        return self._typed
+
+    @property
+    def error(self) -> ConfigValidationError | None:
+        """Why the current settings do not fit the schema (None when they do)."""
+        return self._error
+
+    # --- listening ---------------------------------------------------------------------
+    def on_change(self, callback: Listener | None = None, *,
+                  keys: Iterable[str] | None = None) -> Any:
+        """Call ``callback(changes)`` after each change batch (see :class:`ConfigChanges`);
+        with ``keys``, only for changes of those keys (``"db/"``: every key below ``db``).
+        Usable as a decorator; returns the callback. Inside the callback,
+        :meth:`snapshot` is exactly the state after the batch."""
+        wanted = None if keys is None else tuple(k.lstrip("/") for k in keys)
+
+        def register(fn: Listener) -> Listener:
+            with self._lock:
+                self._listeners.append((fn, wanted))
+            return fn
+
+        return register if callback is None else register(callback)
+
+    def on_error(self, callback: ErrorListener) -> ErrorListener:
+        """Call ``callback(error)`` when a change leaves the settings outside the schema."""
+        with self._lock:
+            self._error_listeners.append(callback)
+        return callback
+
+    def remove_listener(self, callback: Callable[..., None]) -> None:
+        with self._lock:
+            self._listeners = [(fn, k) for fn, k in self._listeners if fn is not callback]
+            self._error_listeners = [fn for fn in self._error_listeners if fn is not callback]
+
+    def wait_until(self, predicate: Callable[[ConfigSnapshot], bool], timeout: float | None = None) -> bool:
+        """Wait until ``predicate(snapshot)`` holds; False if ``timeout`` passed first."""
+        return self._follower.wait_for(lambda: predicate(self._snapshot), timeout)
+
+    def refresh(self, timeout: float | None = None) -> ConfigSnapshot:
+        """Read the store now and return the state read (a live config asks its thread and
+        waits for it; OperationTimeoutError if no read succeeded within ``timeout``,
+        default the client's). From a listener it returns the current state."""
+        if not self._live:
+            self._follower.sync()
+        elif not self._follower.on_own_thread():
+            ticket = self._follower.request()
+            wait = self._client.timeout if timeout is None else timeout
+            if not self._follower.wait_for(lambda: self._follower.served(ticket), wait):
+                raise OperationTimeoutError(f"config {self._app!r}: no fresh read within {wait:g}s; "
+                                            f"still serving version {self.version}")
+        return self._snapshot
+
+    # --- applying a state read (the follower's thread) ----------------------------------
+    def _validate(self, snapshot: ConfigSnapshot) -> tuple[Any, ConfigValidationError | None]:
+        if self._schema is None:
+            return None, None
+        try:
+            return self._schema.build(unflatten(snapshot.to_dict())), None
+        except ConfigValidationError as exc:
+            return None, exc.for_app(self._app)
+
+    def _apply(self, entries: list[Entry], revision: int) -> None:
+        snapshot = self._layers.snapshot(self._app, self._root, entries, max(revision, self._snapshot.version))
+        typed, error = self._validate(snapshot)
+        previous = self._snapshot
+        self._snapshot, self._error = snapshot, error
+        if error is None:
+            self._typed = typed
+        changed = changes_between(previous, snapshot)
+        if not changed or self._closed:
+            return
+        changes = ConfigChanges(changed, snapshot, previous, error)
+        with self._lock:
+            listeners, error_listeners = list(self._listeners), list(self._error_listeners)
+        if error is not None:
+            log.warning("%s; the typed view keeps its last valid state", error)
+            self._notify(error_listeners, error)
+        for callback, keys in listeners:
+            view = changes if keys is None else changes.only(keys)
+            if view:
+                self._notify([callback], view)
+
+    def _notify(self, callbacks: list[Callable[[Any], None]], argument: Any) -> None:
+        for callback in callbacks:
+            try:
+                callback(argument)
+            except Exception:  # one listener's bug must not silence the others
+                log.exception("coordkit config %s: listener %r failed", self._app, callback)
+
+    # --- writing -----------------------------------------------------------------------
+    def set(self, key: str, value: Any, *, version: int | None = None) -> int:
+        """Store ``value`` (any JSON value) at ``key``; returns the change's revision.
+
+        ``version``: compare-and-set, only if the key's stored version is still that
+        (:meth:`ConfigSnapshot.key_version`; 0: only if the key is not stored), else
+        VersionConflictError (or KeyExistsError) and nothing is written. Raises
+        ConfigValidationError before writing if the schema refuses the result. Returns once
+        this config shows the change (within the client's timeout). Not retried: a
+        BackendUnavailableError means the write may or may not have happened.
+        """
+        key = normalize_key(key)
+        return self._write({key: value}, [], versions=None if version is None else {key: version})
+
+    def delete(self, key: str, *, version: int | None = None) -> bool:
+        """Remove the stored value of ``key`` (defaults and environment still apply).
+        Returns False if nothing was stored there. ``version`` as in :meth:`set`."""
+        key = normalize_key(key)
+        self._require_writable()
+        entry = self._client.get(join(self._root, key))
+        if (entry is None or not entry.value) and not version:  # empty: a parent, no setting
+            return False
+        self._write({}, [key], versions=None if version is None else {key: version})
+        return True
+
+    def update(self, values: Mapping[str, Any], *, delete: Iterable[str] = (),
+               expect: ConfigSnapshot | None = None) -> int:
+        """Store every key of ``values`` and remove every key in ``delete`` in one atomic
+        change (etcd: one transaction; ZooKeeper: one multi); returns its revision.
+
+        ``expect``: a snapshot this change is based on; the change fails with a
+        ConflictError if any key it writes or deletes, or any other coordkit change, came
+        after that snapshot. Raises ConfigValidationError before writing if the schema
+        refuses the result; nothing is written then.
+        """
+        puts = flat_mapping(values, "update()")
+        deletes = [normalize_key(k) for k in delete]
+        versions = None if expect is None else {k: expect.key_version(k) for k in [*puts, *deletes]}
+        return self._write(puts, deletes, versions=versions, expect=expect)
+
+    def load(self, values: Mapping[str, Any], *, prune: bool = False, dry_run: bool = False) -> ConfigDiff:
+        """Make the stored settings match ``values`` (an import): one atomic change writing
+        what differs and, with ``prune``, removing stored keys ``values`` lacks. With
+        ``dry_run`` nothing is written. Returns the difference (applied or not). Fails with a
+        ConflictError if the store changed between the read and the write."""
+        wanted = flat_mapping(values, "the settings to load")
+        snapshot = self.refresh()
+        plan = diff(snapshot.stored(), wanted, prune=prune)
+        if plan and not dry_run:
+            self.update(plan.writes(), delete=list(plan.removed), expect=snapshot)
+        return plan
+
+    def modify(self, change: Callable[[dict[str, Any]], Mapping[str, Any] | None], *,
+               attempts: int = 5) -> ConfigDiff:
+        """Read-modify-write: ``change`` gets a copy of the stored settings, edits it in
+        place (or returns a new mapping), and the result is stored atomically with
+        compare-and-set; on a conflict ``change`` runs again on a fresh read, at most
+        ``attempts`` times (then the ConflictError is raised). Returns what changed."""
+        for attempt in Retrying(stop=stop_after_attempt(attempts), reraise=True,
+                                retry=retry_if_exception_type(ConflictError)):
+            with attempt:
+                snapshot = self.refresh()
+                draft = snapshot.stored()
+                result = change(draft)
+                plan = diff(snapshot.stored(), flat_mapping(draft if result is None else result,
+                                                            "modify()'s result"), prune=True)
+                if plan:
+                    self.update(plan.writes(), delete=list(plan.removed), expect=snapshot)
+        return plan
+
+    def export(self) -> dict[str, Any]:
+        """The stored settings (no defaults, no environment), as :meth:`load` takes them."""
+        return self._snapshot.stored()
+
+    def _require_writable(self) -> None:
+        if not self._writable:
+            raise ConfigurationError(f"config {self._app!r} is read-only: open it with "
+                                     f"client.config({self._app!r}, writable=True) to change it")
+
+    def _write(self, puts: dict[str, Any], deletes: list[str], *, versions: dict[str, int] | None,
+               expect: ConfigSnapshot | None = None) -> int:
+        self._require_writable()
+        revision = self._writer.write(puts, deletes, base=self._snapshot, versions=versions, expect=expect)
+        self._catch_up(revision)
+        return revision
+
+    def _catch_up(self, revision: int) -> None:
+        # Read-your-writes: return once this config shows the change.
+        if not self._live:
+            try:
+                self._follower.sync()
+            except CoordkitError as exc:  # the write happened: do not report it as failed
+                log.info("coordkit config %s: change %d written; reading it back failed: %s",
+                         self._app, revision, exc)
+        elif not self._follower.on_own_thread() and not self._follower.wait_for(
+                lambda: self._follower.revision >= revision, self._client.timeout):
+            log.info("coordkit config %s: change %d written but not yet seen", self._app, revision)
