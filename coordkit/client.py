@@ -287,7 +287,8 @@ class Client:
         """Watch one key, or with ``recursive`` every key strictly below a path.
 
         Events arrive in store order, each once, and the watch survives reconnects and
-        new sessions. With ``callback``, it is called on the watch's own thread; without,
+        new sessions. When this returns the watch is in place: every later change is
+        delivered (a read that fixes "now" is done first; it raises if no server answers). With ``callback``, it is called on the watch's own thread; without,
         iterate over the returned handle. Cancel the handle (or use ``with``) to stop.
         """
         key = validate_path(key_or_path) if recursive else validate_name(key_or_path, "key")

@@ -291,6 +291,7 @@ class Backend(abc.ABC):
     ) -> Watch:
         """Call ``callback`` for every change of ``key`` (or of the keys strictly below it
         when ``prefix``) after ``start_revision`` (default: from now), in order, once each.
+        When this returns, the watch is in place: every change made after it is delivered.
         Exceptions from ``callback`` are logged and do not stop the watch."""
 
     # --- contender queues (locks, semaphores, elections) ----------------------------------
