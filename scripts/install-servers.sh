@@ -8,7 +8,8 @@ set -euo pipefail
 
 JAR_DIR=/usr/share/java
 PACKAGES=(etcd-server etcd-client zookeeper default-jre-headless
-          libcurator-discovery-java libcurator-recipes-java default-jdk-headless)
+          libcurator-discovery-java libcurator-recipes-java default-jdk-headless
+          docker-compose)  # docker-compose only validates the compose files; no engine is used
 
 die() {
     echo "install-servers: $*" >&2
@@ -22,6 +23,7 @@ missing() {
     command -v java >/dev/null 2>&1 || what+=("java")
     # The harness needs the server and its wire-format jar; the rest come with the same package.
     command -v javac >/dev/null 2>&1 || what+=("javac")  # the Curator interop probe is compiled
+    command -v docker-compose >/dev/null 2>&1 || what+=("docker-compose")
     for jar in zookeeper zookeeper-jute curator-x-discovery curator-recipes; do
         [[ -e "$JAR_DIR/$jar.jar" ]] || what+=("$JAR_DIR/$jar.jar")
     done
