@@ -19,7 +19,8 @@ __all__ = ["CliContext", "pass_cli"]
 
 _NO_URL = (
     "no store URL: pass --url or set COORDKIT_URL "
-    "(e.g. etcd://127.0.0.1:2379, zk://127.0.0.1:2181, memory://)"
+    "(e.g. etcd://127.0.0.1:2379, zk://127.0.0.1:2181, memory://), "
+    "or start a local dev server with `coordkit dev up`"
 )
 
 
@@ -46,12 +47,23 @@ class CliContext:
         answers within ``--timeout`` (or the URL's ``connect_timeout``).
         """
         if self._client is None:
-            if not self.url:
-                raise coordkit.ConfigurationError(_NO_URL)
-            client = self._connect(self.url)
+            client = self._connect(self._resolved_url())
             # The root context outlives the subcommand's, and closing it ends the session.
             self._client = self.click_ctx.find_root().with_resource(client)
         return self._client
+
+    def _resolved_url(self) -> str:
+        """--url or $COORDKIT_URL, else the running dev server's (what connect() would find),
+        looked up here so that the note comes first and the error names the CLI's options."""
+        if self.url:
+            return self.url
+        from coordkit.devserver import running_url
+
+        self.url = running_url()
+        if self.url is None:
+            raise coordkit.ConfigurationError(_NO_URL)
+        self.out.note(f"using the dev server at {self.url}")
+        return self.url
 
     def _connect(self, url: str) -> coordkit.Client:
         # Only what the command line gave: the rest keeps the URL's query string.

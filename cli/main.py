@@ -10,9 +10,14 @@ import click
 
 import coordkit
 
+from .config import config
 from .context import CliContext
+from .dev import dev
+from .elect import elect
 from .errors import translate_errors
 from .kv import delete, get, ls, put
+from .lock import lock
+from .services import register, services
 from .status import status
 from .watch import watch
 
@@ -25,8 +30,10 @@ Exit codes:
   2    bad usage, URL, option or key name
   3    conflict: key exists, other version, or has children
   4    no server answered within the timeout
-  5    the session was lost
+  5    the session was lost (lock, elect: the lock or leadership was lost)
+  6    lock, elect: not acquired or elected within --timeout
   130  interrupted
+  lock and elect with a command exit with the command's status.
 """
 
 
@@ -51,7 +58,7 @@ class CoordkitGroup(click.Group):
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--url", envvar="COORDKIT_URL", metavar="URL",
               help="The store: etcd://host:port[,host:port][/namespace], zk://host:port[/namespace] "
-                   "or memory://[name]. Default: $COORDKIT_URL.")
+                   "or memory://[name]. Default: $COORDKIT_URL, else a running `coordkit dev` server.")
 @click.option("--json", "json_output", is_flag=True,
               help="Print JSON (one document; one object per line for watch).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
@@ -73,7 +80,7 @@ def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float |
     ctx.obj = CliContext(ctx, url=url, json=json_output, timeout=timeout)
 
 
-for _command in (ls, get, put, delete, watch, status):
+for _command in (ls, get, put, delete, watch, status, lock, elect, services, register, config, dev):
     cli.add_command(_command)
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -81,17 +82,24 @@ def _namespace(path: str, url: str) -> str:
 
 
 def parse_url(url: str | None, options: dict[str, object]) -> Target:
-    """Parse ``url`` (or ``$COORDKIT_URL``) and ``options`` (which override query options).
+    """Parse ``url`` (or ``$COORDKIT_URL``, else a running dev server's) and ``options``.
 
     Raises ConfigurationError naming what is wrong.
     """
     if url is None:
         url = os.environ.get("COORDKIT_URL")
         if not url:
-            raise ConfigurationError(
-                "no coordkit URL: pass one to connect() (e.g. 'etcd://127.0.0.1:2379', "
-                "'zk://127.0.0.1:2181', 'memory://') or set COORDKIT_URL"
-            )
+            # Imported here: only a call without any URL pays for looking at the dev folder.
+            from .devserver import running_url
+
+            url = running_url()
+            if url is None:
+                raise ConfigurationError(
+                    "no coordkit URL: pass one to connect() (e.g. 'etcd://127.0.0.1:2379', "
+                    "'zk://127.0.0.1:2181', 'memory://'), set COORDKIT_URL, "
+                    "or start a local dev server with `coordkit dev up`"
+                )
+            logging.getLogger("coordkit").info("no URL given: using the dev server at %s", url)
     if not isinstance(url, str):
         raise ConfigurationError(f"the URL must be a str, not {type(url).__name__}")
     scheme, sep, rest = url.partition("://")

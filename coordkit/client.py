@@ -69,7 +69,8 @@ def _make_backend(target: Target) -> Backend:
 
 def connect(url: str | None = None, *, ttl: float | None = None, timeout: float | None = None,
             connect_timeout: float | None = None, retry: Retrying | None = None) -> Client:
-    """Connect to the store at ``url`` (default ``$COORDKIT_URL``) and open a session.
+    """Connect to the store at ``url`` (default ``$COORDKIT_URL``, else a running
+    ``coordkit dev`` server) and open a session.
 
     Options (also as URL query parameters): ``ttl`` (session TTL, seconds, default 10),
     ``timeout`` (per operation, default 5), ``connect_timeout`` (default ``timeout``).

@@ -6,6 +6,8 @@ its own namespace, so tests sharing one server never see each other's keys.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -14,6 +16,10 @@ import pytest
 import coordkit
 
 BACKENDS = ["memory", "zookeeper", "etcd"]
+
+# A developer's running `coordkit dev` server must not answer the tests' "no URL" cases:
+# point every test, and every subprocess they start, at an empty dev folder.
+os.environ["COORDKIT_DEV_DIR"] = tempfile.mkdtemp(prefix="coordkit-test-dev-")
 
 
 def _unique() -> str:
