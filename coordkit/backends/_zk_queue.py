@@ -247,11 +247,13 @@ class ContenderQueues(Backend):
     def _deadline(self) -> float:
         """The monotonic deadline of an operation starting now."""
 
-    def queue_join(self, path: str, value: bytes, *, unique: bool = False) -> QueueView:
+    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
+                   attempt: str | None = None) -> QueueView:
         """Create ``<path>/_c_<uuid>-lock-<seq>`` and list the queue in one round trip. A retry
         after a lost link adopts the node of the first attempt. Every contender has a node
         of its own, so ``unique`` changes nothing."""
-        join = QueueJoin(self._keys.to_key(path), value)
+        protection = str(uuid.UUID(hex=attempt)) if attempt else None  # Curator's dashed form
+        join = QueueJoin(self._keys.to_key(path), value, protection=protection)
         return self._read(path, join.attempt, write=True, session=True)
 
     def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:

@@ -298,16 +298,26 @@ class Backend(abc.ABC):
     # Defaults built on the key/value calls above; the ZooKeeper and etcd backends override
     # them with the wire layouts other tools use (Curator, etcdctl) and single round trips.
 
-    def queue_join(self, path: str, value: bytes, *, unique: bool = False) -> QueueView:
+    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
+                   attempt: str | None = None) -> QueueView:
         """Add this session's ephemeral contender under ``path`` and return the queue.
 
         One round trip where the backend allows (etcd: one transaction; ZooKeeper: create
         and list pipelined). A retry after a lost connection finds the contender the first
         attempt created instead of adding a second one. Without ``unique`` a session has at
         most one contender per path (etcd's layout ``<path>/<lease id hex>``, what etcdctl's
-        lock and election use); with it, several (semaphores).
+        lock and election use); with it, several (semaphores). ``attempt`` is an id (hex)
+        the caller keeps across retries of one join: a retry after BackendUnavailableError
+        then finds the contender an earlier attempt may have created, instead of queueing
+        a second one behind it. Contender keys include it where the layout has room.
         """
-        key = f"{path.rstrip('/')}/{self.session_id:x}-{uuid.uuid4().hex}"
+        key = f"{path.rstrip('/')}/{self.session_id:x}-{attempt or uuid.uuid4().hex}"
+        existing = self.get(key)
+        if existing is not None and existing.lease == self.session_id:
+            contenders, revision = self.queue_list(path)
+            mine = Contender(existing.key, existing.create_revision, existing.create_revision,
+                             existing.value, existing.version)
+            return QueueView(mine, contenders, revision)
         entry = self.put(Put(key, value, create=True, ephemeral=True))
         contenders, revision = self.queue_list(path)
         mine = Contender(entry.key, entry.create_revision, entry.create_revision, entry.value,

@@ -349,14 +349,16 @@ class EtcdBackend(Backend):
             self._watches.discard(watch)
 
     # --- contender queues ------------------------------------------------------------------
-    def queue_join(self, path: str, value: bytes, *, unique: bool = False) -> QueueView:
+    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
+                   attempt: str | None = None) -> QueueView:
         """One transaction, as etcd's ``concurrency.Mutex``: create ``<path>/<lease hex>``
         unless this session already has it, and list the queue by create revision. The
         layout of ``etcdctl lock`` and ``etcdctl elect``, so their contenders and ours meet;
         a retry finds the contender the first attempt made. ``unique`` (semaphores) adds
         ``-<random>``, allowing several contenders per session."""
         lease = self._current_lease()
-        key = self._key(join(path, f"{lease:x}-{uuid.uuid4().hex[:12]}" if unique else f"{lease:x}"))
+        suffix = (attempt or uuid.uuid4().hex)[:12]  # a retried join finds its own key
+        key = self._key(join(path, f"{lease:x}-{suffix}" if unique else f"{lease:x}"))
         name = self._name(key)  # as the read will spell it ("x" comes back "/x" in a namespace)
         _, start, end = self._below(path)
         queue = etcdrpc.RequestOp(request_range=ops_.read_by_creation(start, end))

@@ -22,11 +22,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
+
 from ..backends.base import Contender, EventType, QueueView, WatchEvent
-from ..errors import BackendUnavailableError, CoordkitError, OwnershipError
+from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import validate_name
 from ..session import Session, SessionEvent, SessionState
 
@@ -74,6 +77,39 @@ def remove_when_connected(client: Client, contender: Contender, generation: int)
     if session.is_current(generation):
         session.remove_listener(listener)
         threading.Thread(target=attempt, name="coordkit-contender-cleanup", daemon=True).start()
+
+
+def remove_attempt_when_connected(client: "Client", path: str, attempt: str, generation: int) -> None:
+    """After a join that was abandoned unconfirmed: once session ``generation`` is CONNECTED
+    again, remove the contender that join may have created (found by its attempt id, or on
+    etcd's one-per-session layout by the session's lease id)."""
+    session = client.session
+    marks = (attempt, attempt[:12], str(uuid.UUID(hex=attempt)))
+
+    def ours(contender: Contender) -> bool:
+        last = contender.key.rsplit("/", 1)[-1]
+        return any(m in last for m in marks) or last == f"{session.session_id:x}"
+
+    def attempt_removal() -> None:
+        try:
+            for contender in client.backend.queue_list(path)[0]:
+                if ours(contender):
+                    client.backend.queue_leave(contender)
+        except CoordkitError as exc:
+            log.info("coordkit: an unconfirmed contender under %s stays until its session ends: %s",
+                     path, exc)
+
+    def listener(event: SessionEvent) -> None:
+        if event.generation != generation or event.state is SessionState.SUSPENDED:
+            return
+        session.remove_listener(listener)
+        if event.state is SessionState.CONNECTED:
+            threading.Thread(target=attempt_removal, name="coordkit-contender-cleanup", daemon=True).start()
+
+    session.add_listener(listener)
+    if session.is_current(generation):
+        session.remove_listener(listener)
+        threading.Thread(target=attempt_removal, name="coordkit-contender-cleanup", daemon=True).start()
 
 
 class Contention:
@@ -183,7 +219,12 @@ class Contention:
                     return False
                 self._wake.clear()
                 self.generation = session.generation
-                view = self.client.backend.queue_join(self.path, value, unique=self.unique)
+                joined = self._join(value, deadline)
+                if joined is None:
+                    continue  # the session was replaced: join afresh on the new one
+                if joined is False:
+                    return False
+                view = joined
                 self.mine = view.mine
                 if view.position < 0:
                     raise CoordkitError(
@@ -199,6 +240,34 @@ class Contention:
             if not self.held:
                 session.remove_listener(self._on_session)
                 self._leave_quietly()
+
+    def _join(self, value: bytes, deadline: float | None) -> QueueView | bool | None:
+        """Join, retrying through an outage with the same attempt id, so that a join whose
+        first try was applied but not answered finds its contender instead of queueing a
+        ghost ahead of itself. False: the deadline passed (any ghost is removed once the
+        session is back); None: the session was replaced."""
+        attempt = uuid.uuid4().hex
+        retrying = Retrying(
+            retry=retry_if_exception_type((BackendUnavailableError, SessionLostError)),
+            wait=wait_random_exponential(multiplier=0.02, max=0.5),
+            stop=lambda state: deadline is not None and time.monotonic() >= deadline,
+            before_sleep=lambda state: log.info(
+                "coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path,
+                state.outcome.exception() if state.outcome else "?"),
+            reraise=True,
+        )
+        try:
+            for try_ in retrying:
+                with try_:
+                    settled = self._settle(deadline)
+                    if settled is not True:
+                        return settled
+                    return self.client.backend.queue_join(self.path, value, unique=self.unique,
+                                                          attempt=attempt)
+        except (BackendUnavailableError, SessionLostError):
+            remove_attempt_when_connected(self.client, self.path, attempt, self.generation)
+            return False
+        return False  # not reached: the loop returns or raises
 
     def _on_departure(self, event: WatchEvent) -> None:
         if event.type is EventType.DELETE:
