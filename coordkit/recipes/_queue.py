@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
 
@@ -79,7 +79,7 @@ def remove_when_connected(client: Client, contender: Contender, generation: int)
         threading.Thread(target=attempt, name="coordkit-contender-cleanup", daemon=True).start()
 
 
-def remove_attempt_when_connected(client: "Client", path: str, attempt: str, generation: int) -> None:
+def remove_attempt_when_connected(client: Client, path: str, attempt: str, generation: int) -> None:
     """After a join that was abandoned unconfirmed: once session ``generation`` is CONNECTED
     again, remove the contender that join may have created (found by its attempt id, or on
     etcd's one-per-session layout by the session's lease id)."""
@@ -241,7 +241,7 @@ class Contention:
                 session.remove_listener(self._on_session)
                 self._leave_quietly()
 
-    def _join(self, value: bytes, deadline: float | None) -> QueueView | bool | None:
+    def _join(self, value: bytes, deadline: float | None) -> QueueView | Literal[False] | None:
         """Join, retrying through an outage with the same attempt id, so that a join whose
         first try was applied but not answered finds its contender instead of queueing a
         ghost ahead of itself. False: the deadline passed (any ghost is removed once the
@@ -260,8 +260,10 @@ class Contention:
             for try_ in retrying:
                 with try_:
                     settled = self._settle(deadline)
-                    if settled is not True:
-                        return settled
+                    if settled is None:
+                        return None
+                    if settled is False:
+                        return False
                     return self.client.backend.queue_join(self.path, value, unique=self.unique,
                                                           attempt=attempt)
         except (BackendUnavailableError, SessionLostError):

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import queue as queue_mod
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..backends.base import Contender, WatchEvent
 from ..errors import ConfigurationError, ConflictError, OwnershipError
-from ._queue import Contention, LostCallback
+from ._held import Held
+from ._queue import Contention
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -40,7 +40,7 @@ def _proposal(value: object) -> bytes:
     return value.encode("utf-8")
 
 
-class Election:
+class Election(Held):
     """Campaign for leadership of ``name``; observe who leads.
 
     ``campaign()`` means what ``threading.Lock.acquire(timeout=...)`` means. Leadership is
@@ -59,38 +59,9 @@ class Election:
         return f"<coordkit.Election {self.name} leader={self.is_leader}>"
 
     @property
-    def name(self) -> str:
-        return self._contention.path
-
-    @property
     def is_leader(self) -> bool:
-        return self._contention.held
-
-    @property
-    def key(self) -> str | None:
-        mine = self._contention.mine
-        return None if mine is None else mine.key
-
-    @property
-    def token(self) -> int | None:
-        """Fencing token while leader (create revision / czxid of the candidate key)."""
-        mine = self._contention.mine
-        return mine.create_revision if mine is not None and self._contention.held else None
-
-    @property
-    def lost(self) -> threading.Event:
-        """Set when leadership is lost while held; cleared by the next successful campaign."""
-        return self._contention.lost
-
-    def on_lost(self, callback: LostCallback) -> None:
-        """Call ``callback(reason)`` when leadership is lost while held."""
-        self._contention.on_lost(callback)
-
-    def fence_check(self) -> tuple[str, int]:
-        mine = self._contention.mine
-        if mine is None or not self._contention.held:
-            raise OwnershipError(f"not the leader of {self.name}: cannot fence with it")
-        return mine.key, mine.create_revision
+        """True while leader and the session is not known to be in doubt."""
+        return self.is_held
 
     def campaign(self, proposal: str, timeout: float | None = None) -> bool:
         """Become a candidate with ``proposal`` and wait until elected. Returns False if

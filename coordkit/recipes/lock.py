@@ -10,11 +10,11 @@ holding the identity, ordered by sequence, kazoo's ``__lock__`` nodes included. 
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigurationError, OwnershipError
-from ._queue import Contention, LostCallback
+from ..errors import ConfigurationError
+from ._held import Acquirable
+from ._queue import Contention
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -22,54 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Lock", "Semaphore"]
 
 
-class _Held:
-    """What locks and semaphores share: loss notification, token, context manager."""
-
-    _contention: Contention
-
-    @property
-    def name(self) -> str:
-        return self._contention.path
-
-    @property
-    def is_held(self) -> bool:
-        """True while held and the session is not known to be in doubt."""
-        return self._contention.held
-
-    @property
-    def key(self) -> str | None:
-        """The contender key (while acquired), e.g. ``mylock/694d7d1f4d5c6a05`` on etcd."""
-        mine = self._contention.mine
-        return None if mine is None else mine.key
-
-    @property
-    def token(self) -> int | None:
-        """The fencing token while held: strictly greater for every later holder of this
-        name for the life of the cluster (etcd create revision, ZooKeeper czxid). Pass it to
-        the resources you write to, so they can refuse a stale holder."""
-        mine = self._contention.mine
-        return mine.create_revision if mine is not None and self._contention.held else None
-
-    @property
-    def lost(self) -> threading.Event:
-        """Set when ownership is lost while held (session SUSPENDED or LOST); cleared by
-        the next successful acquire. Wait on it to stop work that needs the lock."""
-        return self._contention.lost
-
-    def on_lost(self, callback: LostCallback) -> None:
-        """Call ``callback(reason)`` whenever ownership is lost while held (on the session's
-        dispatcher thread: do not block in it)."""
-        self._contention.on_lost(callback)
-
-    def fence_check(self) -> tuple[str, int]:
-        """``(contender key, token)`` for a guarded write; raises OwnershipError if not held."""
-        mine = self._contention.mine
-        if mine is None or not self._contention.held:
-            raise OwnershipError(f"{self._contention.what} {self.name} is not held: cannot fence with it")
-        return mine.key, mine.create_revision
-
-
-class Lock(_Held):
+class Lock(Acquirable):
     """A fair (first come, first served) distributed mutex owned by the client's session.
 
     ``acquire()`` means what ``threading.Lock.acquire()`` means. ``with lock:`` acquires
@@ -101,20 +54,9 @@ class Lock(_Held):
         lost meanwhile (saying when and why; the contender is removed all the same)."""
         self._contention.leave()
 
-    def __enter__(self) -> Lock:
-        if not self.acquire():
-            raise OwnershipError(f"could not acquire lock {self.name}")
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            self.release()
-        except OwnershipError:
-            if exc_type is None:
-                raise  # the body finished, but not under the lock for all of its run
 
 
-class Semaphore(_Held):
+class Semaphore(Acquirable):
     """At most ``limit`` holders at a time, admitted first come, first served.
 
     A client may take several slots through several handles. Layout: contenders
@@ -141,14 +83,3 @@ class Semaphore(_Held):
         """Give the slot back; raises OwnershipError as :meth:`Lock.release` does."""
         self._contention.leave()
 
-    def __enter__(self) -> Semaphore:
-        if not self.acquire():
-            raise OwnershipError(f"could not acquire semaphore {self.name}")
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            self.release()
-        except OwnershipError:
-            if exc_type is None:
-                raise

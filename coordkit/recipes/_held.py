@@ -1,0 +1,81 @@
+"""The ownership surface shared by locks, semaphores and elections."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..errors import OwnershipError
+from ._queue import Contention, LostCallback
+
+__all__ = ["Acquirable", "Held"]
+
+
+class Held:
+    """What every handle on a contender queue shares: name, key, token, loss, fencing."""
+
+    _contention: Contention
+
+    @property
+    def name(self) -> str:
+        return self._contention.path
+
+    @property
+    def is_held(self) -> bool:
+        """True while held and the session is not known to be in doubt."""
+        return self._contention.held
+
+    @property
+    def key(self) -> str | None:
+        """The contender key (while acquired), e.g. ``mylock/694d7d1f4d5c6a05`` on etcd."""
+        mine = self._contention.mine
+        return None if mine is None else mine.key
+
+    @property
+    def token(self) -> int | None:
+        """The fencing token while held: strictly greater for every later holder of this
+        name for the life of the cluster (etcd create revision, ZooKeeper czxid). Pass it to
+        the resources you write to, so they can refuse a stale holder."""
+        mine = self._contention.mine
+        return mine.create_revision if mine is not None and self._contention.held else None
+
+    @property
+    def lost(self) -> threading.Event:
+        """Set when ownership is lost while held (session SUSPENDED or LOST); cleared by
+        the next successful acquire. Wait on it to stop work that needs the lock."""
+        return self._contention.lost
+
+    def on_lost(self, callback: LostCallback) -> None:
+        """Call ``callback(reason)`` whenever ownership is lost while held (on the session's
+        dispatcher thread: do not block in it)."""
+        self._contention.on_lost(callback)
+
+    def fence_check(self) -> tuple[str, int]:
+        """``(contender key, token)`` for a guarded write; raises OwnershipError if not held."""
+        mine = self._contention.mine
+        if mine is None or not self._contention.held:
+            raise OwnershipError(f"{self._contention.what} {self.name} is not held: cannot fence with it")
+        return mine.key, mine.create_revision
+
+
+class Acquirable(Held):
+    """``with handle:`` for locks and semaphores: acquire (raising OwnershipError if it
+    cannot) and release; a loss during the body is raised on exit unless the body raised."""
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        if not self.acquire():
+            raise OwnershipError(f"could not acquire {self._contention.what} {self.name}")
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            self.release()
+        except OwnershipError:
+            if exc_type is None:
+                raise  # the body finished, but not under the lock for all of its run
