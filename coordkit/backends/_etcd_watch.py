@@ -93,6 +93,9 @@ class EtcdWatch(Watch):
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
+    def cancel_nowait(self) -> None:
+        self.stop()
+
     def stop(self) -> None:
         """Stop without waiting for a callback in flight (used by the backend's close)."""
         self._cancelled.set()

@@ -105,6 +105,9 @@ class ZkWatch(Watch):
         self.stop_soon()
         self.join(None)
 
+    def cancel_nowait(self) -> None:
+        self.stop_soon()
+
     def stop_soon(self) -> None:
         """Stop delivering (no callback starts after this returns) without waiting."""
         if not self._cancelled.is_set():

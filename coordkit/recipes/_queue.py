@@ -247,6 +247,10 @@ class Contention:
         ghost ahead of itself. False: the deadline passed (any ghost is removed once the
         session is back); None: the session was replaced."""
         attempt = uuid.uuid4().hex
+        try:  # the common case first, without building a retry policy
+            return self.client.backend.queue_join(self.path, value, unique=self.unique, attempt=attempt)
+        except (BackendUnavailableError, SessionLostError) as exc:
+            log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, exc)
         retrying = Retrying(
             retry=retry_if_exception_type((BackendUnavailableError, SessionLostError)),
             wait=wait_random_exponential(multiplier=0.02, max=0.5),
