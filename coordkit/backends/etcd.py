@@ -260,7 +260,7 @@ class EtcdBackend(Backend):
         compare = ops_.conditions(check, target)
         reply = self._txn(f"delete {key}", compare, writes, [ops_.read_op(target)] if compare else [])
         if not reply.succeeded:
-            raise ops_.first_conflict([check], self._found(reply))
+            raise ops_.first_conflict([check], self._found(reply, [check]))
         return any(r.response_delete_range.deleted for r in reply.responses)
 
     def children(self, path: str) -> list[str]:
@@ -309,13 +309,15 @@ class EtcdBackend(Backend):
         reply = self._txn(f"commit of {len(ops)} op(s) on {ops[0].key}", compare, success,
                           [ops_.read_op(key) for key in involved])
         if not reply.succeeded:
-            raise ops_.first_conflict(ops, self._found(reply))
+            raise ops_.first_conflict(ops, self._found(reply, ops))
         return [None if i is None else self._entry(reply.responses[i].response_range.kvs[0])
                 for i in read_back]
 
-    def _found(self, reply: Any) -> dict[str, Entry]:
-        entries = (self._entry(kv) for r in reply.responses for kv in r.response_range.kvs)
-        return {entry.key: entry for entry in entries}
+    def _found(self, reply: Any, ops: Sequence[Op]) -> dict[str, Entry]:
+        """The failure branch's reads, by each op's own spelling of its key (inside a
+        namespace "a/b" and "/a/b" are one key, read back as "/a/b")."""
+        by_key = {kv.key: kv for r in reply.responses for kv in r.response_range.kvs}
+        return {op.key: self._entry(by_key[k]) for op in ops if (k := self._key(op.key)) in by_key}
 
     # --- watches ---------------------------------------------------------------------------
     def watch(

@@ -152,3 +152,15 @@ def test_commit_of_many_new_keys(client: coordkit.Client) -> None:
     results = client.commit([Put(f"/many/k{i:02d}", str(i).encode()) for i in range(50)])
     assert [r.value for r in results if r is not None] == [str(i).encode() for i in range(50)]
     assert len(client.tree("/many")) == 50
+
+
+def test_conflicts_name_their_kind_whatever_the_key_spelling(client: coordkit.Client) -> None:
+    client.put("rel/key", "1")
+    with pytest.raises(coordkit.KeyExistsError):
+        client.put("rel/key", "2", create=True)
+    with pytest.raises(coordkit.VersionConflictError):
+        client.put("rel/key", "2", version=7)
+    with pytest.raises(coordkit.VersionConflictError):
+        client.delete("rel/key", version=7)
+    with pytest.raises(coordkit.VersionConflictError):
+        client.commit([Check("rel/key", version=7), Put("rel/other", b"x")])

@@ -1,0 +1,212 @@
+"""The demo's processes: the store (unless given), the example services as subprocesses with their
+logs in files, waiting for readiness, SIGKILL on cue, and stopping everything at the end."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+from coordkit.testing import EtcdServer, ServerError, ZooKeeperServer, free_ports
+
+__all__ = ["DemoFailure", "LocalSystem", "Process", "wait_until"]
+
+ROOT = Path(__file__).resolve().parent.parent
+_STOP_WAIT = 15.0  # the services' contract: gone within 15 s of SIGTERM
+
+
+class DemoFailure(Exception):
+    """The demo cannot go on (or an invariant broke); ``logs`` names the log files worth a look."""
+
+    def __init__(self, message: str, logs: tuple[Path, ...] = ()) -> None:
+        super().__init__(message)
+        self.logs = logs
+
+
+@dataclass
+class Process:
+    """One example service running as a subprocess of the demo."""
+
+    name: str
+    service: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    port: int | None = None
+    killed_at: float | None = None  # time.time() of the SIGKILL
+    exit_code: int | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> float:
+        """SIGKILL now (no deregistration, no resignation: a crash); returns when it is gone."""
+        self.killed_at = time.time()
+        self.popen.kill()
+        self.popen.wait(10)
+        return self.killed_at
+
+    def tail(self, lines: int = 12) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+@dataclass
+class LocalSystem:
+    """The store and the services of one demo run. :meth:`stop` ends every process this object
+    started (services first, then the store it started) and never raises; an ``atexit`` hook
+    kills what is left if the interpreter exits some other way."""
+
+    workdir: Path
+    kind: str = "etcd"
+    given_url: str | None = None
+    ttl: float = 3.0
+    processes: list[Process] = field(default_factory=list)
+    server: EtcdServer | ZooKeeperServer | None = None
+    url: str = ""
+    store_label: str = ""
+
+    def __post_init__(self) -> None:
+        atexit.register(self._kill_leftovers)
+
+    # --- the store -------------------------------------------------------------------------------
+    def start_store(self, namespace: str) -> str:
+        """Start a local etcd (or ZooKeeper) unless a URL was given; returns the URL the services
+        use: the demo's own namespace and the session TTL as a query option."""
+        if self.given_url is None:
+            try:
+                self.server = EtcdServer() if self.kind == "etcd" else ZooKeeperServer()
+                self.server.start()
+            except ServerError as exc:
+                raise DemoFailure(f"could not start {self.kind}: {str(exc).splitlines()[0]}") from None
+            base = self.server.url
+            self.store_label = f"{self._version()}, started locally at {base} (pid {self.server.pid})"
+        else:
+            base = self.given_url
+            self.store_label = f"{base.split('?')[0]} (given with --url)"
+        self.url = _with_namespace(base, namespace, self.ttl)
+        return self.url
+
+    def _version(self) -> str:
+        if isinstance(self.server, EtcdServer):
+            with contextlib.suppress(Exception):
+                return f"etcd {self.server.version}"
+            return "etcd"
+        assert self.server is not None
+        with contextlib.suppress(OSError):
+            found = re.search(r"version: ([0-9.]+)", self.server.four_letter_word("srvr"))
+            if found:
+                return f"ZooKeeper {found.group(1)}"
+        return "ZooKeeper"
+
+    # --- the services --------------------------------------------------------------------------
+    def launch(self, module: str, name: str, service: str, env: Mapping[str, str], *,
+               port: bool = False) -> Process:
+        """Start ``python -m module`` with ``env`` added, its output to ``<workdir>/<name>.log``.
+        With ``port``, a free port is picked and passed as PORT."""
+        picked = free_ports(1)[0] if port else None
+        environ = {**os.environ, **env, "COORDKIT_URL": self.url, "INSTANCE_ID": name,
+                   "PYTHONUNBUFFERED": "1",
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        if picked is not None:
+            environ["PORT"] = str(picked)
+        log_path = self.workdir / f"{name}.log"
+        with open(log_path, "wb") as log:
+            # A session of its own: a Ctrl-C in the terminal reaches the demo only, which then
+            # stops the services in order instead of having them all die at once with the store.
+            popen = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=environ,
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        process = Process(name, service, popen, log_path, picked)
+        self.processes.append(process)
+        with open(self.workdir / "pids", "a") as pids:  # for whoever must clean up after a SIGKILLed demo
+            pids.write(f"{popen.pid} {name}\n")
+        return process
+
+    def named(self, name: str) -> Process:
+        (found,) = [p for p in self.processes if p.name == name]
+        return found
+
+    def dead(self) -> list[Process]:
+        """Services that exited without being killed by the demo."""
+        return [p for p in self.processes if p.killed_at is None and not p.alive]
+
+    def check_alive(self, what: str) -> None:
+        """Raise DemoFailure (naming the logs) if a service exited without being killed."""
+        dead = self.dead()
+        if dead:
+            names = ", ".join(f"{p.name} (exit {p.popen.returncode})" for p in dead)
+            raise DemoFailure(f"{names} exited {what}", tuple(p.log_path for p in dead))
+
+    # --- the end ---------------------------------------------------------------------------------
+    def stop(self) -> dict[str, int | None]:
+        """SIGTERM every service still running, wait (SIGKILL after 15 s), then stop the store
+        this object started. Returns each stopped service's exit code (None: needed SIGKILL)."""
+        codes: dict[str, int | None] = {}
+        running = [p for p in self.processes if p.alive]
+        for process in running:
+            with contextlib.suppress(OSError):
+                process.popen.terminate()
+        deadline = time.monotonic() + _STOP_WAIT
+        for process in running:
+            try:
+                process.exit_code = process.popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait(10)
+            codes[process.name] = process.exit_code
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.stop()
+            self.server = None
+        return codes
+
+    def _kill_leftovers(self) -> None:
+        for process in self.processes:
+            if process.alive:
+                process.popen.kill()
+
+
+def _with_namespace(base: str, namespace: str, ttl: float) -> str:
+    """``base`` with ``/namespace`` appended to its path and ``ttl`` set unless it has one."""
+    head, _, query = base.partition("?")
+    options = dict(parse_qsl(query))
+    options.setdefault("ttl", f"{ttl:g}")
+    return f"{head.rstrip('/')}/{namespace}?{urlencode(options)}"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, system: LocalSystem,
+               interval: float = 0.05) -> float:
+    """Poll ``condition`` until true; returns when (``time.time()``). Raises DemoFailure after
+    ``timeout`` seconds, or at once if a service exited on its own (naming its log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return time.time()
+        system.check_alive(f"while the demo waited for {what}")
+        if time.monotonic() >= deadline:
+            raise DemoFailure(f"timed out after {timeout:g}s waiting for {what}",
+                              tuple(p.log_path for p in system.processes))
+        time.sleep(interval)
+
+
+def ignore_interrupts() -> None:
+    """While stopping: a second Ctrl-C must not cut the clean-up short."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The example system's demo, from a clean clone on a fresh Debian/Ubuntu machine:
+#   scripts/demo.sh                 # on a local etcd
+#   scripts/demo.sh --zookeeper     # on a local ZooKeeper (also: --quick, --keep-logs, --url URL; see --help)
+#
+# Installs etcd and ZooKeeper via apt when missing (scripts/install-servers.sh), makes the virtualenv
+# .venv-demo (COORDKIT_DEMO_VENV to choose another) with coordkit and its `http` extra, and runs
+# examples/demo.py with the arguments given. The demo's report goes to stdout, the set-up's notes to
+# stderr. Exits with the demo's status: 0 when every invariant held.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${COORDKIT_DEMO_VENV:-.venv-demo}
+
+note() { echo "demo.sh: $*" >&2; }
+
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+        note "not root and no sudo: cannot run $*"; exit 1; fi
+}
+
+bash scripts/install-servers.sh >&2
+
+if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    note "installing python3-venv"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+fi
+
+# Install (again) only when the virtualenv is new or the package's metadata changed since.
+stamp="$VENV/.coordkit-demo-stamp"
+wanted="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
+    note "setting up the virtualenv $VENV with coordkit[http]"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >&2
+    "$VENV/bin/python" -m pip install -q -e '.[http]' >&2
+    echo "$wanted" >"$stamp"
+fi
+
+exec "$VENV/bin/python" examples/demo.py "$@"

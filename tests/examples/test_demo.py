@@ -1,0 +1,92 @@
+"""examples/demo.py end to end: a short run passes with every invariant held, and an interrupted
+run stops everything it started (services and store) without a traceback."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from examples_helpers import ROOT, wait_for
+
+from coordkit.testing import EtcdServer, ExternalServer
+
+INVARIANTS = ("no order lost", "none paid twice", "every paid order settled", "payment failover",
+              "leader handoff", "config change seen by every live service")
+
+
+def _holders_of(namespace: str) -> list[int]:
+    """Pids of the processes whose environment names the demo's namespace (its services)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if namespace.encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_quick_demo_passes_with_every_invariant(etcd_server: EtcdServer | ExternalServer) -> None:
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "examples/demo.py", "--quick", "--url", etcd_server.url], check=False, cwd=ROOT,
+                            capture_output=True, text=True, timeout=150)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for invariant in INVARIANTS:
+        assert re.search(rf"^  ok   {invariant}", result.stdout, re.MULTILINE), (invariant, output)
+    assert "FAIL" not in result.stdout and "Traceback" not in output
+    assert re.search(r"stopped 4 services \(each exited 0 after SIGTERM\)", result.stdout), output
+    namespace = re.search(r"namespace (demo-[0-9a-f]+)", result.stdout)
+    assert namespace and _holders_of(namespace.group(1)) == []
+    assert time.monotonic() - started < 60
+
+
+def test_an_interrupted_demo_stops_everything_it_started() -> None:
+    """Ctrl-C in the middle of the stream: exit 130, no traceback, no service and no store left."""
+    demo = subprocess.Popen([sys.executable, "examples/demo.py", "--quick"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+    def read() -> None:
+        for line in demo.stdout or ():
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    seen: list[str] = []
+
+    def placing() -> bool:
+        while not lines.empty():
+            seen.append(lines.get())
+        return any("placing" in line for line in seen)
+
+    try:
+        wait_for(placing, 60, "the demo to start placing orders")
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 130
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    reader.join(5)
+    while not lines.empty():
+        seen.append(lines.get())
+    output = "".join(seen)
+    assert "interrupted" in output and "Traceback" not in output, output
+    store = re.search(r"started locally at \S+ \(pid (\d+)\); namespace (demo-[0-9a-f]+)", output)
+    assert store, output
+    assert not _alive(int(store.group(1))), "the demo's etcd still runs"
+    assert _holders_of(store.group(2)) == []
