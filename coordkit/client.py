@@ -106,12 +106,14 @@ class Client:
             retry=retry_if_exception_type(BackendUnavailableError),
             reraise=True,
         )
-        self._guards: dict[tuple[str, str], threading.Lock] = {}
+        self._guards: dict[str, threading.Lock] = {}
         self._guards_lock = threading.Lock()
 
-    def _local_guard(self, key: tuple[str, str]) -> threading.Lock:
-        """One in-process lock per recipe name: etcd's layout gives a session one contender
-        per name, so two handles of one client must take turns locally first."""
+    def _local_guard(self, name: str) -> threading.Lock:
+        """One in-process lock per queue key: etcd's layout gives a session one contender per
+        key, so two handles of one client (whatever the recipe, however the name is spelled)
+        must take turns locally first."""
+        key = self._backend.canonical(validate_name(name, "name"))
         with self._guards_lock:
             return self._guards.setdefault(key, threading.Lock())
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import Retrying, retry_if_not_exception_type, wait_random_exponential
 
 from .backends.base import Backend, ConnectionEvent
 from .errors import BackendUnavailableError, ClosedError, SessionLostError
@@ -269,15 +269,27 @@ class Session:
             return
         except ClosedError:
             return
+        except Exception as exc:  # noqa: BLE001 - an unexpected refusal must not stop the clock
+            log.warning("coordkit session %x: heartbeat failed unexpectedly: %r", self._session_id, exc)
+            with self._cond:
+                if self._state is SessionState.CLOSED:
+                    return
+                if time.monotonic() >= lost_at:
+                    self._transition(SessionState.LOST, f"no successful heartbeat for the TTL ({exc!r})")
+                elif self._state is SessionState.CONNECTED:
+                    self._transition(SessionState.SUSPENDED, f"heartbeat failed: {exc!r}")
+            return
         with self._cond:
             self._last_heard = sent
             if self._state is SessionState.SUSPENDED:
                 self._transition(SessionState.CONNECTED, "heard from the servers again")
 
     def _reopen(self) -> None:
-        retrying = Retrying(
+        retrying = Retrying(  # every failure but a close is retried: a new session must come
             wait=wait_random_exponential(multiplier=0.05, max=1.0),
-            retry=retry_if_exception_type(BackendUnavailableError),
+            retry=retry_if_not_exception_type(ClosedError),
+            before_sleep=lambda state: log.info("coordkit: opening a new session failed: %r",
+                                                state.outcome.exception() if state.outcome else None),
             reraise=True,
         )
         try:

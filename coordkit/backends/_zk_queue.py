@@ -111,9 +111,12 @@ class QueueJoin:
             names, parent_stat = wait(client.get_children_async(self.parent, include_data=True), deadline)
         except NoNodeError:
             return None
-        ours = [name for name in names if name.startswith(self.prefix)]
+        ours = sorted((name for name in names if name.startswith(self.prefix)),
+                      key=lambda name: name.rsplit("-", 1)[-1])  # by sequence number
         if not ours:
             return None
+        for extra in ours[1:]:  # several attempts got through: keep the first, drop the rest
+            client.delete_async(child_path(self.parent, extra))
         path = child_path(self.parent, ours[0])
         try:
             data, stat = wait(client.get_async(path), deadline)
@@ -247,14 +250,26 @@ class ContenderQueues(Backend):
     def _deadline(self) -> float:
         """The monotonic deadline of an operation starting now."""
 
+    _zk_joins: dict[str, QueueJoin]
+
     def queue_join(self, path: str, value: bytes, *, unique: bool = False,
                    attempt: str | None = None) -> QueueView:
         """Create ``<path>/_c_<uuid>-lock-<seq>`` and list the queue in one round trip. A retry
         after a lost link adopts the node of the first attempt. Every contender has a node
         of its own, so ``unique`` changes nothing."""
         protection = str(uuid.UUID(hex=attempt)) if attempt else None  # Curator's dashed form
-        join = QueueJoin(self._keys.to_key(path), value, protection=protection)
-        return self._read(path, join.attempt, write=True, session=True)
+        joins = self._zk_joins
+        join = joins.get(attempt) if attempt else None
+        if join is None:
+            join = QueueJoin(self._keys.to_key(path), value, protection=protection)
+        if attempt:
+            joins[attempt] = join  # a retry of this attempt looks for the node it sent first
+            while len(joins) > 1024:
+                joins.pop(next(iter(joins)))
+        view = self._read(path, join.attempt, write=True, session=True)
+        if attempt:
+            joins.pop(attempt, None)
+        return view
 
     def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
         """One children read; with ``values``, one more pipelined read of every contender."""

@@ -299,6 +299,11 @@ class Backend(abc.ABC):
         When this returns, the watch is in place: every change made after it is delivered.
         Exceptions from ``callback`` are logged and do not stop the watch."""
 
+    def canonical(self, name: str) -> str:
+        """The backend key ``name`` maps to: two names are one key exactly when their
+        canonical forms are equal (inside an etcd namespace ``x`` and ``/x`` are one key)."""
+        return name
+
     # --- contender queues (locks, semaphores, elections) ----------------------------------
     # Defaults built on the key/value calls above; the ZooKeeper and etcd backends override
     # them with the wire layouts other tools use (Curator, etcdctl) and single round trips.

@@ -81,9 +81,13 @@ class EtcdBackend(Backend):
         self._lease = 0
         self._ttl = 0.0
         self._watches: set[EtcdWatch] = set()
+        self._attempts: dict[bytes, str] = {}  # contender key -> the join attempt that made it
         self._closed = False
 
     # --- names <-> keys ----------------------------------------------------------------
+    def canonical(self, name: str) -> str:
+        return self._keys.to_key(name)
+
     def _key(self, name: str) -> bytes:
         return self._keys.to_key(name).encode("utf-8")
 
@@ -365,11 +369,24 @@ class EtcdBackend(Backend):
         _, start, end = self._below(path)
         queue = etcdrpc.RequestOp(request_range=ops_.read_by_creation(start, end))
         absent = ops_.conditions(Put(name, value, create=True), key)
+        with self._lock:  # which attempt made each key: only a retry of it may adopt the key
+            previous = self._attempts.pop(key, None)
+            self._attempts[key] = attempt or ""
+            while len(self._attempts) > 1024:
+                self._attempts.pop(next(iter(self._attempts)))
         reply = self._txn(f"join the queue {path}", absent, [ops_.write(key, value, lease), queue], [queue])
         contenders = self._contenders(path, reply.responses[-1].response_range.kvs)
         mine = next((c for c in contenders if c.key == name), None)
         if mine is None:  # only if the lease ended between compare and read: it cannot
             raise SessionLostError(f"the contender {name} vanished as it was created")
+        if not reply.succeeded and attempt is not None and previous != attempt:
+            # A key this session left behind (e.g. one whose removal is still pending after an
+            # outage): replace it, so that the new contender gets a new revision (the token)
+            # and the pending removal, which compares the old revision, cannot delete it.
+            # (One transaction cannot delete and put the same key: two steps.)
+            same = ops_.conditions(Check(mine.key, create_revision=mine.create_revision), key)
+            self._txn(f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [])
+            return self.queue_join(path, value, unique=unique, attempt=attempt)
         return QueueView(mine, contenders, reply.header.revision)
 
     def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:

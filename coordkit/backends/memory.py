@@ -258,6 +258,9 @@ class MemoryBackend(Backend):
     def store(self) -> MemoryStore:
         return self._store
 
+    def canonical(self, name: str) -> str:
+        return self._keys.to_key(name)
+
     def set_reachable(self, reachable: bool) -> None:
         """Simulate a network partition between this client and its store."""
         self._reachable = reachable

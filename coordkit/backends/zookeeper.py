@@ -65,7 +65,7 @@ from ..errors import (
 from ..names import KeyMapper
 from ._zk_commit import check_put, delete_levels, run_commit
 from ._zk_errors import TRANSLATED, translate
-from ._zk_queue import ContenderQueues
+from ._zk_queue import ContenderQueues, QueueJoin
 from ._zk_read import get_entry, list_children, read_levels, read_tree, to_entry, wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
@@ -87,6 +87,7 @@ class ZooKeeperBackend(ContenderQueues):
         if not endpoints:
             raise ConfigurationError("no ZooKeeper endpoint given; use zk://host:2181")
         self._endpoints = [str(e) for e in endpoints]
+        self._zk_joins: dict[str, QueueJoin] = {}  # join attempt -> its QueueJoin, for retries
         ns = (namespace or "").strip().rstrip("/")
         self._namespace = ns if not ns or ns.startswith("/") else "/" + ns
         self._op_timeout = seconds(options, "operation_timeout", 5.0)
@@ -170,6 +171,9 @@ class ZooKeeperBackend(ContenderQueues):
                     raise
 
     # --- session -----------------------------------------------------------------
+    def canonical(self, name: str) -> str:
+        return self._keys.to_key(name)
+
     def connect(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
         """Start the first session and create the namespace if missing. On failure no client
         is left running and connect() may be called again."""

@@ -22,8 +22,9 @@ class Held:
 
     @property
     def is_held(self) -> bool:
-        """True while held and the session is not known to be in doubt."""
-        return self._contention.held
+        """True while held and the session is not known to be in doubt (checked against the
+        session's state now, not only when its listeners have run)."""
+        return self._contention.held_now
 
     @property
     def key(self) -> str | None:
@@ -37,7 +38,7 @@ class Held:
         name for the life of the cluster (etcd create revision, ZooKeeper czxid). Pass it to
         the resources you write to, so they can refuse a stale holder."""
         mine = self._contention.mine
-        return mine.create_revision if mine is not None and self._contention.held else None
+        return mine.create_revision if mine is not None and self._contention.held_now else None
 
     @property
     def lost(self) -> threading.Event:
@@ -53,7 +54,7 @@ class Held:
     def fence_check(self) -> tuple[str, int]:
         """``(contender key, token)`` for a guarded write; raises OwnershipError if not held."""
         mine = self._contention.mine
-        if mine is None or not self._contention.held:
+        if mine is None or not self._contention.held_now:
             raise OwnershipError(f"{self._contention.what} {self.name} is not held: cannot fence with it")
         return mine.key, mine.create_revision
 

@@ -8,10 +8,12 @@ for a lock, so that a release wakes exactly one waiter, not the herd.
 
 Ownership belongs to the client's session. When the session is SUSPENDED (unless the
 handle was made with ``lose_on_suspend=False``) or LOST, a holder is told at once: its
-``lost`` event is set and its callbacks run. A contender key that could not be removed
-(SUSPENDED at release, or a holder that lost ownership to a SUSPENDED session that then
-recovered) is removed as soon as the same session is CONNECTED again, so that it cannot
-block the others; if the session is lost instead, the key goes with it.
+``lost`` event is set and its callbacks run; ``is_held`` also checks the session itself,
+so it turns false even before the listeners have run. A contender key that could not be
+removed (SUSPENDED at release, a holder whose SUSPENDED session then recovered, a join
+abandoned unconfirmed) is removed as soon as the same session is CONNECTED again, retried
+for as long as that session lives, so that it cannot block the others; if the session is
+lost instead, the key goes with it.
 
 A waiter keeps its place while the session is SUSPENDED and is admitted only once it is
 CONNECTED again; after LOST it joins again on the new session.
@@ -40,7 +42,6 @@ __all__ = ["Contention", "LostCallback"]
 
 log = logging.getLogger("coordkit")
 LostCallback = Callable[[str], None]
-_GIVE_UP = object()
 
 
 def _take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
@@ -55,61 +56,56 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def remove_when_connected(client: Client, contender: Contender, generation: int) -> None:
-    """Remove ``contender`` once session ``generation`` is CONNECTED again (now, if it is);
-    forget it if that session is lost (the key goes with it)."""
+def when_connected(client: Client, generation: int, action: Callable[[], None], what: str,
+                   done: Callable[[], None] | None = None) -> None:
+    """Run ``action`` once session ``generation`` is CONNECTED (now, if it is), retrying
+    while that session lives; give up when it ends (its ephemeral keys go with it). ``done``
+    runs afterwards in every case."""
     session = client.session
+    started = threading.Event()
 
-    def attempt() -> None:
+    def run() -> None:
+        retrying = Retrying(
+            retry=retry_if_exception_type(BackendUnavailableError),
+            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+            stop=lambda state: session.generation != generation or session.state is SessionState.CLOSED,
+            reraise=True,
+        )
         try:
-            client.backend.queue_leave(contender)
+            for try_ in retrying:
+                with try_:
+                    if session.generation == generation:
+                        action()
         except CoordkitError as exc:
-            log.info("coordkit: stale contender %s stays until its session ends: %s", contender.key, exc)
+            log.info("coordkit: %s left to the end of its session: %s", what, exc)
+        finally:
+            if done is not None:
+                done()
+
+    def start() -> None:
+        if not started.is_set():
+            started.set()
+            threading.Thread(target=run, name="coordkit-contender-cleanup", daemon=True).start()
 
     def listener(event: SessionEvent) -> None:
-        if event.generation != generation or event.state is SessionState.SUSPENDED:
-            return
-        session.remove_listener(listener)
-        if event.state is SessionState.CONNECTED:
-            threading.Thread(target=attempt, name="coordkit-contender-cleanup", daemon=True).start()
+        if event.generation != generation or event.state in (SessionState.LOST, SessionState.CLOSED):
+            session.remove_listener(listener)
+            if not started.is_set() and done is not None:
+                started.set()
+                done()  # the session ended: nothing is left to remove
+        elif event.state is SessionState.CONNECTED:
+            session.remove_listener(listener)
+            start()
 
     session.add_listener(listener)
     if session.is_current(generation):
         session.remove_listener(listener)
-        threading.Thread(target=attempt, name="coordkit-contender-cleanup", daemon=True).start()
-
-
-def remove_attempt_when_connected(client: Client, path: str, attempt: str, generation: int) -> None:
-    """After a join that was abandoned unconfirmed: once session ``generation`` is CONNECTED
-    again, remove the contender that join may have created (found by its attempt id, or on
-    etcd's one-per-session layout by the session's lease id)."""
-    session = client.session
-    marks = (attempt, attempt[:12], str(uuid.UUID(hex=attempt)))
-
-    def ours(contender: Contender) -> bool:
-        last = contender.key.rsplit("/", 1)[-1]
-        return any(m in last for m in marks) or last == f"{session.session_id:x}"
-
-    def attempt_removal() -> None:
-        try:
-            for contender in client.backend.queue_list(path)[0]:
-                if ours(contender):
-                    client.backend.queue_leave(contender)
-        except CoordkitError as exc:
-            log.info("coordkit: an unconfirmed contender under %s stays until its session ends: %s",
-                     path, exc)
-
-    def listener(event: SessionEvent) -> None:
-        if event.generation != generation or event.state is SessionState.SUSPENDED:
-            return
+        start()
+    elif session.generation != generation or session.state is SessionState.CLOSED:
         session.remove_listener(listener)
-        if event.state is SessionState.CONNECTED:
-            threading.Thread(target=attempt_removal, name="coordkit-contender-cleanup", daemon=True).start()
-
-    session.add_listener(listener)
-    if session.is_current(generation):
-        session.remove_listener(listener)
-        threading.Thread(target=attempt_removal, name="coordkit-contender-cleanup", daemon=True).start()
+        if not started.is_set() and done is not None:
+            started.set()
+            done()
 
 
 class Contention:
@@ -123,8 +119,10 @@ class Contention:
         self.lose_on_suspend = lose_on_suspend
         self.unique = unique
         self.slots = slots
-        self._guard = guard  # one contender per session and path where the layout demands it
+        self._guard = guard  # one contender per session and key where the layout demands it
+        self._guard_held = False
         self._busy = threading.Lock()  # threading.Lock semantics for threads sharing a handle
+        self._owner: int | None = None  # the thread whose acquire holds _busy
         self._mutex = threading.Lock()
         self._wake = threading.Event()
         self._entered = False
@@ -138,6 +136,18 @@ class Contention:
     @property
     def session(self) -> Session:
         return self.client.session
+
+    @property
+    def held_now(self) -> bool:
+        """Held, and the session says so right now (not only once listeners have run)."""
+        if not self.held:
+            return False
+        session = self.session
+        if session.generation != self.generation:
+            return False
+        state = session.state
+        return state is SessionState.CONNECTED or (
+            state is SessionState.SUSPENDED and not self.lose_on_suspend)
 
     # --- loss ---------------------------------------------------------------------------
     def on_lost(self, callback: LostCallback) -> None:
@@ -159,7 +169,9 @@ class Contention:
             return
         if event.state is SessionState.SUSPENDED and mine is not None:
             # The key survives a recovered session and would block everybody behind it.
-            remove_when_connected(self.client, mine, event.generation)
+            when_connected(self.client, event.generation, lambda: self.client.backend.queue_leave(mine),
+                           f"stale contender {mine.key}")
+        self._drop_guard()  # other handles of this client may contend again
         self._declare_lost(f"session {event.state.value}: {event.reason}")
 
     def _declare_lost(self, reason: str) -> None:
@@ -174,30 +186,42 @@ class Contention:
             except Exception:
                 log.exception("coordkit %s loss callback failed", self.what)
 
+    def _drop_guard(self) -> None:
+        with self._mutex:
+            release, self._guard_held = self._guard_held, False
+        if release and self._guard is not None:
+            self._guard.release()
+
     # --- entering -------------------------------------------------------------------------
     def enter(self, value: bytes, *, blocking: bool, timeout: float | None,
               admitted: Callable[[QueueView], bool] | None = None) -> bool:
         """Join and wait for admission. True once admitted; False if not ``blocking`` and not
-        admitted at once, or if ``timeout`` passed (the contender is then removed)."""
+        admitted at once, or if ``timeout`` passed (the contender is then removed). A call
+        may overrun ``timeout`` by up to one operation timeout while the store is unreachable."""
         self._forget_lost()
-        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
-        wait = blocking and (deadline is None or timeout > 0)  # type: ignore[operator]
+        now = time.monotonic()
+        if not blocking:
+            deadline: float | None = now
+        else:
+            deadline = None if timeout is None or timeout < 0 else now + timeout
+        wait = deadline is None or deadline > now
         if not _take(self._busy, wait, deadline):
             return False
-        guarded = False
+        self._owner = threading.get_ident()
         try:
             if self._guard is not None:
-                guarded = _take(self._guard, wait, deadline)
-                if not guarded:
+                if not _take(self._guard, wait, deadline):
                     return False
+                with self._mutex:
+                    self._guard_held = True
             if self._enter(value, wait, deadline, admitted or self._first_slots):
                 self._entered = True
                 return True
             return False
         finally:
             if not self._entered:
-                if guarded and self._guard is not None:
-                    self._guard.release()
+                self._drop_guard()
+                self._owner = None
                 self._busy.release()
 
     def _first_slots(self, view: QueueView) -> bool:
@@ -206,18 +230,18 @@ class Contention:
     def _enter(self, value: bytes, wait: bool, deadline: float | None,
                admitted: Callable[[QueueView], bool]) -> bool:
         session = self.session
-        session.add_listener(self._on_session)
         departures = None
-        if self.slots > 1:
-            # Holders of a semaphore leave in any order: any departure ahead may admit us.
-            # The watch starts before the join so that no departure can slip between.
-            departures = self.client.watch(self.path, self._on_departure, recursive=True)
+        session.add_listener(self._on_session)
         try:
+            if self.slots > 1:
+                # Holders of a semaphore leave in any order: any departure ahead may admit us.
+                # The watch starts before the join so that no departure can slip between.
+                departures = self.client.watch(self.path, self._on_departure, recursive=True)
             while True:
                 session.ensure_usable()
                 if not session.wait_for(SessionState.CONNECTED, _remaining(deadline)):
                     return False
-                self._wake.clear()
+                self._wake.clear()  # before any read: a wake-up after it must not be lost
                 self.generation = session.generation
                 joined = self._join(value, deadline)
                 if joined is None:
@@ -233,7 +257,9 @@ class Contention:
                 result = self._wait_admitted(view, wait, deadline, admitted)
                 if result is not None:
                     return result
-                # our contender is gone (new session, or removed by somebody): join again
+                # Our contender is gone (new session, or removed by somebody) -- or the join
+                # landed on the new session as it replaced the old one: remove it, join again.
+                self._leave_quietly()
         finally:
             if departures is not None:
                 departures.cancel()
@@ -247,17 +273,15 @@ class Contention:
         ghost ahead of itself. False: the deadline passed (any ghost is removed once the
         session is back); None: the session was replaced."""
         attempt = uuid.uuid4().hex
+        backend = self.client.backend
         try:  # the common case first, without building a retry policy
-            return self.client.backend.queue_join(self.path, value, unique=self.unique, attempt=attempt)
+            return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt)
         except (BackendUnavailableError, SessionLostError) as exc:
             log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, exc)
         retrying = Retrying(
             retry=retry_if_exception_type((BackendUnavailableError, SessionLostError)),
             wait=wait_random_exponential(multiplier=0.02, max=0.5),
             stop=lambda state: deadline is not None and time.monotonic() >= deadline,
-            before_sleep=lambda state: log.info(
-                "coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path,
-                state.outcome.exception() if state.outcome else "?"),
             reraise=True,
         )
         try:
@@ -267,13 +291,32 @@ class Contention:
                     if settled is None:
                         return None
                     if settled is False:
-                        return False
-                    return self.client.backend.queue_join(self.path, value, unique=self.unique,
-                                                          attempt=attempt)
+                        break
+                    return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt)
         except (BackendUnavailableError, SessionLostError):
-            remove_attempt_when_connected(self.client, self.path, attempt, self.generation)
-            return False
-        return False  # not reached: the loop returns or raises
+            pass
+        self._abandon(attempt)
+        return False
+
+    def _abandon(self, attempt: str) -> None:
+        """A join given up unconfirmed may have created a contender: remove it once the
+        session is back. The client-wide guard stays taken until then, so that no other
+        handle of this client joins the same queue meanwhile and is mistaken for it."""
+        marks = (attempt, attempt[:12], str(uuid.UUID(hex=attempt)))
+        backend, path = self.client.backend, self.path
+
+        def remove() -> None:
+            for contender in backend.queue_list(path)[0]:
+                last = contender.key.rsplit("/", 1)[-1]
+                if any(m in last for m in marks) or (
+                        not self.unique and last == f"{self.client.session.session_id:x}"):
+                    backend.queue_leave(contender)
+
+        with self._mutex:
+            guard_moves, self._guard_held = self._guard_held, False
+        guard = self._guard if guard_moves else None
+        when_connected(self.client, self.generation, remove, f"an unconfirmed contender under {path}",
+                       done=guard.release if guard is not None else None)
 
     def _on_departure(self, event: WatchEvent) -> None:
         if event.type is EventType.DELETE:
@@ -301,6 +344,7 @@ class Contention:
                 return False
             try:
                 self._wait_for_departure(view, remaining)
+                self._wake.clear()  # before the read: a departure after it wakes us again
                 contenders, revision = self.client.backend.queue_list(self.path)
             except BackendUnavailableError:
                 continue  # SUSPENDED: settle, keeping our place
@@ -320,7 +364,6 @@ class Contention:
         return True
 
     def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
-        self._wake.clear()
         if self.slots > 1:
             self._wake.wait(remaining)  # the semaphore's prefix watch sets it
             return
@@ -330,10 +373,12 @@ class Contention:
 
     # --- leaving ----------------------------------------------------------------------------
     def _forget_lost(self) -> None:
-        """A handle whose ownership was lost may be acquired again without a release()
-        (which would only report the loss, already told through ``lost``)."""
+        """The thread whose acquisition was lost may acquire again without a release()
+        (which would only report the loss, already told through ``lost``). Other threads
+        sharing the handle wait for that thread's release, as with threading.Lock."""
         with self._mutex:
-            stale = self._entered and not self.held and self.lost.is_set()
+            stale = (self._entered and not self.held and self.lost.is_set()
+                     and self._owner == threading.get_ident())
             if stale:
                 self._entered = False
         if stale:
@@ -346,7 +391,8 @@ class Contention:
             if not self._entered:
                 raise OwnershipError(f"{self.what} {self.path} is not held by this handle")
             self._entered = False
-            was_held, self.held = self.held, False
+            was_held = self.held_now
+            self.held = False
         self._finish_leave()
         if not was_held:
             raise OwnershipError(
@@ -360,8 +406,8 @@ class Contention:
             self._leave_quietly()
         finally:
             self.session.remove_listener(self._on_session)
-            if self._guard is not None and self._guard.locked():
-                self._guard.release()
+            self._drop_guard()
+            self._owner = None
             self._busy.release()
 
     def _leave_quietly(self) -> None:
@@ -373,6 +419,7 @@ class Contention:
         except BackendUnavailableError as exc:
             log.warning("coordkit %s %s: removal not confirmed (%s); retrying when reconnected",
                         self.what, self.path, exc)
-            remove_when_connected(self.client, mine, self.generation)
+            when_connected(self.client, self.generation, lambda: self.client.backend.queue_leave(mine),
+                           f"stale contender {mine.key}")
         except CoordkitError as exc:  # session lost: the key went with it
             log.info("coordkit %s %s: contender already gone (%s)", self.what, self.path, exc)

@@ -53,7 +53,7 @@ class Election(Held):
         self._client = client
         self.identity = identity
         self._contention = Contention(client, name, what="leadership", lose_on_suspend=lose_on_suspend,
-                                      guard=client._local_guard(("election", name)))
+                                      guard=client._local_guard(name))
 
     def __repr__(self) -> str:
         return f"<coordkit.Election {self.name} leader={self.is_leader}>"

@@ -35,7 +35,7 @@ class Lock(Acquirable):
         self._client = client
         self._identity = (identity or "").encode("utf-8")
         self._contention = Contention(client, name, what="lock", lose_on_suspend=lose_on_suspend,
-                                      guard=client._local_guard(("lock", name)))
+                                      guard=client._local_guard(name))
 
     def __repr__(self) -> str:
         return f"<coordkit.Lock {self.name} held={self.is_held} token={self.token}>"

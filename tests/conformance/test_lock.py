@@ -202,3 +202,12 @@ def test_bad_recipe_arguments(client: coordkit.Client) -> None:
         client.lock("a//b")
     with pytest.raises(coordkit.ConfigurationError):
         client.semaphore("s", 0)
+
+
+def test_one_key_one_guard_whatever_the_spelling(client: coordkit.Client) -> None:
+    first, second = client.lock("spelt"), client.lock("/spelt")  # one key in a namespace
+    assert first.acquire()
+    assert second.acquire(timeout=0.2) is False
+    first.release()
+    assert second.acquire(timeout=DEADLINE)
+    second.release()
