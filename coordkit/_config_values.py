@@ -71,7 +71,7 @@ def parse_text(text: str) -> Any:
     """The JSON value of ``text``, or ``text`` itself when it is not JSON (``hello``)."""
     try:
         return json.loads(text, parse_constant=_refuse_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python can hold
         return text
 
 
@@ -89,7 +89,7 @@ def encode(key: str, value: Any) -> bytes:
     """The JSON text stored for ``value``; ConfigurationError if it is not JSON."""
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ConfigurationError(
             f"config key {key!r}: {type(value).__name__} value {value!r} cannot be stored as JSON "
             f"({exc}); use numbers, strings, booleans, null, lists and objects") from None
@@ -243,7 +243,8 @@ def _yaml() -> Any:
 
 def parse_document(text: str, fmt: str, what: str) -> dict[str, Any]:
     """A flat settings mapping from JSON or YAML text (an empty document is no settings)."""
-    broken: tuple[type[Exception], ...] = (ValueError, _yaml().YAMLError) if fmt == "yaml" else (ValueError,)
+    broken: tuple[type[Exception], ...] = (
+        (ValueError, RecursionError, _yaml().YAMLError) if fmt == "yaml" else (ValueError, RecursionError))
     try:
         data = _yaml().safe_load(text) if fmt == "yaml" else (json.loads(text) if text.strip() else {})
     except broken as exc:  # say where it broke
@@ -257,6 +258,8 @@ def read_file(path: str | os.PathLike[str], fmt: str | None = None) -> dict[str,
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{os.fspath(path)} is not UTF-8 text") from None
     return parse_document(text, file_format(path, fmt), os.fspath(path))
 
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from ._url import Target, parse_url
-from .backends.base import Backend, Check, Entry, Op, Put, ServerInfo, WatchEvent
+from .backends.base import Backend, Check, Delete, Entry, Op, Put, ServerInfo, WatchEvent
 from .errors import BackendUnavailableError, ConfigurationError, ConflictError, OwnershipError
-from .names import validate_name, validate_path
+from .names import MAX_VALUE_BYTES, validate_name, validate_path, validate_value, validate_version
 from .session import Session, SessionListener, SessionState
 from .watch import WatchHandle
 
@@ -43,11 +43,32 @@ Value = bytes | bytearray | str
 
 
 def _as_bytes(value: Value) -> bytes:
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise ConfigurationError(f"a value must be bytes or str, not {type(value).__name__}")
+    return validate_value(value)
+
+
+def _checked_ops(ops: object) -> list[Op]:
+    """Validate a commit's ops at the edge: types, names, versions, values, total size."""
+    if not isinstance(ops, (list, tuple)) or not ops:
+        raise ConfigurationError("commit() takes a non-empty list of Check, Put and Delete ops")
+    checked: list[Op] = []
+    for op in ops:
+        if not isinstance(op, (Check, Put, Delete)):
+            raise ConfigurationError(f"commit() takes Check, Put and Delete ops, not {op!r}")
+        validate_name(op.key, "key")
+        validate_version(op.version)
+        if isinstance(op, Put) and op.create and op.version is not None:
+            raise ConfigurationError(f"Put({op.key!r}) takes create=True or version=N, not both")
+        if isinstance(op, Check) and op.create_revision is not None:
+            validate_version(op.create_revision, "create_revision")
+        checked.append(replace(op, value=_as_bytes(op.value)) if isinstance(op, Put) else op)
+    keys = [op.key for op in checked if not isinstance(op, Check)]
+    if len(set(keys)) != len(keys):
+        raise ConfigurationError("a commit may write each key once; merge the ops on the same key")
+    total = sum(len(op.value) for op in checked if isinstance(op, Put))
+    if total > MAX_VALUE_BYTES:
+        raise ConfigurationError(f"a commit writes at most {MAX_VALUE_BYTES} bytes in all, not {total}; "
+                                 "split it")
+    return checked
 
 
 def _make_backend(target: Target) -> Backend:
@@ -203,7 +224,9 @@ class Client:
         held (one transaction with a check on the holder's contender key), else
         OwnershipError and nothing is written. A stale holder cannot write.
         """
-        op = Put(validate_name(key, "key"), _as_bytes(value), version, create, ephemeral)
+        if create and version is not None:
+            raise ConfigurationError("put() takes create=True or version=N, not both")
+        op = Put(validate_name(key, "key"), _as_bytes(value), validate_version(version), create, ephemeral)
         if fence is not None:
             return self._fenced_put(op, fence)
         plain = version is None and not create
@@ -254,6 +277,9 @@ class Client:
         (VersionConflictError otherwise).
         """
         key = validate_name(key, "key")
+        validate_version(version)
+        if version is not None and recursive:
+            raise ConfigurationError("delete() takes version or recursive, not both")
         return self._call(
             lambda: self._backend.delete(key, version=version, recursive=recursive),
             idempotent=version is None,
@@ -278,11 +304,7 @@ class Client:
     def commit(self, ops: list[Op]) -> list[Entry | None]:
         """Apply ``ops`` (:class:`~coordkit.Check`, :class:`~coordkit.Put`,
         :class:`~coordkit.Delete`) atomically: all or nothing. Not retried."""
-        checked = [
-            replace(op, value=_as_bytes(op.value)) if isinstance(op, Put) else op
-            for op in ops
-            if validate_name(op.key, "key")
-        ]
+        checked = _checked_ops(ops)
         return self._call(lambda: self._backend.commit(checked), idempotent=False)
 
     def watch(self, key_or_path: str, callback: Callable[[WatchEvent], None] | None = None, *,
@@ -295,6 +317,7 @@ class Client:
         iterate over the returned handle. Cancel the handle (or use ``with``) to stop.
         """
         key = validate_path(key_or_path) if recursive else validate_name(key_or_path, "key")
+        validate_version(start_revision, "start_revision")
         self._session.ensure_usable()
         return WatchHandle(
             lambda cb: self._backend.watch(key, cb, prefix=recursive, start_revision=start_revision),

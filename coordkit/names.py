@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import InvalidNameError
+from .errors import ConfigurationError, InvalidNameError
 
-__all__ = ["MAX_NAME_BYTES", "KeyMapper", "join", "validate_name", "validate_path"]
+__all__ = ["MAX_NAME_BYTES", "MAX_VALUE_BYTES", "KeyMapper", "join", "validate_name", "validate_path",
+           "validate_value", "validate_version"]
 
 MAX_NAME_BYTES = 4096
+# Under ZooKeeper's 1 MiB packet limit (jute.maxbuffer, past which it drops the connection) and
+# etcd's 1.5 MiB request limit, so that one limit holds on every backend, memory included.
+MAX_VALUE_BYTES = 1024 * 1024 - 4096
 _FORBIDDEN_SEGMENTS = {".", ".."}
 
 
@@ -108,3 +112,29 @@ class KeyMapper:
                 raise ValueError(f"key {key!r} is outside namespace {self.namespace!r}")
             return key[len(self.namespace):] or "/"
         return key
+
+
+def validate_version(version: object, what: str = "version") -> int | None:
+    """``version`` if it is None or an int >= 1 (versions start at 1), else ConfigurationError.
+    (On ZooKeeper a version 0 would become "any version": it must never get through.)"""
+    if version is None:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ConfigurationError(f"{what} must be an int >= 1 (a key's first version is 1), not {version!r}")
+    return version
+
+
+def validate_value(value: object, what: str = "value") -> bytes:
+    """The value as bytes (str is encoded as UTF-8), refused if it is another type or larger
+    than MAX_VALUE_BYTES."""
+    if isinstance(value, str):
+        data = value.encode("utf-8", "surrogateescape")
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+    else:
+        raise ConfigurationError(f"a {what} must be bytes or str, not {type(value).__name__}")
+    if len(data) > MAX_VALUE_BYTES:
+        raise ConfigurationError(
+            f"the {what} is {len(data)} bytes; coordkit stores at most {MAX_VALUE_BYTES} bytes per key "
+            "(ZooKeeper's packet limit): keep large data elsewhere and store a reference")
+    return data

@@ -69,7 +69,7 @@ from ._zk_queue import ContenderQueues, QueueJoin
 from ._zk_read import get_entry, list_children, read_levels, read_tree, to_entry, wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
-from .base import ConnectionEvent, ConnectionSink, Entry, Op, Put, ServerInfo, Watch, WatchCallback
+from .base import Check, ConnectionEvent, ConnectionSink, Entry, Op, Put, ServerInfo, Watch, WatchCallback
 
 __all__ = ["ZooKeeperBackend"]
 
@@ -173,6 +173,14 @@ class ZooKeeperBackend(ContenderQueues):
     # --- session -----------------------------------------------------------------
     def canonical(self, name: str) -> str:
         return self._keys.to_key(name)
+
+    def _writable(self, name: str) -> str:
+        """The znode for a write; ZooKeeper's own /zookeeper tree (quotas, config) is refused."""
+        path = self._keys.to_key(name)
+        if not self._namespace and (path == "/zookeeper" or path.startswith("/zookeeper/")):
+            raise ConfigurationError(f"{name} is in ZooKeeper's reserved /zookeeper tree; "
+                                     "write somewhere else (or use a namespace)")
+        return path
 
     def connect(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
         """Start the first session and create the namespace if missing. On failure no client
@@ -339,7 +347,7 @@ class ZooKeeperBackend(ContenderQueues):
         """Write one key; a failed condition changed nothing, and neither did a failed
         creation of missing parents (they are created in the key's own transaction)."""
         check_put(op)
-        path = self._keys.to_key(op.key)
+        path = self._writable(op.key)
         client = self._usable(session=op.ephemeral)
         # One round trip in the common cases. The rest (missing parents, races between
         # set and create, ephemeral ownership) goes through commit's guarded multi.
@@ -366,7 +374,7 @@ class ZooKeeperBackend(ContenderQueues):
     def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
         """A recursive delete is not atomic: it deletes the deepest level first, so an
         interrupted one leaves the key with part of its subtree."""
-        path = self._keys.to_key(key)
+        path = self._writable(key)
         client = self._usable()
         expected = -1 if version is None else version - 1
         for _ in range(_RACES if recursive else 1):
@@ -401,7 +409,8 @@ class ZooKeeperBackend(ContenderQueues):
         return self._commit(ops, absent=set())
 
     def _commit(self, ops: Sequence[Op], *, absent: set[int]) -> list[Entry | None]:
-        mapped = [(self._keys.to_key(op.key), op) for op in ops]
+        mapped = [(self._writable(op.key) if not isinstance(op, Check) else self._keys.to_key(op.key), op)
+                  for op in ops]
         session = any(isinstance(op, Put) and op.ephemeral for op in ops)
         return run_commit(self._usable(session=session), mapped, session_id=self._sid, deadline=self._deadline,
                           errors=functools.partial(self._errors, session=session), races=_RACES, absent=absent)

@@ -22,6 +22,7 @@ CONNECTED again; after LOST it joins again on the new session.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -31,7 +32,13 @@ from typing import TYPE_CHECKING, Literal
 from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
 
 from ..backends.base import Contender, EventType, QueueView, WatchEvent
-from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
+from ..errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    CoordkitError,
+    OwnershipError,
+    SessionLostError,
+)
 from ..names import validate_name
 from ..session import Session, SessionEvent, SessionState
 
@@ -50,6 +57,15 @@ def _take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
     if deadline is None:
         return lock.acquire()
     return lock.acquire(True, max(0.0, deadline - time.monotonic()))
+
+
+def check_timeout(timeout: object, what: str = "timeout") -> float | None:
+    """None (wait for ever) or a number of seconds; inf means None. ConfigurationError else."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
+        raise ConfigurationError(f"{what} must be a number of seconds or None, not {timeout!r}")
+    return None if math.isinf(timeout) else float(timeout)
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -198,6 +214,7 @@ class Contention:
         """Join and wait for admission. True once admitted; False if not ``blocking`` and not
         admitted at once, or if ``timeout`` passed (the contender is then removed). A call
         may overrun ``timeout`` by up to one operation timeout while the store is unreachable."""
+        timeout = check_timeout(timeout)
         self._forget_lost()
         now = time.monotonic()
         if not blocking:

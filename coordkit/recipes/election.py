@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from ..backends.base import Contender, WatchEvent
 from ..errors import ConfigurationError, ConflictError, OwnershipError
+from ..names import validate_value
 from ._held import Held
-from ._queue import Contention
+from ._queue import Contention, check_timeout
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -37,7 +38,7 @@ class Leader:
 def _proposal(value: object) -> bytes:
     if not isinstance(value, str):
         raise ConfigurationError(f"a proposal must be a str, not {type(value).__name__}")
-    return value.encode("utf-8")
+    return validate_value(value, "proposal")
 
 
 class Election(Held):
@@ -94,6 +95,9 @@ class Election(Held):
         """Yield the current leader, then every change of leader or of its proclaimed value,
         in order. Periods without a leader are skipped. Stops after ``timeout`` seconds of
         no change (never, by default) or when the generator is closed."""
+        timeout = check_timeout(timeout)
+        if timeout is not None and timeout < 0:
+            raise ConfigurationError(f"observe() timeout must be >= 0 or None, not {timeout!r}")
         changes: queue_mod.SimpleQueue[WatchEvent] = queue_mod.SimpleQueue()
         last: Leader | None = None
         with self._client.watch(self.name, changes.put, recursive=True):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
+from ..names import validate_value
 from ._held import Acquirable
 from ._queue import Contention
 
@@ -20,6 +21,15 @@ if TYPE_CHECKING:
     from ..client import Client
 
 __all__ = ["Lock", "Semaphore"]
+
+
+def _identity(identity: object) -> bytes:
+    """The contender's value: who holds (ZooKeeper tools show it); empty by etcd's layout."""
+    if identity is None:
+        return b""
+    if not isinstance(identity, str):
+        raise ConfigurationError(f"identity must be a str, not {type(identity).__name__}")
+    return validate_value(identity, "identity")
 
 
 class Lock(Acquirable):
@@ -33,7 +43,7 @@ class Lock(Acquirable):
     def __init__(self, client: Client, name: str, *, identity: str | None = None,
                  lose_on_suspend: bool = True) -> None:
         self._client = client
-        self._identity = (identity or "").encode("utf-8")
+        self._identity = _identity(identity)
         self._contention = Contention(client, name, what="lock", lose_on_suspend=lose_on_suspend,
                                       guard=client._local_guard(name))
 
@@ -68,7 +78,7 @@ class Semaphore(Acquirable):
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ConfigurationError(f"semaphore limit must be a positive int, not {limit!r}")
         self.limit = limit
-        self._identity = (identity or "").encode("utf-8")
+        self._identity = _identity(identity)
         self._contention = Contention(client, name, what="semaphore", lose_on_suspend=lose_on_suspend,
                                       unique=True, slots=limit)
 
