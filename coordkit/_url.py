@@ -117,6 +117,10 @@ def parse_url(url: str | None, options: dict[str, object]) -> Target:
         known = ", ".join(sorted(OPTION_DOCS))
         raise ConfigurationError(f"unknown option(s) {', '.join(unknown)} in {url!r}; known: {known}")
     ttl = _number("ttl", merged.get("ttl", _DEFAULTS["ttl"]))
+    if kind != "memory" and not 1 <= ttl <= 3600:
+        raise ConfigurationError(
+            f"option ttl={ttl:g} is outside 1-3600 seconds; {kind} sessions need at least a second "
+            "(ZooKeeper also clamps to 2-20 ticks, etcd to its minimum lease TTL)")
     timeout = _number("timeout", merged.get("timeout", _DEFAULTS["timeout"]))
     connect_timeout = _number("connect_timeout", merged.get("connect_timeout", timeout))
     if kind == "memory":

@@ -55,7 +55,9 @@ class Lock(Acquirable):
         lock is taken, or if ``timeout`` seconds passed; the contender is then removed.
 
         While the session is SUSPENDED a waiter keeps its place and waits; after LOST it
-        joins again. Raises BackendUnavailableError if the store cannot be reached to join.
+        joins again. An unreachable store is waited out like a taken lock: with a
+        ``timeout`` the call returns False (check ``client.session.state`` to tell them
+        apart), at most about one operation timeout late.
         """
         return self._contention.enter(self._identity, blocking=blocking, timeout=timeout)
 
