@@ -7,9 +7,10 @@ commands read and write exactly what a service's ``client.config(app)`` sees.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -21,10 +22,10 @@ from coordkit.config import (
     file_format,
     parse_document,
     parse_text,
-    read_file,
 )
 
 from .context import CliContext, pass_cli
+from .errors import EXIT_USAGE, CliError
 from .output import Output
 from .watch import _report_connection, _stop_requested
 
@@ -104,14 +105,34 @@ def set_(cli: CliContext, app: str, key: str, value: str, as_string: bool,
 
     VALUE is read as JSON (numbers, true/false, null, "strings", [lists], {objects});
     anything else is stored as a string, so `set app name hello` stores "hello". A VALUE
-    that starts with "-" goes after "--". --json prints {app, key, value, version, revision}.
+    that starts with {, [ or " must be valid JSON (exit 2 otherwise), so that a typo in an
+    object is not stored as text; --string stores VALUE as a string exactly as given. A
+    VALUE that starts with "-" goes after "--". --json prints {app, key, value, version,
+    revision}.
     """
-    parsed = value if as_string else parse_text(value)
+    parsed = value if as_string else _parse_value(value)
     with _open(cli, app) as cfg:
         revision = cfg.set(key, parsed, version=expected_version)
         if cli.json:
             cli.out.document({"app": app, "key": key, "value": parsed,
                               "version": cfg.snapshot().key_version(key), "revision": revision})
+
+
+def _parse_value(text: str) -> Any:
+    """``text`` as JSON, else as a string; text that is evidently meant as JSON must be JSON."""
+    if not text.lstrip().startswith(("{", "[", '"')):
+        return parse_text(text)
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{text!r} is not valid JSON ({exc}); to store it as text, use --string",
+            param_hint="'VALUE'") from None
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    # json.loads reads NaN and Infinity, which are not JSON and which a reader may refuse.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 @config.command("del")
@@ -200,10 +221,8 @@ def import_(cli: CliContext, app: str, file: str, dry_run: bool, prune: bool, fm
     nothing is written. Fails with exit 3 if the settings changed meanwhile. --json prints
     {app, dry_run, applied, added, changed: {key: {old, new}}, removed}.
     """
-    if file == "-":
-        values = parse_document(click.get_text_stream("stdin").read(), fmt or "json", "stdin")
-    else:
-        values = read_file(file, fmt)
+    name, chosen = ("stdin", fmt or "json") if file == "-" else (file, file_format(file, fmt))
+    values = parse_document(_read_text(file, name), chosen, name)
     with _open(cli, app) as cfg:
         plan = cfg.load(values, prune=prune, dry_run=dry_run)
     if cli.json:
@@ -216,6 +235,24 @@ def import_(cli: CliContext, app: str, file: str, dry_run: bool, prune: bool, fm
         Output.note(f"{app}: nothing to change")
     elif dry_run:
         Output.note(f"dry run: {len(plan)} change(s) not written")
+
+
+def _read_text(file: str, name: str) -> str:
+    """The text of FILE ("-": stdin); CliError (exit 2) if it cannot be read or is not UTF-8."""
+    try:
+        if file == "-":
+            data = click.get_binary_stream("stdin").read()
+        else:
+            with open(file, "rb") as handle:
+                data = handle.read()
+    except OSError as exc:
+        raise CliError(f"cannot read {name}: {exc.strerror or exc}", EXIT_USAGE) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                       EXIT_USAGE) from None
+    return text.removeprefix("\ufeff")  # a byte order mark some editors write
 
 
 @config.command("export")
@@ -234,5 +271,18 @@ def export(cli: CliContext, app: str, fmt: str | None, output: str | None) -> No
     if output is None:
         click.echo(text, nl=False)
         return
-    with open(output, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    _write_text(output, text)
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path``; CliError (exit 2) naming the file and the reason if it
+    cannot be written (a missing directory, no permission, a full disk)."""
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):  # the OS says only "No such file or directory"
+            reason = f"there is no directory {folder}"
+        raise CliError(f"cannot write {path}: {reason}", EXIT_USAGE) from None

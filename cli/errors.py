@@ -11,12 +11,15 @@ Exit codes (also listed in ``coordkit --help``)::
     130  interrupted (Ctrl-C)
 
 Nobody sees a traceback for an expected failure; set ``COORDKIT_DEBUG=1`` to get one for
-an unexpected failure (a bug).
+an unexpected failure (a bug). A usage error is one line too, naming the help to read:
+``coordkit: <message> (see 'coordkit <command> --help')``.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,7 +36,8 @@ from coordkit import (
     SessionLostError,
 )
 
-__all__ = ["EXIT_INTERRUPTED", "CliError", "translate_errors"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "CliError", "exits_like_click", "translate_errors",
+           "usage_line"]
 
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
@@ -41,6 +45,10 @@ EXIT_CONFLICT = 3
 EXIT_UNAVAILABLE = 4
 EXIT_SESSION_LOST = 5
 EXIT_INTERRUPTED = 130
+
+# Bare `coordkit` or `coordkit config` (click >= 8.2): the help is the useful answer there.
+_NO_ARGS_IS_HELP: tuple[type[click.UsageError], ...] = tuple(
+    kind for kind in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if kind is not None)
 
 # Most specific first: OperationTimeoutError is a BackendUnavailableError, and
 # InvalidNameError a ConfigurationError, so they need no rows of their own.
@@ -114,3 +122,35 @@ def translate_errors(endpoints: Callable[[], Sequence[str]] = tuple) -> Iterator
         if os.environ.get("COORDKIT_DEBUG"):
             traceback.print_exc()
         raise CliError(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}", 1) from None
+
+
+def usage_line(exc: click.UsageError) -> str:
+    """``coordkit: <message> (see 'coordkit <command> --help')``: Click's four-line usage
+    block cut to the two things a person needs, what was wrong and where to read more."""
+    # Fold line breaks only: the message may quote the user's text, spaces and all.
+    text = re.sub(r"\s*\n\s*", " ", exc.format_message().strip()).rstrip(".") or "bad usage"
+    ctx = exc.ctx
+    if ctx is None or ctx.command.get_help_option(ctx) is None:
+        return f"coordkit: {text}"
+    help_option = max(ctx.command.get_help_option_names(ctx), key=len)
+    return f"coordkit: {text} (see '{ctx.command_path} {help_option}')"
+
+
+@contextmanager
+def exits_like_click() -> Iterator[None]:
+    """What Click's standalone mode does with a failure escaping ``Command.main``, except
+    that a usage error is one line (:func:`usage_line`) and Abort (Ctrl-C while Click
+    itself was parsing) exits 130 like any other interruption. Exits the process."""
+    try:
+        yield
+    except _NO_ARGS_IS_HELP as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        click.echo(usage_line(exc), err=True)
+        sys.exit(exc.exit_code)  # 2 (EXIT_USAGE), as Click has it
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_INTERRUPTED)

@@ -33,7 +33,9 @@ def ls(cli: CliContext, path: str, recursive: bool) -> None:
 
     --json prints a list of objects: key, value, encoding (utf-8, or base64 for binary
     values), version, create_revision, mod_revision, ephemeral, has_children. Without -r a
-    child that is not itself a key has null value and revisions; -r lists keys only.
+    child that is not itself a key has null value and revisions; -r lists keys only. A key
+    that is not UTF-8 (written by another tool) also has key_base64, its exact bytes, and
+    shows those bytes as U+FFFD in key; without --json, as \\xff (control characters as \\n).
 
     A lock, semaphore or election (a path whose children are all contender keys, including
     etcdctl's, Curator's and kazoo's) is listed in queue order: the holder first, marked

@@ -21,7 +21,7 @@ from typing import Any
 
 from coordkit import Entry
 
-from .output import preview, value_fields
+from .output import key_fields, preview, printable, value_fields
 
 __all__ = ["Node", "build_tree", "child_lines", "describe", "mark_queues", "node_fields", "tree_lines",
            "walk"]
@@ -74,8 +74,9 @@ def build_tree(path: str, entries: list[Entry]) -> Node:
 
 
 def label(node: Node) -> str:
-    """``name``, ``name/`` for a directory; the value preview comes separately."""
-    return node.name + ("/" if node.children else "")
+    """``name``, ``name/`` for a directory; the value preview comes separately. A name
+    written by another tool may hold a newline or bytes that are not UTF-8: escaped."""
+    return printable(node.name) + ("/" if node.children else "")
 
 
 def _shows_value(node: Node) -> bool:
@@ -113,7 +114,7 @@ def child_lines(root: Node) -> list[str]:
 
 def tree_lines(root: Node) -> Iterator[str]:
     """``ls -r PATH``: the path, then everything below it drawn like ``tree``."""
-    yield root.key
+    yield printable(root.key)
     yield from _branches(root, "")
 
 
@@ -129,7 +130,7 @@ def _branches(node: Node, indent: str) -> Iterator[str]:
 def node_fields(node: Node) -> dict[str, Any]:
     """A node as ``ls --json`` prints it; a name that is not a key has null fields."""
     entry = node.entry
-    data: dict[str, Any] = {"key": entry.key if entry is not None else node.key}
+    data: dict[str, Any] = key_fields(entry.key if entry is not None else node.key)
     if entry is None:
         data.update(value=None, encoding=None, version=None, create_revision=None,
                     mod_revision=None, ephemeral=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -14,7 +16,7 @@ from .config import config
 from .context import CliContext
 from .dev import dev
 from .elect import elect
-from .errors import translate_errors
+from .errors import exits_like_click, translate_errors
 from .kv import delete, get, ls, put
 from .lock import lock
 from .services import register, services
@@ -38,23 +40,36 @@ Exit codes:
 
 
 class CoordkitGroup(click.Group):
-    """A group whose commands' failures all pass through :func:`translate_errors`."""
+    """A group whose commands' failures all pass through :func:`translate_errors`, and
+    whose usage errors are one line (:func:`exits_like_click`), in a real process and
+    under ``CliRunner`` alike."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        # Click's standalone mode prints its own four-line usage block, so run without it
+        # and do the rest of its work (show, exit) in exits_like_click.
+        with exits_like_click():
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        # invoke() returns None, so an int is the code of a click Exit (--help, ctx.exit(n)).
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> None:
         def endpoints() -> tuple[str, ...]:
             obj = ctx.find_object(CliContext)
             return obj.endpoints() if obj is not None else ()
 
         with translate_errors(endpoints):
             try:
-                return super().invoke(ctx)
+                super().invoke(ctx)
             finally:
                 # Close the client here rather than after main() returns, so that a failure
                 # while ending the session is reported like any other.
                 ctx.close()
 
 
-@click.group(cls=CoordkitGroup, epilog=_EPILOG,
+@click.group("coordkit", cls=CoordkitGroup, epilog=_EPILOG,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--url", envvar="COORDKIT_URL", metavar="URL",
               help="The store: etcd://host:port[,host:port][/namespace], zk://host:port[/namespace] "

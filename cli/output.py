@@ -6,12 +6,20 @@ that a consumer reading the pipe sees every change when it happens.
 
 Values are bytes. In JSON they appear as text when they are UTF-8 (``"encoding": "utf-8"``)
 and as base64 otherwise (``"encoding": "base64"``), so any value survives the round trip.
+
+Key names are text, but a key written by another tool need not be UTF-8: the library
+returns its bytes as surrogate escapes (``b"\\xff"`` as ``"\\udcff"``), which are not valid
+in a JSON document. Such a key is printed with each of those bytes as U+FFFD in ``key``,
+plus ``key_base64`` holding its exact bytes; a UTF-8 key has no ``key_base64``. For people,
+names and values are shown on one line: control characters escaped (``\\n``), bytes that
+are not UTF-8 as ``\\xff``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +27,11 @@ import click
 
 from coordkit import Entry, EventType, WatchEvent
 
-__all__ = ["Output", "entry_fields", "event_fields", "preview", "value_fields", "write_raw"]
+__all__ = ["Output", "entry_fields", "event_fields", "key_fields", "preview", "printable", "value_fields",
+           "write_raw"]
 
 PREVIEW_CHARS = 60
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -35,11 +45,11 @@ class Output:
 
     def document(self, data: Any) -> None:
         """One JSON document on stdout."""
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(_valid_utf8(json.dumps(data, indent=2, ensure_ascii=False)))
 
     def record(self, data: Any) -> None:
         """One JSON object on one line, flushed: the unit of a JSON stream."""
-        click.echo(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+        click.echo(_valid_utf8(json.dumps(data, separators=(",", ":"), ensure_ascii=False)))
 
     @staticmethod
     def note(text: str) -> None:
@@ -52,6 +62,12 @@ def write_raw(data: bytes) -> None:
     stream = click.get_binary_stream("stdout")
     stream.write(data)
     stream.flush()
+
+
+def _valid_utf8(text: str) -> str:
+    # The last guard for any text field still holding a surrogate escape: the document stays
+    # valid UTF-8 (and printable at all); keys carry their exact bytes in key_base64.
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _decoded(value: bytes) -> str | None:
@@ -69,14 +85,37 @@ def preview(value: bytes, limit: int | None = PREVIEW_CHARS) -> str:
         return f"<{len(value)} bytes>"
     if not text:
         return '""'
-    shown = "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+    shown = printable(text)
     if limit is not None and len(shown) > limit:
         return shown[: limit - 1] + "…"
     return shown
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on one line: control characters escaped as Python writes
+    them (``\\n``, ``\\x1b``), a byte that is not UTF-8 (a surrogate escape) as ``\\xff``."""
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
 def _escape(ch: str) -> str:
+    if 0xDC80 <= ord(ch) <= 0xDCFF:  # what decoding with "surrogateescape" made of one byte
+        return f"\\x{ord(ch) - 0xDC00:02x}"
     return repr(ch)[1:-1]
+
+
+def _key_bytes(key: str) -> bytes:
+    try:
+        return key.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no byte decoded to
+        return key.encode("utf-8", "surrogatepass")
+
+
+def key_fields(key: str) -> dict[str, str]:
+    """``{"key": key}``, and for a key that is not UTF-8 ``key_base64`` too (module docstring)."""
+    if _SURROGATE.search(key) is None:
+        return {"key": key}
+    return {"key": _SURROGATE.sub("\ufffd", key),
+            "key_base64": base64.b64encode(_key_bytes(key)).decode("ascii")}
 
 
 def value_fields(value: bytes) -> dict[str, str]:
@@ -89,7 +128,7 @@ def value_fields(value: bytes) -> dict[str, str]:
 def entry_fields(entry: Entry) -> dict[str, Any]:
     """Everything about an entry, as ``get --json`` prints it."""
     return {
-        "key": entry.key,
+        **key_fields(entry.key),
         **value_fields(entry.value),
         "version": entry.version,
         "create_revision": entry.create_revision,
@@ -101,7 +140,7 @@ def entry_fields(entry: Entry) -> dict[str, Any]:
 
 def event_fields(event: WatchEvent) -> dict[str, Any]:
     """One change, as ``watch --json`` prints it."""
-    data: dict[str, Any] = {"type": event.type.value, "key": event.key, "revision": event.revision}
+    data: dict[str, Any] = {"type": event.type.value, **key_fields(event.key), "revision": event.revision}
     if event.type is EventType.PUT and event.entry is not None:
         data.update(value_fields(event.entry.value))
         data.update(version=event.entry.version, create_revision=event.entry.create_revision,
@@ -111,6 +150,7 @@ def event_fields(event: WatchEvent) -> dict[str, Any]:
 
 def event_line(event: WatchEvent) -> str:
     """One change for people: ``PUT /a/b = value`` or ``DELETE /a/b``."""
+    key = printable(event.key)
     if event.type is EventType.PUT and event.entry is not None:
-        return f"PUT {event.key} = {preview(event.entry.value, limit=None)}"
-    return f"DELETE {event.key}"
+        return f"PUT {key} = {preview(event.entry.value, limit=None)}"
+    return f"DELETE {key}"

@@ -33,7 +33,8 @@ def watch(cli: CliContext, path: str, recursive: bool) -> None:
     """Print every change of the key PATH (with -r, of the keys below PATH) as it happens.
 
     One line per change, `PUT /a/b = value` or `DELETE /a/b`; --json prints one object
-    per line (type, key, revision, and for a put value, encoding, version, revisions).
+    per line (type, key, revision, and for a put value, encoding, version, revisions; for
+    a key that is not UTF-8, key_base64 with its exact bytes, as `ls` does).
     Only changes made after the watch starts are shown. Runs until Ctrl-C or SIGTERM,
     then exits 0; the watch survives reconnections, which are reported on stderr.
     """

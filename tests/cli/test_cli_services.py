@@ -59,10 +59,11 @@ def test_services_of_an_unknown_service_is_empty_not_an_error(invoke: Invoke) ->
     (["register", "a/b", "h:80"], "single segment"),
     (["services", "a/b"], "single segment"),
 ])
-def test_bad_arguments_exit_2_with_one_line(invoke: Invoke, args: list[str], fragment: str) -> None:
+def test_bad_arguments_exit_2_with_one_line(invoke: Invoke, args: list[str], fragment: str,
+                                            one_line_error: Callable[..., None]) -> None:
     result = invoke(*args)
     assert result.exit_code == 2, result.stdout
-    assert fragment in result.stderr and "Traceback" not in result.stderr
+    one_line_error(result.stderr, fragment)
 
 
 # --- real processes, real servers --------------------------------------------------------------
