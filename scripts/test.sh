@@ -23,9 +23,9 @@ venv() {  # venv DIR PIP-ARGS...: a fresh virtualenv with coordkit and what the 
 echo "== coordkit: virtualenv with the current protobuf" >&2
 venv .venv -e '.[test]'
 .venv/bin/python -c 'import google.protobuf as p, coordkit.backends.etcd; print("protobuf", p.__version__)'
-.venv/bin/python -m pytest "$@"
+COORDKIT_STRICT_TESTS=1 .venv/bin/python -m pytest "$@"
 
 echo "== coordkit: etcd tests again with protobuf 3.20" >&2
 venv .venv-protobuf320 -e '.[test]' 'protobuf==3.20.3'
 .venv-protobuf320/bin/python -c 'import google.protobuf as p, coordkit.backends.etcd; print("protobuf", p.__version__)'
-.venv-protobuf320/bin/python -m pytest -q tests/compat tests/conformance -k "etcd or compat"
+COORDKIT_STRICT_TESTS=1 .venv-protobuf320/bin/python -m pytest -q tests/compat tests/conformance -k "etcd or compat"

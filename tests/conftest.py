@@ -60,3 +60,17 @@ def make_client(store_url: str) -> Iterator[Callable[..., coordkit.Client]]:
 @pytest.fixture
 def client(make_client: Callable[..., coordkit.Client]) -> coordkit.Client:
     return make_client()
+
+
+STRICT = os.environ.get("COORDKIT_STRICT_TESTS") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Under COORDKIT_STRICT_TESTS=1 (scripts/test.sh, hence CI) a skipped test fails: a
+    missing server, tool or extra must not pass as a green run."""
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which COORDKIT_STRICT_TESTS=1 does not allow: {report.longrepr}"

@@ -4,46 +4,5 @@ See ``coordkit.testing.servers`` for the harness and ``coordkit.testing.pytest_p
 fixtures, which pytest loads by itself once coordkit is installed.
 """
 
-from coordkit.testing.servers import (
-    Cluster,
-    EtcdCluster,
-    EtcdServer,
-    ExternalServer,
-    ExternalServers,
-    FaultInjectionUnavailable,
-    ServerError,
-    ServerProcess,
-    ZooKeeperEnsemble,
-    ZooKeeperServer,
-    etcd_binary,
-    etcd_version,
-    etcdctl_binary,
-    four_letter_word,
-    free_ports,
-    java_binary,
-    live_pids,
-    servers_from_env,
-    zookeeper_classpath,
-)
-
-__all__ = [
-    "Cluster",
-    "EtcdCluster",
-    "EtcdServer",
-    "ExternalServer",
-    "ExternalServers",
-    "FaultInjectionUnavailable",
-    "ServerError",
-    "ServerProcess",
-    "ZooKeeperEnsemble",
-    "ZooKeeperServer",
-    "etcd_binary",
-    "etcd_version",
-    "etcdctl_binary",
-    "four_letter_word",
-    "free_ports",
-    "java_binary",
-    "live_pids",
-    "servers_from_env",
-    "zookeeper_classpath",
-]
+from coordkit.testing.servers import *  # noqa: F403  (servers.py is the one list of names)
+from coordkit.testing.servers import __all__ as __all__
