@@ -26,6 +26,9 @@ venv .venv -e '.[test]'
 COORDKIT_STRICT_TESTS=1 .venv/bin/python -m pytest "$@"
 
 echo "== coordkit: etcd tests again with protobuf 3.20" >&2
-venv .venv-protobuf320 -e '.[test]' 'protobuf==3.20.3'
-.venv-protobuf320/bin/python -c 'import google.protobuf as p, coordkit.backends.etcd; print("protobuf", p.__version__)'
+# A regular (not editable) install here, checked from outside the source tree: what users get.
+venv .venv-protobuf320 '.[test]' 'protobuf==3.20.3'
+(cd / && "$OLDPWD/.venv-protobuf320/bin/python" -c \
+    'import google.protobuf as p, coordkit, coordkit.backends.etcd, coordkit.balancing.http; print("protobuf", p.__version__, "coordkit", coordkit.__version__, coordkit.__file__)' \
+    && "$OLDPWD/.venv-protobuf320/bin/coordkit" --version)
 COORDKIT_STRICT_TESTS=1 .venv-protobuf320/bin/python -m pytest -q tests/compat tests/conformance -k "etcd or compat"
