@@ -51,9 +51,9 @@ class WakeLog:
     def instrument(self, backend: Any) -> None:
         wait_gone, queue_list = backend.wait_gone, backend.queue_list
 
-        def counted_wait(key: str, timeout: float | None, wake: threading.Event) -> bool:
+        def counted_wait(key: str, timeout: float | None, wake: threading.Event, **options: Any) -> bool:
             self.waiting.set()
-            gone = wait_gone(key, timeout, wake)
+            gone = wait_gone(key, timeout, wake, **options)
             with self.lock:
                 self.wakes.append((key, now(), gone))
             return gone

@@ -288,8 +288,10 @@ class ContenderQueues(Backend):
         node = self._keys.to_key(mine.key)
         self._read(mine.key, lambda client, deadline: leave_queue(client, node, deadline), write=True)
 
-    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event) -> bool:
+    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
+                  create_revision: int = 0) -> bool:
         """One ``exists`` watching that node alone: a departure wakes one waiter, not the herd.
-        False after ``timeout`` or once ``wake`` is set by somebody else."""
+        False after ``timeout`` or once ``wake`` is set by somebody else. (Sequential node
+        names are never reused, so ``create_revision`` is not needed here.)"""
         node = self._keys.to_key(key)
         return self._read(key, lambda client, deadline: wait_gone(client, node, deadline, timeout, wake))

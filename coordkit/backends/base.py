@@ -358,20 +358,28 @@ class Backend(abc.ABC):
         """Remove our contender if it is still there (idempotent)."""
         self.delete(mine.key)
 
-    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event) -> bool:
-        """Wait until ``key`` does not exist; True once it is gone. Returns False early if
+    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
+                  create_revision: int = 0) -> bool:
+        """Wait until the contender ``key`` is gone; True once it is. Returns False early if
         ``timeout`` passed or ``wake`` was set by somebody else (e.g. a session listener).
-        Watches the one key, so a release wakes exactly the waiter behind it."""
+        Watches the one key, so a release wakes exactly the waiter behind it.
+
+        With ``create_revision``, the contender is that incarnation of the key: a key deleted
+        and created again (etcd's ``<name>/<lease>`` names are reused by a session's next
+        join) counts as gone, or a waiter could wait for its own successor."""
         gone = threading.Event()
 
         def on_event(event: WatchEvent) -> None:
-            if event.type is EventType.DELETE:
+            if event.type is EventType.DELETE or (
+                    create_revision and event.entry is not None
+                    and event.entry.create_revision != create_revision):
                 gone.set()
                 wake.set()
 
         watch = self.watch(key, on_event, prefix=False)
         try:
-            if self.get(key) is None:
+            current = self.get(key)
+            if current is None or (create_revision and current.create_revision != create_revision):
                 return True
             wake.wait(timeout)
             return gone.is_set()

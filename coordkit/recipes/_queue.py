@@ -386,7 +386,8 @@ class Contention:
             return
         # A lock or election waits for exactly the contender right ahead: no herd.
         ahead = view.contenders[view.position - 1]
-        self.client.backend.wait_gone(ahead.key, remaining, self._wake)
+        self.client.backend.wait_gone(ahead.key, remaining, self._wake,
+                                      create_revision=ahead.create_revision)
 
     # --- leaving ----------------------------------------------------------------------------
     def _forget_lost(self) -> None:

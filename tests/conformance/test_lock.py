@@ -211,3 +211,27 @@ def test_one_key_one_guard_whatever_the_spelling(client: coordkit.Client) -> Non
     first.release()
     assert second.acquire(timeout=DEADLINE)
     second.release()
+
+
+def test_a_waiter_is_not_fooled_by_its_predecessor_key_coming_back(make_client: ClientFactory) -> None:
+    """On etcd a session's contender key is <name>/<lease>, reused by its next join. A waiter
+    that starts watching after its predecessor left and joined again must not wait for that
+    new incarnation (which queues behind the waiter itself): it would wait for ever."""
+    first, second = make_client(), make_client()
+    ahead = first.lock("reuse")
+    assert ahead.acquire()
+    behind = second.lock("reuse")
+    view = second.backend.queue_join(behind.name, b"", attempt="0" * 32)  # queued behind `ahead`
+    predecessor = view.contenders[view.position - 1]
+    ahead.release()  # the predecessor leaves...
+    rejoined = threading.Thread(target=lambda: ahead.acquire(timeout=DEADLINE))
+    rejoined.start()  # ...and joins again (on etcd: the same key, a new revision, behind us)
+    _wait_queue_length(first, "reuse", 2)
+    started = time.monotonic()
+    gone = second.backend.wait_gone(predecessor.key, 5, threading.Event(),
+                                    create_revision=predecessor.create_revision)
+    assert gone and time.monotonic() - started < 2, "the waiter waited for its own successor"
+    second.backend.queue_leave(view.mine)
+    rejoined.join(DEADLINE)
+    if ahead.is_held:
+        ahead.release()
