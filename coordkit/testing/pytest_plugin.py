@@ -23,13 +23,30 @@ the binaries (``scripts/install-servers.sh``); a missing binary fails the test w
 
 from __future__ import annotations
 
+import signal
+import sys
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 
 from coordkit.testing._etcd import EtcdCluster, EtcdServer
 from coordkit.testing._external import ExternalServer, servers_from_env
 from coordkit.testing._zookeeper import ZooKeeperEnsemble, ZooKeeperServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A test run stopped with SIGTERM (a CI timeout, ``timeout(1)``) would otherwise die
+    without running the harness's exit cleanup and leave its servers behind: turn SIGTERM
+    into SystemExit, so the cleanup runs. A handler set by somebody else is kept."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            sys.exit(128 + signum)
+
+        try:
+            signal.signal(signal.SIGTERM, stop)
+        except ValueError:  # not the main thread: leave it
+            pass
 
 
 @pytest.fixture(scope="session")
