@@ -22,7 +22,6 @@ CONNECTED again; after LOST it joins again on the new session.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 import uuid
@@ -34,94 +33,21 @@ from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
 from ..backends.base import Contender, EventType, QueueView, WatchEvent
 from ..errors import (
     BackendUnavailableError,
-    ConfigurationError,
     CoordkitError,
     OwnershipError,
     SessionLostError,
 )
 from ..names import validate_name
 from ..session import Session, SessionEvent, SessionState
+from ._support import remaining_time, take, check_timeout, when_connected
 
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["Contention", "LostCallback"]
+__all__ = ["Contention", "LostCallback", "check_timeout"]
 
 log = logging.getLogger("coordkit")
 LostCallback = Callable[[str], None]
-
-
-def _take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
-    if not wait:
-        return lock.acquire(False)
-    if deadline is None:
-        return lock.acquire()
-    return lock.acquire(True, max(0.0, deadline - time.monotonic()))
-
-
-def check_timeout(timeout: object, what: str = "timeout") -> float | None:
-    """None (wait for ever) or a number of seconds; inf means None. ConfigurationError else."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
-        raise ConfigurationError(f"{what} must be a number of seconds or None, not {timeout!r}")
-    return None if math.isinf(timeout) else float(timeout)
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-
-def when_connected(client: Client, generation: int, action: Callable[[], None], what: str,
-                   done: Callable[[], None] | None = None) -> None:
-    """Run ``action`` once session ``generation`` is CONNECTED (now, if it is), retrying
-    while that session lives; give up when it ends (its ephemeral keys go with it). ``done``
-    runs afterwards in every case."""
-    session = client.session
-    started = threading.Event()
-
-    def run() -> None:
-        retrying = Retrying(
-            retry=retry_if_exception_type(BackendUnavailableError),
-            wait=wait_random_exponential(multiplier=0.05, max=2.0),
-            stop=lambda state: session.generation != generation or session.state is SessionState.CLOSED,
-            reraise=True,
-        )
-        try:
-            for try_ in retrying:
-                with try_:
-                    if session.generation == generation:
-                        action()
-        except CoordkitError as exc:
-            log.info("coordkit: %s left to the end of its session: %s", what, exc)
-        finally:
-            if done is not None:
-                done()
-
-    def start() -> None:
-        if not started.is_set():
-            started.set()
-            threading.Thread(target=run, name="coordkit-contender-cleanup", daemon=True).start()
-
-    def listener(event: SessionEvent) -> None:
-        if event.generation != generation or event.state in (SessionState.LOST, SessionState.CLOSED):
-            session.remove_listener(listener)
-            if not started.is_set() and done is not None:
-                started.set()
-                done()  # the session ended: nothing is left to remove
-        elif event.state is SessionState.CONNECTED:
-            session.remove_listener(listener)
-            start()
-
-    session.add_listener(listener)
-    if session.is_current(generation):
-        session.remove_listener(listener)
-        start()
-    elif session.generation != generation or session.state is SessionState.CLOSED:
-        session.remove_listener(listener)
-        if not started.is_set() and done is not None:
-            started.set()
-            done()
 
 
 class Contention:
@@ -222,12 +148,12 @@ class Contention:
         else:
             deadline = None if timeout is None or timeout < 0 else now + timeout
         wait = deadline is None or deadline > now
-        if not _take(self._busy, wait, deadline):
+        if not take(self._busy, wait, deadline):
             return False
         self._owner = threading.get_ident()
         try:
             if self._guard is not None:
-                if not _take(self._guard, wait, deadline):
+                if not take(self._guard, wait, deadline):
                     return False
                 with self._mutex:
                     self._guard_held = True
@@ -256,7 +182,7 @@ class Contention:
                 departures = self.client.watch(self.path, self._on_departure, recursive=True)
             while True:
                 session.ensure_usable()
-                if not session.wait_for(SessionState.CONNECTED, _remaining(deadline)):
+                if not session.wait_for(SessionState.CONNECTED, remaining_time(deadline)):
                     return False
                 self._wake.clear()  # before any read: a wake-up after it must not be lost
                 self.generation = session.generation
@@ -356,7 +282,7 @@ class Contention:
                         self.lost_reason = ""
                         return True
                 continue  # the session changed meanwhile: settle again
-            remaining = _remaining(deadline)
+            remaining = remaining_time(deadline)
             if not wait or remaining == 0:
                 return False
             try:
@@ -375,7 +301,7 @@ class Contention:
             if session.generation != self.generation or session.state is SessionState.LOST:
                 return None
             session.ensure_usable()
-            if not session.wait_for(SessionState.CONNECTED, _remaining(deadline) if deadline else 1.0):
+            if not session.wait_for(SessionState.CONNECTED, remaining_time(deadline) if deadline else 1.0):
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
         return True
