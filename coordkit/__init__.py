@@ -43,7 +43,7 @@ from .errors import (
     VersionConflictError,
 )
 from .recipes.election import Election, Leader
-from .recipes.lock import Lock, Semaphore
+from .recipes.lock import Lock, RWLock, Semaphore
 from .discovery.cache import RegistryCache, ServiceCache
 from .discovery.instance import ServiceInstance
 from .discovery.registry import Registration
@@ -74,6 +74,7 @@ __all__ = [
     "ConfigValidationError",
     "Lock",
     "Semaphore",
+    "RWLock",
     "Election",
     "Leader",
     "ServiceInstance",

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .discovery.instance import ServiceInstance
     from .discovery.registry import Registration
     from .recipes.election import Election
-    from .recipes.lock import Lock, Semaphore
+    from .recipes.lock import Lock, RWLock, Semaphore
 
 __all__ = ["Client", "Fence", "connect"]
 
@@ -262,6 +262,12 @@ class Client:
         from .recipes.lock import Semaphore
 
         return Semaphore(self, name, limit, identity=identity, lose_on_suspend=lose_on_suspend)
+
+    def rwlock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> "RWLock":
+        """A fair read/write lock: ``with rw.read:`` (shared) and ``with rw.write:`` (exclusive)."""
+        from .recipes.lock import RWLock
+
+        return RWLock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def election(self, name: str, *, identity: str | None = None,
                  lose_on_suspend: bool = True) -> Election:

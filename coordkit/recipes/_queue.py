@@ -54,8 +54,12 @@ class Contention:
     """One handle's place in one contender queue (internal; see Lock, Semaphore, Election)."""
 
     def __init__(self, client: Client, name: str, *, what: str, lose_on_suspend: bool = True,
-                 unique: bool = False, slots: int = 1, guard: threading.Lock | None = None) -> None:
+                 unique: bool = False, slots: int = 1, guard: threading.Lock | None = None,
+                 values: bool = False,
+                 blocker: Callable[[QueueView], Contender | None] | None = None) -> None:
         self.client = client
+        self.values = values  # admission depends on the others' values (read/write locks)
+        self._choose_blocker = blocker
         self.path = validate_name(name, f"{what} name")
         self.what = what
         self.lose_on_suspend = lose_on_suspend
@@ -193,6 +197,9 @@ class Contention:
                     return False
                 view = joined
                 self.mine = view.mine
+                if self.values and view.position >= 0:
+                    contenders, revision = self.client.backend.queue_list(self.path, values=True)
+                    view = QueueView(view.mine, contenders, revision)
                 if view.position < 0:
                     raise CoordkitError(
                         f"{self.what} {self.path}: the store did not list the contender "
@@ -288,7 +295,7 @@ class Contention:
             try:
                 self._wait_for_departure(view, remaining)
                 self._wake.clear()  # before the read: a departure after it wakes us again
-                contenders, revision = self.client.backend.queue_list(self.path)
+                contenders, revision = self.client.backend.queue_list(self.path, values=self.values)
             except BackendUnavailableError:
                 continue  # SUSPENDED: settle, keeping our place
             view = QueueView(view.mine, contenders, revision)
@@ -310,8 +317,12 @@ class Contention:
         if self.slots > 1:
             self._wake.wait(remaining)  # the semaphore's prefix watch sets it
             return
-        # A lock or election waits for exactly the contender right ahead: no herd.
-        ahead = view.contenders[view.position - 1]
+        # A lock or election waits for exactly the contender right ahead (a reader of a
+        # read/write lock for the nearest writer ahead): no herd.
+        ahead = (self._choose_blocker(view) if self._choose_blocker is not None
+                 else view.contenders[view.position - 1])
+        if ahead is None:
+            return
         self.client.backend.wait_gone(ahead.key, remaining, self._wake,
                                       create_revision=ahead.create_revision)
 

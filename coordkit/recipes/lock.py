@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigurationError
 from ..names import validate_value
 from ._held import Acquirable
+from ..backends.base import Contender, QueueView
 from ._queue import Contention
 
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["Lock", "Semaphore"]
+__all__ = ["Lock", "Semaphore", "RWLock"]
 
 
 def _identity(identity: object) -> bytes:
@@ -95,3 +96,60 @@ class Semaphore(Acquirable):
         """Give the slot back; raises OwnershipError as :meth:`Lock.release` does."""
         self._contention.leave()
 
+
+
+def _is_writer(contender: Contender) -> bool:
+    # Contenders other tools wrote (etcdctl lock, Curator mutexes) count as writers: exclusive.
+    return not contender.value.startswith(b"read:")
+
+
+def _nearest_writer_ahead(view: QueueView) -> Contender | None:
+    for contender in reversed(view.contenders[: view.position]):
+        if _is_writer(contender):
+            return contender
+    return None
+
+
+class _Side(Acquirable):
+    """The read or the write side of an :class:`RWLock`."""
+
+    def __init__(self, client: Client, name: str, mode: str, identity: bytes, lose_on_suspend: bool) -> None:
+        self.mode = mode
+        self._value = f"{mode}:".encode() + identity
+        reader = mode == "read"
+        self._contention = Contention(
+            client, name, what=f"{mode} lock", lose_on_suspend=lose_on_suspend, unique=True, values=True,
+            blocker=_nearest_writer_ahead if reader else None)
+        self._admitted = (lambda view: view.position >= 0 and _nearest_writer_ahead(view) is None) \
+            if reader else (lambda view: view.position == 0)
+
+    def __repr__(self) -> str:
+        return f"<coordkit.RWLock {self.mode} side of {self.name} held={self.is_held}>"
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """As :meth:`Lock.acquire`: readers share the lock, a writer holds it alone, first
+        come first served (a reader queued behind a writer waits for that writer)."""
+        return self._contention.enter(self._value, blocking=blocking, timeout=timeout,
+                                      admitted=self._admitted)
+
+    def release(self) -> None:
+        self._contention.leave()
+
+
+class RWLock:
+    """A fair read/write lock: ``with rw.read:`` shares, ``with rw.write:`` excludes.
+
+    One queue under ``name``; each contender's value says ``read:`` or ``write:`` (anything
+    else, e.g. a plain lock's contender, counts as a writer). A reader waits only for the
+    nearest writer ahead of it and a writer for the contender right ahead: no herd. The
+    token of either side fences writes like a lock's.
+    """
+
+    def __init__(self, client: Client, name: str, *, identity: str | None = None,
+                 lose_on_suspend: bool = True) -> None:
+        ident = _identity(identity)
+        self.read = _Side(client, name, "read", ident, lose_on_suspend)
+        self.write = _Side(client, name, "write", ident, lose_on_suspend)
+
+    def __repr__(self) -> str:
+        return f"<coordkit.RWLock {self.read.name}>"

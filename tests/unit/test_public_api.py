@@ -7,7 +7,7 @@ import coordkit
 EXPECTED = {
     "__version__", "connect", "Client", "Session", "SessionState", "SessionEvent",
     "Entry", "EventType", "WatchEvent", "WatchHandle", "Check", "Put", "Delete", "ServerInfo",
-    "Lock", "Semaphore", "Election", "Leader",
+    "Lock", "Semaphore", "RWLock", "Election", "Leader",
     "Config", "ConfigSnapshot", "ConfigChanges", "ConfigDiff", "ConfigValidationError",
     "CoordkitError", "ConfigurationError", "InvalidNameError", "BackendUnavailableError",
     "OperationTimeoutError", "SessionLostError", "ClosedError", "NotFoundError", "ConflictError",
