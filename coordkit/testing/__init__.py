@@ -4,5 +4,8 @@ See ``coordkit.testing.servers`` for the harness and ``coordkit.testing.pytest_p
 fixtures, which pytest loads by itself once coordkit is installed.
 """
 
-from coordkit.testing.servers import *  # noqa: F403  (servers.py is the one list of names)
-from coordkit.testing.servers import __all__ as __all__
+from coordkit.testing.faults import Outage
+from coordkit.testing.servers import *
+from coordkit.testing.servers import __all__ as _server_names
+
+__all__ = [*_server_names, "Outage"]

@@ -10,6 +10,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Generic, TypeVar
 
+from typing_extensions import Self
+
 from coordkit.testing._process import (
     _POLL_INTERVAL,
     _PORT_ATTEMPTS,
@@ -155,7 +157,7 @@ class Cluster(ABC, Generic[M]):
             if member.paused:
                 member.resume()
 
-    def __enter__(self: C) -> C:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -34,7 +34,10 @@ from coordkit.testing._zookeeper import (
     zookeeper_classpath,
 )
 
+from coordkit.testing.faults import Outage
+
 __all__ = [
+    "Outage",
     "Cluster",
     "EtcdCluster",
     "EtcdServer",

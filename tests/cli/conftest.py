@@ -3,7 +3,9 @@ real ``python -m coordkit_cli`` subprocesses against real ZooKeeper and etcd ser
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -104,23 +106,44 @@ def one_line_error() -> Callable[..., None]:
     return _assert_one_line_error
 
 
-@pytest.fixture
-def cli_process() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start ``coordkit ARGS...`` in the background (stdout piped); every process started
-    is killed and reaped after the test, whatever happened."""
+@contextlib.contextmanager
+def _processes(command: Callable[..., list[str]],
+               env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """``start(*args)`` runs ``command(*args)`` with stdout/stderr piped; every process
+    started is killed and reaped afterwards, whatever happened."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=cli_env())
+        proc = subprocess.Popen(command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         started.append(proc)
         return proc
 
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+    try:
+        yield start
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+@pytest.fixture
+def cli_process() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start ``coordkit ARGS...`` in the background (stdout piped); killed after the test."""
+    with _processes(cli_command, cli_env()) as start:
+        yield start
+
+
+@pytest.fixture
+def etcdctl_process(etcd_server) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:  # type: ignore[no-untyped-def]
+    """Start ``etcdctl --endpoints <the shared etcd> ARGS...`` (Debian's etcd-client, which
+    scripts/install-servers.sh installs); killed after the test."""
+    binary = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+    if not os.path.exists(binary):
+        pytest.fail("etcdctl is not installed: run scripts/install-servers.sh (apt etcd-client)")
+    with _processes(lambda *args: [binary, "--endpoints", ",".join(etcd_server.endpoints), *args],
+                    {**os.environ, "ETCDCTL_API": "3"}) as start:
+        yield start

@@ -4,8 +4,6 @@ real ZooKeeper and etcd, and against real ``etcdctl elect``."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import uuid
@@ -128,29 +126,6 @@ def test_leadership_loss_while_holding(cli_process: Start) -> None:
 
 
 # --- interoperability with etcdctl --------------------------------------------------------------
-@pytest.fixture
-def etcdctl_process(etcd_server) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start ``etcdctl --endpoints <the shared etcd> ARGS...``; killed after the test."""
-    binary = shutil.which("etcdctl") or "/usr/bin/etcdctl"
-    if not os.path.exists(binary):
-        pytest.skip("etcdctl is not installed (apt-get install etcd-client)")
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([binary, "--endpoints", ",".join(etcd_server.endpoints), *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**os.environ, "ETCDCTL_API": "3"})
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def test_etcdctl_and_coordkit_see_each_others_candidates(etcd_server, etcdctl_process,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -221,34 +220,8 @@ def test_loss_terminates_the_command(server_class: type[EtcdServer | ZooKeeperSe
 
 
 # --- interoperability with etcdctl --------------------------------------------------------------
-def etcdctl() -> str:
-    found = shutil.which("etcdctl") or ("/usr/bin/etcdctl" if os.path.exists("/usr/bin/etcdctl") else None)
-    if found is None:
-        pytest.skip("etcdctl is not installed (apt-get install etcd-client)")
-    return found
 
 
-@pytest.fixture
-def etcdctl_process(etcd_server) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start ``etcdctl --endpoints <the shared etcd> ARGS...``; killed after the test."""
-    started: list[subprocess.Popen[bytes]] = []
-    binary = etcdctl()
-
-    def start(*args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([binary, "--endpoints", ",".join(etcd_server.endpoints), *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**os.environ, "ETCDCTL_API": "3"})
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def test_etcdctl_lock_and_coordkit_lock_exclude_each_other(etcd_server, etcdctl_process, cli_process: Start,

@@ -16,7 +16,7 @@ import pytest
 
 import coordkit
 from coordkit.discovery import ServiceInstance
-from coordkit.testing import EtcdServer, ZooKeeperServer
+from coordkit.testing import Outage
 
 DEADLINE = 15.0
 TTL = 2.0
@@ -64,46 +64,6 @@ def test_gone_after_the_ttl_when_the_owning_process_is_killed(shared_url: str) -
     assert gone_after <= TTL + SLACK
 
 
-class Outage:
-    """A dedicated server (or a memory store) that can be paused and restarted."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.server: ZooKeeperServer | EtcdServer | None = None
-        self.url = f"memory://outage-{uuid.uuid4().hex[:12]}"
-        self.clients: list[coordkit.Client] = []
-
-    def __enter__(self) -> Outage:
-        if self.kind != "memory":
-            self.server = ZooKeeperServer() if self.kind == "zookeeper" else EtcdServer()
-            self.server.start()
-            self.url = self.server.url
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for client in self.clients:
-            client.close()
-        if self.server is not None:
-            self.server.stop()
-
-    def connect(self) -> coordkit.Client:
-        client = coordkit.connect(self.url, ttl=3, timeout=2)
-        self.clients.append(client)
-        return client
-
-    def cut(self, client: coordkit.Client) -> None:
-        if self.server is not None:
-            self.server.pause()
-        else:
-            client.backend.set_reachable(False)  # type: ignore[attr-defined]
-
-    def heal(self, client: coordkit.Client) -> None:
-        if self.server is not None:
-            self.server.resume()
-        else:
-            client.backend.set_reachable(True)  # type: ignore[attr-defined]
-
-
 @pytest.fixture(params=["memory", "zookeeper", "etcd"])
 def outage(request: pytest.FixtureRequest) -> Iterator[Outage]:
     with Outage(request.param) as o:
@@ -118,7 +78,7 @@ def _wait(condition: object, timeout: float, what: str) -> None:
 
 
 def test_stale_while_unreachable_keeps_serving_the_last_instances(outage: Outage) -> None:
-    owner, reader = outage.connect(), outage.connect()
+    owner, reader = outage.connect(ttl=3, timeout=2), outage.connect(ttl=3, timeout=2)
     owner.register("payment", "h", 80, id="a")
     with reader.discover("payment") as cache:
         assert not cache.stale and _ids(cache.instances) == ["a"]
@@ -137,7 +97,7 @@ def test_stale_while_unreachable_keeps_serving_the_last_instances(outage: Outage
 def test_cache_follows_changes_across_a_server_restart(kind: str) -> None:
     with Outage(kind) as outage:
         assert outage.server is not None
-        owner, reader = outage.connect(), outage.connect()
+        owner, reader = outage.connect(ttl=3, timeout=2), outage.connect(ttl=3, timeout=2)
         first = owner.register("payment", "h", 80, id="a")
         with reader.discover("payment") as cache:
             assert _ids(cache.instances) == ["a"]
@@ -152,7 +112,7 @@ def test_cache_follows_changes_across_a_server_restart(kind: str) -> None:
 def test_registered_again_after_an_outage_longer_than_the_ttl(kind: str) -> None:
     with Outage(kind) as outage:
         assert outage.server is not None
-        owner, reader = outage.connect(), outage.connect()
+        owner, reader = outage.connect(ttl=3, timeout=2), outage.connect(ttl=3, timeout=2)
         reg = owner.register("payment", "h", 80, id="a")
         generation = owner.session.generation
         outage.cut(owner)

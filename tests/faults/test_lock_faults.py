@@ -14,7 +14,7 @@ from .conftest import Outage
 DEADLINE = 15.0
 
 
-def _until(events: "queue.SimpleQueue[SessionEvent]", state: SessionState) -> SessionEvent:
+def _until(events: queue.SimpleQueue[SessionEvent], state: SessionState) -> SessionEvent:
     while True:
         event = events.get(timeout=DEADLINE)
         if event.state is state:

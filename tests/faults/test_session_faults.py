@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-import coordkit
 from coordkit import EventType, SessionEvent, SessionState
 
 from .conftest import Outage
@@ -19,7 +18,7 @@ TTL = 3.0
 DEADLINE = 15.0
 
 
-def _next(events: "queue.SimpleQueue[SessionEvent]", state: SessionState, timeout: float) -> SessionEvent:
+def _next(events: queue.SimpleQueue[SessionEvent], state: SessionState, timeout: float) -> SessionEvent:
     deadline = time.monotonic() + timeout
     while True:
         event = events.get(timeout=max(0.0, deadline - time.monotonic()))
