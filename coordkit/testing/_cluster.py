@@ -10,8 +10,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Generic, TypeVar
 
-from typing_extensions import Self
-
 from coordkit.testing._process import (
     _POLL_INTERVAL,
     _PORT_ATTEMPTS,
@@ -157,7 +155,7 @@ class Cluster(ABC, Generic[M]):
             if member.paused:
                 member.resume()
 
-    def __enter__(self) -> Self:
+    def __enter__(self: C) -> C:
         self.start()
         return self
 

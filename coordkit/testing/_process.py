@@ -13,8 +13,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, TypeVar
 
-from typing_extensions import Self
-
 from coordkit.testing._registry import HOST, free_ports, register, track_dir, unregister
 
 _POLL_INTERVAL = 0.05
@@ -205,7 +203,7 @@ class ServerProcess(ABC):
         self._signal(signal.SIGCONT)
         self._paused = False
 
-    def __enter__(self) -> Self:
+    def __enter__(self: S) -> S:
         self.start()
         return self
 
