@@ -36,6 +36,16 @@ __all__ = [
 Instances = Sequence[ServiceInstance]
 
 
+def two_choices(instances: Instances, uniform: Callable[[], float]) -> tuple[ServiceInstance, ServiceInstance]:
+    """Two distinct instances drawn uniformly (power of two choices); needs at least two."""
+    n = len(instances)
+    first = int(uniform() * n)
+    second = int(uniform() * (n - 1))
+    if second >= first:
+        second += 1
+    return instances[first], instances[second]
+
+
 class Strategy:
     """Base of every strategy; subclass it and override :meth:`pick` (at least).
 
@@ -209,14 +219,9 @@ class LeastOutstanding(_Outstanding):
         self._random = _random_source(rng)
 
     def pick(self, instances: Instances, key: object = None) -> ServiceInstance:
-        n = len(instances)
-        if n == 1:
+        if len(instances) == 1:
             return instances[0]
-        first = int(self._random() * n)
-        second = int(self._random() * (n - 1))
-        if second >= first:
-            second += 1
-        a, b = instances[first], instances[second]
+        a, b = two_choices(instances, self._random)
         pending = self._pending
         return b if pending.get(b.id, 0) < pending.get(a.id, 0) else a
 
@@ -275,14 +280,9 @@ class PeakEwma(_Outstanding):
         return cost.value * math.exp((cost.stamp - now) / self._tau) * (pending + 1)
 
     def pick(self, instances: Instances, key: object = None) -> ServiceInstance:
-        n = len(instances)
-        if n == 1:
+        if len(instances) == 1:
             return instances[0]
-        first = int(self._random() * n)
-        second = int(self._random() * (n - 1))
-        if second >= first:
-            second += 1
-        a, b = instances[first], instances[second]
+        a, b = two_choices(instances, self._random)
         now = self._clock()
         return b if self.load(b, now) < self.load(a, now) else a
 

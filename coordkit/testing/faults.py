@@ -43,9 +43,9 @@ class Outage:
         if self.server is not None:
             self.server.stop()
 
-    def connect(self, **options: float) -> coordkit.Client:
-        """A client of the backend (``ttl``, ``timeout``...), closed at the end."""
-        client = coordkit.connect(self.url, **options)
+    def connect(self, *, ttl: float | None = None, timeout: float | None = None) -> coordkit.Client:
+        """A client of the backend, closed at the end."""
+        client = coordkit.connect(self.url, ttl=ttl, timeout=timeout)
         self.clients.append(client)
         return client
 
