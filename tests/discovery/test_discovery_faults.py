@@ -97,7 +97,10 @@ def test_stale_while_unreachable_keeps_serving_the_last_instances(outage: Outage
 def test_cache_follows_changes_across_a_server_restart(kind: str) -> None:
     with Outage(kind) as outage:
         assert outage.server is not None
-        owner, reader = outage.connect(ttl=3, timeout=2), outage.connect(ttl=3, timeout=2)
+        # The writes below start while the clients reconnect to the restarted server: give
+        # them a session and an operation timeout that outlast a loaded machine's restart
+        # (with 2 s, a register racing kazoo's reconnect timed out once in CI).
+        owner, reader = outage.connect(ttl=10, timeout=10), outage.connect(ttl=10, timeout=10)
         first = owner.register("payment", "h", 80, id="a")
         with reader.discover("payment") as cache:
             assert _ids(cache.instances) == ["a"]
