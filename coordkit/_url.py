@@ -24,6 +24,8 @@ OPTION_DOCS = {
     "ephemeral keys after the client goes silent",
     "timeout": "per-operation timeout in seconds (default 5)",
     "connect_timeout": "how long connect() waits for the first session (default: timeout)",
+    "margin": "seconds taken off the TTL for the ownership deadline (default 0.1 + 2% of the ttl; "
+    "less than half the ttl)",
 }
 _DEFAULTS = {"ttl": 10.0, "timeout": 5.0}
 _HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$")
@@ -50,6 +52,17 @@ def _number(name: str, raw: object) -> float:
         raise ConfigurationError(f"option {name}={raw!r} is not a number of seconds") from None
     if not math.isfinite(value) or value <= 0:
         raise ConfigurationError(f"option {name}={raw!r} must be a positive number of seconds")
+    return value
+
+
+def _margin(raw: object, ttl: float) -> float:
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"option margin={raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 <= value < ttl / 2:
+        raise ConfigurationError(
+            f"option margin={raw!r} must be at least 0 and less than half the ttl ({ttl:g}s)")
     return value
 
 
@@ -127,4 +140,5 @@ def parse_url(url: str | None, options: dict[str, object]) -> Target:
         endpoints: tuple[str, ...] = (unquote(netloc),)
     else:
         endpoints = _endpoints(kind, netloc, url)
-    return Target(kind, endpoints, _namespace(path, url), ttl, timeout, connect_timeout, url)
+    extra = {} if merged.get("margin") is None else {"margin": _margin(merged["margin"], ttl)}
+    return Target(kind, endpoints, _namespace(path, url), ttl, timeout, connect_timeout, url, extra)

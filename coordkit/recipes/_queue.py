@@ -9,8 +9,11 @@ for a lock, so that a release wakes exactly one waiter, not the herd.
 Ownership belongs to the client's session. When the session is SUSPENDED (unless the
 handle was made with ``lose_on_suspend=False``) or LOST, a holder is told at once: its
 ``lost`` event is set and its callbacks run; ``is_held`` also checks the session itself,
-so it turns false even before the listeners have run. A contender key that could not be
-removed (SUSPENDED at release, a holder whose SUSPENDED session then recovered, a join
+so it turns false even before the listeners have run. Ownership also ends by the clock, at
+the session's deadline (:attr:`Session.valid_until`): ``is_held``, the token, the fence
+check and ``lost.is_set()`` / ``lost.wait()`` compare the clock at the moment of the call,
+so a process resumed after a pause past its TTL never reports ownership it no longer has.
+A contender key that could not be removed (SUSPENDED at release, a holder whose SUSPENDED session then recovered, a join
 abandoned unconfirmed) is removed as soon as the same session is CONNECTED again, retried
 for as long as that session lives, so that it cannot block the others; if the session is
 lost instead, the key goes with it.
@@ -39,6 +42,7 @@ from ..errors import (
 )
 from ..names import validate_name
 from ..session import Session, SessionEvent, SessionState
+from ._loss import LossEvent
 from ._support import remaining_time, take, check_timeout, when_connected
 
 if TYPE_CHECKING:
@@ -75,7 +79,7 @@ class Contention:
         self.mine: Contender | None = None
         self.generation = 0
         self.held = False
-        self.lost = threading.Event()
+        self.lost: threading.Event = LossEvent(self)
         self.lost_reason = ""
         self._callbacks: list[LostCallback] = []
 
@@ -88,12 +92,17 @@ class Contention:
         """Held, and the session says so right now (not only once listeners have run)."""
         if not self.held:
             return False
-        session = self.session
-        if session.generation != self.generation:
-            return False
-        state = session.state
-        return state is SessionState.CONNECTED or (
-            state is SessionState.SUSPENDED and not self.lose_on_suspend)
+        return self.session.owns(self.generation, while_suspended=not self.lose_on_suspend)
+
+    def ended_unnoticed(self) -> bool:
+        """Held by the flag, but ownership has ended (the listener that clears it is due)."""
+        return self.held and not self.held_now
+
+    def until_deadline(self) -> float | None:
+        """Seconds until the session's ownership deadline while held (None if not held)."""
+        if not self.held:
+            return None
+        return max(0.0, self.session.valid_until - time.monotonic())
 
     # --- loss ---------------------------------------------------------------------------
     def on_lost(self, callback: LostCallback) -> None:
