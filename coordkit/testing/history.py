@@ -35,6 +35,7 @@ __all__ = [
     "Tenure",
     "check_exclusive",
     "check_fenced_counter",
+    "check_registrations",
     "check_tokens_increase",
     "check_watch",
     "handover_gaps",
@@ -223,4 +224,19 @@ def check_watch(events: Sequence[Event], written: Mapping[str, Sequence[str]],
     for key in seen:
         if key not in store:
             violations.append(f"{key}: the watcher saw a key the store never had")
+    return violations
+
+
+def check_registrations(events: Sequence[Event], expected: set[str], observer: str) -> list[str]:
+    """``observer``'s discovery cache never showed an instance twice, and its last view is
+    exactly ``expected`` (nothing lost, nothing left over)."""
+    views = [e for e in events if e["e"] == "seen" and e["w"] == observer]
+    violations = [f"{observer} saw duplicated instances: {v['ids']}" for v in views
+                  if len(set(v["ids"])) != len(v["ids"])]
+    if not views:
+        return violations + [f"{observer} never reported what its cache shows"]
+    last = set(views[-1]["ids"])
+    if last != expected:
+        violations.append(f"{observer}'s final view lacks {sorted(expected - last)} "
+                          f"and has extra {sorted(last - expected)}")
     return violations
