@@ -92,7 +92,14 @@ class Contention:
         """Held, and the session says so right now (not only once listeners have run)."""
         if not self.held:
             return False
-        return self.session.owns(self.generation, while_suspended=not self.lose_on_suspend)
+        session = self.session
+        if session.owns(self.generation, while_suspended=not self.lose_on_suspend):
+            return True
+        # Ended by the clock, or by a change whose listeners have not run: tell the holder now
+        # (a release right after would remove the listener before the dispatcher got to it).
+        state = session.state if session.generation == self.generation else SessionState.LOST
+        self._lose(state, f"session {state.value}: ownership ended (deadline or state), seen when asked")
+        return False
 
     def ended_unnoticed(self) -> bool:
         """Held by the flag, but ownership has ended (the listener that clears it is due)."""
@@ -100,9 +107,7 @@ class Contention:
 
     def until_deadline(self) -> float | None:
         """Seconds until the session's ownership deadline while held (None if not held)."""
-        if not self.held:
-            return None
-        return max(0.0, self.session.valid_until - time.monotonic())
+        return max(0.0, self.session.valid_until - time.monotonic()) if self.held else None
 
     # --- loss ---------------------------------------------------------------------------
     def on_lost(self, callback: LostCallback) -> None:
@@ -117,17 +122,21 @@ class Contention:
             return
         if event.state not in (SessionState.SUSPENDED, SessionState.LOST, SessionState.CLOSED):
             return
+        self._lose(event.state, f"session {event.state.value}: {event.reason}")
+
+    def _lose(self, state: SessionState, reason: str) -> None:
+        """End a holding once (whichever thread sees it first): set ``lost``, run the callbacks."""
         with self._mutex:
             was_held, self.held = self.held, False
             mine = self.mine
         if not was_held:
             return
-        if event.state is SessionState.SUSPENDED and mine is not None:
+        if state is SessionState.SUSPENDED and mine is not None:
             # The key survives a recovered session and would block everybody behind it.
-            when_connected(self.client, event.generation, lambda: self.client.backend.queue_leave(mine),
+            when_connected(self.client, self.generation, lambda: self.client.backend.queue_leave(mine),
                            f"stale contender {mine.key}")
         self._drop_guard()  # other handles of this client may contend again
-        self._declare_lost(f"session {event.state.value}: {event.reason}")
+        self._declare_lost(reason)
 
     def _declare_lost(self, reason: str) -> None:
         self.lost_reason = reason
@@ -351,11 +360,12 @@ class Contention:
     def leave(self) -> None:
         """Give the place up. Raises OwnershipError if it was not held by this handle, or if
         it had been lost meanwhile (after removing what is left of the contender)."""
+        still_held = self.held_now  # outside the mutex: it may declare the loss itself
         with self._mutex:
             if not self._entered:
                 raise OwnershipError(f"{self.what} {self.path} is not held by this handle")
             self._entered = False
-            was_held = self.held_now
+            was_held = still_held and self.held
             self.held = False
         self._finish_leave()
         if not was_held:
