@@ -115,7 +115,14 @@ def _register(client: coordkit.Client, log: HistoryWriter, opts: dict[str, Any],
     for i in range(int(opts.get("count", 1))):
         registration = client.register(res, "127.0.0.1", 10000 + i, id=f"{log.worker}-{i}")
         log.log("registered", res=res, id=f"{log.worker}-{i}", key=getattr(registration, "key", ""))
-    cache = client.discover(res)
+    while True:  # as a service would: a cache that could not start is started again
+        try:
+            cache = client.discover(res)
+            break
+        except coordkit.BackendUnavailableError as exc:
+            log.log("discover_failed", res=res, why=str(exc)[:200])
+            if stop.wait(0.1):
+                return
     cache.add_listener(lambda instances: log.log("seen", res=res, ids=sorted(i.id for i in instances)))
     log.log("seen", res=res, ids=sorted(i.id for i in cache.instances))
     stop.wait()
@@ -139,7 +146,7 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     faulthandler.register(signal.SIGUSR1)  # a test that waits in vain asks for the stacks
-    client = coordkit.connect(url, ttl=float(opts.get("ttl", 2)), timeout=float(opts.get("timeout", 1)))
+    client = coordkit.connect(url, ttl=float(opts.get("ttl", 2)), timeout=float(opts.get("timeout", 3)))
     session = client.session
     log.log("connected", ttl=session.ttl, margin=session.margin, generation=session.generation)
     client.add_listener(lambda ev: log.log("session", state=ev.state.value, generation=ev.generation,

@@ -20,6 +20,7 @@ from coordkit.testing.history import (
     Event,
     check_exclusive,
     check_fenced_counter,
+    check_registrations,
     check_tokens_increase,
     handover_gaps,
 )
@@ -158,3 +159,30 @@ def _first_of(candidates: list[Worker], event: str, since: int,
             return min(found, key=lambda e: e["t"])
         time.sleep(0.01)
     raise AssertionError(f"none of {[w.name for w in candidates]} logged {event!r} within {DEADLINE}s")
+
+
+@pytest.mark.slow
+def test_registrations_come_back_once_after_a_cut_past_the_ttl(shared_cluster: Cluster,
+                                                               tmp_path: Path) -> None:
+    url = namespaced(shared_cluster)
+    namespace = "/" + url.rsplit("/", 1)[1]
+    expected = {f"a-{i}" for i in range(3)} | {"b-0"}
+    with FaultProxy(shared_cluster.endpoints) as proxy, Workers(tmp_path) as workers:
+        workers.start("a", "register", proxy.url(shared_cluster.scheme, namespace), res="api", count=3,
+                      ttl=TTL)
+        workers.start("b", "register", url, res="api", count=1, ttl=TTL)
+        observer = workers.start("o", "register", url, res="api", count=0, ttl=TTL)
+        observer.wait_for("seen", DEADLINE, match=lambda e: set(e["ids"]) == expected)
+        cut = time.monotonic_ns()
+        proxy.blackhole()
+        # a's session expires on the servers: its instances leave every cache ...
+        observer.wait_for("seen", DEADLINE, since=cut, match=lambda e: set(e["ids"]) == {"b-0"})
+        _sleep_until(cut + int(1.5 * TTL * 1e9))
+        proxy.heal()
+        # ... and come back, once each, when a registers them again on a new session.
+        observer.wait_for("seen", DEADLINE, since=cut, match=lambda e: set(e["ids"]) == expected)
+        stopping = time.monotonic_ns()
+        workers.stop()  # (which deregisters everything: judge the views before)
+        history = [e for e in workers.history() if e["t"] < stopping]
+    violations = check_registrations(history, expected, "o")
+    assert not violations, "\n".join(violations)
