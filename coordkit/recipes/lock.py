@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
-from ..names import validate_value
+from ..names import recipe_name, validate_value
 from ._held import Acquirable
 from ..backends.base import Contender, QueueView
 from ._queue import Contention
@@ -45,6 +45,7 @@ class Lock(Acquirable):
                  lose_on_suspend: bool = True) -> None:
         self._client = client
         self._identity = _identity(identity)
+        name = recipe_name(name, "lock name")  # the local guard too: one per canonical name
         self._contention = Contention(client, name, what="lock", lose_on_suspend=lose_on_suspend,
                                       guard=client._local_guard(name))
 
