@@ -122,7 +122,7 @@ def test_leadership_loss_while_holding(cli_process: Start) -> None:
             server.resume()
     assert status == EXIT_LOST
     message = stderr_of(proc)
-    assert "leadership of /e lost" in message and "Traceback" not in message
+    assert "leadership of e lost" in message and "Traceback" not in message
 
 
 # --- interoperability with etcdctl --------------------------------------------------------------

@@ -128,7 +128,7 @@ def test_holding_excludes_others_and_releases_on_sigint(server_url: str, client:
     wait_for_contenders(client, "/l", 2)
     waiter.send_signal(signal.SIGINT)
     assert waiter.wait(timeout=15) == 130
-    one_line_error(stderr_of(waiter), "interrupted while waiting for lock /l")
+    one_line_error(stderr_of(waiter), "interrupted while waiting for lock l")
     wait_for_contenders(client, "/l", 1)  # its place in the queue went with its session
     holder.send_signal(signal.SIGINT)
     assert holder.wait(timeout=15) == 0, stderr_of(holder)
