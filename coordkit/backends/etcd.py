@@ -407,5 +407,6 @@ class EtcdBackend(Backend):
 
     def _contenders(self, path: str, kvs: Any) -> list[Contender]:
         prefix = len(self._keys.prefix_of(path).encode("utf-8"))
-        return [Contender(self._contender_name(self._name(kv.key)), kv.create_revision, kv.create_revision, kv.value, kv.version)
+        return [Contender(self._contender_name(self._name(kv.key)), kv.create_revision, kv.create_revision,
+                          kv.value, kv.version)
                 for kv in kvs if b"/" not in kv.key[prefix:]]  # direct children only

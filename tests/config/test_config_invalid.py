@@ -1,5 +1,5 @@
-"""A stored value that is not valid JSON, written by another tool (etcdctl, a raw kazoo
-client, the raw memory backend), is never served as a value: readers keep the last valid
+"""A stored value that is meant as JSON but is not (``{bad json``), written by another tool
+(etcdctl, a raw kazoo client, the raw memory backend), is never served as a value: readers keep the last valid
 value (or the default, or nothing), tell the error callback, and the CLI fails naming it."""
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ def store(request: pytest.FixtureRequest) -> Iterator[tuple[str, RawPut]]:
         assert ctl is not None, "etcdctl is missing: apt-get install etcd-client"
 
         def etcdctl_put(key: str, value: bytes) -> None:
-            done = subprocess.run([ctl, f"--endpoints={','.join(server.endpoints)}", "put", key, value.decode()],
-                                  capture_output=True, text=True, timeout=20, check=False,
+            done = subprocess.run([ctl, f"--endpoints={','.join(server.endpoints)}", "put", key, value],
+                                  capture_output=True, timeout=20, check=False,
                                   env={**os.environ, "ETCDCTL_API": "3"})
-            assert done.returncode == 0, done.stderr
+            assert done.returncode == 0, done.stderr.decode(errors="replace")
 
         yield server.url, etcdctl_put
         return
@@ -89,7 +89,7 @@ def test_readers_keep_the_last_valid_value_and_report_the_bad_key(store: tuple[s
             assert "bad json" not in str(error), "values may be secrets: errors do not quote them"
             assert cfg["retries"] == 3, "the last valid value, never the text"
             assert cfg.snapshot().invalid.keys() == {"retries"}
-            raw_put(f"/config/{app}/timeout", b"5 seconds")  # never valid: the default stays
+            raw_put(f"/config/{app}/timeout", b'[5, "s"')  # never valid: the default stays
             assert _next_error(errors).key == "timeout"
             raw_put(f"/config/{app}/fresh", BAD)  # never valid, no default: absent
             assert _next_error(errors).key == "fresh"
@@ -107,9 +107,12 @@ def test_a_config_opened_over_a_bad_value_serves_the_default(store: tuple[str, R
     app = _app()
     raw_put(f"/config/{app}/retries", BAD)
     raw_put(f"/config/{app}/timeout", b"9")
+    raw_put(f"/config/{app}/name", b"hello")  # plain text, as `config set` reads it: a string
+    raw_put(f"/config/{app}/blob", b"\xff\xfe")  # not UTF-8: not JSON text either
     with coordkit.connect(url, ttl=4) as client, client.config(app, defaults={"retries": 3}) as cfg:
-        assert dict(cfg) == {"retries": 3, "timeout": 9}
-        assert cfg.snapshot().invalid.keys() == {"retries"}
+        assert dict(cfg) == {"retries": 3, "timeout": 9, "name": "hello"}
+        assert cfg.snapshot().invalid.keys() == {"retries", "blob"}
+        assert "UTF-8" in cfg.snapshot().invalid["blob"].problem
 
 
 def _config_get(url: str, *args: str) -> tuple[int, str, str]:
