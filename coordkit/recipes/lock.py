@@ -6,6 +6,9 @@ empty value, the holder being the key with the lowest create revision. On ZooKee
 Apache Curator's ``InterProcessMutex``: ephemeral-sequential ``<name>/_c_<uuid>-lock-<seq>``
 holding the identity, ordered by sequence, kazoo's ``__lock__`` nodes included. kazoo's own
 ``Lock`` sees coordkit's contenders only when made with ``extra_lock_patterns=["-lock-"]``.
+
+Names are canonical (:func:`coordkit.names.recipe_name`): ``x`` and ``/x`` are one lock, under
+``x/`` on etcd. Keys are reported relative to the namespace root (``x/<lease hex>``).
 """
 
 from __future__ import annotations
