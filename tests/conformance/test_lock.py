@@ -249,6 +249,7 @@ def test_a_lock_name_means_one_lock_whatever_its_spelling(make_root_client: Clie
     assert bare.acquire(timeout=0.3) is False, "/NAME and NAME must be one lock"
     assert slashed.key is not None and slashed.key.startswith(base + "/")  # the same form everywhere
     assert b.get(slashed.key) is not None, "a contender key is a key name that reads back"
+    a.put(f"/{base}-data", "fenced", fence=slashed)  # the guarded write finds the contender key
     assert a.lock(base).acquire(timeout=0.3) is False  # the client's local guard: one per name
     slashed.release()
     assert bare.acquire(timeout=DEADLINE)
