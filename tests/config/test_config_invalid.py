@@ -4,6 +4,7 @@ value (or the default, or nothing), tell the error callback, and the CLI fails n
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import subprocess
@@ -115,12 +116,13 @@ def test_a_config_opened_over_a_bad_value_serves_the_default(store: tuple[str, R
         assert "UTF-8" in cfg.snapshot().invalid["blob"].problem
 
 
-def _config_get(url: str, *args: str) -> tuple[int, str, str]:
+def _config_get(url: str, *args: str, json_out: bool = False) -> tuple[int, str, str]:
     try:
         runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
     except TypeError:  # click >= 8.2 keeps stderr apart by itself
         runner = CliRunner()
-    result = runner.invoke(cli, ["--url", url, "config", "get", *args], catch_exceptions=False)
+    result = runner.invoke(cli, ["--url", url, *(["--json"] if json_out else []), "config", "get", *args],
+                           catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -135,4 +137,7 @@ def test_cli_get_fails_naming_the_bad_key_and_prints_the_valid_ones(store: tuple
     code, out, err = _config_get(url, app)
     assert code != 0 and out.splitlines() == ["timeout = 9"]
     assert "retries" in err and "not valid JSON" in err
+    code, out, err = _config_get(url, app, json_out=True)
+    document = json.loads(out)
+    assert code != 0 and document["settings"] == {"timeout": 9} and list(document["invalid"]) == ["retries"]
     assert _config_get(url, app, "timeout")[:2] == (0, "9\n")
