@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import sys
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import click
@@ -18,6 +19,7 @@ from coordkit import NotFoundError
 from coordkit.config import (
     Config,
     ConfigChanges,
+    ConfigSnapshot,
     dump_text,
     file_format,
     parse_document,
@@ -25,7 +27,7 @@ from coordkit.config import (
 )
 
 from .context import CliContext, pass_cli
-from .errors import EXIT_USAGE, CliError
+from .errors import EXIT_NOT_FOUND, EXIT_USAGE, CliError
 from .output import Output
 from .watch import _report_connection, _stop_requested
 
@@ -70,18 +72,18 @@ def get(cli: CliContext, app: str, key: str | None) -> None:
     """Print the value of KEY as JSON, or every setting of APP.
 
     With KEY, the value alone: `5`, `"hello"`, `{"a": 1}`. Without KEY: one `key = value` line per setting. A missing KEY fails with exit code 1.
-    --json prints {app, key, value, version, revision} for KEY, {app, revision, settings}
-    for all.
+    A stored value that is not JSON (written by another tool) is never printed: exit code 1
+    with the key named on stderr; without KEY the valid settings are printed first.
+    --json prints {app, key, value, version, revision} for KEY, {app, revision, settings,
+    invalid} for all (invalid: key -> what is wrong).
     """
     with _open(cli, app) as cfg:
         snapshot = cfg.snapshot()
         if key is None:
-            if cli.json:
-                cli.out.document({"app": app, "revision": snapshot.version, "settings": snapshot.to_dict()})
-            else:
-                for name, value in snapshot.to_dict().items():
-                    cli.out.line(f"{name} = {_show(value)}")
+            _print_all(cli, app, snapshot)
             return
+        wanted = key.lstrip("/") + "/"  # the key itself, or an object stored above it
+        _refuse_invalid(app, snapshot.invalid, [k for k in snapshot.invalid if wanted.startswith(k + "/")])
         value = snapshot[key]
         if cli.json:
             cli.out.document({"app": app, "key": key, "value": value,
@@ -116,6 +118,28 @@ def set_(cli: CliContext, app: str, key: str, value: str, as_string: bool,
         if cli.json:
             cli.out.document({"app": app, "key": key, "value": parsed,
                               "version": cfg.snapshot().key_version(key), "revision": revision})
+
+
+def _print_all(cli: CliContext, app: str, snapshot: ConfigSnapshot) -> None:
+    invalid = snapshot.invalid
+    if cli.json:
+        cli.out.document({"app": app, "revision": snapshot.version, "settings": snapshot.to_dict(),
+                          "invalid": {k: bad.problem for k, bad in sorted(invalid.items())}})
+    else:
+        for name, value in snapshot.to_dict().items():
+            cli.out.line(f"{name} = {_show(value)}")
+    _refuse_invalid(app, invalid, sorted(invalid))
+
+
+def _refuse_invalid(app: str, invalid: Mapping[str, Any], keys: list[str]) -> None:
+    """CliError (exit 1) naming ``keys``, whose stored values are not JSON, if there are any."""
+    if not keys:
+        return
+    if len(keys) == 1:
+        raise CliError(f"config {app!r}: {keys[0]}: {invalid[keys[0]].problem}; set it again "
+                       f"(coordkit config set {app} {keys[0]} VALUE)", EXIT_NOT_FOUND)
+    raise CliError(f"config {app!r}: {', '.join(keys)} hold stored values that are not valid JSON; "
+                   "set them again (coordkit config set)", EXIT_NOT_FOUND)
 
 
 def _parse_value(text: str) -> Any:

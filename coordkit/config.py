@@ -3,9 +3,13 @@
 Storage
     One key per setting, ``<base>/<app>/<key>`` (base ``/config`` by default), holding the
     value as JSON text: ``etcdctl put /config/payments/timeout 9`` (or a kazoo client writing
-    ``b"9"`` to the znode) sets ``timeout`` to the number 9. Text that is not JSON is served
-    as a string (``etcdctl put /config/payments/name hello`` gives ``"hello"``); an empty
-    value is no setting (ZooKeeper's parent nodes are empty). Nested keys are deeper paths:
+    ``b"9"`` to the znode) sets ``timeout`` to the number 9. Plain text that does not start
+    like JSON is served as a string (``etcdctl put /config/payments/name hello`` gives
+    ``"hello"``), as ``coordkit config set`` reads it. A value that starts with ``{``, ``[`` or
+    ``"`` but is not valid JSON (``{bad json``), or is not UTF-8, is never served: readers keep
+    the last valid value (else the default, else the key is absent), list the key in
+    :attr:`ConfigSnapshot.invalid` and tell :meth:`Config.on_error`. An empty value is no
+    setting (ZooKeeper's parent nodes are empty). Nested keys are deeper paths:
     ``cfg["db/pool/size"]`` is ``<base>/<app>/db/pool/size``; a key is also found inside an
     object stored at a shorter key. Keys whose first segment starts with ``.`` are reserved:
     every coordkit change also rewrites ``<base>/<app>/.version``, the change marker.
@@ -53,7 +57,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 from ._config_access import TypedGetters
 from ._config_live import Follower
 from ._config_schema import ConfigValidationError, Schema
-from ._config_snapshot import Change, ConfigChanges, ConfigSnapshot, Layers, changes_between
+from ._config_snapshot import Change, ConfigChanges, ConfigSnapshot, Layers, changes_between, newly_invalid
 from ._config_store import read_subtree
 from ._config_values import (
     MARKER,
@@ -273,7 +277,9 @@ class Config(TypedGetters, Mapping[str, Any]):
         return register if callback is None else register(callback)
 
     def on_error(self, callback: ErrorListener) -> ErrorListener:
-        """Call ``callback(error)`` when a change leaves the settings outside the schema."""
+        """Call ``callback(error)`` when a change leaves the settings outside the schema, and
+        for each stored value found not to be JSON (``error.key`` names it; the value is kept
+        at its last valid state)."""
         with self._lock:
             self._error_listeners.append(callback)
         return callback
@@ -311,12 +317,14 @@ class Config(TypedGetters, Mapping[str, Any]):
             return None, exc.for_app(self._app)
 
     def _apply(self, entries: list[Entry], revision: int) -> None:
-        snapshot = self._layers.snapshot(self._app, self._root, entries, max(revision, self._snapshot.version))
-        typed, error = self._validate(snapshot)
         previous = self._snapshot
+        snapshot = self._layers.snapshot(self._app, self._root, entries, max(revision, previous.version),
+                                         previous)
+        typed, error = self._validate(snapshot)
         self._snapshot, self._error = snapshot, error
         if error is None:
             self._typed = typed
+        self._report_invalid(newly_invalid(previous, snapshot))
         changed = changes_between(previous, snapshot)
         if not changed or self._closed:
             return
@@ -330,6 +338,14 @@ class Config(TypedGetters, Mapping[str, Any]):
             view = changes if keys is None else changes.only(keys)
             if view:
                 self._notify([callback], view)
+
+    def _report_invalid(self, errors: list[ConfigValidationError]) -> None:
+        # A bad value changes no effective value, so no change batch would tell of it.
+        with self._lock:
+            error_listeners = [] if self._closed else list(self._error_listeners)
+        for error in errors:
+            log.warning("%s; readers keep the last valid value", error)
+            self._notify(error_listeners, error)
 
     def _notify(self, callbacks: list[Callable[[Any], None]], argument: Any) -> None:
         for callback in callbacks:
@@ -409,8 +425,9 @@ class Config(TypedGetters, Mapping[str, Any]):
         return plan
 
     def export(self) -> dict[str, Any]:
-        """The stored settings (no defaults, no environment), as :meth:`load` takes them."""
-        return self._snapshot.stored()
+        """The stored settings (no defaults, no environment), as :meth:`load` takes them.
+        Raises ConfigValidationError naming the keys whose stored value is not JSON."""
+        return self._snapshot.exportable()
 
     def _require_writable(self) -> None:
         if not self._writable:

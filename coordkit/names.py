@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from .errors import ConfigurationError, InvalidNameError
 
-__all__ = ["MAX_NAME_BYTES", "MAX_VALUE_BYTES", "KeyMapper", "join", "validate_name", "validate_path",
-           "validate_value", "validate_version"]
+__all__ = ["MAX_NAME_BYTES", "MAX_VALUE_BYTES", "KeyMapper", "join", "recipe_name", "validate_name",
+           "validate_path", "validate_value", "validate_version"]
 
 MAX_NAME_BYTES = 4096
 # Under ZooKeeper's 1 MiB packet limit (jute.maxbuffer, past which it drops the connection) and
@@ -64,6 +64,15 @@ def validate_name(name: object, what: str = "name") -> str:
                 f"{what} {text!r} contains the segment {segment!r}; relative segments are not allowed"
             )
     return text
+
+
+def recipe_name(name: object, what: str = "name") -> str:
+    """The canonical form of a lock, semaphore, rwlock or election name: validated as by
+    :func:`validate_name`, then relative to the namespace root (no leading slash), so that
+    ``jobs/nightly`` and ``/jobs/nightly`` are one recipe on every backend. On etcd it is
+    the prefix ``etcdctl lock jobs/nightly`` uses; on ZooKeeper, the znode ``/jobs/nightly``.
+    Raises :class:`InvalidNameError` for a bad name."""
+    return validate_name(name, what).removeprefix("/")
 
 
 def validate_path(path: object, what: str = "path") -> str:

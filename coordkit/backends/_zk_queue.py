@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import re
 import threading
 import uuid
@@ -123,6 +124,12 @@ class QueueJoin:
         except NoNodeError:  # only if the session ended meanwhile; then a new node is right
             return None
         return _view(_contender(path, data, stat), self.parent, names, max(parent_stat.pzxid, stat.mzxid))
+
+
+def _relative(contender: Contender) -> Contender:
+    """The contender as reported above the backend: its znode path relative to the root (the
+    chroot's, under a namespace), without the leading slash, as on every backend."""
+    return dataclasses.replace(contender, key=contender.key.removeprefix("/"))
 
 
 def _view(mine: Contender, parent: str, names: Iterable[str], revision: int) -> QueueView:
@@ -269,12 +276,14 @@ class ContenderQueues(Backend):
         view = self._read(path, join.attempt, write=True, session=True)
         if attempt:
             joins.pop(attempt, None)
-        return view
+        return QueueView(_relative(view.mine), [_relative(c) for c in view.contenders], view.revision)
 
     def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
         """One children read; with ``values``, one more pipelined read of every contender."""
         node = self._keys.to_key(path)
-        return self._read(path, lambda client, deadline: list_queue(client, node, deadline, values=values))
+        contenders, revision = self._read(path, lambda client, deadline: list_queue(client, node, deadline,
+                                                                                 values=values))
+        return [_relative(c) for c in contenders], revision
 
     def queue_update(self, mine: Contender, value: bytes) -> Contender:
         """``set`` at our node's known version, not retried (a repeat would meet its own

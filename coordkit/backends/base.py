@@ -307,6 +307,14 @@ class Backend(abc.ABC):
     # --- contender queues (locks, semaphores, elections) ----------------------------------
     # Defaults built on the key/value calls above; the ZooKeeper and etcd backends override
     # them with the wire layouts other tools use (Curator, etcdctl) and single round trips.
+    # Queue paths come canonical from the recipes (names.recipe_name: no leading slash), and
+    # contender keys go back in one form on every backend: relative to the namespace root.
+
+    def _contender_name(self, name: str) -> str:
+        """The form a contender key is reported in (``Lock.key``, ``Leader.key``, queue
+        views): relative to the namespace root, no leading slash, and still a name that
+        reads that very key. Path-style backends, where ``x`` is ``/x``, drop the slash."""
+        return name.removeprefix("/")
 
     def queue_join(self, path: str, value: bytes, *, unique: bool = False,
                    attempt: str | None = None) -> QueueView:
@@ -325,13 +333,13 @@ class Backend(abc.ABC):
         existing = self.get(key)
         if existing is not None and existing.lease == self.session_id:
             contenders, revision = self.queue_list(path)
-            mine = Contender(existing.key, existing.create_revision, existing.create_revision,
-                             existing.value, existing.version)
+            mine = Contender(self._contender_name(existing.key), existing.create_revision,
+                             existing.create_revision, existing.value, existing.version)
             return QueueView(mine, contenders, revision)
         entry = self.put(Put(key, value, create=True, ephemeral=True))
         contenders, revision = self.queue_list(path)
-        mine = Contender(entry.key, entry.create_revision, entry.create_revision, entry.value,
-                         entry.version)
+        mine = Contender(self._contender_name(entry.key), entry.create_revision, entry.create_revision,
+                         entry.value, entry.version)
         return QueueView(mine, contenders, revision)
 
     def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
@@ -340,7 +348,7 @@ class Backend(abc.ABC):
         entries, revision = self.tree(path)
         depth = path.strip("/").count("/") + 1  # contenders are the immediate children
         found = [
-            Contender(e.key, e.create_revision, e.create_revision, e.value, e.version)
+            Contender(self._contender_name(e.key), e.create_revision, e.create_revision, e.value, e.version)
             for e in entries
             if e.key.strip("/").count("/") == depth
         ]

@@ -95,6 +95,9 @@ class EtcdBackend(Backend):
         # Keys written by other tools need not be UTF-8: keep their bytes recoverable.
         return self._keys.to_name(key.decode("utf-8", "surrogateescape"))
 
+    def _contender_name(self, name: str) -> str:  # at the root a key is kept as spelt ("x" is not "/x")
+        return name.removeprefix("/") if self._keys.namespace else name
+
     def _entry(self, kv: Any) -> Entry:
         return Entry(self._name(kv.key), kv.value, kv.version, kv.create_revision, kv.mod_revision, kv.lease)
 
@@ -365,7 +368,7 @@ class EtcdBackend(Backend):
         lease = self._current_lease()
         suffix = (attempt or uuid.uuid4().hex)[:12]  # a retried join finds its own key
         key = self._key(join(path, f"{lease:x}-{suffix}" if unique else f"{lease:x}"))
-        name = self._name(key)  # as the read will spell it ("x" comes back "/x" in a namespace)
+        name = self._contender_name(self._name(key))  # as _contenders will spell it
         _, start, end = self._below(path)
         queue = etcdrpc.RequestOp(request_range=ops_.read_by_creation(start, end))
         absent = ops_.conditions(Put(name, value, create=True), key)
@@ -404,5 +407,6 @@ class EtcdBackend(Backend):
 
     def _contenders(self, path: str, kvs: Any) -> list[Contender]:
         prefix = len(self._keys.prefix_of(path).encode("utf-8"))
-        return [Contender(self._name(kv.key), kv.create_revision, kv.create_revision, kv.value, kv.version)
+        return [Contender(self._contender_name(self._name(kv.key)), kv.create_revision, kv.create_revision,
+                          kv.value, kv.version)
                 for kv in kvs if b"/" not in kv.key[prefix:]]  # direct children only

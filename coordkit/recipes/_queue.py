@@ -37,7 +37,7 @@ from ..errors import (
     OwnershipError,
     SessionLostError,
 )
-from ..names import validate_name
+from ..names import recipe_name
 from ..session import Session, SessionEvent, SessionState
 from ._support import remaining_time, take, check_timeout, when_connected
 
@@ -60,7 +60,7 @@ class Contention:
         self.client = client
         self.values = values  # admission depends on the others' values (read/write locks)
         self._choose_blocker = blocker
-        self.path = validate_name(name, f"{what} name")
+        self.path = recipe_name(name, f"{what} name")  # one spelling below this line
         self.what = what
         self.lose_on_suspend = lose_on_suspend
         self.unique = unique

@@ -33,7 +33,7 @@ def test_command_gets_key_and_token_and_its_status_passes_through(invoke, store:
     result = invoke("lock", "/jobs/lock", "--", "sh", "-c", script)
     assert result.exit_code == 3, result.stderr
     key, token = seen.read_text().split()
-    assert key.startswith("/jobs/lock/") and int(token) > 0
+    assert key.startswith("jobs/lock/") and int(token) > 0  # keys relative to the namespace root
     assert result.stdout == ""  # stdout belongs to the command
     again = store.lock("/jobs/lock")
     assert again.acquire(blocking=False), "the lock was not released after the command"
@@ -47,7 +47,7 @@ def test_timeout_while_another_holds(invoke, store: coordkit.Client, one_line_er
     result = invoke("lock", "--timeout", "0.3", "/busy")
     assert result.exit_code == EXIT_NOT_WON
     assert result.stdout == ""
-    one_line_error(result.stderr, "lock /busy not acquired within 0.3s", f"held by {holder.key}")
+    one_line_error(result.stderr, "lock busy not acquired within 0.3s", f"held by {holder.key}")
     assert holder.is_held
     holder.release()
     assert invoke("lock", "--timeout", "0.3", "/busy", "--", "true").exit_code == 0
@@ -89,7 +89,7 @@ def test_ls_shows_holder_then_waiters(invoke, store: coordkit.Client, memory_url
         assert lines[1].endswith(f"(waiting #1, token {contenders[1].create_revision})")
         rows = json.loads(invoke("--json", "ls", "/q").stdout)
         assert [(r["queue_position"], r["holder"]) for r in rows] == [(0, True), (1, False)]
-        assert rows[0]["key"] == holder.key
+        assert rows[0]["key"].lstrip("/") == holder.key  # a plain key ('/q/..' on path backends)
         tree = invoke("ls", "-r", "/").stdout.splitlines()
         assert "(holder" in tree[2] and "(waiting #1" in tree[3]
         holder.release()
@@ -117,7 +117,7 @@ def test_holding_excludes_others_and_releases_on_sigint(server_url: str, client:
                                                         one_line_error) -> None:
     holder = cli_process("--url", server_url, "lock", "/l")
     key = Lines(holder).next()
-    assert key.startswith("/l/")
+    assert key.startswith("l/")
     contenders, _ = client.backend.queue_list("/l")
     assert [c.key for c in contenders] == [key]
     second = run_cli("--url", server_url, "lock", "--timeout", "1", "/l", "--", "echo", "ran")
@@ -128,7 +128,7 @@ def test_holding_excludes_others_and_releases_on_sigint(server_url: str, client:
     wait_for_contenders(client, "/l", 2)
     waiter.send_signal(signal.SIGINT)
     assert waiter.wait(timeout=15) == 130
-    one_line_error(stderr_of(waiter), "interrupted while waiting for lock /l")
+    one_line_error(stderr_of(waiter), "interrupted while waiting for lock l")
     wait_for_contenders(client, "/l", 1)  # its place in the queue went with its session
     holder.send_signal(signal.SIGINT)
     assert holder.wait(timeout=15) == 0, stderr_of(holder)
@@ -173,7 +173,7 @@ def test_ls_lists_a_queue_of_cli_contenders(server_url: str, client: coordkit.Cl
     assert lines[0].endswith(f"(holder, token {holder.token})")
     assert "(waiting #1, token " in lines[1]
     holder.release()
-    assert Lines(waiter).next() == "/q/" + lines[1].split()[0]  # the waiter was next, and got it
+    assert Lines(waiter).next() == "q/" + lines[1].split()[0]  # the waiter was next, and got it
     waiter.send_signal(signal.SIGINT)
     assert waiter.wait(timeout=15) == 0
 
@@ -213,7 +213,7 @@ def test_loss_terminates_the_command(server_class: type[EtcdServer | ZooKeeperSe
             server.resume()
     assert status == EXIT_LOST
     message = stderr_of(proc)
-    assert "lock /l lost while the command ran" in message and "terminating the command" in message
+    assert "lock l lost while the command ran" in message and "terminating the command" in message
     assert "Traceback" not in message
     with pytest.raises(ProcessLookupError):
         os.kill(command_pid, 0)  # terminated (and reaped by coordkit)
@@ -237,7 +237,7 @@ def test_etcdctl_lock_and_coordkit_lock_exclude_each_other(etcd_server, etcdctl_
     theirs.send_signal(signal.SIGINT)
     assert theirs.wait(timeout=15) == 0
     ours = cli_process("--url", url, "lock", "/l")
-    assert Lines(ours).next().startswith("/l/")
+    assert Lines(ours).next().startswith("l/")
     with coordkit.connect(url) as observer:
         waiting = etcdctl_process("lock", name, "echo", "etcdctl-ran")
         waiting_out = Lines(waiting)
@@ -249,3 +249,29 @@ def test_etcdctl_lock_and_coordkit_lock_exclude_each_other(etcd_server, etcdctl_
         assert waiting.wait(timeout=15) == 0
         wait_until(lambda: observer.tree("/l") == [], "etcdctl released")
 
+
+
+def test_a_slashed_coordkit_lock_meets_etcdctl_lock_of_the_name_without_it(etcd_server, etcdctl_process,
+                                                                           cli_process: Start,
+                                                                           run_cli: RunCli) -> None:
+    """At etcd's root (no namespace) `coordkit lock /NAME` queues under `NAME/`, etcdctl's layout,
+    so it and `etcdctl lock NAME` exclude each other both ways."""
+    name = f"ck-cli-{uuid.uuid4().hex[:12]}/nightly"
+    ours = cli_process("--url", etcd_server.url, "lock", "/" + name)
+    assert Lines(ours).next().startswith(name + "/")  # the etcd key itself, as etcdctl sees it
+    with coordkit.connect(etcd_server.url) as observer:
+        waiting = etcdctl_process("lock", name, "echo", "etcdctl-ran")
+        waiting_out = Lines(waiting)
+        wait_for_contenders(observer, name, 2)
+        assert waiting_out.pending() == [] and waiting.poll() is None  # etcdctl waits for us
+        ours.send_signal(signal.SIGINT)
+        assert ours.wait(timeout=15) == 0
+        assert waiting_out.next() == "etcdctl-ran"
+        assert waiting.wait(timeout=15) == 0
+    theirs = etcdctl_process("lock", name)
+    their_key = Lines(theirs).next()
+    blocked = run_cli("--url", etcd_server.url, "lock", "--timeout", "1", "/" + name)
+    assert blocked.returncode == EXIT_NOT_WON, blocked.stderr
+    assert f"held by {their_key}" in blocked.stderr  # we wait for etcdctl's holder
+    theirs.send_signal(signal.SIGINT)
+    assert theirs.wait(timeout=15) == 0
