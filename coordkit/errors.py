@@ -5,6 +5,8 @@ Errors are grouped by what the caller can do about them::
     CoordkitError
     ├── ConfigurationError (ValueError)      fix the call: bad URL, option or name
     │   ├── InvalidNameError
+    │   ├── CommitTooLargeError               a commit over MAX_COMMIT_OPS ops or the byte
+    │   │                                     limit: split it
     │   └── ConfigValidationError             a setting does not fit the schema
     │                                         (defined in coordkit.config)
     ├── BackendUnavailableError (ConnectionError)   retry later: no server answered
@@ -32,6 +34,7 @@ from __future__ import annotations
 __all__ = [
     "BackendUnavailableError",
     "ClosedError",
+    "CommitTooLargeError",
     "ConfigurationError",
     "ConflictError",
     "CoordkitError",
@@ -56,6 +59,11 @@ class ConfigurationError(CoordkitError, ValueError):
 
 class InvalidNameError(ConfigurationError):
     """A key or recipe name is not acceptable; the message says which rule it broke."""
+
+
+class CommitTooLargeError(ConfigurationError):
+    """A commit holds more ops (or bytes) than one transaction may on every backend; the
+    message names the limit and the server setting behind it. Nothing was sent."""
 
 
 class BackendUnavailableError(CoordkitError, ConnectionError):

@@ -18,13 +18,18 @@ from dataclasses import dataclass
 
 from .errors import ConfigurationError, InvalidNameError
 
-__all__ = ["MAX_NAME_BYTES", "MAX_VALUE_BYTES", "KeyMapper", "join", "validate_name", "validate_path",
+__all__ = ["MAX_COMMIT_OPS", "MAX_NAME_BYTES", "MAX_VALUE_BYTES", "KeyMapper", "join", "validate_name", "validate_path",
            "validate_value", "validate_version"]
 
 MAX_NAME_BYTES = 4096
 # Under ZooKeeper's 1 MiB packet limit (jute.maxbuffer, past which it drops the connection) and
 # etcd's 1.5 MiB request limit, so that one limit holds on every backend, memory included.
 MAX_VALUE_BYTES = 1024 * 1024 - 4096
+# The most ops one commit may hold, on every backend: etcd's default --max-txn-ops (128), which
+# etcd applies to each of a transaction's lists (compares, success requests, failure requests).
+# The etcd backend spends at most one compare and one request per op, except a Check on both
+# version and create_revision (two compares), which therefore counts as two.
+MAX_COMMIT_OPS = 128
 _FORBIDDEN_SEGMENTS = {".", ".."}
 
 

@@ -133,6 +133,9 @@ def run_commit(
             if op.ephemeral and isinstance(exc, (ke.NodeExistsError, ke.BadVersionError)):
                 continue  # the key changed hands between the read and the multi: read again
         if isinstance(op, Delete) and op.version is None and isinstance(exc, ke.NoNodeError):
+            # As for plain puts: learn every absent key of the commit's deletes in one read.
+            with errors():
+                skipped.update(_absent_deletes(client, ops, deadline()))
             skipped.add(index)
             continue
         versioned = isinstance(op, Check) or getattr(op, "version", None) is not None
@@ -176,6 +179,13 @@ def _plain_put_absence(client: KazooClient, ops: Sequence[tuple[str, Op]], deadl
              if isinstance(op, Put) and not op.create and op.version is None and not op.ephemeral]
     probes = [client.exists_async(ops[i][0]) for i in plain]
     return {i: wait(probe, deadline) is None for i, probe in zip(plain, probes)}
+
+
+def _absent_deletes(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: float) -> set[int]:
+    """The deletes without version whose key is absent now (one pipelined round trip)."""
+    plain = [i for i, (_, op) in enumerate(ops) if isinstance(op, Delete) and op.version is None]
+    probes = [client.exists_async(ops[i][0]) for i in plain]
+    return {i for i, probe in zip(plain, probes) if wait(probe, deadline) is None}
 
 
 def _require_own(op: Put, stat: ZnodeStat | None, session_id: int, *, missing_ok: bool) -> ZnodeStat | None:
