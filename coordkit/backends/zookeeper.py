@@ -63,13 +63,13 @@ from ..errors import (
     VersionConflictError,
 )
 from ..names import KeyMapper
-from ._zk_commit import check_put, delete_levels, run_commit
+from ._zk_commit import check_put, delete_levels, prune_parents, run_commit
 from ._zk_errors import TRANSLATED, translate
 from ._zk_queue import ContenderQueues, QueueJoin
 from ._zk_read import get_entry, list_children, read_levels, read_tree, to_entry, wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
-from .base import Check, ConnectionEvent, ConnectionSink, Entry, Op, Put, ServerInfo, Watch, WatchCallback
+from .base import Check, ConnectionEvent, ConnectionSink, Delete, Entry, Op, Put, ServerInfo, Watch, WatchCallback
 
 __all__ = ["ZooKeeperBackend"]
 
@@ -365,8 +365,9 @@ class ZooKeeperBackend(ContenderQueues):
         except NotFoundError:  # a parent is missing (create) or the key is (plain set)
             absent = not op.create
         except KeyExistsError:
-            if op.create:
+            if op.create and op.ephemeral:
                 raise
+            # A create may have met an implicit parent, which it writes: commit decides.
         entry = self._commit([op], absent={0} if absent else set())[0]
         assert entry is not None
         return entry
@@ -391,13 +392,25 @@ class ZooKeeperBackend(ContenderQueues):
             try:
                 with self._errors(key, versioned=version is not None, write=True):
                     wait(client.delete_async(path, version=expected), self._deadline())
+                with self._errors(key):
+                    prune_parents(client, [path], self._deadline())
                 return True
             except NotFoundError:
                 return recursive  # recursive: it existed when read, and is gone now
             except NotEmptyError:
                 if not recursive:
-                    raise
+                    return self._delete_parent(key, version)
         raise NotEmptyError(f"{key}: keys kept appearing below it while deleting it")
+
+    def _delete_parent(self, key: str, version: int | None) -> bool:
+        """Delete a key that has keys below it: it becomes their implicit parent (one
+        version-pinned write, see :mod:`._zk_commit`). False if it is already one."""
+        if self.get(key) is None:
+            if version is not None:
+                raise VersionConflictError(f"{key} does not exist (expected at version {version})")
+            return False
+        self._commit([Delete(key, version)], absent=set())
+        return True
 
     def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
         """One ZooKeeper multi (see :mod:`._zk_commit`): all or nothing."""
