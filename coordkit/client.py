@@ -235,7 +235,7 @@ class Client:
         ``ephemeral``: the key belongs to the session and vanishes with it.
         ``create``: only if absent (KeyExistsError otherwise).
         ``version``: only if the key is at that version (VersionConflictError otherwise).
-        On ZooKeeper missing parents are created as empty nodes. A plain put is retried on
+        On ZooKeeper missing parents are created as implicit parents (no keys). A plain put is retried on
         BackendUnavailableError (writing the same value twice is harmless but counts twice
         in ``version``); a conditional put is not retried, and its BackendUnavailableError
         means it may or may not have happened.
@@ -300,7 +300,8 @@ class Client:
         """Delete ``key`` (with ``recursive``, also every key below it).
 
         Returns False if nothing was there. ``version``: only if at that version
-        (VersionConflictError otherwise).
+        (VersionConflictError otherwise). Without ``recursive`` the keys below ``key``
+        stay, on every backend (a name with keys below is not itself a key).
         """
         key = validate_name(key, "key")
         validate_version(version)

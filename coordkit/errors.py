@@ -18,7 +18,8 @@ Errors are grouped by what the caller can do about them::
     ├── ConflictError                         somebody else changed the store first
     │   ├── KeyExistsError                    create-if-absent found the key
     │   ├── VersionConflictError              compare-and-set lost the race
-    │   └── NotEmptyError                     ZooKeeper node still has children
+    │   └── NotEmptyError                     kept for compatibility: deletes no longer
+    │                                         raise it (keys below a key stay)
     ├── OwnershipError                        a lock/leadership/fence is not held
     └── NoInstanceAvailableError (LookupError)  no live instance to pick: register one,
                                               loosen a required filter, or retry later
@@ -104,7 +105,8 @@ class VersionConflictError(ConflictError):
 
 
 class NotEmptyError(ConflictError):
-    """A ZooKeeper node cannot be deleted while it has children (use ``recursive=True``)."""
+    """Kept for compatibility: ``delete`` now deletes a key with keys below it on every
+    backend (they stay), so the key/value calls no longer raise it."""
 
 
 class OwnershipError(CoordkitError):
