@@ -76,6 +76,14 @@ def test_a_config_of_120_keys_updates_in_one_change(client: coordkit.Client) -> 
     assert all(json.loads(e.value) == values[k.rsplit("/", 1)[-1]] + 1 for k, e in stored.items())
 
 
+def test_a_config_change_over_the_limit_is_refused_naming_the_config(client: coordkit.Client) -> None:
+    with client.config("huge", writable=True) as cfg:
+        with pytest.raises(coordkit.CommitTooLargeError, match="'huge'.*127 keys"):
+            cfg.update({f"key{i:03d}": i for i in range(MAX_COMMIT_OPS)})
+        cfg.update({f"key{i:03d}": i for i in range(MAX_COMMIT_OPS - 1)})  # the largest change fits
+    assert len([e for e in client.tree("/config/huge") if "key" in e.key]) == MAX_COMMIT_OPS - 1
+
+
 def test_config_import_of_120_keys_is_one_change(store_url: str, tmp_path: Path,
                                                  client: coordkit.Client) -> None:
     document = tmp_path / "big.json"
