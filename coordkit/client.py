@@ -18,7 +18,8 @@ from ._url import Target, parse_url
 from .backends.base import Backend, Check, Delete, Entry, Op, Put, ServerInfo, WatchEvent
 from .errors import (BackendUnavailableError, CommitTooLargeError, ConfigurationError, ConflictError,
                      OwnershipError)
-from .names import MAX_COMMIT_OPS, MAX_VALUE_BYTES, validate_name, validate_path, validate_value, validate_version
+from .names import (MAX_COMMIT_OPS, MAX_VALUE_BYTES, validate_name, validate_path, validate_value,
+                    validate_version)
 from .session import Session, SessionListener, SessionState
 from .watch import WatchHandle
 

@@ -13,8 +13,8 @@ from ..errors import ConflictError, KeyExistsError, VersionConflictError
 from ._etcd_conn import etcdrpc
 from .base import Check, Delete, Entry, Op, Put
 
-__all__ = ["conditions", "first_conflict", "prefix_range", "read", "read_by_creation", "read_op", "remove", "write",
-           "written"]
+__all__ = ["conditions", "first_conflict", "prefix_range", "read", "read_by_creation", "read_op", "remove",
+           "write", "written"]
 
 _Compare: Any = etcdrpc.Compare
 

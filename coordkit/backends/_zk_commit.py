@@ -125,8 +125,8 @@ def run_commit(
                        if isinstance(r, Exception) and not isinstance(r, _FOLLOWERS)), None)
         if failed is None:
             results = _results(client, ops, plan, kinds, outcome, created, reads, session_id, deadline())
-            prune_parents(client, [ops[i][0] for i in plan if isinstance(ops[i][1], Delete) and i not in pinned],
-                          deadline())
+            deleted = [ops[i][0] for i in plan if isinstance(ops[i][1], Delete) and i not in pinned]
+            prune_parents(client, deleted, deadline())
             return results
         index, exc = plan[failed], outcome[failed]
         if index < 0 or (kinds.get(index) == "create" and isinstance(exc, ke.NoNodeError)):

@@ -194,9 +194,10 @@ def list_children(client: KazooClient, path: str, deadline: float, *, chrooted: 
 
 
 def read_tree(client: KazooClient, root: str, deadline: float, *, chrooted: bool) -> tuple[list[Entry], int]:
-    """Every entry strictly below ``root`` (implicit parents are not entries), sorted, and the largest zxid read (czxid, mzxid
-    and pzxid, so a child deleted since the nodes were written counts). An absent root
-    gives the zxid at which the server answered that it is absent."""
+    """Every entry strictly below ``root`` (implicit parents are no entries), sorted, and
+    the largest zxid read (czxid, mzxid and pzxid, so a child deleted since the nodes were
+    written counts). An absent root gives the zxid at which the server answered that it is
+    absent."""
     top, levels = read_levels(client, root, deadline, chrooted=chrooted)
     if top is None:
         return [], client.last_zxid

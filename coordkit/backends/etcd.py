@@ -9,8 +9,9 @@ Sessions are leases: an ephemeral key is a key attached to the session's lease.
 
 Every write is one round trip: a transaction that compares the op's condition and writes,
 asking for the key's previous state, from which the new entry follows (or, when a compare
-fails, reads the involved keys so the error can say which condition failed and why). Every call has a deadline of
-``operation_timeout`` seconds and fails over to the next endpoint (see ``_etcd_conn``).
+fails, reads the involved keys so the error can say which condition failed and why).
+Every call has a deadline of ``operation_timeout`` seconds and fails over to the next
+endpoint (see ``_etcd_conn``).
 
 ``children("/")`` without a namespace lists the first segment of every key with any
 leading ``/`` dropped: ``/a/b`` and ``a/c`` both give ``a``, although ``/a`` and ``a`` are

@@ -82,7 +82,8 @@ from ._zk_queue import ContenderQueues, QueueJoin
 from ._zk_read import get_entry, list_children, read_levels, read_tree, to_entry, wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
-from .base import Check, ConnectionEvent, ConnectionSink, Delete, Entry, Op, Put, ServerInfo, Watch, WatchCallback
+from .base import (Check, ConnectionEvent, ConnectionSink, Delete, Entry, Op, Put, ServerInfo, Watch,
+                   WatchCallback)
 
 __all__ = ["ZooKeeperBackend"]
 
