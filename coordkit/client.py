@@ -16,8 +16,10 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_r
 
 from ._url import Target, parse_url
 from .backends.base import Backend, Check, Delete, Entry, Op, Put, ServerInfo, WatchEvent
-from .errors import BackendUnavailableError, ConfigurationError, ConflictError, OwnershipError
-from .names import MAX_VALUE_BYTES, validate_name, validate_path, validate_value, validate_version
+from .errors import (BackendUnavailableError, CommitTooLargeError, ConfigurationError, ConflictError,
+                     OwnershipError)
+from .names import (MAX_COMMIT_OPS, MAX_VALUE_BYTES, validate_name, validate_path, validate_value,
+                    validate_version)
 from .session import Session, SessionListener, SessionState
 from .watch import WatchHandle
 
@@ -64,11 +66,30 @@ def _checked_ops(ops: object) -> list[Op]:
     keys = [op.key for op in checked if not isinstance(op, Check)]
     if len(set(keys)) != len(keys):
         raise ConfigurationError("a commit may write each key once; merge the ops on the same key")
-    total = sum(len(op.value) for op in checked if isinstance(op, Put))
-    if total > MAX_VALUE_BYTES:
-        raise ConfigurationError(f"a commit writes at most {MAX_VALUE_BYTES} bytes in all, not {total}; "
-                                 "split it")
+    _check_commit_size(checked)
     return checked
+
+
+def _commit_size(op: Op) -> int:
+    """What ``op`` counts against MAX_COMMIT_OPS: one, or two for a Check on both version and
+    create_revision (two compares in an etcd transaction)."""
+    return 2 if isinstance(op, Check) and op.version is not None and op.create_revision is not None else 1
+
+
+def _check_commit_size(ops: list[Op]) -> None:
+    """Refuse, before anything is sent, a commit that one transaction cannot hold on every
+    backend: over MAX_COMMIT_OPS ops (etcd's --max-txn-ops) or MAX_VALUE_BYTES of values
+    (ZooKeeper's jute.maxbuffer bounds a whole multi)."""
+    count = sum(_commit_size(op) for op in ops)
+    if count > MAX_COMMIT_OPS:
+        raise CommitTooLargeError(
+            f"a commit holds at most {MAX_COMMIT_OPS} ops on every backend (etcd's default "
+            f"--max-txn-ops), not {count}; split it into several commits")
+    total = sum(len(op.value) for op in ops if isinstance(op, Put))
+    if total > MAX_VALUE_BYTES:
+        raise CommitTooLargeError(
+            f"a commit writes at most {MAX_VALUE_BYTES} bytes of values on every backend (ZooKeeper's "
+            f"jute.maxbuffer, 1 MiB, bounds one multi), not {total}; split it into several commits")
 
 
 def _make_backend(target: Target) -> Backend:
@@ -215,7 +236,7 @@ class Client:
         ``ephemeral``: the key belongs to the session and vanishes with it.
         ``create``: only if absent (KeyExistsError otherwise).
         ``version``: only if the key is at that version (VersionConflictError otherwise).
-        On ZooKeeper missing parents are created as empty nodes. A plain put is retried on
+        On ZooKeeper missing parents are created as implicit parents (no keys). A plain put is retried on
         BackendUnavailableError (writing the same value twice is harmless but counts twice
         in ``version``); a conditional put is not retried, and its BackendUnavailableError
         means it may or may not have happened.
@@ -280,7 +301,8 @@ class Client:
         """Delete ``key`` (with ``recursive``, also every key below it).
 
         Returns False if nothing was there. ``version``: only if at that version
-        (VersionConflictError otherwise).
+        (VersionConflictError otherwise). Without ``recursive`` the keys below ``key``
+        stay, on every backend (a name with keys below is not itself a key).
         """
         key = validate_name(key, "key")
         validate_version(version)
@@ -309,7 +331,11 @@ class Client:
 
     def commit(self, ops: list[Op]) -> list[Entry | None]:
         """Apply ``ops`` (:class:`~coordkit.Check`, :class:`~coordkit.Put`,
-        :class:`~coordkit.Delete`) atomically: all or nothing. Not retried."""
+        :class:`~coordkit.Delete`) atomically: all or nothing. Not retried.
+
+        At most ``coordkit.names.MAX_COMMIT_OPS`` (128) ops and 1 MiB of values, on every
+        backend: a larger commit raises CommitTooLargeError before anything is sent.
+        """
         checked = _checked_ops(ops)
         return self._call(lambda: self._backend.commit(checked), idempotent=False)
 

@@ -31,7 +31,7 @@ from kazoo.client import KazooClient
 
 from ..errors import CoordkitError
 from ._zk_errors import TRANSLATED
-from ._zk_read import NodeRead, child_path, read_key, read_nodes, to_entry, visible
+from ._zk_read import NodeRead, child_path, is_parent, read_key, read_nodes, to_entry, visible
 from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
 
 __all__ = ["ZkWatch"]
@@ -223,12 +223,17 @@ class ZkWatch(Watch):
         if read is None:
             self._drop(path, observed, deletes)
             return []
+        parent, _, name = path.rpartition("/")
+        if is_parent(read.data):  # not a key (any more), but the keys below it are watched
+            self._kids.setdefault(parent or "/", set()).add(name)
+            if self._entries.pop(path, None) is not None:
+                deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
+            return self._children(path, read.children, deep, observed, deletes)
         entry = to_entry(path, read.data, read.stat)
         old = self._entries.get(path)
         if old is not None and old.create_revision != entry.create_revision:
             self._drop(path, observed, deletes)  # deleted and created again since last read
             old = None
-        parent, _, name = path.rpartition("/")
         self._kids.setdefault(parent or "/", set()).add(name)
         if old is None or entry.mod_revision > old.mod_revision:
             self._entries[path] = entry

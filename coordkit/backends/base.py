@@ -14,6 +14,17 @@ Session
     announced by the server) is reported through the sink given to :meth:`Backend.connect`.
 
 Keys and values
+    Keys form a flat namespace of names: a key exists only if it was written. A name with
+    keys below it is no key unless written: ``get`` gives None, ``tree`` and watches skip
+    it, ``children`` lists it. ``delete(key)`` deletes that key only (``recursive``: and
+    the keys below). ZooKeeper's parents are *implicit parents* (nodes holding
+    :data:`coordkit.names.PARENT_MARK`, a value refused everywhere): see its backend.
+    Spelling: on etcd without a namespace a name is the etcd key as written (``x`` and
+    ``/x`` are two keys, as in etcdctl); elsewhere a name is a path from the namespace
+    root (``x`` is ``/x``). A commit holds at most :data:`coordkit.names.MAX_COMMIT_OPS`
+    ops (etcd's ``--max-txn-ops``) and 1 MiB of values (ZooKeeper's ``jute.maxbuffer``);
+    the client refuses more with CommitTooLargeError before sending.
+
     Values are bytes. ``version`` is 1 when a key is created and grows by one with each
     write; it restarts at 1 when a deleted key is created again. ``create_revision`` and
     ``mod_revision`` are cluster-wide and strictly increase (etcd revisions, ZooKeeper
@@ -260,16 +271,17 @@ class Backend(abc.ABC):
         """Write one key (see :class:`Put`) and return its new state.
 
         Raises KeyExistsError (``create``), VersionConflictError (``version``).
-        On ZooKeeper missing parents are created as empty persistent nodes.
+        On ZooKeeper missing parents are created as implicit parents, in the same
+        transaction; a ``create`` over an implicit parent succeeds (it was no key).
         """
 
     @abc.abstractmethod
     def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
         """Delete ``key`` (and, with ``recursive``, every key below it).
 
-        Returns False if nothing was there. Raises VersionConflictError if ``version`` is
-        given and the key is absent or at another version, NotEmptyError on ZooKeeper
-        when the node has children and ``recursive`` is false.
+        Returns False if nothing was there (an implicit parent is nothing). Raises
+        VersionConflictError if ``version`` is given and the key is absent or at another
+        version. Without ``recursive`` the keys below ``key`` stay, on every backend.
         """
 
     @abc.abstractmethod

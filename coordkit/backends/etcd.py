@@ -7,10 +7,11 @@ Layout: a coordkit name is the etcd key exactly as ``etcdctl`` spells it (``mylo
 Sessions are leases: an ephemeral key is a key attached to the session's lease.
 ``Entry.version``, ``create_revision``, ``mod_revision`` and ``lease`` are etcd's own.
 
-Every write is one round trip: a transaction that compares the op's condition, writes,
-and reads the written key back (or, when a compare fails, reads the involved keys so the
-error can say which condition failed and why). Every call has a deadline of
-``operation_timeout`` seconds and fails over to the next endpoint (see ``_etcd_conn``).
+Every write is one round trip: a transaction that compares the op's condition and writes,
+asking for the key's previous state, from which the new entry follows (or, when a compare
+fails, reads the involved keys so the error can say which condition failed and why).
+Every call has a deadline of ``operation_timeout`` seconds and fails over to the next
+endpoint (see ``_etcd_conn``).
 
 ``children("/")`` without a namespace lists the first segment of every key with any
 leading ``/`` dropped: ``/a/b`` and ``a/c`` both give ``a``, although ``/a`` and ``a`` are
@@ -289,14 +290,16 @@ class EtcdBackend(Backend):
         return [self._entry(kv) for kv in reply.kvs], reply.header.revision
 
     def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
-        """One transaction: every condition compared; on success the writes, each Put read
-        back; on failure the involved keys read, to raise the ConflictError subclass naming
-        the first failing op. Then nothing was written."""
+        """One transaction: every condition compared; on success the writes, each Put asking
+        for the previous state of its key (from which its new entry follows); on failure the
+        involved keys read, to raise the ConflictError subclass naming the first failing op.
+        Then nothing was written. An op costs at most one compare and one request, which is
+        what etcd's --max-txn-ops counts (per list), so MAX_COMMIT_OPS ops always fit."""
         if not ops:
             return []
         compare: list[Any] = []
         success: list[Any] = []
-        read_back: list[int | None] = []  # index in success of each Put's read
+        puts: list[tuple[int, Put, int] | None] = []  # (index in success, op, lease) of each Put
         involved: dict[bytes, None] = {}
         for op in ops:
             key = self._key(op.key)
@@ -306,19 +309,25 @@ class EtcdBackend(Backend):
                 involved[key] = None
             if isinstance(op, Put):
                 lease = self._current_lease() if op.ephemeral else 0
-                success.append(ops_.write(key, op.value, lease))
-                read_back.append(len(success))
-                success.append(ops_.read_op(key))
+                puts.append((len(success), op, lease))
+                success.append(ops_.write(key, op.value, lease, prev_kv=not op.create))
             else:
                 if isinstance(op, Delete):
                     success.append(ops_.remove(key))
-                read_back.append(None)
+                puts.append(None)
         reply = self._txn(f"commit of {len(ops)} op(s) on {ops[0].key}", compare, success,
                           [ops_.read_op(key) for key in involved])
         if not reply.succeeded:
             raise ops_.first_conflict(ops, self._found(reply, ops))
-        return [None if i is None else self._entry(reply.responses[i].response_range.kvs[0])
-                for i in read_back]
+        revision = reply.header.revision
+        return [None if put is None else self._written(put, reply.responses[put[0]], revision)
+                for put in puts]
+
+    def _written(self, put: tuple[int, Put, int], response: Any, revision: int) -> Entry:
+        _, op, lease = put
+        reply = response.response_put
+        prev = reply.prev_kv if reply.HasField("prev_kv") else None
+        return ops_.written(self._name(self._key(op.key)), op.value, lease, prev, revision)
 
     def _found(self, reply: Any, ops: Sequence[Op]) -> dict[str, Entry]:
         """The failure branch's reads, by each op's own spelling of its key (inside a

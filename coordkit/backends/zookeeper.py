@@ -3,8 +3,20 @@ helpers and here).
 
 Layout: a name is a znode path below the namespace, and the namespace is the client's
 chroot (created at connect if missing). Missing parents of a written key are created as
-empty persistent nodes, in the same transaction as the key, so they never outlive a failed
-write; they are visible to ``children``, ``tree`` and watches like any other node.
+implicit parents (persistent nodes holding ``PARENT_MARK``), in the same transaction as the
+key, so they never outlive a failed write. They are not keys (the contract's one model):
+``get``, ``tree`` and watches skip them, ``children`` lists them. A delete of a node with
+children sets the mark instead (ZooKeeper cannot remove it), pinned to the version read; a
+create over an implicit parent sets its value, pinned likewise. The delete of a key removes
+the implicit parents left empty above it, each pinned to its version, so never one that
+gained a child or a value. Nodes written by other tools (empty or not) are keys.
+
+Known differences that ZooKeeper imposes: a key written over an implicit parent continues
+that node's data version (its ``version`` need not start at 1), so a compare-and-set whose
+version happens to equal the parent's writes it; an implicit parent whose last child went
+without a coordkit delete (an expired ephemeral key, another tool) stays until a coordkit
+delete below it: it reads as absent but ``children`` lists its name. An ephemeral key
+cannot have keys below it (ZooKeeper refuses), nor be written over an implicit parent.
 
 Mapping of the contract onto ZooKeeper:
 
@@ -22,7 +34,8 @@ Mapping of the contract onto ZooKeeper:
 * An ephemeral ``put`` on a key that exists as a persistent key or as another session's
   ephemeral raises KeyExistsError; on our own ephemeral it updates the value. A persistent
   ``put`` on an existing ephemeral key updates its value and leaves it ephemeral.
-* A ``Delete`` without version of an absent key in ``commit`` is a no-op, as on etcd.
+* A ``Delete`` without version of an absent key (or of an implicit parent) in ``commit`` is
+  a no-op, as on etcd.
 * Contender queues (locks, elections) use Apache Curator's layout; see :mod:`._zk_queue`.
 * ``watch(start_revision=r)``: ZooKeeper keeps no history. The watch delivers the keys whose
   ``mod_revision >= r`` that exist when it starts, then live changes; deletions between
@@ -63,13 +76,14 @@ from ..errors import (
     VersionConflictError,
 )
 from ..names import KeyMapper
-from ._zk_commit import check_put, delete_levels, run_commit
+from ._zk_commit import check_put, delete_levels, prune_parents, run_commit
 from ._zk_errors import TRANSLATED, translate
 from ._zk_queue import ContenderQueues, QueueJoin
 from ._zk_read import get_entry, list_children, read_levels, read_tree, to_entry, wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
-from .base import Check, ConnectionEvent, ConnectionSink, Entry, Op, Put, ServerInfo, Watch, WatchCallback
+from .base import (Check, ConnectionEvent, ConnectionSink, Delete, Entry, Op, Put, ServerInfo, Watch,
+                   WatchCallback)
 
 __all__ = ["ZooKeeperBackend"]
 
@@ -365,8 +379,9 @@ class ZooKeeperBackend(ContenderQueues):
         except NotFoundError:  # a parent is missing (create) or the key is (plain set)
             absent = not op.create
         except KeyExistsError:
-            if op.create:
+            if op.create and op.ephemeral:
                 raise
+            # A create may have met an implicit parent, which it writes: commit decides.
         entry = self._commit([op], absent={0} if absent else set())[0]
         assert entry is not None
         return entry
@@ -391,13 +406,25 @@ class ZooKeeperBackend(ContenderQueues):
             try:
                 with self._errors(key, versioned=version is not None, write=True):
                     wait(client.delete_async(path, version=expected), self._deadline())
+                with self._errors(key):
+                    prune_parents(client, [path], self._deadline())
                 return True
             except NotFoundError:
                 return recursive  # recursive: it existed when read, and is gone now
             except NotEmptyError:
                 if not recursive:
-                    raise
+                    return self._delete_parent(key, version)
         raise NotEmptyError(f"{key}: keys kept appearing below it while deleting it")
+
+    def _delete_parent(self, key: str, version: int | None) -> bool:
+        """Delete a key that has keys below it: it becomes their implicit parent (one
+        version-pinned write, see :mod:`._zk_commit`). False if it is already one."""
+        if self.get(key) is None:
+            if version is not None:
+                raise VersionConflictError(f"{key} does not exist (expected at version {version})")
+            return False
+        self._commit([Delete(key, version)], absent=set())
+        return True
 
     def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
         """One ZooKeeper multi (see :mod:`._zk_commit`): all or nothing."""

@@ -91,13 +91,12 @@ def test_del_of_a_key_with_keys_below(server_url: str, run_cli: RunCli, client: 
                                       one_line_error: OneLineError) -> None:
     client.put("/dir/child", "x")
     result = run_cli("--url", server_url, "del", "/dir")
-    if is_zookeeper(server_url):  # /dir is a parent node: ZooKeeper refuses
-        assert result.returncode == 3
-        one_line_error(result.stderr, "-r")
-    else:  # on etcd /dir was never a key
-        assert result.returncode == 1
-        one_line_error(result.stderr, "/dir: no such key")
-    assert client.get_text("/dir/child") == "x"
+    assert result.returncode == 1  # /dir was never a key, on ZooKeeper as on etcd
+    one_line_error(result.stderr, "/dir: no such key")
+    client.put("/dir", "now a key")
+    deleted = run_cli("--url", server_url, "del", "/dir")
+    assert (deleted.returncode, deleted.stderr) == (0, "")
+    assert client.get("/dir") is None and client.get_text("/dir/child") == "x"
 
 
 def test_status(server_url: str, run_cli: RunCli) -> None:
