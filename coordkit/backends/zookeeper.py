@@ -154,14 +154,15 @@ class ZooKeeperBackend(ContenderQueues):
         return client
 
     def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
-              session: bool = False) -> T:
-        """Run an idempotent call (a read, or a write safe to repeat) by one deadline, again
-        if the link comes back before it."""
-        deadline = self._deadline()
+              session: bool = False, timeout: float | None = None) -> T:
+        """Run an idempotent call (a read, or a write safe to repeat) by one deadline (the
+        operation timeout, or ``timeout`` if shorter), again if the link comes back before it."""
+        limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
+        deadline = time.monotonic() + limit
         while True:
             client = self._usable(session=session)
             try:
-                with self._errors(key, write=write, session=session):
+                with self._errors(key, write=write, session=session, timeout=limit):
                     return fn(client, deadline)
             except BackendUnavailableError as exc:
                 remaining = deadline - time.monotonic()
@@ -416,7 +417,7 @@ class ZooKeeperBackend(ContenderQueues):
                           errors=functools.partial(self._errors, session=session), races=_RACES, absent=absent)
 
     def watch(self, key: str, callback: WatchCallback, *, prefix: bool,
-              start_revision: int | None = None) -> Watch:
+              start_revision: int | None = None, timeout: float | None = None) -> Watch:
         """Read the key or subtree (arming one-shot watches) before returning; raises what
         that read raises, and then nothing runs. See :mod:`._zk_watch`."""
         path = self._keys.to_key(key)
@@ -428,8 +429,9 @@ class ZooKeeperBackend(ContenderQueues):
         with self._lock:  # registered first: a reconnect during the first read must resync it
             self._watches.add(watch)
         try:
-            with self._errors(key):
-                watch.start(start_revision)
+            limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
+            with self._errors(key, timeout=limit):
+                watch.start(start_revision, limit)
         except BaseException:
             self._forget(watch)
             raise
