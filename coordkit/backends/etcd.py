@@ -83,6 +83,7 @@ class EtcdBackend(Backend):
         self._watches: set[EtcdWatch] = set()
         self._attempts: dict[bytes, str] = {}  # contender key -> the join attempt that made it
         self._closed = False
+        self._reopening = False  # new_session() is granting or revoking: it closes the channel
 
     # --- names <-> keys ----------------------------------------------------------------
     def canonical(self, name: str) -> str:
@@ -181,12 +182,38 @@ class EtcdBackend(Backend):
     def new_session(self, timeout: float) -> int:
         """Grant a new lease, then revoke the old one in the time left (best effort: if
         that fails the old lease expires after its TTL). Raises BackendUnavailableError if
-        no server grants one; the old session then stays current."""
+        no server grants one; the old session then stays current. A close() meanwhile
+        leaves the channel to this call, which revokes what it was granted and raises
+        ClosedError: no lease outlives the backend because of the race."""
         deadline = time.monotonic() + timeout
-        old = self._current_lease()
-        self._lease, self._ttl = self._grant(timeout)
-        self._revoke(old, deadline - time.monotonic())
+        with self._lock:
+            old = self._current_lease()  # ClosedError once closed
+            self._reopening = True
+        unowned = 0  # a lease granted that close() does not know of
+        try:
+            unowned, ttl = self._grant(timeout)
+            with self._lock:
+                if not self._closed:  # from here on close() revokes it
+                    self._lease, self._ttl, unowned = unowned, ttl, 0
+            self._revoke(old, deadline - time.monotonic())
+        finally:
+            with self._lock:
+                self._reopening = False
+                closed = self._closed
+            if closed:
+                self._end_after_close(unowned)
+        if closed:
+            raise ClosedError("the etcd backend was closed while a new session was being opened")
         return self._lease
+
+    def _end_after_close(self, lease: int) -> None:
+        """The last step of a close() that came during new_session(): revoke the lease that
+        close() could not know of (if any), then close the channel close() left open."""
+        try:
+            if lease:
+                self._revoke(lease, self._timeout)
+        finally:
+            self._conn.close()
 
     def _revoke(self, lease: int, timeout: float) -> None:
         if timeout <= 0:
@@ -210,11 +237,13 @@ class EtcdBackend(Backend):
                 return
             self._closed = True
             watches, self._watches = list(self._watches), set()
-        if self._lease:
-            self._revoke(self._lease, self._timeout)
+            lease, reopening = self._lease, self._reopening
+        if lease:
+            self._revoke(lease, self._timeout)
         for watch in watches:
             watch.stop()
-        self._conn.close()
+        if not reopening:  # else new_session() revokes what it holds and closes the channel
+            self._conn.close()
 
     def server_info(self, timeout: float) -> ServerInfo:
         """Status of the member answering, and the member list (two reads, one deadline)."""
