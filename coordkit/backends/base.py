@@ -384,7 +384,7 @@ class Backend(abc.ABC):
                 gone.set()
                 wake.set()
 
-        watch = self.watch(key, on_event, prefix=False)
+        watch = self.watch(key, on_event, prefix=False, timeout=timeout)  # a wait's bound holds
         try:
             current = self.get(key)
             if current is None or (create_revision and current.create_revision != create_revision):
