@@ -367,7 +367,8 @@ class Client:
 
     def register(self, name: str, address: str, port: int, *, id: str | None = None,
                  metadata: Mapping[str, str] | None = None, weight: int = 1, base: str = DEFAULT_BASE,
-                 ssl_port: int | None = None, uri_spec: str | Mapping[str, Any] | None = None) -> Registration:
+                 ssl_port: int | None = None,
+                 uri_spec: str | Mapping[str, Any] | None = None) -> Registration:
         """Register an instance of service ``name`` (see :class:`coordkit.Registration`)."""
         from .discovery.registry import Registration
 

@@ -422,7 +422,8 @@ class EtcdBackend(Backend):
             # and the pending removal, which compares the old revision, cannot delete it.
             # (One transaction cannot delete and put the same key: two steps.)
             same = ops_.conditions(Check(mine.key, create_revision=mine.create_revision), key)
-            self._txn(f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [], timeout=timeout)
+            self._txn(f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [],
+                      timeout=timeout)
             return self.queue_join(path, value, unique=unique, attempt=attempt, timeout=timeout)
         return QueueView(mine, contenders, reply.header.revision)
 

@@ -147,7 +147,8 @@ class ZooKeeperBackend(ContenderQueues):
             raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
         client = self._client
         if client is None and self._sink is not None:
-            self._installed.wait(self._op_timeout if deadline is None else max(0.0, deadline - time.monotonic()))
+            wait = self._op_timeout if deadline is None else max(0.0, deadline - time.monotonic())
+            self._installed.wait(wait)
             client = self._client
             if self._closed:
                 raise ClosedError("the ZooKeeper backend is closed")
