@@ -50,7 +50,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -97,6 +97,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("coordkit")
+S = TypeVar("S")  # the typed view's type: what the schema builds
 Listener = Callable[[ConfigChanges], None]
 ErrorListener = Callable[[ConfigValidationError], None]
 
@@ -109,7 +110,7 @@ def _load_defaults(defaults: Mapping[str, Any] | str | os.PathLike[str] | None) 
     return flat_mapping(defaults, "defaults")
 
 
-class Config(TypedGetters, Mapping[str, Any]):
+class Config(TypedGetters, Mapping[str, Any], Generic[S]):
     """The live settings of ``app`` under ``<base>/<app>/`` (see the module docstring).
 
     Options (keyword-only): ``base`` (default ``/config``); ``defaults`` (a flat mapping of
@@ -129,9 +130,21 @@ class Config(TypedGetters, Mapping[str, Any]):
     (a write cut off that way may or may not have happened).
     """
 
+    @overload
+    def __init__(self: Config[None], client: Client, app: str, *, base: str = "/config",
+                 defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+                 schema: None = None, env_prefix: str | None = None,
+                 environ: Mapping[str, str] | None = None, writable: bool = False,
+                 live: bool = True) -> None: ...
+    @overload
+    def __init__(self: Config[S], client: Client, app: str, *, base: str = "/config",
+                 defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+                 schema: Callable[..., S], env_prefix: str | None = None,
+                 environ: Mapping[str, str] | None = None, writable: bool = False,
+                 live: bool = True) -> None: ...
     def __init__(self, client: Client, app: str, *, base: str = "/config",
                  defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-                 schema: Any = None, env_prefix: str | None = None,
+                 schema: Callable[..., Any] | None = None, env_prefix: str | None = None,
                  environ: Mapping[str, str] | None = None, writable: bool = False,
                  live: bool = True) -> None:
         self._client = client
@@ -176,7 +189,7 @@ class Config(TypedGetters, Mapping[str, Any]):
         self._closed = True
         self._follower.close()
 
-    def __enter__(self) -> Config:
+    def __enter__(self) -> Config[S]:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -247,13 +260,16 @@ class Config(TypedGetters, Mapping[str, Any]):
         return self._snapshot.settings() if key is None else self._snapshot.explain(key)
 
     @property
-    def typed(self) -> Any:
+    def typed(self) -> S:
         """The schema's typed view of the effective settings (a dataclass or pydantic model
-        instance), rebuilt on every change. A change that does not fit the schema leaves
-        the last valid view in place (see :attr:`error`)."""
+        instance, or what a function schema returns), rebuilt on every change. A change that
+        does not fit the schema leaves the last valid view in place (see :attr:`error`).
+        ``client.config(app, schema=MySettings)`` is a ``Config[MySettings]``, so this is a
+        ``MySettings`` to type-checkers; without a schema it is a ``Config[None]`` and this
+        raises ConfigurationError."""
         if self._schema is None:
             raise ConfigurationError(f"config {self._app!r} has no schema: pass schema=... to client.config()")
-        return self._typed
+        return self._typed  # type: ignore[no-any-return]
 
     @property
     def error(self) -> ConfigValidationError | None:

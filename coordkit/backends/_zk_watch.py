@@ -84,15 +84,16 @@ class ZkWatch(Watch):
         self._watcher = on_event
 
     # --- lifecycle ---------------------------------------------------------------
-    def start(self, start_revision: int | None) -> None:
+    def start(self, start_revision: int | None, deadline: float, client: KazooClient) -> None:
         """Take the initial snapshot (arming the watches), then start the worker.
 
         Raises what the reads raise; then nothing runs. The snapshot is the state before the
         watch and is not delivered, except, with ``start_revision``, the keys it holds that
-        were written at or after that revision (ZooKeeper cannot tell older history).
+        were written at or after that revision (ZooKeeper cannot tell older history). The
+        reads run on ``client`` and share the caller's ``deadline``.
         """
         puts: list[Entry] = []
-        self._sync(None, [], puts)
+        self._sync(None, [], puts, deadline, client)
         if start_revision is not None:
             self._initial = self._order([], [e for e in puts if e.mod_revision >= start_revision])
         self._thread.start()
@@ -181,11 +182,15 @@ class ZkWatch(Watch):
         return WatchEvent(kind, key, entry, self._last_revision)
 
     # --- reading and diffing -------------------------------------------------------
-    def _sync(self, paths: set[str] | None, deletes: list[WatchEvent], puts: list[Entry]) -> None:
-        """Re-read ``paths`` (None: everything) and record the differences from the snapshot."""
-        client = self._client_for()
+    def _sync(self, paths: set[str] | None, deletes: list[WatchEvent], puts: list[Entry],
+              deadline: float | None = None, client: KazooClient | None = None) -> None:
+        """Re-read ``paths`` (None: everything) and record the differences from the snapshot.
+        With ``deadline`` (the first read, which a caller waits for) every level is read by
+        it; without, each level gets the operation timeout (a background resync)."""
+        if client is None:
+            client = self._client_for()
         if not self._prefix:
-            entry = read_key(client, self._path, time.monotonic() + self._timeout, self._watcher)
+            entry = read_key(client, self._path, deadline or time.monotonic() + self._timeout, self._watcher)
             old = self._entries.get(self._path)
             if old is not None and (entry is None or entry.create_revision != old.create_revision):
                 self._drop(self._path, client.last_zxid, deletes)
@@ -200,7 +205,7 @@ class ZkWatch(Watch):
         )
         root_only = frozenset({self._path})
         while level:
-            reads = read_nodes(client, level, time.monotonic() + self._timeout,
+            reads = read_nodes(client, level, deadline or time.monotonic() + self._timeout,
                                watcher=self._watcher, containers=root_only)
             observed = client.last_zxid  # the server's zxid when it answered these reads
             following: list[str] = []

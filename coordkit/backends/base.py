@@ -304,11 +304,14 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def watch(
-        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None
+        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None,
+        timeout: float | None = None,
     ) -> Watch:
         """Call ``callback`` for every change of ``key`` (or of the keys strictly below it
         when ``prefix``) after ``start_revision`` (default: from now), in order, once each.
         When this returns, the watch is in place: every change made after it is delivered.
+        Starting waits at most the operation timeout, or ``timeout`` if shorter, then raises
+        BackendUnavailableError and nothing runs.
         Exceptions from ``callback`` are logged and do not stop the watch."""
 
     def canonical(self, name: str) -> str:
@@ -329,8 +332,12 @@ class Backend(abc.ABC):
         return name.removeprefix("/")
 
     def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None) -> QueueView:
+                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
         """Add this session's ephemeral contender under ``path`` and return the queue.
+
+        Waits at most the operation timeout, or ``timeout`` if shorter (a caller's deadline:
+        an ``acquire(timeout=1)`` must not wait 5 s for an unreachable store), then raises
+        BackendUnavailableError; the same holds for :meth:`queue_list` and :meth:`queue_leave`.
 
         One round trip where the backend allows (etcd: one transaction; ZooKeeper: create
         and list pipelined). A retry after a lost connection finds the contender the first
@@ -354,7 +361,8 @@ class Backend(abc.ABC):
                          entry.value, entry.version)
         return QueueView(mine, contenders, revision)
 
-    def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
+    def queue_list(self, path: str, *, values: bool = False,
+                   timeout: float | None = None) -> tuple[list[Contender], int]:
         """Every contender under ``path`` in queue order, and the revision read at.
         With ``values``, each contender's value and create revision are filled in."""
         entries, revision = self.tree(path)
@@ -374,7 +382,7 @@ class Backend(abc.ABC):
         assert entry is not None
         return Contender(mine.key, mine.sequence, entry.create_revision, entry.value, entry.version)
 
-    def queue_leave(self, mine: Contender) -> None:
+    def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
         """Remove our contender if it is still there (idempotent)."""
         self.delete(mine.key)
 
@@ -396,7 +404,7 @@ class Backend(abc.ABC):
                 gone.set()
                 wake.set()
 
-        watch = self.watch(key, on_event, prefix=False)
+        watch = self.watch(key, on_event, prefix=False, timeout=timeout)  # a wait's bound holds
         try:
             current = self.get(key)
             if current is None or (create_revision and current.create_revision != create_revision):

@@ -84,6 +84,7 @@ class EtcdBackend(Backend):
         self._watches: set[EtcdWatch] = set()
         self._attempts: dict[bytes, str] = {}  # contender key -> the join attempt that made it
         self._closed = False
+        self._reopening = False  # new_session() is granting or revoking: it closes the channel
 
     # --- names <-> keys ----------------------------------------------------------------
     def canonical(self, name: str) -> str:
@@ -112,10 +113,16 @@ class EtcdBackend(Backend):
         return self._conn.call(what, lambda s, t: s.kv.Range(request, **s.args(t)),
                                retry_safe=True, timeout=timeout)
 
-    def _txn(self, what: str, compare: list[Any], success: list[Any], failure: list[Any]) -> Any:
+    def _txn(self, what: str, compare: list[Any], success: list[Any], failure: list[Any], *,
+             timeout: float | None = None) -> Any:
         request = etcdrpc.TxnRequest(compare=compare, success=success, failure=failure)
         # Not retry_safe: a transaction cut off mid-flight may have been applied.
-        return self._conn.call(what, lambda s, t: s.kv.Txn(request, **s.args(t)), retry_safe=False)
+        return self._conn.call(what, lambda s, t: s.kv.Txn(request, **s.args(t)), retry_safe=False,
+                               timeout=self._bounded(timeout))
+
+    def _bounded(self, timeout: float | None) -> float | None:
+        """A caller's time limit, never longer than the operation timeout (None: that one)."""
+        return None if timeout is None else min(self._timeout, timeout)
 
     def _current_lease(self) -> int:
         if self._closed:
@@ -179,12 +186,38 @@ class EtcdBackend(Backend):
     def new_session(self, timeout: float) -> int:
         """Grant a new lease, then revoke the old one in the time left (best effort: if
         that fails the old lease expires after its TTL). Raises BackendUnavailableError if
-        no server grants one; the old session then stays current."""
+        no server grants one; the old session then stays current. A close() meanwhile
+        leaves the channel to this call, which revokes what it was granted and raises
+        ClosedError: no lease outlives the backend because of the race."""
         deadline = time.monotonic() + timeout
-        old = self._current_lease()
-        self._lease, self._ttl = self._grant(timeout)
-        self._revoke(old, deadline - time.monotonic())
+        with self._lock:
+            old = self._current_lease()  # ClosedError once closed
+            self._reopening = True
+        unowned = 0  # a lease granted that close() does not know of
+        try:
+            unowned, ttl = self._grant(timeout)
+            with self._lock:
+                if not self._closed:  # from here on close() revokes it
+                    self._lease, self._ttl, unowned = unowned, ttl, 0
+            self._revoke(old, deadline - time.monotonic())
+        finally:
+            with self._lock:
+                self._reopening = False
+                closed = self._closed
+            if closed:
+                self._end_after_close(unowned)
+        if closed:
+            raise ClosedError("the etcd backend was closed while a new session was being opened")
         return self._lease
+
+    def _end_after_close(self, lease: int) -> None:
+        """The last step of a close() that came during new_session(): revoke the lease that
+        close() could not know of (if any), then close the channel close() left open."""
+        try:
+            if lease:
+                self._revoke(lease, self._timeout)
+        finally:
+            self._conn.close()
 
     def _revoke(self, lease: int, timeout: float) -> None:
         if timeout <= 0:
@@ -208,11 +241,13 @@ class EtcdBackend(Backend):
                 return
             self._closed = True
             watches, self._watches = list(self._watches), set()
-        if self._lease:
-            self._revoke(self._lease, self._timeout)
+            lease, reopening = self._lease, self._reopening
+        if lease:
+            self._revoke(lease, self._timeout)
         for watch in watches:
             watch.stop()
-        self._conn.close()
+        if not reopening:  # else new_session() revokes what it holds and closes the channel
+            self._conn.close()
 
     def server_info(self, timeout: float) -> ServerInfo:
         """Status of the member answering, and the member list (two reads, one deadline)."""
@@ -337,7 +372,8 @@ class EtcdBackend(Backend):
 
     # --- watches ---------------------------------------------------------------------------
     def watch(
-        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None
+        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None,
+        timeout: float | None = None,
     ) -> Watch:
         """Start a watch on ``key`` (or the keys strictly below it). Without
         ``start_revision`` it starts after one read that fixes "now"; raises coordkit
@@ -356,7 +392,7 @@ class EtcdBackend(Backend):
                 raise ClosedError("the etcd backend is closed")
             self._watches.add(watch)
         try:
-            watch.start(start_revision)
+            watch.start(start_revision, self._bounded(timeout))
         except BaseException:
             self._forget(watch)
             raise
@@ -368,7 +404,7 @@ class EtcdBackend(Backend):
 
     # --- contender queues ------------------------------------------------------------------
     def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None) -> QueueView:
+                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
         """One transaction, as etcd's ``concurrency.Mutex``: create ``<path>/<lease hex>``
         unless this session already has it, and list the queue by create revision. The
         layout of ``etcdctl lock`` and ``etcdctl elect``, so their contenders and ours meet;
@@ -386,7 +422,8 @@ class EtcdBackend(Backend):
             self._attempts[key] = attempt or ""
             while len(self._attempts) > 1024:
                 self._attempts.pop(next(iter(self._attempts)))
-        reply = self._txn(f"join the queue {path}", absent, [ops_.write(key, value, lease), queue], [queue])
+        reply = self._txn(f"join the queue {path}", absent, [ops_.write(key, value, lease), queue], [queue],
+                          timeout=timeout)
         contenders = self._contenders(path, reply.responses[-1].response_range.kvs)
         mine = next((c for c in contenders if c.key == name), None)
         if mine is None:  # only if the lease ended between compare and read: it cannot
@@ -397,22 +434,25 @@ class EtcdBackend(Backend):
             # and the pending removal, which compares the old revision, cannot delete it.
             # (One transaction cannot delete and put the same key: two steps.)
             same = ops_.conditions(Check(mine.key, create_revision=mine.create_revision), key)
-            self._txn(f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [])
-            return self.queue_join(path, value, unique=unique, attempt=attempt)
+            self._txn(f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [],
+                      timeout=timeout)
+            return self.queue_join(path, value, unique=unique, attempt=attempt, timeout=timeout)
         return QueueView(mine, contenders, reply.header.revision)
 
-    def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
+    def queue_list(self, path: str, *, values: bool = False,
+                   timeout: float | None = None) -> tuple[list[Contender], int]:
         """The contenders directly under ``path`` by create revision (one range read;
         keys only unless ``values``)."""
         _, start, end = self._below(path)
-        reply = self._range(f"list the queue {path}", ops_.read_by_creation(start, end, keys_only=not values))
+        reply = self._range(f"list the queue {path}", ops_.read_by_creation(start, end, keys_only=not values),
+                            self._bounded(timeout))
         return self._contenders(path, reply.kvs), reply.header.revision
 
-    def queue_leave(self, mine: Contender) -> None:
+    def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
         """Delete our contender if it is still the same entry (one transaction; idempotent)."""
         key = self._key(mine.key)
         compare = ops_.conditions(Check(mine.key, create_revision=mine.create_revision or None), key)
-        self._txn(f"leave the queue at {mine.key}", compare, [ops_.remove(key)], [])
+        self._txn(f"leave the queue at {mine.key}", compare, [ops_.remove(key)], [], timeout=timeout)
 
     def _contenders(self, path: str, kvs: Any) -> list[Contender]:
         prefix = len(self._keys.prefix_of(path).encode("utf-8"))

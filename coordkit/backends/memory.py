@@ -358,9 +358,10 @@ class MemoryBackend(Backend):
         return [self._entry(e) for e in self._store.commit([self._op(o) for o in ops], self._sid)]
 
     def watch(
-        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None
+        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None,
+        timeout: float | None = None,
     ) -> Watch:
-        self._ready()
+        self._ready()  # in-process: never waits, so ``timeout`` has nothing to bound
         if start_revision is not None:
             raise ConfigurationError("the memory backend keeps no history: watch from now (start_revision=None)")
 

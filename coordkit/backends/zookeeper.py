@@ -119,6 +119,9 @@ class ZooKeeperBackend(ContenderQueues):
         self._connected = threading.Event()  # kazoo's link is up
         self._installed = threading.Event()  # a client is in place (clear while new_session swaps)
         self._watches: set[ZkWatch] = set()
+        # Guards _watches alone: new_session holds _lock while it connects, and a watch
+        # started meanwhile must not wait for that on top of its own deadline.
+        self._watch_lock = threading.Lock()
 
     @property
     def _where(self) -> str:
@@ -147,17 +150,19 @@ class ZooKeeperBackend(ContenderQueues):
     def _deadline(self) -> float:
         return time.monotonic() + self._op_timeout
 
-    def _usable(self, *, session: bool = False) -> KazooClient:
-        """The client to run on, waiting (by the operation timeout) while new_session() swaps
-        clients. With ``session``, refuses once the session is lost: an ephemeral key must
-        not land on a session that kazoo opened by itself after an expiry."""
+    def _usable(self, *, session: bool = False, deadline: float | None = None) -> KazooClient:
+        """The client to run on, waiting while new_session() swaps clients (until ``deadline``,
+        by default for the operation timeout), then BackendUnavailableError. With
+        ``session``, refuses once the session is lost: an ephemeral key must not land on a
+        session that kazoo opened by itself after an expiry."""
         if self._closed:
             raise ClosedError("the ZooKeeper backend is closed")
         if session and self._lost:
             raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
         client = self._client
         if client is None and self._sink is not None:
-            self._installed.wait(self._op_timeout)
+            wait = self._op_timeout if deadline is None else max(0.0, deadline - time.monotonic())
+            self._installed.wait(wait)
             client = self._client
             if self._closed:
                 raise ClosedError("the ZooKeeper backend is closed")
@@ -168,14 +173,15 @@ class ZooKeeperBackend(ContenderQueues):
         return client
 
     def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
-              session: bool = False) -> T:
-        """Run an idempotent call (a read, or a write safe to repeat) by one deadline, again
-        if the link comes back before it."""
-        deadline = self._deadline()
+              session: bool = False, timeout: float | None = None) -> T:
+        """Run an idempotent call (a read, or a write safe to repeat) by one deadline (the
+        operation timeout, or ``timeout`` if shorter), again if the link comes back before it."""
+        limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
+        deadline = time.monotonic() + limit
         while True:
-            client = self._usable(session=session)
+            client = self._usable(session=session, deadline=deadline)
             try:
-                with self._errors(key, write=write, session=session):
+                with self._errors(key, write=write, session=session, timeout=limit):
                     return fn(client, deadline)
             except BackendUnavailableError as exc:
                 remaining = deadline - time.monotonic()
@@ -259,7 +265,9 @@ class ZooKeeperBackend(ContenderQueues):
             if self._suspended and not self._lost and cid is not None and cid[0] == self._sid:
                 self._suspended = False
                 self._emit(ConnectionEvent.RECONNECTED)
-                for watch in list(self._watches):  # kazoo dropped their watches with the link
+                with self._watch_lock:
+                    watches = list(self._watches)
+                for watch in watches:  # kazoo dropped their watches with the link
                     watch.resync_soon()
         elif state == KazooState.LOST:
             # kazoo then opens a new session by itself: fine for plain keys, but _lost keeps
@@ -310,7 +318,8 @@ class ZooKeeperBackend(ContenderQueues):
                 # gone before new ones appear), not for one that does not.
                 stop_bounded(old, min(self._close_timeout, timeout / 2))
             self._start_session(timeout)
-            watches = list(self._watches)
+            with self._watch_lock:
+                watches = list(self._watches)
         for watch in watches:
             watch.resync_soon()
         return self._sid
@@ -324,7 +333,8 @@ class ZooKeeperBackend(ContenderQueues):
             self._closed = True
             self._installed.set()  # wakes operations waiting for a client: they see _closed
             client, self._client = self._client, None
-            watches, self._watches = list(self._watches), set()
+            with self._watch_lock:
+                watches, self._watches = list(self._watches), set()
         for watch in watches:
             watch.stop_soon()
         if client is not None:
@@ -443,25 +453,29 @@ class ZooKeeperBackend(ContenderQueues):
                           errors=functools.partial(self._errors, session=session), races=_RACES, absent=absent)
 
     def watch(self, key: str, callback: WatchCallback, *, prefix: bool,
-              start_revision: int | None = None) -> Watch:
+              start_revision: int | None = None, timeout: float | None = None) -> Watch:
         """Read the key or subtree (arming one-shot watches) before returning; raises what
         that read raises, and then nothing runs. See :mod:`._zk_watch`."""
         path = self._keys.to_key(key)
         if path == "/" and not prefix:
             raise ConfigurationError("the root is not a key: watch it with prefix=True")
-        self._usable()
+        limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
+        deadline = time.monotonic() + limit  # one deadline for all of the start
+        client = self._usable(deadline=deadline)
         watch = ZkWatch(path=path, prefix=prefix, callback=callback, client_for=self._usable,
                         timeout=self._op_timeout, chrooted=bool(self._namespace), on_cancel=self._forget)
-        with self._lock:  # registered first: a reconnect during the first read must resync it
+        with self._watch_lock:  # registered first: a reconnect during the first read must resync it
+            if self._closed:
+                raise ClosedError("the ZooKeeper backend is closed")
             self._watches.add(watch)
         try:
-            with self._errors(key):
-                watch.start(start_revision)
+            with self._errors(key, timeout=limit):
+                watch.start(start_revision, deadline, client)
         except BaseException:
             self._forget(watch)
             raise
         return watch
 
     def _forget(self, watch: ZkWatch) -> None:
-        with self._lock:
+        with self._watch_lock:
             self._watches.discard(watch)

@@ -62,7 +62,8 @@ class Lock(Acquirable):
         While the session is SUSPENDED a waiter keeps its place and waits; after LOST it
         joins again. An unreachable store is waited out like a taken lock: with a
         ``timeout`` the call returns False (check ``client.session.state`` to tell them
-        apart), at most about one operation timeout late.
+        apart) on time: each store call gets what remains of ``timeout`` (at least 0.25 s),
+        never a whole operation timeout beyond it.
         """
         return self._contention.enter(self._identity, blocking=blocking, timeout=timeout)
 
