@@ -25,7 +25,7 @@ from coordkit.config import (
 )
 
 from .context import CliContext, pass_cli
-from .errors import EXIT_USAGE, CliError
+from .errors import CliError, ExitCode
 from .output import Output
 from .watch import _report_connection, _stop_requested
 
@@ -246,12 +246,12 @@ def _read_text(file: str, name: str) -> str:
             with open(file, "rb") as handle:
                 data = handle.read()
     except OSError as exc:
-        raise CliError(f"cannot read {name}: {exc.strerror or exc}", EXIT_USAGE) from None
+        raise CliError(f"cannot read {name}: {exc.strerror or exc}", ExitCode.USAGE) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CliError(f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-                       EXIT_USAGE) from None
+                       ExitCode.USAGE) from None
     return text.removeprefix("\ufeff")  # a byte order mark some editors write
 
 
@@ -285,4 +285,4 @@ def _write_text(path: str, text: str) -> None:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):  # the OS says only "No such file or directory"
             reason = f"there is no directory {folder}"
-        raise CliError(f"cannot write {path}: {reason}", EXIT_USAGE) from None
+        raise CliError(f"cannot write {path}: {reason}", ExitCode.USAGE) from None

@@ -10,6 +10,7 @@ from coordkit import devserver
 from coordkit.devserver import DevServer, DevStatus, DownResult, UpResult
 
 from .context import CliContext, pass_cli
+from .errors import ExitCode
 
 __all__ = ["dev"]
 
@@ -100,7 +101,7 @@ def status(cli: CliContext, etcd: bool, zookeeper: bool, json_output: bool) -> N
         for entry in found:
             cli.out.line(_status_line(entry))
     if not any(entry.state == "running" for entry in found):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitCode.NOT_FOUND)
 
 
 def _status_json(entry: DevStatus) -> dict[str, Any]:
