@@ -62,6 +62,11 @@ def config(ctx: click.Context, base: str) -> None:
 
 
 # --- get / set / del ---------------------------------------------------------------------
+def _no_settings(app: str, cfg: Config) -> NotFoundError:
+    """What reading an application without a single setting is: absence, like a missing key."""
+    return NotFoundError(f"config {app!r} has no settings (nothing stored under {cfg.path})")
+
+
 @config.command("get")
 @click.argument("app")
 @click.argument("key", required=False)
@@ -69,13 +74,16 @@ def config(ctx: click.Context, base: str) -> None:
 def get(cli: CliContext, app: str, key: str | None) -> None:
     """Print the value of KEY as JSON, or every setting of APP.
 
-    With KEY, the value alone: `5`, `"hello"`, `{"a": 1}`. Without KEY: one `key = value` line per setting. A missing KEY fails with exit code 1.
+    With KEY, the value alone: `5`, `"hello"`, `{"a": 1}`. Without KEY: one `key = value` line
+    per setting. A missing KEY, or an APP with no settings at all, fails with exit code 1.
     --json prints {app, key, value, version, revision} for KEY, {app, revision, settings}
     for all.
     """
     with _open(cli, app) as cfg:
         snapshot = cfg.snapshot()
         if key is None:
+            if not snapshot.to_dict():
+                raise _no_settings(app, cfg)
             if cli.json:
                 cli.out.document({"app": app, "revision": snapshot.version, "settings": snapshot.to_dict()})
             else:
@@ -262,12 +270,18 @@ def _read_text(file: str, name: str) -> str:
               help="Write to this file instead of stdout.")
 @pass_cli
 def export(cli: CliContext, app: str, fmt: str | None, output: str | None) -> None:
-    """Print APP's stored settings as one flat JSON (or YAML) object that `import` reads back."""
+    """Print APP's stored settings as one flat JSON (or YAML) object that `import` reads back.
+
+    An APP with no settings at all fails with exit code 1 (nothing is printed or written).
+    """
     if cli.json and fmt == "yaml":
         raise click.UsageError("--json and --format yaml exclude each other")
     chosen = fmt or (file_format(output) if output else "json")
     with _open(cli, app) as cfg:
-        text = dump_text(cfg.export(), chosen)
+        settings = cfg.export()
+        if not settings:
+            raise _no_settings(app, cfg)
+        text = dump_text(settings, chosen)
     if output is None:
         click.echo(text, nl=False)
         return

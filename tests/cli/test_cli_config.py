@@ -55,7 +55,16 @@ def test_get_all_settings_and_json(invoke: Invoke, store: coordkit.Client) -> No
     assert data["revision"] > 0
     one = json.loads(invoke("--json", "config", "get", "app", "timeout").stdout)
     assert one == {"app": "app", "key": "timeout", "value": 5, "version": 1, "revision": data["revision"]}
-    assert invoke("config", "get", "empty").stdout == ""
+
+
+@pytest.mark.parametrize("args", [["config", "get", "nosuchapp"], ["config", "get", "nosuchapp", "k"],
+                                  ["config", "export", "nosuchapp"], ["--json", "config", "get", "nosuchapp"]])
+def test_an_app_without_settings_is_not_found(invoke: Invoke, one_line_error: OneLineError,
+                                              args: list[str]) -> None:
+    """Absence the user asked about exits 1 with one line on stderr, never an empty success."""
+    result = invoke(*args)
+    assert (result.exit_code, result.stdout) == (1, ""), result.stderr
+    one_line_error(result.stderr, "'nosuchapp'")
 
 
 def test_missing_key_and_bad_key(invoke: Invoke, one_line_error: OneLineError) -> None:

@@ -235,6 +235,22 @@ def test_bad_url_in_a_real_process(run_cli: RunCli, one_line_error: OneLineError
     one_line_error(result.stderr, "etcd://")
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["get", "/nosuch"], "/nosuch: no such key"),
+    (["ls", "/nosuch"], "/nosuch: no such key"),
+    (["config", "get", "nosuchapp"], "config 'nosuchapp' has no settings"),
+    (["config", "get", "nosuchapp", "k"], "no setting 'k'"),
+    (["config", "export", "nosuchapp"], "config 'nosuchapp' has no settings"),
+    (["services", "nosuch"], "service nosuch has no live instance"),
+    (["--json", "services", "nosuch"], "service nosuch has no live instance"),
+])
+def test_absence_asked_about_exits_not_found(server_url: str, run_cli: RunCli, one_line_error: OneLineError,
+                                             args: list[str], fragment: str) -> None:
+    result = run_cli("--url", server_url, *args)
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    one_line_error(result.stderr, fragment)
+
+
 def test_console_script() -> None:
     """The script pip installed beside the interpreter running the tests: never one found on
     PATH, which may be missing on a fresh machine or be an older, hand-made install."""
