@@ -121,6 +121,7 @@ def set_(cli: CliContext, app: str, key: str, value: str, as_string: bool,
     parsed = value if as_string else _parse_value(value)
     with _open(cli, app) as cfg:
         revision = cfg.set(key, parsed, version=expected_version)
+        cli.warn_if_in_process(f"setting {key!r} of {app!r}")
         if cli.json:
             cli.out.document({"app": app, "key": key, "value": parsed,
                               "version": cfg.snapshot().key_version(key), "revision": revision})
@@ -233,6 +234,8 @@ def import_(cli: CliContext, app: str, file: str, dry_run: bool, prune: bool, fm
     values = parse_document(_read_text(file, name), chosen, name)
     with _open(cli, app) as cfg:
         plan = cfg.load(values, prune=prune, dry_run=dry_run)
+    if plan and not dry_run:
+        cli.warn_if_in_process(f"the settings of {app!r}")
     if cli.json:
         cli.out.document({"app": app, "dry_run": dry_run, "applied": bool(plan) and not dry_run,
                           **plan.to_json()})

@@ -30,7 +30,7 @@ DEADLINE = 15.0
 # --- get / set / del ---------------------------------------------------------------------------
 def test_set_then_get_prints_the_value_alone_as_json(invoke: Invoke, store: coordkit.Client) -> None:
     result = invoke("config", "set", "app", "timeout", "5")
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    assert (result.exit_code, result.stdout) == (0, "")
     assert invoke("config", "get", "app", "timeout").stdout == "5\n"
     assert store.get_text("/config/app/timeout") == "5"
     invoke("config", "set", "app", "name", "hello")  # not JSON: stored as a JSON string
