@@ -22,6 +22,7 @@ import click
 
 from coordkit import CoordkitError
 
+from ._child import start_guarded
 from .context import CliContext
 from .errors import CliError, ExitCode
 from .output import Output
@@ -205,17 +206,19 @@ def run_while_held(command: Sequence[str], env: Mapping[str, str], loss: LossRep
     """Run ``command`` with ``env`` added to this process's environment; return its exit
     status (128 + N if signal N ended it, as shells report it).
 
-    SIGINT and SIGTERM received meanwhile are passed on to the command. If ownership is
+    SIGINT and SIGTERM received meanwhile are passed on to the command; if this process is
+    killed, the kernel kills the command (Linux, see :mod:`._child`). If ownership is
     lost while it runs, the command gets SIGTERM, then SIGKILL after GRACE_SECONDS, and
     this exits 5; also when the loss is noticed just as the command ends, since part of its
     work may then have run without the lock.
     """
     try:
-        proc = subprocess.Popen(list(command), env={**os.environ, **env})
+        proc = start_guarded(command, {**os.environ, **env})
     except FileNotFoundError:
         raise CliError(f"{command[0]}: command not found", ExitCode.COMMAND_NOT_FOUND) from None
-    except OSError as exc:
-        raise CliError(f"cannot run {command[0]}: {exc.strerror or exc}", ExitCode.CANNOT_RUN) from None
+    except (OSError, subprocess.SubprocessError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CliError(f"cannot run {command[0]}: {reason}", ExitCode.CANNOT_RUN) from None
     while True:
         try:
             returncode = proc.wait(timeout=_POLL_SECONDS)
