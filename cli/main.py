@@ -82,7 +82,27 @@ def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float |
     ctx.obj = CliContext(ctx, url=url, json=json_output, timeout=timeout)
 
 
+def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    obj = ctx.find_object(CliContext)
+    if value and obj is not None:
+        obj.json = True
+
+
+def accept_output_options_anywhere(command: click.Command) -> None:
+    """Give every subcommand the global --json too, so that it may follow the command
+    (`coordkit get --json K`), as etcdctl takes `-w json` anywhere. Arguments after `--`
+    are never options: they belong to the command that lock, elect and register run."""
+    if isinstance(command, click.Group):  # the group itself too: `coordkit config --json get APP`
+        for sub in command.commands.values():
+            accept_output_options_anywhere(sub)
+    if any("--json" in param.opts for param in command.params):
+        return  # `dev` commands have their own, meaning the same
+    command.params.append(click.Option(["--json"], is_flag=True, expose_value=False, callback=_set_json,
+                                       help="Print JSON: the global --json, given after the command."))
+
+
 for _command in (ls, get, put, delete, watch, status, lock, elect, services, register, config, dev):
+    accept_output_options_anywhere(_command)
     cli.add_command(_command)
 
 
