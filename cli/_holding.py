@@ -23,6 +23,7 @@ import click
 from coordkit import CoordkitError
 
 from ._child import start_guarded
+from ._waiting import WaitProgress
 from .context import CliContext
 from .errors import CliError, ExitCode
 from .output import Output
@@ -153,9 +154,11 @@ class LossReport:
         return click.exceptions.Exit(ExitCode.SESSION_LOST)
 
 
-def wait_to_win(attempt: Callable[[], bool], signals: Signals, what: str) -> bool:
+def wait_to_win(attempt: Callable[[], bool], signals: Signals, what: str,
+                progress: WaitProgress | None = None) -> bool:
     """Run the blocking ``attempt`` (an acquire or a campaign) until it returns, watching
-    for signals meanwhile. Returns its result, re-raises its exception.
+    for signals meanwhile. Returns its result, re-raises its exception. ``progress`` (the
+    waiting line on a terminal) is stopped and erased before this returns or raises.
 
     The attempt runs on a daemon thread because a waiting contender has no way to be
     woken: on a signal this returns at once with exit code 130, and closing the client
@@ -170,18 +173,28 @@ def wait_to_win(attempt: Callable[[], bool], signals: Signals, what: str) -> boo
             results.put((False, exc))
 
     threading.Thread(target=run, name="coordkit-contend", daemon=True).start()
+    try:
+        finished, value = _first_result(results, signals, what, progress)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if finished:
+        return bool(value)
+    assert isinstance(value, BaseException)
+    raise value
+
+
+def _first_result(results: queue.SimpleQueue[tuple[bool, object]], signals: Signals, what: str,
+                  progress: WaitProgress | None) -> tuple[bool, object]:
     while True:
         try:
-            finished, value = results.get(timeout=_POLL_SECONDS)
+            return results.get(timeout=_POLL_SECONDS)
         except queue.Empty:
             if signals.stop.is_set():
+                if progress is not None:
+                    progress.stop()  # erase the waiting line before the message
                 Output.note(f"interrupted while waiting for {what}")
                 raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
-            continue
-        if finished:
-            return bool(value)
-        assert isinstance(value, BaseException)
-        raise value
 
 
 def holder_note(cli: CliContext, path: str) -> str:

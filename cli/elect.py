@@ -23,6 +23,7 @@ from ._holding import (
     wait_option,
     wait_to_win,
 )
+from ._waiting import WaitProgress
 from .context import CliContext, pass_cli
 from .errors import CliError, ExitCode
 from .output import Output, preview
@@ -53,7 +54,8 @@ def elect(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wai
     COORDKIT_LEADER_TOKEN (the fencing token, a decimal integer) in its environment, and
     resign when it ends, exiting with its status. Leadership counts as lost as soon as the
     session is in doubt: the command then gets SIGTERM (SIGKILL 5 s later) and coordkit
-    exits 5. Not elected within --wait: exit 6; the global --timeout bounds each request
+    exits 5. While it waits on a terminal, stderr shows who leads and how many are ahead.
+    Not elected within --wait: exit 6; the global --timeout bounds each request
     to the servers (and connecting), never the wait.
 
     \b
@@ -86,7 +88,8 @@ def _campaign(cli: CliContext, election: Election, proposal: str, wait_timeout: 
     what = f"leadership of {election.name}"
     loss = LossReport(election, what)
     with catching_signals() as signals:
-        if not wait_to_win(lambda: election.campaign(proposal, timeout=wait_timeout), signals, what):
+        progress = WaitProgress.on_a_terminal(cli.client, election, what)
+        if not wait_to_win(lambda: election.campaign(proposal, timeout=wait_timeout), signals, what, progress):
             raise CliError(f"not elected leader of {election.name} within {wait_timeout:g}s"
                            f"{holder_note(cli, election.name)}", ExitCode.NOT_WON)
         try:

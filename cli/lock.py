@@ -22,6 +22,7 @@ from ._holding import (
     wait_option,
     wait_to_win,
 )
+from ._waiting import WaitProgress
 from .context import CliContext, pass_cli
 from .errors import CliError, ExitCode
 
@@ -50,6 +51,7 @@ def lock(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wait
     The lock counts as lost as soon as the session is in doubt (the servers stop answering
     heartbeats, which come every TTL/3): the command then gets SIGTERM (SIGKILL 5 s later)
     and coordkit exits 5.
+    While it waits on a terminal, stderr shows who holds the lock and how many are ahead.
     Waiting longer than --wait exits 6; the global --timeout bounds each request to the
     servers (and connecting), never the wait. The etcd layout is etcdctl's, so `coordkit lock`
     and `etcdctl lock` exclude each other; on ZooKeeper the layout is Curator's
@@ -65,7 +67,9 @@ def lock(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wait
     handle = cli.client.lock(name)
     loss = LossReport(handle, f"lock {handle.name}")
     with catching_signals() as signals:
-        if not wait_to_win(lambda: handle.acquire(timeout=wait_timeout), signals, f"lock {handle.name}"):
+        what = f"lock {handle.name}"
+        progress = WaitProgress.on_a_terminal(cli.client, handle, what)
+        if not wait_to_win(lambda: handle.acquire(timeout=wait_timeout), signals, what, progress):
             raise CliError(f"lock {handle.name} not acquired within {wait_timeout:g}s"
                            f"{holder_note(cli, handle.name)}", ExitCode.NOT_WON)
         try:
