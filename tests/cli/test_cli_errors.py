@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +41,14 @@ def test_help_lists_every_exit_code_from_the_one_table(invoke: Invoke) -> None:
     for code in ExitCode:
         assert re.search(rf"^ +{code.value} +{re.escape(code.meaning)}$", shown, re.MULTILINE), (code, shown)
     assert len({code.value for code in ExitCode}) == len(ExitCode)  # no two names for one code
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.MULTILINE))
+    assert sorted(int(code) for code in rows) == sorted(code.value for code in ExitCode)
+    for code in ExitCode:
+        assert rows[str(code.value)].replace("`", "") == code.meaning, code
 
 
 def test_a_missing_command_exits_with_the_tables_code(invoke: Invoke) -> None:
