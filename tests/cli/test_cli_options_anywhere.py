@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import sys
 
-import coordkit
 import pytest
 from conftest import Invoke, RunCli
+
+import coordkit
 
 _PRINT_ARGS = "import json, sys; print(json.dumps(sys.argv[1:]))"
 

@@ -12,10 +12,11 @@ import threading
 import time
 from collections.abc import Iterator
 
-import coordkit
 import pytest
 from conftest import cli_command, cli_env
 from holding_procs import Lines, wait_for_contenders
+
+import coordkit
 
 
 class Terminal:
