@@ -150,7 +150,10 @@ class LocalSystem:
         if self.given_url is None:
             try:
                 self.server = EtcdServer() if self.kind == "etcd" else ZooKeeperServer()
-                self.server.start()
+                # A raise inside start() could leave the server's process unknown to stop():
+                # a Ctrl-C meanwhile takes effect once it has started (then it is stopped).
+                with self.interrupts.deferred():
+                    self.server.start()
             except ServerError as exc:
                 raise DemoFailure(f"could not start {self.kind}: {str(exc).splitlines()[0]}") from None
             base = self.server.url

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,10 @@ def _read_lines(demo: subprocess.Popen[str]) -> tuple[queue.SimpleQueue[str], th
 @pytest.mark.parametrize("marker", INTERRUPT_POINTS)
 def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
     """Ctrl-C at each stage: exit 130 (never "PASSED"), no traceback, no service and no store left."""
+    run = f"ck-demo-run-{uuid.uuid4().hex}"  # inherited by everything the demo starts, store included
     demo = subprocess.Popen([sys.executable, "examples/demo.py", "--quick"], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "COORDKIT_DEMO_TEST_RUN": run})
     lines, reader = _read_lines(demo)
     seen: list[str] = []
 
@@ -101,11 +104,13 @@ def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
     output = "".join(seen)
     assert "interrupted" in output and "INTERRUPTED" in output and "PASSED" not in output, output
     assert "Traceback" not in output, output
-    _assert_nothing_left(output)
+    _assert_nothing_left(output, run)
 
 
-def _assert_nothing_left(output: str) -> None:
-    """Neither the store the demo started nor any service it launched (its pids file) still runs."""
+def _assert_nothing_left(output: str, run: str) -> None:
+    """Neither the store the demo started nor any service it launched still runs."""
+    left = [pid for pid in _holders_of(run) if not _zombie(pid)]
+    assert left == [], f"still running after the demo: {left}"
     store = re.search(r"started locally at \S+ \(pid (\d+)\); namespace (demo-[0-9a-f]+)", output)
     if store:
         assert not _alive(int(store.group(1))), "the demo's etcd still runs"
