@@ -49,7 +49,7 @@ def test_command_runs_as_leader(invoke, store: coordkit.Client, tmp_path: Path) 
 def test_timeout_while_another_leads(invoke, store: coordkit.Client, one_line_error) -> None:
     leader = store.election("/e")
     assert leader.campaign("incumbent")
-    result = invoke("elect", "--timeout", "0.3", "/e", "challenger")
+    result = invoke("elect", "--wait", "0.3", "/e", "challenger")
     assert result.exit_code == EXIT_NOT_WON
     assert result.stdout == ""
     one_line_error(result.stderr, "not elected leader of e within 0.3s", f"held by {leader.key}")

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,19 +45,45 @@ def test_command_gets_key_and_token_and_its_status_passes_through(invoke, store:
 def test_timeout_while_another_holds(invoke, store: coordkit.Client, one_line_error) -> None:
     holder = store.lock("/busy")
     assert holder.acquire()
-    result = invoke("lock", "--timeout", "0.3", "/busy")
+    result = invoke("lock", "--wait", "0.3", "/busy")
     assert result.exit_code == EXIT_NOT_WON
     assert result.stdout == ""
     one_line_error(result.stderr, "lock busy not acquired within 0.3s", f"held by {holder.key}")
     assert holder.is_held
     holder.release()
-    assert invoke("lock", "--timeout", "0.3", "/busy", "--", "true").exit_code == 0
+    assert invoke("lock", "--wait", "0.3", "/busy", "--", "true").exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["lock", "/busy"], ["elect", "/busy", "challenger"]])
+def test_wait_bounds_the_wait_and_the_global_timeout_does_not(invoke, store: coordkit.Client,
+                                                               command: list[str]) -> None:
+    """`coordkit --timeout 1 lock NAME` bounds each operation, not the wait: the wait is --wait."""
+    holder = store.lock("/busy") if command[0] == "lock" else store.election("/busy")
+    assert holder.acquire() if command[0] == "lock" else holder.campaign("incumbent")  # type: ignore[union-attr]
+    started = time.monotonic()
+    result = invoke("--timeout", "0.2", command[0], "--wait", "1.5", *command[1:])
+    assert result.exit_code == EXIT_NOT_WON, result.stderr
+    assert time.monotonic() - started >= 1.5  # the global --timeout (0.2 s) did not end the wait
+
+
+@pytest.mark.parametrize("command", [["lock", "/busy"], ["elect", "/busy", "challenger"]])
+def test_the_old_wait_option_still_works_and_says_it_is_deprecated(invoke, store: coordkit.Client,
+                                                                  command: list[str]) -> None:
+    holder = store.lock("/busy") if command[0] == "lock" else store.election("/busy")
+    assert holder.acquire() if command[0] == "lock" else holder.campaign("incumbent")  # type: ignore[union-attr]
+    result = invoke(command[0], "--timeout", "0.3", *command[1:])
+    assert result.exit_code == EXIT_NOT_WON, result.stderr
+    warning, failure = result.stderr.splitlines()
+    assert "--timeout` is deprecated: it means --wait" in warning
+    assert "within 0.3s" in failure
+    both = invoke(command[0], "--timeout", "0.3", "--wait", "0.3", *command[1:])
+    assert both.exit_code == 2 and "give only --wait" in both.stderr
 
 
 @pytest.mark.parametrize("args", [
     ["lock"],
     ["lock", "--ttl", "0", "/x"],
-    ["lock", "--timeout", "-1", "/x"],
+    ["lock", "--wait", "-1", "/x"],
     ["lock", "/a/../b"],
 ])
 def test_bad_usage_exits_2(invoke, args: list[str], one_line_error) -> None:
@@ -120,7 +147,7 @@ def test_holding_excludes_others_and_releases_on_sigint(server_url: str, client:
     assert key.startswith("l/")
     contenders, _ = client.backend.queue_list("/l")
     assert [c.key for c in contenders] == [key]
-    second = run_cli("--url", server_url, "lock", "--timeout", "1", "/l", "--", "echo", "ran")
+    second = run_cli("--url", server_url, "lock", "--wait", "1", "/l", "--", "echo", "ran")
     assert second.returncode == EXIT_NOT_WON
     assert second.stdout == ""  # the command never ran
     one_line_error(second.stderr, "not acquired within 1s", key)
@@ -231,7 +258,7 @@ def test_etcdctl_lock_and_coordkit_lock_exclude_each_other(etcd_server, etcdctl_
     theirs = etcdctl_process("lock", name)
     their_key = Lines(theirs).next()
     assert their_key.startswith(name + "/")
-    blocked = run_cli("--url", url, "lock", "--timeout", "1", "/l")
+    blocked = run_cli("--url", url, "lock", "--wait", "1", "/l")
     assert blocked.returncode == EXIT_NOT_WON, blocked.stderr
     assert their_key.rsplit("/", 1)[1] in blocked.stderr  # names etcdctl's key as the holder
     theirs.send_signal(signal.SIGINT)
