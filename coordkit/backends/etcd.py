@@ -27,10 +27,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import ClosedError, ConfigurationError, CoordkitError, SessionLostError
+from ..errors import BackendUnavailableError, ClosedError, ConfigurationError, CoordkitError, SessionLostError
 from ..names import KeyMapper, join
 from . import _etcd_ops as ops_
 from ._etcd_conn import EtcdConnection, Stubs, etcdrpc
+from ._probe import known_failures, summary
 from ._etcd_watch import EtcdWatch
 from .base import (
     Backend,
@@ -135,7 +136,17 @@ class EtcdBackend(Backend):
         them when none answers within ``timeout``; then there is no session."""
         self._sink = sink
         self._asked_ttl = ttl
-        self._lease, self._ttl = self._grant(timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            self._lease, self._ttl = self._grant(timeout)
+        except BackendUnavailableError as exc:
+            # gRPC's reasons are long and, for a ZooKeeper port, only "Socket closed": say
+            # what each endpoint is when every one is known to be unusable.
+            left = deadline - time.monotonic()
+            reasons = known_failures(self._conn.endpoints, "etcd", min(1.0, left)) if left > 0 else None
+            if reasons is None:
+                raise
+            raise BackendUnavailableError(summary("etcd", reasons)) from exc
 
     def _grant(self, timeout: float) -> tuple[int, float]:
         request = etcdrpc.LeaseGrantRequest(TTL=max(1, math.ceil(self._asked_ttl)))
