@@ -8,6 +8,7 @@ Exit codes (also listed in ``coordkit --help``)::
     3    conflict: the key exists, is at another version, or (ZooKeeper) has children
     4    no server answered within the timeout (the message names the endpoints)
     5    the session was lost
+    7    status: the cluster is unhealthy (an endpoint does not answer, or no leader)
     130  interrupted (Ctrl-C)
 
 Nobody sees a traceback for an expected failure; set ``COORDKIT_DEBUG=1`` to get one for
@@ -36,7 +37,7 @@ from coordkit import (
     SessionLostError,
 )
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "CliError", "exits_like_click", "translate_errors",
+__all__ = ["EXIT_INTERRUPTED", "EXIT_UNHEALTHY", "EXIT_USAGE", "CliError", "exits_like_click", "translate_errors",
            "usage_line"]
 
 EXIT_NOT_FOUND = 1
@@ -44,6 +45,7 @@ EXIT_USAGE = 2
 EXIT_CONFLICT = 3
 EXIT_UNAVAILABLE = 4
 EXIT_SESSION_LOST = 5
+EXIT_UNHEALTHY = 7  # status: an endpoint of the URL does not answer, or there is no leader
 EXIT_INTERRUPTED = 130
 
 # Bare `coordkit` or `coordkit config` (click >= 8.2): the help is the useful answer there.

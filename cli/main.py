@@ -34,6 +34,7 @@ Exit codes:
   4    no server answered within the timeout
   5    the session was lost (lock, elect: the lock or leadership was lost)
   6    lock, elect: not acquired or elected within --timeout
+  7    status: an endpoint does not answer, or the cluster has no leader
   130  interrupted
   lock and elect with a command exit with the command's status.
 """

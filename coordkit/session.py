@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import queue
 import threading
 import time
@@ -37,7 +38,7 @@ from .errors import BackendUnavailableError, ClosedError, SessionLostError
 
 __all__ = ["Session", "SessionEvent", "SessionListener", "SessionState"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 
 class SessionState(enum.Enum):
@@ -104,6 +105,19 @@ class Session:
         return self._backend.session_ttl
 
     @property
+    def requested_ttl(self) -> float:
+        """The TTL asked of the server, in seconds (``ttl`` says what it granted)."""
+        return self._asked_ttl
+
+    def _report_granted_ttl(self) -> None:
+        # Servers clamp a TTL (ZooKeeper to [2, 20] ticks, etcd to its minimum lease) without
+        # failing; a caller who asked for 100 s and holds a lock on 10 s must hear of it.
+        granted = self._backend.session_ttl
+        if granted and abs(granted - self._asked_ttl) > 1e-3 and granted != math.ceil(self._asked_ttl):
+            log.warning("coordkit session %x: asked for a TTL of %gs, the server granted %gs",
+                        self._backend.session_id, self._asked_ttl, granted)
+
+    @property
     def last_heard(self) -> float:
         """``time.monotonic()`` when the last successful heartbeat was sent."""
         return self._last_heard
@@ -150,6 +164,7 @@ class Session:
             self._session_id = self._backend.session_id
             self._generation = 1
             self._state = SessionState.CONNECTED
+        self._report_granted_ttl()
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="coordkit-session-events", daemon=True
         )

@@ -131,21 +131,31 @@ def srvr_all(endpoints: list[str], timeout: float) -> dict[str, dict[str, str] |
         return dict(zip(endpoints, pool.map(one, endpoints)))
 
 
-def describe(endpoints: list[str], timeout: float) -> tuple[str, str, dict[str, str]]:
-    """(version, leader, details) of an ensemble from ``srvr``: the leader is the member whose
-    mode is leader or standalone; details say each member's mode, zxid and node count."""
-    version, leader, details = "", "", {}
+# Modes of a member that serves clients; any other answer means it does not now.
+_SERVING = ("leader", "follower", "observer", "standalone", "read-only")
+
+
+def describe(endpoints: list[str], timeout: float) -> tuple[str, str, dict[str, str | int], dict[str, str]]:
+    """(version, leader, details, unreachable) of an ensemble from ``srvr``: the leader is the
+    member whose mode is leader or standalone; details say each serving member's mode, zxid
+    and node count; unreachable says why each other endpoint does not serve."""
+    version, leader = "", ""
+    details: dict[str, str | int] = {}
+    unreachable: dict[str, str] = {}
     for endpoint, answer in srvr_all(endpoints, timeout).items():
-        if isinstance(answer, str) or "Mode" not in answer:
-            details[endpoint] = answer if isinstance(answer, str) else answer.get("error", "no Mode")
+        mode = answer.get("Mode", "") if isinstance(answer, dict) else ""
+        if isinstance(answer, dict) and "whitelist" in answer.get("error", ""):
+            details[endpoint] = "answers, mode unknown: srvr is not in its 4lw.commands.whitelist"
             continue
-        mode = answer["Mode"]
+        if mode not in _SERVING:
+            unreachable[endpoint] = answer if isinstance(answer, str) else answer.get("error", "not serving")
+            continue
         details[endpoint] = f"{mode}, zxid {answer.get('Zxid', '?')}, {answer.get('Node count', '?')} nodes"
         # "3.8.0-5a02a05e..., built on ...": the release is what people compare
         version = version or answer.get("Zookeeper version", "").split(",")[0].split("-")[0]
         if mode in ("leader", "standalone") and not leader:
             leader = endpoint
-    return version, leader, details
+    return version, leader, details, unreachable
 
 
 def ensure_chroot(client: KazooClient, endpoints: list[str], namespace: str, ttl: float,

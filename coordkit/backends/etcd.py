@@ -222,32 +222,41 @@ class EtcdBackend(Backend):
         self._conn.close()
 
     def server_info(self, timeout: float) -> ServerInfo:
-        """Status of the member answering, and the member list (two reads, one deadline)."""
+        """Status of every endpoint, asked in parallel (those that fail are ``unreachable``),
+        and the member list from the first that answered. Raises BackendUnavailableError
+        when none answers within ``timeout``."""
 
-        def ask(stubs: Stubs, remaining: float) -> tuple[str, Any, Any]:
-            deadline = time.monotonic() + remaining
-            status = stubs.maintenance.Status(etcdrpc.StatusRequest(), **stubs.args(remaining))
-            left = max(0.001, deadline - time.monotonic())
-            members = stubs.cluster.MemberList(etcdrpc.MemberListRequest(), **stubs.args(left))
-            return stubs.endpoint, status, members
+        def status(stubs: Stubs, remaining: float) -> Any:
+            return stubs.maintenance.Status(etcdrpc.StatusRequest(), **stubs.args(remaining))
 
-        endpoint, status, members = self._conn.call("server status", ask, retry_safe=True, timeout=timeout)
+        answers = dict(zip(self._conn.endpoints, self._conn.each("server status", status, timeout)))
+        unreachable = {e: str(a) for e, a in answers.items() if isinstance(a, CoordkitError)}
+        live = [(e, a) for e, a in answers.items() if not isinstance(a, CoordkitError)]
+        if not live:
+            raise BackendUnavailableError("server status: no etcd endpoint answered: "
+                                          + "; ".join(unreachable.values()))
+        endpoint, first = live[0]
+        members = self._conn.call("member list", lambda s, t: s.cluster.MemberList(
+            etcdrpc.MemberListRequest(), **s.args(t)), retry_safe=True, timeout=timeout)
         names = {m.ID: m.name or f"{m.ID:x}" for m in members.members}
+        # A member that lost its leader says leader 0: report it, do not trust it.
+        leader = next((a.leader for _, a in live if a.leader), 0)
         return ServerInfo(
             kind="etcd",
             endpoints=tuple(self._conn.endpoints),
-            version=status.version,
+            version=first.version,
             members=tuple(f"{names[m.ID]} {','.join(m.clientURLs)}" for m in members.members),
-            leader=names.get(status.leader, f"{status.leader:x}" if status.leader else ""),
+            leader=names.get(leader, f"{leader:x}") if leader else "",
             details={
                 "answered_by": endpoint,
-                "cluster_id": f"{status.header.cluster_id:x}",
-                "member_id": f"{status.header.member_id:x}",
-                "revision": str(status.header.revision),
-                "raft_term": str(status.raftTerm),
-                "raft_index": str(status.raftIndex),
-                "db_size": str(status.dbSize),
+                "cluster_id": f"{first.header.cluster_id:x}",
+                "member_id": f"{first.header.member_id:x}",
+                "revision": first.header.revision,
+                "raft_term": first.raftTerm,
+                "raft_index": first.raftIndex,
+                "db_size": first.dbSize,
             },
+            unreachable=unreachable,
         )
 
     # --- keys ------------------------------------------------------------------------------

@@ -305,7 +305,7 @@ class MemoryBackend(Backend):
     def server_info(self, timeout: float) -> ServerInfo:
         self._ready()
         return ServerInfo("memory", [f"memory://{self._store.name}"], version="in-process",
-                          details={"revision": str(self._store.revision)})
+                          details={"revision": self._store.revision})
 
     # keys --------------------------------------------------------------------------
     def _entry(self, entry: Entry | None) -> Entry | None:

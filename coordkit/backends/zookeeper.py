@@ -329,13 +329,19 @@ class ZooKeeperBackend(ContenderQueues):
             watch.join(self._close_timeout)
 
     def server_info(self, timeout: float) -> ServerInfo:
-        version, leader, details = describe(self._endpoints, timeout)
+        """Each endpoint's ``srvr``, in parallel: the serving ones are the members, the others
+        ``unreachable`` with the reason. Raises BackendUnavailableError when none serves."""
+        version, leader, details, unreachable = describe(self._endpoints, timeout)
+        if not details:
+            raise BackendUnavailableError("server status: no ZooKeeper endpoint answered: "
+                                          + "; ".join(f"{e}: {why}" for e, why in unreachable.items()))
+        members = tuple(e for e in self._endpoints if e in details)
         if self._client is not None and not self._closed:
             details["session"] = f"{self._sid:#x}, ttl {self._ttl:g}s"
         if self._namespace:
             details["namespace"] = self._namespace
         return ServerInfo(kind="zookeeper", endpoints=tuple(self._endpoints), version=version,
-                          members=tuple(self._endpoints), leader=leader, details=details)
+                          members=members, leader=leader, details=details, unreachable=unreachable)
 
     # --- keys --------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:
