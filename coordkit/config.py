@@ -92,7 +92,7 @@ __all__ = [
     "read_file",
 ]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 Listener = Callable[[ConfigChanges], None]
 ErrorListener = Callable[[ConfigValidationError], None]
 

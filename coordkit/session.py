@@ -80,6 +80,7 @@ class Session:
         self._generation = 0
         self._session_id = 0
         self._last_heard = 0.0
+        self._down_since = 0.0  # when the state last left CONNECTED
         self._wake = False
         self._listeners: list[SessionListener] = []
         self._events: queue.SimpleQueue[SessionEvent | None] = queue.SimpleQueue()
@@ -210,8 +211,15 @@ class Session:
         self._state = state
         self._cond.notify_all()
         self._events.put(event)
-        log.info("coordkit session %x: %s -> %s (%s)", self._session_id,
-                 event.previous.value, state.value, reason)
+        # One line when the link drops and one when it is back, saying after how long; the
+        # attempts in between are DEBUG (here, in kazoo's lines and in the watches').
+        down = ""
+        if event.previous is not SessionState.CONNECTED and state is SessionState.CONNECTED:
+            down = f", after {time.monotonic() - self._down_since:.1f}s without the servers"
+        elif event.previous is SessionState.CONNECTED:
+            self._down_since = time.monotonic()
+        log.info("coordkit session %x: %s -> %s (%s%s)", self._session_id,
+                 event.previous.value, state.value, reason, down)
 
     def _on_connection_event(self, event: ConnectionEvent) -> None:
         # Runs on the backend's thread: record and wake the heartbeat, never block.
@@ -303,7 +311,7 @@ class Session:
         retrying = Retrying(  # every failure but a close is retried: a new session must come
             wait=wait_random_exponential(multiplier=0.05, max=1.0),
             retry=retry_if_not_exception_type(ClosedError),
-            before_sleep=lambda state: log.info("coordkit: opening a new session failed: %r",
+            before_sleep=lambda state: log.debug("coordkit: opening a new session failed: %r",
                                                 state.outcome.exception() if state.outcome else None),
             reraise=True,
         )

@@ -51,7 +51,7 @@ from .base import (
 
 __all__ = ["EtcdBackend"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 
 def _seconds(options: Mapping[str, Any], name: str, default: float) -> float:

@@ -47,7 +47,7 @@ from .base import (
 
 __all__ = ["MemoryBackend", "MemoryStore", "get_store", "reset_stores"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 _stores: dict[str, MemoryStore] = {}
 _stores_lock = threading.Lock()
 

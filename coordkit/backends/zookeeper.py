@@ -74,7 +74,7 @@ from .base import Check, ConnectionEvent, ConnectionSink, Entry, Op, Put, Server
 
 __all__ = ["ZooKeeperBackend"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 _RACES = 8  # attempts when concurrent writers keep invalidating what a write was based on
 

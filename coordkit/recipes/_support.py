@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["check_timeout", "remaining_time", "take", "when_connected"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 
 def take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
