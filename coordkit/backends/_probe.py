@@ -27,11 +27,12 @@ _ZK_ANSWERS = (b"Zookeeper version", b"not executed because it is not in the whi
 @dataclass(frozen=True)
 class Finding:
     """What one probe of an endpoint found. ``speaks`` is ``"zookeeper"``, ``"etcd"``,
-    ``"other"`` (it answered, neither) or ``""`` (unknown: no answer in time, or an error
-    that may pass); ``reason`` is set when no client can use the endpoint as it is now."""
+    ``"other"`` (it answered, neither: ``answer`` says how) or ``""`` (unknown: no answer in
+    time, or an error that may pass); ``reason`` is set when no client can use it now."""
 
     endpoint: str
     speaks: str = ""
+    answer: str = ""  # with "other": what it did instead of answering as ZooKeeper would
     reason: str = ""
 
 
@@ -63,9 +64,11 @@ def probe(endpoint: str, timeout: float) -> Finding:
     deadline = time.monotonic() + timeout
     try:
         host, port = _split(endpoint)
+        if not 0 < port < 65536:
+            return Finding(endpoint, reason=f"port {port} is out of range (1-65535)")
         family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except ValueError:
-        return Finding(endpoint, reason=f"{endpoint} is not host:port")
+        return Finding(endpoint, reason="not host:port")
     except socket.gaierror as exc:
         if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
             return Finding(endpoint, reason=f"host name {host!r} does not resolve")
@@ -83,7 +86,10 @@ def probe(endpoint: str, timeout: float) -> Finding:
         return Finding(endpoint)
     if b"etcdserver" in http:
         return Finding(endpoint, "etcd")
-    return Finding(endpoint, "other")
+    if http.startswith(b"HTTP/"):
+        return Finding(endpoint, "other", "it speaks HTTP, not the ZooKeeper protocol")
+    return Finding(endpoint, "other", "it closed the connection without a ZooKeeper answer (not a ZooKeeper "
+                   "server, or one refusing more connections from this host: maxClientCnxns)")
 
 
 def known_failures(endpoints: Sequence[str], kind: str, timeout: float) -> dict[str, str] | None:
@@ -118,7 +124,7 @@ def _wrong_kind(finding: Finding, kind: str) -> str:
     if finding.speaks == "other":
         # Every ZooKeeper answers srvr, so "other" rules ZooKeeper out; an etcd behind TLS
         # or a proxy may not answer our plain GET, so it rules nothing out for etcd.
-        return "the server there does not speak the ZooKeeper protocol" if kind == "zookeeper" else ""
+        return finding.answer if kind == "zookeeper" else ""
     wanted = "ZooKeeper" if kind == "zookeeper" else "etcd"
     scheme, name = ("zk", "ZooKeeper") if finding.speaks == "zookeeper" else ("etcd", "etcd")
     article = "a" if name == "ZooKeeper" else "an"
