@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Finding", "known_failures", "probe", "summary"]
+__all__ = ["Finding", "explain", "known_failures", "probe", "probe_all", "summary"]
 
 # What a ZooKeeper server says to "srvr": its status, or that the command is disabled, or
 # that it is not serving (no quorum). Any of these proves a ZooKeeper is listening.
@@ -92,10 +92,9 @@ def probe(endpoint: str, timeout: float) -> Finding:
                    "server, or one refusing more connections from this host: maxClientCnxns)")
 
 
-def known_failures(endpoints: Sequence[str], kind: str, timeout: float) -> dict[str, str] | None:
-    """Why each endpoint cannot serve a ``kind`` ("zookeeper" or "etcd") client, if every one
-    of them fails for a known reason; None as soon as one might still answer (a live server,
-    a paused one, an unknown error). Probes in parallel, within about ``timeout`` seconds."""
+def probe_all(endpoints: Sequence[str], timeout: float) -> dict[str, Finding]:
+    """:func:`probe` of every endpoint in parallel, within about ``timeout`` seconds; an
+    endpoint whose resolver is still busy then gets an empty (unknown) Finding."""
     found: dict[str, Finding] = {}
 
     def one(endpoint: str) -> None:
@@ -108,14 +107,27 @@ def known_failures(endpoints: Sequence[str], kind: str, timeout: float) -> dict[
     deadline = time.monotonic() + timeout
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
+    return {endpoint: found.get(endpoint, Finding(endpoint)) for endpoint in endpoints}
+
+
+def known_failures(endpoints: Sequence[str], kind: str, timeout: float) -> dict[str, str] | None:
+    """Why each endpoint cannot serve a ``kind`` ("zookeeper" or "etcd") client, if every one
+    of them fails for a known reason; None as soon as one might still answer (a live server,
+    a paused one, an unknown error). Probes in parallel, within about ``timeout`` seconds."""
     reasons = {}
-    for endpoint in endpoints:
-        finding = found.get(endpoint, Finding(endpoint))  # a resolver still busy: unknown
+    for endpoint, finding in probe_all(endpoints, timeout).items():
         reason = finding.reason or _wrong_kind(finding, kind)
         if not reason:
             return None
         reasons[endpoint] = reason
     return reasons
+
+
+def explain(unreachable: dict[str, str], kind: str, timeout: float) -> dict[str, str]:
+    """``unreachable`` (endpoint -> the client library's error) with each error replaced by
+    the probe's short reason where the probe knows one."""
+    found = probe_all(list(unreachable), timeout)
+    return {e: found[e].reason or _wrong_kind(found[e], kind) or why for e, why in unreachable.items()}
 
 
 def _wrong_kind(finding: Finding, kind: str) -> str:

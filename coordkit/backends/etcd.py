@@ -31,7 +31,7 @@ from ..errors import BackendUnavailableError, ClosedError, ConfigurationError, C
 from ..names import KeyMapper, join
 from . import _etcd_ops as ops_
 from ._etcd_conn import EtcdConnection, Stubs, etcdrpc
-from ._probe import known_failures, summary
+from ._probe import explain, known_failures, summary
 from ._etcd_watch import EtcdWatch
 from .base import (
     Backend,
@@ -230,7 +230,8 @@ class EtcdBackend(Backend):
             return stubs.maintenance.Status(etcdrpc.StatusRequest(), **stubs.args(remaining))
 
         answers = dict(zip(self._conn.endpoints, self._conn.each("server status", status, timeout)))
-        unreachable = {e: str(a) for e, a in answers.items() if isinstance(a, CoordkitError)}
+        unreachable = explain({e: str(a) for e, a in answers.items() if isinstance(a, CoordkitError)},
+                              "etcd", min(1.0, timeout / 4))
         live = [(e, a) for e, a in answers.items() if not isinstance(a, CoordkitError)]
         if not live:
             raise BackendUnavailableError("server status: no etcd endpoint answered: "

@@ -63,7 +63,7 @@ from ..errors import (
     VersionConflictError,
 )
 from ..names import KeyMapper
-from ._probe import known_failures, summary
+from ._probe import explain, known_failures, summary
 from ._zk_commit import check_put, delete_levels, run_commit
 from ._zk_errors import TRANSLATED, translate
 from ._zk_queue import ContenderQueues, QueueJoin
@@ -332,6 +332,7 @@ class ZooKeeperBackend(ContenderQueues):
         """Each endpoint's ``srvr``, in parallel: the serving ones are the members, the others
         ``unreachable`` with the reason. Raises BackendUnavailableError when none serves."""
         version, leader, details, unreachable = describe(self._endpoints, timeout)
+        unreachable = explain(unreachable, "zookeeper", min(1.0, timeout / 4))
         if not details:
             raise BackendUnavailableError("server status: no ZooKeeper endpoint answered: "
                                           + "; ".join(f"{e}: {why}" for e, why in unreachable.items()))
