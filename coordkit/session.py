@@ -312,7 +312,7 @@ class Session:
             wait=wait_random_exponential(multiplier=0.05, max=1.0),
             retry=retry_if_not_exception_type(ClosedError),
             before_sleep=lambda state: log.debug("coordkit: opening a new session failed: %r",
-                                                state.outcome.exception() if state.outcome else None),
+                                                 state.outcome.exception() if state.outcome else None),
             reraise=True,
         )
         try:
