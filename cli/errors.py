@@ -51,6 +51,7 @@ class ExitCode(enum.IntEnum):
     UNAVAILABLE = 4, "no server answered within the timeout"
     SESSION_LOST = 5, "the session was lost (lock, elect: the lock or leadership was lost)"
     NOT_WON = 6, "lock, elect: not acquired or elected within --wait"
+    UNHEALTHY = 7, "status: an endpoint does not answer, or the cluster has no leader"
     CANNOT_RUN = 126, "lock, elect, register: COMMAND exists but cannot be run"
     COMMAND_NOT_FOUND = 127, "lock, elect, register: COMMAND not found"
     INTERRUPTED = 130, "interrupted (Ctrl-C; lock, elect: also SIGTERM while waiting)"

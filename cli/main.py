@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +17,7 @@ from .elect import elect
 from .errors import exit_code_table, exits_like_click, translate_errors
 from .kv import delete, get, ls, put
 from .lock import lock
+from .logs import configure_logging, verbosity
 from .services import register, services
 from .status import status
 from .watch import watch
@@ -65,6 +64,9 @@ class CoordkitGroup(click.Group):
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Per-operation timeout, which also bounds connecting. Default: the URL's, else 5. "
                    "It does not bound how long lock and elect wait to win: that is their --wait.")
+@click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True, callback=verbosity,
+              help="Log more on stderr: -v each connection drop and return, -vv everything "
+                   "(as COORDKIT_DEBUG=1). Default: warnings only.")
 @click.version_option(coordkit.__version__, "--version", prog_name="coordkit",
                       message="%(prog)s %(version)s")
 @click.pass_context
@@ -106,13 +108,9 @@ for _command in (ls, get, put, delete, watch, status, lock, elect, services, reg
     cli.add_command(_command)
 
 
-def _configure_logging() -> None:
-    """Keep the client libraries' own log lines (kazoo's "Connection dropped", ...) off
-    the terminal: the one-line error already says what failed. COORDKIT_DEBUG=1 shows them."""
-    if os.environ.get("COORDKIT_DEBUG"):
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    else:
-        logging.getLogger().addHandler(logging.NullHandler())
+def _configure_logging(verbosity: int = 0) -> None:
+    """Log lines on stderr; see :func:`.logs.configure_logging`."""
+    configure_logging(verbosity)
 
 
 def main() -> None:

@@ -133,7 +133,7 @@ def parse_url(url: str | None, options: dict[str, object]) -> Target:
                     "'zk://127.0.0.1:2181', 'memory://'), set COORDKIT_URL, "
                     "or start a local dev server with `coordkit dev up`"
                 )
-            logging.getLogger("coordkit").info("no URL given: using the dev server at %s", url)
+            logging.getLogger(__name__).info("no URL given: using the dev server at %s", url)
     if not isinstance(url, str):
         raise ConfigurationError(f"the URL must be a str, not {type(url).__name__}")
     scheme, sep, rest = url.partition("://")

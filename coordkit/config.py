@@ -96,7 +96,7 @@ __all__ = [
     "read_file",
 ]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 S = TypeVar("S")  # the typed view's type: what the schema builds
 Listener = Callable[[ConfigChanges], None]
 ErrorListener = Callable[[ConfigValidationError], None]

@@ -38,7 +38,7 @@ from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
 
 __all__ = ["EtcdWatch"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 _DELETE = 1  # mvccpb.Event.EventType.DELETE (PUT is 0)
 _LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
@@ -130,7 +130,7 @@ class EtcdWatch(Watch):
 
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        log.info("coordkit: %s; %s retries from revision %d", error, self._what, self._next)
+        log.debug("coordkit: %s; %s retries from revision %d", error, self._what, self._next)
 
     def _follow(self) -> None:
         """Run one stream from ``self._next`` until it ends. Returns after a stream that
@@ -181,8 +181,9 @@ class EtcdWatch(Watch):
                 self._on_link_down()
         if not established:
             raise _Broken(str(translate(exc, self._what, self._conn.endpoints))) from exc
-        log.info("coordkit %s: stream broke (%s); resuming from revision %d",
-                 self._what, exc.details(), self._next)
+        # A dropped link is the session's to report (once); other breaks are news.
+        log.log(logging.DEBUG if exc.code() in _LINK_DOWN else logging.INFO,
+                "coordkit %s: stream broke (%s); resuming from revision %d", self._what, exc.details(), self._next)
 
     @staticmethod
     def _requests(create: Any, over: threading.Event) -> Iterator[Any]:

@@ -29,7 +29,7 @@ from .base import Check, Delete, Entry, Op, Put
 
 __all__ = ["check_put", "delete_levels", "missing_parents", "prune_parents", "run_commit"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 MAX_VALUE_BYTES = 1024 * 1024 - 4096  # past jute.maxbuffer (1 MiB) ZooKeeper drops the connection
 _FOLLOWERS = (ke.RolledBackError, ke.RuntimeInconsistency)  # results of the ops that did not fail
 

@@ -36,7 +36,7 @@ from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
 
 __all__ = ["ZkWatch"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 _RESYNC = object()  # re-read the whole subtree
 _STOP = object()

@@ -163,7 +163,9 @@ class ServerInfo:
     version: str = ""
     members: Sequence[str] = field(default_factory=tuple)
     leader: str = ""
-    details: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str | int] = field(default_factory=dict)
+    # Each endpoint of the URL is asked on its own: those that did not answer, and why.
+    unreachable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import ClosedError, ConfigurationError, CoordkitError, SessionLostError
+from ..errors import BackendUnavailableError, ClosedError, ConfigurationError, CoordkitError, SessionLostError
 from ..names import KeyMapper, join
 from . import _etcd_ops as ops_
 from ._etcd_conn import EtcdConnection, Stubs, etcdrpc
+from ._etcd_status import server_info
+from ._probe import known_failures, summary
 from ._etcd_watch import EtcdWatch
 from .base import (
     Backend,
@@ -51,7 +53,7 @@ from .base import (
 
 __all__ = ["EtcdBackend"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 
 def _seconds(options: Mapping[str, Any], name: str, default: float) -> float:
@@ -146,7 +148,17 @@ class EtcdBackend(Backend):
         them when none answers within ``timeout``; then there is no session."""
         self._sink = sink
         self._asked_ttl = ttl
-        self._lease, self._ttl = self._grant(timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            self._lease, self._ttl = self._grant(timeout)
+        except BackendUnavailableError as exc:
+            # gRPC's reasons are long and, for a ZooKeeper port, only "Socket closed": say
+            # what each endpoint is when every one is known to be unusable.
+            left = deadline - time.monotonic()
+            reasons = known_failures(self._conn.endpoints, "etcd", min(1.0, left)) if left > 0 else None
+            if reasons is None:
+                raise
+            raise BackendUnavailableError(summary("etcd", reasons)) from exc
 
     def _grant(self, timeout: float) -> tuple[int, float]:
         request = etcdrpc.LeaseGrantRequest(TTL=max(1, math.ceil(self._asked_ttl)))
@@ -250,33 +262,8 @@ class EtcdBackend(Backend):
             self._conn.close()
 
     def server_info(self, timeout: float) -> ServerInfo:
-        """Status of the member answering, and the member list (two reads, one deadline)."""
-
-        def ask(stubs: Stubs, remaining: float) -> tuple[str, Any, Any]:
-            deadline = time.monotonic() + remaining
-            status = stubs.maintenance.Status(etcdrpc.StatusRequest(), **stubs.args(remaining))
-            left = max(0.001, deadline - time.monotonic())
-            members = stubs.cluster.MemberList(etcdrpc.MemberListRequest(), **stubs.args(left))
-            return stubs.endpoint, status, members
-
-        endpoint, status, members = self._conn.call("server status", ask, retry_safe=True, timeout=timeout)
-        names = {m.ID: m.name or f"{m.ID:x}" for m in members.members}
-        return ServerInfo(
-            kind="etcd",
-            endpoints=tuple(self._conn.endpoints),
-            version=status.version,
-            members=tuple(f"{names[m.ID]} {','.join(m.clientURLs)}" for m in members.members),
-            leader=names.get(status.leader, f"{status.leader:x}" if status.leader else ""),
-            details={
-                "answered_by": endpoint,
-                "cluster_id": f"{status.header.cluster_id:x}",
-                "member_id": f"{status.header.member_id:x}",
-                "revision": str(status.header.revision),
-                "raft_term": str(status.raftTerm),
-                "raft_index": str(status.raftIndex),
-                "db_size": str(status.dbSize),
-            },
-        )
+        """Every endpoint's status, in parallel; see :func:`._etcd_status.server_info`."""
+        return server_info(self._conn, timeout)
 
     # --- keys ------------------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:

@@ -47,7 +47,7 @@ from .base import (
 
 __all__ = ["MemoryBackend", "MemoryStore", "get_store", "reset_stores"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 _stores: dict[str, MemoryStore] = {}
 _stores_lock = threading.Lock()
 
@@ -305,7 +305,7 @@ class MemoryBackend(Backend):
     def server_info(self, timeout: float) -> ServerInfo:
         self._ready()
         return ServerInfo("memory", [f"memory://{self._store.name}"], version="in-process",
-                          details={"revision": str(self._store.revision)})
+                          details={"revision": self._store.revision})
 
     # keys --------------------------------------------------------------------------
     def _entry(self, entry: Entry | None) -> Entry | None:

@@ -76,6 +76,7 @@ from ..errors import (
     VersionConflictError,
 )
 from ..names import KeyMapper
+from ._probe import explain, known_failures, summary
 from ._zk_commit import check_put, delete_levels, prune_parents, run_commit
 from ._zk_errors import TRANSLATED, translate
 from ._zk_queue import ContenderQueues, QueueJoin
@@ -87,7 +88,7 @@ from .base import (Check, ConnectionEvent, ConnectionSink, Delete, Entry, Op, Pu
 
 __all__ = ["ZooKeeperBackend"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 _RACES = 8  # attempts when concurrent writers keep invalidating what a write was based on
 
@@ -211,7 +212,7 @@ class ZooKeeperBackend(ContenderQueues):
             if self._client is not None:
                 raise ConfigurationError("connect() was already called on this backend")
             self._sink, self._asked_ttl = sink, ttl
-            client = self._start_session(timeout)
+            client = self._start_session(timeout, diagnose=True)
             try:
                 self._ensure_namespace(client, timeout)
             except BaseException:
@@ -219,15 +220,24 @@ class ZooKeeperBackend(ContenderQueues):
                 stop_bounded(client, self._close_timeout)  # a session was opened: close it
                 raise
 
-    def _start_session(self, timeout: float) -> KazooClient:
+    def _start_session(self, timeout: float, *, diagnose: bool = False) -> KazooClient:
+        """Start a client and wait for its session. With ``diagnose`` (the first connect), an
+        attempt not done at once probes the endpoints, and fails at once with their reasons
+        if none can ever answer (see :mod:`._probe`); kazoo only retries them in silence."""
         client, negotiated = new_client(",".join(self._endpoints) + self._namespace, self._asked_ttl)
         client.add_listener(functools.partial(self._on_state, client))
         self._suspended = False
         self._client = client  # before start, so that the listener accepts its events
         cid = None
+        deadline = time.monotonic() + timeout
         try:
             with self._errors():
-                if client.start_async().wait(timeout):
+                started = client.start_async()
+                if diagnose and not started.wait(min(0.1, timeout / 10)):
+                    reasons = known_failures(self._endpoints, "zookeeper", min(1.0, timeout / 4))
+                    if reasons is not None:
+                        raise BackendUnavailableError(summary("ZooKeeper", reasons))
+                if started.wait(max(0.0, deadline - time.monotonic())):
                     cid = client.client_id
         finally:
             if cid is None:  # no session to close: let the stop finish in the background
@@ -343,13 +353,20 @@ class ZooKeeperBackend(ContenderQueues):
             watch.join(self._close_timeout)
 
     def server_info(self, timeout: float) -> ServerInfo:
-        version, leader, details = describe(self._endpoints, timeout)
+        """Each endpoint's ``srvr``, in parallel: the serving ones are the members, the others
+        ``unreachable`` with the reason. Raises BackendUnavailableError when none serves."""
+        version, leader, details, unreachable = describe(self._endpoints, timeout)
+        unreachable = explain(unreachable, "zookeeper", min(1.0, timeout / 4))
+        if not details:
+            raise BackendUnavailableError("server status: no ZooKeeper endpoint answered: "
+                                          + "; ".join(f"{e}: {why}" for e, why in unreachable.items()))
+        members = tuple(e for e in self._endpoints if e in details)
         if self._client is not None and not self._closed:
             details["session"] = f"{self._sid:#x}, ttl {self._ttl:g}s"
         if self._namespace:
             details["namespace"] = self._namespace
         return ServerInfo(kind="zookeeper", endpoints=tuple(self._endpoints), version=version,
-                          members=tuple(self._endpoints), leader=leader, details=details)
+                          members=members, leader=leader, details=details, unreachable=unreachable)
 
     # --- keys --------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Contention", "LostCallback", "check_timeout"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 LostCallback = Callable[[str], None]
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["call_time", "check_timeout", "remaining_time", "take", "watch_within", "when_connected"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 
 def take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
