@@ -10,6 +10,7 @@ from coordkit import devserver
 from coordkit.devserver import DevServer, DevStatus, DownResult, UpResult
 
 from .context import CliContext, pass_cli
+from .errors import ExitCode
 
 __all__ = ["dev"]
 
@@ -66,11 +67,11 @@ def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zook
     for server in result.servers:
         how = "started" if server in result.started else "already running"
         cli.out.line(f"{server.kind:<10} {server.url:<26} {how}, pid {server.pid}")
-    cli.out.line()
-    cli.out.line(f"Data and logs: {devserver.dev_dir()}")
-    cli.out.line(f"To use it elsewhere:  export COORDKIT_URL={result.servers[0].url}")
-    cli.out.line("coordkit commands and coordkit.connect() without a URL use it; "
-                 "`coordkit dev down` stops it.")
+    # The footer is for the person reading: stdout keeps only the lines a script parses.
+    footer = [f"Data and logs: {devserver.dev_dir()}",
+              f"To use it elsewhere:  export COORDKIT_URL={result.servers[0].url}",
+              "coordkit commands and coordkit.connect() without a URL use it; `coordkit dev down` stops it."]
+    click.echo("\n" + "\n".join(footer), err=True)
 
 
 def _up_json(result: UpResult) -> dict[str, Any]:
@@ -100,7 +101,7 @@ def status(cli: CliContext, etcd: bool, zookeeper: bool, json_output: bool) -> N
         for entry in found:
             cli.out.line(_status_line(entry))
     if not any(entry.state == "running" for entry in found):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitCode.NOT_FOUND)
 
 
 def _status_json(entry: DevStatus) -> dict[str, Any]:

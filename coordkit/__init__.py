@@ -30,6 +30,7 @@ from .config import Config, ConfigChanges, ConfigDiff, ConfigSnapshot, ConfigVal
 from .errors import (
     BackendUnavailableError,
     ClosedError,
+    CommitTooLargeError,
     ConfigurationError,
     ConflictError,
     CoordkitError,
@@ -105,4 +106,5 @@ __all__ = [
     "NotEmptyError",
     "OwnershipError",
     "NoInstanceAvailableError",
+    "CommitTooLargeError",
 ]

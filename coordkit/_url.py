@@ -55,14 +55,14 @@ def _number(name: str, raw: object) -> float:
     return value
 
 
-def _margin(raw: object, ttl: float) -> float:
+def _margin(raw: object) -> float:
+    """The ownership margin: a number of seconds >= 0 (checked against the ttl later)."""
     try:
         value = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ConfigurationError(f"option margin={raw!r} is not a number of seconds") from None
-    if not math.isfinite(value) or not 0 <= value < ttl / 2:
-        raise ConfigurationError(
-            f"option margin={raw!r} must be at least 0 and less than half the ttl ({ttl:g}s)")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigurationError(f"option margin={raw!r} must be a number of seconds >= 0")
     return value
 
 
@@ -94,6 +94,45 @@ def _namespace(path: str, url: str) -> str:
     return "/" + path.strip("/")
 
 
+def _checked(kind: str, name: str, raw: object) -> float:
+    """One option's value, checked whatever layer (query or keyword) it came from."""
+    if name == "margin":
+        return _margin(raw)
+    value = _number(name, raw)
+    if name == "ttl" and kind != "memory" and not 1 <= value <= 3600:
+        raise ConfigurationError(
+            f"option ttl={value:g} is outside 1-3600 seconds; {kind} sessions need at least a second "
+            "(ZooKeeper also clamps to 2-20 ticks, etcd to its minimum lease TTL)")
+    return value
+
+
+def _options(kind: str, url: str, query: list[tuple[str, str]],
+             overrides: dict[str, object]) -> tuple[float, float, float, float | None]:
+    """``(ttl, timeout, connect_timeout, margin)`` from the URL's query, then the keywords over it.
+
+    Every query option is validated even when a keyword overrides it: a typo in a URL is an
+    error whatever else is passed, never silently ignored. Raises ConfigurationError.
+    """
+    known = ", ".join(sorted(OPTION_DOCS))
+    names = [name for name, _ in query]
+    unknown = sorted((set(names) | set(overrides)) - set(OPTION_DOCS))
+    if unknown:
+        raise ConfigurationError(f"unknown option(s) {', '.join(unknown)} in {url!r}; known: {known}")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigurationError(f"option(s) {', '.join(twice)} given twice in {url!r}; give each once")
+    try:
+        merged = {name: _checked(kind, name, raw) for name, raw in query}
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{url!r}: {exc}") from None
+    merged.update({name: _checked(kind, name, raw) for name, raw in overrides.items()})
+    timeout = merged.get("timeout", _DEFAULTS["timeout"])
+    ttl, margin = merged.get("ttl", _DEFAULTS["ttl"]), merged.get("margin")
+    if margin is not None and margin >= ttl / 2:
+        raise ConfigurationError(f"option margin={margin:g} must be less than half the ttl ({ttl:g}s)")
+    return ttl, timeout, merged.get("connect_timeout", timeout), margin
+
+
 def parse_url(url: str | None, options: dict[str, object]) -> Target:
     """Parse ``url`` (or ``$COORDKIT_URL``, else a running dev server's) and ``options``.
 
@@ -112,7 +151,7 @@ def parse_url(url: str | None, options: dict[str, object]) -> Target:
                     "'zk://127.0.0.1:2181', 'memory://'), set COORDKIT_URL, "
                     "or start a local dev server with `coordkit dev up`"
                 )
-            logging.getLogger("coordkit").info("no URL given: using the dev server at %s", url)
+            logging.getLogger(__name__).info("no URL given: using the dev server at %s", url)
     if not isinstance(url, str):
         raise ConfigurationError(f"the URL must be a str, not {type(url).__name__}")
     scheme, sep, rest = url.partition("://")
@@ -123,22 +162,11 @@ def parse_url(url: str | None, options: dict[str, object]) -> Target:
         )
     rest, _, query = rest.partition("?")
     netloc, _, path = rest.partition("/")
-    merged: dict[str, object] = dict(parse_qsl(query, keep_blank_values=True))
-    merged.update(options)
-    unknown = sorted(set(merged) - set(OPTION_DOCS))
-    if unknown:
-        known = ", ".join(sorted(OPTION_DOCS))
-        raise ConfigurationError(f"unknown option(s) {', '.join(unknown)} in {url!r}; known: {known}")
-    ttl = _number("ttl", merged.get("ttl", _DEFAULTS["ttl"]))
-    if kind != "memory" and not 1 <= ttl <= 3600:
-        raise ConfigurationError(
-            f"option ttl={ttl:g} is outside 1-3600 seconds; {kind} sessions need at least a second "
-            "(ZooKeeper also clamps to 2-20 ticks, etcd to its minimum lease TTL)")
-    timeout = _number("timeout", merged.get("timeout", _DEFAULTS["timeout"]))
-    connect_timeout = _number("connect_timeout", merged.get("connect_timeout", timeout))
+    ttl, timeout, connect_timeout, margin = _options(kind, url, parse_qsl(query, keep_blank_values=True),
+                                                     options)
     if kind == "memory":
         endpoints: tuple[str, ...] = (unquote(netloc),)
     else:
         endpoints = _endpoints(kind, netloc, url)
-    extra = {} if merged.get("margin") is None else {"margin": _margin(merged["margin"], ttl)}
+    extra: dict[str, object] = {} if margin is None else {"margin": margin}
     return Target(kind, endpoints, _namespace(path, url), ttl, timeout, connect_timeout, url, extra)

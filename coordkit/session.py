@@ -16,14 +16,11 @@ LOST
 CLOSED
     The owner closed the client. Terminal.
 
-Ownership has a deadline by the local monotonic clock, :attr:`Session.valid_until`: the
-moment the last *acknowledged* heartbeat was sent, plus the granted TTL, minus a safety
-margin (:attr:`Session.margin`). The server cannot have expired the session before it (it
-received that heartbeat after it was sent, and counts the TTL from then), so a client that
-stops believing at the deadline stops before anybody else can be let in. Every ownership
-query (:meth:`Session.owns`, :attr:`Session.state`) compares the clock at the moment of the
-call and declares LOST itself when the deadline has passed: no thread has to run first,
-which matters after the process was paused (SIGSTOP, a long GC, a suspended VM).
+Ownership ends by the local monotonic clock at :attr:`Session.valid_until`: when the last
+acknowledged heartbeat was *sent*, plus the granted TTL, minus :attr:`Session.margin`. The
+server received that heartbeat later and counts the TTL from then, so nobody else can be let
+in before it. Ownership queries (:meth:`Session.owns`, :attr:`Session.state`) read the clock at
+the call and declare LOST themselves: no thread has to run first (after SIGSTOP, a long GC).
 
 Listeners are called on one dispatcher thread, in order, one event at a time. A
 listener that raises is logged and does not stop the others.
@@ -33,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import queue
 import threading
 import time
@@ -47,12 +45,11 @@ from .errors import BackendUnavailableError, ClosedError, SessionLostError
 __all__ = ["DEFAULT_MARGIN", "DEFAULT_MARGIN_RATE", "Session", "SessionEvent", "SessionListener",
            "SessionState", "default_margin"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
-# The safety margin taken off the TTL: a fixed part for scheduling (the time between the
-# clock read of an ownership check and the caller acting on its answer, and the server's
-# own timer granularity) plus a part proportional to the TTL for clock rates (NTP slews a
-# clock by at most 500 ppm; 2% also covers a drifting VM clock by a wide margin).
+# The margin taken off the TTL: a fixed part for scheduling (from an ownership check's clock
+# read to the caller's act on it) plus a part for clock rates (NTP slews by at most 500 ppm;
+# 2% also covers a drifting VM clock by a wide margin).
 DEFAULT_MARGIN = 0.1
 DEFAULT_MARGIN_RATE = 0.02
 
@@ -105,6 +102,7 @@ class Session:
         self._generation = 0
         self._session_id = 0
         self._last_heard = 0.0
+        self._down_since = 0.0  # when the state last left CONNECTED
         self._wake = False
         self._listeners: list[SessionListener] = []
         self._events: queue.SimpleQueue[SessionEvent | None] = queue.SimpleQueue()
@@ -133,6 +131,19 @@ class Session:
         return self._backend.session_ttl
 
     @property
+    def requested_ttl(self) -> float:
+        """The TTL asked of the server, in seconds (``ttl`` says what it granted)."""
+        return self._asked_ttl
+
+    def _report_granted_ttl(self) -> None:
+        # Servers clamp a TTL (ZooKeeper to [2, 20] ticks, etcd to its minimum lease) without
+        # failing; a caller who asked for 100 s and holds a lock on 10 s must hear of it.
+        granted = self._backend.session_ttl
+        if granted and abs(granted - self._asked_ttl) > 1e-3 and granted != math.ceil(self._asked_ttl):
+            log.warning("coordkit session %x: asked for a TTL of %gs, the server granted %gs",
+                        self._backend.session_id, self._asked_ttl, granted)
+
+    @property
     def last_heard(self) -> float:
         """``time.monotonic()`` when the last successful heartbeat was sent."""
         return self._last_heard
@@ -149,10 +160,9 @@ class Session:
         return self._last_heard + self._backend.session_ttl - self.margin
 
     def owns(self, generation: int, *, while_suspended: bool = False) -> bool:
-        """True if ``generation`` is the live session, it is CONNECTED (or SUSPENDED, with
-        ``while_suspended``) and its ownership deadline has not passed, by the clock now.
-        Declares the session LOST first if the deadline has passed (the listeners then run
-        on the dispatcher thread as for any change)."""
+        """True if ``generation`` is the live session, CONNECTED (or SUSPENDED, with
+        ``while_suspended``) and within its ownership deadline by the clock now; declares
+        the session LOST first if the deadline has passed."""
         with self._cond:
             self._expire_if_due()
             if self._generation != generation:
@@ -202,6 +212,7 @@ class Session:
             self._session_id = self._backend.session_id
             self._generation = 1
             self._state = SessionState.CONNECTED
+        self._report_granted_ttl()
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="coordkit-session-events", daemon=True
         )
@@ -264,8 +275,15 @@ class Session:
         self._state = state
         self._cond.notify_all()
         self._events.put(event)
-        log.info("coordkit session %x: %s -> %s (%s)", self._session_id,
-                 event.previous.value, state.value, reason)
+        # One line when the link drops and one when it is back, saying after how long; the
+        # attempts in between are DEBUG (here, in kazoo's lines and in the watches').
+        down = ""
+        if event.previous is not SessionState.CONNECTED and state is SessionState.CONNECTED:
+            down = f", after {time.monotonic() - self._down_since:.1f}s without the servers"
+        elif event.previous is SessionState.CONNECTED:
+            self._down_since = time.monotonic()
+        log.info("coordkit session %x: %s -> %s (%s%s)", self._session_id,
+                 event.previous.value, state.value, reason, down)
 
     def _on_connection_event(self, event: ConnectionEvent) -> None:
         # Runs on the backend's thread: record and wake the heartbeat, never block.
@@ -360,8 +378,8 @@ class Session:
         retrying = Retrying(  # every failure but a close is retried: a new session must come
             wait=wait_random_exponential(multiplier=0.05, max=1.0),
             retry=retry_if_not_exception_type(ClosedError),
-            before_sleep=lambda state: log.info("coordkit: opening a new session failed: %r",
-                                                state.outcome.exception() if state.outcome else None),
+            before_sleep=lambda state: log.debug("coordkit: opening a new session failed: %r",
+                                                 state.outcome.exception() if state.outcome else None),
             reraise=True,
         )
         try:

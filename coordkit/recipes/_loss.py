@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 __all__ = ["LossEvent", "Ownership"]
 
@@ -12,9 +15,13 @@ __all__ = ["LossEvent", "Ownership"]
 class Ownership(Protocol):
     """What the event asks of its handle's place in the queue."""
 
-    def ended_unnoticed(self) -> bool: ...
+    held: bool  # by the flag the session listener clears
 
-    def until_deadline(self) -> float | None: ...
+    @property
+    def held_now(self) -> bool: ...  # by the clock and the session, now (declares a loss seen)
+
+    @property
+    def session(self) -> Session: ...
 
 
 class LossEvent(threading.Event):
@@ -28,7 +35,8 @@ class LossEvent(threading.Event):
         self._contention = contention
 
     def is_set(self) -> bool:
-        return super().is_set() or self._contention.ended_unnoticed()
+        held = self._contention
+        return super().is_set() or (held.held and not held.held_now)
 
     def wait(self, timeout: float | None = None) -> bool:
         end = None if timeout is None else time.monotonic() + max(0.0, timeout)
@@ -36,8 +44,13 @@ class LossEvent(threading.Event):
             now = time.monotonic()
             if end is not None and now >= end:
                 return False
-            step = self._contention.until_deadline()
+            step = self._until_deadline()
             if end is not None:
                 step = end - now if step is None else min(step, end - now)
             super().wait(step)  # set() wakes it early; the deadline moves as heartbeats land
         return True
+
+    def _until_deadline(self) -> float | None:
+        """Seconds until the session's ownership deadline while held (None if not held)."""
+        held = self._contention
+        return max(0.0, held.session.valid_until - time.monotonic()) if held.held else None

@@ -9,12 +9,10 @@ for a lock, so that a release wakes exactly one waiter, not the herd.
 Ownership belongs to the client's session. When the session is SUSPENDED (unless the
 handle was made with ``lose_on_suspend=False``) or LOST, a holder is told at once: its
 ``lost`` event is set and its callbacks run; ``is_held`` also checks the session itself,
-so it turns false even before the listeners have run. Ownership also ends by the clock, at
-the session's deadline (:attr:`Session.valid_until`): ``is_held``, the token, the fence
-check and ``lost.is_set()`` / ``lost.wait()`` compare the clock at the moment of the call,
-so a process resumed after a pause past its TTL never reports ownership it no longer has.
-A contender key that could not be removed (SUSPENDED at release, a holder whose SUSPENDED session then recovered, a join
-abandoned unconfirmed) is removed as soon as the same session is CONNECTED again, retried
+so it turns false even before the listeners have run, and ends by the clock at the
+session's deadline (``is_held``, token, fence check, ``lost`` read the clock when asked).
+A contender key that could not be removed (SUSPENDED at release, a holder whose SUSPENDED
+session then recovered, a join abandoned unconfirmed) is removed as soon as the same session is CONNECTED again, retried
 for as long as that session lives, so that it cannot block the others; if the session is
 lost instead, the key goes with it.
 
@@ -40,17 +38,17 @@ from ..errors import (
     OwnershipError,
     SessionLostError,
 )
-from ..names import validate_name
+from ..names import recipe_name
 from ..session import Session, SessionEvent, SessionState
 from ._loss import LossEvent
-from ._support import remaining_time, take, check_timeout, when_connected
+from ._support import call_time, remaining_time, take, check_timeout, watch_within, when_connected
 
 if TYPE_CHECKING:
     from ..client import Client
 
 __all__ = ["Contention", "LostCallback", "check_timeout"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 LostCallback = Callable[[str], None]
 
 
@@ -64,7 +62,7 @@ class Contention:
         self.client = client
         self.values = values  # admission depends on the others' values (read/write locks)
         self._choose_blocker = blocker
-        self.path = validate_name(name, f"{what} name")
+        self.path = recipe_name(name, f"{what} name")  # one spelling below this line
         self.what = what
         self.lose_on_suspend = lose_on_suspend
         self.unique = unique
@@ -76,6 +74,7 @@ class Contention:
         self._mutex = threading.Lock()
         self._wake = threading.Event()
         self._entered = False
+        self._calls_by: float | None = None  # the deadline that bounds each store call of enter()
         self.mine: Contender | None = None
         self.generation = 0
         self.held = False
@@ -95,19 +94,10 @@ class Contention:
         session = self.session
         if session.owns(self.generation, while_suspended=not self.lose_on_suspend):
             return True
-        # Ended by the clock, or by a change whose listeners have not run: tell the holder now
-        # (a release right after would remove the listener before the dispatcher got to it).
+        # Ended by the clock or a change not yet dispatched: tell now (a release would unhook us).
         state = session.state if session.generation == self.generation else SessionState.LOST
         self._lose(state, f"session {state.value}: ownership ended (deadline or state), seen when asked")
         return False
-
-    def ended_unnoticed(self) -> bool:
-        """Held by the flag, but ownership has ended (the listener that clears it is due)."""
-        return self.held and not self.held_now
-
-    def until_deadline(self) -> float | None:
-        """Seconds until the session's ownership deadline while held (None if not held)."""
-        return max(0.0, self.session.valid_until - time.monotonic()) if self.held else None
 
     # --- loss ---------------------------------------------------------------------------
     def on_lost(self, callback: LostCallback) -> None:
@@ -160,8 +150,10 @@ class Contention:
     def enter(self, value: bytes, *, blocking: bool, timeout: float | None,
               admitted: Callable[[QueueView], bool] | None = None) -> bool:
         """Join and wait for admission. True once admitted; False if not ``blocking`` and not
-        admitted at once, or if ``timeout`` passed (the contender is then removed). A call
-        may overrun ``timeout`` by up to one operation timeout while the store is unreachable."""
+        admitted at once, or if ``timeout`` passed (the contender is then removed). Every store
+        call made meanwhile is bounded by what remains of ``timeout``, so that an unreachable
+        store does not make the call overrun it by an operation timeout; a non-blocking call
+        (or ``timeout=0``) gives its one round trip the operation timeout."""
         timeout = check_timeout(timeout)
         self._forget_lost()
         now = time.monotonic()
@@ -173,6 +165,7 @@ class Contention:
         if not take(self._busy, wait, deadline):
             return False
         self._owner = threading.get_ident()
+        self._calls_by = deadline if wait else None
         try:
             if self._guard is not None:
                 if not take(self._guard, wait, deadline):
@@ -184,6 +177,7 @@ class Contention:
                 return True
             return False
         finally:
+            self._calls_by = None  # a release or later removal gets the operation timeout
             if not self._entered:
                 self._drop_guard()
                 self._owner = None
@@ -201,7 +195,9 @@ class Contention:
             if self.slots > 1:
                 # Holders of a semaphore leave in any order: any departure ahead may admit us.
                 # The watch starts before the join so that no departure can slip between.
-                departures = self.client.watch(self.path, self._on_departure, recursive=True)
+                departures = watch_within(self.client, self.path, self._on_departure, wait, self._calls_by)
+                if departures is None:
+                    return False
             while True:
                 session.ensure_usable()
                 if not session.wait_for(SessionState.CONNECTED, remaining_time(deadline)):
@@ -216,7 +212,8 @@ class Contention:
                 view = joined
                 self.mine = view.mine
                 if self.values and view.position >= 0:
-                    contenders, revision = self.client.backend.queue_list(self.path, values=True)
+                    contenders, revision = self.client.backend.queue_list(
+                        self.path, values=True, timeout=call_time(self._calls_by))
                     view = QueueView(view.mine, contenders, revision)
                 if view.position < 0:
                     raise CoordkitError(
@@ -243,7 +240,8 @@ class Contention:
         attempt = uuid.uuid4().hex
         backend = self.client.backend
         try:  # the common case first, without building a retry policy
-            return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt)
+            return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt,
+                                      timeout=call_time(self._calls_by))
         except (BackendUnavailableError, SessionLostError) as exc:
             log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, exc)
         retrying = Retrying(
@@ -260,7 +258,8 @@ class Contention:
                         return None
                     if settled is False:
                         break
-                    return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt)
+                    return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt,
+                                              timeout=call_time(self._calls_by))
         except (BackendUnavailableError, SessionLostError):
             pass
         self._abandon(attempt)
@@ -313,7 +312,8 @@ class Contention:
             try:
                 self._wait_for_departure(view, remaining)
                 self._wake.clear()  # before the read: a departure after it wakes us again
-                contenders, revision = self.client.backend.queue_list(self.path, values=self.values)
+                contenders, revision = self.client.backend.queue_list(
+                    self.path, values=self.values, timeout=call_time(self._calls_by))
             except BackendUnavailableError:
                 continue  # SUSPENDED: settle, keeping our place
             view = QueueView(view.mine, contenders, revision)
@@ -389,7 +389,7 @@ class Contention:
         if mine is None:
             return
         try:
-            self.client.backend.queue_leave(mine)
+            self.client.backend.queue_leave(mine, timeout=call_time(self._calls_by))
         except BackendUnavailableError as exc:
             log.warning("coordkit %s %s: removal not confirmed (%s); retrying when reconnected",
                         self.what, self.path, exc)

@@ -13,7 +13,8 @@ import click
 import pytest
 
 import coordkit
-from cli._holding import EXIT_LOST, LossReport, Signals, run_while_held
+from cli._holding import LossReport, Signals, run_while_held
+from cli.errors import ExitCode
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_a_command_is_not_started_once_the_deadline_passed(cut_holder: coordkit.
     marker = tmp_path / "ran"
     with pytest.raises(click.exceptions.Exit) as exit_:
         run_while_held([sys.executable, "-c", f"open({str(marker)!r}, 'w')"], {}, report, Signals())
-    assert exit_.value.exit_code == EXIT_LOST
+    assert exit_.value.exit_code == ExitCode.SESSION_LOST
     assert not marker.exists(), "the command ran without the lock"
 
 
@@ -46,6 +47,6 @@ def test_a_running_command_is_stopped_at_the_deadline(cut_holder: coordkit.Clien
     with pytest.raises(click.exceptions.Exit) as exit_:
         run_while_held([sys.executable, "-c", "import time; time.sleep(30)"], {}, report, Signals())
     stopped = time.monotonic()
-    assert exit_.value.exit_code == EXIT_LOST
+    assert exit_.value.exit_code == ExitCode.SESSION_LOST
     # Told at the deadline (the command then gets SIGTERM); bounded well under the TTL.
     assert deadline <= stopped < deadline + 0.5 + 1.0  # 1 s: the terminated child's exit
