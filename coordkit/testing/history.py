@@ -7,7 +7,7 @@ worker's name), ``e`` (the event) and the event's fields. Events:
 ``acquired`` / ``held`` / ``lost_noticed`` / ``releasing`` / ``released``
     a lock, semaphore slot or leadership (``res``, ``token``): won; still believed held at a
     tick (``t0`` is the clock read just before the ownership query, ``t`` just after);
-    the query said no; about to give it up; given up.
+    the query said no; the query said yes, about to give it up; given up.
 ``fence_attempt`` / ``fence_ok`` / ``fence_refused`` / ``fence_unknown``
     a fenced read-modify-write of a counter (``value`` written, ``token`` used).
 ``registered`` / ``seen`` / ``watch`` / ``session``

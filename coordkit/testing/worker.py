@@ -100,7 +100,10 @@ def _contend(client: coordkit.Client, role: str, log: HistoryWriter, opts: dict[
             continue
         log.log("acquired", res=res, token=token, t=t)
         if _tenure(client, held, log, opts, stop):
-            log.log("releasing", res=res, token=token, t0=time.monotonic_ns())
+            t0 = time.monotonic_ns()  # the tenure's time is up: one last question, then release
+            believed = held.is_held
+            log.log("releasing" if believed else "lost_noticed", res=res, token=token, t0=t0,
+                    t=time.monotonic_ns())
         try:
             release()
             log.log("released", res=res, token=token)
