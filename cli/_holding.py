@@ -44,6 +44,8 @@ __all__ = [
 
 # Bounds how late a signal, a loss or the command's end is noticed.
 _POLL_SECONDS = 0.2
+# ... and while a command runs (a loss is seen at the ownership deadline in any case).
+_CHILD_POLL_SECONDS = 0.05
 # How long a command has to exit after SIGTERM before it is killed, once ownership is lost.
 GRACE_SECONDS = 5.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -209,8 +211,8 @@ def holder_note(cli: CliContext, path: str) -> str:
 
 def hold_until_stopped(loss: LossReport, signals: Signals) -> None:
     """Wait for SIGINT or SIGTERM. Exits 5 if ownership is lost first."""
-    while not signals.stop.wait(_POLL_SECONDS):
-        if loss.lost.is_set():
+    while not signals.stop.is_set():
+        if loss.lost.wait(_POLL_SECONDS):  # returns at the ownership deadline, by the clock
             raise loss.failure()
 
 
@@ -223,8 +225,12 @@ def run_while_held(command: Sequence[str], env: Mapping[str, str], loss: LossRep
     killed, the kernel kills the command (Linux, see :mod:`._child`). If ownership is
     lost while it runs, the command gets SIGTERM, then SIGKILL after GRACE_SECONDS, and
     this exits 5; also when the loss is noticed just as the command ends, since part of its
-    work may then have run without the lock.
+    work may then have run without the lock. Ownership is checked by the clock just before
+    the command starts (a pause between winning and starting must not run it unguarded)
+    and while it runs (the command is told at the ownership deadline, not after a poll).
     """
+    if loss.lost.is_set():
+        raise loss.failure(" before the command started")
     try:
         proc = start_guarded(command, {**os.environ, **env})
     except FileNotFoundError:
@@ -233,14 +239,12 @@ def run_while_held(command: Sequence[str], env: Mapping[str, str], loss: LossRep
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CliError(f"cannot run {command[0]}: {reason}", ExitCode.CANNOT_RUN) from None
     while True:
-        try:
-            returncode = proc.wait(timeout=_POLL_SECONDS)
+        returncode = proc.poll()
+        if returncode is not None:
             break
-        except subprocess.TimeoutExpired:
-            pass
         for signum in signals.take():
             proc.send_signal(signum)
-        if loss.lost.is_set():
+        if loss.lost.wait(_CHILD_POLL_SECONDS):
             failure = loss.failure(" while the command ran", "; terminating the command")
             _terminate(proc)
             raise failure

@@ -24,6 +24,8 @@ OPTION_DOCS = {
     "ephemeral keys after the client goes silent",
     "timeout": "per-operation timeout in seconds (default 5)",
     "connect_timeout": "how long connect() waits for the first session (default: timeout)",
+    "margin": "seconds taken off the TTL for the ownership deadline (default 0.1 + 2% of the ttl; "
+    "less than half the ttl)",
 }
 _DEFAULTS = {"ttl": 10.0, "timeout": 5.0}
 _HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$")
@@ -50,6 +52,17 @@ def _number(name: str, raw: object) -> float:
         raise ConfigurationError(f"option {name}={raw!r} is not a number of seconds") from None
     if not math.isfinite(value) or value <= 0:
         raise ConfigurationError(f"option {name}={raw!r} must be a positive number of seconds")
+    return value
+
+
+def _margin(raw: object) -> float:
+    """The ownership margin: a number of seconds >= 0 (checked against the ttl later)."""
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"option margin={raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigurationError(f"option margin={raw!r} must be a number of seconds >= 0")
     return value
 
 
@@ -83,6 +96,8 @@ def _namespace(path: str, url: str) -> str:
 
 def _checked(kind: str, name: str, raw: object) -> float:
     """One option's value, checked whatever layer (query or keyword) it came from."""
+    if name == "margin":
+        return _margin(raw)
     value = _number(name, raw)
     if name == "ttl" and kind != "memory" and not 1 <= value <= 3600:
         raise ConfigurationError(
@@ -92,8 +107,8 @@ def _checked(kind: str, name: str, raw: object) -> float:
 
 
 def _options(kind: str, url: str, query: list[tuple[str, str]],
-             overrides: dict[str, object]) -> tuple[float, float, float]:
-    """``(ttl, timeout, connect_timeout)`` from the URL's query, then the keywords over it.
+             overrides: dict[str, object]) -> tuple[float, float, float, float | None]:
+    """``(ttl, timeout, connect_timeout, margin)`` from the URL's query, then the keywords over it.
 
     Every query option is validated even when a keyword overrides it: a typo in a URL is an
     error whatever else is passed, never silently ignored. Raises ConfigurationError.
@@ -112,7 +127,10 @@ def _options(kind: str, url: str, query: list[tuple[str, str]],
         raise ConfigurationError(f"{url!r}: {exc}") from None
     merged.update({name: _checked(kind, name, raw) for name, raw in overrides.items()})
     timeout = merged.get("timeout", _DEFAULTS["timeout"])
-    return merged.get("ttl", _DEFAULTS["ttl"]), timeout, merged.get("connect_timeout", timeout)
+    ttl, margin = merged.get("ttl", _DEFAULTS["ttl"]), merged.get("margin")
+    if margin is not None and margin >= ttl / 2:
+        raise ConfigurationError(f"option margin={margin:g} must be less than half the ttl ({ttl:g}s)")
+    return ttl, timeout, merged.get("connect_timeout", timeout), margin
 
 
 def parse_url(url: str | None, options: dict[str, object]) -> Target:
@@ -144,9 +162,11 @@ def parse_url(url: str | None, options: dict[str, object]) -> Target:
         )
     rest, _, query = rest.partition("?")
     netloc, _, path = rest.partition("/")
-    ttl, timeout, connect_timeout = _options(kind, url, parse_qsl(query, keep_blank_values=True), options)
+    ttl, timeout, connect_timeout, margin = _options(kind, url, parse_qsl(query, keep_blank_values=True),
+                                                     options)
     if kind == "memory":
         endpoints: tuple[str, ...] = (unquote(netloc),)
     else:
         endpoints = _endpoints(kind, netloc, url)
-    return Target(kind, endpoints, _namespace(path, url), ttl, timeout, connect_timeout, url)
+    extra: dict[str, object] = {} if margin is None else {"margin": margin}
+    return Target(kind, endpoints, _namespace(path, url), ttl, timeout, connect_timeout, url, extra)

@@ -118,22 +118,26 @@ def _make_backend(target: Target) -> Backend:
 
 
 def connect(url: str | None = None, *, ttl: float | None = None, timeout: float | None = None,
-            connect_timeout: float | None = None, retry: Retrying | None = None) -> Client:
+            connect_timeout: float | None = None, retry: Retrying | None = None,
+            margin: float | None = None) -> Client:
     """Connect to the store at ``url`` (default ``$COORDKIT_URL``, else a running
     ``coordkit dev`` server) and open a session.
 
     Options (also as URL query parameters): ``ttl`` (session TTL, seconds, default 10),
-    ``timeout`` (per operation, default 5), ``connect_timeout`` (default ``timeout``).
+    ``timeout`` (per operation, default 5), ``connect_timeout`` (default ``timeout``),
+    ``margin`` (seconds taken off the TTL for the ownership deadline, default 0.1 + 2% of
+    the TTL: see :attr:`Session.valid_until`).
     ``retry`` is a tenacity ``Retrying`` used for idempotent operations; the default
     retries BackendUnavailableError with jittered back-off within ``timeout``.
 
     Raises ConfigurationError for a bad URL or option, BackendUnavailableError (naming
     the endpoints) if no server answers within ``connect_timeout``.
     """
-    given = {"ttl": ttl, "timeout": timeout, "connect_timeout": connect_timeout}
+    given = {"ttl": ttl, "timeout": timeout, "connect_timeout": connect_timeout, "margin": margin}
     target = parse_url(url, {k: v for k, v in given.items() if v is not None})
     backend = _make_backend(target)
-    session = Session(backend, ttl=target.ttl, timeout=target.connect_timeout)
+    session = Session(backend, ttl=target.ttl, timeout=target.connect_timeout,
+                      margin=target.extra.get("margin"))  # type: ignore[arg-type]
     try:
         session.open()
     except BaseException:

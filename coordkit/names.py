@@ -43,20 +43,42 @@ def _check_text(name: object, what: str) -> str:
         raise InvalidNameError(f"{what} is empty; give a name such as 'orders/lock'")
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
         raise InvalidNameError(f"{what} is longer than {MAX_NAME_BYTES} bytes")
-    for ch in name:
-        if ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF:
+    for index, ch in enumerate(name):
+        why = _refusal(ord(ch))
+        if why:
             raise InvalidNameError(
-                f"{what} {name!r} contains the control character {ch!r}; "
-                "names may hold printable characters only"
+                f"{what} {name!r} contains {why} ({ch!r}, U+{ord(ch):04X}) at position {index}; "
+                "names may hold printable characters of the Basic Multilingual Plane only"
             )
     return name
+
+
+def _refusal(code: int) -> str:
+    """Why a character may not be in a name ("" if it may). The set is ZooKeeper's (which
+    refuses these characters only after a round trip, while etcd stores them), so that a
+    name means the same on every backend: C0 and C1 controls and DEL, surrogates and the
+    private-use area (U+D800-U+F8FF), U+FFF0-U+FFFF (specials, U+FFFE and U+FFFF), and
+    everything beyond U+FFFF (ZooKeeper's Java strings hold them as surrogate pairs)."""
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return "the control character"
+    if 0xD800 <= code <= 0xDFFF:
+        return "a lone surrogate"
+    if 0xE000 <= code <= 0xF8FF:
+        return "a private-use character"
+    if 0xFFF0 <= code <= 0xFFFF:
+        return "a special or non-character"
+    if code > 0xFFFF:
+        return "a character beyond U+FFFF"
+    return ""
 
 
 def validate_name(name: object, what: str = "name") -> str:
     """Return ``name`` if it is a valid key name, else raise :class:`InvalidNameError`.
 
     Refused: non-strings, empty names, ``/`` alone, empty segments (``a//b``, ``a/``),
-    ``.`` and ``..`` segments, NUL and other control characters, names over 4 KiB.
+    ``.`` and ``..`` segments, NUL and other control characters (C0, DEL, C1 such as
+    U+0085), surrogates, private-use characters, U+FFF0-U+FFFF (U+FFFE included),
+    characters beyond U+FFFF, names over 4 KiB.
     """
     text = _check_text(name, what)
     body = text.removeprefix("/")
@@ -142,10 +164,16 @@ def validate_version(version: object, what: str = "version") -> int | None:
 
 
 def validate_value(value: object, what: str = "value") -> bytes:
-    """The value as bytes (str is encoded as UTF-8), refused if it is another type or larger
-    than MAX_VALUE_BYTES."""
+    """The value as bytes (str is encoded as UTF-8), refused with ConfigurationError if it is
+    another type, a str that UTF-8 cannot encode (a lone surrogate), or larger than
+    MAX_VALUE_BYTES."""
     if isinstance(value, str):
-        data = value.encode("utf-8", "surrogateescape")
+        try:  # surrogateescape: a str decoded that way (argv, os.environ) gets its bytes back
+            data = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(
+                f"the {what} contains a lone surrogate {value[exc.start]!r} at position {exc.start}, "
+                "which UTF-8 cannot encode; pass bytes, or a str without surrogates") from None
     elif isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
     else:

@@ -16,6 +16,12 @@ LOST
 CLOSED
     The owner closed the client. Terminal.
 
+Ownership ends by the local monotonic clock at :attr:`Session.valid_until`: when the last
+acknowledged heartbeat was *sent*, plus the granted TTL, minus :attr:`Session.margin`. The
+server received that heartbeat later and counts the TTL from then, so nobody else can be let
+in before it. Ownership queries (:meth:`Session.owns`, :attr:`Session.state`) read the clock at
+the call and declare LOST themselves: no thread has to run first (after SIGSTOP, a long GC).
+
 Listeners are called on one dispatcher thread, in order, one event at a time. A
 listener that raises is logged and does not stop the others.
 """
@@ -36,9 +42,21 @@ from tenacity import Retrying, retry_if_not_exception_type, wait_random_exponent
 from .backends.base import Backend, ConnectionEvent
 from .errors import BackendUnavailableError, ClosedError, SessionLostError
 
-__all__ = ["Session", "SessionEvent", "SessionListener", "SessionState"]
+__all__ = ["DEFAULT_MARGIN", "DEFAULT_MARGIN_RATE", "Session", "SessionEvent", "SessionListener",
+           "SessionState", "default_margin"]
 
 log = logging.getLogger(__name__)
+
+# The margin taken off the TTL: a fixed part for scheduling (from an ownership check's clock
+# read to the caller's act on it) plus a part for clock rates (NTP slews by at most 500 ppm;
+# 2% also covers a drifting VM clock by a wide margin).
+DEFAULT_MARGIN = 0.1
+DEFAULT_MARGIN_RATE = 0.02
+
+
+def default_margin(ttl: float) -> float:
+    """The margin used when none is given: ``DEFAULT_MARGIN + DEFAULT_MARGIN_RATE * ttl``."""
+    return DEFAULT_MARGIN + DEFAULT_MARGIN_RATE * ttl
 
 
 class SessionState(enum.Enum):
@@ -68,12 +86,16 @@ class Session:
 
     ``ttl`` is asked of the server; :attr:`ttl` is what it granted. A heartbeat runs every
     ``ttl / 3``; after a failed heartbeat the state is SUSPENDED and the client probes more
-    often until it hears from the server again or the TTL since it last heard runs out.
+    often until it hears from the server again or the ownership deadline
+    (:attr:`valid_until`) passes, which makes it LOST. ``margin`` (seconds, default
+    :func:`default_margin` of ``ttl``) is taken off the TTL for that deadline; it is capped
+    at half the granted TTL.
     """
 
-    def __init__(self, backend: Backend, *, ttl: float, timeout: float) -> None:
+    def __init__(self, backend: Backend, *, ttl: float, timeout: float, margin: float | None = None) -> None:
         self._backend = backend
         self._asked_ttl = ttl
+        self._margin = default_margin(ttl) if margin is None else margin
         self._timeout = timeout
         self._cond = threading.Condition()
         self._state = SessionState.SUSPENDED  # until connect() succeeds
@@ -90,6 +112,9 @@ class Session:
     # --- public ------------------------------------------------------------------
     @property
     def state(self) -> SessionState:
+        """The state now: LOST as soon as the ownership deadline has passed, even if no
+        heartbeat has run since (see :attr:`valid_until`)."""
+        self._expire_if_due()
         return self._state
 
     @property
@@ -123,6 +148,28 @@ class Session:
         """``time.monotonic()`` when the last successful heartbeat was sent."""
         return self._last_heard
 
+    @property
+    def margin(self) -> float:
+        """Seconds taken off the granted TTL for the ownership deadline (at most half of it)."""
+        return min(self._margin, self._backend.session_ttl / 2)
+
+    @property
+    def valid_until(self) -> float:
+        """``time.monotonic()`` deadline of ownership through this session:
+        :attr:`last_heard` + :attr:`ttl` - :attr:`margin`. Past it, the session is LOST."""
+        return self._last_heard + self._backend.session_ttl - self.margin
+
+    def owns(self, generation: int, *, while_suspended: bool = False) -> bool:
+        """True if ``generation`` is the live session, CONNECTED (or SUSPENDED, with
+        ``while_suspended``) and within its ownership deadline by the clock now; declares
+        the session LOST first if the deadline has passed."""
+        with self._cond:
+            self._expire_if_due()
+            if self._generation != generation:
+                return False
+            return self._state is SessionState.CONNECTED or (
+                while_suspended and self._state is SessionState.SUSPENDED)
+
     def add_listener(self, listener: SessionListener) -> None:
         """Call ``listener`` with every later :class:`SessionEvent` (on the dispatcher thread)."""
         with self._cond:
@@ -152,8 +199,8 @@ class Session:
             raise ClosedError("the coordkit client is closed; connect again")
 
     def is_current(self, generation: int) -> bool:
-        """True if ``generation`` is the live session and it is CONNECTED."""
-        return self._generation == generation and self._state is SessionState.CONNECTED
+        """True if ``generation`` is the live session, CONNECTED and within its deadline."""
+        return self.owns(generation)
 
     # --- lifecycle ---------------------------------------------------------------
     def open(self) -> None:
@@ -203,6 +250,23 @@ class Session:
             self._cond.notify_all()
 
     # --- internals -----------------------------------------------------------------
+    def _expire_if_due(self) -> None:
+        """Declare LOST if the ownership deadline has passed: by whichever thread asks
+        first, so that a resumed process cannot act on a belief its heartbeat thread has
+        not yet had the chance to correct."""
+        if self._generation == 0 or self._state not in (SessionState.CONNECTED, SessionState.SUSPENDED):
+            return  # not open yet (connect() is still running), or already over
+        if time.monotonic() < self.valid_until:
+            return
+        with self._cond:
+            if self._state in (SessionState.CONNECTED, SessionState.SUSPENDED) \
+                    and time.monotonic() >= self.valid_until:
+                self._transition(SessionState.LOST, (
+                    f"no acknowledged heartbeat for the session TTL ({self._backend.session_ttl:g}s) "
+                    f"less the {self.margin:g}s margin"))
+                self._wake = True
+                self._cond.notify_all()
+
     def _transition(self, state: SessionState, reason: str) -> None:
         # Called with self._cond held; the event is queued so listeners run outside it.
         if state is self._state:
@@ -247,11 +311,11 @@ class Session:
                     log.exception("coordkit session listener %r failed", listener)
 
     def _next_wait(self) -> float:
-        ttl = self._backend.session_ttl
+        # Wakes at the deadline at the latest, so that listeners hear of the loss then.
+        until_deadline = max(0.0, self.valid_until - time.monotonic())
         if self._state is SessionState.CONNECTED:
-            return ttl / 3
-        lost_at = self._last_heard + ttl
-        return max(0.0, min(0.25, lost_at - time.monotonic()))
+            return min(self._backend.session_ttl / 3, until_deadline)
+        return min(0.25, until_deadline)
 
     def _run(self) -> None:
         while True:
@@ -259,6 +323,7 @@ class Session:
                 if not self._wake:
                     self._cond.wait(self._next_wait())
                 self._wake = False
+                self._expire_if_due()
                 state = self._state
             if state is SessionState.CLOSED:
                 return
@@ -270,7 +335,7 @@ class Session:
     def _beat(self) -> None:
         ttl = self._backend.session_ttl
         sent = time.monotonic()
-        lost_at = self._last_heard + ttl
+        lost_at = self.valid_until
         try:
             self._backend.keepalive(max(0.05, min(self._timeout, ttl / 3, lost_at - sent)))
         except SessionLostError as exc:
@@ -285,7 +350,7 @@ class Session:
                 if time.monotonic() >= lost_at:
                     self._transition(
                         SessionState.LOST,
-                        f"no answer from the servers for the session TTL ({ttl:g}s)",
+                        f"no answer from the servers for the session TTL ({ttl:g}s) less the margin",
                     )
                 elif self._state is SessionState.CONNECTED:
                     self._transition(SessionState.SUSPENDED, f"heartbeat failed: {exc}")
@@ -303,6 +368,8 @@ class Session:
                     self._transition(SessionState.SUSPENDED, f"heartbeat failed: {exc!r}")
             return
         with self._cond:
+            if self._state in (SessionState.LOST, SessionState.CLOSED):
+                return  # declared by the clock meanwhile: a late answer cannot undo that
             self._last_heard = sent
             if self._state is SessionState.SUSPENDED:
                 self._transition(SessionState.CONNECTED, "heard from the servers again")

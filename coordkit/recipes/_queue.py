@@ -9,9 +9,10 @@ for a lock, so that a release wakes exactly one waiter, not the herd.
 Ownership belongs to the client's session. When the session is SUSPENDED (unless the
 handle was made with ``lose_on_suspend=False``) or LOST, a holder is told at once: its
 ``lost`` event is set and its callbacks run; ``is_held`` also checks the session itself,
-so it turns false even before the listeners have run. A contender key that could not be
-removed (SUSPENDED at release, a holder whose SUSPENDED session then recovered, a join
-abandoned unconfirmed) is removed as soon as the same session is CONNECTED again, retried
+so it turns false even before the listeners have run, and ends by the clock at the
+session's deadline (``is_held``, token, fence check, ``lost`` read the clock when asked).
+A contender key that could not be removed (SUSPENDED at release, a holder whose SUSPENDED
+session then recovered, a join abandoned unconfirmed) is removed as soon as the same session is CONNECTED again, retried
 for as long as that session lives, so that it cannot block the others; if the session is
 lost instead, the key goes with it.
 
@@ -39,6 +40,7 @@ from ..errors import (
 )
 from ..names import recipe_name
 from ..session import Session, SessionEvent, SessionState
+from ._loss import LossEvent
 from ._support import call_time, remaining_time, take, check_timeout, watch_within, when_connected
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ class Contention:
         self.mine: Contender | None = None
         self.generation = 0
         self.held = False
-        self.lost = threading.Event()
+        self.lost: threading.Event = LossEvent(self)
         self.lost_reason = ""
         self._callbacks: list[LostCallback] = []
 
@@ -90,11 +92,12 @@ class Contention:
         if not self.held:
             return False
         session = self.session
-        if session.generation != self.generation:
-            return False
-        state = session.state
-        return state is SessionState.CONNECTED or (
-            state is SessionState.SUSPENDED and not self.lose_on_suspend)
+        if session.owns(self.generation, while_suspended=not self.lose_on_suspend):
+            return True
+        # Ended by the clock or a change not yet dispatched: tell now (a release would unhook us).
+        state = session.state if session.generation == self.generation else SessionState.LOST
+        self._lose(state, f"session {state.value}: ownership ended (deadline or state), seen when asked")
+        return False
 
     # --- loss ---------------------------------------------------------------------------
     def on_lost(self, callback: LostCallback) -> None:
@@ -109,17 +112,21 @@ class Contention:
             return
         if event.state not in (SessionState.SUSPENDED, SessionState.LOST, SessionState.CLOSED):
             return
+        self._lose(event.state, f"session {event.state.value}: {event.reason}")
+
+    def _lose(self, state: SessionState, reason: str) -> None:
+        """End a holding once (whichever thread sees it first): set ``lost``, run the callbacks."""
         with self._mutex:
             was_held, self.held = self.held, False
             mine = self.mine
         if not was_held:
             return
-        if event.state is SessionState.SUSPENDED and mine is not None:
+        if state is SessionState.SUSPENDED and mine is not None:
             # The key survives a recovered session and would block everybody behind it.
-            when_connected(self.client, event.generation, lambda: self.client.backend.queue_leave(mine),
+            when_connected(self.client, self.generation, lambda: self.client.backend.queue_leave(mine),
                            f"stale contender {mine.key}")
         self._drop_guard()  # other handles of this client may contend again
-        self._declare_lost(f"session {event.state.value}: {event.reason}")
+        self._declare_lost(reason)
 
     def _declare_lost(self, reason: str) -> None:
         self.lost_reason = reason
@@ -353,11 +360,12 @@ class Contention:
     def leave(self) -> None:
         """Give the place up. Raises OwnershipError if it was not held by this handle, or if
         it had been lost meanwhile (after removing what is left of the contender)."""
+        still_held = self.held_now  # outside the mutex: it may declare the loss itself
         with self._mutex:
             if not self._entered:
                 raise OwnershipError(f"{self.what} {self.path} is not held by this handle")
             self._entered = False
-            was_held = self.held_now
+            was_held = still_held and self.held
             self.held = False
         self._finish_leave()
         if not was_held:

@@ -80,7 +80,7 @@ class Election(Held):
         handle is not (or no longer) the leader."""
         value = _proposal(proposal)
         mine = self._contention.mine
-        if mine is None or not self._contention.held:
+        if mine is None or not self._contention.held_now:
             raise OwnershipError(f"cannot proclaim: not the leader of {self.name}")
         try:
             self._contention.mine = self._client.backend.queue_update(mine, value)

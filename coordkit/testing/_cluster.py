@@ -94,6 +94,15 @@ class Cluster(ABC, Generic[M]):
                 raise ServerError(f"no {self.kind} member led within {timeout:g}s")
             time.sleep(_POLL_INTERVAL)
 
+    def wait_healthy(self, timeout: float = 30.0) -> M:
+        """Wait until every running, unpaused member serves and one of them leads; returns
+        the leader. Raises ``ServerError`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        for member in self._members:
+            if member.running and not member.paused:
+                member._await_ready(deadline)
+        return self.wait_for_leader(max(0.0, deadline - time.monotonic()))
+
     def start(self) -> None:
         """Start every member not running, resume paused ones, and wait until all serve.
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from coordkit.testing import Outage
+from coordkit.testing import EtcdCluster, Outage, ZooKeeperEnsemble
 
-__all__ = ["Outage", "outage"]
+__all__ = ["Outage", "namespaced", "outage", "shared_cluster"]
 
 
 @pytest.fixture(params=["memory", "zookeeper", "etcd"])
@@ -17,3 +18,18 @@ def outage(request: pytest.FixtureRequest) -> Iterator[Outage]:
         yield o
 
 
+
+@pytest.fixture(scope="module", params=["zookeeper", "etcd"])
+def shared_cluster(request: pytest.FixtureRequest) -> Iterator[EtcdCluster | ZooKeeperEnsemble]:
+    """One 3-member cluster per backend for a module's client-fault scenarios (the
+    scenarios break links and clients, never the members, so they can share it)."""
+    cluster: EtcdCluster | ZooKeeperEnsemble = (
+        ZooKeeperEnsemble(3) if request.param == "zookeeper" else EtcdCluster(3))
+    with cluster:
+        yield cluster
+
+
+def namespaced(cluster: EtcdCluster | ZooKeeperEnsemble, endpoints: list[str] | None = None) -> str:
+    """A URL with a fresh namespace on ``cluster`` (through ``endpoints``, e.g. a proxy's)."""
+    where = ",".join(endpoints if endpoints is not None else cluster.endpoints)
+    return f"{cluster.scheme}://{where}/faults-{uuid.uuid4().hex[:10]}"

@@ -6,6 +6,8 @@ import queue
 import threading
 import time
 
+import pytest
+
 import coordkit
 from coordkit import SessionEvent, SessionState
 
@@ -69,3 +71,28 @@ def test_waiter_keeps_its_place_through_a_short_outage(outage: Outage) -> None:
         assert "lost" in str(exc)
     else:
         raise AssertionError("release after loss must say the lock was lost")
+
+
+def test_ownership_ends_at_the_clock_deadline_before_the_server_can_expire_it(outage: Outage) -> None:
+    holder = outage.connect(ttl=2, timeout=0.5)
+    lock = holder.lock("orders", lose_on_suspend=False)  # rides out SUSPENDED: only the clock ends it
+    election = holder.election("leader", lose_on_suspend=False)
+    assert lock.acquire() and election.campaign("me")
+    told = threading.Event()
+    told_at: list[float] = []
+    lock.on_lost(lambda why: (told_at.append(time.monotonic()), told.set()))
+
+    outage.cut()
+    assert lock.lost.wait(DEADLINE)
+    noticed = time.monotonic()
+    session = holder.session
+    deadline = session.valid_until  # last acknowledged heartbeat's send + TTL - margin
+    server_expiry = session.last_heard + session.ttl  # the earliest the servers can let anyone in
+    assert session.margin > 0 and deadline == server_expiry - session.margin
+    assert deadline <= noticed < server_expiry, (noticed - deadline, server_expiry - noticed)
+    assert not lock.is_held and lock.token is None and not election.is_leader
+    with pytest.raises(coordkit.OwnershipError):
+        holder.put("/guarded", "stale", fence=lock)
+    assert told.wait(DEADLINE)
+    assert told_at[0] - deadline < session.ttl / 2  # the callbacks too, by the heartbeat's wake-up
+    outage.heal()

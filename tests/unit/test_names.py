@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 from coordkit.errors import InvalidNameError
 from coordkit.names import KeyMapper, join, validate_name, validate_path
 
-SEGMENT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/"),
+SEGMENT = st.text(  # what every backend accepts: the Basic Multilingual Plane below U+FFF0,
+    # without controls, surrogates and private use (ZooKeeper's rule, made everybody's)
+    alphabet=st.characters(max_codepoint=0xFFEF, blacklist_categories=("Cc", "Cs", "Co"),
+                           blacklist_characters="/"),
     min_size=1, max_size=12,
 ).filter(lambda s: s not in (".", ".."))
 NAME = st.builds(

@@ -1,0 +1,56 @@
+"""The ``lost`` event of a held lock, semaphore or leadership, answering by the clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+__all__ = ["LossEvent", "Ownership"]
+
+
+class Ownership(Protocol):
+    """What the event asks of its handle's place in the queue."""
+
+    held: bool  # by the flag the session listener clears
+
+    @property
+    def held_now(self) -> bool: ...  # by the clock and the session, now (declares a loss seen)
+
+    @property
+    def session(self) -> Session: ...
+
+
+class LossEvent(threading.Event):
+    """A ``threading.Event`` set when ownership is lost, which also answers by the clock:
+    ``is_set()`` is True as soon as ownership has ended (the session's deadline passed, or
+    its state says so), before the listener that calls ``set()`` has run, and ``wait()``
+    returns at the deadline, not when a thread gets around to noticing it."""
+
+    def __init__(self, contention: Ownership) -> None:
+        super().__init__()
+        self._contention = contention
+
+    def is_set(self) -> bool:
+        held = self._contention
+        return super().is_set() or (held.held and not held.held_now)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        end = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while not self.is_set():
+            now = time.monotonic()
+            if end is not None and now >= end:
+                return False
+            step = self._until_deadline()
+            if end is not None:
+                step = end - now if step is None else min(step, end - now)
+            super().wait(step)  # set() wakes it early; the deadline moves as heartbeats land
+        return True
+
+    def _until_deadline(self) -> float | None:
+        """Seconds until the session's ownership deadline while held (None if not held)."""
+        held = self._contention
+        return max(0.0, held.session.valid_until - time.monotonic()) if held.held else None

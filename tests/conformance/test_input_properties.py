@@ -1,0 +1,76 @@
+"""Every name and value is refused up front with the same error on every backend, or the
+round trip gives back exactly what was written (Hypothesis over awkward characters)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import coordkit
+from coordkit import ConfigurationError, InvalidNameError
+from coordkit.discovery._checks import check_service
+from coordkit.names import validate_name, validate_value
+from coordkit.testing.strategies import names, text_values, values
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _verdict(check: Any, *args: Any) -> str | None:
+    """The error the edge gives for ``args`` (None: accepted), independent of any backend."""
+    try:
+        check(*args)
+    except ConfigurationError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@SETTINGS
+@given(name=names(), value=values())
+def test_a_name_is_refused_everywhere_or_stored_exactly(client: coordkit.Client, name: str,
+                                                        value: str | bytes) -> None:
+    expected = _verdict(validate_name, name, "key") or _verdict(validate_value, value)
+    try:
+        client.put(name, value)
+    except ConfigurationError as exc:
+        assert f"{type(exc).__name__}: {exc}" == expected
+        return
+    assert expected is None, f"{name!r} / {value!r} was stored although the edge refuses it"
+    entry = client.get(name)
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+    assert entry is not None and entry.value == raw
+
+
+@SETTINGS
+@given(service=names())
+def test_a_service_name_is_refused_everywhere_or_registered(client: coordkit.Client, service: str) -> None:
+    expected = _verdict(check_service, service)
+    try:
+        registration = client.register(service, "127.0.0.1", 8080)
+    except ConfigurationError as exc:
+        assert f"{type(exc).__name__}: {exc}" == expected
+        return
+    assert expected is None, f"service {service!r} was registered although the edge refuses it"
+    try:
+        assert registration.id in [i.id for i in client.instances(service)]
+    finally:
+        registration.close()
+
+
+@pytest.mark.parametrize("value", ["a\ud800", "\udfff", "x\ud83d"])
+def test_a_lone_surrogate_value_is_a_configuration_error(client: coordkit.Client, value: str) -> None:
+    with pytest.raises(ConfigurationError, match="lone surrogate"):
+        client.put("/v", value)
+    assert client.get("/v") is None
+
+
+@pytest.mark.parametrize("name", ["svc\u0085", "svc\ufffe", "svc\ue000", "svc\U0001F600"])
+def test_names_zookeeper_refuses_are_refused_up_front_everywhere(client: coordkit.Client, name: str) -> None:
+    with pytest.raises(InvalidNameError, match="U\\+"):
+        client.put(f"/{name}", "x")
+    with pytest.raises(InvalidNameError, match="U\\+"):
+        client.register(name, "127.0.0.1", 8080)
+    with pytest.raises(InvalidNameError, match="U\\+"):
+        client.lock(name)
+    assert client.tree("/") == []
