@@ -27,7 +27,9 @@ from .balancing import (
 from .backends.base import Check, Delete, Entry, EventType, Put, ServerInfo, WatchEvent
 from .client import Client, connect
 from .config import Config, ConfigChanges, ConfigDiff, ConfigSnapshot, ConfigValidationError
+from ._security import TLS
 from .errors import (
+    AuthenticationError,
     BackendUnavailableError,
     ClosedError,
     ConfigurationError,
@@ -39,7 +41,9 @@ from .errors import (
     NotFoundError,
     OperationTimeoutError,
     OwnershipError,
+    PermissionDeniedError,
     SessionLostError,
+    TLSError,
     VersionConflictError,
 )
 from .recipes.election import Election, Leader
@@ -105,4 +109,8 @@ __all__ = [
     "NotEmptyError",
     "OwnershipError",
     "NoInstanceAvailableError",
+    "TLS",
+    "AuthenticationError",
+    "TLSError",
+    "PermissionDeniedError",
 ]

@@ -15,7 +15,9 @@ from kazoo.exceptions import KazooException
 from kazoo.protocol.serialization import Connect
 from kazoo.retry import KazooRetry
 
+from .._security import Security
 from ..errors import ConfigurationError
+from ._zk_acl import kazoo_options
 from ._zk_read import wait
 
 __all__ = [
@@ -59,8 +61,9 @@ class Negotiated:
         connection._invoke = recording_invoke
 
 
-def new_client(hosts: str, ttl: float) -> tuple[KazooClient, Negotiated]:
-    """A kazoo client that never gives up reconnecting and hops quickly between servers.
+def new_client(hosts: str, ttl: float, security: Security | None = None) -> tuple[KazooClient, Negotiated]:
+    """A kazoo client that never gives up reconnecting and hops quickly between servers,
+    with ``security``'s digest identity, TLS and the ACL of the nodes it creates.
 
     Reconnection attempts are spaced 0.1 s to 1 s apart, forever: when to declare the session
     lost is the session manager's decision (by its own clock), not the retry policy's.
@@ -70,6 +73,7 @@ def new_client(hosts: str, ttl: float) -> tuple[KazooClient, Negotiated]:
         timeout=ttl,
         connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
         command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
+        **kazoo_options(security or Security()),
     )
     return client, Negotiated(client)
 
@@ -149,7 +153,7 @@ def describe(endpoints: list[str], timeout: float) -> tuple[str, str, dict[str, 
 
 
 def ensure_chroot(client: KazooClient, endpoints: list[str], namespace: str, ttl: float,
-                  deadline: float, close_timeout: float) -> bool:
+                  deadline: float, close_timeout: float, security: Security | None = None) -> bool:
     """Make sure the chroot of ``client`` exists; False if no server answered in time.
 
     A chrooted client cannot create its own root's parents, so a short-lived unchrooted
@@ -158,7 +162,7 @@ def ensure_chroot(client: KazooClient, endpoints: list[str], namespace: str, ttl
     """
     if wait(client.exists_async("/"), deadline) is not None:
         return True
-    helper, _ = new_client(",".join(endpoints), ttl)
+    helper, _ = new_client(",".join(endpoints), ttl, security)
     try:
         if not helper.start_async().wait(max(0.0, deadline - time.monotonic())):
             return False

@@ -27,7 +27,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import ClosedError, ConfigurationError, CoordkitError, SessionLostError
+from .._tls_probe import diagnose_tls
+from ..errors import (
+    BackendUnavailableError,
+    ClosedError,
+    ConfigurationError,
+    CoordkitError,
+    SessionLostError,
+    TLSError,
+)
 from ..names import KeyMapper, join
 from . import _etcd_ops as ops_
 from ._etcd_conn import EtcdConnection, Stubs, etcdrpc
@@ -66,8 +74,9 @@ def _seconds(options: Mapping[str, Any], name: str, default: float) -> float:
 
 class EtcdBackend(Backend):
     """A client of one etcd cluster. ``endpoints`` are ``host:port``; ``namespace`` is ``""``
-    or ``/ns``; ``options`` carry ``operation_timeout`` (seconds, default 5), optionally
-    ``user``/``password`` and ``ca_cert``/``cert_key``/``cert_cert``; others are ignored."""
+    or ``/ns``; ``options`` carry ``operation_timeout`` (seconds, default 5) and optionally
+    ``security`` (a ``coordkit._security.Security``: TLS files, user, password); others are
+    ignored."""
 
     kind = "etcd"
 
@@ -135,7 +144,14 @@ class EtcdBackend(Backend):
         them when none answers within ``timeout``; then there is no session."""
         self._sink = sink
         self._asked_ttl = ttl
-        self._lease, self._ttl = self._grant(timeout)
+        try:
+            self._lease, self._ttl = self._grant(timeout)
+        except BackendUnavailableError:
+            # gRPC says only "failed to connect" for a failed TLS handshake: ask why.
+            reason = diagnose_tls(self._conn.endpoints, self._conn.security, timeout, scheme="etcd")
+            if reason:
+                raise TLSError(f"cannot open a session on etcd: {reason}") from None
+            raise
 
     def _grant(self, timeout: float) -> tuple[int, float]:
         request = etcdrpc.LeaseGrantRequest(TTL=max(1, math.ceil(self._asked_ttl)))

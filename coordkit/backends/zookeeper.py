@@ -60,9 +60,13 @@ from ..errors import (
     NotFoundError,
     OperationTimeoutError,
     SessionLostError,
+    TLSError,
     VersionConflictError,
 )
 from ..names import KeyMapper
+from .._security import Security
+from .._tls_probe import diagnose_tls
+from ._zk_acl import default_acl, describe_identity
 from ._zk_commit import check_put, delete_levels, run_commit
 from ._zk_errors import TRANSLATED, translate
 from ._zk_queue import ContenderQueues, QueueJoin
@@ -93,6 +97,9 @@ class ZooKeeperBackend(ContenderQueues):
         self._op_timeout = seconds(options, "operation_timeout", 5.0)
         self._close_timeout = seconds(options, "close_timeout", 2.0)  # bound on close()
         self._keys = KeyMapper("path")  # kazoo's chroot adds the namespace
+        security = options.get("security")
+        self._security = security if isinstance(security, Security) else Security()
+        default_acl(self._security)  # a bad acl= fails here, before any connection
         self._lock = threading.RLock()  # serializes connect / new_session / close
         self._client: KazooClient | None = None
         self._sink: ConnectionSink | None = None
@@ -124,7 +131,7 @@ class ZooKeeperBackend(ContenderQueues):
             if self._closed:
                 raise ClosedError("the ZooKeeper backend is closed") from exc
             error = translate(exc, key=key, where=self._where, timeout=timeout or self._op_timeout,
-                              versioned=versioned, write=write)
+                              versioned=versioned, write=write, identity=describe_identity(self._security))
             if isinstance(error, SessionLostError) and not session:
                 error = BackendUnavailableError(f"the ZooKeeper session expired during the operation on "
                                                 f"{key or '/'}" + ("; it may or may not have been applied" if write else ""))
@@ -200,7 +207,8 @@ class ZooKeeperBackend(ContenderQueues):
                 raise
 
     def _start_session(self, timeout: float) -> KazooClient:
-        client, negotiated = new_client(",".join(self._endpoints) + self._namespace, self._asked_ttl)
+        client, negotiated = new_client(",".join(self._endpoints) + self._namespace, self._asked_ttl,
+                                        self._security)
         client.add_listener(functools.partial(self._on_state, client))
         self._suspended = False
         self._client = client  # before start, so that the listener accepts its events
@@ -214,6 +222,9 @@ class ZooKeeperBackend(ContenderQueues):
                 self._client = None
                 stop_bounded(client, 0.0)
         if cid is None:
+            tls_problem = diagnose_tls(self._endpoints, self._security, timeout)
+            if tls_problem:
+                raise TLSError(tls_problem)
             raise BackendUnavailableError(f"no ZooKeeper server at {self._where} answered within {timeout:g}s")
         self._sid, self._ttl = cid[0], negotiated.timeout or self._asked_ttl
         self._lost = False
@@ -226,7 +237,7 @@ class ZooKeeperBackend(ContenderQueues):
             return
         with self._errors(self._namespace, write=True, timeout=timeout):
             if not ensure_chroot(client, self._endpoints, self._namespace, self._asked_ttl,
-                                 time.monotonic() + timeout, self._close_timeout):
+                                 time.monotonic() + timeout, self._close_timeout, self._security):
                 raise BackendUnavailableError(f"no ZooKeeper server at {self._where} answered")
 
     def _on_state(self, client: KazooClient, state: str) -> None:

@@ -14,6 +14,7 @@ EXPECTED = {
     "KeyExistsError", "VersionConflictError", "NotEmptyError", "OwnershipError",
     "ServiceInstance", "Registration", "ServiceCache", "RegistryCache", "Balancer", "Strategy", "StaticInstances", "OutlierEjection", "RetryBudget",
     "InstanceFailure", "by_zone", "by_metadata", "required", "where", "NoInstanceAvailableError",
+    "TLS", "AuthenticationError", "TLSError", "PermissionDeniedError",
 }
 
 
