@@ -8,6 +8,9 @@ Exit codes (also listed in ``coordkit --help``)::
     3    conflict: the key exists, is at another version, or (ZooKeeper) has children
     4    no server answered within the timeout (the message names the endpoints)
     5    the session was lost
+    8    authentication failed (user/password rejected or missing)
+    9    TLS failed (certificates, or TLS on one side only)
+    10   permission denied on a key (etcd roles, ZooKeeper ACLs)
     130  interrupted (Ctrl-C)
 
 Nobody sees a traceback for an expected failure; set ``COORDKIT_DEBUG=1`` to get one for
@@ -28,12 +31,15 @@ from typing import IO, Any
 import click
 
 from coordkit import (
+    AuthenticationError,
     BackendUnavailableError,
     ConfigurationError,
     ConflictError,
     CoordkitError,
     NotFoundError,
+    PermissionDeniedError,
     SessionLostError,
+    TLSError,
 )
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "CliError", "exits_like_click", "translate_errors",
@@ -44,6 +50,9 @@ EXIT_USAGE = 2
 EXIT_CONFLICT = 3
 EXIT_UNAVAILABLE = 4
 EXIT_SESSION_LOST = 5
+EXIT_AUTH = 8
+EXIT_TLS = 9
+EXIT_PERMISSION = 10
 EXIT_INTERRUPTED = 130
 
 # Bare `coordkit` or `coordkit config` (click >= 8.2): the help is the useful answer there.
@@ -53,6 +62,9 @@ _NO_ARGS_IS_HELP: tuple[type[click.UsageError], ...] = tuple(
 # Most specific first: OperationTimeoutError is a BackendUnavailableError, and
 # InvalidNameError a ConfigurationError, so they need no rows of their own.
 _EXIT_CODES: Sequence[tuple[type[CoordkitError], int]] = (
+    (TLSError, EXIT_TLS),  # these three are ConfigurationErrors: before it
+    (AuthenticationError, EXIT_AUTH),
+    (PermissionDeniedError, EXIT_PERMISSION),
     (ConfigurationError, EXIT_USAGE),
     (NotFoundError, EXIT_NOT_FOUND),
     (ConflictError, EXIT_CONFLICT),

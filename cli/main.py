@@ -12,6 +12,7 @@ import click
 
 import coordkit
 
+from ._credentials import credential_options, credentials_from
 from .config import config
 from .context import CliContext
 from .dev import dev
@@ -34,6 +35,11 @@ Exit codes:
   4    no server answered within the timeout
   5    the session was lost (lock, elect: the lock or leadership was lost)
   6    lock, elect: not acquired or elected within --timeout
+  8    authentication failed: wrong user or password, or credentials missing
+  9    TLS failed: untrusted or mismatched server certificate, missing or expired
+       client certificate, or TLS on one side only
+  10   permission denied: the user's roles (etcd) or the node's ACL (ZooKeeper)
+       do not allow the operation on that key
   130  interrupted
   lock and elect with a command exit with the command's status.
 """
@@ -78,10 +84,13 @@ class CoordkitGroup(click.Group):
               help="Print JSON (one document; one object per line for watch).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Per-operation timeout, which also bounds connecting. Default: the URL's, else 5.")
+@credential_options
 @click.version_option(coordkit.__version__, "--version", prog_name="coordkit",
                       message="%(prog)s %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float | None) -> None:
+def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float | None,
+        user: str | None, password_file: str | None, tls: bool | None, ca: str | None,
+        cert: str | None, key_file: str | None) -> None:
     """Read, write and watch keys in ZooKeeper, etcd or an in-process memory store.
 
     \b
@@ -92,7 +101,8 @@ def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float |
       coordkit --json get /app/timeout
       coordkit watch -r /app
     """
-    ctx.obj = CliContext(ctx, url=url, json=json_output, timeout=timeout)
+    ctx.obj = CliContext(ctx, url=url, json=json_output, timeout=timeout,
+                         security=credentials_from(user, password_file, tls, ca, cert, key_file))
 
 
 for _command in (ls, get, put, delete, watch, status, lock, elect, services, register, config, dev):

@@ -20,14 +20,30 @@ SASL (DIGEST-MD5, Kerberos) needs the ``pure-sasl`` package through kazoo's
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from kazoo.protocol.serialization import Auth
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id, Permissions
 
 from .._security import Security
 from ..errors import ConfigurationError
 
 __all__ = ["describe_identity", "kazoo_options"]
+
+
+class _HideAuth(logging.Filter):
+    """kazoo logs every request it sends at its BLATHER level, the Auth request too, whose
+    ``auth`` field is ``user:password``: show the scheme only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, Auth) for a in record.args):
+            record.args = tuple(f"Auth(scheme={a.scheme!r}, auth=***)" if isinstance(a, Auth) else a
+                                for a in record.args)
+        return True
+
+
+_HIDE_AUTH = _HideAuth()
 
 _CREATOR = [ACL(Permissions.ALL, Id("auth", ""))]
 _PERMS = {"r": Permissions.READ, "w": Permissions.WRITE, "c": Permissions.CREATE,
@@ -64,6 +80,9 @@ def default_acl(security: Security) -> list[ACL] | None:
 def kazoo_options(security: Security) -> dict[str, Any]:
     """Keyword arguments of ``KazooClient`` for ``security``."""
     options: dict[str, Any] = {"default_acl": default_acl(security)}
+    logger = logging.getLogger("kazoo.client")  # the logger kazoo's connection writes to
+    if _HIDE_AUTH not in logger.filters:
+        logger.addFilter(_HIDE_AUTH)
     if security.user is not None:
         options["auth_data"] = [("digest", f"{security.user}:{security.password or ''}")]
     tls = security.tls

@@ -212,19 +212,23 @@ class ZooKeeperBackend(ContenderQueues):
         client.add_listener(functools.partial(self._on_state, client))
         self._suspended = False
         self._client = client  # before start, so that the listener accepts its events
-        cid = None
+        cid, tls_problem = None, None
         try:
             with self._errors():
-                if client.start_async().wait(timeout):
-                    cid = client.client_id
+                started, deadline = client.start_async(), time.monotonic() + timeout
+                # kazoo retries a failed TLS handshake forever, silently: after a second
+                # without a session, ask once whether TLS is the problem.
+                if started.wait(min(timeout, 1.0)) or not (
+                        tls_problem := diagnose_tls(self._endpoints, self._security, timeout)):
+                    if started.wait(max(0.0, deadline - time.monotonic())):
+                        cid = client.client_id
         finally:
             if cid is None:  # no session to close: let the stop finish in the background
                 self._client = None
                 stop_bounded(client, 0.0)
+        if tls_problem:
+            raise TLSError(tls_problem)
         if cid is None:
-            tls_problem = diagnose_tls(self._endpoints, self._security, timeout)
-            if tls_problem:
-                raise TLSError(tls_problem)
             raise BackendUnavailableError(f"no ZooKeeper server at {self._where} answered within {timeout:g}s")
         self._sid, self._ttl = cid[0], negotiated.timeout or self._asked_ttl
         self._lost = False

@@ -1,0 +1,51 @@
+"""Every capability works with the right credentials on both secured backends."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+
+import coordkit
+
+
+def test_kv_and_watch(connect_as: Callable[..., coordkit.Client]) -> None:
+    client = connect_as("alice")
+    events: queue.Queue[coordkit.WatchEvent] = queue.Queue()
+    with client.watch("/app", events.put, recursive=True):
+        client.put("/app/timeout", "5")
+        event = events.get(timeout=10)
+        assert (event.key, event.entry and event.entry.value) == ("/app/timeout", b"5")
+    assert client.get("/app/timeout").value == b"5"
+    client.commit([coordkit.Put("/app/a", b"1"), coordkit.Put("/app/b", b"2")])
+    assert sorted(client.children("/app")) == ["a", "b", "timeout"]
+    assert client.delete("/app/a")
+
+
+def test_lock_and_election(connect_as: Callable[..., coordkit.Client]) -> None:
+    first, second = connect_as("alice"), connect_as("alice")
+    lock = first.lock("jobs/nightly")
+    with lock:
+        assert not second.lock("jobs/nightly").acquire(timeout=0.5)
+        first.put("/jobs/result", "done", fence=lock)
+    again = second.lock("jobs/nightly")
+    assert again.acquire(timeout=5)
+    again.release()
+    election = first.election("settlement")
+    with election.leadership("worker-1"):
+        leader = second.election("settlement").leader()
+        assert leader is not None and leader.proposal == "worker-1"
+
+
+def test_registry_and_config(connect_as: Callable[..., coordkit.Client]) -> None:
+    server, reader = connect_as("alice"), connect_as("alice")
+    with server.register("payment-service", "10.0.0.7", 8081):
+        assert [i.port for i in reader.instances("payment-service")] == [8081]
+    admin = server.config("payment-service", writable=True)
+    admin.update({"timeout": 9})
+    changed = threading.Event()
+    cfg = reader.config("payment-service", defaults={"timeout": 5})
+    cfg.on_change(lambda changes: changed.set())
+    assert cfg["timeout"] == 9
+    admin.update({"timeout": 10})
+    assert changed.wait(10) and cfg["timeout"] == 10
