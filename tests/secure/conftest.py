@@ -25,8 +25,8 @@ _SERVERS: list[SecureEtcdServer | SecureZooKeeperServer] = []
 @pytest.fixture(scope="session")
 def secure_etcd() -> Iterator[SecureEtcdServer]:
     """etcd with TLS, client certificates and auth: alice may touch every key, bob only
-    keys under ``bob/``."""
-    with SecureEtcdServer(users=[User("alice"), User("bob", prefixes=("bob/",))]) as server:
+    keys under ``/bob/``."""
+    with SecureEtcdServer(users=[User("alice"), User("bob", prefixes=("/bob/",))]) as server:
         _SERVERS.append(server)
         yield server
 

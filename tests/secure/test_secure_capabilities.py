@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 import coordkit
 
@@ -49,3 +51,25 @@ def test_registry_and_config(connect_as: Callable[..., coordkit.Client]) -> None
     assert cfg["timeout"] == 9
     admin.update({"timeout": 10})
     assert changed.wait(10) and cfg["timeout"] == 10
+
+
+def test_a_user_limited_to_its_prefix_uses_every_recipe(secure_etcd: Any) -> None:
+    """bob's etcd role allows only /bob/: coordkit touches nothing outside its namespace."""
+    creds = secure_etcd.credentials("bob")
+    url = f"{secure_etcd.url}/bob/{uuid.uuid4().hex[:8]}"
+    with coordkit.connect(url, ttl=4, **creds) as bob, coordkit.connect(url, ttl=4, **creds) as other:
+        events: queue.Queue[coordkit.WatchEvent] = queue.Queue()
+        with bob.watch("/app", events.put, recursive=True):
+            bob.put("/app/x", "1")
+            assert events.get(timeout=10).key == "/app/x"
+        with bob.lock("jobs/nightly") as lock:
+            bob.put("/jobs/result", "1", fence=lock)
+        with bob.semaphore("pool", 2):
+            pass
+        with bob.election("settlement").leadership("bob-1"):
+            assert other.election("settlement").leader() is not None
+        with bob.register("payment-service", "10.0.0.7", 8081):
+            assert len(other.instances("payment-service")) == 1
+        bob.config("payment-service", writable=True).update({"timeout": 9})
+        assert other.config("payment-service", defaults={"timeout": 5})["timeout"] == 9
+        assert bob.server_info().kind == "etcd"
