@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -103,10 +104,23 @@ def stop_bounded(client: KazooClient, bound: float) -> bool:
     return not thread.is_alive()
 
 
-def srvr(endpoint: str, timeout: float) -> dict[str, str]:
+def _tls_context(security: Security | None) -> ssl.SSLContext | None:
+    """The context to ask a ``secureClientPort`` with (four-letter words work over TLS too)."""
+    tls = security.tls if security is not None else None
+    if tls is None:
+        return None
+    context = ssl.create_default_context(cafile=tls.ca)
+    if tls.cert and tls.key:
+        context.load_cert_chain(tls.cert, tls.key)
+    return context
+
+
+def srvr(endpoint: str, timeout: float, security: Security | None = None) -> dict[str, str]:
     """The ``srvr`` four-letter command's ``Key: value`` lines from one server (raises OSError)."""
     host, _, port = endpoint.rpartition(":")
-    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+    context = _tls_context(security)
+    plain = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    with context.wrap_socket(plain, server_hostname=host.strip("[]")) if context else plain as sock:
         sock.sendall(b"srvr")
         chunks: list[bytes] = []
         while chunk := sock.recv(65536):
@@ -122,12 +136,13 @@ def srvr(endpoint: str, timeout: float) -> dict[str, str]:
     return fields
 
 
-def srvr_all(endpoints: list[str], timeout: float) -> dict[str, dict[str, str] | str]:
+def srvr_all(endpoints: list[str], timeout: float,
+             security: Security | None = None) -> dict[str, dict[str, str] | str]:
     """``srvr`` from every endpoint in parallel: its fields, or the error as a string."""
 
     def one(endpoint: str) -> dict[str, str] | str:
         try:
-            return srvr(endpoint, timeout)
+            return srvr(endpoint, timeout, security)
         except (OSError, ValueError) as exc:
             return f"unreachable: {exc or type(exc).__name__}"
 
@@ -135,11 +150,12 @@ def srvr_all(endpoints: list[str], timeout: float) -> dict[str, dict[str, str] |
         return dict(zip(endpoints, pool.map(one, endpoints)))
 
 
-def describe(endpoints: list[str], timeout: float) -> tuple[str, str, dict[str, str]]:
+def describe(endpoints: list[str], timeout: float,
+             security: Security | None = None) -> tuple[str, str, dict[str, str]]:
     """(version, leader, details) of an ensemble from ``srvr``: the leader is the member whose
     mode is leader or standalone; details say each member's mode, zxid and node count."""
     version, leader, details = "", "", {}
-    for endpoint, answer in srvr_all(endpoints, timeout).items():
+    for endpoint, answer in srvr_all(endpoints, timeout, security).items():
         if isinstance(answer, str) or "Mode" not in answer:
             details[endpoint] = answer if isinstance(answer, str) else answer.get("error", "no Mode")
             continue

@@ -334,7 +334,7 @@ class ZooKeeperBackend(ContenderQueues):
             watch.join(self._close_timeout)
 
     def server_info(self, timeout: float) -> ServerInfo:
-        version, leader, details = describe(self._endpoints, timeout)
+        version, leader, details = describe(self._endpoints, timeout, self._security)
         if self._client is not None and not self._closed:
             details["session"] = f"{self._sid:#x}, ttl {self._ttl:g}s"
         if self._namespace:

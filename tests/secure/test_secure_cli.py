@@ -48,6 +48,7 @@ def test_put_get_status_with_credentials(secure_server: Any) -> None:
     assert got.returncode == 0 and got.stdout.strip() == "1"
     status = run(*base, "status")
     assert status.returncode == 0, status.stderr
+    assert "unreachable" not in status.stdout  # ZooKeeper: srvr over TLS on the secureClientPort
 
 
 def test_credentials_from_the_environment(secure_etcd: Any) -> None:
