@@ -128,7 +128,8 @@ class SecureEtcdServer(EtcdServer):
         except (OSError, ValueError):
             return False
 
-    def etcdctl(self, *args: str, user: str | None = "root", check: bool = True) -> subprocess.CompletedProcess[str]:
+    def etcdctl(self, *args: str, user: str | None = "root", check: bool = True,
+                timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Run etcdctl against this server as ``user`` (its certificate and password)."""
         binary = etcdctl_binary(self.binary)
         if binary is None:
@@ -139,7 +140,7 @@ class SecureEtcdServer(EtcdServer):
         if user is not None:
             command.append(f"--user={user}:{self.secrets.user(user).password}")
         env = {**os.environ, "ETCDCTL_API": "3"}
-        done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=30, env=env)
+        done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout, env=env)
         if check and done.returncode != 0:
             raise ServerError(f"etcdctl {args[0]} failed: {done.stderr.strip()}")
         return done
