@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import coordkit
+from coordkit.testing._secure import SecureEtcdServer
+from tests.secure.conftest import assert_no_secret
 
 
 def test_kv_and_watch(connect_as: Callable[..., coordkit.Client]) -> None:
@@ -73,3 +75,20 @@ def test_a_user_limited_to_its_prefix_uses_every_recipe(secure_etcd: Any) -> Non
         bob.config("payment-service", writable=True).update({"timeout": 9})
         assert other.config("payment-service", defaults={"timeout": 5})["timeout"] == 9
         assert bob.server_info().kind == "etcd"
+
+
+def test_no_secret_in_reprs_and_errors(connect_as: Callable[..., coordkit.Client], secure_server: Any,
+                                       secure_url: str) -> None:
+    client = connect_as("alice")
+    shown = [repr(client), str(client), repr(client.backend), repr(client.session), repr(client._target),
+             repr(client._target.security)]
+    creds = {**secure_server.credentials("alice"), "password": secure_server.secrets.user("alice").password}
+    del creds["password_file"]
+    wrong = {**creds, "user": "mallory"} if isinstance(secure_server, SecureEtcdServer) else {}
+    for attempt in filter(None, [wrong, {**creds, "tls": coordkit.TLS(ca=creds["tls"].ca)}]):
+        try:
+            coordkit.connect(secure_url, **attempt).close()
+        except coordkit.CoordkitError as exc:
+            shown += [repr(exc), str(exc), repr(exc.__cause__), str(exc.__context__)]
+    assert_no_secret("\n".join(shown))
+    assert "***" in repr(client._target.security)
