@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -43,10 +44,13 @@ def dev() -> None:
               help="ZooKeeper's client port; 0 for any free one. Default: 2181 if free.")
 @click.option("--wait", "wait", type=click.FloatRange(min=0, min_open=True), default=60.0,
               show_default=True, metavar="SECONDS", help="How long to wait for each server to serve.")
+@click.option("--secure", is_flag=True,
+              help="etcd with TLS, client certificates and a user (credentials in the dev folder); "
+                   "ZooKeeper stays plain (digest auth needs no server set-up).")
 @_json_option
 @pass_cli
 def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zookeeper_port: int | None,
-       wait: float, json_output: bool) -> None:
+       wait: float, secure: bool, json_output: bool) -> None:
     """Start the dev servers unless they already run, wait until they serve, print their URLs.
 
     \b
@@ -57,7 +61,7 @@ def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zook
     """
     ports = {kind: port for kind, port in (("etcd", etcd_port), ("zookeeper", zookeeper_port))
              if port is not None}
-    result = devserver.up(_kinds(etcd, zookeeper), ports=ports, start_timeout=wait)
+    result = devserver.up(_kinds(etcd, zookeeper), ports=ports, start_timeout=wait, secure=secure)
     for kind, why in result.skipped.items():
         cli.out.note(f"{kind} not started: {why}")
     if cli.json or json_output:
@@ -68,6 +72,14 @@ def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zook
         cli.out.line(f"{server.kind:<10} {server.url:<26} {how}, pid {server.pid}")
     cli.out.line()
     cli.out.line(f"Data and logs: {devserver.dev_dir()}")
+    secured = [server for server in result.servers if server.url.startswith("etcds")]
+    if secured:
+        from coordkit._devserver_secure import connect_environment
+
+        cli.out.line("To connect (TLS, client certificate, user; the password stays in its file):")
+        for name, value in connect_environment(Path(secured[0].folder), secured[0].url).items():
+            cli.out.line(f"  export {name}={value}")
+        return
     cli.out.line(f"To use it elsewhere:  export COORDKIT_URL={result.servers[0].url}")
     cli.out.line("coordkit commands and coordkit.connect() without a URL use it; "
                  "`coordkit dev down` stops it.")

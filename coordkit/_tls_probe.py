@@ -108,8 +108,12 @@ def diagnose(endpoint: str, tls: TLS | None, timeout: float, *, scheme: str) -> 
             sock.recv(1)
     except ssl.SSLError as exc:
         return _ssl_failure(endpoint, host, tls, exc, scheme)
+    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+        # A plaintext server drops a ClientHello it cannot parse, sometimes with a reset.
+        if tls is not None and not handshake_done:
+            return f"{endpoint} does not speak TLS: drop tls, ca, cert and key (or use its TLS port)"
     except (OSError, ValueError):
-        pass  # a timeout or a reset: nothing more learned
+        pass  # a timeout: nothing learned
     finally:
         raw.close()
     return _speaks_tls(endpoint, scheme) if tls is None and handshake_done else None

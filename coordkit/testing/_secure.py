@@ -44,20 +44,44 @@ class User:
 
 
 class _Credentials:
-    """The CA, the server certificate and each user's password file and client certificate."""
+    """The CA, the server certificate and each user's password file and client certificate.
 
-    def __init__(self, users: Sequence[User], hosts: Sequence[str]) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="coordkit-secure-"))
-        weakref.finalize(self, shutil.rmtree, str(self.folder), True)
+    In a temporary folder (removed with this object), or in ``folder``, kept: there a user's
+    password file, once written, is reused (a server's data remembers its users), and with
+    ``reuse`` the certificates already there are used as they are.
+    """
+
+    def __init__(self, users: Sequence[User], hosts: Sequence[str], *, folder: Path | None = None,
+                 reuse: bool = False) -> None:
+        if folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="coordkit-secure-"))
+            weakref.finalize(self, shutil.rmtree, str(self.folder), True)
+        else:
+            self.folder = folder
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.users = {user.name: self._remembered(user) for user in users}
+        self.ca = str(self.folder / "coordkit-test-ca.pem")
+        self.authority: CertificateAuthority | None = None
+        self.certs: dict[str, Issued] = {}
+        if reuse and Path(self.ca).is_file():
+            self.server = self._issued("server")
+            self.certs = {name: self._issued(name) for name in self.users}
+            return
         self.authority = CertificateAuthority(self.folder)
         self.server = self.authority.issue("server", hosts=tuple(hosts))
-        self.users = {user.name: user for user in users}
-        self.certs: dict[str, Issued] = {}
-        for user in users:
-            self.certs[user.name] = self.authority.issue(user.name, client=True)
-            path = self.folder / f"{user.name}.password"
-            path.write_text(user.password + "\n")
-            path.chmod(0o600)
+        for name in self.users:
+            self.certs[name] = self.authority.issue(name, client=True)
+
+    def _issued(self, name: str) -> Issued:
+        return Issued(str(self.folder / f"{name}.pem"), str(self.folder / f"{name}-key.pem"), self.ca)
+
+    def _remembered(self, user: User) -> User:
+        path = self.folder / f"{user.name}.password"
+        if path.is_file():
+            return User(user.name, user.prefixes, path.read_text().strip())
+        path.write_text(user.password + "\n")
+        path.chmod(0o600)
+        return user
 
     def user(self, name: str) -> User:
         try:
@@ -67,9 +91,9 @@ class _Credentials:
 
     def tls(self, name: str | None) -> TLS:
         if name is None:
-            return TLS(ca=self.authority.ca)
+            return TLS(ca=self.ca)
         cert = self.certs[self.user(name).name]
-        return TLS(ca=self.authority.ca, cert=cert.cert, key=cert.key)
+        return TLS(ca=self.ca, cert=cert.cert, key=cert.key)
 
     def password_file(self, name: str) -> str:
         return str(self.folder / f"{self.user(name).name}.password")
@@ -93,9 +117,10 @@ class SecureEtcdServer(EtcdServer):
 
     def __init__(self, *, users: Sequence[User] = (User("alice"),), auth_token_ttl: int = 300,
                  client_cert_auth: bool = True, hosts: Sequence[str] = ("127.0.0.1", "localhost"),
-                 auth: bool = True, extra_args: Sequence[str] = (), **options: Any) -> None:
+                 auth: bool = True, extra_args: Sequence[str] = (),
+                 credentials_dir: Path | None = None, reuse_credentials: bool = False, **options: Any) -> None:
         self.root = User("root")
-        self.secrets = _Credentials([self.root, *users], hosts)
+        self.secrets = _Credentials([self.root, *users], hosts, folder=credentials_dir, reuse=reuse_credentials)
         self.client_cert_auth = client_cert_auth
         self.auth = auth
         self._auth_done_in: Path | None = None
@@ -114,7 +139,7 @@ class SecureEtcdServer(EtcdServer):
         return self.secrets.credentials(name, client_cert=client_cert)
 
     def _https(self) -> urllib.request.OpenerDirector:
-        context = ssl.create_default_context(cafile=self.secrets.authority.ca)
+        context = ssl.create_default_context(cafile=self.secrets.ca)
         context.check_hostname = False  # readiness, not identity: ``hosts`` may not name 127.0.0.1
         root = self.secrets.certs["root"]
         context.load_cert_chain(root.cert, root.key)
@@ -135,7 +160,7 @@ class SecureEtcdServer(EtcdServer):
         if binary is None:
             raise ServerError("etcdctl not found beside etcd nor on PATH")
         cert = self.secrets.certs["root" if user is None else user]
-        command = [binary, f"--endpoints={self.client_url}", f"--cacert={self.secrets.authority.ca}",
+        command = [binary, f"--endpoints={self.client_url}", f"--cacert={self.secrets.ca}",
                    f"--cert={cert.cert}", f"--key={cert.key}", "--dial-timeout=5s"]
         if user is not None:
             command.append(f"--user={user}:{self.secrets.user(user).password}")
@@ -150,6 +175,11 @@ class SecureEtcdServer(EtcdServer):
         if self.auth and self._auth_done_in != self.root_dir:
             self._enable_auth()
             self._auth_done_in = self.root_dir
+
+    def enable_auth(self) -> None:
+        """Add the users and their roles and turn authentication on, unless it is on already
+        (``start()`` does this on a fresh data folder)."""
+        self._enable_auth()
 
     def _enable_auth(self) -> None:
         if "auth is enabled" in self.etcdctl("auth", "status", user=None, check=False).stdout.lower():
@@ -178,6 +208,7 @@ class SecureZooKeeperServer(ZooKeeperServer):
                  hosts: Sequence[str] = ("127.0.0.1", "localhost"),
                  extra_config: Mapping[str, str] | None = None, **options: Any) -> None:
         self.secrets = _Credentials(list(users), hosts)
+        assert self.secrets.authority is not None  # a fresh folder: made, not reused
         keystore, truststore = self.secrets.authority.keystore(self.secrets.server)
         config = {
             "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
