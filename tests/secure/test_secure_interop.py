@@ -58,3 +58,34 @@ def test_kazoo_with_the_same_digest_identity_is_not_locked_out(secure_zk: Any, k
                 mallory.delete(path)
             assert alice.exists(path) is not None
             alice.delete(path)  # the same identity keeps every right, delete included
+
+
+@pytest.mark.parametrize("acl, world_reads", [(None, False), ("creator+read", True)])
+def test_parents_made_by_put_get_the_same_acl(secure_zk: Any, kazoo_as: Any, acl: str | None,
+                                               world_reads: bool) -> None:
+    namespace = f"/ck-{uuid.uuid4().hex[:10]}"
+    creds = secure_zk.credentials("alice", tls=False)
+    with coordkit.connect(secure_zk.plain_url + namespace, acl=acl, **creds) as client:
+        client.put("/a/b/c", "v")
+    mallory = kazoo_as("mallory", "guess")
+    for path in (f"{namespace}/a", f"{namespace}/a/b", f"{namespace}/a/b/c"):
+        if world_reads:
+            assert mallory.get(path)[0] in (b"", b"v")
+        else:
+            with pytest.raises(NoAuthError):
+                mallory.get(path)
+        with pytest.raises(NoAuthError):
+            mallory.set(path, b"x")
+    alice = kazoo_as("alice", secure_zk.secrets.user("alice").password)
+    acls, _ = alice.get_acls(f"{namespace}/a")
+    assert {(entry.id.scheme, entry.perms) for entry in acls} >= {("digest", 31)}
+    alice.delete(f"{namespace}/a", recursive=True)
+
+
+def test_explicit_acl_entries(secure_zk: Any, kazoo_as: Any) -> None:
+    namespace = f"/ck-{uuid.uuid4().hex[:10]}"
+    creds = secure_zk.credentials("alice", tls=False)
+    with coordkit.connect(secure_zk.plain_url + namespace, acl=["auth::cdrwa", "world:anyone:r"], **creds) as client:
+        client.put("/x", "v")
+    acls, _ = kazoo_as("mallory", "guess").get_acls(f"{namespace}/x")
+    assert ("world", "anyone", 1) in {(a.id.scheme, a.id.id, a.perms) for a in acls}

@@ -43,6 +43,10 @@ def test_a_token_expiring_under_a_held_lock_keeps_lock_and_session(short_tokens:
         # etcd logs when it drops an unused simple token: wait for it, by a deadline.
         _wait_for_log(short_tokens, "deleted a simple token", mark, time.monotonic() + 20)
         assert lock.is_held and client.session.state is coordkit.SessionState.CONNECTED
+        events: queue.Queue[coordkit.WatchEvent] = queue.Queue()
+        with client.watch("/jobs", events.put, recursive=True):  # a watch opened with a stale token
+            observer.put("/jobs/seen", "1")
+            assert events.get(timeout=10).key == "/jobs/seen"
         client.put("/jobs/result", "done", fence=lock)  # a write with a stale token, renewed
         lock.release()
         assert observer.get(key) is None and observer.get("/jobs/result").value == b"done"
