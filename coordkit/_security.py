@@ -179,7 +179,7 @@ def resolve_security(kind: str, *, url_user: str | None, query: Mapping[str, obj
         if named or tls_scheme:
             raise ConfigurationError(f"memory:// has no TLS or authentication; drop {', '.join(named)}")
         return Security()
-    if "acl" in query and kind != "zookeeper" or "acl" in given and kind != "zookeeper":
+    if kind != "zookeeper" and ("acl" in query or "acl" in given):
         raise ConfigurationError("acl= is a ZooKeeper option; on etcd, rights come from the user's roles")
 
     def pick(name: str) -> object:
@@ -191,24 +191,27 @@ def resolve_security(kind: str, *, url_user: str | None, query: Mapping[str, obj
     tls_given = given.get("tls", query.get("tls", True if tls_scheme else None))
     tls = _tls(tls_given, {name: pick(name) for name in ("ca", "cert", "key")})
     user = given.get("user") or url_user or env.get("COORDKIT_USER") or None
-    if "password" in given and "password_file" in given:
-        raise ConfigurationError("give password= or password_file=, not both")
-    if "password" in given:
-        password: str | None = str(given["password"])
-    elif "password_file" in given:
-        password = _read_password(given["password_file"])
-    elif env.get("COORDKIT_PASSWORD"):
-        password = env["COORDKIT_PASSWORD"]
-    elif env.get("COORDKIT_PASSWORD_FILE"):
-        password = _read_password(env["COORDKIT_PASSWORD_FILE"])
-    else:
-        password = None
     if user is not None and not isinstance(user, str):
         raise ConfigurationError(f"user= must be a str, not {type(user).__name__}")
+    password = _password(given, env)
     if password is not None and user is None:
         raise ConfigurationError("a password was given without a user: pass user= (or user@host "
                                  "in the URL, --user, COORDKIT_USER)")
     if user is not None and password is None:
         raise ConfigurationError(f"user {user!r} has no password: {_WHERE_PASSWORD}")
-    acl = given.get("acl", query.get("acl"))
-    return Security(tls=tls, user=user, password=password, acl=_acl(acl))
+    return Security(tls=tls, user=user, password=password, acl=_acl(given.get("acl", query.get("acl"))))
+
+
+def _password(given: Mapping[str, object], env: Mapping[str, str]) -> str | None:
+    """The password from password=, password_file=, $COORDKIT_PASSWORD or its _FILE, in that order."""
+    if "password" in given and "password_file" in given:
+        raise ConfigurationError("give password= or password_file=, not both")
+    if "password" in given:
+        return str(given["password"])
+    if "password_file" in given:
+        return _read_password(given["password_file"])
+    if env.get("COORDKIT_PASSWORD"):
+        return env["COORDKIT_PASSWORD"]
+    if env.get("COORDKIT_PASSWORD_FILE"):
+        return _read_password(env["COORDKIT_PASSWORD_FILE"])
+    return None

@@ -33,6 +33,7 @@ from ..errors import (
     ClosedError,
     ConfigurationError,
     CoordkitError,
+    OperationTimeoutError,
     SessionLostError,
     TLSError,
 )
@@ -146,6 +147,8 @@ class EtcdBackend(Backend):
         self._asked_ttl = ttl
         try:
             self._lease, self._ttl = self._grant(timeout)
+        except OperationTimeoutError:
+            raise  # a slow or paused server, not a refused handshake
         except BackendUnavailableError:
             # gRPC says only "failed to connect" for a failed TLS handshake: ask why.
             reason = diagnose_tls(self._conn.endpoints, self._conn.security, timeout, scheme="etcd")
