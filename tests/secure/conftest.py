@@ -57,6 +57,12 @@ def assert_no_secret(text: str) -> None:
                                  "line(s) of output")
 
 
+@pytest.fixture
+def no_secret_in() -> Callable[[str], None]:
+    """``no_secret_in(text)``: fail if a password or private-key line of a secure server is in it."""
+    return assert_no_secret
+
+
 @pytest.fixture(autouse=True)
 def no_secret_printed(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.DEBUG)

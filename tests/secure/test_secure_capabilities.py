@@ -10,7 +10,6 @@ from typing import Any
 
 import coordkit
 from coordkit.testing._secure import SecureEtcdServer
-from tests.secure.conftest import assert_no_secret
 
 
 def test_kv_and_watch(connect_as: Callable[..., coordkit.Client]) -> None:
@@ -78,7 +77,7 @@ def test_a_user_limited_to_its_prefix_uses_every_recipe(secure_etcd: Any) -> Non
 
 
 def test_no_secret_in_reprs_and_errors(connect_as: Callable[..., coordkit.Client], secure_server: Any,
-                                       secure_url: str) -> None:
+                                       secure_url: str, no_secret_in: Callable[[str], None]) -> None:
     client = connect_as("alice")
     shown = [repr(client), str(client), repr(client.backend), repr(client.session), repr(client._target),
              repr(client._target.security)]
@@ -90,5 +89,5 @@ def test_no_secret_in_reprs_and_errors(connect_as: Callable[..., coordkit.Client
             coordkit.connect(secure_url, **attempt).close()
         except coordkit.CoordkitError as exc:
             shown += [repr(exc), str(exc), repr(exc.__cause__), str(exc.__context__)]
-    assert_no_secret("\n".join(shown))
+    no_secret_in("\n".join(shown))
     assert "***" in repr(client._target.security)

@@ -135,3 +135,16 @@ def test_host_name_mismatch(misnamed_server: Any) -> None:
         coordkit.connect(misnamed_server.url, timeout=TIMEOUT, **misnamed_server.credentials("alice"))
     assert time.monotonic() - started < TIMEOUT / 2 + 2.5
     assert "not valid for the name '127.0.0.1'" in str(caught.value)
+
+
+def test_missing_credentials_on_etcd(tmp_path: Any) -> None:
+    """TLS without client certificates, auth on, no user: etcd asks who we are."""
+    with SecureEtcdServer(users=[User("alice")], client_cert_auth=False) as etcd:
+        tls = coordkit.TLS(ca=etcd.credentials("alice")["tls"].ca)
+        with coordkit.connect(etcd.url, tls=tls, timeout=TIMEOUT) as anonymous:
+            started = time.monotonic()
+            with pytest.raises(coordkit.AuthenticationError, match="etcd requires authentication"):
+                anonymous.put("/app/k", "must not land")
+            assert time.monotonic() - started < TIMEOUT / 2
+        with coordkit.connect(etcd.url, **etcd.credentials("alice", client_cert=False)) as alice:
+            assert alice.get("/app/k") is None
