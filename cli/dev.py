@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from coordkit import devserver
+from coordkit._devserver_secure import connect_environment, is_secure
 from coordkit.devserver import DevServer, DevStatus, DownResult, UpResult
 
 from .context import CliContext, pass_cli
@@ -45,8 +45,8 @@ def dev() -> None:
 @click.option("--wait", "wait", type=click.FloatRange(min=0, min_open=True), default=60.0,
               show_default=True, metavar="SECONDS", help="How long to wait for each server to serve.")
 @click.option("--secure", is_flag=True,
-              help="etcd with TLS, client certificates and a user (credentials in the dev folder); "
-                   "ZooKeeper stays plain (digest auth needs no server set-up).")
+              help="TLS with client certificates and a user `coordkit` (credentials made once, in the "
+                   "dev folder): etcd with authentication on, ZooKeeper on a TLS secureClientPort.")
 @_json_option
 @pass_cli
 def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zookeeper_port: int | None,
@@ -72,13 +72,12 @@ def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zook
         cli.out.line(f"{server.kind:<10} {server.url:<26} {how}, pid {server.pid}")
     cli.out.line()
     cli.out.line(f"Data and logs: {devserver.dev_dir()}")
-    secured = [server for server in result.servers if server.url.startswith("etcds")]
-    if secured:
-        from coordkit._devserver_secure import connect_environment
-
-        cli.out.line("To connect (TLS, client certificate, user; the password stays in its file):")
-        for name, value in connect_environment(Path(secured[0].folder), secured[0].url).items():
+    secured = [server for server in result.servers if is_secure(server)]
+    for server in secured:
+        cli.out.line(f"To connect to {server.kind} (TLS, client certificate, user; the password stays in its file):")
+        for name, value in connect_environment(server).items():
             cli.out.line(f"  export {name}={value}")
+    if secured:
         return
     cli.out.line(f"To use it elsewhere:  export COORDKIT_URL={result.servers[0].url}")
     cli.out.line("coordkit commands and coordkit.connect() without a URL use it; "

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from coordkit._devserver_secure import harness as secure_harness, is_secure, url_of
 from coordkit._devserver_records import (
     DevServer,
     DevServerError,
@@ -160,8 +161,7 @@ def up(kinds: Collection[str] | None = None, *, ports: Mapping[str, int] | None 
     ``ports`` maps a kind to its client port (0: any free port); see the module docstring for the
     defaults. Raises DevServerError when a kind asked for explicitly is not installed (saying how
     to install it), when none is installed, or when a server does not start; a server that failed
-    is killed and not recorded, while the others asked for stay up. ``secure``: see _devserver_secure.
-    """
+    is killed and not recorded, while the others asked for stay up (``secure``: _devserver_secure)."""
     chosen = _kinds(kinds)
     missing = {kind: reason for kind in chosen if (reason := _not_installed(kind))}
     if kinds is not None and missing:
@@ -175,8 +175,8 @@ def up(kinds: Collection[str] | None = None, *, ports: Mapping[str, int] | None 
             if kind in missing:
                 continue
             current = _current(kind, start_timeout)
-            if current is not None and secure and kind == "etcd" and not current.url.startswith("etcds"):
-                raise DevServerError("the etcd dev server runs without --secure: `coordkit dev down --etcd` first")
+            if current is not None and secure and not is_secure(current):
+                raise DevServerError(f"the {kind} dev server runs without --secure: `coordkit dev down` first")
             if current is not None:
                 running.append(current)
             else:
@@ -256,7 +256,9 @@ def _start(kind: str, requested: int | None, timeout: float, secure: bool = Fals
     for _attempt in range(_PORT_ATTEMPTS):
         ports = _pick_ports(kind, requested)
         try:
-            return _launch(kind, ports, timeout, secure and kind == "etcd")
+            if secure and kind == "zookeeper":
+                ports["secure"] = free_ports(1)[0]  # the TLS secureClientPort beside the plain one
+            return _launch(kind, ports, timeout, secure)
         except _PortTaken:
             if requested:
                 raise
@@ -264,7 +266,7 @@ def _start(kind: str, requested: int | None, timeout: float, secure: bool = Fals
 
 
 def _harness(kind: str, ports: Mapping[str, int], *, folder: Path | None = None,
-             binary: str | None = None, secure: bool = False, fresh: bool = False) -> ServerProcess:
+             binary: str | None = None, secure: bool = False) -> ServerProcess:
     """The test harness's server object for ``kind`` on ``ports`` (and in ``folder``, created).
 
     It is used for its config file, command line and health check only, never started: its
@@ -272,9 +274,8 @@ def _harness(kind: str, ports: Mapping[str, int], *, folder: Path | None = None,
     has no public way to set a folder and ports, hence the two private touches below.
     """
     server: ServerProcess
-    if kind == "etcd" and secure:
-        from ._devserver_secure import secure_etcd
-        server = secure_etcd(folder or dev_dir() / kind, ports, binary=binary, fresh=fresh)
+    if secure:
+        server = secure_harness(kind, folder or dev_dir() / kind, binary=binary)
     elif kind == "etcd":
         server = EtcdServer(binary=binary, keep_data=True)
     else:
@@ -288,7 +289,7 @@ def _harness(kind: str, ports: Mapping[str, int], *, folder: Path | None = None,
 def _launch(kind: str, ports: Mapping[str, int], timeout: float, secure: bool = False) -> DevServer:
     """Start one detached server, record it, and wait until it serves (killing it if it does not)."""
     folder = dev_dir() / kind
-    harness = _harness(kind, ports, folder=folder, secure=secure, fresh=True)
+    harness = _harness(kind, ports, folder=folder, secure=secure)
     harness._write_config()
     command = harness._command()
     with open(harness.log_path, "ab") as log_file:
@@ -303,14 +304,13 @@ def _launch(kind: str, ports: Mapping[str, int], timeout: float, secure: bool = 
         except OSError as exc:
             raise DevServerError(f"cannot run {command[0]}: {exc}") from exc
     adopt(proc)
-    scheme = "etcds" if secure else _SCHEMES[kind]
-    server = DevServer(kind, proc.pid, f"{scheme}://{_HOST}:{ports['client']}", dict(ports),
-                       str(folder), tuple(command))
+    url = url_of(kind, _HOST, ports) if secure else f"{_SCHEMES[kind]}://{_HOST}:{ports['client']}"
+    server = DevServer(kind, proc.pid, url, dict(ports), str(folder), tuple(command))
     # Recorded before it serves, so that `coordkit dev down` finds it even if this process dies now.
     write_record(server)
     try:
         _await_serving(server, proc, offset, timeout)
-        if secure:
+        if secure and kind == "etcd":
             harness.enable_auth()  # type: ignore[attr-defined]  # a SecureEtcdServer
     except BaseException:
         kill(server)
@@ -382,7 +382,7 @@ def _serving(server: DevServer, timeout: float) -> bool:
     """Whether the server answers now: etcd's /health says true, ZooKeeper's ``srvr`` has a Mode."""
     try:
         harness = _harness(server.kind, server.ports, binary=server.command[0] if server.kind == "etcd" else None,
-                           folder=Path(server.folder), secure=server.url.startswith("etcds"))
+                           folder=Path(server.folder), secure=is_secure(server))
     except ServerError:
         return False
     if isinstance(harness, EtcdServer):

@@ -206,10 +206,14 @@ class SecureZooKeeperServer(ZooKeeperServer):
 
     def __init__(self, *, users: Sequence[User] = (User("alice"),), client_auth: str = "need",
                  hosts: Sequence[str] = ("127.0.0.1", "localhost"),
-                 extra_config: Mapping[str, str] | None = None, **options: Any) -> None:
-        self.secrets = _Credentials(list(users), hosts)
-        assert self.secrets.authority is not None  # a fresh folder: made, not reused
-        keystore, truststore = self.secrets.authority.keystore(self.secrets.server)
+                 extra_config: Mapping[str, str] | None = None, credentials_dir: Path | None = None,
+                 reuse_credentials: bool = False, **options: Any) -> None:
+        self.secrets = _Credentials(list(users), hosts, folder=credentials_dir, reuse=reuse_credentials)
+        if self.secrets.authority is not None:  # made now: the stores too
+            keystore, truststore = self.secrets.authority.keystore(self.secrets.server)
+        else:
+            keystore, truststore = (str(self.secrets.folder / "server.p12"),
+                                    str(self.secrets.folder / "coordkit-test-trust.p12"))
         config = {
             "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
             "ssl.keyStore.location": keystore, "ssl.keyStore.password": STORE_PASSWORD,
