@@ -29,7 +29,9 @@ SECURITY_OPTIONS = {
     "key": "private key (PEM) of the client certificate",
     "acl": "ZooKeeper ACL of created nodes: creator, creator+read (world-readable) or open, "
            "or scheme:id:perms entries",
+    "sasl": "ZooKeeper SASL mechanism for the user (DIGEST-MD5; GSSAPI untested); default: digest",
 }
+SASL_MECHANISMS = ("DIGEST-MD5", "GSSAPI")
 # ZooKeeper ACL presets: what `acl=` names. "creator": only the identity that created a node
 # may touch it (ZooKeeper's `auth` scheme). "creator+read": the same, and anyone may read
 # (discovery). "open": ZooKeeper's default, anyone may do anything.
@@ -61,10 +63,12 @@ class Security:
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     acl: tuple[str, ...] | str | None = None  # a preset name or scheme:id:perms entries
+    sasl: str | None = None  # ZooKeeper: a SASL mechanism instead of digest authentication
 
     def __repr__(self) -> str:
         shown = "***" if self.password is not None else None
-        return f"Security(tls={self.tls!r}, user={self.user!r}, password={shown}, acl={self.acl!r})"
+        return (f"Security(tls={self.tls!r}, user={self.user!r}, password={shown}, acl={self.acl!r}, "
+                f"sasl={self.sasl!r})")
 
     @property
     def enabled(self) -> bool:
@@ -181,6 +185,7 @@ def resolve_security(kind: str, *, url_user: str | None, query: Mapping[str, obj
         return Security()
     if kind != "zookeeper" and ("acl" in query or "acl" in given):
         raise ConfigurationError("acl= is a ZooKeeper option; on etcd, rights come from the user's roles")
+    sasl = _sasl(kind, given.get("sasl", query.get("sasl")))
 
     def pick(name: str) -> object:
         for source in (given, query):
@@ -197,9 +202,25 @@ def resolve_security(kind: str, *, url_user: str | None, query: Mapping[str, obj
     if password is not None and user is None:
         raise ConfigurationError("a password was given without a user: pass user= (or user@host "
                                  "in the URL, --user, COORDKIT_USER)")
-    if user is not None and password is None:
+    if user is not None and password is None and sasl != "GSSAPI":
         raise ConfigurationError(f"user {user!r} has no password: {_WHERE_PASSWORD}")
-    return Security(tls=tls, user=user, password=password, acl=_acl(given.get("acl", query.get("acl"))))
+    return Security(tls=tls, user=user, password=password, acl=_acl(given.get("acl", query.get("acl"))),
+                    sasl=sasl)
+
+
+def _sasl(kind: str, raw: object) -> str | None:
+    if raw in (None, ""):
+        return None
+    mechanism = str(raw).upper()
+    if kind != "zookeeper":
+        raise ConfigurationError("sasl= is a ZooKeeper option; etcd authenticates users by password or certificate")
+    if mechanism not in SASL_MECHANISMS:
+        raise ConfigurationError(f"sasl={raw!r} is not one of {', '.join(SASL_MECHANISMS)}")
+    import importlib.util
+
+    if importlib.util.find_spec("puresasl") is None:
+        raise ConfigurationError("ZooKeeper SASL needs the pure-sasl package: pip install 'coordkit[sasl]'")
+    return mechanism
 
 
 def _password(given: Mapping[str, object], env: Mapping[str, str]) -> str | None:

@@ -92,7 +92,7 @@ def _make_backend(target: Target) -> Backend:
 def connect(url: str | None = None, *, ttl: float | None = None, timeout: float | None = None,
             connect_timeout: float | None = None, retry: Retrying | None = None,
             tls: bool | TLS | None = None, user: str | None = None, password: str | None = None,
-            password_file: str | None = None, acl: AclSpec = None) -> Client:
+            password_file: str | None = None, acl: AclSpec = None, sasl: str | None = None) -> Client:
     """Connect to the store at ``url`` (default ``$COORDKIT_URL``, else a running
     ``coordkit dev`` server) and open a session.
 
@@ -107,13 +107,15 @@ def connect(url: str | None = None, *, ttl: float | None = None, timeout: float 
     Secured clusters: ``tls`` (True: the system's CA store; ``TLS(ca=, cert=, key=)`` for a
     CA bundle and mutual TLS), ``user`` with ``password`` or ``password_file``, and on
     ZooKeeper ``acl`` for the nodes coordkit creates ("creator", the default when a user is
-    given; "creator+read"; "open"; or ``scheme:id:perms`` entries). The URL and the
+    given; "creator+read"; "open"; or ``scheme:id:perms`` entries) and ``sasl`` ("DIGEST-MD5":
+    SASL instead of digest, needs pure-sasl). The URL and the
     ``COORDKIT_USER/PASSWORD/PASSWORD_FILE/CA/CERT/KEY`` environment give the same; a
     password in the URL is refused. Wrong credentials raise AuthenticationError (TLSError
     for certificates), a refused operation PermissionDeniedError; neither is retried.
     """
     given = {"ttl": ttl, "timeout": timeout, "connect_timeout": connect_timeout}
-    secure = {"tls": tls, "user": user, "password": password, "password_file": password_file, "acl": acl}
+    secure = {"tls": tls, "user": user, "password": password, "password_file": password_file, "acl": acl,
+              "sasl": sasl}
     target = parse_url(url, {k: v for k, v in given.items() if v is not None}, security=secure)
     backend = _make_backend(target)
     session = Session(backend, ttl=target.ttl, timeout=target.connect_timeout)

@@ -14,8 +14,9 @@
 - TLS to a ``secureClientPort``: kazoo's ``use_ssl`` with our CA, client certificate and
   host name check.
 
-SASL (DIGEST-MD5, Kerberos) needs the ``pure-sasl`` package through kazoo's
-``sasl_options``; coordkit does not offer it yet (see the README).
+- ``sasl=DIGEST-MD5`` (or GSSAPI, untested): SASL instead of digest, through kazoo's
+  ``sasl_options`` and the ``pure-sasl`` package. The server checks the password (a wrong one
+  is AuthenticationError) and the identity in ACLs is ``sasl:<user>``.
 """
 
 from __future__ import annotations
@@ -83,7 +84,13 @@ def kazoo_options(security: Security) -> dict[str, Any]:
     logger = logging.getLogger("kazoo.client")  # the logger kazoo's connection writes to
     if _HIDE_AUTH not in logger.filters:
         logger.addFilter(_HIDE_AUTH)
-    if security.user is not None:
+    if security.sasl == "GSSAPI":
+        options["sasl_options"] = {"mechanism": "GSSAPI", "service": "zookeeper",
+                                   **({"principal": security.user} if security.user else {})}
+    elif security.sasl is not None:
+        options["sasl_options"] = {"mechanism": security.sasl, "username": security.user,
+                                   "password": security.password}
+    elif security.user is not None:
         options["auth_data"] = [("digest", f"{security.user}:{security.password or ''}")]
     tls = security.tls
     if tls is not None:
@@ -94,6 +101,8 @@ def kazoo_options(security: Security) -> dict[str, Any]:
 
 def describe_identity(security: Security) -> str:
     """Who we are to ZooKeeper, for permission messages."""
+    if security.sasl is not None:
+        return f"SASL user {security.user!r}"
     if security.user is None:
         return "an unauthenticated client (world:anyone)"
     return (f"digest user {security.user!r} (ZooKeeper accepts any digest password: a wrong one is "

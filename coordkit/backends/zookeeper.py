@@ -237,6 +237,9 @@ class ZooKeeperBackend(ContenderQueues):
         return client
 
     def _ensure_namespace(self, client: KazooClient, timeout: float) -> None:
+        if self._security.sasl is not None:  # the server answers SASL after the handshake
+            with self._errors("/", timeout=timeout):
+                wait(client.exists_async("/"), time.monotonic() + timeout)
         if not self._namespace:
             return
         with self._errors(self._namespace, write=True, timeout=timeout):

@@ -28,7 +28,7 @@ from coordkit.testing._certs import STORE_PASSWORD, CertificateAuthority, Issued
 from coordkit.testing._etcd import EtcdServer, etcdctl_binary
 from coordkit.testing._process import ServerError
 from coordkit.testing._registry import HOST
-from coordkit.testing._zookeeper import ZooKeeperServer, four_letter_word
+from coordkit.testing._zookeeper import DEFAULT_JVM_ARGS, ZooKeeperServer, four_letter_word
 
 __all__ = ["SecureEtcdServer", "SecureZooKeeperServer", "User"]
 
@@ -200,15 +200,26 @@ class SecureEtcdServer(EtcdServer):
 class SecureZooKeeperServer(ZooKeeperServer):
     """ZooKeeper with a TLS ``secureClientPort`` (client certificates required) beside its
     plain ``clientPort``. ``url`` names the secure port; ``plain_url`` the plain one. Digest
-    users need no server set-up: ``credentials(name)`` gives a user's keywords."""
+    users need no server set-up: ``credentials(name)`` gives a user's keywords. With ``sasl``
+    the users are also SASL DIGEST-MD5 users the server checks (``connect(..., sasl=...)``)."""
 
     port_names = ("client", "peer", "election", "secure")
 
     def __init__(self, *, users: Sequence[User] = (User("alice"),), client_auth: str = "need",
                  hosts: Sequence[str] = ("127.0.0.1", "localhost"),
                  extra_config: Mapping[str, str] | None = None, credentials_dir: Path | None = None,
-                 reuse_credentials: bool = False, **options: Any) -> None:
+                 reuse_credentials: bool = False, sasl: bool = False, **options: Any) -> None:
         self.secrets = _Credentials(list(users), hosts, folder=credentials_dir, reuse=reuse_credentials)
+        if sasl:  # SASL DIGEST-MD5 users, checked by the server (JAAS DigestLoginModule)
+            jaas = self.secrets.folder / "jaas.conf"
+            jaas.write_text("Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
+                            + "\n".join(f'  user_{u.name}="{u.password}"' for u in self.secrets.users.values())
+                            + ";\n};\n")
+            jaas.chmod(0o600)
+            options["jvm_args"] = (*options.get("jvm_args", DEFAULT_JVM_ARGS),
+                                   f"-Djava.security.auth.login.config={jaas}")
+            extra_config = {"authProvider.1": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+                            **(extra_config or {})}
         if self.secrets.authority is not None:  # made now: the stores too
             keystore, truststore = self.secrets.authority.keystore(self.secrets.server)
         else:

@@ -39,6 +39,14 @@ def secure_zk() -> Iterator[SecureZooKeeperServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def sasl_zk() -> Iterator[SecureZooKeeperServer]:
+    """ZooKeeper whose users alice and bob are also SASL DIGEST-MD5 users (JAAS)."""
+    with SecureZooKeeperServer(users=[User("alice"), User("bob")], sasl=True) as server:
+        _SERVERS.append(server)
+        yield server
+
+
 def secrets_of(server: SecureEtcdServer | SecureZooKeeperServer) -> list[str]:
     """Every password and every private-key line of ``server``'s credentials."""
     found = [user.password for user in server.secrets.users.values()]
