@@ -22,28 +22,25 @@ import click
 
 from coordkit import CoordkitError
 
+from ._child import start_guarded
+from ._waiting import WaitProgress
 from .context import CliContext
-from .errors import EXIT_INTERRUPTED, EXIT_SESSION_LOST, CliError
+from .errors import CliError, ExitCode
 from .output import Output
 
 __all__ = [
-    "EXIT_LOST",
-    "EXIT_NOT_WON",
     "Held",
     "LossReport",
     "Signals",
     "catching_signals",
+    "chosen_wait",
     "hold_until_stopped",
     "holder_note",
     "run_while_held",
     "ttl_option",
+    "wait_option",
     "wait_to_win",
 ]
-
-EXIT_LOST = EXIT_SESSION_LOST  # ownership ends with the session, or is in doubt with it
-EXIT_NOT_WON = 6  # --timeout passed before the lock was acquired or the election won
-EXIT_CANNOT_RUN = 126  # the shell's codes for a command that exists but cannot run ...
-EXIT_NOT_FOUND = 127  # ... and for one that does not exist
 
 # Bounds how late a signal, a loss or the command's end is noticed.
 _POLL_SECONDS = 0.2
@@ -56,6 +53,39 @@ ttl_option = click.option(
     "--ttl", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
     help="Session TTL: how long the servers keep what this process holds after it stops "
          "answering (a crash, a pause). Default: the URL's ttl, else 10.")
+
+
+def wait_option(gives_up: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--wait SECONDS`` (parameter ``wait``), and the deprecated ``--timeout`` it replaces.
+
+    ``--wait`` bounds only the wait to win; the global ``--timeout`` (before the command)
+    bounds each operation, as in every other command. ``lock --timeout`` still means
+    ``--wait``, says so on stderr, and is hidden from the help.
+    """
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        command = click.option(
+            "--timeout", "deprecated_wait", type=click.FloatRange(min=0), metavar="SECONDS", hidden=True,
+            callback=_warn_deprecated_wait)(command)
+        return click.option(
+            "--wait", "wait", type=click.FloatRange(min=0), metavar="SECONDS",
+            help=f"How long to wait {gives_up} before giving up (exit {ExitCode.NOT_WON.value}). "
+                 "Default: wait forever. The global --timeout bounds each request to the servers, "
+                 "not this wait.")(command)
+    return decorate
+
+
+def _warn_deprecated_wait(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None:
+        Output.note(f"`{ctx.command_path} --timeout` is deprecated: it means --wait (how long to wait); "
+                    f"the global `coordkit --timeout` bounds each operation")
+    return value
+
+
+def chosen_wait(wait: float | None, deprecated_wait: float | None) -> float | None:
+    """The wait asked for with --wait or the deprecated --timeout; a usage error if both."""
+    if wait is not None and deprecated_wait is not None:
+        raise click.UsageError("--timeout is the deprecated name of --wait: give only --wait")
+    return wait if wait is not None else deprecated_wait
 
 
 class Held(Protocol):
@@ -121,12 +151,14 @@ class LossReport:
         are out of reach) and return the exit to raise."""
         why = self.reason or "the session ended"
         Output.note(f"{self.what} lost{when} ({why}){then}")
-        return click.exceptions.Exit(EXIT_LOST)
+        return click.exceptions.Exit(ExitCode.SESSION_LOST)
 
 
-def wait_to_win(attempt: Callable[[], bool], signals: Signals, what: str) -> bool:
+def wait_to_win(attempt: Callable[[], bool], signals: Signals, what: str,
+                progress: WaitProgress | None = None) -> bool:
     """Run the blocking ``attempt`` (an acquire or a campaign) until it returns, watching
-    for signals meanwhile. Returns its result, re-raises its exception.
+    for signals meanwhile. Returns its result, re-raises its exception. ``progress`` (the
+    waiting line on a terminal) is stopped and erased before this returns or raises.
 
     The attempt runs on a daemon thread because a waiting contender has no way to be
     woken: on a signal this returns at once with exit code 130, and closing the client
@@ -141,18 +173,28 @@ def wait_to_win(attempt: Callable[[], bool], signals: Signals, what: str) -> boo
             results.put((False, exc))
 
     threading.Thread(target=run, name="coordkit-contend", daemon=True).start()
+    try:
+        finished, value = _first_result(results, signals, what, progress)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if finished:
+        return bool(value)
+    assert isinstance(value, BaseException)
+    raise value
+
+
+def _first_result(results: queue.SimpleQueue[tuple[bool, object]], signals: Signals, what: str,
+                  progress: WaitProgress | None) -> tuple[bool, object]:
     while True:
         try:
-            finished, value = results.get(timeout=_POLL_SECONDS)
+            return results.get(timeout=_POLL_SECONDS)
         except queue.Empty:
             if signals.stop.is_set():
+                if progress is not None:
+                    progress.stop()  # erase the waiting line before the message
                 Output.note(f"interrupted while waiting for {what}")
-                raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-            continue
-        if finished:
-            return bool(value)
-        assert isinstance(value, BaseException)
-        raise value
+                raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
 
 
 def holder_note(cli: CliContext, path: str) -> str:
@@ -177,17 +219,19 @@ def run_while_held(command: Sequence[str], env: Mapping[str, str], loss: LossRep
     """Run ``command`` with ``env`` added to this process's environment; return its exit
     status (128 + N if signal N ended it, as shells report it).
 
-    SIGINT and SIGTERM received meanwhile are passed on to the command. If ownership is
+    SIGINT and SIGTERM received meanwhile are passed on to the command; if this process is
+    killed, the kernel kills the command (Linux, see :mod:`._child`). If ownership is
     lost while it runs, the command gets SIGTERM, then SIGKILL after GRACE_SECONDS, and
     this exits 5; also when the loss is noticed just as the command ends, since part of its
     work may then have run without the lock.
     """
     try:
-        proc = subprocess.Popen(list(command), env={**os.environ, **env})
+        proc = start_guarded(command, {**os.environ, **env})
     except FileNotFoundError:
-        raise CliError(f"{command[0]}: command not found", EXIT_NOT_FOUND) from None
-    except OSError as exc:
-        raise CliError(f"cannot run {command[0]}: {exc.strerror or exc}", EXIT_CANNOT_RUN) from None
+        raise CliError(f"{command[0]}: command not found", ExitCode.COMMAND_NOT_FOUND) from None
+    except (OSError, subprocess.SubprocessError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CliError(f"cannot run {command[0]}: {reason}", ExitCode.CANNOT_RUN) from None
     while True:
         try:
             returncode = proc.wait(timeout=_POLL_SECONDS)

@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import sys
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import click
@@ -18,6 +19,7 @@ from coordkit import NotFoundError
 from coordkit.config import (
     Config,
     ConfigChanges,
+    ConfigSnapshot,
     dump_text,
     file_format,
     parse_document,
@@ -25,7 +27,7 @@ from coordkit.config import (
 )
 
 from .context import CliContext, pass_cli
-from .errors import EXIT_USAGE, CliError
+from .errors import CliError, ExitCode
 from .output import Output
 from .watch import _report_connection, _stop_requested
 
@@ -62,6 +64,11 @@ def config(ctx: click.Context, base: str) -> None:
 
 
 # --- get / set / del ---------------------------------------------------------------------
+def _no_settings(app: str, cfg: Config) -> NotFoundError:
+    """What reading an application without a single setting is: absence, like a missing key."""
+    return NotFoundError(f"config {app!r} has no settings (nothing stored under {cfg.path})")
+
+
 @config.command("get")
 @click.argument("app")
 @click.argument("key", required=False)
@@ -69,19 +76,22 @@ def config(ctx: click.Context, base: str) -> None:
 def get(cli: CliContext, app: str, key: str | None) -> None:
     """Print the value of KEY as JSON, or every setting of APP.
 
-    With KEY, the value alone: `5`, `"hello"`, `{"a": 1}`. Without KEY: one `key = value` line per setting. A missing KEY fails with exit code 1.
-    --json prints {app, key, value, version, revision} for KEY, {app, revision, settings}
-    for all.
+    With KEY, the value alone: `5`, `"hello"`, `{"a": 1}`. Without KEY: one `key = value` line
+    per setting. A missing KEY, or an APP with no settings at all, fails with exit code 1.
+    A stored value that is not JSON (written by another tool) is never printed: exit code 1
+    with the key named on stderr; without KEY the valid settings are printed first.
+    --json prints {app, key, value, version, revision} for KEY, {app, revision, settings,
+    invalid} for all (invalid: key -> what is wrong).
     """
     with _open(cli, app) as cfg:
         snapshot = cfg.snapshot()
         if key is None:
-            if cli.json:
-                cli.out.document({"app": app, "revision": snapshot.version, "settings": snapshot.to_dict()})
-            else:
-                for name, value in snapshot.to_dict().items():
-                    cli.out.line(f"{name} = {_show(value)}")
+            if not snapshot.to_dict() and not snapshot.invalid:
+                raise _no_settings(app, cfg)
+            _print_all(cli, app, snapshot)
             return
+        wanted = key.lstrip("/") + "/"  # the key itself, or an object stored above it
+        _refuse_invalid(app, snapshot.invalid, [k for k in snapshot.invalid if wanted.startswith(k + "/")])
         value = snapshot[key]
         if cli.json:
             cli.out.document({"app": app, "key": key, "value": value,
@@ -113,9 +123,32 @@ def set_(cli: CliContext, app: str, key: str, value: str, as_string: bool,
     parsed = value if as_string else _parse_value(value)
     with _open(cli, app) as cfg:
         revision = cfg.set(key, parsed, version=expected_version)
+        cli.warn_if_in_process(f"setting {key!r} of {app!r}")
         if cli.json:
             cli.out.document({"app": app, "key": key, "value": parsed,
                               "version": cfg.snapshot().key_version(key), "revision": revision})
+
+
+def _print_all(cli: CliContext, app: str, snapshot: ConfigSnapshot) -> None:
+    invalid = snapshot.invalid
+    if cli.json:
+        cli.out.document({"app": app, "revision": snapshot.version, "settings": snapshot.to_dict(),
+                          "invalid": {k: bad.problem for k, bad in sorted(invalid.items())}})
+    else:
+        for name, value in snapshot.to_dict().items():
+            cli.out.line(f"{name} = {_show(value)}")
+    _refuse_invalid(app, invalid, sorted(invalid))
+
+
+def _refuse_invalid(app: str, invalid: Mapping[str, Any], keys: list[str]) -> None:
+    """CliError (exit 1) naming ``keys``, whose stored values are not JSON, if there are any."""
+    if not keys:
+        return
+    if len(keys) == 1:
+        raise CliError(f"config {app!r}: {keys[0]}: {invalid[keys[0]].problem}; set it again "
+                       f"(coordkit config set {app} {keys[0]} VALUE)", ExitCode.NOT_FOUND)
+    raise CliError(f"config {app!r}: {', '.join(keys)} hold stored values that are not valid JSON; "
+                   "set them again (coordkit config set)", ExitCode.NOT_FOUND)
 
 
 def _parse_value(text: str) -> Any:
@@ -225,6 +258,8 @@ def import_(cli: CliContext, app: str, file: str, dry_run: bool, prune: bool, fm
     values = parse_document(_read_text(file, name), chosen, name)
     with _open(cli, app) as cfg:
         plan = cfg.load(values, prune=prune, dry_run=dry_run)
+    if plan and not dry_run:
+        cli.warn_if_in_process(f"the settings of {app!r}")
     if cli.json:
         cli.out.document({"app": app, "dry_run": dry_run, "applied": bool(plan) and not dry_run,
                           **plan.to_json()})
@@ -246,12 +281,12 @@ def _read_text(file: str, name: str) -> str:
             with open(file, "rb") as handle:
                 data = handle.read()
     except OSError as exc:
-        raise CliError(f"cannot read {name}: {exc.strerror or exc}", EXIT_USAGE) from None
+        raise CliError(f"cannot read {name}: {exc.strerror or exc}", ExitCode.USAGE) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CliError(f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-                       EXIT_USAGE) from None
+                       ExitCode.USAGE) from None
     return text.removeprefix("\ufeff")  # a byte order mark some editors write
 
 
@@ -262,12 +297,18 @@ def _read_text(file: str, name: str) -> str:
               help="Write to this file instead of stdout.")
 @pass_cli
 def export(cli: CliContext, app: str, fmt: str | None, output: str | None) -> None:
-    """Print APP's stored settings as one flat JSON (or YAML) object that `import` reads back."""
+    """Print APP's stored settings as one flat JSON (or YAML) object that `import` reads back.
+
+    An APP with no settings at all fails with exit code 1 (nothing is printed or written).
+    """
     if cli.json and fmt == "yaml":
         raise click.UsageError("--json and --format yaml exclude each other")
     chosen = fmt or (file_format(output) if output else "json")
     with _open(cli, app) as cfg:
-        text = dump_text(cfg.export(), chosen)
+        settings = cfg.export()
+        if not settings:
+            raise _no_settings(app, cfg)
+        text = dump_text(settings, chosen)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -285,4 +326,4 @@ def _write_text(path: str, text: str) -> None:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):  # the OS says only "No such file or directory"
             reason = f"there is no directory {folder}"
-        raise CliError(f"cannot write {path}: {reason}", EXIT_USAGE) from None
+        raise CliError(f"cannot write {path}: {reason}", ExitCode.USAGE) from None

@@ -75,6 +75,13 @@ class CliContext:
             options["ttl"] = self.ttl
         return coordkit.connect(url, **options, **self.security)
 
+    def warn_if_in_process(self, written: str) -> None:
+        """A memory:// store lives in this process, so what a command writes there is gone
+        when the command exits: say so on stderr rather than let the write look durable."""
+        if self.client.kind == "memory":
+            self.out.note(f"memory:// keeps its data in this process only: {written} is gone when "
+                          "this command exits (use etcd:// or zk://, or `coordkit dev up`)")
+
     def endpoints(self) -> tuple[str, ...]:
         """The servers this command talks to, for error messages.
 

@@ -11,6 +11,7 @@ from coordkit._devserver_secure import connect_environment, is_secure
 from coordkit.devserver import DevServer, DevStatus, DownResult, UpResult
 
 from .context import CliContext, pass_cli
+from .errors import ExitCode
 
 __all__ = ["dev"]
 
@@ -70,18 +71,18 @@ def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zook
     for server in result.servers:
         how = "started" if server in result.started else "already running"
         cli.out.line(f"{server.kind:<10} {server.url:<26} {how}, pid {server.pid}")
-    cli.out.line()
-    cli.out.line(f"Data and logs: {devserver.dev_dir()}")
+    # The footer is for the person reading: stdout keeps only the lines a script parses.
+    footer = [f"Data and logs: {devserver.dev_dir()}",
+              f"To use it elsewhere:  export COORDKIT_URL={result.servers[0].url}",
+              "coordkit commands and coordkit.connect() without a URL use it; `coordkit dev down` stops it."]
     secured = [server for server in result.servers if is_secure(server)]
-    for server in secured:
-        cli.out.line(f"To connect to {server.kind} (TLS, client certificate, user; the password stays in its file):")
+    for server in secured:  # on stdout: `eval "$(coordkit dev up --secure --etcd)"` connects
+        cli.out.line(f"# to connect to {server.kind} (TLS, client certificate, user; the password stays in its file):")
         for name, value in connect_environment(server).items():
-            cli.out.line(f"  export {name}={value}")
+            cli.out.line(f"export {name}={value}")
     if secured:
-        return
-    cli.out.line(f"To use it elsewhere:  export COORDKIT_URL={result.servers[0].url}")
-    cli.out.line("coordkit commands and coordkit.connect() without a URL use it; "
-                 "`coordkit dev down` stops it.")
+        footer[1:] = ["To use one elsewhere: its export lines above."]
+    click.echo("\n" + "\n".join(footer), err=True)
 
 
 def _up_json(result: UpResult) -> dict[str, Any]:
@@ -111,7 +112,7 @@ def status(cli: CliContext, etcd: bool, zookeeper: bool, json_output: bool) -> N
         for entry in found:
             cli.out.line(_status_line(entry))
     if not any(entry.state == "running" for entry in found):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitCode.NOT_FOUND)
 
 
 def _status_json(entry: DevStatus) -> dict[str, Any]:

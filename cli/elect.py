@@ -12,19 +12,20 @@ from coordkit import BackendUnavailableError, CoordkitError, OwnershipError
 from coordkit.recipes.election import Election, Leader
 
 from ._holding import (
-    EXIT_LOST,
-    EXIT_NOT_WON,
     LossReport,
     Signals,
     catching_signals,
+    chosen_wait,
     hold_until_stopped,
     holder_note,
     run_while_held,
     ttl_option,
+    wait_option,
     wait_to_win,
 )
+from ._waiting import WaitProgress
 from .context import CliContext, pass_cli
-from .errors import CliError
+from .errors import CliError, ExitCode
 from .output import Output, preview
 
 __all__ = ["elect"]
@@ -34,16 +35,15 @@ _POLL_SECONDS = 0.2
 
 @click.command("elect")
 @ttl_option
-@click.option("--timeout", "wait_timeout", type=click.FloatRange(min=0), metavar="SECONDS",
-              help=f"Give up if not elected within this time (exit {EXIT_NOT_WON}). Default: wait forever.")
+@wait_option("to be elected")
 @click.option("-l", "--listen", is_flag=True,
               help="Do not campaign: print the current leader's proposal and every later change.")
 @click.argument("name")
 @click.argument("proposal", required=False)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_cli
-def elect(cli: CliContext, ttl: float | None, wait_timeout: float | None, listen: bool, name: str,
-          proposal: str | None, command: tuple[str, ...]) -> None:
+def elect(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wait: float | None, listen: bool,
+          name: str, proposal: str | None, command: tuple[str, ...]) -> None:
     """Campaign to lead NAME with PROPOSAL (a value for the others to read), or --listen.
 
     \b
@@ -54,7 +54,9 @@ def elect(cli: CliContext, ttl: float | None, wait_timeout: float | None, listen
     COORDKIT_LEADER_TOKEN (the fencing token, a decimal integer) in its environment, and
     resign when it ends, exiting with its status. Leadership counts as lost as soon as the
     session is in doubt: the command then gets SIGTERM (SIGKILL 5 s later) and coordkit
-    exits 5.
+    exits 5. While it waits on a terminal, stderr shows who leads and how many are ahead.
+    Not elected within --wait: exit 6; the global --timeout bounds each request
+    to the servers (and connecting), never the wait.
 
     \b
     --listen: print the proposal of the current leader, then of every new leader or
@@ -68,6 +70,7 @@ def elect(cli: CliContext, ttl: float | None, wait_timeout: float | None, listen
       coordkit elect /svc/leader "$(hostname)" -- ./serve-as-primary
       coordkit elect --listen /svc/leader
     """
+    wait_timeout = chosen_wait(wait, deprecated_wait)
     cli.ttl = ttl
     if listen:
         if proposal is not None or command:
@@ -85,9 +88,10 @@ def _campaign(cli: CliContext, election: Election, proposal: str, wait_timeout: 
     what = f"leadership of {election.name}"
     loss = LossReport(election, what)
     with catching_signals() as signals:
-        if not wait_to_win(lambda: election.campaign(proposal, timeout=wait_timeout), signals, what):
+        progress = WaitProgress.on_a_terminal(cli.client, election, what)
+        if not wait_to_win(lambda: election.campaign(proposal, timeout=wait_timeout), signals, what, progress):
             raise CliError(f"not elected leader of {election.name} within {wait_timeout:g}s"
-                           f"{holder_note(cli, election.name)}", EXIT_NOT_WON)
+                           f"{holder_note(cli, election.name)}", ExitCode.NOT_WON)
         try:
             status = _lead(cli, election, proposal, command, loss, signals)
         except BaseException:
@@ -96,7 +100,7 @@ def _campaign(cli: CliContext, election: Election, proposal: str, wait_timeout: 
         try:
             election.resign()
         except OwnershipError as exc:
-            raise CliError(str(exc), EXIT_LOST) from None
+            raise CliError(str(exc), ExitCode.SESSION_LOST) from None
     return status
 
 

@@ -1,17 +1,7 @@
 """The one place where failures become exit codes and one-line messages on stderr.
 
-Exit codes (also listed in ``coordkit --help``)::
-
-    0    success (and ``watch`` stopped by Ctrl-C or SIGTERM)
-    1    the key does not exist, or another coordkit error
-    2    bad usage or configuration: option, URL, key name
-    3    conflict: the key exists, is at another version, or (ZooKeeper) has children
-    4    no server answered within the timeout (the message names the endpoints)
-    5    the session was lost
-    8    authentication failed (user/password rejected or missing)
-    9    TLS failed (certificates, or TLS on one side only)
-    10   permission denied on a key (etcd roles, ZooKeeper ACLs)
-    130  interrupted (Ctrl-C)
+The exit codes are :class:`ExitCode`, the one table: ``coordkit --help`` prints it
+(:func:`exit_code_table`) and every command exits through it, so the two cannot drift.
 
 Nobody sees a traceback for an expected failure; set ``COORDKIT_DEBUG=1`` to get one for
 an unexpected failure (a bug). A usage error is one line too, naming the help to read:
@@ -20,6 +10,7 @@ an unexpected failure (a bug). A usage error is one line too, naming the help to
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import sys
@@ -42,18 +33,43 @@ from coordkit import (
     TLSError,
 )
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "CliError", "exits_like_click", "translate_errors",
-           "usage_line"]
+__all__ = ["CliError", "ExitCode", "exit_code_table", "exits_like_click", "translate_errors", "usage_line"]
 
-EXIT_NOT_FOUND = 1
-EXIT_USAGE = 2
-EXIT_CONFLICT = 3
-EXIT_UNAVAILABLE = 4
-EXIT_SESSION_LOST = 5
-EXIT_AUTH = 8
-EXIT_TLS = 9
-EXIT_PERMISSION = 10
-EXIT_INTERRUPTED = 130
+
+class ExitCode(enum.IntEnum):
+    """Every status the ``coordkit`` command exits with, and what each means."""
+
+    meaning: str
+
+    def __new__(cls, value: int, meaning: str) -> ExitCode:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.meaning = meaning
+        return member
+
+    OK = 0, "success (watch: also when stopped by Ctrl-C or SIGTERM)"
+    NOT_FOUND = 1, "not found: the key, config, setting or service asked for; or another error"
+    USAGE = 2, "bad usage, URL, option or key name"
+    CONFLICT = 3, "conflict: the key exists, or is at another version"
+    UNAVAILABLE = 4, "no server answered within the timeout"
+    SESSION_LOST = 5, "the session was lost (lock, elect: the lock or leadership was lost)"
+    NOT_WON = 6, "lock, elect: not acquired or elected within --wait"
+    UNHEALTHY = 7, "status: an endpoint does not answer, or the cluster has no leader"
+    AUTH = 8, "authentication failed: wrong or missing user or password"
+    TLS = 9, ("TLS failed: untrusted or mismatched server certificate, missing or expired client "
+              "certificate, or TLS on one side only")
+    PERMISSION = 10, "permission denied: the user's roles (etcd) or the node's ACL (ZooKeeper) refuse it"
+    CANNOT_RUN = 126, "lock, elect, register: COMMAND exists but cannot be run"
+    COMMAND_NOT_FOUND = 127, "lock, elect, register: COMMAND not found"
+    INTERRUPTED = 130, "interrupted (Ctrl-C; lock, elect: also SIGTERM while waiting)"
+
+
+def exit_code_table() -> str:
+    """The ``--help`` epilog: one line per :class:`ExitCode`, kept unwrapped (``\\b``)."""
+    rows = [f"  {code.value:<4} {code.meaning}" for code in ExitCode]
+    return "\n".join(["\b", "Exit codes:", *rows,
+                      "  lock, elect and register with a COMMAND exit with the command's status."]) + "\n"
+
 
 # Bare `coordkit` or `coordkit config` (click >= 8.2): the help is the useful answer there.
 _NO_ARGS_IS_HELP: tuple[type[click.UsageError], ...] = tuple(
@@ -61,22 +77,22 @@ _NO_ARGS_IS_HELP: tuple[type[click.UsageError], ...] = tuple(
 
 # Most specific first: OperationTimeoutError is a BackendUnavailableError, and
 # InvalidNameError a ConfigurationError, so they need no rows of their own.
-_EXIT_CODES: Sequence[tuple[type[CoordkitError], int]] = (
-    (TLSError, EXIT_TLS),  # these three are ConfigurationErrors: before it
-    (AuthenticationError, EXIT_AUTH),
-    (PermissionDeniedError, EXIT_PERMISSION),
-    (ConfigurationError, EXIT_USAGE),
-    (NotFoundError, EXIT_NOT_FOUND),
-    (ConflictError, EXIT_CONFLICT),
-    (BackendUnavailableError, EXIT_UNAVAILABLE),
-    (SessionLostError, EXIT_SESSION_LOST),
+_EXIT_CODES: Sequence[tuple[type[CoordkitError], ExitCode]] = (
+    (TLSError, ExitCode.TLS),  # these three are ConfigurationErrors: before it
+    (AuthenticationError, ExitCode.AUTH),
+    (PermissionDeniedError, ExitCode.PERMISSION),
+    (ConfigurationError, ExitCode.USAGE),
+    (NotFoundError, ExitCode.NOT_FOUND),
+    (ConflictError, ExitCode.CONFLICT),
+    (BackendUnavailableError, ExitCode.UNAVAILABLE),
+    (SessionLostError, ExitCode.SESSION_LOST),
 )
 
 
 class CliError(click.ClickException):
     """A failure already phrased for the user: ``coordkit: <message>`` and an exit code."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+    def __init__(self, message: str, exit_code: int = ExitCode.NOT_FOUND) -> None:
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -88,11 +104,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def exit_code_for(exc: CoordkitError) -> int:
+def exit_code_for(exc: CoordkitError) -> ExitCode:
     for kind, code in _EXIT_CODES:
         if isinstance(exc, kind):
             return code
-    return 1
+    return ExitCode.NOT_FOUND  # "or another error"
 
 
 def message_for(exc: CoordkitError, endpoints: Sequence[str]) -> str:
@@ -127,13 +143,13 @@ def translate_errors(endpoints: Callable[[], Sequence[str]] = tuple) -> Iterator
     except CoordkitError as exc:
         raise CliError(message_for(exc, tuple(endpoints())), exit_code_for(exc)) from None
     except KeyboardInterrupt:
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
     except Exception as exc:
         if _is_click_control_flow(exc) or _is_broken_pipe(exc):
             raise
         if os.environ.get("COORDKIT_DEBUG"):
             traceback.print_exc()
-        raise CliError(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}", 1) from None
+        raise CliError(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}") from None
 
 
 def usage_line(exc: click.UsageError) -> str:
@@ -160,9 +176,9 @@ def exits_like_click() -> Iterator[None]:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
         click.echo(usage_line(exc), err=True)
-        sys.exit(exc.exit_code)  # 2 (EXIT_USAGE), as Click has it
+        sys.exit(exc.exit_code)  # 2 (ExitCode.USAGE), as Click has it
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(ExitCode.INTERRUPTED)

@@ -123,6 +123,7 @@ def put(cli: CliContext, key: str, value: str, expected_version: int | None, cre
         raise click.UsageError("--create and --version exclude each other: a new key has no version yet")
     data = _read_stdin() if value == "-" else value.encode("utf-8")
     entry = cli.client.put(key, data, version=expected_version, create=create)
+    cli.warn_if_in_process(f"the value of {entry.key}")
     if cli.json:
         cli.out.document({"key": entry.key, "version": entry.version,
                           "create_revision": entry.create_revision, "mod_revision": entry.mod_revision})

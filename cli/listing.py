@@ -2,7 +2,11 @@
 
 A store is a flat set of keys on etcd and a tree of nodes on ZooKeeper; the listing
 presents both the same way. A name with keys below it is a "directory" (shown with a
-trailing ``/``) whether or not it is also a key itself, as a ZooKeeper parent node is.
+trailing ``/``) whether or not it is also a key itself. Names are shown relative to the
+path asked, whatever its spelling (``nc/rel`` and ``/nc/rel`` list the same keys on
+ZooKeeper); each node knows its full name as the store spells it (``--json``). At the root
+of an etcd store without a namespace, where ``x/k`` and ``/x/k`` are two keys, a store
+holding both spellings shows its top-level names as spelled (``x/`` and ``/x/``).
 
 A directory whose children all look like the contenders of a lock, semaphore or election
 is shown as a queue: its children in queue order, the head marked as holder and each
@@ -40,9 +44,10 @@ class Node:
     children: dict[str, Node] = field(default_factory=dict)
     rank: int | None = None  # place in a contender queue, 0 for the holder
 
-    def child(self, name: str) -> Node:
+    def child(self, name: str, key: str) -> Node:
+        """The child called ``name`` (shown) whose full name is ``key`` (as stored)."""
         if name not in self.children:
-            self.children[name] = Node(name, _join(self.key, name))
+            self.children[name] = Node(name, key)
         return self.children[name]
 
     def sorted_children(self) -> list[Node]:
@@ -50,25 +55,35 @@ class Node:
         return sorted(self.children.values(), key=lambda n: (n.rank is None, n.rank or 0, n.name))
 
 
-def _join(parent: str, name: str) -> str:
-    return parent.rstrip("/") + "/" + name
-
-
-def _relative(path: str, key: str) -> str:
-    prefix = path.rstrip("/") + "/"
-    if key.startswith(prefix):
-        return key[len(prefix):]
-    # Only at the root of an etcd store without namespace: "x" as well as "/x" is below "/".
-    return key.lstrip("/")
+def _split(path: str, key: str, *, spelled: bool) -> tuple[str, list[str]]:
+    """``(base, segments)`` of ``key`` below ``path``: ``key`` is ``base`` followed by the
+    segments joined by ``/``. ``path`` is as the user typed it, ``key`` as the store spells it
+    (ZooKeeper and namespaces give ``/nc/rel/x`` for ``nc/rel``). With ``spelled`` (the root
+    of an etcd store that holds keys with and without a leading slash) the first segment
+    keeps the key's own spelling, so that ``x/k`` and ``/x/k`` stay two names."""
+    if path == "/":
+        if spelled:
+            slash = key.startswith("/")
+            segments = key.removeprefix("/").split("/")
+            segments[0] = "/" * slash + segments[0]
+            return "", segments
+        return ("/" if key.startswith("/") else ""), key.lstrip("/").split("/")
+    for prefix in (path.rstrip("/") + "/", "/" + path.strip("/") + "/"):
+        if key.startswith(prefix):
+            return prefix, key[len(prefix):].split("/")
+    raise ValueError(f"{key!r} is not below {path!r}")
 
 
 def build_tree(path: str, entries: list[Entry]) -> Node:
-    """Arrange ``entries`` (every key strictly below ``path``) under a root node for ``path``."""
+    """Arrange ``entries`` (every key strictly below ``path``) under a root node for ``path``;
+    each node's ``key`` is its full name as the store spells it."""
     root = Node(path, path)
+    spelled = path == "/" and any(not e.key.startswith("/") for e in entries)
     for entry in entries:
+        base, segments = _split(path, entry.key, spelled=spelled)
         node = root
-        for segment in _relative(path, entry.key).split("/"):
-            node = node.child(segment)
+        for depth, segment in enumerate(segments):
+            node = node.child(segment, base + "/".join(segments[: depth + 1]))
         node.entry = entry
     return root
 

@@ -11,31 +11,31 @@ from coordkit import CoordkitError, OwnershipError
 from coordkit.recipes.lock import Lock
 
 from ._holding import (
-    EXIT_LOST,
-    EXIT_NOT_WON,
     LossReport,
     Signals,
     catching_signals,
+    chosen_wait,
     hold_until_stopped,
     holder_note,
     run_while_held,
     ttl_option,
+    wait_option,
     wait_to_win,
 )
+from ._waiting import WaitProgress
 from .context import CliContext, pass_cli
-from .errors import CliError
+from .errors import CliError, ExitCode
 
 __all__ = ["lock"]
 
 
 @click.command("lock")
 @ttl_option
-@click.option("--timeout", "wait_timeout", type=click.FloatRange(min=0), metavar="SECONDS",
-              help=f"Give up after waiting this long (exit {EXIT_NOT_WON}). Default: wait forever.")
+@wait_option("for the lock")
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_cli
-def lock(cli: CliContext, ttl: float | None, wait_timeout: float | None, name: str,
+def lock(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wait: float | None, name: str,
          command: tuple[str, ...]) -> None:
     """Acquire the lock NAME, first come first served, and hold it.
 
@@ -51,22 +51,27 @@ def lock(cli: CliContext, ttl: float | None, wait_timeout: float | None, name: s
     The lock counts as lost as soon as the session is in doubt (the servers stop answering
     heartbeats, which come every TTL/3): the command then gets SIGTERM (SIGKILL 5 s later)
     and coordkit exits 5.
-    Waiting longer than --timeout exits 6. The etcd layout is etcdctl's, so `coordkit lock`
+    While it waits on a terminal, stderr shows who holds the lock and how many are ahead.
+    Waiting longer than --wait exits 6; the global --timeout bounds each request to the
+    servers (and connecting), never the wait. The etcd layout is etcdctl's, so `coordkit lock`
     and `etcdctl lock` exclude each other; on ZooKeeper the layout is Curator's
     InterProcessMutex, and holders of kazoo's Lock are waited for too.
 
     \b
     Examples:
       coordkit lock /jobs/nightly -- ./nightly.sh
-      coordkit lock --timeout 10 /jobs/nightly -- sh -c 'echo "token $COORDKIT_LOCK_TOKEN"'
+      coordkit lock --wait 10 /jobs/nightly -- sh -c 'echo "token $COORDKIT_LOCK_TOKEN"'
     """
+    wait_timeout = chosen_wait(wait, deprecated_wait)
     cli.ttl = ttl
     handle = cli.client.lock(name)
     loss = LossReport(handle, f"lock {handle.name}")
     with catching_signals() as signals:
-        if not wait_to_win(lambda: handle.acquire(timeout=wait_timeout), signals, f"lock {handle.name}"):
+        what = f"lock {handle.name}"
+        progress = WaitProgress.on_a_terminal(cli.client, handle, what)
+        if not wait_to_win(lambda: handle.acquire(timeout=wait_timeout), signals, what, progress):
             raise CliError(f"lock {handle.name} not acquired within {wait_timeout:g}s"
-                           f"{holder_note(cli, handle.name)}", EXIT_NOT_WON)
+                           f"{holder_note(cli, handle.name)}", ExitCode.NOT_WON)
         try:
             status = _use(cli, handle, command, loss, signals)
         except BaseException:
@@ -95,7 +100,7 @@ def _release(handle: Lock) -> None:
     try:
         handle.release()
     except OwnershipError as exc:
-        raise CliError(str(exc), EXIT_LOST) from None
+        raise CliError(str(exc), ExitCode.SESSION_LOST) from None
 
 
 def _release_quietly(handle: Lock) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,33 +15,15 @@ from .config import config
 from .context import CliContext
 from .dev import dev
 from .elect import elect
-from .errors import exits_like_click, translate_errors
+from .errors import exit_code_table, exits_like_click, translate_errors
 from .kv import delete, get, ls, put
 from .lock import lock
+from .logs import configure_logging, verbosity
 from .services import register, services
 from .status import status
 from .watch import watch
 
 __all__ = ["cli", "main"]
-
-_EPILOG = """\b
-Exit codes:
-  0    success (watch: also when stopped by Ctrl-C or SIGTERM)
-  1    no such key, or another error
-  2    bad usage, URL, option or key name
-  3    conflict: key exists, other version, or has children
-  4    no server answered within the timeout
-  5    the session was lost (lock, elect: the lock or leadership was lost)
-  6    lock, elect: not acquired or elected within --timeout
-  8    authentication failed: wrong user or password, or credentials missing
-  9    TLS failed: untrusted or mismatched server certificate, missing or expired
-       client certificate, or TLS on one side only
-  10   permission denied: the user's roles (etcd) or the node's ACL (ZooKeeper)
-       do not allow the operation on that key
-  130  interrupted
-  lock and elect with a command exit with the command's status.
-"""
-
 
 class CoordkitGroup(click.Group):
     """A group whose commands' failures all pass through :func:`translate_errors`, and
@@ -75,7 +55,7 @@ class CoordkitGroup(click.Group):
                 ctx.close()
 
 
-@click.group("coordkit", cls=CoordkitGroup, epilog=_EPILOG,
+@click.group("coordkit", cls=CoordkitGroup, epilog=exit_code_table(),
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--url", envvar="COORDKIT_URL", metavar="URL",
               help="The store: etcd://host:port[,host:port][/namespace], zk://host:port[/namespace] "
@@ -83,7 +63,11 @@ class CoordkitGroup(click.Group):
 @click.option("--json", "json_output", is_flag=True,
               help="Print JSON (one document; one object per line for watch).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Per-operation timeout, which also bounds connecting. Default: the URL's, else 5.")
+              help="Per-operation timeout, which also bounds connecting. Default: the URL's, else 5. "
+                   "It does not bound how long lock and elect wait to win: that is their --wait.")
+@click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True, callback=verbosity,
+              help="Log more on stderr: -v each connection drop and return, -vv everything "
+                   "(as COORDKIT_DEBUG=1). Default: warnings only.")
 @credential_options
 @click.version_option(coordkit.__version__, "--version", prog_name="coordkit",
                       message="%(prog)s %(version)s")
@@ -105,17 +89,33 @@ def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float |
                          security=credentials_from(user, password_file, tls, ca, cert, key_file))
 
 
+def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    obj = ctx.find_object(CliContext)
+    if value and obj is not None:
+        obj.json = True
+
+
+def accept_output_options_anywhere(command: click.Command) -> None:
+    """Give every subcommand the global --json too, so that it may follow the command
+    (`coordkit get --json K`), as etcdctl takes `-w json` anywhere. Arguments after `--`
+    are never options: they belong to the command that lock, elect and register run."""
+    if isinstance(command, click.Group):  # the group itself too: `coordkit config --json get APP`
+        for sub in command.commands.values():
+            accept_output_options_anywhere(sub)
+    if any("--json" in param.opts for param in command.params):
+        return  # `dev` commands have their own, meaning the same
+    command.params.append(click.Option(["--json"], is_flag=True, expose_value=False, callback=_set_json,
+                                       help="Print JSON: the global --json, given after the command."))
+
+
 for _command in (ls, get, put, delete, watch, status, lock, elect, services, register, config, dev):
+    accept_output_options_anywhere(_command)
     cli.add_command(_command)
 
 
-def _configure_logging() -> None:
-    """Keep the client libraries' own log lines (kazoo's "Connection dropped", ...) off
-    the terminal: the one-line error already says what failed. COORDKIT_DEBUG=1 shows them."""
-    if os.environ.get("COORDKIT_DEBUG"):
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    else:
-        logging.getLogger().addHandler(logging.NullHandler())
+def _configure_logging(verbosity: int = 0) -> None:
+    """Log lines on stderr; see :func:`.logs.configure_logging`."""
+    configure_logging(verbosity)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from coordkit import SessionEvent, SessionState
+from coordkit import NotFoundError, SessionEvent, SessionState
 from coordkit.discovery import (
     Registration,
     RegistryCache,
@@ -77,7 +77,8 @@ def _now_ms() -> int:
 @pass_cli
 def services(cli: CliContext, name: str | None, follow: bool, base: str) -> None:
     """List the registered services with their instance counts, or with NAME the live
-    instances of that service: id, address:port, weight, age and metadata.
+    instances of that service: id, address:port, weight, age and metadata. A NAME without
+    a live instance fails with exit code 1 (no registered service at all is an empty list).
 
     \b
     --watch follows changes (of one service, or of every service without NAME): first a
@@ -111,12 +112,11 @@ def _list_services(cli: CliContext, base: str) -> None:
 
 def _list_instances(cli: CliContext, name: str, base: str) -> None:
     found = read_instances(cli.client, name, base=base)
+    if not found:  # what was asked for is absent: exit 1, as for a missing key
+        raise NotFoundError(f"service {name} has no live instance (under {base})")
     now = _now_ms()
     if cli.json:
         cli.out.document([instance_fields(instance, now) for instance in found])
-        return
-    if not found:
-        cli.out.note(f"service {name} has no live instance")
         return
     rows = [["ID", "ADDRESS", "WEIGHT", "AGE", "METADATA"]]
     rows += [[i.id, i.endpoint, str(i.weight), _age(i.registered_at, now), _meta_text(i)] for i in found]

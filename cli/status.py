@@ -11,6 +11,7 @@ import click
 import coordkit
 
 from .context import CliContext, pass_cli
+from .errors import CliError, ExitCode
 
 __all__ = ["status"]
 
@@ -22,9 +23,12 @@ _PROBE_KEY = "/.coordkit/status-probe"
 @click.command("status")
 @pass_cli
 def status(cli: CliContext) -> None:
-    """Show the backend, its endpoints, server version, cluster members and leader (where
-    the backend tells), this command's session, and the measured round-trip time (median
-    of 5 reads).
+    """Show the backend, each endpoint (answering or not, and why), server version,
+    cluster members and leader (where the backend tells), this command's session with the
+    TTL the server granted, and the measured round-trip time (median of 5 reads).
+
+    Exits 7 (unhealthy) when any endpoint of the URL does not answer or the cluster has no
+    leader, after printing the report; 4 when no endpoint answers at all.
     """
     client = cli.client
     info = client.server_info()
@@ -35,6 +39,8 @@ def status(cli: CliContext) -> None:
     else:
         for line in _human(report):
             cli.out.line(line)
+    if report["problems"]:
+        raise CliError("unhealthy: " + "; ".join(report["problems"]), ExitCode.UNHEALTHY)
 
 
 def _round_trips(client: coordkit.Client) -> list[float]:
@@ -47,22 +53,50 @@ def _round_trips(client: coordkit.Client) -> list[float]:
     return samples
 
 
+def _problems(kind: str, info: coordkit.ServerInfo) -> list[str]:
+    """What makes the cluster unhealthy: each endpoint that did not answer, a missing leader."""
+    problems = [f"{endpoint} does not answer ({why})" for endpoint, why in info.unreachable.items()]
+    if kind != "memory" and not info.leader:  # memory:// is one process: nothing to elect
+        problems.append("the cluster has no leader")
+    return problems
+
+
 def _report(client: coordkit.Client, info: coordkit.ServerInfo, samples: list[float]) -> dict[str, Any]:
     session = client.session
+    kind = info.kind or client.kind
+    endpoints = list(info.endpoints or client.endpoints)
+    problems = _problems(kind, info)
     return {
-        "kind": info.kind or client.kind,
+        "kind": kind,
         "url": client.url,
         "namespace": client.namespace,
-        "endpoints": list(info.endpoints or client.endpoints),
+        "endpoints": endpoints,
+        "endpoint_health": [{"endpoint": e, "up": e not in info.unreachable,
+                             "error": info.unreachable.get(e)} for e in endpoints],
+        "healthy": not problems,
+        "problems": problems,
         "server_version": info.version,
         "members": list(info.members),
         "leader": info.leader,
         "session": {"id": session.session_id, "id_hex": f"0x{session.session_id:x}",
-                    "ttl": session.ttl, "state": session.state.value},
+                    "ttl": session.ttl, "requested_ttl": session.requested_ttl,
+                    "state": session.state.value},
         "rtt_ms": round(statistics.median(samples) * 1000, 3),
         "rtt_samples_ms": [round(s * 1000, 3) for s in samples],
         "details": dict(info.details),
     }
+
+
+def _ttl(session: dict[str, Any]) -> str:
+    text = f"ttl {session['ttl']:g}s"
+    if abs(session["ttl"] - session["requested_ttl"]) > 1e-3:
+        text += f" (asked {session['requested_ttl']:g}s; the server granted {session['ttl']:g}s)"
+    return text
+
+
+def _endpoints(report: dict[str, Any]) -> str:
+    return ", ".join(row["endpoint"] if row["up"] else f"{row['endpoint']} (DOWN: {row['error']})"
+                     for row in report["endpoint_health"])
 
 
 def _human(report: dict[str, Any]) -> list[str]:
@@ -71,17 +105,19 @@ def _human(report: dict[str, Any]) -> list[str]:
         ("backend", " ".join(filter(None, [report["kind"], report["server_version"]]))),
         ("url", report["url"]),
         ("namespace", report["namespace"] or "(none)"),
-        ("endpoints", ", ".join(report["endpoints"])),
-        ("members", _members(report["members"], report["leader"])),
-        ("leader", report["leader"]),
-        ("session", f"{session['id_hex']}, ttl {session['ttl']:g}s, {session['state']}"),
+        ("endpoints", _endpoints(report)),
+        ("members", _members(report["members"], report["leader"],
+                             [row["endpoint"] for row in report["endpoint_health"] if not row["up"]])),
+        ("leader", report["leader"] or ("" if report["kind"] == "memory" else "NONE")),
+        ("health", "healthy" if report["healthy"] else "UNHEALTHY: " + "; ".join(report["problems"])),
+        ("session", f"{session['id_hex']}, {_ttl(session)}, {session['state']}"),
         ("round trip", f"{report['rtt_ms']:.2f} ms (median of {len(report['rtt_samples_ms'])} reads)"),
     ]
     lines = _aligned(rows)
     if report["details"]:
         # The backend's own facts, under their own heading: their names may repeat ours.
         lines.append("server details:")
-        lines += ["  " + line for line in _aligned(sorted(report["details"].items()))]
+        lines += ["  " + line for line in _aligned(sorted((k, str(v)) for k, v in report["details"].items()))]
     return lines
 
 
@@ -90,9 +126,14 @@ def _aligned(rows: list[tuple[str, str]]) -> list[str]:
     return [f"{name + ':':<{width + 1}}  {value}" for name, value in rows if value]
 
 
-def _members(members: list[str], leader: str) -> str:
-    # Backends describe a member as "name" or "name address"; the leader by its name.
-    def is_leader(member: str) -> bool:
-        return bool(leader) and (member == leader or member.split(" ", 1)[0] == leader)
+def _members(members: list[str], leader: str, down: list[str]) -> str:
+    # Backends describe a member as "name" or "name address"; the leader by its name. A
+    # member whose address is an endpoint that did not answer is marked down.
+    def mark(member: str) -> str:
+        if bool(leader) and (member == leader or member.split(" ", 1)[0] == leader):
+            return f"{member} (leader)"
+        if any(endpoint in member for endpoint in down):
+            return f"{member} (DOWN)"
+        return member
 
-    return ", ".join(f"{m} (leader)" if is_leader(m) else m for m in members)
+    return ", ".join(mark(m) for m in members)

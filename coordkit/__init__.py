@@ -32,6 +32,7 @@ from .errors import (
     AuthenticationError,
     BackendUnavailableError,
     ClosedError,
+    CommitTooLargeError,
     ConfigurationError,
     ConflictError,
     CoordkitError,
@@ -113,4 +114,5 @@ __all__ = [
     "AuthenticationError",
     "TLSError",
     "PermissionDeniedError",
+    "CommitTooLargeError",
 ]

@@ -25,7 +25,7 @@ from .watch import WatchHandle
 
 __all__ = ["Follower"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 ReadFn = Callable[[], tuple[list[Entry], int]]
 ApplyFn = Callable[[list[Entry], int], None]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ._config_access import TypedGetters
+from ._config_schema import ConfigValidationError
 from ._config_values import (
     MARKER,
+    Invalid,
     Setting,
     decode,
     env_overrides,
@@ -21,7 +24,9 @@ from ._config_values import (
 from .backends.base import Entry
 from .errors import ConfigurationError, NotFoundError
 
-__all__ = ["Change", "ConfigChanges", "ConfigSnapshot", "Layers", "changes_between"]
+__all__ = ["Change", "ConfigChanges", "ConfigSnapshot", "Layers", "changes_between", "newly_invalid"]
+
+Stored = tuple[Any, str, int]  # a stored key's value, text and version
 
 
 class ConfigSnapshot(TypedGetters, Mapping[str, Any]):
@@ -31,13 +36,19 @@ class ConfigSnapshot(TypedGetters, Mapping[str, Any]):
     Immutable: values that are lists or objects are handed out as copies. Keys are relative
     paths (``db/pool/size``); a key is also found inside an object stored at a shorter key
     (``db`` holding ``{"pool": {"size": 5}}``), though only stored keys are iterated.
+
+    A stored value that is not JSON is never a value: its key keeps the last valid stored
+    value this config saw (else the default, else it is absent) and is listed in
+    :attr:`invalid`.
     """
 
-    __slots__ = ("_app", "_marker_version", "_parents", "_settings", "_values", "_version")
+    __slots__ = ("_app", "_invalid", "_marker_version", "_parents", "_settings", "_values", "_version")
 
     def __init__(self, app: str, settings: Mapping[str, Setting], *, version: int = 0,
-                 marker_version: int = 0, parents: frozenset[str] = frozenset()) -> None:
+                 marker_version: int = 0, parents: frozenset[str] = frozenset(),
+                 invalid: Mapping[str, Invalid] | None = None) -> None:
         self._app = app
+        self._invalid = dict(invalid or {})
         self._settings = dict(settings)
         self._values = {key: s.value for key, s in self._settings.items()}
         self._version = version
@@ -91,10 +102,37 @@ class ConfigSnapshot(TypedGetters, Mapping[str, Any]):
         """The effective settings as a plain (deep-copied) dict."""
         return copy.deepcopy(self._values)
 
+    @property
+    def invalid(self) -> dict[str, Invalid]:
+        """The stored keys whose value is not JSON, with what is wrong (and their version):
+        none of them is served as it is stored."""
+        return dict(self._invalid)
+
     def stored(self) -> dict[str, Any]:
-        """Only what the store holds (no defaults, no environment overrides): what
-        ``export`` writes."""
-        return {k: copy.deepcopy(s.layers["store"]) for k, s in self._settings.items() if "store" in s.layers}
+        """Only what the store holds (no defaults, no environment overrides), without the
+        keys that hold no valid value (see :attr:`invalid`)."""
+        return {k: copy.deepcopy(s.layers["store"]) for k, s in self._settings.items()
+                if "store" in s.layers and k not in self._invalid}
+
+    def exportable(self) -> dict[str, Any]:
+        """:meth:`stored`, for an export that must lose nothing: raises ConfigValidationError
+        naming every key whose stored value is not JSON (an export without them, or with
+        their last valid values, would not be what the store holds)."""
+        if self._invalid:
+            raise ConfigValidationError("", f"cannot export: {', '.join(sorted(self._invalid))} hold stored "
+                                        "values that are not valid JSON; set or delete them first "
+                                        "(coordkit config set / config del)", app=self._app)
+        return self.stored()
+
+    def last_valid(self, key: str) -> Stored | None:
+        """The (value, text, version) the store last held validly at ``key``, as this
+        snapshot serves it; None when it had none."""
+        setting = self._settings.get(key)
+        if setting is None or "store" not in setting.layers:
+            return None
+        value = setting.layers["store"]
+        text = setting.text if setting.source == "store" else json.dumps(value, ensure_ascii=False)
+        return value, text, setting.version
 
     def explain(self, key: str) -> Setting:
         """The effective :class:`Setting` of ``key``: value, source and every layer's value."""
@@ -206,10 +244,13 @@ class Layers:
     environ: Mapping[str, str]
     schema_keys: frozenset[str] = frozenset()
 
-    def snapshot(self, app: str, root: str, entries: list[Entry], revision: int) -> ConfigSnapshot:
-        """The effective state of the entries read below ``root`` at ``revision``."""
+    def snapshot(self, app: str, root: str, entries: list[Entry], revision: int,
+                 previous: ConfigSnapshot | None = None) -> ConfigSnapshot:
+        """The effective state of the entries read below ``root`` at ``revision``. A key whose
+        stored value is not JSON keeps its value in ``previous`` (the state served until now)."""
         prefix = root + "/"
-        stored: dict[str, tuple[Any, str, int]] = {}
+        stored: dict[str, Stored] = {}
+        invalid: dict[str, Invalid] = {}
         parents: set[str] = set()
         marker_version = 0
         for entry in entries:
@@ -220,9 +261,23 @@ class Layers:
             parents.update("/".join(parts[:i]) for i in range(1, len(parts)))
             if key == MARKER:
                 marker_version = entry.version
-            elif not is_hidden(key) and (decoded := decode(entry.value)) is not None:
+            elif is_hidden(key) or (decoded := decode(entry.value)) is None:
+                continue
+            elif isinstance(decoded, Invalid):
+                invalid[key] = Invalid(decoded.problem, entry.version)
+                if previous is not None and (kept := previous.last_valid(key)) is not None:
+                    stored[key] = kept  # the last valid value, never the text
+            else:
                 stored[key] = (decoded[0], decoded[1], entry.version)
         known = {*self.defaults, *stored, *self.schema_keys}
         env = env_overrides(self.env_prefix, self.environ, known)
         return ConfigSnapshot(app, merge_layers(self.defaults, stored, env), version=revision,
-                              marker_version=marker_version, parents=frozenset(parents))
+                              marker_version=marker_version, parents=frozenset(parents), invalid=invalid)
+
+
+def newly_invalid(previous: ConfigSnapshot, current: ConfigSnapshot) -> list[ConfigValidationError]:
+    """One error per key whose stored value became invalid (or was rewritten, still invalid)
+    between two states, for the error callbacks."""
+    before = previous.invalid
+    return [ConfigValidationError(key, bad.problem, app=current.app)
+            for key, bad in sorted(current.invalid.items()) if before.get(key) != bad]

@@ -1,8 +1,11 @@
 """Values, keys, layers and files of :mod:`coordkit.config` (no I/O to the store here).
 
 A setting's key is a relative path (``timeout``, ``db/pool/size``); its stored value is JSON
-text. Text that is not JSON is served as a plain string. The effective value of a key comes
-from the highest layer that has it: environment over store over defaults.
+text, read as ``coordkit config set`` reads its VALUE: JSON, or else, for text that does not
+start like JSON, a plain string (``hello``). Text that starts with ``{``, ``[`` or ``"`` but is
+not valid JSON (``{bad json``), or bytes that are not UTF-8, are :class:`Invalid`: never a
+value. The effective value of a key comes from the highest layer that has it: environment
+over store over defaults.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "MARKER",
     "SOURCES",
     "ConfigDiff",
+    "Invalid",
     "Setting",
     "decode",
     "diff",
@@ -75,14 +79,40 @@ def parse_text(text: str) -> Any:
         return text
 
 
-def decode(raw: bytes) -> tuple[Any, str] | None:
-    """(value, text) of a stored value; None for empty bytes, which are not a setting
-    (ZooKeeper's parent nodes are empty). Bytes that are not UTF-8 are decoded with
-    replacement characters."""
+# Text that starts like an object, a list or a string was meant as JSON: a typo in it must not
+# become a string (the rule `coordkit config set` applies to its VALUE).
+_JSON_OPENERS = ("{", "[", '"')
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A stored value that is not a JSON value, at the key's stored ``version``. ``problem``
+    says what is wrong without quoting the value (it may be a secret)."""
+
+    problem: str
+    version: int = 0
+
+
+def decode(raw: bytes) -> tuple[Any, str] | Invalid | None:
+    """(value, text) of a stored value; :class:`Invalid` when it is not UTF-8, or starts like
+    JSON (``{``, ``[``, ``"``) without being JSON; None for empty bytes, which are not a
+    setting (ZooKeeper's parent nodes are empty)."""
     if not raw:
         return None
-    text = raw.decode("utf-8", "replace")
-    return parse_text(text), text
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Invalid(f"the stored value is not UTF-8 text (byte {exc.start})")
+    if not text.lstrip().startswith(_JSON_OPENERS):
+        return parse_text(text), text  # a number, true, null... or plain text: a string
+    try:
+        return json.loads(text, parse_constant=_refuse_constant), text
+    except json.JSONDecodeError as exc:  # its message says where, never what (it may be a secret)
+        where = f"line {exc.lineno} column {exc.colno}"
+        return Invalid(f"the stored value is not valid JSON ({exc.msg}: {where})")
+    except (ValueError, RecursionError) as exc:  # NaN inside; nested deeper than Python holds
+        why = exc if isinstance(exc, ValueError) else "nested too deep"
+        return Invalid(f"the stored value is not valid JSON ({why})")
 
 
 def encode(key: str, value: Any) -> bytes:

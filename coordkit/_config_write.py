@@ -11,7 +11,8 @@ from ._config_snapshot import ConfigSnapshot
 from ._config_store import change_ops
 from ._config_values import encode, unflatten
 from .client import Client
-from .errors import ConflictError, KeyExistsError
+from .errors import CommitTooLargeError, ConflictError, KeyExistsError
+from .names import MAX_COMMIT_OPS
 
 __all__ = ["Writer"]
 
@@ -28,7 +29,8 @@ class Writer:
               versions: dict[str, int] | None, expect: ConfigSnapshot | None) -> int:
         """Apply ``puts`` and ``deletes`` (with the change marker) in one commit; returns its
         revision. ``base`` is the state the writer knows; see ``Config.update`` for the rest.
-        Raises ConfigValidationError (nothing written) or a ConflictError naming the config."""
+        Raises ConfigValidationError or CommitTooLargeError (nothing written) or a
+        ConflictError naming the config."""
         encoded = {key: encode(key, value) for key, value in puts.items()}
         self.check(base, puts, deletes)
         known = expect or base
@@ -37,6 +39,7 @@ class Writer:
         # again without that guess.
         guesses = frozenset() if versions is not None else frozenset(
             k for k in encoded if k not in known.settings() and k not in known.parents)
+        self._check_size(len(encoded) + len(deletes))
         while True:
             ops = change_ops(self._root, encoded, deletes, versions=versions,
                              marker_version=None if expect is None else expect.marker_version,
@@ -52,6 +55,14 @@ class Writer:
             except ConflictError as exc:
                 raise self._conflict(exc) from None
         return max(entry.mod_revision for entry in results if entry is not None)
+
+    def _check_size(self, keys: int) -> None:
+        """One change is one commit, and the commit also writes the change marker."""
+        if keys + 1 > MAX_COMMIT_OPS:
+            raise CommitTooLargeError(
+                f"config {self._app!r}: one change writes or removes at most {MAX_COMMIT_OPS - 1} keys "
+                f"(a commit holds {MAX_COMMIT_OPS} ops on every backend, etcd's --max-txn-ops, and one "
+                f"is the change marker), not {keys}; split it into several changes")
 
     def _conflict(self, exc: ConflictError) -> ConflictError:
         return type(exc)(f"config {self._app!r}: the change lost a race with another change ({exc}); "

@@ -24,7 +24,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from coordkit.errors import CoordkitError
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 Ownership = Literal["ours", "gone", "other"]
 StopOutcome = Literal["stopped", "killed", "gone", "not ours", "not running"]

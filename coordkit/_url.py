@@ -85,6 +85,40 @@ def _namespace(path: str, url: str) -> str:
     return "/" + path.strip("/")
 
 
+def _checked(kind: str, name: str, raw: object) -> float:
+    """One option's value, checked whatever layer (query or keyword) it came from."""
+    value = _number(name, raw)
+    if name == "ttl" and kind != "memory" and not 1 <= value <= 3600:
+        raise ConfigurationError(
+            f"option ttl={value:g} is outside 1-3600 seconds; {kind} sessions need at least a second "
+            "(ZooKeeper also clamps to 2-20 ticks, etcd to its minimum lease TTL)")
+    return value
+
+
+def _options(kind: str, url: str, query: list[tuple[str, str]],
+             overrides: dict[str, object]) -> tuple[float, float, float]:
+    """``(ttl, timeout, connect_timeout)`` from the URL's query, then the keywords over it.
+
+    Every query option is validated even when a keyword overrides it: a typo in a URL is an
+    error whatever else is passed, never silently ignored. Raises ConfigurationError.
+    """
+    known = ", ".join(sorted(OPTION_DOCS))
+    names = [name for name, _ in query]
+    unknown = sorted((set(names) | set(overrides)) - set(OPTION_DOCS))
+    if unknown:
+        raise ConfigurationError(f"unknown option(s) {', '.join(unknown)} in {url!r}; known: {known}")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigurationError(f"option(s) {', '.join(twice)} given twice in {url!r}; give each once")
+    try:
+        merged = {name: _checked(kind, name, raw) for name, raw in query}
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{url!r}: {exc}") from None
+    merged.update({name: _checked(kind, name, raw) for name, raw in overrides.items()})
+    timeout = merged.get("timeout", _DEFAULTS["timeout"])
+    return merged.get("ttl", _DEFAULTS["ttl"]), timeout, merged.get("connect_timeout", timeout)
+
+
 def parse_url(url: str | None, options: dict[str, object],
               security: dict[str, object] | None = None) -> Target:
     """Parse ``url`` (or ``$COORDKIT_URL``, else a running dev server's) and ``options``;
@@ -105,7 +139,7 @@ def parse_url(url: str | None, options: dict[str, object],
                     "'zk://127.0.0.1:2181', 'memory://'), set COORDKIT_URL, "
                     "or start a local dev server with `coordkit dev up`"
                 )
-            logging.getLogger("coordkit").info("no URL given: using the dev server at %s", url)
+            logging.getLogger(__name__).info("no URL given: using the dev server at %s", url)
     if not isinstance(url, str):
         raise ConfigurationError(f"the URL must be a str, not {type(url).__name__}")
     refuse_password_in_url(url)  # first: every later message quotes the URL
@@ -119,20 +153,10 @@ def parse_url(url: str | None, options: dict[str, object],
     rest, _, query = rest.partition("?")
     netloc, _, path = rest.partition("/")
     url_user, netloc = split_user(netloc) if kind != "memory" else (None, netloc)
-    merged: dict[str, object] = dict(parse_qsl(query, keep_blank_values=True))
-    secure_query = {name: merged.pop(name) for name in SECURITY_OPTIONS if name in merged}
-    merged.update(options)
-    unknown = sorted(set(merged) - set(OPTION_DOCS))
-    if unknown:
-        known = ", ".join(sorted(OPTION_DOCS))
-        raise ConfigurationError(f"unknown option(s) {', '.join(unknown)} in {url!r}; known: {known}")
-    ttl = _number("ttl", merged.get("ttl", _DEFAULTS["ttl"]))
-    if kind != "memory" and not 1 <= ttl <= 3600:
-        raise ConfigurationError(
-            f"option ttl={ttl:g} is outside 1-3600 seconds; {kind} sessions need at least a second "
-            "(ZooKeeper also clamps to 2-20 ticks, etcd to its minimum lease TTL)")
-    timeout = _number("timeout", merged.get("timeout", _DEFAULTS["timeout"]))
-    connect_timeout = _number("connect_timeout", merged.get("connect_timeout", timeout))
+    pairs = parse_qsl(query, keep_blank_values=True)
+    secure_query = {name: value for name, value in pairs if name in SECURITY_OPTIONS}
+    plain = [(name, value) for name, value in pairs if name not in SECURITY_OPTIONS]
+    ttl, timeout, connect_timeout = _options(kind, url, plain, options)
     if kind == "memory":
         endpoints: tuple[str, ...] = (unquote(netloc),)
     else:

@@ -7,18 +7,27 @@ that session. Close the client (or leave its ``with`` block) to end the session 
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from ._security import TLS, AclSpec
 from ._url import Target, parse_url
+from .balancing.balancer import DEFAULT_FAILURES, FailureSpec
+from .balancing.budget import RetryBudget
+from .balancing.ejection import OutlierEjection
+from .balancing.filters import FilterSpec
+from .balancing.strategies import Strategy, StrategyName
 from .backends.base import Backend, Check, Delete, Entry, Op, Put, ServerInfo, WatchEvent
-from .errors import BackendUnavailableError, ConfigurationError, ConflictError, OwnershipError
-from .names import MAX_VALUE_BYTES, validate_name, validate_path, validate_value, validate_version
+from .discovery._checks import DEFAULT_BASE
+from .errors import (BackendUnavailableError, CommitTooLargeError, ConfigurationError, ConflictError,
+                     OwnershipError)
+from .names import (MAX_COMMIT_OPS, MAX_VALUE_BYTES, validate_name, validate_path, validate_value,
+                    validate_version)
 from .session import Session, SessionListener, SessionState
 from .watch import WatchHandle
 
@@ -40,6 +49,7 @@ class Fence(Protocol):
     def fence_check(self) -> tuple[str, int]: ...
 
 T = TypeVar("T")
+S = TypeVar("S")
 Value = bytes | bytearray | str
 
 
@@ -65,11 +75,30 @@ def _checked_ops(ops: object) -> list[Op]:
     keys = [op.key for op in checked if not isinstance(op, Check)]
     if len(set(keys)) != len(keys):
         raise ConfigurationError("a commit may write each key once; merge the ops on the same key")
-    total = sum(len(op.value) for op in checked if isinstance(op, Put))
-    if total > MAX_VALUE_BYTES:
-        raise ConfigurationError(f"a commit writes at most {MAX_VALUE_BYTES} bytes in all, not {total}; "
-                                 "split it")
+    _check_commit_size(checked)
     return checked
+
+
+def _commit_size(op: Op) -> int:
+    """What ``op`` counts against MAX_COMMIT_OPS: one, or two for a Check on both version and
+    create_revision (two compares in an etcd transaction)."""
+    return 2 if isinstance(op, Check) and op.version is not None and op.create_revision is not None else 1
+
+
+def _check_commit_size(ops: list[Op]) -> None:
+    """Refuse, before anything is sent, a commit that one transaction cannot hold on every
+    backend: over MAX_COMMIT_OPS ops (etcd's --max-txn-ops) or MAX_VALUE_BYTES of values
+    (ZooKeeper's jute.maxbuffer bounds a whole multi)."""
+    count = sum(_commit_size(op) for op in ops)
+    if count > MAX_COMMIT_OPS:
+        raise CommitTooLargeError(
+            f"a commit holds at most {MAX_COMMIT_OPS} ops on every backend (etcd's default "
+            f"--max-txn-ops), not {count}; split it into several commits")
+    total = sum(len(op.value) for op in ops if isinstance(op, Put))
+    if total > MAX_VALUE_BYTES:
+        raise CommitTooLargeError(
+            f"a commit writes at most {MAX_VALUE_BYTES} bytes of values on every backend (ZooKeeper's "
+            f"jute.maxbuffer, 1 MiB, bounds one multi), not {total}; split it into several commits")
 
 
 def _make_backend(target: Target) -> Backend:
@@ -114,8 +143,8 @@ def connect(url: str | None = None, *, ttl: float | None = None, timeout: float 
     for certificates), a refused operation PermissionDeniedError; neither is retried.
     """
     given = {"ttl": ttl, "timeout": timeout, "connect_timeout": connect_timeout}
-    secure = {"tls": tls, "user": user, "password": password, "password_file": password_file, "acl": acl,
-              "sasl": sasl}
+    secure: dict[str, object] = {"tls": tls, "user": user, "password": password,
+                                 "password_file": password_file, "acl": acl, "sasl": sasl}
     target = parse_url(url, {k: v for k, v in given.items() if v is not None}, security=secure)
     backend = _make_backend(target)
     session = Session(backend, ttl=target.ttl, timeout=target.connect_timeout)
@@ -229,7 +258,7 @@ class Client:
         ``ephemeral``: the key belongs to the session and vanishes with it.
         ``create``: only if absent (KeyExistsError otherwise).
         ``version``: only if the key is at that version (VersionConflictError otherwise).
-        On ZooKeeper missing parents are created as empty nodes. A plain put is retried on
+        On ZooKeeper missing parents are created as implicit parents (no keys). A plain put is retried on
         BackendUnavailableError (writing the same value twice is harmless but counts twice
         in ``version``); a conditional put is not retried, and its BackendUnavailableError
         means it may or may not have happened.
@@ -294,7 +323,8 @@ class Client:
         """Delete ``key`` (with ``recursive``, also every key below it).
 
         Returns False if nothing was there. ``version``: only if at that version
-        (VersionConflictError otherwise).
+        (VersionConflictError otherwise). Without ``recursive`` the keys below ``key``
+        stay, on every backend (a name with keys below is not itself a key).
         """
         key = validate_name(key, "key")
         validate_version(version)
@@ -323,7 +353,11 @@ class Client:
 
     def commit(self, ops: list[Op]) -> list[Entry | None]:
         """Apply ``ops`` (:class:`~coordkit.Check`, :class:`~coordkit.Put`,
-        :class:`~coordkit.Delete`) atomically: all or nothing. Not retried."""
+        :class:`~coordkit.Delete`) atomically: all or nothing. Not retried.
+
+        At most ``coordkit.names.MAX_COMMIT_OPS`` (128) ops and 1 MiB of values, on every
+        backend: a larger commit raises CommitTooLargeError before anything is sent.
+        """
         checked = _checked_ops(ops)
         return self._call(lambda: self._backend.commit(checked), idempotent=False)
 
@@ -346,35 +380,64 @@ class Client:
 
     # --- configuration, discovery and balancing ---------------------------------------------
     # (the options are documented on the classes; the stubs keep each feature's module lazy)
-    def config(self, app: str, **options: Any) -> Config:
-        """The live configuration of ``app`` (see :class:`coordkit.Config`)."""
+    @overload
+    def config(self, app: str, *, base: str = "/config",
+               defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+               schema: None = None, env_prefix: str | None = None,
+               environ: Mapping[str, str] | None = None, writable: bool = False,
+               live: bool = True) -> Config[None]: ...
+    @overload
+    def config(self, app: str, *, base: str = "/config",
+               defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+               schema: Callable[..., S], env_prefix: str | None = None,
+               environ: Mapping[str, str] | None = None, writable: bool = False,
+               live: bool = True) -> Config[S]: ...
+    def config(self, app: str, *, base: str = "/config",
+               defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+               schema: Callable[..., Any] | None = None, env_prefix: str | None = None,
+               environ: Mapping[str, str] | None = None, writable: bool = False,
+               live: bool = True) -> Config[Any]:
+        """The live configuration of ``app`` (see :class:`coordkit.Config`); with ``schema``
+        (a dataclass, pydantic model or function returning ``S``) a ``Config[S]`` whose
+        :attr:`~coordkit.Config.typed` is an ``S``."""
         from .config import Config
 
-        return Config(self, app, **options)
+        return Config(self, app, base=base, defaults=defaults, schema=schema, env_prefix=env_prefix,
+                      environ=environ, writable=writable, live=live)
 
-    def register(self, name: str, address: str, port: int, **options: Any) -> Registration:
+    def register(self, name: str, address: str, port: int, *, id: str | None = None,
+                 metadata: Mapping[str, str] | None = None, weight: int = 1, base: str = DEFAULT_BASE,
+                 ssl_port: int | None = None,
+                 uri_spec: str | Mapping[str, Any] | None = None) -> Registration:
         """Register an instance of service ``name`` (see :class:`coordkit.Registration`)."""
         from .discovery.registry import Registration
 
-        return Registration(self, name, address, port, **options)
+        return Registration(self, name, address, port, id=id, metadata=metadata, weight=weight, base=base,
+                            ssl_port=ssl_port, uri_spec=uri_spec)
 
-    def instances(self, name: str, **options: Any) -> list[ServiceInstance]:
+    def instances(self, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
         """The live instances of service ``name`` (one read)."""
         from .discovery.registry import read_instances
 
-        return read_instances(self, name, **options)
+        return read_instances(self, name, base=base)
 
-    def discover(self, name: str, **options: Any) -> ServiceCache:
+    def discover(self, name: str, *, base: str = DEFAULT_BASE) -> ServiceCache:
         """A live cache of service ``name`` (see :class:`coordkit.ServiceCache`)."""
         from .discovery.cache import ServiceCache
 
-        return ServiceCache(self, name, **options)
+        return ServiceCache(self, name, base=base)
 
-    def balancer(self, name: str, strategy: Any = "round_robin", **options: Any) -> Balancer:
-        """A client-side load balancer over a live cache of service ``name``."""
+    def balancer(self, name: str, strategy: StrategyName | Strategy = "round_robin", *,
+                 base: str = DEFAULT_BASE, filters: FilterSpec = None,
+                 ejection: OutlierEjection | bool = True, retry: Retrying | None = None,
+                 budget: RetryBudget | bool = True, failure: FailureSpec = DEFAULT_FAILURES) -> Balancer:
+        """A client-side load balancer over a live cache of service ``name`` (see
+        :class:`coordkit.Balancer`); a ``strategy`` name outside :data:`StrategyName` is a
+        ConfigurationError."""
         from .balancing.balancer import Balancer
 
-        return Balancer.for_service(self, name, strategy, **options)
+        return Balancer.for_service(self, name, strategy, base=base, filters=filters, ejection=ejection,
+                                    retry=retry, budget=budget, failure=failure)
 
     def server_info(self) -> ServerInfo:
         """Backend kind, endpoints, server version, members and leader (where told)."""

@@ -3,9 +3,13 @@
 Storage
     One key per setting, ``<base>/<app>/<key>`` (base ``/config`` by default), holding the
     value as JSON text: ``etcdctl put /config/payments/timeout 9`` (or a kazoo client writing
-    ``b"9"`` to the znode) sets ``timeout`` to the number 9. Text that is not JSON is served
-    as a string (``etcdctl put /config/payments/name hello`` gives ``"hello"``); an empty
-    value is no setting (ZooKeeper's parent nodes are empty). Nested keys are deeper paths:
+    ``b"9"`` to the znode) sets ``timeout`` to the number 9. Plain text that does not start
+    like JSON is served as a string (``etcdctl put /config/payments/name hello`` gives
+    ``"hello"``), as ``coordkit config set`` reads it. A value that starts with ``{``, ``[`` or
+    ``"`` but is not valid JSON (``{bad json``), or is not UTF-8, is never served: readers keep
+    the last valid value (else the default, else the key is absent), list the key in
+    :attr:`ConfigSnapshot.invalid` and tell :meth:`Config.on_error`. An empty value is no
+    setting (ZooKeeper's parent nodes are empty). Nested keys are deeper paths:
     ``cfg["db/pool/size"]`` is ``<base>/<app>/db/pool/size``; a key is also found inside an
     object stored at a shorter key. Keys whose first segment starts with ``.`` are reserved:
     every coordkit change also rewrites ``<base>/<app>/.version``, the change marker.
@@ -46,14 +50,14 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from ._config_access import TypedGetters
 from ._config_live import Follower
 from ._config_schema import ConfigValidationError, Schema
-from ._config_snapshot import Change, ConfigChanges, ConfigSnapshot, Layers, changes_between
+from ._config_snapshot import Change, ConfigChanges, ConfigSnapshot, Layers, changes_between, newly_invalid
 from ._config_store import read_subtree
 from ._config_values import (
     MARKER,
@@ -92,7 +96,8 @@ __all__ = [
     "read_file",
 ]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
+S = TypeVar("S")  # the typed view's type: what the schema builds
 Listener = Callable[[ConfigChanges], None]
 ErrorListener = Callable[[ConfigValidationError], None]
 
@@ -105,7 +110,7 @@ def _load_defaults(defaults: Mapping[str, Any] | str | os.PathLike[str] | None) 
     return flat_mapping(defaults, "defaults")
 
 
-class Config(TypedGetters, Mapping[str, Any]):
+class Config(TypedGetters, Mapping[str, Any], Generic[S]):
     """The live settings of ``app`` under ``<base>/<app>/`` (see the module docstring).
 
     Options (keyword-only): ``base`` (default ``/config``); ``defaults`` (a flat mapping of
@@ -125,9 +130,21 @@ class Config(TypedGetters, Mapping[str, Any]):
     (a write cut off that way may or may not have happened).
     """
 
+    @overload
+    def __init__(self: Config[None], client: Client, app: str, *, base: str = "/config",
+                 defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+                 schema: None = None, env_prefix: str | None = None,
+                 environ: Mapping[str, str] | None = None, writable: bool = False,
+                 live: bool = True) -> None: ...
+    @overload
+    def __init__(self: Config[S], client: Client, app: str, *, base: str = "/config",
+                 defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+                 schema: Callable[..., S], env_prefix: str | None = None,
+                 environ: Mapping[str, str] | None = None, writable: bool = False,
+                 live: bool = True) -> None: ...
     def __init__(self, client: Client, app: str, *, base: str = "/config",
                  defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-                 schema: Any = None, env_prefix: str | None = None,
+                 schema: Callable[..., Any] | None = None, env_prefix: str | None = None,
                  environ: Mapping[str, str] | None = None, writable: bool = False,
                  live: bool = True) -> None:
         self._client = client
@@ -172,7 +189,7 @@ class Config(TypedGetters, Mapping[str, Any]):
         self._closed = True
         self._follower.close()
 
-    def __enter__(self) -> Config:
+    def __enter__(self) -> Config[S]:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -243,13 +260,16 @@ class Config(TypedGetters, Mapping[str, Any]):
         return self._snapshot.settings() if key is None else self._snapshot.explain(key)
 
     @property
-    def typed(self) -> Any:
+    def typed(self) -> S:
         """The schema's typed view of the effective settings (a dataclass or pydantic model
-        instance), rebuilt on every change. A change that does not fit the schema leaves
-        the last valid view in place (see :attr:`error`)."""
+        instance, or what a function schema returns), rebuilt on every change. A change that
+        does not fit the schema leaves the last valid view in place (see :attr:`error`).
+        ``client.config(app, schema=MySettings)`` is a ``Config[MySettings]``, so this is a
+        ``MySettings`` to type-checkers; without a schema it is a ``Config[None]`` and this
+        raises ConfigurationError."""
         if self._schema is None:
             raise ConfigurationError(f"config {self._app!r} has no schema: pass schema=... to client.config()")
-        return self._typed
+        return self._typed  # type: ignore[no-any-return]
 
     @property
     def error(self) -> ConfigValidationError | None:
@@ -273,7 +293,9 @@ class Config(TypedGetters, Mapping[str, Any]):
         return register if callback is None else register(callback)
 
     def on_error(self, callback: ErrorListener) -> ErrorListener:
-        """Call ``callback(error)`` when a change leaves the settings outside the schema."""
+        """Call ``callback(error)`` when a change leaves the settings outside the schema, and
+        for each stored value found not to be JSON (``error.key`` names it; the value is kept
+        at its last valid state)."""
         with self._lock:
             self._error_listeners.append(callback)
         return callback
@@ -311,12 +333,14 @@ class Config(TypedGetters, Mapping[str, Any]):
             return None, exc.for_app(self._app)
 
     def _apply(self, entries: list[Entry], revision: int) -> None:
-        snapshot = self._layers.snapshot(self._app, self._root, entries, max(revision, self._snapshot.version))
-        typed, error = self._validate(snapshot)
         previous = self._snapshot
+        snapshot = self._layers.snapshot(self._app, self._root, entries, max(revision, previous.version),
+                                         previous)
+        typed, error = self._validate(snapshot)
         self._snapshot, self._error = snapshot, error
         if error is None:
             self._typed = typed
+        self._report_invalid(newly_invalid(previous, snapshot))
         changed = changes_between(previous, snapshot)
         if not changed or self._closed:
             return
@@ -330,6 +354,14 @@ class Config(TypedGetters, Mapping[str, Any]):
             view = changes if keys is None else changes.only(keys)
             if view:
                 self._notify([callback], view)
+
+    def _report_invalid(self, errors: list[ConfigValidationError]) -> None:
+        # A bad value changes no effective value, so no change batch would tell of it.
+        with self._lock:
+            error_listeners = [] if self._closed else list(self._error_listeners)
+        for error in errors:
+            log.warning("%s; readers keep the last valid value", error)
+            self._notify(error_listeners, error)
 
     def _notify(self, callbacks: list[Callable[[Any], None]], argument: Any) -> None:
         for callback in callbacks:
@@ -409,8 +441,9 @@ class Config(TypedGetters, Mapping[str, Any]):
         return plan
 
     def export(self) -> dict[str, Any]:
-        """The stored settings (no defaults, no environment), as :meth:`load` takes them."""
-        return self._snapshot.stored()
+        """The stored settings (no defaults, no environment), as :meth:`load` takes them.
+        Raises ConfigValidationError naming the keys whose stored value is not JSON."""
+        return self._snapshot.exportable()
 
     def _require_writable(self) -> None:
         if not self._writable:

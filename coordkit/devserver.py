@@ -68,7 +68,7 @@ _HOST = "127.0.0.1"
 _PORT_ATTEMPTS = 3
 _LOG_TAIL = 3
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 
 class _PortTaken(DevServerError):

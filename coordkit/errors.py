@@ -5,6 +5,8 @@ Errors are grouped by what the caller can do about them::
     CoordkitError
     ├── ConfigurationError (ValueError)      fix the call: bad URL, option or name
     │   ├── InvalidNameError
+    │   ├── CommitTooLargeError               a commit over MAX_COMMIT_OPS ops or the byte
+    │   │                                     limit: split it
     │   ├── ConfigValidationError             a setting does not fit the schema
     │   │                                     (defined in coordkit.config)
     │   ├── AuthenticationError               the server refused who we say we are
@@ -19,7 +21,8 @@ Errors are grouped by what the caller can do about them::
     ├── ConflictError                         somebody else changed the store first
     │   ├── KeyExistsError                    create-if-absent found the key
     │   ├── VersionConflictError              compare-and-set lost the race
-    │   └── NotEmptyError                     ZooKeeper node still has children
+    │   └── NotEmptyError                     kept for compatibility: deletes no longer
+    │                                         raise it (keys below a key stay)
     ├── OwnershipError                        a lock/leadership/fence is not held
     └── NoInstanceAvailableError (LookupError)  no live instance to pick: register one,
                                               loosen a required filter, or retry later
@@ -36,6 +39,7 @@ __all__ = [
     "AuthenticationError",
     "BackendUnavailableError",
     "ClosedError",
+    "CommitTooLargeError",
     "ConfigurationError",
     "ConflictError",
     "CoordkitError",
@@ -62,6 +66,11 @@ class ConfigurationError(CoordkitError, ValueError):
 
 class InvalidNameError(ConfigurationError):
     """A key or recipe name is not acceptable; the message says which rule it broke."""
+
+
+class CommitTooLargeError(ConfigurationError):
+    """A commit holds more ops (or bytes) than one transaction may on every backend; the
+    message names the limit and the server setting behind it. Nothing was sent."""
 
 
 class AuthenticationError(ConfigurationError):
@@ -122,7 +131,8 @@ class VersionConflictError(ConflictError):
 
 
 class NotEmptyError(ConflictError):
-    """A ZooKeeper node cannot be deleted while it has children (use ``recursive=True``)."""
+    """Kept for compatibility: ``delete`` now deletes a key with keys below it on every
+    backend (they stay), so the key/value calls no longer raise it."""
 
 
 class OwnershipError(CoordkitError):

@@ -18,13 +18,21 @@ from dataclasses import dataclass
 
 from .errors import ConfigurationError, InvalidNameError
 
-__all__ = ["MAX_NAME_BYTES", "MAX_VALUE_BYTES", "KeyMapper", "join", "validate_name", "validate_path",
-           "validate_value", "validate_version"]
+__all__ = ["MAX_COMMIT_OPS", "MAX_NAME_BYTES", "MAX_VALUE_BYTES", "PARENT_MARK", "KeyMapper", "join",
+           "recipe_name", "validate_name", "validate_path", "validate_value", "validate_version"]
 
 MAX_NAME_BYTES = 4096
 # Under ZooKeeper's 1 MiB packet limit (jute.maxbuffer, past which it drops the connection) and
 # etcd's 1.5 MiB request limit, so that one limit holds on every backend, memory included.
 MAX_VALUE_BYTES = 1024 * 1024 - 4096
+# The most ops one commit may hold, on every backend: etcd's default --max-txn-ops (128), which
+# etcd applies to each of a transaction's lists (compares, success requests, failure requests).
+# The etcd backend spends at most one compare and one request per op, except a Check on both
+# version and create_revision (two compares), which therefore counts as two.
+MAX_COMMIT_OPS = 128
+# The one value no key may hold: ZooKeeper's implicit parents (nodes that exist only for the
+# keys below them, which are not keys) carry it. Refused on every backend, for one meaning.
+PARENT_MARK = b"\x00coordkit:implicit-parent\x00"
 _FORBIDDEN_SEGMENTS = {".", ".."}
 
 
@@ -64,6 +72,15 @@ def validate_name(name: object, what: str = "name") -> str:
                 f"{what} {text!r} contains the segment {segment!r}; relative segments are not allowed"
             )
     return text
+
+
+def recipe_name(name: object, what: str = "name") -> str:
+    """The canonical form of a lock, semaphore, rwlock or election name: validated as by
+    :func:`validate_name`, then relative to the namespace root (no leading slash), so that
+    ``jobs/nightly`` and ``/jobs/nightly`` are one recipe on every backend. On etcd it is
+    the prefix ``etcdctl lock jobs/nightly`` uses; on ZooKeeper, the znode ``/jobs/nightly``.
+    Raises :class:`InvalidNameError` for a bad name."""
+    return validate_name(name, what).removeprefix("/")
 
 
 def validate_path(path: object, what: str = "path") -> str:
@@ -133,6 +150,9 @@ def validate_value(value: object, what: str = "value") -> bytes:
         data = bytes(value)
     else:
         raise ConfigurationError(f"a {what} must be bytes or str, not {type(value).__name__}")
+    if data == PARENT_MARK:
+        raise ConfigurationError(f"this {what} is reserved (it marks ZooKeeper's implicit parents); "
+                                 "store any other bytes")
     if len(data) > MAX_VALUE_BYTES:
         raise ConfigurationError(
             f"the {what} is {len(data)} bytes; coordkit stores at most {MAX_VALUE_BYTES} bytes per key "

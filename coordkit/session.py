@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import queue
 import threading
 import time
@@ -37,7 +38,7 @@ from .errors import BackendUnavailableError, ClosedError, SessionLostError
 
 __all__ = ["Session", "SessionEvent", "SessionListener", "SessionState"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 
 class SessionState(enum.Enum):
@@ -79,6 +80,7 @@ class Session:
         self._generation = 0
         self._session_id = 0
         self._last_heard = 0.0
+        self._down_since = 0.0  # when the state last left CONNECTED
         self._wake = False
         self._listeners: list[SessionListener] = []
         self._events: queue.SimpleQueue[SessionEvent | None] = queue.SimpleQueue()
@@ -102,6 +104,19 @@ class Session:
     def ttl(self) -> float:
         """The TTL the server granted, in seconds."""
         return self._backend.session_ttl
+
+    @property
+    def requested_ttl(self) -> float:
+        """The TTL asked of the server, in seconds (``ttl`` says what it granted)."""
+        return self._asked_ttl
+
+    def _report_granted_ttl(self) -> None:
+        # Servers clamp a TTL (ZooKeeper to [2, 20] ticks, etcd to its minimum lease) without
+        # failing; a caller who asked for 100 s and holds a lock on 10 s must hear of it.
+        granted = self._backend.session_ttl
+        if granted and abs(granted - self._asked_ttl) > 1e-3 and granted != math.ceil(self._asked_ttl):
+            log.warning("coordkit session %x: asked for a TTL of %gs, the server granted %gs",
+                        self._backend.session_id, self._asked_ttl, granted)
 
     @property
     def last_heard(self) -> float:
@@ -150,6 +165,7 @@ class Session:
             self._session_id = self._backend.session_id
             self._generation = 1
             self._state = SessionState.CONNECTED
+        self._report_granted_ttl()
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="coordkit-session-events", daemon=True
         )
@@ -195,8 +211,15 @@ class Session:
         self._state = state
         self._cond.notify_all()
         self._events.put(event)
-        log.info("coordkit session %x: %s -> %s (%s)", self._session_id,
-                 event.previous.value, state.value, reason)
+        # One line when the link drops and one when it is back, saying after how long; the
+        # attempts in between are DEBUG (here, in kazoo's lines and in the watches').
+        down = ""
+        if event.previous is not SessionState.CONNECTED and state is SessionState.CONNECTED:
+            down = f", after {time.monotonic() - self._down_since:.1f}s without the servers"
+        elif event.previous is SessionState.CONNECTED:
+            self._down_since = time.monotonic()
+        log.info("coordkit session %x: %s -> %s (%s%s)", self._session_id,
+                 event.previous.value, state.value, reason, down)
 
     def _on_connection_event(self, event: ConnectionEvent) -> None:
         # Runs on the backend's thread: record and wake the heartbeat, never block.
@@ -288,8 +311,8 @@ class Session:
         retrying = Retrying(  # every failure but a close is retried: a new session must come
             wait=wait_random_exponential(multiplier=0.05, max=1.0),
             retry=retry_if_not_exception_type(ClosedError),
-            before_sleep=lambda state: log.info("coordkit: opening a new session failed: %r",
-                                                state.outcome.exception() if state.outcome else None),
+            before_sleep=lambda state: log.debug("coordkit: opening a new session failed: %r",
+                                                 state.outcome.exception() if state.outcome else None),
             reraise=True,
         )
         try:

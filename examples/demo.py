@@ -18,7 +18,6 @@ import argparse
 import json
 import logging
 import shutil
-import signal
 import sys
 import tempfile
 import textwrap
@@ -38,7 +37,7 @@ if __package__ in (None, ""):  # run as a script: the repository root makes `exa
 
 from examples.demo_observe import Observer
 from examples.demo_report import Check, Findings, checks, story
-from examples.demo_system import DemoFailure, LocalSystem, Process, ignore_interrupts, wait_until
+from examples.demo_system import DemoFailure, Interrupted, Interrupts, LocalSystem, Process, wait_until
 from examples.demo_traffic import OrderStream, plan_orders
 
 __all__ = ["main"]
@@ -50,10 +49,6 @@ NEW_DELAY_MS, NEW_TIMEOUT = 25, 1.0
 # When, as a share of the stream, each scripted event happens.
 AT_CONFIG, AT_PAYMENT_KILL, AT_LEADER_KILL = 0.25, 0.40, 0.55
 _WIDTH = 100
-
-
-class Interrupted(Exception):
-    """SIGINT, SIGTERM or SIGHUP reached the demo."""
 
 
 class Narrator:
@@ -277,25 +272,30 @@ def _show_logs(system: LocalSystem, names: set[str]) -> None:
             print(f"\n--- last lines of {process.log_path} ---\n{process.tail()}", file=sys.stderr)
 
 
-def _on_signal(signum: int, _frame: object) -> None:
-    raise Interrupted(signal.Signals(signum).name)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
+    interrupts = Interrupts()
+    interrupts.install()  # first: from here on a Ctrl-C ends in 130, never in a traceback or "PASSED"
     say = Narrator()
     workdir = Path(tempfile.mkdtemp(prefix="coordkit-demo-"))
     _log_to(workdir / "demo.log")
-    system = LocalSystem(workdir, args.kind, args.url, ttl=args.ttl)
-    print(f"coordkit demo: the order/payment example on {'ZooKeeper' if args.kind == 'zookeeper' else 'etcd'} "
-          f"({len(PAYMENTS)} payment-service, 1 order-service, {len(WORKERS)} settlement-worker)", flush=True)
-    code = _guarded(args, system, workdir, say)
+    system = LocalSystem(workdir, args.kind, args.url, ttl=args.ttl, interrupts=interrupts)
+    try:
+        code = _guarded(args, system, workdir, say)
+    except Interrupted:  # raised while a failure was being reported; everything is stopped already
+        code = 130
+    if interrupts.received is not None:
+        # Whenever it came (even while the invariants were printed, or swallowed by a library on
+        # the way), the run did not go as asked: it was interrupted.
+        if code != 130:
+            print(f"\ninterrupted ({interrupts.received})", file=sys.stderr, flush=True)
+        code = 130
     verdict = {0: "PASSED", 130: "INTERRUPTED"}.get(code, "FAILED")
     print(f"\n{verdict} in {time.time() - say.t0:.1f}s", flush=True)
     if code == 0 and not args.keep_logs:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
-        print(f"logs kept in {workdir}")
+        print(f"logs kept in {workdir}", flush=True)
     return code
 
 
@@ -310,25 +310,33 @@ def _log_to(path: Path) -> None:
 
 def _guarded(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: Narrator) -> int:
     """Run the demo, then stop everything whatever happened: 0 passed, 1 failed, 130 interrupted.
-    A failure prints one line and the tail of the logs concerned, never a traceback."""
+    A failure prints one line and the tail of the logs concerned, never a traceback.
+
+    The signals raise only inside the inner ``try`` (armed on entry, quiet on leaving it), and
+    at most once, so the outer ``finally`` always stops everything to the end."""
     code, show = 1, set()
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, _on_signal)
-        results = _report(_play(args, system, workdir, say))
-        code = 0 if all(check.ok for check in results) else 1
-        show = {name for check in results if not check.ok for name in check.logs}
-    except (Interrupted, KeyboardInterrupt) as exc:
-        print(f"\ninterrupted ({exc or 'SIGINT'}): stopping everything", file=sys.stderr)
-        code = 130
-    except DemoFailure as exc:
-        print(f"\ndemo failed: {exc}", file=sys.stderr)
-        show = {p.name for p in system.processes if p.log_path in exc.logs}
-    except Exception as exc:
-        logging.getLogger("demo").exception("the demo failed")
-        print(f"\ndemo failed: {type(exc).__name__}: {exc} (traceback in {workdir / 'demo.log'})", file=sys.stderr)
+        try:
+            system.interrupts.arm()
+            print(f"coordkit demo: the order/payment example on "
+                  f"{'ZooKeeper' if args.kind == 'zookeeper' else 'etcd'} ({len(PAYMENTS)} payment-service, "
+                  f"1 order-service, {len(WORKERS)} settlement-worker)", flush=True)
+            results = _report(_play(args, system, workdir, say))
+            code = 0 if all(check.ok for check in results) else 1
+            show = {name for check in results if not check.ok for name in check.logs}
+        except (Interrupted, KeyboardInterrupt) as exc:
+            print(f"\ninterrupted ({exc or 'SIGINT'}): stopping everything", file=sys.stderr, flush=True)
+            code = 130
+        except DemoFailure as exc:
+            print(f"\ndemo failed: {exc}", file=sys.stderr)
+            show = {p.name for p in system.processes if p.log_path in exc.logs}
+        except Exception as exc:
+            logging.getLogger("demo").exception("the demo failed")
+            print(f"\ndemo failed: {type(exc).__name__}: {exc} (traceback in {workdir / 'demo.log'})",
+                  file=sys.stderr)
+        finally:
+            system.interrupts.quiet()
     finally:
-        ignore_interrupts()
         _show_logs(system, show)
         if not _stop(system, say) and code == 0:
             code = 1

@@ -11,14 +11,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from coordkit.testing import EtcdServer, ServerError, ZooKeeperServer, free_ports
 
-__all__ = ["DemoFailure", "LocalSystem", "Process", "wait_until"]
+__all__ = ["DemoFailure", "Interrupted", "Interrupts", "LocalSystem", "Process", "wait_until"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _STOP_WAIT = 15.0  # the services' contract: gone within 15 s of SIGTERM
@@ -30,6 +30,63 @@ class DemoFailure(Exception):
     def __init__(self, message: str, logs: tuple[Path, ...] = ()) -> None:
         super().__init__(message)
         self.logs = logs
+
+
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP reached the demo. A BaseException, as KeyboardInterrupt is, so
+    that no ``except Exception`` on its way (in a library call, in a condition being polled)
+    can take it for an ordinary failure and carry on."""
+
+
+class Interrupts:
+    """The demo's stop signals. Every signal is counted; the first one raises
+    :class:`Interrupted` in the main thread, but only while :meth:`arm`-ed, and only once, so
+    that the clean-up which follows is never cut short. Should anything swallow that one raise,
+    :meth:`check` (called at every poll, see :meth:`LocalSystem.check_alive`) raises it again,
+    and :attr:`received` decides the exit status whatever happened in between."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.received: str | None = None  # the first signal's name
+        self._armed = False
+
+    def install(self) -> None:
+        """Catch the signals from now on (call first thing: a Ctrl-C before this is a traceback)."""
+        for sig in self.SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def arm(self) -> None:
+        """Raise on the next signal; at once if one already came."""
+        self._armed = True
+        self.check()
+
+    def quiet(self) -> None:
+        """From now on only count signals: a second Ctrl-C must not cut the clean-up short."""
+        self._armed = False
+
+    def check(self) -> None:
+        """Raise :class:`Interrupted` if a signal came and the demo is not stopping already."""
+        if self.received is not None and self._armed:
+            raise Interrupted(self.received)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold back the raise for the ``with`` block (the signal is still counted), e.g. between
+        starting a process and recording it: a raise in that window would leave it unstopped."""
+        armed, self._armed = self._armed, False
+        try:
+            yield
+        finally:
+            self._armed = armed
+        self.check()
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum).name
+        if self._armed:
+            self._armed = False
+            raise Interrupted(self.received)
 
 
 @dataclass
@@ -81,6 +138,7 @@ class LocalSystem:
     server: EtcdServer | ZooKeeperServer | None = None
     url: str = ""
     store_label: str = ""
+    interrupts: Interrupts = field(default_factory=Interrupts)
 
     def __post_init__(self) -> None:
         atexit.register(self._kill_leftovers)
@@ -92,7 +150,10 @@ class LocalSystem:
         if self.given_url is None:
             try:
                 self.server = EtcdServer() if self.kind == "etcd" else ZooKeeperServer()
-                self.server.start()
+                # A raise inside start() could leave the server's process unknown to stop():
+                # a Ctrl-C meanwhile takes effect once it has started (then it is stopped).
+                with self.interrupts.deferred():
+                    self.server.start()
             except ServerError as exc:
                 raise DemoFailure(f"could not start {self.kind}: {str(exc).splitlines()[0]}") from None
             base = self.server.url
@@ -127,16 +188,16 @@ class LocalSystem:
         if picked is not None:
             environ["PORT"] = str(picked)
         log_path = self.workdir / f"{name}.log"
-        with open(log_path, "wb") as log:
+        with self.interrupts.deferred(), open(log_path, "wb") as log:
             # A session of its own: a Ctrl-C in the terminal reaches the demo only, which then
             # stops the services in order instead of having them all die at once with the store.
             popen = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=environ,
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        process = Process(name, service, popen, log_path, picked)
-        self.processes.append(process)
-        with open(self.workdir / "pids", "a") as pids:  # for whoever must clean up after a SIGKILLed demo
-            pids.write(f"{popen.pid} {name}\n")
+            process = Process(name, service, popen, log_path, picked)
+            self.processes.append(process)  # before a signal may raise: stop() must know it
+            with open(self.workdir / "pids", "a") as pids:  # for whoever cleans up after a SIGKILLed demo
+                pids.write(f"{popen.pid} {name}\n")
         return process
 
     def named(self, name: str) -> Process:
@@ -148,7 +209,9 @@ class LocalSystem:
         return [p for p in self.processes if p.killed_at is None and not p.alive]
 
     def check_alive(self, what: str) -> None:
-        """Raise DemoFailure (naming the logs) if a service exited without being killed."""
+        """Raise DemoFailure (naming the logs) if a service exited without being killed, and
+        Interrupted if a stop signal came (every wait of the demo polls this)."""
+        self.interrupts.check()
         dead = self.dead()
         if dead:
             names = ", ".join(f"{p.name} (exit {p.popen.returncode})" for p in dead)
@@ -204,9 +267,3 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, system:
             raise DemoFailure(f"timed out after {timeout:g}s waiting for {what}",
                               tuple(p.log_path for p in system.processes))
         time.sleep(interval)
-
-
-def ignore_interrupts() -> None:
-    """While stopping: a second Ctrl-C must not cut the clean-up short."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)

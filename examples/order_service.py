@@ -36,6 +36,7 @@ import requests
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_none
 
 import coordkit
+from coordkit.balancing import StrategyName
 from coordkit.balancing.http import (
     IDEMPOTENT_METHODS,
     BalancedSession,
@@ -138,7 +139,7 @@ class OrderService:
 
     def __init__(self, client: coordkit.Client, store: OrderStore, *, instance: str, port: int = 8080,
                  host: str = "0.0.0.0", log: logging.Logger | None = None,
-                 strategy: str = "round_robin") -> None:
+                 strategy: StrategyName = "round_robin") -> None:
         self.client = client
         self.store = store
         self.instance = instance

@@ -10,7 +10,8 @@ bash scripts/install-servers.sh
 
 if ! "$PYTHON" -m venv --help >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1; then
     echo "coordkit: installing python3-venv" >&2
-    apt-get install -y -qq python3-venv >/dev/null
+    sudo=(); [[ "$(id -u)" -eq 0 ]] || sudo=(sudo)  # as scripts/install-servers.sh does
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 fi
 
 venv() {  # venv DIR PIP-ARGS...: a fresh virtualenv with coordkit and what the tests need

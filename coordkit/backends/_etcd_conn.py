@@ -193,6 +193,13 @@ class EtcdConnection:
             if self._closed:
                 raise ClosedError("the etcd backend is closed")
             index = self._index
+        return self.stubs_at(index)
+
+    def stubs_at(self, index: int) -> Stubs:
+        """The stubs of endpoint ``index`` (its channel made on first use), current or not."""
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the etcd backend is closed")
             stubs = self._stubs.get(index)
         if stubs is not None:
             return stubs
@@ -253,6 +260,29 @@ class EtcdConnection:
                     raise ClosedError(f"the etcd backend was closed during {what}") from exc
                 raise
         raise OperationTimeoutError(f"{what} on etcd {','.join(self.endpoints)}: no time left")
+
+    def each(self, what: str, fn: Callable[[Stubs, float], T], timeout: float) -> list[T | CoordkitError]:
+        """``fn(stubs, timeout)`` on every endpoint in parallel, no failover: per endpoint its
+        result or the coordkit error it failed with. For reports of each endpoint's health."""
+        results: list[T | CoordkitError] = [OperationTimeoutError(f"{what}: no answer within {timeout:g}s")
+                                            ] * len(self.endpoints)
+
+        def one(index: int) -> None:
+            try:
+                results[index] = fn(self.stubs_at(index), timeout)
+            except (grpc.RpcError, etcd3.exceptions.Etcd3Exception) as exc:
+                results[index] = translate(exc, what, [self.endpoints[index]])
+            except CoordkitError as exc:
+                results[index] = exc
+
+        threads = [threading.Thread(target=one, args=(i,), daemon=True, name="coordkit-etcd-each")
+                   for i in range(len(self.endpoints))]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()) + 0.5)  # gRPC enforces the deadline
+        return results
 
     def close(self) -> None:
         """Close every channel (cancelling calls in flight). Idempotent."""

@@ -13,7 +13,8 @@ from ..errors import ConflictError, KeyExistsError, VersionConflictError
 from ._etcd_conn import etcdrpc
 from .base import Check, Delete, Entry, Op, Put
 
-__all__ = ["conditions", "first_conflict", "prefix_range", "read", "read_by_creation", "read_op", "remove", "write"]
+__all__ = ["conditions", "first_conflict", "prefix_range", "read", "read_by_creation", "read_op", "remove",
+           "write", "written"]
 
 _Compare: Any = etcdrpc.Compare
 
@@ -45,8 +46,19 @@ def read_by_creation(key: bytes, range_end: bytes, *, keys_only: bool = False) -
                                 sort_target=etcdrpc.RangeRequest.CREATE)
 
 
-def write(key: bytes, value: bytes, lease: int = 0) -> Any:
-    return etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=key, value=value, lease=lease))
+def write(key: bytes, value: bytes, lease: int = 0, *, prev_kv: bool = False) -> Any:
+    """A put; with ``prev_kv`` its response carries the key's previous state, from which the
+    new entry follows (see :func:`written`) without a read costing one more txn operation."""
+    return etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=key, value=value, lease=lease,
+                                                            prev_kv=prev_kv))
+
+
+def written(name: str, value: bytes, lease: int, prev: Any, revision: int) -> Entry:
+    """The entry a put with ``prev_kv`` made at ``revision``: a new key (no previous state)
+    starts at version 1 created at ``revision``; an existing one keeps its create revision."""
+    if prev is None or not prev.create_revision:
+        return Entry(name, bytes(value), 1, revision, revision, lease)
+    return Entry(name, bytes(value), prev.version + 1, prev.create_revision, revision, lease)
 
 
 def remove(key: bytes, range_end: bytes = b"") -> Any:

@@ -38,7 +38,7 @@ from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
 
 __all__ = ["EtcdWatch"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 _DELETE = 1  # mvccpb.Event.EventType.DELETE (PUT is 0)
 _LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
@@ -72,17 +72,18 @@ class EtcdWatch(Watch):
         self._delivered: dict[bytes, int] | None = {}
 
     # --- life cycle ----------------------------------------------------------------
-    def start(self, start_revision: int | None) -> None:
+    def start(self, start_revision: int | None, timeout: float | None = None) -> None:
         """Fix where the watch starts, then run it. Raises coordkit errors (the server must
-        answer one read); nothing runs on failure."""
+        answer one read, within ``timeout`` if given, else the operation timeout); nothing
+        runs on failure."""
         if start_revision is None:
             # One read gives both "now" and the state at now: nothing falls in between.
-            snapshot = self._read(keys_only=True)
+            snapshot = self._read(keys_only=True, timeout=timeout)
             self._delivered = {kv.key: kv.mod_revision for kv in snapshot.kvs}
             self._next = snapshot.header.revision + 1
         else:
             self._next = start_revision
-            self._delivered = self._snapshot_at(start_revision - 1)
+            self._delivered = self._snapshot_at(start_revision - 1, timeout)
         self._thread = threading.Thread(target=self._run, name=f"coordkit-etcd-{self._what}", daemon=True)
         self._thread.start()
 
@@ -129,7 +130,7 @@ class EtcdWatch(Watch):
 
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        log.info("coordkit: %s; %s retries from revision %d", error, self._what, self._next)
+        log.debug("coordkit: %s; %s retries from revision %d", error, self._what, self._next)
 
     def _follow(self) -> None:
         """Run one stream from ``self._next`` until it ends. Returns after a stream that
@@ -180,8 +181,9 @@ class EtcdWatch(Watch):
                 self._on_link_down()
         if not established:
             raise _Broken(str(translate(exc, self._what, self._conn.endpoints))) from exc
-        log.info("coordkit %s: stream broke (%s); resuming from revision %d",
-                 self._what, exc.details(), self._next)
+        # A dropped link is the session's to report (once); other breaks are news.
+        log.log(logging.DEBUG if exc.code() in _LINK_DOWN else logging.INFO,
+                "coordkit %s: stream broke (%s); resuming from revision %d", self._what, exc.details(), self._next)
 
     @staticmethod
     def _requests(create: Any, over: threading.Event) -> Iterator[Any]:
@@ -251,16 +253,17 @@ class EtcdWatch(Watch):
                 return
 
     # --- reads ---------------------------------------------------------------------
-    def _read(self, *, keys_only: bool, revision: int = 0) -> Any:
+    def _read(self, *, keys_only: bool, revision: int = 0, timeout: float | None = None) -> Any:
         request = read(self._key, self._end, keys_only=keys_only, revision=revision)
         return self._conn.call(f"read for {self._what}",
-                               lambda s, t: s.kv.Range(request, **s.args(t)), retry_safe=True)
+                               lambda s, t: s.kv.Range(request, **s.args(t)), retry_safe=True,
+                               timeout=timeout)
 
-    def _snapshot_at(self, revision: int) -> dict[bytes, int] | None:
+    def _snapshot_at(self, revision: int, timeout: float | None = None) -> dict[bytes, int] | None:
         if revision <= 0:
             return {}  # before the first revision there was nothing
         try:
-            found = self._read(keys_only=True, revision=revision)
+            found = self._read(keys_only=True, revision=revision, timeout=timeout)
         except NotFoundError:
             return None  # compacted (or future): what the caller has seen is unknown
         return {kv.key: kv.mod_revision for kv in found.kvs}

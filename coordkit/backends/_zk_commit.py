@@ -4,7 +4,11 @@ A multi applies all its ops at one zxid or none of them, but it cannot express "
 create if absent", "exists with this czxid" or "delete if present". Those are decided from
 a read (or a guess) and the multi is built on that; if a concurrent writer invalidates the
 decision, the multi fails as a whole, nothing was written, and it is built again (a bounded
-number of times). Missing parents of created keys are created in the same multi.
+number of times). Missing parents of created keys are created in the same multi, as
+implicit parents (``PARENT_MARK``): nodes that are not keys. A create that finds an
+implicit parent writes it (pinned to the version read); a delete of a node that has
+children turns it back into an implicit parent (pinned likewise), as ZooKeeper cannot
+remove it; a delete of an implicit parent is a delete of an absent key.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from kazoo.protocol.states import ZnodeStat
 
 from ..errors import ConfigurationError, ConflictError, KeyExistsError, VersionConflictError
 from ._zk_errors import TRANSLATED
-from ._zk_read import Levels, to_entry, wait
+from ._zk_read import PARENT_MARK, Levels, is_parent, to_entry, wait
 from .base import Check, Delete, Entry, Op, Put
 
-__all__ = ["check_put", "delete_levels", "missing_parents", "run_commit"]
+__all__ = ["check_put", "delete_levels", "missing_parents", "prune_parents", "run_commit"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 MAX_VALUE_BYTES = 1024 * 1024 - 4096  # past jute.maxbuffer (1 MiB) ZooKeeper drops the connection
 _FOLLOWERS = (ke.RolledBackError, ke.RuntimeInconsistency)  # results of the ops that did not fail
 
@@ -60,6 +64,7 @@ def run_commit(
     """
     creating = dict.fromkeys(absent, True)  # plain puts: index -> create (True) or update (False)
     skipped: set[int] = set()  # deletes without version of keys found absent
+    pinned: dict[int, int] = {}  # creates over, and deletes into, an implicit parent: its version
     parents: list[str] = []
     for _ in range(races):
         with errors():
@@ -79,7 +84,13 @@ def run_commit(
             elif isinstance(op, Delete):
                 if i in skipped:
                     continue
-                tx.delete(path, -1 if op.version is None else op.version - 1)
+                if i in pinned:  # it has children: it becomes their implicit parent
+                    tx.set_data(path, PARENT_MARK, pinned[i])
+                else:
+                    tx.delete(path, -1 if op.version is None else op.version - 1)
+            elif op.create and i in pinned:
+                kinds[i] = "set"
+                tx.set_data(path, op.value, pinned[i])
             elif op.create:
                 kinds[i] = "create"
                 create(path, op.value, op.ephemeral)
@@ -113,7 +124,10 @@ def run_commit(
         failed = next((j for j, r in enumerate(outcome)
                        if isinstance(r, Exception) and not isinstance(r, _FOLLOWERS)), None)
         if failed is None:
-            return _results(client, ops, plan, kinds, outcome, created, reads, session_id, deadline())
+            results = _results(client, ops, plan, kinds, outcome, created, reads, session_id, deadline())
+            deleted = [ops[i][0] for i in plan if isinstance(ops[i][1], Delete) and i not in pinned]
+            prune_parents(client, deleted, deadline())
+            return results
         index, exc = plan[failed], outcome[failed]
         if index < 0 or (kinds.get(index) == "create" and isinstance(exc, ke.NoNodeError)):
             # A parent is missing, or one we meant to create appeared or vanished meanwhile.
@@ -121,6 +135,8 @@ def run_commit(
                 parents = missing_parents(client, [p for _, p in created], deadline())
             continue
         path, op = ops[index]
+        if _implicit_parent_met(client, op, index, path, exc, pinned, skipped, errors, deadline()):
+            continue
         if isinstance(op, Put) and not op.create and op.version is None:
             if isinstance(exc, ke.NoNodeError) or isinstance(exc, ke.NodeExistsError) and not op.ephemeral:
                 # The guess was wrong for this key, so it may be wrong for others too: read
@@ -133,6 +149,9 @@ def run_commit(
             if op.ephemeral and isinstance(exc, (ke.NodeExistsError, ke.BadVersionError)):
                 continue  # the key changed hands between the read and the multi: read again
         if isinstance(op, Delete) and op.version is None and isinstance(exc, ke.NoNodeError):
+            # As for plain puts: learn every absent key of the commit's deletes in one read.
+            with errors():
+                skipped.update(_absent_deletes(client, ops, deadline()))
             skipped.add(index)
             continue
         versioned = isinstance(op, Check) or getattr(op, "version", None) is not None
@@ -154,7 +173,7 @@ class _Multi:
     def create(self, path: str, value: bytes, ephemeral: bool) -> None:
         for parent in self._parents:
             if parent not in self._made and path.startswith(parent + "/"):
-                self.tx.create(parent, b"")
+                self.tx.create(parent, PARENT_MARK)
                 self.plan.append(-1)
                 self._made.add(parent)
         self.tx.create(path, value, ephemeral=ephemeral)
@@ -176,6 +195,70 @@ def _plain_put_absence(client: KazooClient, ops: Sequence[tuple[str, Op]], deadl
              if isinstance(op, Put) and not op.create and op.version is None and not op.ephemeral]
     probes = [client.exists_async(ops[i][0]) for i in plain]
     return {i: wait(probe, deadline) is None for i, probe in zip(plain, probes)}
+
+
+def _implicit_parent_met(
+    client: KazooClient, op: Op, index: int, path: str, exc: BaseException, pinned: dict[int, int],
+    skipped: set[int], errors: Callable[..., AbstractContextManager[None]], deadline: float,
+) -> bool:
+    """Whether a failed op of the multi met a node that needs the implicit-parent rules (a
+    create over one, a delete of a node with children, or a lost race with either); it then
+    updates ``pinned``/``skipped`` for the next attempt. Raises a failed condition."""
+    if index in pinned and isinstance(exc, (ke.BadVersionError, ke.NoNodeError)):
+        del pinned[index]  # the node changed since it was read: decide again
+        return True
+    creates = isinstance(op, Put) and op.create and not op.ephemeral and isinstance(exc, ke.NodeExistsError)
+    deletes = isinstance(op, Delete) and isinstance(exc, ke.NotEmptyError)
+    if not (creates or deletes):
+        return False
+    with errors(op.key):
+        try:
+            data, stat = wait(client.get_async(path), deadline)
+        except ke.NoNodeError:
+            return True  # gone meanwhile: try again
+    if creates:
+        if not is_parent(data):
+            return False  # a key: the create's KeyExistsError stands
+        pinned[index] = stat.version
+    elif is_parent(data):  # deleting an implicit parent: an absent key
+        if op.version is not None:
+            raise VersionConflictError(f"{op.key} does not exist (expected at version {op.version})")
+        skipped.add(index)
+    else:
+        if op.version is not None and stat.version != op.version - 1:
+            raise VersionConflictError(f"{op.key} is at version {stat.version + 1}, not {op.version}")
+        pinned[index] = stat.version
+    return True
+
+
+def prune_parents(client: KazooClient, paths: Sequence[str], deadline: float) -> None:
+    """Remove the implicit parents of ``paths`` left without children, deepest first. Each
+    removal is pinned to the version read and refused by ZooKeeper if a child appeared, so it
+    can never remove a key or a parent in use. Best effort: a failure leaves an empty implicit
+    parent, which reads as absent."""
+    seen: set[str] = set()
+    for path in paths:
+        parent = path.rsplit("/", 1)[0]
+        while parent and parent not in seen:
+            seen.add(parent)
+            try:
+                data, stat = wait(client.get_async(parent), deadline)
+                if not is_parent(data) or stat.numChildren:
+                    break
+                wait(client.delete_async(parent, version=stat.version), deadline)
+            except (ke.NoNodeError, ke.NotEmptyError, ke.BadVersionError):
+                break
+            except TRANSLATED as exc:
+                log.debug("coordkit: could not remove the empty parent %s: %r", parent, exc)
+                return
+            parent = parent.rsplit("/", 1)[0]
+
+
+def _absent_deletes(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: float) -> set[int]:
+    """The deletes without version whose key is absent now (one pipelined round trip)."""
+    plain = [i for i, (_, op) in enumerate(ops) if isinstance(op, Delete) and op.version is None]
+    probes = [client.exists_async(ops[i][0]) for i in plain]
+    return {i for i, probe in zip(plain, probes) if wait(probe, deadline) is None}
 
 
 def _require_own(op: Put, stat: ZnodeStat | None, session_id: int, *, missing_ok: bool) -> ZnodeStat | None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import re
 import threading
 import uuid
@@ -123,6 +124,12 @@ class QueueJoin:
         except NoNodeError:  # only if the session ended meanwhile; then a new node is right
             return None
         return _view(_contender(path, data, stat), self.parent, names, max(parent_stat.pzxid, stat.mzxid))
+
+
+def _relative(contender: Contender) -> Contender:
+    """The contender as reported above the backend: its znode path relative to the root (the
+    chroot's, under a namespace), without the leading slash, as on every backend."""
+    return dataclasses.replace(contender, key=contender.key.removeprefix("/"))
 
 
 def _view(mine: Contender, parent: str, names: Iterable[str], revision: int) -> QueueView:
@@ -234,7 +241,7 @@ class ContenderQueues(Backend):
 
     @abc.abstractmethod
     def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
-              session: bool = False) -> T:
+              session: bool = False, timeout: float | None = None) -> T:
         """Run ``fn(client, deadline)``, translated, again when the link comes back."""
 
     @abc.abstractmethod
@@ -253,7 +260,7 @@ class ContenderQueues(Backend):
     _zk_joins: dict[str, QueueJoin]
 
     def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None) -> QueueView:
+                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
         """Create ``<path>/_c_<uuid>-lock-<seq>`` and list the queue in one round trip. A retry
         after a lost link adopts the node of the first attempt. Every contender has a node
         of its own, so ``unique`` changes nothing."""
@@ -266,15 +273,18 @@ class ContenderQueues(Backend):
             joins[attempt] = join  # a retry of this attempt looks for the node it sent first
             while len(joins) > 1024:
                 joins.pop(next(iter(joins)))
-        view = self._read(path, join.attempt, write=True, session=True)
+        view = self._read(path, join.attempt, write=True, session=True, timeout=timeout)
         if attempt:
             joins.pop(attempt, None)
-        return view
+        return QueueView(_relative(view.mine), [_relative(c) for c in view.contenders], view.revision)
 
-    def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
+    def queue_list(self, path: str, *, values: bool = False,
+                   timeout: float | None = None) -> tuple[list[Contender], int]:
         """One children read; with ``values``, one more pipelined read of every contender."""
         node = self._keys.to_key(path)
-        return self._read(path, lambda client, deadline: list_queue(client, node, deadline, values=values))
+        contenders, revision = self._read(
+            path, lambda client, deadline: list_queue(client, node, deadline, values=values), timeout=timeout)
+        return [_relative(c) for c in contenders], revision
 
     def queue_update(self, mine: Contender, value: bytes) -> Contender:
         """``set`` at our node's known version, not retried (a repeat would meet its own
@@ -283,10 +293,11 @@ class ContenderQueues(Backend):
         with self._errors(mine.key, versioned=True, write=True, session=True):
             return update_contender(client, node, mine, value, self._deadline())
 
-    def queue_leave(self, mine: Contender) -> None:
+    def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
         """Delete our node; gone already is fine, so it is safe to retry."""
         node = self._keys.to_key(mine.key)
-        self._read(mine.key, lambda client, deadline: leave_queue(client, node, deadline), write=True)
+        self._read(mine.key, lambda client, deadline: leave_queue(client, node, deadline), write=True,
+                   timeout=timeout)
 
     def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
                   create_revision: int = 0) -> bool:
@@ -294,4 +305,5 @@ class ContenderQueues(Backend):
         False after ``timeout`` or once ``wake`` is set by somebody else. (Sequential node
         names are never reused, so ``create_revision`` is not needed here.)"""
         node = self._keys.to_key(key)
-        return self._read(key, lambda client, deadline: wait_gone(client, node, deadline, timeout, wake))
+        return self._read(key, lambda client, deadline: wait_gone(client, node, deadline, timeout, wake),
+                          timeout=timeout)

@@ -17,14 +17,17 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import ZnodeStat
 
+from ..names import PARENT_MARK
 from .base import Entry
 
 __all__ = [
+    "PARENT_MARK",
     "SYSTEM_NODE",
     "Levels",
     "NodeRead",
     "child_path",
     "get_entry",
+    "is_parent",
     "list_children",
     "read_key",
     "read_levels",
@@ -36,6 +39,9 @@ __all__ = [
 ]
 
 SYSTEM_NODE = "zookeeper"  # the server's own subtree at the real root, never a coordkit key
+# The data of an implicit parent: a node that exists only because keys live below it (created
+# for them, or a key deleted while it had children). It is not a key: reads skip it. coordkit
+# refuses to write this value (coordkit.names), so no key can be mistaken for a parent.
 
 Watcher = Callable[[Any], None]
 
@@ -62,6 +68,11 @@ def visible(parent: str, names: Iterable[str], *, chrooted: bool) -> list[str]:
     if parent == "/" and not chrooted:
         return sorted(n for n in names if n != SYSTEM_NODE)
     return sorted(names)
+
+
+def is_parent(data: bytes | None) -> bool:
+    """Whether a node holding ``data`` is an implicit parent rather than a key."""
+    return data == PARENT_MARK
 
 
 def to_entry(path: str, data: bytes | None, stat: ZnodeStat) -> Entry:
@@ -133,7 +144,7 @@ def read_key(client: KazooClient, path: str, deadline: float, watcher: Watcher) 
         value, stat = wait(data, deadline)
     except NoNodeError:
         return None
-    return to_entry(path, value, stat)
+    return None if is_parent(value) else to_entry(path, value, stat)
 
 
 Levels = list[list[tuple[str, NodeRead]]]
@@ -172,7 +183,7 @@ def get_entry(client: KazooClient, path: str, deadline: float) -> Entry | None:
         data, stat = wait(client.get_async(path), deadline)
     except NoNodeError:
         return None
-    return to_entry(path, data, stat)
+    return None if is_parent(data) else to_entry(path, data, stat)
 
 
 def list_children(client: KazooClient, path: str, deadline: float, *, chrooted: bool) -> list[str]:
@@ -183,12 +194,13 @@ def list_children(client: KazooClient, path: str, deadline: float, *, chrooted: 
 
 
 def read_tree(client: KazooClient, root: str, deadline: float, *, chrooted: bool) -> tuple[list[Entry], int]:
-    """Every entry strictly below ``root``, sorted, and the largest zxid read (czxid, mzxid
-    and pzxid, so a child deleted since the nodes were written counts). An absent root
-    gives the zxid at which the server answered that it is absent."""
+    """Every entry strictly below ``root`` (implicit parents are no entries), sorted, and
+    the largest zxid read (czxid, mzxid and pzxid, so a child deleted since the nodes were
+    written counts). An absent root gives the zxid at which the server answered that it is
+    absent."""
     top, levels = read_levels(client, root, deadline, chrooted=chrooted)
     if top is None:
         return [], client.last_zxid
-    entries = [to_entry(p, r.data, r.stat) for level in levels for p, r in level]
+    entries = [to_entry(p, r.data, r.stat) for level in levels for p, r in level if not is_parent(r.data)]
     revision = max([top.max_zxid()] + [r.max_zxid() for level in levels for _, r in level])
     return sorted(entries, key=lambda e: e.key), revision

@@ -31,7 +31,7 @@ __all__ = [
     "stop_bounded",
 ]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 
 class Negotiated:
@@ -62,6 +62,37 @@ class Negotiated:
         connection._invoke = recording_invoke
 
 
+# kazoo's lines about each connection attempt: one per attempt, every 0.1 s to 1 s while no
+# server answers. The session says once that the link dropped and once that it is back.
+_PER_ATTEMPT = ("Connecting to ", "Connection dropped", "Connection time-out", "Transition to CONNECTING",
+                "Cannot resolve ", "Closing connection to ", "Zookeeper connection lost",
+                "Zookeeper connection established", "Failed connecting to Zookeeper")
+
+
+class KazooLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """kazoo's own logger (``kazoo.client``), with its per-attempt connection lines lowered to
+    DEBUG: this touches no logging configuration, only what this client's kazoo says."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("kazoo.client"), {})
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if level > logging.DEBUG and isinstance(msg, str) and msg.startswith(_PER_ATTEMPT):
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.DEBUG, msg, *args, **kwargs)
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.INFO, msg, *args, **kwargs)
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.WARNING, msg, *args, **kwargs)
+
+    warn = warning  # kazoo still calls the old name in places
+
+
 def new_client(hosts: str, ttl: float, security: Security | None = None) -> tuple[KazooClient, Negotiated]:
     """A kazoo client that never gives up reconnecting and hops quickly between servers,
     with ``security``'s digest identity, TLS and the ACL of the nodes it creates.
@@ -72,6 +103,7 @@ def new_client(hosts: str, ttl: float, security: Security | None = None) -> tupl
     client = KazooClient(
         hosts=hosts,
         timeout=ttl,
+        logger=KazooLog(),
         connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
         command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
         **kazoo_options(security or Security()),
@@ -150,22 +182,32 @@ def srvr_all(endpoints: list[str], timeout: float,
         return dict(zip(endpoints, pool.map(one, endpoints)))
 
 
+# Modes of a member that serves clients; any other answer means it does not now.
+_SERVING = ("leader", "follower", "observer", "standalone", "read-only")
+
+
 def describe(endpoints: list[str], timeout: float,
-             security: Security | None = None) -> tuple[str, str, dict[str, str]]:
-    """(version, leader, details) of an ensemble from ``srvr``: the leader is the member whose
-    mode is leader or standalone; details say each member's mode, zxid and node count."""
-    version, leader, details = "", "", {}
+             security: Security | None = None) -> tuple[str, str, dict[str, str | int], dict[str, str]]:
+    """(version, leader, details, unreachable) of an ensemble from ``srvr``: the leader is the
+    member whose mode is leader or standalone; details say each serving member's mode, zxid
+    and node count; unreachable says why each other endpoint does not serve."""
+    version, leader = "", ""
+    details: dict[str, str | int] = {}
+    unreachable: dict[str, str] = {}
     for endpoint, answer in srvr_all(endpoints, timeout, security).items():
-        if isinstance(answer, str) or "Mode" not in answer:
-            details[endpoint] = answer if isinstance(answer, str) else answer.get("error", "no Mode")
+        mode = answer.get("Mode", "") if isinstance(answer, dict) else ""
+        if isinstance(answer, dict) and "whitelist" in answer.get("error", ""):
+            details[endpoint] = "answers, mode unknown: srvr is not in its 4lw.commands.whitelist"
             continue
-        mode = answer["Mode"]
+        if mode not in _SERVING:
+            unreachable[endpoint] = answer if isinstance(answer, str) else answer.get("error", "not serving")
+            continue
         details[endpoint] = f"{mode}, zxid {answer.get('Zxid', '?')}, {answer.get('Node count', '?')} nodes"
         # "3.8.0-5a02a05e..., built on ...": the release is what people compare
         version = version or answer.get("Zookeeper version", "").split(",")[0].split("-")[0]
         if mode in ("leader", "standalone") and not leader:
             leader = endpoint
-    return version, leader, details
+    return version, leader, details, unreachable
 
 
 def ensure_chroot(client: KazooClient, endpoints: list[str], namespace: str, ttl: float,

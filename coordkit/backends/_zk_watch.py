@@ -31,12 +31,12 @@ from kazoo.client import KazooClient
 
 from ..errors import CoordkitError
 from ._zk_errors import TRANSLATED
-from ._zk_read import NodeRead, child_path, read_key, read_nodes, to_entry, visible
+from ._zk_read import NodeRead, child_path, is_parent, read_key, read_nodes, to_entry, visible
 from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
 
 __all__ = ["ZkWatch"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 _RESYNC = object()  # re-read the whole subtree
 _STOP = object()
@@ -84,15 +84,16 @@ class ZkWatch(Watch):
         self._watcher = on_event
 
     # --- lifecycle ---------------------------------------------------------------
-    def start(self, start_revision: int | None) -> None:
+    def start(self, start_revision: int | None, deadline: float, client: KazooClient) -> None:
         """Take the initial snapshot (arming the watches), then start the worker.
 
         Raises what the reads raise; then nothing runs. The snapshot is the state before the
         watch and is not delivered, except, with ``start_revision``, the keys it holds that
-        were written at or after that revision (ZooKeeper cannot tell older history).
+        were written at or after that revision (ZooKeeper cannot tell older history). The
+        reads run on ``client`` and share the caller's ``deadline``.
         """
         puts: list[Entry] = []
-        self._sync(None, [], puts)
+        self._sync(None, [], puts, deadline, client)
         if start_revision is not None:
             self._initial = self._order([], [e for e in puts if e.mod_revision >= start_revision])
         self._thread.start()
@@ -181,11 +182,15 @@ class ZkWatch(Watch):
         return WatchEvent(kind, key, entry, self._last_revision)
 
     # --- reading and diffing -------------------------------------------------------
-    def _sync(self, paths: set[str] | None, deletes: list[WatchEvent], puts: list[Entry]) -> None:
-        """Re-read ``paths`` (None: everything) and record the differences from the snapshot."""
-        client = self._client_for()
+    def _sync(self, paths: set[str] | None, deletes: list[WatchEvent], puts: list[Entry],
+              deadline: float | None = None, client: KazooClient | None = None) -> None:
+        """Re-read ``paths`` (None: everything) and record the differences from the snapshot.
+        With ``deadline`` (the first read, which a caller waits for) every level is read by
+        it; without, each level gets the operation timeout (a background resync)."""
+        if client is None:
+            client = self._client_for()
         if not self._prefix:
-            entry = read_key(client, self._path, time.monotonic() + self._timeout, self._watcher)
+            entry = read_key(client, self._path, deadline or time.monotonic() + self._timeout, self._watcher)
             old = self._entries.get(self._path)
             if old is not None and (entry is None or entry.create_revision != old.create_revision):
                 self._drop(self._path, client.last_zxid, deletes)
@@ -200,7 +205,7 @@ class ZkWatch(Watch):
         )
         root_only = frozenset({self._path})
         while level:
-            reads = read_nodes(client, level, time.monotonic() + self._timeout,
+            reads = read_nodes(client, level, deadline or time.monotonic() + self._timeout,
                                watcher=self._watcher, containers=root_only)
             observed = client.last_zxid  # the server's zxid when it answered these reads
             following: list[str] = []
@@ -223,12 +228,17 @@ class ZkWatch(Watch):
         if read is None:
             self._drop(path, observed, deletes)
             return []
+        parent, _, name = path.rpartition("/")
+        if is_parent(read.data):  # not a key (any more), but the keys below it are watched
+            self._kids.setdefault(parent or "/", set()).add(name)
+            if self._entries.pop(path, None) is not None:
+                deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
+            return self._children(path, read.children, deep, observed, deletes)
         entry = to_entry(path, read.data, read.stat)
         old = self._entries.get(path)
         if old is not None and old.create_revision != entry.create_revision:
             self._drop(path, observed, deletes)  # deleted and created again since last read
             old = None
-        parent, _, name = path.rpartition("/")
         self._kids.setdefault(parent or "/", set()).add(name)
         if old is None or entry.mod_revision > old.mod_revision:
             self._entries[path] = entry

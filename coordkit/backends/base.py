@@ -14,6 +14,17 @@ Session
     announced by the server) is reported through the sink given to :meth:`Backend.connect`.
 
 Keys and values
+    Keys form a flat namespace of names: a key exists only if it was written. A name with
+    keys below it is no key unless written: ``get`` gives None, ``tree`` and watches skip
+    it, ``children`` lists it. ``delete(key)`` deletes that key only (``recursive``: and
+    the keys below). ZooKeeper's parents are *implicit parents* (nodes holding
+    :data:`coordkit.names.PARENT_MARK`, a value refused everywhere): see its backend.
+    Spelling: on etcd without a namespace a name is the etcd key as written (``x`` and
+    ``/x`` are two keys, as in etcdctl); elsewhere a name is a path from the namespace
+    root (``x`` is ``/x``). A commit holds at most :data:`coordkit.names.MAX_COMMIT_OPS`
+    ops (etcd's ``--max-txn-ops``) and 1 MiB of values (ZooKeeper's ``jute.maxbuffer``);
+    the client refuses more with CommitTooLargeError before sending.
+
     Values are bytes. ``version`` is 1 when a key is created and grows by one with each
     write; it restarts at 1 when a deleted key is created again. ``create_revision`` and
     ``mod_revision`` are cluster-wide and strictly increase (etcd revisions, ZooKeeper
@@ -152,7 +163,9 @@ class ServerInfo:
     version: str = ""
     members: Sequence[str] = field(default_factory=tuple)
     leader: str = ""
-    details: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str | int] = field(default_factory=dict)
+    # Each endpoint of the URL is asked on its own: those that did not answer, and why.
+    unreachable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -260,16 +273,17 @@ class Backend(abc.ABC):
         """Write one key (see :class:`Put`) and return its new state.
 
         Raises KeyExistsError (``create``), VersionConflictError (``version``).
-        On ZooKeeper missing parents are created as empty persistent nodes.
+        On ZooKeeper missing parents are created as implicit parents, in the same
+        transaction; a ``create`` over an implicit parent succeeds (it was no key).
         """
 
     @abc.abstractmethod
     def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
         """Delete ``key`` (and, with ``recursive``, every key below it).
 
-        Returns False if nothing was there. Raises VersionConflictError if ``version`` is
-        given and the key is absent or at another version, NotEmptyError on ZooKeeper
-        when the node has children and ``recursive`` is false.
+        Returns False if nothing was there (an implicit parent is nothing). Raises
+        VersionConflictError if ``version`` is given and the key is absent or at another
+        version. Without ``recursive`` the keys below ``key`` stay, on every backend.
         """
 
     @abc.abstractmethod
@@ -292,11 +306,14 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def watch(
-        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None
+        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None,
+        timeout: float | None = None,
     ) -> Watch:
         """Call ``callback`` for every change of ``key`` (or of the keys strictly below it
         when ``prefix``) after ``start_revision`` (default: from now), in order, once each.
         When this returns, the watch is in place: every change made after it is delivered.
+        Starting waits at most the operation timeout, or ``timeout`` if shorter, then raises
+        BackendUnavailableError and nothing runs.
         Exceptions from ``callback`` are logged and do not stop the watch."""
 
     def canonical(self, name: str) -> str:
@@ -307,10 +324,22 @@ class Backend(abc.ABC):
     # --- contender queues (locks, semaphores, elections) ----------------------------------
     # Defaults built on the key/value calls above; the ZooKeeper and etcd backends override
     # them with the wire layouts other tools use (Curator, etcdctl) and single round trips.
+    # Queue paths come canonical from the recipes (names.recipe_name: no leading slash), and
+    # contender keys go back in one form on every backend: relative to the namespace root.
+
+    def _contender_name(self, name: str) -> str:
+        """The form a contender key is reported in (``Lock.key``, ``Leader.key``, queue
+        views): relative to the namespace root, no leading slash, and still a name that
+        reads that very key. Path-style backends, where ``x`` is ``/x``, drop the slash."""
+        return name.removeprefix("/")
 
     def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None) -> QueueView:
+                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
         """Add this session's ephemeral contender under ``path`` and return the queue.
+
+        Waits at most the operation timeout, or ``timeout`` if shorter (a caller's deadline:
+        an ``acquire(timeout=1)`` must not wait 5 s for an unreachable store), then raises
+        BackendUnavailableError; the same holds for :meth:`queue_list` and :meth:`queue_leave`.
 
         One round trip where the backend allows (etcd: one transaction; ZooKeeper: create
         and list pipelined). A retry after a lost connection finds the contender the first
@@ -325,22 +354,23 @@ class Backend(abc.ABC):
         existing = self.get(key)
         if existing is not None and existing.lease == self.session_id:
             contenders, revision = self.queue_list(path)
-            mine = Contender(existing.key, existing.create_revision, existing.create_revision,
-                             existing.value, existing.version)
+            mine = Contender(self._contender_name(existing.key), existing.create_revision,
+                             existing.create_revision, existing.value, existing.version)
             return QueueView(mine, contenders, revision)
         entry = self.put(Put(key, value, create=True, ephemeral=True))
         contenders, revision = self.queue_list(path)
-        mine = Contender(entry.key, entry.create_revision, entry.create_revision, entry.value,
-                         entry.version)
+        mine = Contender(self._contender_name(entry.key), entry.create_revision, entry.create_revision,
+                         entry.value, entry.version)
         return QueueView(mine, contenders, revision)
 
-    def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
+    def queue_list(self, path: str, *, values: bool = False,
+                   timeout: float | None = None) -> tuple[list[Contender], int]:
         """Every contender under ``path`` in queue order, and the revision read at.
         With ``values``, each contender's value and create revision are filled in."""
         entries, revision = self.tree(path)
         depth = path.strip("/").count("/") + 1  # contenders are the immediate children
         found = [
-            Contender(e.key, e.create_revision, e.create_revision, e.value, e.version)
+            Contender(self._contender_name(e.key), e.create_revision, e.create_revision, e.value, e.version)
             for e in entries
             if e.key.strip("/").count("/") == depth
         ]
@@ -354,7 +384,7 @@ class Backend(abc.ABC):
         assert entry is not None
         return Contender(mine.key, mine.sequence, entry.create_revision, entry.value, entry.version)
 
-    def queue_leave(self, mine: Contender) -> None:
+    def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
         """Remove our contender if it is still there (idempotent)."""
         self.delete(mine.key)
 
@@ -376,7 +406,7 @@ class Backend(abc.ABC):
                 gone.set()
                 wake.set()
 
-        watch = self.watch(key, on_event, prefix=False)
+        watch = self.watch(key, on_event, prefix=False, timeout=timeout)  # a wait's bound holds
         try:
             current = self.get(key)
             if current is None or (create_revision and current.create_revision != create_revision):

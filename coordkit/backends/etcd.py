@@ -7,10 +7,11 @@ Layout: a coordkit name is the etcd key exactly as ``etcdctl`` spells it (``mylo
 Sessions are leases: an ephemeral key is a key attached to the session's lease.
 ``Entry.version``, ``create_revision``, ``mod_revision`` and ``lease`` are etcd's own.
 
-Every write is one round trip: a transaction that compares the op's condition, writes,
-and reads the written key back (or, when a compare fails, reads the involved keys so the
-error can say which condition failed and why). Every call has a deadline of
-``operation_timeout`` seconds and fails over to the next endpoint (see ``_etcd_conn``).
+Every write is one round trip: a transaction that compares the op's condition and writes,
+asking for the key's previous state, from which the new entry follows (or, when a compare
+fails, reads the involved keys so the error can say which condition failed and why).
+Every call has a deadline of ``operation_timeout`` seconds and fails over to the next
+endpoint (see ``_etcd_conn``).
 
 ``children("/")`` without a namespace lists the first segment of every key with any
 leading ``/`` dropped: ``/a/b`` and ``a/c`` both give ``a``, although ``/a`` and ``a`` are
@@ -40,6 +41,8 @@ from ..errors import (
 from ..names import KeyMapper, join
 from . import _etcd_ops as ops_
 from ._etcd_conn import EtcdConnection, Stubs, etcdrpc
+from ._etcd_status import server_info
+from ._probe import known_failures, summary
 from ._etcd_watch import EtcdWatch
 from .base import (
     Backend,
@@ -59,7 +62,7 @@ from .base import (
 
 __all__ = ["EtcdBackend"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 
 
 def _seconds(options: Mapping[str, Any], name: str, default: float) -> float:
@@ -93,6 +96,7 @@ class EtcdBackend(Backend):
         self._watches: set[EtcdWatch] = set()
         self._attempts: dict[bytes, str] = {}  # contender key -> the join attempt that made it
         self._closed = False
+        self._reopening = False  # new_session() is granting or revoking: it closes the channel
 
     # --- names <-> keys ----------------------------------------------------------------
     def canonical(self, name: str) -> str:
@@ -104,6 +108,9 @@ class EtcdBackend(Backend):
     def _name(self, key: bytes) -> str:
         # Keys written by other tools need not be UTF-8: keep their bytes recoverable.
         return self._keys.to_name(key.decode("utf-8", "surrogateescape"))
+
+    def _contender_name(self, name: str) -> str:  # at the root a key is kept as spelt ("x" is not "/x")
+        return name.removeprefix("/") if self._keys.namespace else name
 
     def _entry(self, kv: Any) -> Entry:
         return Entry(self._name(kv.key), kv.value, kv.version, kv.create_revision, kv.mod_revision, kv.lease)
@@ -118,10 +125,16 @@ class EtcdBackend(Backend):
         return self._conn.call(what, lambda s, t: s.kv.Range(request, **s.args(t)),
                                retry_safe=True, timeout=timeout)
 
-    def _txn(self, what: str, compare: list[Any], success: list[Any], failure: list[Any]) -> Any:
+    def _txn(self, what: str, compare: list[Any], success: list[Any], failure: list[Any], *,
+             timeout: float | None = None) -> Any:
         request = etcdrpc.TxnRequest(compare=compare, success=success, failure=failure)
         # Not retry_safe: a transaction cut off mid-flight may have been applied.
-        return self._conn.call(what, lambda s, t: s.kv.Txn(request, **s.args(t)), retry_safe=False)
+        return self._conn.call(what, lambda s, t: s.kv.Txn(request, **s.args(t)), retry_safe=False,
+                               timeout=self._bounded(timeout))
+
+    def _bounded(self, timeout: float | None) -> float | None:
+        """A caller's time limit, never longer than the operation timeout (None: that one)."""
+        return None if timeout is None else min(self._timeout, timeout)
 
     def _current_lease(self) -> int:
         if self._closed:
@@ -145,16 +158,22 @@ class EtcdBackend(Backend):
         them when none answers within ``timeout``; then there is no session."""
         self._sink = sink
         self._asked_ttl = ttl
+        deadline = time.monotonic() + timeout
         try:
             self._lease, self._ttl = self._grant(timeout)
-        except OperationTimeoutError:
-            raise  # a slow or paused server, not a refused handshake
-        except BackendUnavailableError:
-            # gRPC says only "failed to connect" for a failed TLS handshake: ask why.
-            reason = diagnose_tls(self._conn.endpoints, self._conn.security, timeout, scheme="etcd")
-            if reason:
-                raise TLSError(f"cannot open a session on etcd: {reason}") from None
-            raise
+        except BackendUnavailableError as exc:
+            if not isinstance(exc, OperationTimeoutError):  # refused, not slow: TLS may be why
+                # gRPC says only "failed to connect" for a failed TLS handshake: ask why.
+                tls_problem = diagnose_tls(self._conn.endpoints, self._conn.security, timeout, scheme="etcd")
+                if tls_problem:
+                    raise TLSError(f"cannot open a session on etcd: {tls_problem}") from None
+            # gRPC's reasons are long and, for a ZooKeeper port, only "Socket closed": say
+            # what each endpoint is when every one is known to be unusable.
+            left = deadline - time.monotonic()
+            reasons = known_failures(self._conn.endpoints, "etcd", min(1.0, left)) if left > 0 else None
+            if reasons is None:
+                raise
+            raise BackendUnavailableError(summary("etcd", reasons)) from exc
 
     def _grant(self, timeout: float) -> tuple[int, float]:
         request = etcdrpc.LeaseGrantRequest(TTL=max(1, math.ceil(self._asked_ttl)))
@@ -194,12 +213,38 @@ class EtcdBackend(Backend):
     def new_session(self, timeout: float) -> int:
         """Grant a new lease, then revoke the old one in the time left (best effort: if
         that fails the old lease expires after its TTL). Raises BackendUnavailableError if
-        no server grants one; the old session then stays current."""
+        no server grants one; the old session then stays current. A close() meanwhile
+        leaves the channel to this call, which revokes what it was granted and raises
+        ClosedError: no lease outlives the backend because of the race."""
         deadline = time.monotonic() + timeout
-        old = self._current_lease()
-        self._lease, self._ttl = self._grant(timeout)
-        self._revoke(old, deadline - time.monotonic())
+        with self._lock:
+            old = self._current_lease()  # ClosedError once closed
+            self._reopening = True
+        unowned = 0  # a lease granted that close() does not know of
+        try:
+            unowned, ttl = self._grant(timeout)
+            with self._lock:
+                if not self._closed:  # from here on close() revokes it
+                    self._lease, self._ttl, unowned = unowned, ttl, 0
+            self._revoke(old, deadline - time.monotonic())
+        finally:
+            with self._lock:
+                self._reopening = False
+                closed = self._closed
+            if closed:
+                self._end_after_close(unowned)
+        if closed:
+            raise ClosedError("the etcd backend was closed while a new session was being opened")
         return self._lease
+
+    def _end_after_close(self, lease: int) -> None:
+        """The last step of a close() that came during new_session(): revoke the lease that
+        close() could not know of (if any), then close the channel close() left open."""
+        try:
+            if lease:
+                self._revoke(lease, self._timeout)
+        finally:
+            self._conn.close()
 
     def _revoke(self, lease: int, timeout: float) -> None:
         if timeout <= 0:
@@ -223,40 +268,17 @@ class EtcdBackend(Backend):
                 return
             self._closed = True
             watches, self._watches = list(self._watches), set()
-        if self._lease:
-            self._revoke(self._lease, self._timeout)
+            lease, reopening = self._lease, self._reopening
+        if lease:
+            self._revoke(lease, self._timeout)
         for watch in watches:
             watch.stop()
-        self._conn.close()
+        if not reopening:  # else new_session() revokes what it holds and closes the channel
+            self._conn.close()
 
     def server_info(self, timeout: float) -> ServerInfo:
-        """Status of the member answering, and the member list (two reads, one deadline)."""
-
-        def ask(stubs: Stubs, remaining: float) -> tuple[str, Any, Any]:
-            deadline = time.monotonic() + remaining
-            status = stubs.maintenance.Status(etcdrpc.StatusRequest(), **stubs.args(remaining))
-            left = max(0.001, deadline - time.monotonic())
-            members = stubs.cluster.MemberList(etcdrpc.MemberListRequest(), **stubs.args(left))
-            return stubs.endpoint, status, members
-
-        endpoint, status, members = self._conn.call("server status", ask, retry_safe=True, timeout=timeout)
-        names = {m.ID: m.name or f"{m.ID:x}" for m in members.members}
-        return ServerInfo(
-            kind="etcd",
-            endpoints=tuple(self._conn.endpoints),
-            version=status.version,
-            members=tuple(f"{names[m.ID]} {','.join(m.clientURLs)}" for m in members.members),
-            leader=names.get(status.leader, f"{status.leader:x}" if status.leader else ""),
-            details={
-                "answered_by": endpoint,
-                "cluster_id": f"{status.header.cluster_id:x}",
-                "member_id": f"{status.header.member_id:x}",
-                "revision": str(status.header.revision),
-                "raft_term": str(status.raftTerm),
-                "raft_index": str(status.raftIndex),
-                "db_size": str(status.dbSize),
-            },
-        )
+        """Every endpoint's status, in parallel; see :func:`._etcd_status.server_info`."""
+        return server_info(self._conn, timeout)
 
     # --- keys ------------------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:
@@ -305,14 +327,16 @@ class EtcdBackend(Backend):
         return [self._entry(kv) for kv in reply.kvs], reply.header.revision
 
     def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
-        """One transaction: every condition compared; on success the writes, each Put read
-        back; on failure the involved keys read, to raise the ConflictError subclass naming
-        the first failing op. Then nothing was written."""
+        """One transaction: every condition compared; on success the writes, each Put asking
+        for the previous state of its key (from which its new entry follows); on failure the
+        involved keys read, to raise the ConflictError subclass naming the first failing op.
+        Then nothing was written. An op costs at most one compare and one request, which is
+        what etcd's --max-txn-ops counts (per list), so MAX_COMMIT_OPS ops always fit."""
         if not ops:
             return []
         compare: list[Any] = []
         success: list[Any] = []
-        read_back: list[int | None] = []  # index in success of each Put's read
+        puts: list[tuple[int, Put, int] | None] = []  # (index in success, op, lease) of each Put
         involved: dict[bytes, None] = {}
         for op in ops:
             key = self._key(op.key)
@@ -322,19 +346,25 @@ class EtcdBackend(Backend):
                 involved[key] = None
             if isinstance(op, Put):
                 lease = self._current_lease() if op.ephemeral else 0
-                success.append(ops_.write(key, op.value, lease))
-                read_back.append(len(success))
-                success.append(ops_.read_op(key))
+                puts.append((len(success), op, lease))
+                success.append(ops_.write(key, op.value, lease, prev_kv=not op.create))
             else:
                 if isinstance(op, Delete):
                     success.append(ops_.remove(key))
-                read_back.append(None)
+                puts.append(None)
         reply = self._txn(f"commit of {len(ops)} op(s) on {ops[0].key}", compare, success,
                           [ops_.read_op(key) for key in involved])
         if not reply.succeeded:
             raise ops_.first_conflict(ops, self._found(reply, ops))
-        return [None if i is None else self._entry(reply.responses[i].response_range.kvs[0])
-                for i in read_back]
+        revision = reply.header.revision
+        return [None if put is None else self._written(put, reply.responses[put[0]], revision)
+                for put in puts]
+
+    def _written(self, put: tuple[int, Put, int], response: Any, revision: int) -> Entry:
+        _, op, lease = put
+        reply = response.response_put
+        prev = reply.prev_kv if reply.HasField("prev_kv") else None
+        return ops_.written(self._name(self._key(op.key)), op.value, lease, prev, revision)
 
     def _found(self, reply: Any, ops: Sequence[Op]) -> dict[str, Entry]:
         """The failure branch's reads, by each op's own spelling of its key (inside a
@@ -344,7 +374,8 @@ class EtcdBackend(Backend):
 
     # --- watches ---------------------------------------------------------------------------
     def watch(
-        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None
+        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None,
+        timeout: float | None = None,
     ) -> Watch:
         """Start a watch on ``key`` (or the keys strictly below it). Without
         ``start_revision`` it starts after one read that fixes "now"; raises coordkit
@@ -363,7 +394,7 @@ class EtcdBackend(Backend):
                 raise ClosedError("the etcd backend is closed")
             self._watches.add(watch)
         try:
-            watch.start(start_revision)
+            watch.start(start_revision, self._bounded(timeout))
         except BaseException:
             self._forget(watch)
             raise
@@ -375,7 +406,7 @@ class EtcdBackend(Backend):
 
     # --- contender queues ------------------------------------------------------------------
     def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None) -> QueueView:
+                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
         """One transaction, as etcd's ``concurrency.Mutex``: create ``<path>/<lease hex>``
         unless this session already has it, and list the queue by create revision. The
         layout of ``etcdctl lock`` and ``etcdctl elect``, so their contenders and ours meet;
@@ -384,7 +415,7 @@ class EtcdBackend(Backend):
         lease = self._current_lease()
         suffix = (attempt or uuid.uuid4().hex)[:12]  # a retried join finds its own key
         key = self._key(join(path, f"{lease:x}-{suffix}" if unique else f"{lease:x}"))
-        name = self._name(key)  # as the read will spell it ("x" comes back "/x" in a namespace)
+        name = self._contender_name(self._name(key))  # as _contenders will spell it
         _, start, end = self._below(path)
         queue = etcdrpc.RequestOp(request_range=ops_.read_by_creation(start, end))
         absent = ops_.conditions(Put(name, value, create=True), key)
@@ -393,7 +424,8 @@ class EtcdBackend(Backend):
             self._attempts[key] = attempt or ""
             while len(self._attempts) > 1024:
                 self._attempts.pop(next(iter(self._attempts)))
-        reply = self._txn(f"join the queue {path}", absent, [ops_.write(key, value, lease), queue], [queue])
+        reply = self._txn(f"join the queue {path}", absent, [ops_.write(key, value, lease), queue], [queue],
+                          timeout=timeout)
         contenders = self._contenders(path, reply.responses[-1].response_range.kvs)
         mine = next((c for c in contenders if c.key == name), None)
         if mine is None:  # only if the lease ended between compare and read: it cannot
@@ -404,24 +436,28 @@ class EtcdBackend(Backend):
             # and the pending removal, which compares the old revision, cannot delete it.
             # (One transaction cannot delete and put the same key: two steps.)
             same = ops_.conditions(Check(mine.key, create_revision=mine.create_revision), key)
-            self._txn(f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [])
-            return self.queue_join(path, value, unique=unique, attempt=attempt)
+            self._txn(f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [],
+                      timeout=timeout)
+            return self.queue_join(path, value, unique=unique, attempt=attempt, timeout=timeout)
         return QueueView(mine, contenders, reply.header.revision)
 
-    def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
+    def queue_list(self, path: str, *, values: bool = False,
+                   timeout: float | None = None) -> tuple[list[Contender], int]:
         """The contenders directly under ``path`` by create revision (one range read;
         keys only unless ``values``)."""
         _, start, end = self._below(path)
-        reply = self._range(f"list the queue {path}", ops_.read_by_creation(start, end, keys_only=not values))
+        reply = self._range(f"list the queue {path}", ops_.read_by_creation(start, end, keys_only=not values),
+                            self._bounded(timeout))
         return self._contenders(path, reply.kvs), reply.header.revision
 
-    def queue_leave(self, mine: Contender) -> None:
+    def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
         """Delete our contender if it is still the same entry (one transaction; idempotent)."""
         key = self._key(mine.key)
         compare = ops_.conditions(Check(mine.key, create_revision=mine.create_revision or None), key)
-        self._txn(f"leave the queue at {mine.key}", compare, [ops_.remove(key)], [])
+        self._txn(f"leave the queue at {mine.key}", compare, [ops_.remove(key)], [], timeout=timeout)
 
     def _contenders(self, path: str, kvs: Any) -> list[Contender]:
         prefix = len(self._keys.prefix_of(path).encode("utf-8"))
-        return [Contender(self._name(kv.key), kv.create_revision, kv.create_revision, kv.value, kv.version)
+        return [Contender(self._contender_name(self._name(kv.key)), kv.create_revision, kv.create_revision,
+                          kv.value, kv.version)
                 for kv in kvs if b"/" not in kv.key[prefix:]]  # direct children only

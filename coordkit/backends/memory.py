@@ -47,7 +47,7 @@ from .base import (
 
 __all__ = ["MemoryBackend", "MemoryStore", "get_store", "reset_stores"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 _stores: dict[str, MemoryStore] = {}
 _stores_lock = threading.Lock()
 
@@ -305,7 +305,7 @@ class MemoryBackend(Backend):
     def server_info(self, timeout: float) -> ServerInfo:
         self._ready()
         return ServerInfo("memory", [f"memory://{self._store.name}"], version="in-process",
-                          details={"revision": str(self._store.revision)})
+                          details={"revision": self._store.revision})
 
     # keys --------------------------------------------------------------------------
     def _entry(self, entry: Entry | None) -> Entry | None:
@@ -358,9 +358,10 @@ class MemoryBackend(Backend):
         return [self._entry(e) for e in self._store.commit([self._op(o) for o in ops], self._sid)]
 
     def watch(
-        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None
+        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None,
+        timeout: float | None = None,
     ) -> Watch:
-        self._ready()
+        self._ready()  # in-process: never waits, so ``timeout`` has nothing to bound
         if start_revision is not None:
             raise ConfigurationError("the memory backend keeps no history: watch from now (start_revision=None)")
 

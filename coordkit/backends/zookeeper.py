@@ -3,8 +3,20 @@ helpers and here).
 
 Layout: a name is a znode path below the namespace, and the namespace is the client's
 chroot (created at connect if missing). Missing parents of a written key are created as
-empty persistent nodes, in the same transaction as the key, so they never outlive a failed
-write; they are visible to ``children``, ``tree`` and watches like any other node.
+implicit parents (persistent nodes holding ``PARENT_MARK``), in the same transaction as the
+key, so they never outlive a failed write. They are not keys (the contract's one model):
+``get``, ``tree`` and watches skip them, ``children`` lists them. A delete of a node with
+children sets the mark instead (ZooKeeper cannot remove it), pinned to the version read; a
+create over an implicit parent sets its value, pinned likewise. The delete of a key removes
+the implicit parents left empty above it, each pinned to its version, so never one that
+gained a child or a value. Nodes written by other tools (empty or not) are keys.
+
+Known differences that ZooKeeper imposes: a key written over an implicit parent continues
+that node's data version (its ``version`` need not start at 1), so a compare-and-set whose
+version happens to equal the parent's writes it; an implicit parent whose last child went
+without a coordkit delete (an expired ephemeral key, another tool) stays until a coordkit
+delete below it: it reads as absent but ``children`` lists its name. An ephemeral key
+cannot have keys below it (ZooKeeper refuses), nor be written over an implicit parent.
 
 Mapping of the contract onto ZooKeeper:
 
@@ -22,7 +34,8 @@ Mapping of the contract onto ZooKeeper:
 * An ephemeral ``put`` on a key that exists as a persistent key or as another session's
   ephemeral raises KeyExistsError; on our own ephemeral it updates the value. A persistent
   ``put`` on an existing ephemeral key updates its value and leaves it ephemeral.
-* A ``Delete`` without version of an absent key in ``commit`` is a no-op, as on etcd.
+* A ``Delete`` without version of an absent key (or of an implicit parent) in ``commit`` is
+  a no-op, as on etcd.
 * Contender queues (locks, elections) use Apache Curator's layout; see :mod:`._zk_queue`.
 * ``watch(start_revision=r)``: ZooKeeper keeps no history. The watch delivers the keys whose
   ``mod_revision >= r`` that exist when it starts, then live changes; deletions between
@@ -66,18 +79,20 @@ from ..errors import (
 from ..names import KeyMapper
 from .._security import Security
 from .._tls_probe import diagnose_tls
+from ._probe import explain, known_failures, summary
 from ._zk_acl import default_acl, describe_identity
-from ._zk_commit import check_put, delete_levels, run_commit
+from ._zk_commit import check_put, delete_levels, prune_parents, run_commit
 from ._zk_errors import TRANSLATED, translate
 from ._zk_queue import ContenderQueues, QueueJoin
 from ._zk_read import get_entry, list_children, read_levels, read_tree, to_entry, wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
-from .base import Check, ConnectionEvent, ConnectionSink, Entry, Op, Put, ServerInfo, Watch, WatchCallback
+from .base import (Check, ConnectionEvent, ConnectionSink, Delete, Entry, Op, Put, ServerInfo, Watch,
+                   WatchCallback)
 
 __all__ = ["ZooKeeperBackend"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 _RACES = 8  # attempts when concurrent writers keep invalidating what a write was based on
 
@@ -112,6 +127,9 @@ class ZooKeeperBackend(ContenderQueues):
         self._connected = threading.Event()  # kazoo's link is up
         self._installed = threading.Event()  # a client is in place (clear while new_session swaps)
         self._watches: set[ZkWatch] = set()
+        # Guards _watches alone: new_session holds _lock while it connects, and a watch
+        # started meanwhile must not wait for that on top of its own deadline.
+        self._watch_lock = threading.Lock()
 
     @property
     def _where(self) -> str:
@@ -140,17 +158,19 @@ class ZooKeeperBackend(ContenderQueues):
     def _deadline(self) -> float:
         return time.monotonic() + self._op_timeout
 
-    def _usable(self, *, session: bool = False) -> KazooClient:
-        """The client to run on, waiting (by the operation timeout) while new_session() swaps
-        clients. With ``session``, refuses once the session is lost: an ephemeral key must
-        not land on a session that kazoo opened by itself after an expiry."""
+    def _usable(self, *, session: bool = False, deadline: float | None = None) -> KazooClient:
+        """The client to run on, waiting while new_session() swaps clients (until ``deadline``,
+        by default for the operation timeout), then BackendUnavailableError. With
+        ``session``, refuses once the session is lost: an ephemeral key must not land on a
+        session that kazoo opened by itself after an expiry."""
         if self._closed:
             raise ClosedError("the ZooKeeper backend is closed")
         if session and self._lost:
             raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
         client = self._client
         if client is None and self._sink is not None:
-            self._installed.wait(self._op_timeout)
+            wait = self._op_timeout if deadline is None else max(0.0, deadline - time.monotonic())
+            self._installed.wait(wait)
             client = self._client
             if self._closed:
                 raise ClosedError("the ZooKeeper backend is closed")
@@ -161,14 +181,15 @@ class ZooKeeperBackend(ContenderQueues):
         return client
 
     def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
-              session: bool = False) -> T:
-        """Run an idempotent call (a read, or a write safe to repeat) by one deadline, again
-        if the link comes back before it."""
-        deadline = self._deadline()
+              session: bool = False, timeout: float | None = None) -> T:
+        """Run an idempotent call (a read, or a write safe to repeat) by one deadline (the
+        operation timeout, or ``timeout`` if shorter), again if the link comes back before it."""
+        limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
+        deadline = time.monotonic() + limit
         while True:
-            client = self._usable(session=session)
+            client = self._usable(session=session, deadline=deadline)
             try:
-                with self._errors(key, write=write, session=session):
+                with self._errors(key, write=write, session=session, timeout=limit):
                     return fn(client, deadline)
             except BackendUnavailableError as exc:
                 remaining = deadline - time.monotonic()
@@ -198,7 +219,7 @@ class ZooKeeperBackend(ContenderQueues):
             if self._client is not None:
                 raise ConfigurationError("connect() was already called on this backend")
             self._sink, self._asked_ttl = sink, ttl
-            client = self._start_session(timeout)
+            client = self._start_session(timeout, diagnose=True)
             try:
                 self._ensure_namespace(client, timeout)
             except BaseException:
@@ -206,22 +227,30 @@ class ZooKeeperBackend(ContenderQueues):
                 stop_bounded(client, self._close_timeout)  # a session was opened: close it
                 raise
 
-    def _start_session(self, timeout: float) -> KazooClient:
+    def _start_session(self, timeout: float, *, diagnose: bool = False) -> KazooClient:
+        """Start a client and wait for its session. With ``diagnose`` (the first connect), an
+        attempt not done at once probes the endpoints, and fails at once with their reasons
+        if none can ever answer (see :mod:`._probe`); kazoo only retries them in silence. A
+        failed TLS handshake (kazoo retries those silently too) is told by a TLS probe first."""
         client, negotiated = new_client(",".join(self._endpoints) + self._namespace, self._asked_ttl,
                                         self._security)
         client.add_listener(functools.partial(self._on_state, client))
         self._suspended = False
         self._client = client  # before start, so that the listener accepts its events
         cid, tls_problem = None, None
+        deadline = time.monotonic() + timeout
         try:
             with self._errors():
-                started, deadline = client.start_async(), time.monotonic() + timeout
-                # kazoo retries a failed TLS handshake forever, silently: after a second
-                # without a session, ask once whether TLS is the problem.
-                if started.wait(min(timeout, 1.0)) or not (
-                        tls_problem := diagnose_tls(self._endpoints, self._security, timeout)):
-                    if started.wait(max(0.0, deadline - time.monotonic())):
-                        cid = client.client_id
+                started = client.start_async()
+                if diagnose and not started.wait(min(0.1, timeout / 10)):
+                    tls_problem = diagnose_tls(self._endpoints, self._security, timeout)
+                    # The plaintext probe cannot judge a TLS port: it would call it "not ZooKeeper".
+                    plain = not tls_problem and self._security.tls is None
+                    reasons = known_failures(self._endpoints, "zookeeper", min(1.0, timeout / 4)) if plain else None
+                    if reasons is not None:
+                        raise BackendUnavailableError(summary("ZooKeeper", reasons))
+                if not tls_problem and started.wait(max(0.0, deadline - time.monotonic())):
+                    cid = client.client_id
         finally:
             if cid is None:  # no session to close: let the stop finish in the background
                 self._client = None
@@ -263,7 +292,9 @@ class ZooKeeperBackend(ContenderQueues):
             if self._suspended and not self._lost and cid is not None and cid[0] == self._sid:
                 self._suspended = False
                 self._emit(ConnectionEvent.RECONNECTED)
-                for watch in list(self._watches):  # kazoo dropped their watches with the link
+                with self._watch_lock:
+                    watches = list(self._watches)
+                for watch in watches:  # kazoo dropped their watches with the link
                     watch.resync_soon()
         elif state == KazooState.LOST:
             # kazoo then opens a new session by itself: fine for plain keys, but _lost keeps
@@ -314,7 +345,8 @@ class ZooKeeperBackend(ContenderQueues):
                 # gone before new ones appear), not for one that does not.
                 stop_bounded(old, min(self._close_timeout, timeout / 2))
             self._start_session(timeout)
-            watches = list(self._watches)
+            with self._watch_lock:
+                watches = list(self._watches)
         for watch in watches:
             watch.resync_soon()
         return self._sid
@@ -328,7 +360,8 @@ class ZooKeeperBackend(ContenderQueues):
             self._closed = True
             self._installed.set()  # wakes operations waiting for a client: they see _closed
             client, self._client = self._client, None
-            watches, self._watches = list(self._watches), set()
+            with self._watch_lock:
+                watches, self._watches = list(self._watches), set()
         for watch in watches:
             watch.stop_soon()
         if client is not None:
@@ -337,13 +370,20 @@ class ZooKeeperBackend(ContenderQueues):
             watch.join(self._close_timeout)
 
     def server_info(self, timeout: float) -> ServerInfo:
-        version, leader, details = describe(self._endpoints, timeout, self._security)
+        """Each endpoint's ``srvr``, in parallel: the serving ones are the members, the others
+        ``unreachable`` with the reason. Raises BackendUnavailableError when none serves."""
+        version, leader, details, unreachable = describe(self._endpoints, timeout, self._security)
+        unreachable = explain(unreachable, "zookeeper", min(1.0, timeout / 4))
+        if not details:
+            raise BackendUnavailableError("server status: no ZooKeeper endpoint answered: "
+                                          + "; ".join(f"{e}: {why}" for e, why in unreachable.items()))
+        members = tuple(e for e in self._endpoints if e in details)
         if self._client is not None and not self._closed:
             details["session"] = f"{self._sid:#x}, ttl {self._ttl:g}s"
         if self._namespace:
             details["namespace"] = self._namespace
         return ServerInfo(kind="zookeeper", endpoints=tuple(self._endpoints), version=version,
-                          members=tuple(self._endpoints), leader=leader, details=details)
+                          members=members, leader=leader, details=details, unreachable=unreachable)
 
     # --- keys --------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:
@@ -383,8 +423,9 @@ class ZooKeeperBackend(ContenderQueues):
         except NotFoundError:  # a parent is missing (create) or the key is (plain set)
             absent = not op.create
         except KeyExistsError:
-            if op.create:
+            if op.create and op.ephemeral:
                 raise
+            # A create may have met an implicit parent, which it writes: commit decides.
         entry = self._commit([op], absent={0} if absent else set())[0]
         assert entry is not None
         return entry
@@ -409,13 +450,25 @@ class ZooKeeperBackend(ContenderQueues):
             try:
                 with self._errors(key, versioned=version is not None, write=True):
                     wait(client.delete_async(path, version=expected), self._deadline())
+                with self._errors(key):
+                    prune_parents(client, [path], self._deadline())
                 return True
             except NotFoundError:
                 return recursive  # recursive: it existed when read, and is gone now
             except NotEmptyError:
                 if not recursive:
-                    raise
+                    return self._delete_parent(key, version)
         raise NotEmptyError(f"{key}: keys kept appearing below it while deleting it")
+
+    def _delete_parent(self, key: str, version: int | None) -> bool:
+        """Delete a key that has keys below it: it becomes their implicit parent (one
+        version-pinned write, see :mod:`._zk_commit`). False if it is already one."""
+        if self.get(key) is None:
+            if version is not None:
+                raise VersionConflictError(f"{key} does not exist (expected at version {version})")
+            return False
+        self._commit([Delete(key, version)], absent=set())
+        return True
 
     def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
         """One ZooKeeper multi (see :mod:`._zk_commit`): all or nothing."""
@@ -434,25 +487,29 @@ class ZooKeeperBackend(ContenderQueues):
                           errors=functools.partial(self._errors, session=session), races=_RACES, absent=absent)
 
     def watch(self, key: str, callback: WatchCallback, *, prefix: bool,
-              start_revision: int | None = None) -> Watch:
+              start_revision: int | None = None, timeout: float | None = None) -> Watch:
         """Read the key or subtree (arming one-shot watches) before returning; raises what
         that read raises, and then nothing runs. See :mod:`._zk_watch`."""
         path = self._keys.to_key(key)
         if path == "/" and not prefix:
             raise ConfigurationError("the root is not a key: watch it with prefix=True")
-        self._usable()
+        limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
+        deadline = time.monotonic() + limit  # one deadline for all of the start
+        client = self._usable(deadline=deadline)
         watch = ZkWatch(path=path, prefix=prefix, callback=callback, client_for=self._usable,
                         timeout=self._op_timeout, chrooted=bool(self._namespace), on_cancel=self._forget)
-        with self._lock:  # registered first: a reconnect during the first read must resync it
+        with self._watch_lock:  # registered first: a reconnect during the first read must resync it
+            if self._closed:
+                raise ClosedError("the ZooKeeper backend is closed")
             self._watches.add(watch)
         try:
-            with self._errors(key):
-                watch.start(start_revision)
+            with self._errors(key, timeout=limit):
+                watch.start(start_revision, deadline, client)
         except BaseException:
             self._forget(watch)
             raise
         return watch
 
     def _forget(self, watch: ZkWatch) -> None:
-        with self._lock:
+        with self._watch_lock:
             self._watches.discard(watch)

@@ -13,7 +13,7 @@ from .errors import InstanceFailure, NoInstanceAvailableError
 from .filters import Filter, by_metadata, by_zone, required, where
 from .hashring import ConsistentHash
 from .source import InstanceSource, StaticInstances
-from .strategies import LeastOutstanding, PeakEwma, RandomChoice, RoundRobin, Strategy, Weighted
+from .strategies import LeastOutstanding, PeakEwma, RandomChoice, RoundRobin, Strategy, StrategyName, Weighted
 
 __all__ = [
     "Balancer",
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_FAILURES",
     "make_strategy",
     "Strategy",
+    "StrategyName",
     "RoundRobin",
     "RandomChoice",
     "Weighted",

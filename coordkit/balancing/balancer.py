@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 from tenacity.retry import retry_all
 
+from ..discovery._checks import DEFAULT_BASE
 from ..discovery.instance import ServiceInstance
 from ..errors import ClosedError, ConfigurationError
 from .budget import RetryBudget, retry_if_budget
@@ -34,7 +35,7 @@ from .errors import InstanceFailure, NoInstanceAvailableError
 from .filters import FilterSpec, apply_filters, as_filters
 from .hashring import ConsistentHash
 from .source import InstanceSource
-from .strategies import LeastOutstanding, PeakEwma, RandomChoice, RoundRobin, Strategy, Weighted
+from .strategies import LeastOutstanding, PeakEwma, RandomChoice, RoundRobin, Strategy, StrategyName, Weighted
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -43,7 +44,7 @@ __all__ = ["Balancer", "STRATEGIES", "make_strategy", "DEFAULT_FAILURES", "Failu
 
 T = TypeVar("T")
 
-STRATEGIES: dict[str, Callable[[], Strategy]] = {
+STRATEGIES: dict[StrategyName, Callable[[], Strategy]] = {
     "round_robin": RoundRobin,
     "random": RandomChoice,
     "weighted": Weighted,
@@ -56,14 +57,14 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
 DEFAULT_FAILURES: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError,
                                                      InstanceFailure)
 FailureSpec = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
-_BALANCER_OPTIONS = frozenset({"filters", "ejection", "retry", "budget", "failure"})
 
 
-def make_strategy(spec: str | Strategy) -> Strategy:
-    """A fresh strategy for a name in :data:`STRATEGIES`, or ``spec`` itself if it is one."""
+def make_strategy(spec: StrategyName | Strategy) -> Strategy:
+    """A fresh strategy for a name in :data:`STRATEGIES`, or ``spec`` itself if it is one.
+    Raises ConfigurationError for any other value (type-checkers refuse it already)."""
     if isinstance(spec, Strategy):
         return spec
-    factory = STRATEGIES.get(spec) if isinstance(spec, str) else None
+    factory = STRATEGIES.get(spec) if isinstance(spec, str) else None  # type: ignore[call-overload]
     if factory is None:
         raise ConfigurationError(
             f"unknown balancing strategy {spec!r}; use one of {', '.join(sorted(STRATEGIES))} "
@@ -99,7 +100,7 @@ class Balancer:
     the backend is unreachable (then :attr:`stale` is True and the last known instances serve).
     """
 
-    def __init__(self, source: InstanceSource, strategy: str | Strategy = "round_robin", *,
+    def __init__(self, source: InstanceSource, strategy: StrategyName | Strategy = "round_robin", *,
                  filters: FilterSpec = None, ejection: OutlierEjection | bool = True,
                  retry: Retrying | None = None, budget: RetryBudget | bool = True,
                  failure: FailureSpec = DEFAULT_FAILURES, owns_source: bool = False) -> None:
@@ -125,19 +126,23 @@ class Balancer:
         self._on_instances(())
 
     @classmethod
-    def for_service(cls, client: "Client", name: str, strategy: str | Strategy = "round_robin",
-                    **options: Any) -> "Balancer":
-        """A balancer over a new live cache ``client.discover(name, ...)``, which it owns.
+    def for_service(cls, client: "Client", name: str, strategy: StrategyName | Strategy = "round_robin",
+                    *, base: str = DEFAULT_BASE, filters: FilterSpec = None,
+                    ejection: OutlierEjection | bool = True, retry: Retrying | None = None,
+                    budget: RetryBudget | bool = True,
+                    failure: FailureSpec = DEFAULT_FAILURES) -> "Balancer":
+        """A balancer over a new live cache ``client.discover(name, base=base)``, which it owns.
 
-        Balancer options (``filters``, ``ejection``, ``retry``, ``budget``, ``failure``) go to
-        the balancer, any other option to ``discover``. Returns once the cache holds its
-        initial read, so the first pick sees the current instances. Raises what ``discover``
-        raises (e.g. BackendUnavailableError) and ConfigurationError for bad options.
+        The other options are the balancer's own (see the class). Returns once the cache holds
+        its initial read, so the first pick sees the current instances. Raises what ``discover``
+        raises (e.g. BackendUnavailableError) and ConfigurationError for bad options (the
+        strategy is checked first, so a bad one reads nothing).
         """
-        mine = {k: options.pop(k) for k in list(options) if k in _BALANCER_OPTIONS}
-        cache = client.discover(name, **options)
+        chosen = make_strategy(strategy)
+        cache = client.discover(name, base=base)
         try:
-            return cls(cache, strategy, owns_source=True, **mine)
+            return cls(cache, chosen, filters=filters, ejection=ejection, retry=retry, budget=budget,
+                       failure=failure, owns_source=True)
         except BaseException:
             cache.close()
             raise

@@ -30,12 +30,12 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 try:
     import requests
-    from requests.adapters import HTTPAdapter
+    from requests.adapters import DEFAULT_POOLBLOCK, DEFAULT_POOLSIZE, DEFAULT_RETRIES, HTTPAdapter
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 except ImportError as exc:  # the optional extra is not installed
     raise ImportError(
@@ -47,14 +47,17 @@ from tenacity.retry import retry_all
 
 from ..discovery.instance import ServiceInstance
 from ..errors import ConfigurationError
-from .balancer import Balancer
+from .balancer import Balancer, FailureSpec
 from .errors import InstanceFailure, NoInstanceAvailableError
-from .strategies import Strategy
+from .budget import RetryBudget
+from .ejection import OutlierEjection
+from .filters import FilterSpec
+from .strategies import Strategy, StrategyName
 
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["BalancedSession", "BalancingAdapter", "ServerErrorResponse", "NoInstanceForRequest",
+__all__ = ["BalancedSession", "BalancerOptions", "BalancingAdapter", "ServerErrorResponse", "NoInstanceForRequest",
            "IDEMPOTENT_METHODS"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -103,6 +106,17 @@ def is_direct_host(host: str, port: int | None) -> bool:
     return True
 
 
+class BalancerOptions(TypedDict, total=False):
+    """The keyword options of :meth:`coordkit.Client.balancer`, for ``balancer_options``."""
+
+    base: str
+    filters: FilterSpec
+    ejection: OutlierEjection | bool
+    retry: Retrying | None
+    budget: RetryBudget | bool
+    failure: FailureSpec
+
+
 class BalancingAdapter(HTTPAdapter):
     """A transport adapter that sends each request to an instance picked by a balancer.
 
@@ -110,7 +124,8 @@ class BalancingAdapter(HTTPAdapter):
     request unchanged. ``retry`` is a tenacity ``Retrying`` whose stop and wait are used
     (default: 3 attempts, no wait); the adapter adds which failures may be retried (see the
     module docstring). ``key(request)`` gives the consistent-hash key of a request.
-    Other keyword options go to ``requests.adapters.HTTPAdapter`` (pool sizes).
+    ``pool_connections``, ``pool_maxsize``, ``max_retries`` and ``pool_block`` go to
+    ``requests.adapters.HTTPAdapter`` (with its defaults).
     """
 
     def __init__(self, resolve: Resolver, *, host_header: str = "service",
@@ -118,10 +133,12 @@ class BalancingAdapter(HTTPAdapter):
                  retry_methods: Collection[str] = IDEMPOTENT_METHODS,
                  retry_statuses: Collection[int] = RETRY_STATUSES,
                  key: Callable[[requests.PreparedRequest], object] | None = None,
-                 **adapter_options: Any) -> None:
+                 pool_connections: int = DEFAULT_POOLSIZE, pool_maxsize: int = DEFAULT_POOLSIZE,
+                 max_retries: Any = DEFAULT_RETRIES, pool_block: bool = DEFAULT_POOLBLOCK) -> None:
         if host_header not in ("service", "instance"):
             raise ConfigurationError(f"host_header must be 'service' or 'instance', not {host_header!r}")
-        super().__init__(**adapter_options)
+        super().__init__(pool_connections=pool_connections, pool_maxsize=pool_maxsize,
+                         max_retries=max_retries, pool_block=pool_block)
         self._resolve = resolve
         self._host_header = host_header
         self._retry = retry or Retrying(stop=stop_after_attempt(3), wait=wait_none(), reraise=True)
@@ -194,14 +211,14 @@ class _Balancers:
     use (closed with the session)."""
 
     def __init__(self, client: "Client | None", given: Mapping[str, Balancer],
-                 services: Collection[str] | None, strategy: str | Strategy | Callable[[], Strategy],
-                 options: Mapping[str, Any]) -> None:
+                 services: Collection[str] | None, strategy: StrategyName | Callable[[], Strategy],
+                 options: BalancerOptions) -> None:
         self._client = client
         self._given = dict(given)
         self._made: dict[str, Balancer] = {}
         self._services = None if services is None else frozenset(services)
         self._strategy = strategy
-        self._options = dict(options)
+        self._options = options
         self._lock = threading.Lock()
 
     def resolve(self, host: str) -> Balancer | None:
@@ -232,19 +249,28 @@ class BalancedSession(requests.Session):
     **balancer_options)`` on first use) and/or ready ``balancers`` by service name.
     ``strategy`` may be a name or a zero-argument factory of Strategy objects (a strategy
     object serves one balancer). ``services`` limits which hosts are treated as service
-    names. Other keyword options go to :class:`BalancingAdapter`. Closing the session closes
-    the balancers it made (not the given ones).
+    names. ``balancer_options`` are :meth:`Client.balancer`'s keyword options
+    (:class:`BalancerOptions`). The other options go to :class:`BalancingAdapter`. Closing
+    the session closes the balancers it made (not the given ones).
     """
 
     def __init__(self, client: "Client | None" = None, *, balancers: Mapping[str, Balancer] | None = None,
-                 strategy: str | Callable[[], Strategy] = "round_robin",
+                 strategy: StrategyName | Callable[[], Strategy] = "round_robin",
                  services: Collection[str] | None = None,
-                 balancer_options: Mapping[str, Any] | None = None, **adapter_options: Any) -> None:
+                 balancer_options: BalancerOptions | None = None, host_header: str = "service",
+                 retry: Retrying | None = None, retry_methods: Collection[str] = IDEMPOTENT_METHODS,
+                 retry_statuses: Collection[int] = RETRY_STATUSES,
+                 key: Callable[[requests.PreparedRequest], object] | None = None,
+                 pool_connections: int = DEFAULT_POOLSIZE, pool_maxsize: int = DEFAULT_POOLSIZE,
+                 max_retries: Any = DEFAULT_RETRIES, pool_block: bool = DEFAULT_POOLBLOCK) -> None:
         if client is None and not balancers:
             raise ConfigurationError("BalancedSession needs a client, or balancers by service name")
         super().__init__()
         self._balancers = _Balancers(client, balancers or {}, services, strategy, balancer_options or {})
-        adapter = BalancingAdapter(self._balancers.resolve, **adapter_options)
+        adapter = BalancingAdapter(self._balancers.resolve, host_header=host_header, retry=retry,
+                                   retry_methods=retry_methods, retry_statuses=retry_statuses, key=key,
+                                   pool_connections=pool_connections, pool_maxsize=pool_maxsize,
+                                   max_retries=max_retries, pool_block=pool_block)
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 

@@ -18,13 +18,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Container, Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from ..discovery.instance import ServiceInstance
 from ..errors import ConfigurationError
 
 __all__ = [
     "Strategy",
+    "StrategyName",
     "RoundRobin",
     "RandomChoice",
     "Weighted",
@@ -34,6 +35,10 @@ __all__ = [
 ]
 
 Instances = Sequence[ServiceInstance]
+#: The strategies a balancer takes by name (``STRATEGIES`` maps each to its class): a name
+#: outside it fails type-checking, and is a ConfigurationError at run time.
+StrategyName = Literal["round_robin", "random", "weighted", "least_outstanding", "peak_ewma",
+                       "consistent_hash"]
 
 
 def two_choices(instances: Instances, uniform: Callable[[], float]) -> tuple[ServiceInstance, ServiceInstance]:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["InstancesListener", "RegistryCache", "ServiceCache"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 InstancesListener = Callable[[tuple[ServiceInstance, ...]], None]
 _Place = tuple[str, str, str]  # (service, id, key): the sort order of the instances
 

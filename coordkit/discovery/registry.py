@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Registration", "decode_entry", "read_instances", "read_services"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 _TRANSIENT = (BackendUnavailableError, SessionLostError)
 
 

@@ -18,6 +18,8 @@ class Held:
 
     @property
     def name(self) -> str:
+        """The canonical name, without a leading slash: ``orders/42`` for ``orders/42`` and
+        ``/orders/42`` alike (one recipe whatever the spelling, on every backend)."""
         return self._contention.path
 
     @property
@@ -28,7 +30,9 @@ class Held:
 
     @property
     def key(self) -> str | None:
-        """The contender key (while acquired), e.g. ``mylock/694d7d1f4d5c6a05`` on etcd."""
+        """The contender key (while acquired), relative to the namespace root on every backend:
+        ``mylock/694d7d1f4d5c6a05`` on etcd, ``mylock/_c_<uuid>-lock-0000000007`` on ZooKeeper;
+        ``client.get(key)`` reads it."""
         mine = self._contention.mine
         return None if mine is None else mine.key
 

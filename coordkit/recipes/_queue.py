@@ -37,16 +37,16 @@ from ..errors import (
     OwnershipError,
     SessionLostError,
 )
-from ..names import validate_name
+from ..names import recipe_name
 from ..session import Session, SessionEvent, SessionState
-from ._support import remaining_time, take, check_timeout, when_connected
+from ._support import call_time, remaining_time, take, check_timeout, watch_within, when_connected
 
 if TYPE_CHECKING:
     from ..client import Client
 
 __all__ = ["Contention", "LostCallback", "check_timeout"]
 
-log = logging.getLogger("coordkit")
+log = logging.getLogger(__name__)
 LostCallback = Callable[[str], None]
 
 
@@ -60,7 +60,7 @@ class Contention:
         self.client = client
         self.values = values  # admission depends on the others' values (read/write locks)
         self._choose_blocker = blocker
-        self.path = validate_name(name, f"{what} name")
+        self.path = recipe_name(name, f"{what} name")  # one spelling below this line
         self.what = what
         self.lose_on_suspend = lose_on_suspend
         self.unique = unique
@@ -72,6 +72,7 @@ class Contention:
         self._mutex = threading.Lock()
         self._wake = threading.Event()
         self._entered = False
+        self._calls_by: float | None = None  # the deadline that bounds each store call of enter()
         self.mine: Contender | None = None
         self.generation = 0
         self.held = False
@@ -142,8 +143,10 @@ class Contention:
     def enter(self, value: bytes, *, blocking: bool, timeout: float | None,
               admitted: Callable[[QueueView], bool] | None = None) -> bool:
         """Join and wait for admission. True once admitted; False if not ``blocking`` and not
-        admitted at once, or if ``timeout`` passed (the contender is then removed). A call
-        may overrun ``timeout`` by up to one operation timeout while the store is unreachable."""
+        admitted at once, or if ``timeout`` passed (the contender is then removed). Every store
+        call made meanwhile is bounded by what remains of ``timeout``, so that an unreachable
+        store does not make the call overrun it by an operation timeout; a non-blocking call
+        (or ``timeout=0``) gives its one round trip the operation timeout."""
         timeout = check_timeout(timeout)
         self._forget_lost()
         now = time.monotonic()
@@ -155,6 +158,7 @@ class Contention:
         if not take(self._busy, wait, deadline):
             return False
         self._owner = threading.get_ident()
+        self._calls_by = deadline if wait else None
         try:
             if self._guard is not None:
                 if not take(self._guard, wait, deadline):
@@ -166,6 +170,7 @@ class Contention:
                 return True
             return False
         finally:
+            self._calls_by = None  # a release or later removal gets the operation timeout
             if not self._entered:
                 self._drop_guard()
                 self._owner = None
@@ -183,7 +188,9 @@ class Contention:
             if self.slots > 1:
                 # Holders of a semaphore leave in any order: any departure ahead may admit us.
                 # The watch starts before the join so that no departure can slip between.
-                departures = self.client.watch(self.path, self._on_departure, recursive=True)
+                departures = watch_within(self.client, self.path, self._on_departure, wait, self._calls_by)
+                if departures is None:
+                    return False
             while True:
                 session.ensure_usable()
                 if not session.wait_for(SessionState.CONNECTED, remaining_time(deadline)):
@@ -198,7 +205,8 @@ class Contention:
                 view = joined
                 self.mine = view.mine
                 if self.values and view.position >= 0:
-                    contenders, revision = self.client.backend.queue_list(self.path, values=True)
+                    contenders, revision = self.client.backend.queue_list(
+                        self.path, values=True, timeout=call_time(self._calls_by))
                     view = QueueView(view.mine, contenders, revision)
                 if view.position < 0:
                     raise CoordkitError(
@@ -225,7 +233,8 @@ class Contention:
         attempt = uuid.uuid4().hex
         backend = self.client.backend
         try:  # the common case first, without building a retry policy
-            return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt)
+            return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt,
+                                      timeout=call_time(self._calls_by))
         except (BackendUnavailableError, SessionLostError) as exc:
             log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, exc)
         retrying = Retrying(
@@ -242,7 +251,8 @@ class Contention:
                         return None
                     if settled is False:
                         break
-                    return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt)
+                    return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt,
+                                              timeout=call_time(self._calls_by))
         except (BackendUnavailableError, SessionLostError):
             pass
         self._abandon(attempt)
@@ -295,7 +305,8 @@ class Contention:
             try:
                 self._wait_for_departure(view, remaining)
                 self._wake.clear()  # before the read: a departure after it wakes us again
-                contenders, revision = self.client.backend.queue_list(self.path, values=self.values)
+                contenders, revision = self.client.backend.queue_list(
+                    self.path, values=self.values, timeout=call_time(self._calls_by))
             except BackendUnavailableError:
                 continue  # SUSPENDED: settle, keeping our place
             view = QueueView(view.mine, contenders, revision)
@@ -370,7 +381,7 @@ class Contention:
         if mine is None:
             return
         try:
-            self.client.backend.queue_leave(mine)
+            self.client.backend.queue_leave(mine, timeout=call_time(self._calls_by))
         except BackendUnavailableError as exc:
             log.warning("coordkit %s %s: removal not confirmed (%s); retrying when reconnected",
                         self.what, self.path, exc)

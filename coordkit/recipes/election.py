@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..backends.base import Contender, WatchEvent
 from ..errors import ConfigurationError, ConflictError, OwnershipError
-from ..names import validate_value
+from ..names import recipe_name, validate_value
 from ._held import Held
 from ._queue import Contention, check_timeout
 
@@ -53,6 +53,7 @@ class Election(Held):
                  lose_on_suspend: bool = True) -> None:
         self._client = client
         self.identity = identity
+        name = recipe_name(name, "leadership name")  # the local guard too: one per canonical name
         self._contention = Contention(client, name, what="leadership", lose_on_suspend=lose_on_suspend,
                                       guard=client._local_guard(name))
 

@@ -6,6 +6,9 @@ empty value, the holder being the key with the lowest create revision. On ZooKee
 Apache Curator's ``InterProcessMutex``: ephemeral-sequential ``<name>/_c_<uuid>-lock-<seq>``
 holding the identity, ordered by sequence, kazoo's ``__lock__`` nodes included. kazoo's own
 ``Lock`` sees coordkit's contenders only when made with ``extra_lock_patterns=["-lock-"]``.
+
+Names are canonical (:func:`coordkit.names.recipe_name`): ``x`` and ``/x`` are one lock, under
+``x/`` on etcd. Keys are reported relative to the namespace root (``x/<lease hex>``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
-from ..names import validate_value
+from ..names import recipe_name, validate_value
 from ._held import Acquirable
 from ..backends.base import Contender, QueueView
 from ._queue import Contention
@@ -45,6 +48,7 @@ class Lock(Acquirable):
                  lose_on_suspend: bool = True) -> None:
         self._client = client
         self._identity = _identity(identity)
+        name = recipe_name(name, "lock name")  # the local guard too: one per canonical name
         self._contention = Contention(client, name, what="lock", lose_on_suspend=lose_on_suspend,
                                       guard=client._local_guard(name))
 
@@ -58,7 +62,8 @@ class Lock(Acquirable):
         While the session is SUSPENDED a waiter keeps its place and waits; after LOST it
         joins again. An unreachable store is waited out like a taken lock: with a
         ``timeout`` the call returns False (check ``client.session.state`` to tell them
-        apart), at most about one operation timeout late.
+        apart) on time: each store call gets what remains of ``timeout`` (at least 0.25 s),
+        never a whole operation timeout beyond it.
         """
         return self._contention.enter(self._identity, blocking=blocking, timeout=timeout)
 

@@ -203,7 +203,7 @@ class SecureZooKeeperServer(ZooKeeperServer):
     users need no server set-up: ``credentials(name)`` gives a user's keywords. With ``sasl``
     the users are also SASL DIGEST-MD5 users the server checks (``connect(..., sasl=...)``)."""
 
-    port_names = ("client", "peer", "election", "secure")
+    port_names = ("client", "peer", "election", "secure")  # type: ignore[assignment]  # one more
 
     def __init__(self, *, users: Sequence[User] = (User("alice"),), client_auth: str = "need",
                  hosts: Sequence[str] = ("127.0.0.1", "localhost"),

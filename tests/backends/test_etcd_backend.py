@@ -358,9 +358,9 @@ def test_lock_contenders_meet_etcdctl_lock(server: EtcdServer, make) -> None:
 
 def test_semaphore_contenders_are_several_per_session(shared: EtcdServer, make) -> None:
     backend = make(shared.endpoints, f"/{unique()}")
-    first = backend.queue_join("sem", b"a", unique=True)  # relative: names come back as "/sem/..."
-    second = backend.queue_join("/sem", b"b", unique=True)
-    assert first.mine.key.startswith("/sem/") and first.position == 0
+    first = backend.queue_join("sem", b"a", unique=True)  # in a namespace "sem" and "/sem" are one key:
+    second = backend.queue_join("/sem", b"b", unique=True)  # contenders come back relative, "sem/..."
+    assert first.mine.key.startswith("sem/") and first.position == 0
     backend.put(Put("/sem/deeper/key", b"not a contender"))
     contenders, _ = backend.queue_list("sem", values=True)
     assert [(c.key, c.value) for c in contenders] == [(first.mine.key, b"a"), (second.mine.key, b"b")]

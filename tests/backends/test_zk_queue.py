@@ -90,7 +90,7 @@ def test_lock_and_election_nodes_are_curators(client: coordkit.Client, kz: Kazoo
     data, stat = kz.get(f"/res/{name}")
     assert data == b"worker-7"
     assert stat.ephemeralOwner == client.backend.session_id
-    assert lock.key == f"/res/{name}"
+    assert lock.key == f"res/{name}"  # relative to the root, as on every backend
     assert lock.token == stat.czxid, "the fencing token is the node's czxid"
     lock.release()
     assert kz.get_children("/res") == []
@@ -102,7 +102,7 @@ def test_lock_and_election_nodes_are_curators(client: coordkit.Client, kz: Kazoo
     election.proclaim("proposal-b")
     assert kz.get(f"/leader/{name}")[0] == b"proposal-b"
     leader = election.leader()
-    assert leader is not None and (leader.proposal, leader.key) == ("proposal-b", f"/leader/{name}")
+    assert leader is not None and (leader.proposal, leader.key) == ("proposal-b", f"leader/{name}")
     election.resign()
 
 
@@ -203,13 +203,13 @@ def test_order_by_sequence_across_kazoo_curator_and_coordkit(client: coordkit.Cl
     ]
     kz.create("/mixed/config", b"plain child")
     view = client.backend.queue_join("mixed", b"coordkit-5")
-    assert [c.key for c in view.contenders] == [made[0], made[1], made[4], view.mine.key]
+    assert ["/" + c.key for c in view.contenders] == [made[0], made[1], made[4], "/" + view.mine.key]
     assert [c.sequence for c in view.contenders] == [0, 1, 4, 6]  # "config" took number 5
     assert view.position == 3
 
     listed, revision = client.backend.queue_list("mixed", values=True)
     assert [c.value for c in listed] == [b"kazoo-0", b"curator-1", b"kazoo-4", b"coordkit-5"]
-    assert [c.create_revision for c in listed] == [kz.exists(c.key).czxid for c in listed]
+    assert [c.create_revision for c in listed] == [kz.exists("/" + c.key).czxid for c in listed]
     assert revision >= max(c.create_revision for c in listed)
     keys_only, _ = client.backend.queue_list("mixed")
     assert [c.key for c in keys_only] == [c.key for c in listed]

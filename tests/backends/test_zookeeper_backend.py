@@ -26,11 +26,11 @@ from coordkit.backends.zookeeper import ZooKeeperBackend
 from coordkit.errors import (
     BackendUnavailableError,
     KeyExistsError,
-    NotEmptyError,
     OperationTimeoutError,
     SessionLostError,
     VersionConflictError,
 )
+from coordkit.names import PARENT_MARK
 from coordkit.testing.servers import ServerError, ZooKeeperEnsemble, ZooKeeperServer, free_ports
 
 DEADLINE = 15.0
@@ -237,8 +237,8 @@ def test_parents_are_created_with_the_key_and_never_by_a_failed_commit(
     leaf = b.put(Put("/p/q/r", b"1"))
     for parent in ("/p", "/p/q"):
         data, stat = raw.get(ns + parent)
-        # one transaction: the parents carry the key's zxid
-        assert data == b"" and stat.czxid == leaf.create_revision and stat.ephemeralOwner == 0
+        # one transaction: the parents carry the key's zxid, and the mark of implicit parents
+        assert data == PARENT_MARK and stat.czxid == leaf.create_revision and stat.ephemeralOwner == 0
     with pytest.raises(VersionConflictError):
         b.commit([Put("/x/y/z", b"1", create=True), Check("/p/q/r", version=7)])
     assert raw.exists(f"{ns}/x") is None
@@ -286,15 +286,15 @@ def test_ephemeral_keys_belong_to_their_session_and_go_at_close(
     owner.close()
     # ttl=10: only the close itself can have removed it before this read
     assert observer.get("/reg/me") is None
-    assert observer.get("/reg") is not None  # the parent is persistent
+    assert observer.get("/reg") is None  # its node is persistent, but an implicit parent is no key
 
 
 def test_delete_recursive_and_not_empty(zookeeper_server: Any, opener: Opener, ns: str) -> None:
     b = opener(zookeeper_server.endpoints, ns).backend
     for key in ("/d/a/b", "/d/a/c", "/d/e", "/dx"):
         b.put(Put(key, b"v"))
-    with pytest.raises(NotEmptyError, match="/d"):
-        b.delete("/d")
+    assert b.delete("/d") is False  # an implicit parent: no key to delete, and its keys stay
+    assert b.get("/d/e") is not None
     with pytest.raises(VersionConflictError):
         b.delete("/d", recursive=True, version=5)
     assert b.delete("/d", recursive=True) is True

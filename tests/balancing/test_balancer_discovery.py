@@ -115,3 +115,15 @@ def test_picks_go_on_from_the_last_known_instances_while_the_store_is_unreachabl
             client.close()
         if server is not None:
             server.stop()
+
+
+def test_a_bad_strategy_or_option_is_a_configuration_error_before_any_read(make_client: Make) -> None:
+    """The typed signature refuses typos statically (tests/unit/test_typing.py); at run time the
+    same mistakes are one-line ConfigurationErrors on every backend, and no cache is left open."""
+    client = make_client()
+    with pytest.raises(coordkit.ConfigurationError, match="unknown balancing strategy 'round_robbin'"):
+        client.balancer("payment-service", "round_robbin")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="wieght"):
+        client.register("payment-service", "127.0.0.1", 8080, wieght=3)  # type: ignore[call-arg]
+    with client.balancer("payment-service", "peak_ewma", ejection=False, base="/services") as balancer:
+        assert balancer.instances == ()

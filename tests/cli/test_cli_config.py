@@ -30,7 +30,7 @@ DEADLINE = 15.0
 # --- get / set / del ---------------------------------------------------------------------------
 def test_set_then_get_prints_the_value_alone_as_json(invoke: Invoke, store: coordkit.Client) -> None:
     result = invoke("config", "set", "app", "timeout", "5")
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    assert (result.exit_code, result.stdout) == (0, "")
     assert invoke("config", "get", "app", "timeout").stdout == "5\n"
     assert store.get_text("/config/app/timeout") == "5"
     invoke("config", "set", "app", "name", "hello")  # not JSON: stored as a JSON string
@@ -55,7 +55,16 @@ def test_get_all_settings_and_json(invoke: Invoke, store: coordkit.Client) -> No
     assert data["revision"] > 0
     one = json.loads(invoke("--json", "config", "get", "app", "timeout").stdout)
     assert one == {"app": "app", "key": "timeout", "value": 5, "version": 1, "revision": data["revision"]}
-    assert invoke("config", "get", "empty").stdout == ""
+
+
+@pytest.mark.parametrize("args", [["config", "get", "nosuchapp"], ["config", "get", "nosuchapp", "k"],
+                                  ["config", "export", "nosuchapp"], ["--json", "config", "get", "nosuchapp"]])
+def test_an_app_without_settings_is_not_found(invoke: Invoke, one_line_error: OneLineError,
+                                              args: list[str]) -> None:
+    """Absence the user asked about exits 1 with one line on stderr, never an empty success."""
+    result = invoke(*args)
+    assert (result.exit_code, result.stdout) == (1, ""), result.stderr
+    one_line_error(result.stderr, "'nosuchapp'")
 
 
 def test_missing_key_and_bad_key(invoke: Invoke, one_line_error: OneLineError) -> None:

@@ -42,17 +42,17 @@ def test_command_runs_as_leader(invoke, store: coordkit.Client, tmp_path: Path) 
     assert result.exit_code == 4, result.stderr
     assert result.stdout == ""
     key, token = seen.read_text().split()
-    assert key.startswith("/e/") and int(token) > 0
+    assert key.startswith("e/") and int(token) > 0
     assert store.election("/e").leader() is None  # resigned when the command ended
 
 
 def test_timeout_while_another_leads(invoke, store: coordkit.Client, one_line_error) -> None:
     leader = store.election("/e")
     assert leader.campaign("incumbent")
-    result = invoke("elect", "--timeout", "0.3", "/e", "challenger")
+    result = invoke("elect", "--wait", "0.3", "/e", "challenger")
     assert result.exit_code == EXIT_NOT_WON
     assert result.stdout == ""
-    one_line_error(result.stderr, "not elected leader of /e within 0.3s", f"held by {leader.key}")
+    one_line_error(result.stderr, "not elected leader of e within 0.3s", f"held by {leader.key}")
     assert leader.is_leader
     leader.resign()
 
@@ -85,7 +85,7 @@ def test_campaign_listen_proclaim_and_handoff(server_url: str, client: coordkit.
     assert said.pending() == [] and candidate.poll() is None  # nothing before winning
     first.resign()
     key = said.next()
-    assert (key.startswith("/e/"), said.next()) == (True, "alpha")
+    assert (key.startswith("e/"), said.next()) == (True, "alpha")
     assert heard.next() == "alpha"
     alpha = json.loads(heard_json.next())
     assert alpha["key"] == key and alpha["token"] > (first.token or 0)
@@ -114,7 +114,7 @@ def test_leadership_loss_while_holding(cli_process: Start) -> None:
     with EtcdServer() as server:
         proc = cli_process("--url", server.url, "--timeout", "1", "elect", "--ttl", "2", "/e", "me")
         said = Lines(proc)
-        assert said.next().startswith("/e/") and said.next() == "me"
+        assert said.next().startswith("e/") and said.next() == "me"
         server.pause()
         try:
             status = proc.wait(timeout=30)
@@ -122,7 +122,7 @@ def test_leadership_loss_while_holding(cli_process: Start) -> None:
             server.resume()
     assert status == EXIT_LOST
     message = stderr_of(proc)
-    assert "leadership of /e lost" in message and "Traceback" not in message
+    assert "leadership of e lost" in message and "Traceback" not in message
 
 
 # --- interoperability with etcdctl --------------------------------------------------------------
@@ -151,6 +151,6 @@ def test_etcdctl_and_coordkit_see_each_others_candidates(etcd_server, etcdctl_pr
     assert said.next() == "from-coordkit"
     assert ours_listening.next() == "from-coordkit"
     seen = [theirs_listening.next() for _ in range(4)]  # etcdctl prints key, then value
-    assert seen == [their_key, "from-etcdctl", f"/{namespace}{our_key}", "from-coordkit"]
+    assert seen == [their_key, "from-etcdctl", f"/{namespace}/{our_key}", "from-coordkit"]
     ours.send_signal(signal.SIGINT)
     assert ours.wait(timeout=15) == 0

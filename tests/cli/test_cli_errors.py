@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
-from coordkit_cli.errors import exit_code_for, message_for
+from coordkit_cli.errors import ExitCode, exit_code_for, message_for
 
 import coordkit
 
@@ -31,6 +33,27 @@ OneLineError = Callable[..., None]
 ])
 def test_exit_code_table(error: coordkit.CoordkitError, code: int) -> None:
     assert exit_code_for(error) == code
+
+
+def test_help_lists_every_exit_code_from_the_one_table(invoke: Invoke) -> None:
+    """The epilog is generated from ExitCode, so the two cannot disagree."""
+    shown = invoke("--help", url=None).stdout
+    for code in ExitCode:
+        assert re.search(rf"^ +{code.value} +{re.escape(code.meaning)}$", shown, re.MULTILINE), (code, shown)
+    assert len({code.value for code in ExitCode}) == len(ExitCode)  # no two names for one code
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.MULTILINE))
+    assert sorted(int(code) for code in rows) == sorted(code.value for code in ExitCode)
+    for code in ExitCode:
+        assert rows[str(code.value)].replace("`", "") == code.meaning, code
+
+
+def test_a_missing_command_exits_with_the_tables_code(invoke: Invoke) -> None:
+    result = invoke("lock", "/x", "--", "no-such-command-ck")
+    assert result.exit_code == ExitCode.COMMAND_NOT_FOUND == 127
 
 
 def test_unavailable_message_names_the_endpoints_once() -> None:

@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Callable
 
+import pytest
 from click.testing import Result
 
 import coordkit
@@ -16,9 +17,23 @@ BINARY = b"\xff\xfe\x00\x01"
 
 
 # --- get / put -----------------------------------------------------------------------
+@pytest.mark.parametrize("args", [["put", "/k", "v"], ["config", "set", "app", "k", "1"]])
+def test_a_write_to_memory_says_the_data_lives_in_this_process_only(invoke: Invoke, args: list[str]) -> None:
+    """A memory:// store ends with the command: the write must not look durable."""
+    result = invoke(*args)
+    assert (result.exit_code, result.stdout) == (0, ""), result.stderr
+    assert result.stderr.startswith("coordkit: memory:// keeps its data in this process only")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_write_to_a_real_server_has_no_such_warning(server_url: str, run_cli) -> None:  # type: ignore[no-untyped-def]
+    put = run_cli("--url", server_url, "put", "/k", "v")
+    assert (put.returncode, put.stdout, put.stderr) == (0, "", "")
+
+
 def test_put_then_get_prints_the_value_with_a_newline(invoke: Invoke) -> None:
     put = invoke("put", "/app/timeout", "5")
-    assert (put.exit_code, put.stdout, put.stderr) == (0, "", "")
+    assert (put.exit_code, put.stdout) == (0, "")
     got = invoke("get", "/app/timeout")
     assert (got.exit_code, got.stdout_bytes) == (0, b"5\n")
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +34,7 @@ def test_command_gets_key_and_token_and_its_status_passes_through(invoke, store:
     result = invoke("lock", "/jobs/lock", "--", "sh", "-c", script)
     assert result.exit_code == 3, result.stderr
     key, token = seen.read_text().split()
-    assert key.startswith("/jobs/lock/") and int(token) > 0
+    assert key.startswith("jobs/lock/") and int(token) > 0  # keys relative to the namespace root
     assert result.stdout == ""  # stdout belongs to the command
     again = store.lock("/jobs/lock")
     assert again.acquire(blocking=False), "the lock was not released after the command"
@@ -44,19 +45,45 @@ def test_command_gets_key_and_token_and_its_status_passes_through(invoke, store:
 def test_timeout_while_another_holds(invoke, store: coordkit.Client, one_line_error) -> None:
     holder = store.lock("/busy")
     assert holder.acquire()
-    result = invoke("lock", "--timeout", "0.3", "/busy")
+    result = invoke("lock", "--wait", "0.3", "/busy")
     assert result.exit_code == EXIT_NOT_WON
     assert result.stdout == ""
-    one_line_error(result.stderr, "lock /busy not acquired within 0.3s", f"held by {holder.key}")
+    one_line_error(result.stderr, "lock busy not acquired within 0.3s", f"held by {holder.key}")
     assert holder.is_held
     holder.release()
-    assert invoke("lock", "--timeout", "0.3", "/busy", "--", "true").exit_code == 0
+    assert invoke("lock", "--wait", "0.3", "/busy", "--", "true").exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["lock", "/busy"], ["elect", "/busy", "challenger"]])
+def test_wait_bounds_the_wait_and_the_global_timeout_does_not(invoke, store: coordkit.Client,
+                                                               command: list[str]) -> None:
+    """`coordkit --timeout 1 lock NAME` bounds each operation, not the wait: the wait is --wait."""
+    holder = store.lock("/busy") if command[0] == "lock" else store.election("/busy")
+    assert holder.acquire() if command[0] == "lock" else holder.campaign("incumbent")  # type: ignore[union-attr]
+    started = time.monotonic()
+    result = invoke("--timeout", "0.2", command[0], "--wait", "1.5", *command[1:])
+    assert result.exit_code == EXIT_NOT_WON, result.stderr
+    assert time.monotonic() - started >= 1.5  # the global --timeout (0.2 s) did not end the wait
+
+
+@pytest.mark.parametrize("command", [["lock", "/busy"], ["elect", "/busy", "challenger"]])
+def test_the_old_wait_option_still_works_and_says_it_is_deprecated(invoke, store: coordkit.Client,
+                                                                  command: list[str]) -> None:
+    holder = store.lock("/busy") if command[0] == "lock" else store.election("/busy")
+    assert holder.acquire() if command[0] == "lock" else holder.campaign("incumbent")  # type: ignore[union-attr]
+    result = invoke(command[0], "--timeout", "0.3", *command[1:])
+    assert result.exit_code == EXIT_NOT_WON, result.stderr
+    warning, failure = result.stderr.splitlines()
+    assert "--timeout` is deprecated: it means --wait" in warning
+    assert "within 0.3s" in failure
+    both = invoke(command[0], "--timeout", "0.3", "--wait", "0.3", *command[1:])
+    assert both.exit_code == 2 and "give only --wait" in both.stderr
 
 
 @pytest.mark.parametrize("args", [
     ["lock"],
     ["lock", "--ttl", "0", "/x"],
-    ["lock", "--timeout", "-1", "/x"],
+    ["lock", "--wait", "-1", "/x"],
     ["lock", "/a/../b"],
 ])
 def test_bad_usage_exits_2(invoke, args: list[str], one_line_error) -> None:
@@ -89,7 +116,7 @@ def test_ls_shows_holder_then_waiters(invoke, store: coordkit.Client, memory_url
         assert lines[1].endswith(f"(waiting #1, token {contenders[1].create_revision})")
         rows = json.loads(invoke("--json", "ls", "/q").stdout)
         assert [(r["queue_position"], r["holder"]) for r in rows] == [(0, True), (1, False)]
-        assert rows[0]["key"] == holder.key
+        assert rows[0]["key"].lstrip("/") == holder.key  # a plain key ('/q/..' on path backends)
         tree = invoke("ls", "-r", "/").stdout.splitlines()
         assert "(holder" in tree[2] and "(waiting #1" in tree[3]
         holder.release()
@@ -117,10 +144,10 @@ def test_holding_excludes_others_and_releases_on_sigint(server_url: str, client:
                                                         one_line_error) -> None:
     holder = cli_process("--url", server_url, "lock", "/l")
     key = Lines(holder).next()
-    assert key.startswith("/l/")
+    assert key.startswith("l/")
     contenders, _ = client.backend.queue_list("/l")
     assert [c.key for c in contenders] == [key]
-    second = run_cli("--url", server_url, "lock", "--timeout", "1", "/l", "--", "echo", "ran")
+    second = run_cli("--url", server_url, "lock", "--wait", "1", "/l", "--", "echo", "ran")
     assert second.returncode == EXIT_NOT_WON
     assert second.stdout == ""  # the command never ran
     one_line_error(second.stderr, "not acquired within 1s", key)
@@ -128,7 +155,7 @@ def test_holding_excludes_others_and_releases_on_sigint(server_url: str, client:
     wait_for_contenders(client, "/l", 2)
     waiter.send_signal(signal.SIGINT)
     assert waiter.wait(timeout=15) == 130
-    one_line_error(stderr_of(waiter), "interrupted while waiting for lock /l")
+    one_line_error(stderr_of(waiter), "interrupted while waiting for lock l")
     wait_for_contenders(client, "/l", 1)  # its place in the queue went with its session
     holder.send_signal(signal.SIGINT)
     assert holder.wait(timeout=15) == 0, stderr_of(holder)
@@ -173,7 +200,7 @@ def test_ls_lists_a_queue_of_cli_contenders(server_url: str, client: coordkit.Cl
     assert lines[0].endswith(f"(holder, token {holder.token})")
     assert "(waiting #1, token " in lines[1]
     holder.release()
-    assert Lines(waiter).next() == "/q/" + lines[1].split()[0]  # the waiter was next, and got it
+    assert Lines(waiter).next() == "q/" + lines[1].split()[0]  # the waiter was next, and got it
     waiter.send_signal(signal.SIGINT)
     assert waiter.wait(timeout=15) == 0
 
@@ -213,7 +240,7 @@ def test_loss_terminates_the_command(server_class: type[EtcdServer | ZooKeeperSe
             server.resume()
     assert status == EXIT_LOST
     message = stderr_of(proc)
-    assert "lock /l lost while the command ran" in message and "terminating the command" in message
+    assert "lock l lost while the command ran" in message and "terminating the command" in message
     assert "Traceback" not in message
     with pytest.raises(ProcessLookupError):
         os.kill(command_pid, 0)  # terminated (and reaped by coordkit)
@@ -231,13 +258,13 @@ def test_etcdctl_lock_and_coordkit_lock_exclude_each_other(etcd_server, etcdctl_
     theirs = etcdctl_process("lock", name)
     their_key = Lines(theirs).next()
     assert their_key.startswith(name + "/")
-    blocked = run_cli("--url", url, "lock", "--timeout", "1", "/l")
+    blocked = run_cli("--url", url, "lock", "--wait", "1", "/l")
     assert blocked.returncode == EXIT_NOT_WON, blocked.stderr
     assert their_key.rsplit("/", 1)[1] in blocked.stderr  # names etcdctl's key as the holder
     theirs.send_signal(signal.SIGINT)
     assert theirs.wait(timeout=15) == 0
     ours = cli_process("--url", url, "lock", "/l")
-    assert Lines(ours).next().startswith("/l/")
+    assert Lines(ours).next().startswith("l/")
     with coordkit.connect(url) as observer:
         waiting = etcdctl_process("lock", name, "echo", "etcdctl-ran")
         waiting_out = Lines(waiting)
@@ -249,3 +276,29 @@ def test_etcdctl_lock_and_coordkit_lock_exclude_each_other(etcd_server, etcdctl_
         assert waiting.wait(timeout=15) == 0
         wait_until(lambda: observer.tree("/l") == [], "etcdctl released")
 
+
+
+def test_a_slashed_coordkit_lock_meets_etcdctl_lock_of_the_name_without_it(etcd_server, etcdctl_process,
+                                                                           cli_process: Start,
+                                                                           run_cli: RunCli) -> None:
+    """At etcd's root (no namespace) `coordkit lock /NAME` queues under `NAME/`, etcdctl's layout,
+    so it and `etcdctl lock NAME` exclude each other both ways."""
+    name = f"ck-cli-{uuid.uuid4().hex[:12]}/nightly"
+    ours = cli_process("--url", etcd_server.url, "lock", "/" + name)
+    assert Lines(ours).next().startswith(name + "/")  # the etcd key itself, as etcdctl sees it
+    with coordkit.connect(etcd_server.url) as observer:
+        waiting = etcdctl_process("lock", name, "echo", "etcdctl-ran")
+        waiting_out = Lines(waiting)
+        wait_for_contenders(observer, name, 2)
+        assert waiting_out.pending() == [] and waiting.poll() is None  # etcdctl waits for us
+        ours.send_signal(signal.SIGINT)
+        assert ours.wait(timeout=15) == 0
+        assert waiting_out.next() == "etcdctl-ran"
+        assert waiting.wait(timeout=15) == 0
+    theirs = etcdctl_process("lock", name)
+    their_key = Lines(theirs).next()
+    blocked = run_cli("--url", etcd_server.url, "lock", "--timeout", "1", "/" + name)
+    assert blocked.returncode == EXIT_NOT_WON, blocked.stderr
+    assert f"held by {their_key}" in blocked.stderr  # we wait for etcdctl's holder
+    theirs.send_signal(signal.SIGINT)
+    assert theirs.wait(timeout=15) == 0

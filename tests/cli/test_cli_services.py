@@ -45,10 +45,14 @@ def test_services_name_lists_instances(invoke: Invoke, store: coordkit.Client) -
     assert 0 <= first["age_seconds"] < 60
 
 
-def test_services_of_an_unknown_service_is_empty_not_an_error(invoke: Invoke) -> None:
-    result = invoke("services", "nobody")
-    assert result.exit_code == 0 and result.stdout == "" and "no live instance" in result.stderr
-    assert json.loads(invoke("--json", "services", "nobody").stdout) == []
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_services_of_an_unknown_service_is_not_found(invoke: Invoke, json_flag: list[str]) -> None:
+    """Absence the user asked about exits 1 (the table's not-found code), one line on stderr."""
+    result = invoke(*json_flag, "services", "nobody")
+    assert (result.exit_code, result.stdout) == (1, ""), result.stderr
+    assert result.stderr.startswith("coordkit: service nobody has no live instance")
+    assert len(result.stderr.splitlines()) == 1
+    assert invoke("services").exit_code == 0  # an empty registry is a list, not an absence
 
 
 @pytest.mark.parametrize("args, fragment", [

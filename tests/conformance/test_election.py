@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -77,3 +78,20 @@ def test_leadership_context_and_loss(make_client: ClientFactory) -> None:
     assert not election.is_leader
     with pytest.raises(coordkit.OwnershipError):
         election.resign()
+
+
+def test_an_election_name_means_one_election_whatever_its_spelling(make_root_client: ClientFactory) -> None:
+    base = f"ck-{uuid.uuid4().hex[:12]}/settlement"
+    a, b = make_root_client(), make_root_client()
+    ea, eb = a.election("/" + base), b.election(base)
+    assert ea.name == eb.name == base
+    assert ea.campaign("node-a", timeout=DEADLINE)
+    leader = eb.leader()
+    assert leader is not None and leader.proposal == "node-a", "/NAME and NAME must be one election"
+    assert leader.key == ea.key and leader.key.startswith(base + "/")  # one form on every backend
+    assert b.get(leader.key) is not None, "Leader.key is a key name that reads back"
+    assert eb.campaign("node-b", timeout=0.3) is False
+    assert a.election(base).campaign("node-a2", timeout=0.3) is False  # one local guard per name
+    ea.resign()
+    assert eb.campaign("node-b", timeout=DEADLINE)
+    eb.resign()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -235,3 +236,37 @@ def test_a_waiter_is_not_fooled_by_its_predecessor_key_coming_back(make_client: 
     rejoined.join(DEADLINE)
     if ahead.is_held:
         ahead.release()
+
+
+# --- one name, one recipe, whatever its spelling (no namespace: etcd keeps keys as spelt) ---
+
+def test_a_lock_name_means_one_lock_whatever_its_spelling(make_root_client: ClientFactory) -> None:
+    base = f"ck-{uuid.uuid4().hex[:12]}/nightly"
+    a, b = make_root_client(), make_root_client()
+    slashed, bare = a.lock("/" + base), b.lock(base)
+    assert slashed.name == bare.name == base  # canonical: relative to the namespace root
+    assert slashed.acquire(timeout=DEADLINE)
+    assert bare.acquire(timeout=0.3) is False, "/NAME and NAME must be one lock"
+    assert slashed.key is not None and slashed.key.startswith(base + "/")  # the same form everywhere
+    assert b.get(slashed.key) is not None, "a contender key is a key name that reads back"
+    a.put(f"/{base}-data", "fenced", fence=slashed)  # the guarded write finds the contender key
+    assert a.lock(base).acquire(timeout=0.3) is False  # the client's local guard: one per name
+    slashed.release()
+    assert bare.acquire(timeout=DEADLINE)
+    bare.release()
+
+
+def test_a_semaphore_or_rwlock_name_means_one_queue_whatever_its_spelling(
+        make_root_client: ClientFactory) -> None:
+    base = f"ck-{uuid.uuid4().hex[:12]}"
+    a, b = make_root_client(), make_root_client()
+    first, second = a.semaphore(f"/{base}/sem", 1), b.semaphore(f"{base}/sem", 1)
+    assert first.acquire(timeout=DEADLINE)
+    assert second.acquire(timeout=0.3) is False, "/NAME and NAME must be one semaphore"
+    assert first.key is not None and first.key.startswith(f"{base}/sem/")
+    first.release()
+    writer, reader = a.rwlock(f"/{base}/rw"), b.rwlock(f"{base}/rw")
+    assert writer.write.acquire(timeout=DEADLINE)
+    assert reader.read.acquire(timeout=0.3) is False, "/NAME and NAME must be one rwlock"
+    assert writer.write.key is not None and writer.write.key.startswith(f"{base}/rw/")
+    writer.write.release()

@@ -90,3 +90,11 @@ def test_missing_url_names_the_environment_variable(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("COORDKIT_URL", "memory://from-env")
     with coordkit.connect() as c:
         assert c.kind == "memory"
+
+
+@pytest.mark.parametrize("query", ["ttl=abc", "timeout=0", "colour=red"])
+def test_a_bad_url_option_is_refused_though_a_keyword_overrides_it(store_url: str, query: str) -> None:
+    """Every backend refuses the URL before connecting, whatever keywords are passed."""
+    sep = "&" if "?" in store_url else "?"
+    with pytest.raises(coordkit.ConfigurationError, match=query.partition("=")[0]):
+        coordkit.connect(f"{store_url}{sep}{query}", ttl=5, timeout=3)

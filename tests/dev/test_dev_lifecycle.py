@@ -121,7 +121,8 @@ def test_without_etcd_up_starts_zookeeper_and_says_what_it_skipped(dev_folder: P
     assert "coordkit: etcd not started: etcd binary '/nonexistent/etcd' is not an executable file" in done.stderr
     zk_url = devserver.running_url()
     assert zk_url is not None and zk_url.startswith("zk://")
-    assert f"export COORDKIT_URL={zk_url}" in done.stdout
+    assert f"export COORDKIT_URL={zk_url}" in done.stderr  # the footer is for people: stderr
+    assert [line.split()[:2] for line in done.stdout.splitlines()] == [["zookeeper", zk_url]]
     explicit = run_cli(dev_folder, "dev", "up", "--etcd", env=env)
     assert explicit.returncode == 1 and "cannot start etcd" in explicit.stderr
 

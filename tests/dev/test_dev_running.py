@@ -36,7 +36,9 @@ def test_up_prints_the_urls_and_the_servers_outlive_it(running: dict[str, Any]) 
     assert etcd["url"].startswith("etcd://127.0.0.1:") and zookeeper["url"].startswith("zk://127.0.0.1:")
     out = running["up"].stdout
     assert etcd["url"] in out and zookeeper["url"] in out
-    assert f"export COORDKIT_URL={etcd['url']}" in out
+    # stdout holds the server lines only; the footer (hints for people) is on stderr
+    assert [line.split()[0] for line in out.splitlines()] == ["etcd", "zookeeper"]
+    assert f"export COORDKIT_URL={etcd['url']}" in running["up"].stderr
     for server in (etcd, zookeeper):
         assert pid_alive(server["pid"])
         # Detached: a session of its own, so the terminal's signals do not reach it.

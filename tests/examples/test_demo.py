@@ -11,8 +11,10 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
+import pytest
 from examples_helpers import ROOT, wait_for
 
 from coordkit.testing import EtcdServer, ExternalServer
@@ -56,37 +58,73 @@ def test_a_quick_demo_passes_with_every_invariant(etcd_server: EtcdServer | Exte
     assert time.monotonic() - started < 60
 
 
-def test_an_interrupted_demo_stops_everything_it_started() -> None:
-    """Ctrl-C in the middle of the stream: exit 130, no traceback, no service and no store left."""
-    demo = subprocess.Popen([sys.executable, "examples/demo.py", "--quick"], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+# Lines the demo prints at successive stages, each a deterministic moment for the Ctrl-C: before the
+# store starts, while the services start, once they are ready, as the stream starts, mid-stream
+# (after a kill), and after the stream while the invariants are reported and everything is stopped.
+INTERRUPT_POINTS = ("coordkit demo:", "store:", "ready:", "placing", "killed payment-2", "Invariants")
+
+
+def _read_lines(demo: subprocess.Popen[str]) -> tuple[queue.SimpleQueue[str], threading.Thread]:
+    """The demo's output line by line, read on a thread (which ends at end of output)."""
     lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+
     def read() -> None:
         for line in demo.stdout or ():
             lines.put(line)
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    return lines, reader
+
+
+@pytest.mark.parametrize("marker", INTERRUPT_POINTS)
+def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
+    """Ctrl-C at each stage: exit 130 (never "PASSED"), no traceback, no service and no store left."""
+    run = f"ck-demo-run-{uuid.uuid4().hex}"  # inherited by everything the demo starts, store included
+    demo = subprocess.Popen([sys.executable, "examples/demo.py", "--quick"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "COORDKIT_DEMO_TEST_RUN": run})
+    lines, reader = _read_lines(demo)
     seen: list[str] = []
 
-    def placing() -> bool:
+    def reached() -> bool:
         while not lines.empty():
             seen.append(lines.get())
-        return any("placing" in line for line in seen)
+        return any(marker in line for line in seen)
 
     try:
-        wait_for(placing, 60, "the demo to start placing orders")
+        wait_for(reached, 90, f"the demo to print {marker!r}")
         demo.send_signal(signal.SIGINT)
-        assert demo.wait(60) == 130
+        assert demo.wait(60) == 130, "".join(seen)
     finally:
         if demo.poll() is None:
             demo.kill()
-    reader.join(5)
-    while not lines.empty():
-        seen.append(lines.get())
+    reader.join(10)
+    reached()  # whatever came after the marker
     output = "".join(seen)
-    assert "interrupted" in output and "Traceback" not in output, output
+    assert "interrupted" in output and "INTERRUPTED" in output and "PASSED" not in output, output
+    assert "Traceback" not in output, output
+    _assert_nothing_left(output, run)
+
+
+def _assert_nothing_left(output: str, run: str) -> None:
+    """Neither the store the demo started nor any service it launched still runs."""
+    left = [pid for pid in _holders_of(run) if not _zombie(pid)]
+    assert left == [], f"still running after the demo: {left}"
     store = re.search(r"started locally at \S+ \(pid (\d+)\); namespace (demo-[0-9a-f]+)", output)
-    assert store, output
-    assert not _alive(int(store.group(1))), "the demo's etcd still runs"
-    assert _holders_of(store.group(2)) == []
+    if store:
+        assert not _alive(int(store.group(1))), "the demo's etcd still runs"
+        assert _holders_of(store.group(2)) == []
+    kept = re.search(r"logs kept in (\S+)", output)
+    assert kept, output
+    pids = Path(kept.group(1)) / "pids"
+    for line in pids.read_text().splitlines() if pids.exists() else ():
+        pid, name = line.split()
+        assert not _alive(int(pid)) or _zombie(int(pid)), f"{name} (pid {pid}) still runs"
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

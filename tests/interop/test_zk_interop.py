@@ -232,8 +232,9 @@ def test_coordkit_waits_for_a_curator_mutex(client: coordkit.Client, curator: Pr
     assert lock.acquire(blocking=False) is False
     waiter = Background(lambda: lock.acquire(timeout=DEADLINE))
     queued = wait_queue_length(client, "res", 2)
-    assert [c.key for c in queued] == [held, queued[1].key]
-    assert curator.ask("nodes /res", "NODES").split()[1:] == [c.key for c in queued], \
+    paths = ["/" + c.key for c in queued]  # coordkit's keys are relative to the root, Curator's paths not
+    assert paths == [held, paths[1]]
+    assert curator.ask("nodes /res", "NODES").split()[1:] == paths, \
         "Curator orders the queue as coordkit does"
     assert not waiter.done.is_set()
     curator.ask("unlock /res", "RELEASED")
@@ -253,7 +254,7 @@ def test_curator_mutex_waits_for_coordkit(client: coordkit.Client, curator: Prob
     lock.release()
     node = curator.expect("ACQUIRED").split()[1]
     [head] = wait_queue_length(client, "res", 1)
-    assert head.key == node and head.value == b"curator"
+    assert "/" + head.key == node and head.value == b"curator"
     assert client.lock("res").acquire(blocking=False) is False
     curator.ask("unlock /res", "RELEASED")
 

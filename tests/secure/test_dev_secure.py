@@ -16,10 +16,10 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def _exports(stdout: str) -> list[dict[str, str]]:
-    """One dict of ``export NAME=VALUE`` lines per "To connect to KIND" block."""
+    """One dict of ``export NAME=VALUE`` lines per "# to connect to KIND" block."""
     blocks: list[dict[str, str]] = []
     for line in stdout.splitlines():
-        if line.startswith("To connect to "):
+        if line.startswith("# to connect to "):
             blocks.append({})
         elif line.strip().startswith("export ") and blocks:
             name, _, value = line.strip()[len("export "):].partition("=")

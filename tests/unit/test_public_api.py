@@ -12,6 +12,7 @@ EXPECTED = {
     "CoordkitError", "ConfigurationError", "InvalidNameError", "BackendUnavailableError",
     "OperationTimeoutError", "SessionLostError", "ClosedError", "NotFoundError", "ConflictError",
     "KeyExistsError", "VersionConflictError", "NotEmptyError", "OwnershipError",
+    "CommitTooLargeError",
     "ServiceInstance", "Registration", "ServiceCache", "RegistryCache", "Balancer", "Strategy", "StaticInstances", "OutlierEjection", "RetryBudget",
     "InstanceFailure", "by_zone", "by_metadata", "required", "where", "NoInstanceAvailableError",
     "TLS", "AuthenticationError", "TLSError", "PermissionDeniedError",

@@ -1,0 +1,47 @@
+"""The ZooKeeper backend has no close()/reopen race (issue 9): close() waits, bounded, for a
+new_session() in progress, then ends the session it opened. Forced: the new session is held
+right after the server opened it until close() has given up waiting for the heartbeat thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import coordkit
+from coordkit import SessionState
+
+
+def test_close_during_a_reopen_ends_the_new_session(zookeeper_server: Any) -> None:
+    client = coordkit.connect(zookeeper_server.url, ttl=10, timeout=2)
+    observer = coordkit.connect(zookeeper_server.url, ttl=10, timeout=2)
+    backend: Any = client.backend
+    real_start = backend._start_session
+    probe = f"/close-race-{time.monotonic_ns()}"
+    held, release = threading.Event(), threading.Event()
+
+    def slow_start(timeout: float) -> Any:
+        kazoo = real_start(timeout)
+        kazoo.create(probe, b"", ephemeral=True)  # owned by the new session
+        held.set()
+        # Held longer than close() waits for the heartbeat thread (timeout + 1 s), so that the
+        # backend's close() really runs while new_session() is in progress.
+        release.wait(4.0)
+        return kazoo
+
+    backend._start_session = slow_start
+    try:
+        client.expire_session()
+        assert held.wait(10), "the session manager never opened a new session"
+        closer = threading.Thread(target=client.close)
+        closer.start()
+        assert client.session.wait_for(SessionState.CLOSED, 10)
+        closer.join(15)
+        assert not closer.is_alive(), "close() did not return"
+        deadline = time.monotonic() + 5  # well under the session TTL: only a close ends it so soon
+        while observer.get(probe) is not None:
+            assert time.monotonic() < deadline, "the session opened during close() outlived it"
+            time.sleep(0.05)
+    finally:
+        release.set()
+        observer.close()
