@@ -3,51 +3,63 @@ outlives coordkit.
 
 The command runs only while coordkit guards it (holds the lock, leads, keeps the instance
 registered). If coordkit is SIGKILLed (or crashes) nothing would stop the command, and a
-critical section would go on unguarded. On Linux the child therefore asks the kernel, before
-it execs the command, for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``): no
-grace, because nothing guards it any more. SIGKILL rather than SIGTERM since a command may
-ignore SIGTERM, and the lock it thinks it holds expires one TTL later.
+critical section would go on unguarded. On Linux the command is therefore started through a
+tiny launcher that asks the kernel for SIGKILL when its parent dies
+(``prctl(PR_SET_PDEATHSIG)``), then execs the command, which keeps that setting: no grace,
+because nothing guards it any more. SIGKILL rather than SIGTERM since a command may ignore
+SIGTERM, and the lock it thinks it holds expires one TTL later.
+
+Why a launcher rather than ``preexec_fn``: ``preexec_fn`` makes :mod:`subprocess` fork the
+whole coordkit process, which runs every at-fork handler, gRPC's among them, while gRPC's
+poller threads are live; etcd clients then died now and then with "epoll_wait error: Bad file
+descriptor" (SIGABRT). Without ``preexec_fn`` subprocess spawns with vfork/posix_spawn, which
+runs no handlers, and the launcher costs one small interpreter start (``-I -S``: no site, no
+environment).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = ["start_guarded"]
 
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# argv: PARENT_PID PROGRAM ARG0 ARGS...; exits 127/126 as a shell does if the exec fails.
+_LAUNCHER = """\
+import ctypes, os, signal, sys
+parent, program, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+    sys.stderr.write("coordkit: prctl(PR_SET_PDEATHSIG) failed: " + os.strerror(ctypes.get_errno()) + "\\n")
+    os._exit(126)
+# The parent may have died before prctl: then no signal will ever come, and the command must
+# not run at all (this process has been adopted by another).
+if os.getppid() != parent:
+    os.kill(os.getpid(), signal.SIGKILL)
+try:
+    os.execv(program, argv)
+except OSError as exc:
+    sys.stderr.write("coordkit: cannot run " + argv[0] + ": " + (exc.strerror or str(exc)) + "\\n")
+    os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+"""
 
 
-def _linux_prctl() -> Callable[..., int] | None:
-    """libc's ``prctl``, resolved in the parent: the forked child must not load anything."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    return prctl  # type: ignore[no-any-return]
+def _resolve(program: str, env: Mapping[str, str]) -> str:
+    """The file ``program`` names, found as ``execvp`` would (on the command's PATH).
 
-
-def _dies_with(parent: int, prctl: Callable[..., int]) -> Callable[[], None]:
-    """What the forked child runs before exec: SIGKILL when ``parent`` dies."""
-
-    def in_child() -> None:
-        if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-        # The parent may have died between fork and prctl: then no signal will ever come,
-        # and the child (now adopted by another process) must not run the command at all.
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return in_child
+    Raises FileNotFoundError or PermissionError, as :class:`subprocess.Popen` would, so that
+    callers tell "not found" from "cannot run" before anything starts.
+    """
+    path = env.get("PATH", os.defpath)
+    found = shutil.which(program, path=path)
+    if found is not None:
+        return found
+    places = [program] if os.sep in program else [os.path.join(d or ".", program) for d in path.split(os.pathsep)]
+    if any(os.path.isfile(place) for place in places):
+        raise PermissionError(13, "Permission denied", program)
+    raise FileNotFoundError(2, "No such file or directory", program)
 
 
 def start_guarded(command: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
@@ -55,9 +67,11 @@ def start_guarded(command: Sequence[str], env: Mapping[str, str]) -> subprocess.
     process dies first (Linux; elsewhere it is started plainly).
 
     Must be called from the thread that lives as long as the process (the main thread): the
-    kernel sends the signal when the *thread* that forked the child ends. Raises what
-    :class:`subprocess.Popen` raises (FileNotFoundError, PermissionError, ...).
+    kernel sends the signal when the *thread* that started the child ends. Raises
+    FileNotFoundError or PermissionError for a command that cannot be found or run.
     """
-    prctl = _linux_prctl()
-    preexec = _dies_with(os.getpid(), prctl) if prctl is not None else None
-    return subprocess.Popen(list(command), env=dict(env), preexec_fn=preexec)  # noqa: PLW1509 - see _dies_with
+    program = _resolve(command[0], env)
+    if not sys.platform.startswith("linux"):
+        return subprocess.Popen([program, *command[1:]], env=dict(env))
+    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), program, *command]
+    return subprocess.Popen(launcher, env=dict(env))

@@ -48,3 +48,28 @@ def test_the_command_dies_with_a_killed_coordkit(server_url: str, cli_process: S
             os.kill(child, signal.SIGKILL)  # tidy up, then fail
             pytest.fail(f"the command (pid {child}) still runs 10 s after coordkit was SIGKILLed")
         time.sleep(0.05)
+
+
+def test_starting_the_command_runs_no_at_fork_handler(tmp_path: Path) -> None:
+    """A fork of the whole coordkit process runs every at-fork handler, gRPC's among them, while
+    gRPC's poller threads are live: etcd clients then aborted now and then ("epoll_wait error:
+    Bad file descriptor", exit 134). The command must be started without such a fork."""
+    from coordkit_cli._child import start_guarded
+
+    forks: list[str] = []
+    os.register_at_fork(before=lambda: forks.append("fork"))
+    marker = tmp_path / "ran"
+    proc = start_guarded([sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"], dict(os.environ))
+    assert proc.wait(timeout=20) == 0 and marker.exists()
+    assert forks == [], "the command was started by forking this whole process"
+
+
+@pytest.mark.parametrize(("program", "error"), [("no-such-command-xyz", FileNotFoundError),
+                                                ("not-executable", PermissionError)])
+def test_a_command_that_cannot_run_is_refused_before_anything_starts(tmp_path: Path, program: str,
+                                                                     error: type[OSError]) -> None:
+    from coordkit_cli._child import start_guarded
+
+    (tmp_path / "not-executable").write_text("#!/bin/sh\n")
+    with pytest.raises(error):
+        start_guarded([program], {"PATH": str(tmp_path)})

@@ -88,18 +88,18 @@ def test_lock_shows_the_holder_and_the_queue_as_it_moves(server_url: str, client
     wait_for_contenders(clients[0], "/orders/42", 2)
     proc = _start_on(terminal, "--url", server_url, "lock", "/orders/42")
     try:
-        terminal.wait_for(_line("lock /orders/42", first.key or "", first.token, 2))
+        terminal.wait_for(_line("lock orders/42", first.key or "", first.token, 2))
         first.release()
         queued.join(10)
         assert second.is_held
-        terminal.wait_for(_line("lock /orders/42", second.key or "", second.token, 1))
+        terminal.wait_for(_line("lock orders/42", second.key or "", second.token, 1))
         second.release()
         key = Lines(proc).next(timeout=20)  # acquired: its key on stdout, and only that
-        assert key.startswith("/orders/42/")
+        assert key.startswith("orders/42/")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
         assert proc.stdout is not None and proc.stdout.read() == b""
-        terminal.wait_for(re.escape("\r\x1b[Kcoordkit: holding lock /orders/42"))  # erased, then the next note
+        terminal.wait_for(re.escape("\r\x1b[Kcoordkit: holding lock orders/42"))  # erased, then the next note
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -112,9 +112,9 @@ def test_elect_shows_the_leader_while_it_waits(server_url: str, clients: list[co
     assert incumbent.campaign("incumbent", timeout=10)
     proc = _start_on(terminal, "--url", server_url, "elect", "--wait", "30", "/svc/leader", "challenger")
     try:
-        terminal.wait_for(_line("leadership of /svc/leader", incumbent.key or "", incumbent.token, 1))
+        terminal.wait_for(_line("leadership of svc/leader", incumbent.key or "", incumbent.token, 1))
         incumbent.resign()
-        assert Lines(proc).next(timeout=20).startswith("/svc/leader/")  # elected: key, then proposal
+        assert Lines(proc).next(timeout=20).startswith("svc/leader/")  # elected: key, then proposal
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
     finally:
