@@ -33,6 +33,7 @@ class CliContext:
     json: bool = False
     timeout: float | None = None
     ttl: float | None = None  # a command that holds something may ask for its own session TTL
+    security: dict[str, Any] = field(default_factory=dict)  # --user, --password-file, --ca...
     _client: coordkit.Client | None = field(default=None, repr=False)
 
     @property
@@ -72,7 +73,7 @@ class CliContext:
             options.update(timeout=self.timeout, connect_timeout=self.timeout)
         if self.ttl is not None:
             options["ttl"] = self.ttl
-        return coordkit.connect(url, **options)
+        return coordkit.connect(url, **options, **self.security)
 
     def warn_if_in_process(self, written: str) -> None:
         """A memory:// store lives in this process, so what a command writes there is gone

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from coordkit import devserver
+from coordkit._devserver_secure import connect_environment, is_secure
 from coordkit.devserver import DevServer, DevStatus, DownResult, UpResult
 
 from .context import CliContext, pass_cli
@@ -44,10 +45,13 @@ def dev() -> None:
               help="ZooKeeper's client port; 0 for any free one. Default: 2181 if free.")
 @click.option("--wait", "wait", type=click.FloatRange(min=0, min_open=True), default=60.0,
               show_default=True, metavar="SECONDS", help="How long to wait for each server to serve.")
+@click.option("--secure", is_flag=True,
+              help="TLS with client certificates and a user `coordkit` (credentials made once, in the "
+                   "dev folder): etcd with authentication on, ZooKeeper on a TLS secureClientPort.")
 @_json_option
 @pass_cli
 def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zookeeper_port: int | None,
-       wait: float, json_output: bool) -> None:
+       wait: float, secure: bool, json_output: bool) -> None:
     """Start the dev servers unless they already run, wait until they serve, print their URLs.
 
     \b
@@ -58,7 +62,7 @@ def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zook
     """
     ports = {kind: port for kind, port in (("etcd", etcd_port), ("zookeeper", zookeeper_port))
              if port is not None}
-    result = devserver.up(_kinds(etcd, zookeeper), ports=ports, start_timeout=wait)
+    result = devserver.up(_kinds(etcd, zookeeper), ports=ports, start_timeout=wait, secure=secure)
     for kind, why in result.skipped.items():
         cli.out.note(f"{kind} not started: {why}")
     if cli.json or json_output:
@@ -71,6 +75,13 @@ def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zook
     footer = [f"Data and logs: {devserver.dev_dir()}",
               f"To use it elsewhere:  export COORDKIT_URL={result.servers[0].url}",
               "coordkit commands and coordkit.connect() without a URL use it; `coordkit dev down` stops it."]
+    secured = [server for server in result.servers if is_secure(server)]
+    for server in secured:  # on stdout: `eval "$(coordkit dev up --secure --etcd)"` connects
+        cli.out.line(f"# to connect to {server.kind} (TLS, client certificate, user; the password stays in its file):")
+        for name, value in connect_environment(server).items():
+            cli.out.line(f"export {name}={value}")
+    if secured:
+        footer[1:] = ["To use one elsewhere: its export lines above."]
     click.echo("\n" + "\n".join(footer), err=True)
 
 

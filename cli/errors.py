@@ -22,12 +22,15 @@ from typing import IO, Any
 import click
 
 from coordkit import (
+    AuthenticationError,
     BackendUnavailableError,
     ConfigurationError,
     ConflictError,
     CoordkitError,
     NotFoundError,
+    PermissionDeniedError,
     SessionLostError,
+    TLSError,
 )
 
 __all__ = ["CliError", "ExitCode", "exit_code_table", "exits_like_click", "translate_errors", "usage_line"]
@@ -52,6 +55,10 @@ class ExitCode(enum.IntEnum):
     SESSION_LOST = 5, "the session was lost (lock, elect: the lock or leadership was lost)"
     NOT_WON = 6, "lock, elect: not acquired or elected within --wait"
     UNHEALTHY = 7, "status: an endpoint does not answer, or the cluster has no leader"
+    AUTH = 8, "authentication failed: wrong or missing user or password"
+    TLS = 9, ("TLS failed: untrusted or mismatched server certificate, missing or expired client "
+              "certificate, or TLS on one side only")
+    PERMISSION = 10, "permission denied: the user's roles (etcd) or the node's ACL (ZooKeeper) refuse it"
     CANNOT_RUN = 126, "lock, elect, register: COMMAND exists but cannot be run"
     COMMAND_NOT_FOUND = 127, "lock, elect, register: COMMAND not found"
     INTERRUPTED = 130, "interrupted (Ctrl-C; lock, elect: also SIGTERM while waiting)"
@@ -71,6 +78,9 @@ _NO_ARGS_IS_HELP: tuple[type[click.UsageError], ...] = tuple(
 # Most specific first: OperationTimeoutError is a BackendUnavailableError, and
 # InvalidNameError a ConfigurationError, so they need no rows of their own.
 _EXIT_CODES: Sequence[tuple[type[CoordkitError], ExitCode]] = (
+    (TLSError, ExitCode.TLS),  # these three are ConfigurationErrors: before it
+    (AuthenticationError, ExitCode.AUTH),
+    (PermissionDeniedError, ExitCode.PERMISSION),
     (ConfigurationError, ExitCode.USAGE),
     (NotFoundError, ExitCode.NOT_FOUND),
     (ConflictError, ExitCode.CONFLICT),

@@ -10,6 +10,7 @@ import click
 
 import coordkit
 
+from ._credentials import credential_options, credentials_from
 from .config import config
 from .context import CliContext
 from .dev import dev
@@ -67,10 +68,13 @@ class CoordkitGroup(click.Group):
 @click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True, callback=verbosity,
               help="Log more on stderr: -v each connection drop and return, -vv everything "
                    "(as COORDKIT_DEBUG=1). Default: warnings only.")
+@credential_options
 @click.version_option(coordkit.__version__, "--version", prog_name="coordkit",
                       message="%(prog)s %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float | None) -> None:
+def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float | None,
+        user: str | None, password_file: str | None, tls: bool | None, ca: str | None,
+        cert: str | None, key_file: str | None) -> None:
     """Read, write and watch keys in ZooKeeper, etcd or an in-process memory store.
 
     \b
@@ -81,7 +85,8 @@ def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float |
       coordkit --json get /app/timeout
       coordkit watch -r /app
     """
-    ctx.obj = CliContext(ctx, url=url, json=json_output, timeout=timeout)
+    ctx.obj = CliContext(ctx, url=url, json=json_output, timeout=timeout,
+                         security=credentials_from(user, password_file, tls, ca, cert, key_file))
 
 
 def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:

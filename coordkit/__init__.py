@@ -27,7 +27,9 @@ from .balancing import (
 from .backends.base import Check, Delete, Entry, EventType, Put, ServerInfo, WatchEvent
 from .client import Client, connect
 from .config import Config, ConfigChanges, ConfigDiff, ConfigSnapshot, ConfigValidationError
+from ._security import TLS
 from .errors import (
+    AuthenticationError,
     BackendUnavailableError,
     ClosedError,
     CommitTooLargeError,
@@ -40,7 +42,9 @@ from .errors import (
     NotFoundError,
     OperationTimeoutError,
     OwnershipError,
+    PermissionDeniedError,
     SessionLostError,
+    TLSError,
     VersionConflictError,
 )
 from .recipes.election import Election, Leader
@@ -106,5 +110,9 @@ __all__ = [
     "NotEmptyError",
     "OwnershipError",
     "NoInstanceAvailableError",
+    "TLS",
+    "AuthenticationError",
+    "TLSError",
+    "PermissionDeniedError",
     "CommitTooLargeError",
 ]

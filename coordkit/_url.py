@@ -1,7 +1,8 @@
 """Parsing of coordkit URLs and connection options.
 
 ``zk://h1:2181,h2:2181/namespace?ttl=10&timeout=5`` (also ``zookeeper://``),
-``etcd://h1:2379/namespace``, ``memory://[store][/namespace]``.
+``etcd://h1:2379/namespace``, ``memory://[store][/namespace]``. TLS and credentials:
+``etcds://alice@h1:2379?ca=/ca.pem&cert=/me.pem&key=/me-key.pem`` (see ``_security``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
+from ._security import SECURITY_OPTIONS, Security, refuse_password_in_url, resolve_security, split_user
 from .errors import ConfigurationError
 
 __all__ = ["DEFAULT_PORTS", "OPTION_DOCS", "Target", "parse_url"]
 
 DEFAULT_PORTS = {"zookeeper": 2181, "etcd": 2379}
-_SCHEMES = {"zk": "zookeeper", "zookeeper": "zookeeper", "etcd": "etcd", "memory": "memory"}
+_SCHEMES = {"zk": "zookeeper", "zookeeper": "zookeeper", "etcd": "etcd", "etcds": "etcd", "memory": "memory"}
 OPTION_DOCS = {
     "ttl": "session TTL in seconds (default 10): how long the servers keep the session's "
     "ephemeral keys after the client goes silent",
@@ -26,6 +28,7 @@ OPTION_DOCS = {
     "connect_timeout": "how long connect() waits for the first session (default: timeout)",
     "margin": "seconds taken off the TTL for the ownership deadline (default 0.1 + 2% of the ttl; "
     "less than half the ttl)",
+    **SECURITY_OPTIONS,
 }
 _DEFAULTS = {"ttl": 10.0, "timeout": 5.0}
 _HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$")
@@ -42,7 +45,8 @@ class Target:
     timeout: float
     connect_timeout: float
     url: str
-    extra: dict[str, object] = field(default_factory=dict)
+    margin: float | None = None  # None: the session's default margin
+    security: Security = field(default_factory=Security)
 
 
 def _number(name: str, raw: object) -> float:
@@ -133,10 +137,12 @@ def _options(kind: str, url: str, query: list[tuple[str, str]],
     return ttl, timeout, merged.get("connect_timeout", timeout), margin
 
 
-def parse_url(url: str | None, options: dict[str, object]) -> Target:
-    """Parse ``url`` (or ``$COORDKIT_URL``, else a running dev server's) and ``options``.
+def parse_url(url: str | None, options: dict[str, object],
+              security: dict[str, object] | None = None) -> Target:
+    """Parse ``url`` (or ``$COORDKIT_URL``, else a running dev server's) and ``options``;
+    ``security`` holds connect()'s credential keywords (see ``_security.resolve_security``).
 
-    Raises ConfigurationError naming what is wrong.
+    Raises ConfigurationError naming what is wrong (a password in the URL included).
     """
     if url is None:
         url = os.environ.get("COORDKIT_URL")
@@ -154,19 +160,26 @@ def parse_url(url: str | None, options: dict[str, object]) -> Target:
             logging.getLogger(__name__).info("no URL given: using the dev server at %s", url)
     if not isinstance(url, str):
         raise ConfigurationError(f"the URL must be a str, not {type(url).__name__}")
+    refuse_password_in_url(url)  # first: every later message quotes the URL
     scheme, sep, rest = url.partition("://")
     kind = _SCHEMES.get(scheme.lower())
     if not sep or kind is None:
         raise ConfigurationError(
-            f"{url!r} is not a coordkit URL; it must start with zk://, zookeeper://, etcd:// or memory://"
+            f"{url!r} is not a coordkit URL; it must start with zk://, zookeeper://, etcd://, etcds:// "
+            "or memory://"
         )
     rest, _, query = rest.partition("?")
     netloc, _, path = rest.partition("/")
-    ttl, timeout, connect_timeout, margin = _options(kind, url, parse_qsl(query, keep_blank_values=True),
-                                                     options)
+    url_user, netloc = split_user(netloc) if kind != "memory" else (None, netloc)
+    pairs = parse_qsl(query, keep_blank_values=True)
+    secure_query = {name: value for name, value in pairs if name in SECURITY_OPTIONS}
+    plain = [(name, value) for name, value in pairs if name not in SECURITY_OPTIONS]
+    ttl, timeout, connect_timeout, margin = _options(kind, url, plain, options)
     if kind == "memory":
         endpoints: tuple[str, ...] = (unquote(netloc),)
     else:
         endpoints = _endpoints(kind, netloc, url)
-    extra: dict[str, object] = {} if margin is None else {"margin": margin}
-    return Target(kind, endpoints, _namespace(path, url), ttl, timeout, connect_timeout, url, extra)
+    secured = resolve_security(kind, url_user=url_user, query=secure_query, keywords=security or {},
+                               tls_scheme=scheme.lower() == "etcds")
+    return Target(kind, endpoints, _namespace(path, url), ttl, timeout, connect_timeout, url,
+                  margin=margin, security=secured)

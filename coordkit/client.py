@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
+from ._security import TLS, AclSpec
 from ._url import Target, parse_url
 from .balancing.balancer import DEFAULT_FAILURES, FailureSpec
 from .balancing.budget import RetryBudget
@@ -106,12 +107,12 @@ def _make_backend(target: Target) -> Backend:
         from .backends.zookeeper import ZooKeeperBackend
 
         return ZooKeeperBackend(list(target.endpoints), target.namespace,
-                                options={"operation_timeout": target.timeout})
+                                options={"operation_timeout": target.timeout, "security": target.security})
     if target.kind == "etcd":
         from .backends.etcd import EtcdBackend
 
         return EtcdBackend(list(target.endpoints), target.namespace,
-                           options={"operation_timeout": target.timeout})
+                           options={"operation_timeout": target.timeout, "security": target.security})
     from .backends.memory import MemoryBackend
 
     return MemoryBackend(target.endpoints[0], target.namespace, options={})
@@ -119,7 +120,9 @@ def _make_backend(target: Target) -> Backend:
 
 def connect(url: str | None = None, *, ttl: float | None = None, timeout: float | None = None,
             connect_timeout: float | None = None, retry: Retrying | None = None,
-            margin: float | None = None) -> Client:
+            margin: float | None = None, tls: bool | TLS | None = None, user: str | None = None,
+            password: str | None = None, password_file: str | None = None, acl: AclSpec = None,
+            sasl: str | None = None) -> Client:
     """Connect to the store at ``url`` (default ``$COORDKIT_URL``, else a running
     ``coordkit dev`` server) and open a session.
 
@@ -132,12 +135,23 @@ def connect(url: str | None = None, *, ttl: float | None = None, timeout: float 
 
     Raises ConfigurationError for a bad URL or option, BackendUnavailableError (naming
     the endpoints) if no server answers within ``connect_timeout``.
+
+    Secured clusters: ``tls`` (True: the system's CA store; ``TLS(ca=, cert=, key=)`` for a
+    CA bundle and mutual TLS), ``user`` with ``password`` or ``password_file``, and on
+    ZooKeeper ``acl`` for the nodes coordkit creates ("creator", the default when a user is
+    given; "creator+read"; "open"; or ``scheme:id:perms`` entries) and ``sasl`` ("DIGEST-MD5":
+    SASL instead of digest, needs pure-sasl). The URL and the
+    ``COORDKIT_USER/PASSWORD/PASSWORD_FILE/CA/CERT/KEY`` environment give the same; a
+    password in the URL is refused. Wrong credentials raise AuthenticationError (TLSError
+    for certificates), a refused operation PermissionDeniedError; neither is retried.
     """
     given = {"ttl": ttl, "timeout": timeout, "connect_timeout": connect_timeout, "margin": margin}
-    target = parse_url(url, {k: v for k, v in given.items() if v is not None})
+    secure: dict[str, object] = {"tls": tls, "user": user, "password": password,
+                                 "password_file": password_file, "acl": acl, "sasl": sasl}
+    target = parse_url(url, {k: v for k, v in given.items() if v is not None}, security=secure)
     backend = _make_backend(target)
     session = Session(backend, ttl=target.ttl, timeout=target.connect_timeout,
-                      margin=target.extra.get("margin"))  # type: ignore[arg-type]
+                      margin=target.margin)
     try:
         session.open()
     except BaseException:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from coordkit._devserver_secure import harness as secure_harness, is_secure, url_of
 from coordkit._devserver_records import (
     DevServer,
     DevServerError,
@@ -153,15 +154,14 @@ def status(kinds: Collection[str] | None = None, *, timeout: float = 1.0) -> lis
 
 
 def up(kinds: Collection[str] | None = None, *, ports: Mapping[str, int] | None = None,
-       start_timeout: float = 60.0) -> UpResult:
+       start_timeout: float = 60.0, secure: bool = False) -> UpResult:
     """Start the dev servers asked for (default: every kind installed here) unless they already run.
 
     Waits until each serves (at most ``start_timeout`` seconds each). A stale record is replaced.
     ``ports`` maps a kind to its client port (0: any free port); see the module docstring for the
     defaults. Raises DevServerError when a kind asked for explicitly is not installed (saying how
     to install it), when none is installed, or when a server does not start; a server that failed
-    is killed and not recorded, while the others asked for stay up.
-    """
+    is killed and not recorded, while the others asked for stay up (``secure``: _devserver_secure)."""
     chosen = _kinds(kinds)
     missing = {kind: reason for kind in chosen if (reason := _not_installed(kind))}
     if kinds is not None and missing:
@@ -175,10 +175,12 @@ def up(kinds: Collection[str] | None = None, *, ports: Mapping[str, int] | None 
             if kind in missing:
                 continue
             current = _current(kind, start_timeout)
+            if current is not None and secure and not is_secure(current):
+                raise DevServerError(f"the {kind} dev server runs without --secure: `coordkit dev down` first")
             if current is not None:
                 running.append(current)
             else:
-                started.append(_start(kind, _requested_port(kind, ports), start_timeout))
+                started.append(_start(kind, _requested_port(kind, ports), start_timeout, secure))
     return UpResult(tuple(started), tuple(running), missing)
 
 
@@ -250,11 +252,13 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _start(kind: str, requested: int | None, timeout: float) -> DevServer:
+def _start(kind: str, requested: int | None, timeout: float, secure: bool = False) -> DevServer:
     for _attempt in range(_PORT_ATTEMPTS):
         ports = _pick_ports(kind, requested)
         try:
-            return _launch(kind, ports, timeout)
+            if secure and kind == "zookeeper":
+                ports["secure"] = free_ports(1)[0]  # the TLS secureClientPort beside the plain one
+            return _launch(kind, ports, timeout, secure)
         except _PortTaken:
             if requested:
                 raise
@@ -262,7 +266,7 @@ def _start(kind: str, requested: int | None, timeout: float) -> DevServer:
 
 
 def _harness(kind: str, ports: Mapping[str, int], *, folder: Path | None = None,
-             binary: str | None = None) -> ServerProcess:
+             binary: str | None = None, secure: bool = False) -> ServerProcess:
     """The test harness's server object for ``kind`` on ``ports`` (and in ``folder``, created).
 
     It is used for its config file, command line and health check only, never started: its
@@ -270,7 +274,9 @@ def _harness(kind: str, ports: Mapping[str, int], *, folder: Path | None = None,
     has no public way to set a folder and ports, hence the two private touches below.
     """
     server: ServerProcess
-    if kind == "etcd":
+    if secure:
+        server = secure_harness(kind, folder or dev_dir() / kind, binary=binary)
+    elif kind == "etcd":
         server = EtcdServer(binary=binary, keep_data=True)
     else:
         server = ZooKeeperServer(keep_data=True)
@@ -280,10 +286,10 @@ def _harness(kind: str, ports: Mapping[str, int], *, folder: Path | None = None,
     return server
 
 
-def _launch(kind: str, ports: Mapping[str, int], timeout: float) -> DevServer:
+def _launch(kind: str, ports: Mapping[str, int], timeout: float, secure: bool = False) -> DevServer:
     """Start one detached server, record it, and wait until it serves (killing it if it does not)."""
     folder = dev_dir() / kind
-    harness = _harness(kind, ports, folder=folder)
+    harness = _harness(kind, ports, folder=folder, secure=secure)
     harness._write_config()
     command = harness._command()
     with open(harness.log_path, "ab") as log_file:
@@ -298,12 +304,14 @@ def _launch(kind: str, ports: Mapping[str, int], timeout: float) -> DevServer:
         except OSError as exc:
             raise DevServerError(f"cannot run {command[0]}: {exc}") from exc
     adopt(proc)
-    server = DevServer(kind, proc.pid, f"{_SCHEMES[kind]}://{_HOST}:{ports['client']}", dict(ports),
-                       str(folder), tuple(command))
+    url = url_of(kind, _HOST, ports) if secure else f"{_SCHEMES[kind]}://{_HOST}:{ports['client']}"
+    server = DevServer(kind, proc.pid, url, dict(ports), str(folder), tuple(command))
     # Recorded before it serves, so that `coordkit dev down` finds it even if this process dies now.
     write_record(server)
     try:
         _await_serving(server, proc, offset, timeout)
+        if secure and kind == "etcd":
+            harness.enable_auth()  # type: ignore[attr-defined]  # a SecureEtcdServer
     except BaseException:
         kill(server)
         forget_record(kind)
@@ -373,7 +381,8 @@ def down(kinds: Collection[str] | None = None, *, purge: bool = False,
 def _serving(server: DevServer, timeout: float) -> bool:
     """Whether the server answers now: etcd's /health says true, ZooKeeper's ``srvr`` has a Mode."""
     try:
-        harness = _harness(server.kind, server.ports, binary=server.command[0] if server.kind == "etcd" else None)
+        harness = _harness(server.kind, server.ports, binary=server.command[0] if server.kind == "etcd" else None,
+                           folder=Path(server.folder), secure=is_secure(server))
     except ServerError:
         return False
     if isinstance(harness, EtcdServer):

@@ -7,8 +7,11 @@ Errors are grouped by what the caller can do about them::
     │   ├── InvalidNameError
     │   ├── CommitTooLargeError               a commit over MAX_COMMIT_OPS ops or the byte
     │   │                                     limit: split it
-    │   └── ConfigValidationError             a setting does not fit the schema
-    │                                         (defined in coordkit.config)
+    │   ├── ConfigValidationError             a setting does not fit the schema
+    │   │                                     (defined in coordkit.config)
+    │   ├── AuthenticationError               the server refused who we say we are
+    │   │   └── TLSError                      the TLS handshake failed (certificates)
+    │   └── PermissionDeniedError             this identity may not do that on that key
     ├── BackendUnavailableError (ConnectionError)   retry later: no server answered
     │   └── OperationTimeoutError (TimeoutError)    the operation's deadline passed
     ├── SessionLostError                      ownership is gone: every ephemeral key,
@@ -33,6 +36,7 @@ kazoo or grpc reaches the caller.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "BackendUnavailableError",
     "ClosedError",
     "CommitTooLargeError",
@@ -45,7 +49,9 @@ __all__ = [
     "NotFoundError",
     "OperationTimeoutError",
     "OwnershipError",
+    "PermissionDeniedError",
     "SessionLostError",
+    "TLSError",
     "VersionConflictError",
 ]
 
@@ -65,6 +71,26 @@ class InvalidNameError(ConfigurationError):
 class CommitTooLargeError(ConfigurationError):
     """A commit holds more ops (or bytes) than one transaction may on every backend; the
     message names the limit and the server setting behind it. Nothing was sent."""
+
+
+class AuthenticationError(ConfigurationError):
+    """The server refused the credentials (user/password, client certificate). Fix the
+    credentials: retrying with the same ones will not help, so coordkit never retries it."""
+
+
+class TLSError(AuthenticationError):
+    """The TLS handshake failed: untrusted or mismatched server certificate, a missing or
+    expired client certificate, or TLS on one side only. The message says which."""
+
+
+class PermissionDeniedError(ConfigurationError):
+    """This identity may not do this operation on this key (etcd role, ZooKeeper ACL).
+    ``key`` and ``operation`` say what was refused; nothing was written."""
+
+    def __init__(self, message: str, *, key: str = "", operation: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+        self.operation = operation
 
 
 class BackendUnavailableError(CoordkitError, ConnectionError):

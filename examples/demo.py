@@ -77,7 +77,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.orders < 10 or args.duration <= 0 or args.ttl <= 0:
         parser.error("give at least 10 orders, a positive duration and a positive TTL")
     scheme = (args.url or "").partition("://")[0]
-    if args.url and scheme not in ("etcd", "zk", "zookeeper"):
+    if args.url and scheme not in ("etcd", "etcds", "zk", "zookeeper"):
         parser.error("--url must name an etcd or ZooKeeper store: the services run in processes of their own")
     args.kind = "zookeeper" if scheme in ("zk", "zookeeper") or (args.zookeeper and not args.url) else "etcd"
     return args

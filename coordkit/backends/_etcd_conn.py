@@ -8,9 +8,10 @@ duplicate simply expires) is repeated on the next endpoint within the same deadl
 write is repeated only when gRPC says it never left this process ("failed to connect"),
 because otherwise it may have been applied.
 
-We use python-etcd3 for its channel set-up (TLS, user/password token) and call the
-generated gRPC stubs directly, so that every request can say exactly what it needs
-(transactions with reads, keys-only ranges) and carry its own deadline.
+We use python-etcd3's generated gRPC stubs directly, over our own channel (TLS and an auth
+token renewed when etcd forgets it, see ``_etcd_auth``), so that every request can say
+exactly what it needs (transactions with reads, keys-only ranges) and carry its own deadline.
+Authentication and permission failures are never retried.
 """
 
 from __future__ import annotations
@@ -23,16 +24,20 @@ from typing import Any, TypeVar
 
 import grpc
 
+from .._security import Security
 from ..errors import (
+    AuthenticationError,
     BackendUnavailableError,
     ClosedError,
     ConfigurationError,
     CoordkitError,
     NotFoundError,
     OperationTimeoutError,
+    PermissionDeniedError,
     SessionLostError,
 )
 from ._etcd3_compat import import_etcd3
+from ._etcd_auth import EtcdChannel, is_stale_token
 
 etcd3 = import_etcd3()
 etcdrpc: Any = etcd3.etcdrpc
@@ -41,9 +46,6 @@ __all__ = ["EtcdConnection", "Stubs", "etcdrpc", "translate"]
 
 T = TypeVar("T")
 _SC = grpc.StatusCode
-
-# Options python-etcd3 accepts for its channel; anything else in ``options`` is ignored.
-_CLIENT_OPTIONS = ("ca_cert", "cert_key", "cert_cert", "user", "password")
 
 _CHANNEL_OPTIONS = [
     # A restarted server must be found again within a heartbeat, not after gRPC's default
@@ -72,6 +74,15 @@ _REQUIRE_LEADER = (("hasleader", "true"),)
 _TABLE: tuple[tuple[Any, str, type[CoordkitError], str], ...] = (
     (_SC.NOT_FOUND, "lease not found", SessionLostError, "the session (etcd lease) is gone"),
     (_SC.NOT_FOUND, "", NotFoundError, "not found"),
+    (_SC.INVALID_ARGUMENT, "authentication failed", AuthenticationError,
+     "the user or password was rejected (etcd does not say which): check user= and the password file"),
+    (_SC.INVALID_ARGUMENT, "user name is empty", AuthenticationError,
+     "etcd requires authentication: give user= with password_file= (or a client certificate)"),
+    (_SC.FAILED_PRECONDITION, "authentication is not enabled", AuthenticationError,
+     "etcd has authentication disabled: drop user= and the password"),
+    (_SC.UNAUTHENTICATED, "invalid auth token", AuthenticationError,
+     "etcd refused the auth token even just after authenticating"),
+    (_SC.PERMISSION_DENIED, "", PermissionDeniedError, "permission denied: the etcd user's roles do not allow it"),
     (_SC.UNAVAILABLE, "", BackendUnavailableError, "no etcd server answered"),
     (_SC.DEADLINE_EXCEEDED, "", OperationTimeoutError, "etcd did not answer in time"),
     (_SC.CANCELLED, "", BackendUnavailableError, "the call was cut off"),
@@ -79,8 +90,7 @@ _TABLE: tuple[tuple[Any, str, type[CoordkitError], str], ...] = (
     (_SC.OUT_OF_RANGE, "", NotFoundError, "that revision is compacted or in the future"),
     (_SC.INVALID_ARGUMENT, "", ConfigurationError, "etcd refused the request"),
     (_SC.FAILED_PRECONDITION, "", ConfigurationError, "etcd refused the request"),
-    (_SC.PERMISSION_DENIED, "", ConfigurationError, "permission denied: check the etcd user"),
-    (_SC.UNAUTHENTICATED, "", ConfigurationError, "authentication failed: check user/password"),
+    (_SC.UNAUTHENTICATED, "", AuthenticationError, "authentication failed: check user and password"),
     (_SC.INTERNAL, "", BackendUnavailableError, "etcd failed internally"),
     (_SC.UNKNOWN, "", BackendUnavailableError, "etcd failed"),
     (etcd3.exceptions.ConnectionTimeoutError, "", OperationTimeoutError, "etcd did not answer in time"),
@@ -102,7 +112,10 @@ def translate(exc: BaseException, what: str, endpoints: Sequence[str]) -> Coordk
     for match, needle, error, meaning in _TABLE:
         hit = match is code if isinstance(match, _SC) else isinstance(exc, match)
         if hit and needle in details:
-            return error(f"{what} on etcd {where}: {meaning} ({details or type(exc).__name__})")
+            message = f"{what} on etcd {where}: {meaning} ({details or type(exc).__name__})"
+            if error is PermissionDeniedError:
+                return PermissionDeniedError(message, key=what.rpartition(" ")[2], operation=what)
+            return error(message)
     return BackendUnavailableError(f"{what} on etcd {where} failed: {type(exc).__name__}: {details}")
 
 
@@ -156,12 +169,14 @@ class EtcdConnection:
     """One channel per endpoint (made on first use), the current endpoint, and failover."""
 
     def __init__(self, endpoints: Sequence[str], timeout: float, options: Mapping[str, Any]) -> None:
+        """``options["security"]`` (a ``Security``) says how to talk TLS and who to be."""
         if not endpoints:
             raise ConfigurationError("etcd needs at least one endpoint host:port")
         self.endpoints = list(endpoints)
         self._addresses = [_host_port(endpoint) for endpoint in self.endpoints]
         self.timeout = timeout
-        self._client_options = {k: options[k] for k in _CLIENT_OPTIONS if options.get(k) is not None}
+        security = options.get("security")
+        self.security = security if isinstance(security, Security) else Security()
         self._lock = threading.Lock()
         self._index = 0
         self._stubs: dict[int, Stubs] = {}
@@ -189,8 +204,8 @@ class EtcdConnection:
         if stubs is not None:
             return stubs
         host, port = self._addresses[index]
-        client = etcd3.Etcd3Client(host=host, port=port, timeout=self.timeout,
-                                   grpc_options=_CHANNEL_OPTIONS, **self._client_options)
+        client = EtcdChannel(etcdrpc, host, port, timeout=self.timeout, security=self.security,
+                             options=_CHANNEL_OPTIONS)
         made = Stubs(index, self.endpoints[index], client, etcdrpc.WatchStub(client.channel))
         with self._lock:
             if self._closed or index in self._stubs:
@@ -214,7 +229,9 @@ class EtcdConnection:
         Raises only coordkit errors (see :func:`translate`); ClosedError once closed.
         """
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        for attempt in range(len(self.endpoints)):
+        renewed = False
+        attempt = 0
+        while attempt < len(self.endpoints):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -225,10 +242,16 @@ class EtcdConnection:
             except (grpc.RpcError, etcd3.exceptions.Etcd3Exception) as exc:
                 if self._closed:
                     raise ClosedError(f"the etcd backend was closed during {what}") from exc
+                if stubs is not None and not renewed and is_stale_token(exc):
+                    # Refused before being applied: once more with a new token.
+                    renewed = True
+                    stubs.client.forget()
+                    continue
+                attempt += 1
                 code = exc.code() if isinstance(exc, grpc.RpcError) else None
                 if stubs is not None and code in (_SC.UNAVAILABLE, _SC.DEADLINE_EXCEEDED):
                     self.failover(stubs)
-                last = attempt + 1 == len(self.endpoints)
+                last = attempt == len(self.endpoints)
                 if code is _SC.UNAVAILABLE and not last and (retry_safe or _never_sent(exc)):
                     continue
                 raise translate(exc, what, self.endpoints) from exc

@@ -6,6 +6,7 @@ import kazoo.exceptions as ke
 from kazoo.handlers.threading import KazooTimeoutError
 
 from ..errors import (
+    AuthenticationError,
     BackendUnavailableError,
     ConfigurationError,
     CoordkitError,
@@ -13,6 +14,7 @@ from ..errors import (
     NotEmptyError,
     NotFoundError,
     OperationTimeoutError,
+    PermissionDeniedError,
     SessionLostError,
     VersionConflictError,
 )
@@ -37,8 +39,9 @@ _ERRORS: dict[type[BaseException], tuple[type[CoordkitError], str]] = {
     KazooTimeoutError: (OperationTimeoutError, "ZooKeeper at {where} did not answer within {timeout:g}s{maybe}"),
     ke.OperationTimeoutError: (OperationTimeoutError, "ZooKeeper at {where} timed out{maybe}"),
     ke.RequestTimeoutError: (OperationTimeoutError, "ZooKeeper at {where} timed out{maybe}"),
-    ke.NoAuthError: (ConfigurationError, "{key}: the node's ACL does not allow this"),
-    ke.AuthFailedError: (ConfigurationError, "ZooKeeper at {where} rejected the credentials"),
+    ke.NoAuthError: (PermissionDeniedError, "permission denied: {operation} of {key} on ZooKeeper {where}: "
+                     "the node's ACL does not allow {identity}"),
+    ke.AuthFailedError: (AuthenticationError, "ZooKeeper at {where} rejected the credentials"),
     ke.InvalidACLError: (ConfigurationError, "{key}: invalid ACL"),
     ke.BadArgumentsError: (ConfigurationError, "{key}: ZooKeeper refused the arguments"),
     ke.QuotaExceededError: (ConfigurationError, "{key}: over the ZooKeeper quota"),
@@ -48,16 +51,22 @@ _ERRORS: dict[type[BaseException], tuple[type[CoordkitError], str]] = {
 
 
 def translate(exc: BaseException, *, key: str, where: str, timeout: float,
-              versioned: bool = False, write: bool = False) -> CoordkitError:
+              versioned: bool = False, write: bool = False, identity: str = "this client") -> CoordkitError:
     """The coordkit error for a kazoo (or socket) exception. A missing node is a version
-    conflict when a version was asked for."""
+    conflict when a version was asked for; a refused one names the key, the operation
+    (read or write) and ``identity``."""
     if versioned and isinstance(exc, ke.NoNodeError):
         return VersionConflictError(f"{key} does not exist (expected at a given version)")
     for klass in type(exc).__mro__:
         if klass in _ERRORS:
             kind, text = _ERRORS[klass]
             maybe = "; the write may or may not have been applied" if write else ""
-            return kind(text.format(key=key or "/", where=where, timeout=timeout, maybe=maybe, exc=exc))
+            operation = "write" if write else "read"
+            message = text.format(key=key or "/", where=where, timeout=timeout, maybe=maybe, exc=exc,
+                                  operation=operation, identity=identity)
+            if kind is PermissionDeniedError:  # refused before anything was applied
+                return PermissionDeniedError(message, key=key or "/", operation=operation)
+            return kind(message)
     return CoordkitError(f"unexpected error from ZooKeeper on {key}: {exc!r}")
 
 # What the backend catches and hands to translate(); coordkit errors pass through untouched.

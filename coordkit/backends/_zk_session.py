@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,9 @@ from kazoo.exceptions import KazooException
 from kazoo.protocol.serialization import Connect
 from kazoo.retry import KazooRetry
 
+from .._security import Security
 from ..errors import ConfigurationError
+from ._zk_acl import kazoo_options
 from ._zk_read import wait
 
 __all__ = [
@@ -90,8 +93,9 @@ class KazooLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     warn = warning  # kazoo still calls the old name in places
 
 
-def new_client(hosts: str, ttl: float) -> tuple[KazooClient, Negotiated]:
-    """A kazoo client that never gives up reconnecting and hops quickly between servers.
+def new_client(hosts: str, ttl: float, security: Security | None = None) -> tuple[KazooClient, Negotiated]:
+    """A kazoo client that never gives up reconnecting and hops quickly between servers,
+    with ``security``'s digest identity, TLS and the ACL of the nodes it creates.
 
     Reconnection attempts are spaced 0.1 s to 1 s apart, forever: when to declare the session
     lost is the session manager's decision (by its own clock), not the retry policy's.
@@ -102,6 +106,7 @@ def new_client(hosts: str, ttl: float) -> tuple[KazooClient, Negotiated]:
         logger=KazooLog(),
         connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
         command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
+        **kazoo_options(security or Security()),
     )
     return client, Negotiated(client)
 
@@ -131,10 +136,23 @@ def stop_bounded(client: KazooClient, bound: float) -> bool:
     return not thread.is_alive()
 
 
-def srvr(endpoint: str, timeout: float) -> dict[str, str]:
+def _tls_context(security: Security | None) -> ssl.SSLContext | None:
+    """The context to ask a ``secureClientPort`` with (four-letter words work over TLS too)."""
+    tls = security.tls if security is not None else None
+    if tls is None:
+        return None
+    context = ssl.create_default_context(cafile=tls.ca)
+    if tls.cert and tls.key:
+        context.load_cert_chain(tls.cert, tls.key)
+    return context
+
+
+def srvr(endpoint: str, timeout: float, security: Security | None = None) -> dict[str, str]:
     """The ``srvr`` four-letter command's ``Key: value`` lines from one server (raises OSError)."""
     host, _, port = endpoint.rpartition(":")
-    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+    context = _tls_context(security)
+    plain = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    with context.wrap_socket(plain, server_hostname=host.strip("[]")) if context else plain as sock:
         sock.sendall(b"srvr")
         chunks: list[bytes] = []
         while chunk := sock.recv(65536):
@@ -150,12 +168,13 @@ def srvr(endpoint: str, timeout: float) -> dict[str, str]:
     return fields
 
 
-def srvr_all(endpoints: list[str], timeout: float) -> dict[str, dict[str, str] | str]:
+def srvr_all(endpoints: list[str], timeout: float,
+             security: Security | None = None) -> dict[str, dict[str, str] | str]:
     """``srvr`` from every endpoint in parallel: its fields, or the error as a string."""
 
     def one(endpoint: str) -> dict[str, str] | str:
         try:
-            return srvr(endpoint, timeout)
+            return srvr(endpoint, timeout, security)
         except (OSError, ValueError) as exc:
             return f"unreachable: {exc or type(exc).__name__}"
 
@@ -167,14 +186,15 @@ def srvr_all(endpoints: list[str], timeout: float) -> dict[str, dict[str, str] |
 _SERVING = ("leader", "follower", "observer", "standalone", "read-only")
 
 
-def describe(endpoints: list[str], timeout: float) -> tuple[str, str, dict[str, str | int], dict[str, str]]:
+def describe(endpoints: list[str], timeout: float,
+             security: Security | None = None) -> tuple[str, str, dict[str, str | int], dict[str, str]]:
     """(version, leader, details, unreachable) of an ensemble from ``srvr``: the leader is the
     member whose mode is leader or standalone; details say each serving member's mode, zxid
     and node count; unreachable says why each other endpoint does not serve."""
     version, leader = "", ""
     details: dict[str, str | int] = {}
     unreachable: dict[str, str] = {}
-    for endpoint, answer in srvr_all(endpoints, timeout).items():
+    for endpoint, answer in srvr_all(endpoints, timeout, security).items():
         mode = answer.get("Mode", "") if isinstance(answer, dict) else ""
         if isinstance(answer, dict) and "whitelist" in answer.get("error", ""):
             details[endpoint] = "answers, mode unknown: srvr is not in its 4lw.commands.whitelist"
@@ -191,7 +211,7 @@ def describe(endpoints: list[str], timeout: float) -> tuple[str, str, dict[str, 
 
 
 def ensure_chroot(client: KazooClient, endpoints: list[str], namespace: str, ttl: float,
-                  deadline: float, close_timeout: float) -> bool:
+                  deadline: float, close_timeout: float, security: Security | None = None) -> bool:
     """Make sure the chroot of ``client`` exists; False if no server answered in time.
 
     A chrooted client cannot create its own root's parents, so a short-lived unchrooted
@@ -200,7 +220,7 @@ def ensure_chroot(client: KazooClient, endpoints: list[str], namespace: str, ttl
     """
     if wait(client.exists_async("/"), deadline) is not None:
         return True
-    helper, _ = new_client(",".join(endpoints), ttl)
+    helper, _ = new_client(",".join(endpoints), ttl, security)
     try:
         if not helper.start_async().wait(max(0.0, deadline - time.monotonic())):
             return False

@@ -28,7 +28,16 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import BackendUnavailableError, ClosedError, ConfigurationError, CoordkitError, SessionLostError
+from .._tls_probe import diagnose_tls
+from ..errors import (
+    BackendUnavailableError,
+    ClosedError,
+    ConfigurationError,
+    CoordkitError,
+    OperationTimeoutError,
+    SessionLostError,
+    TLSError,
+)
 from ..names import KeyMapper, join
 from . import _etcd_ops as ops_
 from ._etcd_conn import EtcdConnection, Stubs, etcdrpc
@@ -69,8 +78,9 @@ def _seconds(options: Mapping[str, Any], name: str, default: float) -> float:
 
 class EtcdBackend(Backend):
     """A client of one etcd cluster. ``endpoints`` are ``host:port``; ``namespace`` is ``""``
-    or ``/ns``; ``options`` carry ``operation_timeout`` (seconds, default 5), optionally
-    ``user``/``password`` and ``ca_cert``/``cert_key``/``cert_cert``; others are ignored."""
+    or ``/ns``; ``options`` carry ``operation_timeout`` (seconds, default 5) and optionally
+    ``security`` (a ``coordkit._security.Security``: TLS files, user, password); others are
+    ignored."""
 
     kind = "etcd"
 
@@ -152,6 +162,11 @@ class EtcdBackend(Backend):
         try:
             self._lease, self._ttl = self._grant(timeout)
         except BackendUnavailableError as exc:
+            if not isinstance(exc, OperationTimeoutError):  # refused, not slow: TLS may be why
+                # gRPC says only "failed to connect" for a failed TLS handshake: ask why.
+                tls_problem = diagnose_tls(self._conn.endpoints, self._conn.security, timeout, scheme="etcd")
+                if tls_problem:
+                    raise TLSError(f"cannot open a session on etcd: {tls_problem}") from None
             # gRPC's reasons are long and, for a ZooKeeper port, only "Socket closed": say
             # what each endpoint is when every one is known to be unusable.
             left = deadline - time.monotonic()

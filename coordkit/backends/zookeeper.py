@@ -73,10 +73,14 @@ from ..errors import (
     NotFoundError,
     OperationTimeoutError,
     SessionLostError,
+    TLSError,
     VersionConflictError,
 )
 from ..names import KeyMapper
+from .._security import Security
+from .._tls_probe import diagnose_tls
 from ._probe import explain, known_failures, summary
+from ._zk_acl import default_acl, describe_identity
 from ._zk_commit import check_put, delete_levels, prune_parents, run_commit
 from ._zk_errors import TRANSLATED, translate
 from ._zk_queue import ContenderQueues, QueueJoin
@@ -108,6 +112,9 @@ class ZooKeeperBackend(ContenderQueues):
         self._op_timeout = seconds(options, "operation_timeout", 5.0)
         self._close_timeout = seconds(options, "close_timeout", 2.0)  # bound on close()
         self._keys = KeyMapper("path")  # kazoo's chroot adds the namespace
+        security = options.get("security")
+        self._security = security if isinstance(security, Security) else Security()
+        default_acl(self._security)  # a bad acl= fails here, before any connection
         self._lock = threading.RLock()  # serializes connect / new_session / close
         self._client: KazooClient | None = None
         self._sink: ConnectionSink | None = None
@@ -142,7 +149,7 @@ class ZooKeeperBackend(ContenderQueues):
             if self._closed:
                 raise ClosedError("the ZooKeeper backend is closed") from exc
             error = translate(exc, key=key, where=self._where, timeout=timeout or self._op_timeout,
-                              versioned=versioned, write=write)
+                              versioned=versioned, write=write, identity=describe_identity(self._security))
             if isinstance(error, SessionLostError) and not session:
                 error = BackendUnavailableError(f"the ZooKeeper session expired during the operation on "
                                                 f"{key or '/'}" + ("; it may or may not have been applied" if write else ""))
@@ -223,26 +230,33 @@ class ZooKeeperBackend(ContenderQueues):
     def _start_session(self, timeout: float, *, diagnose: bool = False) -> KazooClient:
         """Start a client and wait for its session. With ``diagnose`` (the first connect), an
         attempt not done at once probes the endpoints, and fails at once with their reasons
-        if none can ever answer (see :mod:`._probe`); kazoo only retries them in silence."""
-        client, negotiated = new_client(",".join(self._endpoints) + self._namespace, self._asked_ttl)
+        if none can ever answer (see :mod:`._probe`); kazoo only retries them in silence. A
+        failed TLS handshake (kazoo retries those silently too) is told by a TLS probe first."""
+        client, negotiated = new_client(",".join(self._endpoints) + self._namespace, self._asked_ttl,
+                                        self._security)
         client.add_listener(functools.partial(self._on_state, client))
         self._suspended = False
         self._client = client  # before start, so that the listener accepts its events
-        cid = None
+        cid, tls_problem = None, None
         deadline = time.monotonic() + timeout
         try:
             with self._errors():
                 started = client.start_async()
                 if diagnose and not started.wait(min(0.1, timeout / 10)):
-                    reasons = known_failures(self._endpoints, "zookeeper", min(1.0, timeout / 4))
+                    tls_problem = diagnose_tls(self._endpoints, self._security, timeout)
+                    # The plaintext probe cannot judge a TLS port: it would call it "not ZooKeeper".
+                    plain = not tls_problem and self._security.tls is None
+                    reasons = known_failures(self._endpoints, "zookeeper", min(1.0, timeout / 4)) if plain else None
                     if reasons is not None:
                         raise BackendUnavailableError(summary("ZooKeeper", reasons))
-                if started.wait(max(0.0, deadline - time.monotonic())):
+                if not tls_problem and started.wait(max(0.0, deadline - time.monotonic())):
                     cid = client.client_id
         finally:
             if cid is None:  # no session to close: let the stop finish in the background
                 self._client = None
                 stop_bounded(client, 0.0)
+        if tls_problem:
+            raise TLSError(tls_problem)
         if cid is None:
             raise BackendUnavailableError(f"no ZooKeeper server at {self._where} answered within {timeout:g}s")
         self._sid, self._ttl = cid[0], negotiated.timeout or self._asked_ttl
@@ -252,11 +266,14 @@ class ZooKeeperBackend(ContenderQueues):
         return client
 
     def _ensure_namespace(self, client: KazooClient, timeout: float) -> None:
+        if self._security.sasl is not None:  # the server answers SASL after the handshake
+            with self._errors("/", timeout=timeout):
+                wait(client.exists_async("/"), time.monotonic() + timeout)
         if not self._namespace:
             return
         with self._errors(self._namespace, write=True, timeout=timeout):
             if not ensure_chroot(client, self._endpoints, self._namespace, self._asked_ttl,
-                                 time.monotonic() + timeout, self._close_timeout):
+                                 time.monotonic() + timeout, self._close_timeout, self._security):
                 raise BackendUnavailableError(f"no ZooKeeper server at {self._where} answered")
 
     def _on_state(self, client: KazooClient, state: str) -> None:
@@ -355,7 +372,7 @@ class ZooKeeperBackend(ContenderQueues):
     def server_info(self, timeout: float) -> ServerInfo:
         """Each endpoint's ``srvr``, in parallel: the serving ones are the members, the others
         ``unreachable`` with the reason. Raises BackendUnavailableError when none serves."""
-        version, leader, details, unreachable = describe(self._endpoints, timeout)
+        version, leader, details, unreachable = describe(self._endpoints, timeout, self._security)
         unreachable = explain(unreachable, "zookeeper", min(1.0, timeout / 4))
         if not details:
             raise BackendUnavailableError("server status: no ZooKeeper endpoint answered: "

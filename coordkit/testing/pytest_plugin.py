@@ -15,6 +15,9 @@ Fixtures:
     members at will (``zookeeper_ensemble.members[0].kill()``).
 ``etcd_cluster`` (function)
     A fresh local 3-member etcd cluster, the same way.
+``secure_etcd_server``, ``secure_zookeeper_server`` (session)
+    Secured servers (TLS, client certificates, users); ``server.credentials("alice")`` gives
+    ``connect()`` keywords. They need the ``cryptography`` package.
 
 Tests that inject faults into a single node should start their own ``ZooKeeperServer()`` or
 ``EtcdServer()`` in a ``with`` block rather than use the shared session servers. Local servers need
@@ -32,6 +35,7 @@ import pytest
 
 from coordkit.testing._etcd import EtcdCluster, EtcdServer
 from coordkit.testing._external import ExternalServer, servers_from_env
+from coordkit.testing._secure import SecureEtcdServer, SecureZooKeeperServer
 from coordkit.testing._zookeeper import ZooKeeperEnsemble, ZooKeeperServer
 
 
@@ -83,3 +87,20 @@ def etcd_cluster() -> Iterator[EtcdCluster]:
     """A fresh local 3-member etcd cluster for one test (always local: tests inject faults)."""
     with EtcdCluster(3) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def secure_etcd_server() -> Iterator[SecureEtcdServer]:
+    """An etcd for the session with TLS, client certificates and auth, and a user ``alice``
+    who may touch every key: ``connect(server.url, **server.credentials("alice"))``.
+    Needs the ``cryptography`` package (``pip install coordkit[test]``)."""
+    with SecureEtcdServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def secure_zookeeper_server() -> Iterator[SecureZooKeeperServer]:
+    """A ZooKeeper for the session with a TLS ``secureClientPort`` (its ``url``) beside the
+    plain port (``plain_url``); ``credentials("alice")`` gives a digest user over TLS."""
+    with SecureZooKeeperServer() as server:
+        yield server

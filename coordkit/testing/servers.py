@@ -26,6 +26,7 @@ from coordkit.testing._etcd import EtcdCluster, EtcdServer, etcd_binary, etcd_ve
 from coordkit.testing._external import ExternalServer, ExternalServers, servers_from_env
 from coordkit.testing._process import FaultInjectionUnavailable, ServerError, ServerProcess
 from coordkit.testing._registry import free_ports, live_pids
+from coordkit.testing._secure import SecureEtcdServer, SecureZooKeeperServer, User
 from coordkit.testing._zookeeper import (
     ZooKeeperEnsemble,
     ZooKeeperServer,
@@ -45,7 +46,10 @@ __all__ = [
     "ExternalServers",
     "FaultInjectionUnavailable",
     "ServerError",
+    "SecureEtcdServer",
+    "SecureZooKeeperServer",
     "ServerProcess",
+    "User",
     "ZooKeeperEnsemble",
     "ZooKeeperServer",
     "etcd_binary",

@@ -15,6 +15,7 @@ EXPECTED = {
     "CommitTooLargeError",
     "ServiceInstance", "Registration", "ServiceCache", "RegistryCache", "Balancer", "Strategy", "StaticInstances", "OutlierEjection", "RetryBudget",
     "InstanceFailure", "by_zone", "by_metadata", "required", "where", "NoInstanceAvailableError",
+    "TLS", "AuthenticationError", "TLSError", "PermissionDeniedError",
 }
 
 

@@ -1,0 +1,109 @@
+"""One gRPC channel to one etcd endpoint, with TLS and an auth token that is renewed.
+
+python-etcd3 authenticates once, in its client's constructor, and keeps that token for
+good (its lock then fails at release once the token expires: python-etcd3 issue #2301).
+etcd's simple tokens expire after ``--auth-token-ttl`` (300 s by default) and all of them
+are forgotten when a server restarts. So this channel authenticates when first used and
+again whenever etcd answers "invalid auth token": the call that met the stale token is
+repeated once with a fresh one, which is safe for writes too, because etcd refuses a
+request with a stale token before applying anything.
+
+Certificates and keys are read from their files when the channel is made; the password is
+sent only in the Authenticate request and appears in no message.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from .._security import Security
+from ..errors import ConfigurationError
+
+__all__ = ["EtcdChannel", "is_stale_token"]
+
+# etcd's answers to a token it no longer knows (simple token expired, server restarted) and
+# to a token minted before the last change of users or roles (ErrAuthOldRevision).
+_STALE = ((grpc.StatusCode.UNAUTHENTICATED, "invalid auth token"),
+          (grpc.StatusCode.FAILED_PRECONDITION, "revision of auth store is old"))
+
+
+def is_stale_token(exc: BaseException) -> bool:
+    """Whether ``exc`` says the request's token must be renewed (not that it is refused)."""
+    if not isinstance(exc, grpc.RpcError):
+        return False
+    code, details = exc.code(), exc.details() or ""
+    return any(code is c and text in details for c, text in _STALE)
+
+
+def _read(what: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the {what} file {path!r}: {exc.strerror}") from None
+
+
+class EtcdChannel:
+    """What ``_etcd_conn.Stubs`` needs of a client: the stubs, the token metadata, close().
+
+    ``metadata`` authenticates on first use (raising the server's gRPC error, which the
+    connection translates) and returns the current token; ``forget()`` drops a token
+    etcd called stale, so that the next ``metadata`` fetches a new one.
+    """
+
+    call_credentials = None  # the token travels as metadata, over TLS or not
+
+    def __init__(self, etcdrpc: Any, host: str, port: int, *, timeout: float, security: Security,
+                 options: Sequence[tuple[str, Any]]) -> None:
+        target = f"{host}:{port}"
+        tls = security.tls
+        if tls is None:
+            self.channel = grpc.insecure_channel(target, options=list(options))
+        else:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read("ca", tls.ca) if tls.ca else None,
+                private_key=_read("key", tls.key) if tls.key else None,
+                certificate_chain=_read("cert", tls.cert) if tls.cert else None,
+            )
+            self.channel = grpc.secure_channel(target, credentials, options=list(options))
+        self.kvstub = etcdrpc.KVStub(self.channel)
+        self.leasestub = etcdrpc.LeaseStub(self.channel)
+        self.clusterstub = etcdrpc.ClusterStub(self.channel)
+        self.maintenancestub = etcdrpc.MaintenanceStub(self.channel)
+        self._authstub = etcdrpc.AuthStub(self.channel)
+        self._request = etcdrpc.AuthenticateRequest
+        self._security = security
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<EtcdChannel user={self._security.user!r} tls={self._security.tls is not None}>"
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """``(("token", T),)`` with a valid-as-far-as-we-know token, or ``()`` without a user."""
+        token = self.token()
+        return (("token", token),) if token else ()
+
+    def token(self) -> str | None:
+        """The current token, authenticating first if there is none (raises grpc.RpcError)."""
+        if self._security.user is None:
+            return None
+        with self._lock:
+            if self._token is None:
+                request = self._request(name=self._security.user, password=self._security.password or "")
+                self._token = self._authstub.Authenticate(request, timeout=self._timeout).token
+            return self._token
+
+    def forget(self) -> None:
+        """Drop the current token: etcd said it is stale; the next call authenticates."""
+        with self._lock:
+            self._token = None
+
+    def close(self) -> None:
+        self.channel.close()

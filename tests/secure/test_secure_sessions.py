@@ -1,0 +1,74 @@
+"""etcd auth tokens expire and vanish with a restart: the session, its lock and its watch carry on.
+
+python-etcd3 keeps the token of its first Authenticate for good; coordkit authenticates again
+when etcd calls a token invalid and repeats the refused call (etcd refused it before applying it).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import coordkit
+from coordkit.testing._secure import SecureEtcdServer, User
+
+
+@pytest.fixture
+def short_tokens() -> Iterator[SecureEtcdServer]:
+    """A secure etcd whose simple tokens live 2 s (--auth-token-ttl 2)."""
+    with SecureEtcdServer(users=[User("alice")], auth_token_ttl=2) as server:
+        yield server
+
+
+def _wait_for_log(server: SecureEtcdServer, text: str, after: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if text in server.log_path.read_text()[after:]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"etcd never logged {text!r}")
+
+
+def test_a_token_expiring_under_a_held_lock_keeps_lock_and_session(short_tokens: SecureEtcdServer) -> None:
+    creds = short_tokens.credentials("alice")
+    with coordkit.connect(short_tokens.url, ttl=10, **creds) as client, \
+            coordkit.connect(short_tokens.url, ttl=10, **creds) as observer:
+        lock = client.lock("jobs/nightly")
+        assert lock.acquire(timeout=5)
+        key = lock.key
+        mark = len(short_tokens.log_path.read_text())
+        # etcd logs when it drops an unused simple token: wait for it, by a deadline.
+        _wait_for_log(short_tokens, "deleted a simple token", mark, time.monotonic() + 20)
+        assert lock.is_held and client.session.state is coordkit.SessionState.CONNECTED
+        events: queue.Queue[coordkit.WatchEvent] = queue.Queue()
+        with client.watch("/jobs", events.put, recursive=True):  # a watch opened with a stale token
+            observer.put("/jobs/seen", "1")
+            assert events.get(timeout=10).key == "/jobs/seen"
+        client.put("/jobs/result", "done", fence=lock)  # a write with a stale token, renewed
+        lock.release()
+        assert observer.get(key) is None and observer.get("/jobs/result").value == b"done"
+        assert client.session.state is coordkit.SessionState.CONNECTED
+
+
+def test_a_restart_under_auth_keeps_lock_session_and_watch(short_tokens: SecureEtcdServer) -> None:
+    creds = short_tokens.credentials("alice")
+    with coordkit.connect(short_tokens.url, ttl=10, **creds) as client:
+        generation = client.session.generation
+        back = threading.Event()
+        client.add_listener(lambda event: back.set() if event.state is coordkit.SessionState.CONNECTED else None)
+        lock = client.lock("jobs/nightly", lose_on_suspend=False)
+        assert lock.acquire(timeout=5)
+        events: queue.Queue[coordkit.WatchEvent] = queue.Queue()
+        with client.watch("/jobs", events.put, recursive=True):
+            short_tokens.restart()  # every simple token is gone with the old process
+            client.put("/jobs/after", "1")
+            assert events.get(timeout=10).key == "/jobs/after"
+        assert lock.is_held and client.session.generation == generation
+        assert client.session.state is coordkit.SessionState.CONNECTED
+        client.put("/jobs/fenced", "1", fence=lock)
+        key = lock.key
+        lock.release()
+        assert key is not None and client.get(key) is None
