@@ -1,0 +1,41 @@
+"""Conditions on a key that ZooKeeper keeps only as an implicit parent: such a key is absent,
+so a version-pinned write, check or delete of it fails as it does on etcd and memory://."""
+
+from __future__ import annotations
+
+import pytest
+
+import coordkit
+from coordkit import Check, Delete, Put
+
+
+def test_a_versioned_put_of_a_parent_never_written_is_a_conflict(client: coordkit.Client) -> None:
+    client.put("/vp/child", "c")
+    with pytest.raises(coordkit.VersionConflictError):
+        client.put("/vp", "x", version=1)
+    assert client.get("/vp") is None
+
+
+def test_a_versioned_put_of_a_key_deleted_into_a_parent_is_a_conflict(client: coordkit.Client) -> None:
+    made = client.put("/vd", "key")
+    client.put("/vd/child", "c")
+    client.delete("/vd")
+    with pytest.raises(coordkit.VersionConflictError):
+        client.put("/vd", "x", version=made.version + 1)
+    assert client.get("/vd") is None
+
+
+def test_a_check_of_a_parent_is_a_check_of_an_absent_key(client: coordkit.Client) -> None:
+    client.put("/vc/child", "c")
+    with pytest.raises(coordkit.VersionConflictError):
+        client.commit([Check("/vc", version=1), Put("/vc-other", b"1")])
+    with pytest.raises(coordkit.ConflictError):
+        client.commit([Check("/vc"), Put("/vc-other", b"1")])
+    assert client.get("/vc-other") is None
+
+
+def test_a_versioned_commit_put_of_a_parent_is_a_conflict(client: coordkit.Client) -> None:
+    client.put("/vt/child", "c")
+    with pytest.raises(coordkit.VersionConflictError):
+        client.commit([Put("/vt", b"x", version=1)])
+    assert client.get("/vt") is None
