@@ -81,7 +81,7 @@ from ._probe import explain, known_failures, summary
 from ._zk_commit import check_put, delete_levels, prune_parents, run_commit
 from ._zk_errors import TRANSLATED, translate
 from ._zk_queue import ContenderQueues, QueueJoin
-from ._zk_read import get_entry, is_parent, list_children, read_levels, read_tree, to_entry, wait
+from ._zk_read import get_entry, held_parent, is_parent, list_children, read_levels, read_tree, to_entry, wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
 from .base import (Check, ConnectionEvent, ConnectionSink, Delete, Entry, Op, Put, ServerInfo, Watch,
@@ -438,11 +438,14 @@ class ZooKeeperBackend(ContenderQueues):
                 with self._errors(key, write=True):
                     delete_levels(client, levels, self._deadline())
             try:
+                # Read just before the delete, in its round trip (ZooKeeper runs a session's
+                # requests in order): an empty implicit parent it removes was no key.
+                before = None if recursive else client.get_async(path)
                 with self._errors(key, versioned=version is not None, write=True):
                     wait(client.delete_async(path, version=expected), self._deadline())
                 with self._errors(key):
                     prune_parents(client, [path], self._deadline())
-                return True
+                return before is None or not held_parent(before, self._deadline())
             except NotFoundError:
                 return recursive  # recursive: it existed when read, and is gone now
             except NotEmptyError:

@@ -3,6 +3,8 @@ so a version-pinned write, check or delete of it fails as it does on etcd and me
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 import coordkit
@@ -39,3 +41,15 @@ def test_a_versioned_commit_put_of_a_parent_is_a_conflict(client: coordkit.Clien
     with pytest.raises(coordkit.VersionConflictError):
         client.commit([Put("/vt", b"x", version=1)])
     assert client.get("/vt") is None
+
+
+def test_a_parent_left_by_an_expired_key_is_nothing_to_delete(
+        make_client: Callable[..., coordkit.Client], client: coordkit.Client) -> None:
+    with make_client() as other:
+        other.put("/left/k", "v", ephemeral=True)
+    # The session ended: its key went without a coordkit delete (on ZooKeeper its implicit
+    # parent stays, a node that is no key).
+    assert client.get("/left/k") is None and client.get("/left") is None
+    assert client.delete("/left") is False
+    with pytest.raises(coordkit.VersionConflictError):
+        client.delete("/left", version=1)
