@@ -91,6 +91,15 @@ def run_commit(
                     tx.set_data(path, PARENT_MARK, pinned[i])
                 else:
                     tx.delete(path, -1 if op.version is None else op.version - 1)
+            elif op.ephemeral and _empty_parent(stats[path]):
+                # A parent that lost its last key without a coordkit delete: it is no key, so
+                # the ephemeral key takes its place (ZooKeeper cannot make a node ephemeral).
+                read = stats[path]
+                assert read is not None
+                tx.delete(path, read[1].version)
+                plan.append(i)
+                kinds[i] = "create"
+                create(path, op.value, True)
             elif op.create and i in pinned:
                 kinds[i] = "set"
                 tx.set_data(path, op.value, pinned[i])
@@ -139,6 +148,8 @@ def run_commit(
                 parents = missing_parents(client, [p for _, p in created], deadline())
             continue
         path, op = ops[index]
+        if isinstance(op, Put) and op.ephemeral and _empty_parent(stats[path]):
+            continue  # the parent changed since it was read (a key below, a value): decide again
         if _implicit_parent_met(client, op, index, path, exc, pinned, skipped, errors, deadline()):
             continue
         if isinstance(op, Put) and not op.create and op.version is None:
@@ -190,7 +201,7 @@ def _pre_read(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: floa
     version only, and an implicit parent has one although it is no key."""
     need = sorted({path for path, op in ops
                    if isinstance(op, Check) or (isinstance(op, (Put, Delete)) and op.version is not None)
-                   or (isinstance(op, Put) and op.ephemeral and not op.create)})
+                   or (isinstance(op, Put) and op.ephemeral)})
     probes = [client.get_async(p) for p in need]
     reads: dict[str, _Read] = {}
     for path, probe in zip(need, probes):
@@ -199,6 +210,11 @@ def _pre_read(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: floa
         except ke.NoNodeError:
             reads[path] = None
     return reads
+
+
+def _empty_parent(read: _Read) -> bool:
+    """Whether a node read is an implicit parent without children."""
+    return read is not None and is_parent(read[0]) and not read[1].numChildren
 
 
 def _stat(read: _Read) -> ZnodeStat | None:

@@ -17,7 +17,8 @@ or delete first reads whether the node is a key, so one of an implicit parent fa
 an absent key (a multi compares versions only); an implicit parent whose last child went
 without a coordkit delete (an expired ephemeral key, another tool) stays until a coordkit
 delete below it: it reads as absent but ``children`` lists its name. An ephemeral key
-cannot have keys below it (ZooKeeper refuses), nor be written over an implicit parent.
+cannot have keys below it (ZooKeeper refuses), nor be written over an implicit parent
+that has some; it replaces one left empty (deleted and created in one multi).
 
 Mapping of the contract onto ZooKeeper:
 
@@ -408,9 +409,7 @@ class ZooKeeperBackend(ContenderQueues):
         except NotFoundError:  # a parent is missing (create) or the key is (plain set)
             absent = not op.create
         except KeyExistsError:
-            if op.create and op.ephemeral:
-                raise
-            # A create may have met an implicit parent, which it writes: commit decides.
+            pass  # a create may have met an implicit parent, which it writes: commit decides
         entry = self._commit([op], absent={0} if absent else set())[0]
         assert entry is not None
         return entry

@@ -53,3 +53,14 @@ def test_a_parent_left_by_an_expired_key_is_nothing_to_delete(
     assert client.delete("/left") is False
     with pytest.raises(coordkit.VersionConflictError):
         client.delete("/left", version=1)
+
+
+@pytest.mark.parametrize("create", [False, True])
+def test_an_ephemeral_key_takes_the_place_of_a_parent_left_empty(
+        make_client: Callable[..., coordkit.Client], client: coordkit.Client, create: bool) -> None:
+    with make_client() as other:
+        other.put("/spot/k", "v", ephemeral=True)
+    made = client.put("/spot", "mine", ephemeral=True, create=create)
+    assert made.lease != 0 and made.version == 1
+    assert client.get("/spot") == made
+    assert client.children("/") == ["spot"]
