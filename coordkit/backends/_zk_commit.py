@@ -229,7 +229,12 @@ def _key_stat(op: Op, read: _Read) -> ZnodeStat | None:
     as on etcd after a delete and a re-creation: a key deleted and its node created again
     as a parent at the version read, within one round trip.)"""
     if read is not None and not is_parent(read[0]):
-        return read[1]
+        stat = read[1]
+        # Decided here rather than by the multi, as well: ZooKeeper counts versions in 32 bits,
+        # and a larger one in a request breaks kazoo's connection (and the session with it).
+        if op.version is not None and op.version != stat.version + 1:
+            raise VersionConflictError(f"{op.key} is at version {stat.version + 1}, not {op.version}")
+        return stat
     if isinstance(op, Check):
         raise VersionConflictError(f"{op.key} does not exist")
     if op.version is not None:
