@@ -89,8 +89,8 @@ def _checked(kind: str, name: str, raw: object) -> float:
     value = _number(name, raw)
     if name != "ttl" and value > MAX_OPERATION_SECONDS:
         # Past the deadlines gRPC and kazoo can hold, which then expire at once or overflow.
-        raise ConfigurationError(f"option {name}={value:g} is over {MAX_OPERATION_SECONDS:g} seconds (a day); "
-                                 "give a timeout for one operation, not for ever")
+        raise ConfigurationError(f"option {name}={value:g} is over {MAX_OPERATION_SECONDS:g} seconds "
+                                 "(a day); give a timeout for one operation, not for ever")
     if name == "ttl" and kind != "memory" and not 1 <= value <= 3600:
         raise ConfigurationError(
             f"option ttl={value:g} is outside 1-3600 seconds; {kind} sessions need at least a second "
