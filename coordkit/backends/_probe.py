@@ -75,7 +75,8 @@ def probe(endpoint: str, timeout: float) -> Finding:
         if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
             return Finding(endpoint, reason=f"host name {host!r} does not resolve")
         return Finding(endpoint)  # a resolver that is down now may be up in a moment
-    addresses = dict.fromkeys((family, address[:2]) for family, _, _, _, address in resolved)
+    addresses = dict.fromkeys((family, (str(address[0]), int(address[1])))
+                              for family, _, _, _, address in resolved)
     found = [_probe_address(endpoint, port, family, address, deadline) for family, address in addresses]
     return min(found, key=_hope)
 
