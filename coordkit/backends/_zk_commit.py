@@ -8,7 +8,10 @@ number of times). Missing parents of created keys are created in the same multi,
 implicit parents (``PARENT_MARK``): nodes that are not keys. A create that finds an
 implicit parent writes it (pinned to the version read); a delete of a node that has
 children turns it back into an implicit parent (pinned likewise), as ZooKeeper cannot
-remove it; a delete of an implicit parent is a delete of an absent key.
+remove it; a delete of an implicit parent is a delete of an absent key. Every condition on a
+version (and every Check) is first decided from a read of the node's data: a multi compares
+data versions only, and an implicit parent has one (and an empty one left behind is replaced
+by an ephemeral key in the same multi).
 """
 
 from __future__ import annotations
