@@ -23,6 +23,7 @@ import click
 from coordkit import CoordkitError
 
 from ._child import start_guarded
+from ._seconds import WAIT_SECONDS
 from ._waiting import WaitProgress
 from .context import CliContext
 from .errors import CliError, ExitCode
@@ -66,10 +67,10 @@ def wait_option(gives_up: str) -> Callable[[Callable[..., None]], Callable[..., 
     """
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         command = click.option(
-            "--timeout", "deprecated_wait", type=click.FloatRange(min=0), metavar="SECONDS", hidden=True,
+            "--timeout", "deprecated_wait", type=WAIT_SECONDS, metavar="SECONDS", hidden=True,
             callback=_warn_deprecated_wait)(command)
         return click.option(
-            "--wait", "wait", type=click.FloatRange(min=0), metavar="SECONDS",
+            "--wait", "wait", type=WAIT_SECONDS, metavar="SECONDS",
             help=f"How long to wait {gives_up} before giving up (exit {ExitCode.NOT_WON.value}). "
                  "Default: wait forever. The global --timeout bounds each request to the servers, "
                  "not this wait.")(command)

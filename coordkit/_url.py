@@ -49,6 +49,9 @@ class Target:
     security: Security = field(default_factory=Security)
 
 
+MAX_OPERATION_SECONDS = 86400.0  # the longest timeout or connect_timeout accepted
+
+
 def _number(name: str, raw: object) -> float:
     try:
         value = float(raw)  # type: ignore[arg-type]
@@ -103,6 +106,10 @@ def _checked(kind: str, name: str, raw: object) -> float:
     if name == "margin":
         return _margin(raw)
     value = _number(name, raw)
+    if name != "ttl" and value > MAX_OPERATION_SECONDS:
+        # Past the deadlines gRPC and kazoo can hold, which then expire at once or overflow.
+        raise ConfigurationError(f"option {name}={value:g} is over {MAX_OPERATION_SECONDS:g} seconds "
+                                 "(a day); give a timeout for one operation, not for ever")
     if name == "ttl" and kind != "memory" and not 1 <= value <= 3600:
         raise ConfigurationError(
             f"option ttl={value:g} is outside 1-3600 seconds; {kind} sessions need at least a second "

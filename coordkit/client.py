@@ -57,7 +57,7 @@ def _as_bytes(value: Value) -> bytes:
     return validate_value(value)
 
 
-def _checked_ops(ops: object) -> list[Op]:
+def _checked_ops(ops: object, namespace: str = "") -> list[Op]:
     """Validate a commit's ops at the edge: types, names, versions, values, total size."""
     if not isinstance(ops, (list, tuple)) or not ops:
         raise ConfigurationError("commit() takes a non-empty list of Check, Put and Delete ops")
@@ -75,7 +75,7 @@ def _checked_ops(ops: object) -> list[Op]:
     keys = [op.key for op in checked if not isinstance(op, Check)]
     if len(set(keys)) != len(keys):
         raise ConfigurationError("a commit may write each key once; merge the ops on the same key")
-    _check_commit_size(checked)
+    _check_commit_size(checked, namespace)
     return checked
 
 
@@ -85,20 +85,33 @@ def _commit_size(op: Op) -> int:
     return 2 if isinstance(op, Check) and op.version is not None and op.create_revision is not None else 1
 
 
-def _check_commit_size(ops: list[Op]) -> None:
+def _commit_bytes(op: Op, namespace: str) -> int:
+    """What ``op`` counts against MAX_VALUE_BYTES: its value, its key as sent (with the
+    namespace) and a few bytes of framing; three times the key for a conditional op, which
+    etcd repeats in a compare and in the read that explains a failed one."""
+    key = len(namespace.encode()) + len(op.key.encode("utf-8", "surrogateescape")) + _OP_FRAMING
+    conditional = isinstance(op, Check) or op.version is not None or (isinstance(op, Put) and op.create)
+    return (len(op.value) if isinstance(op, Put) else 0) + key * (3 if conditional else 1)
+
+
+_OP_FRAMING = 64  # an op's own header, version and ACL (ZooKeeper) or protobuf fields (etcd)
+
+
+def _check_commit_size(ops: list[Op], namespace: str) -> None:
     """Refuse, before anything is sent, a commit that one transaction cannot hold on every
-    backend: over MAX_COMMIT_OPS ops (etcd's --max-txn-ops) or MAX_VALUE_BYTES of values
-    (ZooKeeper's jute.maxbuffer bounds a whole multi)."""
+    backend: over MAX_COMMIT_OPS ops (etcd's --max-txn-ops) or MAX_VALUE_BYTES of values and
+    keys (ZooKeeper's jute.maxbuffer bounds a whole multi, past which it drops the link)."""
     count = sum(_commit_size(op) for op in ops)
     if count > MAX_COMMIT_OPS:
         raise CommitTooLargeError(
             f"a commit holds at most {MAX_COMMIT_OPS} ops on every backend (etcd's default "
             f"--max-txn-ops), not {count}; split it into several commits")
-    total = sum(len(op.value) for op in ops if isinstance(op, Put))
+    total = sum(_commit_bytes(op, namespace) for op in ops)
     if total > MAX_VALUE_BYTES:
         raise CommitTooLargeError(
-            f"a commit writes at most {MAX_VALUE_BYTES} bytes of values on every backend (ZooKeeper's "
-            f"jute.maxbuffer, 1 MiB, bounds one multi), not {total}; split it into several commits")
+            f"a commit writes at most {MAX_VALUE_BYTES} bytes of values and keys on every backend "
+            f"(ZooKeeper's jute.maxbuffer, 1 MiB, bounds one multi), not {total}; split it into "
+            "several commits")
 
 
 def _make_backend(target: Target) -> Backend:
@@ -362,7 +375,7 @@ class Client:
         At most ``coordkit.names.MAX_COMMIT_OPS`` (128) ops and 1 MiB of values, on every
         backend: a larger commit raises CommitTooLargeError before anything is sent.
         """
-        checked = _checked_ops(ops)
+        checked = _checked_ops(ops, self._target.namespace)
         return self._call(lambda: self._backend.commit(checked), idempotent=False)
 
     def watch(self, key_or_path: str, callback: Callable[[WatchEvent], None] | None = None, *,

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from .errors import ConfigurationError, InvalidNameError
 
-__all__ = ["MAX_COMMIT_OPS", "MAX_NAME_BYTES", "MAX_VALUE_BYTES", "PARENT_MARK", "KeyMapper", "join",
-           "recipe_name", "validate_name", "validate_path", "validate_value", "validate_version"]
+__all__ = ["MAX_COMMIT_OPS", "MAX_NAME_BYTES", "MAX_VALUE_BYTES", "MAX_VERSION", "PARENT_MARK", "KeyMapper",
+           "join", "recipe_name", "validate_name", "validate_path", "validate_value", "validate_version"]
 
 MAX_NAME_BYTES = 4096
 # Under ZooKeeper's 1 MiB packet limit (jute.maxbuffer, past which it drops the connection) and
@@ -30,6 +30,8 @@ MAX_VALUE_BYTES = 1024 * 1024 - 4096
 # The etcd backend spends at most one compare and one request per op, except a Check on both
 # version and create_revision (two compares), which therefore counts as two.
 MAX_COMMIT_OPS = 128
+# The largest version or revision a caller may name: etcd counts both in 64 bits (signed).
+MAX_VERSION = 2**63 - 1
 # The one value no key may hold: ZooKeeper's implicit parents (nodes that exist only for the
 # keys below them, which are not keys) carry it. Refused on every backend, for one meaning.
 PARENT_MARK = b"\x00coordkit:implicit-parent\x00"
@@ -154,12 +156,14 @@ class KeyMapper:
 
 
 def validate_version(version: object, what: str = "version") -> int | None:
-    """``version`` if it is None or an int >= 1 (versions start at 1), else ConfigurationError.
-    (On ZooKeeper a version 0 would become "any version": it must never get through.)"""
+    """``version`` if it is None or an int from 1 (versions start at 1) to MAX_VERSION, else
+    ConfigurationError. (On ZooKeeper a version 0 would become "any version": it must never
+    get through; past 64 bits no store can even be asked.)"""
     if version is None:
         return None
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ConfigurationError(f"{what} must be an int >= 1 (a key's first version is 1), not {version!r}")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise ConfigurationError(f"{what} must be an int from 1 to 2**63-1 (a key's first version is 1), "
+                                 f"not {version!r}")
     return version
 
 

@@ -47,7 +47,10 @@ class WatchHandle:
         return self._cancelled.is_set()
 
     def get(self, timeout: float | None = None) -> WatchEvent | None:
-        """The next event, or None if ``timeout`` passed or the watch was cancelled."""
+        """The next event, or None if ``timeout`` passed or the watch was cancelled. A
+        timeout longer than a thread can wait (threading.TIMEOUT_MAX) waits for ever."""
+        if timeout is not None and timeout >= threading.TIMEOUT_MAX:
+            timeout = None
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -60,26 +60,47 @@ def _exchange(address: tuple[str, int], family: int, request: bytes, deadline: f
 
 def probe(endpoint: str, timeout: float) -> Finding:
     """Resolve, connect and ask ``endpoint`` who it is, within ``timeout`` seconds (bar a slow
-    resolver, which the caller bounds). Never raises for a network failure."""
+    resolver, which the caller bounds). Never raises for a network failure. A name with
+    several addresses (``localhost``: ::1 and 127.0.0.1) is what its best address is, as a
+    client tries each: one refusing does not make a server listening on another dead."""
     deadline = time.monotonic() + timeout
     try:
         host, port = _split(endpoint)
         if not 0 < port < 65536:
             return Finding(endpoint, reason=f"port {port} is out of range (1-65535)")
-        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        resolved = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except ValueError:
         return Finding(endpoint, reason="not host:port")
     except socket.gaierror as exc:
         if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
             return Finding(endpoint, reason=f"host name {host!r} does not resolve")
         return Finding(endpoint)  # a resolver that is down now may be up in a moment
+    addresses = dict.fromkeys((family, (str(address[0]), int(address[1])))
+                              for family, _, _, _, address in resolved)
+    found = [_probe_address(endpoint, port, family, address, deadline) for family, address in addresses]
+    return min(found, key=_hope)
+
+
+def _hope(finding: Finding) -> int:
+    """How likely a client gets through where ``finding`` was made, best first: a server
+    that answered, one that may answer, another kind of server, nothing listening."""
+    if finding.speaks in ("zookeeper", "etcd"):
+        return 0
+    if not finding.speaks and not finding.reason:
+        return 1
+    return 2 if finding.speaks == "other" else 3
+
+
+def _probe_address(endpoint: str, port: int, family: int, address: tuple[str, int],
+                   deadline: float) -> Finding:
+    """:func:`probe` of one of the endpoint's addresses."""
     try:
         # The blank line makes etcd's protocol sniffer give up (close) rather than wait for
         # more bytes; ZooKeeper reads only the first four.
-        answer = _exchange(address[:2], family, b"srvr\r\n\r\n", deadline)
+        answer = _exchange(address, family, b"srvr\r\n\r\n", deadline)
         if any(text in answer for text in _ZK_ANSWERS):
             return Finding(endpoint, "zookeeper")
-        http = _exchange(address[:2], family, b"GET /version HTTP/1.0\r\n\r\n", deadline)
+        http = _exchange(address, family, b"GET /version HTTP/1.0\r\n\r\n", deadline)
     except ConnectionRefusedError:
         return Finding(endpoint, reason=f"connection refused: nothing listens on port {port}")
     except OSError:  # includes timeouts: a paused or slow server, keep waiting for it

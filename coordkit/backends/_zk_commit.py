@@ -8,7 +8,10 @@ number of times). Missing parents of created keys are created in the same multi,
 implicit parents (``PARENT_MARK``): nodes that are not keys. A create that finds an
 implicit parent writes it (pinned to the version read); a delete of a node that has
 children turns it back into an implicit parent (pinned likewise), as ZooKeeper cannot
-remove it; a delete of an implicit parent is a delete of an absent key.
+remove it; a delete of an implicit parent is a delete of an absent key. Every condition on a
+version (and every Check) is first decided from a read of the node's data: a multi compares
+data versions only, and an implicit parent has one (and an empty one left behind is replaced
+by an ephemeral key in the same multi).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .base import Check, Delete, Entry, Op, Put
 __all__ = ["check_put", "delete_levels", "missing_parents", "prune_parents", "run_commit"]
 
 log = logging.getLogger(__name__)
+_Read = tuple[bytes, ZnodeStat] | None  # a node's data and stat, None if there is none
 MAX_VALUE_BYTES = 1024 * 1024 - 4096  # past jute.maxbuffer (1 MiB) ZooKeeper drops the connection
 _FOLLOWERS = (ke.RolledBackError, ke.RuntimeInconsistency)  # results of the ops that did not fail
 
@@ -75,8 +79,8 @@ def run_commit(
         create = multi.create
         for i, (path, op) in enumerate(ops):
             if isinstance(op, Check):
+                stat = _key_stat(op, stats[path])
                 if op.create_revision is not None:
-                    stat = stats[path]
                     if stat is None or stat.czxid != op.create_revision:
                         raise VersionConflictError(f"{op.key} is not the key created at revision "
                                                    f"{op.create_revision} (absent or created again)")
@@ -84,10 +88,21 @@ def run_commit(
             elif isinstance(op, Delete):
                 if i in skipped:
                     continue
+                if op.version is not None:
+                    _key_stat(op, stats[path])
                 if i in pinned:  # it has children: it becomes their implicit parent
                     tx.set_data(path, PARENT_MARK, pinned[i])
                 else:
                     tx.delete(path, -1 if op.version is None else op.version - 1)
+            elif op.ephemeral and _empty_parent(stats[path]):
+                # A parent that lost its last key without a coordkit delete: it is no key, so
+                # the ephemeral key takes its place (ZooKeeper cannot make a node ephemeral).
+                read = stats[path]
+                assert read is not None
+                tx.delete(path, read[1].version)
+                plan.append(i)
+                kinds[i] = "create"
+                create(path, op.value, True)
             elif op.create and i in pinned:
                 kinds[i] = "set"
                 tx.set_data(path, op.value, pinned[i])
@@ -96,11 +111,12 @@ def run_commit(
                 create(path, op.value, op.ephemeral)
             elif op.version is not None:
                 if op.ephemeral:
-                    _require_own(op, stats[path], session_id, missing_ok=False)
+                    _require_own(op, _stat(stats[path]), session_id, missing_ok=False)
+                _key_stat(op, stats[path])
                 kinds[i] = "set"
                 tx.set_data(path, op.value, op.version - 1)
             elif op.ephemeral:
-                stat = _require_own(op, stats[path], session_id, missing_ok=True)
+                stat = _require_own(op, _stat(stats[path]), session_id, missing_ok=True)
                 kinds[i] = "create" if stat is None else "set"
                 if stat is None:
                     create(path, op.value, True)
@@ -135,6 +151,8 @@ def run_commit(
                 parents = missing_parents(client, [p for _, p in created], deadline())
             continue
         path, op = ops[index]
+        if isinstance(op, Put) and op.ephemeral and _empty_parent(stats[path]):
+            continue  # the parent changed since it was read (a key below, a value): decide again
         if _implicit_parent_met(client, op, index, path, exc, pinned, skipped, errors, deadline()):
             continue
         if isinstance(op, Put) and not op.create and op.version is None:
@@ -180,13 +198,51 @@ class _Multi:
         self._made.add(path)
 
 
-def _pre_read(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: float) -> dict[str, ZnodeStat | None]:
-    """Stats of the keys whose transaction op depends on a read, pipelined."""
+def _pre_read(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: float) -> dict[str, _Read]:
+    """Data and stat of the nodes whose transaction op depends on a read, pipelined (None:
+    no node). Every condition on a version needs the data: a multi compares a node's data
+    version only, and an implicit parent has one although it is no key."""
     need = sorted({path for path, op in ops
-                   if (isinstance(op, Check) and op.create_revision is not None)
-                   or (isinstance(op, Put) and op.ephemeral and not op.create)})
-    probes = [client.exists_async(p) for p in need]
-    return {p: wait(probe, deadline) for p, probe in zip(need, probes)}
+                   if isinstance(op, Check) or (isinstance(op, (Put, Delete)) and op.version is not None)
+                   or (isinstance(op, Put) and op.ephemeral)})
+    probes = [client.get_async(p) for p in need]
+    reads: dict[str, _Read] = {}
+    for path, probe in zip(need, probes):
+        try:
+            reads[path] = wait(probe, deadline)
+        except ke.NoNodeError:
+            reads[path] = None
+    return reads
+
+
+def _empty_parent(read: _Read) -> bool:
+    """Whether a node read is an implicit parent without children."""
+    return read is not None and is_parent(read[0]) and not read[1].numChildren
+
+
+def _stat(read: _Read) -> ZnodeStat | None:
+    """The stat of a node read, whatever it holds."""
+    return None if read is None else read[1]
+
+
+def _key_stat(op: Op, read: _Read) -> ZnodeStat | None:
+    """The stat of ``op``'s key as read (None if it is absent: no node, or an implicit
+    parent); raises VersionConflictError when ``op`` needs the key to exist. The multi then
+    pins the version read, so a key that changes meanwhile fails it. (One window remains,
+    as on etcd after a delete and a re-creation: a key deleted and its node created again
+    as a parent at the version read, within one round trip.)"""
+    if read is not None and not is_parent(read[0]):
+        stat = read[1]
+        # Decided here rather than by the multi, as well: ZooKeeper counts versions in 32 bits,
+        # and a larger one in a request breaks kazoo's connection (and the session with it).
+        if op.version is not None and op.version != stat.version + 1:
+            raise VersionConflictError(f"{op.key} is at version {stat.version + 1}, not {op.version}")
+        return stat
+    if isinstance(op, Check):
+        raise VersionConflictError(f"{op.key} does not exist")
+    if op.version is not None:
+        raise VersionConflictError(f"{op.key} is absent, not at version {op.version}")
+    return None
 
 
 def _plain_put_absence(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: float) -> dict[int, bool]:

@@ -27,6 +27,7 @@ __all__ = [
     "NodeRead",
     "child_path",
     "get_entry",
+    "held_parent",
     "is_parent",
     "list_children",
     "read_key",
@@ -73,6 +74,16 @@ def visible(parent: str, names: Iterable[str], *, chrooted: bool) -> list[str]:
 def is_parent(data: bytes | None) -> bool:
     """Whether a node holding ``data`` is an implicit parent rather than a key."""
     return data == PARENT_MARK
+
+
+def held_parent(read: Any, deadline: float) -> bool:
+    """Whether the pending ``get_async`` ``read`` found an implicit parent (False if it
+    found a key, no node, or failed: then the caller's own request tells)."""
+    try:
+        data, _ = wait(read, deadline)
+    except Exception:  # noqa: BLE001 - the request sent behind this read reports the failure
+        return False
+    return is_parent(data)
 
 
 def to_entry(path: str, data: bytes | None, stat: ZnodeStat) -> Entry:

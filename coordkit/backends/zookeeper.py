@@ -12,11 +12,13 @@ the implicit parents left empty above it, each pinned to its version, so never o
 gained a child or a value. Nodes written by other tools (empty or not) are keys.
 
 Known differences that ZooKeeper imposes: a key written over an implicit parent continues
-that node's data version (its ``version`` need not start at 1), so a compare-and-set whose
-version happens to equal the parent's writes it; an implicit parent whose last child went
+that node's data version (its ``version`` need not start at 1); a versioned write, check
+or delete first reads whether the node is a key, so one of an implicit parent fails as of
+an absent key (a multi compares versions only); an implicit parent whose last child went
 without a coordkit delete (an expired ephemeral key, another tool) stays until a coordkit
 delete below it: it reads as absent but ``children`` lists its name. An ephemeral key
-cannot have keys below it (ZooKeeper refuses), nor be written over an implicit parent.
+cannot have keys below it (ZooKeeper refuses), nor be written over an implicit parent
+that has some; it replaces one left empty (deleted and created in one multi).
 
 Mapping of the contract onto ZooKeeper:
 
@@ -84,7 +86,7 @@ from ._zk_acl import default_acl, describe_identity
 from ._zk_commit import check_put, delete_levels, prune_parents, run_commit
 from ._zk_errors import TRANSLATED, translate
 from ._zk_queue import ContenderQueues, QueueJoin
-from ._zk_read import get_entry, list_children, read_levels, read_tree, to_entry, wait
+from ._zk_read import get_entry, held_parent, is_parent, list_children, read_levels, read_tree, to_entry, wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
 from .base import (Check, ConnectionEvent, ConnectionSink, Delete, Entry, Op, Put, ServerInfo, Watch,
@@ -416,16 +418,15 @@ class ZooKeeperBackend(ContenderQueues):
                     _, stat = wait(client.create_async(path, op.value, ephemeral=op.ephemeral, include_data=True),
                                    self._deadline())
                     return to_entry(path, op.value, stat)
-                if not op.ephemeral:
-                    expected = -1 if op.version is None else op.version - 1
-                    stat = wait(client.set_async(path, op.value, version=expected), self._deadline())
+                if not op.ephemeral and op.version is None:
+                    stat = wait(client.set_async(path, op.value, version=-1), self._deadline())
                     return to_entry(path, op.value, stat)
+                # A versioned put goes through commit, which first reads whether the node is
+                # a key: an implicit parent has a data version that a set would match.
         except NotFoundError:  # a parent is missing (create) or the key is (plain set)
             absent = not op.create
         except KeyExistsError:
-            if op.create and op.ephemeral:
-                raise
-            # A create may have met an implicit parent, which it writes: commit decides.
+            pass  # a create may have met an implicit parent, which it writes: commit decides
         entry = self._commit([op], absent={0} if absent else set())[0]
         assert entry is not None
         return entry
@@ -434,12 +435,17 @@ class ZooKeeperBackend(ContenderQueues):
         """A recursive delete is not atomic: it deletes the deepest level first, so an
         interrupted one leaves the key with part of its subtree."""
         path = self._writable(key)
+        if version is not None and not recursive:
+            # Through commit, which reads whether the node is a key: an empty implicit parent
+            # has a data version that a delete would match.
+            self._commit([Delete(key, version)], absent=set())
+            return True
         client = self._usable()
         expected = -1 if version is None else version - 1
         for _ in range(_RACES if recursive else 1):
             if recursive:
                 top, levels = self._read(key, lambda c, d: read_levels(c, path, d, chrooted=bool(self._namespace)))
-                if top is None:
+                if top is None or (version is not None and is_parent(top.data)):
                     if version is not None:
                         raise VersionConflictError(f"{key} does not exist (expected at version {version})")
                     return False
@@ -448,11 +454,14 @@ class ZooKeeperBackend(ContenderQueues):
                 with self._errors(key, write=True):
                     delete_levels(client, levels, self._deadline())
             try:
+                # Read just before the delete, in its round trip (ZooKeeper runs a session's
+                # requests in order): an empty implicit parent it removes was no key.
+                before = None if recursive else client.get_async(path)
                 with self._errors(key, versioned=version is not None, write=True):
                     wait(client.delete_async(path, version=expected), self._deadline())
                 with self._errors(key):
                     prune_parents(client, [path], self._deadline())
-                return True
+                return before is None or not held_parent(before, self._deadline())
             except NotFoundError:
                 return recursive  # recursive: it existed when read, and is gone now
             except NotEmptyError:

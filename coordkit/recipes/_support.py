@@ -33,12 +33,13 @@ def take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
 
 
 def check_timeout(timeout: object, what: str = "timeout") -> float | None:
-    """None (wait for ever) or a number of seconds; inf means None. ConfigurationError else."""
+    """None (wait for ever) or a number of seconds; inf, or more than a thread can wait for
+    (threading.TIMEOUT_MAX, some 290 years), means None. ConfigurationError else."""
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
         raise ConfigurationError(f"{what} must be a number of seconds or None, not {timeout!r}")
-    return None if math.isinf(timeout) else float(timeout)
+    return None if timeout >= threading.TIMEOUT_MAX else float(timeout)
 
 
 def remaining_time(deadline: float | None) -> float | None:

@@ -11,7 +11,7 @@ from coordkit_cli.main import cli
 
 import coordkit
 from coordkit import Check, Delete, Put
-from coordkit.names import MAX_COMMIT_OPS
+from coordkit.names import MAX_COMMIT_OPS, MAX_VALUE_BYTES
 
 
 def test_a_commit_of_the_largest_size_applies_on_every_backend(client: coordkit.Client) -> None:
@@ -92,3 +92,17 @@ def test_config_import_of_120_keys_is_one_change(store_url: str, tmp_path: Path,
     assert result.exit_code == 0, result.output
     stored = [e for e in client.tree("/config/wide") if e.key.rsplit("/", 1)[-1].startswith("key")]
     assert len(stored) == 120 and len({e.mod_revision for e in stored}) == 1
+
+
+def test_keys_count_towards_the_byte_limit(client: coordkit.Client) -> None:
+    """A multi carries each key's path with its value: 128 long keys with values just under
+    the limit overflow ZooKeeper's packet (which dropped the connection), so every backend
+    refuses the commit before sending it; the same keys with small values fit."""
+    mine = client.put("/long-keys-session", "held", ephemeral=True)
+    keys = [f"/long/{i:03d}" + "k" * 3900 for i in range(MAX_COMMIT_OPS)]
+    value = b"v" * (MAX_VALUE_BYTES // MAX_COMMIT_OPS)
+    with pytest.raises(coordkit.CommitTooLargeError, match="keys"):
+        client.commit([Put(key, value) for key in keys])
+    assert client.tree("/long") == [] and client.get("/long-keys-session") == mine
+    client.commit([Put(key, b"small") for key in keys])
+    assert len(client.tree("/long")) == MAX_COMMIT_OPS

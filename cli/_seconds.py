@@ -1,0 +1,27 @@
+"""A command-line duration in seconds."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+
+__all__ = ["WAIT_SECONDS"]
+
+
+class _Seconds(click.FloatRange):
+    """A number of seconds, 0 or more (``inf``: no bound). ``nan`` is refused here, as a
+    usage error naming the option: it passes every comparison of FloatRange and would only
+    fail later, in the library, under the library's own parameter name."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if isinstance(seconds, float) and math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+WAIT_SECONDS = _Seconds(min=0)
