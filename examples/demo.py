@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         code = _guarded(args, system, workdir, say)
     except Interrupted:  # raised while a failure was being reported; everything is stopped already
         code = 130
+    interrupts.settle()  # from here on the status printed is the status returned
     if interrupts.received is not None:
         # Whenever it came (even while the invariants were printed, or swallowed by a library on
         # the way), the run did not go as asked: it was interrupted.

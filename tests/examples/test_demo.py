@@ -95,14 +95,21 @@ def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
     try:
         wait_for(reached, 90, f"the demo to print {marker!r}")
         demo.send_signal(signal.SIGINT)
-        assert demo.wait(60) == 130, "".join(seen)
+        code = demo.wait(60)
     finally:
         if demo.poll() is None:
             demo.kill()
     reader.join(10)
     reached()  # whatever came after the marker
     output = "".join(seen)
-    assert "interrupted" in output and "INTERRUPTED" in output and "PASSED" not in output, output
+    if marker == INTERRUPT_POINTS[-1] and code == 0:
+        # The report is printed while everything stops, just before the verdict: a Ctrl-C can come
+        # after it. Then the run had ended, and the status must be the verdict's, not a death by
+        # SIGINT during shutdown (which was seen: exit -2 after "PASSED").
+        assert output.rstrip().splitlines()[-1].startswith("PASSED"), output
+    else:
+        assert code == 130, output
+        assert "interrupted" in output and "INTERRUPTED" in output and "PASSED" not in output, output
     assert "Traceback" not in output, output
     _assert_nothing_left(output, run)
 
