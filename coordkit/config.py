@@ -71,6 +71,7 @@ from ._config_values import (
     normalize_key,
     parse_document,
     parse_text,
+    parse_value,
     read_file,
     unflatten,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "file_format",
     "parse_document",
     "parse_text",
+    "parse_value",
     "read_file",
 ]
 
