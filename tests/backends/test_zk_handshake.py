@@ -51,7 +51,7 @@ def test_a_server_that_never_answers_is_tried_again_within_a_bounded_wait(attemp
         server.pause()
         client, _ = new_client(server.endpoints[0], TTL)
         try:
-            client.start_async()
+            started = client.start_async()
             bound = TTL / 2  # a generous bound on the failure's latency, under half the TTL
             deadline = time.monotonic() + bound
             with attempts.changed:
@@ -61,7 +61,7 @@ def test_a_server_that_never_answers_is_tried_again_within_a_bounded_wait(attemp
                 f"{attempts.count} connection attempt(s) in {bound:g}s against a server that never "
                 f"answers: each handshake waited too long")
             server.resume()
-            assert client.start_async().wait(TTL), "no session once the server answers again"
+            assert started.wait(TTL), "no session once the server answers again"
         finally:
             server.resume()
             stop_bounded(client, 5.0)
