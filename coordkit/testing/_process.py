@@ -326,8 +326,8 @@ def _interrupts_deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, handler in held.items():
-            signal.signal(sig, handler)
+        for number, handler in held.items():
+            signal.signal(number, handler)
         for number, frame in caught:
             held[number](number, frame)
 
