@@ -21,11 +21,11 @@ from typing import Protocol
 import click
 
 from coordkit import CoordkitError
+from coordkit.backends.base import Contender
 
 from ._child import start_guarded
 from ._seconds import WAIT_SECONDS
 from ._waiting import WaitProgress
-from .context import CliContext
 from .errors import CliError, ExitCode
 from .output import Output
 
@@ -98,6 +98,8 @@ class Held(Protocol):
     def lost(self) -> threading.Event: ...
 
     def on_lost(self, callback: Callable[[str], None]) -> None: ...
+
+    def contenders(self) -> list[Contender]: ...
 
 
 class Signals:
@@ -200,11 +202,12 @@ def _first_result(results: queue.SimpleQueue[tuple[bool, object]], signals: Sign
                 raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
 
 
-def holder_note(cli: CliContext, path: str) -> str:
+def holder_note(handle: Held) -> str:
     """``: held by KEY`` naming the current holder, for a timeout message; ``""`` if it
-    cannot be read (the message is still right without it)."""
+    cannot be read (the message is still right without it). The queue is the handle's own,
+    so it is the one the wait was in, whatever the recipe's key layout."""
     try:
-        contenders, _ = cli.client.backend.queue_list(path)
+        contenders = handle.contenders()
     except CoordkitError:
         return ""
     return f": held by {contenders[0].key}" if contenders else ""

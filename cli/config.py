@@ -11,7 +11,7 @@ import os
 import queue
 import sys
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -20,10 +20,11 @@ from coordkit.config import (
     Config,
     ConfigChanges,
     ConfigSnapshot,
+    ConfigValidationError,
     dump_text,
     file_format,
     parse_document,
-    parse_text,
+    parse_value,
 )
 
 from .context import CliContext, pass_cli
@@ -152,20 +153,13 @@ def _refuse_invalid(app: str, invalid: Mapping[str, Any], keys: list[str]) -> No
 
 
 def _parse_value(text: str) -> Any:
-    """``text`` as JSON, else as a string; text that is evidently meant as JSON must be JSON."""
-    if not text.lstrip().startswith(("{", "[", '"')):
-        return parse_text(text)
+    """``text`` as the store would read it (coordkit.config.parse_value): text that is
+    evidently meant as JSON must be JSON, or it is a bad VALUE."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return parse_value(text)
     except ValueError as exc:
-        raise click.BadParameter(
-            f"{text!r} is not valid JSON ({exc}); to store it as text, use --string",
-            param_hint="'VALUE'") from None
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    # json.loads reads NaN and Infinity, which are not JSON and which a reader may refuse.
-    raise ValueError(f"{name} is not a JSON value")
+        raise click.BadParameter(f"{text!r} is {exc}; to store it as text, use --string",
+                                 param_hint="'VALUE'") from None
 
 
 @config.command("del")
@@ -217,23 +211,30 @@ def watch(cli: CliContext, app: str) -> None:
     One line per changed key: `key = value  (was old)`, `key = value  (new)` or
     `key removed  (was old)`; the keys of one atomic change are printed together. --json
     prints one object per change: {app, revision, changes: [{key, type, old, new}]}.
-    Changes made while the servers are away are printed once they are back.
+    Changes made while the servers are away are printed once they are back. A stored value
+    that is not JSON is named on stderr (the watch goes on; readers keep its last valid value).
     """
-    batches: queue.SimpleQueue[ConfigChanges] = queue.SimpleQueue()
+    # One queue for both, so that stdout and stderr tell things in the order they happened.
+    events: queue.SimpleQueue[ConfigChanges | ConfigValidationError] = queue.SimpleQueue()
     with _stop_requested() as stop, _open(cli, app, live=True) as cfg:
-        cfg.on_change(batches.put)
+        cfg.on_error(events.put)  # before reading what is invalid now: no bad key falls between
+        cfg.on_change(events.put)
         cli.client.add_listener(_report_connection)
+        for key, bad in sorted(cfg.snapshot().invalid.items()):
+            events.put(ConfigValidationError(key, bad.problem, app=app))
         if sys.stderr.isatty():
             Output.note(f"watching {cfg.path} at revision {cfg.version} (Ctrl-C to stop)")
         while not stop.is_set():
             try:
-                changes = batches.get(timeout=_POLL_SECONDS)
+                event = events.get(timeout=_POLL_SECONDS)
             except queue.Empty:
                 continue
-            if cli.json:
-                cli.out.record(_change_record(app, changes))
+            if isinstance(event, ConfigValidationError):
+                Output.note(f"{event}; readers keep its last valid value")
+            elif cli.json:
+                cli.out.record(_change_record(app, event))
             else:
-                for line in _change_lines(changes):
+                for line in _change_lines(event):
                     cli.out.line(line)
 
 

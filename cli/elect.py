@@ -91,7 +91,7 @@ def _campaign(cli: CliContext, election: Election, proposal: str, wait_timeout: 
         progress = WaitProgress.on_a_terminal(cli.client, election, what)
         if not wait_to_win(lambda: election.campaign(proposal, timeout=wait_timeout), signals, what, progress):
             raise CliError(f"not elected leader of {election.name} within {wait_timeout:g}s"
-                           f"{holder_note(cli, election.name)}", ExitCode.NOT_WON)
+                           f"{holder_note(election)}", ExitCode.NOT_WON)
         try:
             status = _lead(cli, election, proposal, command, loss, signals)
         except BaseException:

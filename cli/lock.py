@@ -71,7 +71,7 @@ def lock(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wait
         progress = WaitProgress.on_a_terminal(cli.client, handle, what)
         if not wait_to_win(lambda: handle.acquire(timeout=wait_timeout), signals, what, progress):
             raise CliError(f"lock {handle.name} not acquired within {wait_timeout:g}s"
-                           f"{holder_note(cli, handle.name)}", ExitCode.NOT_WON)
+                           f"{holder_note(handle)}", ExitCode.NOT_WON)
         try:
             status = _use(cli, handle, command, loss, signals)
         except BaseException:

@@ -37,6 +37,7 @@ __all__ = [
     "lookup",
     "normalize_key",
     "parse_text",
+    "parse_value",
     "read_file",
     "unflatten",
 ]
@@ -103,16 +104,27 @@ def decode(raw: bytes) -> tuple[Any, str] | Invalid | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Invalid(f"the stored value is not UTF-8 text (byte {exc.start})")
-    if not text.lstrip().startswith(_JSON_OPENERS):
-        return parse_text(text), text  # a number, true, null... or plain text: a string
     try:
-        return json.loads(text, parse_constant=_refuse_constant), text
-    except json.JSONDecodeError as exc:  # its message says where, never what (it may be a secret)
-        where = f"line {exc.lineno} column {exc.colno}"
-        return Invalid(f"the stored value is not valid JSON ({exc.msg}: {where})")
+        return parse_value(text), text
+    except ValueError as exc:
+        return Invalid(f"the stored value is {exc}")
+
+
+def parse_value(text: str) -> Any:
+    """A setting's value from its text, the one rule for stored values and for the VALUE of
+    ``coordkit config set``: text that starts like JSON (``{``, ``[``, ``"``) must be JSON;
+    other text is read by :func:`parse_text` (a number, true, null... or a string). Raises
+    ValueError saying "not valid JSON (why: where)", never quoting the text (it may be a
+    secret)."""
+    if not text.lstrip().startswith(_JSON_OPENERS):
+        return parse_text(text)
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:  # its message says where, never what
+        raise ValueError(f"not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:  # NaN inside; nested deeper than Python holds
         why = exc if isinstance(exc, ValueError) else "nested too deep"
-        return Invalid(f"the stored value is not valid JSON ({why})")
+        raise ValueError(f"not valid JSON ({why})") from None
 
 
 def encode(key: str, value: Any) -> bytes:

@@ -30,7 +30,7 @@ from ._zk_errors import TRANSLATED
 from ._zk_read import PARENT_MARK, Levels, is_parent, to_entry, wait
 from .base import Check, Delete, Entry, Op, Put
 
-__all__ = ["check_put", "delete_levels", "missing_parents", "prune_parents", "run_commit"]
+__all__ = ["check_put", "delete_levels", "make_parents", "missing_parents", "prune_parents", "run_commit"]
 
 log = logging.getLogger(__name__)
 _Read = tuple[bytes, ZnodeStat] | None  # a node's data and stat, None if there is none
@@ -47,6 +47,19 @@ def missing_parents(client: KazooClient, paths: Sequence[str], deadline: float) 
     ordered = sorted(ancestors, key=lambda p: (p.count("/"), p))
     probes = [client.exists_async(p) for p in ordered]
     return [p for p, probe in zip(ordered, probes) if wait(probe, deadline) is None]
+
+
+def make_parents(client: KazooClient, path: str, deadline: float) -> None:
+    """Make sure ``path`` and its ancestors exist, creating the missing ones as implicit
+    parents (kazoo's ``ensure_path`` would create them as empty nodes, which are keys): one
+    pipelined round trip, as ZooKeeper applies the creates in order, parents first. Raises
+    kazoo's exceptions, except NodeExistsError: a node that exists already, key or not, is
+    left as it is."""
+    parts = path.strip("/").split("/")
+    sent = [client.create_async("/" + "/".join(parts[: i + 1]), PARENT_MARK) for i in range(len(parts))]
+    for result in sent:
+        with contextlib.suppress(ke.NodeExistsError):
+            wait(result, deadline)
 
 
 def run_commit(

@@ -6,6 +6,8 @@ is the contender's value (a lock's identity, a candidate's proposal), exactly wh
 with ``-lock-<10 digits>`` (Curator, coordkit) or ``__lock__<10 digits>`` (kazoo's ``Lock``),
 ordered by that sequence number; other children are not contenders. ZooKeeper numbers the
 children of one parent from a single counter, so the numbers of all three kinds compare.
+The queue's node and its ancestors, when coordkit creates them, are implicit parents (see
+:mod:`coordkit.backends.zookeeper`): ``get("orders/42")`` finds no key there, as on etcd.
 
 Joining takes one round trip: the create and the children read are both sent before either
 answer is awaited, and ZooKeeper executes one session's requests in order, so the list
@@ -45,6 +47,7 @@ from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import EventType, ZnodeStat
 
 from ..names import KeyMapper
+from ._zk_commit import make_parents
 from ._zk_errors import TRANSLATED
 from ._zk_read import child_path, wait
 from .base import Backend, Contender, QueueView
@@ -56,6 +59,7 @@ T = TypeVar("T")
 
 # Curator's "-lock-" (coordkit's too) or kazoo's "__lock__", then the 10-digit sequence.
 CONTENDER = re.compile(r"(?:-lock-|__lock__)(\d{10})$")
+_PARENT_RACES = 3  # joins that may find the queue's parent missing before the last try
 
 
 def _ordered(parent: str, names: Iterable[str]) -> list[Contender]:
@@ -91,11 +95,14 @@ class QueueJoin:
             found = self._find(client, deadline)
             if found is not None:
                 return found
-        try:
-            return self._create_and_list(client, deadline)
-        except NoNodeError:  # the queue's parent does not exist yet: create it, then once more
-            wait(client.ensure_path_async(self.parent), deadline)
-            return self._create_and_list(client, deadline)
+        for _ in range(_PARENT_RACES):
+            try:
+                return self._create_and_list(client, deadline)
+            except NoNodeError:  # the queue's parent does not exist (yet, or any more)
+                # An implicit parent, not a key, as for any write; it can be pruned by a
+                # delete below it before our create lands, hence the few rounds.
+                make_parents(client, self.parent, deadline)
+        return self._create_and_list(client, deadline)
 
     def _create_and_list(self, client: KazooClient, deadline: float) -> QueueView:
         self.sent = True

@@ -34,24 +34,38 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+# How long one connect handshake may wait for the server's answer: a tenth of the TTL, at
+# least a second (a loaded server answers well within that). kazoo waits the whole session
+# timeout / number of hosts, so a socket that accepts but never answers (a paused member, a
+# server still starting) would hold the next attempt back for up to the whole TTL.
+_HANDSHAKE_FLOOR = 1.0
+_HANDSHAKE_SHARE = 0.1
+
+
 class Negotiated:
-    """What the server granted in the last handshake of one client.
+    """What the server granted in the last handshake of one client, and the bound on how long
+    each handshake waits.
 
     kazoo keeps the negotiated session timeout in a local variable of its connection
     handler and exposes only the timeout it asked for, so this wraps the handler's
-    handshake call (``_connection._invoke``, private) to read the server's answer. It is
-    the only private kazoo API this backend touches; if kazoo changes it, ``timeout`` stays
-    None and the backend reports the TTL it asked for.
+    handshake call (``_connection._invoke``, private) to read the server's answer, and to
+    give the handshake (never other requests) a wait of its own: ``min(kazoo's, max(1 s,
+    TTL / 10))``. It is the only private kazoo API this backend touches; if kazoo changes
+    it, ``timeout`` stays None (the backend reports the TTL it asked for) and handshakes
+    wait as long as kazoo lets them.
     """
 
-    def __init__(self, client: KazooClient) -> None:
+    def __init__(self, client: KazooClient, ttl: float) -> None:
         self.timeout: float | None = None
+        bound = max(_HANDSHAKE_FLOOR, ttl * _HANDSHAKE_SHARE)
         connection = getattr(client, "_connection", None)
         invoke = getattr(connection, "_invoke", None)
         if connection is None or invoke is None:
             return
 
         def recording_invoke(timeout: float, request: Any, xid: int | None = None) -> Any:
+            if isinstance(request, Connect):
+                timeout = min(timeout, bound)
             result = invoke(timeout, request, xid)
             if isinstance(request, Connect) and isinstance(result, tuple) and result:
                 answer = result[0]
@@ -108,7 +122,7 @@ def new_client(hosts: str, ttl: float, security: Security | None = None) -> tupl
         command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
         **kazoo_options(security or Security()),
     )
-    return client, Negotiated(client)
+    return client, Negotiated(client, ttl)
 
 
 def stop_bounded(client: KazooClient, bound: float) -> bool:

@@ -11,7 +11,7 @@ Every write is one round trip: a transaction that compares the op's condition an
 asking for the key's previous state, from which the new entry follows (or, when a compare
 fails, reads the involved keys so the error can say which condition failed and why).
 Every call has a deadline of ``operation_timeout`` seconds and fails over to the next
-endpoint (see ``_etcd_conn``).
+endpoint (see ``_etcd_conn``). The contender queues (locks, elections) are in ``_etcd_queue``.
 
 ``children("/")`` without a namespace lists the first segment of every key with any
 leading ``/`` dropped: ``/a/b`` and ``a/c`` both give ``a``, although ``/a`` and ``a`` are
@@ -24,7 +24,6 @@ import logging
 import math
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,23 +37,20 @@ from ..errors import (
     SessionLostError,
     TLSError,
 )
-from ..names import KeyMapper, join
+from ..names import KeyMapper
 from . import _etcd_ops as ops_
 from ._etcd_conn import EtcdConnection, Stubs, etcdrpc
+from ._etcd_queue import EtcdContenderQueues
 from ._etcd_status import server_info
 from ._probe import known_failures, summary
 from ._etcd_watch import EtcdWatch
 from .base import (
-    Backend,
-    Check,
     ConnectionEvent,
     ConnectionSink,
-    Contender,
     Delete,
     Entry,
     Op,
     Put,
-    QueueView,
     ServerInfo,
     Watch,
     WatchCallback,
@@ -76,7 +72,7 @@ def _seconds(options: Mapping[str, Any], name: str, default: float) -> float:
     return seconds
 
 
-class EtcdBackend(Backend):
+class EtcdBackend(EtcdContenderQueues):
     """A client of one etcd cluster. ``endpoints`` are ``host:port``; ``namespace`` is ``""``
     or ``/ns``; ``options`` carry ``operation_timeout`` (seconds, default 5) and optionally
     ``security`` (a ``coordkit._security.Security``: TLS files, user, password); others are
@@ -108,9 +104,6 @@ class EtcdBackend(Backend):
     def _name(self, key: bytes) -> str:
         # Keys written by other tools need not be UTF-8: keep their bytes recoverable.
         return self._keys.to_name(key.decode("utf-8", "surrogateescape"))
-
-    def _contender_name(self, name: str) -> str:  # at the root a key is kept as spelt ("x" is not "/x")
-        return name.removeprefix("/") if self._keys.namespace else name
 
     def _entry(self, kv: Any) -> Entry:
         return Entry(self._name(kv.key), kv.value, kv.version, kv.create_revision, kv.mod_revision, kv.lease)
@@ -403,61 +396,3 @@ class EtcdBackend(Backend):
     def _forget(self, watch: EtcdWatch) -> None:
         with self._lock:
             self._watches.discard(watch)
-
-    # --- contender queues ------------------------------------------------------------------
-    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
-        """One transaction, as etcd's ``concurrency.Mutex``: create ``<path>/<lease hex>``
-        unless this session already has it, and list the queue by create revision. The
-        layout of ``etcdctl lock`` and ``etcdctl elect``, so their contenders and ours meet;
-        a retry finds the contender the first attempt made. ``unique`` (semaphores) adds
-        ``-<random>``, allowing several contenders per session."""
-        lease = self._current_lease()
-        suffix = (attempt or uuid.uuid4().hex)[:12]  # a retried join finds its own key
-        key = self._key(join(path, f"{lease:x}-{suffix}" if unique else f"{lease:x}"))
-        name = self._contender_name(self._name(key))  # as _contenders will spell it
-        _, start, end = self._below(path)
-        queue = etcdrpc.RequestOp(request_range=ops_.read_by_creation(start, end))
-        absent = ops_.conditions(Put(name, value, create=True), key)
-        with self._lock:  # which attempt made each key: only a retry of it may adopt the key
-            previous = self._attempts.pop(key, None)
-            self._attempts[key] = attempt or ""
-            while len(self._attempts) > 1024:
-                self._attempts.pop(next(iter(self._attempts)))
-        reply = self._txn(f"join the queue {path}", absent, [ops_.write(key, value, lease), queue], [queue],
-                          timeout=timeout)
-        contenders = self._contenders(path, reply.responses[-1].response_range.kvs)
-        mine = next((c for c in contenders if c.key == name), None)
-        if mine is None:  # only if the lease ended between compare and read: it cannot
-            raise SessionLostError(f"the contender {name} vanished as it was created")
-        if not reply.succeeded and attempt is not None and previous != attempt:
-            # A key this session left behind (e.g. one whose removal is still pending after an
-            # outage): replace it, so that the new contender gets a new revision (the token)
-            # and the pending removal, which compares the old revision, cannot delete it.
-            # (One transaction cannot delete and put the same key: two steps.)
-            same = ops_.conditions(Check(mine.key, create_revision=mine.create_revision), key)
-            self._txn(f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [],
-                      timeout=timeout)
-            return self.queue_join(path, value, unique=unique, attempt=attempt, timeout=timeout)
-        return QueueView(mine, contenders, reply.header.revision)
-
-    def queue_list(self, path: str, *, values: bool = False,
-                   timeout: float | None = None) -> tuple[list[Contender], int]:
-        """The contenders directly under ``path`` by create revision (one range read;
-        keys only unless ``values``)."""
-        _, start, end = self._below(path)
-        reply = self._range(f"list the queue {path}", ops_.read_by_creation(start, end, keys_only=not values),
-                            self._bounded(timeout))
-        return self._contenders(path, reply.kvs), reply.header.revision
-
-    def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
-        """Delete our contender if it is still the same entry (one transaction; idempotent)."""
-        key = self._key(mine.key)
-        compare = ops_.conditions(Check(mine.key, create_revision=mine.create_revision or None), key)
-        self._txn(f"leave the queue at {mine.key}", compare, [ops_.remove(key)], [], timeout=timeout)
-
-    def _contenders(self, path: str, kvs: Any) -> list[Contender]:
-        prefix = len(self._keys.prefix_of(path).encode("utf-8"))
-        return [Contender(self._contender_name(self._name(kv.key)), kv.create_revision, kv.create_revision,
-                          kv.value, kv.version)
-                for kv in kvs if b"/" not in kv.key[prefix:]]  # direct children only

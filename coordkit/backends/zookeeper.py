@@ -39,6 +39,7 @@ Mapping of the contract onto ZooKeeper:
 * A ``Delete`` without version of an absent key (or of an implicit parent) in ``commit`` is
   a no-op, as on etcd.
 * Contender queues (locks, elections) use Apache Curator's layout; see :mod:`._zk_queue`.
+  The key/value calls are in :mod:`._zk_keys`; this module holds the session and watches.
 * ``watch(start_revision=r)``: ZooKeeper keeps no history. The watch delivers the keys whose
   ``mod_revision >= r`` that exist when it starts, then live changes; deletions between
   ``r`` and the start are not seen. See :mod:`._zk_watch` for order and revisions.
@@ -59,7 +60,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from kazoo.client import KazooClient
@@ -70,36 +71,30 @@ from ..errors import (
     ClosedError,
     ConfigurationError,
     CoordkitError,
-    KeyExistsError,
-    NotEmptyError,
-    NotFoundError,
     OperationTimeoutError,
     SessionLostError,
     TLSError,
-    VersionConflictError,
 )
 from ..names import KeyMapper
 from .._security import Security
 from .._tls_probe import diagnose_tls
 from ._probe import explain, known_failures, summary
 from ._zk_acl import default_acl, describe_identity
-from ._zk_commit import check_put, delete_levels, prune_parents, run_commit
 from ._zk_errors import TRANSLATED, translate
-from ._zk_queue import ContenderQueues, QueueJoin
-from ._zk_read import get_entry, held_parent, is_parent, list_children, read_levels, read_tree, to_entry, wait
+from ._zk_keys import KeyCalls
+from ._zk_queue import QueueJoin
+from ._zk_read import wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
-from .base import (Check, ConnectionEvent, ConnectionSink, Delete, Entry, Op, Put, ServerInfo, Watch,
-                   WatchCallback)
+from .base import ConnectionEvent, ConnectionSink, ServerInfo, Watch, WatchCallback
 
 __all__ = ["ZooKeeperBackend"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_RACES = 8  # attempts when concurrent writers keep invalidating what a write was based on
 
 
-class ZooKeeperBackend(ContenderQueues):
+class ZooKeeperBackend(KeyCalls):
     """A coordkit backend on a ZooKeeper ensemble (one kazoo client per session)."""
 
     kind = "zookeeper"
@@ -203,14 +198,6 @@ class ZooKeeperBackend(ContenderQueues):
     # --- session -----------------------------------------------------------------
     def canonical(self, name: str) -> str:
         return self._keys.to_key(name)
-
-    def _writable(self, name: str) -> str:
-        """The znode for a write; ZooKeeper's own /zookeeper tree (quotas, config) is refused."""
-        path = self._keys.to_key(name)
-        if not self._namespace and (path == "/zookeeper" or path.startswith("/zookeeper/")):
-            raise ConfigurationError(f"{name} is in ZooKeeper's reserved /zookeeper tree; "
-                                     "write somewhere else (or use a namespace)")
-        return path
 
     def connect(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
         """Start the first session and create the namespace if missing. On failure no client
@@ -387,114 +374,7 @@ class ZooKeeperBackend(ContenderQueues):
         return ServerInfo(kind="zookeeper", endpoints=tuple(self._endpoints), version=version,
                           members=members, leader=leader, details=details, unreachable=unreachable)
 
-    # --- keys --------------------------------------------------------------------
-    def get(self, key: str) -> Entry | None:
-        path = self._keys.to_key(key)
-        return self._read(key, lambda client, deadline: get_entry(client, path, deadline))
-
-    def children(self, path: str) -> list[str]:
-        node = self._keys.to_key(path)
-        return self._read(path, lambda client, deadline: list_children(client, node, deadline,
-                                                                      chrooted=bool(self._namespace)))
-
-    def tree(self, path: str) -> tuple[list[Entry], int]:
-        """Pipelined level by level; the revision is the largest zxid read (see the module)."""
-        root = self._keys.to_key(path)
-        return self._read(path, lambda client, deadline: read_tree(client, root, deadline,
-                                                                  chrooted=bool(self._namespace)))
-
-    def put(self, op: Put) -> Entry:
-        """Write one key; a failed condition changed nothing, and neither did a failed
-        creation of missing parents (they are created in the key's own transaction)."""
-        check_put(op)
-        path = self._writable(op.key)
-        client = self._usable(session=op.ephemeral)
-        # One round trip in the common cases. The rest (missing parents, races between
-        # set and create, ephemeral ownership) goes through commit's guarded multi.
-        absent = False
-        try:
-            with self._errors(op.key, versioned=op.version is not None, write=True, session=op.ephemeral):
-                if op.create or (op.ephemeral and op.version is None):
-                    _, stat = wait(client.create_async(path, op.value, ephemeral=op.ephemeral, include_data=True),
-                                   self._deadline())
-                    return to_entry(path, op.value, stat)
-                if not op.ephemeral and op.version is None:
-                    stat = wait(client.set_async(path, op.value, version=-1), self._deadline())
-                    return to_entry(path, op.value, stat)
-                # A versioned put goes through commit, which first reads whether the node is
-                # a key: an implicit parent has a data version that a set would match.
-        except NotFoundError:  # a parent is missing (create) or the key is (plain set)
-            absent = not op.create
-        except KeyExistsError:
-            pass  # a create may have met an implicit parent, which it writes: commit decides
-        entry = self._commit([op], absent={0} if absent else set())[0]
-        assert entry is not None
-        return entry
-
-    def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
-        """A recursive delete is not atomic: it deletes the deepest level first, so an
-        interrupted one leaves the key with part of its subtree."""
-        path = self._writable(key)
-        if version is not None and not recursive:
-            # Through commit, which reads whether the node is a key: an empty implicit parent
-            # has a data version that a delete would match.
-            self._commit([Delete(key, version)], absent=set())
-            return True
-        client = self._usable()
-        expected = -1 if version is None else version - 1
-        for _ in range(_RACES if recursive else 1):
-            if recursive:
-                top, levels = self._read(key, lambda c, d: read_levels(c, path, d, chrooted=bool(self._namespace)))
-                if top is None or (version is not None and is_parent(top.data)):
-                    if version is not None:
-                        raise VersionConflictError(f"{key} does not exist (expected at version {version})")
-                    return False
-                if version is not None and top.stat.version != expected:
-                    raise VersionConflictError(f"{key} is at version {top.stat.version + 1}, not {version}")
-                with self._errors(key, write=True):
-                    delete_levels(client, levels, self._deadline())
-            try:
-                # Read just before the delete, in its round trip (ZooKeeper runs a session's
-                # requests in order): an empty implicit parent it removes was no key.
-                before = None if recursive else client.get_async(path)
-                with self._errors(key, versioned=version is not None, write=True):
-                    wait(client.delete_async(path, version=expected), self._deadline())
-                with self._errors(key):
-                    prune_parents(client, [path], self._deadline())
-                return before is None or not held_parent(before, self._deadline())
-            except NotFoundError:
-                return recursive  # recursive: it existed when read, and is gone now
-            except NotEmptyError:
-                if not recursive:
-                    return self._delete_parent(key, version)
-        raise NotEmptyError(f"{key}: keys kept appearing below it while deleting it")
-
-    def _delete_parent(self, key: str, version: int | None) -> bool:
-        """Delete a key that has keys below it: it becomes their implicit parent (one
-        version-pinned write, see :mod:`._zk_commit`). False if it is already one."""
-        if self.get(key) is None:
-            if version is not None:
-                raise VersionConflictError(f"{key} does not exist (expected at version {version})")
-            return False
-        self._commit([Delete(key, version)], absent=set())
-        return True
-
-    def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
-        """One ZooKeeper multi (see :mod:`._zk_commit`): all or nothing."""
-        for op in ops:
-            if isinstance(op, Put):
-                check_put(op)
-        if not ops:
-            return []
-        return self._commit(ops, absent=set())
-
-    def _commit(self, ops: Sequence[Op], *, absent: set[int]) -> list[Entry | None]:
-        mapped = [(self._writable(op.key) if not isinstance(op, Check) else self._keys.to_key(op.key), op)
-                  for op in ops]
-        session = any(isinstance(op, Put) and op.ephemeral for op in ops)
-        return run_commit(self._usable(session=session), mapped, session_id=self._sid, deadline=self._deadline,
-                          errors=functools.partial(self._errors, session=session), races=_RACES, absent=absent)
-
+    # --- watches ---------------------------------------------------------------
     def watch(self, key: str, callback: WatchCallback, *, prefix: bool,
               start_revision: int | None = None, timeout: float | None = None) -> Watch:
         """Read the key or subtree (arming one-shot watches) before returning; raises what

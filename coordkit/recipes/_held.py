@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ..backends.base import Contender
 from ..errors import OwnershipError
 from ._queue import Contention, LostCallback
 
@@ -54,6 +55,14 @@ class Held:
         """Call ``callback(reason)`` whenever ownership is lost while held (on the session's
         dispatcher thread: do not block in it)."""
         self._contention.on_lost(callback)
+
+    def contenders(self) -> list[Contender]:
+        """Every contender queued on this name now, in order: the first holds the lock (or
+        leads); keys are relative to the namespace root, as :attr:`key` is. One read of this
+        recipe's own queue, whatever the name's spelling; raises BackendUnavailableError if
+        no server answers within the operation timeout."""
+        contention = self._contention
+        return contention.client.backend.queue_list(contention.path)[0]
 
     def fence_check(self) -> tuple[str, int]:
         """``(contender key, token)`` for a guarded write; raises OwnershipError if not held."""

@@ -116,11 +116,11 @@ class Cluster(ABC, Generic[M]):
             for member in self._members:
                 if member.paused:
                     member.resume()
-            for member in launched:
-                member._launch()
             try:
+                for member in launched:
+                    member._launch()
                 self._await_all(deadline)
-            except BaseException:
+            except BaseException:  # an interrupt included: none of these may outlive the start
                 _terminate(launched, graceful=False)
                 raise
             return

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import ClassVar, TypeVar
 
 from coordkit.testing._registry import HOST, free_ports, register, track_dir, unregister
@@ -142,7 +144,8 @@ class ServerProcess(ABC):
 
         Raises ``ServerError`` (with the tail of the server log) if it exits or does not serve
         within ``start_timeout`` seconds; the process is then killed and, on a first start, the
-        folder removed unless ``keep_data`` is set.
+        folder removed unless ``keep_data`` is set. The same holds for any other exception,
+        a KeyboardInterrupt included: no process outlives a start() that did not return.
         """
         if self.running:
             if self._paused:
@@ -150,8 +153,7 @@ class ServerProcess(ABC):
             return
         deadline = time.monotonic() + self.start_timeout
         if self._root is not None:
-            self._launch()
-            self._await_or_kill(deadline)
+            self._launch_and_await(deadline)
             return
         if self._in_cluster:
             raise ServerError(f"{self.kind} member: start its cluster first")
@@ -160,8 +162,7 @@ class ServerProcess(ABC):
             self._ports = dict(zip(self.port_names, free_ports(len(self.port_names)), strict=True))
             self._write_config()
             try:
-                self._launch()
-                self._await_or_kill(deadline)
+                self._launch_and_await(deadline)
                 return
             except _AddressInUse:
                 self._discard_root()
@@ -246,26 +247,31 @@ class ServerProcess(ABC):
             log.write(f"\n=== coordkit: {' '.join(command)}\n".encode())
             log.flush()
             self._log_offset = log.tell()
-            try:
-                # A new session keeps a terminal's Ctrl-C from reaching the server before the tests
-                # have had a chance to stop it in order.
-                proc = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.root_dir,
-                    env=self._environment(),
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise ServerError(f"{self.kind}: cannot run {command[0]}: {exc}") from exc
-        register(proc)
-        self._proc = proc
-        self._paused = False
+            # Popen waits for the exec after the fork: an interrupt raised there would leave a
+            # process whose id nobody holds. It takes effect once the process is ours to kill.
+            with _interrupts_deferred():
+                try:
+                    # A new session keeps a terminal's Ctrl-C from reaching the server before the
+                    # tests have had a chance to stop it in order.
+                    proc = subprocess.Popen(
+                        command,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        cwd=self.root_dir,
+                        env=self._environment(),
+                        start_new_session=True,
+                    )
+                except OSError as exc:
+                    raise ServerError(f"{self.kind}: cannot run {command[0]}: {exc}") from exc
+                self._proc, self._paused = proc, False
+                register(proc)
 
-    def _await_or_kill(self, deadline: float) -> None:
+    def _launch_and_await(self, deadline: float) -> None:
+        """Launch the process and wait until it serves. On any exception (a KeyboardInterrupt
+        included) the process launched is SIGKILLed and waited for before it propagates."""
         try:
+            self._launch()
             self._await_ready(deadline)
         except BaseException:
             _terminate([self], graceful=False)
@@ -300,6 +306,30 @@ class ServerProcess(ABC):
     def _failure(self, what: str) -> str:
         tail = "\n".join(self._log_since_launch().splitlines()[-_LOG_TAIL_LINES:])
         return f"{self.kind} on {self.endpoints} {what}; log {self.log_path}, last lines:\n{tail}"
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Run the block with SIGINT and SIGTERM held back, then act on them as their handlers would
+    have (a KeyboardInterrupt, for SIGINT). Only Python-level handlers can be held back, and
+    only in the main thread, where Python runs them; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, FrameType | None]] = []
+    held: dict[int, Callable[[int, FrameType | None], object]] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            held[sig] = handler
+            signal.signal(sig, lambda number, frame: caught.append((number, frame)))
+    try:
+        yield
+    finally:
+        for number, handler in held.items():
+            signal.signal(number, handler)
+        for number, frame in caught:
+            held[number](number, frame)
 
 
 def _terminate(servers: Sequence[ServerProcess], *, graceful: bool) -> None:

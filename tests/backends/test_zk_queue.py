@@ -20,6 +20,7 @@ import coordkit
 from coordkit.backends import _zk_queue
 from coordkit.backends._zk_queue import QueueJoin
 from coordkit.errors import OwnershipError, VersionConflictError
+from coordkit.names import PARENT_MARK
 
 DEADLINE = 15.0
 # Curator's protected sequential name: "_c_" + java.util.UUID + "-" + "lock-" + 10 digits
@@ -126,11 +127,22 @@ def test_join_sends_create_and_list_before_awaiting_either(kz: KazooClient) -> N
 def test_join_creates_missing_parents_then_tries_once_more(kz: KazooClient) -> None:
     traced = Traced(kz)
     view = QueueJoin("/deep/er/q", b"x").attempt(traced, deadline())  # type: ignore[arg-type]
+    # The missing parents are created in one round trip, all sent before any answer is awaited.
     assert traced.trace == ["send create", "send get_children", "wait create",
-                            "send ensure_path", "wait ensure_path",
+                            "send create", "send create", "send create",
+                            "wait create", "wait create", "wait create",
                             "send create", "send get_children", "wait create", "wait get_children"]
     assert kz.get_children("/deep/er/q") == [view.mine.key.rsplit("/", 1)[1]]
     assert kz.exists("/deep/er").ephemeralOwner == 0, "parents are persistent"
+    # ... and are implicit parents, not keys (kazoo's ensure_path would leave empty nodes)
+    assert [kz.get(p)[0] for p in ("/deep", "/deep/er", "/deep/er/q")] == [PARENT_MARK] * 3
+
+
+def test_join_leaves_an_existing_parent_as_it_is(kz: KazooClient) -> None:
+    kz.create("/made/by/another", b"a key of another tool", makepath=True)
+    QueueJoin("/made/by/another/q", b"x").attempt(kz, deadline())
+    assert kz.get("/made/by/another")[0] == b"a key of another tool"
+    assert kz.get("/made")[0] == b"" and kz.get("/made/by/another/q")[0] == PARENT_MARK
 
 
 def test_backend_join_is_a_single_attempt(client: coordkit.Client, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,18 +7,22 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from coordkit_cli import output
 from coordkit_cli.main import cli
 from kazoo.client import KazooClient
 
 import coordkit
 from coordkit.backends.base import Put
-from coordkit.config import ConfigValidationError
+from coordkit.config import Config, ConfigValidationError
 from coordkit.testing import etcd_binary, etcdctl_binary
 
 DEADLINE = 15.0
@@ -141,3 +145,67 @@ def test_cli_get_fails_naming_the_bad_key_and_prints_the_valid_ones(store: tuple
     document = json.loads(out)
     assert code != 0 and document["settings"] == {"timeout": 9} and list(document["invalid"]) == ["retries"]
     assert _config_get(url, app, "timeout")[:2] == (0, "9\n")
+
+
+def test_cli_watch_reports_bad_keys_on_stderr_and_keeps_following(
+        store: tuple[str, RawPut], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`config watch` names each key whose stored value is not JSON on stderr, one found at the
+    start and one written while it runs, and goes on printing the valid changes."""
+    url, raw_put = store
+    app = _app()
+    raw_put(f"/config/{app}/early", BAD)
+    ready = threading.Event()
+    notes: queue.SimpleQueue[str] = queue.SimpleQueue()
+    printed: queue.SimpleQueue[str] = queue.SimpleQueue()
+    real_on_change, real_note, real_line = Config.on_change, output.Output.note, output.Output.line
+
+    def on_change(cfg: Config, *args: Any, **kwargs: Any) -> Any:
+        registered = real_on_change(cfg, *args, **kwargs)
+        ready.set()
+        return registered
+
+    def note(text: str) -> None:
+        real_note(text)
+        notes.put(text)
+
+    def line(out: output.Output, text: str = "") -> None:
+        real_line(out, text)
+        printed.put(text)
+
+    monkeypatch.setattr(Config, "on_change", on_change)
+    monkeypatch.setattr(output.Output, "note", staticmethod(note))
+    monkeypatch.setattr(output.Output, "line", line)
+    seen: list[str] = []
+
+    def note_naming(key: str) -> None:
+        while not any(f": {key}: " in text for text in seen):
+            seen.append(notes.get(timeout=DEADLINE))
+
+    def drive() -> None:
+        try:
+            if ready.wait(DEADLINE):
+                note_naming("early")
+                raw_put(f"/config/{app}/retries", BAD)
+                note_naming("retries")
+                with coordkit.connect(url, ttl=4) as client, client.config(app, writable=True) as cfg:
+                    cfg.set("timeout", 5)
+                    printed.get(timeout=DEADLINE)
+        except queue.Empty:
+            pass  # the assertions below say what was missing
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=drive, daemon=True)
+    thread.start()
+    try:
+        runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:
+        runner = CliRunner()
+    result = runner.invoke(cli, ["--url", url, "config", "watch", app], catch_exceptions=False)
+    thread.join(DEADLINE)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == ["timeout = 5  (new)"]
+    bad = [text for text in result.stderr.splitlines() if "not valid JSON" in text]
+    assert [key for key in ("early", "retries") if any(f": {key}: " in text for text in bad)] == [
+        "early", "retries"], result.stderr
+    assert "bad json" not in result.stderr, "values may be secrets: never quoted"

@@ -1,0 +1,120 @@
+"""Contender queues on etcd (locks, semaphores, elections) in the layout of ``etcdctl lock``
+and ``etcdctl elect``: a contender is the key ``<name>/<lease id hex>`` (``-<12 hex>`` more for
+semaphores) attached to the session's lease, and the queue is the keys directly under the
+name in create-revision order, so etcdctl's contenders and coordkit's meet.
+
+:class:`EtcdContenderQueues` is the part of :class:`~coordkit.backends.etcd.EtcdBackend` that
+implements the backend's queue calls over the few helpers the backend provides.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import uuid
+from typing import Any
+
+from ..errors import SessionLostError
+from ..names import KeyMapper, join
+from . import _etcd_ops as ops_
+from ._etcd_conn import etcdrpc
+from .base import Backend, Check, Contender, Put, QueueView
+
+__all__ = ["EtcdContenderQueues"]
+
+
+class EtcdContenderQueues(Backend):
+    """The contender-queue calls of the etcd backend: each is one transaction or one read."""
+
+    _keys: KeyMapper
+    _lock: threading.Lock
+    _attempts: dict[bytes, str]  # contender key -> the join attempt that made it
+
+    @abc.abstractmethod
+    def _key(self, name: str) -> bytes:
+        """The etcd key of a coordkit name."""
+
+    @abc.abstractmethod
+    def _name(self, key: bytes) -> str:
+        """The coordkit name of an etcd key."""
+
+    @abc.abstractmethod
+    def _below(self, path: str) -> tuple[bytes, bytes, bytes]:
+        """``(prefix, key, range_end)`` of the keys strictly below ``path``."""
+
+    @abc.abstractmethod
+    def _range(self, what: str, request: Any, timeout: float | None = None) -> Any:
+        """One range read, retried on another endpoint if need be."""
+
+    @abc.abstractmethod
+    def _txn(self, what: str, compare: list[Any], success: list[Any], failure: list[Any], *,
+             timeout: float | None = None) -> Any:
+        """One transaction, not retried (it may have been applied)."""
+
+    @abc.abstractmethod
+    def _bounded(self, timeout: float | None) -> float | None:
+        """A caller's time limit, never longer than the operation timeout."""
+
+    @abc.abstractmethod
+    def _current_lease(self) -> int:
+        """The session's lease; SessionLostError (ClosedError) when there is none."""
+
+    def _contender_name(self, name: str) -> str:  # at the root a key is kept as spelt ("x" is not "/x")
+        return name.removeprefix("/") if self._keys.namespace else name
+
+    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
+                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
+        """One transaction, as etcd's ``concurrency.Mutex``: create ``<path>/<lease hex>``
+        unless this session already has it, and list the queue by create revision. The
+        layout of ``etcdctl lock`` and ``etcdctl elect``, so their contenders and ours meet;
+        a retry finds the contender the first attempt made. ``unique`` (semaphores) adds
+        ``-<random>``, allowing several contenders per session."""
+        lease = self._current_lease()
+        suffix = (attempt or uuid.uuid4().hex)[:12]  # a retried join finds its own key
+        key = self._key(join(path, f"{lease:x}-{suffix}" if unique else f"{lease:x}"))
+        name = self._contender_name(self._name(key))  # as _contenders will spell it
+        _, start, end = self._below(path)
+        queue = etcdrpc.RequestOp(request_range=ops_.read_by_creation(start, end))
+        absent = ops_.conditions(Put(name, value, create=True), key)
+        with self._lock:  # which attempt made each key: only a retry of it may adopt the key
+            previous = self._attempts.pop(key, None)
+            self._attempts[key] = attempt or ""
+            while len(self._attempts) > 1024:
+                self._attempts.pop(next(iter(self._attempts)))
+        reply = self._txn(f"join the queue {path}", absent, [ops_.write(key, value, lease), queue], [queue],
+                          timeout=timeout)
+        contenders = self._contenders(path, reply.responses[-1].response_range.kvs)
+        mine = next((c for c in contenders if c.key == name), None)
+        if mine is None:  # only if the lease ended between compare and read: it cannot
+            raise SessionLostError(f"the contender {name} vanished as it was created")
+        if not reply.succeeded and attempt is not None and previous != attempt:
+            # A key this session left behind (e.g. one whose removal is still pending after an
+            # outage): replace it, so that the new contender gets a new revision (the token)
+            # and the pending removal, which compares the old revision, cannot delete it.
+            # (One transaction cannot delete and put the same key: two steps.)
+            same = ops_.conditions(Check(mine.key, create_revision=mine.create_revision), key)
+            self._txn(f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [],
+                      timeout=timeout)
+            return self.queue_join(path, value, unique=unique, attempt=attempt, timeout=timeout)
+        return QueueView(mine, contenders, reply.header.revision)
+
+    def queue_list(self, path: str, *, values: bool = False,
+                   timeout: float | None = None) -> tuple[list[Contender], int]:
+        """The contenders directly under ``path`` by create revision (one range read;
+        keys only unless ``values``)."""
+        _, start, end = self._below(path)
+        reply = self._range(f"list the queue {path}", ops_.read_by_creation(start, end, keys_only=not values),
+                            self._bounded(timeout))
+        return self._contenders(path, reply.kvs), reply.header.revision
+
+    def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
+        """Delete our contender if it is still the same entry (one transaction; idempotent)."""
+        key = self._key(mine.key)
+        compare = ops_.conditions(Check(mine.key, create_revision=mine.create_revision or None), key)
+        self._txn(f"leave the queue at {mine.key}", compare, [ops_.remove(key)], [], timeout=timeout)
+
+    def _contenders(self, path: str, kvs: Any) -> list[Contender]:
+        prefix = len(self._keys.prefix_of(path).encode("utf-8"))
+        return [Contender(self._contender_name(self._name(kv.key)), kv.create_revision, kv.create_revision,
+                          kv.value, kv.version)
+                for kv in kvs if b"/" not in kv.key[prefix:]]  # direct children only
