@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
@@ -22,12 +21,11 @@ from .balancing.budget import RetryBudget
 from .balancing.ejection import OutlierEjection
 from .balancing.filters import FilterSpec
 from .balancing.strategies import Strategy, StrategyName
-from .backends.base import Backend, Check, Delete, Entry, Op, Put, ServerInfo, WatchEvent
+from .backends.base import Backend, Check, Entry, Op, Put, ServerInfo, WatchEvent
 from .discovery._checks import DEFAULT_BASE
-from .errors import (BackendUnavailableError, CommitTooLargeError, ConfigurationError, ConflictError,
-                     OwnershipError)
-from .names import (MAX_COMMIT_OPS, MAX_VALUE_BYTES, validate_name, validate_path, validate_value,
-                    validate_version)
+from ._commit_ops import checked_ops
+from .errors import BackendUnavailableError, ConfigurationError, ConflictError, OwnershipError
+from .names import validate_name, validate_path, validate_value, validate_version
 from .session import Session, SessionListener, SessionState
 from .watch import WatchHandle
 
@@ -51,67 +49,6 @@ class Fence(Protocol):
 T = TypeVar("T")
 S = TypeVar("S")
 Value = bytes | bytearray | str
-
-
-def _as_bytes(value: Value) -> bytes:
-    return validate_value(value)
-
-
-def _checked_ops(ops: object, namespace: str = "") -> list[Op]:
-    """Validate a commit's ops at the edge: types, names, versions, values, total size."""
-    if not isinstance(ops, (list, tuple)) or not ops:
-        raise ConfigurationError("commit() takes a non-empty list of Check, Put and Delete ops")
-    checked: list[Op] = []
-    for op in ops:
-        if not isinstance(op, (Check, Put, Delete)):
-            raise ConfigurationError(f"commit() takes Check, Put and Delete ops, not {op!r}")
-        validate_name(op.key, "key")
-        validate_version(op.version)
-        if isinstance(op, Put) and op.create and op.version is not None:
-            raise ConfigurationError(f"Put({op.key!r}) takes create=True or version=N, not both")
-        if isinstance(op, Check) and op.create_revision is not None:
-            validate_version(op.create_revision, "create_revision")
-        checked.append(replace(op, value=_as_bytes(op.value)) if isinstance(op, Put) else op)
-    keys = [op.key for op in checked if not isinstance(op, Check)]
-    if len(set(keys)) != len(keys):
-        raise ConfigurationError("a commit may write each key once; merge the ops on the same key")
-    _check_commit_size(checked, namespace)
-    return checked
-
-
-def _commit_size(op: Op) -> int:
-    """What ``op`` counts against MAX_COMMIT_OPS: one, or two for a Check on both version and
-    create_revision (two compares in an etcd transaction)."""
-    return 2 if isinstance(op, Check) and op.version is not None and op.create_revision is not None else 1
-
-
-def _commit_bytes(op: Op, namespace: str) -> int:
-    """What ``op`` counts against MAX_VALUE_BYTES: its value, its key as sent (with the
-    namespace) and a few bytes of framing; three times the key for a conditional op, which
-    etcd repeats in a compare and in the read that explains a failed one."""
-    key = len(namespace.encode()) + len(op.key.encode("utf-8", "surrogateescape")) + _OP_FRAMING
-    conditional = isinstance(op, Check) or op.version is not None or (isinstance(op, Put) and op.create)
-    return (len(op.value) if isinstance(op, Put) else 0) + key * (3 if conditional else 1)
-
-
-_OP_FRAMING = 64  # an op's own header, version and ACL (ZooKeeper) or protobuf fields (etcd)
-
-
-def _check_commit_size(ops: list[Op], namespace: str) -> None:
-    """Refuse, before anything is sent, a commit that one transaction cannot hold on every
-    backend: over MAX_COMMIT_OPS ops (etcd's --max-txn-ops) or MAX_VALUE_BYTES of values and
-    keys (ZooKeeper's jute.maxbuffer bounds a whole multi, past which it drops the link)."""
-    count = sum(_commit_size(op) for op in ops)
-    if count > MAX_COMMIT_OPS:
-        raise CommitTooLargeError(
-            f"a commit holds at most {MAX_COMMIT_OPS} ops on every backend (etcd's default "
-            f"--max-txn-ops), not {count}; split it into several commits")
-    total = sum(_commit_bytes(op, namespace) for op in ops)
-    if total > MAX_VALUE_BYTES:
-        raise CommitTooLargeError(
-            f"a commit writes at most {MAX_VALUE_BYTES} bytes of values and keys on every backend "
-            f"(ZooKeeper's jute.maxbuffer, 1 MiB, bounds one multi), not {total}; split it into "
-            "several commits")
 
 
 def _make_backend(target: Target) -> Backend:
@@ -286,7 +223,7 @@ class Client:
         """
         if create and version is not None:
             raise ConfigurationError("put() takes create=True or version=N, not both")
-        op = Put(validate_name(key, "key"), _as_bytes(value), validate_version(version), create, ephemeral)
+        op = Put(validate_name(key, "key"), validate_value(value), validate_version(version), create, ephemeral)
         if fence is not None:
             return self._fenced_put(op, fence)
         plain = version is None and not create
@@ -375,7 +312,7 @@ class Client:
         At most ``coordkit.names.MAX_COMMIT_OPS`` (128) ops and 1 MiB of values, on every
         backend: a larger commit raises CommitTooLargeError before anything is sent.
         """
-        checked = _checked_ops(ops, self._target.namespace)
+        checked = checked_ops(ops, self._target.namespace)
         return self._call(lambda: self._backend.commit(checked), idempotent=False)
 
     def watch(self, key_or_path: str, callback: Callable[[WatchEvent], None] | None = None, *,
