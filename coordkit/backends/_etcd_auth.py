@@ -80,6 +80,9 @@ class EtcdChannel:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._token: str | None = None
+        # How many tokens this channel was given: a caller that met a stale token names the
+        # one it started with, so that many calls meeting the same expiry renew it once.
+        self.authentications = 0
 
     def __repr__(self) -> str:
         return f"<EtcdChannel user={self._security.user!r} tls={self._security.tls is not None}>"
@@ -98,12 +101,16 @@ class EtcdChannel:
             if self._token is None:
                 request = self._request(name=self._security.user, password=self._security.password or "")
                 self._token = self._authstub.Authenticate(request, timeout=self._timeout).token
+                self.authentications += 1
             return self._token
 
-    def forget(self) -> None:
-        """Drop the current token: etcd said it is stale; the next call authenticates."""
+    def forget(self, generation: int) -> None:
+        """Drop the token etcd said is stale, if it is still the one of ``generation`` (the
+        ``authentications`` count read before the refused call); a token another thread got
+        since is kept, so N calls refused at one expiry cause one Authenticate, not N."""
         with self._lock:
-            self._token = None
+            if self.authentications == generation:
+                self._token = None
 
     def close(self) -> None:
         self.channel.close()

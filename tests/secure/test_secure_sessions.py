@@ -72,3 +72,29 @@ def test_a_restart_under_auth_keeps_lock_session_and_watch(short_tokens: SecureE
         key = lock.key
         lock.release()
         assert key is not None and client.get(key) is None
+
+
+def test_many_calls_meeting_one_expired_token_renew_it_once(short_tokens: SecureEtcdServer) -> None:
+    # Each refused call used to drop whatever token was current, the one another thread had
+    # just fetched too: 16 calls at one expiry made 10-13 Authenticate requests.
+    with coordkit.connect(short_tokens.url, ttl=10, **short_tokens.credentials("alice")) as client:
+        client.put("/k", "v")
+        channel = client.backend._conn.current().client  # type: ignore[attr-defined]
+        before = channel.authentications
+        mark = len(short_tokens.log_path.read_text())
+        _wait_for_log(short_tokens, "deleted a simple token", mark, time.monotonic() + 20)
+        start = threading.Barrier(16)
+        values: list[bytes | None] = []
+
+        def read() -> None:
+            start.wait(timeout=10)
+            entry = client.get("/k")
+            values.append(entry.value if entry else None)
+
+        threads = [threading.Thread(target=read) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert values == [b"v"] * 16
+        assert channel.authentications - before == 1
