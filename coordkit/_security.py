@@ -12,6 +12,7 @@ The password is held by :class:`Security` only; its ``repr()`` and every error s
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Union
@@ -40,6 +41,8 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _WHERE_PASSWORD = ("put the password in a file and pass password_file= to connect() (or "
                    "--password-file, or set COORDKIT_PASSWORD_FILE)")
+
+_PORT_FIRST = re.compile(r"\d*([,/?#]|$)")  # what follows host: in a URL without a password
 
 AclSpec = Union[str, Sequence[str], None]
 
@@ -81,11 +84,18 @@ def refuse_password_in_url(url: str) -> None:
     _, sep, rest = url.partition("://")
     authority = rest.split("/", 1)[0].split("?", 1)[0]
     userinfo, at, _ = authority.rpartition("@")
-    if sep and at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        masked = url.replace(userinfo + "@", f"{user}:***@", 1)
-        raise ConfigurationError(f"{masked!r}: a password does not go in the URL, where logs and "
-                                 f"process lists show it; {_WHERE_PASSWORD}")
+    if not (sep and at and ":" in userinfo):
+        # A password holding '/', '?' or '#' ends the authority early ("alice:pa/ss@h"): then the
+        # text before the first '@' is user:password unless it reads as host:port (digits after
+        # the ':' up to a ',', '/', '?' or '#'), and later messages would quote a piece of it.
+        userinfo, at, _ = rest.partition("@")
+        user, colon, after = userinfo.partition(":")
+        if not (at and colon and user) or set(user) & set("/?#,[]") or _PORT_FIRST.match(after):
+            return
+    user = userinfo.split(":", 1)[0]
+    masked = url.replace(userinfo + "@", f"{user}:***@", 1)
+    raise ConfigurationError(f"{masked!r}: a password does not go in the URL, where logs and "
+                             f"process lists show it; {_WHERE_PASSWORD}")
 
 
 def split_user(netloc: str) -> tuple[str | None, str]:

@@ -28,13 +28,22 @@ def files(tmp_path: Path) -> dict[str, str]:
     return paths
 
 
-@pytest.mark.parametrize("url", ["etcd://alice:s3cret-pw@127.0.0.1:2379", "zk://alice:s3cret-pw@h1:2181,h2/ns"])
+@pytest.mark.parametrize("url", ["etcd://alice:s3cret-pw@127.0.0.1:2379", "zk://alice:s3cret-pw@h1:2181,h2/ns",
+                                 # a '/', '?' or '#' in the password ended the authority early: the
+                                 # URL parser's messages then quoted the password, or a part of it
+                                 "etcd://alice:s3cret-pw/x@127.0.0.1:2379", "zk://alice:s3cret-pw?x@h1:2181",
+                                 "etcd://alice:s3cret-pw#x@h1:2379/ns", "zk://alice:s3cret-pw/x@h1"])
 def test_a_password_in_the_url_is_refused_saying_where_it_goes(url: str) -> None:
     with pytest.raises(coordkit.ConfigurationError) as caught:
         coordkit.connect(url)
     message = str(caught.value)
     assert "s3cret-pw" not in message and "alice:***@" in message
     assert "password_file=" in message and "--password-file" in message and "COORDKIT_PASSWORD_FILE" in message
+
+
+@pytest.mark.parametrize("url", ["zk://h1:2181,h2:2181/ns@x", "etcd://h1:2379/ns@x?ttl=5", "zk://[::1]:2181/a@b"])
+def test_an_at_sign_after_host_port_is_no_password(url: str) -> None:
+    parse_url(url, {})  # host:port before the '@': no user:password form, nothing refused
 
 
 def test_user_at_host_and_etcds(files: dict[str, str]) -> None:
