@@ -37,6 +37,8 @@ SASL_MECHANISMS = ("DIGEST-MD5", "GSSAPI")
 # may touch it (ZooKeeper's `auth` scheme). "creator+read": the same, and anyone may read
 # (discovery). "open": ZooKeeper's default, anyone may do anything.
 ACL_PRESETS = ("creator", "creator+read", "open")
+# ZooKeeper's ACL schemes (others are refused by the server at the first create, after a round trip).
+_ACL_SCHEMES = ("world", "auth", "digest", "ip", "sasl", "x509", "super")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _WHERE_PASSWORD = ("put the password in a file and pass password_file= to connect() (or "
@@ -126,6 +128,8 @@ def _readable(what: str, path: object) -> str:
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise ConfigurationError(f"{what} must be a file path, not {type(path).__name__}")
     text = os.fspath(path)
+    if os.path.isdir(text):
+        raise ConfigurationError(f"{what} {text!r} is a directory, not a file")
     if not os.path.isfile(text):
         raise ConfigurationError(f"{what} file {text!r} does not exist")
     if not os.access(text, os.R_OK):
@@ -135,8 +139,13 @@ def _readable(what: str, path: object) -> str:
 
 def _read_password(path: object) -> str:
     name = _readable("password_file", path)
-    with open(name, encoding="utf-8") as handle:
-        password = handle.read().rstrip("\r\n")
+    try:
+        with open(name, encoding="utf-8") as handle:
+            password = handle.read().rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"password_file {name!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read password_file {name!r}: {exc.strerror}") from None
     if not password:
         raise ConfigurationError(f"password_file {name!r} is empty")
     return password
@@ -171,10 +180,11 @@ def _acl(spec: object) -> tuple[str, ...] | str | None:
     for entry in entries:
         scheme, _, rest = str(entry).partition(":")
         ident, _, perms = rest.rpartition(":")
-        if not scheme or not perms or set(perms) - set("crwda"):
+        if (scheme not in _ACL_SCHEMES or not perms or set(perms) - set("crwda")
+                or (scheme == "digest" and ":" not in ident) or (scheme not in ("auth", "world") and not ident)):
             raise ConfigurationError(
-                f"acl entry {entry!r} is not scheme:id:perms (e.g. world:anyone:r, auth::cdrwa, "
-                f"digest:bob:<hash>:crdwa) nor one of {', '.join(ACL_PRESETS)}")
+                f"acl entry {entry!r} is not scheme:id:perms with a scheme of {', '.join(_ACL_SCHEMES)} "
+                f"(e.g. world:anyone:r, auth::cdrwa, digest:bob:<hash>:crdwa) nor one of {', '.join(ACL_PRESETS)}")
     return tuple(str(entry) for entry in entries)
 
 
@@ -205,9 +215,9 @@ def resolve_security(kind: str, *, url_user: str | None, query: Mapping[str, obj
 
     tls_given = given.get("tls", query.get("tls", True if tls_scheme else None))
     tls = _tls(tls_given, {name: pick(name) for name in ("ca", "cert", "key")})
-    user = given.get("user") or url_user or env.get("COORDKIT_USER") or None
-    if user is not None and not isinstance(user, str):
-        raise ConfigurationError(f"user= must be a str, not {type(user).__name__}")
+    if given.get("user") == "":
+        raise ConfigurationError("user= is empty: give the user name, or drop user= and the password")
+    user = _user(given.get("user") or url_user or env.get("COORDKIT_USER") or None)
     password = _password(given, env)
     if password is not None and user is None:
         raise ConfigurationError("a password was given without a user: pass user= (or user@host "
@@ -216,6 +226,19 @@ def resolve_security(kind: str, *, url_user: str | None, query: Mapping[str, obj
         raise ConfigurationError(f"user {user!r} has no password: {_WHERE_PASSWORD}")
     return Security(tls=tls, user=user, password=password, acl=_acl(given.get("acl", query.get("acl"))),
                     sasl=sasl)
+
+
+def _user(user: object) -> str | None:
+    """``user`` checked: a ':' would split a ZooKeeper digest ``user:password`` elsewhere than
+    meant (user "a:b" with password "pw" authenticates as "a" with password "b:pw")."""
+    if user is None:
+        return None
+    if not isinstance(user, str):
+        raise ConfigurationError(f"user= must be a str, not {type(user).__name__}")
+    if ":" in user or not user.isprintable() or user.strip() != user:
+        raise ConfigurationError(f"user name {user!r} has a ':', a control character or spaces at an "
+                                 "end, which no backend takes the same way: use a plain name")
+    return user
 
 
 def _sasl(kind: str, raw: object) -> str | None:

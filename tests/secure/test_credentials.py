@@ -25,6 +25,8 @@ def files(tmp_path: Path) -> dict[str, str]:
     for name, text in (("ca", "CA"), ("cert", "CERT"), ("key", "KEY"), ("password", "s3cret-pw\n")):
         (tmp_path / name).write_text(text)
         paths[name] = str(tmp_path / name)
+    (tmp_path / "notutf8").write_bytes(b"\xff\xfepw")
+    paths.update(notutf8=str(tmp_path / "notutf8"), folder=str(tmp_path))
     return paths
 
 
@@ -87,11 +89,22 @@ def test_environment_and_precedence(files: dict[str, str], monkeypatch: pytest.M
     ("etcd://h", {"acl": "creator"}, "acl= is a ZooKeeper option"),
     ("zk://h", {"acl": "everyone"}, "is not scheme:id:perms"),
     ("memory://", {"user": "a", "password": "p"}, "memory:// has no TLS or authentication"),
+    # a ':' made the ZooKeeper digest "a:b:p", which the server reads as user "a", password "b:p"
+    ("zk://h", {"user": "a:b", "password": "p"}, "user name 'a:b' has a ':'"),
+    ("etcd://h", {"user": "a:b", "password": "p"}, "user name 'a:b' has a ':'"),
+    ("zk://al%0Aice@h", {"password": "p"}, "a control character"),
+    ("etcd://h", {"user": "", "password": "p"}, "user= is empty"),
+    ("zk://h", {"user": "a", "password_file": "{notutf8}"}, "is not UTF-8 text"),
+    ("etcd://h", {"user": "a", "password_file": "{folder}"}, "is a directory, not a file"),
+    ("zk://h?acl=foo:bar:r", {}, "is not scheme:id:perms"),
+    ("zk://h?acl=digest:bob:r", {}, "is not scheme:id:perms"),
+    ("zk://h?acl=ip::r", {}, "is not scheme:id:perms"),
 ])
 def test_bad_credentials_are_one_clear_line(url: str, keywords: dict[str, object], expected: str,
                                             files: dict[str, str]) -> None:
     with pytest.raises(coordkit.ConfigurationError) as caught:
-        parse_url(url.format(**files), {}, keywords)
+        parse_url(url.format(**files), {},
+                  {k: v.format(**files) if isinstance(v, str) else v for k, v in keywords.items()})
     assert expected in str(caught.value) and "\n" not in str(caught.value)
 
 
