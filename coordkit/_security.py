@@ -180,11 +180,13 @@ def _acl(spec: object) -> tuple[str, ...] | str | None:
     for entry in entries:
         scheme, _, rest = str(entry).partition(":")
         ident, _, perms = rest.rpartition(":")
-        if (scheme not in _ACL_SCHEMES or not perms or set(perms) - set("crwda")
-                or (scheme == "digest" and ":" not in ident) or (scheme not in ("auth", "world") and not ident)):
+        no_id = scheme not in ("auth", "world") and not ident
+        if (scheme not in _ACL_SCHEMES or not perms or set(perms) - set("crwda") or no_id
+                or (scheme == "digest" and ":" not in ident)):
             raise ConfigurationError(
                 f"acl entry {entry!r} is not scheme:id:perms with a scheme of {', '.join(_ACL_SCHEMES)} "
-                f"(e.g. world:anyone:r, auth::cdrwa, digest:bob:<hash>:crdwa) nor one of {', '.join(ACL_PRESETS)}")
+                "(e.g. world:anyone:r, auth::cdrwa, digest:bob:<hash>:crdwa) "
+                f"nor one of {', '.join(ACL_PRESETS)}")
     return tuple(str(entry) for entry in entries)
 
 
