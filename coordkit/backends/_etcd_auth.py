@@ -14,6 +14,8 @@ sent only in the Authenticate request and appears in no message.
 
 from __future__ import annotations
 
+import os
+import ssl
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +39,21 @@ def is_stale_token(exc: BaseException) -> bool:
         return False
     code, details = exc.code(), exc.details() or ""
     return any(code is c and text in details for c, text in _STALE)
+
+
+def _system_roots() -> bytes | None:
+    """The system's CA bundle, as the ZooKeeper backend and the TLS probe trust it (OpenSSL's
+    default file, or the one $SSL_CERT_FILE names): without it gRPC trusts only the roots it
+    ships, not a company CA installed on the machine. None (gRPC's choice) when there is no
+    such file, or when $GRPC_DEFAULT_SSL_ROOTS_FILE_PATH names gRPC's and $SSL_CERT_FILE is unset."""
+    paths = ssl.get_default_verify_paths()
+    grpc_roots = os.environ.get("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")
+    if grpc_roots and os.environ.get(paths.openssl_cafile_env) is None:
+        return None
+    for path in (paths.cafile, paths.openssl_cafile):
+        if path and os.path.isfile(path):
+            return _read("system CA", path)
+    return None
 
 
 def _read(what: str, path: str) -> bytes:
@@ -65,7 +82,7 @@ class EtcdChannel:
             self.channel = grpc.insecure_channel(target, options=list(options))
         else:
             credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read("ca", tls.ca) if tls.ca else None,
+                root_certificates=_read("ca", tls.ca) if tls.ca else _system_roots(),
                 private_key=_read("key", tls.key) if tls.key else None,
                 certificate_chain=_read("cert", tls.cert) if tls.cert else None,
             )
