@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import ssl
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,10 @@ __all__ = ["EtcdChannel", "is_stale_token"]
 # to a token minted before the last change of users or roles (ErrAuthOldRevision).
 _STALE = ((grpc.StatusCode.UNAUTHENTICATED, "invalid auth token"),
           (grpc.StatusCode.FAILED_PRECONDITION, "revision of auth store is old"))
+
+# How long a refused user/password is believed before etcd is asked again (a password file
+# fixed, or the old password restored, is noticed within this).
+_REFUSAL_HOLD = 5.0
 
 
 def is_stale_token(exc: BaseException) -> bool:
@@ -100,6 +105,9 @@ class EtcdChannel:
         # How many tokens this channel was given: a caller that met a stale token names the
         # one it started with, so that many calls meeting the same expiry renew it once.
         self.authentications = 0
+        self.attempts = 0  # Authenticate requests sent, refused ones included
+        self._refused: grpc.RpcError | None = None
+        self._refused_until = 0.0
 
     def __repr__(self) -> str:
         return f"<EtcdChannel user={self._security.user!r} tls={self._security.tls is not None}>"
@@ -116,10 +124,28 @@ class EtcdChannel:
             return None
         with self._lock:
             if self._token is None:
-                request = self._request(name=self._security.user, password=self._security.password or "")
-                self._token = self._authstub.Authenticate(request, timeout=self._timeout).token
-                self.authentications += 1
+                self._token = self._authenticate()
             return self._token
+
+    def _authenticate(self) -> str:
+        """A new token. A refusal of the user or password is kept for _REFUSAL_HOLD seconds and
+        raised again without asking etcd: after a server-side password change every heartbeat
+        and call would otherwise send a doomed Authenticate (a bcrypt check on the server) for
+        ever, about 2.5 per second per client."""
+        if self._refused is not None and time.monotonic() < self._refused_until:
+            raise self._refused.with_traceback(None)
+        request = self._request(name=self._security.user, password=self._security.password or "")
+        self.attempts += 1
+        try:
+            token: str = self._authstub.Authenticate(request, timeout=self._timeout).token
+        except grpc.RpcError as exc:
+            refused = exc.code() is grpc.StatusCode.INVALID_ARGUMENT
+            if refused and "authentication failed" in (exc.details() or ""):
+                self._refused, self._refused_until = exc, time.monotonic() + _REFUSAL_HOLD
+            raise
+        self._refused = None
+        self.authentications += 1
+        return token
 
     def forget(self, generation: int) -> None:
         """Drop the token etcd said is stale, if it is still the one of ``generation`` (the

@@ -98,3 +98,24 @@ def test_many_calls_meeting_one_expired_token_renew_it_once(short_tokens: Secure
             thread.join(timeout=30)
         assert values == [b"v"] * 16
         assert channel.authentications - before == 1
+
+
+def test_a_password_changed_on_the_server_is_not_asked_again_and_again(short_tokens: SecureEtcdServer) -> None:
+    # Once etcd refused the password, every later call and heartbeat sent its own doomed
+    # Authenticate (about 2.5 a second per client, each a bcrypt check on the server).
+    with coordkit.connect(short_tokens.url, ttl=10, **short_tokens.credentials("alice")) as client:
+        client.put("/k", "v")
+        channel = client.backend._conn.current().client  # type: ignore[attr-defined]
+        short_tokens.etcdctl("user", "passwd", "alice", "--interactive=false", stdin="changed-elsewhere\n")
+        deadline = time.monotonic() + 20
+        while True:  # the old token dies within its 2 s TTL; then the password is refused
+            try:
+                client.put("/k", "still the old password")
+            except coordkit.AuthenticationError:
+                break
+            assert time.monotonic() < deadline, "the changed password was never refused"
+        attempts = channel.attempts
+        for _ in range(20):
+            with pytest.raises(coordkit.AuthenticationError, match="user or password was rejected"):
+                client.get("/k")
+        assert channel.attempts - attempts <= 1
