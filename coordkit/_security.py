@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Union
@@ -168,7 +169,35 @@ def _tls(tls: object, files: Mapping[str, object]) -> TLS | None:
     if ("cert" in given) != ("key" in given):
         have, missing = ("cert", "key") if "cert" in given else ("key", "cert")
         raise ConfigurationError(f"a client {have} needs its {missing} too (mutual TLS takes both)")
-    return TLS(given.get("ca"), given.get("cert"), given.get("key"))
+    chosen = TLS(given.get("ca"), given.get("cert"), given.get("key"))
+    _loadable(chosen)
+    return chosen
+
+
+def _no_passphrase() -> bytes:
+    raise ConfigurationError("the client key file is encrypted: give an unencrypted PEM key "
+                             "(neither gRPC nor kazoo takes a passphrase)")
+
+
+def _loadable(tls: TLS) -> None:
+    """Raise ConfigurationError unless ``tls``'s files load as a CA bundle, a certificate and
+    its key: else the connection failed at the handshake, reported as the server refusing
+    the certificate, whatever was wrong with the local files."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if tls.ca:
+        try:
+            context.load_verify_locations(cafile=tls.ca)
+        except ssl.SSLError:
+            raise ConfigurationError(f"ca file {tls.ca!r} holds no PEM certificate") from None
+    if tls.cert and tls.key:
+        try:
+            context.load_cert_chain(tls.cert, tls.key, password=_no_passphrase)
+        except ssl.SSLError as exc:
+            if "KEY_VALUES_MISMATCH" in str(exc).upper():
+                raise ConfigurationError(f"key file {tls.key!r} is not the private key of the "
+                                         f"certificate {tls.cert!r}") from None
+            raise ConfigurationError(f"cert {tls.cert!r} and key {tls.key!r} must be PEM files: a "
+                                     "certificate and its unencrypted private key") from None
 
 
 def _acl(spec: object) -> tuple[str, ...] | str | None:

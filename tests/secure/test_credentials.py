@@ -8,6 +8,7 @@ import pytest
 
 import coordkit
 from coordkit._url import parse_url
+from coordkit.testing._certs import CertificateAuthority
 
 ENV = ("COORDKIT_USER", "COORDKIT_PASSWORD", "COORDKIT_PASSWORD_FILE", "COORDKIT_CA", "COORDKIT_CERT",
        "COORDKIT_KEY")
@@ -21,8 +22,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, str]:
-    paths = {}
-    for name, text in (("ca", "CA"), ("cert", "CERT"), ("key", "KEY"), ("password", "s3cret-pw\n")):
+    authority = CertificateAuthority(tmp_path)
+    alice, bob = authority.issue("alice", client=True), authority.issue("bob", client=True)
+    paths = {"ca": authority.ca, "cert": alice.cert, "key": alice.key, "bob_key": bob.key}
+    for name, text in (("password", "s3cret-pw\n"), ("garbage", "not PEM\n")):
         (tmp_path / name).write_text(text)
         paths[name] = str(tmp_path / name)
     (tmp_path / "notutf8").write_bytes(b"\xff\xfepw")
@@ -99,6 +102,11 @@ def test_environment_and_precedence(files: dict[str, str], monkeypatch: pytest.M
     ("zk://h?acl=foo:bar:r", {}, "is not scheme:id:perms"),
     ("zk://h?acl=digest:bob:r", {}, "is not scheme:id:perms"),
     ("zk://h?acl=ip::r", {}, "is not scheme:id:perms"),
+    # files that cannot load were reported by the handshake as the server refusing the certificate
+    ("etcd://h?cert={cert}&key={bob_key}", {}, "is not the private key of the certificate"),
+    ("zk://h?cert={cert}&key={garbage}", {}, "must be PEM files: a certificate and its unencrypted"),
+    ("etcd://h?cert={cert}&key={cert}", {}, "must be PEM files"),
+    ("zk://h?ca={garbage}", {}, "holds no PEM certificate"),
 ])
 def test_bad_credentials_are_one_clear_line(url: str, keywords: dict[str, object], expected: str,
                                             files: dict[str, str]) -> None:
