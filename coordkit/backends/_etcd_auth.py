@@ -31,7 +31,9 @@ __all__ = ["EtcdChannel", "is_stale_token"]
 # etcd's answers to a token it no longer knows (simple token expired, server restarted) and
 # to a token minted before the last change of users or roles (ErrAuthOldRevision).
 _STALE = ((grpc.StatusCode.UNAUTHENTICATED, "invalid auth token"),
-          (grpc.StatusCode.FAILED_PRECONDITION, "revision of auth store is old"))
+          (grpc.StatusCode.FAILED_PRECONDITION, "revision of auth store is old"),
+          # a request sent without a token (auth was off) once authentication is on again
+          (grpc.StatusCode.INVALID_ARGUMENT, "user name is empty"))
 
 # How long a refused user/password is believed before etcd is asked again (a password file
 # fixed, or the old password restored, is noticed within this).
@@ -119,7 +121,8 @@ class EtcdChannel:
         return (("token", token),) if token else ()
 
     def token(self) -> str | None:
-        """The current token, authenticating first if there is none (raises grpc.RpcError)."""
+        """The current token ("" while etcd has authentication off), authenticating first if
+        there is none; raises grpc.RpcError (a refused password: the same error for 5 s)."""
         if self._security.user is None:
             return None
         with self._lock:
@@ -139,6 +142,11 @@ class EtcdChannel:
         try:
             token: str = self._authstub.Authenticate(request, timeout=self._timeout).token
         except grpc.RpcError as exc:
+            if exc.code() is grpc.StatusCode.FAILED_PRECONDITION and "not enabled" in (exc.details() or ""):
+                # Authentication turned off (etcdctl auth disable): carry on without a token,
+                # as etcd's own client does; a refusal once it is back on renews the token.
+                self.authentications += 1
+                return ""
             refused = exc.code() is grpc.StatusCode.INVALID_ARGUMENT
             if refused and "authentication failed" in (exc.details() or ""):
                 self._refused, self._refused_until = exc, time.monotonic() + _REFUSAL_HOLD

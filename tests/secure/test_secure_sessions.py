@@ -119,3 +119,22 @@ def test_a_password_changed_on_the_server_is_not_asked_again_and_again(short_tok
             with pytest.raises(coordkit.AuthenticationError, match="user or password was rejected"):
                 client.get("/k")
         assert channel.attempts - attempts <= 1
+
+
+def test_auth_disabled_then_enabled_at_runtime_keeps_lock_and_session(short_tokens: SecureEtcdServer) -> None:
+    # With authentication turned off, Authenticate answers "not enabled": every call and
+    # heartbeat of a client with a user failed, and its session was lost, while etcd's own
+    # client carries on without a token.
+    with coordkit.connect(short_tokens.url, ttl=10, **short_tokens.credentials("alice")) as client:
+        lock = client.lock("jobs/nightly")
+        assert lock.acquire(timeout=5)
+        short_tokens.etcdctl("auth", "disable")
+        client.put("/jobs/off", "1", fence=lock)
+        with coordkit.connect(short_tokens.url, ttl=10, **short_tokens.credentials("alice")) as late:
+            assert late.get("/jobs/off") is not None  # a client made while auth is off
+        short_tokens.etcdctl("auth", "enable", user=None)
+        client.put("/jobs/on", "1", fence=lock)  # no token sent: refused, authenticated, repeated
+        assert lock.is_held and client.session.state is coordkit.SessionState.CONNECTED
+        lock.release()
+        entry = client.get("/jobs/on")
+        assert entry is not None and entry.version == 1
