@@ -292,7 +292,13 @@ def _password(given: Mapping[str, object], env: Mapping[str, str]) -> str | None
     if "password" in given and "password_file" in given:
         raise ConfigurationError("give password= or password_file=, not both")
     if "password" in given:
-        return str(given["password"])
+        password = given["password"]
+        if not isinstance(password, str):  # str(b"pw") would be the password "b'pw'"
+            raise ConfigurationError(f"password= must be a str, not {type(password).__name__}")
+        if not password:
+            raise ConfigurationError("password= is empty: give the password (an empty password "
+                                     "file is refused the same way)")
+        return password
     if "password_file" in given:
         return _read_password(given["password_file"])
     if env.get("COORDKIT_PASSWORD"):

@@ -107,6 +107,9 @@ def test_environment_and_precedence(files: dict[str, str], monkeypatch: pytest.M
     ("zk://h?cert={cert}&key={garbage}", {}, "must be PEM files: a certificate and its unencrypted"),
     ("etcd://h?cert={cert}&key={cert}", {}, "must be PEM files"),
     ("zk://h?ca={garbage}", {}, "holds no PEM certificate"),
+    # bytes became the password "b'pw'"; an empty one was sent (ZooKeeper: the identity "alice:")
+    ("etcd://h", {"user": "a", "password": b"pw"}, "password= must be a str, not bytes"),
+    ("zk://h", {"user": "a", "password": ""}, "password= is empty"),
 ])
 def test_bad_credentials_are_one_clear_line(url: str, keywords: dict[str, object], expected: str,
                                             files: dict[str, str]) -> None:
