@@ -12,6 +12,8 @@ The password is held by :class:`Security` only; its ``repr()`` and every error s
 from __future__ import annotations
 
 import os
+import re
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Union
@@ -36,10 +38,14 @@ SASL_MECHANISMS = ("DIGEST-MD5", "GSSAPI")
 # may touch it (ZooKeeper's `auth` scheme). "creator+read": the same, and anyone may read
 # (discovery). "open": ZooKeeper's default, anyone may do anything.
 ACL_PRESETS = ("creator", "creator+read", "open")
+# ZooKeeper's ACL schemes (others are refused by the server at the first create, after a round trip).
+_ACL_SCHEMES = ("world", "auth", "digest", "ip", "sasl", "x509", "super")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _WHERE_PASSWORD = ("put the password in a file and pass password_file= to connect() (or "
                    "--password-file, or set COORDKIT_PASSWORD_FILE)")
+
+_PORT_FIRST = re.compile(r"\d*([,/?#]|$)")  # what follows host: in a URL without a password
 
 AclSpec = Union[str, Sequence[str], None]
 
@@ -81,11 +87,18 @@ def refuse_password_in_url(url: str) -> None:
     _, sep, rest = url.partition("://")
     authority = rest.split("/", 1)[0].split("?", 1)[0]
     userinfo, at, _ = authority.rpartition("@")
-    if sep and at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        masked = url.replace(userinfo + "@", f"{user}:***@", 1)
-        raise ConfigurationError(f"{masked!r}: a password does not go in the URL, where logs and "
-                                 f"process lists show it; {_WHERE_PASSWORD}")
+    if not (sep and at and ":" in userinfo):
+        # A password holding '/', '?' or '#' ends the authority early ("alice:pa/ss@h"): then the
+        # text before the first '@' is user:password unless it reads as host:port (digits after
+        # the ':' up to a ',', '/', '?' or '#'), and later messages would quote a piece of it.
+        userinfo, at, _ = rest.partition("@")
+        user, colon, after = userinfo.partition(":")
+        if not (at and colon and user) or set(user) & set("/?#,[]") or _PORT_FIRST.match(after):
+            return
+    user = userinfo.split(":", 1)[0]
+    masked = url.replace(userinfo + "@", f"{user}:***@", 1)
+    raise ConfigurationError(f"{masked!r}: a password does not go in the URL, where logs and "
+                             f"process lists show it; {_WHERE_PASSWORD}")
 
 
 def split_user(netloc: str) -> tuple[str | None, str]:
@@ -116,6 +129,8 @@ def _readable(what: str, path: object) -> str:
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise ConfigurationError(f"{what} must be a file path, not {type(path).__name__}")
     text = os.fspath(path)
+    if os.path.isdir(text):
+        raise ConfigurationError(f"{what} {text!r} is a directory, not a file")
     if not os.path.isfile(text):
         raise ConfigurationError(f"{what} file {text!r} does not exist")
     if not os.access(text, os.R_OK):
@@ -125,8 +140,13 @@ def _readable(what: str, path: object) -> str:
 
 def _read_password(path: object) -> str:
     name = _readable("password_file", path)
-    with open(name, encoding="utf-8") as handle:
-        password = handle.read().rstrip("\r\n")
+    try:
+        with open(name, encoding="utf-8") as handle:
+            password = handle.read().rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"password_file {name!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read password_file {name!r}: {exc.strerror}") from None
     if not password:
         raise ConfigurationError(f"password_file {name!r} is empty")
     return password
@@ -149,7 +169,35 @@ def _tls(tls: object, files: Mapping[str, object]) -> TLS | None:
     if ("cert" in given) != ("key" in given):
         have, missing = ("cert", "key") if "cert" in given else ("key", "cert")
         raise ConfigurationError(f"a client {have} needs its {missing} too (mutual TLS takes both)")
-    return TLS(given.get("ca"), given.get("cert"), given.get("key"))
+    chosen = TLS(given.get("ca"), given.get("cert"), given.get("key"))
+    _loadable(chosen)
+    return chosen
+
+
+def _no_passphrase() -> bytes:
+    raise ConfigurationError("the client key file is encrypted: give an unencrypted PEM key "
+                             "(neither gRPC nor kazoo takes a passphrase)")
+
+
+def _loadable(tls: TLS) -> None:
+    """Raise ConfigurationError unless ``tls``'s files load as a CA bundle, a certificate and
+    its key: else the connection failed at the handshake, reported as the server refusing
+    the certificate, whatever was wrong with the local files."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if tls.ca:
+        try:
+            context.load_verify_locations(cafile=tls.ca)
+        except ssl.SSLError:
+            raise ConfigurationError(f"ca file {tls.ca!r} holds no PEM certificate") from None
+    if tls.cert and tls.key:
+        try:
+            context.load_cert_chain(tls.cert, tls.key, password=_no_passphrase)
+        except ssl.SSLError as exc:
+            if "KEY_VALUES_MISMATCH" in str(exc).upper():
+                raise ConfigurationError(f"key file {tls.key!r} is not the private key of the "
+                                         f"certificate {tls.cert!r}") from None
+            raise ConfigurationError(f"cert {tls.cert!r} and key {tls.key!r} must be PEM files: a "
+                                     "certificate and its unencrypted private key") from None
 
 
 def _acl(spec: object) -> tuple[str, ...] | str | None:
@@ -161,10 +209,13 @@ def _acl(spec: object) -> tuple[str, ...] | str | None:
     for entry in entries:
         scheme, _, rest = str(entry).partition(":")
         ident, _, perms = rest.rpartition(":")
-        if not scheme or not perms or set(perms) - set("crwda"):
+        no_id = scheme not in ("auth", "world") and not ident
+        if (scheme not in _ACL_SCHEMES or not perms or set(perms) - set("crwda") or no_id
+                or (scheme == "digest" and ":" not in ident)):
             raise ConfigurationError(
-                f"acl entry {entry!r} is not scheme:id:perms (e.g. world:anyone:r, auth::cdrwa, "
-                f"digest:bob:<hash>:crdwa) nor one of {', '.join(ACL_PRESETS)}")
+                f"acl entry {entry!r} is not scheme:id:perms with a scheme of {', '.join(_ACL_SCHEMES)} "
+                "(e.g. world:anyone:r, auth::cdrwa, digest:bob:<hash>:crdwa) "
+                f"nor one of {', '.join(ACL_PRESETS)}")
     return tuple(str(entry) for entry in entries)
 
 
@@ -195,9 +246,9 @@ def resolve_security(kind: str, *, url_user: str | None, query: Mapping[str, obj
 
     tls_given = given.get("tls", query.get("tls", True if tls_scheme else None))
     tls = _tls(tls_given, {name: pick(name) for name in ("ca", "cert", "key")})
-    user = given.get("user") or url_user or env.get("COORDKIT_USER") or None
-    if user is not None and not isinstance(user, str):
-        raise ConfigurationError(f"user= must be a str, not {type(user).__name__}")
+    if given.get("user") == "":
+        raise ConfigurationError("user= is empty: give the user name, or drop user= and the password")
+    user = _user(given.get("user") or url_user or env.get("COORDKIT_USER") or None)
     password = _password(given, env)
     if password is not None and user is None:
         raise ConfigurationError("a password was given without a user: pass user= (or user@host "
@@ -206,6 +257,19 @@ def resolve_security(kind: str, *, url_user: str | None, query: Mapping[str, obj
         raise ConfigurationError(f"user {user!r} has no password: {_WHERE_PASSWORD}")
     return Security(tls=tls, user=user, password=password, acl=_acl(given.get("acl", query.get("acl"))),
                     sasl=sasl)
+
+
+def _user(user: object) -> str | None:
+    """``user`` checked: a ':' would split a ZooKeeper digest ``user:password`` elsewhere than
+    meant (user "a:b" with password "pw" authenticates as "a" with password "b:pw")."""
+    if user is None:
+        return None
+    if not isinstance(user, str):
+        raise ConfigurationError(f"user= must be a str, not {type(user).__name__}")
+    if ":" in user or not user.isprintable() or user.strip() != user:
+        raise ConfigurationError(f"user name {user!r} has a ':', a control character or spaces at an "
+                                 "end, which no backend takes the same way: use a plain name")
+    return user
 
 
 def _sasl(kind: str, raw: object) -> str | None:
@@ -228,7 +292,13 @@ def _password(given: Mapping[str, object], env: Mapping[str, str]) -> str | None
     if "password" in given and "password_file" in given:
         raise ConfigurationError("give password= or password_file=, not both")
     if "password" in given:
-        return str(given["password"])
+        password = given["password"]
+        if not isinstance(password, str):  # str(b"pw") would be the password "b'pw'"
+            raise ConfigurationError(f"password= must be a str, not {type(password).__name__}")
+        if not password:
+            raise ConfigurationError("password= is empty: give the password (an empty password "
+                                     "file is refused the same way)")
+        return password
     if "password_file" in given:
         return _read_password(given["password_file"])
     if env.get("COORDKIT_PASSWORD"):

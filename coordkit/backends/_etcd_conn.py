@@ -236,8 +236,10 @@ class EtcdConnection:
             if remaining <= 0:
                 break
             stubs: Stubs | None = None
+            generation = 0
             try:
                 stubs = self.current()
+                generation = stubs.client.authentications
                 return fn(stubs, remaining)
             except (grpc.RpcError, etcd3.exceptions.Etcd3Exception) as exc:
                 if self._closed:
@@ -245,7 +247,7 @@ class EtcdConnection:
                 if stubs is not None and not renewed and is_stale_token(exc):
                     # Refused before being applied: once more with a new token.
                     renewed = True
-                    stubs.client.forget()
+                    stubs.client.forget(generation)
                     continue
                 attempt += 1
                 code = exc.code() if isinstance(exc, grpc.RpcError) else None

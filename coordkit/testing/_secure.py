@@ -153,19 +153,24 @@ class SecureEtcdServer(EtcdServer):
         except (OSError, ValueError):
             return False
 
-    def etcdctl(self, *args: str, user: str | None = "root", check: bool = True,
-                timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        """Run etcdctl against this server as ``user`` (its certificate and password)."""
+    def etcdctl(self, *args: str, user: str | None = "root", check: bool = True, timeout: float = 30,
+                stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run etcdctl against this server as ``user`` (its certificate and password).
+
+        The password goes in etcdctl's environment (``ETCDCTL_USER``), never in its arguments,
+        which every user of the machine sees in the process list."""
         binary = etcdctl_binary(self.binary)
         if binary is None:
             raise ServerError("etcdctl not found beside etcd nor on PATH")
         cert = self.secrets.certs["root" if user is None else user]
         command = [binary, f"--endpoints={self.client_url}", f"--cacert={self.secrets.ca}",
                    f"--cert={cert.cert}", f"--key={cert.key}", "--dial-timeout=5s"]
-        if user is not None:
-            command.append(f"--user={user}:{self.secrets.user(user).password}")
         env = {**os.environ, "ETCDCTL_API": "3"}
-        done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout, env=env)
+        env.pop("ETCDCTL_USER", None)
+        if user is not None:
+            env["ETCDCTL_USER"] = f"{user}:{self.secrets.user(user).password}"
+        done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout, env=env,
+                              input=stdin)
         if check and done.returncode != 0:
             raise ServerError(f"etcdctl {args[0]} failed: {done.stderr.strip()}")
         return done
@@ -185,7 +190,9 @@ class SecureEtcdServer(EtcdServer):
         if "auth is enabled" in self.etcdctl("auth", "status", user=None, check=False).stdout.lower():
             return
         for user in self.secrets.users.values():
-            self.etcdctl("user", "add", f"{user.name}:{user.password}", user=None)
+            # --interactive=false: the password is read from stdin, not taken from the arguments
+            self.etcdctl("user", "add", user.name, "--interactive=false", user=None,
+                         stdin=user.password + "\n")
             if user.name == "root":
                 self.etcdctl("user", "grant-role", "root", "root", user=None)
                 continue

@@ -72,3 +72,69 @@ def test_a_restart_under_auth_keeps_lock_session_and_watch(short_tokens: SecureE
         key = lock.key
         lock.release()
         assert key is not None and client.get(key) is None
+
+
+def test_many_calls_meeting_one_expired_token_renew_it_once(short_tokens: SecureEtcdServer) -> None:
+    # Each refused call used to drop whatever token was current, the one another thread had
+    # just fetched too: 16 calls at one expiry made 10-13 Authenticate requests.
+    with coordkit.connect(short_tokens.url, ttl=10, **short_tokens.credentials("alice")) as client:
+        client.put("/k", "v")
+        channel = client.backend._conn.current().client  # type: ignore[attr-defined]
+        before = channel.authentications
+        mark = len(short_tokens.log_path.read_text())
+        _wait_for_log(short_tokens, "deleted a simple token", mark, time.monotonic() + 20)
+        start = threading.Barrier(16)
+        values: list[bytes | None] = []
+
+        def read() -> None:
+            start.wait(timeout=10)
+            entry = client.get("/k")
+            values.append(entry.value if entry else None)
+
+        threads = [threading.Thread(target=read) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert values == [b"v"] * 16
+        assert channel.authentications - before == 1
+
+
+def test_a_password_changed_on_the_server_is_not_asked_again_and_again(short_tokens: SecureEtcdServer) -> None:
+    # Once etcd refused the password, every later call and heartbeat sent its own doomed
+    # Authenticate (about 2.5 a second per client, each a bcrypt check on the server).
+    with coordkit.connect(short_tokens.url, ttl=10, **short_tokens.credentials("alice")) as client:
+        client.put("/k", "v")
+        channel = client.backend._conn.current().client  # type: ignore[attr-defined]
+        short_tokens.etcdctl("user", "passwd", "alice", "--interactive=false", stdin="changed-elsewhere\n")
+        deadline = time.monotonic() + 20
+        while True:  # the old token dies within its 2 s TTL; then the password is refused
+            try:
+                client.put("/k", "still the old password")
+            except coordkit.AuthenticationError:
+                break
+            assert time.monotonic() < deadline, "the changed password was never refused"
+        attempts = channel.attempts
+        for _ in range(20):
+            with pytest.raises(coordkit.AuthenticationError, match="user or password was rejected"):
+                client.get("/k")
+        assert channel.attempts - attempts <= 1
+
+
+def test_auth_disabled_then_enabled_at_runtime_keeps_lock_and_session(short_tokens: SecureEtcdServer) -> None:
+    # With authentication turned off, Authenticate answers "not enabled": every call and
+    # heartbeat of a client with a user failed, and its session was lost, while etcd's own
+    # client carries on without a token.
+    with coordkit.connect(short_tokens.url, ttl=10, **short_tokens.credentials("alice")) as client:
+        lock = client.lock("jobs/nightly")
+        assert lock.acquire(timeout=5)
+        short_tokens.etcdctl("auth", "disable")
+        client.put("/jobs/off", "1", fence=lock)
+        with coordkit.connect(short_tokens.url, ttl=10, **short_tokens.credentials("alice")) as late:
+            assert late.get("/jobs/off") is not None  # a client made while auth is off
+        short_tokens.etcdctl("auth", "enable", user=None)
+        client.put("/jobs/on", "1", fence=lock)  # no token sent: refused, authenticated, repeated
+        assert lock.is_held and client.session.state is coordkit.SessionState.CONNECTED
+        lock.release()
+        entry = client.get("/jobs/on")
+        assert entry is not None and entry.version == 1
