@@ -74,3 +74,23 @@ def test_names_zookeeper_refuses_are_refused_up_front_everywhere(client: coordki
     with pytest.raises(InvalidNameError, match="U\\+"):
         client.lock(name)
     assert client.tree("/") == []
+
+
+@pytest.mark.parametrize("bad", ["a\ud800", "\udfff"])
+def test_a_lone_surrogate_in_a_registration_is_a_configuration_error(client: coordkit.Client,
+                                                                     bad: str) -> None:
+    """Metadata and uri_spec are refused up front like values; a refused update leaves the
+    registration as it was (it once kept the bad metadata, and every later write of it,
+    re-registration included, raised UnicodeEncodeError)."""
+    with pytest.raises(ConfigurationError, match="lone surrogate"):
+        client.register("svc", "127.0.0.1", 8080, metadata={"zone": bad})
+    with pytest.raises(ConfigurationError, match="lone surrogate"):
+        client.register("svc", "127.0.0.1", 8080, uri_spec="{scheme}://" + bad)
+    with pytest.raises(ConfigurationError, match="lone surrogate"):
+        client.register("svc", "127.0.0.1", 8080, uri_spec={"parts": [{"value": bad, "variable": False}]})
+    assert client.instances("svc") == []
+    with client.register("svc", "127.0.0.1", 8080, metadata={"zone": "eu"}) as registration:
+        with pytest.raises(ConfigurationError, match="lone surrogate"):
+            registration.update(metadata={"zone": bad})
+        assert registration.update(weight=2).metadata == {"zone": "eu"}
+        assert [(i.metadata, i.weight) for i in client.instances("svc")] == [({"zone": "eu"}, 2)]
