@@ -94,3 +94,31 @@ def test_a_lone_surrogate_in_a_registration_is_a_configuration_error(client: coo
             registration.update(metadata={"zone": bad})
         assert registration.update(weight=2).metadata == {"zone": "eu"}
         assert [(i.metadata, i.weight) for i in client.instances("svc")] == [({"zone": "eu"}, 2)]
+
+
+@SETTINGS
+@given(name=names())
+def test_a_recipe_name_or_config_key_is_refused_everywhere_or_used(client: coordkit.Client, name: str) -> None:
+    """Lock and election names and config keys: the edge's verdict on every backend, and a
+    name it accepts works (a lock is taken and released, a setting written and read back)."""
+    from coordkit._config_values import normalize_key
+    from coordkit.names import recipe_name
+
+    expected = _verdict(recipe_name, name, "lock name")
+    try:
+        lock = client.lock(name)
+    except ConfigurationError as exc:
+        assert f"{type(exc).__name__}: {exc}" == expected
+    else:
+        assert expected is None, f"lock {name!r} was made although the edge refuses it"
+        assert lock.acquire(timeout=10)
+        lock.release()
+    expected = _verdict(normalize_key, name)
+    with client.config("props", writable=True) as config:
+        try:
+            config.set(name, 1)
+        except ConfigurationError as exc:
+            assert f"{type(exc).__name__}: {exc}" == expected
+            return
+        assert expected is None, f"config key {name!r} was written although the edge refuses it"
+        assert config.get(name) == 1
