@@ -121,7 +121,9 @@ def put(cli: CliContext, key: str, value: str, expected_version: int | None, cre
     """
     if create and expected_version is not None:
         raise click.UsageError("--create and --version exclude each other: a new key has no version yet")
-    data = _read_stdin() if value == "-" else value.encode("utf-8")
+    # A str goes as is: the library encodes it as argv was decoded (UTF-8, surrogateescape),
+    # so bytes that are not UTF-8 are stored as given, as through stdin.
+    data: str | bytes = _read_stdin() if value == "-" else value
     entry = cli.client.put(key, data, version=expected_version, create=create)
     cli.warn_if_in_process(f"the value of {entry.key}")
     if cli.json:

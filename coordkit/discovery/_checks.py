@@ -111,8 +111,33 @@ def check_weight(weight: object) -> int:
     return weight
 
 
+def _encodable(text: str, what: str) -> str:
+    """``text`` if UTF-8 can encode it; a lone surrogate (which it cannot) is refused here,
+    not met as a UnicodeEncodeError when the instance is written (or re-registered)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigurationError(
+            f"{what} contains a lone surrogate {text[exc.start]!r} at position {exc.start}, "
+            "which UTF-8 cannot encode; pass valid text") from None
+    return text
+
+
+def _encodable_tree(value: Any, what: str) -> None:
+    """Every str in ``value`` (nested mappings and lists too) is UTF-8 encodable."""
+    if isinstance(value, str):
+        _encodable(value, what)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _encodable_tree(key, what)
+            _encodable_tree(item, what)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _encodable_tree(item, what)
+
+
 def check_metadata(metadata: object) -> dict[str, str]:
-    """A mapping of non-empty str keys to str values (copied)."""
+    """A mapping of non-empty str keys to UTF-8 encodable str values (copied)."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
@@ -125,7 +150,7 @@ def check_metadata(metadata: object) -> dict[str, str]:
             raise ConfigurationError(
                 f"metadata value of {key!r} must be a str, not {type(value).__name__} {value!r}; "
                 "convert it (e.g. str(value))")
-        checked[key] = value
+        checked[key] = _encodable(value, f"metadata value of {key!r}")
     return checked
 
 
@@ -134,6 +159,7 @@ def check_uri_spec(spec: object) -> dict[str, Any] | None:
     Curator's ``{"parts": [...]}`` form), that form itself, or None."""
     if spec is None:
         return None
+    _encodable_tree(spec, "uri_spec")
     if isinstance(spec, str):
         parts: list[dict[str, Any]] = []
         position = 0

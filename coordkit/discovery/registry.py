@@ -187,9 +187,11 @@ class Registration:
     @property
     def registered(self) -> bool:
         """True while the key is believed to be in the store for the current session (False
-        between a session loss and the re-registration, and after deregister)."""
+        between a session loss and the re-registration, and after deregister). Answers by the
+        clock: False from the session's ownership deadline on (the server may have removed
+        the key by then), although no new session, hence no new generation, exists yet."""
         return (not self._closed and self._entry is not None
-                and self._generation == self._client.session.generation)
+                and self._client.session.owns(self._generation, while_suspended=True))
 
     # --- changes ---------------------------------------------------------------------------
     def update(self, *, metadata: Mapping[str, str] | None = None, weight: int | None = None) -> ServiceInstance:

@@ -121,8 +121,10 @@ class Contention:
             mine = self.mine
         if not was_held:
             return
-        if state is SessionState.SUSPENDED and mine is not None:
-            # The key survives a recovered session and would block everybody behind it.
+        if state in (SessionState.SUSPENDED, SessionState.CONNECTED) and mine is not None:
+            # The key survives a recovered session and would block everybody behind it
+            # (CONNECTED: a query saw the session in doubt, and it recovered before the
+            # query read its state; the holding ended all the same).
             when_connected(self.client, self.generation, lambda: self.client.backend.queue_leave(mine),
                            f"stale contender {mine.key}")
         self._drop_guard()  # other handles of this client may contend again

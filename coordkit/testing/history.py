@@ -198,25 +198,37 @@ def check_fenced_counter(events: Sequence[Event], final: int) -> list[str]:
     return violations
 
 
-def check_watch(events: Sequence[Event], written: Mapping[str, Sequence[str]],
+def _out_of_order(seen: Sequence[str | None], written: Sequence[str | None]) -> str:
+    """Why ``seen`` is not a subsequence of ``written`` ("" if it is). Each delivered event
+    must match a write after the one the previous event matched (earliest match first,
+    which finds a match whenever one exists), so a put or delete delivered twice, out of
+    order, or never made is caught; skipped intermediate writes are allowed."""
+    position = 0
+    for index, value in enumerate(seen):
+        try:
+            position = written.index(value, position) + 1
+        except ValueError:
+            what = "delete" if value is None else f"value {value!r}"
+            if value not in written:
+                return f"event {index} ({what}) matches no write"
+            return f"event {index} ({what}) is delivered twice or out of order"
+    return ""
+
+
+def check_watch(events: Sequence[Event], written: Mapping[str, Sequence[str | None]],
                 store: Mapping[str, str | None], watcher: str | None = None) -> list[str]:
-    """A watcher saw, per key, a subsequence of the values written in their order, nothing
-    twice, and its final view equals the store (``None``: the key is absent)."""
+    """A watcher saw, per key, a subsequence of the writes in their order (``written``: the
+    values put, ``None`` for a delete), nothing twice, and its final view equals the store
+    (``None``: the key is absent)."""
     violations = []
     seen: dict[str, list[str | None]] = defaultdict(list)
     for event in events:
         if event["e"] == "watch" and (watcher is None or event["w"] == watcher):
             seen[event["key"]].append(event["value"] if event["type"] == "put" else None)
     for key, values in seen.items():
-        order = {v: i for i, v in enumerate(written.get(key, ()))}
-        puts = [v for v in values if v is not None]
-        if len(set(puts)) != len(puts):
-            violations.append(f"{key}: some values were delivered twice: {puts}")
-        positions = [order.get(v, -1) for v in puts]
-        if -1 in positions:
-            violations.append(f"{key}: the watcher saw values never written: {puts}")
-        elif positions != sorted(positions):
-            violations.append(f"{key}: values delivered out of order: {puts}")
+        why = _out_of_order(values, written.get(key, ()))
+        if why:
+            violations.append(f"{key}: {why}; delivered {values}, written {list(written.get(key, ()))}")
     for key, value in store.items():
         final = seen[key][-1] if seen.get(key) else None
         if final != value:

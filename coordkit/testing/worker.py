@@ -13,13 +13,19 @@ history file (see :mod:`coordkit.testing.history`). OPTIONS is one JSON object:
 ``watch``
     Watch the subtree ``res`` and log every event.
 
-The worker stops on SIGTERM (closing its client) and logs ``exit``.
+The worker stops on SIGTERM (closing its client) and logs ``exit``. It also stops when the
+process that started it is gone, however that ended (SIGKILL, ``os._exit``), so that no
+worker outlives a test run: it stops gracefully at end of file on its stdin (a pipe whose
+other end only the parent holds) and, on Linux, the kernel SIGKILLs it when the parent dies,
+which also ends a worker left paused by SIGSTOP.
 """
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import json
+import os
 import signal
 import sys
 import threading
@@ -142,12 +148,39 @@ def _watch(client: coordkit.Client, log: HistoryWriter, opts: dict[str, Any],
         stop.wait()
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(stop: threading.Event) -> None:
+    """Stop when the parent goes: SIGKILL from the kernel (Linux; it reaches a stopped
+    process too), and a graceful stop at end of file on stdin (everywhere)."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl here: the stdin watch below remains
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(3)
+
+    def watch_stdin() -> None:
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        stop.set()  # end of file: the parent is gone (or closed the pipe to stop us)
+
+    threading.Thread(target=watch_stdin, name="worker-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     role, url, path, name = argv[:4]
     opts: dict[str, Any] = json.loads(argv[4]) if len(argv) > 4 else {}
     log = HistoryWriter(path, name)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _die_with_parent(stop)
     faulthandler.register(signal.SIGUSR1)  # a test that waits in vain asks for the stacks
     client = coordkit.connect(url, ttl=float(opts.get("ttl", 2)), timeout=float(opts.get("timeout", 3)))
     session = client.session

@@ -37,7 +37,9 @@ class Worker:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "coordkit.testing.worker", role, url, str(path), name,
                  json.dumps(options)],
-                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        # Only this process holds the pipe's write end: the worker reads end of file, and
+        # stops, when this process is gone however it ended (see coordkit.testing.worker).
         self.paused = False
 
     def events(self) -> list[Event]:
@@ -84,6 +86,8 @@ class Worker:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (the worker closes its client), SIGKILL after ``timeout`` seconds."""
@@ -94,7 +98,8 @@ class Worker:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.kill()
+                pass
+        self.kill()  # reaps it and closes the pipe
 
 
 class Workers:

@@ -147,3 +147,10 @@ def test_del_json(invoke: Invoke, store: coordkit.Client) -> None:
     store.put("/k", "a")
     assert json.loads(invoke("--json", "del", "/k").stdout) == {"key": "/k", "deleted": True}
     assert json.loads(invoke("--json", "del", "-f", "/k").stdout) == {"key": "/k", "deleted": False}
+
+
+def test_a_value_argument_that_is_not_utf8_is_stored_byte_for_byte(invoke: Invoke, store: coordkit.Client) -> None:
+    """A value decoded from argv with surrogateescape gets its bytes back (not a traceback)."""
+    result = invoke("put", "/raw", "a\udcff\udced")
+    assert result.exit_code == 0, result.stderr
+    assert store.get("/raw").value == b"a\xff\xed"  # type: ignore[union-attr]

@@ -70,6 +70,18 @@ def test_binary_value_through_stdin(server_url: str, run_cli: RunCli, client: co
     assert base64.b64decode(got["value"]) == blob
 
 
+def test_a_value_argument_that_is_not_utf8_is_stored_byte_for_byte(server_url: str, run_cli: RunCli,
+                                                                   client: coordkit.Client) -> None:
+    """argv holds bytes: ones UTF-8 cannot decode reach Python as lone surrogates
+    (surrogateescape) and go back to the same bytes, as through stdin (it was an 'internal
+    error: UnicodeEncodeError', exit 1)."""
+    for raw in (b"a\xff", b"a\xed\xa0\x80", b"\x80z"):
+        argument = os.fsdecode(raw)  # what run_cli turns back into exactly these bytes
+        put = run_cli("--url", server_url, "put", "/raw", argument)
+        assert (put.returncode, put.stderr) == (0, ""), put.stderr
+        assert client.get("/raw").value == raw  # type: ignore[union-attr]
+
+
 def test_ls_and_recursive_delete(server_url: str, run_cli: RunCli, client: coordkit.Client) -> None:
     client.put("/app/config/db", "postgres")
     client.put("/app/config/timeout", "5")

@@ -74,3 +74,51 @@ def test_names_zookeeper_refuses_are_refused_up_front_everywhere(client: coordki
     with pytest.raises(InvalidNameError, match="U\\+"):
         client.lock(name)
     assert client.tree("/") == []
+
+
+@pytest.mark.parametrize("bad", ["a\ud800", "\udfff"])
+def test_a_lone_surrogate_in_a_registration_is_a_configuration_error(client: coordkit.Client,
+                                                                     bad: str) -> None:
+    """Metadata and uri_spec are refused up front like values; a refused update leaves the
+    registration as it was (it once kept the bad metadata, and every later write of it,
+    re-registration included, raised UnicodeEncodeError)."""
+    with pytest.raises(ConfigurationError, match="lone surrogate"):
+        client.register("svc", "127.0.0.1", 8080, metadata={"zone": bad})
+    with pytest.raises(ConfigurationError, match="lone surrogate"):
+        client.register("svc", "127.0.0.1", 8080, uri_spec="{scheme}://" + bad)
+    with pytest.raises(ConfigurationError, match="lone surrogate"):
+        client.register("svc", "127.0.0.1", 8080, uri_spec={"parts": [{"value": bad, "variable": False}]})
+    assert client.instances("svc") == []
+    with client.register("svc", "127.0.0.1", 8080, metadata={"zone": "eu"}) as registration:
+        with pytest.raises(ConfigurationError, match="lone surrogate"):
+            registration.update(metadata={"zone": bad})
+        assert registration.update(weight=2).metadata == {"zone": "eu"}
+        assert [(i.metadata, i.weight) for i in client.instances("svc")] == [({"zone": "eu"}, 2)]
+
+
+@SETTINGS
+@given(name=names())
+def test_a_recipe_name_or_config_key_is_refused_everywhere_or_used(client: coordkit.Client, name: str) -> None:
+    """Lock and election names and config keys: the edge's verdict on every backend, and a
+    name it accepts works (a lock is taken and released, a setting written and read back)."""
+    from coordkit._config_values import normalize_key
+    from coordkit.names import recipe_name
+
+    expected = _verdict(recipe_name, name, "lock name")
+    try:
+        lock = client.lock(name)
+    except ConfigurationError as exc:
+        assert f"{type(exc).__name__}: {exc}" == expected
+    else:
+        assert expected is None, f"lock {name!r} was made although the edge refuses it"
+        assert lock.acquire(timeout=10)
+        lock.release()
+    expected = _verdict(normalize_key, name)
+    with client.config("props", writable=True) as config:
+        try:
+            config.set(name, 1)
+        except ConfigurationError as exc:
+            assert f"{type(exc).__name__}: {exc}" == expected
+            return
+        assert expected is None, f"config key {name!r} was written although the edge refuses it"
+        assert config.get(name) == 1

@@ -140,7 +140,7 @@ def _compact(cluster: Cluster, client: coordkit.Client) -> None:
 def test_watch_across_reset_blackhole_and_compaction(cluster: Cluster, tmp_path: Path) -> None:
     url = namespaced(cluster)
     namespace = "/" + url.rsplit("/", 1)[1]
-    written: dict[str, list[str]] = {f"/w/k{i}": [] for i in range(3)}
+    written: dict[str, list[str | None]] = {f"/w/k{i}": [] for i in range(3)}
     with FaultProxy(cluster.endpoints) as proxy, Workers(tmp_path) as workers, \
             coordkit.connect(url, ttl=TTL, timeout=5) as writer:
         watcher = workers.start("w", "watch", proxy.url(cluster.scheme, namespace), res="/w", ttl=TTL)
@@ -160,7 +160,7 @@ def test_watch_across_reset_blackhole_and_compaction(cluster: Cluster, tmp_path:
         for _ in range(3):
             write_round()
         writer.delete("/w/k2")
-        written["/w/k2"].append("<deleted>")
+        written["/w/k2"].append(None)  # a delete, in its place among the writes
         if cluster.kind == "etcd":
             _compact(cluster, writer)
         time.sleep(TTL)  # the cut lasts a TTL: the watcher's session is lost, its watch resumes

@@ -92,3 +92,30 @@ def test_watch_loses_nothing_across_a_server_restart(kind: str) -> None:
             assert [e.key for e in got if e] == expected + ["/jobs/before"]
             assert got[-1] is not None and got[-1].type is EventType.DELETE
             assert watch.get(timeout=0.5) is None, "an event was delivered twice"
+
+
+def test_a_registration_is_not_registered_once_the_session_deadline_passed(outage: Outage) -> None:
+    """``registered`` answers by the session's clock: past the ownership deadline the
+    instance's key may be gone from the store, so it is False from then on, through the whole
+    outage (no new session can be opened before the heal), until the re-registration."""
+    client = outage.connect(ttl=TTL, timeout=1)
+    events: queue.SimpleQueue[SessionEvent] = queue.SimpleQueue()
+    client.add_listener(events.put)
+    registration = client.register("svc", "127.0.0.1", 8080)
+    assert registration.registered
+    generation = client.session.generation
+    with client.watch(registration.key) as watch:
+        outage.cut()
+        _next(events, SessionState.LOST, client.session.ttl + 2)
+        try:
+            assert client.session.generation == generation  # no new session while cut off
+            assert not registration.registered, "registered while the session was lost"
+            assert "re-registering" in repr(registration)
+        finally:
+            outage.heal()
+        deadline = time.monotonic() + DEADLINE
+        while not registration.registered:  # woken by the re-registration's write
+            assert time.monotonic() < deadline, "not registered again after the heal"
+            watch.get(timeout=0.1)  # the flag is set just after the write: look again soon
+    assert client.session.generation > generation
+    assert [i.id for i in client.instances("svc")] == [registration.id]

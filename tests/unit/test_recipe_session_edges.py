@@ -68,3 +68,36 @@ def test_another_handle_can_take_the_lock_after_a_loss_without_release() -> None
         replacement.release()
     finally:
         client.close()
+
+
+def test_a_loss_seen_by_a_query_as_the_session_recovers_still_removes_the_key() -> None:
+    """A query finds the session SUSPENDED (the holding ends) and the session is CONNECTED
+    again by the time the query reads its state: the contender key, alive on a live session,
+    must still go, or it blocks every other client while this one lives (the holder was told
+    it lost the lock, so it need not call release())."""
+    store = uuid.uuid4().hex
+    holder, other = _connect(store, ttl=30), _connect(store, ttl=30)
+    try:
+        lock = holder.lock("l")
+        assert lock.acquire()
+        session = holder.session
+        owns = session.owns
+        # The interleaving, made deterministic: owns() answers while the link is down, and
+        # the link is back (CONNECTED, same generation) before the query reads the state.
+        first = [True]
+
+        def owns_once_in_doubt(generation: int, **options: bool) -> bool:
+            if first:
+                first.clear()
+                return False  # this one answer while the link was down
+            return owns(generation, **options)
+
+        session.owns = owns_once_in_doubt  # type: ignore[method-assign]
+        assert not lock.is_held and lock.lost.is_set()
+        assert session.state is SessionState.CONNECTED
+        successor = other.lock("l")
+        assert successor.acquire(timeout=DEADLINE), "the lost holder's key still blocks the lock"
+        successor.release()
+    finally:
+        holder.close()
+        other.close()
