@@ -23,8 +23,6 @@ __all__ = ["diagnose", "diagnose_tls"]
 # An HTTP/2 client preface and an empty SETTINGS frame: an etcd (gRPC) server answers at once
 # with its own SETTINGS, which proves the handshake, client certificate included, went through.
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
-            "UNEXPECTED_EOF", "UNEXPECTED_RECORD", "unexpected eof", "record layer failure")
 
 
 def _expiry(cert: str) -> float | None:
@@ -77,13 +75,21 @@ def _speaks_tls(endpoint: str, scheme: str) -> str:
     return f"{endpoint} speaks TLS: use {fix} with ca= naming the CA that signed its certificate"
 
 
-def _ssl_failure(endpoint: str, host: str, tls: TLS | None, exc: ssl.SSLError, scheme: str) -> str | None:
+def _ssl_failure(endpoint: str, host: str, tls: TLS | None, exc: ssl.SSLError, scheme: str, *,
+                 handshake_done: bool) -> str | None:
+    """What ``exc`` proves. Only positive evidence says "speaks TLS": an alert from the server,
+    or a handshake that went through. A connection closed or garbled before the handshake ended
+    (how a plaintext server treats a ClientHello; Python builds word it differently: "unexpected
+    eof", "TLS/SSL connection has been closed (EOF)", "wrong version number") proves the contrary."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return _verify_failure(endpoint, host, tls, exc) if tls else None
     text = f"{exc.reason or ''} {exc}"
-    if any(mark in text for mark in _NOT_TLS):
-        return f"{endpoint} does not speak TLS: drop tls, ca, cert and key (or use its TLS port)" if tls else None
-    if tls is None:  # an alert from the server: it speaks TLS, we did not
+    alert = "ALERT" in text.upper()
+    if not alert and not handshake_done:
+        if tls is None:
+            return None  # a plaintext client found a plaintext server: TLS is not the problem
+        return f"{endpoint} does not speak TLS: drop tls, ca, cert and key (or use its TLS port)"
+    if tls is None:
         return _speaks_tls(endpoint, scheme)
     return _refused_client_cert(endpoint, tls, str(exc.reason or exc).upper())
 
@@ -107,7 +113,7 @@ def diagnose(endpoint: str, tls: TLS | None, timeout: float, *, scheme: str) -> 
             sock.sendall(_H2_PREFACE if scheme == "etcd" else b"\x00\x00\x00\x00")
             sock.recv(1)
     except ssl.SSLError as exc:
-        return _ssl_failure(endpoint, host, tls, exc, scheme)
+        return _ssl_failure(endpoint, host, tls, exc, scheme, handshake_done=handshake_done)
     except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
         # A plaintext server drops a ClientHello it cannot parse, sometimes with a reset.
         if tls is not None and not handshake_done:

@@ -88,3 +88,15 @@ def test_a_live_endpoint_beside_a_dead_one_is_used(kind: str, request: pytest.Fi
             client.put("/probe/live", "yes")
             entry = client.get("/probe/live")
             assert entry is not None and entry.value == b"yes"
+
+
+def test_a_plaintext_server_is_never_taken_for_a_tls_one(kind: str, request: pytest.FixtureRequest) -> None:
+    """The TLS probe runs when a first session is slow to open: against a plaintext server it must
+    learn nothing, whatever the Python build calls the closed handshake ("unexpected eof", "TLS/SSL
+    connection has been closed (EOF)"). Debian's Python 3.11.2 made it report "speaks TLS", and a
+    merely slow ZooKeeper then failed its connect with a TLSError."""
+    from coordkit._tls_probe import diagnose
+
+    server: Any = request.getfixturevalue(f"{kind}_server")
+    for _ in range(3):
+        assert diagnose(server.endpoints[0], None, 2.0, scheme=kind) is None
