@@ -123,7 +123,9 @@ def _assert_nothing_left(output: str, run: str) -> None:
         assert not _alive(int(store.group(1))), "the demo's etcd still runs"
         assert _holders_of(store.group(2)) == []
     kept = re.search(r"logs kept in (\S+)", output)
-    assert kept, output
+    if kept is None:  # a run that PASSED removes its logs: the holders check above covers it
+        assert output.rstrip().splitlines()[-1].startswith("PASSED"), output
+        return
     pids = Path(kept.group(1)) / "pids"
     for line in pids.read_text().splitlines() if pids.exists() else ():
         pid, name = line.split()
