@@ -26,7 +26,7 @@ import grpc
 from .._security import Security
 from ..errors import ConfigurationError
 
-__all__ = ["EtcdChannel", "is_stale_token"]
+__all__ = ["EtcdChannel", "is_stale_reason", "is_stale_token"]
 
 # etcd's answers to a token it no longer knows (simple token expired, server restarted) and
 # to a token minted before the last change of users or roles (ErrAuthOldRevision).
@@ -46,6 +46,12 @@ def is_stale_token(exc: BaseException) -> bool:
         return False
     code, details = exc.code(), exc.details() or ""
     return any(code is c and text in details for c, text in _STALE)
+
+
+def is_stale_reason(reason: str) -> bool:
+    """Whether a watch cancelled with ``reason`` was refused for its token (etcd cancels a
+    watch created with a stale token instead of failing the stream)."""
+    return any(text in reason for _, text in _STALE)
 
 
 def _system_roots() -> bytes | None:

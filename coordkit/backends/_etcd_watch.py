@@ -3,9 +3,14 @@
 Why not python-etcd3's ``Watcher``: it multiplexes every watch of a client on one stream and
 one callback thread (a slow callback stalls all watches), drops every watch when the stream
 breaks (it calls each callback once with the error), and re-opens a broken stream in a tight
-loop while the server is down. Here each watch owns one gRPC stream and one thread that both
-reads the stream and calls the callback, so callbacks are serial and in order by
-construction.
+loop while the server is down. Here each watch owns one gRPC stream and one thread that calls
+the callback, so callbacks are serial and in order by construction.
+
+Each stream is read by a reader thread of its own that hands one response at a time to the
+watch thread. A stream opened while a server restarts can be lost inside gRPC: the read never
+returns and ``call.cancel()`` does not release it. The watch thread therefore waits for the
+stream's set-up with a bound (1 s, doubling up to the operation timeout while set-ups keep
+failing), gives such a stream up, and never blocks where ``cancel()`` cannot reach it.
 
 A slow callback therefore slows the stream: gRPC flow control pushes back to the server,
 which then parks the watcher as "slow" and may later find that the revisions it still owes
@@ -17,6 +22,7 @@ as synthesized events at the read's revision, and resume from the next revision.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,6 +38,7 @@ from tenacity import (
 )
 
 from ..errors import ClosedError, CoordkitError, NotFoundError
+from ._etcd_auth import is_stale_reason, is_stale_token
 from ._etcd_conn import EtcdConnection, Stubs, etcdrpc, translate
 from ._etcd_ops import read
 from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
@@ -43,8 +50,19 @@ _DELETE = 1  # mvccpb.Event.EventType.DELETE (PUT is 0)
 _LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
+_FIRST_SETUP_BOUND = 1.0  # seconds a new stream has to say "created"; doubles while set-ups fail
+_STOP = object()  # put in the hand-off by stop(): the watch thread returns at once
+
+
 class _Broken(Exception):
     """No stream could be established this time; back off and try again."""
+
+
+class _StreamEnded:
+    """What the reader thread hands over last: the error the stream ended with, if any."""
+
+    def __init__(self, error: grpc.RpcError | None) -> None:
+        self.error = error
 
 
 class EtcdWatch(Watch):
@@ -67,6 +85,8 @@ class EtcdWatch(Watch):
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._call: Any = None  # the live stream, so that cancel() can cut it
+        self._handoff: queue.Queue[Any] | None = None  # the live stream's responses
+        self._setup_bound = _FIRST_SETUP_BOUND
         self._thread: threading.Thread | None = None
         self._next = 0  # the first revision not yet delivered
         self._delivered: dict[bytes, int] | None = {}
@@ -101,9 +121,14 @@ class EtcdWatch(Watch):
         """Stop without waiting for a callback in flight (used by the backend's close)."""
         self._cancelled.set()
         with self._lock:
-            call = self._call
+            call, handoff = self._call, self._handoff
         if call is not None:
             call.cancel()
+        if handoff is not None:
+            try:
+                handoff.put_nowait(_STOP)  # wakes the watch thread even if gRPC never does
+            except queue.Full:
+                pass  # the watch thread takes what is there, then sees the cancel
         self._on_cancel(self)
 
     # --- the thread ----------------------------------------------------------------
@@ -140,41 +165,82 @@ class EtcdWatch(Watch):
         create = etcdrpc.WatchCreateRequest(key=self._key, range_end=self._end,
                                             start_revision=self._next)
         over = threading.Event()
+        handoff: queue.Queue[Any] = queue.Queue(maxsize=1)  # one response in flight: flow control holds
         try:
             stubs = self._conn.current()
+            generation = stubs.client.authentications
             call = stubs.watch.Watch(self._requests(create, over), **stubs.args(None))
         except grpc.RpcError as exc:  # authenticating a new channel failed
             raise _Broken(str(translate(exc, self._what, self._conn.endpoints))) from exc
         except ValueError as exc:  # gRPC refuses calls on a closed channel
             raise ClosedError(f"the etcd backend was closed under {self._what}") from exc
         with self._lock:
-            self._call = call
+            self._call, self._handoff = call, handoff
         if self._cancelled.is_set():
             call.cancel()  # cancel() ran before it could see this stream
+            return
+        threading.Thread(target=self._read_stream, args=(call, handoff, over), daemon=True,
+                         name=f"coordkit-etcd-{self._what}-reader").start()
         established = False
         try:
-            for response in call:
-                established = established or response.created
-                if response.compact_revision:
-                    self._resync(response.compact_revision)
+            while True:
+                item = handoff.get(timeout=None if established else self._setup_bound)
+                if item is _STOP:
                     return
-                if response.canceled:
-                    raise _Broken(f"etcd cancelled the watch: {response.cancel_reason or 'no reason'}")
-                if not self._deliver(response):
+                if isinstance(item, _StreamEnded):
+                    if item.error is not None:
+                        self._stream_failed(item.error, stubs, established, generation)
+                    elif not established:
+                        raise _Broken("etcd closed the watch stream before it was set up")
                     return
-            if not established:
-                raise _Broken("etcd closed the watch stream before it was set up")
-        except grpc.RpcError as exc:
-            self._stream_failed(exc, stubs, established)
+                if item.created and not established:
+                    established, self._setup_bound = True, _FIRST_SETUP_BOUND
+                if item.compact_revision:
+                    self._resync(item.compact_revision)
+                    return
+                if item.canceled:
+                    reason = item.cancel_reason or "no reason"
+                    if is_stale_reason(reason):
+                        stubs.client.forget(generation)  # the next stream authenticates again
+                    raise _Broken(f"etcd cancelled the watch: {reason}")
+                if not self._deliver(item):
+                    return
+        except queue.Empty:
+            bound, self._setup_bound = self._setup_bound, min(self._setup_bound * 2, self._conn.timeout)
+            raise _Broken(f"etcd did not set the watch stream up within {bound:g}s") from None
         finally:
             over.set()
             call.cancel()
             with self._lock:
-                self._call = None
+                self._call = self._handoff = None
 
-    def _stream_failed(self, exc: grpc.RpcError, stubs: Stubs, established: bool) -> None:
+    @staticmethod
+    def _read_stream(call: Any, handoff: queue.Queue[Any], over: threading.Event) -> None:
+        """Hand the stream's responses over one at a time, then how it ended; stops handing
+        over once the watch thread has left the stream (``over``)."""
+        def hand(item: Any) -> bool:
+            while not over.is_set():
+                try:
+                    handoff.put(item, timeout=0.5)
+                    return True
+                except queue.Full:
+                    continue  # the callback is slow: hold the stream back
+            return False
+
+        try:
+            for response in call:
+                if not hand(response):
+                    return
+        except grpc.RpcError as exc:
+            hand(_StreamEnded(exc))
+        else:
+            hand(_StreamEnded(None))
+
+    def _stream_failed(self, exc: grpc.RpcError, stubs: Stubs, established: bool, generation: int) -> None:
         if self._cancelled.is_set():
             return
+        if is_stale_token(exc):
+            stubs.client.forget(generation)
         if exc.code() in _LINK_DOWN:
             self._conn.failover(stubs)
             if established:
