@@ -53,7 +53,7 @@ def read_subtree(client: Client, root: str, *, timeout: float | None = None) -> 
     marker = join(root, MARKER)
 
     def once() -> tuple[list[Entry], int]:
-        if client.kind != "zookeeper":
+        if client.backend.capabilities.atomic_subtree_reads:
             return backend.tree(root)
         before = backend.get(marker)
         entries, revision = backend.tree(root)

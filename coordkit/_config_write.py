@@ -43,7 +43,7 @@ class Writer:
         while True:
             ops = change_ops(self._root, encoded, deletes, versions=versions,
                              marker_version=None if expect is None else expect.marker_version,
-                             parents=known.parents, blank_parents=self._client.kind == "zookeeper",
+                             parents=known.parents, blank_parents=self._client.backend.capabilities.stored_parents,
                              absent=guesses)
             try:
                 results = self._client.commit(ops)

@@ -59,12 +59,14 @@ from typing import Union
 
 __all__ = [
     "Backend",
+    "Capabilities",
     "Check",
     "ConnectionEvent",
     "Contender",
     "Delete",
     "Entry",
     "EventType",
+    "Layout",
     "Op",
     "Put",
     "QueueView",
@@ -168,6 +170,33 @@ class ServerInfo:
     unreachable: dict[str, str] = field(default_factory=dict)
 
 
+class Layout(enum.Enum):
+    """Whose wire layout the recipes and discovery write, so that other clients of the same
+    cluster read them: etcd's own clients (etcdctl lock/elect, the Go concurrency package,
+    etcd's naming endpoints) or Apache Curator's (locks, leader latches, service discovery)."""
+
+    ETCD = "etcd"
+    CURATOR = "curator"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What differs between backends above the contract, for the layers that must know it.
+
+    The layers above ask these, never the backend's kind: a new backend states its answers
+    here and the recipes, discovery and configuration follow.
+    """
+
+    #: ``tree()`` returns one consistent state (etcd's range read, memory's lock). ZooKeeper
+    #: reads node by node, so a reader needing a consistent subtree checks a marker around it.
+    atomic_subtree_reads: bool
+    #: A key's parents are nodes of their own that a write creates and a reader lists
+    #: (ZooKeeper's znodes); on etcd and memory a key has no parents in storage.
+    stored_parents: bool
+    #: Whose wire layout locks, elections and service registrations use.
+    layout: Layout
+
+
 @dataclass(frozen=True)
 class Contender:
     """One entry of a contender queue (the waiters of a lock, semaphore or election).
@@ -222,6 +251,7 @@ class Backend(abc.ABC):
     """A coordination store. Subclasses are built by :func:`coordkit.client.connect`."""
 
     kind: str = ""
+    capabilities: Capabilities
 
     # --- session -----------------------------------------------------------------
     @abc.abstractmethod

@@ -45,6 +45,8 @@ from ._etcd_status import server_info
 from ._probe import known_failures, summary
 from ._etcd_watch import EtcdWatch
 from .base import (
+    Capabilities,
+    Layout,
     ConnectionEvent,
     ConnectionSink,
     Delete,
@@ -79,6 +81,7 @@ class EtcdBackend(EtcdContenderQueues):
     ignored."""
 
     kind = "etcd"
+    capabilities = Capabilities(atomic_subtree_reads=True, stored_parents=False, layout=Layout.ETCD)
 
     def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, Any]) -> None:
         self._keys = KeyMapper("etcd", namespace)

@@ -30,6 +30,8 @@ from ..errors import (
 )
 from ..names import KeyMapper
 from .base import (
+    Capabilities,
+    Layout,
     Backend,
     Check,
     ConnectionEvent,
@@ -244,6 +246,7 @@ class MemoryBackend(Backend):
     """A client of one :class:`MemoryStore`."""
 
     kind = "memory"
+    capabilities = Capabilities(atomic_subtree_reads=True, stored_parents=False, layout=Layout.CURATOR)
 
     def __init__(self, store: str, namespace: str, *, options: dict[str, object]) -> None:
         self._store = get_store(store)

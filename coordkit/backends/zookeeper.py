@@ -86,7 +86,7 @@ from ._zk_queue import QueueJoin
 from ._zk_read import wait
 from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
 from ._zk_watch import ZkWatch
-from .base import ConnectionEvent, ConnectionSink, ServerInfo, Watch, WatchCallback
+from .base import Capabilities, ConnectionEvent, ConnectionSink, Layout, ServerInfo, Watch, WatchCallback
 
 __all__ = ["ZooKeeperBackend"]
 
@@ -98,6 +98,7 @@ class ZooKeeperBackend(KeyCalls):
     """A coordkit backend on a ZooKeeper ensemble (one kazoo client per session)."""
 
     kind = "zookeeper"
+    capabilities = Capabilities(atomic_subtree_reads=False, stored_parents=True, layout=Layout.CURATOR)
 
     def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, object]) -> None:
         if not endpoints:

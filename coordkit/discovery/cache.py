@@ -52,7 +52,7 @@ class _LiveInstances:
     def __init__(self, client: Client, path: str) -> None:
         self._client = client
         self._path = path
-        self._format = format_for(client.kind)
+        self._format = format_for(client.backend.capabilities.layout)
         self._cond = threading.Condition()
         self._by_key: dict[str, ServiceInstance] = {}
         self._order: list[_Place] = []  # sorted; parallel to _sorted
@@ -67,7 +67,7 @@ class _LiveInstances:
         self._watch: WatchHandle | None = None
         client.add_listener(self._on_session)
         try:
-            if client.kind == "zookeeper":
+            if not client.backend.capabilities.atomic_subtree_reads:
                 self._start_from_watch()
             else:
                 self._start_from_read()

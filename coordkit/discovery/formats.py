@@ -31,6 +31,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from ..backends.base import Layout
 from .instance import ServiceInstance
 
 __all__ = ["CURATOR", "ETCD_ENDPOINTS", "FormatError", "InstanceFormat", "format_for", "split_endpoint"]
@@ -208,7 +209,8 @@ CURATOR: InstanceFormat = _Curator()
 ETCD_ENDPOINTS: InstanceFormat = _EtcdEndpoints()
 
 
-def format_for(kind: str) -> InstanceFormat:
-    """The format of a backend kind: etcd's naming layout on etcd, Curator's elsewhere
+def format_for(layout: Layout) -> InstanceFormat:
+    """The registration format of a backend's wire layout: etcd's naming endpoints where the
+    backend speaks etcd's layout, Curator's service discovery JSON where it speaks Curator's
     (ZooKeeper, and memory, whose names are paths as on ZooKeeper)."""
-    return ETCD_ENDPOINTS if kind == "etcd" else CURATOR
+    return ETCD_ENDPOINTS if layout is Layout.ETCD else CURATOR

@@ -86,7 +86,7 @@ def read_instances(client: Client, name: str, *, base: str = DEFAULT_BASE) -> li
     Raises BackendUnavailableError if the store cannot be reached within the client's timeout."""
     service = check_service(name)
     path = service_path(check_base(base), service)
-    fmt = format_for(client.kind)
+    fmt = format_for(client.backend.capabilities.layout)
     found = []
     for entry in client.tree(path):
         instance_id = split_key(path, entry.key)
@@ -100,7 +100,7 @@ def read_services(client: Client, *, base: str = DEFAULT_BASE) -> dict[str, list
     """Every service under ``base`` with its live instances (sorted by id), from one read.
     On ZooKeeper a service whose node exists with no instance left is listed empty."""
     root = check_base(base)
-    fmt = format_for(client.kind)
+    fmt = format_for(client.backend.capabilities.layout)
     services: dict[str, list[ServiceInstance]] = {}
     prefix = root.strip("/") + "/"
     for entry in client.tree(root):
@@ -137,7 +137,7 @@ class Registration:
         service = check_service(name)
         instance_id = check_id(id) if id is not None else str(uuid.uuid4())
         self._client = client
-        self._format = format_for(client.kind)
+        self._format = format_for(client.backend.capabilities.layout)
         self.key = instance_key(check_base(base), service, instance_id)
         self._instance = ServiceInstance(
             name=service, id=instance_id, address=check_address(address), port=check_port(port),

@@ -94,7 +94,7 @@ def test_foreign_entries_are_skipped_with_a_warning(make_client: Make, caplog: p
         assert _ids(cache.instances) == ["good"]
         assert any("/services/payment/junk" in r.getMessage() for r in caplog.records)
         # A junk entry that becomes a valid instance shows up; a valid one turning junk goes.
-        fmt = format_for(owner.kind)
+        fmt = format_for(owner.backend.capabilities.layout)
         owner.put("/services/payment/junk", fmt.encode(ServiceInstance("payment", "junk", "h", 90)))
         assert cache.wait_for(lambda found: _ids(found) == ["good", "junk"], DEADLINE)
         owner.put("/services/payment/junk", "{}")
@@ -103,7 +103,7 @@ def test_foreign_entries_are_skipped_with_a_warning(make_client: Make, caplog: p
 
 
 def _write_instances(client: coordkit.Client, count: int) -> None:
-    fmt = format_for(client.kind)
+    fmt = format_for(client.backend.capabilities.layout)
     batch: list[Put] = []
     for n in range(count):
         instance = ServiceInstance("big", f"i{n:04d}", "10.0.0.1", 10000 + n, weight=1 + n % 3)

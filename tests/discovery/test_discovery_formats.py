@@ -41,8 +41,12 @@ def test_round_trip(fmt: object, instance: ServiceInstance) -> None:
 
 
 def test_memory_and_zookeeper_use_curator_etcd_uses_endpoints() -> None:
-    assert format_for("zookeeper") is CURATOR and format_for("memory") is CURATOR
-    assert format_for("etcd") is ETCD_ENDPOINTS
+    from coordkit.backends.etcd import EtcdBackend
+    from coordkit.backends.memory import MemoryBackend
+    from coordkit.backends.zookeeper import ZooKeeperBackend
+
+    layouts = [b.capabilities.layout for b in (MemoryBackend, ZooKeeperBackend, EtcdBackend)]
+    assert [format_for(layout) for layout in layouts] == [CURATOR, CURATOR, ETCD_ENDPOINTS]
 
 
 def test_spring_cloud_payload_metadata_is_read() -> None:
