@@ -172,10 +172,18 @@ def check_fenced_counter(events: Sequence[Event], final: int) -> list[str]:
     """A fenced read-modify-write counter: every value 1..``final`` was written by exactly one
     accepted write (or one whose outcome is unknown), none twice, none beyond ``final``,
     and, in the order of the values, the accepted tokens never go down (a stale token was
-    never accepted after a newer one)."""
+    never accepted after a newer one).
+
+    A write's outcome is unknown when it failed without a refusal (``fence_unknown``) or when
+    its writer logged the attempt and then never an outcome: a worker killed between its write
+    reaching the servers and its next log line."""
     violations = []
     ok = [e for e in events if e["e"] == "fence_ok"]
+    outcomes = {(e["w"], e["token"], e["value"]) for e in events
+                if e["e"] in ("fence_ok", "fence_refused", "fence_unknown")}
     unknown = {int(e["value"]) for e in events if e["e"] == "fence_unknown"}
+    unknown |= {int(e["value"]) for e in events
+                if e["e"] == "fence_attempt" and (e["w"], e["token"], e["value"]) not in outcomes}
     counts: dict[int, int] = defaultdict(int)
     for event in ok:
         counts[int(event["value"])] += 1

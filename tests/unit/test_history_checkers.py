@@ -133,3 +133,16 @@ def test_a_watcher_delete_out_of_order_duplicated_or_never_made_is_caught() -> N
     assert check_watch(early, WRITTEN, store)
     never = {"/k": ["v1", "v2", "v3"]}
     assert check_watch([_watch(1, "/k", "v1"), _watch(2, "/k", None), _watch(3, "/k", "v3")], never, store)
+
+
+def test_a_write_whose_writer_died_before_its_outcome_may_explain_a_value() -> None:
+    # Killed between the write reaching the servers and its log line: only the attempt is logged.
+    died = [_write(0, "a", "fence_ok", 1, 1), _write(5, "b", "fence_attempt", 2, 2)]
+    assert not check_fenced_counter(died, final=2)
+    # An attempt that did report an outcome explains nothing more than that outcome says.
+    refused = [_write(0, "a", "fence_ok", 1, 1), _write(5, "b", "fence_attempt", 2, 2),
+               _write(6, "b", "fence_refused", 2, 2)]
+    assert check_fenced_counter(refused, final=2)
+    # No attempt at all: the value is still a phantom.
+    assert check_fenced_counter([_write(0, "a", "fence_ok", 1, 1), _write(5, "b", "fence_attempt", 2, 3)],
+                                final=2)
