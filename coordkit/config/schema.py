@@ -22,7 +22,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Union
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 __all__ = ["ConfigValidationError", "Schema", "coerce", "convert"]
 

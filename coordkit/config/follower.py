@@ -2,7 +2,7 @@
 
 The watch is used as a trigger, not as the data: an event that the current state does not
 already reflect marks the state dirty, and this thread then reads the whole subtree as one
-consistent state (see :mod:`._config_store`) and hands it over. That is what makes every
+consistent state (see :mod:`.store`) and hands it over. That is what makes every
 change arrive whole (a transaction's events reach a watcher one by one) and makes resyncing
 after a reconnect, a new session or a failed read the same code path as any change: read
 again. Changes that come faster than reads are folded into the next read.
@@ -14,14 +14,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_random_exponential
 
-from .backends.base import Entry, EventType, WatchEvent
-from .client import Client
-from .errors import BackendUnavailableError, ClosedError
-from .session import SessionEvent, SessionState
-from .watch import WatchHandle
+from ..backends.base import Entry, EventType, WatchEvent
+from ..errors import BackendUnavailableError, ClosedError
+from ..session import SessionEvent, SessionState
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..watch import WatchHandle
 
 __all__ = ["Follower"]
 

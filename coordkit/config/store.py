@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
-from ._config_values import MARKER
-from .backends.base import Delete, Entry, Op, Put
-from .client import Client
-from .errors import BackendUnavailableError, OperationTimeoutError
-from .names import join
+from ..backends.base import Delete, Entry, Op, Put
+from ..errors import BackendUnavailableError, OperationTimeoutError
+from ..names import join
+from .values import MARKER
+
+if TYPE_CHECKING:
+    from ..client import Client
 
 __all__ = ["change_ops", "read_subtree"]
 

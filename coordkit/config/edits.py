@@ -1,22 +1,25 @@
 """The writing half of :class:`coordkit.config.Config`: ``set``, ``delete``, ``update``,
-``load`` and ``modify``, each one atomic change through :mod:`coordkit._config_write`, and
+``load`` and ``modify``, each one atomic change through :mod:`.writer`, and
 the read-your-writes wait after it. A mixin: the state it uses is the Config's."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from ._config_live import Follower
-from ._config_snapshot import ConfigSnapshot
-from ._config_values import ConfigDiff, diff, flat_mapping, normalize_key
-from ._config_write import Writer
-from .client import Client
-from .errors import ConfigurationError, ConflictError, CoordkitError
-from .names import join
+from ..errors import ConfigurationError, ConflictError, CoordkitError
+from ..names import join
+from .diff import ConfigDiff, diff
+from .follower import Follower
+from .snapshot import ConfigSnapshot
+from .values import flat_mapping, normalize_key
+from .writer import Writer
+
+if TYPE_CHECKING:
+    from ..client import Client
 
 __all__ = ["Edits"]
 
