@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
+from ..core.retry import QUICK
 from ..errors import ConfigurationError, ConflictError, CoordkitError
 from ..names import join
 from .diff import ConfigDiff, diff
@@ -98,10 +99,14 @@ class Edits:
                attempts: int = 5) -> ConfigDiff:
         """Read-modify-write: ``change`` gets a copy of the stored settings, edits it in
         place (or returns a new mapping), and the result is stored atomically with
-        compare-and-set; on a conflict ``change`` runs again on a fresh read, at most
-        ``attempts`` times (then the ConflictError is raised). Returns what changed."""
-        for attempt in Retrying(stop=stop_after_attempt(attempts), reraise=True,
-                                retry=retry_if_exception_type(ConflictError)):
+        compare-and-set; on a conflict ``change`` runs again on a fresh read after a short
+        jittered pause, at most ``attempts`` times (then the ConflictError is raised and the
+        store holds the other writer's change). Returns what changed."""
+        # A conflict means another writer just moved: a short jittered pause lets it finish
+        # instead of the writers colliding again in step.
+        retrying = Retrying(stop=stop_after_attempt(attempts), wait=QUICK, reraise=True,
+                            retry=retry_if_exception_type(ConflictError))
+        for attempt in retrying:
             with attempt:
                 snapshot = self.refresh()
                 draft = snapshot.stored()

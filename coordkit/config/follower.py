@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
 
 from ..backends.base import Entry, EventType, WatchEvent
+from ..core.retry import PATIENT, until
 from ..errors import BackendUnavailableError, ClosedError
 from ..session import SessionEvent, SessionState
 
@@ -184,8 +185,8 @@ class Follower:
     def _run(self) -> None:
         retrying = Retrying(
             retry=retry_if_exception_type((BackendUnavailableError, _Retry)),
-            wait=wait_random_exponential(multiplier=0.05, max=2.0),
-            stop=lambda state: self._closed,
+            wait=PATIENT,  # background work: waits out an outage, for as long as the config is open
+            stop=until(lambda: self._closed),
             sleep=self._pause,
             before_sleep=self._note_failure,
         )

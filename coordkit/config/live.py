@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ..backends.base import Entry
+from ..core.durations import wait_seconds
 from ..errors import ConfigurationError, OperationTimeoutError
 from ..names import join, validate_name, validate_path
 from .edits import Edits
@@ -242,8 +243,9 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
             self._error_listeners = [fn for fn in self._error_listeners if fn is not callback]
 
     def wait_until(self, predicate: Callable[[ConfigSnapshot], bool], timeout: float | None = None) -> bool:
-        """Wait until ``predicate(snapshot)`` holds; False if ``timeout`` passed first."""
-        return self._follower.wait_for(lambda: predicate(self._snapshot), timeout)
+        """Wait until ``predicate(snapshot)`` holds; False if ``timeout`` passed first (None:
+        no limit). ConfigurationError if ``timeout`` is not a number of seconds."""
+        return self._follower.wait_for(lambda: predicate(self._snapshot), wait_seconds(timeout))
 
     def refresh(self, timeout: float | None = None) -> ConfigSnapshot:
         """Read the store now and return the state read (a live config asks its thread and
