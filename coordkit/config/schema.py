@@ -1,12 +1,18 @@
-"""Typed access for :mod:`coordkit.config`: schemas (a dataclass, a pydantic model, or a
-function) that build a typed view from the effective settings, and value conversions.
+"""Typed access for :mod:`coordkit.config`: schemas that build a typed view from the effective
+settings, and the value conversions of the typed getters.
 
-A dataclass schema is checked field by field against its type hints: ``int``, ``float``
-(ints accepted), ``str``, ``bool``, ``None``, ``Optional``/unions, ``Literal``, enums (by
-value), ``timedelta`` (seconds), ``list``/``tuple``/``set``/``dict`` of those, and nested
-dataclasses (read from ``field/...`` keys, or from an object stored at ``field``). A
-``__post_init__`` that raises ValueError or TypeError refuses the whole view. A pydantic
-model (only when pydantic is installed) is validated with ``model_validate``.
+A schema is a dataclass, a pydantic model or a function. Dataclasses and models are validated
+by pydantic (``pydantic.TypeAdapter``, pydantic's default lax mode: the one validator for
+both, so a field reads ``"8"`` as 8 as :meth:`~coordkit.config.ConfigSnapshot.get_int` does);
+that needs pydantic 2, ``pip install 'coordkit[schema]'``. A field may be anything pydantic
+validates: numbers, strings, booleans, ``Optional``/unions, ``Literal``, enums (by value),
+``timedelta`` (seconds), containers, nested dataclasses or models (read from ``field/...``
+keys, or from an object stored at ``field``). A ``__post_init__`` (or a model validator) that
+raises ValueError or TypeError refuses the whole view. A function schema gets the settings as
+nested objects and needs nothing installed.
+
+Every refusal is a :class:`ConfigValidationError` naming the key (``db/size``) and saying what
+was wrong, the same on every backend.
 """
 
 from __future__ import annotations
@@ -14,13 +20,13 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 import json
 import math
 import re
-import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Union
+from typing import Any
 
 from ..errors import ConfigurationError
 
@@ -28,6 +34,7 @@ __all__ = ["ConfigValidationError", "Schema", "coerce", "convert"]
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
+_INSTALL = "pip install 'coordkit[schema]' (pydantic>=2)"
 
 
 class ConfigValidationError(ConfigurationError):
@@ -49,110 +56,124 @@ def _join(where: str, name: object) -> str:
     return f"{where}/{name}" if where else str(name)
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
-# --- strict conversion by type hint (schemas, get_as) -----------------------------------
+# --- pydantic: the one validator of dataclasses, models and get_as types -----------------
+def _pydantic_base() -> Any:
+    try:
+        from pydantic import BaseModel
+    except ImportError:  # optional: a function schema and the plain getters need no pydantic
+        return None
+    return BaseModel
+
+
+def _is_model(spec: Any) -> bool:
+    base = _pydantic_base()
+    return base is not None and isinstance(spec, type) and issubclass(spec, base)
+
+
+@functools.lru_cache(maxsize=256)
+def _adapter(tp: Any) -> Any:
+    """pydantic's validator for ``tp``, built once per type (building one costs more than
+    validating with it). Raises ConfigurationError when pydantic is not installed or cannot
+    validate ``tp``."""
+    name = getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+    try:
+        from pydantic import ConfigDict, PydanticUserError, TypeAdapter
+    except ImportError:
+        raise ConfigurationError(f"checking values against {name} needs pydantic: {_INSTALL}") from None
+    try:
+        try:  # a class pydantic has no schema for: a value that is an instance of it fits
+            return TypeAdapter(tp, config=ConfigDict(arbitrary_types_allowed=True))
+        except PydanticUserError:  # dataclasses, models, TypedDicts carry their own config
+            return TypeAdapter(tp)
+    except PydanticUserError as exc:
+        why = exc.message.splitlines()[0]
+        raise ConfigurationError(f"cannot check values of type {name}: {why}") from None
+
+
+# The pydantic error types that mean "not of the type the field has", said as the old messages
+# said them ("timeout: expected float, got "soon""): what a user needs is the field's type.
+_EXPECTED = {
+    "int_type": "int", "int_parsing": "int", "int_from_float": "int",
+    "float_type": "float", "float_parsing": "float", "finite_number": "float",
+    "bool_type": "bool", "bool_parsing": "bool", "string_type": "str",
+    "none_required": "null", "list_type": "a list", "tuple_type": "a list", "set_type": "a list",
+    "dict_type": "an object", "model_type": "an object", "dataclass_type": "an object",
+}
+
+
+def _data_key(loc: tuple[Any, ...], data: Any, where: str) -> str:
+    """The key a pydantic error location names, as far as it goes into the data: a union
+    adds its members' names to the location ("y/int"), which are no keys."""
+    key = where
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            break
+        key = _join(key, part)
+    return key
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    kind, message = error.get("type", ""), str(error.get("msg", "invalid"))
+    if kind == "missing":
+        return "is required: nothing is stored and the schema has no default"
+    if kind == "value_error":  # a __post_init__ or a validator refused: its words, as raised
+        return message.removeprefix("Value error, ")
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {_show(error.get('input'))}"
+    return f"{message[:1].lower()}{message[1:]}, got {_show(error.get('input'))}"
+
+
+def _refusal(errors: list[Mapping[str, Any]], data: Any, where: str) -> ConfigValidationError:
+    """One error naming the first key pydantic refused and what was wrong with it; the other
+    members of a union at that key are said together ("expected int or str")."""
+    located = [(_data_key(tuple(e.get("loc", ())), data, where), e) for e in errors]
+    if located[0][1].get("type") == "missing":
+        located[0] = (_join(located[0][0], located[0][1]["loc"][-1]), located[0][1])
+    key = located[0][0]
+    here = [e for k, e in located if k == key]
+    kinds = [e.get("type", "") for e in here]
+    if len(here) > 1 and all(kind in _EXPECTED for kind in kinds):
+        names = " or ".join(dict.fromkeys(_EXPECTED[kind] for kind in kinds))
+        problem = f"expected {names}, got {_show(here[0].get('input'))}"
+    else:
+        problem = _problem(here[0])
+    others = len(located) - len(here)
+    return ConfigValidationError(key, problem + (f" (and {others} more)" if others else ""))
+
+
+def _validate(tp: Any, value: Any, where: str) -> Any:
+    adapter = _adapter(tp)
+    from pydantic import ValidationError  # installed: _adapter found it
+
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        raise _refusal(list(exc.errors()), value, where) from None
+    except (ValueError, TypeError) as exc:  # a __post_init__ raising TypeError is not wrapped
+        raise ConfigValidationError(where, str(exc) or type(exc).__name__) from None
+
+
+def convert(value: Any, tp: Any, where: str) -> Any:
+    """``value`` (a JSON value) as type ``tp``, or ConfigValidationError naming ``where``
+    (ConfigurationError when ``tp`` needs pydantic and it is not installed)."""
+    if tp is Any or tp is object:
+        return value
+    return _validate(tp, value, where)
+
+
+# --- lenient conversion (typed getters) -----------------------------------------------
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _scalar(value: Any, tp: type, where: str) -> Any:
-    if tp is bool and isinstance(value, bool):
-        return value
-    if tp is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if tp is float and _number(value):
-        return float(value)
-    if tp is str and isinstance(value, str):
-        return value
-    if tp is datetime.timedelta and _number(value):
-        return datetime.timedelta(seconds=value)
-    raise ConfigValidationError(where, f"expected {tp.__name__}, got {json.dumps(value)}")
-
-
-def _union(value: Any, options: tuple[Any, ...], where: str) -> Any:
-    for option in options:
-        try:
-            return convert(value, option, where)
-        except ConfigValidationError:
-            continue
-    names = " or ".join(_type_name(o) for o in options)
-    raise ConfigValidationError(where, f"expected {names}, got {json.dumps(value)}")
-
-
-def _container(value: Any, origin: Any, args: tuple[Any, ...], where: str) -> Any:
-    if origin in (dict, Mapping):
-        if not isinstance(value, dict):
-            raise ConfigValidationError(where, f"expected an object, got {json.dumps(value)}")
-        item = args[1] if len(args) == 2 else Any
-        return {k: convert(v, item, _join(where, k)) for k, v in value.items()}
-    if not isinstance(value, list):
-        raise ConfigValidationError(where, f"expected a list, got {json.dumps(value)}")
-    if origin is tuple and args and args[-1] is not Ellipsis:
-        if len(args) != len(value):
-            raise ConfigValidationError(where, f"expected {len(args)} items, got {len(value)}")
-        return tuple(convert(v, t, _join(where, i)) for i, (v, t) in enumerate(zip(value, args)))
-    item = args[0] if args else Any
-    items = [convert(v, item, _join(where, i)) for i, v in enumerate(value)]
-    return items if origin is list else origin(items)
-
-
-def convert(value: Any, tp: Any, where: str) -> Any:
-    """``value`` (a JSON value) as type ``tp``, or ConfigValidationError naming ``where``."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any or tp is object:
-        return value
-    if tp is None or tp is type(None):
-        if value is None:
-            return None
-        raise ConfigValidationError(where, f"expected null, got {json.dumps(value)}")
-    if origin is Union or origin is types.UnionType:
-        return _union(value, args, where)
-    if origin is Literal:
-        if any(value == a and type(value) is type(a) for a in args):
-            return value
-        raise ConfigValidationError(where, f"expected one of {list(args)}, got {json.dumps(value)}")
-    if origin in (list, tuple, set, frozenset, dict, Mapping):
-        return _container(value, origin, args, where)
-    if tp in (list, tuple, set, frozenset, dict):
-        return _container(value, tp, (), where)
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if not isinstance(value, dict):
-            raise ConfigValidationError(where, f"expected an object for {tp.__name__}, got {json.dumps(value)}")
-        return _build_dataclass(tp, value, where)
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        try:
-            return tp(value)
-        except ValueError:
-            allowed = [m.value for m in tp]
-            raise ConfigValidationError(where, f"expected one of {allowed}, got {json.dumps(value)}") from None
-    if tp in (bool, int, float, str, datetime.timedelta):
-        return _scalar(value, tp, where)
-    if isinstance(tp, type) and isinstance(value, tp):
-        return value
-    raise ConfigValidationError(where, f"cannot check values of type {_type_name(tp)}")
-
-
-def _build_dataclass(cls: type, values: Mapping[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        key = _join(where, f.name)
-        if f.name in values:
-            kwargs[f.name] = convert(values[f.name], hints.get(f.name, Any), key)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigValidationError(key, "is required: nothing is stored and the schema has no default")
-    try:
-        return cls(**kwargs)
-    except (ValueError, TypeError) as exc:  # __post_init__ checks across fields
-        raise ConfigValidationError(where, str(exc) or type(exc).__name__) from None
-
-
-# --- lenient conversion (typed getters) -----------------------------------------------
 def _as_int(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -197,25 +218,18 @@ _LENIENT: dict[Any, Callable[[Any], Any]] = {int: _as_int, float: _as_float, boo
 
 def coerce(value: Any, tp: Any, key: str) -> Any:
     """``value`` as ``tp`` for the typed getters: ints, floats and booleans are also read
-    from their usual spellings in strings ("5", "2.5", "yes"); other types as :func:`convert`."""
+    from their usual spellings in strings ("5", "2.5", "yes") without pydantic; other types
+    as :func:`convert`."""
     lenient = _LENIENT.get(tp)
     if lenient is None:
         return convert(value, tp, key)
     try:
         return lenient(value)
     except ValueError as exc:
-        raise ConfigValidationError(key, f"expected {exc}, got {json.dumps(value)}") from None
+        raise ConfigValidationError(key, f"expected {exc}, got {_show(value)}") from None
 
 
 # --- schemas ---------------------------------------------------------------------------
-def _pydantic_base() -> Any:
-    try:
-        from pydantic import BaseModel
-    except ImportError:  # optional: only a pydantic user passes a model
-        return None
-    return BaseModel
-
-
 def _to_json(value: Any) -> Any:
     """A schema default as a JSON value (enums by value, timedeltas in seconds), or raise
     TypeError for a default that has no JSON form."""
@@ -234,20 +248,24 @@ def _to_json(value: Any) -> Any:
 
 
 class Schema:
-    """What a typed view is built with: a dataclass, a pydantic model, or a function that
-    takes the effective settings as nested objects and returns the view (raising ValueError
-    or TypeError to refuse them)."""
+    """What a typed view is built with: a dataclass or a pydantic model (validated by
+    pydantic), or a function that takes the effective settings as nested objects and returns
+    the view (raising ValueError or TypeError to refuse them).
+
+    Raises ConfigurationError for anything else, and for a dataclass when pydantic is not
+    installed (the message says what to install)."""
 
     def __init__(self, spec: Any) -> None:
-        base = _pydantic_base()
         if dataclasses.is_dataclass(spec) and isinstance(spec, type):
             self.kind = "dataclass"
-        elif base is not None and isinstance(spec, type) and issubclass(spec, base):
+            _adapter(spec)  # now, not at the first read: a missing pydantic is said at once
+        elif _is_model(spec):
             self.kind = "pydantic"
         elif callable(spec):
             self.kind = "function"
         else:
-            raise ConfigurationError(f"schema must be a dataclass, a pydantic model or a function, not {spec!r}")
+            raise ConfigurationError(
+                f"schema must be a dataclass, a pydantic model or a function, not {spec!r}")
         self.spec = spec
 
     @property
@@ -256,26 +274,12 @@ class Schema:
 
     def build(self, nested: Mapping[str, Any]) -> Any:
         """The typed view of ``nested`` settings; ConfigValidationError naming the key."""
-        if self.kind == "dataclass":
-            return _build_dataclass(self.spec, nested, "")
-        if self.kind == "pydantic":
-            return self._build_pydantic(nested)
+        if self.kind != "function":
+            return _validate(self.spec, dict(nested), "")
         try:
             return self.spec(nested)
         except (ValueError, TypeError) as exc:
             raise ConfigValidationError("", str(exc) or type(exc).__name__) from None
-
-    def _build_pydantic(self, nested: Mapping[str, Any]) -> Any:
-        from pydantic import ValidationError
-
-        try:
-            return self.spec.model_validate(dict(nested))
-        except ValidationError as exc:
-            errors = exc.errors()
-            first = errors[0]
-            key = "/".join(str(part) for part in first.get("loc", ()))
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise ConfigValidationError(key, f"{first.get('msg', 'invalid')}{more}") from None
 
     def defaults(self) -> dict[str, Any]:
         """The schema's defaults as flat {key: JSON value} (nested types under ``field/``)."""
@@ -313,22 +317,20 @@ def _dataclass_defaults(cls: type, where: str, found: dict[str, Any]) -> None:
 
 
 def _pydantic_defaults(model: Any, where: str, found: dict[str, Any]) -> None:
-    base = _pydantic_base()
     for name, info in model.model_fields.items():
         key, tp = _join(where, info.alias or name), info.annotation
-        if base is not None and isinstance(tp, type) and issubclass(tp, base):
+        if _is_model(tp):
             _pydantic_defaults(tp, key, found)
         elif not info.is_required():
             default = info.get_default(call_default_factory=True)
-            _record(found, key, default.model_dump(mode="json") if base and isinstance(default, base) else default)
+            _record(found, key, default.model_dump(mode="json") if _is_model(type(default)) else default)
 
 
 def _schema_keys(spec: Any, where: str, found: set[str]) -> None:
-    base = _pydantic_base()
     if dataclasses.is_dataclass(spec) and isinstance(spec, type):
         hints = typing.get_type_hints(spec)
         members = [(f.name, hints.get(f.name)) for f in dataclasses.fields(spec)]
-    elif base is not None and isinstance(spec, type) and issubclass(spec, base):
+    elif _is_model(spec):
         model: Any = spec
         members = [(info.alias or name, info.annotation) for name, info in model.model_fields.items()]
     else:

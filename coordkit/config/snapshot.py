@@ -12,7 +12,15 @@ from ..errors import ConfigurationError, NotFoundError
 from .schema import ConfigValidationError, coerce
 from .values import Invalid, Setting, lookup, same_value
 
-__all__ = ["Change", "ConfigChanges", "ConfigSnapshot", "Stored", "TypedGetters", "changes_between", "newly_invalid"]
+__all__ = [
+    "Change",
+    "ConfigChanges",
+    "ConfigSnapshot",
+    "Stored",
+    "TypedGetters",
+    "changes_between",
+    "newly_invalid",
+]
 
 Stored = tuple[Any, str, int]  # a stored key's value, text and version
 
