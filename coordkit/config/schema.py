@@ -110,13 +110,10 @@ def _data_key(loc: tuple[Any, ...], data: Any, where: str) -> str:
     adds its members' names to the location ("y/int"), which are no keys."""
     key = where
     for part in loc:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        else:
+        in_object = isinstance(data, dict) and part in data
+        if not (in_object or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data))):
             break
-        key = _join(key, part)
+        data, key = data[part], _join(key, part)
     return key
 
 
