@@ -41,7 +41,7 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _open(cli: CliContext, app: str, *, live: bool = False) -> Config:
+def _open(cli: CliContext, app: str, *, live: bool = False) -> Config[None]:
     base = click.get_current_context().meta.get("coordkit.config.base", "/config")
     return cli.client.config(app, base=base, writable=True, live=live)
 
@@ -65,7 +65,7 @@ def config(ctx: click.Context, base: str) -> None:
 
 
 # --- get / set / del ---------------------------------------------------------------------
-def _no_settings(app: str, cfg: Config) -> NotFoundError:
+def _no_settings(app: str, cfg: Config[None]) -> NotFoundError:
     """What reading an application without a single setting is: absence, like a missing key."""
     return NotFoundError(f"config {app!r} has no settings (nothing stored under {cfg.path})")
 
@@ -277,7 +277,7 @@ def _read_text(file: str, name: str) -> str:
     """The text of FILE ("-": stdin); CliError (exit 2) if it cannot be read or is not UTF-8."""
     try:
         if file == "-":
-            data = click.get_binary_stream("stdin").read()
+            data = sys.stdin.buffer.read()  # click.get_binary_stream goes in Click 9
         else:
             with open(file, "rb") as handle:
                 data = handle.read()

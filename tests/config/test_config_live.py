@@ -4,6 +4,8 @@ layers, sessions. Writers are other clients (other connections, other sessions).
 from __future__ import annotations
 
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -355,6 +357,49 @@ def test_pydantic_model_as_schema(make_client: MakeClient) -> None:
         out.set("db/size", 7)
         assert cfg.wait_until(lambda s: s.get("db/size") == 7, DEADLINE)
         assert cfg.typed.db.size == 7
+
+
+@dataclass(frozen=True)
+class Required:
+    name: str
+    port: int | str = 0
+
+
+@pytest.mark.parametrize("backend_kind", ["memory"], indirect=True)  # the messages are the schema's, not the store's
+def test_schema_errors_name_the_key_and_what_was_wrong(client: coordkit.Client) -> None:
+    with pytest.raises(coordkit.ConfigurationError, match=r"name: is required: nothing is stored") as missing:
+        client.config("app", schema=Required)
+    assert missing.value.key == "name"  # type: ignore[attr-defined]
+    client.put("/config/app/name", "svc")
+    client.put("/config/app/port", "[1]")
+    with pytest.raises(coordkit.ConfigurationError, match=r"port: expected int or str, got \[1\]"):
+        client.config("app", schema=Required)
+
+
+def test_a_dataclass_schema_without_pydantic_says_what_to_install() -> None:
+    # pydantic is in coordkit[schema]: a process without it must hear so at construction, and
+    # the getters that need no validator, and function schemas, must still work.
+    code = """if True:
+        import dataclasses, sys
+        sys.modules["pydantic"] = None  # as if it were not installed
+        import coordkit
+
+        @dataclasses.dataclass
+        class Settings:
+            timeout: float = 1.0
+
+        with coordkit.connect("memory://no-pydantic") as client:
+            client.put("/config/app/timeout", "5")
+            with client.config("app", schema=lambda s: s["timeout"] * 2) as cfg:
+                assert cfg.typed == 10 and cfg.get_int("timeout") == 5
+            try:
+                client.config("app", schema=Settings)
+            except coordkit.ConfigurationError as exc:
+                print(exc)
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "needs pydantic" in out.stdout and "coordkit[schema]" in out.stdout, out.stdout
 
 
 # --- layers ---------------------------------------------------------------------------------------

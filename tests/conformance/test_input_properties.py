@@ -101,7 +101,7 @@ def test_a_lone_surrogate_in_a_registration_is_a_configuration_error(client: coo
 def test_a_recipe_name_or_config_key_is_refused_everywhere_or_used(client: coordkit.Client, name: str) -> None:
     """Lock and election names and config keys: the edge's verdict on every backend, and a
     name it accepts works (a lock is taken and released, a setting written and read back)."""
-    from coordkit._config_values import normalize_key
+    from coordkit.config.values import normalize_key
     from coordkit.names import recipe_name
 
     expected = _verdict(recipe_name, name, "lock name")

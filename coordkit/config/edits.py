@@ -1,22 +1,26 @@
 """The writing half of :class:`coordkit.config.Config`: ``set``, ``delete``, ``update``,
-``load`` and ``modify``, each one atomic change through :mod:`coordkit._config_write`, and
+``load`` and ``modify``, each one atomic change through :mod:`.writer`, and
 the read-your-writes wait after it. A mixin: the state it uses is the Config's."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from ._config_live import Follower
-from ._config_snapshot import ConfigSnapshot
-from ._config_values import ConfigDiff, diff, flat_mapping, normalize_key
-from ._config_write import Writer
-from .client import Client
-from .errors import ConfigurationError, ConflictError, CoordkitError
-from .names import join
+from ..core.retry import QUICK
+from ..errors import ConfigurationError, ConflictError, CoordkitError
+from ..names import join
+from .diff import ConfigDiff, diff
+from .follower import Follower
+from .snapshot import ConfigSnapshot
+from .values import flat_mapping, normalize_key
+from .writer import Writer
+
+if TYPE_CHECKING:
+    from ..client import Client
 
 __all__ = ["Edits"]
 
@@ -95,10 +99,14 @@ class Edits:
                attempts: int = 5) -> ConfigDiff:
         """Read-modify-write: ``change`` gets a copy of the stored settings, edits it in
         place (or returns a new mapping), and the result is stored atomically with
-        compare-and-set; on a conflict ``change`` runs again on a fresh read, at most
-        ``attempts`` times (then the ConflictError is raised). Returns what changed."""
-        for attempt in Retrying(stop=stop_after_attempt(attempts), reraise=True,
-                                retry=retry_if_exception_type(ConflictError)):
+        compare-and-set; on a conflict ``change`` runs again on a fresh read after a short
+        jittered pause, at most ``attempts`` times (then the ConflictError is raised and the
+        store holds the other writer's change). Returns what changed."""
+        # A conflict means another writer just moved: a short jittered pause lets it finish
+        # instead of the writers colliding again in step.
+        retrying = Retrying(stop=stop_after_attempt(attempts), wait=QUICK, reraise=True,
+                            retry=retry_if_exception_type(ConflictError))
+        for attempt in retrying:
             with attempt:
                 snapshot = self.refresh()
                 draft = snapshot.stored()

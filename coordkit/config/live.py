@@ -1,48 +1,5 @@
-"""Live configuration of one application: ``client.config(app)`` returns a :class:`Config`.
-
-Storage
-    One key per setting, ``<base>/<app>/<key>`` (base ``/config`` by default), holding the
-    value as JSON text: ``etcdctl put /config/payments/timeout 9`` (or a kazoo client writing
-    ``b"9"`` to the znode) sets ``timeout`` to the number 9. Plain text that does not start
-    like JSON is served as a string (``etcdctl put /config/payments/name hello`` gives
-    ``"hello"``), as ``coordkit config set`` reads it. A value that starts with ``{``, ``[`` or
-    ``"`` but is not valid JSON (``{bad json``), or is not UTF-8, is never served: readers keep
-    the last valid value (else the default, else the key is absent), list the key in
-    :attr:`ConfigSnapshot.invalid` and tell :meth:`Config.on_error`. An empty value is no
-    setting (ZooKeeper's parent nodes are empty). Nested keys are deeper paths:
-    ``cfg["db/pool/size"]`` is ``<base>/<app>/db/pool/size``; a key is also found inside an
-    object stored at a shorter key. Keys whose first segment starts with ``.`` are reserved:
-    every coordkit change also rewrites ``<base>/<app>/.version``, the change marker.
-
-Consistency
-    A config follows the store with a recursive watch and, on every change it has not seen
-    yet, reads the whole subtree again as one consistent state. So a reader (``cfg[...]``,
-    :meth:`Config.snapshot`, listeners, the typed view) never sees part of an
-    :meth:`Config.update`: on etcd and memory the read is one atomic range read, on
-    ZooKeeper the marker makes it a sequence lock (see :mod:`coordkit._config_store`). A
-    multi-key transaction written by another tool is seen whole on etcd and memory; on
-    ZooKeeper only single-key writes by other tools are guaranteed whole. :attr:`Config.version`
-    is the store revision (etcd revision, ZooKeeper zxid) at which the state holds.
-
-Listeners
-    ``cfg.on_change(callback)`` is called with a :class:`ConfigChanges` (key -> (old, new)
-    effective values) once per state read that changed something, in order, on the config's
-    own thread, never concurrently. Changes that arrive faster than the config reads are
-    folded into one call (old value before, newest value after); the final state always
-    arrives. A callback that raises is logged and does not stop the others.
-
-Layers
-    Effective value = environment variable (``env_prefix``: ``PAYMENTS_TIMEOUT`` overrides
-    ``timeout``, ``PAYMENTS_DB__POOL_SIZE`` overrides ``db/pool_size``; read once at
-    construction) over the stored value over the defaults (the ``defaults`` mapping or
-    JSON/YAML file, over the schema's own field defaults). :meth:`Config.source` and
-    :meth:`Config.explain` tell which layer a value came from.
-
-Unreachable store
-    The config keeps serving the last state it read; :attr:`Config.stale` says so (the
-    session is SUSPENDED or LOST, or reading failed). When the session is back (the same
-    one or a new one) the config reads again, and listeners hear only what really changed.
-"""
+"""The :class:`Config` object: one application's live settings (see :mod:`coordkit.config`
+for how they are stored, kept consistent, layered and served while the store is away)."""
 
 from __future__ import annotations
 
@@ -50,50 +7,26 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from ._config_access import TypedGetters
-from ._config_edits import Edits
-from ._config_live import Follower
-from ._config_schema import ConfigValidationError, Schema
-from ._config_snapshot import Change, ConfigChanges, ConfigSnapshot, Layers, changes_between, newly_invalid
-from ._config_store import read_subtree
-from ._config_values import (
-    MARKER,
-    ConfigDiff,
-    Setting,
-    dump_text,
-    env_prefix_of,
-    file_format,
-    flat_mapping,
-    parse_document,
-    parse_text,
-    parse_value,
-    read_file,
-    unflatten,
-)
-from ._config_write import Writer
-from .backends.base import Entry
-from .client import Client
-from .errors import ConfigurationError, OperationTimeoutError
-from .names import join, validate_name, validate_path
+from ..backends.base import Entry
+from ..core.durations import wait_seconds
+from ..errors import ConfigurationError, OperationTimeoutError
+from ..names import join, validate_name, validate_path
+from .edits import Edits
+from .files import read_file
+from .follower import Follower
+from .layers import Layers, env_prefix_of
+from .schema import ConfigValidationError, Schema
+from .snapshot import ConfigChanges, ConfigSnapshot, TypedGetters, changes_between, newly_invalid
+from .store import read_subtree
+from .values import Setting, flat_mapping, unflatten
+from .writer import Writer
 
-__all__ = [
-    "MARKER",
-    "Change",
-    "Config",
-    "ConfigChanges",
-    "ConfigDiff",
-    "ConfigSnapshot",
-    "ConfigValidationError",
-    "Setting",
-    "dump_text",
-    "file_format",
-    "parse_document",
-    "parse_text",
-    "parse_value",
-    "read_file",
-]
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ["Config"]
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")  # the typed view's type: what the schema builds
@@ -310,8 +243,9 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
             self._error_listeners = [fn for fn in self._error_listeners if fn is not callback]
 
     def wait_until(self, predicate: Callable[[ConfigSnapshot], bool], timeout: float | None = None) -> bool:
-        """Wait until ``predicate(snapshot)`` holds; False if ``timeout`` passed first."""
-        return self._follower.wait_for(lambda: predicate(self._snapshot), timeout)
+        """Wait until ``predicate(snapshot)`` holds; False if ``timeout`` passed first (None:
+        no limit). ConfigurationError if ``timeout`` is not a number of seconds."""
+        return self._follower.wait_for(lambda: predicate(self._snapshot), wait_seconds(timeout))
 
     def refresh(self, timeout: float | None = None) -> ConfigSnapshot:
         """Read the store now and return the state read (a live config asks its thread and

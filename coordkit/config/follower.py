@@ -2,7 +2,7 @@
 
 The watch is used as a trigger, not as the data: an event that the current state does not
 already reflect marks the state dirty, and this thread then reads the whole subtree as one
-consistent state (see :mod:`._config_store`) and hands it over. That is what makes every
+consistent state (see :mod:`.store`) and hands it over. That is what makes every
 change arrive whole (a transaction's events reach a watcher one by one) and makes resyncing
 after a reconnect, a new session or a failed read the same code path as any change: read
 again. Changes that come faster than reads are folded into the next read.
@@ -14,14 +14,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
 
-from .backends.base import Entry, EventType, WatchEvent
-from .client import Client
-from .errors import BackendUnavailableError, ClosedError
-from .session import SessionEvent, SessionState
-from .watch import WatchHandle
+from ..backends.base import Entry, EventType, WatchEvent
+from ..core.retry import PATIENT, until
+from ..errors import BackendUnavailableError, ClosedError
+from ..session import SessionEvent, SessionState
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..watch import WatchHandle
 
 __all__ = ["Follower"]
 
@@ -181,8 +185,8 @@ class Follower:
     def _run(self) -> None:
         retrying = Retrying(
             retry=retry_if_exception_type((BackendUnavailableError, _Retry)),
-            wait=wait_random_exponential(multiplier=0.05, max=2.0),
-            stop=lambda state: self._closed,
+            wait=PATIENT,  # background work: waits out an outage, for as long as the config is open
+            stop=until(lambda: self._closed),
             sleep=self._pause,
             before_sleep=self._note_failure,
         )

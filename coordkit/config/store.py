@@ -11,15 +11,20 @@ marker may be seen in part on ZooKeeper; a single-key write is atomic everywhere
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
+from tenacity import RetryError, Retrying, retry_if_exception_type
 
-from ._config_values import MARKER
-from .backends.base import Delete, Entry, Op, Put
-from .client import Client
-from .errors import BackendUnavailableError, OperationTimeoutError
-from .names import join
+from ..backends.base import Delete, Entry, Op, Put
+from ..core.retry import QUICK, by_deadline
+from ..errors import BackendUnavailableError, OperationTimeoutError
+from ..names import join
+from .values import MARKER
+
+if TYPE_CHECKING:
+    from ..client import Client
 
 __all__ = ["change_ops", "read_subtree"]
 
@@ -34,8 +39,8 @@ def _stamp(entry: Entry | None) -> tuple[int, int] | None:
 
 def _retrying(client: Client, timeout: float | None) -> Retrying:
     return Retrying(
-        stop=stop_after_delay(client.timeout if timeout is None else timeout),
-        wait=wait_random_exponential(multiplier=0.01, max=0.5),
+        stop=by_deadline(time.monotonic() + (client.timeout if timeout is None else timeout)),
+        wait=QUICK,  # a caller (a construction, a refresh, a write's read-back) waits for this read
         retry=retry_if_exception_type((BackendUnavailableError, _Torn)),
         reraise=False,
     )

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._config_schema import ConfigValidationError, Schema
-from ._config_snapshot import ConfigSnapshot
-from ._config_store import change_ops
-from ._config_values import encode, unflatten
-from .client import Client
-from .errors import CommitTooLargeError, ConflictError, KeyExistsError
-from .names import MAX_COMMIT_OPS
+from ..errors import CommitTooLargeError, ConflictError, KeyExistsError
+from ..names import MAX_COMMIT_OPS
+from .schema import ConfigValidationError, Schema
+from .snapshot import ConfigSnapshot
+from .store import change_ops
+from .values import encode, unflatten
+
+if TYPE_CHECKING:
+    from ..client import Client
 
 __all__ = ["Writer"]
 

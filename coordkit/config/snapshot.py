@@ -1,32 +1,94 @@
-"""Immutable views of a live configuration: :class:`ConfigSnapshot` and :class:`ConfigChanges`."""
+"""Immutable views of a live configuration: :class:`ConfigSnapshot` and :class:`ConfigChanges`,
+and the typed getters (``get_int``...) that a snapshot and a :class:`~coordkit.config.Config` share."""
 
 from __future__ import annotations
 
 import copy
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, overload
 
-from ._config_access import TypedGetters
-from ._config_schema import ConfigValidationError
-from ._config_values import (
-    MARKER,
-    Invalid,
-    Setting,
-    decode,
-    env_overrides,
-    is_hidden,
-    lookup,
-    merge_layers,
-    same_value,
-)
-from .backends.base import Entry
-from .errors import ConfigurationError, NotFoundError
+from ..errors import ConfigurationError, NotFoundError
+from .schema import ConfigValidationError, coerce
+from .values import Invalid, Setting, lookup, same_value
 
-__all__ = ["Change", "ConfigChanges", "ConfigSnapshot", "Layers", "changes_between", "newly_invalid"]
+__all__ = [
+    "Change",
+    "ConfigChanges",
+    "ConfigSnapshot",
+    "Stored",
+    "TypedGetters",
+    "changes_between",
+    "newly_invalid",
+]
 
 Stored = tuple[Any, str, int]  # a stored key's value, text and version
+
+D = TypeVar("D")
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+class TypedGetters:
+    """``get_as`` and ``get_int``/``get_float``/``get_bool``/``get_str`` over one state."""
+
+    __slots__ = ()
+
+    def _state(self) -> ConfigSnapshot:
+        raise NotImplementedError
+
+    def get_as(self, key: str, type_: type[T] | Any, default: Any = _MISSING) -> Any:
+        """The value of ``key`` as ``type_`` (anything a schema field may be: ``int``,
+        ``list[str]``, a dataclass...). Returns ``default`` when the key is absent (raises
+        NotFoundError without one); raises ConfigValidationError when the value does not fit."""
+        state = self._state()
+        if key not in state:
+            if default is _MISSING:
+                raise NotFoundError(f"config {state.app!r} has no setting {key!r}")
+            return default
+        try:
+            return coerce(state[key], type_, key.lstrip("/"))
+        except ConfigValidationError as exc:
+            raise exc.for_app(state.app) from None
+
+    @overload
+    def get_int(self, key: str) -> int: ...
+    @overload
+    def get_int(self, key: str, default: D) -> int | D: ...
+    def get_int(self, key: str, default: Any = _MISSING) -> Any:
+        """``key`` as an int (also from "5" and 5.0); see :meth:`get_as`."""
+        return self.get_as(key, int, default)
+
+    @overload
+    def get_float(self, key: str) -> float: ...
+    @overload
+    def get_float(self, key: str, default: D) -> float | D: ...
+    def get_float(self, key: str, default: Any = _MISSING) -> Any:
+        """``key`` as a float (ints and numeric strings too); see :meth:`get_as`."""
+        return self.get_as(key, float, default)
+
+    @overload
+    def get_bool(self, key: str) -> bool: ...
+    @overload
+    def get_bool(self, key: str, default: D) -> bool | D: ...
+    def get_bool(self, key: str, default: Any = _MISSING) -> Any:
+        """``key`` as a bool (also true/false, yes/no, on/off, 1/0); see :meth:`get_as`."""
+        return self.get_as(key, bool, default)
+
+    @overload
+    def get_str(self, key: str) -> str: ...
+    @overload
+    def get_str(self, key: str, default: D) -> str | D: ...
+    def get_str(self, key: str, default: Any = _MISSING) -> Any:
+        """``key`` as a string; a number or other JSON value is given as the text it was
+        written as (``1.10`` stays ``"1.10"``)."""
+        state = self._state()
+        if key in state and not isinstance(state[key], str):
+            try:
+                return state.text(key)
+            except NotFoundError:  # found inside an object stored at a shorter key
+                return json.dumps(state[key], ensure_ascii=False)
+        return self.get_as(key, str, default)
 
 
 class ConfigSnapshot(TypedGetters, Mapping[str, Any]):
@@ -232,47 +294,6 @@ def changes_between(old: ConfigSnapshot, new: ConfigSnapshot) -> dict[str, Chang
         if a is None or b is None or not same_value(a.value, b.value):
             changed[key] = Change(copy.deepcopy(a.value) if a else None, copy.deepcopy(b.value) if b else None)
     return changed
-
-
-@dataclass(frozen=True)
-class Layers:
-    """What a config adds to the stored values: defaults, and environment overrides (the
-    variables starting with ``env_prefix``, as read at construction)."""
-
-    defaults: Mapping[str, Any]
-    env_prefix: str | None
-    environ: Mapping[str, str]
-    schema_keys: frozenset[str] = frozenset()
-
-    def snapshot(self, app: str, root: str, entries: list[Entry], revision: int,
-                 previous: ConfigSnapshot | None = None) -> ConfigSnapshot:
-        """The effective state of the entries read below ``root`` at ``revision``. A key whose
-        stored value is not JSON keeps its value in ``previous`` (the state served until now)."""
-        prefix = root + "/"
-        stored: dict[str, Stored] = {}
-        invalid: dict[str, Invalid] = {}
-        parents: set[str] = set()
-        marker_version = 0
-        for entry in entries:
-            if not entry.key.startswith(prefix):
-                continue
-            key = entry.key[len(prefix):]
-            parts = key.split("/")
-            parents.update("/".join(parts[:i]) for i in range(1, len(parts)))
-            if key == MARKER:
-                marker_version = entry.version
-            elif is_hidden(key) or (decoded := decode(entry.value)) is None:
-                continue
-            elif isinstance(decoded, Invalid):
-                invalid[key] = Invalid(decoded.problem, entry.version)
-                if previous is not None and (kept := previous.last_valid(key)) is not None:
-                    stored[key] = kept  # the last valid value, never the text
-            else:
-                stored[key] = (decoded[0], decoded[1], entry.version)
-        known = {*self.defaults, *stored, *self.schema_keys}
-        env = env_overrides(self.env_prefix, self.environ, known)
-        return ConfigSnapshot(app, merge_layers(self.defaults, stored, env), version=revision,
-                              marker_version=marker_version, parents=frozenset(parents), invalid=invalid)
 
 
 def newly_invalid(previous: ConfigSnapshot, current: ConfigSnapshot) -> list[ConfigValidationError]:
