@@ -27,7 +27,7 @@ from .balancing import (
 from .backends.base import Check, Delete, Entry, EventType, Put, ServerInfo, WatchEvent
 from .client import Client, connect
 from .config import Config, ConfigChanges, ConfigDiff, ConfigSnapshot, ConfigValidationError
-from ._security import TLS
+from .core.security import TLS
 from .errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -52,8 +52,8 @@ from .recipes.lock import Lock, RWLock, Semaphore
 from .discovery.cache import RegistryCache, ServiceCache
 from .discovery.instance import ServiceInstance
 from .discovery.registry import Registration
-from .session import Session, SessionEvent, SessionState
-from .watch import WatchHandle
+from .core.session import Session, SessionEvent, SessionState
+from .core.watch import WatchHandle
 
 __version__ = "0.1.0"
 

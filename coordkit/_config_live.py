@@ -20,8 +20,8 @@ from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_ty
 from .backends.base import Entry, EventType, WatchEvent
 from .client import Client
 from .errors import BackendUnavailableError, ClosedError
-from .session import SessionEvent, SessionState
-from .watch import WatchHandle
+from .core.session import SessionEvent, SessionState
+from .core.watch import WatchHandle
 
 __all__ = ["Follower"]
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._tls_probe import diagnose_tls
+from ..core.tls_probe import diagnose_tls
 from ..errors import (
     BackendUnavailableError,
     ClosedError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coordkit import ConfigurationError
-from coordkit._url import OPTION_DOCS, parse_url
+from coordkit.core.url import OPTION_DOCS, parse_url
 
 
 @pytest.mark.parametrize("url", ["memory://?ttl=abc", "etcd://h/ns?ttl=abc", "zk://h?timeout=-1",

@@ -1,7 +1,7 @@
 """Local etcd and ZooKeeper servers for development, which outlive the command that starts them.
 
-``coordkit dev up`` calls :func:`up`; ``coordkit.connect()`` and the CLI, when given no URL, call
-:func:`running_url`. The command lines, config files and readiness checks are those of the test
+``coordkit dev up`` calls :func:`up`; the CLI, and ``coordkit.connect()`` through
+:func:`coordkit.dev.default_url`, call :func:`running_url` when given no URL. The command lines, config files and readiness checks are those of the test
 harness (``coordkit.testing``), but a dev server is detached (its own session, output to a log
 file), never killed at interpreter exit, and recorded in a state file so that later processes find
 it. Everything lives in the dev folder::
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from coordkit._devserver_secure import harness as secure_harness, is_secure, url_of
-from coordkit._devserver_records import (
+from .secure import harness as secure_harness, is_secure, url_of
+from .records import (
     DevServer,
     DevServerError,
     StopOutcome,
@@ -161,7 +161,7 @@ def up(kinds: Collection[str] | None = None, *, ports: Mapping[str, int] | None 
     ``ports`` maps a kind to its client port (0: any free port); see the module docstring for the
     defaults. Raises DevServerError when a kind asked for explicitly is not installed (saying how
     to install it), when none is installed, or when a server does not start; a server that failed
-    is killed and not recorded, while the others asked for stay up (``secure``: _devserver_secure)."""
+    is killed and not recorded, while the others asked for stay up (``secure``: :mod:`coordkit.dev.secure`)."""
     chosen = _kinds(kinds)
     missing = {kind: reason for kind in chosen if (reason := _not_installed(kind))}
     if kinds is not None and missing:

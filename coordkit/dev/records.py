@@ -1,6 +1,6 @@
 """The dev servers' records and processes: state files, whether a pid is still ours, stopping it.
 
-The bookkeeping behind :mod:`coordkit.devserver`. A record is trusted only as far as it can be
+The bookkeeping behind :mod:`coordkit.dev.servers`. A record is trusted only as far as it can be
 checked: a pid is taken to be our server only while ``/proc/PID/cmdline`` is the command recorded
 at start, so a pid reused by another program after a reboot is never signalled.
 """
