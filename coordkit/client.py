@@ -101,7 +101,7 @@ class Client(Store):
 
         return Semaphore(self, name, limit, identity=identity, lose_on_suspend=lose_on_suspend)
 
-    def rwlock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> "RWLock":
+    def rwlock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> RWLock:
         """A fair read/write lock: ``with rw.read:`` (shared) and ``with rw.write:`` (exclusive)."""
         from .recipes.lock import RWLock
 

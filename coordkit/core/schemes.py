@@ -23,13 +23,17 @@ Opener = Callable[[Sequence[str], str, float, Security], Backend]
 def _open_zookeeper(endpoints: Sequence[str], namespace: str, timeout: float, security: Security) -> Backend:
     from ..backends.zookeeper import ZooKeeperBackend
 
-    return ZooKeeperBackend(list(endpoints), namespace, options={"operation_timeout": timeout, "security": security})
+    return ZooKeeperBackend(
+        list(endpoints), namespace, options={"operation_timeout": timeout, "security": security}
+    )
 
 
 def _open_etcd(endpoints: Sequence[str], namespace: str, timeout: float, security: Security) -> Backend:
     from ..backends.etcd import EtcdBackend
 
-    return EtcdBackend(list(endpoints), namespace, options={"operation_timeout": timeout, "security": security})
+    return EtcdBackend(
+        list(endpoints), namespace, options={"operation_timeout": timeout, "security": security}
+    )
 
 
 def _open_memory(endpoints: Sequence[str], namespace: str, timeout: float, security: Security) -> Backend:
@@ -77,7 +81,8 @@ def scheme_of(kind: str) -> Scheme:
     return _BY_KIND[kind]
 
 
-def open_backend(kind: str, endpoints: Sequence[str], namespace: str, *, timeout: float,
-                 security: Security) -> Backend:
+def open_backend(
+    kind: str, endpoints: Sequence[str], namespace: str, *, timeout: float, security: Security
+) -> Backend:
     """A backend of ``kind``, not yet connected (its session opens it)."""
     return scheme_of(kind).open(endpoints, namespace, timeout, security)

@@ -43,11 +43,10 @@ from ..backends.base import Backend, ConnectionEvent
 from ..errors import BackendUnavailableError, ClosedError, SessionLostError
 from .retry import NEW_SESSION
 
-__all__ = ["DEFAULT_MARGIN", "DEFAULT_MARGIN_RATE", "Session", "SessionEvent", "SessionListener",
-           "SessionState", "default_margin"]
+__all__ = ["DEFAULT_MARGIN", "DEFAULT_MARGIN_RATE", "Session", "SessionEvent", "SessionListener", "SessionState",
+           "default_margin"]
 
-# The name the README documents (and users filter on), older than the core package.
-log = logging.getLogger("coordkit.session")
+log = logging.getLogger("coordkit.session")  # the name the README documents, older than coordkit.core
 
 # The margin taken off the TTL: a fixed part for scheduling (from an ownership check's clock
 # read to the caller's act on it) plus a part for clock rates (NTP slews by at most 500 ppm;
@@ -378,8 +377,7 @@ class Session:
 
     def _reopen(self) -> None:
         retrying = Retrying(  # every failure but a close is retried: a new session must come
-            wait=NEW_SESSION,
-            retry=retry_if_not_exception_type(ClosedError),
+            wait=NEW_SESSION, retry=retry_if_not_exception_type(ClosedError),
             before_sleep=lambda state: log.debug("coordkit: opening a new session failed: %r",
                                                  state.outcome.exception() if state.outcome else None),
             reraise=True,

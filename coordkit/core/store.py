@@ -41,8 +41,9 @@ Value = bytes | bytearray | str
 class Store:
     """A connection to one coordination store: keys, watches and the session they belong to."""
 
-    def __init__(self, target: Target, backend: Backend, session: Session,
-                 retry: Retrying | None = None) -> None:
+    def __init__(
+        self, target: Target, backend: Backend, session: Session, retry: Retrying | None = None
+    ) -> None:
         self._target = target
         self._backend = backend
         self._session = session
@@ -70,7 +71,7 @@ class Store:
     _local_guard = local_guard
 
     # --- the store itself ------------------------------------------------------------
-    def __enter__(self: S) -> S:
+    def __enter__(self: S) -> S:  # noqa: PYI019 - typing.Self needs Python 3.11; we support 3.10
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -139,8 +140,16 @@ class Store:
         entry = self.get(key)
         return default if entry is None else entry.text
 
-    def put(self, key: str, value: Value, *, ephemeral: bool = False, version: int | None = None,
-            create: bool = False, fence: Fence | None = None) -> Entry:
+    def put(
+        self,
+        key: str,
+        value: Value,
+        *,
+        ephemeral: bool = False,
+        version: int | None = None,
+        create: bool = False,
+        fence: Fence | None = None,
+    ) -> Entry:
         """Write ``value`` (bytes, or str as UTF-8) at ``key`` and return the new entry.
 
         ``ephemeral``: the key belongs to the session and vanishes with it.
@@ -157,7 +166,9 @@ class Store:
         """
         if create and version is not None:
             raise ConfigurationError("put() takes create=True or version=N, not both")
-        op = Put(validate_name(key, "key"), validate_value(value), validate_version(version), create, ephemeral)
+        op = Put(
+            validate_name(key, "key"), validate_value(value), validate_version(version), create, ephemeral
+        )
         if fence is not None:
             return self._fenced_put(op, fence)
         plain = version is None and not create
@@ -167,14 +178,14 @@ class Store:
         fence_key, token = fence.fence_check()
         try:
             result = self._call(
-                lambda: self._backend.commit([Check(fence_key, create_revision=token), op]),
-                idempotent=False)
+                lambda: self._backend.commit([Check(fence_key, create_revision=token), op]), idempotent=False
+            )
         except ConflictError:
             holder = self._call(lambda: self._backend.get(fence_key), idempotent=True)
             if holder is None or holder.create_revision != token:
                 raise OwnershipError(
-                    f"write to {op.key} refused: the fence {fence_key} (token {token}) is no "
-                    "longer held") from None
+                    f"write to {op.key} refused: the fence {fence_key} (token {token}) is no longer held"
+                ) from None
             raise
         entry = result[1]
         assert entry is not None
@@ -222,8 +233,14 @@ class Store:
         checked = checked_ops(ops, self._target.namespace)
         return self._call(lambda: self._backend.commit(checked), idempotent=False)
 
-    def watch(self, key_or_path: str, callback: Callable[[WatchEvent], None] | None = None, *,
-              recursive: bool = False, start_revision: int | None = None) -> WatchHandle:
+    def watch(
+        self,
+        key_or_path: str,
+        callback: Callable[[WatchEvent], None] | None = None,
+        *,
+        recursive: bool = False,
+        start_revision: int | None = None,
+    ) -> WatchHandle:
         """Watch one key, or with ``recursive`` every key strictly below a path.
 
         Events arrive in store order, each once, and the watch survives reconnects and

@@ -13,7 +13,6 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-
 from collections.abc import Sequence
 
 from .security import TLS, Security

@@ -69,16 +69,15 @@ def _margin(raw: object) -> float:
     return value
 
 
-def _endpoints(scheme: Scheme, netloc: str, url: str) -> tuple[str, ...]:
+def _endpoints(kind: str, default_port: int, netloc: str, url: str) -> tuple[str, ...]:
     if not netloc:
-        raise ConfigurationError(
-            f"{url!r} names no server; write e.g. {scheme.kind}://127.0.0.1:{scheme.default_port}")
+        raise ConfigurationError(f"{url!r} names no server; write e.g. {kind}://127.0.0.1:{default_port}")
     found = []
     for part in netloc.split(","):
         match = _HOST.match(part.strip())
         if not match:
             raise ConfigurationError(f"{url!r}: {part!r} is not host or host:port")
-        port = int(match.group(2) or scheme.default_port)
+        port = int(match.group(2) or default_port)
         if not 0 < port < 65536:
             raise ConfigurationError(f"{url!r}: port {port} is out of range 1-65535")
         found.append(f"{match.group(1)}:{port}")
@@ -183,7 +182,10 @@ def parse_url(url: str | None, options: dict[str, object], security: dict[str, o
     secure_query = {name: value for name, value in pairs if name in SECURITY_OPTIONS}
     plain = [(name, value) for name, value in pairs if name not in SECURITY_OPTIONS]
     ttl, timeout, connect_timeout, margin = _options(scheme, url, plain, options)
-    endpoints = (unquote(netloc),) if scheme.in_process else _endpoints(scheme, netloc, url)
+    if scheme.default_port is None:  # in this process: the "host" names the store
+        endpoints: tuple[str, ...] = (unquote(netloc),)
+    else:
+        endpoints = _endpoints(scheme.kind, scheme.default_port, netloc, url)
     secured = resolve_security(
         in_process=scheme.in_process, acl=scheme.acl, tls_scheme=scheme.tls,
         url_user=url_user, query=secure_query, keywords=security or {},

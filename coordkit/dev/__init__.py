@@ -27,8 +27,22 @@ from .servers import (
     up,
 )
 
-__all__ = ["DEFAULT_PORTS", "KINDS", "PORT_ENV", "DevServer", "DevServerError", "DevStatus", "DownResult",
-           "UpResult", "default_url", "dev_dir", "down", "running_url", "status", "up"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "KINDS",
+    "PORT_ENV",
+    "DevServer",
+    "DevServerError",
+    "DevStatus",
+    "DownResult",
+    "UpResult",
+    "default_url",
+    "dev_dir",
+    "down",
+    "running_url",
+    "status",
+    "up",
+]
 
 
 def default_url() -> str | None:

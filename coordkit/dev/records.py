@@ -62,6 +62,20 @@ class DevServer:
                 "log": str(self.log_path)}
 
 
+@dataclass(frozen=True)
+class DownResult:
+    """What :func:`coordkit.dev.down` did for one kind.
+
+    ``outcome``: ``stopped`` (exited on SIGTERM), ``killed`` (needed SIGKILL), ``gone`` (had already
+    exited), ``not ours`` (its pid now belongs to another program, left alone), ``not running``.
+    """
+
+    kind: str
+    pid: int | None
+    outcome: StopOutcome
+    purged: bool
+
+
 def dev_dir() -> Path:
     """The dev folder: ``$COORDKIT_DEV_DIR``, else ``$XDG_CACHE_HOME/coordkit/dev``, else
     ``~/.cache/coordkit/dev`` (not created here)."""

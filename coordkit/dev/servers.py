@@ -30,10 +30,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .secure import harness as secure_harness, is_secure, url_of
+from coordkit.testing import (
+    EtcdServer,
+    ServerError,
+    ServerProcess,
+    ZooKeeperServer,
+    etcd_binary,
+    free_ports,
+    java_binary,
+    zookeeper_classpath,
+)
+
 from .records import (
     DevServer,
     DevServerError,
+    DownResult,
     StopOutcome,
     adopt,
     dev_dir,
@@ -46,16 +57,8 @@ from .records import (
     wait_for,
     write_record,
 )
-from coordkit.testing import (
-    EtcdServer,
-    ServerError,
-    ServerProcess,
-    ZooKeeperServer,
-    etcd_binary,
-    free_ports,
-    java_binary,
-    zookeeper_classpath,
-)
+from .secure import harness as secure_harness
+from .secure import is_secure, url_of
 
 __all__ = ["DEFAULT_PORTS", "KINDS", "PORT_ENV", "DevServer", "DevServerError", "DevStatus", "DownResult",
            "UpResult", "dev_dir", "down", "running_url", "status", "up"]
@@ -101,20 +104,6 @@ class UpResult:
     def servers(self) -> list[DevServer]:
         """Every server asked for that now runs, etcd first."""
         return sorted(self.started + self.already_running, key=lambda server: KINDS.index(server.kind))
-
-
-@dataclass(frozen=True)
-class DownResult:
-    """What :func:`down` did for one kind.
-
-    ``outcome``: ``stopped`` (exited on SIGTERM), ``killed`` (needed SIGKILL), ``gone`` (had already
-    exited), ``not ours`` (its pid now belongs to another program, left alone), ``not running``.
-    """
-
-    kind: str
-    pid: int | None
-    outcome: StopOutcome
-    purged: bool
 
 
 # --- finding a running server ----------------------------------------------------------------------
