@@ -19,9 +19,7 @@ from .balancing.budget import RetryBudget
 from .balancing.ejection import OutlierEjection
 from .balancing.filters import FilterSpec
 from .balancing.strategies import Strategy, StrategyName
-from .core.schemes import open_backend
 from .core.security import TLS, AclSpec
-from .core.session import Session
 from .core.store import Fence, Store
 from .core.url import parse_url
 from .discovery._checks import DEFAULT_BASE
@@ -71,16 +69,7 @@ def connect(url: str | None = None, *, ttl: float | None = None, timeout: float 
     secure: dict[str, object] = {"tls": tls, "user": user, "password": password,
                                  "password_file": password_file, "acl": acl, "sasl": sasl}
     target = parse_url(url, {k: v for k, v in given.items() if v is not None}, security=secure)
-    backend = open_backend(target.kind, target.endpoints, target.namespace, timeout=target.timeout,
-                           security=target.security)
-    session = Session(backend, ttl=target.ttl, timeout=target.connect_timeout,
-                      margin=target.margin)
-    try:
-        session.open()
-    except BaseException:
-        backend.close()
-        raise
-    return Client(target, backend, session, retry)
+    return Client.open(target, retry)
 
 
 class Client(Store):

@@ -20,6 +20,7 @@ from ..errors import BackendUnavailableError, ConfigurationError, ConflictError,
 from ..names import validate_name, validate_path, validate_value, validate_version
 from .commits import checked_ops
 from .retry import QUICK
+from .schemes import open_backend
 from .session import Session, SessionListener, SessionState
 from .url import Target
 from .watch import WatchHandle
@@ -55,6 +56,25 @@ class Store:
         )
         self._guards: dict[str, threading.Lock] = {}
         self._guards_lock = threading.Lock()
+
+    @classmethod
+    def open(cls: type[S], target: Target, retry: Retrying | None = None) -> S:
+        """A store of ``target`` (see :func:`coordkit.connect`), its session open.
+
+        Waits up to ``target.connect_timeout`` for the first session. Raises
+        BackendUnavailableError (naming the endpoints) if no server answers, AuthenticationError
+        or TLSError for refused credentials; nothing is left open when it raises.
+        """
+        backend = open_backend(
+            target.kind, target.endpoints, target.namespace, timeout=target.timeout, security=target.security
+        )
+        session = Session(backend, ttl=target.ttl, timeout=target.connect_timeout, margin=target.margin)
+        try:
+            session.open()
+        except BaseException:
+            backend.close()
+            raise
+        return cls(target, backend, session, retry)
 
     def local_guard(self, name: str) -> threading.Lock:
         """The one in-process lock of recipe name ``name`` (however it is spelled), for recipes.
@@ -245,7 +265,8 @@ class Store:
 
         Events arrive in store order, each once, and the watch survives reconnects and
         new sessions. When this returns the watch is in place: every later change is
-        delivered (a read that fixes "now" is done first; it raises if no server answers). With ``callback``, it is called on the watch's own thread; without,
+        delivered (a read that fixes "now" is done first; it raises BackendUnavailableError if
+        no server answers). With ``callback``, it is called on the watch's own thread; without,
         iterate over the returned handle. Cancel the handle (or use ``with``) to stop.
         """
         key = validate_path(key_or_path) if recursive else validate_name(key_or_path, "key")
