@@ -58,7 +58,7 @@ class Store:
         self._guards_lock = threading.Lock()
 
     @classmethod
-    def open(cls: type[S], target: Target, retry: Retrying | None = None) -> S:
+    def open(cls: type[S], target: Target, retry: Retrying | None = None) -> S:  # noqa: PYI019 - as __enter__
         """A store of ``target`` (see :func:`coordkit.connect`), its session open.
 
         Waits up to ``target.connect_timeout`` for the first session. Raises
