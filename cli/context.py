@@ -58,7 +58,7 @@ class CliContext:
         looked up here so that the note comes first and the error names the CLI's options."""
         if self.url:
             return self.url
-        from coordkit.devserver import running_url
+        from coordkit.dev import running_url
 
         self.url = running_url()
         if self.url is None:

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from coordkit import devserver
-from coordkit._devserver_secure import connect_environment, is_secure
-from coordkit.devserver import DevServer, DevStatus, DownResult, UpResult
+from coordkit import dev as devserver
+from coordkit.dev import DevServer, DevStatus, DownResult, UpResult
+from coordkit.dev.secure import connect_environment, is_secure
 
 from .context import CliContext, pass_cli
 from .errors import ExitCode

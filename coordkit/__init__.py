@@ -11,6 +11,7 @@ locks with fencing tokens and watched configuration, behind one API chosen by UR
 
 from __future__ import annotations
 
+from .backends.base import Check, Delete, Entry, EventType, Put, ServerInfo, WatchEvent
 from .balancing import (
     Balancer,
     InstanceFailure,
@@ -24,10 +25,14 @@ from .balancing import (
     required,
     where,
 )
-from .backends.base import Check, Delete, Entry, EventType, Put, ServerInfo, WatchEvent
 from .client import Client, connect
 from .config import Config, ConfigChanges, ConfigDiff, ConfigSnapshot, ConfigValidationError
-from ._security import TLS
+from .core.security import TLS
+from .core.session import Session, SessionEvent, SessionState
+from .core.watch import WatchHandle
+from .discovery.cache import RegistryCache, ServiceCache
+from .discovery.instance import ServiceInstance
+from .discovery.registry import Registration
 from .errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -49,11 +54,6 @@ from .errors import (
 )
 from .recipes.election import Election, Leader
 from .recipes.lock import Lock, RWLock, Semaphore
-from .discovery.cache import RegistryCache, ServiceCache
-from .discovery.instance import ServiceInstance
-from .discovery.registry import Registration
-from .session import Session, SessionEvent, SessionState
-from .watch import WatchHandle
 
 __version__ = "0.1.0"
 

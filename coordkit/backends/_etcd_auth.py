@@ -23,7 +23,7 @@ from typing import Any
 
 import grpc
 
-from .._security import Security
+from ..core.security import Security
 from ..errors import ConfigurationError
 
 __all__ = ["EtcdChannel", "is_stale_reason", "is_stale_token"]

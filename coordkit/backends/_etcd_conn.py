@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from .._security import Security
+from ..core.security import Security
 from ..errors import (
     AuthenticationError,
     BackendUnavailableError,

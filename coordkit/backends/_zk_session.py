@@ -16,7 +16,7 @@ from kazoo.exceptions import KazooException
 from kazoo.protocol.serialization import Connect
 from kazoo.retry import KazooRetry
 
-from .._security import Security
+from ..core.security import Security
 from ..errors import ConfigurationError
 from ._zk_acl import kazoo_options
 from ._zk_read import wait

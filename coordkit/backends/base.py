@@ -9,7 +9,7 @@ Session
     etcd lease id). Ephemeral keys belong to it and vanish when it ends: at once on
     :meth:`Backend.close` or :meth:`Backend.new_session`, else when the server expires
     it after the TTL without a heartbeat. :meth:`Backend.keepalive` is one heartbeat; the
-    client's session manager (:mod:`coordkit.session`) calls it, keeps its own clock, and
+    client's session manager (:mod:`coordkit.core.session`) calls it, keeps its own clock, and
     decides SUSPENDED and LOST. Asynchronous connection news (a dropped socket, an expiry
     announced by the server) is reported through the sink given to :meth:`Backend.connect`.
 

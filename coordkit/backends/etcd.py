@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._tls_probe import diagnose_tls
+from ..core.tls_probe import diagnose_tls
 from ..errors import (
     BackendUnavailableError,
     ClosedError,
@@ -77,7 +77,7 @@ def _seconds(options: Mapping[str, Any], name: str, default: float) -> float:
 class EtcdBackend(EtcdContenderQueues):
     """A client of one etcd cluster. ``endpoints`` are ``host:port``; ``namespace`` is ``""``
     or ``/ns``; ``options`` carry ``operation_timeout`` (seconds, default 5) and optionally
-    ``security`` (a ``coordkit._security.Security``: TLS files, user, password); others are
+    ``security`` (a ``coordkit.core.security.Security``: TLS files, user, password); others are
     ignored."""
 
     kind = "etcd"

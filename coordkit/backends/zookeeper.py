@@ -76,8 +76,8 @@ from ..errors import (
     TLSError,
 )
 from ..names import KeyMapper
-from .._security import Security
-from .._tls_probe import diagnose_tls
+from ..core.security import Security
+from ..core.tls_probe import diagnose_tls
 from ._probe import explain, known_failures, summary
 from ._zk_acl import default_acl, describe_identity
 from ._zk_errors import TRANSLATED, translate

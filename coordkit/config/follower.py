@@ -20,12 +20,12 @@ from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_ty
 
 from ..backends.base import Entry, EventType, WatchEvent
 from ..core.retry import PATIENT, until
+from ..core.session import SessionEvent, SessionState
 from ..errors import BackendUnavailableError, ClosedError
-from ..session import SessionEvent, SessionState
 
 if TYPE_CHECKING:
     from ..client import Client
-    from ..watch import WatchHandle
+    from ..core.watch import WatchHandle
 
 __all__ = ["Follower"]
 

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ..backends.base import Entry, WatchEvent
-from ..session import SessionEvent, SessionState
-from ..watch import WatchHandle
+from ..core.session import SessionEvent, SessionState
+from ..core.watch import WatchHandle
 from ._checks import DEFAULT_BASE, check_base, check_service, service_path, split_key
 from .formats import format_for
 from .instance import ServiceInstance

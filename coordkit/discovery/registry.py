@@ -34,7 +34,7 @@ from ..errors import (
     KeyExistsError,
     SessionLostError,
 )
-from ..session import SessionEvent, SessionState
+from ..core.session import SessionEvent, SessionState
 from ._checks import (
     DEFAULT_BASE,
     check_address,

@@ -39,7 +39,7 @@ from ..errors import (
     SessionLostError,
 )
 from ..names import recipe_name
-from ..session import Session, SessionEvent, SessionState
+from ..core.session import Session, SessionEvent, SessionState
 from ._loss import LossEvent
 from ._support import call_time, remaining_time, take, check_timeout, watch_within, when_connected
 

@@ -14,7 +14,7 @@ from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
 
 from ..backends.base import Watch, WatchCallback
 from ..errors import BackendUnavailableError, ConfigurationError, CoordkitError
-from ..session import SessionEvent, SessionState
+from ..core.session import SessionEvent, SessionState
 
 if TYPE_CHECKING:
     from ..client import Client

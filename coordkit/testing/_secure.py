@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coordkit._security import TLS
+from coordkit.core.security import TLS
 from coordkit.testing._certs import STORE_PASSWORD, CertificateAuthority, Issued
 from coordkit.testing._etcd import EtcdServer, etcdctl_binary
 from coordkit.testing._process import ServerError

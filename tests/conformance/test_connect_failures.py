@@ -95,7 +95,7 @@ def test_a_plaintext_server_is_never_taken_for_a_tls_one(kind: str, request: pyt
     learn nothing, whatever the Python build calls the closed handshake ("unexpected eof", "TLS/SSL
     connection has been closed (EOF)"). Debian's Python 3.11.2 made it report "speaks TLS", and a
     merely slow ZooKeeper then failed its connect with a TLSError."""
-    from coordkit._tls_probe import diagnose
+    from coordkit.core.tls_probe import diagnose
 
     server: Any = request.getfixturevalue(f"{kind}_server")
     for _ in range(3):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import coordkit
-from coordkit import devserver
+from coordkit import dev as devserver
 
 
 def dev_env(folder: Path) -> dict[str, str]:

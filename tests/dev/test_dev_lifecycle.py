@@ -15,7 +15,7 @@ import pytest
 from dev_helpers import dev_env, pid_alive, run_cli, value_of, wait_gone
 
 import coordkit
-from coordkit import devserver
+from coordkit import dev as devserver
 
 
 def _state(folder: Path, kind: str) -> dict[str, Any]:

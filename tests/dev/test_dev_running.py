@@ -14,7 +14,7 @@ import pytest
 from dev_helpers import pid_alive, run_cli, stop_everything, value_of
 
 import coordkit
-from coordkit import devserver
+from coordkit import dev as devserver
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import coordkit
-from coordkit._url import parse_url
+from coordkit.core.url import parse_url
 from coordkit.testing._certs import CertificateAuthority
 
 ENV = ("COORDKIT_USER", "COORDKIT_PASSWORD", "COORDKIT_PASSWORD_FILE", "COORDKIT_CA", "COORDKIT_CERT",

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 import coordkit
-from coordkit.session import default_margin
+from coordkit.core.session import default_margin
 
 
 def _url(query: str = "") -> str:

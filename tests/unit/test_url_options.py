@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coordkit import ConfigurationError
-from coordkit._url import OPTION_DOCS, parse_url
+from coordkit.core.url import OPTION_DOCS, parse_url
 
 
 @pytest.mark.parametrize("url", ["memory://?ttl=abc", "etcd://h/ns?ttl=abc", "zk://h?timeout=-1",
@@ -37,3 +37,13 @@ def test_an_option_given_twice_in_the_query_is_refused() -> None:
 def test_keywords_override_valid_query_options() -> None:
     target = parse_url("etcd://h?ttl=3&timeout=2", {"ttl": 7})
     assert (target.ttl, target.timeout, target.connect_timeout) == (7.0, 2.0, 2.0)
+
+
+def test_the_dev_servers_are_an_installed_url_provider() -> None:
+    """connect() without a URL finds a dev server through this entry point (setup.cfg); a stale
+    install without it would silently stop finding one: reinstall (pip install -e .)."""
+    from importlib.metadata import entry_points
+
+    from coordkit.core.url import URL_PROVIDERS
+
+    assert "coordkit.dev:default_url" in {ep.value for ep in entry_points(group=URL_PROVIDERS)}

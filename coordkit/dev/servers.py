@@ -1,7 +1,7 @@
 """Local etcd and ZooKeeper servers for development, which outlive the command that starts them.
 
-``coordkit dev up`` calls :func:`up`; ``coordkit.connect()`` and the CLI, when given no URL, call
-:func:`running_url`. The command lines, config files and readiness checks are those of the test
+``coordkit dev up`` calls :func:`up`; the CLI, and ``coordkit.connect()`` through
+:func:`coordkit.dev.default_url`, call :func:`running_url` when given no URL. The command lines, config files and readiness checks are those of the test
 harness (``coordkit.testing``), but a dev server is detached (its own session, output to a log
 file), never killed at interpreter exit, and recorded in a state file so that later processes find
 it. Everything lives in the dev folder::
@@ -30,10 +30,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from coordkit._devserver_secure import harness as secure_harness, is_secure, url_of
-from coordkit._devserver_records import (
+from coordkit.testing import (
+    EtcdServer,
+    ServerError,
+    ServerProcess,
+    ZooKeeperServer,
+    etcd_binary,
+    free_ports,
+    java_binary,
+    zookeeper_classpath,
+)
+
+from .records import (
     DevServer,
     DevServerError,
+    DownResult,
     StopOutcome,
     adopt,
     dev_dir,
@@ -46,16 +57,8 @@ from coordkit._devserver_records import (
     wait_for,
     write_record,
 )
-from coordkit.testing import (
-    EtcdServer,
-    ServerError,
-    ServerProcess,
-    ZooKeeperServer,
-    etcd_binary,
-    free_ports,
-    java_binary,
-    zookeeper_classpath,
-)
+from .secure import harness as secure_harness
+from .secure import is_secure, url_of
 
 __all__ = ["DEFAULT_PORTS", "KINDS", "PORT_ENV", "DevServer", "DevServerError", "DevStatus", "DownResult",
            "UpResult", "dev_dir", "down", "running_url", "status", "up"]
@@ -103,20 +106,6 @@ class UpResult:
         return sorted(self.started + self.already_running, key=lambda server: KINDS.index(server.kind))
 
 
-@dataclass(frozen=True)
-class DownResult:
-    """What :func:`down` did for one kind.
-
-    ``outcome``: ``stopped`` (exited on SIGTERM), ``killed`` (needed SIGKILL), ``gone`` (had already
-    exited), ``not ours`` (its pid now belongs to another program, left alone), ``not running``.
-    """
-
-    kind: str
-    pid: int | None
-    outcome: StopOutcome
-    purged: bool
-
-
 # --- finding a running server ----------------------------------------------------------------------
 
 
@@ -161,7 +150,7 @@ def up(kinds: Collection[str] | None = None, *, ports: Mapping[str, int] | None 
     ``ports`` maps a kind to its client port (0: any free port); see the module docstring for the
     defaults. Raises DevServerError when a kind asked for explicitly is not installed (saying how
     to install it), when none is installed, or when a server does not start; a server that failed
-    is killed and not recorded, while the others asked for stay up (``secure``: _devserver_secure)."""
+    is killed and not recorded, while the others asked for stay up (``secure``: :mod:`coordkit.dev.secure`)."""
     chosen = _kinds(kinds)
     missing = {kind: reason for kind in chosen if (reason := _not_installed(kind))}
     if kinds is not None and missing:

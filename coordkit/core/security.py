@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Union
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 __all__ = ["ACL_PRESETS", "SECURITY_OPTIONS", "TLS", "Security", "refuse_password_in_url",
            "resolve_security", "split_user"]
@@ -219,24 +219,27 @@ def _acl(spec: object) -> tuple[str, ...] | str | None:
     return tuple(str(entry) for entry in entries)
 
 
-def resolve_security(kind: str, *, url_user: str | None, query: Mapping[str, object],
-                     keywords: Mapping[str, object], tls_scheme: bool,
+def resolve_security(*, in_process: bool, acl: bool, tls_scheme: bool, url_user: str | None,
+                     query: Mapping[str, object], keywords: Mapping[str, object],
                      env: Mapping[str, str] | None = None) -> Security:
     """Credentials from keywords, then the URL, then the environment (see the module doc).
+
+    ``in_process``: the store has no servers (memory://), so nothing may be given; ``acl``:
+    ZooKeeper's ACLs and SASL apply; ``tls_scheme``: the URL's scheme asks for TLS (etcds://).
 
     Raises ConfigurationError naming the option at fault (a missing file, a password without
     a user, a certificate without its key...); never includes the password itself.
     """
     env = os.environ if env is None else env
     given = {k: v for k, v in keywords.items() if v is not None}
-    if kind == "memory":
+    if in_process:
         named = sorted(k for k in given if k != "acl") + sorted(query) + (["user@"] if url_user else [])
         if named or tls_scheme:
             raise ConfigurationError(f"memory:// has no TLS or authentication; drop {', '.join(named)}")
         return Security()
-    if kind != "zookeeper" and ("acl" in query or "acl" in given):
+    if not acl and ("acl" in query or "acl" in given):
         raise ConfigurationError("acl= is a ZooKeeper option; on etcd, rights come from the user's roles")
-    sasl = _sasl(kind, given.get("sasl", query.get("sasl")))
+    sasl = _sasl(acl, given.get("sasl", query.get("sasl")))
 
     def pick(name: str) -> object:
         for source in (given, query):
@@ -272,11 +275,11 @@ def _user(user: object) -> str | None:
     return user
 
 
-def _sasl(kind: str, raw: object) -> str | None:
+def _sasl(acl: bool, raw: object) -> str | None:
     if raw in (None, ""):
         return None
     mechanism = str(raw).upper()
-    if kind != "zookeeper":
+    if not acl:
         raise ConfigurationError("sasl= is a ZooKeeper option; etcd authenticates users by password or certificate")
     if mechanism not in SASL_MECHANISMS:
         raise ConfigurationError(f"sasl={raw!r} is not one of {', '.join(SASL_MECHANISMS)}")

@@ -13,16 +13,19 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-
 from collections.abc import Sequence
 
-from ._security import TLS, Security
+from .security import TLS, Security
 
 __all__ = ["diagnose", "diagnose_tls"]
 
 # An HTTP/2 client preface and an empty SETTINGS frame: an etcd (gRPC) server answers at once
 # with its own SETTINGS, which proves the handshake, client certificate included, went through.
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+# Per protocol (the ``scheme`` a backend passes): the first bytes it sends after a handshake,
+# and how its users turn TLS on. Anything else speaks ZooKeeper's framing.
+_FIRST_BYTES = {"etcd": _H2_PREFACE}
+_TLS_FIX = {"etcd": "etcds:// (or tls=True)"}
 
 
 def _expiry(cert: str) -> float | None:
@@ -71,7 +74,7 @@ def _verify_failure(endpoint: str, host: str, tls: TLS, exc: ssl.SSLCertVerifica
 
 
 def _speaks_tls(endpoint: str, scheme: str) -> str:
-    fix = "etcds:// (or tls=True)" if scheme == "etcd" else "tls=True (or ?tls=true)"
+    fix = _TLS_FIX.get(scheme, "tls=True (or ?tls=true)")
     return f"{endpoint} speaks TLS: use {fix} with ca= naming the CA that signed its certificate"
 
 
@@ -110,7 +113,7 @@ def diagnose(endpoint: str, tls: TLS | None, timeout: float, *, scheme: str) -> 
             sock.settimeout(timeout)
             # TLS 1.3 servers refuse a client certificate after the handshake: send something
             # and read the answer (an HTTP/2 preface for etcd, a ZooKeeper-length frame else).
-            sock.sendall(_H2_PREFACE if scheme == "etcd" else b"\x00\x00\x00\x00")
+            sock.sendall(_FIRST_BYTES.get(scheme, b"\x00\x00\x00\x00"))
             sock.recv(1)
     except ssl.SSLError as exc:
         return _ssl_failure(endpoint, host, tls, exc, scheme, handshake_done=handshake_done)

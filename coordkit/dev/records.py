@@ -1,6 +1,6 @@
 """The dev servers' records and processes: state files, whether a pid is still ours, stopping it.
 
-The bookkeeping behind :mod:`coordkit.devserver`. A record is trusted only as far as it can be
+The bookkeeping behind :mod:`coordkit.dev.servers`. A record is trusted only as far as it can be
 checked: a pid is taken to be our server only while ``/proc/PID/cmdline`` is the command recorded
 at start, so a pid reused by another program after a reboot is never signalled.
 """
@@ -60,6 +60,20 @@ class DevServer:
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "command": list(self.command), "data_dir": str(self.data_dir),
                 "log": str(self.log_path)}
+
+
+@dataclass(frozen=True)
+class DownResult:
+    """What :func:`coordkit.dev.down` did for one kind.
+
+    ``outcome``: ``stopped`` (exited on SIGTERM), ``killed`` (needed SIGKILL), ``gone`` (had already
+    exited), ``not ours`` (its pid now belongs to another program, left alone), ``not running``.
+    """
+
+    kind: str
+    pid: int | None
+    outcome: StopOutcome
+    purged: bool
 
 
 def dev_dir() -> Path:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .backends.base import Check, Delete, Op, Put
-from .errors import CommitTooLargeError, ConfigurationError
-from .names import MAX_COMMIT_OPS, MAX_VALUE_BYTES, validate_name, validate_value, validate_version
+from ..backends.base import Check, Delete, Op, Put
+from ..errors import CommitTooLargeError, ConfigurationError
+from ..names import MAX_COMMIT_OPS, MAX_VALUE_BYTES, validate_name, validate_value, validate_version
 
 __all__ = ["checked_ops"]
 

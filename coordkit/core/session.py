@@ -37,15 +37,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tenacity import Retrying, retry_if_not_exception_type, wait_random_exponential
+from tenacity import Retrying, retry_if_not_exception_type
 
-from .backends.base import Backend, ConnectionEvent
-from .errors import BackendUnavailableError, ClosedError, SessionLostError
+from ..backends.base import Backend, ConnectionEvent
+from ..errors import BackendUnavailableError, ClosedError, SessionLostError
+from .retry import NEW_SESSION
 
-__all__ = ["DEFAULT_MARGIN", "DEFAULT_MARGIN_RATE", "Session", "SessionEvent", "SessionListener",
-           "SessionState", "default_margin"]
+__all__ = ["DEFAULT_MARGIN", "DEFAULT_MARGIN_RATE", "Session", "SessionEvent", "SessionListener", "SessionState",
+           "default_margin"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("coordkit.session")  # the name the README documents, older than coordkit.core
 
 # The margin taken off the TTL: a fixed part for scheduling (from an ownership check's clock
 # read to the caller's act on it) plus a part for clock rates (NTP slews by at most 500 ppm;
@@ -376,8 +377,7 @@ class Session:
 
     def _reopen(self) -> None:
         retrying = Retrying(  # every failure but a close is retried: a new session must come
-            wait=wait_random_exponential(multiplier=0.05, max=1.0),
-            retry=retry_if_not_exception_type(ClosedError),
+            wait=NEW_SESSION, retry=retry_if_not_exception_type(ClosedError),
             before_sleep=lambda state: log.debug("coordkit: opening a new session failed: %r",
                                                  state.outcome.exception() if state.outcome else None),
             reraise=True,

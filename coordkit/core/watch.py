@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from .backends.base import Watch, WatchEvent
+from ..backends.base import Watch, WatchEvent
 
 __all__ = ["WatchHandle"]
 

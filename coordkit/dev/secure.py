@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from ._devserver_records import DevServer, DevServerError
-from .testing._process import ServerError, ServerProcess
-from .testing._secure import SecureEtcdServer, SecureZooKeeperServer, User
+from ..testing._process import ServerError, ServerProcess
+from ..testing._secure import SecureEtcdServer, SecureZooKeeperServer, User
+from .records import DevServer, DevServerError
 
 __all__ = ["DEV_USER", "connect_environment", "harness", "is_secure", "url_of"]
 
@@ -36,7 +36,7 @@ def url_of(kind: str, host: str, ports: Mapping[str, int]) -> str:
 
 def harness(kind: str, folder: Path, *, binary: str | None = None) -> ServerProcess:
     """The harness object of the secure ``kind`` dev server in ``folder`` (see
-    devserver._harness), making the credentials on first use."""
+    servers._harness), making the credentials on first use."""
     credentials = folder / "credentials"
     try:
         if kind == "etcd":
