@@ -27,6 +27,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 from tenacity.retry import retry_all
 
 from ..discovery._checks import DEFAULT_BASE
+from ..discovery.cache import ServiceCache
 from ..discovery.instance import ServiceInstance
 from ..errors import ClosedError, ConfigurationError
 from .budget import RetryBudget, retry_if_budget
@@ -38,7 +39,7 @@ from .source import InstanceSource
 from .strategies import LeastOutstanding, PeakEwma, RandomChoice, RoundRobin, Strategy, StrategyName, Weighted
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
 __all__ = ["Balancer", "STRATEGIES", "make_strategy", "DEFAULT_FAILURES", "FailureSpec"]
 
@@ -126,7 +127,7 @@ class Balancer:
         self._on_instances(())
 
     @classmethod
-    def for_service(cls, client: "Client", name: str, strategy: StrategyName | Strategy = "round_robin",
+    def for_service(cls, client: Store, name: str, strategy: StrategyName | Strategy = "round_robin",
                     *, base: str = DEFAULT_BASE, filters: FilterSpec = None,
                     ejection: OutlierEjection | bool = True, retry: Retrying | None = None,
                     budget: RetryBudget | bool = True,
@@ -139,7 +140,7 @@ class Balancer:
         strategy is checked first, so a bad one reads nothing).
         """
         chosen = make_strategy(strategy)
-        cache = client.discover(name, base=base)
+        cache = ServiceCache(client, name, base=base)
         try:
             return cls(cache, chosen, filters=filters, ejection=ejection, retry=retry, budget=budget,
                        failure=failure, owns_source=True)

@@ -55,7 +55,7 @@ from .filters import FilterSpec
 from .strategies import Strategy, StrategyName
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
 __all__ = ["BalancedSession", "BalancerOptions", "BalancingAdapter", "ServerErrorResponse", "NoInstanceForRequest",
            "IDEMPOTENT_METHODS"]
@@ -210,7 +210,7 @@ class _Balancers:
     """Service name -> Balancer: the given ones, plus ones made through the client on first
     use (closed with the session)."""
 
-    def __init__(self, client: "Client | None", given: Mapping[str, Balancer],
+    def __init__(self, client: "Store | None", given: Mapping[str, Balancer],
                  services: Collection[str] | None, strategy: StrategyName | Callable[[], Strategy],
                  options: BalancerOptions) -> None:
         self._client = client
@@ -231,7 +231,7 @@ class _Balancers:
             if host not in self._made:
                 strategy = self._strategy() if callable(self._strategy) and not isinstance(
                     self._strategy, Strategy) else self._strategy
-                self._made[host] = self._client.balancer(host, strategy, **self._options)
+                self._made[host] = Balancer.for_service(self._client, host, strategy, **self._options)
             return self._made[host]
 
     def close(self) -> None:
@@ -249,12 +249,12 @@ class BalancedSession(requests.Session):
     **balancer_options)`` on first use) and/or ready ``balancers`` by service name.
     ``strategy`` may be a name or a zero-argument factory of Strategy objects (a strategy
     object serves one balancer). ``services`` limits which hosts are treated as service
-    names. ``balancer_options`` are :meth:`Client.balancer`'s keyword options
+    names. ``balancer_options`` are :meth:`coordkit.Client.balancer`'s keyword options
     (:class:`BalancerOptions`). The other options go to :class:`BalancingAdapter`. Closing
     the session closes the balancers it made (not the given ones).
     """
 
-    def __init__(self, client: "Client | None" = None, *, balancers: Mapping[str, Balancer] | None = None,
+    def __init__(self, client: "Store | None" = None, *, balancers: Mapping[str, Balancer] | None = None,
                  strategy: StrategyName | Callable[[], Strategy] = "round_robin",
                  services: Collection[str] | None = None,
                  balancer_options: BalancerOptions | None = None, host_header: str = "service",

@@ -20,7 +20,7 @@ from .values import flat_mapping, normalize_key
 from .writer import Writer
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
 __all__ = ["Edits"]
 
@@ -32,7 +32,7 @@ class Edits:
 
     __slots__ = ()
 
-    _client: Client
+    _client: Store
     _app: str
     _root: str
     _writer: Writer

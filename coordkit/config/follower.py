@@ -24,7 +24,7 @@ from ..core.session import SessionEvent, SessionState
 from ..errors import BackendUnavailableError, ClosedError
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
     from ..core.watch import WatchHandle
 
 __all__ = ["Follower"]
@@ -46,7 +46,7 @@ class Follower:
     are applied one at a time and in order.
     """
 
-    def __init__(self, client: Client, root: str, *, read: ReadFn, apply: ApplyFn, name: str) -> None:
+    def __init__(self, client: Store, root: str, *, read: ReadFn, apply: ApplyFn, name: str) -> None:
         self._client, self._root, self._read, self._apply, self._name = client, root, read, apply, name
         self._cond = threading.Condition()
         self._apply_lock = threading.RLock()

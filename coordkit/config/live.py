@@ -24,7 +24,7 @@ from .values import Setting, flat_mapping, unflatten
 from .writer import Writer
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
 __all__ = ["Config"]
 
@@ -63,18 +63,18 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
     """
 
     @overload
-    def __init__(self: Config[None], client: Client, app: str, *, base: str = "/config",
+    def __init__(self: Config[None], client: Store, app: str, *, base: str = "/config",
                  defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
                  schema: None = None, env_prefix: str | None = None,
                  environ: Mapping[str, str] | None = None, writable: bool = False,
                  live: bool = True) -> None: ...
     @overload
-    def __init__(self: Config[S], client: Client, app: str, *, base: str = "/config",
+    def __init__(self: Config[S], client: Store, app: str, *, base: str = "/config",
                  defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
                  schema: Callable[..., S], env_prefix: str | None = None,
                  environ: Mapping[str, str] | None = None, writable: bool = False,
                  live: bool = True) -> None: ...
-    def __init__(self, client: Client, app: str, *, base: str = "/config",
+    def __init__(self, client: Store, app: str, *, base: str = "/config",
                  defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
                  schema: Callable[..., Any] | None = None, env_prefix: str | None = None,
                  environ: Mapping[str, str] | None = None, writable: bool = False,

@@ -24,7 +24,7 @@ from ..names import join
 from .values import MARKER
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
 __all__ = ["change_ops", "read_subtree"]
 
@@ -37,7 +37,7 @@ def _stamp(entry: Entry | None) -> tuple[int, int] | None:
     return None if entry is None else (entry.create_revision, entry.mod_revision)
 
 
-def _retrying(client: Client, timeout: float | None) -> Retrying:
+def _retrying(client: Store, timeout: float | None) -> Retrying:
     return Retrying(
         stop=by_deadline(time.monotonic() + (client.timeout if timeout is None else timeout)),
         wait=QUICK,  # a caller (a construction, a refresh, a write's read-back) waits for this read
@@ -46,7 +46,7 @@ def _retrying(client: Client, timeout: float | None) -> Retrying:
     )
 
 
-def read_subtree(client: Client, root: str, *, timeout: float | None = None) -> tuple[list[Entry], int]:
+def read_subtree(client: Store, root: str, *, timeout: float | None = None) -> tuple[list[Entry], int]:
     """Every entry below ``root`` as one consistent state, and the revision it holds at.
 
     Retries while no server answers or changes keep tearing the read, within ``timeout``

@@ -14,7 +14,7 @@ from .store import change_ops
 from .values import encode, unflatten
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
 __all__ = ["Writer"]
 
@@ -22,7 +22,7 @@ __all__ = ["Writer"]
 class Writer:
     """Writes one application's settings under ``root`` as single commits."""
 
-    def __init__(self, client: Client, root: str, app: str, *, schema: Schema | None,
+    def __init__(self, client: Store, root: str, app: str, *, schema: Schema | None,
                  defaults: Mapping[str, Any]) -> None:
         self._client, self._root, self._app = client, root, app
         self._schema, self._defaults = schema, defaults

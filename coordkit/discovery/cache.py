@@ -36,7 +36,7 @@ from .instance import ServiceInstance
 from .registry import decode_entry
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
 __all__ = ["InstancesListener", "RegistryCache", "ServiceCache"]
 
@@ -49,7 +49,7 @@ class _LiveInstances:
     """The machinery shared by :class:`ServiceCache` and :class:`RegistryCache`: a watch on
     ``path``, the reconciled start, the sorted tuple, listeners and staleness."""
 
-    def __init__(self, client: Client, path: str) -> None:
+    def __init__(self, client: Store, path: str) -> None:
         self._client = client
         self._path = path
         self._format = format_for(client.backend.capabilities.layout)
@@ -250,7 +250,7 @@ class ServiceCache(_LiveInstances):
     its ``with`` block) to stop the watch.
     """
 
-    def __init__(self, client: Client, name: str, *, base: str = DEFAULT_BASE) -> None:
+    def __init__(self, client: Store, name: str, *, base: str = DEFAULT_BASE) -> None:
         self.name = check_service(name)
         super().__init__(client, service_path(check_base(base), self.name))
 
@@ -273,7 +273,7 @@ class RegistryCache(_LiveInstances):
     what ``coordkit services --watch`` follows. The same guarantees as ServiceCache; its
     start on ZooKeeper costs one more read of the whole registry."""
 
-    def __init__(self, client: Client, *, base: str = DEFAULT_BASE) -> None:
+    def __init__(self, client: Store, *, base: str = DEFAULT_BASE) -> None:
         super().__init__(client, check_base(base))
 
     def __repr__(self) -> str:

@@ -53,7 +53,7 @@ from .formats import FormatError, InstanceFormat, format_for
 from .instance import ServiceInstance
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
 __all__ = ["Registration", "decode_entry", "read_instances", "read_services"]
 
@@ -80,7 +80,7 @@ def _sort_key(instance: ServiceInstance) -> tuple[str, str]:
     return instance.id, instance.address
 
 
-def read_instances(client: Client, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
+def read_instances(client: Store, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
     """The live instances of service ``name``, sorted by id: one read (a range read on etcd,
     pipelined reads on ZooKeeper). Entries that are not instances are skipped with a warning.
     Raises BackendUnavailableError if the store cannot be reached within the client's timeout."""
@@ -96,7 +96,7 @@ def read_instances(client: Client, name: str, *, base: str = DEFAULT_BASE) -> li
     return sorted(found, key=_sort_key)
 
 
-def read_services(client: Client, *, base: str = DEFAULT_BASE) -> dict[str, list[ServiceInstance]]:
+def read_services(client: Store, *, base: str = DEFAULT_BASE) -> dict[str, list[ServiceInstance]]:
     """Every service under ``base`` with its live instances (sorted by id), from one read.
     On ZooKeeper a service whose node exists with no instance left is listed empty."""
     root = check_base(base)
@@ -131,7 +131,7 @@ class Registration:
     be reached within the client's timeout (then nothing is registered).
     """
 
-    def __init__(self, client: Client, name: str, address: str, port: int, *, id: str | None = None,
+    def __init__(self, client: Store, name: str, address: str, port: int, *, id: str | None = None,
                  metadata: Mapping[str, str] | None = None, weight: int = 1, base: str = DEFAULT_BASE,
                  ssl_port: int | None = None, uri_spec: str | Mapping[str, Any] | None = None) -> None:
         service = check_service(name)
