@@ -26,7 +26,8 @@ from coordkit.backends.base import Contender
 from ._child import start_guarded
 from ._seconds import WAIT_SECONDS
 from ._waiting import WaitProgress
-from .errors import CliError, ExitCode
+from .errors import CliError
+from .exit_codes import ExitCode
 from .output import Output
 
 __all__ = [

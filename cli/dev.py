@@ -11,7 +11,7 @@ from coordkit._devserver_secure import connect_environment, is_secure
 from coordkit.devserver import DevServer, DevStatus, DownResult, UpResult
 
 from .context import CliContext, pass_cli
-from .errors import ExitCode
+from .exit_codes import ExitCode
 
 __all__ = ["dev"]
 

@@ -25,7 +25,8 @@ from ._holding import (
 )
 from ._waiting import WaitProgress
 from .context import CliContext, pass_cli
-from .errors import CliError, ExitCode
+from .errors import CliError
+from .exit_codes import ExitCode
 from .output import Output, preview
 
 __all__ = ["elect"]

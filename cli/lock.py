@@ -24,7 +24,8 @@ from ._holding import (
 )
 from ._waiting import WaitProgress
 from .context import CliContext, pass_cli
-from .errors import CliError, ExitCode
+from .errors import CliError
+from .exit_codes import ExitCode
 
 __all__ = ["lock"]
 
