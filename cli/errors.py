@@ -46,7 +46,8 @@ __all__ = [
 
 # Bare `coordkit` or `coordkit config` (click >= 8.2): the help is the useful answer there.
 _NO_ARGS_IS_HELP: tuple[type[click.UsageError], ...] = tuple(
-    kind for kind in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if kind is not None)
+    kind for kind in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if kind is not None
+)
 
 # Most specific first: OperationTimeoutError is a BackendUnavailableError, and
 # InvalidNameError a ConfigurationError, so they need no rows of their own.
@@ -67,7 +68,9 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = ExitCode.NOT_FOUND) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # Click types exit_code as a class attribute; one class carrying each failure's code
+        # keeps the mapping in the one table below instead of a subclass per code.
+        self.exit_code = exit_code  # type: ignore[misc]
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"coordkit: {self.format_message()}", file=file, err=True)
@@ -94,6 +97,10 @@ class OneLineUsageError(click.UsageError):
             return ""
         help_option = max(ctx.command.get_help_option_names(ctx), key=len)
         return f" (see '{ctx.command_path} {help_option}')"
+
+
+# Usage errors shown as they are: already one line, or the help (the answer to a bare group).
+_SHOWN_AS_IS: tuple[type[click.UsageError], ...] = (OneLineUsageError, *_NO_ARGS_IS_HELP)
 
 
 def _one_line(text: str) -> str:
@@ -138,8 +145,8 @@ def interrupts_exit_130() -> Iterator[None]:
         yield
     except (KeyboardInterrupt, click.Abort):
         raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
-    except (OneLineUsageError, *_NO_ARGS_IS_HELP):
-        raise  # already one line; or the help, which is the answer to a bare group
+    except _SHOWN_AS_IS:
+        raise
     except click.UsageError as exc:
         raise OneLineUsageError(exc) from exc
 

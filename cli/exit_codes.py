@@ -7,6 +7,10 @@ test compares the two), and every command exits through it, so that none of them
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["ExitCode", "exit_code_table"]
 
@@ -18,7 +22,7 @@ class ExitCode(enum.IntEnum):
 
     meaning: str
 
-    def __new__(cls, value: int, meaning: str) -> ExitCode:
+    def __new__(cls, value: int, meaning: str) -> Self:
         member = int.__new__(cls, value)
         member._value_ = value
         member.meaning = meaning
@@ -43,8 +47,13 @@ class ExitCode(enum.IntEnum):
     #: AuthenticationError.
     AUTH = 8, "authentication failed: wrong or missing user or password"
     #: TLSError.
-    TLS = 9, ("TLS failed: untrusted or mismatched server certificate, missing or expired client "
-              "certificate, or TLS on one side only")
+    TLS = (
+        9,
+        (
+            "TLS failed: untrusted or mismatched server certificate, missing or expired client "
+            "certificate, or TLS on one side only"
+        ),
+    )
     #: PermissionDeniedError.
     PERMISSION = 10, "permission denied: the user's roles (etcd) or the node's ACL (ZooKeeper) refuse it"
     #: A shell's code for a command that exists but cannot be executed.
@@ -58,5 +67,14 @@ class ExitCode(enum.IntEnum):
 def exit_code_table() -> str:
     """The ``--help`` epilog: one line per :class:`ExitCode`, kept unwrapped (``\\b``)."""
     rows = [f"  {code.value:<4} {code.meaning}" for code in ExitCode]
-    return "\n".join(["\b", "Exit codes:", *rows,
-                      "  lock, elect and register with a COMMAND exit with the command's status."]) + "\n"
+    return (
+        "\n".join(
+            [
+                "\b",
+                "Exit codes:",
+                *rows,
+                "  lock, elect and register with a COMMAND exit with the command's status.",
+            ]
+        )
+        + "\n"
+    )

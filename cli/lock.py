@@ -7,22 +7,12 @@ import sys
 
 import click
 
-from coordkit import CoordkitError, OwnershipError
-from coordkit.recipes.lock import Lock
+from coordkit import CoordkitError, Lock, OwnershipError
 
-from ._holding import (
-    LossReport,
-    Signals,
-    catching_signals,
-    chosen_wait,
-    hold_until_stopped,
-    holder_note,
-    run_while_held,
-    ttl_option,
-    wait_option,
-    wait_to_win,
-)
-from ._waiting import WaitProgress
+from ._hold_options import chosen_wait, ttl_option, wait_option
+from ._ownership import LossReport, hold_until_stopped, holder_note, run_while_held, wait_to_win
+from ._signals import Signals, catching_signals
+from ._waiting_line import WaitProgress
 from .context import CliContext, pass_cli
 from .errors import CliError
 from .exit_codes import ExitCode
