@@ -8,6 +8,7 @@ A loss is noticed at the ownership deadline, by the clock, and always exits 5
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import subprocess
@@ -17,7 +18,7 @@ from typing import Protocol
 
 import click
 
-from coordkit import CoordkitError
+from coordkit import CoordkitError, OwnershipError
 from coordkit.recipes import Contender
 
 from ._guarded_child import start_guarded
@@ -32,6 +33,8 @@ __all__ = [
     "Held",
     "LossReport",
     "Queued",
+    "give_up",
+    "give_up_quietly",
     "hold_until_stopped",
     "holder_note",
     "run_while_held",
@@ -186,3 +189,23 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def give_up(release: Callable[[], object]) -> None:
+    """Release the lock or resign the leadership with ``release``. An OwnershipError there
+    means that it was lost meanwhile: exit 5 (:attr:`.ExitCode.SESSION_LOST`) with its
+    message, rather than the 1 that an OwnershipError elsewhere means."""
+    try:
+        release()
+    except OwnershipError as exc:
+        raise CliError(str(exc), ExitCode.SESSION_LOST) from None
+
+
+def give_up_quietly(held: Held, release: Callable[[], object]) -> None:
+    """Release or resign after something else failed, which is what will be reported: this
+    is only tidying up, so its own failure is not. Skipped once ownership is lost: the
+    servers are likely out of reach, and the session's end removes the key."""
+    if held.lost.is_set():
+        return
+    with contextlib.suppress(CoordkitError):
+        release()
