@@ -110,12 +110,8 @@ for _command in (ls, get, put, delete, watch, status, lock, elect, services, reg
     cli.add_command(_command)
 
 
-def _configure_logging(verbosity: int = 0) -> None:
-    """Log lines on stderr; see :func:`.logs.configure_logging`."""
-    configure_logging(verbosity)
-
-
 def main() -> None:
-    """Console-script entry point."""
-    _configure_logging()
+    """Console-script entry point: warnings only on stderr until -v says more, then the
+    group in Click's standalone mode, which exits with the command's :class:`.ExitCode`."""
+    configure_logging()
     cli(prog_name="coordkit")
