@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import click
+
+from coordkit import ConfigurationError
+from coordkit.core.durations import wait_seconds
 
 __all__ = ["WAIT_SECONDS"]
 
@@ -19,9 +21,11 @@ class _Seconds(click.FloatRange):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         seconds = super().convert(value, param, ctx)
-        if isinstance(seconds, float) and math.isnan(seconds):
+        try:
+            wait_seconds(seconds)  # the library's own check of a wait: it refuses nan
+        except ConfigurationError:
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        return seconds
+        return seconds  # as given: inf stays inf, which --wait and its deprecated name tell from "not given"
 
 
 WAIT_SECONDS = _Seconds(min=0)

@@ -28,7 +28,8 @@ from coordkit.config import (
 )
 
 from .context import CliContext, pass_cli
-from .errors import CliError, ExitCode
+from .errors import CliError
+from .exit_codes import ExitCode
 from .output import Output
 from .watch import _report_connection, _stop_requested
 

@@ -11,7 +11,7 @@ from coordkit.dev import DevServer, DevStatus, DownResult, UpResult
 from coordkit.dev.secure import connect_environment, is_secure
 
 from .context import CliContext, pass_cli
-from .errors import ExitCode
+from .exit_codes import ExitCode
 
 __all__ = ["dev"]
 

@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 
 import click
 
-from coordkit import BackendUnavailableError, CoordkitError, OwnershipError
-from coordkit.recipes.election import Election, Leader
+from coordkit import BackendUnavailableError, Election, Leader
 
-from ._holding import (
+from ._hold_options import chosen_wait, ttl_option, wait_option
+from ._ownership import (
     LossReport,
-    Signals,
-    catching_signals,
-    chosen_wait,
+    give_up,
+    give_up_quietly,
     hold_until_stopped,
     holder_note,
     run_while_held,
-    ttl_option,
-    wait_option,
     wait_to_win,
 )
-from ._waiting import WaitProgress
+from ._signals import Signals, catching_signals
+from ._waiting_line import WaitProgress
 from .context import CliContext, pass_cli
-from .errors import CliError, ExitCode
+from .errors import CliError
+from .exit_codes import ExitCode
 from .output import Output, preview
 
 __all__ = ["elect"]
@@ -95,12 +93,9 @@ def _campaign(cli: CliContext, election: Election, proposal: str, wait_timeout: 
         try:
             status = _lead(cli, election, proposal, command, loss, signals)
         except BaseException:
-            _resign_quietly(election)
+            give_up_quietly(election, election.resign)
             raise
-        try:
-            election.resign()
-        except OwnershipError as exc:
-            raise CliError(str(exc), ExitCode.SESSION_LOST) from None
+        give_up(election.resign)
     return status
 
 
@@ -118,14 +113,6 @@ def _lead(cli: CliContext, election: Election, proposal: str, command: tuple[str
         cli.out.note(f"leading {election.name} (token {election.token}); Ctrl-C resigns")
     hold_until_stopped(loss, signals)
     return 0
-
-
-def _resign_quietly(election: Election) -> None:
-    # Something already failed and will be reported; resigning is only tidying up.
-    if election.lost.is_set():
-        return  # the servers are likely out of reach; the session's end removes the key
-    with contextlib.suppress(CoordkitError):
-        election.resign()
 
 
 # --- listen ----------------------------------------------------------------------------

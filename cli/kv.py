@@ -132,10 +132,11 @@ def put(cli: CliContext, key: str, value: str, expected_version: int | None, cre
 
 
 def _read_stdin() -> bytes:
-    stdin = click.get_binary_stream("stdin")
-    if stdin.isatty():  # otherwise a person would wonder why nothing happens
-        click.echo("coordkit: reading the value from stdin; end it with Ctrl-D", err=True)
-    return stdin.read()
+    with click.open_file("-", "rb") as stdin:  # binary stdin, left open (see output.write_raw)
+        if stdin.isatty():  # otherwise a person would wonder why nothing happens
+            click.echo("coordkit: reading the value from stdin; end it with Ctrl-D", err=True)
+        data: bytes = stdin.read()
+        return data
 
 
 # --- del -----------------------------------------------------------------------------

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
 import click
 
-from coordkit import CoordkitError, OwnershipError
-from coordkit.recipes.lock import Lock
+from coordkit import Lock
 
-from ._holding import (
+from ._hold_options import chosen_wait, ttl_option, wait_option
+from ._ownership import (
     LossReport,
-    Signals,
-    catching_signals,
-    chosen_wait,
+    give_up,
+    give_up_quietly,
     hold_until_stopped,
     holder_note,
     run_while_held,
-    ttl_option,
-    wait_option,
     wait_to_win,
 )
-from ._waiting import WaitProgress
+from ._signals import Signals, catching_signals
+from ._waiting_line import WaitProgress
 from .context import CliContext, pass_cli
-from .errors import CliError, ExitCode
+from .errors import CliError
+from .exit_codes import ExitCode
 
 __all__ = ["lock"]
 
@@ -75,9 +73,9 @@ def lock(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wait
         try:
             status = _use(cli, handle, command, loss, signals)
         except BaseException:
-            _release_quietly(handle)
+            give_up_quietly(handle, handle.release)
             raise
-        _release(handle)
+        give_up(handle.release)
     raise click.exceptions.Exit(status)
 
 
@@ -94,18 +92,3 @@ def _use(cli: CliContext, handle: Lock, command: tuple[str, ...], loss: LossRepo
         cli.out.note(f"holding lock {handle.name} (token {handle.token}); Ctrl-C releases it")
     hold_until_stopped(loss, signals)
     return 0
-
-
-def _release(handle: Lock) -> None:
-    try:
-        handle.release()
-    except OwnershipError as exc:
-        raise CliError(str(exc), ExitCode.SESSION_LOST) from None
-
-
-def _release_quietly(handle: Lock) -> None:
-    # Something already failed and will be reported; the release is only tidying up.
-    if handle.lost.is_set():
-        return  # the servers are likely out of reach; the session's end removes the key
-    with contextlib.suppress(CoordkitError):
-        handle.release()

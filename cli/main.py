@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -15,7 +13,8 @@ from .config import config
 from .context import CliContext
 from .dev import dev
 from .elect import elect
-from .errors import exit_code_table, exits_like_click, translate_errors
+from .errors import interrupts_exit_130, translate_errors
+from .exit_codes import exit_code_table
 from .kv import delete, get, ls, put
 from .lock import lock
 from .logs import configure_logging, verbosity
@@ -25,21 +24,19 @@ from .watch import watch
 
 __all__ = ["cli", "main"]
 
-class CoordkitGroup(click.Group):
-    """A group whose commands' failures all pass through :func:`translate_errors`, and
-    whose usage errors are one line (:func:`exits_like_click`), in a real process and
-    under ``CliRunner`` alike."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, False, **extra)
-        # Click's standalone mode prints its own four-line usage block, so run without it
-        # and do the rest of its work (show, exit) in exits_like_click.
-        with exits_like_click():
-            code = super().main(args, prog_name, complete_var, False, **extra)
-        # invoke() returns None, so an int is the code of a click Exit (--help, ctx.exit(n)).
-        sys.exit(code if isinstance(code, int) else 0)
+class CoordkitGroup(click.Group):
+    """A group whose failures all leave as Click exceptions carrying their exit code, for
+    Click's standalone mode to show and exit with (in a real process and under ``CliRunner``
+    alike): a command's through :func:`.translate_errors`, the parsing of the global options'
+    through :func:`.interrupts_exit_130`."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        # Parsing the global options runs before invoke(): its usage errors and a Ctrl-C
+        # (Click would say "Aborted!" and exit 1) need the same treatment as a command's.
+        with interrupts_exit_130():
+            return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> None:
         def endpoints() -> tuple[str, ...]:
@@ -113,12 +110,8 @@ for _command in (ls, get, put, delete, watch, status, lock, elect, services, reg
     cli.add_command(_command)
 
 
-def _configure_logging(verbosity: int = 0) -> None:
-    """Log lines on stderr; see :func:`.logs.configure_logging`."""
-    configure_logging(verbosity)
-
-
 def main() -> None:
-    """Console-script entry point."""
-    _configure_logging()
+    """Console-script entry point: warnings only on stderr until -v says more, then the
+    group in Click's standalone mode, which exits with the command's :class:`.ExitCode`."""
+    configure_logging()
     cli(prog_name="coordkit")

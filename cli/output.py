@@ -59,9 +59,11 @@ class Output:
 
 def write_raw(data: bytes) -> None:
     """Bytes to stdout exactly as stored (for values that are not text)."""
-    stream = click.get_binary_stream("stdout")
-    stream.write(data)
-    stream.flush()
+    # open_file("-"): Click's binary stdout without the deprecated get_binary_stream (Click 8.5),
+    # on every Click version setup.cfg allows; it is not closed, being stdout.
+    with click.open_file("-", "wb") as stream:
+        stream.write(data)
+        stream.flush()
 
 
 def _valid_utf8(text: str) -> str:

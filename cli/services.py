@@ -12,16 +12,18 @@ import click
 
 from coordkit import NotFoundError, SessionEvent, SessionState
 from coordkit.discovery import (
+    FormatError,
     Registration,
     RegistryCache,
     ServiceCache,
     ServiceInstance,
     read_instances,
     read_services,
+    split_endpoint,
 )
-from coordkit.discovery.formats import FormatError, split_endpoint
 
-from ._holding import LossReport, Signals, catching_signals, run_while_held
+from ._ownership import LossReport, run_while_held
+from ._signals import Signals, catching_signals
 from .context import CliContext, pass_cli
 from .output import Output
 

@@ -11,7 +11,8 @@ import click
 import coordkit
 
 from .context import CliContext, pass_cli
-from .errors import CliError, ExitCode
+from .errors import CliError
+from .exit_codes import ExitCode
 
 __all__ = ["status"]
 

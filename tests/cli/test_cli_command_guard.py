@@ -54,7 +54,7 @@ def test_starting_the_command_runs_no_at_fork_handler(tmp_path: Path) -> None:
     """A fork of the whole coordkit process runs every at-fork handler, gRPC's among them, while
     gRPC's poller threads are live: etcd clients then aborted now and then ("epoll_wait error:
     Bad file descriptor", exit 134). The command must be started without such a fork."""
-    from coordkit_cli._child import start_guarded
+    from coordkit_cli._guarded_child import start_guarded
 
     forks: list[str] = []
     os.register_at_fork(before=lambda: forks.append("fork"))
@@ -68,7 +68,7 @@ def test_starting_the_command_runs_no_at_fork_handler(tmp_path: Path) -> None:
                                                 ("not-executable", PermissionError)])
 def test_a_command_that_cannot_run_is_refused_before_anything_starts(tmp_path: Path, program: str,
                                                                      error: type[OSError]) -> None:
-    from coordkit_cli._child import start_guarded
+    from coordkit_cli._guarded_child import start_guarded
 
     (tmp_path / "not-executable").write_text("#!/bin/sh\n")
     with pytest.raises(error):

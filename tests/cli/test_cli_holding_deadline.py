@@ -11,10 +11,11 @@ from pathlib import Path
 
 import click
 import pytest
+from coordkit_cli._ownership import LossReport, run_while_held
+from coordkit_cli._signals import Signals
+from coordkit_cli.exit_codes import ExitCode
 
 import coordkit
-from cli._holding import LossReport, Signals, run_while_held
-from cli.errors import ExitCode
 
 
 @pytest.fixture

@@ -71,10 +71,11 @@ def test_a_command_exit_status_passes_through(invoke: Invoke) -> None:
 
 
 def test_abort_while_click_parses_exits_130(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(self: CoordkitGroup, *args: object, **kwargs: object) -> click.Context:
-        raise KeyboardInterrupt  # Ctrl-C before any command runs: Click raises Abort
+    def interrupted(self: CoordkitGroup, *args: object, **kwargs: object) -> list[str]:
+        raise KeyboardInterrupt  # Ctrl-C before any command runs: Click would say "Aborted!"
 
-    monkeypatch.setattr(CoordkitGroup, "make_context", interrupted)
+    # parse_args: where Click parses the global options, inside the group's make_context.
+    monkeypatch.setattr(CoordkitGroup, "parse_args", interrupted)
     result = invoke("ls")
     assert result.exit_code == 130
     assert "Aborted" not in result.stderr and "Traceback" not in result.stderr

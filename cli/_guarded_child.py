@@ -25,15 +25,18 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
+from .exit_codes import ExitCode
+
 __all__ = ["start_guarded"]
 
-# argv: PARENT_PID PROGRAM ARG0 ARGS...; exits 127/126 as a shell does if the exec fails.
-_LAUNCHER = """\
+# argv: PARENT_PID PROGRAM ARG0 ARGS...; exits 127/126 as a shell does if the exec fails. It runs
+# in its own bare interpreter (-I -S), so the codes are written into its text rather than imported.
+_LAUNCHER = f"""\
 import ctypes, os, signal, sys
 parent, program, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
     sys.stderr.write("coordkit: prctl(PR_SET_PDEATHSIG) failed: " + os.strerror(ctypes.get_errno()) + "\\n")
-    os._exit(126)
+    os._exit({ExitCode.CANNOT_RUN.value})
 # The parent may have died before prctl: then no signal will ever come, and the command must
 # not run at all (this process has been adopted by another).
 if os.getppid() != parent:
@@ -42,7 +45,7 @@ try:
     os.execv(program, argv)
 except OSError as exc:
     sys.stderr.write("coordkit: cannot run " + argv[0] + ": " + (exc.strerror or str(exc)) + "\\n")
-    os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+    os._exit({ExitCode.COMMAND_NOT_FOUND.value} if isinstance(exc, FileNotFoundError) else {ExitCode.CANNOT_RUN.value})
 """
 
 

@@ -1,45 +1,43 @@
-"""What ``coordkit lock`` and ``coordkit elect`` share: waiting to win without losing the
+"""Winning, holding and losing ownership (a lock, a leadership, a registration), as the
+commands ``lock``, ``elect`` and ``register`` do it: waiting to win without losing the
 signals, holding until told to stop, and running a command for as long as ownership lasts.
 
-Signals only set a flag (the watch command does the same): the main thread keeps control,
-so the lock is released or the leadership resigned before the process exits (or, when
-that is impossible, the session is ended, which frees them), and nobody sees a traceback.
+A loss is noticed at the ownership deadline, by the clock, and always exits 5
+(:attr:`.ExitCode.SESSION_LOST`) after one line on stderr saying what was lost and why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
-import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import click
 
-from coordkit import CoordkitError
-from coordkit.backends.base import Contender
+from coordkit import CoordkitError, OwnershipError
+from coordkit.recipes import Contender
 
-from ._child import start_guarded
-from ._seconds import WAIT_SECONDS
-from ._waiting import WaitProgress
-from .errors import CliError, ExitCode
+from ._guarded_child import start_guarded
+from ._signals import Signals
+from ._waiting_line import WaitProgress
+from .errors import CliError
+from .exit_codes import ExitCode
 from .output import Output
 
 __all__ = [
+    "GRACE_SECONDS",
     "Held",
     "LossReport",
-    "Signals",
-    "catching_signals",
-    "chosen_wait",
+    "Queued",
+    "give_up",
+    "give_up_quietly",
     "hold_until_stopped",
     "holder_note",
     "run_while_held",
-    "ttl_option",
-    "wait_option",
     "wait_to_win",
 ]
 
@@ -49,94 +47,21 @@ _POLL_SECONDS = 0.2
 _CHILD_POLL_SECONDS = 0.05
 # How long a command has to exit after SIGTERM before it is killed, once ownership is lost.
 GRACE_SECONDS = 5.0
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-ttl_option = click.option(
-    "--ttl", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-    help="Session TTL: how long the servers keep what this process holds after it stops "
-         "answering (a crash, a pause). Default: the URL's ttl, else 10.")
-
-
-def wait_option(gives_up: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """``--wait SECONDS`` (parameter ``wait``), and the deprecated ``--timeout`` it replaces.
-
-    ``--wait`` bounds only the wait to win; the global ``--timeout`` (before the command)
-    bounds each operation, as in every other command. ``lock --timeout`` still means
-    ``--wait``, says so on stderr, and is hidden from the help.
-    """
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
-        command = click.option(
-            "--timeout", "deprecated_wait", type=WAIT_SECONDS, metavar="SECONDS", hidden=True,
-            callback=_warn_deprecated_wait)(command)
-        return click.option(
-            "--wait", "wait", type=WAIT_SECONDS, metavar="SECONDS",
-            help=f"How long to wait {gives_up} before giving up (exit {ExitCode.NOT_WON.value}). "
-                 "Default: wait forever. The global --timeout bounds each request to the servers, "
-                 "not this wait.")(command)
-    return decorate
-
-
-def _warn_deprecated_wait(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    if value is not None:
-        Output.note(f"`{ctx.command_path} --timeout` is deprecated: it means --wait (how long to wait); "
-                    f"the global `coordkit --timeout` bounds each operation")
-    return value
-
-
-def chosen_wait(wait: float | None, deprecated_wait: float | None) -> float | None:
-    """The wait asked for with --wait or the deprecated --timeout; a usage error if both."""
-    if wait is not None and deprecated_wait is not None:
-        raise click.UsageError("--timeout is the deprecated name of --wait: give only --wait")
-    return wait if wait is not None else deprecated_wait
 
 
 class Held(Protocol):
-    """A lock or an election, as far as holding goes."""
+    """What can be lost: a lock, an election, a registration, as far as holding goes."""
 
     @property
     def lost(self) -> threading.Event: ...
 
     def on_lost(self, callback: Callable[[str], None]) -> None: ...
 
+
+class Queued(Protocol):
+    """A lock or an election, as far as its queue goes."""
+
     def contenders(self) -> list[Contender]: ...
-
-
-class Signals:
-    """SIGINT and SIGTERM as a flag plus a list of the signals not yet passed on."""
-
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self._pending: queue.SimpleQueue[int] = queue.SimpleQueue()
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        self._pending.put(signum)
-        self.stop.set()
-
-    def take(self) -> list[int]:
-        """The signals received since the last call, in order."""
-        taken = []
-        while not self._pending.empty():
-            taken.append(self._pending.get_nowait())
-        return taken
-
-
-@contextmanager
-def catching_signals() -> Iterator[Signals]:
-    """Catch SIGINT and SIGTERM into a :class:`Signals` for the ``with`` block, only in the
-    main thread (an embedding program that runs the CLI elsewhere must stop it itself)."""
-    signals = Signals()
-    previous = {}
-    try:
-        for signum in _STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, signals.handle)
-    except ValueError:
-        pass  # not the main thread
-    try:
-        yield signals
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 class LossReport:
@@ -202,7 +127,7 @@ def _first_result(results: queue.SimpleQueue[tuple[bool, object]], signals: Sign
                 raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
 
 
-def holder_note(handle: Held) -> str:
+def holder_note(handle: Queued) -> str:
     """``: held by KEY`` naming the current holder, for a timeout message; ``""`` if it
     cannot be read (the message is still right without it). The queue is the handle's own,
     so it is the one the wait was in, whatever the recipe's key layout."""
@@ -226,7 +151,7 @@ def run_while_held(command: Sequence[str], env: Mapping[str, str], loss: LossRep
     status (128 + N if signal N ended it, as shells report it).
 
     SIGINT and SIGTERM received meanwhile are passed on to the command; if this process is
-    killed, the kernel kills the command (Linux, see :mod:`._child`). If ownership is
+    killed, the kernel kills the command (Linux, see :mod:`._guarded_child`). If ownership is
     lost while it runs, the command gets SIGTERM, then SIGKILL after GRACE_SECONDS, and
     this exits 5; also when the loss is noticed just as the command ends, since part of its
     work may then have run without the lock. Ownership is checked by the clock just before
@@ -264,3 +189,23 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def give_up(release: Callable[[], object]) -> None:
+    """Release the lock or resign the leadership with ``release``. An OwnershipError there
+    means that it was lost meanwhile: exit 5 (:attr:`.ExitCode.SESSION_LOST`) with its
+    message, rather than the 1 that an OwnershipError elsewhere means."""
+    try:
+        release()
+    except OwnershipError as exc:
+        raise CliError(str(exc), ExitCode.SESSION_LOST) from None
+
+
+def give_up_quietly(held: Held, release: Callable[[], object]) -> None:
+    """Release or resign after something else failed, which is what will be reported: this
+    is only tidying up, so its own failure is not. Skipped once ownership is lost: the
+    servers are likely out of reach, and the session's end removes the key."""
+    if held.lost.is_set():
+        return
+    with contextlib.suppress(CoordkitError):
+        release()
