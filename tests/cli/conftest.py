@@ -7,30 +7,15 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from coordkit_cli.main import cli
 
 import coordkit
 
-Invoke = Callable[..., Result]
-RunCli = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def unique(prefix: str = "ck-cli") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def make_runner() -> CliRunner:
-    try:  # click < 8.2 mixes stderr into stdout unless told not to
-        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
-    except TypeError:
-        return CliRunner()
-
+from cli_helpers import Invoke, RunCli, cli_command, cli_env, make_runner, unique
 
 @pytest.fixture
 def memory_url() -> str:
@@ -58,17 +43,6 @@ def invoke(memory_url: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
 
 
 # --- real servers, real processes --------------------------------------------------------
-def cli_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "coordkit_cli", *args]
-
-
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("COORDKIT_URL", None)
-    env.pop("COORDKIT_DEBUG", None)
-    return env
-
-
 @pytest.fixture
 def run_cli() -> RunCli:
     """Run the CLI as a real subprocess (bounded: a hang fails the test, never the run)."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Invoke, RunCli
+from cli_helpers import Invoke, RunCli
 
 OneLineError = Callable[..., None]
 

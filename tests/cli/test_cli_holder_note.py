@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import Result
-from conftest import make_runner
+from cli_helpers import make_runner
 from coordkit_cli.main import cli
 
 import coordkit

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import pytest
-from conftest import Invoke, unique
+from cli_helpers import Invoke, unique
 from test_cli_watch_inprocess import DEADLINE, WatchDriver
 
 import coordkit

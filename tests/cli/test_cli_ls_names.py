@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from click.testing import Result
-from conftest import make_runner, unique
+from cli_helpers import make_runner, unique
 from coordkit_cli.main import cli
 
 import coordkit

@@ -8,7 +8,7 @@ import json
 import sys
 
 import pytest
-from conftest import Invoke, RunCli
+from cli_helpers import Invoke, RunCli
 
 import coordkit
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import Invoke, RunCli, cli_command
+from cli_helpers import Invoke, RunCli, cli_command
 
 import coordkit
 

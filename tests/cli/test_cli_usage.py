@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import click
 import pytest
-from conftest import Invoke, RunCli
+from cli_helpers import Invoke, RunCli
 from coordkit_cli.main import CoordkitGroup
 
 import coordkit

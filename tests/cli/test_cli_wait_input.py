@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Invoke
+from cli_helpers import Invoke
 
 
 @pytest.mark.parametrize("command", [["lock", "jobs/n"], ["elect", "jobs/e", "me"]])

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import cli_command, cli_env
+from cli_helpers import cli_command, cli_env
 from holding_procs import Lines, wait_for_contenders
 
 import coordkit
