@@ -54,12 +54,12 @@ Value = bytes | bytearray | str
 def _make_backend(target: Target) -> Backend:
     # Imports stay lazy so that a memory:// user never imports kazoo or etcd3.
     if target.kind == "zookeeper":
-        from .backends.zookeeper import ZooKeeperBackend
+        from .backends.zookeeper.backend import ZooKeeperBackend
 
         return ZooKeeperBackend(list(target.endpoints), target.namespace,
                                 options={"operation_timeout": target.timeout, "security": target.security})
     if target.kind == "etcd":
-        from .backends.etcd import EtcdBackend
+        from .backends.etcd.backend import EtcdBackend
 
         return EtcdBackend(list(target.endpoints), target.namespace,
                            options={"operation_timeout": target.timeout, "security": target.security})

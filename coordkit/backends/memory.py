@@ -30,15 +30,15 @@ from ..errors import (
 )
 from ..names import KeyMapper
 from .base import (
-    Capabilities,
-    Layout,
     Backend,
+    Capabilities,
     Check,
     ConnectionEvent,
     ConnectionSink,
     Delete,
     Entry,
     EventType,
+    Layout,
     Op,
     Put,
     ServerInfo,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from coordkit.backends.base import Check, ConnectionEvent, Delete, EventType, Put, QueueView, WatchEvent
-from coordkit.backends.etcd import EtcdBackend
+from coordkit.backends.etcd.backend import EtcdBackend
 from coordkit.errors import (
     BackendUnavailableError,
     ConflictError,

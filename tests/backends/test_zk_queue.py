@@ -17,8 +17,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss
 
 import coordkit
-from coordkit.backends import _zk_queue
-from coordkit.backends._zk_queue import QueueJoin
+from coordkit.backends.zookeeper import queue as _zk_queue
+from coordkit.backends.zookeeper.queue import QueueJoin
 from coordkit.errors import OwnershipError, VersionConflictError
 from coordkit.names import PARENT_MARK
 

@@ -1,4 +1,4 @@
-"""The ZooKeeper backend, over kazoo 2.11 (every kazoo import stays in this package's ``_zk_*``
+"""The ZooKeeper backend, over kazoo 2.11 (every kazoo import stays in this package's
 helpers and here).
 
 Layout: a name is a znode path below the namespace, and the namespace is the client's
@@ -38,11 +38,11 @@ Mapping of the contract onto ZooKeeper:
   ``put`` on an existing ephemeral key updates its value and leaves it ephemeral.
 * A ``Delete`` without version of an absent key (or of an implicit parent) in ``commit`` is
   a no-op, as on etcd.
-* Contender queues (locks, elections) use Apache Curator's layout; see :mod:`._zk_queue`.
-  The key/value calls are in :mod:`._zk_keys`; this module holds the session and watches.
+* Contender queues (locks, elections) use Apache Curator's layout; see :mod:`.queue`.
+  The key/value calls are in :mod:`.keys`; this module holds the session and watches.
 * ``watch(start_revision=r)``: ZooKeeper keeps no history. The watch delivers the keys whose
   ``mod_revision >= r`` that exist when it starts, then live changes; deletions between
-  ``r`` and the start are not seen. See :mod:`._zk_watch` for order and revisions.
+  ``r`` and the start are not seen. See :mod:`.watch` for order and revisions.
 * Reads retry once the connection is back, within the operation timeout; writes cut by a
   lost connection raise BackendUnavailableError (the write may or may not have happened).
 * After the server expires the session, kazoo opens another by itself. Plain keys keep
@@ -66,7 +66,10 @@ from typing import TypeVar
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 
-from ..errors import (
+from ..._security import Security
+from ..._tls_probe import diagnose_tls
+from ...core.durations import positive_seconds
+from ...errors import (
     BackendUnavailableError,
     ClosedError,
     ConfigurationError,
@@ -75,18 +78,16 @@ from ..errors import (
     SessionLostError,
     TLSError,
 )
-from ..names import KeyMapper
-from .._security import Security
-from .._tls_probe import diagnose_tls
-from ._probe import explain, known_failures, summary
-from ._zk_acl import default_acl, describe_identity
-from ._zk_errors import TRANSLATED, translate
-from ._zk_keys import KeyCalls
-from ._zk_queue import QueueJoin
-from ._zk_read import wait
-from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
-from ._zk_watch import ZkWatch
-from .base import Capabilities, ConnectionEvent, ConnectionSink, Layout, ServerInfo, Watch, WatchCallback
+from ...names import KeyMapper
+from ..base import Capabilities, ConnectionEvent, ConnectionSink, Layout, ServerInfo, Watch, WatchCallback
+from ..reachability import known_failures, summary
+from .acl import default_acl, describe_identity
+from .errors import TRANSLATED, translate
+from .keys import KeyCalls
+from .queue import QueueJoin
+from .read import wait
+from .session import ensure_chroot, new_client, server_info, stop_bounded
+from .watch import ZkWatch
 
 __all__ = ["ZooKeeperBackend"]
 
@@ -107,8 +108,8 @@ class ZooKeeperBackend(KeyCalls):
         self._zk_joins: dict[str, QueueJoin] = {}  # join attempt -> its QueueJoin, for retries
         ns = (namespace or "").strip().rstrip("/")
         self._namespace = ns if not ns or ns.startswith("/") else "/" + ns
-        self._op_timeout = seconds(options, "operation_timeout", 5.0)
-        self._close_timeout = seconds(options, "close_timeout", 2.0)  # bound on close()
+        self._op_timeout = positive_seconds(options.get("operation_timeout", 5.0), "option operation_timeout")
+        self._close_timeout = positive_seconds(options.get("close_timeout", 2.0), "option close_timeout")  # bound on close()
         self._keys = KeyMapper("path")  # kazoo's chroot adds the namespace
         security = options.get("security")
         self._security = security if isinstance(security, Security) else Security()
@@ -220,7 +221,7 @@ class ZooKeeperBackend(KeyCalls):
     def _start_session(self, timeout: float, *, diagnose: bool = False) -> KazooClient:
         """Start a client and wait for its session. With ``diagnose`` (the first connect), an
         attempt not done at once probes the endpoints, and fails at once with their reasons
-        if none can ever answer (see :mod:`._probe`); kazoo only retries them in silence. A
+        if none can ever answer (see :mod:`..reachability`); kazoo only retries them in silence. A
         failed TLS handshake (kazoo retries those silently too) is told by a TLS probe first."""
         client, negotiated = new_client(",".join(self._endpoints) + self._namespace, self._asked_ttl,
                                         self._security)
@@ -360,26 +361,15 @@ class ZooKeeperBackend(KeyCalls):
             watch.join(self._close_timeout)
 
     def server_info(self, timeout: float) -> ServerInfo:
-        """Each endpoint's ``srvr``, in parallel: the serving ones are the members, the others
-        ``unreachable`` with the reason. Raises BackendUnavailableError when none serves."""
-        version, leader, details, unreachable = describe(self._endpoints, timeout, self._security)
-        unreachable = explain(unreachable, "zookeeper", min(1.0, timeout / 4))
-        if not details:
-            raise BackendUnavailableError("server status: no ZooKeeper endpoint answered: "
-                                          + "; ".join(f"{e}: {why}" for e, why in unreachable.items()))
-        members = tuple(e for e in self._endpoints if e in details)
-        if self._client is not None and not self._closed:
-            details["session"] = f"{self._sid:#x}, ttl {self._ttl:g}s"
-        if self._namespace:
-            details["namespace"] = self._namespace
-        return ServerInfo(kind="zookeeper", endpoints=tuple(self._endpoints), version=version,
-                          members=members, leader=leader, details=details, unreachable=unreachable)
+        """Each endpoint's ``srvr``; see :func:`.session.server_info`."""
+        session = f"{self._sid:#x}, ttl {self._ttl:g}s" if self._client is not None and not self._closed else ""
+        return server_info(self._endpoints, timeout, self._security, session=session, namespace=self._namespace)
 
     # --- watches ---------------------------------------------------------------
     def watch(self, key: str, callback: WatchCallback, *, prefix: bool,
               start_revision: int | None = None, timeout: float | None = None) -> Watch:
         """Read the key or subtree (arming one-shot watches) before returning; raises what
-        that read raises, and then nothing runs. See :mod:`._zk_watch`."""
+        that read raises, and then nothing runs. See :mod:`.watch`."""
         path = self._keys.to_key(key)
         if path == "/" and not prefix:
             raise ConfigurationError("the root is not a key: watch it with prefix=True")

@@ -7,7 +7,7 @@ with ``-lock-<10 digits>`` (Curator, coordkit) or ``__lock__<10 digits>`` (kazoo
 ordered by that sequence number; other children are not contenders. ZooKeeper numbers the
 children of one parent from a single counter, so the numbers of all three kinds compare.
 The queue's node and its ancestors, when coordkit creates them, are implicit parents (see
-:mod:`coordkit.backends.zookeeper`): ``get("orders/42")`` finds no key there, as on etcd.
+:mod:`coordkit.backends.zookeeper.backend`): ``get("orders/42")`` finds no key there, as on etcd.
 
 Joining takes one round trip: the create and the children read are both sent before either
 answer is awaited, and ZooKeeper executes one session's requests in order, so the list
@@ -26,7 +26,7 @@ lock sharing a path with coordkit must be made as
 kazoo's contenders without any option. (Curator sorts kazoo's names, which lack ``lock-``,
 by their whole text, so kazoo and Curator themselves do not exclude each other reliably.)
 
-:class:`ContenderQueues` is the part of :class:`~coordkit.backends.zookeeper.ZooKeeperBackend`
+:class:`ContenderQueues` is the part of :class:`~coordkit.backends.zookeeper.backend.ZooKeeperBackend`
 that overrides the backend's queue calls; the functions under it take a kazoo client and a
 deadline and raise kazoo's exceptions, which the backend translates.
 """
@@ -46,11 +46,11 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import EventType, ZnodeStat
 
-from ..names import KeyMapper
-from ._zk_commit import make_parents
-from ._zk_errors import TRANSLATED
-from ._zk_read import child_path, wait
-from .base import Backend, Contender, QueueView
+from ...names import KeyMapper
+from ..base import Backend, Contender, QueueView
+from .commit import make_parents
+from .errors import TRANSLATED
+from .read import child_path, wait
 
 __all__ = ["CONTENDER", "ContenderQueues", "QueueJoin", "leave_queue", "list_queue", "update_contender",
            "wait_gone"]

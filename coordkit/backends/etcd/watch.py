@@ -37,11 +37,11 @@ from tenacity import (
     wait_random,
 )
 
-from ..errors import ClosedError, CoordkitError, NotFoundError
-from ._etcd_auth import is_stale_reason, is_stale_token
-from ._etcd_conn import EtcdConnection, Stubs, etcdrpc, translate
-from ._etcd_ops import read
-from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
+from ...errors import ClosedError, CoordkitError, NotFoundError
+from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
+from .auth import is_stale_reason, is_stale_token
+from .conn import EtcdConnection, Stubs, etcdrpc, translate
+from .ops import read
 
 __all__ = ["EtcdWatch"]
 

@@ -3,7 +3,7 @@ and ``etcdctl elect``: a contender is the key ``<name>/<lease id hex>`` (``-<12 
 semaphores) attached to the session's lease, and the queue is the keys directly under the
 name in create-revision order, so etcdctl's contenders and coordkit's meet.
 
-:class:`EtcdContenderQueues` is the part of :class:`~coordkit.backends.etcd.EtcdBackend` that
+:class:`EtcdContenderQueues` is the part of :class:`~coordkit.backends.etcd.backend.EtcdBackend` that
 implements the backend's queue calls over the few helpers the backend provides.
 """
 
@@ -14,11 +14,11 @@ import threading
 import uuid
 from typing import Any
 
-from ..errors import SessionLostError
-from ..names import KeyMapper, join
-from . import _etcd_ops as ops_
-from ._etcd_conn import etcdrpc
-from .base import Backend, Check, Contender, Put, QueueView
+from ...errors import SessionLostError
+from ...names import KeyMapper, join
+from ..base import Backend, Check, Contender, Put, QueueView
+from . import ops as ops_
+from .conn import etcdrpc
 
 __all__ = ["EtcdContenderQueues"]
 
