@@ -21,7 +21,7 @@ from typing import Protocol
 import click
 
 from coordkit import CoordkitError
-from coordkit.backends.base import Contender
+from coordkit.backends.contender_queue import Contender
 
 from ._child import start_guarded
 from ._seconds import WAIT_SECONDS

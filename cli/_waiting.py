@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from coordkit import Client, CoordkitError
-from coordkit.backends.base import Contender
+from coordkit.backends.contender_queue import Contender
 
 from .output import printable
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..backends.base import Contender
+from ..backends.contender_queue import Contender
 from ..errors import OwnershipError
 from ._queue import Contention, LostCallback
 

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Literal
 
 from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
 
-from ..backends.base import Contender, EventType, QueueView, WatchEvent
+from ..backends.base import EventType, WatchEvent
+from ..backends.contender_queue import Contender, QueueView
 from ..errors import (
     BackendUnavailableError,
     CoordkitError,

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..backends.base import Contender, WatchEvent
+from ..backends.base import WatchEvent
+from ..backends.contender_queue import Contender
 from ..errors import ConfigurationError, ConflictError, OwnershipError
 from ..names import recipe_name, validate_value
 from ._held import Held

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigurationError
 from ..names import recipe_name, validate_value
 from ._held import Acquirable
-from ..backends.base import Contender, QueueView
+from ..backends.contender_queue import Contender, QueueView
 from ._queue import Contention
 
 if TYPE_CHECKING:

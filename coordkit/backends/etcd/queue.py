@@ -16,7 +16,9 @@ from typing import Any
 
 from ...errors import SessionLostError
 from ...names import KeyMapper, join
-from ..base import Backend, Check, Contender, Put, QueueView
+from ..base import Backend, Check, Put
+from ..contender_queue import Contender, QueueView
+from ..keyvalue_queue import wait_gone_by_watch
 from . import ops as ops_
 from .conn import etcdrpc
 
@@ -112,6 +114,20 @@ class EtcdContenderQueues(Backend):
         key = self._key(mine.key)
         compare = ops_.conditions(Check(mine.key, create_revision=mine.create_revision or None), key)
         self._txn(f"leave the queue at {mine.key}", compare, [ops_.remove(key)], [], timeout=timeout)
+
+    def queue_update(self, mine: Contender, value: bytes) -> Contender:
+        """One transaction comparing the incarnation and the version, then writing on the lease."""
+        entry = self.commit([Check(mine.key, version=mine.version, create_revision=mine.create_revision),
+                             Put(mine.key, value, ephemeral=True)])[1]
+        assert entry is not None
+        return Contender(mine.key, mine.sequence, entry.create_revision, entry.value, entry.version)
+
+    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
+                  create_revision: int = 0) -> bool:
+        """A watch on the one key (see :func:`.keyvalue_queue.wait_gone_by_watch`): the
+        ``<path>/<lease hex>`` names are reused by a session's next join, so the incarnation
+        (``create_revision``) is what tells a departure."""
+        return wait_gone_by_watch(self, key, timeout, wake, create_revision=create_revision)
 
     def _contenders(self, path: str, kvs: Any) -> list[Contender]:
         prefix = len(self._keys.prefix_of(path).encode("utf-8"))

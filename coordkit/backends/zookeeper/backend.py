@@ -105,7 +105,8 @@ class ZooKeeperBackend(KeyCalls):
         if not endpoints:
             raise ConfigurationError("no ZooKeeper endpoint given; use zk://host:2181")
         self._endpoints = [str(e) for e in endpoints]
-        self._zk_joins: dict[str, QueueJoin] = {}  # join attempt -> its QueueJoin, for retries
+        self._zk_joins: dict[str, QueueJoin] = {}  # see ContenderQueues
+        self._zk_own: dict[tuple[int, str], QueueJoin] = {}
         ns = (namespace or "").strip().rstrip("/")
         self._namespace = ns if not ns or ns.startswith("/") else "/" + ns
         self._op_timeout = positive_seconds(options.get("operation_timeout", 5.0), "option operation_timeout")
