@@ -43,12 +43,12 @@ class KeyValueQueue(Backend):
             # Left behind by an earlier join: a new contender at the back, with a new token.
             self.commit([Check(key, create_revision=existing.create_revision), Delete(key)])
             existing = None
-        if existing is None:
+        if existing is None:  # (commit, not put: one call less between a lock's acquire and the store)
             try:
-                existing = self.put(Put(key, value, create=True, ephemeral=True))
+                existing = self.commit([Put(key, value, create=True, ephemeral=True)])[0]
             except KeyExistsError:  # made meanwhile by this very join, retried elsewhere
                 existing = self.get(key)
-                assert existing is not None, key
+        assert existing is not None, key  # ephemeral keys of a live session stay
         contenders, revision = self.queue_list(path)
         return QueueView(_contender(existing), contenders, revision)
 

@@ -1,30 +1,27 @@
-"""Small helpers of the contender queue: deadlines, timeouts, and cleanups that wait for a
-session to be CONNECTED again."""
+"""Waiting by a caller's deadline in the contender queue: local locks taken by it, the time
+limit of each store call made before it, and a watch started by it."""
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
-
 from ..backends.base import Watch, WatchCallback
-from ..errors import BackendUnavailableError, ConfigurationError, CoordkitError
-from ..session import SessionEvent, SessionState
+from ..errors import BackendUnavailableError
+from ..session import SessionState
 
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["call_time", "check_timeout", "remaining_time", "take", "watch_within", "when_connected"]
+__all__ = ["MIN_CALL_TIME", "call_time", "remaining_time", "take", "watch_within"]
 
 log = logging.getLogger(__name__)
 
 
 def take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
+    """Acquire ``lock`` at once (not ``wait``), by ``deadline``, or for ever (None)."""
     if not wait:
         return lock.acquire(False)
     if deadline is None:
@@ -32,17 +29,8 @@ def take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
     return lock.acquire(True, max(0.0, deadline - time.monotonic()))
 
 
-def check_timeout(timeout: object, what: str = "timeout") -> float | None:
-    """None (wait for ever) or a number of seconds; inf, or more than a thread can wait for
-    (threading.TIMEOUT_MAX, some 290 years), means None. ConfigurationError else."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
-        raise ConfigurationError(f"{what} must be a number of seconds or None, not {timeout!r}")
-    return None if timeout >= threading.TIMEOUT_MAX else float(timeout)
-
-
 def remaining_time(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (never below 0), or None for no deadline."""
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
@@ -74,55 +62,3 @@ def watch_within(client: Client, path: str, callback: WatchCallback, wait: bool,
                 log.info("coordkit: cannot watch the queue %s (%s)", path, exc)
                 return None
             client.session.wait_for(SessionState.CONNECTED, remaining_time(deadline))
-
-
-def when_connected(client: Client, generation: int, action: Callable[[], None], what: str,
-                   done: Callable[[], None] | None = None) -> None:
-    """Run ``action`` once session ``generation`` is CONNECTED (now, if it is), retrying
-    while that session lives; give up when it ends (its ephemeral keys go with it). ``done``
-    runs afterwards in every case."""
-    session = client.session
-    started = threading.Event()
-
-    def run() -> None:
-        retrying = Retrying(
-            retry=retry_if_exception_type(BackendUnavailableError),
-            wait=wait_random_exponential(multiplier=0.05, max=2.0),
-            stop=lambda state: session.generation != generation or session.state is SessionState.CLOSED,
-            reraise=True,
-        )
-        try:
-            for try_ in retrying:
-                with try_:
-                    if session.generation == generation:
-                        action()
-        except CoordkitError as exc:
-            log.info("coordkit: %s left to the end of its session: %s", what, exc)
-        finally:
-            if done is not None:
-                done()
-
-    def start() -> None:
-        if not started.is_set():
-            started.set()
-            threading.Thread(target=run, name="coordkit-contender-cleanup", daemon=True).start()
-
-    def listener(event: SessionEvent) -> None:
-        if event.generation != generation or event.state in (SessionState.LOST, SessionState.CLOSED):
-            session.remove_listener(listener)
-            if not started.is_set() and done is not None:
-                started.set()
-                done()  # the session ended: nothing is left to remove
-        elif event.state is SessionState.CONNECTED:
-            session.remove_listener(listener)
-            start()
-
-    session.add_listener(listener)
-    if session.is_current(generation):
-        session.remove_listener(listener)
-        start()
-    elif session.generation != generation or session.state is SessionState.CLOSED:
-        session.remove_listener(listener)
-        if not started.is_set() and done is not None:
-            started.set()
-            done()

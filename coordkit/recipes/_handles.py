@@ -7,7 +7,7 @@ from typing import Any
 
 from ..backends.contender_queue import Contender
 from ..errors import OwnershipError
-from ._queue import Contention, LostCallback
+from ._contention import Contention, LostCallback
 
 __all__ = ["Acquirable", "Held"]
 

@@ -20,7 +20,7 @@ from ..base import Backend, Check, Put
 from ..contender_queue import Contender, QueueView
 from ..keyvalue_queue import wait_gone_by_watch
 from . import ops as ops_
-from .conn import etcdrpc
+from .conn import EtcdConnection, etcdrpc
 
 __all__ = ["EtcdContenderQueues"]
 
@@ -30,6 +30,7 @@ class EtcdContenderQueues(Backend):
 
     _keys: KeyMapper
     _lock: threading.Lock
+    _conn: EtcdConnection
     _attempts: dict[bytes, str]  # contender key -> the join attempt that made it
 
     @abc.abstractmethod
@@ -83,8 +84,11 @@ class EtcdContenderQueues(Backend):
             self._attempts[key] = attempt or ""
             while len(self._attempts) > 1024:
                 self._attempts.pop(next(iter(self._attempts)))
-        reply = self._txn(f"join the queue {path}", absent, [ops_.write(key, value, lease), queue], [queue],
-                          timeout=timeout)
+        request = etcdrpc.TxnRequest(compare=absent, success=[ops_.write(key, value, lease), queue], failure=[queue])
+        # Sent from here (not through _txn), so that a lock's acquire reaches gRPC in few frames;
+        # not retry_safe: a transaction cut off mid-flight may have been applied.
+        reply = self._conn.call(f"join the queue {path}", lambda s, t: s.kv.Txn(request, **s.args(t)),
+                                retry_safe=False, timeout=self._bounded(timeout))
         contenders = self._contenders(path, reply.responses[-1].response_range.kvs)
         mine = next((c for c in contenders if c.key == name), None)
         if mine is None:  # only if the lease ended between compare and read: it cannot

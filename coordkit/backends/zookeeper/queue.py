@@ -93,30 +93,32 @@ class QueueJoin:
         self.created = ""  # the node this join made or adopted, once answered
 
     def attempt(self, client: KazooClient, deadline: float) -> QueueView:
-        """Join (one round trip), or adopt the node of an earlier attempt (two)."""
+        """Join (one round trip), or adopt the node of an earlier attempt (two). The requests
+        are sent from here, so that a lock's acquire reaches kazoo in few frames."""
         if self.sent:
             found = self._find(client, deadline)
             if found is not None:
                 return found
-        for _ in range(_PARENT_RACES):
+        self.sent = True  # a create is sent: a later attempt must look for it first
+        for race in range(_PARENT_RACES + 1):
+            created = client.create_async(child_path(self.parent, self.prefix), self.value, ephemeral=True,
+                                          sequence=True, include_data=True)
+            listed = client.get_children_async(self.parent, include_data=True)
             try:
-                return self._create_and_list(client, deadline)
+                return self._answered(wait(created, deadline), listed, deadline)
             except NoNodeError:  # the queue's parent does not exist (yet, or any more)
+                if race == _PARENT_RACES:
+                    raise
                 # An implicit parent, not a key, as for any write; it can be pruned by a
                 # delete below it before our create lands, hence the few rounds.
                 make_parents(client, self.parent, deadline)
-        return self._create_and_list(client, deadline)
+        raise AssertionError("unreachable: the last round returns or raises")
 
-    def _create_and_list(self, client: KazooClient, deadline: float) -> QueueView:
-        self.sent = True
-        created = client.create_async(child_path(self.parent, self.prefix), self.value, ephemeral=True,
-                                      sequence=True, include_data=True)
-        listed = client.get_children_async(self.parent, include_data=True)
-        path, stat = wait(created, deadline)
+    def _answered(self, created: tuple[str, ZnodeStat], listed: Any, deadline: float) -> QueueView:
+        path, stat = created
         names, parent_stat = wait(listed, deadline)
-        mine = _contender(path, self.value, stat)
         self.created = path
-        return _view(mine, self.parent, names, max(parent_stat.pzxid, stat.czxid))
+        return _view(_contender(path, self.value, stat), self.parent, names, max(parent_stat.pzxid, stat.czxid))
 
     def _find(self, client: KazooClient, deadline: float) -> QueueView | None:
         try:
