@@ -300,7 +300,7 @@ class ContenderQueues(Backend):
         join = self._zk_joins.get(attempt) if attempt else None
         own = (self.session_id, node)
         if join is None and not unique and own in self._zk_own:
-            join = self._zk_own.pop(own)
+            join = self._zk_own[own]  # kept until removed: a retry after a failed removal removes it
             if attempt is not None:  # left behind by an earlier join: make way for a new node
                 self._read(path, join.remove, write=True, timeout=timeout)
                 join = None
