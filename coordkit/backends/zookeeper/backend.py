@@ -55,12 +55,10 @@ Options: ``operation_timeout`` (seconds, default 5) bounds every call; ``close_t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from kazoo.client import KazooClient
@@ -73,16 +71,13 @@ from ...errors import (
     BackendUnavailableError,
     ClosedError,
     ConfigurationError,
-    CoordkitError,
-    OperationTimeoutError,
     SessionLostError,
     TLSError,
 )
 from ...names import KeyMapper
 from ..base import Capabilities, ConnectionEvent, ConnectionSink, Layout, ServerInfo, Watch, WatchCallback
 from ..reachability import known_failures, summary
-from .acl import default_acl, describe_identity
-from .errors import TRANSLATED, translate
+from .acl import default_acl
 from .keys import KeyCalls
 from .queue import QueueJoin
 from .read import wait
@@ -130,73 +125,6 @@ class ZooKeeperBackend(KeyCalls):
         # Guards _watches alone: new_session holds _lock while it connects, and a watch
         # started meanwhile must not wait for that on top of its own deadline.
         self._watch_lock = threading.Lock()
-
-    @property
-    def _where(self) -> str:
-        return ",".join(self._endpoints) + self._namespace
-
-    # --- errors and deadlines -------------------------------------------------------
-    @contextlib.contextmanager
-    def _errors(self, key: str = "", *, versioned: bool = False, write: bool = False,
-                session: bool = False, timeout: float | None = None) -> Iterator[None]:
-        """Translate what escapes the block. ``session``: the operation depends on the current
-        session (ephemeral keys, heartbeats); others only see an expiry as a lost link."""
-        try:
-            yield
-        except CoordkitError:
-            raise
-        except TRANSLATED as exc:
-            if self._closed:
-                raise ClosedError("the ZooKeeper backend is closed") from exc
-            error = translate(exc, key=key, where=self._where, timeout=timeout or self._op_timeout,
-                              versioned=versioned, write=write, identity=describe_identity(self._security))
-            if isinstance(error, SessionLostError) and not session:
-                error = BackendUnavailableError(f"the ZooKeeper session expired during the operation on "
-                                                f"{key or '/'}" + ("; it may or may not have been applied" if write else ""))
-            raise error from exc
-
-    def _deadline(self) -> float:
-        return time.monotonic() + self._op_timeout
-
-    def _usable(self, *, session: bool = False, deadline: float | None = None) -> KazooClient:
-        """The client to run on, waiting while new_session() swaps clients (until ``deadline``,
-        by default for the operation timeout), then BackendUnavailableError. With
-        ``session``, refuses once the session is lost: an ephemeral key must not land on a
-        session that kazoo opened by itself after an expiry."""
-        if self._closed:
-            raise ClosedError("the ZooKeeper backend is closed")
-        if session and self._lost:
-            raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
-        client = self._client
-        if client is None and self._sink is not None:
-            wait = self._op_timeout if deadline is None else max(0.0, deadline - time.monotonic())
-            self._installed.wait(wait)
-            client = self._client
-            if self._closed:
-                raise ClosedError("the ZooKeeper backend is closed")
-        if client is None:
-            raise BackendUnavailableError(f"no ZooKeeper session is open to {self._where}")
-        if session and self._lost:
-            raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
-        return client
-
-    def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
-              session: bool = False, timeout: float | None = None) -> T:
-        """Run an idempotent call (a read, or a write safe to repeat) by one deadline (the
-        operation timeout, or ``timeout`` if shorter), again if the link comes back before it."""
-        limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
-        deadline = time.monotonic() + limit
-        while True:
-            client = self._usable(session=session, deadline=deadline)
-            try:
-                with self._errors(key, write=write, session=session, timeout=limit):
-                    return fn(client, deadline)
-            except BackendUnavailableError as exc:
-                remaining = deadline - time.monotonic()
-                if isinstance(exc, OperationTimeoutError) or remaining <= 0:
-                    raise
-                if not self._connected.wait(remaining):
-                    raise
 
     # --- session -----------------------------------------------------------------
     def canonical(self, name: str) -> str:

@@ -27,28 +27,25 @@ kazoo's contenders without any option. (Curator sorts kazoo's names, which lack 
 by their whole text, so kazoo and Curator themselves do not exclude each other reliably.)
 
 :class:`ContenderQueues` is the part of :class:`~coordkit.backends.zookeeper.backend.ZooKeeperBackend`
-that overrides the backend's queue calls; the functions under it take a kazoo client and a
-deadline and raise kazoo's exceptions, which the backend translates.
+that implements the queue protocol; the functions under it take a kazoo client and a deadline
+and raise kazoo's exceptions, which :class:`.calls.ClientCalls` translates.
 """
 
 from __future__ import annotations
 
-import abc
-import contextlib
 import dataclasses
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import EventType, ZnodeStat
 
-from ...names import KeyMapper
-from ..base import Backend
 from ..contender_queue import Contender, QueueView
+from .calls import ClientCalls
 from .commit import make_parents
 from .errors import TRANSLATED
 from .read import child_path, wait
@@ -260,33 +257,13 @@ def _remember(joins: dict[K, QueueJoin], key: K, join: QueueJoin) -> None:
         joins.pop(next(iter(joins)))
 
 
-class ContenderQueues(Backend):
-    """The contender-queue calls of the ZooKeeper backend, over the few helpers it provides.
+class ContenderQueues(ClientCalls):
+    """The contender-queue calls of the ZooKeeper backend, each run by :class:`.calls.ClientCalls`.
 
     While SUSPENDED, joins, lists, leaves and waits are retried until the link comes back
     within the operation timeout, then raise BackendUnavailableError; a join (and an update)
     after the session expired raises SessionLostError.
     """
-
-    _keys: KeyMapper
-
-    @abc.abstractmethod
-    def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
-              session: bool = False, timeout: float | None = None) -> T:
-        """Run ``fn(client, deadline)``, translated, again when the link comes back."""
-
-    @abc.abstractmethod
-    def _usable(self, *, session: bool = False) -> KazooClient:
-        """The client to run on now."""
-
-    @abc.abstractmethod
-    def _errors(self, key: str = "", *, versioned: bool = False, write: bool = False,
-                session: bool = False, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
-        """A context translating kazoo's exceptions."""
-
-    @abc.abstractmethod
-    def _deadline(self) -> float:
-        """The monotonic deadline of an operation starting now."""
 
     _zk_joins: dict[str, QueueJoin]  # join attempt -> its QueueJoin, for retries
     _zk_own: dict[tuple[int, str], QueueJoin]  # (session, queue node) -> its join without ``unique``
