@@ -27,7 +27,7 @@ class EtcdRaw:
     native = "python-etcd3 Lock"
 
     def __init__(self, endpoint: str, prefix: str) -> None:
-        from coordkit.backends._etcd3_compat import import_etcd3
+        from coordkit.backends.etcd.compat import import_etcd3
 
         etcd3 = import_etcd3()
         rpc = etcd3.etcdrpc

@@ -47,7 +47,7 @@ def raw_round_trips(kind: str, endpoint: str, iterations: int) -> tuple[float, f
     """Median seconds of one read and one plain write."""
     key = f"/bench-discovery/{uuid.uuid4().hex}"
     if kind == "etcd":
-        from coordkit.backends._etcd3_compat import import_etcd3
+        from coordkit.backends.etcd.compat import import_etcd3
 
         host, port = endpoint.rsplit(":", 1)
         etcd = import_etcd3().client(host=host, port=int(port))

@@ -10,28 +10,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from tenacity import Retrying
 
-from .balancing.balancer import DEFAULT_FAILURES, FailureSpec
+from .balancing.balancer import DEFAULT_FAILURES, Balancer, FailureSpec
 from .balancing.budget import RetryBudget
 from .balancing.ejection import OutlierEjection
 from .balancing.filters import FilterSpec
 from .balancing.strategies import Strategy, StrategyName
 from .core.security import TLS, AclSpec
 from .core.store import Fence, Store
+from .config import Config
 from .core.url import parse_url
 from .discovery._checks import DEFAULT_BASE
+from .discovery.cache import ServiceCache
+from .discovery.instance import ServiceInstance
+from .discovery.registry import Registration, read_instances
+from .recipes.election import Election
+from .recipes.lock import Lock, RWLock, Semaphore
 
-if TYPE_CHECKING:
-    from .balancing.balancer import Balancer
-    from .config import Config
-    from .discovery.cache import ServiceCache
-    from .discovery.instance import ServiceInstance
-    from .discovery.registry import Registration
-    from .recipes.election import Election
-    from .recipes.lock import Lock, RWLock, Semaphore
 
 __all__ = ["Client", "Fence", "connect"]
 
@@ -79,32 +77,24 @@ class Client(Store):
     # --- recipes -----------------------------------------------------------------------
     def lock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> Lock:
         """A distributed lock (see :class:`coordkit.Lock`); nothing is sent until acquire()."""
-        from .recipes.lock import Lock
-
         return Lock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def semaphore(self, name: str, limit: int, *, identity: str | None = None,
                   lose_on_suspend: bool = True) -> Semaphore:
         """A distributed semaphore admitting at most ``limit`` holders."""
-        from .recipes.lock import Semaphore
-
         return Semaphore(self, name, limit, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def rwlock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> RWLock:
         """A fair read/write lock: ``with rw.read:`` (shared) and ``with rw.write:`` (exclusive)."""
-        from .recipes.lock import RWLock
-
         return RWLock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def election(self, name: str, *, identity: str | None = None,
                  lose_on_suspend: bool = True) -> Election:
         """A leader election (see :class:`coordkit.Election`)."""
-        from .recipes.election import Election
-
         return Election(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     # --- configuration, discovery and balancing ---------------------------------------------
-    # (the options are documented on the classes; the stubs keep each feature's module lazy)
+    # (the options are documented on the classes)
     @overload
     def config(self, app: str, *, base: str = "/config",
                defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
@@ -125,8 +115,6 @@ class Client(Store):
         """The live configuration of ``app`` (see :class:`coordkit.Config`); with ``schema``
         (a dataclass, pydantic model or function returning ``S``) a ``Config[S]`` whose
         :attr:`~coordkit.Config.typed` is an ``S``."""
-        from .config import Config
-
         return Config(self, app, base=base, defaults=defaults, schema=schema, env_prefix=env_prefix,
                       environ=environ, writable=writable, live=live)
 
@@ -135,21 +123,15 @@ class Client(Store):
                  ssl_port: int | None = None,
                  uri_spec: str | Mapping[str, Any] | None = None) -> Registration:
         """Register an instance of service ``name`` (see :class:`coordkit.Registration`)."""
-        from .discovery.registry import Registration
-
         return Registration(self, name, address, port, id=id, metadata=metadata, weight=weight, base=base,
                             ssl_port=ssl_port, uri_spec=uri_spec)
 
     def instances(self, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
         """The live instances of service ``name`` (one read)."""
-        from .discovery.registry import read_instances
-
         return read_instances(self, name, base=base)
 
     def discover(self, name: str, *, base: str = DEFAULT_BASE) -> ServiceCache:
         """A live cache of service ``name`` (see :class:`coordkit.ServiceCache`)."""
-        from .discovery.cache import ServiceCache
-
         return ServiceCache(self, name, base=base)
 
     def balancer(self, name: str, strategy: StrategyName | Strategy = "round_robin", *,
@@ -159,7 +141,5 @@ class Client(Store):
         """A client-side load balancer over a live cache of service ``name`` (see
         :class:`coordkit.Balancer`); a ``strategy`` name outside :data:`StrategyName` is a
         ConfigurationError."""
-        from .balancing.balancer import Balancer
-
         return Balancer.for_service(self, name, strategy, base=base, filters=filters, ejection=ejection,
                                     retry=retry, budget=budget, failure=failure)

@@ -26,13 +26,13 @@ venv() {  # venv DIR PIP-ARGS...: a fresh virtualenv with coordkit and what the 
 
 echo "== coordkit: virtualenv with the current protobuf" >&2
 venv .venv -e '.[test]'
-.venv/bin/python -c 'import google.protobuf as p, coordkit.backends.etcd; print("protobuf", p.__version__)'
+.venv/bin/python -c 'import google.protobuf as p, coordkit.backends.etcd.backend; print("protobuf", p.__version__)'
 COORDKIT_STRICT_TESTS=1 .venv/bin/python -m pytest "$@"
 
 echo "== coordkit: etcd tests again with protobuf 3.20" >&2
 # A regular (not editable) install here, checked from outside the source tree: what users get.
 venv .venv-protobuf320 '.[test]' 'protobuf==3.20.3'
 (cd / && "$OLDPWD/.venv-protobuf320/bin/python" -c \
-    'import google.protobuf as p, coordkit, coordkit.backends.etcd, coordkit.balancing.http; print("protobuf", p.__version__, "coordkit", coordkit.__version__, coordkit.__file__)' \
+    'import google.protobuf as p, coordkit, coordkit.backends.etcd.backend, coordkit.balancing.http; print("protobuf", p.__version__, "coordkit", coordkit.__version__, coordkit.__file__)' \
     && "$OLDPWD/.venv-protobuf320/bin/coordkit" --version)
 COORDKIT_STRICT_TESTS=1 .venv-protobuf320/bin/python -m pytest -q tests/compat tests/conformance -k "etcd or compat"

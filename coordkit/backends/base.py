@@ -41,6 +41,10 @@ Watches
     in quick succession may reach a watcher as its latest value only; the final state is
     always delivered.
 
+Contender queues
+    Locks, semaphores and elections stand on the queue calls of
+    :mod:`coordkit.backends.contender_queue`, whose docstring is their contract.
+
 Errors
     Only :mod:`coordkit.errors` types escape. A backend translates its client library's
     exceptions in one table. A write interrupted by a lost connection raises
@@ -51,25 +55,23 @@ from __future__ import annotations
 
 import abc
 import enum
-import threading
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Union
+
+from .contender_queue import ContenderQueue
 
 __all__ = [
     "Backend",
     "Capabilities",
     "Check",
     "ConnectionEvent",
-    "Contender",
     "Delete",
     "Entry",
     "EventType",
     "Layout",
     "Op",
     "Put",
-    "QueueView",
     "ServerInfo",
     "Watch",
     "WatchEvent",
@@ -197,39 +199,6 @@ class Capabilities:
     layout: Layout
 
 
-@dataclass(frozen=True)
-class Contender:
-    """One entry of a contender queue (the waiters of a lock, semaphore or election).
-
-    ``sequence`` orders the queue (etcd: create revision; ZooKeeper: the node's sequence
-    number). ``create_revision`` is the fencing token. ``value`` and ``create_revision``
-    may be empty/0 for *other* contenders when listed without values on ZooKeeper.
-    """
-
-    key: str
-    sequence: int
-    create_revision: int = 0
-    value: bytes = b""
-    version: int = 1
-
-
-@dataclass(frozen=True)
-class QueueView:
-    """The queue as seen by one contender: its own entry and every contender in order."""
-
-    mine: Contender
-    contenders: list[Contender]
-    revision: int
-
-    @property
-    def position(self) -> int:
-        """0 for the head; -1 if ``mine`` is no longer in the queue."""
-        for index, contender in enumerate(self.contenders):
-            if contender.key == self.mine.key:
-                return index
-        return -1
-
-
 class Watch(abc.ABC):
     """Handle of a running watch."""
 
@@ -247,8 +216,9 @@ WatchCallback = Callable[[WatchEvent], None]
 ConnectionSink = Callable[[ConnectionEvent], None]
 
 
-class Backend(abc.ABC):
-    """A coordination store. Subclasses are built by :func:`coordkit.client.connect`."""
+class Backend(ContenderQueue):
+    """A coordination store. Subclasses are built by :func:`coordkit.client.connect`; the
+    contender-queue calls they provide are those of :class:`.contender_queue.ContenderQueue`."""
 
     kind: str = ""
     capabilities: Capabilities
@@ -350,98 +320,3 @@ class Backend(abc.ABC):
         """The backend key ``name`` maps to: two names are one key exactly when their
         canonical forms are equal (inside an etcd namespace ``x`` and ``/x`` are one key)."""
         return name
-
-    # --- contender queues (locks, semaphores, elections) ----------------------------------
-    # Defaults built on the key/value calls above; the ZooKeeper and etcd backends override
-    # them with the wire layouts other tools use (Curator, etcdctl) and single round trips.
-    # Queue paths come canonical from the recipes (names.recipe_name: no leading slash), and
-    # contender keys go back in one form on every backend: relative to the namespace root.
-
-    def _contender_name(self, name: str) -> str:
-        """The form a contender key is reported in (``Lock.key``, ``Leader.key``, queue
-        views): relative to the namespace root, no leading slash, and still a name that
-        reads that very key. Path-style backends, where ``x`` is ``/x``, drop the slash."""
-        return name.removeprefix("/")
-
-    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
-        """Add this session's ephemeral contender under ``path`` and return the queue.
-
-        Waits at most the operation timeout, or ``timeout`` if shorter (a caller's deadline:
-        an ``acquire(timeout=1)`` must not wait 5 s for an unreachable store), then raises
-        BackendUnavailableError; the same holds for :meth:`queue_list` and :meth:`queue_leave`.
-
-        One round trip where the backend allows (etcd: one transaction; ZooKeeper: create
-        and list pipelined). A retry after a lost connection finds the contender the first
-        attempt created instead of adding a second one. Without ``unique`` a session has at
-        most one contender per path (etcd's layout ``<path>/<lease id hex>``, what etcdctl's
-        lock and election use); with it, several (semaphores). ``attempt`` is an id (hex)
-        the caller keeps across retries of one join: a retry after BackendUnavailableError
-        then finds the contender an earlier attempt may have created, instead of queueing
-        a second one behind it. Contender keys include it where the layout has room.
-        """
-        key = f"{path.rstrip('/')}/{self.session_id:x}-{attempt or uuid.uuid4().hex}"
-        existing = self.get(key)
-        if existing is not None and existing.lease == self.session_id:
-            contenders, revision = self.queue_list(path)
-            mine = Contender(self._contender_name(existing.key), existing.create_revision,
-                             existing.create_revision, existing.value, existing.version)
-            return QueueView(mine, contenders, revision)
-        entry = self.put(Put(key, value, create=True, ephemeral=True))
-        contenders, revision = self.queue_list(path)
-        mine = Contender(self._contender_name(entry.key), entry.create_revision, entry.create_revision,
-                         entry.value, entry.version)
-        return QueueView(mine, contenders, revision)
-
-    def queue_list(self, path: str, *, values: bool = False,
-                   timeout: float | None = None) -> tuple[list[Contender], int]:
-        """Every contender under ``path`` in queue order, and the revision read at.
-        With ``values``, each contender's value and create revision are filled in."""
-        entries, revision = self.tree(path)
-        depth = path.strip("/").count("/") + 1  # contenders are the immediate children
-        found = [
-            Contender(self._contender_name(e.key), e.create_revision, e.create_revision, e.value, e.version)
-            for e in entries
-            if e.key.strip("/").count("/") == depth
-        ]
-        return sorted(found, key=lambda c: c.sequence), revision
-
-    def queue_update(self, mine: Contender, value: bytes) -> Contender:
-        """Replace the value of our own contender (an election's proclamation) only if it
-        is still the same entry; raises VersionConflictError otherwise."""
-        entry = self.commit([Check(mine.key, create_revision=mine.create_revision),
-                             Put(mine.key, value, ephemeral=True)])[1]
-        assert entry is not None
-        return Contender(mine.key, mine.sequence, entry.create_revision, entry.value, entry.version)
-
-    def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
-        """Remove our contender if it is still there (idempotent)."""
-        self.delete(mine.key)
-
-    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
-                  create_revision: int = 0) -> bool:
-        """Wait until the contender ``key`` is gone; True once it is. Returns False early if
-        ``timeout`` passed or ``wake`` was set by somebody else (e.g. a session listener).
-        Watches the one key, so a release wakes exactly the waiter behind it.
-
-        With ``create_revision``, the contender is that incarnation of the key: a key deleted
-        and created again (etcd's ``<name>/<lease>`` names are reused by a session's next
-        join) counts as gone, or a waiter could wait for its own successor."""
-        gone = threading.Event()
-
-        def on_event(event: WatchEvent) -> None:
-            if event.type is EventType.DELETE or (
-                    create_revision and event.entry is not None
-                    and event.entry.create_revision != create_revision):
-                gone.set()
-                wake.set()
-
-        watch = self.watch(key, on_event, prefix=False, timeout=timeout)  # a wait's bound holds
-        try:
-            current = self.get(key)
-            if current is None or (create_revision and current.create_revision != create_revision):
-                return True
-            wake.wait(timeout)
-            return gone.is_set()
-        finally:
-            watch.cancel_nowait()  # the callback only sets events: no need to wait, off the hot path

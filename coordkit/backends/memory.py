@@ -31,14 +31,13 @@ from ..errors import (
 from ..names import KeyMapper
 from .base import (
     Capabilities,
-    Layout,
-    Backend,
     Check,
     ConnectionEvent,
     ConnectionSink,
     Delete,
     Entry,
     EventType,
+    Layout,
     Op,
     Put,
     ServerInfo,
@@ -46,6 +45,7 @@ from .base import (
     WatchCallback,
     WatchEvent,
 )
+from .keyvalue_queue import KeyValueQueue
 
 __all__ = ["MemoryBackend", "MemoryStore", "get_store", "reset_stores"]
 
@@ -242,7 +242,7 @@ class MemoryStore:
                 watch.offer(event)
 
 
-class MemoryBackend(Backend):
+class MemoryBackend(KeyValueQueue):
     """A client of one :class:`MemoryStore`."""
 
     kind = "memory"
@@ -256,6 +256,7 @@ class MemoryBackend(Backend):
         self._reachable = True
         self._closed = False
         self._sink: ConnectionSink | None = None
+        self._attempts: dict[str, str] = {}
 
     @property
     def store(self) -> MemoryStore:

@@ -21,7 +21,7 @@ Opener = Callable[[Sequence[str], str, float, Security], Backend]
 
 
 def _open_zookeeper(endpoints: Sequence[str], namespace: str, timeout: float, security: Security) -> Backend:
-    from ..backends.zookeeper import ZooKeeperBackend
+    from ..backends.zookeeper.backend import ZooKeeperBackend
 
     return ZooKeeperBackend(
         list(endpoints), namespace, options={"operation_timeout": timeout, "security": security}
@@ -29,7 +29,7 @@ def _open_zookeeper(endpoints: Sequence[str], namespace: str, timeout: float, se
 
 
 def _open_etcd(endpoints: Sequence[str], namespace: str, timeout: float, security: Security) -> Backend:
-    from ..backends.etcd import EtcdBackend
+    from ..backends.etcd.backend import EtcdBackend
 
     return EtcdBackend(
         list(endpoints), namespace, options={"operation_timeout": timeout, "security": security}

@@ -87,9 +87,6 @@ class Store:
         with self._guards_lock:
             return self._guards.setdefault(key, threading.Lock())
 
-    # The recipes' old spelling, kept until they call local_guard().
-    _local_guard = local_guard
-
     # --- the store itself ------------------------------------------------------------
     def __enter__(self: S) -> S:  # noqa: PYI019 - typing.Self needs Python 3.11; we support 3.10
         return self

@@ -5,6 +5,6 @@ queue, as ``Lock.contenders()`` and ``Election.contenders()`` list them (the fir
 lock or leads).
 """
 
-from ..backends.base import Contender
+from ..backends.contender_queue import Contender
 
 __all__ = ["Contender"]

@@ -14,14 +14,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..backends.base import Contender, WatchEvent
+from ..backends.base import WatchEvent
+from ..backends.contender_queue import Contender
+from ..core.durations import wait_seconds
 from ..errors import ConfigurationError, ConflictError, OwnershipError
 from ..names import recipe_name, validate_value
-from ._held import Held
-from ._queue import Contention, check_timeout
+from ._contention import Contention
+from ._handles import Held
+from ._policy import LEADERSHIP
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
 __all__ = ["Election", "Leader"]
 
@@ -49,13 +52,13 @@ class Election(Held):
     :attr:`lost` and :meth:`on_lost`.
     """
 
-    def __init__(self, client: Client, name: str, *, identity: str | None = None,
+    def __init__(self, client: Store, name: str, *, identity: str | None = None,
                  lose_on_suspend: bool = True) -> None:
         self._client = client
         self.identity = identity
         name = recipe_name(name, "leadership name")  # the local guard too: one per canonical name
-        self._contention = Contention(client, name, what="leadership", lose_on_suspend=lose_on_suspend,
-                                      guard=client._local_guard(name))
+        self._contention = Contention(client, name, LEADERSHIP, lose_on_suspend=lose_on_suspend,
+                                      guard=client.local_guard(name))
 
     def __repr__(self) -> str:
         return f"<coordkit.Election {self.name} leader={self.is_leader}>"
@@ -96,7 +99,7 @@ class Election(Held):
         """Yield the current leader, then every change of leader or of its proclaimed value,
         in order. Periods without a leader are skipped. Stops after ``timeout`` seconds of
         no change (never, by default) or when the generator is closed."""
-        timeout = check_timeout(timeout)
+        timeout = wait_seconds(timeout)
         if timeout is not None and timeout < 0:
             raise ConfigurationError(f"observe() timeout must be >= 0 or None, not {timeout!r}")
         changes: queue_mod.SimpleQueue[WatchEvent] = queue_mod.SimpleQueue()

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
 from ..names import recipe_name, validate_value
-from ._held import Acquirable
-from ..backends.base import Contender, QueueView
-from ._queue import Contention
+from ._contention import Contention
+from ._handles import Acquirable
+from ._policy import LOCK, READ, WRITE, semaphore
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
 __all__ = ["Lock", "Semaphore", "RWLock"]
 
@@ -44,13 +44,13 @@ class Lock(Acquirable):
     (unless ``lose_on_suspend=False``) or LOST: see :attr:`lost` and :meth:`on_lost`.
     """
 
-    def __init__(self, client: Client, name: str, *, identity: str | None = None,
+    def __init__(self, client: Store, name: str, *, identity: str | None = None,
                  lose_on_suspend: bool = True) -> None:
         self._client = client
         self._identity = _identity(identity)
         name = recipe_name(name, "lock name")  # the local guard too: one per canonical name
-        self._contention = Contention(client, name, what="lock", lose_on_suspend=lose_on_suspend,
-                                      guard=client._local_guard(name))
+        self._contention = Contention(client, name, LOCK, lose_on_suspend=lose_on_suspend,
+                                      guard=client.local_guard(name))
 
     def __repr__(self) -> str:
         return f"<coordkit.Lock {self.name} held={self.is_held} token={self.token}>"
@@ -81,14 +81,13 @@ class Semaphore(Acquirable):
     ``<name>/<lease id hex>-<uuid>`` on etcd, Curator-style lock nodes on ZooKeeper.
     """
 
-    def __init__(self, client: Client, name: str, limit: int, *, identity: str | None = None,
+    def __init__(self, client: Store, name: str, limit: int, *, identity: str | None = None,
                  lose_on_suspend: bool = True) -> None:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ConfigurationError(f"semaphore limit must be a positive int, not {limit!r}")
         self.limit = limit
         self._identity = _identity(identity)
-        self._contention = Contention(client, name, what="semaphore", lose_on_suspend=lose_on_suspend,
-                                      unique=True, slots=limit)
+        self._contention = Contention(client, name, semaphore(limit), lose_on_suspend=lose_on_suspend)
 
     def __repr__(self) -> str:
         return f"<coordkit.Semaphore {self.name} limit={self.limit} held={self.is_held}>"
@@ -103,30 +102,14 @@ class Semaphore(Acquirable):
 
 
 
-def _is_writer(contender: Contender) -> bool:
-    # Contenders other tools wrote (etcdctl lock, Curator mutexes) count as writers: exclusive.
-    return not contender.value.startswith(b"read:")
-
-
-def _nearest_writer_ahead(view: QueueView) -> Contender | None:
-    for contender in reversed(view.contenders[: view.position]):
-        if _is_writer(contender):
-            return contender
-    return None
-
-
 class _Side(Acquirable):
     """The read or the write side of an :class:`RWLock`."""
 
-    def __init__(self, client: Client, name: str, mode: str, identity: bytes, lose_on_suspend: bool) -> None:
+    def __init__(self, client: Store, name: str, mode: str, identity: bytes, lose_on_suspend: bool) -> None:
         self.mode = mode
         self._value = f"{mode}:".encode() + identity
-        reader = mode == "read"
-        self._contention = Contention(
-            client, name, what=f"{mode} lock", lose_on_suspend=lose_on_suspend, unique=True, values=True,
-            blocker=_nearest_writer_ahead if reader else None)
-        self._admitted = (lambda view: view.position >= 0 and _nearest_writer_ahead(view) is None) \
-            if reader else (lambda view: view.position == 0)
+        self._contention = Contention(client, name, READ if mode == "read" else WRITE,
+                                      lose_on_suspend=lose_on_suspend)
 
     def __repr__(self) -> str:
         return f"<coordkit.RWLock {self.mode} side of {self.name} held={self.is_held}>"
@@ -134,8 +117,7 @@ class _Side(Acquirable):
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """As :meth:`Lock.acquire`: readers share the lock, a writer holds it alone, first
         come first served (a reader queued behind a writer waits for that writer)."""
-        return self._contention.enter(self._value, blocking=blocking, timeout=timeout,
-                                      admitted=self._admitted)
+        return self._contention.enter(self._value, blocking=blocking, timeout=timeout)
 
     def release(self) -> None:
         self._contention.leave()
@@ -150,7 +132,7 @@ class RWLock:
     token of either side fences writes like a lock's.
     """
 
-    def __init__(self, client: Client, name: str, *, identity: str | None = None,
+    def __init__(self, client: Store, name: str, *, identity: str | None = None,
                  lose_on_suspend: bool = True) -> None:
         ident = _identity(identity)
         self.read = _Side(client, name, "read", ident, lose_on_suspend)

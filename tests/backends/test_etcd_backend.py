@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from coordkit.backends.base import Check, ConnectionEvent, Delete, EventType, Put, QueueView, WatchEvent
-from coordkit.backends.etcd import EtcdBackend
+from coordkit.backends.base import Check, ConnectionEvent, Delete, EventType, Put, WatchEvent
+from coordkit.backends.contender_queue import QueueView
+from coordkit.backends.etcd.backend import EtcdBackend
 from coordkit.errors import (
     BackendUnavailableError,
     ConflictError,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from coordkit.backends._zk_session import new_client, stop_bounded
+from coordkit.backends.zookeeper.session import new_client, stop_bounded
 from coordkit.testing import ZooKeeperServer
 
 TTL = 20.0

@@ -17,8 +17,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss
 
 import coordkit
-from coordkit.backends import _zk_queue
-from coordkit.backends._zk_queue import QueueJoin
+from coordkit.backends.zookeeper import queue as _zk_queue
+from coordkit.backends.zookeeper.queue import QueueJoin
 from coordkit.errors import OwnershipError, VersionConflictError
 from coordkit.names import PARENT_MARK
 
@@ -185,18 +185,18 @@ def test_backend_retries_a_join_whose_answer_was_lost(client: coordkit.Client, k
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The create reaches the server but its answer is lost with the connection: the backend
     tries again on the same join, which adopts the node instead of queueing a second one."""
-    original = QueueJoin._create_and_list
+    original = QueueJoin._answered
     calls: list[str] = []
 
-    def answer_lost(self: QueueJoin, zk: KazooClient, until: float) -> Any:
+    def answer_lost(self: QueueJoin, created: Any, listed: Any, until: float) -> Any:
         calls.append(self.protection)
-        view = original(self, zk, until)
+        view = original(self, created, listed, until)  # the create and the list were applied...
         if len(calls) == 1:
-            raise ConnectionLoss()
+            raise ConnectionLoss()  # ...but their answers are lost with the connection
         return view
 
     kz.ensure_path("/lossy")
-    monkeypatch.setattr(_zk_queue.QueueJoin, "_create_and_list", answer_lost)
+    monkeypatch.setattr(_zk_queue.QueueJoin, "_answered", answer_lost)
     view = client.backend.queue_join("lossy", b"me")
     assert len(calls) == 1, "the retry must look for the node, not create another"
     assert [c.key for c in view.contenders] == [view.mine.key]

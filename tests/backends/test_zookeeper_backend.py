@@ -22,7 +22,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from coordkit.backends.base import Check, ConnectionEvent, Delete, EventType, Put, WatchEvent
-from coordkit.backends.zookeeper import ZooKeeperBackend
+from coordkit.backends.zookeeper.backend import ZooKeeperBackend
 from coordkit.errors import (
     BackendUnavailableError,
     KeyExistsError,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from coordkit.backends import _etcd3_compat
-from coordkit.backends._etcd3_compat import import_etcd3
+from coordkit.backends.etcd import compat as _etcd3_compat
+from coordkit.backends.etcd.compat import import_etcd3
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("etcd3") is None, reason="etcd3 (python-etcd3) is not installed"
@@ -102,7 +102,7 @@ def test_concurrent_first_import_in_a_fresh_process() -> None:
     script = f"""
 import sys, threading
 sys.path.insert(0, {str(REPO)!r})
-from coordkit.backends import _etcd3_compat as c
+from coordkit.backends.etcd import compat as c
 results = []
 threads = [threading.Thread(target=lambda: results.append(c.import_etcd3())) for _ in range(8)]
 for t in threads: t.start()
@@ -125,7 +125,7 @@ def test_missing_etcd3_gives_a_clear_import_error() -> None:
 import sys
 sys.path.insert(0, {str(REPO)!r})
 sys.modules["etcd3"] = None  # makes `import etcd3` fail as if it were not installed
-from coordkit.backends._etcd3_compat import import_etcd3
+from coordkit.backends.etcd.compat import import_etcd3
 try:
     import_etcd3()
 except ImportError as exc:

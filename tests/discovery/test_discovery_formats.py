@@ -41,9 +41,9 @@ def test_round_trip(fmt: object, instance: ServiceInstance) -> None:
 
 
 def test_memory_and_zookeeper_use_curator_etcd_uses_endpoints() -> None:
-    from coordkit.backends.etcd import EtcdBackend
+    from coordkit.backends.etcd.backend import EtcdBackend
     from coordkit.backends.memory import MemoryBackend
-    from coordkit.backends.zookeeper import ZooKeeperBackend
+    from coordkit.backends.zookeeper.backend import ZooKeeperBackend
 
     layouts = [b.capabilities.layout for b in (MemoryBackend, ZooKeeperBackend, EtcdBackend)]
     assert [format_for(layout) for layout in layouts] == [CURATOR, CURATOR, ETCD_ENDPOINTS]

@@ -63,13 +63,13 @@ def _attempt(kind: str) -> Callable[[logging.LogRecord], bool]:
     """A DEBUG line about one more try while the server is down."""
     if kind == "zookeeper":
         return lambda r: r.name.startswith("kazoo") and r.getMessage().startswith("Connecting to")
-    return lambda r: r.name == "coordkit.backends._etcd_watch" and "retries from revision" in r.getMessage()
+    return lambda r: r.name == "coordkit.backends.etcd.watch" and "retries from revision" in r.getMessage()
 
 
 @pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
 def test_an_outage_is_two_info_lines_and_attempts_are_debug(kind: str, records: Records) -> None:
     # A TTL that outlasts a restart (about 1 s; a reconnect attempt that meets the restarting
-    # server is bounded, see coordkit.backends._zk_session), so the session survives it
+    # server is bounded, see coordkit.backends.zookeeper.session), so the session survives it
     # (ZooKeeper grants up to 20 ticks); kill() keeps the data and ports for start().
     server = ZooKeeperServer(tick_time_ms=1500) if kind == "zookeeper" else EtcdServer()
     with server, coordkit.connect(server.url, ttl=20, timeout=2) as client:

@@ -24,7 +24,7 @@ from kazoo.client import KazooClient
 from kazoo.recipe.lock import Lock as KazooLock
 
 import coordkit
-from coordkit.backends.base import Contender
+from coordkit.backends.contender_queue import Contender
 
 DEADLINE = 15.0
 PROBE_SOURCE = Path(__file__).parent / "java" / "CuratorProbe.java"

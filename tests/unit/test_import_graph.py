@@ -24,15 +24,9 @@ KINDS = {"etcd", "zookeeper", "memory"}
 CORE_MAY_IMPORT = ("coordkit.core", "coordkit.backends", "coordkit.names", "coordkit.errors")
 # Where a backend kind may be compared with: below the contract, the scheme registry, the harness.
 KIND_CHECKS_ALLOWED = ("coordkit.backends", "coordkit.core.schemes", "coordkit.testing", "coordkit.dev")
-# Until the lead switches recipes, discovery, balancing and config from Client to Store, they
-# import coordkit.client back, which imports them (see _pending).
-FEATURES = (
-    "coordkit.recipes",
-    "coordkit.discovery",
-    "coordkit.balancing",
-    "coordkit.config",
-    "coordkit._config_",
-)
+# The features stand on the core (Store); only coordkit.client (and the package's public
+# surface) imports them, never the other way round.
+FEATURES = ("coordkit.recipes", "coordkit.discovery", "coordkit.balancing", "coordkit.config")
 
 
 def _module_name(path: Path) -> str:
@@ -153,26 +147,12 @@ def _report(cycles: list[tuple[list[str], list[str]]]) -> str:
     return "\n".join(lines)
 
 
-def _pending(module: str, target: str) -> bool:
-    """An arrow another change of issue 12 removes: a feature importing Client (the lead switches
-    them to Store), or one root-level ``_config_*`` file importing another (config becomes the
-    ``coordkit/config/`` package, without those files)."""
-    if _within(module, FEATURES) and target == "coordkit.client":
-        return True
-    return module.startswith("coordkit._config_") and target.startswith("coordkit._config_")
+def test_no_feature_imports_the_client() -> None:
+    upward = sorted(f"{m} -> {t}" for m, ts in GRAPH.items() if _within(m, FEATURES)
+                    for t in ts if t in ("coordkit.client", "coordkit"))
+    assert not upward, "features import the client (take a coordkit.core.store.Store instead):\n" + "\n".join(upward)
 
 
-def test_no_import_circle_but_those_pending() -> None:
-    cycles = _cycles({m: {t for t in ts if not _pending(m, t)} for m, ts in GRAPH.items()})
-    assert not cycles, _report(cycles)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="recipes, discovery, balancing and config still import Client "
-    "(the lead switches them to Store), and _config_access/_config_snapshot import each "
-    "other (config becomes a package): remove this mark then",
-)
 def test_no_import_circle_anywhere() -> None:
     cycles = _cycles(GRAPH)
     assert not cycles, _report(cycles)

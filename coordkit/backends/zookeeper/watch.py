@@ -29,10 +29,10 @@ from typing import Any
 
 from kazoo.client import KazooClient
 
-from ..errors import CoordkitError
-from ._zk_errors import TRANSLATED
-from ._zk_read import NodeRead, child_path, is_parent, read_key, read_nodes, to_entry, visible
-from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
+from ...errors import CoordkitError
+from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
+from .errors import TRANSLATED
+from .read import NodeRead, child_path, is_parent, read_key, read_nodes, to_entry, visible
 
 __all__ = ["ZkWatch"]
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import grpc
 
-from ..core.security import Security
-from ..errors import ConfigurationError
+from ...core.security import Security
+from ...errors import ConfigurationError
 
 __all__ = ["EtcdChannel", "is_stale_reason", "is_stale_token"]
 
@@ -78,7 +78,7 @@ def _read(what: str, path: str) -> bytes:
 
 
 class EtcdChannel:
-    """What ``_etcd_conn.Stubs`` needs of a client: the stubs, the token metadata, close().
+    """What ``conn.Stubs`` needs of a client: the stubs, the token metadata, close().
 
     ``metadata`` authenticates on first use (raising the server's gRPC error, which the
     connection translates) and returns the current token; ``forget()`` drops a token

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..backends.base import Contender
+from ..backends.contender_queue import Contender
 from ..errors import OwnershipError
-from ._queue import Contention, LostCallback
+from ._contention import Contention, LostCallback
 
 __all__ = ["Acquirable", "Held"]
 

@@ -11,7 +11,7 @@ Every write is one round trip: a transaction that compares the op's condition an
 asking for the key's previous state, from which the new entry follows (or, when a compare
 fails, reads the involved keys so the error can say which condition failed and why).
 Every call has a deadline of ``operation_timeout`` seconds and fails over to the next
-endpoint (see ``_etcd_conn``). The contender queues (locks, elections) are in ``_etcd_queue``.
+endpoint (see :mod:`.conn`). The contender queues (locks, elections) are in :mod:`.queue`.
 
 ``children("/")`` without a namespace lists the first segment of every key with any
 leading ``/`` dropped: ``/a/b`` and ``a/c`` both give ``a``, although ``/a`` and ``a`` are
@@ -24,11 +24,12 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from ..core.tls_probe import diagnose_tls
-from ..errors import (
+from ...core.tls_probe import diagnose_tls
+from ...core.durations import positive_seconds
+from ...errors import (
     BackendUnavailableError,
     ClosedError,
     ConfigurationError,
@@ -37,41 +38,30 @@ from ..errors import (
     SessionLostError,
     TLSError,
 )
-from ..names import KeyMapper
-from . import _etcd_ops as ops_
-from ._etcd_conn import EtcdConnection, Stubs, etcdrpc
-from ._etcd_queue import EtcdContenderQueues
-from ._etcd_status import server_info
-from ._probe import known_failures, summary
-from ._etcd_watch import EtcdWatch
-from .base import (
+from ...names import KeyMapper
+from ..base import (
     Capabilities,
-    Layout,
     ConnectionEvent,
     ConnectionSink,
     Delete,
     Entry,
+    Layout,
     Op,
     Put,
     ServerInfo,
     Watch,
     WatchCallback,
 )
+from ..reachability import known_failures, summary
+from . import ops as ops_
+from .conn import EtcdConnection, Stubs, etcdrpc
+from .queue import EtcdContenderQueues
+from .status import server_info
+from .watch import EtcdWatch
 
 __all__ = ["EtcdBackend"]
 
 log = logging.getLogger(__name__)
-
-
-def _seconds(options: Mapping[str, Any], name: str, default: float) -> float:
-    value = options.get(name, default)
-    try:
-        seconds = float(value if value is not None else default)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"etcd option {name} must be a number of seconds, not {value!r}") from None
-    if not seconds > 0:
-        raise ConfigurationError(f"etcd option {name} must be positive, not {value!r}")
-    return seconds
 
 
 class EtcdBackend(EtcdContenderQueues):
@@ -85,7 +75,7 @@ class EtcdBackend(EtcdContenderQueues):
 
     def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, Any]) -> None:
         self._keys = KeyMapper("etcd", namespace)
-        self._timeout = _seconds(options, "operation_timeout", 5.0)
+        self._timeout = positive_seconds(options.get("operation_timeout", 5.0), "etcd option operation_timeout")
         self._conn = EtcdConnection(endpoints, self._timeout, options)
         self._lock = threading.Lock()
         self._sink: ConnectionSink | None = None
@@ -273,7 +263,7 @@ class EtcdBackend(EtcdContenderQueues):
             self._conn.close()
 
     def server_info(self, timeout: float) -> ServerInfo:
-        """Every endpoint's status, in parallel; see :func:`._etcd_status.server_info`."""
+        """Every endpoint's status, in parallel; see :func:`.status.server_info`."""
         return server_info(self._conn, timeout)
 
     # --- keys ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import kazoo.exceptions as ke
 from kazoo.handlers.threading import KazooTimeoutError
 
-from ..errors import (
+from ...errors import (
     AuthenticationError,
     BackendUnavailableError,
     ConfigurationError,

@@ -27,8 +27,8 @@ from typing import Any
 from kazoo.protocol.serialization import Auth
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id, Permissions
 
-from ..core.security import Security
-from ..errors import ConfigurationError
+from ...core.security import Security
+from ...errors import ConfigurationError
 
 __all__ = ["describe_identity", "kazoo_options"]
 

@@ -9,7 +9,7 @@ write is repeated only when gRPC says it never left this process ("failed to con
 because otherwise it may have been applied.
 
 We use python-etcd3's generated gRPC stubs directly, over our own channel (TLS and an auth
-token renewed when etcd forgets it, see ``_etcd_auth``), so that every request can say
+token renewed when etcd forgets it, see :mod:`.auth`), so that every request can say
 exactly what it needs (transactions with reads, keys-only ranges) and carry its own deadline.
 Authentication and permission failures are never retried.
 """
@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from ..core.security import Security
-from ..errors import (
+from ...core.security import Security
+from ...errors import (
     AuthenticationError,
     BackendUnavailableError,
     ClosedError,
@@ -36,8 +36,8 @@ from ..errors import (
     PermissionDeniedError,
     SessionLostError,
 )
-from ._etcd3_compat import import_etcd3
-from ._etcd_auth import EtcdChannel, is_stale_token
+from .auth import EtcdChannel, is_stale_token
+from .compat import import_etcd3
 
 etcd3 = import_etcd3()
 etcdrpc: Any = etcd3.etcdrpc

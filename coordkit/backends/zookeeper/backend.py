@@ -1,4 +1,4 @@
-"""The ZooKeeper backend, over kazoo 2.11 (every kazoo import stays in this package's ``_zk_*``
+"""The ZooKeeper backend, over kazoo 2.11 (every kazoo import stays in this package's
 helpers and here).
 
 Layout: a name is a znode path below the namespace, and the namespace is the client's
@@ -38,11 +38,11 @@ Mapping of the contract onto ZooKeeper:
   ``put`` on an existing ephemeral key updates its value and leaves it ephemeral.
 * A ``Delete`` without version of an absent key (or of an implicit parent) in ``commit`` is
   a no-op, as on etcd.
-* Contender queues (locks, elections) use Apache Curator's layout; see :mod:`._zk_queue`.
-  The key/value calls are in :mod:`._zk_keys`; this module holds the session and watches.
+* Contender queues (locks, elections) use Apache Curator's layout; see :mod:`.queue`.
+  The key/value calls are in :mod:`.keys`; this module holds the session and watches.
 * ``watch(start_revision=r)``: ZooKeeper keeps no history. The watch delivers the keys whose
   ``mod_revision >= r`` that exist when it starts, then live changes; deletions between
-  ``r`` and the start are not seen. See :mod:`._zk_watch` for order and revisions.
+  ``r`` and the start are not seen. See :mod:`.watch` for order and revisions.
 * Reads retry once the connection is back, within the operation timeout; writes cut by a
   lost connection raise BackendUnavailableError (the write may or may not have happened).
 * After the server expires the session, kazoo opens another by itself. Plain keys keep
@@ -55,38 +55,34 @@ Options: ``operation_timeout`` (seconds, default 5) bounds every call; ``close_t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 
-from ..errors import (
+from ...core.security import Security
+from ...core.tls_probe import diagnose_tls
+from ...core.durations import positive_seconds
+from ...errors import (
     BackendUnavailableError,
     ClosedError,
     ConfigurationError,
-    CoordkitError,
-    OperationTimeoutError,
     SessionLostError,
     TLSError,
 )
-from ..names import KeyMapper
-from ..core.security import Security
-from ..core.tls_probe import diagnose_tls
-from ._probe import explain, known_failures, summary
-from ._zk_acl import default_acl, describe_identity
-from ._zk_errors import TRANSLATED, translate
-from ._zk_keys import KeyCalls
-from ._zk_queue import QueueJoin
-from ._zk_read import wait
-from ._zk_session import describe, ensure_chroot, new_client, seconds, stop_bounded
-from ._zk_watch import ZkWatch
-from .base import Capabilities, ConnectionEvent, ConnectionSink, Layout, ServerInfo, Watch, WatchCallback
+from ...names import KeyMapper
+from ..base import Capabilities, ConnectionEvent, ConnectionSink, Layout, ServerInfo, Watch, WatchCallback
+from ..reachability import known_failures, summary
+from .acl import default_acl
+from .keys import KeyCalls
+from .queue import QueueJoin
+from .read import wait
+from .session import ensure_chroot, new_client, server_info, stop_bounded
+from .watch import ZkWatch
 
 __all__ = ["ZooKeeperBackend"]
 
@@ -104,11 +100,12 @@ class ZooKeeperBackend(KeyCalls):
         if not endpoints:
             raise ConfigurationError("no ZooKeeper endpoint given; use zk://host:2181")
         self._endpoints = [str(e) for e in endpoints]
-        self._zk_joins: dict[str, QueueJoin] = {}  # join attempt -> its QueueJoin, for retries
+        self._zk_joins: dict[str, QueueJoin] = {}  # see ContenderQueues
+        self._zk_own: dict[tuple[int, str], QueueJoin] = {}
         ns = (namespace or "").strip().rstrip("/")
         self._namespace = ns if not ns or ns.startswith("/") else "/" + ns
-        self._op_timeout = seconds(options, "operation_timeout", 5.0)
-        self._close_timeout = seconds(options, "close_timeout", 2.0)  # bound on close()
+        self._op_timeout = positive_seconds(options.get("operation_timeout", 5.0), "option operation_timeout")
+        self._close_timeout = positive_seconds(options.get("close_timeout", 2.0), "option close_timeout")  # bound on close()
         self._keys = KeyMapper("path")  # kazoo's chroot adds the namespace
         security = options.get("security")
         self._security = security if isinstance(security, Security) else Security()
@@ -128,73 +125,6 @@ class ZooKeeperBackend(KeyCalls):
         # Guards _watches alone: new_session holds _lock while it connects, and a watch
         # started meanwhile must not wait for that on top of its own deadline.
         self._watch_lock = threading.Lock()
-
-    @property
-    def _where(self) -> str:
-        return ",".join(self._endpoints) + self._namespace
-
-    # --- errors and deadlines -------------------------------------------------------
-    @contextlib.contextmanager
-    def _errors(self, key: str = "", *, versioned: bool = False, write: bool = False,
-                session: bool = False, timeout: float | None = None) -> Iterator[None]:
-        """Translate what escapes the block. ``session``: the operation depends on the current
-        session (ephemeral keys, heartbeats); others only see an expiry as a lost link."""
-        try:
-            yield
-        except CoordkitError:
-            raise
-        except TRANSLATED as exc:
-            if self._closed:
-                raise ClosedError("the ZooKeeper backend is closed") from exc
-            error = translate(exc, key=key, where=self._where, timeout=timeout or self._op_timeout,
-                              versioned=versioned, write=write, identity=describe_identity(self._security))
-            if isinstance(error, SessionLostError) and not session:
-                error = BackendUnavailableError(f"the ZooKeeper session expired during the operation on "
-                                                f"{key or '/'}" + ("; it may or may not have been applied" if write else ""))
-            raise error from exc
-
-    def _deadline(self) -> float:
-        return time.monotonic() + self._op_timeout
-
-    def _usable(self, *, session: bool = False, deadline: float | None = None) -> KazooClient:
-        """The client to run on, waiting while new_session() swaps clients (until ``deadline``,
-        by default for the operation timeout), then BackendUnavailableError. With
-        ``session``, refuses once the session is lost: an ephemeral key must not land on a
-        session that kazoo opened by itself after an expiry."""
-        if self._closed:
-            raise ClosedError("the ZooKeeper backend is closed")
-        if session and self._lost:
-            raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
-        client = self._client
-        if client is None and self._sink is not None:
-            wait = self._op_timeout if deadline is None else max(0.0, deadline - time.monotonic())
-            self._installed.wait(wait)
-            client = self._client
-            if self._closed:
-                raise ClosedError("the ZooKeeper backend is closed")
-        if client is None:
-            raise BackendUnavailableError(f"no ZooKeeper session is open to {self._where}")
-        if session and self._lost:
-            raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
-        return client
-
-    def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
-              session: bool = False, timeout: float | None = None) -> T:
-        """Run an idempotent call (a read, or a write safe to repeat) by one deadline (the
-        operation timeout, or ``timeout`` if shorter), again if the link comes back before it."""
-        limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
-        deadline = time.monotonic() + limit
-        while True:
-            client = self._usable(session=session, deadline=deadline)
-            try:
-                with self._errors(key, write=write, session=session, timeout=limit):
-                    return fn(client, deadline)
-            except BackendUnavailableError as exc:
-                remaining = deadline - time.monotonic()
-                if isinstance(exc, OperationTimeoutError) or remaining <= 0:
-                    raise
-                if not self._connected.wait(remaining):
-                    raise
 
     # --- session -----------------------------------------------------------------
     def canonical(self, name: str) -> str:
@@ -220,7 +150,7 @@ class ZooKeeperBackend(KeyCalls):
     def _start_session(self, timeout: float, *, diagnose: bool = False) -> KazooClient:
         """Start a client and wait for its session. With ``diagnose`` (the first connect), an
         attempt not done at once probes the endpoints, and fails at once with their reasons
-        if none can ever answer (see :mod:`._probe`); kazoo only retries them in silence. A
+        if none can ever answer (see :mod:`..reachability`); kazoo only retries them in silence. A
         failed TLS handshake (kazoo retries those silently too) is told by a TLS probe first."""
         client, negotiated = new_client(",".join(self._endpoints) + self._namespace, self._asked_ttl,
                                         self._security)
@@ -360,26 +290,15 @@ class ZooKeeperBackend(KeyCalls):
             watch.join(self._close_timeout)
 
     def server_info(self, timeout: float) -> ServerInfo:
-        """Each endpoint's ``srvr``, in parallel: the serving ones are the members, the others
-        ``unreachable`` with the reason. Raises BackendUnavailableError when none serves."""
-        version, leader, details, unreachable = describe(self._endpoints, timeout, self._security)
-        unreachable = explain(unreachable, "zookeeper", min(1.0, timeout / 4))
-        if not details:
-            raise BackendUnavailableError("server status: no ZooKeeper endpoint answered: "
-                                          + "; ".join(f"{e}: {why}" for e, why in unreachable.items()))
-        members = tuple(e for e in self._endpoints if e in details)
-        if self._client is not None and not self._closed:
-            details["session"] = f"{self._sid:#x}, ttl {self._ttl:g}s"
-        if self._namespace:
-            details["namespace"] = self._namespace
-        return ServerInfo(kind="zookeeper", endpoints=tuple(self._endpoints), version=version,
-                          members=members, leader=leader, details=details, unreachable=unreachable)
+        """Each endpoint's ``srvr``; see :func:`.session.server_info`."""
+        session = f"{self._sid:#x}, ttl {self._ttl:g}s" if self._client is not None and not self._closed else ""
+        return server_info(self._endpoints, timeout, self._security, session=session, namespace=self._namespace)
 
     # --- watches ---------------------------------------------------------------
     def watch(self, key: str, callback: WatchCallback, *, prefix: bool,
               start_revision: int | None = None, timeout: float | None = None) -> Watch:
         """Read the key or subtree (arming one-shot watches) before returning; raises what
-        that read raises, and then nothing runs. See :mod:`._zk_watch`."""
+        that read raises, and then nothing runs. See :mod:`.watch`."""
         path = self._keys.to_key(key)
         if path == "/" and not prefix:
             raise ConfigurationError("the root is not a key: watch it with prefix=True")

@@ -1,5 +1,5 @@
-"""kazoo client plumbing for :mod:`coordkit.backends.zookeeper`: building a client, learning the
-negotiated session timeout, stopping within a bound, and asking servers ``srvr``."""
+"""kazoo client plumbing for :mod:`coordkit.backends.zookeeper.backend`: building a client, learning the
+negotiated session timeout, stopping within a bound, and asking servers ``srvr`` (:func:`server_info`)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,19 @@ from kazoo.exceptions import KazooException
 from kazoo.protocol.serialization import Connect
 from kazoo.retry import KazooRetry
 
-from ..core.security import Security
-from ..errors import ConfigurationError
-from ._zk_acl import kazoo_options
-from ._zk_read import wait
+from ...core.security import Security
+from ...errors import BackendUnavailableError
+from ..base import ServerInfo
+from ..reachability import explain
+from .acl import kazoo_options
+from .read import wait
 
 __all__ = [
     "Negotiated",
     "describe",
     "ensure_chroot",
     "new_client",
-    "seconds",
+    "server_info",
     "srvr_all",
     "stop_bounded",
 ]
@@ -244,13 +246,19 @@ def ensure_chroot(client: KazooClient, endpoints: list[str], namespace: str, ttl
         stop_bounded(helper, close_timeout)
 
 
-def seconds(options: dict[str, object], name: str, default: float) -> float:
-    """A positive number of seconds from the backend options."""
-    raw = options.get(name)
-    try:
-        value = default if raw is None else float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"option {name}={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise ConfigurationError(f"option {name}={raw!r} must be positive")
-    return value
+def server_info(endpoints: list[str], timeout: float, security: Security, *, session: str,
+                namespace: str) -> ServerInfo:
+    """Each endpoint's ``srvr``, in parallel: the serving ones are the members, the others
+    ``unreachable`` with the reason. Raises BackendUnavailableError when none serves."""
+    version, leader, details, unreachable = describe(endpoints, timeout, security)
+    unreachable = explain(unreachable, "zookeeper", min(1.0, timeout / 4))
+    if not details:
+        raise BackendUnavailableError("server status: no ZooKeeper endpoint answered: "
+                                      + "; ".join(f"{e}: {why}" for e, why in unreachable.items()))
+    members = tuple(e for e in endpoints if e in details)
+    if session:
+        details["session"] = session
+    if namespace:
+        details["namespace"] = namespace
+    return ServerInfo(kind="zookeeper", endpoints=tuple(endpoints), version=version,
+                      members=members, leader=leader, details=details, unreachable=unreachable)

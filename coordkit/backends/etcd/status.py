@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BackendUnavailableError, CoordkitError
-from ._etcd_conn import EtcdConnection, Stubs, etcdrpc
-from ._probe import explain
-from .base import ServerInfo
+from ...errors import BackendUnavailableError, CoordkitError
+from ..base import ServerInfo
+from ..reachability import explain
+from .conn import EtcdConnection, Stubs, etcdrpc
 
 __all__ = ["server_info"]
 

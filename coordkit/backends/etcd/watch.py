@@ -28,20 +28,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    wait_exponential,
-    wait_random,
-)
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
 
-from ..errors import ClosedError, CoordkitError, NotFoundError
-from ._etcd_auth import is_stale_reason, is_stale_token
-from ._etcd_conn import EtcdConnection, Stubs, etcdrpc, translate
-from ._etcd_ops import read
-from .base import Entry, EventType, Watch, WatchCallback, WatchEvent
+from ...core.retry import PATIENT, until
+from ...errors import ClosedError, CoordkitError, NotFoundError
+from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
+from .auth import is_stale_reason, is_stale_token
+from .conn import EtcdConnection, Stubs, etcdrpc, translate
+from .ops import read
 
 __all__ = ["EtcdWatch"]
 
@@ -135,10 +129,8 @@ class EtcdWatch(Watch):
     def _run(self) -> None:
         retrying = Retrying(
             retry=retry_if_exception_type(_Broken),
-            # 50 ms doubling to 2 s, plus jitter so that many watches do not reconnect in step
-            # (wait_exponential_jitter's arguments changed between tenacity 8 and 9).
-            wait=wait_exponential(multiplier=0.05, max=2.0) + wait_random(0, 0.1),
-            stop=lambda state: self._cancelled.is_set(),
+            wait=PATIENT,  # background work waiting out an outage, jittered: watches do not reconnect in step
+            stop=until(self._cancelled.is_set),
             sleep=self._pause,
             before_sleep=self._log_retry,
         )

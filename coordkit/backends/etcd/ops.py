@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import ConflictError, KeyExistsError, VersionConflictError
-from ._etcd_conn import etcdrpc
-from .base import Check, Delete, Entry, Op, Put
+from ...errors import ConflictError, KeyExistsError, VersionConflictError
+from ..base import Check, Delete, Entry, Op, Put
+from .conn import etcdrpc
 
 __all__ = ["conditions", "first_conflict", "prefix_range", "read", "read_by_creation", "read_op", "remove",
            "write", "written"]

@@ -7,7 +7,7 @@ with ``-lock-<10 digits>`` (Curator, coordkit) or ``__lock__<10 digits>`` (kazoo
 ordered by that sequence number; other children are not contenders. ZooKeeper numbers the
 children of one parent from a single counter, so the numbers of all three kinds compare.
 The queue's node and its ancestors, when coordkit creates them, are implicit parents (see
-:mod:`coordkit.backends.zookeeper`): ``get("orders/42")`` finds no key there, as on etcd.
+:mod:`coordkit.backends.zookeeper.backend`): ``get("orders/42")`` finds no key there, as on etcd.
 
 Joining takes one round trip: the create and the children read are both sent before either
 answer is awaited, and ZooKeeper executes one session's requests in order, so the list
@@ -26,36 +26,35 @@ lock sharing a path with coordkit must be made as
 kazoo's contenders without any option. (Curator sorts kazoo's names, which lack ``lock-``,
 by their whole text, so kazoo and Curator themselves do not exclude each other reliably.)
 
-:class:`ContenderQueues` is the part of :class:`~coordkit.backends.zookeeper.ZooKeeperBackend`
-that overrides the backend's queue calls; the functions under it take a kazoo client and a
-deadline and raise kazoo's exceptions, which the backend translates.
+:class:`ContenderQueues` is the part of :class:`~coordkit.backends.zookeeper.backend.ZooKeeperBackend`
+that implements the queue protocol; the functions under it take a kazoo client and a deadline
+and raise kazoo's exceptions, which :class:`.calls.ClientCalls` translates.
 """
 
 from __future__ import annotations
 
-import abc
-import contextlib
 import dataclasses
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import EventType, ZnodeStat
 
-from ..names import KeyMapper
-from ._zk_commit import make_parents
-from ._zk_errors import TRANSLATED
-from ._zk_read import child_path, wait
-from .base import Backend, Contender, QueueView
+from ..contender_queue import Contender, QueueView
+from .calls import ClientCalls
+from .commit import make_parents
+from .errors import TRANSLATED
+from .read import child_path, wait
 
 __all__ = ["CONTENDER", "ContenderQueues", "QueueJoin", "leave_queue", "list_queue", "update_contender",
            "wait_gone"]
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 # Curator's "-lock-" (coordkit's too) or kazoo's "__lock__", then the 10-digit sequence.
 CONTENDER = re.compile(r"(?:-lock-|__lock__)(\d{10})$")
@@ -88,31 +87,35 @@ class QueueJoin:
         self.protection = protection or str(uuid.uuid4())  # Curator's form: the dashed uuid
         self.prefix = f"_c_{self.protection}-lock-"
         self.sent = False  # a create was sent: a later attempt must look for it first
+        self.created = ""  # the node this join made or adopted, once answered
 
     def attempt(self, client: KazooClient, deadline: float) -> QueueView:
-        """Join (one round trip), or adopt the node of an earlier attempt (two)."""
+        """Join (one round trip), or adopt the node of an earlier attempt (two). The requests
+        are sent from here, so that a lock's acquire reaches kazoo in few frames."""
         if self.sent:
             found = self._find(client, deadline)
             if found is not None:
                 return found
-        for _ in range(_PARENT_RACES):
+        self.sent = True  # a create is sent: a later attempt must look for it first
+        for race in range(_PARENT_RACES + 1):
+            created = client.create_async(child_path(self.parent, self.prefix), self.value, ephemeral=True,
+                                          sequence=True, include_data=True)
+            listed = client.get_children_async(self.parent, include_data=True)
             try:
-                return self._create_and_list(client, deadline)
+                return self._answered(wait(created, deadline), listed, deadline)
             except NoNodeError:  # the queue's parent does not exist (yet, or any more)
+                if race == _PARENT_RACES:
+                    raise
                 # An implicit parent, not a key, as for any write; it can be pruned by a
                 # delete below it before our create lands, hence the few rounds.
                 make_parents(client, self.parent, deadline)
-        return self._create_and_list(client, deadline)
+        raise AssertionError("unreachable: the last round returns or raises")
 
-    def _create_and_list(self, client: KazooClient, deadline: float) -> QueueView:
-        self.sent = True
-        created = client.create_async(child_path(self.parent, self.prefix), self.value, ephemeral=True,
-                                      sequence=True, include_data=True)
-        listed = client.get_children_async(self.parent, include_data=True)
-        path, stat = wait(created, deadline)
+    def _answered(self, created: tuple[str, ZnodeStat], listed: Any, deadline: float) -> QueueView:
+        path, stat = created
         names, parent_stat = wait(listed, deadline)
-        mine = _contender(path, self.value, stat)
-        return _view(mine, self.parent, names, max(parent_stat.pzxid, stat.czxid))
+        self.created = path
+        return _view(_contender(path, self.value, stat), self.parent, names, max(parent_stat.pzxid, stat.czxid))
 
     def _find(self, client: KazooClient, deadline: float) -> QueueView | None:
         try:
@@ -130,7 +133,18 @@ class QueueJoin:
             data, stat = wait(client.get_async(path), deadline)
         except NoNodeError:  # only if the session ended meanwhile; then a new node is right
             return None
+        self.created = path
         return _view(_contender(path, data, stat), self.parent, names, max(parent_stat.pzxid, stat.mzxid))
+
+    def remove(self, client: KazooClient, deadline: float) -> None:
+        """Delete every node this join may have made (sent but unanswered ones too)."""
+        try:
+            names = wait(client.get_children_async(self.parent), deadline)
+        except NoNodeError:
+            return
+        for name in names:
+            if name.startswith(self.prefix):
+                leave_queue(client, child_path(self.parent, name), deadline)
 
 
 def _relative(contender: Contender) -> Contender:
@@ -222,13 +236,14 @@ class _Departure:
 
 
 def wait_gone(client: KazooClient, path: str, deadline: float, timeout: float | None,
-              wake: threading.Event) -> bool:
-    """True once ``path`` does not exist. One ``exists`` leaves a watch on that node alone, so
-    a departure wakes exactly the contender behind it. False after ``timeout`` or when
-    ``wake`` was set by somebody else."""
+              wake: threading.Event, create_revision: int = 0) -> bool:
+    """True once ``path`` does not exist (or, with ``create_revision``, is another node). One
+    ``exists`` leaves a watch on that node alone, so a departure wakes exactly the contender
+    behind it. False after ``timeout`` or when ``wake`` was set by somebody else."""
     departure = _Departure(client, path, wake)
     try:
-        if wait(client.exists_async(path, watch=departure), deadline) is None:
+        stat = wait(client.exists_async(path, watch=departure), deadline)
+        if stat is None or (create_revision and stat.czxid != create_revision):
             return True
         wake.wait(timeout)
         return departure.gone.is_set()
@@ -236,53 +251,43 @@ def wait_gone(client: KazooClient, path: str, deadline: float, timeout: float | 
         departure.done = True
 
 
-class ContenderQueues(Backend):
-    """The contender-queue calls of the ZooKeeper backend, over the few helpers it provides.
+def _remember(joins: dict[K, QueueJoin], key: K, join: QueueJoin) -> None:
+    joins[key] = join
+    while len(joins) > 1024:  # bounded: the oldest joins are long answered
+        joins.pop(next(iter(joins)))
+
+
+class ContenderQueues(ClientCalls):
+    """The contender-queue calls of the ZooKeeper backend, each run by :class:`.calls.ClientCalls`.
 
     While SUSPENDED, joins, lists, leaves and waits are retried until the link comes back
     within the operation timeout, then raise BackendUnavailableError; a join (and an update)
     after the session expired raises SessionLostError.
     """
 
-    _keys: KeyMapper
-
-    @abc.abstractmethod
-    def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
-              session: bool = False, timeout: float | None = None) -> T:
-        """Run ``fn(client, deadline)``, translated, again when the link comes back."""
-
-    @abc.abstractmethod
-    def _usable(self, *, session: bool = False) -> KazooClient:
-        """The client to run on now."""
-
-    @abc.abstractmethod
-    def _errors(self, key: str = "", *, versioned: bool = False, write: bool = False,
-                session: bool = False, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
-        """A context translating kazoo's exceptions."""
-
-    @abc.abstractmethod
-    def _deadline(self) -> float:
-        """The monotonic deadline of an operation starting now."""
-
-    _zk_joins: dict[str, QueueJoin]
+    _zk_joins: dict[str, QueueJoin]  # join attempt -> its QueueJoin, for retries
+    _zk_own: dict[tuple[int, str], QueueJoin]  # (session, queue node) -> its join without ``unique``
 
     def queue_join(self, path: str, value: bytes, *, unique: bool = False,
                    attempt: str | None = None, timeout: float | None = None) -> QueueView:
         """Create ``<path>/_c_<uuid>-lock-<seq>`` and list the queue in one round trip. A retry
-        after a lost link adopts the node of the first attempt. Every contender has a node
-        of its own, so ``unique`` changes nothing."""
-        protection = str(uuid.UUID(hex=attempt)) if attempt else None  # Curator's dashed form
-        joins = self._zk_joins
-        join = joins.get(attempt) if attempt else None
+        after a lost link adopts the node of the first attempt. Without ``unique`` the
+        session's node, if it has one here, is adopted (no ``attempt``) or replaced (a new one)."""
+        node = self._keys.to_key(path)
+        join = self._zk_joins.get(attempt) if attempt else None
+        own = (self.session_id, node)
+        if join is None and not unique and own in self._zk_own:
+            join = self._zk_own[own]  # kept until removed: a retry after a failed removal removes it
+            if attempt is not None:  # left behind by an earlier join: make way for a new node
+                self._read(path, join.remove, write=True, timeout=timeout)
+                join = None
         if join is None:
-            join = QueueJoin(self._keys.to_key(path), value, protection=protection)
+            join = QueueJoin(node, value, protection=str(uuid.UUID(hex=attempt)) if attempt else None)
         if attempt:
-            joins[attempt] = join  # a retry of this attempt looks for the node it sent first
-            while len(joins) > 1024:
-                joins.pop(next(iter(joins)))
+            _remember(self._zk_joins, attempt, join)  # a repeat of this attempt finds the node it sent
+        if not unique:
+            _remember(self._zk_own, own, join)  # so does this session's next join here
         view = self._read(path, join.attempt, write=True, session=True, timeout=timeout)
-        if attempt:
-            joins.pop(attempt, None)
         return QueueView(_relative(view.mine), [_relative(c) for c in view.contenders], view.revision)
 
     def queue_list(self, path: str, *, values: bool = False,
@@ -305,12 +310,17 @@ class ContenderQueues(Backend):
         node = self._keys.to_key(mine.key)
         self._read(mine.key, lambda client, deadline: leave_queue(client, node, deadline), write=True,
                    timeout=timeout)
+        own = (self.session_id, node.rsplit("/", 1)[0] or "/")
+        if own in self._zk_own and self._zk_own[own].created == node:
+            del self._zk_own[own]  # gone: the session's next join here is one round trip again
 
     def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
                   create_revision: int = 0) -> bool:
         """One ``exists`` watching that node alone: a departure wakes one waiter, not the herd.
         False after ``timeout`` or once ``wake`` is set by somebody else. (Sequential node
-        names are never reused, so ``create_revision`` is not needed here.)"""
+        names are never reused; ``create_revision`` still tells a node of that name made again
+        by another tool.)"""
         node = self._keys.to_key(key)
-        return self._read(key, lambda client, deadline: wait_gone(client, node, deadline, timeout, wake),
-                          timeout=timeout)
+        return self._read(
+            key, lambda client, deadline: wait_gone(client, node, deadline, timeout, wake, create_revision),
+            timeout=timeout)

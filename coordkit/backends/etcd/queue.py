@@ -3,7 +3,7 @@ and ``etcdctl elect``: a contender is the key ``<name>/<lease id hex>`` (``-<12 
 semaphores) attached to the session's lease, and the queue is the keys directly under the
 name in create-revision order, so etcdctl's contenders and coordkit's meet.
 
-:class:`EtcdContenderQueues` is the part of :class:`~coordkit.backends.etcd.EtcdBackend` that
+:class:`EtcdContenderQueues` is the part of :class:`~coordkit.backends.etcd.backend.EtcdBackend` that
 implements the backend's queue calls over the few helpers the backend provides.
 """
 
@@ -14,11 +14,13 @@ import threading
 import uuid
 from typing import Any
 
-from ..errors import SessionLostError
-from ..names import KeyMapper, join
-from . import _etcd_ops as ops_
-from ._etcd_conn import etcdrpc
-from .base import Backend, Check, Contender, Put, QueueView
+from ...errors import SessionLostError
+from ...names import KeyMapper, join
+from ..base import Backend, Check, Put
+from ..contender_queue import Contender, QueueView
+from ..keyvalue_queue import wait_gone_by_watch
+from . import ops as ops_
+from .conn import EtcdConnection, etcdrpc
 
 __all__ = ["EtcdContenderQueues"]
 
@@ -28,6 +30,7 @@ class EtcdContenderQueues(Backend):
 
     _keys: KeyMapper
     _lock: threading.Lock
+    _conn: EtcdConnection
     _attempts: dict[bytes, str]  # contender key -> the join attempt that made it
 
     @abc.abstractmethod
@@ -81,8 +84,11 @@ class EtcdContenderQueues(Backend):
             self._attempts[key] = attempt or ""
             while len(self._attempts) > 1024:
                 self._attempts.pop(next(iter(self._attempts)))
-        reply = self._txn(f"join the queue {path}", absent, [ops_.write(key, value, lease), queue], [queue],
-                          timeout=timeout)
+        request = etcdrpc.TxnRequest(compare=absent, success=[ops_.write(key, value, lease), queue], failure=[queue])
+        # Sent from here (not through _txn), so that a lock's acquire reaches gRPC in few frames;
+        # not retry_safe: a transaction cut off mid-flight may have been applied.
+        reply = self._conn.call(f"join the queue {path}", lambda s, t: s.kv.Txn(request, **s.args(t)),
+                                retry_safe=False, timeout=self._bounded(timeout))
         contenders = self._contenders(path, reply.responses[-1].response_range.kvs)
         mine = next((c for c in contenders if c.key == name), None)
         if mine is None:  # only if the lease ended between compare and read: it cannot
@@ -112,6 +118,20 @@ class EtcdContenderQueues(Backend):
         key = self._key(mine.key)
         compare = ops_.conditions(Check(mine.key, create_revision=mine.create_revision or None), key)
         self._txn(f"leave the queue at {mine.key}", compare, [ops_.remove(key)], [], timeout=timeout)
+
+    def queue_update(self, mine: Contender, value: bytes) -> Contender:
+        """One transaction comparing the incarnation and the version, then writing on the lease."""
+        entry = self.commit([Check(mine.key, version=mine.version, create_revision=mine.create_revision),
+                             Put(mine.key, value, ephemeral=True)])[1]
+        assert entry is not None
+        return Contender(mine.key, mine.sequence, entry.create_revision, entry.value, entry.version)
+
+    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
+                  create_revision: int = 0) -> bool:
+        """A watch on the one key (see :func:`.keyvalue_queue.wait_gone_by_watch`): the
+        ``<path>/<lease hex>`` names are reused by a session's next join, so the incarnation
+        (``create_revision``) is what tells a departure."""
+        return wait_gone_by_watch(self, key, timeout, wake, create_revision=create_revision)
 
     def _contenders(self, path: str, kvs: Any) -> list[Contender]:
         prefix = len(self._keys.prefix_of(path).encode("utf-8"))

@@ -1,23 +1,19 @@
-"""The contender queue shared by locks, semaphores and elections.
+"""The contender queue shared by locks, semaphores, read/write locks and elections, which
+differ only by their :class:`~._policy.Policy`.
 
 A handle joins a queue of ephemeral contender keys under the recipe's path (one round
-trip: the backend creates the key and lists the queue together), is admitted when its
-position allows (head for a lock or an election, one of the first N for a semaphore),
-and otherwise waits for the one key that must go before it: the contender right ahead
-for a lock, so that a release wakes exactly one waiter, not the herd.
+trip: the backend creates the key and lists the queue together), is admitted when the
+policy says its position allows, and otherwise waits for the one key that must go before
+it: the contender right ahead for a lock, so that a release wakes one waiter, not the herd.
 
 Ownership belongs to the client's session. When the session is SUSPENDED (unless the
 handle was made with ``lose_on_suspend=False``) or LOST, a holder is told at once: its
 ``lost`` event is set and its callbacks run; ``is_held`` also checks the session itself,
 so it turns false even before the listeners have run, and ends by the clock at the
 session's deadline (``is_held``, token, fence check, ``lost`` read the clock when asked).
-A contender key that could not be removed (SUSPENDED at release, a holder whose SUSPENDED
-session then recovered, a join abandoned unconfirmed) is removed as soon as the same session is CONNECTED again, retried
-for as long as that session lives, so that it cannot block the others; if the session is
-lost instead, the key goes with it.
-
-A waiter keeps its place while the session is SUSPENDED and is admitted only once it is
-CONNECTED again; after LOST it joins again on the new session.
+A contender key that could not be removed is removed once the session is back (see
+:mod:`._cleanup`). A waiter keeps its place while the session is SUSPENDED and is admitted
+only once it is CONNECTED again; after LOST it joins again on the new session.
 """
 
 from __future__ import annotations
@@ -29,9 +25,12 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import Retrying, retry_if_exception_type
 
-from ..backends.base import Contender, EventType, QueueView, WatchEvent
+from ..backends.base import EventType, Watch, WatchEvent
+from ..backends.contender_queue import Contender, QueueView
+from ..core.durations import wait_seconds
+from ..core.retry import QUICK, by_deadline
 from ..errors import (
     BackendUnavailableError,
     CoordkitError,
@@ -40,13 +39,15 @@ from ..errors import (
 )
 from ..names import recipe_name
 from ..core.session import Session, SessionEvent, SessionState
+from ._cleanup import when_connected
+from ._deadlines import call_time, remaining_time, take, watch_within
 from ._loss import LossEvent
-from ._support import call_time, remaining_time, take, check_timeout, watch_within, when_connected
+from ._policy import Policy
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..core.store import Store
 
-__all__ = ["Contention", "LostCallback", "check_timeout"]
+__all__ = ["Contention", "LostCallback"]
 
 log = logging.getLogger(__name__)
 LostCallback = Callable[[str], None]
@@ -55,18 +56,13 @@ LostCallback = Callable[[str], None]
 class Contention:
     """One handle's place in one contender queue (internal; see Lock, Semaphore, Election)."""
 
-    def __init__(self, client: Client, name: str, *, what: str, lose_on_suspend: bool = True,
-                 unique: bool = False, slots: int = 1, guard: threading.Lock | None = None,
-                 values: bool = False,
-                 blocker: Callable[[QueueView], Contender | None] | None = None) -> None:
+    def __init__(self, client: Store, name: str, policy: Policy, *, lose_on_suspend: bool = True,
+                 guard: threading.Lock | None = None) -> None:
         self.client = client
-        self.values = values  # admission depends on the others' values (read/write locks)
-        self._choose_blocker = blocker
-        self.path = recipe_name(name, f"{what} name")  # one spelling below this line
-        self.what = what
+        self.policy = policy
+        self.what = policy.what
+        self.path = recipe_name(name, f"{policy.what} name")  # one spelling below this line
         self.lose_on_suspend = lose_on_suspend
-        self.unique = unique
-        self.slots = slots
         self._guard = guard  # one contender per session and key where the layout demands it
         self._guard_held = False
         self._busy = threading.Lock()  # threading.Lock semantics for threads sharing a handle
@@ -106,11 +102,9 @@ class Contention:
 
     def _on_session(self, event: SessionEvent) -> None:
         self._wake.set()  # a waiter re-examines its situation after any change
-        if event.generation != self.generation:
-            return
-        if event.state is SessionState.SUSPENDED and not self.lose_on_suspend:
-            return
-        if event.state not in (SessionState.SUSPENDED, SessionState.LOST, SessionState.CLOSED):
+        ending = event.state in (SessionState.LOST, SessionState.CLOSED) or (
+            event.state is SessionState.SUSPENDED and self.lose_on_suspend)
+        if event.generation != self.generation or not ending:
             return
         self._lose(event.state, f"session {event.state.value}: {event.reason}")
 
@@ -149,109 +143,115 @@ class Contention:
             self._guard.release()
 
     # --- entering -------------------------------------------------------------------------
-    def enter(self, value: bytes, *, blocking: bool, timeout: float | None,
-              admitted: Callable[[QueueView], bool] | None = None) -> bool:
-        """Join and wait for admission. True once admitted; False if not ``blocking`` and not
-        admitted at once, or if ``timeout`` passed (the contender is then removed). Every store
-        call made meanwhile is bounded by what remains of ``timeout``, so that an unreachable
-        store does not make the call overrun it by an operation timeout; a non-blocking call
-        (or ``timeout=0``) gives its one round trip the operation timeout."""
-        timeout = check_timeout(timeout)
-        self._forget_lost()
-        now = time.monotonic()
-        if not blocking:
-            deadline: float | None = now
-        else:
-            deadline = None if timeout is None or timeout < 0 else now + timeout
-        wait = deadline is None or deadline > now
-        if not take(self._busy, wait, deadline):
+    def enter(self, value: bytes, *, blocking: bool, timeout: float | None) -> bool:
+        """Join and wait for admission (by the policy). True once admitted; False if not
+        ``blocking`` and not admitted at once, or if ``timeout`` passed (the contender is then
+        removed). Every store call made meanwhile is bounded by what remains of ``timeout``, so
+        that an unreachable store does not make the call overrun it by an operation timeout; a
+        non-blocking call (or ``timeout=0``) gives its one round trip the operation timeout."""
+        turn = self._take_turn(blocking, timeout)
+        if turn is None:
             return False
-        self._owner = threading.get_ident()
-        self._calls_by = deadline if wait else None
-        try:
-            if self._guard is not None:
-                if not take(self._guard, wait, deadline):
-                    return False
-                with self._mutex:
-                    self._guard_held = True
-            if self._enter(value, wait, deadline, admitted or self._first_slots):
-                self._entered = True
-                return True
-            return False
-        finally:
-            self._calls_by = None  # a release or later removal gets the operation timeout
-            if not self._entered:
-                self._drop_guard()
-                self._owner = None
-                self._busy.release()
-
-    def _first_slots(self, view: QueueView) -> bool:
-        return 0 <= view.position < self.slots
-
-    def _enter(self, value: bytes, wait: bool, deadline: float | None,
-               admitted: Callable[[QueueView], bool]) -> bool:
-        session = self.session
-        departures = None
+        wait, deadline = turn
+        session, departures, entered = self.session, None, False
         session.add_listener(self._on_session)
         try:
-            if self.slots > 1:
+            if self.policy.slots > 1:
                 # Holders of a semaphore leave in any order: any departure ahead may admit us.
                 # The watch starts before the join so that no departure can slip between.
                 departures = watch_within(self.client, self.path, self._on_departure, wait, self._calls_by)
                 if departures is None:
                     return False
-            while True:
-                session.ensure_usable()
-                if not session.wait_for(SessionState.CONNECTED, remaining_time(deadline)):
-                    return False
-                self._wake.clear()  # before any read: a wake-up after it must not be lost
-                self.generation = session.generation
-                joined = self._join(value, deadline)
-                if joined is None:
-                    continue  # the session was replaced: join afresh on the new one
+            while self._connected(deadline):
+                # The join, right here: ``lock.acquire()`` reaches the backend in two frames.
+                attempt = uuid.uuid4().hex  # kept across the retries of this one join
+                joined: QueueView | Literal[False] | None
+                try:
+                    joined = self.client.backend.queue_join(self.path, value, unique=self.policy.unique,
+                                                            attempt=attempt, timeout=call_time(self._calls_by))
+                except (BackendUnavailableError, SessionLostError) as exc:
+                    joined = self._rejoin(value, attempt, deadline, exc)
                 if joined is False:
                     return False
-                view = joined
-                self.mine = view.mine
-                if self.values and view.position >= 0:
-                    contenders, revision = self.client.backend.queue_list(
-                        self.path, values=True, timeout=call_time(self._calls_by))
-                    view = QueueView(view.mine, contenders, revision)
-                if view.position < 0:
-                    raise CoordkitError(
-                        f"{self.what} {self.path}: the store did not list the contender "
-                        f"{view.mine.key} it had just created; refusing to go on")
-                result = self._wait_admitted(view, wait, deadline, admitted)
-                if result is not None:
-                    return result
-                # Our contender is gone (new session, or removed by somebody) -- or the join
-                # landed on the new session as it replaced the old one: remove it, join again.
-                self._leave_quietly()
+                if joined is not None:  # None: the session was replaced, join afresh on the new one
+                    result = self._wait_admitted(self._placed(joined), wait, deadline)
+                    if result is not None:
+                        entered = result
+                        return result
+                    # Our contender is gone, or landed on a session replacing ours: remove it, rejoin.
+                    self._leave_quietly()
+            return False
         finally:
-            if departures is not None:
-                departures.cancel()
-            if not self.held:
-                session.remove_listener(self._on_session)
-                self._leave_quietly()
+            self._end_enter(departures, entered)
 
-    def _join(self, value: bytes, deadline: float | None) -> QueueView | Literal[False] | None:
-        """Join, retrying through an outage with the same attempt id, so that a join whose
-        first try was applied but not answered finds its contender instead of queueing a
-        ghost ahead of itself. False: the deadline passed (any ghost is removed once the
-        session is back); None: the session was replaced."""
-        attempt = uuid.uuid4().hex
-        backend = self.client.backend
-        try:  # the common case first, without building a retry policy
-            return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt,
-                                      timeout=call_time(self._calls_by))
-        except (BackendUnavailableError, SessionLostError) as exc:
-            log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, exc)
-        retrying = Retrying(
-            retry=retry_if_exception_type((BackendUnavailableError, SessionLostError)),
-            wait=wait_random_exponential(multiplier=0.02, max=0.5),
-            stop=lambda state: deadline is not None and time.monotonic() >= deadline,
-            reraise=True,
-        )
+    def _take_turn(self, blocking: bool, timeout: float | None) -> tuple[bool, float | None] | None:
+        """Check ``timeout``, then take this handle's turn (threads sharing it) and the client's
+        (its handles on one name, where the layout allows one contender per session) by the
+        deadline. ``(wait, deadline)``, or None if either was not free in time."""
+        timeout = wait_seconds(timeout)
+        self._forget_lost()
+        now = time.monotonic()
+        deadline = now if not blocking else None if timeout is None or timeout < 0 else now + timeout
+        wait = deadline is None or deadline > now
+        if not take(self._busy, wait, deadline):
+            return None
+        self._owner = threading.get_ident()
+        self._calls_by = deadline if wait else None
+        if self._guard is not None and not take(self._guard, wait, deadline):
+            self._calls_by, self._owner = None, None
+            self._busy.release()
+            return None
+        with self._mutex:
+            self._guard_held = self._guard is not None
+        return wait, deadline
+
+    def _connected(self, deadline: float | None) -> bool:
+        """Wait until the session is CONNECTED (False: the deadline passed first) and make its
+        generation ours; raises if the session is closed or lost for good."""
+        session = self.session
+        session.ensure_usable()
+        if not session.wait_for(SessionState.CONNECTED, remaining_time(deadline)):
+            return False
+        self._wake.clear()  # before any read: a wake-up after it must not be lost
+        self.generation = session.generation
+        return True
+
+    def _placed(self, view: QueueView) -> QueueView:
+        """Our place, with the others' values when the policy reads them."""
+        self.mine = view.mine
+        if self.policy.values and view.position >= 0:
+            contenders, revision = self.client.backend.queue_list(
+                self.path, values=True, timeout=call_time(self._calls_by))
+            view = QueueView(view.mine, contenders, revision)
+        if view.position < 0:
+            raise CoordkitError(
+                f"{self.what} {self.path}: the store did not list the contender "
+                f"{view.mine.key} it had just created; refusing to go on")
+        return view
+
+    def _end_enter(self, departures: Watch | None, entered: bool) -> None:
+        if departures is not None:
+            departures.cancel()
+        if not self.held:
+            self.session.remove_listener(self._on_session)
+            self._leave_quietly()
+        self._calls_by = None  # a release or later removal gets the operation timeout
+        if entered:
+            self._entered = True
+            return
+        self._drop_guard()
+        self._owner = None
+        self._busy.release()
+
+    def _rejoin(self, value: bytes, attempt: str, deadline: float | None,
+                first: CoordkitError) -> QueueView | Literal[False] | None:
+        """Retry a join whose first try was not confirmed, with the same attempt id, so that a
+        join applied but not answered finds its contender instead of queueing a ghost ahead of
+        itself. False: the deadline passed (any ghost is removed once the session is back);
+        None: the session was replaced."""
+        log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, first)
+        retrying = Retrying(retry=retry_if_exception_type((BackendUnavailableError, SessionLostError)),
+                            wait=QUICK, stop=by_deadline(deadline), reraise=True)
         try:
             for try_ in retrying:
                 with try_:
@@ -260,8 +260,8 @@ class Contention:
                         return None
                     if settled is False:
                         break
-                    return backend.queue_join(self.path, value, unique=self.unique, attempt=attempt,
-                                              timeout=call_time(self._calls_by))
+                    return self.client.backend.queue_join(self.path, value, unique=self.policy.unique,
+                                                          attempt=attempt, timeout=call_time(self._calls_by))
         except (BackendUnavailableError, SessionLostError):
             pass
         self._abandon(attempt)
@@ -278,7 +278,7 @@ class Contention:
             for contender in backend.queue_list(path)[0]:
                 last = contender.key.rsplit("/", 1)[-1]
                 if any(m in last for m in marks) or (
-                        not self.unique and last == f"{self.client.session.session_id:x}"):
+                        not self.policy.unique and last == f"{self.client.session.session_id:x}"):
                     backend.queue_leave(contender)
 
         with self._mutex:
@@ -291,8 +291,7 @@ class Contention:
         if event.type is EventType.DELETE:
             self._wake.set()
 
-    def _wait_admitted(self, view: QueueView, wait: bool, deadline: float | None,
-                       admitted: Callable[[QueueView], bool]) -> bool | None:
+    def _wait_admitted(self, view: QueueView, wait: bool, deadline: float | None) -> bool | None:
         """True admitted, False gave up, None: our contender is gone, join again."""
         while True:
             settled = self._settle(deadline)
@@ -300,7 +299,7 @@ class Contention:
                 return settled
             if view.position < 0:
                 return None
-            if admitted(view):
+            if self.policy.admits(view):
                 with self._mutex:
                     if self.session.is_current(self.generation):
                         self.held = True
@@ -315,7 +314,7 @@ class Contention:
                 self._wait_for_departure(view, remaining)
                 self._wake.clear()  # before the read: a departure after it wakes us again
                 contenders, revision = self.client.backend.queue_list(
-                    self.path, values=self.values, timeout=call_time(self._calls_by))
+                    self.path, values=self.policy.values, timeout=call_time(self._calls_by))
             except BackendUnavailableError:
                 continue  # SUSPENDED: settle, keeping our place
             view = QueueView(view.mine, contenders, revision)
@@ -328,19 +327,18 @@ class Contention:
             if session.generation != self.generation or session.state is SessionState.LOST:
                 return None
             session.ensure_usable()
-            if not session.wait_for(SessionState.CONNECTED, remaining_time(deadline) if deadline else 1.0):
-                if deadline is not None and time.monotonic() >= deadline:
-                    return False
+            connected = session.wait_for(SessionState.CONNECTED, remaining_time(deadline) if deadline else 1.0)
+            if not connected and deadline is not None and time.monotonic() >= deadline:
+                return False
         return True
 
     def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
-        if self.slots > 1:
+        if self.policy.slots > 1:
             self._wake.wait(remaining)  # the semaphore's prefix watch sets it
             return
         # A lock or election waits for exactly the contender right ahead (a reader of a
         # read/write lock for the nearest writer ahead): no herd.
-        ahead = (self._choose_blocker(view) if self._choose_blocker is not None
-                 else view.contenders[view.position - 1])
+        ahead = self.policy.waits_for(view)
         if ahead is None:
             return
         self.client.backend.wait_gone(ahead.key, remaining, self._wake,

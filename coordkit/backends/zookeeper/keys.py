@@ -1,18 +1,18 @@
 """The key/value calls of the ZooKeeper backend (get, children, tree, put, delete, commit),
-over the few helpers :class:`~coordkit.backends.zookeeper.ZooKeeperBackend` provides. The
+over the few helpers :class:`~coordkit.backends.zookeeper.backend.ZooKeeperBackend` provides. The
 key model (implicit parents, pinned versions) is described in that module; the pipelined
-reads are in :mod:`._zk_read` and the multi in :mod:`._zk_commit`."""
+reads are in :mod:`.read` and the multi in :mod:`.commit`."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
 
-from ..errors import ConfigurationError, KeyExistsError, NotEmptyError, NotFoundError, VersionConflictError
-from ._zk_commit import check_put, delete_levels, prune_parents, run_commit
-from ._zk_queue import ContenderQueues
-from ._zk_read import get_entry, held_parent, is_parent, list_children, read_levels, read_tree, to_entry, wait
-from .base import Check, Delete, Entry, Op, Put
+from ...errors import ConfigurationError, KeyExistsError, NotEmptyError, NotFoundError, VersionConflictError
+from ..base import Check, Delete, Entry, Op, Put
+from .commit import check_put, delete_levels, prune_parents, run_commit
+from .queue import ContenderQueues
+from .read import get_entry, held_parent, is_parent, list_children, read_levels, read_tree, to_entry, wait
 
 __all__ = ["KeyCalls"]
 
@@ -118,7 +118,7 @@ class KeyCalls(ContenderQueues):
 
     def _delete_parent(self, key: str, version: int | None) -> bool:
         """Delete a key that has keys below it: it becomes their implicit parent (one
-        version-pinned write, see :mod:`._zk_commit`). False if it is already one."""
+        version-pinned write, see :mod:`.commit`). False if it is already one."""
         if self.get(key) is None:
             if version is not None:
                 raise VersionConflictError(f"{key} does not exist (expected at version {version})")
@@ -127,7 +127,7 @@ class KeyCalls(ContenderQueues):
         return True
 
     def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
-        """One ZooKeeper multi (see :mod:`._zk_commit`): all or nothing."""
+        """One ZooKeeper multi (see :mod:`.commit`): all or nothing."""
         for op in ops:
             if isinstance(op, Put):
                 check_put(op)

@@ -25,10 +25,10 @@ import kazoo.exceptions as ke
 from kazoo.client import KazooClient
 from kazoo.protocol.states import ZnodeStat
 
-from ..errors import ConfigurationError, ConflictError, KeyExistsError, VersionConflictError
-from ._zk_errors import TRANSLATED
-from ._zk_read import PARENT_MARK, Levels, is_parent, to_entry, wait
-from .base import Check, Delete, Entry, Op, Put
+from ...errors import ConfigurationError, ConflictError, KeyExistsError, VersionConflictError
+from ..base import Check, Delete, Entry, Op, Put
+from .errors import TRANSLATED
+from .read import PARENT_MARK, Levels, is_parent, to_entry, wait
 
 __all__ = ["check_put", "delete_levels", "make_parents", "missing_parents", "prune_parents", "run_commit"]
 

@@ -1,4 +1,4 @@
-"""Pipelined ZooKeeper reads shared by :mod:`coordkit.backends.zookeeper` and its watches.
+"""Pipelined ZooKeeper reads shared by :mod:`coordkit.backends.zookeeper.backend` and its watches.
 
 ZooKeeper answers one session's requests in the order they were sent, so issuing every read
 of a tree level before waiting for any answer costs one round trip per level, not one per
@@ -17,8 +17,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import ZnodeStat
 
-from ..names import PARENT_MARK
-from .base import Entry
+from ...names import PARENT_MARK
+from ..base import Entry
 
 __all__ = [
     "PARENT_MARK",

@@ -1,0 +1,104 @@
+"""The contender queue built on the key/value calls of the contract (the memory backend's), and
+the wait for a departure by watching one key (memory's and etcd's).
+
+Layout: a contender is the ephemeral key ``<path>/<session hex>`` (with ``unique``:
+``<path>/<session hex>-<attempt, 12 hex>``), ordered by create revision, as on etcd. Here a
+join is a few calls, not one round trip: the memory store answers in-process.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from ..errors import ConflictError, KeyExistsError
+from .base import Backend, Check, Delete, Entry, EventType, Put, WatchEvent
+from .contender_queue import Contender, QueueView
+
+__all__ = ["KeyValueQueue", "wait_gone_by_watch"]
+
+
+def _contender(entry: Entry) -> Contender:
+    return Contender(entry.key.removeprefix("/"), entry.create_revision, entry.create_revision, entry.value,
+                     entry.version)
+
+
+class KeyValueQueue(Backend):
+    """The contender-queue calls over ``get``/``put``/``commit``/``tree``/``watch``."""
+
+    _attempts: dict[str, str]  # contender key -> the join attempt that made it (set by __init__)
+
+    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
+                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
+        """Create the contender unless this attempt (or, without one, this session) made it,
+        replacing one left behind by an earlier attempt; then list the queue."""
+        suffix = (attempt or uuid.uuid4().hex)[:12]
+        key = f"{path.rstrip('/')}/{self.session_id:x}" + (f"-{suffix}" if unique else "")
+        previous, self._attempts[key] = self._attempts.pop(key, None), attempt or ""
+        while len(self._attempts) > 1024:
+            self._attempts.pop(next(iter(self._attempts)))
+        existing = self.get(key)
+        if existing is not None and existing.lease == self.session_id and attempt is not None \
+                and previous != attempt and not unique:
+            # Left behind by an earlier join: a new contender at the back, with a new token.
+            self.commit([Check(key, create_revision=existing.create_revision), Delete(key)])
+            existing = None
+        if existing is None:  # (commit, not put: one call less between a lock's acquire and the store)
+            try:
+                existing = self.commit([Put(key, value, create=True, ephemeral=True)])[0]
+            except KeyExistsError:  # made meanwhile by this very join, retried elsewhere
+                existing = self.get(key)
+        assert existing is not None, key  # ephemeral keys of a live session stay
+        contenders, revision = self.queue_list(path)
+        return QueueView(_contender(existing), contenders, revision)
+
+    def queue_list(self, path: str, *, values: bool = False,
+                   timeout: float | None = None) -> tuple[list[Contender], int]:
+        """The keys directly under ``path`` by create revision (always with values)."""
+        entries, revision = self.tree(path)
+        depth = path.strip("/").count("/") + 1  # contenders are the immediate children
+        found = [_contender(e) for e in entries if e.key.strip("/").count("/") == depth]
+        return sorted(found, key=lambda c: c.sequence), revision
+
+    def queue_update(self, mine: Contender, value: bytes) -> Contender:
+        """One commit checking the incarnation and the version, then writing."""
+        entry = self.commit([Check(mine.key, version=mine.version, create_revision=mine.create_revision),
+                             Put(mine.key, value, ephemeral=True)])[1]
+        assert entry is not None
+        return Contender(mine.key, mine.sequence, entry.create_revision, entry.value, entry.version)
+
+    def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
+        """One commit deleting the key if it is still that incarnation."""
+        try:
+            self.commit([Check(mine.key, create_revision=mine.create_revision or None), Delete(mine.key)])
+        except ConflictError:
+            pass  # gone already, or another incarnation: not ours to remove
+
+    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
+                  create_revision: int = 0) -> bool:
+        """See :func:`wait_gone_by_watch`."""
+        return wait_gone_by_watch(self, key, timeout, wake, create_revision=create_revision)
+
+
+def wait_gone_by_watch(backend: Backend, key: str, timeout: float | None, wake: threading.Event, *,
+                       create_revision: int = 0) -> bool:
+    """Watch the one key, then read it: True once that incarnation is gone. Returns False
+    early if ``timeout`` passed or ``wake`` was set by somebody else. The watch's start is
+    bounded by ``timeout`` too (BackendUnavailableError), so a wait's bound holds."""
+    gone = threading.Event()
+
+    def on_event(event: WatchEvent) -> None:
+        if event.type is EventType.DELETE or (
+                create_revision and event.entry is not None and event.entry.create_revision != create_revision):
+            gone.set()
+            wake.set()
+
+    watch = backend.watch(key, on_event, prefix=False, timeout=timeout)
+    try:
+        current = backend.get(key)
+        if current is None or (create_revision and current.create_revision != create_revision):
+            return True
+        wake.wait(timeout)
+        return gone.is_set()
+    finally:
+        watch.cancel_nowait()  # the callback only sets events: no need to wait, off the hot path

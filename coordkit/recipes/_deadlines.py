@@ -1,0 +1,64 @@
+"""Waiting by a caller's deadline in the contender queue: local locks taken by it, the time
+limit of each store call made before it, and a watch started by it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..backends.base import Watch, WatchCallback
+from ..errors import BackendUnavailableError
+from ..core.session import SessionState
+
+if TYPE_CHECKING:
+    from ..core.store import Store
+
+__all__ = ["MIN_CALL_TIME", "call_time", "remaining_time", "take", "watch_within"]
+
+log = logging.getLogger(__name__)
+
+
+def take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
+    """Acquire ``lock`` at once (not ``wait``), by ``deadline``, or for ever (None)."""
+    if not wait:
+        return lock.acquire(False)
+    if deadline is None:
+        return lock.acquire()
+    return lock.acquire(True, max(0.0, deadline - time.monotonic()))
+
+
+def remaining_time(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (never below 0), or None for no deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+#: The least time a store call gets when its caller's deadline is (nearly) spent: enough for
+#: one round trip to a live server (e.g. removing the contender of a wait that timed out).
+MIN_CALL_TIME = 0.25
+
+
+def call_time(deadline: float | None) -> float | None:
+    """The time limit of one store call made before ``deadline``: what remains of it (at
+    least :data:`MIN_CALL_TIME`), or None (the operation timeout) when there is no deadline.
+    The backend takes the shorter of this and its operation timeout, so that a wait bounded
+    by ``timeout`` does not overrun it by an operation timeout while the store is unreachable."""
+    if deadline is None:
+        return None
+    return max(deadline - time.monotonic(), MIN_CALL_TIME)
+
+
+def watch_within(client: Store, path: str, callback: WatchCallback, wait: bool,
+                 deadline: float | None) -> Watch | None:
+    """A prefix watch of ``path`` started by ``deadline`` (each try bounded by it), retried
+    through an outage as a join is. None once the deadline passed, or at the first failure
+    when not ``wait``ing: the caller then gives up as if it had timed out."""
+    while True:
+        try:
+            return client.backend.watch(path, callback, prefix=True, timeout=call_time(deadline))
+        except BackendUnavailableError as exc:
+            if not wait or (deadline is not None and time.monotonic() >= deadline):
+                log.info("coordkit: cannot watch the queue %s (%s)", path, exc)
+                return None
+            client.session.wait_for(SessionState.CONNECTED, remaining_time(deadline))
