@@ -78,7 +78,7 @@ class CliContext:
     def warn_if_in_process(self, written: str) -> None:
         """A memory:// store lives in this process, so what a command writes there is gone
         when the command exits: say so on stderr rather than let the write look durable."""
-        if self.client.kind == "memory":
+        if self.client.backend.capabilities.in_process:
             self.out.note(f"memory:// keeps its data in this process only: {written} is gone when "
                           "this command exits (use etcd:// or zk://, or `coordkit dev up`)")
 

@@ -46,7 +46,8 @@ def ls(cli: CliContext, path: str, recursive: bool) -> None:
     # One read of the whole subtree: consistent, one round trip on etcd, and it tells
     # at once which children have keys below them.
     root = build_tree(path, cli.client.tree(path))
-    mark_queues(root, cli.client.kind, lambda queue: _queue_order(cli.client, queue), recursive=recursive)
+    names = cli.client.backend.capabilities.contender_names
+    mark_queues(root, names, lambda queue: _queue_order(cli.client, queue), recursive=recursive)
     if not root.children:
         _show_lone_key(cli, path)
     elif cli.json:

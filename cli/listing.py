@@ -32,8 +32,6 @@ __all__ = ["Node", "build_tree", "child_lines", "describe", "mark_queues", "node
 
 _MAX_ALIGN = 32  # beyond this a long name would push every value off the screen
 _BRANCH, _LAST, _PIPE, _SPACE = "├── ", "└── ", "│   ", "    "
-_LEASE_CONTENDER = re.compile(r"[0-9a-f]{1,16}(-[0-9a-f]{1,32})?")
-_ZOOKEEPER_CONTENDER = re.compile(r".*(-lock-|__lock__)[0-9]{10}")
 
 
 @dataclass
@@ -167,26 +165,25 @@ def walk(node: Node) -> Iterator[Node]:
 
 
 # --- contender queues -------------------------------------------------------------------
-def _looks_like_contender(node: Node, kind: str) -> bool:
+def _looks_like_contender(node: Node, names: re.Pattern[str]) -> bool:
     entry = node.entry
     if entry is None or node.children or not entry.ephemeral:
         return False
-    pattern = _ZOOKEEPER_CONTENDER if kind == "zookeeper" else _LEASE_CONTENDER
-    return pattern.fullmatch(node.name) is not None
+    return names.fullmatch(node.name) is not None
 
 
-def mark_queues(root: Node, kind: str, queue_order: Callable[[str], list[str]], *,
+def mark_queues(root: Node, names: re.Pattern[str], queue_order: Callable[[str], list[str]], *,
                 recursive: bool) -> None:
     """Rank the children of ``root`` if it is a contender queue (with ``recursive``, of
     every queue below it too: one read per queue).
 
-    ``kind`` is the client's (``zookeeper``, ``etcd``, ``memory``); ``queue_order(path)``
+    ``names`` is how the backend names contenders (its capabilities' ``contender_names``); ``queue_order(path)``
     returns the names of the contenders under ``path`` in queue order, as the backend
     orders them. Contenders that left after the tree was read stay unranked.
     """
     for node in [root, *walk(root)] if recursive else [root]:
         kids = list(node.children.values())
-        if not kids or not all(_looks_like_contender(kid, kind) for kid in kids):
+        if not kids or not all(_looks_like_contender(kid, names) for kid in kids):
             continue
         entry = kids[0].entry
         assert entry is not None

@@ -54,10 +54,11 @@ def _round_trips(client: coordkit.Client) -> list[float]:
     return samples
 
 
-def _problems(kind: str, info: coordkit.ServerInfo) -> list[str]:
-    """What makes the cluster unhealthy: each endpoint that did not answer, a missing leader."""
+def _problems(elects: bool, info: coordkit.ServerInfo) -> list[str]:
+    """What makes the cluster unhealthy: each endpoint that did not answer, a missing leader
+    (where there is one to elect: an in-process memory:// store has none)."""
     problems = [f"{endpoint} does not answer ({why})" for endpoint, why in info.unreachable.items()]
-    if kind != "memory" and not info.leader:  # memory:// is one process: nothing to elect
+    if elects and not info.leader:
         problems.append("the cluster has no leader")
     return problems
 
@@ -66,8 +67,10 @@ def _report(client: coordkit.Client, info: coordkit.ServerInfo, samples: list[fl
     session = client.session
     kind = info.kind or client.kind
     endpoints = list(info.endpoints or client.endpoints)
-    problems = _problems(kind, info)
+    elects = not client.backend.capabilities.in_process
+    problems = _problems(elects, info)
     return {
+        "elects_leader": elects,
         "kind": kind,
         "url": client.url,
         "namespace": client.namespace,
@@ -109,7 +112,7 @@ def _human(report: dict[str, Any]) -> list[str]:
         ("endpoints", _endpoints(report)),
         ("members", _members(report["members"], report["leader"],
                              [row["endpoint"] for row in report["endpoint_health"] if not row["up"]])),
-        ("leader", report["leader"] or ("" if report["kind"] == "memory" else "NONE")),
+        ("leader", report["leader"] or ("NONE" if report["elects_leader"] else "")),
         ("health", "healthy" if report["healthy"] else "UNHEALTHY: " + "; ".join(report["problems"])),
         ("session", f"{session['id_hex']}, {_ttl(session)}, {session['state']}"),
         ("round trip", f"{report['rtt_ms']:.2f} ms (median of {len(report['rtt_samples_ms'])} reads)"),

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Union
@@ -64,11 +65,13 @@ from .contender_queue import ContenderQueue
 __all__ = [
     "Backend",
     "Capabilities",
+    "CURATOR_CONTENDER",
     "Check",
     "ConnectionEvent",
     "Delete",
     "Entry",
     "EventType",
+    "LEASE_CONTENDER",
     "Layout",
     "Op",
     "Put",
@@ -172,6 +175,12 @@ class ServerInfo:
     unreachable: dict[str, str] = field(default_factory=dict)
 
 
+#: Contender names as etcd's clients write them: a lease id in hex, then an optional suffix.
+LEASE_CONTENDER = re.compile(r"[0-9a-f]{1,16}(-[0-9a-f]{1,32})?")
+#: Contender names as Curator (and kazoo) write them: a sequential node of a lock or latch.
+CURATOR_CONTENDER = re.compile(r".*(-lock-|__lock__)[0-9]{10}")
+
+
 class Layout(enum.Enum):
     """Whose wire layout the recipes and discovery write, so that other clients of the same
     cluster read them: etcd's own clients (etcdctl lock/elect, the Go concurrency package,
@@ -197,6 +206,12 @@ class Capabilities:
     stored_parents: bool
     #: Whose wire layout locks, elections and service registrations use.
     layout: Layout
+    #: The names the backend gives contender-queue entries (etcd's lease ids in hex, Curator's
+    #: ``...-lock-0000000001`` sequential nodes), so that a listing can tell a queue from data.
+    contender_names: re.Pattern[str]
+    #: The store lives in this process (memory://): what is written is gone when it exits,
+    #: and there is no server to elect a leader among.
+    in_process: bool = False
 
 
 class Watch(abc.ABC):

@@ -30,6 +30,7 @@ from ..errors import (
 )
 from ..names import KeyMapper
 from .base import (
+    LEASE_CONTENDER,
     Capabilities,
     Check,
     ConnectionEvent,
@@ -246,7 +247,8 @@ class MemoryBackend(KeyValueQueue):
     """A client of one :class:`MemoryStore`."""
 
     kind = "memory"
-    capabilities = Capabilities(atomic_subtree_reads=True, stored_parents=False, layout=Layout.CURATOR)
+    capabilities = Capabilities(atomic_subtree_reads=True, stored_parents=False, layout=Layout.CURATOR,
+                                contender_names=LEASE_CONTENDER, in_process=True)
 
     def __init__(self, store: str, namespace: str, *, options: dict[str, object]) -> None:
         self._store = get_store(store)

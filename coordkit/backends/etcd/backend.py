@@ -40,6 +40,7 @@ from ...errors import (
 )
 from ...names import KeyMapper
 from ..base import (
+    LEASE_CONTENDER,
     Capabilities,
     ConnectionEvent,
     ConnectionSink,
@@ -71,7 +72,8 @@ class EtcdBackend(EtcdContenderQueues):
     ignored."""
 
     kind = "etcd"
-    capabilities = Capabilities(atomic_subtree_reads=True, stored_parents=False, layout=Layout.ETCD)
+    capabilities = Capabilities(atomic_subtree_reads=True, stored_parents=False, layout=Layout.ETCD,
+                                contender_names=LEASE_CONTENDER)
 
     def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, Any]) -> None:
         self._keys = KeyMapper("etcd", namespace)

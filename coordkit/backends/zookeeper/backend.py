@@ -75,7 +75,16 @@ from ...errors import (
     TLSError,
 )
 from ...names import KeyMapper
-from ..base import Capabilities, ConnectionEvent, ConnectionSink, Layout, ServerInfo, Watch, WatchCallback
+from ..base import (
+    CURATOR_CONTENDER,
+    Capabilities,
+    ConnectionEvent,
+    ConnectionSink,
+    Layout,
+    ServerInfo,
+    Watch,
+    WatchCallback,
+)
 from ..reachability import known_failures, summary
 from .acl import default_acl
 from .keys import KeyCalls
@@ -94,7 +103,8 @@ class ZooKeeperBackend(KeyCalls):
     """A coordkit backend on a ZooKeeper ensemble (one kazoo client per session)."""
 
     kind = "zookeeper"
-    capabilities = Capabilities(atomic_subtree_reads=False, stored_parents=True, layout=Layout.CURATOR)
+    capabilities = Capabilities(atomic_subtree_reads=False, stored_parents=True, layout=Layout.CURATOR,
+                                contender_names=CURATOR_CONTENDER)
 
     def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, object]) -> None:
         if not endpoints:
