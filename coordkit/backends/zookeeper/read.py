@@ -57,7 +57,7 @@ class NodeRead:
 
     def max_zxid(self) -> int:
         """The latest change this read reflects (pzxid: the last child created or deleted)."""
-        return max(self.stat.czxid, self.stat.mzxid, self.stat.pzxid)
+        return int(max(self.stat.czxid, self.stat.mzxid, self.stat.pzxid))
 
 
 def child_path(parent: str, name: str) -> str:

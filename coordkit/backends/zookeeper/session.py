@@ -211,12 +211,15 @@ def describe(endpoints: list[str], timeout: float,
     details: dict[str, str | int] = {}
     unreachable: dict[str, str] = {}
     for endpoint, answer in srvr_all(endpoints, timeout, security).items():
-        mode = answer.get("Mode", "") if isinstance(answer, dict) else ""
-        if isinstance(answer, dict) and "whitelist" in answer.get("error", ""):
+        if isinstance(answer, str):
+            unreachable[endpoint] = answer
+            continue
+        mode = answer.get("Mode", "")
+        if "whitelist" in answer.get("error", ""):
             details[endpoint] = "answers, mode unknown: srvr is not in its 4lw.commands.whitelist"
             continue
         if mode not in _SERVING:
-            unreachable[endpoint] = answer if isinstance(answer, str) else answer.get("error", "not serving")
+            unreachable[endpoint] = answer.get("error", "not serving")
             continue
         details[endpoint] = f"{mode}, zxid {answer.get('Zxid', '?')}, {answer.get('Node count', '?')} nodes"
         # "3.8.0-5a02a05e..., built on ...": the release is what people compare
