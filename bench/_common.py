@@ -34,8 +34,9 @@ def ratio(value: float, base: float) -> float:
     return value / base if base > 0 else float("nan")
 
 
-def interleaved(measures: Mapping[str, Callable[[], None]], iterations: int, *, block: int = 20,
-                warmup: int = 0) -> dict[str, list[float]]:
+def interleaved(
+    measures: Mapping[str, Callable[[], None]], iterations: int, *, block: int = 20, warmup: int = 0
+) -> dict[str, list[float]]:
     """Time each callable ``iterations`` times, in round-robin blocks of ``block`` calls.
 
     ``warmup`` calls of each are made first and not recorded (connections, JIT, caches).

@@ -66,8 +66,9 @@ class WakeLog:
         backend.wait_gone, backend.queue_list = counted_wait, counted_list
 
 
-def _enter_leave(client: coordkit.Client, kind: str, name: str, who: int) -> tuple[Any, Callable[[], Any],
-                                                                                   Callable[[], None]]:
+def _enter_leave(
+    client: coordkit.Client, kind: str, name: str, who: int
+) -> tuple[Any, Callable[[], Any], Callable[[], None]]:
     if kind == "lock":
         handle: Any = client.lock(name)
         return handle, lambda: handle.acquire(timeout=30), handle.release
@@ -75,8 +76,16 @@ def _enter_leave(client: coordkit.Client, kind: str, name: str, who: int) -> tup
     return handle, lambda: handle.campaign(f"candidate-{who}", timeout=30), handle.resign
 
 
-def _take_turns(client: coordkit.Client, *, kind: str, who: int, rounds: int, hold: float,
-                contenders: int, claim_first: Callable[[], bool]) -> list[Hold]:
+def _take_turns(
+    client: coordkit.Client,
+    *,
+    kind: str,
+    who: int,
+    rounds: int,
+    hold: float,
+    contenders: int,
+    claim_first: Callable[[], bool],
+) -> list[Hold]:
     """One contender's rounds: acquire, hold ``hold`` s, release, pause ``hold / 2`` s. The
     very first holder of the run waits until every contender is queued before it releases."""
     handle, enter, leave = _enter_leave(client, kind, "contended", who)
@@ -96,8 +105,9 @@ def _take_turns(client: coordkit.Client, *, kind: str, who: int, rounds: int, ho
     return holds
 
 
-def _contend_threads(base: str, kind: str, contenders: int, rounds: int,
-                     hold: float) -> tuple[list[Hold], WakeLog]:
+def _contend_threads(
+    base: str, kind: str, contenders: int, rounds: int, hold: float
+) -> tuple[list[Hold], WakeLog]:
     clients = [coordkit.connect(base) for _ in range(contenders)]
     log, holds, errors = WakeLog(), [], []
     for client in clients:
@@ -107,8 +117,17 @@ def _contend_threads(base: str, kind: str, contenders: int, rounds: int,
     def run(who: int) -> None:
         try:
             ready.wait()
-            holds.extend(_take_turns(clients[who], kind=kind, who=who, rounds=rounds, hold=hold,
-                                     contenders=contenders, claim_first=lambda: claimed.acquire(False)))
+            holds.extend(
+                _take_turns(
+                    clients[who],
+                    kind=kind,
+                    who=who,
+                    rounds=rounds,
+                    hold=hold,
+                    contenders=contenders,
+                    claim_first=lambda: claimed.acquire(False),
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - reported below, after the other threads finish
             errors.append(exc)
 
@@ -126,8 +145,17 @@ def _contend_threads(base: str, kind: str, contenders: int, rounds: int,
     return holds, log
 
 
-def _process_contender(base: str, kind: str, who: int, rounds: int, hold: float, contenders: int,
-                       ready: Any, first: Any, results: Any) -> None:
+def _process_contender(
+    base: str,
+    kind: str,
+    who: int,
+    rounds: int,
+    hold: float,
+    contenders: int,
+    ready: Any,
+    first: Any,
+    results: Any,
+) -> None:
     """One contender in its own process (multiprocessing spawn): reports its holds and wakes."""
     try:
         client = coordkit.connect(base)
@@ -144,8 +172,9 @@ def _process_contender(base: str, kind: str, who: int, rounds: int, hold: float,
 
     try:
         ready.wait()
-        holds = _take_turns(client, kind=kind, who=who, rounds=rounds, hold=hold,
-                            contenders=contenders, claim_first=claim)
+        holds = _take_turns(
+            client, kind=kind, who=who, rounds=rounds, hold=hold, contenders=contenders, claim_first=claim
+        )
         results.put((who, [vars(h) for h in holds], log.wakes, log.relists, None))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
         results.put((who, [], [], 0, repr(exc)))
@@ -153,15 +182,21 @@ def _process_contender(base: str, kind: str, who: int, rounds: int, hold: float,
         client.close()
 
 
-def _contend_processes(base: str, kind: str, contenders: int, rounds: int,
-                       hold: float) -> tuple[list[Hold], WakeLog]:
+def _contend_processes(
+    base: str, kind: str, contenders: int, rounds: int, hold: float
+) -> tuple[list[Hold], WakeLog]:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # forking a process that runs gRPC is unsafe
     ready, first, results = ctx.Barrier(contenders, timeout=120), ctx.Value("i", 0), ctx.Queue()
-    procs = [ctx.Process(target=_process_contender, daemon=True,
-                         args=(base, kind, i, rounds, hold, contenders, ready, first, results))
-             for i in range(contenders)]
+    procs = [
+        ctx.Process(
+            target=_process_contender,
+            daemon=True,
+            args=(base, kind, i, rounds, hold, contenders, ready, first, results),
+        )
+        for i in range(contenders)
+    ]
     for proc in procs:
         proc.start()
     log, holds = WakeLog(), []
@@ -181,8 +216,9 @@ def _contend_processes(base: str, kind: str, contenders: int, rounds: int,
     return holds, log
 
 
-def contend(url: str, *, kind: str, contenders: int, rounds: int, hold: float,
-            processes: bool = False) -> dict[str, Any]:
+def contend(
+    url: str, *, kind: str, contenders: int, rounds: int, hold: float, processes: bool = False
+) -> dict[str, Any]:
     """``contenders`` threads (or processes), each with its own client, take ``kind``
     ("lock"/"election") ``rounds`` times each, holding ``hold`` seconds each time.
     Returns herd counts and handoffs."""
@@ -213,8 +249,11 @@ def _summarize(holds: list[Hold], log: WakeLog, contenders: int) -> dict[str, An
         owners = [i for i, h in enumerate(holds) if h.key == key and h.released <= at]
         if owners:
             woken[max(owners, key=lambda i: holds[i].released)] += 1
-    handoffs = [holds[i + 1].acquired - holds[i].released for i in range(len(holds) - 1)
-                if holds[i + 1].asked < holds[i].released]  # the next one was already waiting
+    handoffs = [
+        holds[i + 1].acquired - holds[i].released
+        for i in range(len(holds) - 1)
+        if holds[i + 1].asked < holds[i].released
+    ]  # the next one was already waiting
     histogram: dict[str, int] = {}
     for count in woken[:-1]:
         histogram[str(count)] = histogram.get(str(count), 0) + 1
@@ -255,16 +294,25 @@ def failover(url: str, *, ttl: float, repetitions: int) -> dict[str, Any]:
             ttls.append(granted)
     finally:
         client.close()
-    return {"asked_ttl_s": ttl, "ttl_s": max(ttls), "failover_s": [round(t, 3) for t in times],
-            "failover_median_s": round(sorted(times)[len(times) // 2], 3)}
+    return {
+        "asked_ttl_s": ttl,
+        "ttl_s": max(ttls),
+        "failover_s": [round(t, 3) for t in times],
+        "failover_median_s": round(sorted(times)[len(times) // 2], 3),
+    }
 
 
-def _one_failover(client: coordkit.Client, base: str, name: str, ttl: float,
-                  log: WakeLog) -> tuple[float, float]:
+def _one_failover(
+    client: coordkit.Client, base: str, name: str, ttl: float, log: WakeLog
+) -> tuple[float, float]:
     """Seconds from the SIGKILL of a leading child process to a candidate here leading, and
     the session TTL the child was granted."""
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, base, name, str(ttl)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, base, name, str(ttl)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out = child.stdout
     assert out is not None
     try:

@@ -38,16 +38,29 @@ class EtcdRaw:
         self.lease = self.client.lease(600)  # the session's lease, kept across iterations
         queue = f"{prefix}/floor/".encode()
         self.key = queue + f"{self.lease.id:x}".encode()
-        first = rpc.RangeRequest(key=queue, range_end=queue[:-1] + b"0", limit=1,
-                                 sort_order=rpc.RangeRequest.ASCEND, sort_target=rpc.RangeRequest.CREATE)
+        first = rpc.RangeRequest(
+            key=queue,
+            range_end=queue[:-1] + b"0",
+            limit=1,
+            sort_order=rpc.RangeRequest.ASCEND,
+            sort_target=rpc.RangeRequest.CREATE,
+        )
         # etcd's concurrency.Mutex: if the key is absent put it with the lease; read the owner.
         self.txn = rpc.TxnRequest(
-            compare=[rpc.Compare(key=self.key, target=rpc.Compare.CREATE, result=rpc.Compare.EQUAL,
-                                 create_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=self.key, lease=self.lease.id)),
-                     rpc.RequestOp(request_range=first)],
-            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=self.key)),
-                     rpc.RequestOp(request_range=first)])
+            compare=[
+                rpc.Compare(
+                    key=self.key, target=rpc.Compare.CREATE, result=rpc.Compare.EQUAL, create_revision=0
+                )
+            ],
+            success=[
+                rpc.RequestOp(request_put=rpc.PutRequest(key=self.key, lease=self.lease.id)),
+                rpc.RequestOp(request_range=first),
+            ],
+            failure=[
+                rpc.RequestOp(request_range=rpc.RangeRequest(key=self.key)),
+                rpc.RequestOp(request_range=first),
+            ],
+        )
         self.native_lock = self.client.lock(f"{prefix.strip('/')}-native")
         self.client.put(f"{prefix}/plain", b"v")
 
@@ -93,9 +106,14 @@ class EtcdRaw:
         try:
             if not created.wait(10):
                 raise RuntimeError("the bare handoff's watch was not created within 10 s")
-            return bare_handoffs(rounds, hold, lambda: self.client.put(key, b"", lease=self.lease),
-                                  lambda: self.client.delete(key), gone,
-                                  lambda: waiter.get_prefix(queue, sort_order="ascend", sort_target="create"))
+            return bare_handoffs(
+                rounds,
+                hold,
+                lambda: self.client.put(key, b"", lease=self.lease),
+                lambda: self.client.delete(key),
+                gone,
+                lambda: waiter.get_prefix(queue, sort_order="ascend", sort_target="create"),
+            )
         finally:
             over.set()
             stream.cancel()
@@ -163,8 +181,14 @@ class ZkRaw:
             waiter.exists(node, watch=departed)
 
         try:
-            return bare_handoffs(rounds, hold, create, lambda: self.client.delete(node), gone,
-                                  lambda: waiter.get_children(self.queue))
+            return bare_handoffs(
+                rounds,
+                hold,
+                create,
+                lambda: self.client.delete(node),
+                gone,
+                lambda: waiter.get_children(self.queue),
+            )
         finally:
             waiter.stop()
             waiter.close()
@@ -175,8 +199,14 @@ class ZkRaw:
         self.client.close()
 
 
-def bare_handoffs(rounds: int, hold: float, take: Callable[[], Any], drop: Callable[[], Any],
-                   gone: threading.Event, read: Callable[[], Any]) -> list[float]:
+def bare_handoffs(
+    rounds: int,
+    hold: float,
+    take: Callable[[], Any],
+    drop: Callable[[], Any],
+    gone: threading.Event,
+    read: Callable[[], Any],
+) -> list[float]:
     """Time ``drop()`` call start -> a waiting thread, woken by ``gone``, has done ``read()``."""
     done: list[float] = []
     finished = threading.Event()

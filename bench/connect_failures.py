@@ -63,15 +63,24 @@ def main() -> None:
         for case, url in cases.items():
             runs = [_time_to_fail(url, args.timeout) for _ in range(args.runs)]
             seconds = statistics.median(run[0] for run in runs)
-            results.append({"case": case, "seconds": seconds, "share_of_timeout": seconds / args.timeout,
-                            "error": runs[-1][1], "reason": runs[-1][2]})
+            results.append(
+                {
+                    "case": case,
+                    "seconds": seconds,
+                    "share_of_timeout": seconds / args.timeout,
+                    "error": runs[-1][1],
+                    "reason": runs[-1][2],
+                }
+            )
     if args.json:
         print(json.dumps({"timeout": args.timeout, "runs": args.runs, "cases": results}, indent=2))
         return
     print(f"connect() failures, timeout {args.timeout:g} s, median of {args.runs} runs")
     rows = [["case", "time", "share of timeout", "error"]]
-    rows += [[r["case"], f"{r['seconds'] * 1000:.0f} ms", f"{r['share_of_timeout']:.3f}", r["error"]]
-             for r in results]
+    rows += [
+        [r["case"], f"{r['seconds'] * 1000:.0f} ms", f"{r['share_of_timeout']:.3f}", r["error"]]
+        for r in results
+    ]
     print(format_table(rows))
     for r in results:
         print(f"  {r['case']}: {r['reason']}")

@@ -52,8 +52,11 @@ def raw_round_trips(kind: str, endpoint: str, iterations: int) -> tuple[float, f
         host, port = endpoint.rsplit(":", 1)
         etcd = import_etcd3().client(host=host, port=int(port))
         try:
-            samples = interleaved({"R": lambda: etcd.get(key + "-missing"),
-                                   "W": lambda: etcd.put(key, b"v")}, iterations, warmup=10)
+            samples = interleaved(
+                {"R": lambda: etcd.get(key + "-missing"), "W": lambda: etcd.put(key, b"v")},
+                iterations,
+                warmup=10,
+            )
             etcd.delete(key)
         finally:
             etcd.close()
@@ -64,8 +67,11 @@ def raw_round_trips(kind: str, endpoint: str, iterations: int) -> tuple[float, f
         zk.start(10)
         try:
             zk.create(key, b"v", makepath=True)
-            samples = interleaved({"R": lambda: zk.exists(key + "-missing"),
-                                   "W": lambda: zk.set(key, b"v")}, iterations, warmup=10)
+            samples = interleaved(
+                {"R": lambda: zk.exists(key + "-missing"), "W": lambda: zk.set(key, b"v")},
+                iterations,
+                warmup=10,
+            )
             zk.delete(key)
         finally:
             zk.stop()
@@ -83,7 +89,9 @@ def observe(url: str, service: str) -> None:
         def changed(found: tuple[ServiceInstance, ...]) -> None:
             stamp = time.monotonic_ns()
             ids = {i.id for i in found}
-            lines = [f"+ {i} {stamp}" for i in sorted(ids - known)] + [f"- {i} {stamp}" for i in sorted(known - ids)]
+            lines = [f"+ {i} {stamp}" for i in sorted(ids - known)] + [
+                f"- {i} {stamp}" for i in sorted(known - ids)
+            ]
             known.clear()
             known.update(ids)
             if lines:
@@ -96,8 +104,12 @@ def observe(url: str, service: str) -> None:
 
 class Observer:
     def __init__(self, url: str, service: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "--observe", url, service],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--observe", url, service],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         if self.next_line() != "ready":
             raise RuntimeError("the observer process did not start")
 
@@ -180,26 +192,42 @@ def run(kind: str, url: str, quick: bool) -> dict[str, Any]:
     target = write + 2 * read
     return {
         "backend": kind,
-        "R_ms": read * 1000, "W_ms": write * 1000,
-        "visible_ms": median_ms(seen), "visible_p90_ms": sorted(seen)[int(0.9 * (len(seen) - 1))] * 1000,
-        "target_W_plus_2R_ms": target * 1000, "visible_over_target": ratio(statistics.median(seen), target),
-        "cold_start_1000_ms": median_ms(cold), "cold_start_in_R": ratio(statistics.median(cold), read),
+        "R_ms": read * 1000,
+        "W_ms": write * 1000,
+        "visible_ms": median_ms(seen),
+        "visible_p90_ms": sorted(seen)[int(0.9 * (len(seen) - 1))] * 1000,
+        "target_W_plus_2R_ms": target * 1000,
+        "visible_over_target": ratio(statistics.median(seen), target),
+        "cold_start_1000_ms": median_ms(cold),
+        "cold_start_in_R": ratio(statistics.median(cold), read),
     }
 
 
 def table(results: list[dict[str, Any]]) -> Iterator[str]:
-    rows = [["", "R ms", "W ms", "visible ms", "p90 ms", "W+2R ms", "visible/(W+2R)",
-             "cold 1000 ms", "cold / R"]]
+    rows = [
+        ["", "R ms", "W ms", "visible ms", "p90 ms", "W+2R ms", "visible/(W+2R)", "cold 1000 ms", "cold / R"]
+    ]
     for r in results:
-        rows.append([r["backend"], f"{r['R_ms']:.2f}", f"{r['W_ms']:.2f}", f"{r['visible_ms']:.2f}",
-                     f"{r['visible_p90_ms']:.2f}", f"{r['target_W_plus_2R_ms']:.2f}",
-                     f"{r['visible_over_target']:.2f}", f"{r['cold_start_1000_ms']:.1f}",
-                     f"{r['cold_start_in_R']:.0f}"])
+        rows.append(
+            [
+                r["backend"],
+                f"{r['R_ms']:.2f}",
+                f"{r['W_ms']:.2f}",
+                f"{r['visible_ms']:.2f}",
+                f"{r['visible_p90_ms']:.2f}",
+                f"{r['target_W_plus_2R_ms']:.2f}",
+                f"{r['visible_over_target']:.2f}",
+                f"{r['cold_start_1000_ms']:.1f}",
+                f"{r['cold_start_in_R']:.0f}",
+            ]
+        )
     yield format_table(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--backends", default="etcd,zookeeper")

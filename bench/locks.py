@@ -64,8 +64,15 @@ class Settings:
 
     @classmethod
     def quick(cls) -> Settings:
-        return cls(iterations=15, warmup=3, contenders=4, rounds=3, election_rounds=3, failovers=1,
-                   handoff_floor_rounds=5)
+        return cls(
+            iterations=15,
+            warmup=3,
+            contenders=4,
+            rounds=3,
+            election_rounds=3,
+            failovers=1,
+            handoff_floor_rounds=5,
+        )
 
 
 def uncontended(kind: str, url: str, settings: Settings) -> tuple[dict[str, float], str]:
@@ -82,9 +89,17 @@ def uncontended(kind: str, url: str, settings: Settings) -> tuple[dict[str, floa
         lock.release()
 
     try:
-        samples = interleaved({"R": raw.read, "W": raw.write, "floor": raw.floor,
-                               "coordkit": coordkit_cycle, "native": raw.native_cycle},
-                              settings.iterations, warmup=settings.warmup)
+        samples = interleaved(
+            {
+                "R": raw.read,
+                "W": raw.write,
+                "floor": raw.floor,
+                "coordkit": coordkit_cycle,
+                "native": raw.native_cycle,
+            },
+            settings.iterations,
+            warmup=settings.warmup,
+        )
         samples["handoff_floor"] = raw.handoffs(settings.handoff_floor_rounds, settings.hold)
     finally:
         client.close()
@@ -98,22 +113,37 @@ def bench_backend(kind: str, url: str, settings: Settings) -> dict[str, Any]:
     r, w = flat["R"], flat["W"]
     result: dict[str, Any] = {
         "url": url,
-        "R_ms": r, "W_ms": w, "W_over_R": ratio(w, r),
-        "floor_ms": flat["floor"], "floor_over_R": ratio(flat["floor"], r),
-        "coordkit_ms": flat["coordkit"], "coordkit_over_floor": ratio(flat["coordkit"], flat["floor"]),
-        "native": native, "native_ms": flat["native"],
+        "R_ms": r,
+        "W_ms": w,
+        "W_over_R": ratio(w, r),
+        "floor_ms": flat["floor"],
+        "floor_over_R": ratio(flat["floor"], r),
+        "coordkit_ms": flat["coordkit"],
+        "coordkit_over_floor": ratio(flat["coordkit"], flat["floor"]),
+        "native": native,
+        "native_ms": flat["native"],
         "native_over_floor": ratio(flat["native"], flat["floor"]),
         "handoff_bound_ms": w + 2 * r,
         "handoff_floor_ms": flat["handoff_floor"],
         "hold_ms": settings.hold * 1000,
         "version": _server_version(kind, url),
     }
-    result["lock_contention"] = contend(url, kind="lock", contenders=settings.contenders,
-                                        rounds=settings.rounds, hold=settings.hold,
-                                        processes=settings.processes)
-    result["election_handoff"] = contend(url, kind="election", contenders=settings.candidates,
-                                         rounds=settings.election_rounds, hold=settings.hold,
-                                         processes=settings.processes)
+    result["lock_contention"] = contend(
+        url,
+        kind="lock",
+        contenders=settings.contenders,
+        rounds=settings.rounds,
+        hold=settings.hold,
+        processes=settings.processes,
+    )
+    result["election_handoff"] = contend(
+        url,
+        kind="election",
+        contenders=settings.candidates,
+        rounds=settings.election_rounds,
+        hold=settings.hold,
+        processes=settings.processes,
+    )
     ttl = settings.etcd_ttl if kind == "etcd" else settings.zk_ttl
     result["failover"] = failover(url, ttl=ttl, repetitions=settings.failovers)
     fo = result["failover"]
@@ -168,9 +198,13 @@ def _mark(ok: bool) -> str:
 
 def render(report: dict[str, Any]) -> str:
     """The human-readable table of a report (as printed without --json)."""
-    out = [(f"coordkit lock benchmark: medians of {report['iterations']} iterations, "
+    out = [
+        (
+            f"coordkit lock benchmark: medians of {report['iterations']} iterations, "
             f"{report['cpus']} CPUs, python {report['python']}; x floor = ratio to the bare-call floor "
-            "of the same operation")]
+            "of the same operation"
+        )
+    ]
     for kind, res in report["backends"].items():
         out.append(f"\n{kind}  ({res['url']}, {res['version']})")
         out.append(format_table(_rows(res)))
@@ -191,15 +225,27 @@ def _rows(res: dict[str, Any]) -> list[list[str]]:
         row("R  read round trip", r, None),
         row("W  plain write", w, None),
         row("floor: acquire+release, bare calls", floor, floor),
-        row("coordkit Lock acquire+release", res["coordkit_ms"], floor,
+        row(
+            "coordkit Lock acquire+release",
+            res["coordkit_ms"],
+            floor,
             f"<= {TARGET_RATIO}x floor: {_mark(t['uncontended_within_1.2x_floor'])}; "
-            f"< {res['native']}: {_mark(t['faster_than_native'])}"),
+            f"< {res['native']}: {_mark(t['faster_than_native'])}",
+        ),
         row(f"{res['native']} acquire+release", res["native_ms"], floor),
         row("floor: handoff, bare calls", hfloor, hfloor),
-        row(f"lock handoff, {lc['contenders']} contenders ({lc['mode']})", lc["handoff_ms"], hfloor,
-            f"<= W+2R {bound:.3f}: {_mark(t['lock_handoff_within_W_2R'])}"),
-        row(f"election resign handoff, {el['contenders']} candidates", el["handoff_ms"], hfloor,
-            f"<= W+2R {bound:.3f}: {_mark(t['resign_handoff_within_W_2R'])}"),
+        row(
+            f"lock handoff, {lc['contenders']} contenders ({lc['mode']})",
+            lc["handoff_ms"],
+            hfloor,
+            f"<= W+2R {bound:.3f}: {_mark(t['lock_handoff_within_W_2R'])}",
+        ),
+        row(
+            f"election resign handoff, {el['contenders']} candidates",
+            el["handoff_ms"],
+            hfloor,
+            f"<= W+2R {bound:.3f}: {_mark(t['resign_handoff_within_W_2R'])}",
+        ),
     ]
 
 
@@ -207,17 +253,23 @@ def _notes(res: dict[str, Any]) -> list[str]:
     t, lc, el, fo = res["targets"], res["lock_contention"], res["election_handoff"], res["failover"]
     herd = ", ".join(f"{n} waiter(s) x{c}" for n, c in sorted(lc["woken_per_release"].items()))
     runs = ", ".join(f"{s:.3f}" for s in fo["failover_s"])
-    herd_line = (f"  herd check: {lc['releases']} releases woke {herd}; "
-                 f"spurious wakes {lc['spurious_wakes']}; queue re-reads per release "
-                 f"{lc['relists_per_release']}: {_mark(t['no_herd'])}")
-    rhythm = (f"  handoffs timed: lock {lc['handoffs']}, election {el['handoffs']}; each holder held "
-              f"{res['hold_ms']:g} ms and re-joined {res['hold_ms'] / 2:g} ms after its release")
-    kill = (f"  failover after SIGKILL of the leader's process: {runs} s "
-            f"(median {fo['failover_median_s']:.3f}); session TTL {fo['ttl_s']:g} s "
-            f"(asked {fo['asked_ttl_s']:g}) + W + 2R = {fo['bound_s']:.3f} s: "
-            f"{_mark(t['failover_within_TTL_W_2R'])}; plus the server's expiry step "
-            f"{fo['expiry_step_s']:g} s = {fo['server_bound_s']:.3f} s: "
-            f"{_mark(t['failover_within_server_bound'])}")
+    herd_line = (
+        f"  herd check: {lc['releases']} releases woke {herd}; "
+        f"spurious wakes {lc['spurious_wakes']}; queue re-reads per release "
+        f"{lc['relists_per_release']}: {_mark(t['no_herd'])}"
+    )
+    rhythm = (
+        f"  handoffs timed: lock {lc['handoffs']}, election {el['handoffs']}; each holder held "
+        f"{res['hold_ms']:g} ms and re-joined {res['hold_ms'] / 2:g} ms after its release"
+    )
+    kill = (
+        f"  failover after SIGKILL of the leader's process: {runs} s "
+        f"(median {fo['failover_median_s']:.3f}); session TTL {fo['ttl_s']:g} s "
+        f"(asked {fo['asked_ttl_s']:g}) + W + 2R = {fo['bound_s']:.3f} s: "
+        f"{_mark(t['failover_within_TTL_W_2R'])}; plus the server's expiry step "
+        f"{fo['expiry_step_s']:g} s = {fo['server_bound_s']:.3f} s: "
+        f"{_mark(t['failover_within_server_bound'])}"
+    )
     return [herd_line, rhythm, kill]
 
 
@@ -238,10 +290,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     parser.add_argument("--iterations", type=int, help="iterations per uncontended figure (default 300)")
     parser.add_argument("--backends", default="etcd,zookeeper", help="comma-separated: etcd, zookeeper")
-    parser.add_argument("--hold", type=float,
-                        help="ms each contender holds; it re-joins half that after releasing (default 10)")
-    parser.add_argument("--processes", action="store_true",
-                        help="contenders in processes instead of threads (one client each either way)")
+    parser.add_argument(
+        "--hold",
+        type=float,
+        help="ms each contender holds; it re-joins half that after releasing (default 10)",
+    )
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="contenders in processes instead of threads (one client each either way)",
+    )
     parser.add_argument("--etcd", metavar="HOST:PORT", help="use this running etcd instead of starting one")
     parser.add_argument("--zookeeper", metavar="HOST:PORT", help="use this running ZooKeeper instead")
     return parser.parse_args(argv)
@@ -260,9 +318,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown backend(s) {sorted(unknown)}: use etcd, zookeeper", file=sys.stderr)
         return 2
-    report: dict[str, Any] = {"iterations": settings.iterations, "cpus": os.cpu_count(),
-                              "python": sys.version.split()[0], "settings": dataclasses.asdict(settings),
-                              "backends": {}}
+    report: dict[str, Any] = {
+        "iterations": settings.iterations,
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "settings": dataclasses.asdict(settings),
+        "backends": {},
+    }
     started = time.monotonic()
     with local_servers(kinds, given={"etcd": args.etcd, "zookeeper": args.zookeeper}) as urls:
         for kind in kinds:

@@ -71,16 +71,21 @@ def main() -> None:
         with make(3) as cluster:
             for fault in ("pause", "cut"):
                 gaps = [_one_run(cluster, fault, args.ttl) for _ in range(args.runs)]
-                results[f"{kind} {fault}"] = {"min_ms": min(gaps), "median_ms": statistics.median(gaps),
-                                              "runs": len(gaps)}
+                results[f"{kind} {fault}"] = {
+                    "min_ms": min(gaps),
+                    "median_ms": statistics.median(gaps),
+                    "runs": len(gaps),
+                }
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         print()
         return
     print(f"last believed -> next acquired (ttl {args.ttl:g}s, default margin), ms:")
     for name, figures in results.items():
-        print(f"  {name:16} min {figures['min_ms']:8.1f}  median {figures['median_ms']:8.1f}  "
-              f"({figures['runs']} runs)")
+        print(
+            f"  {name:16} min {figures['min_ms']:8.1f}  median {figures['median_ms']:8.1f}  "
+            f"({figures['runs']} runs)"
+        )
 
 
 if __name__ == "__main__":

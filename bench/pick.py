@@ -19,13 +19,27 @@ import time
 from coordkit.balancing import STRATEGIES, Balancer, StaticInstances
 from coordkit.discovery.instance import ServiceInstance
 
-TARGETS_US = {"round_robin": 2.0, "weighted": 2.0, "least_outstanding": 2.0, "peak_ewma": 2.0,
-              "random": 2.0, "consistent_hash": 5.0}
+TARGETS_US = {
+    "round_robin": 2.0,
+    "weighted": 2.0,
+    "least_outstanding": 2.0,
+    "peak_ewma": 2.0,
+    "random": 2.0,
+    "consistent_hash": 5.0,
+}
 
 
 def _instances(n: int) -> list[ServiceInstance]:
-    return [ServiceInstance("bench", f"instance-{k:05d}", f"10.{k // 65536}.{k // 256 % 256}.{k % 256}",
-                            8080, weight=1 + k % 5) for k in range(n)]
+    return [
+        ServiceInstance(
+            "bench",
+            f"instance-{k:05d}",
+            f"10.{k // 65536}.{k // 256 % 256}.{k % 256}",
+            8080,
+            weight=1 + k % 5,
+        )
+        for k in range(n)
+    ]
 
 
 def _warm_load(balancer: Balancer, n: int) -> None:
@@ -64,7 +78,9 @@ def measure(name: str, n: int, *, runs: int, picks: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--picks", type=int, default=20000)
     parser.add_argument("--sizes", default="10,100,1000,10000")
@@ -80,8 +96,11 @@ def main() -> None:
             per_pick, build = measure(name, n, runs=args.runs, picks=args.picks)
             row.append(per_pick)
         verdict = "ok" if max(row) <= TARGETS_US[name] else "MISSED"
-        print(f"{name:<18}" + "".join(f"{v:>10.3f}" for v in row)
-              + f"   <= {TARGETS_US[name]:.0f} {verdict:<6} {build:>8.1f}")
+        print(
+            f"{name:<18}"
+            + "".join(f"{v:>10.3f}" for v in row)
+            + f"   <= {TARGETS_US[name]:.0f} {verdict:<6} {build:>8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -68,11 +68,15 @@ def make(name: str, args: argparse.Namespace, clock: VirtualClock) -> Strategy:
     rng = random.Random(args.seed)
     if name == "peak_ewma":
         return PeakEwma(decay=args.decay, rng=rng, clock=clock)
-    return {"round_robin": RoundRobin, "random": RandomChoice, "least_outstanding": LeastOutstanding}[name](rng=rng)
+    return {"round_robin": RoundRobin, "random": RandomChoice, "least_outstanding": LeastOutstanding}[name](
+        rng=rng
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=300.0, help="virtual time simulated")
     parser.add_argument("--warmup", type=float, default=10.0, help="virtual seconds not counted")
@@ -82,8 +86,10 @@ def main() -> None:
     parser.add_argument("--deadline-ms", type=float, default=100.0)
     parser.add_argument("--decay", type=float, default=10.0, help="peak EWMA decay, seconds")
     args = parser.parse_args()
-    print(f"11 instances, one slow (mean {args.slow_ms:g} ms vs {args.fast_ms:g} ms), "
-          f"{args.rate:g} req/s for {args.seconds:g} s, deadline {args.deadline_ms:g} ms, seed {args.seed}")
+    print(
+        f"11 instances, one slow (mean {args.slow_ms:g} ms vs {args.fast_ms:g} ms), "
+        f"{args.rate:g} req/s for {args.seconds:g} s, deadline {args.deadline_ms:g} ms, seed {args.seed}"
+    )
     print(f"{'strategy':<20}{'within deadline':>16}{'to slow':>10}{'requests':>10}{'cpu s':>8}")
     published = {"round_robin": "~95%", "least_outstanding": "~99%", "peak_ewma": "~99.9%", "random": "-"}
     for name in ("round_robin", "random", "least_outstanding", "peak_ewma"):
@@ -91,8 +97,10 @@ def main() -> None:
         strategy = make(name, args, clock)
         started = time.process_time()
         share, served, slow_share = simulate(strategy, clock, args)
-        print(f"{name:<20}{share * 100:>15.2f}%{slow_share * 100:>9.2f}%{served:>10}"
-              f"{time.process_time() - started:>8.1f}   published {published[name]}")
+        print(
+            f"{name:<20}{share * 100:>15.2f}%{slow_share * 100:>9.2f}%{served:>10}"
+            f"{time.process_time() - started:>8.1f}   published {published[name]}"
+        )
 
 
 if __name__ == "__main__":

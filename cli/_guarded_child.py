@@ -59,7 +59,9 @@ def _resolve(program: str, env: Mapping[str, str]) -> str:
     found = shutil.which(program, path=path)
     if found is not None:
         return found
-    places = [program] if os.sep in program else [os.path.join(d or ".", program) for d in path.split(os.pathsep)]
+    places = (
+        [program] if os.sep in program else [os.path.join(d or ".", program) for d in path.split(os.pathsep)]
+    )
     if any(os.path.isfile(place) for place in places):
         raise PermissionError(13, "Permission denied", program)
     raise FileNotFoundError(2, "No such file or directory", program)

@@ -15,9 +15,12 @@ __all__ = ["chosen_wait", "ttl_option", "wait_option"]
 
 
 ttl_option = click.option(
-    "--ttl", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+    "--ttl",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
     help="Session TTL: how long the servers keep what this process holds after it stops "
-         "answering (a crash, a pause). Default: the URL's ttl, else 10.")
+    "answering (a crash, a pause). Default: the URL's ttl, else 10.",
+)
 
 
 def wait_option(gives_up: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -27,22 +30,35 @@ def wait_option(gives_up: str) -> Callable[[Callable[..., None]], Callable[..., 
     bounds each operation, as in every other command. ``lock --timeout`` still means
     ``--wait``, says so on stderr, and is hidden from the help.
     """
+
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         command = click.option(
-            "--timeout", "deprecated_wait", type=WAIT_SECONDS, metavar="SECONDS", hidden=True,
-            callback=_warn_deprecated_wait)(command)
+            "--timeout",
+            "deprecated_wait",
+            type=WAIT_SECONDS,
+            metavar="SECONDS",
+            hidden=True,
+            callback=_warn_deprecated_wait,
+        )(command)
         return click.option(
-            "--wait", "wait", type=WAIT_SECONDS, metavar="SECONDS",
+            "--wait",
+            "wait",
+            type=WAIT_SECONDS,
+            metavar="SECONDS",
             help=f"How long to wait {gives_up} before giving up (exit {ExitCode.NOT_WON.value}). "
-                 "Default: wait forever. The global --timeout bounds each request to the servers, "
-                 "not this wait.")(command)
+            "Default: wait forever. The global --timeout bounds each request to the servers, "
+            "not this wait.",
+        )(command)
+
     return decorate
 
 
 def _warn_deprecated_wait(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     if value is not None:
-        Output.note(f"`{ctx.command_path} --timeout` is deprecated: it means --wait (how long to wait); "
-                    f"the global `coordkit --timeout` bounds each operation")
+        Output.note(
+            f"`{ctx.command_path} --timeout` is deprecated: it means --wait (how long to wait); "
+            f"the global `coordkit --timeout` bounds each operation"
+        )
     return value
 
 

@@ -84,8 +84,9 @@ class LossReport:
         return click.exceptions.Exit(ExitCode.SESSION_LOST)
 
 
-def wait_to_win(attempt: Callable[[], bool], signals: Signals, what: str,
-                progress: WaitProgress | None = None) -> bool:
+def wait_to_win(
+    attempt: Callable[[], bool], signals: Signals, what: str, progress: WaitProgress | None = None
+) -> bool:
     """Run the blocking ``attempt`` (an acquire or a campaign) until it returns, watching
     for signals meanwhile. Returns its result, re-raises its exception. ``progress`` (the
     waiting line on a terminal) is stopped and erased before this returns or raises.
@@ -114,8 +115,12 @@ def wait_to_win(attempt: Callable[[], bool], signals: Signals, what: str,
     raise value
 
 
-def _first_result(results: queue.SimpleQueue[tuple[bool, object]], signals: Signals, what: str,
-                  progress: WaitProgress | None) -> tuple[bool, object]:
+def _first_result(
+    results: queue.SimpleQueue[tuple[bool, object]],
+    signals: Signals,
+    what: str,
+    progress: WaitProgress | None,
+) -> tuple[bool, object]:
     while True:
         try:
             return results.get(timeout=_POLL_SECONDS)
@@ -145,8 +150,7 @@ def hold_until_stopped(loss: LossReport, signals: Signals) -> None:
             raise loss.failure()
 
 
-def run_while_held(command: Sequence[str], env: Mapping[str, str], loss: LossReport,
-                   signals: Signals) -> int:
+def run_while_held(command: Sequence[str], env: Mapping[str, str], loss: LossReport, signals: Signals) -> int:
     """Run ``command`` with ``env`` added to this process's environment; return its exit
     status (128 + N if signal N ended it, as shells report it).
 

@@ -103,8 +103,7 @@ class WaitProgress:
             return ""  # at the head: about to win, nothing to wait for
         holder = contenders[0]
         token = f" (token {holder.create_revision})" if holder.create_revision else ""
-        return (f"coordkit: waiting for {self._what}: held by {printable(holder.key)}{token}, "
-                f"{ahead} ahead")
+        return f"coordkit: waiting for {self._what}: held by {printable(holder.key)}{token}, {ahead} ahead"
 
     def _show(self, line: str) -> None:
         with self._lock:

@@ -48,8 +48,13 @@ def _open(cli: CliContext, app: str, *, live: bool = False) -> Config[None]:
 
 
 @click.group("config")
-@click.option("--base", default="/config", show_default=True, metavar="PATH",
-              help="Where applications' settings live in the store.")
+@click.option(
+    "--base",
+    default="/config",
+    show_default=True,
+    metavar="PATH",
+    help="Where applications' settings live in the store.",
+)
 @click.pass_context
 def config(ctx: click.Context, base: str) -> None:
     """Live application configuration: one JSON value per key under BASE/APP/.
@@ -96,8 +101,15 @@ def get(cli: CliContext, app: str, key: str | None) -> None:
         _refuse_invalid(app, snapshot.invalid, [k for k in snapshot.invalid if wanted.startswith(k + "/")])
         value = snapshot[key]
         if cli.json:
-            cli.out.document({"app": app, "key": key, "value": value,
-                              "version": snapshot.key_version(key), "revision": snapshot.version})
+            cli.out.document(
+                {
+                    "app": app,
+                    "key": key,
+                    "value": value,
+                    "version": snapshot.key_version(key),
+                    "revision": snapshot.version,
+                }
+            )
         else:
             cli.out.line(_show(value))
 
@@ -106,13 +118,23 @@ def get(cli: CliContext, app: str, key: str | None) -> None:
 @click.argument("app")
 @click.argument("key")
 @click.argument("value")
-@click.option("--string", "as_string", is_flag=True,
-              help="Store VALUE as a string even if it reads as JSON (e.g. the text 'true').")
-@click.option("--version", "expected_version", type=click.IntRange(min=0), metavar="N",
-              help="Only if KEY is at version N (0: only if KEY is not set); exit 3 otherwise.")
+@click.option(
+    "--string",
+    "as_string",
+    is_flag=True,
+    help="Store VALUE as a string even if it reads as JSON (e.g. the text 'true').",
+)
+@click.option(
+    "--version",
+    "expected_version",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Only if KEY is at version N (0: only if KEY is not set); exit 3 otherwise.",
+)
 @pass_cli
-def set_(cli: CliContext, app: str, key: str, value: str, as_string: bool,
-         expected_version: int | None) -> None:
+def set_(
+    cli: CliContext, app: str, key: str, value: str, as_string: bool, expected_version: int | None
+) -> None:
     """Set KEY of APP to VALUE.
 
     VALUE is read as JSON (numbers, true/false, null, "strings", [lists], {objects});
@@ -127,15 +149,28 @@ def set_(cli: CliContext, app: str, key: str, value: str, as_string: bool,
         revision = cfg.set(key, parsed, version=expected_version)
         cli.warn_if_in_process(f"setting {key!r} of {app!r}")
         if cli.json:
-            cli.out.document({"app": app, "key": key, "value": parsed,
-                              "version": cfg.snapshot().key_version(key), "revision": revision})
+            cli.out.document(
+                {
+                    "app": app,
+                    "key": key,
+                    "value": parsed,
+                    "version": cfg.snapshot().key_version(key),
+                    "revision": revision,
+                }
+            )
 
 
 def _print_all(cli: CliContext, app: str, snapshot: ConfigSnapshot) -> None:
     invalid = snapshot.invalid
     if cli.json:
-        cli.out.document({"app": app, "revision": snapshot.version, "settings": snapshot.to_dict(),
-                          "invalid": {k: bad.problem for k, bad in sorted(invalid.items())}})
+        cli.out.document(
+            {
+                "app": app,
+                "revision": snapshot.version,
+                "settings": snapshot.to_dict(),
+                "invalid": {k: bad.problem for k, bad in sorted(invalid.items())},
+            }
+        )
     else:
         for name, value in snapshot.to_dict().items():
             cli.out.line(f"{name} = {_show(value)}")
@@ -147,10 +182,16 @@ def _refuse_invalid(app: str, invalid: Mapping[str, Any], keys: list[str]) -> No
     if not keys:
         return
     if len(keys) == 1:
-        raise CliError(f"config {app!r}: {keys[0]}: {invalid[keys[0]].problem}; set it again "
-                       f"(coordkit config set {app} {keys[0]} VALUE)", ExitCode.NOT_FOUND)
-    raise CliError(f"config {app!r}: {', '.join(keys)} hold stored values that are not valid JSON; "
-                   "set them again (coordkit config set)", ExitCode.NOT_FOUND)
+        raise CliError(
+            f"config {app!r}: {keys[0]}: {invalid[keys[0]].problem}; set it again "
+            f"(coordkit config set {app} {keys[0]} VALUE)",
+            ExitCode.NOT_FOUND,
+        )
+    raise CliError(
+        f"config {app!r}: {', '.join(keys)} hold stored values that are not valid JSON; "
+        "set them again (coordkit config set)",
+        ExitCode.NOT_FOUND,
+    )
 
 
 def _parse_value(text: str) -> Any:
@@ -159,15 +200,21 @@ def _parse_value(text: str) -> Any:
     try:
         return parse_value(text)
     except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is {exc}; to store it as text, use --string",
-                                 param_hint="'VALUE'") from None
+        raise click.BadParameter(
+            f"{text!r} is {exc}; to store it as text, use --string", param_hint="'VALUE'"
+        ) from None
 
 
 @config.command("del")
 @click.argument("app")
 @click.argument("key")
-@click.option("--version", "expected_version", type=click.IntRange(min=1), metavar="N",
-              help="Only if KEY is at version N; exit 3 otherwise.")
+@click.option(
+    "--version",
+    "expected_version",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Only if KEY is at version N; exit 3 otherwise.",
+)
 @click.option("-f", "--force", is_flag=True, help="Succeed even if KEY is not set.")
 @pass_cli
 def delete(cli: CliContext, app: str, key: str, expected_version: int | None, force: bool) -> None:
@@ -198,9 +245,14 @@ def _change_lines(changes: ConfigChanges) -> list[str]:
 
 
 def _change_record(app: str, changes: ConfigChanges) -> dict[str, Any]:
-    return {"app": app, "revision": changes.version,
-            "changes": [{"key": key, "type": changes.kind(key), "old": old, "new": new}
-                        for key, (old, new) in changes.items()]}
+    return {
+        "app": app,
+        "revision": changes.version,
+        "changes": [
+            {"key": key, "type": changes.kind(key), "old": old, "new": new}
+            for key, (old, new) in changes.items()
+        ],
+    }
 
 
 @config.command("watch")
@@ -245,8 +297,12 @@ def watch(cli: CliContext, app: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
 @click.option("--prune", is_flag=True, help="Also remove stored keys that FILE does not have.")
-@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]),
-              help="FILE's format. Default: by its suffix (.yaml/.yml: YAML), else JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "yaml"]),
+    help="FILE's format. Default: by its suffix (.yaml/.yml: YAML), else JSON.",
+)
 @pass_cli
 def import_(cli: CliContext, app: str, file: str, dry_run: bool, prune: bool, fmt: str | None) -> None:
     """Make APP's settings match FILE ("-": stdin) in one atomic change.
@@ -263,8 +319,9 @@ def import_(cli: CliContext, app: str, file: str, dry_run: bool, prune: bool, fm
     if plan and not dry_run:
         cli.warn_if_in_process(f"the settings of {app!r}")
     if cli.json:
-        cli.out.document({"app": app, "dry_run": dry_run, "applied": bool(plan) and not dry_run,
-                          **plan.to_json()})
+        cli.out.document(
+            {"app": app, "dry_run": dry_run, "applied": bool(plan) and not dry_run, **plan.to_json()}
+        )
         return
     for line in plan.lines():
         cli.out.line(line)
@@ -287,16 +344,21 @@ def _read_text(file: str, name: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CliError(f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-                       ExitCode.USAGE) from None
+        raise CliError(
+            f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", ExitCode.USAGE
+        ) from None
     return text.removeprefix("\ufeff")  # a byte order mark some editors write
 
 
 @config.command("export")
 @click.argument("app")
 @click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), help="Default: json.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write to this file instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to this file instead of stdout.",
+)
 @pass_cli
 def export(cli: CliContext, app: str, fmt: str | None, output: str | None) -> None:
     """Print APP's stored settings as one flat JSON (or YAML) object that `import` reads back.

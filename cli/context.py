@@ -79,8 +79,10 @@ class CliContext:
         """A memory:// store lives in this process, so what a command writes there is gone
         when the command exits: say so on stderr rather than let the write look durable."""
         if self.client.backend.capabilities.in_process:
-            self.out.note(f"memory:// keeps its data in this process only: {written} is gone when "
-                          "this command exits (use etcd:// or zk://, or `coordkit dev up`)")
+            self.out.note(
+                f"memory:// keeps its data in this process only: {written} is gone when "
+                "this command exits (use etcd:// or zk://, or `coordkit dev up`)"
+            )
 
     def endpoints(self) -> tuple[str, ...]:
         """The servers this command talks to, for error messages.

@@ -38,20 +38,49 @@ def dev() -> None:
 @dev.command("up")
 @click.option("--etcd", is_flag=True, help="Start etcd (default: every kind installed here).")
 @click.option("--zookeeper", "--zk", "zookeeper", is_flag=True, help="Start ZooKeeper.")
-@click.option("--etcd-port", type=_PORT, envvar=devserver.PORT_ENV["etcd"], show_envvar=True, metavar="PORT",
-              help="etcd's client port; 0 for any free one. Default: 2379 if free.")
-@click.option("--zookeeper-port", type=_PORT, envvar=devserver.PORT_ENV["zookeeper"], show_envvar=True,
-              metavar="PORT",
-              help="ZooKeeper's client port; 0 for any free one. Default: 2181 if free.")
-@click.option("--wait", "wait", type=click.FloatRange(min=0, min_open=True), default=60.0,
-              show_default=True, metavar="SECONDS", help="How long to wait for each server to serve.")
-@click.option("--secure", is_flag=True,
-              help="TLS with client certificates and a user `coordkit` (credentials made once, in the "
-                   "dev folder): etcd with authentication on, ZooKeeper on a TLS secureClientPort.")
+@click.option(
+    "--etcd-port",
+    type=_PORT,
+    envvar=devserver.PORT_ENV["etcd"],
+    show_envvar=True,
+    metavar="PORT",
+    help="etcd's client port; 0 for any free one. Default: 2379 if free.",
+)
+@click.option(
+    "--zookeeper-port",
+    type=_PORT,
+    envvar=devserver.PORT_ENV["zookeeper"],
+    show_envvar=True,
+    metavar="PORT",
+    help="ZooKeeper's client port; 0 for any free one. Default: 2181 if free.",
+)
+@click.option(
+    "--wait",
+    "wait",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for each server to serve.",
+)
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="TLS with client certificates and a user `coordkit` (credentials made once, in the "
+    "dev folder): etcd with authentication on, ZooKeeper on a TLS secureClientPort.",
+)
 @_json_option
 @pass_cli
-def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zookeeper_port: int | None,
-       wait: float, secure: bool, json_output: bool) -> None:
+def up(
+    cli: CliContext,
+    etcd: bool,
+    zookeeper: bool,
+    etcd_port: int | None,
+    zookeeper_port: int | None,
+    wait: float,
+    secure: bool,
+    json_output: bool,
+) -> None:
     """Start the dev servers unless they already run, wait until they serve, print their URLs.
 
     \b
@@ -60,8 +89,9 @@ def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zook
     With a flag, only those, and a missing install is an error. Data is kept across
     `down` and `up` (`down --purge` removes it).
     """
-    ports = {kind: port for kind, port in (("etcd", etcd_port), ("zookeeper", zookeeper_port))
-             if port is not None}
+    ports = {
+        kind: port for kind, port in (("etcd", etcd_port), ("zookeeper", zookeeper_port)) if port is not None
+    }
     result = devserver.up(_kinds(etcd, zookeeper), ports=ports, start_timeout=wait, secure=secure)
     for kind, why in result.skipped.items():
         cli.out.note(f"{kind} not started: {why}")
@@ -72,12 +102,16 @@ def up(cli: CliContext, etcd: bool, zookeeper: bool, etcd_port: int | None, zook
         how = "started" if server in result.started else "already running"
         cli.out.line(f"{server.kind:<10} {server.url:<26} {how}, pid {server.pid}")
     # The footer is for the person reading: stdout keeps only the lines a script parses.
-    footer = [f"Data and logs: {devserver.dev_dir()}",
-              f"To use it elsewhere:  export COORDKIT_URL={result.servers[0].url}",
-              "coordkit commands and coordkit.connect() without a URL use it; `coordkit dev down` stops it."]
+    footer = [
+        f"Data and logs: {devserver.dev_dir()}",
+        f"To use it elsewhere:  export COORDKIT_URL={result.servers[0].url}",
+        "coordkit commands and coordkit.connect() without a URL use it; `coordkit dev down` stops it.",
+    ]
     secured = [server for server in result.servers if is_secure(server)]
     for server in secured:  # on stdout: `eval "$(coordkit dev up --secure --etcd)"` connects
-        cli.out.line(f"# to connect to {server.kind} (TLS, client certificate, user; the password stays in its file):")
+        cli.out.line(
+            f"# to connect to {server.kind} (TLS, client certificate, user; the password stays in its file):"
+        )
         for name, value in connect_environment(server).items():
             cli.out.line(f"export {name}={value}")
     if secured:

@@ -34,14 +34,26 @@ _POLL_SECONDS = 0.2
 @click.command("elect")
 @ttl_option
 @wait_option("to be elected")
-@click.option("-l", "--listen", is_flag=True,
-              help="Do not campaign: print the current leader's proposal and every later change.")
+@click.option(
+    "-l",
+    "--listen",
+    is_flag=True,
+    help="Do not campaign: print the current leader's proposal and every later change.",
+)
 @click.argument("name")
 @click.argument("proposal", required=False)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_cli
-def elect(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wait: float | None, listen: bool,
-          name: str, proposal: str | None, command: tuple[str, ...]) -> None:
+def elect(
+    cli: CliContext,
+    ttl: float | None,
+    wait: float | None,
+    deprecated_wait: float | None,
+    listen: bool,
+    name: str,
+    proposal: str | None,
+    command: tuple[str, ...],
+) -> None:
     """Campaign to lead NAME with PROPOSAL (a value for the others to read), or --listen.
 
     \b
@@ -81,15 +93,20 @@ def elect(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wai
     raise click.exceptions.Exit(_campaign(cli, election, proposal, wait_timeout, command))
 
 
-def _campaign(cli: CliContext, election: Election, proposal: str, wait_timeout: float | None,
-              command: tuple[str, ...]) -> int:
+def _campaign(
+    cli: CliContext, election: Election, proposal: str, wait_timeout: float | None, command: tuple[str, ...]
+) -> int:
     what = f"leadership of {election.name}"
     loss = LossReport(election, what)
     with catching_signals() as signals:
         progress = WaitProgress.on_a_terminal(cli.client, election, what)
-        if not wait_to_win(lambda: election.campaign(proposal, timeout=wait_timeout), signals, what, progress):
-            raise CliError(f"not elected leader of {election.name} within {wait_timeout:g}s"
-                           f"{holder_note(election)}", ExitCode.NOT_WON)
+        if not wait_to_win(
+            lambda: election.campaign(proposal, timeout=wait_timeout), signals, what, progress
+        ):
+            raise CliError(
+                f"not elected leader of {election.name} within {wait_timeout:g}s{holder_note(election)}",
+                ExitCode.NOT_WON,
+            )
         try:
             status = _lead(cli, election, proposal, command, loss, signals)
         except BaseException:
@@ -99,8 +116,14 @@ def _campaign(cli: CliContext, election: Election, proposal: str, wait_timeout: 
     return status
 
 
-def _lead(cli: CliContext, election: Election, proposal: str, command: tuple[str, ...],
-          loss: LossReport, signals: Signals) -> int:
+def _lead(
+    cli: CliContext,
+    election: Election,
+    proposal: str,
+    command: tuple[str, ...],
+    loss: LossReport,
+    signals: Signals,
+) -> int:
     if command:
         env = {"COORDKIT_LEADER_KEY": election.key or "", "COORDKIT_LEADER_TOKEN": str(election.token)}
         return run_while_held(command, env, loss, signals)
@@ -122,8 +145,10 @@ def _listen(cli: CliContext, election: Election) -> None:
     last: Leader | None = None
     unreachable = False
     stale = True
-    with catching_signals() as signals, cli.client.watch(election.name, lambda event: changed.set(),
-                                                recursive=True):
+    with (
+        catching_signals() as signals,
+        cli.client.watch(election.name, lambda event: changed.set(), recursive=True),
+    ):
         while not signals.stop.is_set():
             if stale:
                 changed.clear()  # before the read, so that no change slips between the two

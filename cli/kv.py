@@ -109,8 +109,13 @@ def get(cli: CliContext, key: str) -> None:
 @click.command("put")
 @click.argument("key")
 @click.argument("value")
-@click.option("--version", "expected_version", type=click.IntRange(min=1), metavar="N",
-              help="Only if KEY is at version N (compare-and-set); exit 3 otherwise.")
+@click.option(
+    "--version",
+    "expected_version",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Only if KEY is at version N (compare-and-set); exit 3 otherwise.",
+)
 @click.option("--create", is_flag=True, help="Only if KEY does not exist yet; exit 3 otherwise.")
 @pass_cli
 def put(cli: CliContext, key: str, value: str, expected_version: int | None, create: bool) -> None:
@@ -128,8 +133,14 @@ def put(cli: CliContext, key: str, value: str, expected_version: int | None, cre
     entry = cli.client.put(key, data, version=expected_version, create=create)
     cli.warn_if_in_process(f"the value of {entry.key}")
     if cli.json:
-        cli.out.document({"key": entry.key, "version": entry.version,
-                          "create_revision": entry.create_revision, "mod_revision": entry.mod_revision})
+        cli.out.document(
+            {
+                "key": entry.key,
+                "version": entry.version,
+                "create_revision": entry.create_revision,
+                "mod_revision": entry.mod_revision,
+            }
+        )
 
 
 def _read_stdin() -> bytes:
@@ -144,12 +155,16 @@ def _read_stdin() -> bytes:
 @click.command("del")
 @click.argument("key")
 @click.option("-r", "--recursive", is_flag=True, help="Also delete every key below KEY.")
-@click.option("--version", "expected_version", type=click.IntRange(min=1), metavar="N",
-              help="Only if KEY is at version N; exit 3 otherwise.")
+@click.option(
+    "--version",
+    "expected_version",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Only if KEY is at version N; exit 3 otherwise.",
+)
 @click.option("-f", "--force", is_flag=True, help="Succeed even if there is nothing to delete.")
 @pass_cli
-def delete(cli: CliContext, key: str, recursive: bool, expected_version: int | None,
-           force: bool) -> None:
+def delete(cli: CliContext, key: str, recursive: bool, expected_version: int | None, force: bool) -> None:
     """Delete KEY (with -r, and every key below it).
 
     Like rm, a missing KEY fails with exit code 1 unless -f is given. --json prints

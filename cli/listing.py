@@ -27,8 +27,16 @@ from coordkit import Entry
 
 from .output import key_fields, preview, printable, value_fields
 
-__all__ = ["Node", "build_tree", "child_lines", "describe", "mark_queues", "node_fields", "tree_lines",
-           "walk"]
+__all__ = [
+    "Node",
+    "build_tree",
+    "child_lines",
+    "describe",
+    "mark_queues",
+    "node_fields",
+    "tree_lines",
+    "walk",
+]
 
 _MAX_ALIGN = 32  # beyond this a long name would push every value off the screen
 _BRANCH, _LAST, _PIPE, _SPACE = "├── ", "└── ", "│   ", "    "
@@ -68,7 +76,7 @@ def _split(path: str, key: str, *, spelled: bool) -> tuple[str, list[str]]:
         return ("/" if key.startswith("/") else ""), key.lstrip("/").split("/")
     for prefix in (path.rstrip("/") + "/", "/" + path.strip("/") + "/"):
         if key.startswith(prefix):
-            return prefix, key[len(prefix):].split("/")
+            return prefix, key[len(prefix) :].split("/")
     raise ValueError(f"{key!r} is not below {path!r}")
 
 
@@ -145,12 +153,17 @@ def node_fields(node: Node) -> dict[str, Any]:
     entry = node.entry
     data: dict[str, Any] = key_fields(entry.key if entry is not None else node.key)
     if entry is None:
-        data.update(value=None, encoding=None, version=None, create_revision=None,
-                    mod_revision=None, ephemeral=False)
+        data.update(
+            value=None, encoding=None, version=None, create_revision=None, mod_revision=None, ephemeral=False
+        )
     else:
         data.update(value_fields(entry.value))
-        data.update(version=entry.version, create_revision=entry.create_revision,
-                    mod_revision=entry.mod_revision, ephemeral=entry.ephemeral)
+        data.update(
+            version=entry.version,
+            create_revision=entry.create_revision,
+            mod_revision=entry.mod_revision,
+            ephemeral=entry.ephemeral,
+        )
     data["has_children"] = bool(node.children)
     if node.rank is not None:
         data.update(queue_position=node.rank, holder=node.rank == 0)
@@ -172,8 +185,9 @@ def _looks_like_contender(node: Node, names: re.Pattern[str]) -> bool:
     return names.fullmatch(node.name) is not None
 
 
-def mark_queues(root: Node, names: re.Pattern[str], queue_order: Callable[[str], list[str]], *,
-                recursive: bool) -> None:
+def mark_queues(
+    root: Node, names: re.Pattern[str], queue_order: Callable[[str], list[str]], *, recursive: bool
+) -> None:
     """Rank the children of ``root`` if it is a contender queue (with ``recursive``, of
     every queue below it too: one read per queue).
 

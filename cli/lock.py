@@ -33,8 +33,14 @@ __all__ = ["lock"]
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_cli
-def lock(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wait: float | None, name: str,
-         command: tuple[str, ...]) -> None:
+def lock(
+    cli: CliContext,
+    ttl: float | None,
+    wait: float | None,
+    deprecated_wait: float | None,
+    name: str,
+    command: tuple[str, ...],
+) -> None:
     """Acquire the lock NAME, first come first served, and hold it.
 
     \b
@@ -68,8 +74,10 @@ def lock(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wait
         what = f"lock {handle.name}"
         progress = WaitProgress.on_a_terminal(cli.client, handle, what)
         if not wait_to_win(lambda: handle.acquire(timeout=wait_timeout), signals, what, progress):
-            raise CliError(f"lock {handle.name} not acquired within {wait_timeout:g}s"
-                           f"{holder_note(handle)}", ExitCode.NOT_WON)
+            raise CliError(
+                f"lock {handle.name} not acquired within {wait_timeout:g}s{holder_note(handle)}",
+                ExitCode.NOT_WON,
+            )
         try:
             status = _use(cli, handle, command, loss, signals)
         except BaseException:
@@ -79,8 +87,7 @@ def lock(cli: CliContext, ttl: float | None, wait: float | None, deprecated_wait
     raise click.exceptions.Exit(status)
 
 
-def _use(cli: CliContext, handle: Lock, command: tuple[str, ...], loss: LossReport,
-         signals: Signals) -> int:
+def _use(cli: CliContext, handle: Lock, command: tuple[str, ...], loss: LossReport, signals: Signals) -> int:
     if command:
         env = {"COORDKIT_LOCK_KEY": handle.key or "", "COORDKIT_LOCK_TOKEN": str(handle.token)}
         return run_while_held(command, env, loss, signals)

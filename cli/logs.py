@@ -37,9 +37,13 @@ def configure_logging(verbosity: int = 0) -> None:
     if _handler is not None:
         root.removeHandler(_handler)
     _handler = _StderrHandler()
-    _handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(name)s %(levelname)s %(message)s" if debug
-        else "coordkit: %(levelname)s: %(message)s"))
+    _handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(name)s %(levelname)s %(message)s"
+            if debug
+            else "coordkit: %(levelname)s: %(message)s"
+        )
+    )
     root.addHandler(_handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO if verbosity == 1 else logging.WARNING)
     logging.getLogger("kazoo").setLevel(logging.DEBUG if debug else logging.WARNING)

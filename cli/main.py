@@ -31,8 +31,9 @@ class CoordkitGroup(click.Group):
     alike): a command's through :func:`.translate_errors`, the parsing of the global options'
     through :func:`.interrupts_exit_130`."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
         # Parsing the global options runs before invoke(): its usage errors and a Ctrl-C
         # (Click would say "Aborted!" and exit 1) need the same treatment as a command's.
         with interrupts_exit_130():
@@ -52,26 +53,54 @@ class CoordkitGroup(click.Group):
                 ctx.close()
 
 
-@click.group("coordkit", cls=CoordkitGroup, epilog=exit_code_table(),
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--url", envvar="COORDKIT_URL", metavar="URL",
-              help="The store: etcd://host:port[,host:port][/namespace], zk://host:port[/namespace] "
-                   "or memory://[name]. Default: $COORDKIT_URL, else a running `coordkit dev` server.")
-@click.option("--json", "json_output", is_flag=True,
-              help="Print JSON (one document; one object per line for watch).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Per-operation timeout, which also bounds connecting. Default: the URL's, else 5. "
-                   "It does not bound how long lock and elect wait to win: that is their --wait.")
-@click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True, callback=verbosity,
-              help="Log more on stderr: -v each connection drop and return, -vv everything "
-                   "(as COORDKIT_DEBUG=1). Default: warnings only.")
+@click.group(
+    "coordkit",
+    cls=CoordkitGroup,
+    epilog=exit_code_table(),
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--url",
+    envvar="COORDKIT_URL",
+    metavar="URL",
+    help="The store: etcd://host:port[,host:port][/namespace], zk://host:port[/namespace] "
+    "or memory://[name]. Default: $COORDKIT_URL, else a running `coordkit dev` server.",
+)
+@click.option(
+    "--json", "json_output", is_flag=True, help="Print JSON (one document; one object per line for watch)."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Per-operation timeout, which also bounds connecting. Default: the URL's, else 5. "
+    "It does not bound how long lock and elect wait to win: that is their --wait.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    expose_value=False,
+    is_eager=True,
+    callback=verbosity,
+    help="Log more on stderr: -v each connection drop and return, -vv everything "
+    "(as COORDKIT_DEBUG=1). Default: warnings only.",
+)
 @credential_options
-@click.version_option(coordkit.__version__, "--version", prog_name="coordkit",
-                      message="%(prog)s %(version)s")
+@click.version_option(coordkit.__version__, "--version", prog_name="coordkit", message="%(prog)s %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float | None,
-        user: str | None, password_file: str | None, tls: bool | None, ca: str | None,
-        cert: str | None, key_file: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    url: str | None,
+    json_output: bool,
+    timeout: float | None,
+    user: str | None,
+    password_file: str | None,
+    tls: bool | None,
+    ca: str | None,
+    cert: str | None,
+    key_file: str | None,
+) -> None:
     """Read, write and watch keys in ZooKeeper, etcd or an in-process memory store.
 
     \b
@@ -82,8 +111,13 @@ def cli(ctx: click.Context, url: str | None, json_output: bool, timeout: float |
       coordkit --json get /app/timeout
       coordkit watch -r /app
     """
-    ctx.obj = CliContext(ctx, url=url, json=json_output, timeout=timeout,
-                         security=credentials_from(user, password_file, tls, ca, cert, key_file))
+    ctx.obj = CliContext(
+        ctx,
+        url=url,
+        json=json_output,
+        timeout=timeout,
+        security=credentials_from(user, password_file, tls, ca, cert, key_file),
+    )
 
 
 def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -101,8 +135,15 @@ def accept_output_options_anywhere(command: click.Command) -> None:
             accept_output_options_anywhere(sub)
     if any("--json" in param.opts for param in command.params):
         return  # `dev` commands have their own, meaning the same
-    command.params.append(click.Option(["--json"], is_flag=True, expose_value=False, callback=_set_json,
-                                       help="Print JSON: the global --json, given after the command."))
+    command.params.append(
+        click.Option(
+            ["--json"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_json,
+            help="Print JSON: the global --json, given after the command.",
+        )
+    )
 
 
 for _command in (ls, get, put, delete, watch, status, lock, elect, services, register, config, dev):

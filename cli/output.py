@@ -27,8 +27,16 @@ import click
 
 from coordkit import Entry, EventType, WatchEvent
 
-__all__ = ["Output", "entry_fields", "event_fields", "key_fields", "preview", "printable", "value_fields",
-           "write_raw"]
+__all__ = [
+    "Output",
+    "entry_fields",
+    "event_fields",
+    "key_fields",
+    "preview",
+    "printable",
+    "value_fields",
+    "write_raw",
+]
 
 PREVIEW_CHARS = 60
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -116,8 +124,10 @@ def key_fields(key: str) -> dict[str, str]:
     """``{"key": key}``, and for a key that is not UTF-8 ``key_base64`` too (module docstring)."""
     if _SURROGATE.search(key) is None:
         return {"key": key}
-    return {"key": _SURROGATE.sub("\ufffd", key),
-            "key_base64": base64.b64encode(_key_bytes(key)).decode("ascii")}
+    return {
+        "key": _SURROGATE.sub("\ufffd", key),
+        "key_base64": base64.b64encode(_key_bytes(key)).decode("ascii"),
+    }
 
 
 def value_fields(value: bytes) -> dict[str, str]:
@@ -145,8 +155,12 @@ def event_fields(event: WatchEvent) -> dict[str, Any]:
     data: dict[str, Any] = {"type": event.type.value, **key_fields(event.key), "revision": event.revision}
     if event.type is EventType.PUT and event.entry is not None:
         data.update(value_fields(event.entry.value))
-        data.update(version=event.entry.version, create_revision=event.entry.create_revision,
-                    mod_revision=event.entry.mod_revision, ephemeral=event.entry.ephemeral)
+        data.update(
+            version=event.entry.version,
+            create_revision=event.entry.create_revision,
+            mod_revision=event.entry.mod_revision,
+            ephemeral=event.entry.ephemeral,
+        )
     return data
 
 

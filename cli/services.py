@@ -53,9 +53,16 @@ def instance_fields(instance: ServiceInstance, now_ms: int) -> dict[str, Any]:
     """One instance as ``--json`` prints it."""
     age = None if instance.registered_at <= 0 else max(0.0, (now_ms - instance.registered_at) / 1000)
     return {
-        "service": instance.name, "id": instance.id, "address": instance.address, "port": instance.port,
-        "endpoint": instance.endpoint, "weight": instance.weight, "metadata": dict(instance.metadata),
-        "registered_at": instance.registered_at, "age_seconds": age, "ssl_port": instance.ssl_port,
+        "service": instance.name,
+        "id": instance.id,
+        "address": instance.address,
+        "port": instance.port,
+        "endpoint": instance.endpoint,
+        "weight": instance.weight,
+        "metadata": dict(instance.metadata),
+        "registered_at": instance.registered_at,
+        "age_seconds": age,
+        "ssl_port": instance.ssl_port,
         "uri_spec": instance.uri_spec,
     }
 
@@ -73,8 +80,13 @@ def _now_ms() -> int:
 # --- services ---------------------------------------------------------------------------------
 @click.command("services")
 @click.argument("name", required=False)
-@click.option("-w", "--watch", "follow", is_flag=True,
-              help="Print the instances, then one line per change until Ctrl-C or SIGTERM.")
+@click.option(
+    "-w",
+    "--watch",
+    "follow",
+    is_flag=True,
+    help="Print the instances, then one line per change until Ctrl-C or SIGTERM.",
+)
 @base_option
 @pass_cli
 def services(cli: CliContext, name: str | None, follow: bool, base: str) -> None:
@@ -106,7 +118,9 @@ def services(cli: CliContext, name: str | None, follow: bool, base: str) -> None
 def _list_services(cli: CliContext, base: str) -> None:
     found = read_services(cli.client, base=base)
     if cli.json:
-        cli.out.document([{"service": service, "instances": len(listed)} for service, listed in found.items()])
+        cli.out.document(
+            [{"service": service, "instances": len(listed)} for service, listed in found.items()]
+        )
     elif found:
         for line in _table([[service, str(len(listed))] for service, listed in found.items()]):
             cli.out.line(line)
@@ -139,8 +153,9 @@ def _follow(cli: CliContext, name: str | None, base: str) -> None:
             _print_changes(cli.out, cache, changed, signals)
 
 
-def _print_changes(out: Output, cache: ServiceCache | RegistryCache, changed: threading.Event,
-                   signals: Signals) -> None:
+def _print_changes(
+    out: Output, cache: ServiceCache | RegistryCache, changed: threading.Event, signals: Signals
+) -> None:
     printed: dict[tuple[str, str], ServiceInstance] = {}
     changed.set()  # the instances present at the start come first, as additions
     while not signals.stop.is_set():
@@ -153,8 +168,9 @@ def _print_changes(out: Output, cache: ServiceCache | RegistryCache, changed: th
         printed = current
 
 
-def _diff(before: dict[tuple[str, str], ServiceInstance],
-          after: dict[tuple[str, str], ServiceInstance]) -> list[tuple[str, ServiceInstance]]:
+def _diff(
+    before: dict[tuple[str, str], ServiceInstance], after: dict[tuple[str, str], ServiceInstance]
+) -> list[tuple[str, ServiceInstance]]:
     changes = [("removed", old) for place, old in before.items() if place not in after]
     for place, new in after.items():
         old = before.get(place)
@@ -217,19 +233,43 @@ class _NeverLost:
 @click.argument("name")
 @click.argument("endpoint", metavar="HOST:PORT", callback=_endpoint)
 @click.option("--id", "instance_id", metavar="ID", help="The instance id. Default: a random UUID.")
-@click.option("-m", "--meta", "metadata", multiple=True, metavar="KEY=VALUE", callback=_metadata,
-              help="Metadata (repeat for several), e.g. --meta zone=eu-1 --meta version=2.")
-@click.option("--weight", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Relative share of the traffic for weighted balancers.")
-@click.option("--ttl", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Session TTL: how long the instance stays listed after this process stops "
-                   "answering (a crash, a pause). Default: the URL's ttl, else 10.")
+@click.option(
+    "-m",
+    "--meta",
+    "metadata",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_metadata,
+    help="Metadata (repeat for several), e.g. --meta zone=eu-1 --meta version=2.",
+)
+@click.option(
+    "--weight",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Relative share of the traffic for weighted balancers.",
+)
+@click.option(
+    "--ttl",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Session TTL: how long the instance stays listed after this process stops "
+    "answering (a crash, a pause). Default: the URL's ttl, else 10.",
+)
 @base_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_cli
-def register(cli: CliContext, name: str, endpoint: tuple[str, int], instance_id: str | None,
-             metadata: dict[str, str], weight: int, ttl: float | None, base: str,
-             command: tuple[str, ...]) -> None:
+def register(
+    cli: CliContext,
+    name: str,
+    endpoint: tuple[str, int],
+    instance_id: str | None,
+    metadata: dict[str, str],
+    weight: int,
+    ttl: float | None,
+    base: str,
+    command: tuple[str, ...],
+) -> None:
     """Register an instance of service NAME at HOST:PORT and keep it registered.
 
     \b
@@ -253,8 +293,9 @@ def register(cli: CliContext, name: str, endpoint: tuple[str, int], instance_id:
     cli.ttl = ttl
     host, port = endpoint
     with catching_signals() as signals:
-        registration = cli.client.register(name, host, port, id=instance_id, metadata=metadata,
-                                           weight=weight, base=base)
+        registration = cli.client.register(
+            name, host, port, id=instance_id, metadata=metadata, weight=weight, base=base
+        )
         try:
             status = _hold(cli, registration, command, signals)
         finally:
@@ -262,11 +303,13 @@ def register(cli: CliContext, name: str, endpoint: tuple[str, int], instance_id:
     raise click.exceptions.Exit(status)
 
 
-def _hold(cli: CliContext, registration: Registration, command: tuple[str, ...],
-          signals: Signals) -> int:
+def _hold(cli: CliContext, registration: Registration, command: tuple[str, ...], signals: Signals) -> int:
     if command:
-        env = {"COORDKIT_SERVICE": registration.name, "COORDKIT_INSTANCE_ID": registration.id,
-               "COORDKIT_INSTANCE_KEY": registration.key}
+        env = {
+            "COORDKIT_SERVICE": registration.name,
+            "COORDKIT_INSTANCE_ID": registration.id,
+            "COORDKIT_INSTANCE_KEY": registration.key,
+        }
         loss = LossReport(_NeverLost(), f"registration {registration.key}")
         return run_while_held(command, env, loss, signals)
     if cli.json:
@@ -274,7 +317,9 @@ def _hold(cli: CliContext, registration: Registration, command: tuple[str, ...],
     else:
         cli.out.line(registration.key)
     if sys.stderr.isatty():
-        cli.out.note(f"registered {registration.instance.endpoint} as {registration.key}; Ctrl-C deregisters it")
+        cli.out.note(
+            f"registered {registration.instance.endpoint} as {registration.key}; Ctrl-C deregisters it"
+        )
     while not signals.stop.wait(_POLL_SECONDS):
         pass
     return 0

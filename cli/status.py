@@ -75,16 +75,22 @@ def _report(client: coordkit.Client, info: coordkit.ServerInfo, samples: list[fl
         "url": client.url,
         "namespace": client.namespace,
         "endpoints": endpoints,
-        "endpoint_health": [{"endpoint": e, "up": e not in info.unreachable,
-                             "error": info.unreachable.get(e)} for e in endpoints],
+        "endpoint_health": [
+            {"endpoint": e, "up": e not in info.unreachable, "error": info.unreachable.get(e)}
+            for e in endpoints
+        ],
         "healthy": not problems,
         "problems": problems,
         "server_version": info.version,
         "members": list(info.members),
         "leader": info.leader,
-        "session": {"id": session.session_id, "id_hex": f"0x{session.session_id:x}",
-                    "ttl": session.ttl, "requested_ttl": session.requested_ttl,
-                    "state": session.state.value},
+        "session": {
+            "id": session.session_id,
+            "id_hex": f"0x{session.session_id:x}",
+            "ttl": session.ttl,
+            "requested_ttl": session.requested_ttl,
+            "state": session.state.value,
+        },
         "rtt_ms": round(statistics.median(samples) * 1000, 3),
         "rtt_samples_ms": [round(s * 1000, 3) for s in samples],
         "details": dict(info.details),
@@ -99,8 +105,10 @@ def _ttl(session: dict[str, Any]) -> str:
 
 
 def _endpoints(report: dict[str, Any]) -> str:
-    return ", ".join(row["endpoint"] if row["up"] else f"{row['endpoint']} (DOWN: {row['error']})"
-                     for row in report["endpoint_health"])
+    return ", ".join(
+        row["endpoint"] if row["up"] else f"{row['endpoint']} (DOWN: {row['error']})"
+        for row in report["endpoint_health"]
+    )
 
 
 def _human(report: dict[str, Any]) -> list[str]:
@@ -110,8 +118,14 @@ def _human(report: dict[str, Any]) -> list[str]:
         ("url", report["url"]),
         ("namespace", report["namespace"] or "(none)"),
         ("endpoints", _endpoints(report)),
-        ("members", _members(report["members"], report["leader"],
-                             [row["endpoint"] for row in report["endpoint_health"] if not row["up"]])),
+        (
+            "members",
+            _members(
+                report["members"],
+                report["leader"],
+                [row["endpoint"] for row in report["endpoint_health"] if not row["up"]],
+            ),
+        ),
         ("leader", report["leader"] or ("NONE" if report["elects_leader"] else "")),
         ("health", "healthy" if report["healthy"] else "UNHEALTHY: " + "; ".join(report["problems"])),
         ("session", f"{session['id_hex']}, {_ttl(session)}, {session['state']}"),

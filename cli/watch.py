@@ -26,8 +26,9 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 @click.command("watch")
 @click.argument("path")
-@click.option("-r", "--recursive", is_flag=True,
-              help="Watch every key below PATH instead of the key PATH itself.")
+@click.option(
+    "-r", "--recursive", is_flag=True, help="Watch every key below PATH instead of the key PATH itself."
+)
 @pass_cli
 def watch(cli: CliContext, path: str, recursive: bool) -> None:
     """Print every change of the key PATH (with -r, of the keys below PATH) as it happens.

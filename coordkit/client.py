@@ -36,11 +36,21 @@ __all__ = ["Client", "Fence", "connect"]
 S = TypeVar("S")
 
 
-def connect(url: str | None = None, *, ttl: float | None = None, timeout: float | None = None,
-            connect_timeout: float | None = None, retry: Retrying | None = None,
-            margin: float | None = None, tls: bool | TLS | None = None, user: str | None = None,
-            password: str | None = None, password_file: str | None = None, acl: AclSpec = None,
-            sasl: str | None = None) -> Client:
+def connect(
+    url: str | None = None,
+    *,
+    ttl: float | None = None,
+    timeout: float | None = None,
+    connect_timeout: float | None = None,
+    retry: Retrying | None = None,
+    margin: float | None = None,
+    tls: bool | TLS | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    password_file: str | None = None,
+    acl: AclSpec = None,
+    sasl: str | None = None,
+) -> Client:
     """Connect to the store at ``url`` (default ``$COORDKIT_URL``, else a running
     ``coordkit dev`` server: see :func:`coordkit.core.url.default_url`) and open a session.
 
@@ -64,8 +74,14 @@ def connect(url: str | None = None, *, ttl: float | None = None, timeout: float 
     for certificates), a refused operation PermissionDeniedError; neither is retried.
     """
     given = {"ttl": ttl, "timeout": timeout, "connect_timeout": connect_timeout, "margin": margin}
-    secure: dict[str, object] = {"tls": tls, "user": user, "password": password,
-                                 "password_file": password_file, "acl": acl, "sasl": sasl}
+    secure: dict[str, object] = {
+        "tls": tls,
+        "user": user,
+        "password": password,
+        "password_file": password_file,
+        "acl": acl,
+        "sasl": sasl,
+    }
     target = parse_url(url, {k: v for k, v in given.items() if v is not None}, security=secure)
     return Client.open(target, retry)
 
@@ -79,8 +95,9 @@ class Client(Store):
         """A distributed lock (see :class:`coordkit.Lock`); nothing is sent until acquire()."""
         return Lock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
-    def semaphore(self, name: str, limit: int, *, identity: str | None = None,
-                  lose_on_suspend: bool = True) -> Semaphore:
+    def semaphore(
+        self, name: str, limit: int, *, identity: str | None = None, lose_on_suspend: bool = True
+    ) -> Semaphore:
         """A distributed semaphore admitting at most ``limit`` holders."""
         return Semaphore(self, name, limit, identity=identity, lose_on_suspend=lose_on_suspend)
 
@@ -88,43 +105,91 @@ class Client(Store):
         """A fair read/write lock: ``with rw.read:`` (shared) and ``with rw.write:`` (exclusive)."""
         return RWLock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
-    def election(self, name: str, *, identity: str | None = None,
-                 lose_on_suspend: bool = True) -> Election:
+    def election(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> Election:
         """A leader election (see :class:`coordkit.Election`)."""
         return Election(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     # --- configuration, discovery and balancing ---------------------------------------------
     # (the options are documented on the classes)
     @overload
-    def config(self, app: str, *, base: str = "/config",
-               defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-               schema: None = None, env_prefix: str | None = None,
-               environ: Mapping[str, str] | None = None, writable: bool = False,
-               live: bool = True) -> Config[None]: ...
+    def config(
+        self,
+        app: str,
+        *,
+        base: str = "/config",
+        defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        schema: None = None,
+        env_prefix: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        writable: bool = False,
+        live: bool = True,
+    ) -> Config[None]: ...
     @overload
-    def config(self, app: str, *, base: str = "/config",
-               defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-               schema: Callable[..., S], env_prefix: str | None = None,
-               environ: Mapping[str, str] | None = None, writable: bool = False,
-               live: bool = True) -> Config[S]: ...
-    def config(self, app: str, *, base: str = "/config",
-               defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-               schema: Callable[..., Any] | None = None, env_prefix: str | None = None,
-               environ: Mapping[str, str] | None = None, writable: bool = False,
-               live: bool = True) -> Config[Any]:
+    def config(
+        self,
+        app: str,
+        *,
+        base: str = "/config",
+        defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        schema: Callable[..., S],
+        env_prefix: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        writable: bool = False,
+        live: bool = True,
+    ) -> Config[S]: ...
+    def config(
+        self,
+        app: str,
+        *,
+        base: str = "/config",
+        defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        schema: Callable[..., Any] | None = None,
+        env_prefix: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        writable: bool = False,
+        live: bool = True,
+    ) -> Config[Any]:
         """The live configuration of ``app`` (see :class:`coordkit.Config`); with ``schema``
         (a dataclass, pydantic model or function returning ``S``) a ``Config[S]`` whose
         :attr:`~coordkit.Config.typed` is an ``S``."""
-        return Config(self, app, base=base, defaults=defaults, schema=schema, env_prefix=env_prefix,
-                      environ=environ, writable=writable, live=live)
+        return Config(
+            self,
+            app,
+            base=base,
+            defaults=defaults,
+            schema=schema,
+            env_prefix=env_prefix,
+            environ=environ,
+            writable=writable,
+            live=live,
+        )
 
-    def register(self, name: str, address: str, port: int, *, id: str | None = None,
-                 metadata: Mapping[str, str] | None = None, weight: int = 1, base: str = DEFAULT_BASE,
-                 ssl_port: int | None = None,
-                 uri_spec: str | Mapping[str, Any] | None = None) -> Registration:
+    def register(
+        self,
+        name: str,
+        address: str,
+        port: int,
+        *,
+        id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        weight: int = 1,
+        base: str = DEFAULT_BASE,
+        ssl_port: int | None = None,
+        uri_spec: str | Mapping[str, Any] | None = None,
+    ) -> Registration:
         """Register an instance of service ``name`` (see :class:`coordkit.Registration`)."""
-        return Registration(self, name, address, port, id=id, metadata=metadata, weight=weight, base=base,
-                            ssl_port=ssl_port, uri_spec=uri_spec)
+        return Registration(
+            self,
+            name,
+            address,
+            port,
+            id=id,
+            metadata=metadata,
+            weight=weight,
+            base=base,
+            ssl_port=ssl_port,
+            uri_spec=uri_spec,
+        )
 
     def instances(self, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
         """The live instances of service ``name`` (one read)."""
@@ -134,12 +199,29 @@ class Client(Store):
         """A live cache of service ``name`` (see :class:`coordkit.ServiceCache`)."""
         return ServiceCache(self, name, base=base)
 
-    def balancer(self, name: str, strategy: StrategyName | Strategy = "round_robin", *,
-                 base: str = DEFAULT_BASE, filters: FilterSpec = None,
-                 ejection: OutlierEjection | bool = True, retry: Retrying | None = None,
-                 budget: RetryBudget | bool = True, failure: FailureSpec = DEFAULT_FAILURES) -> Balancer:
+    def balancer(
+        self,
+        name: str,
+        strategy: StrategyName | Strategy = "round_robin",
+        *,
+        base: str = DEFAULT_BASE,
+        filters: FilterSpec = None,
+        ejection: OutlierEjection | bool = True,
+        retry: Retrying | None = None,
+        budget: RetryBudget | bool = True,
+        failure: FailureSpec = DEFAULT_FAILURES,
+    ) -> Balancer:
         """A client-side load balancer over a live cache of service ``name`` (see
         :class:`coordkit.Balancer`); a ``strategy`` name outside :data:`StrategyName` is a
         ConfigurationError."""
-        return Balancer.for_service(self, name, strategy, base=base, filters=filters, ejection=ejection,
-                                    retry=retry, budget=budget, failure=failure)
+        return Balancer.for_service(
+            self,
+            name,
+            strategy,
+            base=base,
+            filters=filters,
+            ejection=ejection,
+            retry=retry,
+            budget=budget,
+            failure=failure,
+        )

@@ -18,8 +18,20 @@ from dataclasses import dataclass
 
 from .errors import ConfigurationError, InvalidNameError
 
-__all__ = ["MAX_COMMIT_OPS", "MAX_NAME_BYTES", "MAX_VALUE_BYTES", "MAX_VERSION", "PARENT_MARK", "KeyMapper",
-           "join", "recipe_name", "validate_name", "validate_path", "validate_value", "validate_version"]
+__all__ = [
+    "MAX_COMMIT_OPS",
+    "MAX_NAME_BYTES",
+    "MAX_VALUE_BYTES",
+    "MAX_VERSION",
+    "PARENT_MARK",
+    "KeyMapper",
+    "join",
+    "recipe_name",
+    "validate_name",
+    "validate_path",
+    "validate_value",
+    "validate_version",
+]
 
 MAX_NAME_BYTES = 4096
 # Under ZooKeeper's 1 MiB packet limit (jute.maxbuffer, past which it drops the connection) and
@@ -151,7 +163,7 @@ class KeyMapper:
         if self.namespace:
             if key != self.namespace and not key.startswith(self.namespace + "/"):
                 raise ValueError(f"key {key!r} is outside namespace {self.namespace!r}")
-            return key[len(self.namespace):] or "/"
+            return key[len(self.namespace) :] or "/"
         return key
 
 
@@ -162,8 +174,9 @@ def validate_version(version: object, what: str = "version") -> int | None:
     if version is None:
         return None
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
-        raise ConfigurationError(f"{what} must be an int from 1 to 2**63-1 (a key's first version is 1), "
-                                 f"not {version!r}")
+        raise ConfigurationError(
+            f"{what} must be an int from 1 to 2**63-1 (a key's first version is 1), not {version!r}"
+        )
     return version
 
 
@@ -177,16 +190,19 @@ def validate_value(value: object, what: str = "value") -> bytes:
         except UnicodeEncodeError as exc:
             raise ConfigurationError(
                 f"the {what} contains a lone surrogate {value[exc.start]!r} at position {exc.start}, "
-                "which UTF-8 cannot encode; pass bytes, or a str without surrogates") from None
+                "which UTF-8 cannot encode; pass bytes, or a str without surrogates"
+            ) from None
     elif isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
     else:
         raise ConfigurationError(f"a {what} must be bytes or str, not {type(value).__name__}")
     if data == PARENT_MARK:
-        raise ConfigurationError(f"this {what} is reserved (it marks ZooKeeper's implicit parents); "
-                                 "store any other bytes")
+        raise ConfigurationError(
+            f"this {what} is reserved (it marks ZooKeeper's implicit parents); store any other bytes"
+        )
     if len(data) > MAX_VALUE_BYTES:
         raise ConfigurationError(
             f"the {what} is {len(data)} bytes; coordkit stores at most {MAX_VALUE_BYTES} bytes per key "
-            "(ZooKeeper's packet limit): keep large data elsewhere and store a reference")
+            "(ZooKeeper's packet limit): keep large data elsewhere and store a reference"
+        )
     return data

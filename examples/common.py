@@ -22,8 +22,20 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_ran
 import coordkit
 from coordkit.errors import BackendUnavailableError
 
-__all__ = ["App", "JsonServer", "Reply", "Stopping", "advertise_host", "checked", "connect", "instance_id",
-           "listen_host", "port_from_env", "setup_logging", "valid_order_id"]
+__all__ = [
+    "App",
+    "JsonServer",
+    "Reply",
+    "Stopping",
+    "advertise_host",
+    "checked",
+    "connect",
+    "instance_id",
+    "listen_host",
+    "port_from_env",
+    "setup_logging",
+    "valid_order_id",
+]
 
 Reply = tuple[int, dict[str, Any]]
 _ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -80,8 +92,11 @@ def setup_logging(service: str, instance: str) -> logging.Logger:
     """One line per event on stderr, naming the instance and the logger (the service's own, or
     ``coordkit`` for the library's events: session lost, watch restarted); returns the service's."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
-        f"%(asctime)s.%(msecs)03d {instance} %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.setFormatter(
+        logging.Formatter(
+            f"%(asctime)s.%(msecs)03d {instance} %(levelname)s %(name)s: %(message)s", "%H:%M:%S"
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -142,18 +157,23 @@ def connect(log: logging.Logger, stopping: Stopping, url: str | None = None) -> 
         error = state.outcome.exception() if state.outcome else None
         log.warning("store not reachable yet (attempt %d): %s", state.attempt_number, error)
 
-    retrying = Retrying(retry=retry_if_exception_type(BackendUnavailableError),
-                        wait=wait_random_exponential(multiplier=0.2, max=5.0),
-                        stop=lambda _state: stopping.requested, sleep=stopping.pause,
-                        before_sleep=say, reraise=True)
+    retrying = Retrying(
+        retry=retry_if_exception_type(BackendUnavailableError),
+        wait=wait_random_exponential(multiplier=0.2, max=5.0),
+        stop=lambda _state: stopping.requested,
+        sleep=stopping.pause,
+        before_sleep=say,
+        reraise=True,
+    )
     try:
         client = retrying(coordkit.connect, url)
     except BackendUnavailableError:
         if stopping.requested:
             return None
         raise
-    log.info("connected to %s (%s, session TTL %gs)", client.url.split("?")[0], client.kind,
-             client.session.ttl)
+    log.info(
+        "connected to %s (%s, session TTL %gs)", client.url.split("?")[0], client.kind, client.session.ttl
+    )
     return client
 
 
@@ -227,8 +247,9 @@ class JsonServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def start(self, name: str) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True
+        )
         self._thread.start()
 
     def begin_request(self) -> None:

@@ -62,15 +62,18 @@ class Narrator:
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--zookeeper", action="store_true", help="run on a local ZooKeeper instead of etcd")
     parser.add_argument("--url", help="use this store (e.g. etcd://127.0.0.1:2379) instead of starting one")
     parser.add_argument("--quick", action="store_true", help="a shorter stream (60 orders over 5 s)")
     parser.add_argument("--orders", type=int, help="how many orders (default 200, or 60 with --quick)")
     parser.add_argument("--duration", type=float, help="seconds to spread them over (default 12, or 5)")
     parser.add_argument("--ttl", type=float, default=3.0, help="the services' session TTL (default 3 s)")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the log folder even when all went well")
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the log folder even when all went well"
+    )
     args = parser.parse_args(argv)
     args.orders = args.orders or (60 if args.quick else 200)
     args.duration = args.duration or (5.0 if args.quick else 12.0)
@@ -90,10 +93,17 @@ def _launch(system: LocalSystem, workdir: Path) -> Process:
     local = {"ADVERTISE_HOST": "127.0.0.1", "LISTEN_HOST": "127.0.0.1"}
     for name in PAYMENTS:
         system.launch("examples.payment_service", name, "payment-service", {**local, "PORT": "0"})
-    order = system.launch("examples.order_service", "order-service", "order-service",
-                          {**local, "ORDER_DB_PATH": str(workdir / "orders.sqlite3")}, port=True)
+    order = system.launch(
+        "examples.order_service",
+        "order-service",
+        "order-service",
+        {**local, "ORDER_DB_PATH": str(workdir / "orders.sqlite3")},
+        port=True,
+    )
     for name in WORKERS:
-        system.launch("examples.settlement_worker", name, "settlement-worker", {"ORDER_SERVICE_URL": order.url})
+        system.launch(
+            "examples.settlement_worker", name, "settlement-worker", {"ORDER_SERVICE_URL": order.url}
+        )
     return order
 
 
@@ -105,14 +115,17 @@ def _healthy(url: str) -> bool:
 
 
 def _await_ready(system: LocalSystem, observer: Observer, order: Process, say: Narrator) -> str:
-    wait_until(lambda: observer.registered() >= set(PAYMENTS), 60, "3 payment-service instances to register",
-               system)
+    wait_until(
+        lambda: observer.registered() >= set(PAYMENTS), 60, "3 payment-service instances to register", system
+    )
     wait_until(lambda: _healthy(order.url), 60, "order-service to be healthy", system)
     wait_until(lambda: observer.leader() is not None, 60, "a settlement leader", system)
     leader = observer.leader()
     assert leader is not None
-    say(f"ready: {', '.join(sorted(observer.registered()))} registered; order-service healthy; "
-        f"settlement leader {leader.proposal}")
+    say(
+        f"ready: {', '.join(sorted(observer.registered()))} registered; order-service healthy; "
+        f"settlement leader {leader.proposal}"
+    )
     return leader.proposal
 
 
@@ -122,8 +135,9 @@ def _await_ready(system: LocalSystem, observer: Observer, order: Process, say: N
 class Script:
     """The events played during the stream, and what they recorded."""
 
-    def __init__(self, client: coordkit.Client, system: LocalSystem, observer: Observer, order: Process,
-                 say: Narrator) -> None:
+    def __init__(
+        self, client: coordkit.Client, system: LocalSystem, observer: Observer, order: Process, say: Narrator
+    ) -> None:
         self.client, self.system, self.observer, self.order, self.say = client, system, observer, order, say
         self.config_at = 0.0
         self.config_change = ""
@@ -141,8 +155,10 @@ class Script:
         orders.set("payment_timeout", NEW_TIMEOUT)
         payment.close()
         orders.close()
-        self.config_change = (f"payment-service delay_ms {old[0]} -> {NEW_DELAY_MS} and order-service "
-                              f"payment_timeout {old[1]} -> {NEW_TIMEOUT}")
+        self.config_change = (
+            f"payment-service delay_ms {old[0]} -> {NEW_DELAY_MS} and order-service "
+            f"payment_timeout {old[1]} -> {NEW_TIMEOUT}"
+        )
         self.say(f"config: {self.config_change}", self.config_at)
         self._measuring = threading.Thread(target=self._measure_config, name="config-seen", daemon=True)
         self._measuring.start()
@@ -163,8 +179,10 @@ class Script:
     def kill_payment(self) -> None:
         process = self.system.named(KILLED_PAYMENT)
         self.killed["payment"] = (process.name, process.kill())
-        self.say(f"killed {process.name} (SIGKILL, pid {process.popen.pid}): no deregistration",
-                 self.killed["payment"][1])
+        self.say(
+            f"killed {process.name} (SIGKILL, pid {process.popen.pid}): no deregistration",
+            self.killed["payment"][1],
+        )
 
     def kill_leader(self) -> None:
         leader = self.observer.election.leader()
@@ -172,8 +190,11 @@ class Script:
             raise DemoFailure("no settlement leader to kill")
         process = self.system.named(leader.proposal)
         self.killed["leader"] = (process.name, process.kill())
-        self.say(f"killed {process.name}, the settlement leader (SIGKILL, pid {process.popen.pid}): "
-                 "no resignation", self.killed["leader"][1])
+        self.say(
+            f"killed {process.name}, the settlement leader (SIGKILL, pid {process.popen.pid}): "
+            "no resignation",
+            self.killed["leader"][1],
+        )
 
     def finish(self) -> None:
         if self._measuring is not None:
@@ -209,17 +230,37 @@ def _soft_wait(condition: Callable[[], bool], timeout: float, system: LocalSyste
     return True
 
 
-def _findings(client: coordkit.Client, order: Process, script: Script, observer: Observer, stream: OrderStream,
-              first_leader: str, t0: float, ttl: float) -> Findings:
+def _findings(
+    client: coordkit.Client,
+    order: Process,
+    script: Script,
+    observer: Observer,
+    stream: OrderStream,
+    first_leader: str,
+    t0: float,
+    ttl: float,
+) -> Findings:
     orders = {o["order_id"]: o for o in requests.get(f"{order.url}/orders", timeout=10).json()["orders"]}
     stats = requests.get(f"{order.url}/stats", timeout=10).json()
     charges = {e.key.rsplit("/", 1)[-1]: _json(e.value) for e in client.tree("/payments")}
-    return Findings(t0=t0, ttl=ttl, plan=stream.plan, outcomes=list(stream.outcomes), orders=orders,
-                    charges=charges, stats=stats, observer=observer, payment_instances=list(PAYMENTS),
-                    killed_payment=script.killed["payment"], killed_leader=script.killed["leader"],
-                    first_leader=first_leader, config_at=script.config_at,
-                    config_change=script.config_change,
-                    config_seen=dict(script.config_seen), config_expected=list(script.config_expected))
+    return Findings(
+        t0=t0,
+        ttl=ttl,
+        plan=stream.plan,
+        outcomes=list(stream.outcomes),
+        orders=orders,
+        charges=charges,
+        stats=stats,
+        observer=observer,
+        payment_instances=list(PAYMENTS),
+        killed_payment=script.killed["payment"],
+        killed_leader=script.killed["leader"],
+        first_leader=first_leader,
+        config_at=script.config_at,
+        config_change=script.config_change,
+        config_seen=dict(script.config_seen),
+        config_expected=list(script.config_expected),
+    )
 
 
 def _json(raw: bytes) -> dict[str, Any]:
@@ -229,7 +270,9 @@ def _json(raw: bytes) -> dict[str, Any]:
 def _play(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: Narrator) -> Findings:
     """Start everything, run the stream with its events, wait for the aftermath, gather findings."""
     url = system.start_store(f"demo-{uuid.uuid4().hex[:8]}")
-    say(f"store: {system.store_label}; namespace {url.split('/')[-1].split('?')[0]}, session TTL {args.ttl:g}s")
+    say(
+        f"store: {system.store_label}; namespace {url.split('/')[-1].split('?')[0]}, session TTL {args.ttl:g}s"
+    )
     order = _launch(system, workdir)
     say(f"launched {', '.join(p.name for p in system.processes)}; logs in {workdir}")
     with coordkit.connect(url) as client:
@@ -239,10 +282,15 @@ def _play(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: Nar
             script = Script(client, system, observer, order, say)
             stream = OrderStream(order.url, plan_orders(args.orders, args.duration))
             say(f"placing {args.orders} orders over {args.duration:g}s ({len(stream.plan)} requests)")
-            stream.run(time.monotonic(), [(args.duration * AT_CONFIG, script.change_config),
-                                          (args.duration * AT_PAYMENT_KILL, script.kill_payment),
-                                          (args.duration * AT_LEADER_KILL, script.kill_leader)],
-                       check=lambda: system.check_alive("during the stream of orders"))
+            stream.run(
+                time.monotonic(),
+                [
+                    (args.duration * AT_CONFIG, script.change_config),
+                    (args.duration * AT_PAYMENT_KILL, script.kill_payment),
+                    (args.duration * AT_LEADER_KILL, script.kill_leader),
+                ],
+                check=lambda: system.check_alive("during the stream of orders"),
+            )
             script.finish()
             say(f"all {len(stream.plan)} requests answered; waiting for settlement and the failovers")
             patience = 3 * args.ttl + 15
@@ -261,8 +309,14 @@ def _report(found: Findings) -> list[Check]:
     results = checks(found)
     print("\nInvariants")
     for check in results:
-        print(textwrap.fill(check.text, width=_WIDTH, initial_indent=f"  {'ok  ' if check.ok else 'FAIL'} ",
-                            subsequent_indent=" " * 7))
+        print(
+            textwrap.fill(
+                check.text,
+                width=_WIDTH,
+                initial_indent=f"  {'ok  ' if check.ok else 'FAIL'} ",
+                subsequent_indent=" " * 7,
+            )
+        )
     return results
 
 
@@ -303,10 +357,14 @@ def main(argv: list[str] | None = None) -> int:
 def _log_to(path: Path) -> None:
     """The demo's own log (coordkit's events, failures with their traceback) goes to a file: the
     terminal shows the narration only, including for a failure on a helper thread."""
-    logging.basicConfig(filename=path, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        filename=path, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     threading.excepthook = lambda hook: logging.getLogger("demo").error(
-        "thread %s failed", hook.thread.name if hook.thread else "?",
-        exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback))  # type: ignore[arg-type]
+        "thread %s failed",
+        hook.thread.name if hook.thread else "?",
+        exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback),
+    )  # type: ignore[arg-type]
 
 
 def _guarded(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: Narrator) -> int:
@@ -319,9 +377,12 @@ def _guarded(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: 
     try:
         try:
             system.interrupts.arm()
-            print(f"coordkit demo: the order/payment example on "
-                  f"{'ZooKeeper' if args.kind == 'zookeeper' else 'etcd'} ({len(PAYMENTS)} payment-service, "
-                  f"1 order-service, {len(WORKERS)} settlement-worker)", flush=True)
+            print(
+                f"coordkit demo: the order/payment example on "
+                f"{'ZooKeeper' if args.kind == 'zookeeper' else 'etcd'} ({len(PAYMENTS)} payment-service, "
+                f"1 order-service, {len(WORKERS)} settlement-worker)",
+                flush=True,
+            )
             results = _report(_play(args, system, workdir, say))
             code = 0 if all(check.ok for check in results) else 1
             show = {name for check in results if not check.ok for name in check.logs}
@@ -333,8 +394,10 @@ def _guarded(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: 
             show = {p.name for p in system.processes if p.log_path in exc.logs}
         except Exception as exc:
             logging.getLogger("demo").exception("the demo failed")
-            print(f"\ndemo failed: {type(exc).__name__}: {exc} (traceback in {workdir / 'demo.log'})",
-                  file=sys.stderr)
+            print(
+                f"\ndemo failed: {type(exc).__name__}: {exc} (traceback in {workdir / 'demo.log'})",
+                file=sys.stderr,
+            )
         finally:
             system.interrupts.quiet()
     finally:

@@ -36,7 +36,9 @@ class Observer:
         self._candidates_changed = threading.Event()
         self._closed = False
         self._reader = threading.Thread(target=self._follow_leader, name="demo-leader", daemon=True)
-        self._leader_watch = client.watch(ELECTION, lambda _event: self._candidates_changed.set(), recursive=True)
+        self._leader_watch = client.watch(
+            ELECTION, lambda _event: self._candidates_changed.set(), recursive=True
+        )
         self._batch_watch = client.watch(BATCH_KEY, self._on_batch)
         self._read_leader()
         self._reader.start()
@@ -94,8 +96,11 @@ class Observer:
             history = list(self.instances)
         if history and instance in history[-1][1]:
             return None
-        departures = [at for (_, before), (at, after) in itertools.pairwise(history)
-                      if instance in before and instance not in after]
+        departures = [
+            at
+            for (_, before), (at, after) in itertools.pairwise(history)
+            if instance in before and instance not in after
+        ]
         return departures[-1] if departures else None
 
     def leader(self) -> coordkit.Leader | None:

@@ -41,7 +41,9 @@ class Findings:
     first_leader: str
     config_at: float
     config_change: str
-    config_seen: dict[str, float] = field(default_factory=dict)  # service instance -> when it showed the change
+    config_seen: dict[str, float] = field(
+        default_factory=dict
+    )  # service instance -> when it showed the change
     config_expected: list[str] = field(default_factory=list)
 
     def rel(self, at: float | None) -> str:
@@ -62,8 +64,14 @@ class Findings:
 
 def story(f: Findings) -> list[tuple[str, str]]:
     """The "What happened" paragraphs as (topic, text), in the order a reader asks."""
-    return [("orders", _orders(f)), ("payments", _payments(f)), ("latency", _latency(f)), ("config", _config(f)),
-            (f.killed_payment[0], _payment_kill(f)), ("settlement", _leader_kill(f))]
+    return [
+        ("orders", _orders(f)),
+        ("payments", _payments(f)),
+        ("latency", _latency(f)),
+        ("config", _config(f)),
+        (f.killed_payment[0], _payment_kill(f)),
+        ("settlement", _leader_kill(f)),
+    ]
 
 
 def _orders(f: Findings) -> str:
@@ -71,15 +79,22 @@ def _orders(f: Findings) -> str:
     retried = sum(1 for o in f.outcomes if o.ok and o.attempts > 1)
     status = Counter(order["status"] for order in f.orders.values())
     again = f"; {retried} request(s) needed a second try by the customer" if retried else ""
-    return (f"{len(f.order_ids)} placed with {len(f.plan)} requests ({duplicates} of them duplicates): "
-            f"{status['paid'] + status['settled']} paid, {status['settled']} settled{again}")
+    return (
+        f"{len(f.order_ids)} placed with {len(f.plan)} requests ({duplicates} of them duplicates): "
+        f"{status['paid'] + status['settled']} paid, {status['settled']} settled{again}"
+    )
 
 
 def _payments(f: Findings) -> str:
     by_instance = Counter(order["payment_instance"] for order in f.orders.values() if order["payment_id"])
     killed = f.killed_payment[0]
-    return " · ".join(f"{name} {by_instance.get(name, 0)}{' (killed)' if name == killed else ''}"
-                      for name in f.payment_instances) + "  (round robin)"
+    return (
+        " · ".join(
+            f"{name} {by_instance.get(name, 0)}{' (killed)' if name == killed else ''}"
+            for name in f.payment_instances
+        )
+        + "  (round robin)"
+    )
 
 
 def _latency(f: Findings) -> str:
@@ -90,8 +105,10 @@ def _latency(f: Findings) -> str:
 
 
 def _config(f: Findings) -> str:
-    seen = [f"{name} +{1000 * (f.config_seen[name] - f.config_at):.0f} ms"
-            for name in sorted(f.config_seen, key=f.config_seen.__getitem__)]
+    seen = [
+        f"{name} +{1000 * (f.config_seen[name] - f.config_at):.0f} ms"
+        for name in sorted(f.config_seen, key=f.config_seen.__getitem__)
+    ]
     missing = [name for name in f.config_expected if name not in f.config_seen]
     tail = f"; NOT seen by {', '.join(missing)}" if missing else ""
     return f"{f.config_change} at {f.rel(f.config_at)}, seen by {', '.join(seen) or 'nobody'}{tail}"
@@ -104,15 +121,20 @@ def _payment_kill(f: Findings) -> str:
     retried = sum(1 for x in on_it if x["retried"])
     text = f"SIGKILLed at {f.rel(killed)}: "
     if on_it:
-        text += (f"{len(on_it)} payment attempts sent to it failed (from {f.rel(on_it[0]['at'])}), "
-                 f"{retried} of them retried on another instance; ")
+        text += (
+            f"{len(on_it)} payment attempts sent to it failed (from {f.rel(on_it[0]['at'])}), "
+            f"{retried} of them retried on another instance; "
+        )
     ejected = report["ejected_at"].get(name)
     if ejected:
         text += f"ejected by order-service's balancer at {f.rel(ejected)}; "
     left = f.observer.left_at(name)
     if left is None:
         return text + "never left discovery"
-    return text + f"left discovery at {f.rel(left)}, {left - killed:.1f}s after the kill (session TTL {f.ttl:g}s)"
+    return (
+        text
+        + f"left discovery at {f.rel(left)}, {left - killed:.1f}s after the kill (session TTL {f.ttl:g}s)"
+    )
 
 
 def _leader_kill(f: Findings) -> str:
@@ -133,15 +155,23 @@ def _leader_kill(f: Findings) -> str:
 
 
 def checks(f: Findings) -> list[Check]:
-    return [_no_order_lost(f), _none_paid_twice(f), _all_settled(f), _payment_failover(f), _leader_handoff(f),
-            _config_seen(f)]
+    return [
+        _no_order_lost(f),
+        _none_paid_twice(f),
+        _all_settled(f),
+        _payment_failover(f),
+        _leader_handoff(f),
+        _config_seen(f),
+    ]
 
 
 def _no_order_lost(f: Findings) -> Check:
     answered = {o.planned.order_id for o in f.outcomes if o.ok}
     paid = {oid for oid in f.order_ids if f.orders.get(oid, {}).get("status") in ("paid", "settled")}
     lost = sorted(set(f.order_ids) - (answered & paid))
-    text = f"no order lost: {len(answered & paid)}/{len(f.order_ids)} orders paid and confirmed to the customer"
+    text = (
+        f"no order lost: {len(answered & paid)}/{len(f.order_ids)} orders paid and confirmed to the customer"
+    )
     return Check(not lost, text + (f"; not: {', '.join(lost[:5])}" if lost else ""), ("order-service",))
 
 
@@ -157,18 +187,26 @@ def _none_paid_twice(f: Findings) -> Check:
             given.setdefault(outcome.planned.order_id, set()).add(str(outcome.payment_id))
     wrong |= {oid for oid, ids in given.items() if len(ids) > 1}
     duplicates = sum(1 for o in f.outcomes if o.planned.duplicate and o.ok)
-    text = (f"none paid twice: {len(f.charges)} charges for {len(f.order_ids)} orders, each the order's "
-            f"recorded payment; {duplicates} duplicate requests got the first payment")
-    return Check(not wrong, text + (f"; wrong: {', '.join(sorted(wrong)[:5])}" if wrong else ""),
-                 ("order-service", *f.payment_instances))
+    text = (
+        f"none paid twice: {len(f.charges)} charges for {len(f.order_ids)} orders, each the order's "
+        f"recorded payment; {duplicates} duplicate requests got the first payment"
+    )
+    return Check(
+        not wrong,
+        text + (f"; wrong: {', '.join(sorted(wrong)[:5])}" if wrong else ""),
+        ("order-service", *f.payment_instances),
+    )
 
 
 def _all_settled(f: Findings) -> Check:
     settled = [o for o in f.orders.values() if o["status"] == "settled"]
     by = ", ".join(f"{k} {v}" for k, v in sorted(Counter(o["settled_by"] for o in settled).items()))
     ok = len(settled) == len(f.order_ids) == len(f.orders)
-    return Check(ok, f"every paid order settled: {len(settled)}/{len(f.order_ids)} ({by})",
-                 ("order-service", *_workers(f)))
+    return Check(
+        ok,
+        f"every paid order settled: {len(settled)}/{len(f.order_ids)} ({by})",
+        ("order-service", *_workers(f)),
+    )
 
 
 def _payment_failover(f: Findings) -> Check:
@@ -180,9 +218,11 @@ def _payment_failover(f: Findings) -> Check:
     after = sum(1 for c in f.charges.values() if c["at"] > killed)
     left = f.observer.left_at(name)
     ok = not unretried and not late and left is not None and after > 0
-    text = (f"payment failover: {len(on_it) - len(unretried)}/{len(on_it)} failed attempts on {name} retried "
-            f"on another instance; {after} payments after the kill, {len(late)} by {name}, which "
-            f"{'left discovery' if left else 'is STILL registered'}")
+    text = (
+        f"payment failover: {len(on_it) - len(unretried)}/{len(on_it)} failed attempts on {name} retried "
+        f"on another instance; {after} payments after the kill, {len(late)} by {name}, which "
+        f"{'left discovery' if left else 'is STILL registered'}"
+    )
     return Check(ok, text, ("order-service", name))
 
 
@@ -195,15 +235,20 @@ def _leader_handoff(f: Findings) -> Check:
     late = [r for r in records if r.get("leader") == old and float(str(r["at"])) > killed]
     resumed = any(r.get("leader") == new for at, r in f.observer.batches if at >= killed)
     ok = new is not None and new != old and ordered and not late and resumed
-    text = (f"leader handoff: {new or 'nobody'} took over from {old}{' and settled' if resumed else ''}; batch "
-            f"tokens {'never went back' if ordered else 'WENT BACK'}; {len(late)} batches by {old} after its death")
+    text = (
+        f"leader handoff: {new or 'nobody'} took over from {old}{' and settled' if resumed else ''}; batch "
+        f"tokens {'never went back' if ordered else 'WENT BACK'}; {len(late)} batches by {old} after its death"
+    )
     return Check(ok, text, _workers(f))
 
 
 def _config_seen(f: Findings) -> Check:
     missing = [name for name in f.config_expected if name not in f.config_seen]
-    return Check(not missing, f"config change seen by every live service "
-                              f"({len(f.config_seen)}/{len(f.config_expected)})", tuple(missing))
+    return Check(
+        not missing,
+        f"config change seen by every live service ({len(f.config_seen)}/{len(f.config_expected)})",
+        tuple(missing),
+    )
 
 
 def _workers(f: Findings) -> tuple[str, ...]:

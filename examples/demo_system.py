@@ -188,23 +188,35 @@ class LocalSystem:
         return "ZooKeeper"
 
     # --- the services --------------------------------------------------------------------------
-    def launch(self, module: str, name: str, service: str, env: Mapping[str, str], *,
-               port: bool = False) -> Process:
+    def launch(
+        self, module: str, name: str, service: str, env: Mapping[str, str], *, port: bool = False
+    ) -> Process:
         """Start ``python -m module`` with ``env`` added, its output to ``<workdir>/<name>.log``.
         With ``port``, a free port is picked and passed as PORT."""
         picked = free_ports(1)[0] if port else None
-        environ = {**os.environ, **env, "COORDKIT_URL": self.url, "INSTANCE_ID": name,
-                   "PYTHONUNBUFFERED": "1",
-                   "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        environ = {
+            **os.environ,
+            **env,
+            "COORDKIT_URL": self.url,
+            "INSTANCE_ID": name,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
         if picked is not None:
             environ["PORT"] = str(picked)
         log_path = self.workdir / f"{name}.log"
         with self.interrupts.deferred(), open(log_path, "wb") as log:
             # A session of its own: a Ctrl-C in the terminal reaches the demo only, which then
             # stops the services in order instead of having them all die at once with the store.
-            popen = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=environ,
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+            popen = subprocess.Popen(
+                [sys.executable, "-m", module],
+                cwd=ROOT,
+                env=environ,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             process = Process(name, service, popen, log_path, picked)
             self.processes.append(process)  # before a signal may raise: stop() must know it
             with open(self.workdir / "pids", "a") as pids:  # for whoever cleans up after a SIGKILLed demo
@@ -265,8 +277,9 @@ def _with_namespace(base: str, namespace: str, ttl: float) -> str:
     return f"{head.rstrip('/')}/{namespace}?{urlencode(options)}"
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, system: LocalSystem,
-               interval: float = 0.05) -> float:
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, system: LocalSystem, interval: float = 0.05
+) -> float:
     """Poll ``condition`` until true; returns when (``time.time()``). Raises DemoFailure after
     ``timeout`` seconds, or at once if a service exited on its own (naming its log)."""
     deadline = time.monotonic() + timeout
@@ -275,6 +288,8 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, system:
             return time.time()
         system.check_alive(f"while the demo waited for {what}")
         if time.monotonic() >= deadline:
-            raise DemoFailure(f"timed out after {timeout:g}s waiting for {what}",
-                              tuple(p.log_path for p in system.processes))
+            raise DemoFailure(
+                f"timed out after {timeout:g}s waiting for {what}",
+                tuple(p.log_path for p in system.processes),
+            )
         time.sleep(interval)

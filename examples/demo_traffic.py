@@ -68,8 +68,9 @@ class OrderStream:
     request that fails (5xx, connection error) is sent again for up to ``retry_for`` seconds,
     as a client of an idempotent API would."""
 
-    def __init__(self, base_url: str, plan: Sequence[Planned], *, workers: int = 16,
-                 retry_for: float = 15.0) -> None:
+    def __init__(
+        self, base_url: str, plan: Sequence[Planned], *, workers: int = 16, retry_for: float = 15.0
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.plan = list(plan)
         self.workers = workers
@@ -79,8 +80,12 @@ class OrderStream:
         self._local = threading.local()
         self._stopping = threading.Event()
 
-    def run(self, start: float, events: Sequence[tuple[float, Callable[[], None]]],
-            check: Callable[[], None] = lambda: None) -> None:
+    def run(
+        self,
+        start: float,
+        events: Sequence[tuple[float, Callable[[], None]]],
+        check: Callable[[], None] = lambda: None,
+    ) -> None:
         """Send every planned request at ``start`` (``time.monotonic()``) + its offset, run each
         event at its offset on this thread, and return when every request has its outcome.
         ``check()`` runs at least every 0.1 s; what it raises stops the stream (and this call)."""
@@ -116,12 +121,24 @@ class OrderStream:
         while True:
             attempts += 1
             try:
-                response = self._session().post(f"{self.base_url}/orders", timeout=10,
-                                                 json={"order_id": planned.order_id, "amount": planned.amount})
+                response = self._session().post(
+                    f"{self.base_url}/orders",
+                    timeout=10,
+                    json={"order_id": planned.order_id, "amount": planned.amount},
+                )
                 body = response.json()
                 if response.status_code == 200:
-                    self._record(Outcome(planned, started, time.monotonic() - began, attempts, body["payment_id"],
-                                         body["payment_instance"], bool(body.get("replayed"))))
+                    self._record(
+                        Outcome(
+                            planned,
+                            started,
+                            time.monotonic() - began,
+                            attempts,
+                            body["payment_id"],
+                            body["payment_instance"],
+                            bool(body.get("replayed")),
+                        )
+                    )
                     return
                 error = f"HTTP {response.status_code}: {body.get('error', '')}"
                 if response.status_code < 500:

@@ -104,8 +104,14 @@ class _PaymentWatch:
         instance = self._instance_of(error)
         now = time.time()
         with self._lock:
-            self.failures.append({"at": now, "instance": instance, "retried": retried,
-                                  "error": f"{type(error).__name__}: {error}"[:200]})
+            self.failures.append(
+                {
+                    "at": now,
+                    "instance": instance,
+                    "retried": retried,
+                    "error": f"{type(error).__name__}: {error}"[:200],
+                }
+            )
             for ejected in self._balancer.ejected:
                 self.ejected_at.setdefault(ejected.id, now)
         return instance
@@ -126,20 +132,32 @@ class _PaymentWatch:
         with self._lock:
             failures = list(self.failures)
             retried = sum(1 for f in failures if f["retried"])
-            return {"failed_attempts": len(failures), "retried_attempts": retried,
-                    "failures": failures[-200:], "ejected_at": dict(self.ejected_at),
-                    "departed_at": dict(self.departed_at),
-                    "instances": sorted(i.id for i in self._balancer.instances),
-                    "ejected": sorted(i.id for i in self._balancer.ejected)}
+            return {
+                "failed_attempts": len(failures),
+                "retried_attempts": retried,
+                "failures": failures[-200:],
+                "ejected_at": dict(self.ejected_at),
+                "departed_at": dict(self.departed_at),
+                "instances": sorted(i.id for i in self._balancer.instances),
+                "ejected": sorted(i.id for i in self._balancer.ejected),
+            }
 
 
 class OrderService:
     """order-service on ``client`` and ``store``: :meth:`start` serves, :meth:`stop` stops
     accepting and finishes what is in flight (the client and the store stay open)."""
 
-    def __init__(self, client: coordkit.Client, store: OrderStore, *, instance: str, port: int = 8080,
-                 host: str = "0.0.0.0", log: logging.Logger | None = None,
-                 strategy: StrategyName = "round_robin") -> None:
+    def __init__(
+        self,
+        client: coordkit.Client,
+        store: OrderStore,
+        *,
+        instance: str,
+        port: int = 8080,
+        host: str = "0.0.0.0",
+        log: logging.Logger | None = None,
+        strategy: StrategyName = "round_robin",
+    ) -> None:
         self.client = client
         self.store = store
         self.instance = instance
@@ -162,15 +180,22 @@ class OrderService:
         self.config.on_change(self._config_changed)
         self.balancer = self.client.balancer("payment-service", self._strategy)
         self.payments = _PaymentWatch(self.balancer)
-        retry = Retrying(stop=stop_after_attempt(3), wait=wait_none(), reraise=True,
-                         before_sleep=self._attempt_failed)
-        self._http = BalancedSession(balancers={"payment-service": self.balancer}, retry=retry,
-                                     retry_methods=IDEMPOTENT_METHODS | {"POST"})
+        retry = Retrying(
+            stop=stop_after_attempt(3), wait=wait_none(), reraise=True, before_sleep=self._attempt_failed
+        )
+        self._http = BalancedSession(
+            balancers={"payment-service": self.balancer},
+            retry=retry,
+            retry_methods=IDEMPOTENT_METHODS | {"POST"},
+        )
         self.server = JsonServer(self._address, self)
         self.server.start(f"{SERVICE}-http")
-        self.log.info("serving on port %d; payment-service instances: %s (payment_timeout=%ss)",
-                      self.server.port, sorted(i.id for i in self.balancer.instances),
-                      self.config["payment_timeout"])
+        self.log.info(
+            "serving on port %d; payment-service instances: %s (payment_timeout=%ss)",
+            self.server.port,
+            sorted(i.id for i in self.balancer.instances),
+            self.config["payment_timeout"],
+        )
 
     def stop(self, drain: float = 10.0) -> None:
         """Stop accepting, finish requests in flight (at most ``drain`` seconds), let go of
@@ -197,8 +222,11 @@ class OrderService:
         error = state.outcome.exception() if state.outcome else None
         if error is not None and self.payments is not None:
             instance = self.payments.failed(error, retried=True)
-            self.log.warning("payment attempt on %s failed (%s); retrying on another instance",
-                             instance, type(error).__name__)
+            self.log.warning(
+                "payment attempt on %s failed (%s); retrying on another instance",
+                instance,
+                type(error).__name__,
+            )
 
     # --- HTTP ------------------------------------------------------------------------------------
     def route(self, method: str, path: str, body: Any) -> Reply:
@@ -206,7 +234,9 @@ class OrderService:
             problem = checked(body, {"order_id": str, "amount": (int, float)})
             if problem is None and not valid_order_id(body["order_id"]):
                 problem = "'order_id' must be 1-64 letters, digits, '.', '_' or '-'"
-            return (400, {"error": problem}) if problem else self.place(body["order_id"], float(body["amount"]))
+            return (
+                (400, {"error": problem}) if problem else self.place(body["order_id"], float(body["amount"]))
+            )
         if (method, path) == ("POST", "/settlements"):
             problem = checked(body, {"worker": str, "token": int})
             return (400, {"error": problem}) if problem else self.settle(body["worker"], body["token"])
@@ -225,16 +255,24 @@ class OrderService:
         if path == "/health":
             ready = self.client.state is coordkit.SessionState.CONNECTED
             assert self.config is not None
-            return (200 if ready else 503), {"status": "ok" if ready else "unavailable", "instance": self.instance,
-                                             "payment_timeout": self.config.get("payment_timeout"),
-                                             "config_version": self.config.version}
+            return (200 if ready else 503), {
+                "status": "ok" if ready else "unavailable",
+                "instance": self.instance,
+                "payment_timeout": self.config.get("payment_timeout"),
+                "config_version": self.config.version,
+            }
         return 404, {"error": f"no route GET {path}"}
 
     def stats(self) -> dict[str, Any]:
         assert self.payments is not None and self.config is not None
         with self._counts_lock:
             counts = dict(self._counts)
-        return {**self.store.stats(), **counts, "payment_timeout": self.config.get("payment_timeout"), "payment_service": self.payments.report()}
+        return {
+            **self.store.stats(),
+            **counts,
+            "payment_timeout": self.config.get("payment_timeout"),
+            "payment_service": self.payments.report(),
+        }
 
     # --- orders ----------------------------------------------------------------------------------
     def place(self, order_id: str, amount: float) -> Reply:
@@ -265,8 +303,9 @@ class OrderService:
             if order.paid:  # a request for the same order paid it while we waited for the lock
                 return self._replayed(order)
             payment = self._charge(order_id, amount, token)
-            order = self.store.record_payment(order_id, amount, token, payment["payment_id"],
-                                              payment["instance"])
+            order = self.store.record_payment(
+                order_id, amount, token, payment["payment_id"], payment["instance"]
+            )
         except StaleTokenError as exc:
             self.log.warning("refused a stale write: %s", exc)
             return 409, {"error": str(exc)}
@@ -288,8 +327,9 @@ class OrderService:
         assert self._http is not None and self.config is not None and self.payments is not None
         timeout = (_CONNECT_TIMEOUT, float(self.config.get("payment_timeout", 2.0)))
         try:
-            response = self._http.post(PAYMENTS_URL, json={"order_id": order_id, "amount": amount, "token": token},
-                                       timeout=timeout)
+            response = self._http.post(
+                PAYMENTS_URL, json={"order_id": order_id, "amount": amount, "token": token}, timeout=timeout
+            )
         except NoInstanceForRequest as exc:
             raise PaymentFailed(str(exc)) from None
         except requests.RequestException as exc:
@@ -312,8 +352,13 @@ class OrderService:
 
 
 def _summary(order: Order) -> dict[str, Any]:
-    return {"order_id": order.order_id, "status": order.status, "payment_id": order.payment_id,
-            "payment_instance": order.payment_instance, "fence_token": order.fence_token}
+    return {
+        "order_id": order.order_id,
+        "status": order.status,
+        "payment_id": order.payment_id,
+        "payment_instance": order.payment_instance,
+        "fence_token": order.fence_token,
+    }
 
 
 def main() -> int:

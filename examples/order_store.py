@@ -41,8 +41,10 @@ CREATE TABLE IF NOT EXISTS fences (
     token INTEGER NOT NULL
 );
 """
-_COLUMNS = ("order_id, amount, status, fence_token, payment_id, payment_instance, created_at, paid_at, "
-            "settled_at, settled_by")
+_COLUMNS = (
+    "order_id, amount, status, fence_token, payment_id, payment_instance, created_at, paid_at, "
+    "settled_at, settled_by"
+)
 
 
 class StaleTokenError(Exception):
@@ -114,10 +116,15 @@ class OrderStore:
     def stats(self) -> dict[str, Any]:
         """Counts by status, and paid orders by the payment instance that charged them."""
         with self._lock:
-            by_status = dict(self._db.execute("SELECT status, COUNT(*) FROM orders GROUP BY status").fetchall())
-            by_instance = dict(self._db.execute(
-                "SELECT payment_instance, COUNT(*) FROM orders WHERE status != 'pending' "
-                "GROUP BY payment_instance ORDER BY payment_instance").fetchall())
+            by_status = dict(
+                self._db.execute("SELECT status, COUNT(*) FROM orders GROUP BY status").fetchall()
+            )
+            by_instance = dict(
+                self._db.execute(
+                    "SELECT payment_instance, COUNT(*) FROM orders WHERE status != 'pending' "
+                    "GROUP BY payment_instance ORDER BY payment_instance"
+                ).fetchall()
+            )
         counts = {status: by_status.get(status, 0) for status in ("pending", "paid", "settled")}
         return {"orders": sum(counts.values()), **counts, "payments_by_instance": by_instance}
 
@@ -134,13 +141,15 @@ class OrderStore:
                 "INSERT INTO orders (order_id, amount, status, fence_token, created_at) "
                 "VALUES (?, ?, 'pending', ?, ?) "
                 "ON CONFLICT (order_id) DO UPDATE SET amount = excluded.amount, fence_token = excluded.fence_token",
-                (order_id, amount, token, time.time()))
+                (order_id, amount, token, time.time()),
+            )
             found = _get(db, order_id)
         assert found is not None
         return found
 
-    def record_payment(self, order_id: str, amount: float, token: int, payment_id: str,
-                       instance: str) -> Order:
+    def record_payment(
+        self, order_id: str, amount: float, token: int, payment_id: str, instance: str
+    ) -> Order:
         """Mark the order paid by ``payment_id`` under lock token ``token``.
 
         An order already paid stays as it was and is returned: an order is never paid twice.
@@ -156,7 +165,8 @@ class OrderStore:
                 "ON CONFLICT (order_id) DO UPDATE SET status = 'paid', fence_token = excluded.fence_token, "
                 "payment_id = excluded.payment_id, payment_instance = excluded.payment_instance, "
                 "paid_at = excluded.paid_at",
-                (order_id, amount, token, payment_id, instance, time.time(), time.time()))
+                (order_id, amount, token, payment_id, instance, time.time(), time.time()),
+            )
             found = _get(db, order_id)
         assert found is not None
         return found
@@ -169,12 +179,21 @@ class OrderStore:
             row = db.execute("SELECT token FROM fences WHERE name = 'settlement'").fetchone()
             if row is not None and token < row[0]:
                 raise StaleTokenError(f"settlement token {token} is older than {row[0]}, the newest leader's")
-            db.execute("INSERT INTO fences (name, token) VALUES ('settlement', ?) "
-                       "ON CONFLICT (name) DO UPDATE SET token = excluded.token", (token,))
-            ids = [r[0] for r in db.execute(
-                "SELECT order_id FROM orders WHERE status = 'paid' ORDER BY paid_at LIMIT ?", (limit,))]
-            db.executemany("UPDATE orders SET status = 'settled', settled_at = ?, settled_by = ? "
-                           "WHERE order_id = ?", [(time.time(), worker, order_id) for order_id in ids])
+            db.execute(
+                "INSERT INTO fences (name, token) VALUES ('settlement', ?) "
+                "ON CONFLICT (name) DO UPDATE SET token = excluded.token",
+                (token,),
+            )
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT order_id FROM orders WHERE status = 'paid' ORDER BY paid_at LIMIT ?", (limit,)
+                )
+            ]
+            db.executemany(
+                "UPDATE orders SET status = 'settled', settled_at = ?, settled_by = ? WHERE order_id = ?",
+                [(time.time(), worker, order_id) for order_id in ids],
+            )
         return ids
 
 
@@ -187,4 +206,5 @@ def _check(current: Order | None, order_id: str, token: int) -> None:
     if current is not None and token < current.fence_token:
         raise StaleTokenError(
             f"order {order_id}: fencing token {token} is older than {current.fence_token}, "
-            "stored by a later holder of its lock; this write is refused")
+            "stored by a later holder of its lock; this write is refused"
+        )

@@ -63,8 +63,16 @@ class PaymentService:
     """One payment-service instance on ``client``: :meth:`start` serves and registers,
     :meth:`stop` deregisters, drains and stops serving (the client stays open)."""
 
-    def __init__(self, client: coordkit.Client, *, instance: str, port: int = 0, host: str = "0.0.0.0",
-                 advertise: str = "127.0.0.1", log: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        client: coordkit.Client,
+        *,
+        instance: str,
+        port: int = 0,
+        host: str = "0.0.0.0",
+        advertise: str = "127.0.0.1",
+        log: logging.Logger | None = None,
+    ) -> None:
         self.client = client
         self.instance = instance
         self._address = (host, port)
@@ -85,10 +93,19 @@ class PaymentService:
         self.server = JsonServer(self._address, self)
         self.server.start(f"{SERVICE}-http")
         self.registration = self.client.register(
-            SERVICE, self._advertise, self.server.port, id=self.instance,
-            metadata={"version": "1", "pid": str(os.getpid())})
-        self.log.info("serving on %s:%d and registered as %s (delay_ms=%s)", self._advertise,
-                      self.server.port, self.registration.key, self.config["delay_ms"])
+            SERVICE,
+            self._advertise,
+            self.server.port,
+            id=self.instance,
+            metadata={"version": "1", "pid": str(os.getpid())},
+        )
+        self.log.info(
+            "serving on %s:%d and registered as %s (delay_ms=%s)",
+            self._advertise,
+            self.server.port,
+            self.registration.key,
+            self.config["delay_ms"],
+        )
 
     def stop(self, drain: float = 2.0) -> None:
         """Deregister at once, serve what is in flight until idle (at most ``drain`` seconds),
@@ -134,8 +151,12 @@ class PaymentService:
 
     def _health(self) -> Reply:
         assert self.config is not None
-        body = {"status": "ok" if self.ready else "unavailable", "instance": self.instance,
-                "delay_ms": self.config.get("delay_ms"), "config_version": self.config.version}
+        body = {
+            "status": "ok" if self.ready else "unavailable",
+            "instance": self.instance,
+            "delay_ms": self.config.get("delay_ms"),
+            "config_version": self.config.version,
+        }
         return (200 if self.ready else 503), body
 
     def _pay(self, body: Any) -> Reply:
@@ -151,8 +172,10 @@ class PaymentService:
             self.log.warning("payment of %s not recorded: %s", body["order_id"], exc)
             return 503, {"error": f"payment store unavailable: {exc}", "instance": self.instance}
         if charge["amount"] != float(body["amount"]):
-            return 409, {"error": f"order {body['order_id']} was charged {charge['amount']}, "
-                                  f"not {body['amount']}", "instance": self.instance}
+            return 409, {
+                "error": f"order {body['order_id']} was charged {charge['amount']}, not {body['amount']}",
+                "instance": self.instance,
+            }
         return 200, {**charge, "replayed": replayed}
 
     # --- charging --------------------------------------------------------------------------------
@@ -168,8 +191,14 @@ class PaymentService:
             return json.loads(existing.value), True
         assert self.config is not None
         time.sleep(max(0.0, float(self.config.get("delay_ms", 0))) / 1000)  # the "bank" at work
-        charge = {"payment_id": f"pay-{uuid.uuid4().hex[:12]}", "order_id": order_id, "amount": amount,
-                  "instance": self.instance, "token": token, "at": time.time()}
+        charge = {
+            "payment_id": f"pay-{uuid.uuid4().hex[:12]}",
+            "order_id": order_id,
+            "amount": amount,
+            "instance": self.instance,
+            "token": token,
+            "at": time.time(),
+        }
         try:
             self.client.put(key, json.dumps(charge), create=True)
         except KeyExistsError:
@@ -194,8 +223,9 @@ def main() -> int:
     client = connect(log, stopping)
     if client is None:
         return 0
-    service = PaymentService(client, instance=me, port=port, host=listen_host(),
-                             advertise=advertise_host(), log=log)
+    service = PaymentService(
+        client, instance=me, port=port, host=listen_host(), advertise=advertise_host(), log=log
+    )
     try:
         service.start()
         why = stopping.wait()

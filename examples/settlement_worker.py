@@ -40,8 +40,14 @@ DEFAULTS = {"interval_s": 0.5}
 class SettlementWorker:
     """One copy: :meth:`run` campaigns and, while leader, settles, until ``stop`` is set."""
 
-    def __init__(self, client: coordkit.Client, *, instance: str, order_service_url: str,
-                 log: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        client: coordkit.Client,
+        *,
+        instance: str,
+        order_service_url: str,
+        log: logging.Logger | None = None,
+    ) -> None:
         self.client = client
         self.instance = instance
         self.order_service_url = order_service_url.rstrip("/")
@@ -78,8 +84,9 @@ class SettlementWorker:
             self.config.close()
 
     def _lead(self, stop: threading.Event) -> None:
-        self.log.info("became leader (token %s); settling every %ss", self.election.token,
-                      self.config.get("interval_s"))
+        self.log.info(
+            "became leader (token %s); settling every %ss", self.election.token, self.config.get("interval_s")
+        )
         while not stop.is_set() and not self.election.lost.is_set():
             self.settle_once()
             stop.wait(float(self.config.get("interval_s", 0.5)))
@@ -111,14 +118,18 @@ class SettlementWorker:
 
     def _settle_orders(self, token: int) -> int:
         try:
-            response = self._http.post(f"{self.order_service_url}/settlements",
-                                       json={"worker": self.instance, "token": token}, timeout=5)
+            response = self._http.post(
+                f"{self.order_service_url}/settlements",
+                json={"worker": self.instance, "token": token},
+                timeout=5,
+            )
         except requests.RequestException as exc:
             self.log.warning("order-service unreachable: %s", type(exc).__name__)
             return 0
         if response.status_code != 200:
-            self.log.warning("order-service refused the settlement (%d): %s", response.status_code,
-                             response.text[:200])
+            self.log.warning(
+                "order-service refused the settlement (%d): %s", response.status_code, response.text[:200]
+            )
             return 0
         settled = len(response.json().get("settled", []))
         if settled:
@@ -135,8 +146,12 @@ def main() -> int:
     if client is None:
         return 0
     try:
-        worker = SettlementWorker(client, instance=me, log=log,
-                                  order_service_url=os.environ.get("ORDER_SERVICE_URL") or "http://127.0.0.1:8080")
+        worker = SettlementWorker(
+            client,
+            instance=me,
+            log=log,
+            order_service_url=os.environ.get("ORDER_SERVICE_URL") or "http://127.0.0.1:8080",
+        )
         failed: list[BaseException] = []
         thread = threading.Thread(target=_run_worker, args=(worker, stopping, failed), name="settlement")
         thread.start()

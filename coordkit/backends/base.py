@@ -321,7 +321,12 @@ class Backend(ContenderQueue):
 
     @abc.abstractmethod
     def watch(
-        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None,
+        self,
+        key: str,
+        callback: WatchCallback,
+        *,
+        prefix: bool,
+        start_revision: int | None = None,
         timeout: float | None = None,
     ) -> Watch:
         """Call ``callback`` for every change of ``key`` (or of the keys strictly below it

@@ -89,14 +89,22 @@ class ContenderQueue(abc.ABC):
     """The contender-queue calls every backend provides (the contract is the module docstring)."""
 
     @abc.abstractmethod
-    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
+    def queue_join(
+        self,
+        path: str,
+        value: bytes,
+        *,
+        unique: bool = False,
+        attempt: str | None = None,
+        timeout: float | None = None,
+    ) -> QueueView:
         """Add this session's contender under ``path`` holding ``value`` and return the queue.
         ``attempt`` is an id (32 hex) the caller keeps across retries of one join."""
 
     @abc.abstractmethod
-    def queue_list(self, path: str, *, values: bool = False,
-                   timeout: float | None = None) -> tuple[list[Contender], int]:
+    def queue_list(
+        self, path: str, *, values: bool = False, timeout: float | None = None
+    ) -> tuple[list[Contender], int]:
         """Every contender under ``path`` in queue order, and the revision read at. With
         ``values``, each contender's value, version and create revision are filled in."""
 
@@ -110,8 +118,9 @@ class ContenderQueue(abc.ABC):
         """Remove our contender if it is still that incarnation; nothing if it is gone."""
 
     @abc.abstractmethod
-    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
-                  create_revision: int = 0) -> bool:
+    def wait_gone(
+        self, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0
+    ) -> bool:
         """True once the contender ``key`` (that incarnation, with ``create_revision``) is gone.
         False once ``timeout`` passed, or when ``wake`` was set by somebody else (e.g. a session
         listener); a departure sets ``wake`` too."""

@@ -19,8 +19,9 @@ __all__ = ["KeyValueQueue", "wait_gone_by_watch"]
 
 
 def _contender(entry: Entry) -> Contender:
-    return Contender(entry.key.removeprefix("/"), entry.create_revision, entry.create_revision, entry.value,
-                     entry.version)
+    return Contender(
+        entry.key.removeprefix("/"), entry.create_revision, entry.create_revision, entry.value, entry.version
+    )
 
 
 class KeyValueQueue(Backend):
@@ -28,8 +29,15 @@ class KeyValueQueue(Backend):
 
     _attempts: dict[str, str]  # contender key -> the join attempt that made it (set by __init__)
 
-    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
+    def queue_join(
+        self,
+        path: str,
+        value: bytes,
+        *,
+        unique: bool = False,
+        attempt: str | None = None,
+        timeout: float | None = None,
+    ) -> QueueView:
         """Create the contender unless this attempt (or, without one, this session) made it,
         replacing one left behind by an earlier attempt; then list the queue."""
         suffix = (attempt or uuid.uuid4().hex)[:12]
@@ -38,8 +46,13 @@ class KeyValueQueue(Backend):
         while len(self._attempts) > 1024:
             self._attempts.pop(next(iter(self._attempts)))
         existing = self.get(key)
-        if existing is not None and existing.lease == self.session_id and attempt is not None \
-                and previous != attempt and not unique:
+        if (
+            existing is not None
+            and existing.lease == self.session_id
+            and attempt is not None
+            and previous != attempt
+            and not unique
+        ):
             # Left behind by an earlier join: a new contender at the back, with a new token.
             self.commit([Check(key, create_revision=existing.create_revision), Delete(key)])
             existing = None
@@ -52,8 +65,9 @@ class KeyValueQueue(Backend):
         contenders, revision = self.queue_list(path)
         return QueueView(_contender(existing), contenders, revision)
 
-    def queue_list(self, path: str, *, values: bool = False,
-                   timeout: float | None = None) -> tuple[list[Contender], int]:
+    def queue_list(
+        self, path: str, *, values: bool = False, timeout: float | None = None
+    ) -> tuple[list[Contender], int]:
         """The keys directly under ``path`` by create revision (always with values)."""
         entries, revision = self.tree(path)
         depth = path.strip("/").count("/") + 1  # contenders are the immediate children
@@ -62,8 +76,12 @@ class KeyValueQueue(Backend):
 
     def queue_update(self, mine: Contender, value: bytes) -> Contender:
         """One commit checking the incarnation and the version, then writing."""
-        entry = self.commit([Check(mine.key, version=mine.version, create_revision=mine.create_revision),
-                             Put(mine.key, value, ephemeral=True)])[1]
+        entry = self.commit(
+            [
+                Check(mine.key, version=mine.version, create_revision=mine.create_revision),
+                Put(mine.key, value, ephemeral=True),
+            ]
+        )[1]
         assert entry is not None
         return Contender(mine.key, mine.sequence, entry.create_revision, entry.value, entry.version)
 
@@ -74,14 +92,16 @@ class KeyValueQueue(Backend):
         except ConflictError:
             pass  # gone already, or another incarnation: not ours to remove
 
-    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
-                  create_revision: int = 0) -> bool:
+    def wait_gone(
+        self, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0
+    ) -> bool:
         """See :func:`wait_gone_by_watch`."""
         return wait_gone_by_watch(self, key, timeout, wake, create_revision=create_revision)
 
 
-def wait_gone_by_watch(backend: Backend, key: str, timeout: float | None, wake: threading.Event, *,
-                       create_revision: int = 0) -> bool:
+def wait_gone_by_watch(
+    backend: Backend, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0
+) -> bool:
     """Watch the one key, then read it: True once that incarnation is gone. Returns False
     early if ``timeout`` passed or ``wake`` was set by somebody else. The watch's start is
     bounded by ``timeout`` too (BackendUnavailableError), so a wait's bound holds."""
@@ -89,7 +109,8 @@ def wait_gone_by_watch(backend: Backend, key: str, timeout: float | None, wake: 
 
     def on_event(event: WatchEvent) -> None:
         if event.type is EventType.DELETE or (
-                create_revision and event.entry is not None and event.entry.create_revision != create_revision):
+            create_revision and event.entry is not None and event.entry.create_revision != create_revision
+        ):
             gone.set()
             wake.set()
 

@@ -247,8 +247,13 @@ class MemoryBackend(KeyValueQueue):
     """A client of one :class:`MemoryStore`."""
 
     kind = "memory"
-    capabilities = Capabilities(atomic_subtree_reads=True, stored_parents=False, layout=Layout.CURATOR,
-                                contender_names=LEASE_CONTENDER, in_process=True)
+    capabilities = Capabilities(
+        atomic_subtree_reads=True,
+        stored_parents=False,
+        layout=Layout.CURATOR,
+        contender_names=LEASE_CONTENDER,
+        in_process=True,
+    )
 
     def __init__(self, store: str, namespace: str, *, options: dict[str, object]) -> None:
         self._store = get_store(store)
@@ -310,15 +315,25 @@ class MemoryBackend(KeyValueQueue):
 
     def server_info(self, timeout: float) -> ServerInfo:
         self._ready()
-        return ServerInfo("memory", [f"memory://{self._store.name}"], version="in-process",
-                          details={"revision": self._store.revision})
+        return ServerInfo(
+            "memory",
+            [f"memory://{self._store.name}"],
+            version="in-process",
+            details={"revision": self._store.revision},
+        )
 
     # keys --------------------------------------------------------------------------
     def _entry(self, entry: Entry | None) -> Entry | None:
         if entry is None:
             return None
-        return Entry(self._keys.to_name(entry.key), entry.value, entry.version,
-                     entry.create_revision, entry.mod_revision, entry.lease)
+        return Entry(
+            self._keys.to_name(entry.key),
+            entry.value,
+            entry.version,
+            entry.create_revision,
+            entry.mod_revision,
+            entry.lease,
+        )
 
     def _op(self, op: Op) -> Op:
         key = self._keys.to_key(op.key)
@@ -352,7 +367,7 @@ class MemoryBackend(KeyValueQueue):
         self._ready()
         prefix = self._keys.prefix_of(path)
         entries, _ = self._store.range(prefix)
-        return sorted({e.key[len(prefix):].split("/", 1)[0] for e in entries})
+        return sorted({e.key[len(prefix) :].split("/", 1)[0] for e in entries})
 
     def tree(self, path: str) -> tuple[list[Entry], int]:
         self._ready()
@@ -364,15 +379,25 @@ class MemoryBackend(KeyValueQueue):
         return [self._entry(e) for e in self._store.commit([self._op(o) for o in ops], self._sid)]
 
     def watch(
-        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None,
+        self,
+        key: str,
+        callback: WatchCallback,
+        *,
+        prefix: bool,
+        start_revision: int | None = None,
         timeout: float | None = None,
     ) -> Watch:
         self._ready()  # in-process: never waits, so ``timeout`` has nothing to bound
         if start_revision is not None:
-            raise ConfigurationError("the memory backend keeps no history: watch from now (start_revision=None)")
+            raise ConfigurationError(
+                "the memory backend keeps no history: watch from now (start_revision=None)"
+            )
 
         def translate(event: WatchEvent) -> None:
-            callback(WatchEvent(event.type, self._keys.to_name(event.key),
-                                self._entry(event.entry), event.revision))
+            callback(
+                WatchEvent(
+                    event.type, self._keys.to_name(event.key), self._entry(event.entry), event.revision
+                )
+            )
 
         return self._store.add_watch(self._keys.to_key(key), prefix, translate)

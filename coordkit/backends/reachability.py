@@ -20,8 +20,11 @@ __all__ = ["Finding", "explain", "known_failures", "probe", "probe_all", "summar
 
 # What a ZooKeeper server says to "srvr": its status, or that the command is disabled, or
 # that it is not serving (no quorum). Any of these proves a ZooKeeper is listening.
-_ZK_ANSWERS = (b"Zookeeper version", b"not executed because it is not in the whitelist",
-               b"not currently serving requests")
+_ZK_ANSWERS = (
+    b"Zookeeper version",
+    b"not executed because it is not in the whitelist",
+    b"not currently serving requests",
+)
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,9 @@ def probe(endpoint: str, timeout: float) -> Finding:
         if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
             return Finding(endpoint, reason=f"host name {host!r} does not resolve")
         return Finding(endpoint)  # a resolver that is down now may be up in a moment
-    addresses = dict.fromkeys((family, (str(address[0]), int(address[1])))
-                              for family, _, _, _, address in resolved)
+    addresses = dict.fromkeys(
+        (family, (str(address[0]), int(address[1]))) for family, _, _, _, address in resolved
+    )
     found = [_probe_address(endpoint, port, family, address, deadline) for family, address in addresses]
     return min(found, key=_hope)
 
@@ -91,8 +95,9 @@ def _hope(finding: Finding) -> int:
     return 2 if finding.speaks == "other" else 3
 
 
-def _probe_address(endpoint: str, port: int, family: int, address: tuple[str, int],
-                   deadline: float) -> Finding:
+def _probe_address(
+    endpoint: str, port: int, family: int, address: tuple[str, int], deadline: float
+) -> Finding:
     """:func:`probe` of one of the endpoint's addresses."""
     try:
         # The blank line makes etcd's protocol sniffer give up (close) rather than wait for
@@ -109,8 +114,12 @@ def _probe_address(endpoint: str, port: int, family: int, address: tuple[str, in
         return Finding(endpoint, "etcd")
     if http.startswith(b"HTTP/"):
         return Finding(endpoint, "other", "it speaks HTTP, not the ZooKeeper protocol")
-    return Finding(endpoint, "other", "it closed the connection without a ZooKeeper answer (not a ZooKeeper "
-                   "server, or one refusing more connections from this host: maxClientCnxns)")
+    return Finding(
+        endpoint,
+        "other",
+        "it closed the connection without a ZooKeeper answer (not a ZooKeeper "
+        "server, or one refusing more connections from this host: maxClientCnxns)",
+    )
 
 
 def probe_all(endpoints: Sequence[str], timeout: float) -> dict[str, Finding]:
@@ -121,8 +130,7 @@ def probe_all(endpoints: Sequence[str], timeout: float) -> dict[str, Finding]:
     def one(endpoint: str) -> None:
         found[endpoint] = probe(endpoint, timeout)
 
-    threads = [threading.Thread(target=one, args=(e,), name="coordkit-probe", daemon=True)
-               for e in endpoints]
+    threads = [threading.Thread(target=one, args=(e,), name="coordkit-probe", daemon=True) for e in endpoints]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + timeout

@@ -55,8 +55,7 @@ STRATEGIES: dict[StrategyName, Callable[[], Strategy]] = {
 }
 
 #: What counts as a failure of the instance by default (requests' errors are OSErrors too).
-DEFAULT_FAILURES: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError,
-                                                     InstanceFailure)
+DEFAULT_FAILURES: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError, InstanceFailure)
 FailureSpec = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
 
 
@@ -69,7 +68,8 @@ def make_strategy(spec: StrategyName | Strategy) -> Strategy:
     if factory is None:
         raise ConfigurationError(
             f"unknown balancing strategy {spec!r}; use one of {', '.join(sorted(STRATEGIES))} "
-            "or pass a coordkit.balancing.Strategy object")
+            "or pass a coordkit.balancing.Strategy object"
+        )
     return factory()
 
 
@@ -101,18 +101,30 @@ class Balancer:
     the backend is unreachable (then :attr:`stale` is True and the last known instances serve).
     """
 
-    def __init__(self, source: InstanceSource, strategy: StrategyName | Strategy = "round_robin", *,
-                 filters: FilterSpec = None, ejection: OutlierEjection | bool = True,
-                 retry: Retrying | None = None, budget: RetryBudget | bool = True,
-                 failure: FailureSpec = DEFAULT_FAILURES, owns_source: bool = False) -> None:
+    def __init__(
+        self,
+        source: InstanceSource,
+        strategy: StrategyName | Strategy = "round_robin",
+        *,
+        filters: FilterSpec = None,
+        ejection: OutlierEjection | bool = True,
+        retry: Retrying | None = None,
+        budget: RetryBudget | bool = True,
+        failure: FailureSpec = DEFAULT_FAILURES,
+        owns_source: bool = False,
+    ) -> None:
         self._source = source
         self._strategy = make_strategy(strategy)
         self._filters = as_filters(filters)
         self._ejection = OutlierEjection() if ejection is True else (ejection or None)
         self._budget = RetryBudget() if budget is True else (budget or None)
         self._is_failure = _failure_predicate(failure)
-        self._retry = retry or Retrying(stop=stop_after_attempt(3), wait=wait_none(),
-                                        retry=retry_if_exception(self._is_failure), reraise=True)
+        self._retry = retry or Retrying(
+            stop=stop_after_attempt(3),
+            wait=wait_none(),
+            retry=retry_if_exception(self._is_failure),
+            reraise=True,
+        )
         self._owns_source = owns_source
         self._clock = self._ejection.clock if self._ejection else time.monotonic
         self._lock = threading.RLock()
@@ -127,11 +139,19 @@ class Balancer:
         self._on_instances(())
 
     @classmethod
-    def for_service(cls, client: Store, name: str, strategy: StrategyName | Strategy = "round_robin",
-                    *, base: str = DEFAULT_BASE, filters: FilterSpec = None,
-                    ejection: OutlierEjection | bool = True, retry: Retrying | None = None,
-                    budget: RetryBudget | bool = True,
-                    failure: FailureSpec = DEFAULT_FAILURES) -> "Balancer":
+    def for_service(
+        cls,
+        client: Store,
+        name: str,
+        strategy: StrategyName | Strategy = "round_robin",
+        *,
+        base: str = DEFAULT_BASE,
+        filters: FilterSpec = None,
+        ejection: OutlierEjection | bool = True,
+        retry: Retrying | None = None,
+        budget: RetryBudget | bool = True,
+        failure: FailureSpec = DEFAULT_FAILURES,
+    ) -> "Balancer":
         """A balancer over a new live cache ``client.discover(name, base=base)``, which it owns.
 
         The other options are the balancer's own (see the class). Returns once the cache holds
@@ -142,8 +162,16 @@ class Balancer:
         chosen = make_strategy(strategy)
         cache = ServiceCache(client, name, base=base)
         try:
-            return cls(cache, chosen, filters=filters, ejection=ejection, retry=retry, budget=budget,
-                       failure=failure, owns_source=True)
+            return cls(
+                cache,
+                chosen,
+                filters=filters,
+                ejection=ejection,
+                retry=retry,
+                budget=budget,
+                failure=failure,
+                owns_source=True,
+            )
         except BaseException:
             cache.close()
             raise
@@ -194,9 +222,13 @@ class Balancer:
     def _no_instance(self) -> Exception:
         if self._closed:
             return ClosedError(f"the balancer of service {self.name!r} is closed")
-        return NoInstanceAvailableError(self.name, registered=len(self._registered),
-                                        candidates=len(self._candidates),
-                                        ejected=len(self._ejected), stale=self.stale)
+        return NoInstanceAvailableError(
+            self.name,
+            registered=len(self._registered),
+            candidates=len(self._candidates),
+            ejected=len(self._ejected),
+            stale=self.stale,
+        )
 
     def _pick_avoiding(self, key: object, tried: set[str]) -> ServiceInstance:
         instance = self.pick(key)
@@ -232,8 +264,9 @@ class Balancer:
         tried.add(instance.id)
         return self._run(fn, instance)
 
-    def call(self, fn: Callable[[ServiceInstance], T], *, key: object = None,
-             retry: Retrying | None = None) -> T:
+    def call(
+        self, fn: Callable[[ServiceInstance], T], *, key: object = None, retry: Retrying | None = None
+    ) -> T:
         """Run ``fn(instance)`` on a picked instance and return its result.
 
         Records the outcome and latency (for the strategy and the ejection). A failure (see
@@ -244,8 +277,11 @@ class Balancer:
         Raises NoInstanceAvailableError when no instance is in rotation.
         """
         base = retry or self._retry
-        retrying = base.copy(retry=retry_all(base.retry, retry_if_budget(self._budget))
-                             if self._budget is not None else base.retry)
+        retrying = base.copy(
+            retry=retry_all(base.retry, retry_if_budget(self._budget))
+            if self._budget is not None
+            else base.retry
+        )
         if self._budget is not None:
             self._budget.deposit()
         return cast(T, retrying(self._attempt, fn, key, set()))
@@ -334,5 +370,7 @@ class Balancer:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"<Balancer {self.name!r} {self._strategy!r}: {len(self._eligible)} in rotation, "
-                f"{len(self._ejected)} ejected>")
+        return (
+            f"<Balancer {self.name!r} {self._strategy!r}: {len(self._eligible)} in rotation, "
+            f"{len(self._ejected)} ejected>"
+        )

@@ -29,12 +29,19 @@ class RetryBudget:
     Thread-safe; share one budget between balancers to budget them together.
     """
 
-    def __init__(self, *, ratio: float = 0.2, min_per_second: float = 10.0, window: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        ratio: float = 0.2,
+        min_per_second: float = 10.0,
+        window: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if ratio < 0 or min_per_second < 0 or window <= 0:
             raise ConfigurationError(
                 f"need ratio >= 0, min_per_second >= 0 and window > 0; got ratio={ratio!r}, "
-                f"min_per_second={min_per_second!r}, window={window!r}")
+                f"min_per_second={min_per_second!r}, window={window!r}"
+            )
         self.ratio = float(ratio)
         self.min_per_second = float(min_per_second)
         self.window = float(window)
@@ -81,8 +88,7 @@ class RetryBudget:
             return True
 
     def __repr__(self) -> str:
-        return (f"RetryBudget(ratio={self.ratio}, min_per_second={self.min_per_second}, "
-                f"window={self.window})")
+        return f"RetryBudget(ratio={self.ratio}, min_per_second={self.min_per_second}, window={self.window})"
 
 
 class retry_if_budget(retry_base):  # named like tenacity's own predicates

@@ -41,17 +41,25 @@ class OutlierEjection:
     Thread-safe; every method takes a short internal lock and never calls out.
     """
 
-    def __init__(self, *, consecutive_failures: int = 5, base_time: float = 10.0,
-                 max_time: float = 300.0, max_ejection_percent: float = 50.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        consecutive_failures: int = 5,
+        base_time: float = 10.0,
+        max_time: float = 300.0,
+        max_ejection_percent: float = 50.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if consecutive_failures < 1:
             raise ConfigurationError(f"consecutive_failures must be at least 1, not {consecutive_failures!r}")
         if not 0 < base_time <= max_time:
             raise ConfigurationError(
-                f"need 0 < base_time <= max_time, got base_time={base_time!r}, max_time={max_time!r}")
+                f"need 0 < base_time <= max_time, got base_time={base_time!r}, max_time={max_time!r}"
+            )
         if not 0 <= max_ejection_percent <= 100:
             raise ConfigurationError(
-                f"max_ejection_percent must be within 0..100, not {max_ejection_percent!r}")
+                f"max_ejection_percent must be within 0..100, not {max_ejection_percent!r}"
+            )
         self.consecutive_failures = consecutive_failures
         self.base_time = float(base_time)
         self.max_time = float(max_time)
@@ -84,8 +92,9 @@ class OutlierEjection:
                     health.back_since = now
                 return False
             health.failures += 1
-            if (health.failures < self.consecutive_failures
-                    or len(self._ejected) >= self.max_ejected(candidates)):
+            if health.failures < self.consecutive_failures or len(self._ejected) >= self.max_ejected(
+                candidates
+            ):
                 return False
             health.until = now + self.ejection_time(health.ejections)
             health.ejections += 1
@@ -93,8 +102,9 @@ class OutlierEjection:
             self._ejected.add(instance_id)
             return True
 
-    def partition(self, candidates: Sequence[ServiceInstance]
-                  ) -> tuple[tuple[ServiceInstance, ...], tuple[ServiceInstance, ...], float]:
+    def partition(
+        self, candidates: Sequence[ServiceInstance]
+    ) -> tuple[tuple[ServiceInstance, ...], tuple[ServiceInstance, ...], float]:
         """Split ``candidates`` into (in rotation, ejected, when the next one returns).
 
         Returns instances whose time is up, forgets instances that left, and releases the
@@ -122,6 +132,8 @@ class OutlierEjection:
             return eligible, out, next_return
 
     def __repr__(self) -> str:
-        return (f"OutlierEjection(consecutive_failures={self.consecutive_failures}, "
-                f"base_time={self.base_time}, max_time={self.max_time}, "
-                f"max_ejection_percent={self.max_ejection_percent})")
+        return (
+            f"OutlierEjection(consecutive_failures={self.consecutive_failures}, "
+            f"base_time={self.base_time}, max_time={self.max_time}, "
+            f"max_ejection_percent={self.max_ejection_percent})"
+        )

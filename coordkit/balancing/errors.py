@@ -22,8 +22,9 @@ class NoInstanceAvailableError(CoordkitError, LookupError):
     candidate is ejected. ``service`` names the service; ``registered``, ``ejected`` say what
     the balancer saw. Retrying later may help (instances come and go)."""
 
-    def __init__(self, service: str, *, registered: int = 0, candidates: int = 0,
-                 ejected: int = 0, stale: bool = False) -> None:
+    def __init__(
+        self, service: str, *, registered: int = 0, candidates: int = 0, ejected: int = 0, stale: bool = False
+    ) -> None:
         self.service = service
         self.registered = registered
         self.ejected = ejected

@@ -28,8 +28,9 @@ __all__ = ["Filter", "where", "by_zone", "by_metadata", "required", "apply_filte
 class Filter:
     """A predicate over instances; ``required`` is True for a hard constraint."""
 
-    def __init__(self, predicate: Callable[[ServiceInstance], bool], description: str, *,
-                 required: bool = False) -> None:
+    def __init__(
+        self, predicate: Callable[[ServiceInstance], bool], description: str, *, required: bool = False
+    ) -> None:
         self._predicate = predicate
         self.description = description
         self.required = required
@@ -84,8 +85,9 @@ def as_filters(spec: FilterSpec) -> tuple[Filter, ...]:
     return tuple(spec)
 
 
-def apply_filters(instances: Iterable[ServiceInstance], filters: Sequence[Filter], *,
-                  hard: bool) -> tuple[ServiceInstance, ...]:
+def apply_filters(
+    instances: Iterable[ServiceInstance], filters: Sequence[Filter], *, hard: bool
+) -> tuple[ServiceInstance, ...]:
     """Apply the ``required`` filters (``hard=True``) or the preferences (``hard=False``).
 
     Required filters may leave nothing; a preference that leaves nothing is skipped.

@@ -42,9 +42,7 @@ def hash_key(key: object) -> int:
     elif isinstance(key, int):
         data = str(key).encode("ascii")
     else:
-        raise ConfigurationError(
-            f"a consistent-hash key must be str, bytes or int, not {type(key).__name__}"
-        )
+        raise ConfigurationError(f"a consistent-hash key must be str, bytes or int, not {type(key).__name__}")
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
@@ -75,8 +73,9 @@ def _build_ring(instances: Instances, replicas: int) -> _Ring:
         for point in _instance_points(instance.id, replicas)
     )
     mask = (1 << _INDEX_BITS) - 1
-    return _Ring(instances, array("Q", [p >> _INDEX_BITS for p in packed]),
-                 array("I", [p & mask for p in packed]))
+    return _Ring(
+        instances, array("Q", [p >> _INDEX_BITS for p in packed]), array("I", [p & mask for p in packed])
+    )
 
 
 class ConsistentHash(_Outstanding):
@@ -90,8 +89,9 @@ class ConsistentHash(_Outstanding):
 
     name = "consistent_hash"
 
-    def __init__(self, *, replicas: int = 100, load_factor: float | None = 1.25,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self, *, replicas: int = 100, load_factor: float | None = 1.25, rng: random.Random | None = None
+    ) -> None:
         super().__init__()
         if replicas < 1:
             raise ConfigurationError(f"replicas must be at least 1, not {replicas!r}")
@@ -139,8 +139,9 @@ class ConsistentHash(_Outstanding):
             return home
         return self._walk(instances, ring, position, (), cap) or home
 
-    def _walk(self, instances: Instances, ring: _Ring, position: int,
-              exclude: Container[str], cap: int | None) -> ServiceInstance | None:
+    def _walk(
+        self, instances: Instances, ring: _Ring, position: int, exclude: Container[str], cap: int | None
+    ) -> ServiceInstance | None:
         """The first instance clockwise from ``position`` not excluded and under ``cap``."""
         pending, owners, size = self._pending, ring.owners, len(ring.owners)
         for step in range(size):  # bounded: a full turn visits every instance
@@ -151,8 +152,9 @@ class ConsistentHash(_Outstanding):
                 return candidate
         return None
 
-    def pick_other(self, instances: Instances, key: object,
-                   exclude: Container[str]) -> ServiceInstance | None:
+    def pick_other(
+        self, instances: Instances, key: object, exclude: Container[str]
+    ) -> ServiceInstance | None:
         """The next instance clockwise that is not excluded (so a retried key still lands on
         the same fallback instance every time), preferring one under the load cap."""
         if key is None:
@@ -160,8 +162,9 @@ class ConsistentHash(_Outstanding):
         ring = self._ring_for(instances)
         position = bisect_left(ring.points, hash_key(key)) % len(ring.points)
         cap = self.capacity(len(instances))
-        return (self._walk(instances, ring, position, exclude, cap)
-                or self._walk(instances, ring, position, exclude, None))
+        return self._walk(instances, ring, position, exclude, cap) or self._walk(
+            instances, ring, position, exclude, None
+        )
 
     def on_start(self, instance: ServiceInstance) -> None:
         with self._pending_lock:

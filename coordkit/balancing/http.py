@@ -39,8 +39,7 @@ try:
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 except ImportError as exc:  # the optional extra is not installed
     raise ImportError(
-        "coordkit.balancing.http needs the 'requests' package; install it with "
-        "pip install 'coordkit[http]'"
+        "coordkit.balancing.http needs the 'requests' package; install it with pip install 'coordkit[http]'"
     ) from exc
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 from tenacity.retry import retry_all
@@ -57,8 +56,14 @@ from .strategies import Strategy, StrategyName
 if TYPE_CHECKING:
     from ..core.store import Store
 
-__all__ = ["BalancedSession", "BalancerOptions", "BalancingAdapter", "ServerErrorResponse", "NoInstanceForRequest",
-           "IDEMPOTENT_METHODS"]
+__all__ = [
+    "BalancedSession",
+    "BalancerOptions",
+    "BalancingAdapter",
+    "ServerErrorResponse",
+    "NoInstanceForRequest",
+    "IDEMPOTENT_METHODS",
+]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -128,17 +133,28 @@ class BalancingAdapter(HTTPAdapter):
     ``requests.adapters.HTTPAdapter`` (with its defaults).
     """
 
-    def __init__(self, resolve: Resolver, *, host_header: str = "service",
-                 retry: Retrying | None = None,
-                 retry_methods: Collection[str] = IDEMPOTENT_METHODS,
-                 retry_statuses: Collection[int] = RETRY_STATUSES,
-                 key: Callable[[requests.PreparedRequest], object] | None = None,
-                 pool_connections: int = DEFAULT_POOLSIZE, pool_maxsize: int = DEFAULT_POOLSIZE,
-                 max_retries: Any = DEFAULT_RETRIES, pool_block: bool = DEFAULT_POOLBLOCK) -> None:
+    def __init__(
+        self,
+        resolve: Resolver,
+        *,
+        host_header: str = "service",
+        retry: Retrying | None = None,
+        retry_methods: Collection[str] = IDEMPOTENT_METHODS,
+        retry_statuses: Collection[int] = RETRY_STATUSES,
+        key: Callable[[requests.PreparedRequest], object] | None = None,
+        pool_connections: int = DEFAULT_POOLSIZE,
+        pool_maxsize: int = DEFAULT_POOLSIZE,
+        max_retries: Any = DEFAULT_RETRIES,
+        pool_block: bool = DEFAULT_POOLBLOCK,
+    ) -> None:
         if host_header not in ("service", "instance"):
             raise ConfigurationError(f"host_header must be 'service' or 'instance', not {host_header!r}")
-        super().__init__(pool_connections=pool_connections, pool_maxsize=pool_maxsize,
-                         max_retries=max_retries, pool_block=pool_block)
+        super().__init__(
+            pool_connections=pool_connections,
+            pool_maxsize=pool_maxsize,
+            max_retries=max_retries,
+            pool_block=pool_block,
+        )
         self._resolve = resolve
         self._host_header = host_header
         self._retry = retry or Retrying(stop=stop_after_attempt(3), wait=wait_none(), reraise=True)
@@ -161,8 +177,9 @@ class BalancingAdapter(HTTPAdapter):
 
         return self._retry.copy(retry=retry_all(self._retry.retry, retry_if_exception(allowed)))
 
-    def _instance_request(self, request: requests.PreparedRequest,
-                          instance: ServiceInstance) -> requests.PreparedRequest:
+    def _instance_request(
+        self, request: requests.PreparedRequest, instance: ServiceInstance
+    ) -> requests.PreparedRequest:
         parts = urlsplit(request.url or "")
         port = instance.ssl_port if parts.scheme == "https" and instance.ssl_port else instance.port
         host = f"[{instance.address}]" if ":" in instance.address else instance.address
@@ -172,8 +189,15 @@ class BalancingAdapter(HTTPAdapter):
             prepared.headers["Host"] = parts.hostname or ""
         return prepared
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
-             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
         """Send ``request`` to a picked instance, retrying elsewhere as described above.
 
         Raises NoInstanceForRequest when the service has no instance in rotation, and
@@ -181,7 +205,9 @@ class BalancingAdapter(HTTPAdapter):
         """
         options = {"stream": stream, "timeout": timeout, "verify": verify, "cert": cert, "proxies": proxies}
         parts = urlsplit(request.url or "")
-        balancer = None if is_direct_host(parts.hostname or "", parts.port) else self._resolve(parts.hostname or "")
+        balancer = (
+            None if is_direct_host(parts.hostname or "", parts.port) else self._resolve(parts.hostname or "")
+        )
         if balancer is None:
             return super().send(request, **options)
         failed: list[requests.Response] = []
@@ -210,9 +236,14 @@ class _Balancers:
     """Service name -> Balancer: the given ones, plus ones made through the client on first
     use (closed with the session)."""
 
-    def __init__(self, client: "Store | None", given: Mapping[str, Balancer],
-                 services: Collection[str] | None, strategy: StrategyName | Callable[[], Strategy],
-                 options: BalancerOptions) -> None:
+    def __init__(
+        self,
+        client: "Store | None",
+        given: Mapping[str, Balancer],
+        services: Collection[str] | None,
+        strategy: StrategyName | Callable[[], Strategy],
+        options: BalancerOptions,
+    ) -> None:
         self._client = client
         self._given = dict(given)
         self._made: dict[str, Balancer] = {}
@@ -229,8 +260,11 @@ class _Balancers:
             return None
         with self._lock:  # one cache per service even when threads race on first use
             if host not in self._made:
-                strategy = self._strategy() if callable(self._strategy) and not isinstance(
-                    self._strategy, Strategy) else self._strategy
+                strategy = (
+                    self._strategy()
+                    if callable(self._strategy) and not isinstance(self._strategy, Strategy)
+                    else self._strategy
+                )
                 self._made[host] = Balancer.for_service(self._client, host, strategy, **self._options)
             return self._made[host]
 
@@ -254,23 +288,40 @@ class BalancedSession(requests.Session):
     the session closes the balancers it made (not the given ones).
     """
 
-    def __init__(self, client: "Store | None" = None, *, balancers: Mapping[str, Balancer] | None = None,
-                 strategy: StrategyName | Callable[[], Strategy] = "round_robin",
-                 services: Collection[str] | None = None,
-                 balancer_options: BalancerOptions | None = None, host_header: str = "service",
-                 retry: Retrying | None = None, retry_methods: Collection[str] = IDEMPOTENT_METHODS,
-                 retry_statuses: Collection[int] = RETRY_STATUSES,
-                 key: Callable[[requests.PreparedRequest], object] | None = None,
-                 pool_connections: int = DEFAULT_POOLSIZE, pool_maxsize: int = DEFAULT_POOLSIZE,
-                 max_retries: Any = DEFAULT_RETRIES, pool_block: bool = DEFAULT_POOLBLOCK) -> None:
+    def __init__(
+        self,
+        client: "Store | None" = None,
+        *,
+        balancers: Mapping[str, Balancer] | None = None,
+        strategy: StrategyName | Callable[[], Strategy] = "round_robin",
+        services: Collection[str] | None = None,
+        balancer_options: BalancerOptions | None = None,
+        host_header: str = "service",
+        retry: Retrying | None = None,
+        retry_methods: Collection[str] = IDEMPOTENT_METHODS,
+        retry_statuses: Collection[int] = RETRY_STATUSES,
+        key: Callable[[requests.PreparedRequest], object] | None = None,
+        pool_connections: int = DEFAULT_POOLSIZE,
+        pool_maxsize: int = DEFAULT_POOLSIZE,
+        max_retries: Any = DEFAULT_RETRIES,
+        pool_block: bool = DEFAULT_POOLBLOCK,
+    ) -> None:
         if client is None and not balancers:
             raise ConfigurationError("BalancedSession needs a client, or balancers by service name")
         super().__init__()
         self._balancers = _Balancers(client, balancers or {}, services, strategy, balancer_options or {})
-        adapter = BalancingAdapter(self._balancers.resolve, host_header=host_header, retry=retry,
-                                   retry_methods=retry_methods, retry_statuses=retry_statuses, key=key,
-                                   pool_connections=pool_connections, pool_maxsize=pool_maxsize,
-                                   max_retries=max_retries, pool_block=pool_block)
+        adapter = BalancingAdapter(
+            self._balancers.resolve,
+            host_header=host_header,
+            retry=retry,
+            retry_methods=retry_methods,
+            retry_statuses=retry_statuses,
+            key=key,
+            pool_connections=pool_connections,
+            pool_maxsize=pool_maxsize,
+            max_retries=max_retries,
+            pool_block=pool_block,
+        )
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 

@@ -37,11 +37,14 @@ __all__ = [
 Instances = Sequence[ServiceInstance]
 #: The strategies a balancer takes by name (``STRATEGIES`` maps each to its class): a name
 #: outside it fails type-checking, and is a ConfigurationError at run time.
-StrategyName = Literal["round_robin", "random", "weighted", "least_outstanding", "peak_ewma",
-                       "consistent_hash"]
+StrategyName = Literal[
+    "round_robin", "random", "weighted", "least_outstanding", "peak_ewma", "consistent_hash"
+]
 
 
-def two_choices(instances: Instances, uniform: Callable[[], float]) -> tuple[ServiceInstance, ServiceInstance]:
+def two_choices(
+    instances: Instances, uniform: Callable[[], float]
+) -> tuple[ServiceInstance, ServiceInstance]:
     """Two distinct instances drawn uniformly (power of two choices); needs at least two."""
     n = len(instances)
     first = int(uniform() * n)
@@ -67,8 +70,9 @@ class Strategy:
         """Return one of ``instances`` (non-empty); ``key`` matters to hashing strategies."""
         raise NotImplementedError
 
-    def pick_other(self, instances: Instances, key: object,
-                   exclude: Container[str]) -> ServiceInstance | None:
+    def pick_other(
+        self, instances: Instances, key: object, exclude: Container[str]
+    ) -> ServiceInstance | None:
         """Pick an instance whose id is not in ``exclude`` (used to retry elsewhere), or
         None when every instance is excluded. The default asks :meth:`pick` a few times,
         then takes the first acceptable instance from a random starting point."""
@@ -126,7 +130,7 @@ class RandomChoice(Strategy):
         return instances[int(self._random() * len(instances))]
 
 
-_GOLDEN = (5 ** 0.5 - 1) / 2  # low-discrepancy phases: (k * golden) mod 1
+_GOLDEN = (5**0.5 - 1) / 2  # low-discrepancy phases: (k * golden) mod 1
 
 
 def smooth_schedule(weights: Sequence[int], *, limit: int = 1 << 20) -> list[int]:
@@ -149,8 +153,9 @@ def smooth_schedule(weights: Sequence[int], *, limit: int = 1 << 20) -> list[int
     total = sum(clean)
     if total > limit:
         clean = [max(1, w * limit // total) if w else 0 for w in clean]
-    entries = sorted(((j + (index + 1) * _GOLDEN % 1.0) / w, index)
-                     for index, w in enumerate(clean) for j in range(w))
+    entries = sorted(
+        ((j + (index + 1) * _GOLDEN % 1.0) / w, index) for index, w in enumerate(clean) for j in range(w)
+    )
     return [index for _, index in entries]
 
 
@@ -257,9 +262,14 @@ class PeakEwma(_Outstanding):
 
     name = "peak_ewma"
 
-    def __init__(self, *, decay: float = 10.0, failure_penalty: float = 1.0,
-                 rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        decay: float = 10.0,
+        failure_penalty: float = 1.0,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         if decay <= 0:
             raise ConfigurationError(f"decay must be a positive number of seconds, not {decay!r}")

@@ -29,6 +29,7 @@ class ConfigDiff:
 
     def lines(self) -> Iterator[str]:
         """``+ key = value``, ``~ key = new (was old)``, ``- key (was old)``, sorted by key."""
+
         def show(value: Any) -> str:
             return json.dumps(value, ensure_ascii=False)
 
@@ -42,16 +43,19 @@ class ConfigDiff:
         return {**self.added, **{k: new for k, (_, new) in self.changed.items()}}
 
     def to_json(self) -> dict[str, Any]:
-        return {"added": dict(self.added),
-                "changed": {k: {"old": old, "new": new} for k, (old, new) in self.changed.items()},
-                "removed": dict(self.removed)}
-
+        return {
+            "added": dict(self.added),
+            "changed": {k: {"old": old, "new": new} for k, (old, new) in self.changed.items()},
+            "removed": dict(self.removed),
+        }
 
 
 def diff(current: Mapping[str, Any], wanted: Mapping[str, Any], *, prune: bool) -> ConfigDiff:
     """Changes turning ``current`` into ``wanted`` (with ``prune``, also removing what
     ``wanted`` lacks)."""
     added = {k: v for k, v in wanted.items() if k not in current}
-    changed = {k: (current[k], v) for k, v in wanted.items() if k in current and not same_value(current[k], v)}
+    changed = {
+        k: (current[k], v) for k, v in wanted.items() if k in current and not same_value(current[k], v)
+    }
     removed = {k: v for k, v in current.items() if k not in wanted} if prune else {}
     return ConfigDiff(added, changed, removed)

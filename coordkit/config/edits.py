@@ -68,8 +68,9 @@ class Edits:
         self._write({}, [key], versions=None if version is None else {key: version})
         return True
 
-    def update(self, values: Mapping[str, Any], *, delete: Iterable[str] = (),
-               expect: ConfigSnapshot | None = None) -> int:
+    def update(
+        self, values: Mapping[str, Any], *, delete: Iterable[str] = (), expect: ConfigSnapshot | None = None
+    ) -> int:
         """Store every key of ``values`` and remove every key in ``delete`` in one atomic
         change (etcd: one transaction; ZooKeeper: one multi); returns its revision.
 
@@ -95,8 +96,9 @@ class Edits:
             self.update(plan.writes(), delete=list(plan.removed), expect=snapshot)
         return plan
 
-    def modify(self, change: Callable[[dict[str, Any]], Mapping[str, Any] | None], *,
-               attempts: int = 5) -> ConfigDiff:
+    def modify(
+        self, change: Callable[[dict[str, Any]], Mapping[str, Any] | None], *, attempts: int = 5
+    ) -> ConfigDiff:
         """Read-modify-write: ``change`` gets a copy of the stored settings, edits it in
         place (or returns a new mapping), and the result is stored atomically with
         compare-and-set; on a conflict ``change`` runs again on a fresh read after a short
@@ -104,26 +106,41 @@ class Edits:
         store holds the other writer's change). Returns what changed."""
         # A conflict means another writer just moved: a short jittered pause lets it finish
         # instead of the writers colliding again in step.
-        retrying = Retrying(stop=stop_after_attempt(attempts), wait=QUICK, reraise=True,
-                            retry=retry_if_exception_type(ConflictError))
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=QUICK,
+            reraise=True,
+            retry=retry_if_exception_type(ConflictError),
+        )
         for attempt in retrying:
             with attempt:
                 snapshot = self.refresh()
                 draft = snapshot.stored()
                 result = change(draft)
-                plan = diff(snapshot.stored(), flat_mapping(draft if result is None else result,
-                                                            "modify()'s result"), prune=True)
+                plan = diff(
+                    snapshot.stored(),
+                    flat_mapping(draft if result is None else result, "modify()'s result"),
+                    prune=True,
+                )
                 if plan:
                     self.update(plan.writes(), delete=list(plan.removed), expect=snapshot)
         return plan
 
     def _require_writable(self) -> None:
         if not self._writable:
-            raise ConfigurationError(f"config {self._app!r} is read-only: open it with "
-                                     f"client.config({self._app!r}, writable=True) to change it")
+            raise ConfigurationError(
+                f"config {self._app!r} is read-only: open it with "
+                f"client.config({self._app!r}, writable=True) to change it"
+            )
 
-    def _write(self, puts: dict[str, Any], deletes: list[str], *, versions: dict[str, int] | None,
-               expect: ConfigSnapshot | None = None) -> int:
+    def _write(
+        self,
+        puts: dict[str, Any],
+        deletes: list[str],
+        *,
+        versions: dict[str, int] | None,
+        expect: ConfigSnapshot | None = None,
+    ) -> int:
         self._require_writable()
         revision = self._writer.write(puts, deletes, base=self._snapshot, versions=versions, expect=expect)
         self._catch_up(revision)
@@ -135,8 +152,13 @@ class Edits:
             try:
                 self._follower.sync()
             except CoordkitError as exc:  # the write happened: do not report it as failed
-                log.info("coordkit config %s: change %d written; reading it back failed: %s",
-                         self._app, revision, exc)
+                log.info(
+                    "coordkit config %s: change %d written; reading it back failed: %s",
+                    self._app,
+                    revision,
+                    exc,
+                )
         elif not self._follower.on_own_thread() and not self._follower.wait_for(
-                lambda: self._follower.revision >= revision, self._client.timeout):
+            lambda: self._follower.revision >= revision, self._client.timeout
+        ):
             log.info("coordkit config %s: change %d written but not yet seen", self._app, revision)

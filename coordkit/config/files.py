@@ -36,7 +36,8 @@ def _yaml() -> Any:
 def parse_document(text: str, fmt: str, what: str) -> dict[str, Any]:
     """A flat settings mapping from JSON or YAML text (an empty document is no settings)."""
     broken: tuple[type[Exception], ...] = (
-        (ValueError, RecursionError, _yaml().YAMLError) if fmt == "yaml" else (ValueError, RecursionError))
+        (ValueError, RecursionError, _yaml().YAMLError) if fmt == "yaml" else (ValueError, RecursionError)
+    )
     try:
         data = _yaml().safe_load(text) if fmt == "yaml" else (json.loads(text) if text.strip() else {})
     except broken as exc:  # say where it broke
@@ -58,8 +59,9 @@ def read_file(path: str | os.PathLike[str], fmt: str | None = None) -> dict[str,
 def dump_text(values: Mapping[str, Any], fmt: str = "json") -> str:
     """``values`` as a JSON or YAML document, keys sorted; :func:`read_file` reads it back."""
     if fmt == "yaml":
-        return str(_yaml().safe_dump(dict(values), sort_keys=True, allow_unicode=True,
-                                     default_flow_style=False))
+        return str(
+            _yaml().safe_dump(dict(values), sort_keys=True, allow_unicode=True, default_flow_style=False)
+        )
     if fmt != "json":
         raise ConfigurationError(f"unknown format {fmt!r}: use json or yaml")
     return json.dumps(dict(values), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

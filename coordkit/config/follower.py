@@ -152,8 +152,12 @@ class Follower:
         if event.type is EventType.DELETE:
             return known is None
         entry = event.entry
-        return (entry is not None and known is not None and known[0] == entry.create_revision
-                and known[1] >= entry.mod_revision)
+        return (
+            entry is not None
+            and known is not None
+            and known[0] == entry.create_revision
+            and known[1] >= entry.mod_revision
+        )
 
     def _on_event(self, event: WatchEvent) -> None:
         # On the watch's thread: never block; just say a read is due. An event that lands
@@ -178,8 +182,12 @@ class Follower:
                 self._epoch += 1
             self._cond.notify_all()
         if was and not self._connected:
-            log.warning("coordkit config %s: %s; serving the last known configuration (version %d)",
-                        self._name, event.reason or event.state.value, self._revision)
+            log.warning(
+                "coordkit config %s: %s; serving the last known configuration (version %d)",
+                self._name,
+                event.reason or event.state.value,
+                self._revision,
+            )
 
     # --- the thread ----------------------------------------------------------------
     def _run(self) -> None:
@@ -214,8 +222,13 @@ class Follower:
     def _note_failure(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         if not self._failing:
-            log.warning("coordkit config %s: reading failed (%s); serving the last known configuration "
-                        "(version %d) and retrying", self._name, error, self._revision)
+            log.warning(
+                "coordkit config %s: reading failed (%s); serving the last known configuration "
+                "(version %d) and retrying",
+                self._name,
+                error,
+                self._revision,
+            )
         self._failing = True
 
     def _read_and_apply(self) -> None:

@@ -44,7 +44,7 @@ def env_overrides(prefix: str | None, environ: Mapping[str, str], known: Iterabl
     for var, text in environ.items():
         if not var.startswith(prefix) or var == prefix:
             continue
-        key = names.get(var) or var[len(prefix):].lower().replace("__", "/")
+        key = names.get(var) or var[len(prefix) :].lower().replace("__", "/")
         try:
             found[normalize_key(key)] = text
         except InvalidNameError:
@@ -56,8 +56,9 @@ def _default_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def merge_layers(defaults: Mapping[str, Any], stored: Mapping[str, tuple[Any, str, int]],
-                 env: Mapping[str, str]) -> dict[str, Setting]:
+def merge_layers(
+    defaults: Mapping[str, Any], stored: Mapping[str, tuple[Any, str, int]], env: Mapping[str, str]
+) -> dict[str, Setting]:
     """Effective settings: env over stored (value, text, version) over defaults."""
     settings: dict[str, Setting] = {}
     for key in sorted(set(defaults) | set(stored) | set(env)):
@@ -72,8 +73,7 @@ def merge_layers(defaults: Mapping[str, Any], stored: Mapping[str, tuple[Any, st
         if key in env:
             layers["env"] = parse_text(env[key])
             chosen = Setting(key, layers["env"], "env", env[key], stored[key][2] if key in stored else 0)
-        settings[key] = Setting(chosen.key, chosen.value, chosen.source, chosen.text, chosen.version,
-                                layers)
+        settings[key] = Setting(chosen.key, chosen.value, chosen.source, chosen.text, chosen.version, layers)
     return settings
 
 
@@ -87,8 +87,9 @@ class Layers:
     environ: Mapping[str, str]
     schema_keys: frozenset[str] = frozenset()
 
-    def snapshot(self, app: str, root: str, entries: list[Entry], revision: int,
-                 previous: ConfigSnapshot | None = None) -> ConfigSnapshot:
+    def snapshot(
+        self, app: str, root: str, entries: list[Entry], revision: int, previous: ConfigSnapshot | None = None
+    ) -> ConfigSnapshot:
         """The effective state of the entries read below ``root`` at ``revision``. A key whose
         stored value is not JSON keeps its value in ``previous`` (the state served until now)."""
         prefix = root + "/"
@@ -99,7 +100,7 @@ class Layers:
         for entry in entries:
             if not entry.key.startswith(prefix):
                 continue
-            key = entry.key[len(prefix):]
+            key = entry.key[len(prefix) :]
             parts = key.split("/")
             parents.update("/".join(parts[:i]) for i in range(1, len(parts)))
             if key == MARKER:
@@ -114,5 +115,11 @@ class Layers:
                 stored[key] = (decoded[0], decoded[1], entry.version)
         known = {*self.defaults, *stored, *self.schema_keys}
         env = env_overrides(self.env_prefix, self.environ, known)
-        return ConfigSnapshot(app, merge_layers(self.defaults, stored, env), version=revision,
-                              marker_version=marker_version, parents=frozenset(parents), invalid=invalid)
+        return ConfigSnapshot(
+            app,
+            merge_layers(self.defaults, stored, env),
+            version=revision,
+            marker_version=marker_version,
+            parents=frozenset(parents),
+            invalid=invalid,
+        )

@@ -63,22 +63,46 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
     """
 
     @overload
-    def __init__(self: Config[None], client: Store, app: str, *, base: str = "/config",
-                 defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-                 schema: None = None, env_prefix: str | None = None,
-                 environ: Mapping[str, str] | None = None, writable: bool = False,
-                 live: bool = True) -> None: ...
+    def __init__(
+        self: Config[None],
+        client: Store,
+        app: str,
+        *,
+        base: str = "/config",
+        defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        schema: None = None,
+        env_prefix: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        writable: bool = False,
+        live: bool = True,
+    ) -> None: ...
     @overload
-    def __init__(self: Config[S], client: Store, app: str, *, base: str = "/config",
-                 defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-                 schema: Callable[..., S], env_prefix: str | None = None,
-                 environ: Mapping[str, str] | None = None, writable: bool = False,
-                 live: bool = True) -> None: ...
-    def __init__(self, client: Store, app: str, *, base: str = "/config",
-                 defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-                 schema: Callable[..., Any] | None = None, env_prefix: str | None = None,
-                 environ: Mapping[str, str] | None = None, writable: bool = False,
-                 live: bool = True) -> None:
+    def __init__(
+        self: Config[S],
+        client: Store,
+        app: str,
+        *,
+        base: str = "/config",
+        defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        schema: Callable[..., S],
+        env_prefix: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        writable: bool = False,
+        live: bool = True,
+    ) -> None: ...
+    def __init__(
+        self,
+        client: Store,
+        app: str,
+        *,
+        base: str = "/config",
+        defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        schema: Callable[..., Any] | None = None,
+        env_prefix: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        writable: bool = False,
+        live: bool = True,
+    ) -> None:
         self._client = client
         self._app = validate_name(app, "app name").strip("/")
         self._root = join("/" + validate_path(base, "config base").strip("/"), self._app)
@@ -86,8 +110,12 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
         merged = {**(self._schema.defaults() if self._schema else {}), **_load_defaults(defaults)}
         prefix = env_prefix_of(env_prefix)
         source = os.environ if environ is None else environ
-        self._layers = Layers(merged, prefix, {k: v for k, v in source.items() if prefix and k.startswith(prefix)},
-                              frozenset(self._schema.keys() if self._schema else ()))
+        self._layers = Layers(
+            merged,
+            prefix,
+            {k: v for k, v in source.items() if prefix and k.startswith(prefix)},
+            frozenset(self._schema.keys() if self._schema else ()),
+        )
         self._writer = Writer(client, self._root, self._app, schema=self._schema, defaults=merged)
         self._writable, self._live = writable, live
         self._lock = threading.Lock()
@@ -97,8 +125,13 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
         self._typed: Any = None
         self._error: ConfigValidationError | None = None
         self._closed = False
-        self._follower = Follower(client, self._root, read=lambda: read_subtree(client, self._root),
-                                  apply=self._apply, name=self._app)
+        self._follower = Follower(
+            client,
+            self._root,
+            read=lambda: read_subtree(client, self._root),
+            apply=self._apply,
+            name=self._app,
+        )
         self._start()
 
     def _start(self) -> None:
@@ -200,7 +233,9 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
         ``MySettings`` to type-checkers; without a schema it is a ``Config[None]`` and this
         raises ConfigurationError."""
         if self._schema is None:
-            raise ConfigurationError(f"config {self._app!r} has no schema: pass schema=... to client.config()")
+            raise ConfigurationError(
+                f"config {self._app!r} has no schema: pass schema=... to client.config()"
+            )
         return self._typed  # type: ignore[no-any-return]
 
     @property
@@ -214,8 +249,7 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
         return self._snapshot.exportable()
 
     # --- listening ---------------------------------------------------------------------
-    def on_change(self, callback: Listener | None = None, *,
-                  keys: Iterable[str] | None = None) -> Any:
+    def on_change(self, callback: Listener | None = None, *, keys: Iterable[str] | None = None) -> Any:
         """Call ``callback(changes)`` after each change batch (see :class:`ConfigChanges`);
         with ``keys``, only for changes of those keys (``"db/"``: every key below ``db``).
         Usable as a decorator; returns the callback. Inside the callback,
@@ -257,8 +291,10 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
             ticket = self._follower.request()
             wait = self._client.timeout if timeout is None else timeout
             if not self._follower.wait_for(lambda: self._follower.served(ticket), wait):
-                raise OperationTimeoutError(f"config {self._app!r}: no fresh read within {wait:g}s; "
-                                            f"still serving version {self.version}")
+                raise OperationTimeoutError(
+                    f"config {self._app!r}: no fresh read within {wait:g}s; "
+                    f"still serving version {self.version}"
+                )
         return self._snapshot
 
     # --- applying a state read (the follower's thread) ----------------------------------
@@ -272,8 +308,9 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
 
     def _apply(self, entries: list[Entry], revision: int) -> None:
         previous = self._snapshot
-        snapshot = self._layers.snapshot(self._app, self._root, entries, max(revision, previous.version),
-                                         previous)
+        snapshot = self._layers.snapshot(
+            self._app, self._root, entries, max(revision, previous.version), previous
+        )
         typed, error = self._validate(snapshot)
         self._snapshot, self._error = snapshot, error
         if error is None:

@@ -97,11 +97,22 @@ def _adapter(tp: Any) -> Any:
 # The pydantic error types that mean "not of the type the field has", said as the old messages
 # said them ("timeout: expected float, got "soon""): what a user needs is the field's type.
 _EXPECTED = {
-    "int_type": "int", "int_parsing": "int", "int_from_float": "int",
-    "float_type": "float", "float_parsing": "float", "finite_number": "float",
-    "bool_type": "bool", "bool_parsing": "bool", "string_type": "str",
-    "none_required": "null", "list_type": "a list", "tuple_type": "a list", "set_type": "a list",
-    "dict_type": "an object", "model_type": "an object", "dataclass_type": "an object",
+    "int_type": "int",
+    "int_parsing": "int",
+    "int_from_float": "int",
+    "float_type": "float",
+    "float_parsing": "float",
+    "finite_number": "float",
+    "bool_type": "bool",
+    "bool_parsing": "bool",
+    "string_type": "str",
+    "none_required": "null",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "set_type": "a list",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "dataclass_type": "an object",
 }
 
 
@@ -262,7 +273,8 @@ class Schema:
             self.kind = "function"
         else:
             raise ConfigurationError(
-                f"schema must be a dataclass, a pydantic model or a function, not {spec!r}")
+                f"schema must be a dataclass, a pydantic model or a function, not {spec!r}"
+            )
         self.spec = spec
 
     @property

@@ -106,9 +106,16 @@ class ConfigSnapshot(TypedGetters, Mapping[str, Any]):
 
     __slots__ = ("_app", "_invalid", "_marker_version", "_parents", "_settings", "_values", "_version")
 
-    def __init__(self, app: str, settings: Mapping[str, Setting], *, version: int = 0,
-                 marker_version: int = 0, parents: frozenset[str] = frozenset(),
-                 invalid: Mapping[str, Invalid] | None = None) -> None:
+    def __init__(
+        self,
+        app: str,
+        settings: Mapping[str, Setting],
+        *,
+        version: int = 0,
+        marker_version: int = 0,
+        parents: frozenset[str] = frozenset(),
+        invalid: Mapping[str, Invalid] | None = None,
+    ) -> None:
         self._app = app
         self._invalid = dict(invalid or {})
         self._settings = dict(settings)
@@ -173,17 +180,24 @@ class ConfigSnapshot(TypedGetters, Mapping[str, Any]):
     def stored(self) -> dict[str, Any]:
         """Only what the store holds (no defaults, no environment overrides), without the
         keys that hold no valid value (see :attr:`invalid`)."""
-        return {k: copy.deepcopy(s.layers["store"]) for k, s in self._settings.items()
-                if "store" in s.layers and k not in self._invalid}
+        return {
+            k: copy.deepcopy(s.layers["store"])
+            for k, s in self._settings.items()
+            if "store" in s.layers and k not in self._invalid
+        }
 
     def exportable(self) -> dict[str, Any]:
         """:meth:`stored`, for an export that must lose nothing: raises ConfigValidationError
         naming every key whose stored value is not JSON (an export without them, or with
         their last valid values, would not be what the store holds)."""
         if self._invalid:
-            raise ConfigValidationError("", f"cannot export: {', '.join(sorted(self._invalid))} hold stored "
-                                        "values that are not valid JSON; set or delete them first "
-                                        "(coordkit config set / config del)", app=self._app)
+            raise ConfigValidationError(
+                "",
+                f"cannot export: {', '.join(sorted(self._invalid))} hold stored "
+                "values that are not valid JSON; set or delete them first "
+                "(coordkit config set / config del)",
+                app=self._app,
+            )
         return self.stored()
 
     def last_valid(self, key: str) -> Stored | None:
@@ -205,8 +219,7 @@ class ConfigSnapshot(TypedGetters, Mapping[str, Any]):
         if not found:
             raise NotFoundError(f"config {self._app!r} has no setting {key!r}")
         outer = self._settings[holder]
-        return Setting(key.lstrip("/"), value, outer.source, outer.text, outer.version,
-                       {"within": holder})
+        return Setting(key.lstrip("/"), value, outer.source, outer.text, outer.version, {"within": holder})
 
     def source(self, key: str) -> str:
         """Where the effective value of ``key`` comes from: ``"default"``, ``"store"`` or
@@ -248,8 +261,13 @@ class ConfigChanges(Mapping[str, Change]):
     then kept its last valid state).
     """
 
-    def __init__(self, changes: Mapping[str, Change], snapshot: ConfigSnapshot,
-                 previous: ConfigSnapshot, error: ConfigurationError | None = None) -> None:
+    def __init__(
+        self,
+        changes: Mapping[str, Change],
+        snapshot: ConfigSnapshot,
+        previous: ConfigSnapshot,
+        error: ConfigurationError | None = None,
+    ) -> None:
         self._changes = dict(sorted(changes.items()))
         self.snapshot = snapshot
         self.previous = previous
@@ -280,8 +298,11 @@ class ConfigChanges(Mapping[str, Change]):
 
     def only(self, keys: tuple[str, ...]) -> ConfigChanges:
         """The changes of the given keys (a key ending in "/" stands for all keys below it)."""
-        kept = {k: c for k, c in self._changes.items()
-                if any(k == w or (w.endswith("/") and k.startswith(w)) for w in keys)}
+        kept = {
+            k: c
+            for k, c in self._changes.items()
+            if any(k == w or (w.endswith("/") and k.startswith(w)) for w in keys)
+        }
         return ConfigChanges(kept, self.snapshot, self.previous, self.error)
 
 
@@ -292,7 +313,9 @@ def changes_between(old: ConfigSnapshot, new: ConfigSnapshot) -> dict[str, Chang
     for key in sorted(before.keys() | after.keys()):
         a, b = before.get(key), after.get(key)
         if a is None or b is None or not same_value(a.value, b.value):
-            changed[key] = Change(copy.deepcopy(a.value) if a else None, copy.deepcopy(b.value) if b else None)
+            changed[key] = Change(
+                copy.deepcopy(a.value) if a else None, copy.deepcopy(b.value) if b else None
+            )
     return changed
 
 
@@ -300,5 +323,8 @@ def newly_invalid(previous: ConfigSnapshot, current: ConfigSnapshot) -> list[Con
     """One error per key whose stored value became invalid (or was rewritten, still invalid)
     between two states, for the error callbacks."""
     before = previous.invalid
-    return [ConfigValidationError(key, bad.problem, app=current.app)
-            for key, bad in sorted(current.invalid.items()) if before.get(key) != bad]
+    return [
+        ConfigValidationError(key, bad.problem, app=current.app)
+        for key, bad in sorted(current.invalid.items())
+        if before.get(key) != bad
+    ]

@@ -72,7 +72,8 @@ def read_subtree(client: Store, root: str, *, timeout: float | None = None) -> t
         last = exc.last_attempt.exception()
         if isinstance(last, _Torn):
             raise OperationTimeoutError(
-                f"the configuration under {root} kept changing while it was read; try again") from None
+                f"the configuration under {root} kept changing while it was read; try again"
+            ) from None
         assert isinstance(last, BaseException)
         raise last from None
 
@@ -83,10 +84,17 @@ def marker_value(keys: Iterable[str]) -> bytes:
     return json.dumps({"keys": sorted(keys)}, ensure_ascii=False).encode("utf-8")
 
 
-def change_ops(root: str, puts: Mapping[str, bytes], deletes: Iterable[str], *,
-               versions: Mapping[str, int] | None, marker_version: int | None,
-               parents: frozenset[str], blank_parents: bool,
-               absent: frozenset[str] = frozenset()) -> list[Op]:
+def change_ops(
+    root: str,
+    puts: Mapping[str, bytes],
+    deletes: Iterable[str],
+    *,
+    versions: Mapping[str, int] | None,
+    marker_version: int | None,
+    parents: frozenset[str],
+    blank_parents: bool,
+    absent: frozenset[str] = frozenset(),
+) -> list[Op]:
     """The operations of one atomic change of ``root``'s settings.
 
     ``versions`` (compare-and-set): key -> the stored version each written or deleted key
@@ -109,6 +117,12 @@ def change_ops(root: str, puts: Mapping[str, bytes], deletes: Iterable[str], *,
             ops.append(Put(join(root, key), b"", version=expected or None))
         elif expected != 0:
             ops.append(Delete(join(root, key), version=expected))
-    ops.append(Put(join(root, MARKER), marker_value([*puts, *deleted]),
-                   version=marker_version or None, create=marker_version == 0))
+    ops.append(
+        Put(
+            join(root, MARKER),
+            marker_value([*puts, *deleted]),
+            version=marker_version or None,
+            create=marker_version == 0,
+        )
+    )
     return ops

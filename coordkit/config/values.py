@@ -37,6 +37,7 @@ __all__ = [
 
 MARKER = ".version"  # written with every coordkit change (see coordkit.config)
 
+
 # --- keys ------------------------------------------------------------------------------
 def is_hidden(key: str) -> bool:
     """Keys whose first segment starts with "." are reserved (the change marker)."""
@@ -52,8 +53,10 @@ def normalize_key(key: object) -> str:
         raise InvalidNameError(f"config key {key!r} starts with '//'; write keys like 'db/pool/size'")
     body = validate_name(key, "config key")
     if is_hidden(body):
-        raise InvalidNameError(f"config key {body!r} starts with '.', which is reserved for coordkit's "
-                               "own bookkeeping; choose another name")
+        raise InvalidNameError(
+            f"config key {body!r} starts with '.', which is reserved for coordkit's "
+            "own bookkeeping; choose another name"
+        )
     return body
 
 
@@ -124,7 +127,8 @@ def encode(key: str, value: Any) -> bytes:
     except (TypeError, ValueError, RecursionError) as exc:
         raise ConfigurationError(
             f"config key {key!r}: {type(value).__name__} value {value!r} cannot be stored as JSON "
-            f"({exc}); use numbers, strings, booleans, null, lists and objects") from None
+            f"({exc}); use numbers, strings, booleans, null, lists and objects"
+        ) from None
 
 
 def _check_json(key: str, value: Any) -> Any:

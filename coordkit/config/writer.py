@@ -22,13 +22,21 @@ __all__ = ["Writer"]
 class Writer:
     """Writes one application's settings under ``root`` as single commits."""
 
-    def __init__(self, client: Store, root: str, app: str, *, schema: Schema | None,
-                 defaults: Mapping[str, Any]) -> None:
+    def __init__(
+        self, client: Store, root: str, app: str, *, schema: Schema | None, defaults: Mapping[str, Any]
+    ) -> None:
         self._client, self._root, self._app = client, root, app
         self._schema, self._defaults = schema, defaults
 
-    def write(self, puts: dict[str, Any], deletes: list[str], *, base: ConfigSnapshot,
-              versions: dict[str, int] | None, expect: ConfigSnapshot | None) -> int:
+    def write(
+        self,
+        puts: dict[str, Any],
+        deletes: list[str],
+        *,
+        base: ConfigSnapshot,
+        versions: dict[str, int] | None,
+        expect: ConfigSnapshot | None,
+    ) -> int:
         """Apply ``puts`` and ``deletes`` (with the change marker) in one commit; returns its
         revision. ``base`` is the state the writer knows; see ``Config.update`` for the rest.
         Raises ConfigValidationError or CommitTooLargeError (nothing written) or a
@@ -39,14 +47,23 @@ class Writer:
         # Keys never seen are written as creates (one round trip on ZooKeeper, which
         # otherwise learns one new key per attempt); if one appeared meanwhile, write
         # again without that guess.
-        guesses = frozenset() if versions is not None else frozenset(
-            k for k in encoded if k not in known.settings() and k not in known.parents)
+        guesses = (
+            frozenset()
+            if versions is not None
+            else frozenset(k for k in encoded if k not in known.settings() and k not in known.parents)
+        )
         self._check_size(len(encoded) + len(deletes))
         while True:
-            ops = change_ops(self._root, encoded, deletes, versions=versions,
-                             marker_version=None if expect is None else expect.marker_version,
-                             parents=known.parents, blank_parents=self._client.backend.capabilities.stored_parents,
-                             absent=guesses)
+            ops = change_ops(
+                self._root,
+                encoded,
+                deletes,
+                versions=versions,
+                marker_version=None if expect is None else expect.marker_version,
+                parents=known.parents,
+                blank_parents=self._client.backend.capabilities.stored_parents,
+                absent=guesses,
+            )
             try:
                 results = self._client.commit(ops)
                 break
@@ -64,11 +81,14 @@ class Writer:
             raise CommitTooLargeError(
                 f"config {self._app!r}: one change writes or removes at most {MAX_COMMIT_OPS - 1} keys "
                 f"(a commit holds {MAX_COMMIT_OPS} ops on every backend, etcd's --max-txn-ops, and one "
-                f"is the change marker), not {keys}; split it into several changes")
+                f"is the change marker), not {keys}; split it into several changes"
+            )
 
     def _conflict(self, exc: ConflictError) -> ConflictError:
-        return type(exc)(f"config {self._app!r}: the change lost a race with another change ({exc}); "
-                         "read the config again and retry")
+        return type(exc)(
+            f"config {self._app!r}: the change lost a race with another change ({exc}); "
+            "read the config again and retry"
+        )
 
     def check(self, base: ConfigSnapshot, puts: dict[str, Any], deletes: list[str]) -> None:
         """Refuse a change that makes valid settings invalid, or whose own keys are wrong.
@@ -82,8 +102,9 @@ class Writer:
             self._schema.build(unflatten(after))
         except ConfigValidationError as exc:
             touched = [*puts, *deletes]
-            mine = any(exc.key == k or exc.key.startswith(k + "/") or k.startswith(exc.key + "/")
-                       for k in touched)
+            mine = any(
+                exc.key == k or exc.key.startswith(k + "/") or k.startswith(exc.key + "/") for k in touched
+            )
             try:
                 self._schema.build(unflatten(current))
             except ConfigValidationError:

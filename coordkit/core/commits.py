@@ -61,10 +61,12 @@ def _check_commit_size(ops: list[Op], namespace: str) -> None:
     if count > MAX_COMMIT_OPS:
         raise CommitTooLargeError(
             f"a commit holds at most {MAX_COMMIT_OPS} ops on every backend (etcd's default "
-            f"--max-txn-ops), not {count}; split it into several commits")
+            f"--max-txn-ops), not {count}; split it into several commits"
+        )
     total = sum(_commit_bytes(op, namespace) for op in ops)
     if total > MAX_VALUE_BYTES:
         raise CommitTooLargeError(
             f"a commit writes at most {MAX_VALUE_BYTES} bytes of values and keys on every backend "
             f"(ZooKeeper's jute.maxbuffer, 1 MiB, bounds one multi), not {total}; split it into "
-            "several commits")
+            "several commits"
+        )

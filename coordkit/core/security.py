@@ -20,8 +20,15 @@ from typing import Union
 
 from ..errors import ConfigurationError
 
-__all__ = ["ACL_PRESETS", "SECURITY_OPTIONS", "TLS", "Security", "refuse_password_in_url",
-           "resolve_security", "split_user"]
+__all__ = [
+    "ACL_PRESETS",
+    "SECURITY_OPTIONS",
+    "TLS",
+    "Security",
+    "refuse_password_in_url",
+    "resolve_security",
+    "split_user",
+]
 
 # URL query options handled here rather than by _url's table.
 SECURITY_OPTIONS = {
@@ -30,7 +37,7 @@ SECURITY_OPTIONS = {
     "cert": "client certificate (PEM) for mutual TLS; needs key",
     "key": "private key (PEM) of the client certificate",
     "acl": "ZooKeeper ACL of created nodes: creator, creator+read (world-readable) or open, "
-           "or scheme:id:perms entries",
+    "or scheme:id:perms entries",
     "sasl": "ZooKeeper SASL mechanism for the user (DIGEST-MD5; GSSAPI untested); default: digest",
 }
 SASL_MECHANISMS = ("DIGEST-MD5", "GSSAPI")
@@ -42,8 +49,10 @@ ACL_PRESETS = ("creator", "creator+read", "open")
 _ACL_SCHEMES = ("world", "auth", "digest", "ip", "sasl", "x509", "super")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-_WHERE_PASSWORD = ("put the password in a file and pass password_file= to connect() (or "
-                   "--password-file, or set COORDKIT_PASSWORD_FILE)")
+_WHERE_PASSWORD = (
+    "put the password in a file and pass password_file= to connect() (or "
+    "--password-file, or set COORDKIT_PASSWORD_FILE)"
+)
 
 _PORT_FIRST = re.compile(r"\d*([,/?#]|$)")  # what follows host: in a URL without a password
 
@@ -73,8 +82,10 @@ class Security:
 
     def __repr__(self) -> str:
         shown = "***" if self.password is not None else None
-        return (f"Security(tls={self.tls!r}, user={self.user!r}, password={shown}, acl={self.acl!r}, "
-                f"sasl={self.sasl!r})")
+        return (
+            f"Security(tls={self.tls!r}, user={self.user!r}, password={shown}, acl={self.acl!r}, "
+            f"sasl={self.sasl!r})"
+        )
 
     @property
     def enabled(self) -> bool:
@@ -97,8 +108,10 @@ def refuse_password_in_url(url: str) -> None:
             return
     user = userinfo.split(":", 1)[0]
     masked = url.replace(userinfo + "@", f"{user}:***@", 1)
-    raise ConfigurationError(f"{masked!r}: a password does not go in the URL, where logs and "
-                             f"process lists show it; {_WHERE_PASSWORD}")
+    raise ConfigurationError(
+        f"{masked!r}: a password does not go in the URL, where logs and "
+        f"process lists show it; {_WHERE_PASSWORD}"
+    )
 
 
 def split_user(netloc: str) -> tuple[str | None, str]:
@@ -158,8 +171,9 @@ def _tls(tls: object, files: Mapping[str, object]) -> TLS | None:
         files = {"ca": tls.ca, "cert": tls.cert, "key": tls.key, **{k: v for k, v in files.items() if v}}
         tls = True
     elif tls is not None and not isinstance(tls, (bool, str)):
-        raise ConfigurationError(f"tls= takes True, False or coordkit.TLS(ca=, cert=, key=), "
-                                 f"not {type(tls).__name__}")
+        raise ConfigurationError(
+            f"tls= takes True, False or coordkit.TLS(ca=, cert=, key=), not {type(tls).__name__}"
+        )
     given = {name: _readable(name, value) for name, value in files.items() if value}
     wanted = _flag(tls) if tls is not None else bool(given)
     if not wanted:
@@ -175,8 +189,10 @@ def _tls(tls: object, files: Mapping[str, object]) -> TLS | None:
 
 
 def _no_passphrase() -> bytes:
-    raise ConfigurationError("the client key file is encrypted: give an unencrypted PEM key "
-                             "(neither gRPC nor kazoo takes a passphrase)")
+    raise ConfigurationError(
+        "the client key file is encrypted: give an unencrypted PEM key "
+        "(neither gRPC nor kazoo takes a passphrase)"
+    )
 
 
 def _loadable(tls: TLS) -> None:
@@ -194,10 +210,13 @@ def _loadable(tls: TLS) -> None:
             context.load_cert_chain(tls.cert, tls.key, password=_no_passphrase)
         except ssl.SSLError as exc:
             if "KEY_VALUES_MISMATCH" in str(exc).upper():
-                raise ConfigurationError(f"key file {tls.key!r} is not the private key of the "
-                                         f"certificate {tls.cert!r}") from None
-            raise ConfigurationError(f"cert {tls.cert!r} and key {tls.key!r} must be PEM files: a "
-                                     "certificate and its unencrypted private key") from None
+                raise ConfigurationError(
+                    f"key file {tls.key!r} is not the private key of the certificate {tls.cert!r}"
+                ) from None
+            raise ConfigurationError(
+                f"cert {tls.cert!r} and key {tls.key!r} must be PEM files: a "
+                "certificate and its unencrypted private key"
+            ) from None
 
 
 def _acl(spec: object) -> tuple[str, ...] | str | None:
@@ -210,18 +229,31 @@ def _acl(spec: object) -> tuple[str, ...] | str | None:
         scheme, _, rest = str(entry).partition(":")
         ident, _, perms = rest.rpartition(":")
         no_id = scheme not in ("auth", "world") and not ident
-        if (scheme not in _ACL_SCHEMES or not perms or set(perms) - set("crwda") or no_id
-                or (scheme == "digest" and ":" not in ident)):
+        if (
+            scheme not in _ACL_SCHEMES
+            or not perms
+            or set(perms) - set("crwda")
+            or no_id
+            or (scheme == "digest" and ":" not in ident)
+        ):
             raise ConfigurationError(
                 f"acl entry {entry!r} is not scheme:id:perms with a scheme of {', '.join(_ACL_SCHEMES)} "
                 "(e.g. world:anyone:r, auth::cdrwa, digest:bob:<hash>:crdwa) "
-                f"nor one of {', '.join(ACL_PRESETS)}")
+                f"nor one of {', '.join(ACL_PRESETS)}"
+            )
     return tuple(str(entry) for entry in entries)
 
 
-def resolve_security(*, in_process: bool, acl: bool, tls_scheme: bool, url_user: str | None,
-                     query: Mapping[str, object], keywords: Mapping[str, object],
-                     env: Mapping[str, str] | None = None) -> Security:
+def resolve_security(
+    *,
+    in_process: bool,
+    acl: bool,
+    tls_scheme: bool,
+    url_user: str | None,
+    query: Mapping[str, object],
+    keywords: Mapping[str, object],
+    env: Mapping[str, str] | None = None,
+) -> Security:
     """Credentials from keywords, then the URL, then the environment (see the module doc).
 
     ``in_process``: the store has no servers (memory://), so nothing may be given; ``acl``:
@@ -254,12 +286,14 @@ def resolve_security(*, in_process: bool, acl: bool, tls_scheme: bool, url_user:
     user = _user(given.get("user") or url_user or env.get("COORDKIT_USER") or None)
     password = _password(given, env)
     if password is not None and user is None:
-        raise ConfigurationError("a password was given without a user: pass user= (or user@host "
-                                 "in the URL, --user, COORDKIT_USER)")
+        raise ConfigurationError(
+            "a password was given without a user: pass user= (or user@host in the URL, --user, COORDKIT_USER)"
+        )
     if user is not None and password is None and sasl != "GSSAPI":
         raise ConfigurationError(f"user {user!r} has no password: {_WHERE_PASSWORD}")
-    return Security(tls=tls, user=user, password=password, acl=_acl(given.get("acl", query.get("acl"))),
-                    sasl=sasl)
+    return Security(
+        tls=tls, user=user, password=password, acl=_acl(given.get("acl", query.get("acl"))), sasl=sasl
+    )
 
 
 def _user(user: object) -> str | None:
@@ -270,8 +304,10 @@ def _user(user: object) -> str | None:
     if not isinstance(user, str):
         raise ConfigurationError(f"user= must be a str, not {type(user).__name__}")
     if ":" in user or not user.isprintable() or user.strip() != user:
-        raise ConfigurationError(f"user name {user!r} has a ':', a control character or spaces at an "
-                                 "end, which no backend takes the same way: use a plain name")
+        raise ConfigurationError(
+            f"user name {user!r} has a ':', a control character or spaces at an "
+            "end, which no backend takes the same way: use a plain name"
+        )
     return user
 
 
@@ -280,7 +316,9 @@ def _sasl(acl: bool, raw: object) -> str | None:
         return None
     mechanism = str(raw).upper()
     if not acl:
-        raise ConfigurationError("sasl= is a ZooKeeper option; etcd authenticates users by password or certificate")
+        raise ConfigurationError(
+            "sasl= is a ZooKeeper option; etcd authenticates users by password or certificate"
+        )
     if mechanism not in SASL_MECHANISMS:
         raise ConfigurationError(f"sasl={raw!r} is not one of {', '.join(SASL_MECHANISMS)}")
     import importlib.util
@@ -299,8 +337,9 @@ def _password(given: Mapping[str, object], env: Mapping[str, str]) -> str | None
         if not isinstance(password, str):  # str(b"pw") would be the password "b'pw'"
             raise ConfigurationError(f"password= must be a str, not {type(password).__name__}")
         if not password:
-            raise ConfigurationError("password= is empty: give the password (an empty password "
-                                     "file is refused the same way)")
+            raise ConfigurationError(
+                "password= is empty: give the password (an empty password file is refused the same way)"
+            )
         return password
     if "password_file" in given:
         return _read_password(given["password_file"])

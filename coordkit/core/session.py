@@ -43,8 +43,15 @@ from ..backends.base import Backend, ConnectionEvent
 from ..errors import BackendUnavailableError, ClosedError, SessionLostError
 from .retry import NEW_SESSION
 
-__all__ = ["DEFAULT_MARGIN", "DEFAULT_MARGIN_RATE", "Session", "SessionEvent", "SessionListener", "SessionState",
-           "default_margin"]
+__all__ = [
+    "DEFAULT_MARGIN",
+    "DEFAULT_MARGIN_RATE",
+    "Session",
+    "SessionEvent",
+    "SessionListener",
+    "SessionState",
+    "default_margin",
+]
 
 log = logging.getLogger("coordkit.session")  # the name the README documents, older than coordkit.core
 
@@ -141,8 +148,12 @@ class Session:
         # failing; a caller who asked for 100 s and holds a lock on 10 s must hear of it.
         granted = self._backend.session_ttl
         if granted and abs(granted - self._asked_ttl) > 1e-3 and granted != math.ceil(self._asked_ttl):
-            log.warning("coordkit session %x: asked for a TTL of %gs, the server granted %gs",
-                        self._backend.session_id, self._asked_ttl, granted)
+            log.warning(
+                "coordkit session %x: asked for a TTL of %gs, the server granted %gs",
+                self._backend.session_id,
+                self._asked_ttl,
+                granted,
+            )
 
     @property
     def last_heard(self) -> float:
@@ -169,7 +180,8 @@ class Session:
             if self._generation != generation:
                 return False
             return self._state is SessionState.CONNECTED or (
-                while_suspended and self._state is SessionState.SUSPENDED)
+                while_suspended and self._state is SessionState.SUSPENDED
+            )
 
     def add_listener(self, listener: SessionListener) -> None:
         """Call ``listener`` with every later :class:`SessionEvent` (on the dispatcher thread)."""
@@ -218,9 +230,7 @@ class Session:
             target=self._dispatch, name="coordkit-session-events", daemon=True
         )
         self._dispatcher.start()
-        self._heartbeat = threading.Thread(
-            target=self._run, name="coordkit-session-heartbeat", daemon=True
-        )
+        self._heartbeat = threading.Thread(target=self._run, name="coordkit-session-heartbeat", daemon=True)
         self._heartbeat.start()
 
     def close(self) -> None:
@@ -260,11 +270,17 @@ class Session:
         if time.monotonic() < self.valid_until:
             return
         with self._cond:
-            if self._state in (SessionState.CONNECTED, SessionState.SUSPENDED) \
-                    and time.monotonic() >= self.valid_until:
-                self._transition(SessionState.LOST, (
-                    f"no acknowledged heartbeat for the session TTL ({self._backend.session_ttl:g}s) "
-                    f"less the {self.margin:g}s margin"))
+            if (
+                self._state in (SessionState.CONNECTED, SessionState.SUSPENDED)
+                and time.monotonic() >= self.valid_until
+            ):
+                self._transition(
+                    SessionState.LOST,
+                    (
+                        f"no acknowledged heartbeat for the session TTL ({self._backend.session_ttl:g}s) "
+                        f"less the {self.margin:g}s margin"
+                    ),
+                )
                 self._wake = True
                 self._cond.notify_all()
 
@@ -283,8 +299,14 @@ class Session:
             down = f", after {time.monotonic() - self._down_since:.1f}s without the servers"
         elif event.previous is SessionState.CONNECTED:
             self._down_since = time.monotonic()
-        log.info("coordkit session %x: %s -> %s (%s%s)", self._session_id,
-                 event.previous.value, state.value, reason, down)
+        log.info(
+            "coordkit session %x: %s -> %s (%s%s)",
+            self._session_id,
+            event.previous.value,
+            state.value,
+            reason,
+            down,
+        )
 
     def _on_connection_event(self, event: ConnectionEvent) -> None:
         # Runs on the backend's thread: record and wake the heartbeat, never block.
@@ -377,9 +399,12 @@ class Session:
 
     def _reopen(self) -> None:
         retrying = Retrying(  # every failure but a close is retried: a new session must come
-            wait=NEW_SESSION, retry=retry_if_not_exception_type(ClosedError),
-            before_sleep=lambda state: log.debug("coordkit: opening a new session failed: %r",
-                                                 state.outcome.exception() if state.outcome else None),
+            wait=NEW_SESSION,
+            retry=retry_if_not_exception_type(ClosedError),
+            before_sleep=lambda state: log.debug(
+                "coordkit: opening a new session failed: %r",
+                state.outcome.exception() if state.outcome else None,
+            ),
             reraise=True,
         )
         try:

@@ -57,20 +57,26 @@ def _refused_client_cert(endpoint: str, tls: TLS, alert: str) -> str:
     if "EXPIRED" in alert or (expires is not None and expires < time.time()):
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires)) if expires else "already"
         return f"the client certificate {tls.cert} expired ({when}): renew it"
-    return (f"{endpoint} refused the client certificate {tls.cert} ({alert.lower()}): it must be "
-            "signed by a CA the server trusts")
+    return (
+        f"{endpoint} refused the client certificate {tls.cert} ({alert.lower()}): it must be "
+        "signed by a CA the server trusts"
+    )
 
 
 def _verify_failure(endpoint: str, host: str, tls: TLS, exc: ssl.SSLCertVerificationError) -> str:
     reason = exc.verify_message or str(exc)
     if "mismatch" in reason.lower():
-        return (f"the certificate of {endpoint} is not valid for the name {host!r}: connect by a "
-                "name the certificate lists")
+        return (
+            f"the certificate of {endpoint} is not valid for the name {host!r}: connect by a "
+            "name the certificate lists"
+        )
     if "expired" in reason.lower():
         return f"the certificate of {endpoint} has expired: the server needs a new one"
     where = f"the CA bundle {tls.ca}" if tls.ca else "the system's CA store"
-    return (f"the certificate of {endpoint} is not trusted by {where} ({reason}): pass ca= with "
-            "the CA that signed it (--ca, COORDKIT_CA)")
+    return (
+        f"the certificate of {endpoint} is not trusted by {where} ({reason}): pass ca= with "
+        "the CA that signed it (--ca, COORDKIT_CA)"
+    )
 
 
 def _speaks_tls(endpoint: str, scheme: str) -> str:
@@ -78,8 +84,9 @@ def _speaks_tls(endpoint: str, scheme: str) -> str:
     return f"{endpoint} speaks TLS: use {fix} with ca= naming the CA that signed its certificate"
 
 
-def _ssl_failure(endpoint: str, host: str, tls: TLS | None, exc: ssl.SSLError, scheme: str, *,
-                 handshake_done: bool) -> str | None:
+def _ssl_failure(
+    endpoint: str, host: str, tls: TLS | None, exc: ssl.SSLError, scheme: str, *, handshake_done: bool
+) -> str | None:
     """What ``exc`` proves. Only positive evidence says "speaks TLS": an alert from the server,
     or a handshake that went through. A connection closed or garbled before the handshake ended
     (how a plaintext server treats a ClientHello; Python builds word it differently: "unexpected
@@ -128,8 +135,9 @@ def diagnose(endpoint: str, tls: TLS | None, timeout: float, *, scheme: str) -> 
     return _speaks_tls(endpoint, scheme) if tls is None and handshake_done else None
 
 
-def diagnose_tls(endpoints: Sequence[str], security: Security, timeout: float, *,
-                 scheme: str = "zookeeper") -> str | None:
+def diagnose_tls(
+    endpoints: Sequence[str], security: Security, timeout: float, *, scheme: str = "zookeeper"
+) -> str | None:
     """The first TLS reason found on ``endpoints`` (one probe of at most ~2 s each), or None."""
     probe_timeout = max(0.2, min(2.0, timeout / 2))
     for endpoint in endpoints:

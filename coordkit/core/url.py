@@ -102,17 +102,21 @@ def _checked(scheme: Scheme, name: str, raw: object) -> float:
     value = positive_seconds(raw, f"option {name}")
     if name != "ttl" and value > MAX_OPERATION_SECONDS:
         # Past the deadlines gRPC and kazoo can hold, which then expire at once or overflow.
-        raise ConfigurationError(f"option {name}={value:g} is over {MAX_OPERATION_SECONDS:g} seconds "
-                                 "(a day); give a timeout for one operation, not for ever")
+        raise ConfigurationError(
+            f"option {name}={value:g} is over {MAX_OPERATION_SECONDS:g} seconds "
+            "(a day); give a timeout for one operation, not for ever"
+        )
     if name == "ttl" and not scheme.in_process and not 1 <= value <= 3600:
         raise ConfigurationError(
             f"option ttl={value:g} is outside 1-3600 seconds; {scheme.kind} sessions need at least a second "
-            "(ZooKeeper also clamps to 2-20 ticks, etcd to its minimum lease TTL)")
+            "(ZooKeeper also clamps to 2-20 ticks, etcd to its minimum lease TTL)"
+        )
     return value
 
 
-def _options(scheme: Scheme, url: str, query: list[tuple[str, str]],
-             overrides: dict[str, object]) -> tuple[float, float, float, float | None]:
+def _options(
+    scheme: Scheme, url: str, query: list[tuple[str, str]], overrides: dict[str, object]
+) -> tuple[float, float, float, float | None]:
     """``(ttl, timeout, connect_timeout, margin)`` from the URL's query, then the keywords over it.
 
     Every query option is validated even when a keyword overrides it: a typo in a URL is an
@@ -158,7 +162,9 @@ def default_url() -> str:
     )
 
 
-def parse_url(url: str | None, options: dict[str, object], security: dict[str, object] | None = None) -> Target:
+def parse_url(
+    url: str | None, options: dict[str, object], security: dict[str, object] | None = None
+) -> Target:
     """Parse ``url`` (None: :func:`default_url`) and ``options``; ``security`` holds connect()'s
     credential keywords (see :func:`coordkit.core.security.resolve_security`).
 
@@ -187,8 +193,21 @@ def parse_url(url: str | None, options: dict[str, object], security: dict[str, o
     else:
         endpoints = _endpoints(scheme.kind, scheme.default_port, netloc, url)
     secured = resolve_security(
-        in_process=scheme.in_process, acl=scheme.acl, tls_scheme=scheme.tls,
-        url_user=url_user, query=secure_query, keywords=security or {},
+        in_process=scheme.in_process,
+        acl=scheme.acl,
+        tls_scheme=scheme.tls,
+        url_user=url_user,
+        query=secure_query,
+        keywords=security or {},
     )
-    return Target(scheme.kind, endpoints, _namespace(path, url), ttl, timeout, connect_timeout, url,
-                  margin=margin, security=secured)
+    return Target(
+        scheme.kind,
+        endpoints,
+        _namespace(path, url),
+        ttl,
+        timeout,
+        connect_timeout,
+        url,
+        margin=margin,
+        security=secured,
+    )

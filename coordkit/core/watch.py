@@ -22,8 +22,11 @@ class WatchHandle:
     leaving the ``with`` block) stops it; iteration then ends.
     """
 
-    def __init__(self, start: Callable[[Callable[[WatchEvent], None]], Watch],
-                 callback: Callable[[WatchEvent], None] | None) -> None:
+    def __init__(
+        self,
+        start: Callable[[Callable[[WatchEvent], None]], Watch],
+        callback: Callable[[WatchEvent], None] | None,
+    ) -> None:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._cancelled = threading.Event()
         self._watch = start(callback if callback is not None else self._queue.put)

@@ -58,8 +58,12 @@ class DevServer:
         return Path(self.folder) / "server.log"
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "command": list(self.command), "data_dir": str(self.data_dir),
-                "log": str(self.log_path)}
+        return {
+            **asdict(self),
+            "command": list(self.command),
+            "data_dir": str(self.data_dir),
+            "log": str(self.log_path),
+        }
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,15 @@ def read_record(kind: str) -> DevServer | None:
     """The recorded server of ``kind``, or None when there is none (or it cannot be read)."""
     try:
         data = json.loads(record_path(kind).read_text())
-        return DevServer(data["kind"], int(data["pid"]), data["url"], dict(data["ports"]), data["folder"],
-                         tuple(data["command"]), float(data["started_at"]))
+        return DevServer(
+            data["kind"],
+            int(data["pid"]),
+            data["url"],
+            dict(data["ports"]),
+            data["folder"],
+            tuple(data["command"]),
+            float(data["started_at"]),
+        )
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -161,8 +172,9 @@ def _ownership_without_proc(server: DevServer) -> Ownership:
         return "gone"
     except PermissionError:
         return "other"
-    shown = subprocess.run(["ps", "-o", "args=", "-p", str(server.pid)], capture_output=True,
-                           text=True, check=False).stdout
+    shown = subprocess.run(
+        ["ps", "-o", "args=", "-p", str(server.pid)], capture_output=True, text=True, check=False
+    ).stdout
     return "ours" if server.folder in shown else "other"
 
 
@@ -191,6 +203,10 @@ def kill(server: DevServer) -> None:
 
 def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     """Poll ``condition`` every 50 ms until it is true (True) or ``timeout`` passes (False)."""
-    retrying = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.05),
-                        retry=retry_if_result(lambda done: not done), retry_error_callback=lambda _: False)
+    retrying = Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.05),
+        retry=retry_if_result(lambda done: not done),
+        retry_error_callback=lambda _: False,
+    )
     return bool(retrying(condition))

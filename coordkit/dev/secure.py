@@ -40,10 +40,16 @@ def harness(kind: str, folder: Path, *, binary: str | None = None) -> ServerProc
     credentials = folder / "credentials"
     try:
         if kind == "etcd":
-            return SecureEtcdServer(binary=binary, keep_data=True, users=[User(DEV_USER)],
-                                    credentials_dir=credentials, reuse_credentials=True)
-        return SecureZooKeeperServer(keep_data=True, users=[User(DEV_USER)], credentials_dir=credentials,
-                                     reuse_credentials=True)
+            return SecureEtcdServer(
+                binary=binary,
+                keep_data=True,
+                users=[User(DEV_USER)],
+                credentials_dir=credentials,
+                reuse_credentials=True,
+            )
+        return SecureZooKeeperServer(
+            keep_data=True, users=[User(DEV_USER)], credentials_dir=credentials, reuse_credentials=True
+        )
     except ServerError as exc:  # no cryptography package, most likely
         raise DevServerError(f"cannot start a secure {kind}: {exc}") from None
 

@@ -60,11 +60,27 @@ from .records import (
 from .secure import harness as secure_harness
 from .secure import is_secure, url_of
 
-__all__ = ["DEFAULT_PORTS", "KINDS", "PORT_ENV", "DevServer", "DevServerError", "DevStatus", "DownResult",
-           "UpResult", "dev_dir", "down", "running_url", "status", "up"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "KINDS",
+    "PORT_ENV",
+    "DevServer",
+    "DevServerError",
+    "DevStatus",
+    "DownResult",
+    "UpResult",
+    "dev_dir",
+    "down",
+    "running_url",
+    "status",
+    "up",
+]
 
 KINDS = ("etcd", "zookeeper")
-DEFAULT_PORTS: dict[str, dict[str, int]] = {"etcd": {"client": 2379, "peer": 2380}, "zookeeper": {"client": 2181}}
+DEFAULT_PORTS: dict[str, dict[str, int]] = {
+    "etcd": {"client": 2379, "peer": 2380},
+    "zookeeper": {"client": 2181},
+}
 PORT_ENV = {"etcd": "COORDKIT_DEV_ETCD_PORT", "zookeeper": "COORDKIT_DEV_ZOOKEEPER_PORT"}
 _SCHEMES = {"etcd": "etcd", "zookeeper": "zk"}
 _HOST = "127.0.0.1"
@@ -142,8 +158,13 @@ def status(kinds: Collection[str] | None = None, *, timeout: float = 1.0) -> lis
 # --- up ------------------------------------------------------------------------------------------
 
 
-def up(kinds: Collection[str] | None = None, *, ports: Mapping[str, int] | None = None,
-       start_timeout: float = 60.0, secure: bool = False) -> UpResult:
+def up(
+    kinds: Collection[str] | None = None,
+    *,
+    ports: Mapping[str, int] | None = None,
+    start_timeout: float = 60.0,
+    secure: bool = False,
+) -> UpResult:
     """Start the dev servers asked for (default: every kind installed here) unless they already run.
 
     Waits until each serves (at most ``start_timeout`` seconds each). A stale record is replaced.
@@ -165,7 +186,9 @@ def up(kinds: Collection[str] | None = None, *, ports: Mapping[str, int] | None 
                 continue
             current = _current(kind, start_timeout)
             if current is not None and secure and not is_secure(current):
-                raise DevServerError(f"the {kind} dev server runs without --secure: `coordkit dev down` first")
+                raise DevServerError(
+                    f"the {kind} dev server runs without --secure: `coordkit dev down` first"
+                )
             if current is not None:
                 running.append(current)
             else:
@@ -254,8 +277,14 @@ def _start(kind: str, requested: int | None, timeout: float, secure: bool = Fals
     raise DevServerError(f"{kind}: its ports kept being taken by other programs; try again")
 
 
-def _harness(kind: str, ports: Mapping[str, int], *, folder: Path | None = None,
-             binary: str | None = None, secure: bool = False) -> ServerProcess:
+def _harness(
+    kind: str,
+    ports: Mapping[str, int],
+    *,
+    folder: Path | None = None,
+    binary: str | None = None,
+    secure: bool = False,
+) -> ServerProcess:
     """The test harness's server object for ``kind`` on ``ports`` (and in ``folder``, created).
 
     It is used for its config file, command line and health check only, never started: its
@@ -287,9 +316,15 @@ def _launch(kind: str, ports: Mapping[str, int], timeout: float, secure: bool = 
         offset = log_file.tell()
         try:
             # A session of its own: the terminal's Ctrl-C and hang-up must not reach it.
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
-                                    stderr=subprocess.STDOUT, cwd=folder, env=harness._environment(),
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=folder,
+                env=harness._environment(),
+                start_new_session=True,
+            )
         except OSError as exc:
             raise DevServerError(f"cannot run {command[0]}: {exc}") from exc
     adopt(proc)
@@ -315,13 +350,15 @@ def _await_serving(server: DevServer, proc: subprocess.Popen[bytes], offset: int
             raise _PortTaken(f"{server.kind}: a port of {server.ports} was taken")
         code = proc.poll()
         if code is not None:
-            raise DevServerError(f"{server.kind} exited with code {code} before serving; "
-                                 f"{_log_hint(server, offset)}")
+            raise DevServerError(
+                f"{server.kind} exited with code {code} before serving; {_log_hint(server, offset)}"
+            )
         return _serving(server, 0.5)
 
     if not wait_for(serving, timeout):
-        raise DevServerError(f"{server.kind} was not serving at {server.url} within {timeout:g}s; "
-                             f"{_log_hint(server, offset)}")
+        raise DevServerError(
+            f"{server.kind} was not serving at {server.url} within {timeout:g}s; {_log_hint(server, offset)}"
+        )
 
 
 def _log_since(server: DevServer, offset: int) -> str:
@@ -339,8 +376,9 @@ def _log_hint(server: DevServer, offset: int) -> str:
 # --- down ----------------------------------------------------------------------------------------
 
 
-def down(kinds: Collection[str] | None = None, *, purge: bool = False,
-         stop_timeout: float = 10.0) -> list[DownResult]:
+def down(
+    kinds: Collection[str] | None = None, *, purge: bool = False, stop_timeout: float = 10.0
+) -> list[DownResult]:
     """Stop the dev servers (all kinds by default) and remove their state files.
 
     Signals a pid only after checking that its command line is the recorded server's: SIGTERM,
@@ -370,8 +408,13 @@ def down(kinds: Collection[str] | None = None, *, purge: bool = False,
 def _serving(server: DevServer, timeout: float) -> bool:
     """Whether the server answers now: etcd's /health says true, ZooKeeper's ``srvr`` has a Mode."""
     try:
-        harness = _harness(server.kind, server.ports, binary=server.command[0] if server.kind == "etcd" else None,
-                           folder=Path(server.folder), secure=is_secure(server))
+        harness = _harness(
+            server.kind,
+            server.ports,
+            binary=server.command[0] if server.kind == "etcd" else None,
+            folder=Path(server.folder),
+            secure=is_secure(server),
+        )
     except ServerError:
         return False
     if isinstance(harness, EtcdServer):

@@ -75,7 +75,7 @@ def split_key(service_dir: str, key: str) -> str | None:
     rel = key.lstrip("/")
     if not rel.startswith(prefix):
         return None
-    rest = rel[len(prefix):]
+    rest = rel[len(prefix) :]
     return rest if rest and "/" not in rest else None
 
 
@@ -90,10 +90,12 @@ def check_address(address: object) -> str:
         except ValueError:
             raise ConfigurationError(
                 f"address {address!r} is not an IPv6 address; pass the port separately "
-                "(register(name, '10.0.0.7', 8080))") from None
+                "(register(name, '10.0.0.7', 8080))"
+            ) from None
     if not _HOSTNAME.match(text):
         raise ConfigurationError(
-            f"address {address!r} is not a host name or IP address (letters, digits, '.', '-', '_')")
+            f"address {address!r} is not a host name or IP address (letters, digits, '.', '-', '_')"
+        )
     return text
 
 
@@ -107,7 +109,8 @@ def check_weight(weight: object) -> int:
     if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
         raise ConfigurationError(
             f"weight must be an int from 1 to {MAX_WEIGHT}, not {weight!r} "
-            "(to drain an instance, lower its weight or mark it in its metadata)")
+            "(to drain an instance, lower its weight or mark it in its metadata)"
+        )
     return weight
 
 
@@ -119,7 +122,8 @@ def _encodable(text: str, what: str) -> str:
     except UnicodeEncodeError as exc:
         raise ConfigurationError(
             f"{what} contains a lone surrogate {text[exc.start]!r} at position {exc.start}, "
-            "which UTF-8 cannot encode; pass valid text") from None
+            "which UTF-8 cannot encode; pass valid text"
+        ) from None
     return text
 
 
@@ -149,7 +153,8 @@ def check_metadata(metadata: object) -> dict[str, str]:
         if not isinstance(value, str):
             raise ConfigurationError(
                 f"metadata value of {key!r} must be a str, not {type(value).__name__} {value!r}; "
-                "convert it (e.g. str(value))")
+                "convert it (e.g. str(value))"
+            )
         checked[key] = _encodable(value, f"metadata value of {key!r}")
     return checked
 
@@ -165,7 +170,7 @@ def check_uri_spec(spec: object) -> dict[str, Any] | None:
         position = 0
         for match in _TEMPLATE.finditer(spec):
             if match.start() > position:
-                parts.append({"value": spec[position:match.start()], "variable": False})
+                parts.append({"value": spec[position : match.start()], "variable": False})
             parts.append({"value": match.group(1), "variable": True})
             position = match.end()
         if position < len(spec):
@@ -175,4 +180,5 @@ def check_uri_spec(spec: object) -> dict[str, Any] | None:
         return dict(spec)
     raise ConfigurationError(
         f"uri_spec must be a template such as '{{scheme}}://{{address}}:{{port}}', "
-        f"Curator's {{'parts': [...]}} form, or None; not {spec!r}")
+        f"Curator's {{'parts': [...]}} form, or None; not {spec!r}"
+    )

@@ -112,8 +112,9 @@ class _LiveInstances:
     def __iter__(self) -> Iterator[ServiceInstance]:
         return iter(self._instances)
 
-    def wait_for(self, predicate: Callable[[tuple[ServiceInstance, ...]], bool],
-                 timeout: float | None = None) -> bool:
+    def wait_for(
+        self, predicate: Callable[[tuple[ServiceInstance, ...]], bool], timeout: float | None = None
+    ) -> bool:
         """Wait until ``predicate(instances)`` is true; False if ``timeout`` passed first."""
         with self._cond:
             return self._cond.wait_for(lambda: predicate(self._instances), timeout)
@@ -170,8 +171,9 @@ class _LiveInstances:
             arrived = self._cond.wait_for(lambda: not self._awaited, client.timeout)
             self._seen = self._awaited = None
         if not arrived:  # only if the watch thread is starved: the cache still converges
-            log.warning("coordkit discovery: %s started before its watch delivered every instance",
-                        self._path)
+            log.warning(
+                "coordkit discovery: %s started before its watch delivered every instance", self._path
+            )
 
     # --- changes -----------------------------------------------------------------------------
     def _on_event(self, event: WatchEvent) -> None:
@@ -285,7 +287,7 @@ class RegistryCache(_LiveInstances):
     def _locate(self, key: str) -> tuple[str, str] | None:
         prefix = self._path.strip("/") + "/"
         rel = key.lstrip("/")
-        parts = rel[len(prefix):].split("/") if rel.startswith(prefix) else []
+        parts = rel[len(prefix) :].split("/") if rel.startswith(prefix) else []
         return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
 
     def _present(self) -> set[str]:

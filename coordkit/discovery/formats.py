@@ -112,19 +112,21 @@ class _Curator:
     name = "curator"
 
     def encode(self, instance: ServiceInstance) -> bytes:
-        return _dump({
-            "name": instance.name,
-            "id": instance.id,
-            "address": instance.address,
-            "port": instance.port,
-            "sslPort": instance.ssl_port,
-            "payload": None,
-            "registrationTimeUTC": instance.registered_at,
-            "serviceType": "DYNAMIC",
-            "uriSpec": instance.uri_spec,
-            "weight": instance.weight,
-            "metadata": dict(instance.metadata),
-        })
+        return _dump(
+            {
+                "name": instance.name,
+                "id": instance.id,
+                "address": instance.address,
+                "port": instance.port,
+                "sslPort": instance.ssl_port,
+                "payload": None,
+                "registrationTimeUTC": instance.registered_at,
+                "serviceType": "DYNAMIC",
+                "uriSpec": instance.uri_spec,
+                "weight": instance.weight,
+                "metadata": dict(instance.metadata),
+            }
+        )
 
     def decode(self, service: str, key_id: str, value: bytes) -> ServiceInstance:
         data = _load(value)
@@ -142,9 +144,14 @@ class _Curator:
             metadata = payload.get("metadata")  # Spring Cloud Zookeeper's ZookeeperInstance
         uri_spec = data.get("uriSpec")
         return ServiceInstance(
-            name=service, id=_identifier(data, key_id), address=address, port=port,
-            metadata=_metadata(metadata), weight=_weight(data.get("weight")),
-            registered_at=_timestamp(data.get("registrationTimeUTC")), ssl_port=ssl_port,
+            name=service,
+            id=_identifier(data, key_id),
+            address=address,
+            port=port,
+            metadata=_metadata(metadata),
+            weight=_weight(data.get("weight")),
+            registered_at=_timestamp(data.get("registrationTimeUTC")),
+            ssl_port=ssl_port,
             uri_spec=uri_spec if isinstance(uri_spec, dict) else None,
         )
 
@@ -182,8 +189,7 @@ class _EtcdEndpoints:
             metadata["sslPort"] = instance.ssl_port
         if instance.uri_spec is not None:
             metadata["uriSpec"] = instance.uri_spec
-        return _dump({"Op": 0, "Addr": join_endpoint(instance.address, instance.port),
-                      "Metadata": metadata})
+        return _dump({"Op": 0, "Addr": join_endpoint(instance.address, instance.port), "Metadata": metadata})
 
     def decode(self, service: str, key_id: str, value: bytes) -> ServiceInstance:
         data = _load(value)
@@ -197,8 +203,12 @@ class _EtcdEndpoints:
         extra = extra if isinstance(extra, dict) else {}
         uri_spec = extra.get("uriSpec")
         return ServiceInstance(
-            name=service, id=key_id, address=host, port=port,
-            metadata=_metadata(extra.get("metadata")), weight=_weight(extra.get("weight")),
+            name=service,
+            id=key_id,
+            address=host,
+            port=port,
+            metadata=_metadata(extra.get("metadata")),
+            weight=_weight(extra.get("weight")),
             registered_at=_timestamp(extra.get("registrationTimeUTC")),
             ssl_port=_port(extra.get("sslPort"), "sslPort"),
             uri_spec=uri_spec if isinstance(uri_spec, dict) else None,

@@ -71,8 +71,12 @@ def decode_entry(fmt: InstanceFormat, service: str, instance_id: str, entry: Ent
     try:
         return fmt.decode(service, instance_id, entry.value)
     except FormatError as exc:
-        log.warning("coordkit discovery: skipping %s, not a service instance in %s format: %s",
-                    entry.key, fmt.name, exc)
+        log.warning(
+            "coordkit discovery: skipping %s, not a service instance in %s format: %s",
+            entry.key,
+            fmt.name,
+            exc,
+        )
         return None
 
 
@@ -104,7 +108,7 @@ def read_services(client: Store, *, base: str = DEFAULT_BASE) -> dict[str, list[
     services: dict[str, list[ServiceInstance]] = {}
     prefix = root.strip("/") + "/"
     for entry in client.tree(root):
-        rel = entry.key.lstrip("/")[len(prefix):] if entry.key.lstrip("/").startswith(prefix) else ""
+        rel = entry.key.lstrip("/")[len(prefix) :] if entry.key.lstrip("/").startswith(prefix) else ""
         parts = rel.split("/")
         if not rel or len(parts) > 2:
             continue
@@ -131,17 +135,32 @@ class Registration:
     be reached within the client's timeout (then nothing is registered).
     """
 
-    def __init__(self, client: Store, name: str, address: str, port: int, *, id: str | None = None,
-                 metadata: Mapping[str, str] | None = None, weight: int = 1, base: str = DEFAULT_BASE,
-                 ssl_port: int | None = None, uri_spec: str | Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        client: Store,
+        name: str,
+        address: str,
+        port: int,
+        *,
+        id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        weight: int = 1,
+        base: str = DEFAULT_BASE,
+        ssl_port: int | None = None,
+        uri_spec: str | Mapping[str, Any] | None = None,
+    ) -> None:
         service = check_service(name)
         instance_id = check_id(id) if id is not None else str(uuid.uuid4())
         self._client = client
         self._format = format_for(client.backend.capabilities.layout)
         self.key = instance_key(check_base(base), service, instance_id)
         self._instance = ServiceInstance(
-            name=service, id=instance_id, address=check_address(address), port=check_port(port),
-            metadata=check_metadata(metadata), weight=check_weight(weight),
+            name=service,
+            id=instance_id,
+            address=check_address(address),
+            port=check_port(port),
+            metadata=check_metadata(metadata),
+            weight=check_weight(weight),
             registered_at=int(time.time() * 1000),
             ssl_port=None if ssl_port is None else check_port(ssl_port, "ssl_port"),
             uri_spec=check_uri_spec(uri_spec),
@@ -190,11 +209,16 @@ class Registration:
         between a session loss and the re-registration, and after deregister). Answers by the
         clock: False from the session's ownership deadline on (the server may have removed
         the key by then), although no new session, hence no new generation, exists yet."""
-        return (not self._closed and self._entry is not None
-                and self._client.session.owns(self._generation, while_suspended=True))
+        return (
+            not self._closed
+            and self._entry is not None
+            and self._client.session.owns(self._generation, while_suspended=True)
+        )
 
     # --- changes ---------------------------------------------------------------------------
-    def update(self, *, metadata: Mapping[str, str] | None = None, weight: int | None = None) -> ServiceInstance:
+    def update(
+        self, *, metadata: Mapping[str, str] | None = None, weight: int | None = None
+    ) -> ServiceInstance:
         """Replace the metadata and/or the weight in place (same key, same id): e.g.
         ``update(weight=1)`` or ``update(metadata={"draining": "true"})`` to drain.
 
@@ -244,8 +268,12 @@ class Registration:
 
     # --- writing -------------------------------------------------------------------------
     def _retrying(self, fn: Any, stop: Any) -> Any:
-        retrying = Retrying(stop=stop, wait=wait_random_exponential(multiplier=0.02, max=0.5),
-                            retry=retry_if_exception_type((*_TRANSIENT, _Vanished)), reraise=True)
+        retrying = Retrying(
+            stop=stop,
+            wait=wait_random_exponential(multiplier=0.02, max=0.5),
+            retry=retry_if_exception_type((*_TRANSIENT, _Vanished)),
+            reraise=True,
+        )
         return retrying(fn)
 
     def _write(self) -> None:
@@ -271,13 +299,16 @@ class Registration:
             return existing if existing.value == value else self._put_over(existing, value)
         previous = self._entry
         if previous is not None and (existing.lease, existing.create_revision) == (
-                previous.lease, previous.create_revision):
+            previous.lease,
+            previous.create_revision,
+        ):
             # Our key of the session before, which the server has not removed yet.
             self._client.commit([Check(self.key, create_revision=existing.create_revision), Delete(self.key)])
             raise _Vanished(f"removed {self.key} of the previous session; creating it again")
         raise KeyExistsError(
             f"service {self.name} already has an instance {self.id} registered by another session "
-            f"(lease {existing.lease:#x}); give each instance a unique id")
+            f"(lease {existing.lease:#x}); give each instance a unique id"
+        )
 
     def _rewrite(self) -> None:
         """Write the current value over this registration's own key; create it again if
@@ -294,8 +325,9 @@ class Registration:
                 self._write()
 
     def _put_over(self, entry: Entry, value: bytes) -> Entry:
-        written = self._client.commit([Check(self.key, create_revision=entry.create_revision),
-                                       Put(self.key, value, ephemeral=True)])[1]
+        written = self._client.commit(
+            [Check(self.key, create_revision=entry.create_revision), Put(self.key, value, ephemeral=True)]
+        )[1]
         assert written is not None
         return written
 
@@ -313,8 +345,12 @@ class Registration:
             if fresh:
                 self._scheduled = event.generation
         if fresh:
-            threading.Thread(target=self._reregister, args=(event.generation,), daemon=True,
-                             name=f"coordkit-reregister {self.key}").start()
+            threading.Thread(
+                target=self._reregister,
+                args=(event.generation,),
+                daemon=True,
+                name=f"coordkit-reregister {self.key}",
+            ).start()
 
     def _reregister(self, generation: int) -> None:
         started = time.monotonic()
@@ -326,15 +362,19 @@ class Registration:
             error = state.outcome.exception() if state.outcome else None
             return isinstance(error, KeyExistsError) and time.monotonic() - started > patience
 
-        retrying = Retrying(stop=give_up, wait=wait_random_exponential(multiplier=0.05, max=2.0),
-                            retry=retry_if_exception_type((*_TRANSIENT, _Vanished, KeyExistsError)),
-                            reraise=True)
+        retrying = Retrying(
+            stop=give_up,
+            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+            retry=retry_if_exception_type((*_TRANSIENT, _Vanished, KeyExistsError)),
+            reraise=True,
+        )
         try:
             retrying(self._write)
         except CoordkitError as exc:
             if not (self._closed or self._client.session.generation != generation):
-                log.error("coordkit: could not register %s again after the session was lost: %s",
-                          self.key, exc)
+                log.error(
+                    "coordkit: could not register %s again after the session was lost: %s", self.key, exc
+                )
             return
         if self.registered:
             log.info("coordkit: registered %s again in a new session", self.key)

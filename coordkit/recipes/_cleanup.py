@@ -24,8 +24,13 @@ __all__ = ["when_connected"]
 log = logging.getLogger(__name__)
 
 
-def when_connected(client: Store, generation: int, action: Callable[[], None], what: str,
-                   done: Callable[[], None] | None = None) -> None:
+def when_connected(
+    client: Store,
+    generation: int,
+    action: Callable[[], None],
+    what: str,
+    done: Callable[[], None] | None = None,
+) -> None:
     """Run ``action`` once session ``generation`` is CONNECTED (now, if it is), retrying
     while that session lives; give up when it ends (its ephemeral keys go with it). ``done``
     runs afterwards in every case."""

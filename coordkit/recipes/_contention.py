@@ -56,8 +56,15 @@ LostCallback = Callable[[str], None]
 class Contention:
     """One handle's place in one contender queue (internal; see Lock, Semaphore, Election)."""
 
-    def __init__(self, client: Store, name: str, policy: Policy, *, lose_on_suspend: bool = True,
-                 guard: threading.Lock | None = None) -> None:
+    def __init__(
+        self,
+        client: Store,
+        name: str,
+        policy: Policy,
+        *,
+        lose_on_suspend: bool = True,
+        guard: threading.Lock | None = None,
+    ) -> None:
         self.client = client
         self.policy = policy
         self.what = policy.what
@@ -103,7 +110,8 @@ class Contention:
     def _on_session(self, event: SessionEvent) -> None:
         self._wake.set()  # a waiter re-examines its situation after any change
         ending = event.state in (SessionState.LOST, SessionState.CLOSED) or (
-            event.state is SessionState.SUSPENDED and self.lose_on_suspend)
+            event.state is SessionState.SUSPENDED and self.lose_on_suspend
+        )
         if event.generation != self.generation or not ending:
             return
         self._lose(event.state, f"session {event.state.value}: {event.reason}")
@@ -119,8 +127,12 @@ class Contention:
             # The key survives a recovered session and would block everybody behind it
             # (CONNECTED: a query saw the session in doubt, and it recovered before the
             # query read its state; the holding ended all the same).
-            when_connected(self.client, self.generation, lambda: self.client.backend.queue_leave(mine),
-                           f"stale contender {mine.key}")
+            when_connected(
+                self.client,
+                self.generation,
+                lambda: self.client.backend.queue_leave(mine),
+                f"stale contender {mine.key}",
+            )
         self._drop_guard()  # other handles of this client may contend again
         self._declare_lost(reason)
 
@@ -167,8 +179,13 @@ class Contention:
                 attempt = uuid.uuid4().hex  # kept across the retries of this one join
                 joined: QueueView | Literal[False] | None
                 try:
-                    joined = self.client.backend.queue_join(self.path, value, unique=self.policy.unique,
-                                                            attempt=attempt, timeout=call_time(self._calls_by))
+                    joined = self.client.backend.queue_join(
+                        self.path,
+                        value,
+                        unique=self.policy.unique,
+                        attempt=attempt,
+                        timeout=call_time(self._calls_by),
+                    )
                 except (BackendUnavailableError, SessionLostError) as exc:
                     joined = self._rejoin(value, attempt, deadline, exc)
                 if joined is False:
@@ -221,12 +238,14 @@ class Contention:
         self.mine = view.mine
         if self.policy.values and view.position >= 0:
             contenders, revision = self.client.backend.queue_list(
-                self.path, values=True, timeout=call_time(self._calls_by))
+                self.path, values=True, timeout=call_time(self._calls_by)
+            )
             view = QueueView(view.mine, contenders, revision)
         if view.position < 0:
             raise CoordkitError(
                 f"{self.what} {self.path}: the store did not list the contender "
-                f"{view.mine.key} it had just created; refusing to go on")
+                f"{view.mine.key} it had just created; refusing to go on"
+            )
         return view
 
     def _end_enter(self, departures: Watch | None, entered: bool) -> None:
@@ -243,15 +262,20 @@ class Contention:
         self._owner = None
         self._busy.release()
 
-    def _rejoin(self, value: bytes, attempt: str, deadline: float | None,
-                first: CoordkitError) -> QueueView | Literal[False] | None:
+    def _rejoin(
+        self, value: bytes, attempt: str, deadline: float | None, first: CoordkitError
+    ) -> QueueView | Literal[False] | None:
         """Retry a join whose first try was not confirmed, with the same attempt id, so that a
         join applied but not answered finds its contender instead of queueing a ghost ahead of
         itself. False: the deadline passed (any ghost is removed once the session is back);
         None: the session was replaced."""
         log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, first)
-        retrying = Retrying(retry=retry_if_exception_type((BackendUnavailableError, SessionLostError)),
-                            wait=QUICK, stop=by_deadline(deadline), reraise=True)
+        retrying = Retrying(
+            retry=retry_if_exception_type((BackendUnavailableError, SessionLostError)),
+            wait=QUICK,
+            stop=by_deadline(deadline),
+            reraise=True,
+        )
         try:
             for try_ in retrying:
                 with try_:
@@ -260,8 +284,13 @@ class Contention:
                         return None
                     if settled is False:
                         break
-                    return self.client.backend.queue_join(self.path, value, unique=self.policy.unique,
-                                                          attempt=attempt, timeout=call_time(self._calls_by))
+                    return self.client.backend.queue_join(
+                        self.path,
+                        value,
+                        unique=self.policy.unique,
+                        attempt=attempt,
+                        timeout=call_time(self._calls_by),
+                    )
         except (BackendUnavailableError, SessionLostError):
             pass
         self._abandon(attempt)
@@ -278,14 +307,20 @@ class Contention:
             for contender in backend.queue_list(path)[0]:
                 last = contender.key.rsplit("/", 1)[-1]
                 if any(m in last for m in marks) or (
-                        not self.policy.unique and last == f"{self.client.session.session_id:x}"):
+                    not self.policy.unique and last == f"{self.client.session.session_id:x}"
+                ):
                     backend.queue_leave(contender)
 
         with self._mutex:
             guard_moves, self._guard_held = self._guard_held, False
         guard = self._guard if guard_moves else None
-        when_connected(self.client, self.generation, remove, f"an unconfirmed contender under {path}",
-                       done=guard.release if guard is not None else None)
+        when_connected(
+            self.client,
+            self.generation,
+            remove,
+            f"an unconfirmed contender under {path}",
+            done=guard.release if guard is not None else None,
+        )
 
     def _on_departure(self, event: WatchEvent) -> None:
         if event.type is EventType.DELETE:
@@ -314,7 +349,8 @@ class Contention:
                 self._wait_for_departure(view, remaining)
                 self._wake.clear()  # before the read: a departure after it wakes us again
                 contenders, revision = self.client.backend.queue_list(
-                    self.path, values=self.policy.values, timeout=call_time(self._calls_by))
+                    self.path, values=self.policy.values, timeout=call_time(self._calls_by)
+                )
             except BackendUnavailableError:
                 continue  # SUSPENDED: settle, keeping our place
             view = QueueView(view.mine, contenders, revision)
@@ -327,7 +363,9 @@ class Contention:
             if session.generation != self.generation or session.state is SessionState.LOST:
                 return None
             session.ensure_usable()
-            connected = session.wait_for(SessionState.CONNECTED, remaining_time(deadline) if deadline else 1.0)
+            connected = session.wait_for(
+                SessionState.CONNECTED, remaining_time(deadline) if deadline else 1.0
+            )
             if not connected and deadline is not None and time.monotonic() >= deadline:
                 return False
         return True
@@ -341,8 +379,7 @@ class Contention:
         ahead = self.policy.waits_for(view)
         if ahead is None:
             return
-        self.client.backend.wait_gone(ahead.key, remaining, self._wake,
-                                      create_revision=ahead.create_revision)
+        self.client.backend.wait_gone(ahead.key, remaining, self._wake, create_revision=ahead.create_revision)
 
     # --- leaving ----------------------------------------------------------------------------
     def _forget_lost(self) -> None:
@@ -350,8 +387,12 @@ class Contention:
         (which would only report the loss, already told through ``lost``). Other threads
         sharing the handle wait for that thread's release, as with threading.Lock."""
         with self._mutex:
-            stale = (self._entered and not self.held and self.lost.is_set()
-                     and self._owner == threading.get_ident())
+            stale = (
+                self._entered
+                and not self.held
+                and self.lost.is_set()
+                and self._owner == threading.get_ident()
+            )
             if stale:
                 self._entered = False
         if stale:
@@ -391,9 +432,17 @@ class Contention:
         try:
             self.client.backend.queue_leave(mine, timeout=call_time(self._calls_by))
         except BackendUnavailableError as exc:
-            log.warning("coordkit %s %s: removal not confirmed (%s); retrying when reconnected",
-                        self.what, self.path, exc)
-            when_connected(self.client, self.generation, lambda: self.client.backend.queue_leave(mine),
-                           f"stale contender {mine.key}")
+            log.warning(
+                "coordkit %s %s: removal not confirmed (%s); retrying when reconnected",
+                self.what,
+                self.path,
+                exc,
+            )
+            when_connected(
+                self.client,
+                self.generation,
+                lambda: self.client.backend.queue_leave(mine),
+                f"stale contender {mine.key}",
+            )
         except CoordkitError as exc:  # session lost: the key went with it
             log.info("coordkit %s %s: contender already gone (%s)", self.what, self.path, exc)

@@ -49,8 +49,9 @@ def call_time(deadline: float | None) -> float | None:
     return max(deadline - time.monotonic(), MIN_CALL_TIME)
 
 
-def watch_within(client: Store, path: str, callback: WatchCallback, wait: bool,
-                 deadline: float | None) -> Watch | None:
+def watch_within(
+    client: Store, path: str, callback: WatchCallback, wait: bool, deadline: float | None
+) -> Watch | None:
     """A prefix watch of ``path`` started by ``deadline`` (each try bounded by it), retried
     through an outage as a join is. None once the deadline passed, or at the first failure
     when not ``wait``ing: the caller then gives up as if it had timed out."""

@@ -58,8 +58,13 @@ LOCK = Policy("lock")
 LEADERSHIP = Policy("leadership")
 # A reader shares the lock with the readers around it and waits only for the nearest writer
 # ahead; a writer waits for the contender right ahead and holds alone, as a lock's head.
-READ = Policy("read lock", unique=True, values=True, blocker=nearest_writer_ahead,
-              admission=lambda view: view.position >= 0 and nearest_writer_ahead(view) is None)
+READ = Policy(
+    "read lock",
+    unique=True,
+    values=True,
+    blocker=nearest_writer_ahead,
+    admission=lambda view: view.position >= 0 and nearest_writer_ahead(view) is None,
+)
 WRITE = Policy("write lock", unique=True, values=True, admission=lambda view: view.position == 0)
 
 

@@ -52,13 +52,15 @@ class Election(Held):
     :attr:`lost` and :meth:`on_lost`.
     """
 
-    def __init__(self, client: Store, name: str, *, identity: str | None = None,
-                 lose_on_suspend: bool = True) -> None:
+    def __init__(
+        self, client: Store, name: str, *, identity: str | None = None, lose_on_suspend: bool = True
+    ) -> None:
         self._client = client
         self.identity = identity
         name = recipe_name(name, "leadership name")  # the local guard too: one per canonical name
-        self._contention = Contention(client, name, LEADERSHIP, lose_on_suspend=lose_on_suspend,
-                                      guard=client.local_guard(name))
+        self._contention = Contention(
+            client, name, LEADERSHIP, lose_on_suspend=lose_on_suspend, guard=client.local_guard(name)
+        )
 
     def __repr__(self) -> str:
         return f"<coordkit.Election {self.name} leader={self.is_leader}>"
@@ -138,5 +140,3 @@ def _leader_of(contenders: list[Contender]) -> Leader | None:
         return None
     head = contenders[0]
     return Leader(head.value.decode("utf-8", "replace"), head.key, head.create_revision)
-
-

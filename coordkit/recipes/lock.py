@@ -44,13 +44,15 @@ class Lock(Acquirable):
     (unless ``lose_on_suspend=False``) or LOST: see :attr:`lost` and :meth:`on_lost`.
     """
 
-    def __init__(self, client: Store, name: str, *, identity: str | None = None,
-                 lose_on_suspend: bool = True) -> None:
+    def __init__(
+        self, client: Store, name: str, *, identity: str | None = None, lose_on_suspend: bool = True
+    ) -> None:
         self._client = client
         self._identity = _identity(identity)
         name = recipe_name(name, "lock name")  # the local guard too: one per canonical name
-        self._contention = Contention(client, name, LOCK, lose_on_suspend=lose_on_suspend,
-                                      guard=client.local_guard(name))
+        self._contention = Contention(
+            client, name, LOCK, lose_on_suspend=lose_on_suspend, guard=client.local_guard(name)
+        )
 
     def __repr__(self) -> str:
         return f"<coordkit.Lock {self.name} held={self.is_held} token={self.token}>"
@@ -73,7 +75,6 @@ class Lock(Acquirable):
         self._contention.leave()
 
 
-
 class Semaphore(Acquirable):
     """At most ``limit`` holders at a time, admitted first come, first served.
 
@@ -81,8 +82,15 @@ class Semaphore(Acquirable):
     ``<name>/<lease id hex>-<uuid>`` on etcd, Curator-style lock nodes on ZooKeeper.
     """
 
-    def __init__(self, client: Store, name: str, limit: int, *, identity: str | None = None,
-                 lose_on_suspend: bool = True) -> None:
+    def __init__(
+        self,
+        client: Store,
+        name: str,
+        limit: int,
+        *,
+        identity: str | None = None,
+        lose_on_suspend: bool = True,
+    ) -> None:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ConfigurationError(f"semaphore limit must be a positive int, not {limit!r}")
         self.limit = limit
@@ -101,15 +109,15 @@ class Semaphore(Acquirable):
         self._contention.leave()
 
 
-
 class _Side(Acquirable):
     """The read or the write side of an :class:`RWLock`."""
 
     def __init__(self, client: Store, name: str, mode: str, identity: bytes, lose_on_suspend: bool) -> None:
         self.mode = mode
         self._value = f"{mode}:".encode() + identity
-        self._contention = Contention(client, name, READ if mode == "read" else WRITE,
-                                      lose_on_suspend=lose_on_suspend)
+        self._contention = Contention(
+            client, name, READ if mode == "read" else WRITE, lose_on_suspend=lose_on_suspend
+        )
 
     def __repr__(self) -> str:
         return f"<coordkit.RWLock {self.mode} side of {self.name} held={self.is_held}>"
@@ -132,8 +140,9 @@ class RWLock:
     token of either side fences writes like a lock's.
     """
 
-    def __init__(self, client: Store, name: str, *, identity: str | None = None,
-                 lose_on_suspend: bool = True) -> None:
+    def __init__(
+        self, client: Store, name: str, *, identity: str | None = None, lose_on_suspend: bool = True
+    ) -> None:
         ident = _identity(identity)
         self.read = _Side(client, name, "read", ident, lose_on_suspend)
         self.write = _Side(client, name, "write", ident, lose_on_suspend)

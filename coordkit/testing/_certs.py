@@ -26,8 +26,10 @@ def _crypto() -> Any:
     try:
         import cryptography  # noqa: F401
     except ImportError as exc:
-        raise ServerError("secure test servers need the cryptography package: "
-                          "pip install 'coordkit[test]' (or pip install cryptography)") from exc
+        raise ServerError(
+            "secure test servers need the cryptography package: "
+            "pip install 'coordkit[test]' (or pip install cryptography)"
+        ) from exc
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -57,8 +59,11 @@ class CertificateAuthority:
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
         now = datetime.datetime.now(datetime.timezone.utc)
         self._cert = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -67,33 +72,51 @@ class CertificateAuthority:
         self.ca = str(self.folder / f"{name}-ca.pem")
         Path(self.ca).write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, name: str, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
-              client: bool = False, expired: bool = False) -> Issued:
+    def issue(
+        self,
+        name: str,
+        *,
+        hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+        client: bool = False,
+        expired: bool = False,
+    ) -> Issued:
         """Sign a certificate named ``name`` (its CN; etcd takes a client's CN as its user).
         Server certificates carry ``hosts`` as subject alternative names."""
         x509, hashes, serialization, ec, EKU, NameOID = _crypto()
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
-        start, end = ((now - datetime.timedelta(days=3), now - datetime.timedelta(days=1)) if expired
-                      else (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30)))
-        names = [x509.IPAddress(ipaddress.ip_address(h)) if h.replace(".", "").isdigit() else x509.DNSName(h)
-                 for h in hosts]
+        start, end = (
+            (now - datetime.timedelta(days=3), now - datetime.timedelta(days=1))
+            if expired
+            else (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
+        )
+        names = [
+            x509.IPAddress(ipaddress.ip_address(h)) if h.replace(".", "").isdigit() else x509.DNSName(h)
+            for h in hosts
+        ]
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(self._cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-            .add_extension(x509.ExtendedKeyUsage([EKU.CLIENT_AUTH] if client
-                                                 else [EKU.SERVER_AUTH, EKU.CLIENT_AUTH]), critical=False)
+            .issuer_name(self._cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(
+                x509.ExtendedKeyUsage([EKU.CLIENT_AUTH] if client else [EKU.SERVER_AUTH, EKU.CLIENT_AUTH]),
+                critical=False,
+            )
         )
         if not client:
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         cert = builder.sign(self._key, hashes.SHA256())
         cert_path, key_path = self.folder / f"{name}.pem", self.folder / f"{name}-key.pem"
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         key_path.chmod(0o600)
         return Issued(str(cert_path), str(key_path), self.ca)
 
@@ -106,13 +129,17 @@ class CertificateAuthority:
         key = serialization.load_pem_private_key(Path(issued.key).read_bytes(), password=None)
         cert = x509.load_pem_x509_certificate(Path(issued.cert).read_bytes())
         # Java 17 reads PBES2/AES PKCS12 stores; legacy RC2 ones it rejects by default.
-        encryption = (serialization.PrivateFormat.PKCS12.encryption_builder()
-                      .kdf_rounds(2048).key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-                      .hmac_hash(hashes.SHA256())
-                      .build(STORE_PASSWORD.encode()))
+        encryption = (
+            serialization.PrivateFormat.PKCS12.encryption_builder()
+            .kdf_rounds(2048)
+            .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+            .hmac_hash(hashes.SHA256())
+            .build(STORE_PASSWORD.encode())
+        )
         keystore = self.folder / f"{Path(issued.cert).stem}.p12"
         keystore.write_bytes(pkcs12.serialize_key_and_certificates(b"server", key, cert, None, encryption))
         truststore = self.folder / f"{self.name}-trust.p12"
-        truststore.write_bytes(pkcs12.serialize_java_truststore(
-            [pkcs12.PKCS12Certificate(self._cert, b"ca")], encryption))
+        truststore.write_bytes(
+            pkcs12.serialize_java_truststore([pkcs12.PKCS12Certificate(self._cert, b"ca")], encryption)
+        )
         return str(keystore), str(truststore)

@@ -51,8 +51,9 @@ class _Credentials:
     ``reuse`` the certificates already there are used as they are.
     """
 
-    def __init__(self, users: Sequence[User], hosts: Sequence[str], *, folder: Path | None = None,
-                 reuse: bool = False) -> None:
+    def __init__(
+        self, users: Sequence[User], hosts: Sequence[str], *, folder: Path | None = None, reuse: bool = False
+    ) -> None:
         if folder is None:
             self.folder = Path(tempfile.mkdtemp(prefix="coordkit-secure-"))
             weakref.finalize(self, shutil.rmtree, str(self.folder), True)
@@ -100,8 +101,11 @@ class _Credentials:
 
     def credentials(self, name: str, *, client_cert: bool = True) -> dict[str, Any]:
         """``connect()`` keywords for ``name``: TLS (with its certificate) and password file."""
-        return {"tls": self.tls(name if client_cert else None), "user": name,
-                "password_file": self.password_file(name)}
+        return {
+            "tls": self.tls(name if client_cert else None),
+            "user": name,
+            "password_file": self.password_file(name),
+        }
 
 
 class SecureEtcdServer(EtcdServer):
@@ -115,18 +119,33 @@ class SecureEtcdServer(EtcdServer):
 
     scheme = "etcds"
 
-    def __init__(self, *, users: Sequence[User] = (User("alice"),), auth_token_ttl: int = 300,
-                 client_cert_auth: bool = True, hosts: Sequence[str] = ("127.0.0.1", "localhost"),
-                 auth: bool = True, extra_args: Sequence[str] = (),
-                 credentials_dir: Path | None = None, reuse_credentials: bool = False, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        users: Sequence[User] = (User("alice"),),
+        auth_token_ttl: int = 300,
+        client_cert_auth: bool = True,
+        hosts: Sequence[str] = ("127.0.0.1", "localhost"),
+        auth: bool = True,
+        extra_args: Sequence[str] = (),
+        credentials_dir: Path | None = None,
+        reuse_credentials: bool = False,
+        **options: Any,
+    ) -> None:
         self.root = User("root")
-        self.secrets = _Credentials([self.root, *users], hosts, folder=credentials_dir, reuse=reuse_credentials)
+        self.secrets = _Credentials(
+            [self.root, *users], hosts, folder=credentials_dir, reuse=reuse_credentials
+        )
         self.client_cert_auth = client_cert_auth
         self.auth = auth
         self._auth_done_in: Path | None = None
         server = self.secrets.server
-        args = [f"--cert-file={server.cert}", f"--key-file={server.key}", "--auth-token=simple",
-                f"--auth-token-ttl={auth_token_ttl}"]
+        args = [
+            f"--cert-file={server.cert}",
+            f"--key-file={server.key}",
+            "--auth-token=simple",
+            f"--auth-token-ttl={auth_token_ttl}",
+        ]
         if client_cert_auth:
             args += [f"--trusted-ca-file={server.ca}", "--client-cert-auth"]
         super().__init__(extra_args=[*args, *extra_args], **options)
@@ -143,8 +162,9 @@ class SecureEtcdServer(EtcdServer):
         context.check_hostname = False  # readiness, not identity: ``hosts`` may not name 127.0.0.1
         root = self.secrets.certs["root"]
         context.load_cert_chain(root.cert, root.key)
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}),
-                                           urllib.request.HTTPSHandler(context=context))
+        return urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
 
     def healthy(self, timeout: float = 1.0) -> bool:
         try:
@@ -153,8 +173,14 @@ class SecureEtcdServer(EtcdServer):
         except (OSError, ValueError):
             return False
 
-    def etcdctl(self, *args: str, user: str | None = "root", check: bool = True, timeout: float = 30,
-                stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def etcdctl(
+        self,
+        *args: str,
+        user: str | None = "root",
+        check: bool = True,
+        timeout: float = 30,
+        stdin: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run etcdctl against this server as ``user`` (its certificate and password).
 
         The password goes in etcdctl's environment (``ETCDCTL_USER``), never in its arguments,
@@ -163,14 +189,21 @@ class SecureEtcdServer(EtcdServer):
         if binary is None:
             raise ServerError("etcdctl not found beside etcd nor on PATH")
         cert = self.secrets.certs["root" if user is None else user]
-        command = [binary, f"--endpoints={self.client_url}", f"--cacert={self.secrets.ca}",
-                   f"--cert={cert.cert}", f"--key={cert.key}", "--dial-timeout=5s"]
+        command = [
+            binary,
+            f"--endpoints={self.client_url}",
+            f"--cacert={self.secrets.ca}",
+            f"--cert={cert.cert}",
+            f"--key={cert.key}",
+            "--dial-timeout=5s",
+        ]
         env = {**os.environ, "ETCDCTL_API": "3"}
         env.pop("ETCDCTL_USER", None)
         if user is not None:
             env["ETCDCTL_USER"] = f"{user}:{self.secrets.user(user).password}"
-        done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout, env=env,
-                              input=stdin)
+        done = subprocess.run(
+            [*command, *args], capture_output=True, text=True, timeout=timeout, env=env, input=stdin
+        )
         if check and done.returncode != 0:
             raise ServerError(f"etcdctl {args[0]} failed: {done.stderr.strip()}")
         return done
@@ -191,15 +224,23 @@ class SecureEtcdServer(EtcdServer):
             return
         for user in self.secrets.users.values():
             # --interactive=false: the password is read from stdin, not taken from the arguments
-            self.etcdctl("user", "add", user.name, "--interactive=false", user=None,
-                         stdin=user.password + "\n")
+            self.etcdctl(
+                "user", "add", user.name, "--interactive=false", user=None, stdin=user.password + "\n"
+            )
             if user.name == "root":
                 self.etcdctl("user", "grant-role", "root", "root", user=None)
                 continue
             self.etcdctl("role", "add", f"{user.name}-role", user=None)
             for prefix in user.prefixes:  # "" with --prefix is every key (range "" to "\\0")
-                self.etcdctl("role", "grant-permission", f"{user.name}-role", "readwrite", "--prefix=true",
-                             prefix, user=None)
+                self.etcdctl(
+                    "role",
+                    "grant-permission",
+                    f"{user.name}-role",
+                    "readwrite",
+                    "--prefix=true",
+                    prefix,
+                    user=None,
+                )
             self.etcdctl("user", "grant-role", user.name, f"{user.name}-role", user=None)
         self.etcdctl("auth", "enable", user=None)
 
@@ -212,31 +253,49 @@ class SecureZooKeeperServer(ZooKeeperServer):
 
     port_names = ("client", "peer", "election", "secure")  # type: ignore[assignment]  # one more
 
-    def __init__(self, *, users: Sequence[User] = (User("alice"),), client_auth: str = "need",
-                 hosts: Sequence[str] = ("127.0.0.1", "localhost"),
-                 extra_config: Mapping[str, str] | None = None, credentials_dir: Path | None = None,
-                 reuse_credentials: bool = False, sasl: bool = False, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        users: Sequence[User] = (User("alice"),),
+        client_auth: str = "need",
+        hosts: Sequence[str] = ("127.0.0.1", "localhost"),
+        extra_config: Mapping[str, str] | None = None,
+        credentials_dir: Path | None = None,
+        reuse_credentials: bool = False,
+        sasl: bool = False,
+        **options: Any,
+    ) -> None:
         self.secrets = _Credentials(list(users), hosts, folder=credentials_dir, reuse=reuse_credentials)
         if sasl:  # SASL DIGEST-MD5 users, checked by the server (JAAS DigestLoginModule)
             jaas = self.secrets.folder / "jaas.conf"
-            jaas.write_text("Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
-                            + "\n".join(f'  user_{u.name}="{u.password}"' for u in self.secrets.users.values())
-                            + ";\n};\n")
+            jaas.write_text(
+                "Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
+                + "\n".join(f'  user_{u.name}="{u.password}"' for u in self.secrets.users.values())
+                + ";\n};\n"
+            )
             jaas.chmod(0o600)
-            options["jvm_args"] = (*options.get("jvm_args", DEFAULT_JVM_ARGS),
-                                   f"-Djava.security.auth.login.config={jaas}")
-            extra_config = {"authProvider.1": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-                            **(extra_config or {})}
+            options["jvm_args"] = (
+                *options.get("jvm_args", DEFAULT_JVM_ARGS),
+                f"-Djava.security.auth.login.config={jaas}",
+            )
+            extra_config = {
+                "authProvider.1": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+                **(extra_config or {}),
+            }
         if self.secrets.authority is not None:  # made now: the stores too
             keystore, truststore = self.secrets.authority.keystore(self.secrets.server)
         else:
-            keystore, truststore = (str(self.secrets.folder / "server.p12"),
-                                    str(self.secrets.folder / "coordkit-test-trust.p12"))
+            keystore, truststore = (
+                str(self.secrets.folder / "server.p12"),
+                str(self.secrets.folder / "coordkit-test-trust.p12"),
+            )
         config = {
             "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
-            "ssl.keyStore.location": keystore, "ssl.keyStore.password": STORE_PASSWORD,
+            "ssl.keyStore.location": keystore,
+            "ssl.keyStore.password": STORE_PASSWORD,
             "ssl.keyStore.type": "PKCS12",
-            "ssl.trustStore.location": truststore, "ssl.trustStore.password": STORE_PASSWORD,
+            "ssl.trustStore.location": truststore,
+            "ssl.trustStore.password": STORE_PASSWORD,
             "ssl.trustStore.type": "PKCS12",
             "ssl.clientAuth": client_auth,
             # Client certificates name users, not hosts: do not match them to the client's address.

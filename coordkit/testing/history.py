@@ -114,8 +114,10 @@ def tenures(events: Sequence[Event]) -> list[Tenure]:
             spans[key] = [int(event["t"]), end]
         else:
             spans[key][1] = max(spans[key][1], end)
-    return sorted((Tenure(w, r, tok, s, e, (w, r, tok) in released)
-                   for (w, r, tok), (s, e) in spans.items()), key=lambda x: x.start)
+    return sorted(
+        (Tenure(w, r, tok, s, e, (w, r, tok) in released) for (w, r, tok), (s, e) in spans.items()),
+        key=lambda x: x.start,
+    )
 
 
 def check_exclusive(events: Sequence[Event], limit: int = 1) -> list[str]:
@@ -132,7 +134,8 @@ def check_exclusive(events: Sequence[Event], limit: int = 1) -> list[str]:
                 violations.append(
                     f"{res}: {tenure.worker} acquired (token {tenure.token}) while {len(overlapping)} "
                     f"other(s) still believed, {worst.worker} (token {worst.token}) until "
-                    f"{(worst.end - tenure.start) / 1e6:.1f} ms later")
+                    f"{(worst.end - tenure.start) / 1e6:.1f} ms later"
+                )
     return violations
 
 
@@ -161,8 +164,10 @@ def check_tokens_increase(events: Sequence[Event]) -> list[str]:
             continue
         res, token = event["res"], int(event["token"])
         if res in highest and token <= highest[res][0]:
-            violations.append(f"{res}: {event['w']} acquired with token {token}, not above "
-                              f"{highest[res][0]} of {highest[res][1]} before it")
+            violations.append(
+                f"{res}: {event['w']} acquired with token {token}, not above "
+                f"{highest[res][0]} of {highest[res][1]} before it"
+            )
         if res not in highest or token > highest[res][0]:
             highest[res] = (token, event["w"])
     return violations
@@ -179,11 +184,17 @@ def check_fenced_counter(events: Sequence[Event], final: int) -> list[str]:
     reaching the servers and its next log line."""
     violations = []
     ok = [e for e in events if e["e"] == "fence_ok"]
-    outcomes = {(e["w"], e["token"], e["value"]) for e in events
-                if e["e"] in ("fence_ok", "fence_refused", "fence_unknown")}
+    outcomes = {
+        (e["w"], e["token"], e["value"])
+        for e in events
+        if e["e"] in ("fence_ok", "fence_refused", "fence_unknown")
+    }
     unknown = {int(e["value"]) for e in events if e["e"] == "fence_unknown"}
-    unknown |= {int(e["value"]) for e in events
-                if e["e"] == "fence_attempt" and (e["w"], e["token"], e["value"]) not in outcomes}
+    unknown |= {
+        int(e["value"])
+        for e in events
+        if e["e"] == "fence_attempt" and (e["w"], e["token"], e["value"]) not in outcomes
+    }
     counts: dict[int, int] = defaultdict(int)
     for event in ok:
         counts[int(event["value"])] += 1
@@ -199,8 +210,10 @@ def check_fenced_counter(events: Sequence[Event], final: int) -> list[str]:
     for event in sorted(ok, key=lambda e: int(e["value"])):
         token = int(event["token"])
         if token < last_token:
-            violations.append(f"value {event['value']} was accepted with token {token} after value "
-                              f"{last_value} had been accepted with the newer token {last_token}")
+            violations.append(
+                f"value {event['value']} was accepted with token {token} after value "
+                f"{last_value} had been accepted with the newer token {last_token}"
+            )
         if token > last_token:
             last_token, last_value = token, int(event["value"])
     return violations
@@ -223,8 +236,12 @@ def _out_of_order(seen: Sequence[str | None], written: Sequence[str | None]) -> 
     return ""
 
 
-def check_watch(events: Sequence[Event], written: Mapping[str, Sequence[str | None]],
-                store: Mapping[str, str | None], watcher: str | None = None) -> list[str]:
+def check_watch(
+    events: Sequence[Event],
+    written: Mapping[str, Sequence[str | None]],
+    store: Mapping[str, str | None],
+    watcher: str | None = None,
+) -> list[str]:
     """A watcher saw, per key, a subsequence of the writes in their order (``written``: the
     values put, ``None`` for a delete), nothing twice, and its final view equals the store
     (``None``: the key is absent)."""
@@ -251,12 +268,16 @@ def check_registrations(events: Sequence[Event], expected: set[str], observer: s
     """``observer``'s discovery cache never showed an instance twice, and its last view is
     exactly ``expected`` (nothing lost, nothing left over)."""
     views = [e for e in events if e["e"] == "seen" and e["w"] == observer]
-    violations = [f"{observer} saw duplicated instances: {v['ids']}" for v in views
-                  if len(set(v["ids"])) != len(v["ids"])]
+    violations = [
+        f"{observer} saw duplicated instances: {v['ids']}"
+        for v in views
+        if len(set(v["ids"])) != len(v["ids"])
+    ]
     if not views:
         return violations + [f"{observer} never reported what its cache shows"]
     last = set(views[-1]["ids"])
     if last != expected:
-        violations.append(f"{observer}'s final view lacks {sorted(expected - last)} "
-                          f"and has extra {sorted(last - expected)}")
+        violations.append(
+            f"{observer}'s final view lacks {sorted(expected - last)} and has extra {sorted(last - expected)}"
+        )
     return violations

@@ -67,8 +67,9 @@ class FaultProxy:
             listener = socket.create_server(("127.0.0.1", 0))
             listener.settimeout(_TICK * 5)
             self._listeners.append(listener)
-            thread = threading.Thread(target=self._accept, args=(listener, upstream),
-                                      name="coordkit-proxy-accept", daemon=True)
+            thread = threading.Thread(
+                target=self._accept, args=(listener, upstream), name="coordkit-proxy-accept", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -127,8 +128,9 @@ class FaultProxy:
     def __enter__(self) -> FaultProxy:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # --- internals ------------------------------------------------------------------------------
@@ -152,8 +154,9 @@ class FaultProxy:
                 continue
             except OSError:
                 return  # closed
-            threading.Thread(target=self._open, args=(client, upstream),
-                             name="coordkit-proxy-link", daemon=True).start()
+            threading.Thread(
+                target=self._open, args=(client, upstream), name="coordkit-proxy-link", daemon=True
+            ).start()
 
     def _open(self, client: socket.socket, upstream: tuple[str, int]) -> None:
         if not self._wait_open():  # a partition also holds connection attempts
@@ -170,8 +173,9 @@ class FaultProxy:
                 link.abort()
                 return
             self._links.add(link)
-        threading.Thread(target=self._pump, args=(link, server, client),
-                         name="coordkit-proxy-pump", daemon=True).start()
+        threading.Thread(
+            target=self._pump, args=(link, server, client), name="coordkit-proxy-pump", daemon=True
+        ).start()
         self._pump(link, client, server)
 
     def _pump(self, link: _Link, source: socket.socket, target: socket.socket) -> None:

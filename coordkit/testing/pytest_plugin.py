@@ -44,6 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     without running the harness's exit cleanup and leave its servers behind: turn SIGTERM
     into SystemExit, so the cleanup runs. A handler set by somebody else is kept."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+
         def stop(signum: int, frame: FrameType | None) -> None:
             sys.exit(128 + signum)
 

@@ -14,9 +14,34 @@ __all__ = ["AWKWARD_CHARACTERS", "names", "segments", "text_values", "values"]
 
 # Each of these is treated differently by at least one backend or one encoder.
 AWKWARD_CHARACTERS = (
-    "\x00", "\x1f", "\x7f", "\x85", "\x9f", "\xa0", "\u2028", "\ufeff", "\ue000", "\uf8ff",
-    "\ufdd0", "\ufff0", "\ufffd", "\ufffe", "\uffff", "\ud800", "\udc80", "\U0001F600",
-    "\U0010FFFF", ".", "/", " ", "\\", "%", "?", "#", "*", "é",
+    "\x00",
+    "\x1f",
+    "\x7f",
+    "\x85",
+    "\x9f",
+    "\xa0",
+    "\u2028",
+    "\ufeff",
+    "\ue000",
+    "\uf8ff",
+    "\ufdd0",
+    "\ufff0",
+    "\ufffd",
+    "\ufffe",
+    "\uffff",
+    "\ud800",
+    "\udc80",
+    "\U0001f600",
+    "\U0010ffff",
+    ".",
+    "/",
+    " ",
+    "\\",
+    "%",
+    "?",
+    "#",
+    "*",
+    "é",
 )
 
 _chars = st.one_of(
@@ -34,8 +59,11 @@ def segments() -> st.SearchStrategy[str]:
 def names() -> st.SearchStrategy[str]:
     """Names as users might write them: one to three segments, with or without a leading
     ``/``, awkward characters included (many are invalid on purpose)."""
-    return st.builds(lambda lead, parts: lead + "/".join(parts),
-                     st.sampled_from(["", "/"]), st.lists(segments(), min_size=1, max_size=3))
+    return st.builds(
+        lambda lead, parts: lead + "/".join(parts),
+        st.sampled_from(["", "/"]),
+        st.lists(segments(), min_size=1, max_size=3),
+    )
 
 
 def text_values() -> st.SearchStrategy[str]:

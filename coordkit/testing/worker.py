@@ -38,8 +38,9 @@ from coordkit.testing.history import HistoryWriter
 __all__ = ["main"]
 
 
-def _fenced_increment(client: coordkit.Client, held: Any, log: HistoryWriter, counter: str,
-                      token: int) -> None:
+def _fenced_increment(
+    client: coordkit.Client, held: Any, log: HistoryWriter, counter: str, token: int
+) -> None:
     current = int(client.get_text(counter) or "0")
     value = current + 1
     log.log("fence_attempt", res=held.name, token=token, value=value)
@@ -53,8 +54,9 @@ def _fenced_increment(client: coordkit.Client, held: Any, log: HistoryWriter, co
         log.log("fence_ok", res=held.name, token=token, value=value)
 
 
-def _tenure(client: coordkit.Client, held: Any, log: HistoryWriter, opts: dict[str, Any],
-            stop: threading.Event) -> bool:
+def _tenure(
+    client: coordkit.Client, held: Any, log: HistoryWriter, opts: dict[str, Any], stop: threading.Event
+) -> bool:
     """Tick while held; True if the tenure ended by choice (release it), False if lost."""
     token = int(held.token)
     res, tick, hold = held.name, float(opts.get("tick", 0.005)), opts.get("hold")
@@ -78,16 +80,20 @@ def _tenure(client: coordkit.Client, held: Any, log: HistoryWriter, opts: dict[s
     return True
 
 
-def _contend(client: coordkit.Client, role: str, log: HistoryWriter, opts: dict[str, Any],
-             stop: threading.Event) -> None:
+def _contend(
+    client: coordkit.Client, role: str, log: HistoryWriter, opts: dict[str, Any], stop: threading.Event
+) -> None:
     res, los = opts.get("res", "res"), bool(opts.get("lose_on_suspend", True))
     if role == "election":
         held: Any = client.election(res, lose_on_suspend=los)
         attempt = lambda: held.campaign(log.worker, timeout=0.5)  # noqa: E731
         release = held.resign
     else:
-        held = (client.semaphore(res, int(opts["limit"]), lose_on_suspend=los) if role == "semaphore"
-                else client.lock(res, lose_on_suspend=los))
+        held = (
+            client.semaphore(res, int(opts["limit"]), lose_on_suspend=los)
+            if role == "semaphore"
+            else client.lock(res, lose_on_suspend=los)
+        )
         attempt = lambda: held.acquire(timeout=0.5)  # noqa: E731
         release = held.release
     held.on_lost(lambda why: log.log("lost_callback", res=res, why=why[:200]))
@@ -108,8 +114,13 @@ def _contend(client: coordkit.Client, role: str, log: HistoryWriter, opts: dict[
         if _tenure(client, held, log, opts, stop):
             t0 = time.monotonic_ns()  # the tenure's time is up: one last question, then release
             believed = held.is_held
-            log.log("releasing" if believed else "lost_noticed", res=res, token=token, t0=t0,
-                    t=time.monotonic_ns())
+            log.log(
+                "releasing" if believed else "lost_noticed",
+                res=res,
+                token=token,
+                t0=t0,
+                t=time.monotonic_ns(),
+            )
         try:
             release()
             log.log("released", res=res, token=token)
@@ -118,8 +129,9 @@ def _contend(client: coordkit.Client, role: str, log: HistoryWriter, opts: dict[
         stop.wait(float(opts.get("pause_between", 0.0)))
 
 
-def _register(client: coordkit.Client, log: HistoryWriter, opts: dict[str, Any],
-              stop: threading.Event) -> None:
+def _register(
+    client: coordkit.Client, log: HistoryWriter, opts: dict[str, Any], stop: threading.Event
+) -> None:
     res = opts.get("res", "svc")
     for i in range(int(opts.get("count", 1))):
         registration = client.register(res, "127.0.0.1", 10000 + i, id=f"{log.worker}-{i}")
@@ -137,8 +149,7 @@ def _register(client: coordkit.Client, log: HistoryWriter, opts: dict[str, Any],
     stop.wait()
 
 
-def _watch(client: coordkit.Client, log: HistoryWriter, opts: dict[str, Any],
-           stop: threading.Event) -> None:
+def _watch(client: coordkit.Client, log: HistoryWriter, opts: dict[str, Any], stop: threading.Event) -> None:
     def record(event: coordkit.WatchEvent) -> None:
         value = event.entry.value.decode() if event.entry is not None else None
         log.log("watch", key=event.key, type=event.type.name.lower(), value=value, rev=event.revision)
@@ -185,8 +196,9 @@ def main(argv: list[str]) -> int:
     client = coordkit.connect(url, ttl=float(opts.get("ttl", 2)), timeout=float(opts.get("timeout", 3)))
     session = client.session
     log.log("connected", ttl=session.ttl, margin=session.margin, generation=session.generation)
-    client.add_listener(lambda ev: log.log("session", state=ev.state.value, generation=ev.generation,
-                                           why=ev.reason[:200]))
+    client.add_listener(
+        lambda ev: log.log("session", state=ev.state.value, generation=ev.generation, why=ev.reason[:200])
+    )
     try:
         if role in ("lock", "semaphore", "election"):
             _contend(client, role, log, opts, stop)

@@ -35,9 +35,21 @@ class Worker:
         self._stderr = path.with_suffix(".stderr")
         with open(self._stderr, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "coordkit.testing.worker", role, url, str(path), name,
-                 json.dumps(options)],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "coordkit.testing.worker",
+                    role,
+                    url,
+                    str(path),
+                    name,
+                    json.dumps(options),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
         # Only this process holds the pipe's write end: the worker reads end of file, and
         # stops, when this process is gone however it ended (see coordkit.testing.worker).
         self.paused = False
@@ -45,8 +57,9 @@ class Worker:
     def events(self) -> list[Event]:
         return load([self.path])
 
-    def wait_for(self, event: str, timeout: float, since: int = 0,
-                 match: Callable[[Event], bool] | None = None) -> Event:
+    def wait_for(
+        self, event: str, timeout: float, since: int = 0, match: Callable[[Event], bool] | None = None
+    ) -> Event:
         """The first ``event`` logged at or after ``since`` (monotonic ns) that ``match``es;
         raises AssertionError (with the worker's stderr) after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
@@ -57,8 +70,10 @@ class Worker:
             if self.proc.poll() is not None or time.monotonic() >= deadline:
                 self._dump_stacks()
                 tail = self._stderr.read_text()[-6000:]
-                raise AssertionError(f"worker {self.name} logged no {event!r} within {timeout:g}s "
-                                     f"(exit code {self.proc.poll()}); stderr:\n{tail}")
+                raise AssertionError(
+                    f"worker {self.name} logged no {event!r} within {timeout:g}s "
+                    f"(exit code {self.proc.poll()}); stderr:\n{tail}"
+                )
             time.sleep(_POLL)
 
     def _dump_stacks(self) -> None:
@@ -132,6 +147,7 @@ class Workers:
     def __enter__(self) -> Workers:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

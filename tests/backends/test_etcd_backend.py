@@ -47,12 +47,19 @@ needs_etcdctl = pytest.mark.skipif(_ETCDCTL is None, reason="no etcdctl on this 
 
 # --- helpers -----------------------------------------------------------------------------------
 
+
 def etcdctl(endpoints: list[str], *args: str) -> str:
     assert _ETCDCTL is not None
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
     env["ETCDCTL_API"] = "3"
-    done = subprocess.run([_ETCDCTL, "--endpoints", ",".join(endpoints), *args],
-                          capture_output=True, text=True, timeout=30, env=env, check=False)
+    done = subprocess.run(
+        [_ETCDCTL, "--endpoints", ",".join(endpoints), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -115,6 +122,7 @@ def tree_values(backend: EtcdBackend, path: str) -> dict[str, bytes]:
 
 # --- fixtures ----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def shared() -> Iterator[EtcdServer]:
     """One server for the tests that neither stop nor pause it (each uses its own keys)."""
@@ -140,8 +148,14 @@ def make() -> Iterator[Callable[..., EtcdBackend]]:
     """Factory of connected backends, all closed after the test."""
     made: list[EtcdBackend] = []
 
-    def connect(endpoints: list[str], namespace: str = "", *, ttl: float = 5, timeout: float = 5,
-                sink: Callable[[ConnectionEvent], None] = lambda event: None) -> EtcdBackend:
+    def connect(
+        endpoints: list[str],
+        namespace: str = "",
+        *,
+        ttl: float = 5,
+        timeout: float = 5,
+        sink: Callable[[ConnectionEvent], None] = lambda event: None,
+    ) -> EtcdBackend:
         backend = EtcdBackend(endpoints, namespace, options={"operation_timeout": timeout, "ignored": 1})
         made.append(backend)
         backend.connect(sink, ttl=ttl, timeout=timeout)
@@ -157,6 +171,7 @@ def unique() -> str:
 
 
 # --- layout -----------------------------------------------------------------------------------
+
 
 @needs_etcdctl
 def test_keys_are_spelled_as_etcdctl_spells_them(shared: EtcdServer, make) -> None:
@@ -205,6 +220,7 @@ def test_prefix_covers_keys_strictly_below_the_path(shared: EtcdServer, make) ->
 
 
 # --- sessions ----------------------------------------------------------------------------------
+
 
 @needs_etcdctl
 def test_session_ttl_is_what_the_server_granted(make) -> None:
@@ -260,6 +276,7 @@ def test_a_revoked_lease_is_a_lost_session(shared: EtcdServer, make) -> None:
 
 # --- writes ------------------------------------------------------------------------------------
 
+
 def test_each_write_is_one_round_trip(server: EtcdServer, make) -> None:
     backend = make(server.endpoints, "/ns")
     backend.put(Put("/warm", b"up"))  # the channel is connected before counting
@@ -268,12 +285,14 @@ def test_each_write_is_one_round_trip(server: EtcdServer, make) -> None:
         return metric(server, "grpc_server_started_total")
 
     joined: list[QueueView] = []
-    for write in (lambda: backend.put(Put("/k", b"1", create=True)),
-                  lambda: backend.put(Put("/k", b"2", version=1)),
-                  lambda: backend.commit([Check("/k", version=2), Put("/j", b"x"), Delete("/warm")]),
-                  lambda: backend.delete("/k", version=2),
-                  lambda: joined.append(backend.queue_join("/lock", b"me")),
-                  lambda: backend.queue_leave(joined[0].mine)):
+    for write in (
+        lambda: backend.put(Put("/k", b"1", create=True)),
+        lambda: backend.put(Put("/k", b"2", version=1)),
+        lambda: backend.commit([Check("/k", version=2), Put("/j", b"x"), Delete("/warm")]),
+        lambda: backend.delete("/k", version=2),
+        lambda: joined.append(backend.queue_join("/lock", b"me")),
+        lambda: backend.queue_leave(joined[0].mine),
+    ):
         before = calls()
         write()
         assert calls() - before == 1
@@ -301,8 +320,14 @@ def test_commit_conflicts_name_the_key_and_write_nothing(shared: EtcdServer, mak
     assert backend.tree("/")[1] == revision, "a failed commit wrote something"
     assert tree_values(backend, "/") == {"/a": b"1", "/b": b"1"}
 
-    results = backend.commit([Check("/a", version=1, create_revision=a.create_revision),
-                              Put("/a", b"2", version=1), Delete("/b"), Put("/c", b"3", create=True)])
+    results = backend.commit(
+        [
+            Check("/a", version=1, create_revision=a.create_revision),
+            Put("/a", b"2", version=1),
+            Delete("/b"),
+            Put("/c", b"3", create=True),
+        ]
+    )
     assert results[0] is None and results[2] is None
     assert results[1] is not None and results[1].version == 2 and results[1].value == b"2"
     assert results[3] is not None and results[3].mod_revision == results[1].mod_revision == revision + 1
@@ -310,13 +335,18 @@ def test_commit_conflicts_name_the_key_and_write_nothing(shared: EtcdServer, mak
 
 # --- contender queues ---------------------------------------------------------------------------
 
+
 def etcdctl_lock(endpoints: list[str], name: str) -> subprocess.Popen[str]:
     """``etcdctl lock name``: prints its key once it holds the lock, unlocks on SIGTERM."""
     assert _ETCDCTL is not None
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
     env["ETCDCTL_API"] = "3"
-    return subprocess.Popen([_ETCDCTL, "--endpoints", ",".join(endpoints), "lock", name],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [_ETCDCTL, "--endpoints", ",".join(endpoints), "lock", name],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def line_from(proc: subprocess.Popen[str], timeout: float) -> str | None:
@@ -372,6 +402,7 @@ def test_semaphore_contenders_are_several_per_session(shared: EtcdServer, make) 
 
 
 # --- watches -----------------------------------------------------------------------------------
+
 
 def test_watch_delivers_200_rapid_puts_in_order(shared: EtcdServer, make) -> None:
     namespace = f"/{unique()}"
@@ -458,8 +489,12 @@ def test_watch_survives_restarts_and_resumes_where_it_stopped(server: EtcdServer
     events = seen.wait(lambda evs: seen.state() == final, f"the final state {final}")
     wait_until(lambda: ConnectionEvent.DISCONNECTED in sink_events, "DISCONNECTED from the broken stream")
     assert [(e.type, e.key) for e in events] == [
-        (EventType.PUT, "/w/a"), (EventType.PUT, "/w/a"), (EventType.PUT, "/w/b"),
-        (EventType.DELETE, "/w/a"), (EventType.PUT, "/w/c")]
+        (EventType.PUT, "/w/a"),
+        (EventType.PUT, "/w/a"),
+        (EventType.PUT, "/w/b"),
+        (EventType.DELETE, "/w/a"),
+        (EventType.PUT, "/w/c"),
+    ]
 
     # An idle watch notices a second restart by itself and goes on.
     server.restart()
@@ -579,11 +614,15 @@ def test_watch_from_a_past_revision_replays_history(shared: EtcdServer, make) ->
     watch = backend.watch("/k", seen, prefix=False, start_revision=first.mod_revision)
     events = seen.wait(lambda evs: len(evs) == 3, "the replayed history")
     assert [(e.type, e.entry.value if e.entry else None) for e in events] == [
-        (EventType.PUT, b"1"), (EventType.PUT, b"2"), (EventType.DELETE, None)]
+        (EventType.PUT, b"1"),
+        (EventType.PUT, b"2"),
+        (EventType.DELETE, None),
+    ]
     watch.cancel()
 
 
 # --- failures ----------------------------------------------------------------------------------
+
 
 def test_close_is_bounded_when_the_server_is_paused(server: EtcdServer, make) -> None:
     backend = make(server.endpoints, timeout=1)

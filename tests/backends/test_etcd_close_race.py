@@ -18,9 +18,14 @@ TTL = 60  # far longer than the test: only a revoke, never an expiry, can end th
 def _lease_alive(endpoint: str, lease: int) -> bool:
     binary = etcdctl_binary()
     assert binary is not None, "etcdctl is needed to look at leases"
-    out = subprocess.run([binary, f"--endpoints={endpoint}", "lease", "timetolive", f"{lease:x}"],
-                         capture_output=True, text=True, timeout=10, check=True,
-                         env={"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"}).stdout
+    out = subprocess.run(
+        [binary, f"--endpoints={endpoint}", "lease", "timetolive", f"{lease:x}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+        env={"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"},
+    ).stdout
     return "already expired" not in out
 
 
@@ -48,5 +53,6 @@ def test_close_during_a_reopen_revokes_the_lease_being_granted(etcd_server: Any)
     deadline = time.monotonic() + 10
     while _lease_alive(endpoint, granted[0]) or _lease_alive(endpoint, old):
         assert time.monotonic() < deadline, (
-            f"after close() the lease {granted[0]:x} (granted during close) or {old:x} is still alive")
+            f"after close() the lease {granted[0]:x} (granted during close) or {old:x} is still alive"
+        )
         time.sleep(0.05)

@@ -59,7 +59,8 @@ def test_a_server_that_never_answers_is_tried_again_within_a_bounded_wait(attemp
                     attempts.changed.wait(deadline - time.monotonic())
             assert attempts.count >= ATTEMPTS, (
                 f"{attempts.count} connection attempt(s) in {bound:g}s against a server that never "
-                f"answers: each handshake waited too long")
+                f"answers: each handshake waited too long"
+            )
             server.resume()
             assert started.wait(TTL), "no session once the server answers again"
         finally:

@@ -128,10 +128,21 @@ def test_join_creates_missing_parents_then_tries_once_more(kz: KazooClient) -> N
     traced = Traced(kz)
     view = QueueJoin("/deep/er/q", b"x").attempt(traced, deadline())  # type: ignore[arg-type]
     # The missing parents are created in one round trip, all sent before any answer is awaited.
-    assert traced.trace == ["send create", "send get_children", "wait create",
-                            "send create", "send create", "send create",
-                            "wait create", "wait create", "wait create",
-                            "send create", "send get_children", "wait create", "wait get_children"]
+    assert traced.trace == [
+        "send create",
+        "send get_children",
+        "wait create",
+        "send create",
+        "send create",
+        "send create",
+        "wait create",
+        "wait create",
+        "wait create",
+        "send create",
+        "send get_children",
+        "wait create",
+        "wait get_children",
+    ]
     assert kz.get_children("/deep/er/q") == [view.mine.key.rsplit("/", 1)[1]]
     assert kz.exists("/deep/er").ephemeralOwner == 0, "parents are persistent"
     # ... and are implicit parents, not keys (kazoo's ensure_path would leave empty nodes)
@@ -181,8 +192,9 @@ def test_a_retried_join_adopts_the_node_of_the_first_attempt(kz: KazooClient) ->
     assert [c.key for c in view.contenders] == [first.mine.key, view.mine.key]
 
 
-def test_backend_retries_a_join_whose_answer_was_lost(client: coordkit.Client, kz: KazooClient,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backend_retries_a_join_whose_answer_was_lost(
+    client: coordkit.Client, kz: KazooClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The create reaches the server but its answer is lost with the connection: the backend
     tries again on the same join, which adopts the node instead of queueing a second one."""
     original = QueueJoin._answered
@@ -204,7 +216,9 @@ def test_backend_retries_a_join_whose_answer_was_lost(client: coordkit.Client, k
     assert view.mine.create_revision == kz.exists(view.mine.key).czxid and view.mine.value == b"me"
 
 
-def test_order_by_sequence_across_kazoo_curator_and_coordkit(client: coordkit.Client, kz: KazooClient) -> None:
+def test_order_by_sequence_across_kazoo_curator_and_coordkit(
+    client: coordkit.Client, kz: KazooClient
+) -> None:
     kz.ensure_path("/mixed")
     made = [
         kz.create(f"/mixed/{uuid.uuid4().hex}__lock__", b"kazoo-0", ephemeral=True, sequence=True),

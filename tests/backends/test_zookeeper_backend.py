@@ -45,6 +45,7 @@ pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"no local ZooKeeper: {_M
 
 # --- helpers ---------------------------------------------------------------------------------
 
+
 class Opened:
     """A connected backend with its connection events in a queue."""
 
@@ -162,8 +163,10 @@ class Collector:
 
 # --- layout, versions, session ---------------------------------------------------------------
 
-def test_namespace_is_created_and_used_as_chroot(zookeeper_server: Any, opener: Opener,
-                                                 raw: KazooClient, ns: str) -> None:
+
+def test_namespace_is_created_and_used_as_chroot(
+    zookeeper_server: Any, opener: Opener, raw: KazooClient, ns: str
+) -> None:
     b = opener(zookeeper_server.endpoints, ns + "/nested/deeper").backend
     entry = b.put(Put("/k", b"v"))
     assert entry.key == "/k"
@@ -176,14 +179,19 @@ def test_namespace_is_created_and_used_as_chroot(zookeeper_server: Any, opener: 
     assert again.get("k") == b.get("/k")
 
 
-def test_versions_and_revisions_are_the_znode_stat(zookeeper_server: Any, opener: Opener,
-                                                  raw: KazooClient, ns: str) -> None:
+def test_versions_and_revisions_are_the_znode_stat(
+    zookeeper_server: Any, opener: Opener, raw: KazooClient, ns: str
+) -> None:
     b = opener(zookeeper_server.endpoints, ns).backend
     first = b.put(Put("/v", b"1"))
     second = b.put(Put("/v", b"2"))
     _, stat = raw.get(f"{ns}/v")
     assert (second.version, second.create_revision, second.mod_revision, second.lease) == (
-        stat.version + 1, stat.czxid, stat.mzxid, 0)
+        stat.version + 1,
+        stat.czxid,
+        stat.mzxid,
+        0,
+    )
     assert first.create_revision == first.mod_revision == stat.czxid
     raw.set(f"{ns}/v", b"by someone else")  # znode version 2 -> coordkit version 3
     with pytest.raises(VersionConflictError):
@@ -231,8 +239,10 @@ def test_server_info(zookeeper_server: Any, opener: Opener) -> None:
 
 # --- writes ----------------------------------------------------------------------------------
 
+
 def test_parents_are_created_with_the_key_and_never_by_a_failed_commit(
-        zookeeper_server: Any, opener: Opener, raw: KazooClient, ns: str) -> None:
+    zookeeper_server: Any, opener: Opener, raw: KazooClient, ns: str
+) -> None:
     b = opener(zookeeper_server.endpoints, ns).backend
     leaf = b.put(Put("/p/q/r", b"1"))
     for parent in ("/p", "/p/q"):
@@ -270,7 +280,8 @@ def test_commit_conflicts_name_the_failing_key(zookeeper_server: Any, opener: Op
 
 
 def test_ephemeral_keys_belong_to_their_session_and_go_at_close(
-        zookeeper_server: Any, opener: Opener, ns: str) -> None:
+    zookeeper_server: Any, opener: Opener, ns: str
+) -> None:
     owner = opener(zookeeper_server.endpoints, ns, ttl=10).backend
     observer = opener(zookeeper_server.endpoints, ns).backend
     mine = owner.put(Put("/reg/me", b"1", ephemeral=True))
@@ -304,8 +315,10 @@ def test_delete_recursive_and_not_empty(zookeeper_server: Any, opener: Opener, n
 
 # --- watches ---------------------------------------------------------------------------------
 
+
 def test_prefix_watch_gets_100_rapid_creates_once_each_in_order(
-        zookeeper_server: Any, opener: Opener, ns: str) -> None:
+    zookeeper_server: Any, opener: Opener, ns: str
+) -> None:
     watcher = opener(zookeeper_server.endpoints, ns).backend
     writer = opener(zookeeper_server.endpoints, ns).backend
     writer.put(Put("/jobs", b""))
@@ -335,7 +348,8 @@ def test_prefix_watch_gets_100_rapid_creates_once_each_in_order(
 
 
 def test_key_watch_sees_recreation_and_cancel_from_the_callback(
-        zookeeper_server: Any, opener: Opener, ns: str) -> None:
+    zookeeper_server: Any, opener: Opener, ns: str
+) -> None:
     b = opener(zookeeper_server.endpoints, ns).backend
     got = Collector()
     handle: list[Any] = []
@@ -402,7 +416,10 @@ def test_watch_catches_up_on_changes_made_while_its_server_was_down(opener: Open
         watcher.back_after_outage()
         events = got.take(3)
         assert {(e.type, e.key) for e in events} == {
-            (EventType.DELETE, "/svc/1"), (EventType.PUT, "/svc/2"), (EventType.PUT, "/svc/3")}
+            (EventType.DELETE, "/svc/1"),
+            (EventType.PUT, "/svc/2"),
+            (EventType.PUT, "/svc/3"),
+        }
         puts = [e for e in events if e.type is EventType.PUT]
         assert [e.key for e in puts] == ["/svc/2", "/svc/3"]  # store order
         assert got.quiet()
@@ -428,8 +445,10 @@ def test_watch_resyncs_after_new_session(zookeeper_server: Any, opener: Opener, 
 
 # --- faults ----------------------------------------------------------------------------------
 
+
 def test_expiry_is_reported_and_ephemeral_writes_wait_for_a_new_session(
-        own_server: ZooKeeperServer, opener: Opener) -> None:
+    own_server: ZooKeeperServer, opener: Opener
+) -> None:
     opened = opener(own_server.endpoints, "/x", ttl=4)
     b = opened.backend
     b.put(Put("/eph", b"1", ephemeral=True))
@@ -454,7 +473,8 @@ def test_expiry_is_reported_and_ephemeral_writes_wait_for_a_new_session(
 
 
 def test_close_and_operations_are_bounded_when_the_server_is_paused(
-        own_server: ZooKeeperServer, opener: Opener) -> None:
+    own_server: ZooKeeperServer, opener: Opener
+) -> None:
     owner = opener(own_server.endpoints, "/pz", ttl=4, operation_timeout=1.0, close_timeout=1.0)
     observer = opener(own_server.endpoints, "/pz", ttl=10)
     owner.backend.put(Put("/eph", b"1", ephemeral=True))

@@ -9,12 +9,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from coordkit.discovery.instance import ServiceInstance
 
 
-def make_instances(n: int, *, weights: list[int] | None = None, zones: list[str] | None = None,
-                   name: str = "pay") -> list[ServiceInstance]:
+def make_instances(
+    n: int, *, weights: list[int] | None = None, zones: list[str] | None = None, name: str = "pay"
+) -> list[ServiceInstance]:
     return [
-        ServiceInstance(name, f"i{k}", "10.0.0.1", 8000 + k,
-                        metadata={"zone": zones[k]} if zones else {},
-                        weight=weights[k] if weights else 1)
+        ServiceInstance(
+            name,
+            f"i{k}",
+            "10.0.0.1",
+            8000 + k,
+            metadata={"zone": zones[k]} if zones else {},
+            weight=weights[k] if weights else 1,
+        )
         for k in range(n)
     ]
 
@@ -45,8 +51,14 @@ class Instance:
                 owner.hits += 1
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                reply = json.dumps({"port": owner.port, "host": self.headers.get("Host"),
-                                    "path": self.path, "body": body.decode()}).encode()
+                reply = json.dumps(
+                    {
+                        "port": owner.port,
+                        "host": self.headers.get("Host"),
+                        "path": self.path,
+                        "body": body.decode(),
+                    }
+                ).encode()
                 self.send_response(owner.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))

@@ -72,8 +72,7 @@ def test_non_failures_pass_through_without_retry() -> None:
 
 
 def test_instance_failure_marks_a_reply_as_failed() -> None:
-    balancer = Balancer(StaticInstances(make_instances(2)),
-                        ejection=OutlierEjection(consecutive_failures=1))
+    balancer = Balancer(StaticInstances(make_instances(2)), ejection=OutlierEjection(consecutive_failures=1))
 
     def request(instance: ServiceInstance) -> str:
         if instance.id == "i0":
@@ -85,10 +84,12 @@ def test_instance_failure_marks_a_reply_as_failed() -> None:
 
 
 def test_user_retry_policy_and_failure_types() -> None:
-    balancer = Balancer(StaticInstances(make_instances(4)), ejection=False,
-                        failure=(KeyError,),
-                        retry=Retrying(stop=stop_after_attempt(2), reraise=False,
-                                       retry=retry_if_exception_type(KeyError)))
+    balancer = Balancer(
+        StaticInstances(make_instances(4)),
+        ejection=False,
+        failure=(KeyError,),
+        retry=Retrying(stop=stop_after_attempt(2), reraise=False, retry=retry_if_exception_type(KeyError)),
+    )
     tried: list[str] = []
 
     def request(instance: ServiceInstance) -> None:

@@ -59,14 +59,19 @@ def test_backoff_doubles_per_ejection_up_to_the_cap_and_is_forgiven(clock: FakeC
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 12), percent=st.sampled_from([0, 10, 34, 50, 100]),
-       events=st.lists(st.tuples(st.integers(0, 11), st.booleans(), st.floats(0, 30)), max_size=150))
+@given(
+    n=st.integers(1, 12),
+    percent=st.sampled_from([0, 10, 34, 50, 100]),
+    events=st.lists(st.tuples(st.integers(0, 11), st.booleans(), st.floats(0, 30)), max_size=150),
+)
 def test_never_more_than_the_allowed_share_is_ejected(
-        n: int, percent: float, events: list[tuple[int, bool, float]]) -> None:
+    n: int, percent: float, events: list[tuple[int, bool, float]]
+) -> None:
     clock = FakeClock()
     instances = make_instances(n)
-    ejection = OutlierEjection(consecutive_failures=2, base_time=5, max_time=40,
-                               max_ejection_percent=percent, clock=clock)
+    ejection = OutlierEjection(
+        consecutive_failures=2, base_time=5, max_time=40, max_ejection_percent=percent, clock=clock
+    )
     allowed = math.floor(n * percent / 100)
     for index, ok, wait in events:
         clock.advance(wait)
@@ -130,8 +135,7 @@ def test_filters_compose_and_fall_back() -> None:
     # preferences narrow in order and are skipped when they would leave nothing
     prefs = [by_zone("eu-2"), by_zone("ap-9"), where(lambda i: i.port == 8002)]
     assert [i.id for i in apply_filters(instances, prefs, hard=False)] == ["i2"]
-    assert [i.id for i in apply_filters(instances, [by_zone("ap-9")], hard=False)] == [
-        "i0", "i1", "i2", "i3"]
+    assert [i.id for i in apply_filters(instances, [by_zone("ap-9")], hard=False)] == ["i0", "i1", "i2", "i3"]
     assert apply_filters(instances, [required(by_zone("ap-9"))], hard=True) == ()
     assert [i.id for i in instances if by_metadata(zone="us-1")(i)] == ["i3"]
 
@@ -147,8 +151,9 @@ def test_required_filter_that_matches_nothing_raises_a_clear_error() -> None:
 
 def test_local_zone_preferred_until_its_instances_are_ejected(clock: FakeClock) -> None:
     source = StaticInstances(make_instances(4, zones=["eu-1", "eu-2", "eu-2", "eu-2"]))
-    balancer = Balancer(source, filters=by_zone("eu-1"),
-                        ejection=OutlierEjection(consecutive_failures=1, clock=clock))
+    balancer = Balancer(
+        source, filters=by_zone("eu-1"), ejection=OutlierEjection(consecutive_failures=1, clock=clock)
+    )
     local = source.instances[0]
     assert {balancer.pick().id for _ in range(10)} == {"i0"}
     with pytest.raises(TimeoutError), balancer.picked() as instance:

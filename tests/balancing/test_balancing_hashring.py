@@ -59,8 +59,11 @@ def test_about_one_nth_of_the_keys_move() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(n=st.integers(1, 10), c=st.sampled_from([1.1, 1.25, 1.5, 2.0]),
-       keys=st.lists(st.sampled_from(KEYS[:40]), min_size=1, max_size=120))
+@given(
+    n=st.integers(1, 10),
+    c=st.sampled_from([1.1, 1.25, 1.5, 2.0]),
+    keys=st.lists(st.sampled_from(KEYS[:40]), min_size=1, max_size=120),
+)
 def test_bounded_load_never_exceeds_the_cap(n: int, c: float, keys: list[str]) -> None:
     # Requests stay in flight (hot keys repeat): no instance ever carries more than
     # ceil(c * in_flight / n), the bound of consistent hashing with bounded loads.

@@ -26,21 +26,24 @@ def instances() -> Iterator[list[Instance]]:
 
 
 def _service(servers: list[Instance]) -> StaticInstances:
-    return StaticInstances([ServiceInstance("payment-service", f"pay-{k}", "127.0.0.1", s.port)
-                            for k, s in enumerate(servers)])
+    return StaticInstances(
+        [ServiceInstance("payment-service", f"pay-{k}", "127.0.0.1", s.port) for k, s in enumerate(servers)]
+    )
 
 
 def _session(servers: list[Instance], **options: object) -> tuple[Balancer, object]:
-    balancer = Balancer(_service(servers), "round_robin",
-                        ejection=OutlierEjection(consecutive_failures=3, base_time=60))
+    balancer = Balancer(
+        _service(servers), "round_robin", ejection=OutlierEjection(consecutive_failures=3, base_time=60)
+    )
     return balancer, http.BalancedSession(balancers={"payment-service": balancer}, **options)
 
 
 def test_requests_spread_over_instances_with_the_service_as_host(instances: list[Instance]) -> None:
     _, session = _session(instances)
     with session:
-        replies = [session.post("http://payment-service/payment", json={"amount": k}).json()
-                   for k in range(30)]
+        replies = [
+            session.post("http://payment-service/payment", json={"amount": k}).json() for k in range(30)
+        ]
     assert Counter(r["port"] for r in replies) == Counter({s.port: 10 for s in instances})
     assert {r["host"] for r in replies} == {"payment-service"}
     assert {r["path"] for r in replies} == {"/payment"}
@@ -67,8 +70,7 @@ def test_a_500ing_instance_is_retried_elsewhere_and_ejected(instances: list[Inst
     assert instances[1].hits == 3  # three failures in a row, then out of rotation
 
 
-def test_post_is_not_repeated_after_a_5xx_but_counts_against_the_instance(
-        instances: list[Instance]) -> None:
+def test_post_is_not_repeated_after_a_5xx_but_counts_against_the_instance(instances: list[Instance]) -> None:
     for server in instances:
         server.status = 503
     _, session = _session(instances)

@@ -30,11 +30,14 @@ def test_round_robin_visits_every_instance_once_per_cycle(n: int, seed: int, cyc
     rr = RoundRobin(rng=random.Random(seed))
     picks = [rr.pick(instances).id for _ in range(n * cycles)]
     for c in range(cycles):
-        assert sorted(picks[c * n:(c + 1) * n]) == sorted(i.id for i in instances)
+        assert sorted(picks[c * n : (c + 1) * n]) == sorted(i.id for i in instances)
 
 
-@given(weights=st.lists(st.integers(0, 12), min_size=1, max_size=12), offset=st.integers(0, 200),
-       seed=st.integers(0, 1000))
+@given(
+    weights=st.lists(st.integers(0, 12), min_size=1, max_size=12),
+    offset=st.integers(0, 200),
+    seed=st.integers(0, 1000),
+)
 def test_weighted_window_matches_weights_exactly(weights: list[int], offset: int, seed: int) -> None:
     instances = tuple(make_instances(len(weights), weights=weights))
     strategy = Weighted(rng=random.Random(seed))
@@ -54,7 +57,7 @@ def test_weighted_schedule_is_smooth(weights: list[int], length: int) -> None:
     total, n = len(cycle), len(weights)
     ring = cycle * (length // total + 2)
     for start in range(total):
-        window = Counter(ring[start:start + length])
+        window = Counter(ring[start : start + length])
         for index in range(n):
             weight = cycle.count(index)  # weights divided by their gcd
             share = length * weight / total

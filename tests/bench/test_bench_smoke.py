@@ -41,8 +41,16 @@ def _positive(value: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def report(etcd_server: Any, zookeeper_server: Any) -> dict[str, Any]:
-    command = [sys.executable, str(BENCH), "--quick", "--json",
-               "--etcd", etcd_server.endpoints[0], "--zookeeper", zookeeper_server.endpoints[0]]
+    command = [
+        sys.executable,
+        str(BENCH),
+        "--quick",
+        "--json",
+        "--etcd",
+        etcd_server.endpoints[0],
+        "--zookeeper",
+        zookeeper_server.endpoints[0],
+    ]
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=150)
     assert done.returncode == 0, done.stderr[-4000:]
     return dict(json.loads(done.stdout))
@@ -106,9 +114,18 @@ def test_the_table_shows_every_figure(report: dict[str, Any], bench: ModuleType)
         assert f"{result['lock_contention']['handoff_ms']:.3f}" in table
         assert f"{result['election_handoff']['handoff_ms']:.3f}" in table
         assert f"{result['failover']['failover_s'][0]:.3f}" in table
-    for label in ("R  read round trip", "W  plain write", "floor: acquire+release, bare calls",
-                  "coordkit Lock acquire+release", "python-etcd3 Lock acquire+release",
-                  "kazoo Lock acquire+release", "floor: handoff, bare calls", "lock handoff, ",
-                  "election resign handoff", "herd check:", "failover after SIGKILL"):
+    for label in (
+        "R  read round trip",
+        "W  plain write",
+        "floor: acquire+release, bare calls",
+        "coordkit Lock acquire+release",
+        "python-etcd3 Lock acquire+release",
+        "kazoo Lock acquire+release",
+        "floor: handoff, bare calls",
+        "lock handoff, ",
+        "election resign handoff",
+        "herd check:",
+        "failover after SIGKILL",
+    ):
         assert label in table, label
     assert table.count("herd check:") == len(KINDS)

@@ -13,8 +13,13 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "connect_failures.py"
 
 
 def test_every_case_fails_with_its_own_reason() -> None:
-    done = subprocess.run([sys.executable, str(BENCH), "--runs", "1", "--json"], capture_output=True,
-                          text=True, timeout=180, check=True)
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--runs", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
     cases = json.loads(done.stdout)["cases"]
     assert len(cases) == 6
     assert {case["error"] for case in cases} == {"BackendUnavailableError"}

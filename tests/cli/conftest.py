@@ -17,6 +17,7 @@ import coordkit
 
 from cli_helpers import Invoke, RunCli, cli_command, cli_env, make_runner, unique
 
+
 @pytest.fixture
 def memory_url() -> str:
     """A fresh in-process store: CliRunner runs the CLI in this process, so it is shared."""
@@ -48,11 +49,15 @@ def run_cli() -> RunCli:
     """Run the CLI as a real subprocess (bounded: a hang fails the test, never the run)."""
 
     def run(*args: str, input: bytes | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(cli_command(*args), input=input, capture_output=True,
-                              timeout=timeout, env=cli_env(), check=False)
-        return subprocess.CompletedProcess(done.args, done.returncode,
-                                           done.stdout.decode("utf-8", "replace"),
-                                           done.stderr.decode("utf-8", "replace"))
+        done = subprocess.run(
+            cli_command(*args), input=input, capture_output=True, timeout=timeout, env=cli_env(), check=False
+        )
+        return subprocess.CompletedProcess(
+            done.args,
+            done.returncode,
+            done.stdout.decode("utf-8", "replace"),
+            done.stderr.decode("utf-8", "replace"),
+        )
 
     return run
 
@@ -81,8 +86,9 @@ def one_line_error() -> Callable[..., None]:
 
 
 @contextlib.contextmanager
-def _processes(command: Callable[..., list[str]],
-               env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+def _processes(
+    command: Callable[..., list[str]], env: dict[str, str]
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """``start(*args)`` runs ``command(*args)`` with stdout/stderr piped; every process
     started is killed and reaped afterwards, whatever happened."""
     started: list[subprocess.Popen[bytes]] = []
@@ -118,6 +124,8 @@ def etcdctl_process(etcd_server) -> Iterator[Callable[..., subprocess.Popen[byte
     binary = shutil.which("etcdctl") or "/usr/bin/etcdctl"
     if not os.path.exists(binary):
         pytest.fail("etcdctl is not installed: run scripts/install-servers.sh (apt etcd-client)")
-    with _processes(lambda *args: [binary, "--endpoints", ",".join(etcd_server.endpoints), *args],
-                    {**os.environ, "ETCDCTL_API": "3"}) as start:
+    with _processes(
+        lambda *args: [binary, "--endpoints", ",".join(etcd_server.endpoints), *args],
+        {**os.environ, "ETCDCTL_API": "3"},
+    ) as start:
         yield start

@@ -64,10 +64,12 @@ def test_starting_the_command_runs_no_at_fork_handler(tmp_path: Path) -> None:
     assert forks == [], "the command was started by forking this whole process"
 
 
-@pytest.mark.parametrize(("program", "error"), [("no-such-command-xyz", FileNotFoundError),
-                                                ("not-executable", PermissionError)])
-def test_a_command_that_cannot_run_is_refused_before_anything_starts(tmp_path: Path, program: str,
-                                                                     error: type[OSError]) -> None:
+@pytest.mark.parametrize(
+    ("program", "error"), [("no-such-command-xyz", FileNotFoundError), ("not-executable", PermissionError)]
+)
+def test_a_command_that_cannot_run_is_refused_before_anything_starts(
+    tmp_path: Path, program: str, error: type[OSError]
+) -> None:
     from coordkit_cli._guarded_child import start_guarded
 
     (tmp_path / "not-executable").write_text("#!/bin/sh\n")

@@ -57,10 +57,18 @@ def test_get_all_settings_and_json(invoke: Invoke, store: coordkit.Client) -> No
     assert one == {"app": "app", "key": "timeout", "value": 5, "version": 1, "revision": data["revision"]}
 
 
-@pytest.mark.parametrize("args", [["config", "get", "nosuchapp"], ["config", "get", "nosuchapp", "k"],
-                                  ["config", "export", "nosuchapp"], ["--json", "config", "get", "nosuchapp"]])
-def test_an_app_without_settings_is_not_found(invoke: Invoke, one_line_error: OneLineError,
-                                              args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["config", "get", "nosuchapp"],
+        ["config", "get", "nosuchapp", "k"],
+        ["config", "export", "nosuchapp"],
+        ["--json", "config", "get", "nosuchapp"],
+    ],
+)
+def test_an_app_without_settings_is_not_found(
+    invoke: Invoke, one_line_error: OneLineError, args: list[str]
+) -> None:
     """Absence the user asked about exits 1 with one line on stderr, never an empty success."""
     result = invoke(*args)
     assert (result.exit_code, result.stdout) == (1, ""), result.stderr
@@ -86,11 +94,15 @@ def test_del(invoke: Invoke, store: coordkit.Client, one_line_error: OneLineErro
     assert invoke("config", "del", "-f", "app", "timeout").exit_code == 0
     invoke("config", "set", "app", "x", "1")
     assert json.loads(invoke("--json", "config", "del", "app", "x").stdout) == {
-        "app": "app", "key": "x", "deleted": True}
+        "app": "app",
+        "key": "x",
+        "deleted": True,
+    }
 
 
-def test_compare_and_set_conflict_exits_3(invoke: Invoke, store: coordkit.Client,
-                                           one_line_error: OneLineError) -> None:
+def test_compare_and_set_conflict_exits_3(
+    invoke: Invoke, store: coordkit.Client, one_line_error: OneLineError
+) -> None:
     created = json.loads(invoke("--json", "config", "set", "--version", "0", "app", "limit", "1").stdout)
     assert created["version"] == 1 and created["value"] == 1
     taken = invoke("config", "set", "--version", "0", "app", "limit", "2")
@@ -109,8 +121,9 @@ def test_base_option(invoke: Invoke, store: coordkit.Client) -> None:
 
 
 # --- import / export -----------------------------------------------------------------------------
-def test_import_dry_run_shows_the_diff_and_writes_nothing(invoke: Invoke, store: coordkit.Client,
-                                                         tmp_path: Path) -> None:
+def test_import_dry_run_shows_the_diff_and_writes_nothing(
+    invoke: Invoke, store: coordkit.Client, tmp_path: Path
+) -> None:
     invoke("config", "set", "app", "timeout", "5")
     invoke("config", "set", "app", "old", "1")
     path = tmp_path / "settings.json"
@@ -121,8 +134,14 @@ def test_import_dry_run_shows_the_diff_and_writes_nothing(invoke: Invoke, store:
     assert "not written" in dry.stderr
     assert store.get_text("/config/app/timeout") == "5" and store.get("/config/app/name") is None
     data = json.loads(invoke("--json", "config", "import", "--dry-run", "app", str(path)).stdout)
-    assert data == {"app": "app", "dry_run": True, "applied": False, "added": {"name": "x"},
-                    "changed": {"timeout": {"old": 5, "new": 9}}, "removed": {}}
+    assert data == {
+        "app": "app",
+        "dry_run": True,
+        "applied": False,
+        "added": {"name": "x"},
+        "changed": {"timeout": {"old": 5, "new": 9}},
+        "removed": {},
+    }
 
 
 def test_import_then_export_round_trips(invoke: Invoke, tmp_path: Path) -> None:
@@ -166,8 +185,9 @@ def test_import_of_a_broken_file(invoke: Invoke, tmp_path: Path, one_line_error:
 
 
 # --- watch, in-process -----------------------------------------------------------------------------
-def test_watch_prints_each_change_and_exits_0_on_sigterm(invoke: Invoke, store: coordkit.Client,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watch_prints_each_change_and_exits_0_on_sigterm(
+    invoke: Invoke, store: coordkit.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ready = threading.Event()
     printed: queue.SimpleQueue[str] = queue.SimpleQueue()
     real_on_change, real_line = Config.on_change, output.Output.line
@@ -204,8 +224,12 @@ def test_watch_prints_each_change_and_exits_0_on_sigterm(invoke: Invoke, store: 
     result = invoke("config", "watch", "app")
     thread.join(DEADLINE)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines() == ["timeout = 5  (new)", 'db/host = "h"  (new)',
-                                          "timeout = 6  (was 5)", 'db/host removed  (was "h")']
+    assert result.stdout.splitlines() == [
+        "timeout = 5  (new)",
+        'db/host = "h"  (new)',
+        "timeout = 6  (was 5)",
+        'db/host removed  (was "h")',
+    ]
 
 
 # --- real processes, real servers ---------------------------------------------------------------------
@@ -231,8 +255,9 @@ class LineReader:
         return line
 
 
-def start_watching(cli_process: Callable[..., subprocess.Popen[bytes]], cfg: Config, url: str,
-                   *args: str) -> tuple[subprocess.Popen[bytes], LineReader]:
+def start_watching(
+    cli_process: Callable[..., subprocess.Popen[bytes]], cfg: Config, url: str, *args: str
+) -> tuple[subprocess.Popen[bytes], LineReader]:
     """Start `config watch` and write a probe key until it prints it: then it is running."""
     proc = cli_process("--url", url, *args, "config", "watch", "app")
     reader = LineReader(proc)
@@ -251,8 +276,9 @@ def start_watching(cli_process: Callable[..., subprocess.Popen[bytes]], cfg: Con
 
 
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
-def test_watch_process_streams_until_signalled(server_url: str, signum: str,
-                                               cli_process: Callable[..., subprocess.Popen[bytes]]) -> None:
+def test_watch_process_streams_until_signalled(
+    server_url: str, signum: str, cli_process: Callable[..., subprocess.Popen[bytes]]
+) -> None:
     with coordkit.connect(server_url, ttl=4) as client, client.config("app", writable=True) as cfg:
         proc, reader = start_watching(cli_process, cfg, server_url)
         cfg.set("timeout", 5)
@@ -265,14 +291,17 @@ def test_watch_process_streams_until_signalled(server_url: str, signum: str,
 
 
 def test_watch_process_json_lines_keep_an_update_together(
-        server_url: str, cli_process: Callable[..., subprocess.Popen[bytes]]) -> None:
+    server_url: str, cli_process: Callable[..., subprocess.Popen[bytes]]
+) -> None:
     with coordkit.connect(server_url, ttl=4) as client, client.config("app", writable=True) as cfg:
         proc, reader = start_watching(cli_process, cfg, server_url, "--json")
         revision = cfg.update({"a": 1, "b/c": 2})
         record = json.loads(reader.next())
         assert record["app"] == "app" and record["revision"] >= revision
-        assert record["changes"] == [{"key": "a", "type": "added", "old": None, "new": 1},
-                                     {"key": "b/c", "type": "added", "old": None, "new": 2}]
+        assert record["changes"] == [
+            {"key": "a", "type": "added", "old": None, "new": 1},
+            {"key": "b/c", "type": "added", "old": None, "new": 2},
+        ]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=DEADLINE) == 0
 

@@ -39,13 +39,17 @@ def test_import_of_stdin_that_is_not_utf8(invoke: Invoke, one_line_error: OneLin
     assert _stored(invoke) == {}
 
 
-@pytest.mark.parametrize("name, text, fragments", [
-    ("broken.json", '{"a": 1,', ["broken.json is not valid JSON", "line 1 column 9"]),
-    ("trailing.json", '{"a": 1} x', ["trailing.json is not valid JSON", "Extra data"]),
-    ("list.json", "[1, 2]", ["list.json", "must be a mapping"]),
-])
-def test_import_of_malformed_json(invoke: Invoke, one_line_error: OneLineError, tmp_path: Path,
-                                  name: str, text: str, fragments: list[str]) -> None:
+@pytest.mark.parametrize(
+    "name, text, fragments",
+    [
+        ("broken.json", '{"a": 1,', ["broken.json is not valid JSON", "line 1 column 9"]),
+        ("trailing.json", '{"a": 1} x', ["trailing.json is not valid JSON", "Extra data"]),
+        ("list.json", "[1, 2]", ["list.json", "must be a mapping"]),
+    ],
+)
+def test_import_of_malformed_json(
+    invoke: Invoke, one_line_error: OneLineError, tmp_path: Path, name: str, text: str, fragments: list[str]
+) -> None:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     result = invoke("config", "import", "app", str(path))
@@ -96,8 +100,9 @@ def test_export_to_a_missing_directory(invoke: Invoke, one_line_error: OneLineEr
     target = tmp_path / "nonexistent" / "dir" / "x.json"
     result = invoke("config", "export", "app", "-o", str(target))
     assert (result.exit_code, result.stdout) == (2, "")
-    one_line_error(result.stderr, f"cannot write {target}",
-                   f"there is no directory {tmp_path / 'nonexistent' / 'dir'}")
+    one_line_error(
+        result.stderr, f"cannot write {target}", f"there is no directory {tmp_path / 'nonexistent' / 'dir'}"
+    )
     assert not target.parent.exists()
 
 
@@ -109,8 +114,9 @@ def test_export_below_a_regular_file(invoke: Invoke, one_line_error: OneLineErro
     one_line_error(result.stderr, "cannot write", "plain/x.json")
 
 
-def test_export_to_a_directory_is_a_usage_error(invoke: Invoke, one_line_error: OneLineError,
-                                                tmp_path: Path) -> None:
+def test_export_to_a_directory_is_a_usage_error(
+    invoke: Invoke, one_line_error: OneLineError, tmp_path: Path
+) -> None:
     result = invoke("config", "export", "app", "-o", str(tmp_path))
     assert result.exit_code == 2
     one_line_error(result.stderr, "is a directory", "(see 'coordkit config export --help')")
@@ -132,14 +138,17 @@ def test_set_string_stores_the_text_as_is(invoke: Invoke) -> None:
     assert _stored(invoke) == {"k": "{bad json", "n": "5"}
 
 
-@pytest.mark.parametrize("value, stored", [
-    ('{"a": [1, 2]}', {"a": [1, 2]}),
-    (' ["x"]', ["x"]),
-    ('"quoted"', "quoted"),
-    ("hello", "hello"),  # plain text is still a string
-    ("12", 12),
-    ("true", True),
-])
+@pytest.mark.parametrize(
+    "value, stored",
+    [
+        ('{"a": [1, 2]}', {"a": [1, 2]}),
+        (' ["x"]', ["x"]),
+        ('"quoted"', "quoted"),
+        ("hello", "hello"),  # plain text is still a string
+        ("12", 12),
+        ("true", True),
+    ],
+)
 def test_set_reads_json_and_plain_text(invoke: Invoke, value: str, stored: object) -> None:
     result = invoke("config", "set", "app", "k", value)
     assert result.exit_code == 0, result.stderr

@@ -24,11 +24,14 @@ EXIT_LOST = 5
 
 
 # --- in-process, memory ----------------------------------------------------------------------
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["elect", "/e"], "missing PROPOSAL"),
-    (["elect", "--listen", "/e", "me"], "--listen takes only NAME"),
-    (["elect", "--ttl", "-1", "/e", "me"], "--ttl"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["elect", "/e"], "missing PROPOSAL"),
+        (["elect", "--listen", "/e", "me"], "--listen takes only NAME"),
+        (["elect", "--ttl", "-1", "/e", "me"], "--ttl"),
+    ],
+)
 def test_bad_usage_exits_2(invoke, args: list[str], fragment: str, one_line_error) -> None:
     result = invoke(*args)
     assert result.exit_code == 2
@@ -64,8 +67,9 @@ def client(server_url: str) -> Iterator[coordkit.Client]:
         yield c
 
 
-def test_campaign_listen_proclaim_and_handoff(server_url: str, client: coordkit.Client,
-                                              cli_process: Start) -> None:
+def test_campaign_listen_proclaim_and_handoff(
+    server_url: str, client: coordkit.Client, cli_process: Start
+) -> None:
     listener = cli_process("--url", server_url, "elect", "--listen", "/e")
     heard = Lines(listener)
     json_listener = cli_process("--url", server_url, "--json", "elect", "-l", "/e")
@@ -94,8 +98,17 @@ def test_campaign_listen_proclaim_and_handoff(server_url: str, client: coordkit.
     assert candidate.wait(timeout=15) == 0, stderr_of(candidate)
     # A leader that resigns at once may be folded into the next re-read (as with etcdctl
     # elect -l): this one leads until the listeners have shown it.
-    runner = cli_process("--url", server_url, "elect", "/e", "beta", "--",
-                         "sh", "-c", 'echo "$COORDKIT_LEADER_TOKEN $COORDKIT_LEADER_KEY"; exec sleep 60')
+    runner = cli_process(
+        "--url",
+        server_url,
+        "elect",
+        "/e",
+        "beta",
+        "--",
+        "sh",
+        "-c",
+        'echo "$COORDKIT_LEADER_TOKEN $COORDKIT_LEADER_KEY"; exec sleep 60',
+    )
     token, beta_key = Lines(runner).next().split()
     assert heard.next() == "beta"
     beta = json.loads(heard_json.next())
@@ -128,8 +141,9 @@ def test_leadership_loss_while_holding(cli_process: Start) -> None:
 # --- interoperability with etcdctl --------------------------------------------------------------
 
 
-def test_etcdctl_and_coordkit_see_each_others_candidates(etcd_server, etcdctl_process,
-                                                          cli_process: Start) -> None:
+def test_etcdctl_and_coordkit_see_each_others_candidates(
+    etcd_server, etcdctl_process, cli_process: Start
+) -> None:
     namespace = f"ck-cli-{uuid.uuid4().hex[:12]}"
     url, name = f"{etcd_server.url}/{namespace}", f"/{namespace}/e"  # etcdctl sees whole keys
     ours_listening = Lines(cli_process("--url", url, "elect", "--listen", "/e"))

@@ -18,20 +18,23 @@ Invoke = Callable[..., Result]
 OneLineError = Callable[..., None]
 
 
-@pytest.mark.parametrize("error, code", [
-    (coordkit.ConfigurationError("bad"), 2),
-    (coordkit.InvalidNameError("bad name"), 2),
-    (coordkit.NotFoundError("/a: no such key"), 1),
-    (coordkit.ConflictError("changed"), 3),
-    (coordkit.KeyExistsError("exists"), 3),
-    (coordkit.VersionConflictError("version"), 3),
-    (coordkit.NotEmptyError("children"), 3),
-    (coordkit.BackendUnavailableError("down"), 4),
-    (coordkit.OperationTimeoutError("slow"), 4),
-    (coordkit.SessionLostError("gone"), 5),
-    (coordkit.ClosedError("closed"), 1),
-    (coordkit.OwnershipError("not held"), 1),
-])
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (coordkit.ConfigurationError("bad"), 2),
+        (coordkit.InvalidNameError("bad name"), 2),
+        (coordkit.NotFoundError("/a: no such key"), 1),
+        (coordkit.ConflictError("changed"), 3),
+        (coordkit.KeyExistsError("exists"), 3),
+        (coordkit.VersionConflictError("version"), 3),
+        (coordkit.NotEmptyError("children"), 3),
+        (coordkit.BackendUnavailableError("down"), 4),
+        (coordkit.OperationTimeoutError("slow"), 4),
+        (coordkit.SessionLostError("gone"), 5),
+        (coordkit.ClosedError("closed"), 1),
+        (coordkit.OwnershipError("not held"), 1),
+    ],
+)
 def test_exit_code_table(error: coordkit.CoordkitError, code: int) -> None:
     assert exit_code_for(error) == code
 
@@ -78,8 +81,9 @@ def test_no_url_exits_2(invoke: Invoke, one_line_error: OneLineError) -> None:
     one_line_error(result.stderr, "--url", "COORDKIT_URL")
 
 
-def test_url_from_the_environment(invoke: Invoke, memory_url: str, monkeypatch: pytest.MonkeyPatch,
-                                  store: coordkit.Client) -> None:
+def test_url_from_the_environment(
+    invoke: Invoke, memory_url: str, monkeypatch: pytest.MonkeyPatch, store: coordkit.Client
+) -> None:
     store.put("/k", "from env")
     monkeypatch.setenv("COORDKIT_URL", memory_url)
     assert invoke("get", "/k", url=None).stdout == "from env\n"
@@ -131,8 +135,9 @@ def failing_get(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
     monkeypatch.setattr(coordkit.Client, "get", get)
 
 
-def test_unreachable_at_connect_names_endpoints(invoke: Invoke, monkeypatch: pytest.MonkeyPatch,
-                                                one_line_error: OneLineError) -> None:
+def test_unreachable_at_connect_names_endpoints(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, one_line_error: OneLineError
+) -> None:
     def unreachable(url: str, **options: object) -> coordkit.Client:
         raise coordkit.BackendUnavailableError("no server answered within 1s")
 
@@ -142,24 +147,27 @@ def test_unreachable_at_connect_names_endpoints(invoke: Invoke, monkeypatch: pyt
     one_line_error(result.stderr, "10.0.0.1:2379, 10.0.0.2:2379", "no server answered")
 
 
-def test_operation_timeout_exits_4(invoke: Invoke, monkeypatch: pytest.MonkeyPatch, memory_url: str,
-                                   one_line_error: OneLineError) -> None:
+def test_operation_timeout_exits_4(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, memory_url: str, one_line_error: OneLineError
+) -> None:
     failing_get(monkeypatch, coordkit.OperationTimeoutError("deadline passed"))
     result = invoke("get", "/k")
     assert result.exit_code == 4
     one_line_error(result.stderr, memory_url.split("://")[1], "deadline passed")
 
 
-def test_session_lost_exits_5(invoke: Invoke, monkeypatch: pytest.MonkeyPatch,
-                              one_line_error: OneLineError) -> None:
+def test_session_lost_exits_5(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, one_line_error: OneLineError
+) -> None:
     failing_get(monkeypatch, coordkit.SessionLostError("the server expired the session"))
     result = invoke("get", "/k")
     assert result.exit_code == 5
     one_line_error(result.stderr, "expired")
 
 
-def test_other_coordkit_error_exits_1(invoke: Invoke, monkeypatch: pytest.MonkeyPatch,
-                                      one_line_error: OneLineError) -> None:
+def test_other_coordkit_error_exits_1(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, one_line_error: OneLineError
+) -> None:
     failing_get(monkeypatch, coordkit.ClosedError("closed"))
     result = invoke("get", "/k")
     assert result.exit_code == 1
@@ -172,8 +180,9 @@ def test_keyboard_interrupt_exits_130_quietly(invoke: Invoke, monkeypatch: pytes
     assert (result.exit_code, result.stdout, result.stderr) == (130, "", "")
 
 
-def test_a_bug_is_one_line_not_a_traceback(invoke: Invoke, monkeypatch: pytest.MonkeyPatch,
-                                           one_line_error: OneLineError) -> None:
+def test_a_bug_is_one_line_not_a_traceback(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, one_line_error: OneLineError
+) -> None:
     monkeypatch.delenv("COORDKIT_DEBUG", raising=False)
     failing_get(monkeypatch, RuntimeError("oops"))
     result = invoke("get", "/k")
@@ -181,8 +190,9 @@ def test_a_bug_is_one_line_not_a_traceback(invoke: Invoke, monkeypatch: pytest.M
     one_line_error(result.stderr, "internal error", "RuntimeError", "oops")
 
 
-def test_watch_of_the_root_without_recursive_is_a_usage_error(invoke: Invoke,
-                                                              one_line_error: OneLineError) -> None:
+def test_watch_of_the_root_without_recursive_is_a_usage_error(
+    invoke: Invoke, one_line_error: OneLineError
+) -> None:
     result = invoke("watch", "/")
     assert result.exit_code == 2
     one_line_error(result.stderr, "watch -r /", "(see 'coordkit watch --help')")

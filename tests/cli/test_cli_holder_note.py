@@ -37,6 +37,7 @@ def holder_client(url: str) -> Iterator[coordkit.Client]:
 def run(url: str) -> Callable[..., Result]:
     def invoke(*args: str) -> Result:
         return make_runner().invoke(cli, ["--url", url, *args], catch_exceptions=False)
+
     return invoke
 
 
@@ -45,8 +46,9 @@ def _name() -> str:
 
 
 @pytest.mark.parametrize(("held_as", "asked_as"), [("", "/"), ("/", "")])
-def test_a_lock_not_acquired_names_its_holder(holder_client: coordkit.Client, run: Callable[..., Result],
-                                              held_as: str, asked_as: str, one_line_error) -> None:
+def test_a_lock_not_acquired_names_its_holder(
+    holder_client: coordkit.Client, run: Callable[..., Result], held_as: str, asked_as: str, one_line_error
+) -> None:
     name = _name()
     holder = holder_client.lock(held_as + name)
     assert holder.acquire(timeout=10)
@@ -57,8 +59,9 @@ def test_a_lock_not_acquired_names_its_holder(holder_client: coordkit.Client, ru
 
 
 @pytest.mark.parametrize(("held_as", "asked_as"), [("", "/"), ("/", "")])
-def test_an_election_not_won_names_its_leader(holder_client: coordkit.Client, run: Callable[..., Result],
-                                              held_as: str, asked_as: str, one_line_error) -> None:
+def test_an_election_not_won_names_its_leader(
+    holder_client: coordkit.Client, run: Callable[..., Result], held_as: str, asked_as: str, one_line_error
+) -> None:
     name = _name()
     leader = holder_client.election(held_as + name)
     assert leader.campaign("incumbent", timeout=10)

@@ -25,8 +25,9 @@ def cut_holder() -> Iterator[coordkit.Client]:
     client.close()
 
 
-def test_a_command_is_not_started_once_the_deadline_passed(cut_holder: coordkit.Client,
-                                                           tmp_path: Path) -> None:
+def test_a_command_is_not_started_once_the_deadline_passed(
+    cut_holder: coordkit.Client, tmp_path: Path
+) -> None:
     lock = cut_holder.lock("jobs", lose_on_suspend=False)
     assert lock.acquire()
     report = LossReport(lock, "lock jobs")

@@ -87,16 +87,18 @@ def test_ls_json_stays_valid_utf8(invoke: Invoke, odd_store: coordkit.Client, re
 
 def test_watch_escapes_names(invoke: Invoke, store: coordkit.Client, monkeypatch: pytest.MonkeyPatch) -> None:
     driver = WatchDriver(monkeypatch)
-    thread = driver.drive(lambda: _write_below_the_name_check(store, ODD, b"1"), expected_lines=1,
-                          signum=signal.SIGINT)
+    thread = driver.drive(
+        lambda: _write_below_the_name_check(store, ODD, b"1"), expected_lines=1, signum=signal.SIGINT
+    )
     result = invoke("watch", "-r", "/d")
     thread.join(DEADLINE)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "PUT /d/a\\xff\\nb = 1\n"
 
 
-def test_watch_json_stays_valid_utf8(invoke: Invoke, store: coordkit.Client,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watch_json_stays_valid_utf8(
+    invoke: Invoke, store: coordkit.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     driver = WatchDriver(monkeypatch)
 
     def changes() -> None:
@@ -128,8 +130,9 @@ def etcd_namespace(etcd_server: Any) -> tuple[str, str, bytes]:
     return f"{etcd_server.url}/{namespace}", etcd_server.endpoints[0], f"/{namespace}".encode()
 
 
-def test_ls_of_raw_etcd_keys_in_a_real_process(etcd_namespace: tuple[str, str, bytes],
-                                               cli_process: Start) -> None:
+def test_ls_of_raw_etcd_keys_in_a_real_process(
+    etcd_namespace: tuple[str, str, bytes], cli_process: Start
+) -> None:
     url, endpoint, prefix = etcd_namespace
     _etcd_put_raw(endpoint, prefix + ODD_BYTES, b"v")
     _etcd_put_raw(endpoint, prefix + b"/d/ok", b"x")
@@ -167,8 +170,9 @@ class _RawLines:
         pytest.fail("the watch printed nothing in time")
 
 
-def test_watch_json_of_a_raw_etcd_key_in_a_real_process(etcd_namespace: tuple[str, str, bytes],
-                                                        cli_process: Start) -> None:
+def test_watch_json_of_a_raw_etcd_key_in_a_real_process(
+    etcd_namespace: tuple[str, str, bytes], cli_process: Start
+) -> None:
     url, endpoint, prefix = etcd_namespace
     proc = cli_process("--url", url, "--json", "watch", "-r", "/d")
     assert proc.stdout is not None

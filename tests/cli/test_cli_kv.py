@@ -43,8 +43,7 @@ def test_get_does_not_double_a_trailing_newline(invoke: Invoke) -> None:
     assert invoke("get", "/motd").stdout_bytes == b"hello\nworld\n"
 
 
-def test_put_from_stdin_keeps_bytes_and_get_writes_them_raw(invoke: Invoke,
-                                                            store: coordkit.Client) -> None:
+def test_put_from_stdin_keeps_bytes_and_get_writes_them_raw(invoke: Invoke, store: coordkit.Client) -> None:
     assert invoke("put", "/blob", "-", input=BINARY).exit_code == 0
     assert store.get("/blob").value == BINARY  # type: ignore[union-attr]
     assert invoke("get", "/blob").stdout_bytes == BINARY  # no newline added to binary
@@ -53,9 +52,16 @@ def test_put_from_stdin_keeps_bytes_and_get_writes_them_raw(invoke: Invoke,
 def test_get_json(invoke: Invoke, store: coordkit.Client) -> None:
     entry = store.put("/app/timeout", "5")
     data = json.loads(invoke("--json", "get", "/app/timeout").stdout)
-    assert data == {"key": "/app/timeout", "value": "5", "encoding": "utf-8", "version": 1,
-                    "create_revision": entry.create_revision, "mod_revision": entry.mod_revision,
-                    "lease": 0, "ephemeral": False}
+    assert data == {
+        "key": "/app/timeout",
+        "value": "5",
+        "encoding": "utf-8",
+        "version": 1,
+        "create_revision": entry.create_revision,
+        "mod_revision": entry.mod_revision,
+        "lease": 0,
+        "ephemeral": False,
+    }
 
 
 def test_get_json_of_binary_value_is_base64(invoke: Invoke, store: coordkit.Client) -> None:
@@ -80,8 +86,9 @@ def test_put_json_reports_the_new_version(invoke: Invoke) -> None:
     assert second["mod_revision"] > first["mod_revision"]
 
 
-def test_put_with_version_is_compare_and_set(invoke: Invoke, store: coordkit.Client,
-                                             one_line_error: Callable[..., None]) -> None:
+def test_put_with_version_is_compare_and_set(
+    invoke: Invoke, store: coordkit.Client, one_line_error: Callable[..., None]
+) -> None:
     store.put("/k", "a")
     assert invoke("put", "--version", "1", "/k", "b").exit_code == 0
     stale = invoke("put", "--version", "1", "/k", "c")
@@ -149,7 +156,9 @@ def test_del_json(invoke: Invoke, store: coordkit.Client) -> None:
     assert json.loads(invoke("--json", "del", "-f", "/k").stdout) == {"key": "/k", "deleted": False}
 
 
-def test_a_value_argument_that_is_not_utf8_is_stored_byte_for_byte(invoke: Invoke, store: coordkit.Client) -> None:
+def test_a_value_argument_that_is_not_utf8_is_stored_byte_for_byte(
+    invoke: Invoke, store: coordkit.Client
+) -> None:
     """A value decoded from argv with surrogateescape gets its bytes back (not a traceback)."""
     result = invoke("put", "/raw", "a\udcff\udced")
     assert result.exit_code == 0, result.stderr

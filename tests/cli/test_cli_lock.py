@@ -27,8 +27,9 @@ EXIT_LOST = 5
 
 
 # --- in-process, memory ----------------------------------------------------------------------
-def test_command_gets_key_and_token_and_its_status_passes_through(invoke, store: coordkit.Client,
-                                                                  tmp_path: Path) -> None:
+def test_command_gets_key_and_token_and_its_status_passes_through(
+    invoke, store: coordkit.Client, tmp_path: Path
+) -> None:
     seen = tmp_path / "env"
     script = f'echo "$COORDKIT_LOCK_KEY $COORDKIT_LOCK_TOKEN" > {seen}; exit 3'
     result = invoke("lock", "/jobs/lock", "--", "sh", "-c", script)
@@ -55,8 +56,9 @@ def test_timeout_while_another_holds(invoke, store: coordkit.Client, one_line_er
 
 
 @pytest.mark.parametrize("command", [["lock", "/busy"], ["elect", "/busy", "challenger"]])
-def test_wait_bounds_the_wait_and_the_global_timeout_does_not(invoke, store: coordkit.Client,
-                                                               command: list[str]) -> None:
+def test_wait_bounds_the_wait_and_the_global_timeout_does_not(
+    invoke, store: coordkit.Client, command: list[str]
+) -> None:
     """`coordkit --timeout 1 lock NAME` bounds each operation, not the wait: the wait is --wait."""
     holder = store.lock("/busy") if command[0] == "lock" else store.election("/busy")
     assert holder.acquire() if command[0] == "lock" else holder.campaign("incumbent")  # type: ignore[union-attr]
@@ -67,8 +69,9 @@ def test_wait_bounds_the_wait_and_the_global_timeout_does_not(invoke, store: coo
 
 
 @pytest.mark.parametrize("command", [["lock", "/busy"], ["elect", "/busy", "challenger"]])
-def test_the_old_wait_option_still_works_and_says_it_is_deprecated(invoke, store: coordkit.Client,
-                                                                  command: list[str]) -> None:
+def test_the_old_wait_option_still_works_and_says_it_is_deprecated(
+    invoke, store: coordkit.Client, command: list[str]
+) -> None:
     holder = store.lock("/busy") if command[0] == "lock" else store.election("/busy")
     assert holder.acquire() if command[0] == "lock" else holder.campaign("incumbent")  # type: ignore[union-attr]
     result = invoke(command[0], "--timeout", "0.3", *command[1:])
@@ -80,12 +83,15 @@ def test_the_old_wait_option_still_works_and_says_it_is_deprecated(invoke, store
     assert both.exit_code == 2 and "give only --wait" in both.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["lock"],
-    ["lock", "--ttl", "0", "/x"],
-    ["lock", "--wait", "-1", "/x"],
-    ["lock", "/a/../b"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lock"],
+        ["lock", "--ttl", "0", "/x"],
+        ["lock", "--wait", "-1", "/x"],
+        ["lock", "/a/../b"],
+    ],
+)
 def test_bad_usage_exits_2(invoke, args: list[str], one_line_error) -> None:
     result = invoke(*args)
     assert result.exit_code == 2, result.stderr
@@ -139,9 +145,9 @@ def client(server_url: str) -> Iterator[coordkit.Client]:
         yield c
 
 
-def test_holding_excludes_others_and_releases_on_sigint(server_url: str, client: coordkit.Client,
-                                                        cli_process: Start, run_cli: RunCli,
-                                                        one_line_error) -> None:
+def test_holding_excludes_others_and_releases_on_sigint(
+    server_url: str, client: coordkit.Client, cli_process: Start, run_cli: RunCli, one_line_error
+) -> None:
     holder = cli_process("--url", server_url, "lock", "/l")
     key = Lines(holder).next()
     assert key.startswith("l/")
@@ -176,8 +182,9 @@ def test_command_output_token_and_status(server_url: str, run_cli: RunCli) -> No
     assert (failed.returncode, failed.stdout, failed.stderr) == (7, "out\n", "")
 
 
-def test_sigterm_reaches_the_command_and_releases(server_url: str, client: coordkit.Client,
-                                                  cli_process: Start) -> None:
+def test_sigterm_reaches_the_command_and_releases(
+    server_url: str, client: coordkit.Client, cli_process: Start
+) -> None:
     proc = cli_process("--url", server_url, "lock", "/l", "--", "sh", "-c", "echo started; exec sleep 60")
     assert Lines(proc).next() == "started"
     proc.send_signal(signal.SIGTERM)
@@ -188,8 +195,9 @@ def test_sigterm_reaches_the_command_and_releases(server_url: str, client: coord
     probe.release()
 
 
-def test_ls_lists_a_queue_of_cli_contenders(server_url: str, client: coordkit.Client,
-                                            cli_process: Start, run_cli: RunCli) -> None:
+def test_ls_lists_a_queue_of_cli_contenders(
+    server_url: str, client: coordkit.Client, cli_process: Start, run_cli: RunCli
+) -> None:
     holder = client.lock("/q", identity="lib")
     assert holder.acquire(timeout=10)
     waiter = cli_process("--url", server_url, "lock", "/q")
@@ -213,10 +221,13 @@ def test_ls_orders_kazoo_and_curator_nodes_by_sequence(zookeeper_server, run_cli
     zk.start(timeout=15)
     try:
         base = f"/{namespace}/q"
-        made = [zk.create(f"{base}/_c_{uuid.uuid4()}-lock-", b"curator", ephemeral=True, sequence=True,
-                          makepath=True),
-                zk.create(f"{base}/{uuid.uuid4().hex}__lock__", b"kazoo", ephemeral=True, sequence=True),
-                zk.create(f"{base}/_c_{uuid.uuid4()}-lock-", b"", ephemeral=True, sequence=True)]
+        made = [
+            zk.create(
+                f"{base}/_c_{uuid.uuid4()}-lock-", b"curator", ephemeral=True, sequence=True, makepath=True
+            ),
+            zk.create(f"{base}/{uuid.uuid4().hex}__lock__", b"kazoo", ephemeral=True, sequence=True),
+            zk.create(f"{base}/_c_{uuid.uuid4()}-lock-", b"", ephemeral=True, sequence=True),
+        ]
         done = run_cli("--url", f"{zookeeper_server.url}/{namespace}", "ls", "/q")
         names = [line.split()[0] for line in done.stdout.splitlines()]
         assert names == [path.rsplit("/", 1)[1] for path in made]
@@ -227,11 +238,24 @@ def test_ls_orders_kazoo_and_curator_nodes_by_sequence(zookeeper_server, run_cli
 
 
 @pytest.mark.parametrize("server_class", [EtcdServer, ZooKeeperServer], ids=["etcd", "zookeeper"])
-def test_loss_terminates_the_command(server_class: type[EtcdServer | ZooKeeperServer],
-                                     cli_process: Start) -> None:
+def test_loss_terminates_the_command(
+    server_class: type[EtcdServer | ZooKeeperServer], cli_process: Start
+) -> None:
     with server_class() as server:
-        proc = cli_process("--url", server.url, "--timeout", "1", "lock", "--ttl", "2", "/l", "--",
-                           "sh", "-c", "echo $$; exec sleep 60")
+        proc = cli_process(
+            "--url",
+            server.url,
+            "--timeout",
+            "1",
+            "lock",
+            "--ttl",
+            "2",
+            "/l",
+            "--",
+            "sh",
+            "-c",
+            "echo $$; exec sleep 60",
+        )
         command_pid = int(Lines(proc).next())
         server.pause()  # the session cannot be kept beyond its 2 s TTL
         try:
@@ -249,10 +273,9 @@ def test_loss_terminates_the_command(server_class: type[EtcdServer | ZooKeeperSe
 # --- interoperability with etcdctl --------------------------------------------------------------
 
 
-
-
-def test_etcdctl_lock_and_coordkit_lock_exclude_each_other(etcd_server, etcdctl_process, cli_process: Start,
-                                                          run_cli: RunCli) -> None:
+def test_etcdctl_lock_and_coordkit_lock_exclude_each_other(
+    etcd_server, etcdctl_process, cli_process: Start, run_cli: RunCli
+) -> None:
     namespace = f"ck-cli-{uuid.uuid4().hex[:12]}"
     url, name = f"{etcd_server.url}/{namespace}", f"/{namespace}/l"  # etcdctl sees whole keys
     theirs = etcdctl_process("lock", name)
@@ -277,10 +300,9 @@ def test_etcdctl_lock_and_coordkit_lock_exclude_each_other(etcd_server, etcdctl_
         wait_until(lambda: observer.tree("/l") == [], "etcdctl released")
 
 
-
-def test_a_slashed_coordkit_lock_meets_etcdctl_lock_of_the_name_without_it(etcd_server, etcdctl_process,
-                                                                           cli_process: Start,
-                                                                           run_cli: RunCli) -> None:
+def test_a_slashed_coordkit_lock_meets_etcdctl_lock_of_the_name_without_it(
+    etcd_server, etcdctl_process, cli_process: Start, run_cli: RunCli
+) -> None:
     """At etcd's root (no namespace) `coordkit lock /NAME` queues under `NAME/`, etcdctl's layout,
     so it and `etcdctl lock NAME` exclude each other both ways."""
     name = f"ck-cli-{uuid.uuid4().hex[:12]}/nightly"

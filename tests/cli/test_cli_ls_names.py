@@ -38,7 +38,11 @@ def test_ls_of_a_relative_path_lists_its_children(any_url: str, any_store: coord
     any_store.put("nc/rel/sub/y", "2")
     assert run(any_url, "ls", "nc/rel").stdout.splitlines() == ["sub/", "x = 1"]
     assert run(any_url, "ls", "-r", "nc/rel").stdout.splitlines() == [
-        "nc/rel", "├── sub/", "│   └── y = 2", "└── x = 1"]
+        "nc/rel",
+        "├── sub/",
+        "│   └── y = 2",
+        "└── x = 1",
+    ]
 
 
 def test_ls_json_rows_carry_each_real_key(any_url: str, any_store: coordkit.Client) -> None:
@@ -70,7 +74,9 @@ def test_ls_at_the_etcd_root_shows_both_spellings_once(etcd_root: str) -> None:
             assert f"/{name}/" in plain and f"{name}/" in plain
             rows = json.loads(run(etcd_root, "--json", "ls", "-r", "/").stdout)
             assert {(r["key"], r["value"]) for r in rows if name in r["key"]} == {
-                (f"{name}/dup", "a"), (f"/{name}/dup", "b")}
+                (f"{name}/dup", "a"),
+                (f"/{name}/dup", "b"),
+            }
         finally:
             client.delete(f"{name}/dup")
             client.delete(f"/{name}/dup")

@@ -90,8 +90,9 @@ def test_ls_of_a_key_shows_the_key(invoke: Invoke, app: coordkit.Client) -> None
     assert [r["key"] for r in json.loads(invoke("--json", "ls", "/top").stdout)] == ["/top"]
 
 
-def test_ls_missing_path_exits_1(invoke: Invoke, app: coordkit.Client,
-                                 one_line_error: Callable[..., None]) -> None:
+def test_ls_missing_path_exits_1(
+    invoke: Invoke, app: coordkit.Client, one_line_error: Callable[..., None]
+) -> None:
     result = invoke("ls", "/nope")
     assert result.exit_code == 1
     one_line_error(result.stderr, "/nope")

@@ -24,17 +24,21 @@ def _timeless(document: object) -> object:
     return document
 
 
-@pytest.mark.parametrize("args", [
-    ["get", "/app/k"],
-    ["ls", "/app"],
-    ["ls", "-r", "/app"],
-    ["config", "get", "app"],
-    ["config", "get", "app", "timeout"],
-    ["services"],
-    ["services", "payment"],
-])
-def test_json_after_the_command_means_the_global_json(invoke: Invoke, store: coordkit.Client,
-                                                      args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["get", "/app/k"],
+        ["ls", "/app"],
+        ["ls", "-r", "/app"],
+        ["config", "get", "app"],
+        ["config", "get", "app", "timeout"],
+        ["services"],
+        ["services", "payment"],
+    ],
+)
+def test_json_after_the_command_means_the_global_json(
+    invoke: Invoke, store: coordkit.Client, args: list[str]
+) -> None:
     store.put("/app/k", "v")
     store.put("/config/app/timeout", "5")
     with store.register("payment", "10.0.0.7", 8080, id="a"):
@@ -53,8 +57,9 @@ def test_json_after_a_group_name(invoke: Invoke, store: coordkit.Client) -> None
     assert json.loads(invoke("config", "--json", "get", "app").stdout)["settings"] == {"timeout": 5}
 
 
-@pytest.mark.parametrize("command", [["lock", "/x"], ["elect", "/x", "me"],
-                                     ["register", "svc", "127.0.0.1:8080"]])
+@pytest.mark.parametrize(
+    "command", [["lock", "/x"], ["elect", "/x", "me"], ["register", "svc", "127.0.0.1:8080"]]
+)
 def test_json_after_the_double_dash_belongs_to_the_command(run_cli: RunCli, command: list[str]) -> None:
     done = run_cli("--url", "memory://", *command, "--", sys.executable, "-c", _PRINT_ARGS, "--json", "-x")
     assert done.returncode == 0, done.stderr

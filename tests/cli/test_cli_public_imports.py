@@ -47,11 +47,15 @@ def _problems(module: str, names: list[str]) -> list[str]:
     return [f"{module}.{name} is not in its __all__" for name in names if name not in public]
 
 
-@pytest.mark.parametrize("path", sorted(p for p in CLI.glob("*.py") if p.name not in _NOT_YET),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(p for p in CLI.glob("*.py") if p.name not in _NOT_YET), ids=lambda p: p.name
+)
 def test_the_cli_imports_only_coordkits_public_surface(path: Path) -> None:
-    problems = [f"{path.name}:{line}: {problem}"
-                for module, names, line in _imports(path) for problem in _problems(module, names)]
+    problems = [
+        f"{path.name}:{line}: {problem}"
+        for module, names, line in _imports(path)
+        for problem in _problems(module, names)
+    ]
     assert problems == []
 
 

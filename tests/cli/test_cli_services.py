@@ -27,8 +27,10 @@ def test_services_lists_services_with_counts(invoke: Invoke, store: coordkit.Cli
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == ["orders   1", "payment  2"]
     result = invoke("--json", "services")
-    assert json.loads(result.stdout) == [{"service": "orders", "instances": 1},
-                                         {"service": "payment", "instances": 2}]
+    assert json.loads(result.stdout) == [
+        {"service": "orders", "instances": 1},
+        {"service": "payment", "instances": 2},
+    ]
 
 
 def test_services_name_lists_instances(invoke: Invoke, store: coordkit.Client) -> None:
@@ -41,7 +43,10 @@ def test_services_name_lists_instances(invoke: Invoke, store: coordkit.Client) -
     assert lines[2].split() == ["b", "[::1]:8081", "1", lines[2].split()[3], "-"]
     (first, _) = json.loads(invoke("--json", "services", "payment").stdout)
     assert first["id"] == "a" and first["endpoint"] == "10.0.0.7:8080" and first["weight"] == 3
-    assert first["metadata"] == {"zone": "eu-1", "v": "2"} and first["registered_at"] == reg.instance.registered_at
+    assert (
+        first["metadata"] == {"zone": "eu-1", "v": "2"}
+        and first["registered_at"] == reg.instance.registered_at
+    )
     assert 0 <= first["age_seconds"] < 60
 
 
@@ -55,16 +60,20 @@ def test_services_of_an_unknown_service_is_not_found(invoke: Invoke, json_flag: 
     assert invoke("services").exit_code == 0  # an empty registry is a list, not an absence
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["register", "payment", "10.0.0.7"], "host:port"),
-    (["register", "payment", "10.0.0.7:http"], "host:port"),
-    (["register", "payment", "h:80", "--meta", "novalue"], "KEY=VALUE"),
-    (["register", "payment", "h:80", "--weight", "0"], "weight"),
-    (["register", "a/b", "h:80"], "single segment"),
-    (["services", "a/b"], "single segment"),
-])
-def test_bad_arguments_exit_2_with_one_line(invoke: Invoke, args: list[str], fragment: str,
-                                            one_line_error: Callable[..., None]) -> None:
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["register", "payment", "10.0.0.7"], "host:port"),
+        (["register", "payment", "10.0.0.7:http"], "host:port"),
+        (["register", "payment", "h:80", "--meta", "novalue"], "KEY=VALUE"),
+        (["register", "payment", "h:80", "--weight", "0"], "weight"),
+        (["register", "a/b", "h:80"], "single segment"),
+        (["services", "a/b"], "single segment"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(
+    invoke: Invoke, args: list[str], fragment: str, one_line_error: Callable[..., None]
+) -> None:
     result = invoke(*args)
     assert result.exit_code == 2, result.stdout
     one_line_error(result.stderr, fragment)
@@ -82,8 +91,21 @@ def _instances(url: str, name: str = "payment") -> list[str]:
 
 
 def test_register_holds_until_sigterm_then_deregisters(server_url: str, cli_process: Start) -> None:
-    proc = cli_process("--url", server_url, "register", "payment", "10.0.0.7:8080", "--id", "a",
-                       "--meta", "zone=eu-1", "--weight", "2", "--ttl", "5")
+    proc = cli_process(
+        "--url",
+        server_url,
+        "register",
+        "payment",
+        "10.0.0.7:8080",
+        "--id",
+        "a",
+        "--meta",
+        "zone=eu-1",
+        "--weight",
+        "2",
+        "--ttl",
+        "5",
+    )
     assert _line(proc) == "/services/payment/a"
     with coordkit.connect(server_url) as client:
         (found,) = client.instances("payment")
@@ -95,8 +117,9 @@ def test_register_holds_until_sigterm_then_deregisters(server_url: str, cli_proc
 
 def test_register_runs_a_sidecar_command_and_exits_with_its_status(server_url: str, run_cli: RunCli) -> None:
     script = 'echo "$COORDKIT_SERVICE $COORDKIT_INSTANCE_ID $COORDKIT_INSTANCE_KEY"; exit 7'
-    done = run_cli("--url", server_url, "register", "payment", "10.0.0.7:8080", "--id", "side",
-                   "--", "sh", "-c", script)
+    done = run_cli(
+        "--url", server_url, "register", "payment", "10.0.0.7:8080", "--id", "side", "--", "sh", "-c", script
+    )
     assert done.returncode == 7, done.stderr
     assert done.stdout == "payment side /services/payment/side\n"  # stdout is the command's alone
     assert _instances(server_url) == []
@@ -104,8 +127,17 @@ def test_register_runs_a_sidecar_command_and_exits_with_its_status(server_url: s
 
 def test_sidecar_instance_is_listed_while_the_command_runs(server_url: str, run_cli: RunCli) -> None:
     # The command itself lists the service through coordkit: it sees its own registration.
-    done = run_cli("--url", server_url, "register", "payment", "10.0.0.7:8080", "--id", "me", "--",
-                   *cli_command("--url", server_url, "--json", "services", "payment"))
+    done = run_cli(
+        "--url",
+        server_url,
+        "register",
+        "payment",
+        "10.0.0.7:8080",
+        "--id",
+        "me",
+        "--",
+        *cli_command("--url", server_url, "--json", "services", "payment"),
+    )
     assert done.returncode == 0, done.stderr
     assert [i["id"] for i in json.loads(done.stdout)] == ["me"]
 

@@ -73,8 +73,9 @@ def test_a_dead_endpoint_beside_a_live_one_is_reported(invoke: Invoke, server: A
 
 
 @pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
-def test_a_killed_cluster_member_is_not_healthy(invoke: Invoke, kind: str,
-                                                request: pytest.FixtureRequest) -> None:
+def test_a_killed_cluster_member_is_not_healthy(
+    invoke: Invoke, kind: str, request: pytest.FixtureRequest
+) -> None:
     cluster = request.getfixturevalue("zookeeper_ensemble" if kind == "zookeeper" else "etcd_cluster")
     code, report, _ = _status(invoke, cluster.url)
     assert code == 0, report["problems"]
@@ -93,14 +94,18 @@ def test_a_killed_cluster_member_is_not_healthy(invoke: Invoke, kind: str,
     assert dead not in members or f"{dead} (DOWN)" in members
 
 
-def test_zookeeper_clamped_ttl_is_reported(invoke: Invoke, zookeeper_server: Any,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_zookeeper_clamped_ttl_is_reported(
+    invoke: Invoke, zookeeper_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     low, high = zookeeper_server.session_timeout_range
     with caplog.at_level(logging.WARNING, logger="coordkit.session"):
         with coordkit.connect(f"{zookeeper_server.url}?ttl=100") as client:
             assert client.session.ttl == high and client.session.requested_ttl == 100
-    assert [r for r in caplog.records if r.name == "coordkit.session"
-            and "asked for a TTL of 100s, the server granted" in r.getMessage()]
+    assert [
+        r
+        for r in caplog.records
+        if r.name == "coordkit.session" and "asked for a TTL of 100s, the server granted" in r.getMessage()
+    ]
     result = invoke("status", url=f"{zookeeper_server.url}?ttl=100")
     assert result.exit_code == 0
     session = next(line for line in result.stdout.splitlines() if line.startswith("session:"))
@@ -114,14 +119,20 @@ def test_etcd_clamped_ttl_is_reported(invoke: Invoke, caplog: pytest.LogCaptureF
             with coordkit.connect(f"{slow.url}?ttl=2") as client:
                 granted = client.session.ttl
                 assert granted >= 6 and client.session.requested_ttl == 2
-        assert [r for r in caplog.records if r.name == "coordkit.session"
-                and f"asked for a TTL of 2s, the server granted {granted:g}s" in r.getMessage()]
+        assert [
+            r
+            for r in caplog.records
+            if r.name == "coordkit.session"
+            and f"asked for a TTL of 2s, the server granted {granted:g}s" in r.getMessage()
+        ]
         code, report, _ = _status(invoke, f"{slow.url}?ttl=2")
         assert code == 0 and report["session"]["ttl"] == granted
         assert report["session"]["requested_ttl"] == 2
 
 
-def test_an_unclamped_ttl_is_not_warned_about(zookeeper_server: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unclamped_ttl_is_not_warned_about(
+    zookeeper_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="coordkit.session"):
         with coordkit.connect(f"{zookeeper_server.url}?ttl=4") as client:
             assert client.session.ttl == 4

@@ -70,8 +70,9 @@ def test_binary_value_through_stdin(server_url: str, run_cli: RunCli, client: co
     assert base64.b64decode(got["value"]) == blob
 
 
-def test_a_value_argument_that_is_not_utf8_is_stored_byte_for_byte(server_url: str, run_cli: RunCli,
-                                                                   client: coordkit.Client) -> None:
+def test_a_value_argument_that_is_not_utf8_is_stored_byte_for_byte(
+    server_url: str, run_cli: RunCli, client: coordkit.Client
+) -> None:
     """argv holds bytes: ones UTF-8 cannot decode reach Python as lone surrogates
     (surrogateescape) and go back to the same bytes, as through stdin (it was an 'internal
     error: UnicodeEncodeError', exit 1)."""
@@ -88,10 +89,16 @@ def test_ls_and_recursive_delete(server_url: str, run_cli: RunCli, client: coord
     client.put("/app/leader", "node-1", ephemeral=True)
     assert run_cli("--url", server_url, "ls").stdout == "app/\n"
     assert run_cli("--url", server_url, "ls", "/app").stdout.splitlines() == [
-        "config/", "leader = node-1  (ephemeral)"]
+        "config/",
+        "leader = node-1  (ephemeral)",
+    ]
     assert run_cli("--url", server_url, "ls", "-r", "/app").stdout.splitlines() == [
-        "/app", "├── config/", "│   ├── db      = postgres", "│   └── timeout = 5",
-        "└── leader = node-1  (ephemeral)"]
+        "/app",
+        "├── config/",
+        "│   ├── db      = postgres",
+        "│   └── timeout = 5",
+        "└── leader = node-1  (ephemeral)",
+    ]
     rows = json.loads(run_cli("--url", server_url, "--json", "ls", "-r", "/").stdout)
     keys = {row["key"] for row in rows}
     assert {"/app/config/db", "/app/config/timeout", "/app/leader"} <= keys
@@ -101,8 +108,9 @@ def test_ls_and_recursive_delete(server_url: str, run_cli: RunCli, client: coord
     assert run_cli("--url", server_url, "ls", "/app").returncode == 1
 
 
-def test_del_of_a_key_with_keys_below(server_url: str, run_cli: RunCli, client: coordkit.Client,
-                                      one_line_error: OneLineError) -> None:
+def test_del_of_a_key_with_keys_below(
+    server_url: str, run_cli: RunCli, client: coordkit.Client, one_line_error: OneLineError
+) -> None:
     client.put("/dir/child", "x")
     result = run_cli("--url", server_url, "del", "/dir")
     assert result.returncode == 1  # /dir was never a key, on ZooKeeper as on etcd
@@ -163,8 +171,9 @@ class LineReader:
         pytest.fail("the watch printed no further change in time")
 
 
-def wait_until_watching(proc: subprocess.Popen[bytes], reader: LineReader, client: coordkit.Client,
-                        key: str, timeout: float = 20) -> None:
+def wait_until_watching(
+    proc: subprocess.Popen[bytes], reader: LineReader, client: coordkit.Client, key: str, timeout: float = 20
+) -> None:
     """Write ``key`` until the watch prints it: then the watch is certainly running."""
     deadline = time.monotonic() + timeout
     for attempt in range(10**6):
@@ -177,9 +186,9 @@ def wait_until_watching(proc: subprocess.Popen[bytes], reader: LineReader, clien
 
 
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
-def test_watch_streams_until_signalled(server_url: str, client: coordkit.Client,
-                                       cli_process: Callable[..., subprocess.Popen[bytes]],
-                                       signum: str) -> None:
+def test_watch_streams_until_signalled(
+    server_url: str, client: coordkit.Client, cli_process: Callable[..., subprocess.Popen[bytes]], signum: str
+) -> None:
     proc = cli_process("--url", server_url, "watch", "-r", "/w")
     reader = LineReader(proc)
     wait_until_watching(proc, reader, client, "/w/probe")
@@ -195,8 +204,9 @@ def test_watch_streams_until_signalled(server_url: str, client: coordkit.Client,
     assert proc.stderr is not None and b"Traceback" not in proc.stderr.read()
 
 
-def test_watch_json_lines(server_url: str, client: coordkit.Client,
-                          cli_process: Callable[..., subprocess.Popen[bytes]]) -> None:
+def test_watch_json_lines(
+    server_url: str, client: coordkit.Client, cli_process: Callable[..., subprocess.Popen[bytes]]
+) -> None:
     proc = cli_process("--url", server_url, "--json", "watch", "/w/probe")
     reader = LineReader(proc)
     wait_until_watching(proc, reader, client, "/w/probe")
@@ -213,8 +223,9 @@ def test_watch_json_lines(server_url: str, client: coordkit.Client,
 
 # --- failures ------------------------------------------------------------------------------
 @pytest.mark.parametrize("scheme", ["etcd", "zk"])
-def test_unreachable_endpoint_fails_fast_with_one_line(scheme: str, run_cli: RunCli,
-                                                       one_line_error: OneLineError) -> None:
+def test_unreachable_endpoint_fails_fast_with_one_line(
+    scheme: str, run_cli: RunCli, one_line_error: OneLineError
+) -> None:
     port = free_ports(1)[0]  # nothing listens there
     started = time.monotonic()
     result = run_cli("--url", f"{scheme}://127.0.0.1:{port}", "--timeout", "1", "ls", "/", timeout=30)
@@ -226,8 +237,9 @@ def test_unreachable_endpoint_fails_fast_with_one_line(scheme: str, run_cli: Run
 
 
 @pytest.mark.parametrize("server_class", [EtcdServer, ZooKeeperServer], ids=["etcd", "zookeeper"])
-def test_silent_server_fails_within_the_timeout(server_class: type[EtcdServer | ZooKeeperServer],
-                                                run_cli: RunCli, one_line_error: OneLineError) -> None:
+def test_silent_server_fails_within_the_timeout(
+    server_class: type[EtcdServer | ZooKeeperServer], run_cli: RunCli, one_line_error: OneLineError
+) -> None:
     # A paused server accepts connections and never answers: only our deadlines end the wait.
     with server_class() as server:
         server.pause()
@@ -246,17 +258,21 @@ def test_bad_url_in_a_real_process(run_cli: RunCli, one_line_error: OneLineError
     one_line_error(result.stderr, "etcd://")
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["get", "/nosuch"], "/nosuch: no such key"),
-    (["ls", "/nosuch"], "/nosuch: no such key"),
-    (["config", "get", "nosuchapp"], "config 'nosuchapp' has no settings"),
-    (["config", "get", "nosuchapp", "k"], "no setting 'k'"),
-    (["config", "export", "nosuchapp"], "config 'nosuchapp' has no settings"),
-    (["services", "nosuch"], "service nosuch has no live instance"),
-    (["--json", "services", "nosuch"], "service nosuch has no live instance"),
-])
-def test_absence_asked_about_exits_not_found(server_url: str, run_cli: RunCli, one_line_error: OneLineError,
-                                             args: list[str], fragment: str) -> None:
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["get", "/nosuch"], "/nosuch: no such key"),
+        (["ls", "/nosuch"], "/nosuch: no such key"),
+        (["config", "get", "nosuchapp"], "config 'nosuchapp' has no settings"),
+        (["config", "get", "nosuchapp", "k"], "no setting 'k'"),
+        (["config", "export", "nosuchapp"], "config 'nosuchapp' has no settings"),
+        (["services", "nosuch"], "service nosuch has no live instance"),
+        (["--json", "services", "nosuch"], "service nosuch has no live instance"),
+    ],
+)
+def test_absence_asked_about_exits_not_found(
+    server_url: str, run_cli: RunCli, one_line_error: OneLineError, args: list[str], fragment: str
+) -> None:
     result = run_cli("--url", server_url, *args)
     assert (result.returncode, result.stdout) == (1, ""), result.stderr
     one_line_error(result.stderr, fragment)
@@ -267,6 +283,12 @@ def test_console_script() -> None:
     PATH, which may be missing on a fresh machine or be an older, hand-made install."""
     script = Path(sys.executable).parent / "coordkit"
     assert script.is_file(), f"{script} is missing: install the project (pip install -e '.[test]')"
-    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30,
-                          check=False, env={**os.environ, "PATH": os.defpath})
+    done = subprocess.run(
+        [str(script), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "PATH": os.defpath},
+    )
     assert (done.returncode, done.stdout.strip()) == (0, f"coordkit {coordkit.__version__}")

@@ -19,19 +19,26 @@ OneLineError = Callable[..., None]
 BARE_GROUP_EXIT = 2 if hasattr(click.exceptions, "NoArgsIsHelpError") else 0
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--timeout", "0", "ls"], ["Invalid value for '--timeout'", "(see 'coordkit --help')"]),
-    (["watch", "/"], ["use `watch -r /`", "(see 'coordkit watch --help')"]),
-    (["register", "svc", "127.0.0.1:0"], ["port 0", "(see 'coordkit register --help')"]),
-    (["register", "svc", "h:80", "--weight", "0"], ["'--weight'", "(see 'coordkit register --help')"]),
-    (["nosuchcommand"], ["No such command 'nosuchcommand'", "(see 'coordkit --help')"]),
-    (["ls", "--bogus"], ["No such option", "--bogus", "(see 'coordkit ls --help')"]),
-    (["config", "set", "app"], ["Missing argument 'KEY'", "(see 'coordkit config set --help')"]),
-    (["put", "--create", "--version", "2", "/k", "v"], ["exclude each other", "(see 'coordkit put --help')"]),
-    (["lock", "--ttl", "0", "/x"], ["'--ttl'", "(see 'coordkit lock --help')"]),
-])
-def test_usage_errors_are_one_line(invoke: Invoke, one_line_error: OneLineError, args: list[str],
-                                   fragments: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--timeout", "0", "ls"], ["Invalid value for '--timeout'", "(see 'coordkit --help')"]),
+        (["watch", "/"], ["use `watch -r /`", "(see 'coordkit watch --help')"]),
+        (["register", "svc", "127.0.0.1:0"], ["port 0", "(see 'coordkit register --help')"]),
+        (["register", "svc", "h:80", "--weight", "0"], ["'--weight'", "(see 'coordkit register --help')"]),
+        (["nosuchcommand"], ["No such command 'nosuchcommand'", "(see 'coordkit --help')"]),
+        (["ls", "--bogus"], ["No such option", "--bogus", "(see 'coordkit ls --help')"]),
+        (["config", "set", "app"], ["Missing argument 'KEY'", "(see 'coordkit config set --help')"]),
+        (
+            ["put", "--create", "--version", "2", "/k", "v"],
+            ["exclude each other", "(see 'coordkit put --help')"],
+        ),
+        (["lock", "--ttl", "0", "/x"], ["'--ttl'", "(see 'coordkit lock --help')"]),
+    ],
+)
+def test_usage_errors_are_one_line(
+    invoke: Invoke, one_line_error: OneLineError, args: list[str], fragments: list[str]
+) -> None:
     result = invoke(*args)
     assert (result.exit_code, result.stdout) == (2, ""), result.stderr
     one_line_error(result.stderr, *fragments)
@@ -41,8 +48,9 @@ def test_usage_errors_are_one_line(invoke: Invoke, one_line_error: OneLineError,
 
 def test_the_line_has_no_doubled_full_stop(invoke: Invoke) -> None:
     result = invoke("--timeout", "0", "ls")
-    assert result.stderr == ("coordkit: Invalid value for '--timeout': 0.0 is not in the range x>0 "
-                             "(see 'coordkit --help')\n")
+    assert result.stderr == (
+        "coordkit: Invalid value for '--timeout': 0.0 is not in the range x>0 (see 'coordkit --help')\n"
+    )
 
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["ls", "--help"], ["config", "set", "-h"]])
@@ -101,12 +109,14 @@ def test_not_standalone_raises_for_the_caller(memory_url: str) -> None:
 def test_usage_error_in_a_real_process(run_cli: RunCli) -> None:
     result = run_cli("--timeout", "0", "ls")
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == ("coordkit: Invalid value for '--timeout': 0.0 is not in the range x>0 "
-                             "(see 'coordkit --help')\n")
+    assert result.stderr == (
+        "coordkit: Invalid value for '--timeout': 0.0 is not in the range x>0 (see 'coordkit --help')\n"
+    )
     watch = run_cli("--url", "memory://", "watch", "/")
     assert watch.returncode == 2
     assert watch.stderr.splitlines() == [
-        "coordkit: '/' is not a key; use `watch -r /` to watch every key (see 'coordkit watch --help')"]
+        "coordkit: '/' is not a key; use `watch -r /` to watch every key (see 'coordkit watch --help')"
+    ]
 
 
 def test_help_in_a_real_process(run_cli: RunCli) -> None:

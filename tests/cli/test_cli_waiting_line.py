@@ -79,8 +79,9 @@ def _line(what: str, key: str, token: int | None, ahead: int) -> str:
     return re.escape(f"coordkit: waiting for {what}: held by {key} (token {token}), {ahead} ahead")
 
 
-def test_lock_shows_the_holder_and_the_queue_as_it_moves(server_url: str, clients: list[coordkit.Client],
-                                                          terminal: Terminal) -> None:
+def test_lock_shows_the_holder_and_the_queue_as_it_moves(
+    server_url: str, clients: list[coordkit.Client], terminal: Terminal
+) -> None:
     first, second = clients[0].lock("/orders/42"), clients[1].lock("/orders/42")
     assert first.acquire(timeout=10)
     queued = threading.Thread(target=second.acquire, daemon=True)
@@ -106,8 +107,9 @@ def test_lock_shows_the_holder_and_the_queue_as_it_moves(server_url: str, client
             proc.wait(10)
 
 
-def test_elect_shows_the_leader_while_it_waits(server_url: str, clients: list[coordkit.Client],
-                                               terminal: Terminal) -> None:
+def test_elect_shows_the_leader_while_it_waits(
+    server_url: str, clients: list[coordkit.Client], terminal: Terminal
+) -> None:
     incumbent = clients[0].election("/svc/leader")
     assert incumbent.campaign("incumbent", timeout=10)
     proc = _start_on(terminal, "--url", server_url, "elect", "--wait", "30", "/svc/leader", "challenger")

@@ -67,8 +67,9 @@ class WatchDriver:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_watch_prints_changes_and_exits_0_on_signal(invoke: Invoke, store: coordkit.Client,
-                                                    monkeypatch: pytest.MonkeyPatch, signum: int) -> None:
+def test_watch_prints_changes_and_exits_0_on_signal(
+    invoke: Invoke, store: coordkit.Client, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
     driver = WatchDriver(monkeypatch)
 
     def changes() -> None:
@@ -84,8 +85,9 @@ def test_watch_prints_changes_and_exits_0_on_signal(invoke: Invoke, store: coord
     assert result.stdout.splitlines() == ["PUT /app/a = 1", "PUT /app/b/c = two words", "DELETE /app/a"]
 
 
-def test_watch_one_key_json_lines(invoke: Invoke, store: coordkit.Client,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watch_one_key_json_lines(
+    invoke: Invoke, store: coordkit.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     driver = WatchDriver(monkeypatch)
 
     def changes() -> None:

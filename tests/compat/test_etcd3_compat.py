@@ -27,9 +27,7 @@ def test_returns_the_etcd3_module_and_is_idempotent() -> None:
     assert callable(etcd3.client)
 
 
-@pytest.mark.skipif(
-    not _etcd3_compat._builder_available(), reason="protobuf < 3.20 imports etcd3 unchanged"
-)
+@pytest.mark.skipif(not _etcd3_compat._builder_available(), reason="protobuf < 3.20 imports etcd3 unchanged")
 def test_pb2_modules_come_from_the_builder_shim() -> None:
     import_etcd3()
     from etcd3.etcdrpc import auth_pb2, kv_pb2, rpc_pb2
@@ -114,9 +112,7 @@ r = rpc_pb2.RangeRequest(key=b"a", sort_order=rpc_pb2.RangeRequest.DESCEND)
 assert rpc_pb2.RangeRequest.FromString(r.SerializeToString()) == r
 print("ok")
 """
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
@@ -131,9 +127,7 @@ try:
 except ImportError as exc:
     print(exc)
 """
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "etcd3==0.12.0" in done.stdout and "protobuf" in done.stdout
 

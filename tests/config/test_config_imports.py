@@ -30,7 +30,7 @@ def _circle(graph: dict[str, set[str]]) -> list[str] | None:
 
     def visit(module: str, path: list[str]) -> list[str] | None:
         if module in path:
-            return [*path[path.index(module):], module]
+            return [*path[path.index(module) :], module]
         if module in done:
             return None
         for imported in sorted(graph.get(module, ())):
@@ -49,6 +49,10 @@ def test_no_import_circle_inside_the_config_package() -> None:
 
 
 def test_config_modules_are_short_and_none_is_left_at_the_old_paths() -> None:
-    long = {p.name: n for p in PACKAGE.glob("*.py") if (n := len(p.read_text(encoding="utf-8").splitlines())) >= 400}
+    long = {
+        p.name: n
+        for p in PACKAGE.glob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) >= 400
+    }
     assert long == {}
     assert sorted(p.name for p in PACKAGE.parent.glob("_config_*.py")) == []

@@ -37,8 +37,15 @@ def etcdctl(server: object, *args: str, stdin: str | None = None) -> str:
     ctl = etcdctl_binary(etcd_binary())
     assert ctl is not None, "etcdctl is missing: apt-get install etcd-client"
     endpoints = ",".join(server.endpoints)  # type: ignore[attr-defined]
-    done = subprocess.run([ctl, f"--endpoints={endpoints}", "--command-timeout=5s", *args], input=stdin, check=False,
-                          capture_output=True, text=True, timeout=20, env={**os.environ, "ETCDCTL_API": "3"})
+    done = subprocess.run(
+        [ctl, f"--endpoints={endpoints}", "--command-timeout=5s", *args],
+        input=stdin,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env={**os.environ, "ETCDCTL_API": "3"},
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -78,8 +85,12 @@ def test_etcdctl_reads_what_coordkit_writes(etcd_server: object, etcd_client: co
     assert etcdctl(etcd_server, "get", "--print-value-only", f"/config/{app}/timeout").strip() == "5"
     assert etcdctl(etcd_server, "get", "--print-value-only", f"/config/{app}/name").strip() == '"payments"'
     listing = etcdctl(etcd_server, "get", "--prefix", "--keys-only", f"/config/{app}/").split()
-    assert sorted(listing) == [f"/config/{app}/.version", f"/config/{app}/db/pool/size",
-                               f"/config/{app}/name", f"/config/{app}/timeout"]
+    assert sorted(listing) == [
+        f"/config/{app}/.version",
+        f"/config/{app}/db/pool/size",
+        f"/config/{app}/name",
+        f"/config/{app}/timeout",
+    ]
 
 
 # --- a raw kazoo client -------------------------------------------------------------------------
@@ -126,8 +137,23 @@ def test_a_change_made_by_another_process(request: pytest.FixtureRequest, kind: 
         batches: queue.SimpleQueue[ConfigChanges] = queue.SimpleQueue()
         cfg.on_change(batches.put)
         for value in ("1", "2", "3"):
-            done = subprocess.run([sys.executable, "-m", "coordkit_cli", "--url", url, "config", "set",
-                                   "payments", "timeout", value], capture_output=True, text=True, timeout=30,
-                                  check=False)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "coordkit_cli",
+                    "--url",
+                    url,
+                    "config",
+                    "set",
+                    "payments",
+                    "timeout",
+                    value,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
             assert done.returncode == 0, done.stderr
             assert next_batch(batches) == {"timeout": int(value)}

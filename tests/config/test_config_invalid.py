@@ -46,9 +46,13 @@ def store(request: pytest.FixtureRequest) -> Iterator[tuple[str, RawPut]]:
         assert ctl is not None, "etcdctl is missing: apt-get install etcd-client"
 
         def etcdctl_put(key: str, value: bytes) -> None:
-            done = subprocess.run([ctl, f"--endpoints={','.join(server.endpoints)}", "put", key, value],
-                                  capture_output=True, timeout=20, check=False,
-                                  env={**os.environ, "ETCDCTL_API": "3"})
+            done = subprocess.run(
+                [ctl, f"--endpoints={','.join(server.endpoints)}", "put", key, value],
+                capture_output=True,
+                timeout=20,
+                check=False,
+                env={**os.environ, "ETCDCTL_API": "3"},
+            )
             assert done.returncode == 0, done.stderr.decode(errors="replace")
 
         yield server.url, etcdctl_put
@@ -56,6 +60,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[tuple[str, RawPut]]:
     zk = KazooClient(hosts=",".join(server.endpoints), timeout=5)
     zk.start(timeout=10)
     try:
+
         def kazoo_put(key: str, value: bytes) -> None:
             if zk.exists(key):
                 zk.set(key, value)
@@ -125,8 +130,9 @@ def _config_get(url: str, *args: str, json_out: bool = False) -> tuple[int, str,
         runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
     except TypeError:  # click >= 8.2 keeps stderr apart by itself
         runner = CliRunner()
-    result = runner.invoke(cli, ["--url", url, *(["--json"] if json_out else []), "config", "get", *args],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        cli, ["--url", url, *(["--json"] if json_out else []), "config", "get", *args], catch_exceptions=False
+    )
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -148,7 +154,8 @@ def test_cli_get_fails_naming_the_bad_key_and_prints_the_valid_ones(store: tuple
 
 
 def test_cli_watch_reports_bad_keys_on_stderr_and_keeps_following(
-        store: tuple[str, RawPut], monkeypatch: pytest.MonkeyPatch) -> None:
+    store: tuple[str, RawPut], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`config watch` names each key whose stored value is not JSON on stderr, one found at the
     start and one written while it runs, and goes on printing the valid changes."""
     url, raw_put = store
@@ -207,5 +214,7 @@ def test_cli_watch_reports_bad_keys_on_stderr_and_keeps_following(
     assert result.stdout.splitlines() == ["timeout = 5  (new)"]
     bad = [text for text in result.stderr.splitlines() if "not valid JSON" in text]
     assert [key for key in ("early", "retries") if any(f": {key}: " in text for text in bad)] == [
-        "early", "retries"], result.stderr
+        "early",
+        "retries",
+    ], result.stderr
     assert "bad json" not in result.stderr, "values may be secrets: never quoted"

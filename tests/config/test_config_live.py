@@ -59,8 +59,13 @@ def test_stored_json_text_plain_text_and_nested_keys(client: coordkit.Client) ->
     client.put("/config/app/.version", '{"keys": []}')  # reserved: never a setting
     client.put("/config/other/timeout", "1")  # another app
     with client.config("app") as cfg:
-        assert dict(cfg) == {"timeout": 9, "name": "hello", "quoted": "9",
-                             "features": {"fast": True, "limits": [1, 2]}, "db/pool/size": 10}
+        assert dict(cfg) == {
+            "timeout": 9,
+            "name": "hello",
+            "quoted": "9",
+            "features": {"fast": True, "limits": [1, 2]},
+            "db/pool/size": 10,
+        }
         assert list(cfg) == sorted(cfg)
         assert cfg["db/pool/size"] == 10 and cfg["/db/pool/size"] == 10
         assert cfg["features/fast"] is True  # found inside the object stored at "features"
@@ -193,8 +198,9 @@ def test_a_foreign_multi_key_transaction_is_seen_whole(make_client: MakeClient) 
         assert values_of(changes.next()) == {"x": 1, "y": 1}
 
 
-def test_listener_keys_filter_and_failing_listener(make_client: MakeClient,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_listener_keys_filter_and_failing_listener(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
     reader, writer = make_client(), make_client()
     with reader.config("app") as cfg, writer.config("app", writable=True) as out:
         everything, db_only = Changes(), Changes()
@@ -365,7 +371,9 @@ class Required:
     port: int | str = 0
 
 
-@pytest.mark.parametrize("backend_kind", ["memory"], indirect=True)  # the messages are the schema's, not the store's
+@pytest.mark.parametrize(
+    "backend_kind", ["memory"], indirect=True
+)  # the messages are the schema's, not the store's
 def test_schema_errors_name_the_key_and_what_was_wrong(client: coordkit.Client) -> None:
     with pytest.raises(coordkit.ConfigurationError, match=r"name: is required: nothing is stored") as missing:
         client.config("app", schema=Required)
@@ -397,7 +405,9 @@ def test_a_dataclass_schema_without_pydantic_says_what_to_install() -> None:
             except coordkit.ConfigurationError as exc:
                 print(exc)
     """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert "needs pydantic" in out.stdout and "coordkit[schema]" in out.stdout, out.stdout
 
@@ -411,8 +421,13 @@ def test_defaults_store_and_environment_layers(make_client: MakeClient) -> None:
     writer.put("/config/payments/region", '"us"')
     with reader.config("payments", defaults=defaults, env_prefix="PAYMENTS", environ=environ) as cfg:
         assert dict(cfg) == {"timeout": 9, "retries": 7, "db/pool_size": 3, "region": "us", "mode": "fast"}
-        assert {k: cfg.source(k) for k in cfg} == {"timeout": "store", "retries": "env",
-                                                   "db/pool_size": "env", "region": "store", "mode": "env"}
+        assert {k: cfg.source(k) for k in cfg} == {
+            "timeout": "store",
+            "retries": "env",
+            "db/pool_size": "env",
+            "region": "store",
+            "mode": "env",
+        }
         setting = cfg.explain("retries")
         assert setting.layers == {"default": 1, "env": 7} and setting.text == "7"
         changes = Changes()

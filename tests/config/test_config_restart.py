@@ -28,7 +28,7 @@ def eventually(condition: Callable[[], bool], what: str, timeout: float = DEADLI
 
 @pytest.fixture(params=["zookeeper", "etcd"])
 def server(request: pytest.FixtureRequest) -> Iterator[ZooKeeperServer | EtcdServer]:
-    with (ZooKeeperServer() if request.param == "zookeeper" else EtcdServer()) as dedicated:
+    with ZooKeeperServer() if request.param == "zookeeper" else EtcdServer() as dedicated:
         yield dedicated
 
 
@@ -46,10 +46,14 @@ def write_when_back(cfg: coordkit.config.Config, key: str, value: int) -> None:
 
 @pytest.mark.parametrize("outage", ["short", "past the session TTL"])
 def test_config_survives_a_server_restart_without_missing_changes(
-        server: ZooKeeperServer | EtcdServer, outage: str) -> None:
-    with coordkit.connect(server.url, ttl=2, timeout=1) as reader, \
-            coordkit.connect(server.url, ttl=2, timeout=1) as writer, \
-            reader.config("app") as cfg, writer.config("app", writable=True) as out:
+    server: ZooKeeperServer | EtcdServer, outage: str
+) -> None:
+    with (
+        coordkit.connect(server.url, ttl=2, timeout=1) as reader,
+        coordkit.connect(server.url, ttl=2, timeout=1) as writer,
+        reader.config("app") as cfg,
+        writer.config("app", writable=True) as out,
+    ):
         batches: queue.SimpleQueue[ConfigChanges] = queue.SimpleQueue()
         cfg.on_change(batches.put)
         out.set("timeout", 1)

@@ -20,8 +20,16 @@ MakeClient = Callable[..., coordkit.Client]
 
 def test_values_are_stored_as_json_text(client: coordkit.Client) -> None:
     with client.config("app", writable=True) as cfg:
-        cfg.update({"timeout": 5, "name": "hello", "on": True, "none": None,
-                    "limits": {"rps": 1.5}, "db/pool/size": 10})
+        cfg.update(
+            {
+                "timeout": 5,
+                "name": "hello",
+                "on": True,
+                "none": None,
+                "limits": {"rps": 1.5},
+                "db/pool/size": 10,
+            }
+        )
     raw = {e.key: e.value for e in client.tree("/config/app") if e.value}
     assert raw["/config/app/timeout"] == b"5"
     assert raw["/config/app/name"] == b'"hello"'
@@ -29,7 +37,8 @@ def test_values_are_stored_as_json_text(client: coordkit.Client) -> None:
     assert json.loads(raw["/config/app/limits"]) == {"rps": 1.5}
     assert raw["/config/app/db/pool/size"] == b"10"
     assert json.loads(raw[f"/config/app/{MARKER}"])["keys"] == sorted(
-        ["timeout", "name", "on", "none", "limits", "db/pool/size"])
+        ["timeout", "name", "on", "none", "limits", "db/pool/size"]
+    )
 
 
 def test_compare_and_set_on_a_key_version(make_client: MakeClient) -> None:
@@ -135,8 +144,13 @@ def test_a_config_without_schema_writes_what_it_is_given(make_client: MakeClient
 # --- import and export --------------------------------------------------------------------------
 def test_load_applies_one_atomic_change_and_export_round_trips(make_client: MakeClient) -> None:
     reader, writer = make_client(), make_client()
-    wanted = {"timeout": 5, "name": "payments", "limits": {"rps": 2.5}, "db/pool/size": 10,
-              "flags": [True, None]}
+    wanted = {
+        "timeout": 5,
+        "name": "payments",
+        "limits": {"rps": 2.5},
+        "db/pool/size": 10,
+        "flags": [True, None],
+    }
     with reader.config("app") as cfg, writer.config("app", writable=True) as out:
         out.set("stale", 1)
         assert cfg.wait_until(lambda s: "stale" in s, DEADLINE)
@@ -159,8 +173,16 @@ def test_load_applies_one_atomic_change_and_export_round_trips(make_client: Make
 def test_export_file_round_trip(client: coordkit.Client, tmp_path: Path, fmt: str) -> None:
     if fmt == "yaml":
         pytest.importorskip("yaml")
-    wanted = {"timeout": 5, "ratio": 0.5, "name": "x: y", "flag": False, "list": [1, "two"],
-              "obj": {"a": {"b": None}}, "deep/key": "v", "unicode": "é"}
+    wanted = {
+        "timeout": 5,
+        "ratio": 0.5,
+        "name": "x: y",
+        "flag": False,
+        "list": [1, "two"],
+        "obj": {"a": {"b": None}},
+        "deep/key": "v",
+        "unicode": "é",
+    }
     with client.config("app", writable=True) as cfg:
         cfg.load(wanted)
         path = tmp_path / f"settings.{fmt}"

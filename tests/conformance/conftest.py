@@ -11,8 +11,9 @@ import coordkit
 
 
 @pytest.fixture
-def make_root_client(request: pytest.FixtureRequest,
-                     backend_kind: str) -> Iterator[Callable[[], coordkit.Client]]:
+def make_root_client(
+    request: pytest.FixtureRequest, backend_kind: str
+) -> Iterator[Callable[[], coordkit.Client]]:
     """Clients at the store's root (no namespace), where etcd keeps plain keys as spelt (``x``
     and ``/x`` are two keys): the case in which a recipe name could mean two recipes. Tests
     using it put a unique prefix in their names, since they share the server's root."""

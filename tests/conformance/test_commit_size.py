@@ -29,12 +29,14 @@ def test_a_commit_of_the_largest_size_applies_on_every_backend(client: coordkit.
 def test_conditional_writes_at_the_limit_apply(client: coordkit.Client) -> None:
     base = [client.put(f"/cond/k{i:03d}", "0") for i in range(MAX_COMMIT_OPS // 2)]
     ops: list[coordkit.Put | coordkit.Check | coordkit.Delete] = [
-        Put(e.key, b"1", version=e.version) for e in base]
+        Put(e.key, b"1", version=e.version) for e in base
+    ]
     ops += [Put(f"/cond/new{i:03d}", b"n", create=True) for i in range(MAX_COMMIT_OPS - len(ops))]
     results = client.commit(ops)
     assert all(r is not None and r.value in (b"1", b"n") for r in results)
     assert {e.key: e.version for e in client.tree("/cond") if e.key.startswith("/cond/k")} == {
-        e.key: 2 for e in base}
+        e.key: 2 for e in base
+    }
 
 
 def test_a_commit_over_the_limit_is_refused_before_anything_is_sent(client: coordkit.Client) -> None:
@@ -84,8 +86,9 @@ def test_a_config_change_over_the_limit_is_refused_naming_the_config(client: coo
     assert len([e for e in client.tree("/config/huge") if "key" in e.key]) == MAX_COMMIT_OPS - 1
 
 
-def test_config_import_of_120_keys_is_one_change(store_url: str, tmp_path: Path,
-                                                 client: coordkit.Client) -> None:
+def test_config_import_of_120_keys_is_one_change(
+    store_url: str, tmp_path: Path, client: coordkit.Client
+) -> None:
     document = tmp_path / "big.json"
     document.write_text(json.dumps({f"key{i:03d}": f"v{i}" for i in range(120)}))
     result = CliRunner().invoke(cli, ["--url", store_url, "config", "import", "wide", str(document)])

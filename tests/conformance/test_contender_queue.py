@@ -24,8 +24,11 @@ def _attempt() -> str:
 def _ours(client: coordkit.Client, path: str) -> list[Contender]:
     """The contenders of ``client``'s session under ``path``, as listed with values."""
     contenders, _ = client.backend.queue_list(path, values=True)
-    return [c for c in contenders if (entry := client.get(c.key)) is not None
-            and entry.lease == client.backend.session_id]
+    return [
+        c
+        for c in contenders
+        if (entry := client.get(c.key)) is not None and entry.lease == client.backend.session_id
+    ]
 
 
 def test_a_join_learns_the_queue_and_its_head(make_client: ClientFactory) -> None:
@@ -101,13 +104,18 @@ def test_with_unique_a_session_may_have_several_contenders(client: coordkit.Clie
 
 def test_list_in_order_with_values_on_request(make_client: ClientFactory) -> None:
     clients = [make_client() for _ in range(3)]
-    joined = [c.backend.queue_join("q/list", f"v{i}".encode(), attempt=_attempt()).mine
-              for i, c in enumerate(clients)]
+    joined = [
+        c.backend.queue_join("q/list", f"v{i}".encode(), attempt=_attempt()).mine
+        for i, c in enumerate(clients)
+    ]
     keys_only, revision = clients[0].backend.queue_list("q/list")
     assert [c.key for c in keys_only] == [m.key for m in joined] and revision > 0
     filled, _ = clients[0].backend.queue_list("q/list", values=True)
     assert [(c.value, c.create_revision) for c in filled] == [(m.value, m.create_revision) for m in joined]
-    assert clients[0].backend.queue_list("q/nothing-here") == ([], clients[0].backend.queue_list("q/nothing-here")[1])
+    assert clients[0].backend.queue_list("q/nothing-here") == (
+        [],
+        clients[0].backend.queue_list("q/nothing-here")[1],
+    )
 
 
 def test_leave_is_idempotent(client: coordkit.Client) -> None:
@@ -122,8 +130,11 @@ def test_wait_gone_returns_once_the_predecessor_leaves(make_client: ClientFactor
     ahead = first.backend.queue_join("q/wait", b"", attempt=_attempt()).mine
     second.backend.queue_join("q/wait", b"", attempt=_attempt())
     result: list[bool] = []
-    waiter = threading.Thread(target=lambda: result.append(
-        second.backend.wait_gone(ahead.key, 15, threading.Event(), create_revision=ahead.create_revision)))
+    waiter = threading.Thread(
+        target=lambda: result.append(
+            second.backend.wait_gone(ahead.key, 15, threading.Event(), create_revision=ahead.create_revision)
+        )
+    )
     waiter.start()
     time.sleep(0.2)  # the waiter is waiting: only the departure may end it
     assert not result
@@ -137,7 +148,10 @@ def test_wait_gone_gives_up_on_timeout_or_wake(make_client: ClientFactory) -> No
     first, second = make_client(), make_client()
     ahead = first.backend.queue_join("q/give-up", b"", attempt=_attempt()).mine
     started = time.monotonic()
-    assert second.backend.wait_gone(ahead.key, 0.3, threading.Event(), create_revision=ahead.create_revision) is False
+    assert (
+        second.backend.wait_gone(ahead.key, 0.3, threading.Event(), create_revision=ahead.create_revision)
+        is False
+    )
     assert time.monotonic() - started < 5
     wake = threading.Event()
     threading.Timer(0.2, wake.set).start()
@@ -150,7 +164,9 @@ def test_wait_gone_counts_another_incarnation_as_gone(make_client: ClientFactory
     first, second = make_client(), make_client()
     ahead = first.backend.queue_join("q/incarnation", b"", attempt=_attempt()).mine
     started = time.monotonic()
-    assert second.backend.wait_gone(ahead.key, 5, threading.Event(), create_revision=ahead.create_revision + 1)
+    assert second.backend.wait_gone(
+        ahead.key, 5, threading.Event(), create_revision=ahead.create_revision + 1
+    )
     assert time.monotonic() - started < 2
 
 
@@ -174,8 +190,12 @@ def test_update_is_guarded_by_the_entry_unchanged(client: coordkit.Client) -> No
 def test_a_guarded_commit_holds_only_while_the_contender_exists(client: coordkit.Client) -> None:
     """The fence: a commit checking the contender's create revision applies while it is there."""
     mine = client.backend.queue_join("q/fence", b"", attempt=_attempt()).mine
-    client.commit([coordkit.Check(mine.key, create_revision=mine.create_revision), coordkit.Put("/fenced", b"1")])
+    client.commit(
+        [coordkit.Check(mine.key, create_revision=mine.create_revision), coordkit.Put("/fenced", b"1")]
+    )
     client.backend.queue_leave(mine)
     with pytest.raises(coordkit.ConflictError):
-        client.commit([coordkit.Check(mine.key, create_revision=mine.create_revision), coordkit.Put("/fenced", b"2")])
+        client.commit(
+            [coordkit.Check(mine.key, create_revision=mine.create_revision), coordkit.Put("/fenced", b"2")]
+        )
     assert client.get("/fenced").value == b"1"  # type: ignore[union-attr]

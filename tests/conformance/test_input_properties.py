@@ -14,7 +14,9 @@ from coordkit.discovery._checks import check_service
 from coordkit.names import validate_name, validate_value
 from coordkit.testing.strategies import names, text_values, values
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def _verdict(check: Any, *args: Any) -> str | None:
@@ -28,8 +30,9 @@ def _verdict(check: Any, *args: Any) -> str | None:
 
 @SETTINGS
 @given(name=names(), value=values())
-def test_a_name_is_refused_everywhere_or_stored_exactly(client: coordkit.Client, name: str,
-                                                        value: str | bytes) -> None:
+def test_a_name_is_refused_everywhere_or_stored_exactly(
+    client: coordkit.Client, name: str, value: str | bytes
+) -> None:
     expected = _verdict(validate_name, name, "key") or _verdict(validate_value, value)
     try:
         client.put(name, value)
@@ -65,7 +68,7 @@ def test_a_lone_surrogate_value_is_a_configuration_error(client: coordkit.Client
     assert client.get("/v") is None
 
 
-@pytest.mark.parametrize("name", ["svc\u0085", "svc\ufffe", "svc\ue000", "svc\U0001F600"])
+@pytest.mark.parametrize("name", ["svc\u0085", "svc\ufffe", "svc\ue000", "svc\U0001f600"])
 def test_names_zookeeper_refuses_are_refused_up_front_everywhere(client: coordkit.Client, name: str) -> None:
     with pytest.raises(InvalidNameError, match="U\\+"):
         client.put(f"/{name}", "x")
@@ -77,8 +80,9 @@ def test_names_zookeeper_refuses_are_refused_up_front_everywhere(client: coordki
 
 
 @pytest.mark.parametrize("bad", ["a\ud800", "\udfff"])
-def test_a_lone_surrogate_in_a_registration_is_a_configuration_error(client: coordkit.Client,
-                                                                     bad: str) -> None:
+def test_a_lone_surrogate_in_a_registration_is_a_configuration_error(
+    client: coordkit.Client, bad: str
+) -> None:
     """Metadata and uri_spec are refused up front like values; a refused update leaves the
     registration as it was (it once kept the bad metadata, and every later write of it,
     re-registration included, raised UnicodeEncodeError)."""
@@ -98,7 +102,9 @@ def test_a_lone_surrogate_in_a_registration_is_a_configuration_error(client: coo
 
 @SETTINGS
 @given(name=names())
-def test_a_recipe_name_or_config_key_is_refused_everywhere_or_used(client: coordkit.Client, name: str) -> None:
+def test_a_recipe_name_or_config_key_is_refused_everywhere_or_used(
+    client: coordkit.Client, name: str
+) -> None:
     """Lock and election names and config keys: the edge's verdict on every backend, and a
     name it accepts works (a lock is taken and released, a setting written and read back)."""
     from coordkit.config.values import normalize_key

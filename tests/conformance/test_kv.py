@@ -93,11 +93,13 @@ def test_commit_is_all_or_nothing(client: coordkit.Client) -> None:
     with pytest.raises(coordkit.KeyExistsError):
         client.commit([Put("/tx/c", b"3"), Put("/tx/a", b"x", create=True)])
     assert client.get("/tx/c") is None
-    results = client.commit([
-        Check("/tx/a", version=base.version),
-        Put("/tx/b", b"2"),
-        Delete("/tx/a", version=base.version),
-    ])
+    results = client.commit(
+        [
+            Check("/tx/a", version=base.version),
+            Put("/tx/b", b"2"),
+            Delete("/tx/a", version=base.version),
+        ]
+    )
     assert results[1] is not None and results[1].value == b"2"
     assert client.get("/tx/a") is None and client.get_text("/tx/b") == "2"
 

@@ -229,8 +229,9 @@ def test_a_waiter_is_not_fooled_by_its_predecessor_key_coming_back(make_client: 
     rejoined.start()  # ...and joins again (on etcd: the same key, a new revision, behind us)
     _wait_queue_length(first, "reuse", 2)
     started = time.monotonic()
-    gone = second.backend.wait_gone(predecessor.key, 5, threading.Event(),
-                                    create_revision=predecessor.create_revision)
+    gone = second.backend.wait_gone(
+        predecessor.key, 5, threading.Event(), create_revision=predecessor.create_revision
+    )
     assert gone and time.monotonic() - started < 2, "the waiter waited for its own successor"
     second.backend.queue_leave(view.mine)
     rejoined.join(DEADLINE)
@@ -239,6 +240,7 @@ def test_a_waiter_is_not_fooled_by_its_predecessor_key_coming_back(make_client: 
 
 
 # --- one name, one recipe, whatever its spelling (no namespace: etcd keeps keys as spelt) ---
+
 
 def test_a_lock_name_means_one_lock_whatever_its_spelling(make_root_client: ClientFactory) -> None:
     base = f"ck-{uuid.uuid4().hex[:12]}/nightly"
@@ -257,7 +259,8 @@ def test_a_lock_name_means_one_lock_whatever_its_spelling(make_root_client: Clie
 
 
 def test_a_semaphore_or_rwlock_name_means_one_queue_whatever_its_spelling(
-        make_root_client: ClientFactory) -> None:
+    make_root_client: ClientFactory,
+) -> None:
     base = f"ck-{uuid.uuid4().hex[:12]}"
     a, b = make_root_client(), make_root_client()
     first, second = a.semaphore(f"/{base}/sem", 1), b.semaphore(f"{base}/sem", 1)

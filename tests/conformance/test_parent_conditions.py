@@ -44,7 +44,8 @@ def test_a_versioned_commit_put_of_a_parent_is_a_conflict(client: coordkit.Clien
 
 
 def test_a_parent_left_by_an_expired_key_is_nothing_to_delete(
-        make_client: Callable[..., coordkit.Client], client: coordkit.Client) -> None:
+    make_client: Callable[..., coordkit.Client], client: coordkit.Client
+) -> None:
     with make_client() as other:
         other.put("/left/k", "v", ephemeral=True)
     # The session ended: its key went without a coordkit delete (on ZooKeeper its implicit
@@ -57,7 +58,8 @@ def test_a_parent_left_by_an_expired_key_is_nothing_to_delete(
 
 @pytest.mark.parametrize("create", [False, True])
 def test_an_ephemeral_key_takes_the_place_of_a_parent_left_empty(
-        make_client: Callable[..., coordkit.Client], client: coordkit.Client, create: bool) -> None:
+    make_client: Callable[..., coordkit.Client], client: coordkit.Client, create: bool
+) -> None:
     with make_client() as other:
         other.put("/spot/k", "v", ephemeral=True)
     made = client.put("/spot", "mine", ephemeral=True, create=create)

@@ -68,7 +68,8 @@ def _wrap_wire(kind: str, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 
 
 def test_lock_acquire_reaches_the_wire_within_the_budget(
-        client: coordkit.Client, backend_kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: coordkit.Client, backend_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lock = client.lock("depth")
     calls = _wrap_wire(backend_kind, monkeypatch)
     assert lock.acquire(timeout=10)

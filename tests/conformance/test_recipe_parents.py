@@ -28,8 +28,18 @@ def _use_recipes(client: coordkit.Client) -> list[object]:
     return [lock, semaphore, election, registration]
 
 
-PARENTS = ["/orders", "/orders/42", "/pools", "/pools/db", "/jobs", "/jobs/settlement",
-           "/services", "/services/payment-service", "/config", "/config/payment-service"]
+PARENTS = [
+    "/orders",
+    "/orders/42",
+    "/pools",
+    "/pools/db",
+    "/jobs",
+    "/jobs/settlement",
+    "/services",
+    "/services/payment-service",
+    "/config",
+    "/config/payment-service",
+]
 
 
 def test_recipe_parents_are_no_keys(client: coordkit.Client) -> None:

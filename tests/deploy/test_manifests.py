@@ -120,11 +120,18 @@ def test_the_kustomization_lists_every_manifest() -> None:
 
 def test_kinds_names_and_api_versions(docs: list[Doc]) -> None:
     found = sorted((d["kind"], d["metadata"]["name"]) for d in docs)
-    assert found == sorted([
-        ("Deployment", "order-service"), ("Deployment", "payment-service"),
-        ("Deployment", "settlement-worker"), ("Service", "etcd"), ("Service", "etcd-peer"),
-        ("Service", "order-service"), ("Service", "payment-service"), ("StatefulSet", "etcd"),
-    ])
+    assert found == sorted(
+        [
+            ("Deployment", "order-service"),
+            ("Deployment", "payment-service"),
+            ("Deployment", "settlement-worker"),
+            ("Service", "etcd"),
+            ("Service", "etcd-peer"),
+            ("Service", "order-service"),
+            ("Service", "payment-service"),
+            ("StatefulSet", "etcd"),
+        ]
+    )
     for doc in docs:
         assert doc["apiVersion"] == ("v1" if doc["kind"] == "Service" else "apps/v1"), doc["kind"]
 
@@ -145,8 +152,11 @@ def test_every_workload_selects_its_own_pods_only(workloads: dict[str, Doc]) -> 
         assert labels["app.kubernetes.io/part-of"] == PART_OF
         assert workload["metadata"]["labels"] == labels
         selector = workload["spec"]["selector"]["matchLabels"]
-        selected = [other for other, w in workloads.items()
-                    if _selects(selector, w["spec"]["template"]["metadata"]["labels"])]
+        selected = [
+            other
+            for other, w in workloads.items()
+            if _selects(selector, w["spec"]["template"]["metadata"]["labels"])
+        ]
         assert selected == [name], f"{name}'s selector also matches {selected}"
 
 
@@ -155,8 +165,9 @@ def test_every_service_selects_one_workload_on_a_declared_port(
 ) -> None:
     for name, service in services.items():
         selector = service["spec"]["selector"]
-        targets = [w for w in workloads.values()
-                   if _selects(selector, w["spec"]["template"]["metadata"]["labels"])]
+        targets = [
+            w for w in workloads.values() if _selects(selector, w["spec"]["template"]["metadata"]["labels"])
+        ]
         assert len(targets) == 1, f"Service {name} selects {len(targets)} workloads"
         assert service["metadata"]["labels"] == targets[0]["metadata"]["labels"]
         for port in service["spec"]["ports"]:
@@ -199,7 +210,9 @@ def test_the_modules_exist_once_the_examples_are_written(workloads: dict[str, Do
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_ports_probes_and_env_port_agree(name: str, workloads: dict[str, Doc], compose: dict[str, Doc]) -> None:
+def test_ports_probes_and_env_port_agree(
+    name: str, workloads: dict[str, Doc], compose: dict[str, Doc]
+) -> None:
     port = PROGRAMS[name][2]
     container = _container(workloads[name])
     service = compose[name]
@@ -295,7 +308,9 @@ def test_the_etcd_statefulset_forms_one_cluster_of_its_replicas(
     assert peer["clusterIP"] == "None" and peer["publishNotReadyAddresses"] is True
     command = _container(etcd)["command"]
     members = _flag(command, "--initial-cluster").split(",")
-    assert members == [f"etcd-{i}=http://etcd-{i}.{spec['serviceName']}:2380" for i in range(spec["replicas"])]
+    assert members == [
+        f"etcd-{i}=http://etcd-{i}.{spec['serviceName']}:2380" for i in range(spec["replicas"])
+    ]
     assert _flag(command, "--initial-advertise-peer-urls") == f"http://$(POD_NAME).{spec['serviceName']}:2380"
     assert _env(_container(etcd))["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     # The same etcd as the compose files, whose members all run one image.
@@ -360,10 +375,17 @@ def test_manifests_match_the_kubernetes_api_schemas(version: str) -> None:
 
 def test_paths_named_in_the_deploy_files_and_readmes_exist() -> None:
     """Usage comments and READMEs name files that exist (docker/..., examples/..., scripts/...)."""
-    texts = [*DOCKER.glob("compose*.yml"), DOCKER / "Dockerfile.examples", DOCKER / "README.md",
-             *K8S.glob("*.yaml"), ROOT / "examples" / "README.md"]
+    texts = [
+        *DOCKER.glob("compose*.yml"),
+        DOCKER / "Dockerfile.examples",
+        DOCKER / "README.md",
+        *K8S.glob("*.yaml"),
+        ROOT / "examples" / "README.md",
+    ]
     named = set()
     for path in texts:
-        named |= set(re.findall(r"(?<![\w/.-])((?:docker|examples|scripts|tests)/[\w./-]*\w/?)", path.read_text()))
+        named |= set(
+            re.findall(r"(?<![\w/.-])((?:docker|examples|scripts|tests)/[\w./-]*\w/?)", path.read_text())
+        )
     assert {"docker/compose.example.yml", "docker/Dockerfile.examples", "examples/k8s/"} <= named
     assert [name for name in sorted(named) if not (ROOT / name).exists()] == []

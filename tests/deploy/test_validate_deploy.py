@@ -16,8 +16,7 @@ SCRIPT = ROOT / "scripts" / "validate-deploy.sh"
 
 def _compose_tool() -> bool:
     if shutil.which("docker"):
-        probe = subprocess.run(["docker", "compose", "version"], check=False, capture_output=True,
-                               timeout=30)
+        probe = subprocess.run(["docker", "compose", "version"], check=False, capture_output=True, timeout=30)
         if probe.returncode == 0:
             return True
     return shutil.which("docker-compose") is not None
@@ -26,8 +25,14 @@ def _compose_tool() -> bool:
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     # PYTHON: this interpreter, whose packages (kubernetes-validate) the script should use.
     env = {**os.environ, "PYTHON": sys.executable}
-    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], check=False, capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def _copy_deploy_files(root: Path) -> Path:

@@ -22,17 +22,23 @@ from coordkit import dev as devserver
 
 def dev_env(folder: Path) -> dict[str, str]:
     """The environment of a CLI subprocess: this dev folder, free ports, no URL."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("COORDKIT_URL", "COORDKIT_DEBUG")}
+    env = {key: value for key, value in os.environ.items() if key not in ("COORDKIT_URL", "COORDKIT_DEBUG")}
     env.update(COORDKIT_DEV_DIR=str(folder), COORDKIT_DEV_ETCD_PORT="0", COORDKIT_DEV_ZOOKEEPER_PORT="0")
     return env
 
 
-def run_cli(folder: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    folder: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
     """``coordkit ARGS...`` as a real subprocess on ``folder`` (bounded: a hang fails the test)."""
-    return subprocess.run([sys.executable, "-m", "coordkit_cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env or dev_env(folder), check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "coordkit_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or dev_env(folder),
+        check=False,
+    )
 
 
 def pid_alive(pid: int) -> bool:

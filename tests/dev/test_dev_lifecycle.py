@@ -32,7 +32,10 @@ def test_down_stops_both_keeps_data_and_purge_removes_it(dev_folder: Path) -> No
 
     done = run_cli(dev_folder, "dev", "down")
     assert done.returncode == 0, done.stderr
-    assert [line.split()[:2] for line in done.stdout.splitlines()] == [["etcd", "stopped"], ["zookeeper", "stopped"]]
+    assert [line.split()[:2] for line in done.stdout.splitlines()] == [
+        ["etcd", "stopped"],
+        ["zookeeper", "stopped"],
+    ]
     for pid in pids.values():
         assert wait_gone(pid, timeout=2), f"pid {pid} still runs after down returned"
     assert not list(dev_folder.glob("*.json"))
@@ -45,7 +48,9 @@ def test_down_stops_both_keeps_data_and_purge_removes_it(dev_folder: Path) -> No
         assert value_of(client, "/kept") == b"across restarts"
     purged = devserver.down(purge=True)
     assert [(r.kind, r.outcome, r.purged) for r in purged] == [
-        ("etcd", "stopped", True), ("zookeeper", "not running", True)]
+        ("etcd", "stopped", True),
+        ("zookeeper", "not running", True),
+    ]
     assert not (dev_folder / "etcd").exists() and not (dev_folder / "zookeeper").exists()
 
 
@@ -71,9 +76,15 @@ def test_down_leaves_a_reused_pid_alone(dev_folder: Path) -> None:
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         dev_folder.mkdir(parents=True)
-        record = {"kind": "etcd", "pid": other.pid, "url": "etcd://127.0.0.1:1", "ports": {"client": 1},
-                  "folder": str(dev_folder / "etcd"), "command": ["/usr/bin/etcd", "--name=n1"],
-                  "started_at": 0.0}
+        record = {
+            "kind": "etcd",
+            "pid": other.pid,
+            "url": "etcd://127.0.0.1:1",
+            "ports": {"client": 1},
+            "folder": str(dev_folder / "etcd"),
+            "command": ["/usr/bin/etcd", "--name=n1"],
+            "started_at": 0.0,
+        }
         (dev_folder / "etcd.json").write_text(json.dumps(record))
         assert [s.state for s in devserver.status(["etcd"])] == ["stale"]
         done = run_cli(dev_folder, "dev", "down", "--etcd")
@@ -118,7 +129,9 @@ def test_without_etcd_up_starts_zookeeper_and_says_what_it_skipped(dev_folder: P
     env = {**dev_env(dev_folder), "COORDKIT_ETCD_BIN": "/nonexistent/etcd"}
     done = run_cli(dev_folder, "dev", "up", env=env)
     assert done.returncode == 0, done.stderr
-    assert "coordkit: etcd not started: etcd binary '/nonexistent/etcd' is not an executable file" in done.stderr
+    assert (
+        "coordkit: etcd not started: etcd binary '/nonexistent/etcd' is not an executable file" in done.stderr
+    )
     zk_url = devserver.running_url()
     assert zk_url is not None and zk_url.startswith("zk://")
     assert f"export COORDKIT_URL={zk_url}" in done.stderr  # the footer is for people: stderr
@@ -129,8 +142,12 @@ def test_without_etcd_up_starts_zookeeper_and_says_what_it_skipped(dev_folder: P
 
 def test_two_ups_at_once_start_one_server(dev_folder: Path) -> None:
     command = [sys.executable, "-m", "coordkit_cli", "--json", "dev", "up", "--etcd"]
-    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=dev_env(dev_folder)) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dev_env(dev_folder)
+        )
+        for _ in range(2)
+    ]
     try:
         outputs = [proc.communicate(timeout=90) for proc in procs]
     finally:

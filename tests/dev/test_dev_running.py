@@ -51,7 +51,9 @@ def test_status_reports_both_running(running: dict[str, Any]) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert [(s["kind"], s["state"], s["healthy"]) for s in report["servers"]] == [
-        ("etcd", "running", True), ("zookeeper", "running", True)]
+        ("etcd", "running", True),
+        ("zookeeper", "running", True),
+    ]
     human = run_cli(running["folder"], "dev", "status").stdout.splitlines()
     assert human[0].split()[:3] == ["etcd", "running", running["servers"]["etcd"]["url"]]
     assert human[1].split()[:3] == ["zookeeper", "running", running["servers"]["zookeeper"]["url"]]
@@ -62,7 +64,8 @@ def test_up_again_changes_nothing(running: dict[str, Any]) -> None:
     assert done.returncode == 0, done.stderr
     servers = json.loads(done.stdout)["servers"]
     assert [(s["kind"], s["pid"], s["started"]) for s in servers] == [
-        (kind, running["servers"][kind]["pid"], False) for kind in ("etcd", "zookeeper")]
+        (kind, running["servers"][kind]["pid"], False) for kind in ("etcd", "zookeeper")
+    ]
     human = run_cli(running["folder"], "dev", "up", "--zookeeper")
     assert "already running" in human.stdout and "zk://" in human.stdout
 
@@ -94,7 +97,9 @@ def test_connect_without_url_uses_the_dev_server(
         assert value_of(client, key) == b"from-connect"
 
 
-def test_running_url_per_kind_and_zookeeper_serves(running: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_running_url_per_kind_and_zookeeper_serves(
+    running: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COORDKIT_DEV_DIR", str(running["folder"]))
     assert devserver.running_url() == running["servers"]["etcd"]["url"]
     zk_url = devserver.running_url("zookeeper")

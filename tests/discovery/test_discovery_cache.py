@@ -53,12 +53,19 @@ def test_listeners_get_each_new_tuple_in_order(make_client: Make) -> None:
         a = owner.register("payment", "h", 80, id="a")
         assert cache.wait_for(lambda found: _ids(found) == ["a"], DEADLINE)
         steps: list[Callable[[], object]] = [
-            lambda: owner.register("payment", "h", 81, id="b"), lambda: a.update(weight=5), a.deregister]
+            lambda: owner.register("payment", "h", 81, id="b"),
+            lambda: a.update(weight=5),
+            a.deregister,
+        ]
         expected = [["a"], ["a", "b"], ["a", "b"], ["b"]]
         for step, (before, after) in zip(steps, itertools.pairwise(expected)):
             step()
-            assert cache.wait_for(lambda found, after=after, before=before: _ids(found) == after
-                                  and (after != before or found[0].weight == 5), DEADLINE)
+            assert cache.wait_for(
+                lambda found, after=after, before=before: (
+                    _ids(found) == after and (after != before or found[0].weight == 5)
+                ),
+                DEADLINE,
+            )
         got = [calls.get(timeout=DEADLINE) for _ in range(2 * len(expected))]
         assert [_ids(found) for who, found in got if who == "first"] == expected
         assert [_ids(found) for who, found in got if who == "second"] == expected
@@ -85,7 +92,9 @@ def test_wait_for_times_out_with_false(client: coordkit.Client) -> None:
         assert cache.wait_for(lambda found: len(found) == 1, 0.05) is False
 
 
-def test_foreign_entries_are_skipped_with_a_warning(make_client: Make, caplog: pytest.LogCaptureFixture) -> None:
+def test_foreign_entries_are_skipped_with_a_warning(
+    make_client: Make, caplog: pytest.LogCaptureFixture
+) -> None:
     owner, other = make_client(), make_client()
     owner.register("payment", "h", 80, id="good")
     owner.put("/services/payment/junk", b"\x00 not json")
@@ -128,6 +137,7 @@ class _Reads:
         def call(*args: object, **kwargs: object) -> object:
             self.calls.append(name)
             return real(*args, **kwargs)
+
         return call
 
 
@@ -168,7 +178,9 @@ def test_readers_never_see_a_half_applied_change(make_client: Make) -> None:
             for round_ in range(10):
                 for reg in regs:
                     reg.update(weight=1 + round_ % 2)
-            assert cache.wait_for(lambda found: all(i.weight == 2 for i in found) and len(found) == 5, DEADLINE)
+            assert cache.wait_for(
+                lambda found: all(i.weight == 2 for i in found) and len(found) == 5, DEADLINE
+            )
         finally:
             stop.set()
             reader.join()

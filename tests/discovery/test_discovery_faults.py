@@ -43,8 +43,12 @@ def shared_url(request: pytest.FixtureRequest) -> str:
 
 def test_gone_after_the_ttl_when_the_owning_process_is_killed(shared_url: str) -> None:
     with coordkit.connect(shared_url) as watcher, watcher.discover("payment") as cache:
-        proc = subprocess.Popen([sys.executable, "-c", _REGISTER, shared_url, str(TTL)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _REGISTER, shared_url, str(TTL)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert proc.stdout is not None
             assert proc.stdout.readline().strip().endswith("/services/payment/doomed")
@@ -125,8 +129,11 @@ def test_registered_again_after_an_outage_longer_than_the_ttl(kind: str) -> None
             assert owner.session.wait_for(coordkit.SessionState.LOST, DEADLINE)
         finally:
             outage.heal(owner)
-        _wait(lambda: reg.registered and owner.session.generation > generation, DEADLINE,
-              "not registered again after the outage")
+        _wait(
+            lambda: reg.registered and owner.session.generation > generation,
+            DEADLINE,
+            "not registered again after the outage",
+        )
         entry = reader.get(reg.key)
         assert entry is not None and entry.lease == owner.session.session_id
         with reader.discover("payment") as cache:

@@ -11,31 +11,57 @@ import coordkit
 from coordkit.discovery import ServiceInstance
 from coordkit.discovery.formats import CURATOR, ETCD_ENDPOINTS, FormatError, format_for, split_endpoint
 
-INSTANCE = ServiceInstance(name="payment", id="a1", address="10.0.0.7", port=8080,
-                           metadata={"zone": "eu-1"}, weight=3, registered_at=1_700_000_000_000)
+INSTANCE = ServiceInstance(
+    name="payment",
+    id="a1",
+    address="10.0.0.7",
+    port=8080,
+    metadata={"zone": "eu-1"},
+    weight=3,
+    registered_at=1_700_000_000_000,
+)
 
 
 def test_curator_json_has_curators_fields_and_ours_on_top() -> None:
     assert json.loads(CURATOR.encode(INSTANCE)) == {
-        "name": "payment", "id": "a1", "address": "10.0.0.7", "port": 8080, "sslPort": None,
-        "payload": None, "registrationTimeUTC": 1_700_000_000_000, "serviceType": "DYNAMIC",
-        "uriSpec": None, "weight": 3, "metadata": {"zone": "eu-1"},
+        "name": "payment",
+        "id": "a1",
+        "address": "10.0.0.7",
+        "port": 8080,
+        "sslPort": None,
+        "payload": None,
+        "registrationTimeUTC": 1_700_000_000_000,
+        "serviceType": "DYNAMIC",
+        "uriSpec": None,
+        "weight": 3,
+        "metadata": {"zone": "eu-1"},
     }
 
 
 def test_etcd_value_is_the_grpc_naming_update() -> None:
     assert json.loads(ETCD_ENDPOINTS.encode(INSTANCE)) == {
-        "Op": 0, "Addr": "10.0.0.7:8080",
+        "Op": 0,
+        "Addr": "10.0.0.7:8080",
         "Metadata": {"weight": 3, "metadata": {"zone": "eu-1"}, "registrationTimeUTC": 1_700_000_000_000},
     }
 
 
 @pytest.mark.parametrize("fmt", [CURATOR, ETCD_ENDPOINTS], ids=lambda f: f.name)
-@pytest.mark.parametrize("instance", [
-    INSTANCE,
-    ServiceInstance(name="payment", id="v6", address="::1", port=443, ssl_port=8443,
-                    uri_spec={"parts": [{"value": "scheme", "variable": True}]}),
-], ids=["v4", "v6-ssl-urispec"])
+@pytest.mark.parametrize(
+    "instance",
+    [
+        INSTANCE,
+        ServiceInstance(
+            name="payment",
+            id="v6",
+            address="::1",
+            port=443,
+            ssl_port=8443,
+            uri_spec={"parts": [{"value": "scheme", "variable": True}]},
+        ),
+    ],
+    ids=["v4", "v6-ssl-urispec"],
+)
 def test_round_trip(fmt: object, instance: ServiceInstance) -> None:
     assert fmt.decode(instance.name, instance.id, fmt.encode(instance)) == instance  # type: ignore[attr-defined]
 
@@ -50,9 +76,20 @@ def test_memory_and_zookeeper_use_curator_etcd_uses_endpoints() -> None:
 
 
 def test_spring_cloud_payload_metadata_is_read() -> None:
-    value = json.dumps({"name": "payment", "id": "s1", "address": "h", "port": 80,
-                        "payload": {"@class": "org.springframework.cloud.zookeeper.discovery.ZookeeperInstance",
-                                    "id": "payment", "name": "payment", "metadata": {"instance_status": "UP"}}})
+    value = json.dumps(
+        {
+            "name": "payment",
+            "id": "s1",
+            "address": "h",
+            "port": 80,
+            "payload": {
+                "@class": "org.springframework.cloud.zookeeper.discovery.ZookeeperInstance",
+                "id": "payment",
+                "name": "payment",
+                "metadata": {"instance_status": "UP"},
+            },
+        }
+    )
     found = CURATOR.decode("payment", "s1", value.encode())
     assert found.metadata == {"instance_status": "UP"} and found.weight == 1
 
@@ -67,17 +104,20 @@ def test_foreign_etcd_endpoints_read_with_defaults() -> None:
     assert (found.address, found.port, found.weight, dict(found.metadata)) == ("fe80::1", 9000, 1, {})
 
 
-@pytest.mark.parametrize("fmt, value, reason", [
-    (CURATOR, b"not json", "not JSON"),
-    (CURATOR, b"[1, 2]", "not an object"),
-    (CURATOR, b'{"port": 80}', "no address"),
-    (CURATOR, b'{"address": "h", "port": 70000}', "not a port"),
-    (CURATOR, b'{"address": "h", "port": 80, "weight": 0}', "weight"),
-    (ETCD_ENDPOINTS, b'{"Addr": "h"}', "host:port"),
-    (ETCD_ENDPOINTS, b'{"Op": 1, "Addr": "h:1"}', "Op"),
-    (ETCD_ENDPOINTS, b'{"Addr": "::1:80"}', "brackets"),
-    (ETCD_ENDPOINTS, b"\xff\xfe", "not JSON"),
-])
+@pytest.mark.parametrize(
+    "fmt, value, reason",
+    [
+        (CURATOR, b"not json", "not JSON"),
+        (CURATOR, b"[1, 2]", "not an object"),
+        (CURATOR, b'{"port": 80}', "no address"),
+        (CURATOR, b'{"address": "h", "port": 70000}', "not a port"),
+        (CURATOR, b'{"address": "h", "port": 80, "weight": 0}', "weight"),
+        (ETCD_ENDPOINTS, b'{"Addr": "h"}', "host:port"),
+        (ETCD_ENDPOINTS, b'{"Op": 1, "Addr": "h:1"}', "Op"),
+        (ETCD_ENDPOINTS, b'{"Addr": "::1:80"}', "brackets"),
+        (ETCD_ENDPOINTS, b"\xff\xfe", "not JSON"),
+    ],
+)
 def test_unusable_values_raise_format_error(fmt: object, value: bytes, reason: str) -> None:
     with pytest.raises(FormatError, match=reason):
         fmt.decode("s", "i", value)  # type: ignore[attr-defined]
@@ -97,28 +137,32 @@ def memory_client() -> Iterator[coordkit.Client]:
         yield client
 
 
-@pytest.mark.parametrize("args, options, error, fragment", [
-    (("a/b", "h", 80), {}, coordkit.InvalidNameError, "single segment"),
-    (("", "h", 80), {}, coordkit.InvalidNameError, "empty"),
-    (("p", "h", 80), {"id": "x/y"}, coordkit.InvalidNameError, "single segment"),
-    (("p", "h", 80), {"id": ".."}, coordkit.InvalidNameError, "relative"),
-    (("p", "h:80", 80), {}, coordkit.ConfigurationError, "port separately"),
-    (("p", "", 80), {}, coordkit.ConfigurationError, "non-empty"),
-    (("p", "a b", 80), {}, coordkit.ConfigurationError, "host name"),
-    (("p", "h", 0), {}, coordkit.ConfigurationError, "1 to 65535"),
-    (("p", "h", True), {}, coordkit.ConfigurationError, "1 to 65535"),
-    (("p", "h", "80"), {}, coordkit.ConfigurationError, "1 to 65535"),
-    (("p", "h", 80), {"weight": 0}, coordkit.ConfigurationError, "weight"),
-    (("p", "h", 80), {"weight": 1.5}, coordkit.ConfigurationError, "weight"),
-    (("p", "h", 80), {"metadata": {"k": 1}}, coordkit.ConfigurationError, "must be a str"),
-    (("p", "h", 80), {"metadata": {"": "v"}}, coordkit.ConfigurationError, "non-empty"),
-    (("p", "h", 80), {"metadata": ["k"]}, coordkit.ConfigurationError, "mapping"),
-    (("p", "h", 80), {"ssl_port": 99999}, coordkit.ConfigurationError, "ssl_port"),
-    (("p", "h", 80), {"uri_spec": 5}, coordkit.ConfigurationError, "uri_spec"),
-    (("p", "h", 80), {"base": "a//b"}, coordkit.InvalidNameError, "empty segment"),
-])
+@pytest.mark.parametrize(
+    "args, options, error, fragment",
+    [
+        (("a/b", "h", 80), {}, coordkit.InvalidNameError, "single segment"),
+        (("", "h", 80), {}, coordkit.InvalidNameError, "empty"),
+        (("p", "h", 80), {"id": "x/y"}, coordkit.InvalidNameError, "single segment"),
+        (("p", "h", 80), {"id": ".."}, coordkit.InvalidNameError, "relative"),
+        (("p", "h:80", 80), {}, coordkit.ConfigurationError, "port separately"),
+        (("p", "", 80), {}, coordkit.ConfigurationError, "non-empty"),
+        (("p", "a b", 80), {}, coordkit.ConfigurationError, "host name"),
+        (("p", "h", 0), {}, coordkit.ConfigurationError, "1 to 65535"),
+        (("p", "h", True), {}, coordkit.ConfigurationError, "1 to 65535"),
+        (("p", "h", "80"), {}, coordkit.ConfigurationError, "1 to 65535"),
+        (("p", "h", 80), {"weight": 0}, coordkit.ConfigurationError, "weight"),
+        (("p", "h", 80), {"weight": 1.5}, coordkit.ConfigurationError, "weight"),
+        (("p", "h", 80), {"metadata": {"k": 1}}, coordkit.ConfigurationError, "must be a str"),
+        (("p", "h", 80), {"metadata": {"": "v"}}, coordkit.ConfigurationError, "non-empty"),
+        (("p", "h", 80), {"metadata": ["k"]}, coordkit.ConfigurationError, "mapping"),
+        (("p", "h", 80), {"ssl_port": 99999}, coordkit.ConfigurationError, "ssl_port"),
+        (("p", "h", 80), {"uri_spec": 5}, coordkit.ConfigurationError, "uri_spec"),
+        (("p", "h", 80), {"base": "a//b"}, coordkit.InvalidNameError, "empty segment"),
+    ],
+)
 def test_register_refuses_bad_arguments_and_writes_nothing(
-        memory_client: coordkit.Client, args: tuple, options: dict, error: type, fragment: str) -> None:
+    memory_client: coordkit.Client, args: tuple, options: dict, error: type, fragment: str
+) -> None:
     with pytest.raises(error, match=fragment):
         memory_client.register(*args, **options)
     assert memory_client.tree("/") == []

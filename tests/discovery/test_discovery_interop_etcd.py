@@ -39,8 +39,14 @@ def etcd(etcd_server: object) -> Iterator[tuple[coordkit.Client, str, list[str]]
 def etcdctl(endpoints: list[str], *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
     env["ETCDCTL_API"] = "3"
-    done = subprocess.run([_etcdctl_path(), "--endpoints", ",".join(endpoints), *args], env=env,
-                          capture_output=True, text=True, timeout=DEADLINE, check=False)
+    done = subprocess.run(
+        [_etcdctl_path(), "--endpoints", ",".join(endpoints), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -51,23 +57,33 @@ def test_stored_key_and_value_are_the_naming_endpoints_layout(etcd: tuple) -> No
     lines = etcdctl(endpoints, "get", "--prefix", f"{namespace}/services/payment/").splitlines()
     assert lines[0] == f"{namespace}/services/payment/i-1"
     assert json.loads(lines[1]) == {
-        "Op": 0, "Addr": "10.0.0.7:8080",
-        "Metadata": {"weight": 2, "metadata": {"zone": "eu-1"},
-                     "registrationTimeUTC": reg.instance.registered_at},
+        "Op": 0,
+        "Addr": "10.0.0.7:8080",
+        "Metadata": {
+            "weight": 2,
+            "metadata": {"zone": "eu-1"},
+            "registrationTimeUTC": reg.instance.registered_at,
+        },
     }
     assert len(lines) == 2
     kvs = json.loads(etcdctl(endpoints, "get", "-w", "json", f"{namespace}/services/payment/i-1"))["kvs"]
     assert kvs[0]["lease"] == client.session.session_id  # bound to the session's lease
 
 
-def test_endpoints_written_by_etcdctl_show_up_in_the_cache(etcd: tuple, caplog: pytest.LogCaptureFixture) -> None:
+def test_endpoints_written_by_etcdctl_show_up_in_the_cache(
+    etcd: tuple, caplog: pytest.LogCaptureFixture
+) -> None:
     client, namespace, endpoints = etcd
     target = f"{namespace}/services/payment"
     with caplog.at_level(logging.WARNING, logger="coordkit"), client.discover("payment") as cache:
         # etcd 3.5's endpoints.Manager form, then etcd 3.4's naming.Update form.
         etcdctl(endpoints, "put", f"{target}/e1", '{"Addr":"10.1.1.1:9000","Metadata":"opaque"}')
-        etcdctl(endpoints, "put", f"{target}/e2",
-                '{"Op":0,"Addr":"[fd00::2]:9001","Metadata":{"weight":4,"metadata":{"zone":"b"}}}')
+        etcdctl(
+            endpoints,
+            "put",
+            f"{target}/e2",
+            '{"Op":0,"Addr":"[fd00::2]:9001","Metadata":{"weight":4,"metadata":{"zone":"b"}}}',
+        )
         etcdctl(endpoints, "put", f"{target}/e3", "not json")
         assert cache.wait_for(lambda found: [i.id for i in found] == ["e1", "e2"], DEADLINE)
         e1, e2 = cache.instances

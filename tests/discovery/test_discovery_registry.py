@@ -20,13 +20,20 @@ def test_registration_is_visible_to_another_clients_cache(make_client: Make) -> 
     owner, other = make_client(), make_client()
     with other.discover("payment") as cache:
         assert cache.instances == ()
-        reg = owner.register("payment", "10.0.0.7", 8080, id="a", metadata={"zone": "eu-1"}, weight=3,
-                             ssl_port=8443)
+        reg = owner.register(
+            "payment", "10.0.0.7", 8080, id="a", metadata={"zone": "eu-1"}, weight=3, ssl_port=8443
+        )
         assert cache.wait_for(lambda found: len(found) == 1, DEADLINE)
         (seen,) = cache.instances
         assert seen == reg.instance
         assert (seen.name, seen.id, seen.endpoint, dict(seen.metadata), seen.weight, seen.ssl_port) == (
-            "payment", "a", "10.0.0.7:8080", {"zone": "eu-1"}, 3, 8443)
+            "payment",
+            "a",
+            "10.0.0.7:8080",
+            {"zone": "eu-1"},
+            3,
+            8443,
+        )
         assert other.instances("payment") == [reg.instance]
 
 

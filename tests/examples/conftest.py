@@ -43,8 +43,9 @@ def payment_service(make_client: Callable[..., coordkit.Client]) -> Iterator[Cal
 
 
 @pytest.fixture
-def order_service(make_client: Callable[..., coordkit.Client],
-                  tmp_path: Path) -> Iterator[Callable[..., OrderService]]:
+def order_service(
+    make_client: Callable[..., coordkit.Client], tmp_path: Path
+) -> Iterator[Callable[..., OrderService]]:
     """Start order-service in this process, with a SQLite file in the test's folder."""
     started: list[OrderService] = []
 

@@ -67,7 +67,9 @@ class Spawned:
         try:
             return self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"{self.name} still runs {timeout}s later; its log:\n{self.output()}") from None
+            raise AssertionError(
+                f"{self.name} still runs {timeout}s later; its log:\n{self.output()}"
+            ) from None
 
     def kill(self) -> None:
         if self.popen.poll() is None:
@@ -78,9 +80,20 @@ class Spawned:
 def spawn(module: str, name: str, env: dict[str, str], folder: Path) -> Spawned:
     """``python -m module`` from the repository root with ``env`` added, output to a file."""
     log = folder / f"{name}.log"
-    environ = {**os.environ, "INSTANCE_ID": name, "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **env}
+    environ = {
+        **os.environ,
+        "INSTANCE_ID": name,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        **env,
+    }
     with open(log, "wb") as out:
-        popen = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=environ, stdin=subprocess.DEVNULL,
-                                 stdout=out, stderr=subprocess.STDOUT)
+        popen = subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=ROOT,
+            env=environ,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return Spawned(name, popen, log)

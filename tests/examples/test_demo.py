@@ -19,8 +19,14 @@ from examples_helpers import ROOT, wait_for
 
 from coordkit.testing import EtcdServer, ExternalServer
 
-INVARIANTS = ("no order lost", "none paid twice", "every paid order settled", "payment failover",
-              "leader handoff", "config change seen by every live service")
+INVARIANTS = (
+    "no order lost",
+    "none paid twice",
+    "every paid order settled",
+    "payment failover",
+    "leader handoff",
+    "config change seen by every live service",
+)
 
 
 def _holders_of(namespace: str) -> list[int]:
@@ -45,8 +51,14 @@ def _alive(pid: int) -> bool:
 
 def test_a_quick_demo_passes_with_every_invariant(etcd_server: EtcdServer | ExternalServer) -> None:
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "examples/demo.py", "--quick", "--url", etcd_server.url], check=False, cwd=ROOT,
-                            capture_output=True, text=True, timeout=150)
+    result = subprocess.run(
+        [sys.executable, "examples/demo.py", "--quick", "--url", etcd_server.url],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     for invariant in INVARIANTS:
@@ -81,9 +93,14 @@ def _read_lines(demo: subprocess.Popen[str]) -> tuple[queue.SimpleQueue[str], th
 def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
     """Ctrl-C at each stage: exit 130 (never "PASSED"), no traceback, no service and no store left."""
     run = f"ck-demo-run-{uuid.uuid4().hex}"  # inherited by everything the demo starts, store included
-    demo = subprocess.Popen([sys.executable, "examples/demo.py", "--quick"], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "COORDKIT_DEMO_TEST_RUN": run})
+    demo = subprocess.Popen(
+        [sys.executable, "examples/demo.py", "--quick"],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "COORDKIT_DEMO_TEST_RUN": run},
+    )
     lines, reader = _read_lines(demo)
     seen: list[str] = []
 

@@ -21,8 +21,10 @@ def _url(service: OrderService, path: str) -> str:
 
 
 def test_an_order_is_paid_once_however_often_it_is_sent(
-        payment_service: Callable[..., PaymentService], order_service: Callable[..., OrderService],
-        client: coordkit.Client) -> None:
+    payment_service: Callable[..., PaymentService],
+    order_service: Callable[..., OrderService],
+    client: coordkit.Client,
+) -> None:
     payment_service("pay-a")
     payment_service("pay-b")
     orders = order_service()
@@ -83,7 +85,8 @@ def test_settlement_by_a_deposed_leader_is_refused(order_service: Callable[..., 
 
 
 def test_payments_fail_over_when_an_instance_dies(
-        payment_service: Callable[..., PaymentService], order_service: Callable[..., OrderService]) -> None:
+    payment_service: Callable[..., PaymentService], order_service: Callable[..., OrderService]
+) -> None:
     dead, alive = payment_service("pay-a"), payment_service("pay-b")
     orders = order_service()
     balancer = orders.balancer

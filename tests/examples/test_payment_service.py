@@ -21,12 +21,15 @@ def _url(service: PaymentService, path: str) -> str:
 
 
 def test_it_registers_once_serving_and_deregisters_on_stop(
-        payment_service: Callable[..., PaymentService], client: coordkit.Client) -> None:
+    payment_service: Callable[..., PaymentService], client: coordkit.Client
+) -> None:
     service = payment_service("pay-a")
     [instance] = client.instances("payment-service")
     assert (instance.id, instance.address, instance.port) == ("pay-a", "127.0.0.1", service.port)
-    assert get(_url(service, "/health")) == (200, {"status": "ok", "instance": "pay-a", "delay_ms": 5,
-                                                   "config_version": service.config.version})  # type: ignore[union-attr]
+    assert get(_url(service, "/health")) == (
+        200,
+        {"status": "ok", "instance": "pay-a", "delay_ms": 5, "config_version": service.config.version},
+    )  # type: ignore[union-attr]
 
     assert service.registration is not None
     service.registration.deregister()
@@ -39,7 +42,8 @@ def test_it_registers_once_serving_and_deregisters_on_stop(
 
 
 def test_an_order_is_charged_once_whichever_instance_is_asked(
-        payment_service: Callable[..., PaymentService], client: coordkit.Client) -> None:
+    payment_service: Callable[..., PaymentService], client: coordkit.Client
+) -> None:
     a, b = payment_service("pay-a"), payment_service("pay-b")
     status, first = post(_url(a, "/payment"), {"order_id": "o-1", "amount": 12.5, "token": 7})
     assert status == 200 and (first["instance"], first["replayed"], first["amount"]) == ("pay-a", False, 12.5)
@@ -68,7 +72,8 @@ def test_bad_payments_are_refused(payment_service: Callable[..., PaymentService]
 
 
 def test_the_processing_delay_follows_live_config(
-        payment_service: Callable[..., PaymentService], client: coordkit.Client) -> None:
+    payment_service: Callable[..., PaymentService], client: coordkit.Client
+) -> None:
     service = payment_service("pay-a")
     config = client.config("payment-service", writable=True)
     config.set("delay_ms", 300)
@@ -79,9 +84,15 @@ def test_the_processing_delay_follows_live_config(
 
 
 def test_the_program_deregisters_and_exits_0_on_sigterm(
-        spawned: Callable[..., Spawned], server_url: str) -> None:
-    env = {"COORDKIT_URL": server_url, "PORT": "0", "ADVERTISE_HOST": "127.0.0.1", "LISTEN_HOST": "127.0.0.1",
-           "DRAIN_SECONDS": "0.5"}
+    spawned: Callable[..., Spawned], server_url: str
+) -> None:
+    env = {
+        "COORDKIT_URL": server_url,
+        "PORT": "0",
+        "ADVERTISE_HOST": "127.0.0.1",
+        "LISTEN_HOST": "127.0.0.1",
+        "DRAIN_SECONDS": "0.5",
+    }
     process = spawned("examples.payment_service", "pay-x", env)
     with coordkit.connect(server_url) as client:
         [instance] = wait_for(lambda: client.instances("payment-service"), 30, "the registration")

@@ -29,12 +29,14 @@ def _settled(orders: OrderService) -> dict[str, str | None]:
     return {o.order_id: o.settled_by for o in orders.store.all() if o.status == "settled"}
 
 
-def test_only_the_leader_runs_the_job(make_client: Callable[..., coordkit.Client],
-                                      order_service: Callable[..., OrderService]) -> None:
+def test_only_the_leader_runs_the_job(
+    make_client: Callable[..., coordkit.Client], order_service: Callable[..., OrderService]
+) -> None:
     orders = order_service()
     url = f"http://127.0.0.1:{orders.port}"
     batches: list[dict[str, object]] = []
     observer = make_client()
+
     def record(event: coordkit.WatchEvent) -> None:
         if event.entry is not None:
             batches.append(json.loads(event.entry.value))
@@ -74,8 +76,13 @@ def orders_on(tmp_path: Path) -> Iterator[Callable[[str], OrderService]]:
     started: list[OrderService] = []
 
     def start(url: str) -> OrderService:
-        service = OrderService(coordkit.connect(url), OrderStore(str(tmp_path / "orders.sqlite3")),
-                               instance="orders", port=0, host="127.0.0.1")
+        service = OrderService(
+            coordkit.connect(url),
+            OrderStore(str(tmp_path / "orders.sqlite3")),
+            instance="orders",
+            port=0,
+            host="127.0.0.1",
+        )
         service.start()
         started.append(service)
         return service
@@ -88,7 +95,8 @@ def orders_on(tmp_path: Path) -> Iterator[Callable[[str], OrderService]]:
 
 
 def test_another_copy_takes_over_when_the_leader_is_killed(
-        spawned: Callable[..., Spawned], server_url: str, orders_on: Callable[[str], OrderService]) -> None:
+    spawned: Callable[..., Spawned], server_url: str, orders_on: Callable[[str], OrderService]
+) -> None:
     orders = orders_on(server_url)
     env = {"COORDKIT_URL": server_url, "ORDER_SERVICE_URL": f"http://127.0.0.1:{orders.port}"}
     election = orders.client.election(ELECTION)

@@ -18,13 +18,13 @@ def outage(request: pytest.FixtureRequest) -> Iterator[Outage]:
         yield o
 
 
-
 @pytest.fixture(scope="module", params=["zookeeper", "etcd"])
 def shared_cluster(request: pytest.FixtureRequest) -> Iterator[EtcdCluster | ZooKeeperEnsemble]:
     """One 3-member cluster per backend for a module's client-fault scenarios (the
     scenarios break links and clients, never the members, so they can share it)."""
     cluster: EtcdCluster | ZooKeeperEnsemble = (
-        ZooKeeperEnsemble(3) if request.param == "zookeeper" else EtcdCluster(3))
+        ZooKeeperEnsemble(3) if request.param == "zookeeper" else EtcdCluster(3)
+    )
     with cluster:
         yield cluster
 

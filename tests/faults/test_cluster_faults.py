@@ -77,7 +77,8 @@ def test_lock_survives_the_leader_dying(cluster: EtcdCluster | ZooKeeperEnsemble
 
 
 def test_default_lock_never_has_two_holders_through_a_failover(
-        cluster: EtcdCluster | ZooKeeperEnsemble) -> None:
+    cluster: EtcdCluster | ZooKeeperEnsemble,
+) -> None:
     holder, waiter = _connect(cluster), _connect(cluster)
     try:
         lock = holder.lock("jobs")  # Curator's default: SUSPENDED ends ownership at once
@@ -99,7 +100,8 @@ def test_default_lock_never_has_two_holders_through_a_failover(
 
 
 def test_election_fails_over_when_a_member_and_the_leader_process_go(
-        cluster: EtcdCluster | ZooKeeperEnsemble) -> None:
+    cluster: EtcdCluster | ZooKeeperEnsemble,
+) -> None:
     first, second = _connect(cluster), _connect(cluster)
     try:
         ea, eb = first.election("settle"), second.election("settle")

@@ -60,8 +60,10 @@ def _counter(url: str) -> int:
 def test_cluster_leader_killed_then_paused_under_contention(cluster: Cluster, tmp_path: Path) -> None:
     url = namespaced(cluster)
     with Workers(tmp_path) as workers:
-        contenders = [workers.start(n, "lock", url, res="jobs", counter="/counter", write_every=3,
-                                    hold=0.2, ttl=TTL) for n in "abc"]
+        contenders = [
+            workers.start(n, "lock", url, res="jobs", counter="/counter", write_every=3, hold=0.2, ttl=TTL)
+            for n in "abc"
+        ]
         _more_acquisitions(contenders, 0, 6)
         killed = cluster.wait_for_leader()
         killed.kill()
@@ -75,8 +77,11 @@ def test_cluster_leader_killed_then_paused_under_contention(cluster: Cluster, tm
         _more_acquisitions(contenders, time.monotonic_ns(), 4)
         workers.stop()
         history = workers.history()
-    violations = (check_exclusive(history) + check_tokens_increase(history)
-                  + check_fenced_counter(history, _counter(url)))
+    violations = (
+        check_exclusive(history)
+        + check_tokens_increase(history)
+        + check_fenced_counter(history, _counter(url))
+    )
     assert not violations, "\n".join(violations)
 
 
@@ -85,8 +90,9 @@ def test_semaphore_under_member_kills_and_a_paused_holder(cluster: Cluster, tmp_
     with Workers(tmp_path) as workers:
         keeper = workers.start("a", "semaphore", url, res="slots", limit=2, ttl=TTL)  # holds on
         keeper.wait_for("acquired", DEADLINE)
-        holders = [keeper] + [workers.start(n, "semaphore", url, res="slots", limit=2, hold=0.3, ttl=TTL)
-                              for n in "bcd"]
+        holders = [keeper] + [
+            workers.start(n, "semaphore", url, res="slots", limit=2, hold=0.3, ttl=TTL) for n in "bcd"
+        ]
         _more_acquisitions(holders, 0, 6)
         cluster.members[0].kill()  # whichever role it had
         _more_acquisitions(holders, time.monotonic_ns(), 4)
@@ -133,16 +139,23 @@ def _compact(cluster: Cluster, client: coordkit.Client) -> None:
     _, revision = client.snapshot("/")
     binary = etcdctl_binary()
     assert binary, "etcdctl is needed to compact"
-    subprocess.run([binary, "--endpoints", ",".join(cluster.endpoints), "compact", str(revision)],
-                   check=True, capture_output=True, timeout=20)
+    subprocess.run(
+        [binary, "--endpoints", ",".join(cluster.endpoints), "compact", str(revision)],
+        check=True,
+        capture_output=True,
+        timeout=20,
+    )
 
 
 def test_watch_across_reset_blackhole_and_compaction(cluster: Cluster, tmp_path: Path) -> None:
     url = namespaced(cluster)
     namespace = "/" + url.rsplit("/", 1)[1]
     written: dict[str, list[str | None]] = {f"/w/k{i}": [] for i in range(3)}
-    with FaultProxy(cluster.endpoints) as proxy, Workers(tmp_path) as workers, \
-            coordkit.connect(url, ttl=TTL, timeout=5) as writer:
+    with (
+        FaultProxy(cluster.endpoints) as proxy,
+        Workers(tmp_path) as workers,
+        coordkit.connect(url, ttl=TTL, timeout=5) as writer,
+    ):
         watcher = workers.start("w", "watch", proxy.url(cluster.scheme, namespace), res="/w", ttl=TTL)
         watcher.wait_for("watching", DEADLINE)
         step = iter(range(10_000))
@@ -167,7 +180,9 @@ def test_watch_across_reset_blackhole_and_compaction(cluster: Cluster, tmp_path:
         proxy.heal()
         write_round()
         final = {key: values[-1] for key, values in written.items()}
-        watcher.wait_for("watch", DEADLINE, match=lambda e: e["key"] == "/w/k0" and e["value"] == final["/w/k0"])
+        watcher.wait_for(
+            "watch", DEADLINE, match=lambda e: e["key"] == "/w/k0" and e["value"] == final["/w/k0"]
+        )
         store = {key: writer.get_text(key) for key in written}
         deadline = time.monotonic() + DEADLINE
         while check_watch(watcher.events(), written, store):

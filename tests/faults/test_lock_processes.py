@@ -32,8 +32,12 @@ def test_processes_never_hold_the_lock_together(request: pytest.FixtureRequest, 
     server = request.getfixturevalue(f"{kind}_server")
     url = f"{server.url}/procs-{uuid.uuid4().hex[:8]}"
     workers, rounds = 4, 8
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, url, str(rounds)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, str(rounds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(workers)
+    ]
     try:
         for proc in procs:
             out, err = proc.communicate(timeout=120)

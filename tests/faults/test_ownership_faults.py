@@ -46,24 +46,29 @@ def _counter(url: str) -> int:
 
 def _judge(history: list[Event], url: str, kind: str, scenario: str, limit: int = 1) -> list[float]:
     """Run every checker; print and return the handover margins (ms)."""
-    violations = (check_exclusive(history, limit) + check_tokens_increase(history)
-                  + check_fenced_counter(history, _counter(url)))
+    violations = (
+        check_exclusive(history, limit)
+        + check_tokens_increase(history)
+        + check_fenced_counter(history, _counter(url))
+    )
     assert not violations, "\n".join(violations)
     gaps = [gap for _, _, gap in handover_gaps(history, lost_only=True)]
     if gaps:
-        print(f"\nMARGIN {kind} {scenario}: last believed -> next acquired after a loss: "
-              f"min {min(gaps):.1f} ms over {len(gaps)} handover(s)")
+        print(
+            f"\nMARGIN {kind} {scenario}: last believed -> next acquired after a loss: "
+            f"min {min(gaps):.1f} ms over {len(gaps)} handover(s)"
+        )
     return gaps
 
 
 def test_holder_paused_past_the_ttl_stops_believing_before_anyone_acquires(
-        shared_cluster: Cluster, tmp_path: Path) -> None:
+    shared_cluster: Cluster, tmp_path: Path
+) -> None:
     url = namespaced(shared_cluster)
     with Workers(tmp_path) as workers:
         a = workers.start("a", "lock", url, res="jobs", counter="/counter", write_every=10, ttl=TTL)
         a.wait_for("fence_ok", DEADLINE)
-        b = workers.start("b", "lock", url, res="jobs", counter="/counter", write_every=10, hold=0.3,
-                          ttl=TTL)
+        b = workers.start("b", "lock", url, res="jobs", counter="/counter", write_every=10, hold=0.3, ttl=TTL)
         b.wait_for("connected", DEADLINE)
         paused = a.pause()
         taken = b.wait_for("acquired", DEADLINE)
@@ -75,8 +80,11 @@ def test_holder_paused_past_the_ttl_stops_believing_before_anyone_acquires(
         workers.stop()
         history = workers.history()
     # The first question asked after SIGCONT already had the right answer:
-    stale = [e for e in history if e["w"] == "a" and e["e"] == "held" and e["t0"] >= resumed
-             and e["token"] == noticed["token"]]
+    stale = [
+        e
+        for e in history
+        if e["w"] == "a" and e["e"] == "held" and e["t0"] >= resumed and e["token"] == noticed["token"]
+    ]
     assert not stale, f"a still believed after resuming: {stale[:3]}"
     assert taken["t"] > paused
     _judge(history, url, shared_cluster.kind, "holder paused 2.5x TTL")
@@ -86,15 +94,23 @@ def test_holder_paused_past_the_ttl_stops_believing_before_anyone_acquires(
 @pytest.mark.parametrize("lose_on_suspend", [True, False], ids=["lose-on-suspend", "keep-on-suspend"])
 @pytest.mark.parametrize("factor", [0.5, 1.5, 3.0])
 def test_holder_cut_off_never_overlaps_the_next_holder(
-        shared_cluster: Cluster, tmp_path: Path, factor: float, lose_on_suspend: bool) -> None:
+    shared_cluster: Cluster, tmp_path: Path, factor: float, lose_on_suspend: bool
+) -> None:
     url = namespaced(shared_cluster)
     namespace = "/" + url.rsplit("/", 1)[1]
     with FaultProxy(shared_cluster.endpoints) as proxy, Workers(tmp_path) as workers:
-        a = workers.start("a", "lock", proxy.url(shared_cluster.scheme, namespace), res="jobs",
-                          counter="/counter", write_every=10, ttl=TTL, lose_on_suspend=lose_on_suspend)
+        a = workers.start(
+            "a",
+            "lock",
+            proxy.url(shared_cluster.scheme, namespace),
+            res="jobs",
+            counter="/counter",
+            write_every=10,
+            ttl=TTL,
+            lose_on_suspend=lose_on_suspend,
+        )
         a.wait_for("fence_ok", DEADLINE)
-        b = workers.start("b", "lock", url, res="jobs", counter="/counter", write_every=10, hold=0.3,
-                          ttl=TTL)
+        b = workers.start("b", "lock", url, res="jobs", counter="/counter", write_every=10, hold=0.3, ttl=TTL)
         b.wait_for("connected", DEADLINE)
         cut = time.monotonic_ns()
         proxy.blackhole()
@@ -116,20 +132,23 @@ def test_holder_cut_off_never_overlaps_the_next_holder(
     if factor < 1 and not lose_on_suspend:
         lost = [e for e in history if e["w"] == "a" and e["e"] == "lost_noticed"]
         assert not lost, f"a lost a lock whose session survived the cut: {lost}"
-    _judge(history, url, shared_cluster.kind,
-           f"holder cut off {factor}x TTL ({'lose' if lose_on_suspend else 'keep'} on suspend)")
+    _judge(
+        history,
+        url,
+        shared_cluster.kind,
+        f"holder cut off {factor}x TTL ({'lose' if lose_on_suspend else 'keep'} on suspend)",
+    )
 
 
 def test_leader_paused_then_killed_hands_over_without_two_leaders(
-        shared_cluster: Cluster, tmp_path: Path) -> None:
+    shared_cluster: Cluster, tmp_path: Path
+) -> None:
     url = namespaced(shared_cluster)
     with Workers(tmp_path) as workers:
         a = workers.start("a", "election", url, res="leader", counter="/counter", write_every=10, ttl=TTL)
         a.wait_for("fence_ok", DEADLINE)
-        b = workers.start("b", "election", url, res="leader", counter="/counter", write_every=10,
-                          ttl=TTL)
-        c = workers.start("c", "election", url, res="leader", counter="/counter", write_every=10,
-                          ttl=TTL)
+        b = workers.start("b", "election", url, res="leader", counter="/counter", write_every=10, ttl=TTL)
+        c = workers.start("c", "election", url, res="leader", counter="/counter", write_every=10, ttl=TTL)
         b.wait_for("connected", DEADLINE)
         c.wait_for("connected", DEADLINE)
         paused = a.pause()
@@ -146,15 +165,18 @@ def test_leader_paused_then_killed_hands_over_without_two_leaders(
     _judge(history, url, shared_cluster.kind, "election leader paused, then the next one killed")
 
 
-def _first_of(candidates: list[Worker], event: str, since: int,
-              also: tuple[str, int] | None = None) -> Event:
+def _first_of(candidates: list[Worker], event: str, since: int, also: tuple[str, int] | None = None) -> Event:
     """The first ``event`` after ``since`` (or ``also``'s event after its time) logged by
     any of ``candidates``."""
     wanted = [(event, since)] + ([also] if also else [])
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline:
-        found = [e for w in candidates for e in w.events()
-                 if any(e["e"] == name and e["t"] >= after for name, after in wanted)]
+        found = [
+            e
+            for w in candidates
+            for e in w.events()
+            if any(e["e"] == name and e["t"] >= after for name, after in wanted)
+        ]
         if found:
             return min(found, key=lambda e: e["t"])
         time.sleep(0.01)
@@ -162,14 +184,16 @@ def _first_of(candidates: list[Worker], event: str, since: int,
 
 
 @pytest.mark.slow
-def test_registrations_come_back_once_after_a_cut_past_the_ttl(shared_cluster: Cluster,
-                                                               tmp_path: Path) -> None:
+def test_registrations_come_back_once_after_a_cut_past_the_ttl(
+    shared_cluster: Cluster, tmp_path: Path
+) -> None:
     url = namespaced(shared_cluster)
     namespace = "/" + url.rsplit("/", 1)[1]
     expected = {f"a-{i}" for i in range(3)} | {"b-0"}
     with FaultProxy(shared_cluster.endpoints) as proxy, Workers(tmp_path) as workers:
-        workers.start("a", "register", proxy.url(shared_cluster.scheme, namespace), res="api", count=3,
-                      ttl=TTL)
+        workers.start(
+            "a", "register", proxy.url(shared_cluster.scheme, namespace), res="api", count=3, ttl=TTL
+        )
         workers.start("b", "register", url, res="api", count=1, ttl=TTL)
         observer = workers.start("o", "register", url, res="api", count=0, ttl=TTL)
         observer.wait_for("seen", DEADLINE, match=lambda e: set(e["ids"]) == expected)

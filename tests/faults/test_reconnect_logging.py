@@ -86,16 +86,25 @@ def test_an_outage_is_two_info_lines_and_attempts_are_debug(kind: str, records: 
     loud = [r for r in seen if r.levelno >= logging.INFO]
     attempts = [r for r in seen if _attempt(kind)(r)]
     assert all(r.levelno == logging.DEBUG for r in attempts) and len(attempts) >= 3
-    per_attempt = ("Connecting to", "Connection dropped", "Connection time-out", "Transition to CONNECTING",
-                   "Zookeeper connection lost", "stream broke", "retries from revision")
-    assert not [r for r in loud if any(text in r.getMessage() for text in per_attempt)], \
-        [r.getMessage() for r in loud]
+    per_attempt = (
+        "Connecting to",
+        "Connection dropped",
+        "Connection time-out",
+        "Transition to CONNECTING",
+        "Zookeeper connection lost",
+        "stream broke",
+        "retries from revision",
+    )
+    assert not [r for r in loud if any(text in r.getMessage() for text in per_attempt)], [
+        r.getMessage() for r in loud
+    ]
     session = [r.getMessage() for r in loud if r.name == "coordkit.session" and ours in r.getMessage()]
     assert len(session) == 2, session
     assert "connected -> suspended" in session[0]
     assert "suspended -> connected" in session[1] and "s without the servers" in session[1]
-    assert all(r.name.startswith("coordkit.") for r in loud if not r.name.startswith("kazoo")), \
-        [r.name for r in loud]
+    assert all(r.name.startswith("coordkit.") for r in loud if not r.name.startswith("kazoo")), [
+        r.name for r in loud
+    ]
 
 
 def _lines(stream: IO[str]) -> queue.SimpleQueue[str]:
@@ -124,9 +133,23 @@ def _until(lines: queue.SimpleQueue[str], seen: list[str], text: str) -> None:
 def test_the_cli_shows_the_outage_with_v_and_keeps_kazoo_quiet() -> None:
     with ZooKeeperServer(tick_time_ms=1500) as server:
         env = {k: v for k, v in os.environ.items() if k not in ("COORDKIT_URL", "COORDKIT_DEBUG")}
-        proc = subprocess.Popen([sys.executable, "-m", "coordkit_cli", "-v", "--url", f"{server.url}?ttl=20",
-                                 "watch", "-r", "/cli-logged"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "coordkit_cli",
+                "-v",
+                "--url",
+                f"{server.url}?ttl=20",
+                "watch",
+                "-r",
+                "/cli-logged",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
         assert proc.stdout is not None and proc.stderr is not None
         out, err = _lines(proc.stdout), _lines(proc.stderr)
         seen: list[str] = []

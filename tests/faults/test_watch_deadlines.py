@@ -32,7 +32,8 @@ def paused(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("phase", [SessionState.CONNECTED, SessionState.SUSPENDED, SessionState.LOST])
 @pytest.mark.parametrize("start", sorted(STARTS))
 def test_starting_a_watch_on_a_paused_server_fails_within_the_timeout(
-        paused: Outage, start: str, phase: SessionState) -> None:
+    paused: Outage, start: str, phase: SessionState
+) -> None:
     client = paused.connect(ttl=3, timeout=TIMEOUT)
     client.put("/config/app/db/size", "1")
     paused.cut()

@@ -41,8 +41,12 @@ def _exits_within(pid: int, timeout: float) -> bool:
 def test_a_worker_stops_when_the_test_process_is_killed(tmp_path: Path, state: str) -> None:
     """SIGKILL of the test process (a CI job killed, pytest-timeout's thread method, which
     calls os._exit) runs no cleanup; the worker, even one left SIGSTOPped, exits by itself."""
-    runner = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path), state], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    runner = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(tmp_path), state],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert runner.stdout is not None
         pid = int(runner.stdout.readline())

@@ -30,13 +30,24 @@ DEADLINE = 15.0
 PROBE_SOURCE = Path(__file__).parent / "java" / "CuratorProbe.java"
 JAR_DIR = Path(os.environ.get("COORDKIT_CURATOR_JARS", "/usr/share/java"))
 # Curator 5.4 and what it loads; slf4j-nop keeps the probe's stdout for its answers alone.
-JARS = ("curator-recipes", "curator-framework", "curator-client", "zookeeper", "zookeeper-jute",
-        "guava", "slf4j-api", "slf4j-nop")
-INSTALL = ("install them with `scripts/install-servers.sh` (or `apt-get install -y libcurator-recipes-java "
-           "libcurator-discovery-java default-jdk-headless`)")
+JARS = (
+    "curator-recipes",
+    "curator-framework",
+    "curator-client",
+    "zookeeper",
+    "zookeeper-jute",
+    "guava",
+    "slf4j-api",
+    "slf4j-nop",
+)
+INSTALL = (
+    "install them with `scripts/install-servers.sh` (or `apt-get install -y libcurator-recipes-java "
+    "libcurator-discovery-java default-jdk-headless`)"
+)
 
 
 # --- fixtures ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def namespace() -> str:
@@ -75,8 +86,13 @@ def probe_classpath(tmp_path_factory: pytest.TempPathFactory) -> str:
         pytest.fail(f"the Curator interop tests need {', '.join(missing)}: {INSTALL}", pytrace=False)
     jars = os.pathsep.join(str(JAR_DIR / f"{jar}.jar") for jar in JARS)
     out = tmp_path_factory.mktemp("curator-probe")
-    built = subprocess.run(["javac", "-nowarn", "-cp", jars, "-d", str(out), str(PROBE_SOURCE)],
-                           check=False, capture_output=True, text=True, timeout=120)
+    built = subprocess.run(
+        ["javac", "-nowarn", "-cp", jars, "-d", str(out), str(PROBE_SOURCE)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if built.returncode != 0:
         pytest.fail(f"javac could not build {PROBE_SOURCE.name}:\n{built.stderr}", pytrace=False)
     return f"{out}{os.pathsep}{jars}"
@@ -87,9 +103,22 @@ class Probe:
 
     def __init__(self, classpath: str, connect: str) -> None:
         self.process = subprocess.Popen(
-            ["java", "-Xmx64m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", classpath,
-             "CuratorProbe", connect],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+            [
+                "java",
+                "-Xmx64m",
+                "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC",
+                "-cp",
+                classpath,
+                "CuratorProbe",
+                connect,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self.lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._early: list[str] = []  # lines read while waiting for another answer
         threading.Thread(target=self._pump, daemon=True, name="curator-probe-stdout").start()
@@ -118,9 +147,13 @@ class Probe:
             try:
                 got = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"the Curator probe did not answer {prefix!r} within {timeout}s") from None
+                raise AssertionError(
+                    f"the Curator probe did not answer {prefix!r} within {timeout}s"
+                ) from None
             if got is None:
-                raise AssertionError(f"the Curator probe exited while we waited for {prefix!r}: {self._stderr()}")
+                raise AssertionError(
+                    f"the Curator probe exited while we waited for {prefix!r}: {self._stderr()}"
+                )
             line = got
             if line.startswith("ERROR"):
                 raise AssertionError(f"the Curator probe failed: {line}")
@@ -152,6 +185,7 @@ def curator(probe_classpath: str, connect: str) -> Iterator[Probe]:
 
 # --- helpers -------------------------------------------------------------------------------
 
+
 def wait_queue_length(client: coordkit.Client, name: str, length: int) -> list[Contender]:
     deadline = time.monotonic() + DEADLINE
     while True:
@@ -182,6 +216,7 @@ class Background:
 
 
 # --- kazoo ---------------------------------------------------------------------------------
+
 
 def test_coordkit_waits_for_a_kazoo_lock_holder(client: coordkit.Client, kz: KazooClient) -> None:
     holder = KazooLock(kz, "/shared", identifier="kazoo-holder")
@@ -226,6 +261,7 @@ def test_kazoo_with_default_patterns_does_not_see_coordkit(client: coordkit.Clie
 
 # --- Apache Curator ------------------------------------------------------------------------
 
+
 def test_coordkit_waits_for_a_curator_mutex(client: coordkit.Client, curator: Probe) -> None:
     held = curator.ask("lock /res curator-1 -1", "ACQUIRED").split()[1]
     lock = client.lock("res", identity="coordkit")
@@ -234,8 +270,9 @@ def test_coordkit_waits_for_a_curator_mutex(client: coordkit.Client, curator: Pr
     queued = wait_queue_length(client, "res", 2)
     paths = ["/" + c.key for c in queued]  # coordkit's keys are relative to the root, Curator's paths not
     assert paths == [held, paths[1]]
-    assert curator.ask("nodes /res", "NODES").split()[1:] == paths, \
+    assert curator.ask("nodes /res", "NODES").split()[1:] == paths, (
         "Curator orders the queue as coordkit does"
+    )
     assert not waiter.done.is_set()
     curator.ask("unlock /res", "RELEASED")
     assert waiter.wait()

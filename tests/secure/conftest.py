@@ -61,8 +61,9 @@ def assert_no_secret(text: str) -> None:
         leaked = sum(secret in text for secret in secrets_of(server))
         if leaked:
             where = text.splitlines()
-            raise AssertionError(f"{leaked} secret(s) of {type(server).__name__} appeared in {len(where)} "
-                                 "line(s) of output")
+            raise AssertionError(
+                f"{leaked} secret(s) of {type(server).__name__} appeared in {len(where)} line(s) of output"
+            )
 
 
 @pytest.fixture
@@ -76,8 +77,11 @@ def no_secret_printed(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptu
     caplog.set_level(logging.DEBUG)
     yield
     out, err = capfd.readouterr()
-    logged = [caplog.handler.format(record) for when in ("setup", "call", "teardown")
-              for record in caplog.get_records(when)]  # type: ignore[arg-type]
+    logged = [
+        caplog.handler.format(record)
+        for when in ("setup", "call", "teardown")
+        for record in caplog.get_records(when)
+    ]  # type: ignore[arg-type]
     assert_no_secret("\n".join([out, err, *logged]))
 
 

@@ -10,8 +10,14 @@ import coordkit
 from coordkit.core.url import parse_url
 from coordkit.testing._certs import CertificateAuthority
 
-ENV = ("COORDKIT_USER", "COORDKIT_PASSWORD", "COORDKIT_PASSWORD_FILE", "COORDKIT_CA", "COORDKIT_CERT",
-       "COORDKIT_KEY")
+ENV = (
+    "COORDKIT_USER",
+    "COORDKIT_PASSWORD",
+    "COORDKIT_PASSWORD_FILE",
+    "COORDKIT_CA",
+    "COORDKIT_CERT",
+    "COORDKIT_KEY",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -33,27 +39,40 @@ def files(tmp_path: Path) -> dict[str, str]:
     return paths
 
 
-@pytest.mark.parametrize("url", ["etcd://alice:s3cret-pw@127.0.0.1:2379", "zk://alice:s3cret-pw@h1:2181,h2/ns",
-                                 # a '/', '?' or '#' in the password ended the authority early: the
-                                 # URL parser's messages then quoted the password, or a part of it
-                                 "etcd://alice:s3cret-pw/x@127.0.0.1:2379", "zk://alice:s3cret-pw?x@h1:2181",
-                                 "etcd://alice:s3cret-pw#x@h1:2379/ns", "zk://alice:s3cret-pw/x@h1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "etcd://alice:s3cret-pw@127.0.0.1:2379",
+        "zk://alice:s3cret-pw@h1:2181,h2/ns",
+        # a '/', '?' or '#' in the password ended the authority early: the
+        # URL parser's messages then quoted the password, or a part of it
+        "etcd://alice:s3cret-pw/x@127.0.0.1:2379",
+        "zk://alice:s3cret-pw?x@h1:2181",
+        "etcd://alice:s3cret-pw#x@h1:2379/ns",
+        "zk://alice:s3cret-pw/x@h1",
+    ],
+)
 def test_a_password_in_the_url_is_refused_saying_where_it_goes(url: str) -> None:
     with pytest.raises(coordkit.ConfigurationError) as caught:
         coordkit.connect(url)
     message = str(caught.value)
     assert "s3cret-pw" not in message and "alice:***@" in message
-    assert "password_file=" in message and "--password-file" in message and "COORDKIT_PASSWORD_FILE" in message
+    assert (
+        "password_file=" in message and "--password-file" in message and "COORDKIT_PASSWORD_FILE" in message
+    )
 
 
-@pytest.mark.parametrize("url", ["zk://h1:2181,h2:2181/ns@x", "etcd://h1:2379/ns@x?ttl=5", "zk://[::1]:2181/a@b"])
+@pytest.mark.parametrize(
+    "url", ["zk://h1:2181,h2:2181/ns@x", "etcd://h1:2379/ns@x?ttl=5", "zk://[::1]:2181/a@b"]
+)
 def test_an_at_sign_after_host_port_is_no_password(url: str) -> None:
     parse_url(url, {})  # host:port before the '@': no user:password form, nothing refused
 
 
 def test_user_at_host_and_etcds(files: dict[str, str]) -> None:
-    target = parse_url("etcds://alice@h1:2379,h2/ns?ca=" + files["ca"], {},
-                       {"password_file": files["password"]})
+    target = parse_url(
+        "etcds://alice@h1:2379,h2/ns?ca=" + files["ca"], {}, {"password_file": files["password"]}
+    )
     assert target.endpoints == ("h1:2379", "h2:2379") and target.namespace == "/ns"
     assert target.security.user == "alice" and target.security.password == "s3cret-pw"
     assert target.security.tls == coordkit.TLS(ca=files["ca"])
@@ -75,47 +94,66 @@ def test_environment_and_precedence(files: dict[str, str], monkeypatch: pytest.M
     monkeypatch.setenv("COORDKIT_PASSWORD_FILE", files["password"])
     monkeypatch.setenv("COORDKIT_CA", files["ca"])
     from_env = parse_url("etcd://h", {}).security
-    assert (from_env.user, from_env.password, from_env.tls) == ("env-user", "s3cret-pw", coordkit.TLS(ca=files["ca"]))
+    assert (from_env.user, from_env.password, from_env.tls) == (
+        "env-user",
+        "s3cret-pw",
+        coordkit.TLS(ca=files["ca"]),
+    )
     assert parse_url("etcd://alice@h", {}).security.user == "alice"  # the URL over the environment
     assert parse_url("etcd://alice@h", {}, {"user": "bob", "password": "pw"}).security.user == "bob"
     assert parse_url("memory://", {}).security.enabled is False  # memory:// ignores the environment
 
 
-@pytest.mark.parametrize("url, keywords, expected", [
-    ("etcd://h", {"password": "pw"}, "a password was given without a user"),
-    ("etcd://alice@h", {}, "user 'alice' has no password: put the password in a file"),
-    ("etcd://h", {"user": "a", "password": "p", "password_file": "/x"}, "not both"),
-    ("etcd://h?cert={cert}", {}, "a client cert needs its key too"),
-    ("etcd://h", {"tls": coordkit.TLS(ca="/nonexistent/ca.pem")}, "ca file '/nonexistent/ca.pem' does not exist"),
-    ("etcd://h", {"user": "a", "password_file": "/nonexistent/pw"}, "password_file file '/nonexistent/pw'"),
-    ("etcd://h?tls=maybe", {}, "tls='maybe' must be true or false"),
-    ("etcd://h", {"acl": "creator"}, "acl= is a ZooKeeper option"),
-    ("zk://h", {"acl": "everyone"}, "is not scheme:id:perms"),
-    ("memory://", {"user": "a", "password": "p"}, "memory:// has no TLS or authentication"),
-    # a ':' made the ZooKeeper digest "a:b:p", which the server reads as user "a", password "b:p"
-    ("zk://h", {"user": "a:b", "password": "p"}, "user name 'a:b' has a ':'"),
-    ("etcd://h", {"user": "a:b", "password": "p"}, "user name 'a:b' has a ':'"),
-    ("zk://al%0Aice@h", {"password": "p"}, "a control character"),
-    ("etcd://h", {"user": "", "password": "p"}, "user= is empty"),
-    ("zk://h", {"user": "a", "password_file": "{notutf8}"}, "is not UTF-8 text"),
-    ("etcd://h", {"user": "a", "password_file": "{folder}"}, "is a directory, not a file"),
-    ("zk://h?acl=foo:bar:r", {}, "is not scheme:id:perms"),
-    ("zk://h?acl=digest:bob:r", {}, "is not scheme:id:perms"),
-    ("zk://h?acl=ip::r", {}, "is not scheme:id:perms"),
-    # files that cannot load were reported by the handshake as the server refusing the certificate
-    ("etcd://h?cert={cert}&key={bob_key}", {}, "is not the private key of the certificate"),
-    ("zk://h?cert={cert}&key={garbage}", {}, "must be PEM files: a certificate and its unencrypted"),
-    ("etcd://h?cert={cert}&key={cert}", {}, "must be PEM files"),
-    ("zk://h?ca={garbage}", {}, "holds no PEM certificate"),
-    # bytes became the password "b'pw'"; an empty one was sent (ZooKeeper: the identity "alice:")
-    ("etcd://h", {"user": "a", "password": b"pw"}, "password= must be a str, not bytes"),
-    ("zk://h", {"user": "a", "password": ""}, "password= is empty"),
-])
-def test_bad_credentials_are_one_clear_line(url: str, keywords: dict[str, object], expected: str,
-                                            files: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "url, keywords, expected",
+    [
+        ("etcd://h", {"password": "pw"}, "a password was given without a user"),
+        ("etcd://alice@h", {}, "user 'alice' has no password: put the password in a file"),
+        ("etcd://h", {"user": "a", "password": "p", "password_file": "/x"}, "not both"),
+        ("etcd://h?cert={cert}", {}, "a client cert needs its key too"),
+        (
+            "etcd://h",
+            {"tls": coordkit.TLS(ca="/nonexistent/ca.pem")},
+            "ca file '/nonexistent/ca.pem' does not exist",
+        ),
+        (
+            "etcd://h",
+            {"user": "a", "password_file": "/nonexistent/pw"},
+            "password_file file '/nonexistent/pw'",
+        ),
+        ("etcd://h?tls=maybe", {}, "tls='maybe' must be true or false"),
+        ("etcd://h", {"acl": "creator"}, "acl= is a ZooKeeper option"),
+        ("zk://h", {"acl": "everyone"}, "is not scheme:id:perms"),
+        ("memory://", {"user": "a", "password": "p"}, "memory:// has no TLS or authentication"),
+        # a ':' made the ZooKeeper digest "a:b:p", which the server reads as user "a", password "b:p"
+        ("zk://h", {"user": "a:b", "password": "p"}, "user name 'a:b' has a ':'"),
+        ("etcd://h", {"user": "a:b", "password": "p"}, "user name 'a:b' has a ':'"),
+        ("zk://al%0Aice@h", {"password": "p"}, "a control character"),
+        ("etcd://h", {"user": "", "password": "p"}, "user= is empty"),
+        ("zk://h", {"user": "a", "password_file": "{notutf8}"}, "is not UTF-8 text"),
+        ("etcd://h", {"user": "a", "password_file": "{folder}"}, "is a directory, not a file"),
+        ("zk://h?acl=foo:bar:r", {}, "is not scheme:id:perms"),
+        ("zk://h?acl=digest:bob:r", {}, "is not scheme:id:perms"),
+        ("zk://h?acl=ip::r", {}, "is not scheme:id:perms"),
+        # files that cannot load were reported by the handshake as the server refusing the certificate
+        ("etcd://h?cert={cert}&key={bob_key}", {}, "is not the private key of the certificate"),
+        ("zk://h?cert={cert}&key={garbage}", {}, "must be PEM files: a certificate and its unencrypted"),
+        ("etcd://h?cert={cert}&key={cert}", {}, "must be PEM files"),
+        ("zk://h?ca={garbage}", {}, "holds no PEM certificate"),
+        # bytes became the password "b'pw'"; an empty one was sent (ZooKeeper: the identity "alice:")
+        ("etcd://h", {"user": "a", "password": b"pw"}, "password= must be a str, not bytes"),
+        ("zk://h", {"user": "a", "password": ""}, "password= is empty"),
+    ],
+)
+def test_bad_credentials_are_one_clear_line(
+    url: str, keywords: dict[str, object], expected: str, files: dict[str, str]
+) -> None:
     with pytest.raises(coordkit.ConfigurationError) as caught:
-        parse_url(url.format(**files), {},
-                  {k: v.format(**files) if isinstance(v, str) else v for k, v in keywords.items()})
+        parse_url(
+            url.format(**files),
+            {},
+            {k: v.format(**files) if isinstance(v, str) else v for k, v in keywords.items()},
+        )
     assert expected in str(caught.value) and "\n" not in str(caught.value)
 
 

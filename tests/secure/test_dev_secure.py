@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 
-
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "coordkit_cli", *args], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "coordkit_cli", *args], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def _exports(stdout: str) -> list[dict[str, str]]:
@@ -22,7 +22,7 @@ def _exports(stdout: str) -> list[dict[str, str]]:
         if line.startswith("# to connect to "):
             blocks.append({})
         elif line.strip().startswith("export ") and blocks:
-            name, _, value = line.strip()[len("export "):].partition("=")
+            name, _, value = line.strip()[len("export ") :].partition("=")
             blocks[-1][name] = value
     return blocks
 
@@ -43,9 +43,12 @@ def test_dev_up_secure_prints_how_to_connect(tmp_path: Path) -> None:
             connected = {**env, **exports}
             put = _run("put", "/dev/x", "1", env=connected)
             got = _run("get", "/dev/x", env=connected)
-            assert (put.returncode, got.returncode, got.stdout.strip()) == (0, 0, "1"), put.stderr + got.stderr
-        plain = _run("--url", etcd["COORDKIT_URL"].replace("etcds://coordkit@", "etcd://"), "get", "/dev/x",
-                     env=env)
+            assert (put.returncode, got.returncode, got.stdout.strip()) == (0, 0, "1"), (
+                put.stderr + got.stderr
+            )
+        plain = _run(
+            "--url", etcd["COORDKIT_URL"].replace("etcds://coordkit@", "etcd://"), "get", "/dev/x", env=env
+        )
         assert plain.returncode == 9 and "speaks TLS" in plain.stderr
         again = _run("dev", "up", "--secure", env=env)
         assert again.returncode == 0 and again.stdout.count("already running") == 2

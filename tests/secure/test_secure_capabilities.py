@@ -76,11 +76,21 @@ def test_a_user_limited_to_its_prefix_uses_every_recipe(secure_etcd: Any) -> Non
         assert bob.server_info().kind == "etcd"
 
 
-def test_no_secret_in_reprs_and_errors(connect_as: Callable[..., coordkit.Client], secure_server: Any,
-                                       secure_url: str, no_secret_in: Callable[[str], None]) -> None:
+def test_no_secret_in_reprs_and_errors(
+    connect_as: Callable[..., coordkit.Client],
+    secure_server: Any,
+    secure_url: str,
+    no_secret_in: Callable[[str], None],
+) -> None:
     client = connect_as("alice")
-    shown = [repr(client), str(client), repr(client.backend), repr(client.session), repr(client._target),
-             repr(client._target.security)]
+    shown = [
+        repr(client),
+        str(client),
+        repr(client.backend),
+        repr(client.session),
+        repr(client._target),
+        repr(client._target.security),
+    ]
     creds = {**secure_server.credentials("alice"), "password": secure_server.secrets.user("alice").password}
     del creds["password_file"]
     wrong = {**creds, "user": "mallory"} if isinstance(secure_server, SecureEtcdServer) else {}

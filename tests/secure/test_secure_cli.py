@@ -33,17 +33,32 @@ def run(no_secret_in: Callable[[str], None]) -> Run:
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("COORDKIT_")}
-    environment.update(COORDKIT_DEBUG="1", COORDKIT_DEV_DIR=os.environ.get("COORDKIT_DEV_DIR", ""), **(env or {}))
-    done = subprocess.run([sys.executable, "-m", "coordkit_cli", *args], capture_output=True, text=True,
-                          timeout=60, env=environment)
+    environment.update(
+        COORDKIT_DEBUG="1", COORDKIT_DEV_DIR=os.environ.get("COORDKIT_DEV_DIR", ""), **(env or {})
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "coordkit_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
     return done
 
 
 def flags(server: Any, user: str, *, cert: bool = True, password_file: str | None = None) -> list[str]:
     creds = server.credentials(user, client_cert=cert)
     tls = creds["tls"]
-    found = ["--url", f"{server.url}/ck-{uuid.uuid4().hex[:8]}", "--user", user,
-             "--password-file", password_file or creds["password_file"], "--ca", tls.ca]
+    found = [
+        "--url",
+        f"{server.url}/ck-{uuid.uuid4().hex[:8]}",
+        "--user",
+        user,
+        "--password-file",
+        password_file or creds["password_file"],
+        "--ca",
+        tls.ca,
+    ]
     if cert:
         found += ["--cert", tls.cert, "--key", tls.key]
     return found
@@ -66,8 +81,14 @@ def test_put_get_status_with_credentials(run: Run, secure_server: Any) -> None:
 
 def test_credentials_from_the_environment(run: Run, secure_etcd: Any) -> None:
     creds = secure_etcd.credentials("alice")
-    env = {"COORDKIT_URL": secure_etcd.url, "COORDKIT_USER": "alice", "COORDKIT_PASSWORD_FILE": creds["password_file"],
-           "COORDKIT_CA": creds["tls"].ca, "COORDKIT_CERT": creds["tls"].cert, "COORDKIT_KEY": creds["tls"].key}
+    env = {
+        "COORDKIT_URL": secure_etcd.url,
+        "COORDKIT_USER": "alice",
+        "COORDKIT_PASSWORD_FILE": creds["password_file"],
+        "COORDKIT_CA": creds["tls"].ca,
+        "COORDKIT_CERT": creds["tls"].cert,
+        "COORDKIT_KEY": creds["tls"].key,
+    }
     assert run("put", "/env/x", "1", env=env).returncode == 0
 
 

@@ -24,8 +24,14 @@ def admin(connect_as: Callable[..., coordkit.Client]) -> coordkit.Client:
     return client
 
 
-def refused(secure_url: str, admin: coordkit.Client, expected: type[Exception], *, url: str | None = None,
-            **options: Any) -> str:
+def refused(
+    secure_url: str,
+    admin: coordkit.Client,
+    expected: type[Exception],
+    *,
+    url: str | None = None,
+    **options: Any,
+) -> str:
     """Connect with ``options`` and write /app/k; return the error's message once checked that
     it is ``expected``, one line, quick, and that /app/k was not written."""
     started = time.monotonic()
@@ -70,11 +76,15 @@ def test_unknown_user(secure_server: Any, secure_url: str, admin: coordkit.Clien
         assert "'mallory'" in refused(secure_url, admin, coordkit.PermissionDeniedError, url=url, **creds)
 
 
-def test_untrusted_server_certificate(secure_server: Any, secure_url: str, admin: coordkit.Client,
-                                      tmp_path: Any) -> None:
+def test_untrusted_server_certificate(
+    secure_server: Any, secure_url: str, admin: coordkit.Client, tmp_path: Any
+) -> None:
     rogue = CertificateAuthority(tmp_path, "rogue")
     tls = secure_server.credentials("alice")["tls"]
-    creds = {**secure_server.credentials("alice"), "tls": coordkit.TLS(ca=rogue.ca, cert=tls.cert, key=tls.key)}
+    creds = {
+        **secure_server.credentials("alice"),
+        "tls": coordkit.TLS(ca=rogue.ca, cert=tls.cert, key=tls.key),
+    }
     message = refused(secure_url, admin, coordkit.TLSError, **creds)
     assert "is not trusted by the CA bundle" in message and "rogue-ca.pem" in message
 
@@ -92,7 +102,9 @@ def test_missing_client_certificate(secure_server: Any, secure_url: str, admin: 
     assert "requires a client certificate" in message
 
 
-def test_plaintext_client_on_the_tls_port(secure_server: Any, secure_url: str, admin: coordkit.Client) -> None:
+def test_plaintext_client_on_the_tls_port(
+    secure_server: Any, secure_url: str, admin: coordkit.Client
+) -> None:
     creds = secure_server.credentials("alice")
     del creds["tls"]
     plain = secure_url.replace("etcds://", "etcd://")
@@ -100,19 +112,23 @@ def test_plaintext_client_on_the_tls_port(secure_server: Any, secure_url: str, a
     assert "speaks TLS" in message
 
 
-def test_tls_client_on_a_plaintext_port(secure_server: Any, secure_url: str, admin: coordkit.Client,
-                                        request: pytest.FixtureRequest) -> None:
-    plain = request.getfixturevalue("etcd_server" if isinstance(secure_server, SecureEtcdServer)
-                                    else "zookeeper_server")
+def test_tls_client_on_a_plaintext_port(
+    secure_server: Any, secure_url: str, admin: coordkit.Client, request: pytest.FixtureRequest
+) -> None:
+    plain = request.getfixturevalue(
+        "etcd_server" if isinstance(secure_server, SecureEtcdServer) else "zookeeper_server"
+    )
     creds = secure_server.credentials("alice")
     del creds["user"], creds["password_file"]
-    message = refused(secure_url, admin, coordkit.TLSError, url=f"{plain.url}/ck-{uuid.uuid4().hex[:8]}",
-                      **creds)
+    message = refused(
+        secure_url, admin, coordkit.TLSError, url=f"{plain.url}/ck-{uuid.uuid4().hex[:8]}", **creds
+    )
     assert "does not speak TLS" in message
 
 
-def test_permission_denied_names_key_and_operation(secure_server: Any, secure_url: str,
-                                                   admin: coordkit.Client) -> None:
+def test_permission_denied_names_key_and_operation(
+    secure_server: Any, secure_url: str, admin: coordkit.Client
+) -> None:
     # etcd: bob's role covers only bob/; ZooKeeper: the namespace and its nodes are alice's.
     message = refused(secure_url, admin, coordkit.PermissionDeniedError, **secure_server.credentials("bob"))
     assert "/app/k" in message and "permission denied" in message

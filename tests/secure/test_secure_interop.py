@@ -17,8 +17,13 @@ import coordkit
 
 def test_etcdctl_with_the_same_user_sees_the_lock_holder(secure_etcd: Any) -> None:
     name = f"interop-{uuid.uuid4().hex[:8]}"
-    with coordkit.connect(secure_etcd.url, **secure_etcd.credentials("alice")) as client, client.lock(name) as lock:
-        listed = secure_etcd.etcdctl("get", "--prefix", "--keys-only", f"{name}/", user="alice").stdout.split()
+    with (
+        coordkit.connect(secure_etcd.url, **secure_etcd.credentials("alice")) as client,
+        client.lock(name) as lock,
+    ):
+        listed = secure_etcd.etcdctl(
+            "get", "--prefix", "--keys-only", f"{name}/", user="alice"
+        ).stdout.split()
         assert lock.key in listed
         # etcdctl's own lock on the same name waits behind coordkit's holder.
         with pytest.raises(subprocess.TimeoutExpired):
@@ -32,7 +37,7 @@ def kazoo_as(secure_zk: Any) -> Callable[[str, str], KazooClient]:
     started: list[KazooClient] = []
 
     def make(user: str, password: str) -> KazooClient:
-        zk = KazooClient(secure_zk.plain_url[len("zk://"):], auth_data=[("digest", f"{user}:{password}")])
+        zk = KazooClient(secure_zk.plain_url[len("zk://") :], auth_data=[("digest", f"{user}:{password}")])
         zk.start(timeout=10)
         started.append(zk)
         return zk
@@ -61,8 +66,9 @@ def test_kazoo_with_the_same_digest_identity_is_not_locked_out(secure_zk: Any, k
 
 
 @pytest.mark.parametrize("acl, world_reads", [(None, False), ("creator+read", True)])
-def test_parents_made_by_put_get_the_same_acl(secure_zk: Any, kazoo_as: Any, acl: str | None,
-                                               world_reads: bool) -> None:
+def test_parents_made_by_put_get_the_same_acl(
+    secure_zk: Any, kazoo_as: Any, acl: str | None, world_reads: bool
+) -> None:
     namespace = f"/ck-{uuid.uuid4().hex[:10]}"
     creds = secure_zk.credentials("alice", tls=False)
     with coordkit.connect(secure_zk.plain_url + namespace, acl=acl, **creds) as client:
@@ -86,7 +92,9 @@ def test_parents_made_by_put_get_the_same_acl(secure_zk: Any, kazoo_as: Any, acl
 def test_explicit_acl_entries(secure_zk: Any, kazoo_as: Any) -> None:
     namespace = f"/ck-{uuid.uuid4().hex[:10]}"
     creds = secure_zk.credentials("alice", tls=False)
-    with coordkit.connect(secure_zk.plain_url + namespace, acl=["auth::cdrwa", "world:anyone:r"], **creds) as client:
+    with coordkit.connect(
+        secure_zk.plain_url + namespace, acl=["auth::cdrwa", "world:anyone:r"], **creds
+    ) as client:
         client.put("/x", "v")
     acls, _ = kazoo_as("mallory", "guess").get_acls(f"{namespace}/x")
     assert ("world", "anyone", 1) in {(a.id.scheme, a.id.id, a.perms) for a in acls}

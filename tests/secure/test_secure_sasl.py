@@ -13,7 +13,9 @@ import coordkit
 from coordkit.testing._secure import SecureZooKeeperServer
 
 
-def _connect(server: SecureZooKeeperServer, url: str, user: str, password: str, **more: Any) -> coordkit.Client:
+def _connect(
+    server: SecureZooKeeperServer, url: str, user: str, password: str, **more: Any
+) -> coordkit.Client:
     return coordkit.connect(url, user=user, password=password, sasl="DIGEST-MD5", timeout=10, **more)
 
 
@@ -29,7 +31,9 @@ def test_sasl_user_owns_what_it_creates(sasl_zk: SecureZooKeeperServer) -> None:
 
 
 @pytest.mark.parametrize("user, password", [("alice", "not-the-password"), ("mallory", "guess")])
-def test_wrong_sasl_credentials_fail_at_connect(sasl_zk: SecureZooKeeperServer, user: str, password: str) -> None:
+def test_wrong_sasl_credentials_fail_at_connect(
+    sasl_zk: SecureZooKeeperServer, user: str, password: str
+) -> None:
     url = f"{sasl_zk.plain_url}/ck-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     with pytest.raises(coordkit.AuthenticationError, match="rejected the credentials"):

@@ -34,8 +34,10 @@ def _wait_for_log(server: SecureEtcdServer, text: str, after: int, deadline: flo
 
 def test_a_token_expiring_under_a_held_lock_keeps_lock_and_session(short_tokens: SecureEtcdServer) -> None:
     creds = short_tokens.credentials("alice")
-    with coordkit.connect(short_tokens.url, ttl=10, **creds) as client, \
-            coordkit.connect(short_tokens.url, ttl=10, **creds) as observer:
+    with (
+        coordkit.connect(short_tokens.url, ttl=10, **creds) as client,
+        coordkit.connect(short_tokens.url, ttl=10, **creds) as observer,
+    ):
         lock = client.lock("jobs/nightly")
         assert lock.acquire(timeout=5)
         key = lock.key
@@ -58,7 +60,9 @@ def test_a_restart_under_auth_keeps_lock_session_and_watch(short_tokens: SecureE
     with coordkit.connect(short_tokens.url, ttl=10, **creds) as client:
         generation = client.session.generation
         back = threading.Event()
-        client.add_listener(lambda event: back.set() if event.state is coordkit.SessionState.CONNECTED else None)
+        client.add_listener(
+            lambda event: back.set() if event.state is coordkit.SessionState.CONNECTED else None
+        )
         lock = client.lock("jobs/nightly", lose_on_suspend=False)
         assert lock.acquire(timeout=5)
         events: queue.Queue[coordkit.WatchEvent] = queue.Queue()
@@ -100,7 +104,9 @@ def test_many_calls_meeting_one_expired_token_renew_it_once(short_tokens: Secure
         assert channel.authentications - before == 1
 
 
-def test_a_password_changed_on_the_server_is_not_asked_again_and_again(short_tokens: SecureEtcdServer) -> None:
+def test_a_password_changed_on_the_server_is_not_asked_again_and_again(
+    short_tokens: SecureEtcdServer,
+) -> None:
     # Once etcd refused the password, every later call and heartbeat sent its own doomed
     # Authenticate (about 2.5 a second per client, each a bcrypt check on the server).
     with coordkit.connect(short_tokens.url, ttl=10, **short_tokens.credentials("alice")) as client:

@@ -9,8 +9,9 @@ import pytest
 import coordkit
 
 
-def test_without_ca_the_system_store_decides(secure_server: Any, secure_url: str,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_ca_the_system_store_decides(
+    secure_server: Any, secure_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # gRPC trusted only the roots it ships, not OpenSSL's store: an etcd signed by a CA
     # installed on the machine failed its handshake, while ZooKeeper and the probe trusted it.
     options = {"ttl": 4, **secure_server.credentials("alice")}

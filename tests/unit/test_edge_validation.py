@@ -21,10 +21,12 @@ def client() -> coordkit.Client:
 @pytest.mark.parametrize("version", [0, -1, True, "1", 1.5])
 def test_versions_below_one_or_not_int_are_refused(client: coordkit.Client, version: object) -> None:
     client.put("/k", "v")
-    for call in (lambda: client.put("/k", "w", version=version),  # type: ignore[arg-type]
-                 lambda: client.delete("/k", version=version),  # type: ignore[arg-type]
-                 lambda: client.commit([Check("/k", version=version), Put("/x", b"1")]),  # type: ignore[arg-type]
-                 lambda: client.commit([Delete("/k", version=version)])):  # type: ignore[arg-type]
+    for call in (
+        lambda: client.put("/k", "w", version=version),  # type: ignore[arg-type]
+        lambda: client.delete("/k", version=version),  # type: ignore[arg-type]
+        lambda: client.commit([Check("/k", version=version), Put("/x", b"1")]),  # type: ignore[arg-type]
+        lambda: client.commit([Delete("/k", version=version)]),
+    ):  # type: ignore[arg-type]
         with pytest.raises(coordkit.ConfigurationError, match="version"):
             call()
     assert client.get_text("/k") == "v" and client.get("/x") is None

@@ -39,9 +39,13 @@ def test_overlapping_beliefs_are_caught_and_a_clean_handover_passes() -> None:
 def test_a_belief_resumed_after_a_loss_is_still_caught() -> None:
     """A holder that said 'not held' and then 'held' again under the same token (a resurrected
     handle) believed through the other's tenure."""
-    history = [ev(0, "a", "acquired", res="r", token=1), held(100, "a", 1),
-               ev(110, "a", "lost_noticed", res="r", token=1),
-               ev(150, "b", "acquired", res="r", token=2), held(300, "a", 1)]
+    history = [
+        ev(0, "a", "acquired", res="r", token=1),
+        held(100, "a", 1),
+        ev(110, "a", "lost_noticed", res="r", token=1),
+        ev(150, "b", "acquired", res="r", token=2),
+        held(300, "a", 1),
+    ]
     assert check_exclusive(history)
 
 
@@ -49,15 +53,20 @@ def test_a_straddling_tick_ends_the_belief_at_its_first_clock_read() -> None:
     """A tick whose query spanned a pause counts from before the pause (its answer was read
     then); one that did not straddle counts to its end."""
     pause = STRADDLE_NS // MS + 1000
-    a = [ev(0, "a", "acquired", res="r", token=1),
-         {"t": (100 + pause) * MS, "w": "a", "e": "held", "res": "r", "token": 1, "t0": 100 * MS}]
+    a = [
+        ev(0, "a", "acquired", res="r", token=1),
+        {"t": (100 + pause) * MS, "w": "a", "e": "held", "res": "r", "token": 1, "t0": 100 * MS},
+    ]
     assert not check_exclusive(a + [ev(150, "b", "acquired", res="r", token=2)])
     assert check_exclusive(a + [ev(99, "b", "acquired", res="r", token=2)])
 
 
 def test_a_token_going_back_or_repeating_is_caught() -> None:
-    good = [ev(0, "a", "acquired", res="r", token=5), ev(10, "b", "acquired", res="r", token=9),
-            ev(20, "a", "acquired", res="other", token=1)]
+    good = [
+        ev(0, "a", "acquired", res="r", token=5),
+        ev(10, "b", "acquired", res="r", token=9),
+        ev(20, "a", "acquired", res="other", token=1),
+    ]
     assert not check_tokens_increase(good)
     assert check_tokens_increase(good + [ev(30, "c", "acquired", res="r", token=7)])
     assert check_tokens_increase(good + [ev(30, "c", "acquired", res="r", token=9)])
@@ -68,8 +77,11 @@ def _write(t: float, w: str, kind: str, token: int, value: int) -> Event:
 
 
 def test_a_stale_fenced_write_accepted_is_caught() -> None:
-    good = [_write(0, "a", "fence_ok", 1, 1), _write(10, "b", "fence_ok", 2, 2),
-            _write(20, "a", "fence_refused", 1, 3)]
+    good = [
+        _write(0, "a", "fence_ok", 1, 1),
+        _write(10, "b", "fence_ok", 2, 2),
+        _write(20, "a", "fence_refused", 1, 3),
+    ]
     assert not check_fenced_counter(good, final=2)
     stale = good[:2] + [_write(20, "a", "fence_ok", 1, 3)]
     assert check_fenced_counter(stale, final=3)
@@ -77,15 +89,19 @@ def test_a_stale_fenced_write_accepted_is_caught() -> None:
 
 def test_a_lost_or_phantom_counter_update_is_caught() -> None:
     # Two writers read 1 and both wrote 2: one increment was lost.
-    lost = [_write(0, "a", "fence_ok", 1, 1), _write(10, "a", "fence_ok", 1, 2),
-            _write(20, "b", "fence_ok", 2, 2)]
+    lost = [
+        _write(0, "a", "fence_ok", 1, 1),
+        _write(10, "a", "fence_ok", 1, 2),
+        _write(20, "b", "fence_ok", 2, 2),
+    ]
     assert check_fenced_counter(lost, final=2)
     # An acknowledged write the store does not hold, and a value no write reported.
     assert check_fenced_counter([_write(0, "a", "fence_ok", 1, 1), _write(5, "a", "fence_ok", 1, 2)], final=1)
     assert check_fenced_counter([_write(0, "a", "fence_ok", 1, 1)], final=2)
     # A write whose outcome is unknown may explain a value.
-    assert not check_fenced_counter([_write(0, "a", "fence_ok", 1, 1), _write(5, "a", "fence_unknown", 1, 2)],
-                                    final=2)
+    assert not check_fenced_counter(
+        [_write(0, "a", "fence_ok", 1, 1), _write(5, "a", "fence_unknown", 1, 2)], final=2
+    )
 
 
 def _seen(t: float, ids: list[str]) -> Event:
@@ -140,9 +156,13 @@ def test_a_write_whose_writer_died_before_its_outcome_may_explain_a_value() -> N
     died = [_write(0, "a", "fence_ok", 1, 1), _write(5, "b", "fence_attempt", 2, 2)]
     assert not check_fenced_counter(died, final=2)
     # An attempt that did report an outcome explains nothing more than that outcome says.
-    refused = [_write(0, "a", "fence_ok", 1, 1), _write(5, "b", "fence_attempt", 2, 2),
-               _write(6, "b", "fence_refused", 2, 2)]
+    refused = [
+        _write(0, "a", "fence_ok", 1, 1),
+        _write(5, "b", "fence_attempt", 2, 2),
+        _write(6, "b", "fence_refused", 2, 2),
+    ]
     assert check_fenced_counter(refused, final=2)
     # No attempt at all: the value is still a phantom.
-    assert check_fenced_counter([_write(0, "a", "fence_ok", 1, 1), _write(5, "b", "fence_attempt", 2, 3)],
-                                final=2)
+    assert check_fenced_counter(
+        [_write(0, "a", "fence_ok", 1, 1), _write(5, "b", "fence_attempt", 2, 3)], final=2
+    )

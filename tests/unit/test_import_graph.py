@@ -148,9 +148,16 @@ def _report(cycles: list[tuple[list[str], list[str]]]) -> str:
 
 
 def test_no_feature_imports_the_client() -> None:
-    upward = sorted(f"{m} -> {t}" for m, ts in GRAPH.items() if _within(m, FEATURES)
-                    for t in ts if t in ("coordkit.client", "coordkit"))
-    assert not upward, "features import the client (take a coordkit.core.store.Store instead):\n" + "\n".join(upward)
+    upward = sorted(
+        f"{m} -> {t}"
+        for m, ts in GRAPH.items()
+        if _within(m, FEATURES)
+        for t in ts
+        if t in ("coordkit.client", "coordkit")
+    )
+    assert not upward, "features import the client (take a coordkit.core.store.Store instead):\n" + "\n".join(
+        upward
+    )
 
 
 def test_no_import_circle_anywhere() -> None:

@@ -11,13 +11,16 @@ from coordkit.names import KeyMapper, join, validate_name, validate_path
 
 SEGMENT = st.text(  # what every backend accepts: the Basic Multilingual Plane below U+FFF0,
     # without controls, surrogates and private use (ZooKeeper's rule, made everybody's)
-    alphabet=st.characters(max_codepoint=0xFFEF, blacklist_categories=("Cc", "Cs", "Co"),
-                           blacklist_characters="/"),
-    min_size=1, max_size=12,
+    alphabet=st.characters(
+        max_codepoint=0xFFEF, blacklist_categories=("Cc", "Cs", "Co"), blacklist_characters="/"
+    ),
+    min_size=1,
+    max_size=12,
 ).filter(lambda s: s not in (".", ".."))
 NAME = st.builds(
     lambda lead, parts: ("/" if lead else "") + "/".join(parts),
-    st.booleans(), st.lists(SEGMENT, min_size=1, max_size=5),
+    st.booleans(),
+    st.lists(SEGMENT, min_size=1, max_size=5),
 )
 
 
@@ -51,8 +54,10 @@ def test_prefix_contains_exactly_the_keys_below(name: str) -> None:
         assert not mapper.to_key(name).startswith(prefix)
 
 
-@pytest.mark.parametrize("bad", ["", "/", "//", "a//b", "a/", "/a/./b", "..", "a/..", "\x00", "a\x7fb",
-                                 "a\rb", "\ud800", "x" * 4097])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "/", "//", "a//b", "a/", "/a/./b", "..", "a/..", "\x00", "a\x7fb", "a\rb", "\ud800", "x" * 4097],
+)
 def test_bad_names_are_refused_with_a_reason(bad: str) -> None:
     with pytest.raises(InvalidNameError) as info:
         validate_name(bad)

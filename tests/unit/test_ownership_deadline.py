@@ -23,8 +23,11 @@ def test_the_default_margin_scales_with_the_ttl_and_sets_the_deadline() -> None:
 
 @pytest.mark.parametrize("how", ["keyword", "query"])
 def test_the_margin_can_be_set(how: str) -> None:
-    client = (coordkit.connect(_url(), ttl=4, margin=0.5) if how == "keyword"
-              else coordkit.connect(_url("?margin=0.5"), ttl=4))
+    client = (
+        coordkit.connect(_url(), ttl=4, margin=0.5)
+        if how == "keyword"
+        else coordkit.connect(_url("?margin=0.5"), ttl=4)
+    )
     with client:
         assert client.session.margin == 0.5
 

@@ -5,17 +5,63 @@ from __future__ import annotations
 import coordkit
 
 EXPECTED = {
-    "__version__", "connect", "Client", "Session", "SessionState", "SessionEvent",
-    "Entry", "EventType", "WatchEvent", "WatchHandle", "Check", "Put", "Delete", "ServerInfo",
-    "Lock", "Semaphore", "RWLock", "Election", "Leader",
-    "Config", "ConfigSnapshot", "ConfigChanges", "ConfigDiff", "ConfigValidationError",
-    "CoordkitError", "ConfigurationError", "InvalidNameError", "BackendUnavailableError",
-    "OperationTimeoutError", "SessionLostError", "ClosedError", "NotFoundError", "ConflictError",
-    "KeyExistsError", "VersionConflictError", "NotEmptyError", "OwnershipError",
+    "__version__",
+    "connect",
+    "Client",
+    "Session",
+    "SessionState",
+    "SessionEvent",
+    "Entry",
+    "EventType",
+    "WatchEvent",
+    "WatchHandle",
+    "Check",
+    "Put",
+    "Delete",
+    "ServerInfo",
+    "Lock",
+    "Semaphore",
+    "RWLock",
+    "Election",
+    "Leader",
+    "Config",
+    "ConfigSnapshot",
+    "ConfigChanges",
+    "ConfigDiff",
+    "ConfigValidationError",
+    "CoordkitError",
+    "ConfigurationError",
+    "InvalidNameError",
+    "BackendUnavailableError",
+    "OperationTimeoutError",
+    "SessionLostError",
+    "ClosedError",
+    "NotFoundError",
+    "ConflictError",
+    "KeyExistsError",
+    "VersionConflictError",
+    "NotEmptyError",
+    "OwnershipError",
     "CommitTooLargeError",
-    "ServiceInstance", "Registration", "ServiceCache", "RegistryCache", "Balancer", "Strategy", "StaticInstances", "OutlierEjection", "RetryBudget",
-    "InstanceFailure", "by_zone", "by_metadata", "required", "where", "NoInstanceAvailableError",
-    "TLS", "AuthenticationError", "TLSError", "PermissionDeniedError",
+    "ServiceInstance",
+    "Registration",
+    "ServiceCache",
+    "RegistryCache",
+    "Balancer",
+    "Strategy",
+    "StaticInstances",
+    "OutlierEjection",
+    "RetryBudget",
+    "InstanceFailure",
+    "by_zone",
+    "by_metadata",
+    "required",
+    "where",
+    "NoInstanceAvailableError",
+    "TLS",
+    "AuthenticationError",
+    "TLSError",
+    "PermissionDeniedError",
 }
 
 
@@ -30,8 +76,11 @@ def test_errors_subclass_the_builtins_they_mean() -> None:
     assert issubclass(coordkit.BackendUnavailableError, ConnectionError)
     assert issubclass(coordkit.ConfigurationError, ValueError)
     assert issubclass(coordkit.NotFoundError, KeyError)
-    assert all(issubclass(getattr(coordkit, n), coordkit.CoordkitError)
-               for n in EXPECTED if n.endswith("Error") and n != "CoordkitError")
+    assert all(
+        issubclass(getattr(coordkit, n), coordkit.CoordkitError)
+        for n in EXPECTED
+        if n.endswith("Error") and n != "CoordkitError"
+    )
     assert issubclass(coordkit.NoInstanceAvailableError, LookupError)
 
 
@@ -39,7 +88,9 @@ def test_importing_coordkit_imports_no_backend_library() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, coordkit; c = coordkit.connect('memory://'); c.close(); "
-            "print(sorted(m for m in ('kazoo', 'etcd3', 'grpc') if m in sys.modules))")
+    code = (
+        "import sys, coordkit; c = coordkit.connect('memory://'); c.close(); "
+        "print(sorted(m for m in ('kazoo', 'etcd3', 'grpc') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -42,6 +42,7 @@ def test_is_held_turns_false_at_once_even_while_listeners_are_busy() -> None:
 def test_an_unexpected_heartbeat_error_does_not_stop_the_clock() -> None:
     client = _connect(uuid.uuid4().hex, ttl=1)
     try:
+
         def refuse(timeout: float) -> None:
             raise ConfigurationError("authentication failed (simulated)")
 

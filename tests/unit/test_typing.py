@@ -17,8 +17,16 @@ def _expected_lines(path: Path) -> set[int]:
 
 def test_factory_misuse_is_a_type_error_and_the_right_calls_pass() -> None:
     path = CASES / "factories.py"
-    stdout, stderr, _ = api.run(["--no-incremental", "--cache-dir=/dev/null", "--hide-error-context",
-                                 "--no-error-summary", "--show-error-codes", str(path)])
+    stdout, stderr, _ = api.run(
+        [
+            "--no-incremental",
+            "--cache-dir=/dev/null",
+            "--hide-error-context",
+            "--no-error-summary",
+            "--show-error-codes",
+            str(path),
+        ]
+    )
     if stderr:
         pytest.fail(f"mypy could not run: {stderr}")
     found = {int(line.split(":")[1]) for line in stdout.splitlines() if ": error:" in line}

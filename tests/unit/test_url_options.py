@@ -8,8 +8,9 @@ from coordkit import ConfigurationError
 from coordkit.core.url import OPTION_DOCS, parse_url
 
 
-@pytest.mark.parametrize("url", ["memory://?ttl=abc", "etcd://h/ns?ttl=abc", "zk://h?timeout=-1",
-                                 "etcd://h?connect_timeout=inf"])
+@pytest.mark.parametrize(
+    "url", ["memory://?ttl=abc", "etcd://h/ns?ttl=abc", "zk://h?timeout=-1", "etcd://h?connect_timeout=inf"]
+)
 def test_a_bad_query_option_is_refused_even_when_a_keyword_overrides_it(url: str) -> None:
     name = url.rpartition("?")[2].partition("=")[0]
     with pytest.raises(ConfigurationError, match=f"{name}=") as caught:

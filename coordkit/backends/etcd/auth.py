@@ -30,10 +30,12 @@ __all__ = ["EtcdChannel", "is_stale_reason", "is_stale_token"]
 
 # etcd's answers to a token it no longer knows (simple token expired, server restarted) and
 # to a token minted before the last change of users or roles (ErrAuthOldRevision).
-_STALE = ((grpc.StatusCode.UNAUTHENTICATED, "invalid auth token"),
-          (grpc.StatusCode.FAILED_PRECONDITION, "revision of auth store is old"),
-          # a request sent without a token (auth was off) once authentication is on again
-          (grpc.StatusCode.INVALID_ARGUMENT, "user name is empty"))
+_STALE = (
+    (grpc.StatusCode.UNAUTHENTICATED, "invalid auth token"),
+    (grpc.StatusCode.FAILED_PRECONDITION, "revision of auth store is old"),
+    # a request sent without a token (auth was off) once authentication is on again
+    (grpc.StatusCode.INVALID_ARGUMENT, "user name is empty"),
+)
 
 # How long a refused user/password is believed before etcd is asked again (a password file
 # fixed, or the old password restored, is noticed within this).
@@ -87,8 +89,16 @@ class EtcdChannel:
 
     call_credentials = None  # the token travels as metadata, over TLS or not
 
-    def __init__(self, etcdrpc: Any, host: str, port: int, *, timeout: float, security: Security,
-                 options: Sequence[tuple[str, Any]]) -> None:
+    def __init__(
+        self,
+        etcdrpc: Any,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        security: Security,
+        options: Sequence[tuple[str, Any]],
+    ) -> None:
         target = f"{host}:{port}"
         tls = security.tls
         if tls is None:

@@ -72,12 +72,15 @@ class EtcdBackend(EtcdContenderQueues):
     ignored."""
 
     kind = "etcd"
-    capabilities = Capabilities(atomic_subtree_reads=True, stored_parents=False, layout=Layout.ETCD,
-                                contender_names=LEASE_CONTENDER)
+    capabilities = Capabilities(
+        atomic_subtree_reads=True, stored_parents=False, layout=Layout.ETCD, contender_names=LEASE_CONTENDER
+    )
 
     def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, Any]) -> None:
         self._keys = KeyMapper("etcd", namespace)
-        self._timeout = positive_seconds(options.get("operation_timeout", 5.0), "etcd option operation_timeout")
+        self._timeout = positive_seconds(
+            options.get("operation_timeout", 5.0), "etcd option operation_timeout"
+        )
         self._conn = EtcdConnection(endpoints, self._timeout, options)
         self._lock = threading.Lock()
         self._sink: ConnectionSink | None = None
@@ -110,15 +113,27 @@ class EtcdBackend(EtcdContenderQueues):
 
     # --- plumbing ------------------------------------------------------------------------
     def _range(self, what: str, request: Any, timeout: float | None = None) -> Any:
-        return self._conn.call(what, lambda s, t: s.kv.Range(request, **s.args(t)),
-                               retry_safe=True, timeout=timeout)
+        return self._conn.call(
+            what, lambda s, t: s.kv.Range(request, **s.args(t)), retry_safe=True, timeout=timeout
+        )
 
-    def _txn(self, what: str, compare: list[Any], success: list[Any], failure: list[Any], *,
-             timeout: float | None = None) -> Any:
+    def _txn(
+        self,
+        what: str,
+        compare: list[Any],
+        success: list[Any],
+        failure: list[Any],
+        *,
+        timeout: float | None = None,
+    ) -> Any:
         request = etcdrpc.TxnRequest(compare=compare, success=success, failure=failure)
         # Not retry_safe: a transaction cut off mid-flight may have been applied.
-        return self._conn.call(what, lambda s, t: s.kv.Txn(request, **s.args(t)), retry_safe=False,
-                               timeout=self._bounded(timeout))
+        return self._conn.call(
+            what,
+            lambda s, t: s.kv.Txn(request, **s.args(t)),
+            retry_safe=False,
+            timeout=self._bounded(timeout),
+        )
 
     def _bounded(self, timeout: float | None) -> float | None:
         """A caller's time limit, never longer than the operation timeout (None: that one)."""
@@ -166,9 +181,12 @@ class EtcdBackend(EtcdContenderQueues):
     def _grant(self, timeout: float) -> tuple[int, float]:
         request = etcdrpc.LeaseGrantRequest(TTL=max(1, math.ceil(self._asked_ttl)))
         # retry_safe: a lease granted by a call we gave up on expires on its own.
-        reply = self._conn.call("open a session (lease grant)",
-                                lambda s, t: s.lease.LeaseGrant(request, **s.args(t)),
-                                retry_safe=True, timeout=timeout)
+        reply = self._conn.call(
+            "open a session (lease grant)",
+            lambda s, t: s.lease.LeaseGrant(request, **s.args(t)),
+            retry_safe=True,
+            timeout=timeout,
+        )
         if reply.error:
             raise SessionLostError(f"etcd refused the session lease: {reply.error}")
         return reply.ID, float(reply.TTL)
@@ -239,9 +257,12 @@ class EtcdBackend(EtcdContenderQueues):
             return
         request = etcdrpc.LeaseRevokeRequest(ID=lease)
         try:
-            self._conn.call("end the session (lease revoke)",
-                            lambda s, t: s.lease.LeaseRevoke(request, **s.args(t)),
-                            retry_safe=True, timeout=timeout)
+            self._conn.call(
+                "end the session (lease revoke)",
+                lambda s, t: s.lease.LeaseRevoke(request, **s.args(t)),
+                retry_safe=True,
+                timeout=timeout,
+            )
         except SessionLostError:
             pass  # already gone
         except CoordkitError as exc:
@@ -302,7 +323,7 @@ class EtcdBackend(EtcdContenderQueues):
         reply = self._range(f"children of {path}", ops_.read(start, end, keys_only=True))
         found: set[str] = set()
         for kv in reply.kvs:
-            rest = kv.key[len(prefix):].decode("utf-8", "surrogateescape")
+            rest = kv.key[len(prefix) :].decode("utf-8", "surrogateescape")
             segment = (rest.lstrip("/") if not prefix else rest).split("/", 1)[0]
             if segment:
                 found.add(segment)
@@ -340,13 +361,18 @@ class EtcdBackend(EtcdContenderQueues):
                 if isinstance(op, Delete):
                     success.append(ops_.remove(key))
                 puts.append(None)
-        reply = self._txn(f"commit of {len(ops)} op(s) on {ops[0].key}", compare, success,
-                          [ops_.read_op(key) for key in involved])
+        reply = self._txn(
+            f"commit of {len(ops)} op(s) on {ops[0].key}",
+            compare,
+            success,
+            [ops_.read_op(key) for key in involved],
+        )
         if not reply.succeeded:
             raise ops_.first_conflict(ops, self._found(reply, ops))
         revision = reply.header.revision
-        return [None if put is None else self._written(put, reply.responses[put[0]], revision)
-                for put in puts]
+        return [
+            None if put is None else self._written(put, reply.responses[put[0]], revision) for put in puts
+        ]
 
     def _written(self, put: tuple[int, Put, int], response: Any, revision: int) -> Entry:
         _, op, lease = put
@@ -362,7 +388,12 @@ class EtcdBackend(EtcdContenderQueues):
 
     # --- watches ---------------------------------------------------------------------------
     def watch(
-        self, key: str, callback: WatchCallback, *, prefix: bool, start_revision: int | None = None,
+        self,
+        key: str,
+        callback: WatchCallback,
+        *,
+        prefix: bool,
+        start_revision: int | None = None,
         timeout: float | None = None,
     ) -> Watch:
         """Start a watch on ``key`` (or the keys strictly below it). Without
@@ -374,9 +405,17 @@ class EtcdBackend(EtcdContenderQueues):
             _, start, end = self._below(key)
         else:
             start, end = self._key(key), b""
-        watch = EtcdWatch(self._conn, start, end, entry_of=self._entry, name_of=self._name,
-                          callback=callback, on_link_down=self._link_down,
-                          on_cancel=self._forget, what=f"watch of {key}{'/*' if prefix else ''}")
+        watch = EtcdWatch(
+            self._conn,
+            start,
+            end,
+            entry_of=self._entry,
+            name_of=self._name,
+            callback=callback,
+            on_link_down=self._link_down,
+            on_cancel=self._forget,
+            what=f"watch of {key}{'/*' if prefix else ''}",
+        )
         with self._lock:
             if self._closed:
                 raise ClosedError("the etcd backend is closed")

@@ -95,9 +95,7 @@ class _Pb2Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         parsed = _parse_pb2(source) if source else None
         if original is None or parsed is None:
             return None  # not old-style (say, a regenerated etcd3): let it import normally
-        return importlib.machinery.ModuleSpec(
-            fullname, self, origin=original.origin, loader_state=parsed
-        )
+        return importlib.machinery.ModuleSpec(fullname, self, origin=original.origin, loader_state=parsed)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
         return None

@@ -74,15 +74,36 @@ _REQUIRE_LEADER = (("hasleader", "true"),)
 _TABLE: tuple[tuple[Any, str, type[CoordkitError], str], ...] = (
     (_SC.NOT_FOUND, "lease not found", SessionLostError, "the session (etcd lease) is gone"),
     (_SC.NOT_FOUND, "", NotFoundError, "not found"),
-    (_SC.INVALID_ARGUMENT, "authentication failed", AuthenticationError,
-     "the user or password was rejected (etcd does not say which): check user= and the password file"),
-    (_SC.INVALID_ARGUMENT, "user name is empty", AuthenticationError,
-     "etcd requires authentication: give user= with password_file= (or a client certificate)"),
-    (_SC.FAILED_PRECONDITION, "authentication is not enabled", AuthenticationError,
-     "etcd has authentication disabled: drop user= and the password"),
-    (_SC.UNAUTHENTICATED, "invalid auth token", AuthenticationError,
-     "etcd refused the auth token even just after authenticating"),
-    (_SC.PERMISSION_DENIED, "", PermissionDeniedError, "permission denied: the etcd user's roles do not allow it"),
+    (
+        _SC.INVALID_ARGUMENT,
+        "authentication failed",
+        AuthenticationError,
+        "the user or password was rejected (etcd does not say which): check user= and the password file",
+    ),
+    (
+        _SC.INVALID_ARGUMENT,
+        "user name is empty",
+        AuthenticationError,
+        "etcd requires authentication: give user= with password_file= (or a client certificate)",
+    ),
+    (
+        _SC.FAILED_PRECONDITION,
+        "authentication is not enabled",
+        AuthenticationError,
+        "etcd has authentication disabled: drop user= and the password",
+    ),
+    (
+        _SC.UNAUTHENTICATED,
+        "invalid auth token",
+        AuthenticationError,
+        "etcd refused the auth token even just after authenticating",
+    ),
+    (
+        _SC.PERMISSION_DENIED,
+        "",
+        PermissionDeniedError,
+        "permission denied: the etcd user's roles do not allow it",
+    ),
     (_SC.UNAVAILABLE, "", BackendUnavailableError, "no etcd server answered"),
     (_SC.DEADLINE_EXCEEDED, "", OperationTimeoutError, "etcd did not answer in time"),
     (_SC.CANCELLED, "", BackendUnavailableError, "the call was cut off"),
@@ -204,8 +225,9 @@ class EtcdConnection:
         if stubs is not None:
             return stubs
         host, port = self._addresses[index]
-        client = EtcdChannel(etcdrpc, host, port, timeout=self.timeout, security=self.security,
-                             options=_CHANNEL_OPTIONS)
+        client = EtcdChannel(
+            etcdrpc, host, port, timeout=self.timeout, security=self.security, options=_CHANNEL_OPTIONS
+        )
         made = Stubs(index, self.endpoints[index], client, etcdrpc.WatchStub(client.channel))
         with self._lock:
             if self._closed or index in self._stubs:
@@ -222,8 +244,9 @@ class EtcdConnection:
             if self._index == failed.index:
                 self._index = (failed.index + 1) % len(self.endpoints)
 
-    def call(self, what: str, fn: Callable[[Stubs, float], T], *,
-             retry_safe: bool, timeout: float | None = None) -> T:
+    def call(
+        self, what: str, fn: Callable[[Stubs, float], T], *, retry_safe: bool, timeout: float | None = None
+    ) -> T:
         """Run ``fn(stubs, remaining_seconds)`` against the current endpoint within one deadline.
 
         Raises only coordkit errors (see :func:`translate`); ClosedError once closed.
@@ -266,8 +289,9 @@ class EtcdConnection:
     def each(self, what: str, fn: Callable[[Stubs, float], T], timeout: float) -> list[T | CoordkitError]:
         """``fn(stubs, timeout)`` on every endpoint in parallel, no failover: per endpoint its
         result or the coordkit error it failed with. For reports of each endpoint's health."""
-        results: list[T | CoordkitError] = [OperationTimeoutError(f"{what}: no answer within {timeout:g}s")
-                                            ] * len(self.endpoints)
+        results: list[T | CoordkitError] = [
+            OperationTimeoutError(f"{what}: no answer within {timeout:g}s")
+        ] * len(self.endpoints)
 
         def one(index: int) -> None:
             try:
@@ -277,8 +301,10 @@ class EtcdConnection:
             except CoordkitError as exc:
                 results[index] = exc
 
-        threads = [threading.Thread(target=one, args=(i,), daemon=True, name="coordkit-etcd-each")
-                   for i in range(len(self.endpoints))]
+        threads = [
+            threading.Thread(target=one, args=(i,), daemon=True, name="coordkit-etcd-each")
+            for i in range(len(self.endpoints))
+        ]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + timeout

@@ -13,8 +13,17 @@ from ...errors import ConflictError, KeyExistsError, VersionConflictError
 from ..base import Check, Delete, Entry, Op, Put
 from .conn import etcdrpc
 
-__all__ = ["conditions", "first_conflict", "prefix_range", "read", "read_by_creation", "read_op", "remove",
-           "write", "written"]
+__all__ = [
+    "conditions",
+    "first_conflict",
+    "prefix_range",
+    "read",
+    "read_by_creation",
+    "read_op",
+    "remove",
+    "write",
+    "written",
+]
 
 _Compare: Any = etcdrpc.Compare
 
@@ -41,16 +50,21 @@ def read(key: bytes, range_end: bytes = b"", *, keys_only: bool = False, revisio
 
 def read_by_creation(key: bytes, range_end: bytes, *, keys_only: bool = False) -> Any:
     """A RangeRequest sorted by create revision, oldest first: a contender queue in order."""
-    return etcdrpc.RangeRequest(key=key, range_end=range_end, keys_only=keys_only,
-                                sort_order=etcdrpc.RangeRequest.ASCEND,
-                                sort_target=etcdrpc.RangeRequest.CREATE)
+    return etcdrpc.RangeRequest(
+        key=key,
+        range_end=range_end,
+        keys_only=keys_only,
+        sort_order=etcdrpc.RangeRequest.ASCEND,
+        sort_target=etcdrpc.RangeRequest.CREATE,
+    )
 
 
 def write(key: bytes, value: bytes, lease: int = 0, *, prev_kv: bool = False) -> Any:
     """A put; with ``prev_kv`` its response carries the key's previous state, from which the
     new entry follows (see :func:`written`) without a read costing one more txn operation."""
-    return etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=key, value=value, lease=lease,
-                                                            prev_kv=prev_kv))
+    return etcdrpc.RequestOp(
+        request_put=etcdrpc.PutRequest(key=key, value=value, lease=lease, prev_kv=prev_kv)
+    )
 
 
 def written(name: str, value: bytes, lease: int, prev: Any, revision: int) -> Entry:
@@ -78,10 +92,15 @@ def conditions(op: Op, key: bytes) -> list[Any]:
     found: list[Any] = []
     if isinstance(op, Check):
         if op.version is None and op.create_revision is None:
-            found.append(_Compare(key=key, target=_Compare.CREATE, result=_Compare.GREATER, create_revision=0))
+            found.append(
+                _Compare(key=key, target=_Compare.CREATE, result=_Compare.GREATER, create_revision=0)
+            )
         if op.create_revision is not None:
-            found.append(_Compare(key=key, target=_Compare.CREATE, result=_Compare.EQUAL,
-                                  create_revision=op.create_revision))
+            found.append(
+                _Compare(
+                    key=key, target=_Compare.CREATE, result=_Compare.EQUAL, create_revision=op.create_revision
+                )
+            )
     if isinstance(op, Put) and op.create:
         found.append(_Compare(key=key, target=_Compare.CREATE, result=_Compare.EQUAL, create_revision=0))
     if op.version is not None:
@@ -106,10 +125,14 @@ def first_conflict(ops: Sequence[Op], current: Mapping[str, Entry]) -> ConflictE
             if op.create_revision is not None and now.create_revision != op.create_revision:
                 return VersionConflictError(
                     f"{op.key} was re-created (create revision {now.create_revision}, "
-                    f"not {op.create_revision})")
+                    f"not {op.create_revision})"
+                )
         elif isinstance(op, Put) and op.create and now is not None:
             return KeyExistsError(f"{op.key} already exists (version {now.version})")
-        elif isinstance(op, (Put, Delete)) and op.version is not None and (
-                now is None or now.version != op.version):
+        elif (
+            isinstance(op, (Put, Delete))
+            and op.version is not None
+            and (now is None or now.version != op.version)
+        ):
             return VersionConflictError(f"{op.key} is {_have(now)}, not at version {op.version}")
     return ConflictError("a condition of the commit failed: " + ", ".join(op.key for op in ops))

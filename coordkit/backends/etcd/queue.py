@@ -50,8 +50,15 @@ class EtcdContenderQueues(Backend):
         """One range read, retried on another endpoint if need be."""
 
     @abc.abstractmethod
-    def _txn(self, what: str, compare: list[Any], success: list[Any], failure: list[Any], *,
-             timeout: float | None = None) -> Any:
+    def _txn(
+        self,
+        what: str,
+        compare: list[Any],
+        success: list[Any],
+        failure: list[Any],
+        *,
+        timeout: float | None = None,
+    ) -> Any:
         """One transaction, not retried (it may have been applied)."""
 
     @abc.abstractmethod
@@ -65,8 +72,15 @@ class EtcdContenderQueues(Backend):
     def _contender_name(self, name: str) -> str:  # at the root a key is kept as spelt ("x" is not "/x")
         return name.removeprefix("/") if self._keys.namespace else name
 
-    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
+    def queue_join(
+        self,
+        path: str,
+        value: bytes,
+        *,
+        unique: bool = False,
+        attempt: str | None = None,
+        timeout: float | None = None,
+    ) -> QueueView:
         """One transaction, as etcd's ``concurrency.Mutex``: create ``<path>/<lease hex>``
         unless this session already has it, and list the queue by create revision. The
         layout of ``etcdctl lock`` and ``etcdctl elect``, so their contenders and ours meet;
@@ -84,11 +98,17 @@ class EtcdContenderQueues(Backend):
             self._attempts[key] = attempt or ""
             while len(self._attempts) > 1024:
                 self._attempts.pop(next(iter(self._attempts)))
-        request = etcdrpc.TxnRequest(compare=absent, success=[ops_.write(key, value, lease), queue], failure=[queue])
+        request = etcdrpc.TxnRequest(
+            compare=absent, success=[ops_.write(key, value, lease), queue], failure=[queue]
+        )
         # Sent from here (not through _txn), so that a lock's acquire reaches gRPC in few frames;
         # not retry_safe: a transaction cut off mid-flight may have been applied.
-        reply = self._conn.call(f"join the queue {path}", lambda s, t: s.kv.Txn(request, **s.args(t)),
-                                retry_safe=False, timeout=self._bounded(timeout))
+        reply = self._conn.call(
+            f"join the queue {path}",
+            lambda s, t: s.kv.Txn(request, **s.args(t)),
+            retry_safe=False,
+            timeout=self._bounded(timeout),
+        )
         contenders = self._contenders(path, reply.responses[-1].response_range.kvs)
         mine = next((c for c in contenders if c.key == name), None)
         if mine is None:  # only if the lease ended between compare and read: it cannot
@@ -99,18 +119,23 @@ class EtcdContenderQueues(Backend):
             # and the pending removal, which compares the old revision, cannot delete it.
             # (One transaction cannot delete and put the same key: two steps.)
             same = ops_.conditions(Check(mine.key, create_revision=mine.create_revision), key)
-            self._txn(f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [],
-                      timeout=timeout)
+            self._txn(
+                f"replace the stale contender {mine.key}", same, [ops_.remove(key)], [], timeout=timeout
+            )
             return self.queue_join(path, value, unique=unique, attempt=attempt, timeout=timeout)
         return QueueView(mine, contenders, reply.header.revision)
 
-    def queue_list(self, path: str, *, values: bool = False,
-                   timeout: float | None = None) -> tuple[list[Contender], int]:
+    def queue_list(
+        self, path: str, *, values: bool = False, timeout: float | None = None
+    ) -> tuple[list[Contender], int]:
         """The contenders directly under ``path`` by create revision (one range read;
         keys only unless ``values``)."""
         _, start, end = self._below(path)
-        reply = self._range(f"list the queue {path}", ops_.read_by_creation(start, end, keys_only=not values),
-                            self._bounded(timeout))
+        reply = self._range(
+            f"list the queue {path}",
+            ops_.read_by_creation(start, end, keys_only=not values),
+            self._bounded(timeout),
+        )
         return self._contenders(path, reply.kvs), reply.header.revision
 
     def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
@@ -121,13 +146,18 @@ class EtcdContenderQueues(Backend):
 
     def queue_update(self, mine: Contender, value: bytes) -> Contender:
         """One transaction comparing the incarnation and the version, then writing on the lease."""
-        entry = self.commit([Check(mine.key, version=mine.version, create_revision=mine.create_revision),
-                             Put(mine.key, value, ephemeral=True)])[1]
+        entry = self.commit(
+            [
+                Check(mine.key, version=mine.version, create_revision=mine.create_revision),
+                Put(mine.key, value, ephemeral=True),
+            ]
+        )[1]
         assert entry is not None
         return Contender(mine.key, mine.sequence, entry.create_revision, entry.value, entry.version)
 
-    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
-                  create_revision: int = 0) -> bool:
+    def wait_gone(
+        self, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0
+    ) -> bool:
         """A watch on the one key (see :func:`.keyvalue_queue.wait_gone_by_watch`): the
         ``<path>/<lease hex>`` names are reused by a session's next join, so the incarnation
         (``create_revision``) is what tells a departure."""
@@ -135,6 +165,14 @@ class EtcdContenderQueues(Backend):
 
     def _contenders(self, path: str, kvs: Any) -> list[Contender]:
         prefix = len(self._keys.prefix_of(path).encode("utf-8"))
-        return [Contender(self._contender_name(self._name(kv.key)), kv.create_revision, kv.create_revision,
-                          kv.value, kv.version)
-                for kv in kvs if b"/" not in kv.key[prefix:]]  # direct children only
+        return [
+            Contender(
+                self._contender_name(self._name(kv.key)),
+                kv.create_revision,
+                kv.create_revision,
+                kv.value,
+                kv.version,
+            )
+            for kv in kvs
+            if b"/" not in kv.key[prefix:]
+        ]  # direct children only

@@ -21,15 +21,22 @@ def server_info(conn: EtcdConnection, timeout: float) -> ServerInfo:
         return stubs.maintenance.Status(etcdrpc.StatusRequest(), **stubs.args(remaining))
 
     answers = dict(zip(conn.endpoints, conn.each("server status", status, timeout)))
-    unreachable = explain({e: str(a) for e, a in answers.items() if isinstance(a, CoordkitError)},
-                          "etcd", min(1.0, timeout / 4))
+    unreachable = explain(
+        {e: str(a) for e, a in answers.items() if isinstance(a, CoordkitError)}, "etcd", min(1.0, timeout / 4)
+    )
     live = [(e, a) for e, a in answers.items() if not isinstance(a, CoordkitError)]
     if not live:
-        raise BackendUnavailableError("server status: no etcd endpoint answered: "
-                                      + "; ".join(f"{e}: {why}" for e, why in unreachable.items()))
+        raise BackendUnavailableError(
+            "server status: no etcd endpoint answered: "
+            + "; ".join(f"{e}: {why}" for e, why in unreachable.items())
+        )
     endpoint, first = live[0]
-    members = conn.call("member list", lambda s, t: s.cluster.MemberList(
-        etcdrpc.MemberListRequest(), **s.args(t)), retry_safe=True, timeout=timeout)
+    members = conn.call(
+        "member list",
+        lambda s, t: s.cluster.MemberList(etcdrpc.MemberListRequest(), **s.args(t)),
+        retry_safe=True,
+        timeout=timeout,
+    )
     names = {m.ID: m.name or f"{m.ID:x}" for m in members.members}
     # A member that lost its leader says leader 0: report it, do not trust it.
     leader = next((a.leader for _, a in live if a.leader), 0)

@@ -69,10 +69,19 @@ class EtcdWatch(Watch):
     the deletions it never saw.
     """
 
-    def __init__(self, conn: EtcdConnection, key: bytes, range_end: bytes, *,
-                 entry_of: Callable[[Any], Entry], name_of: Callable[[bytes], str],
-                 callback: WatchCallback, on_link_down: Callable[[], None],
-                 on_cancel: Callable[[EtcdWatch], None], what: str) -> None:
+    def __init__(
+        self,
+        conn: EtcdConnection,
+        key: bytes,
+        range_end: bytes,
+        *,
+        entry_of: Callable[[Any], Entry],
+        name_of: Callable[[bytes], str],
+        callback: WatchCallback,
+        on_link_down: Callable[[], None],
+        on_cancel: Callable[[EtcdWatch], None],
+        what: str,
+    ) -> None:
         self._conn, self._key, self._end = conn, key, range_end
         self._entry_of, self._name_of, self._callback = entry_of, name_of, callback
         self._on_link_down, self._on_cancel, self._what = on_link_down, on_cancel, what
@@ -154,8 +163,7 @@ class EtcdWatch(Watch):
         was established or after a resync (reconnect at once); raises _Broken if none was."""
         if self._cancelled.is_set():
             return
-        create = etcdrpc.WatchCreateRequest(key=self._key, range_end=self._end,
-                                            start_revision=self._next)
+        create = etcdrpc.WatchCreateRequest(key=self._key, range_end=self._end, start_revision=self._next)
         over = threading.Event()
         handoff: queue.Queue[Any] = queue.Queue(maxsize=1)  # one response in flight: flow control holds
         try:
@@ -171,8 +179,12 @@ class EtcdWatch(Watch):
         if self._cancelled.is_set():
             call.cancel()  # cancel() ran before it could see this stream
             return
-        threading.Thread(target=self._read_stream, args=(call, handoff, over), daemon=True,
-                         name=f"coordkit-etcd-{self._what}-reader").start()
+        threading.Thread(
+            target=self._read_stream,
+            args=(call, handoff, over),
+            daemon=True,
+            name=f"coordkit-etcd-{self._what}-reader",
+        ).start()
         established = False
         try:
             while True:
@@ -210,6 +222,7 @@ class EtcdWatch(Watch):
     def _read_stream(call: Any, handoff: queue.Queue[Any], over: threading.Event) -> None:
         """Hand the stream's responses over one at a time, then how it ended; stops handing
         over once the watch thread has left the stream (``over``)."""
+
         def hand(item: Any) -> bool:
             while not over.is_set():
                 try:
@@ -240,8 +253,13 @@ class EtcdWatch(Watch):
         if not established:
             raise _Broken(str(translate(exc, self._what, self._conn.endpoints))) from exc
         # A dropped link is the session's to report (once); other breaks are news.
-        log.log(logging.DEBUG if exc.code() in _LINK_DOWN else logging.INFO,
-                "coordkit %s: stream broke (%s); resuming from revision %d", self._what, exc.details(), self._next)
+        log.log(
+            logging.DEBUG if exc.code() in _LINK_DOWN else logging.INFO,
+            "coordkit %s: stream broke (%s); resuming from revision %d",
+            self._what,
+            exc.details(),
+            self._next,
+        )
 
     @staticmethod
     def _requests(create: Any, over: threading.Event) -> Iterator[Any]:
@@ -293,8 +311,13 @@ class EtcdWatch(Watch):
         except CoordkitError as exc:
             raise _Broken(f"resync read failed: {exc}") from exc
         revision = state.header.revision
-        log.warning("coordkit %s: revisions up to %d were compacted before delivery; "
-                    "resynchronised from a read at revision %d", self._what, compacted, revision)
+        log.warning(
+            "coordkit %s: revisions up to %d were compacted before delivery; "
+            "resynchronised from a read at revision %d",
+            self._what,
+            compacted,
+            revision,
+        )
         now = {kv.key: kv for kv in state.kvs}
         known = self._delivered
         changes: list[WatchEvent] = []
@@ -313,9 +336,12 @@ class EtcdWatch(Watch):
     # --- reads ---------------------------------------------------------------------
     def _read(self, *, keys_only: bool, revision: int = 0, timeout: float | None = None) -> Any:
         request = read(self._key, self._end, keys_only=keys_only, revision=revision)
-        return self._conn.call(f"read for {self._what}",
-                               lambda s, t: s.kv.Range(request, **s.args(t)), retry_safe=True,
-                               timeout=timeout)
+        return self._conn.call(
+            f"read for {self._what}",
+            lambda s, t: s.kv.Range(request, **s.args(t)),
+            retry_safe=True,
+            timeout=timeout,
+        )
 
     def _snapshot_at(self, revision: int, timeout: float | None = None) -> dict[bytes, int] | None:
         if revision <= 0:

@@ -39,16 +39,22 @@ class _HideAuth(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(isinstance(a, Auth) for a in record.args):
-            record.args = tuple(f"Auth(scheme={a.scheme!r}, auth=***)" if isinstance(a, Auth) else a
-                                for a in record.args)
+            record.args = tuple(
+                f"Auth(scheme={a.scheme!r}, auth=***)" if isinstance(a, Auth) else a for a in record.args
+            )
         return True
 
 
 _HIDE_AUTH = _HideAuth()
 
 _CREATOR = [ACL(Permissions.ALL, Id("auth", ""))]
-_PERMS = {"r": Permissions.READ, "w": Permissions.WRITE, "c": Permissions.CREATE,
-          "d": Permissions.DELETE, "a": Permissions.ADMIN}
+_PERMS = {
+    "r": Permissions.READ,
+    "w": Permissions.WRITE,
+    "c": Permissions.CREATE,
+    "d": Permissions.DELETE,
+    "a": Permissions.ADMIN,
+}
 
 
 def _entry(text: str) -> ACL:
@@ -65,12 +71,15 @@ def default_acl(security: Security) -> list[ACL] | None:
     spec = security.acl if security.acl is not None else ("creator" if security.user else None)
     if spec is None or spec == "open":
         return None if spec is None else list(OPEN_ACL_UNSAFE)
-    if spec in ("creator", "creator+read") or (isinstance(spec, tuple) and any(
-            e.startswith("auth:") for e in spec)):
+    if spec in ("creator", "creator+read") or (
+        isinstance(spec, tuple) and any(e.startswith("auth:") for e in spec)
+    ):
         if security.user is None:
-            raise ConfigurationError(f"acl={spec if isinstance(spec, str) else ','.join(spec)!r} gives "
-                                     "rights to the creator's identity, which needs a user: pass user= "
-                                     "and password_file= (or acl='open')")
+            raise ConfigurationError(
+                f"acl={spec if isinstance(spec, str) else ','.join(spec)!r} gives "
+                "rights to the creator's identity, which needs a user: pass user= "
+                "and password_file= (or acl='open')"
+            )
     if spec == "creator":
         return list(_CREATOR)
     if spec == "creator+read":
@@ -85,17 +94,29 @@ def kazoo_options(security: Security) -> dict[str, Any]:
     if _HIDE_AUTH not in logger.filters:
         logger.addFilter(_HIDE_AUTH)
     if security.sasl == "GSSAPI":
-        options["sasl_options"] = {"mechanism": "GSSAPI", "service": "zookeeper",
-                                   **({"principal": security.user} if security.user else {})}
+        options["sasl_options"] = {
+            "mechanism": "GSSAPI",
+            "service": "zookeeper",
+            **({"principal": security.user} if security.user else {}),
+        }
     elif security.sasl is not None:
-        options["sasl_options"] = {"mechanism": security.sasl, "username": security.user,
-                                   "password": security.password}
+        options["sasl_options"] = {
+            "mechanism": security.sasl,
+            "username": security.user,
+            "password": security.password,
+        }
     elif security.user is not None:
         options["auth_data"] = [("digest", f"{security.user}:{security.password or ''}")]
     tls = security.tls
     if tls is not None:
-        options.update(use_ssl=True, verify_certs=True, check_hostname=True, ca=tls.ca,
-                       certfile=tls.cert, keyfile=tls.key)
+        options.update(
+            use_ssl=True,
+            verify_certs=True,
+            check_hostname=True,
+            ca=tls.ca,
+            certfile=tls.cert,
+            keyfile=tls.key,
+        )
     return options
 
 
@@ -105,5 +126,7 @@ def describe_identity(security: Security) -> str:
         return f"SASL user {security.user!r}"
     if security.user is None:
         return "an unauthenticated client (world:anyone)"
-    return (f"digest user {security.user!r} (ZooKeeper accepts any digest password: a wrong one is "
-            "another identity, refused here)")
+    return (
+        f"digest user {security.user!r} (ZooKeeper accepts any digest password: a wrong one is "
+        "another identity, refused here)"
+    )

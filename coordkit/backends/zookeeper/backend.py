@@ -103,8 +103,12 @@ class ZooKeeperBackend(KeyCalls):
     """A coordkit backend on a ZooKeeper ensemble (one kazoo client per session)."""
 
     kind = "zookeeper"
-    capabilities = Capabilities(atomic_subtree_reads=False, stored_parents=True, layout=Layout.CURATOR,
-                                contender_names=CURATOR_CONTENDER)
+    capabilities = Capabilities(
+        atomic_subtree_reads=False,
+        stored_parents=True,
+        layout=Layout.CURATOR,
+        contender_names=CURATOR_CONTENDER,
+    )
 
     def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, object]) -> None:
         if not endpoints:
@@ -115,7 +119,9 @@ class ZooKeeperBackend(KeyCalls):
         ns = (namespace or "").strip().rstrip("/")
         self._namespace = ns if not ns or ns.startswith("/") else "/" + ns
         self._op_timeout = positive_seconds(options.get("operation_timeout", 5.0), "option operation_timeout")
-        self._close_timeout = positive_seconds(options.get("close_timeout", 2.0), "option close_timeout")  # bound on close()
+        self._close_timeout = positive_seconds(
+            options.get("close_timeout", 2.0), "option close_timeout"
+        )  # bound on close()
         self._keys = KeyMapper("path")  # kazoo's chroot adds the namespace
         security = options.get("security")
         self._security = security if isinstance(security, Security) else Security()
@@ -162,8 +168,9 @@ class ZooKeeperBackend(KeyCalls):
         attempt not done at once probes the endpoints, and fails at once with their reasons
         if none can ever answer (see :mod:`..reachability`); kazoo only retries them in silence. A
         failed TLS handshake (kazoo retries those silently too) is told by a TLS probe first."""
-        client, negotiated = new_client(",".join(self._endpoints) + self._namespace, self._asked_ttl,
-                                        self._security)
+        client, negotiated = new_client(
+            ",".join(self._endpoints) + self._namespace, self._asked_ttl, self._security
+        )
         client.add_listener(functools.partial(self._on_state, client))
         self._suspended = False
         self._client = client  # before start, so that the listener accepts its events
@@ -176,7 +183,9 @@ class ZooKeeperBackend(KeyCalls):
                     tls_problem = diagnose_tls(self._endpoints, self._security, timeout)
                     # The plaintext probe cannot judge a TLS port: it would call it "not ZooKeeper".
                     plain = not tls_problem and self._security.tls is None
-                    reasons = known_failures(self._endpoints, "zookeeper", min(1.0, timeout / 4)) if plain else None
+                    reasons = (
+                        known_failures(self._endpoints, "zookeeper", min(1.0, timeout / 4)) if plain else None
+                    )
                     if reasons is not None:
                         raise BackendUnavailableError(summary("ZooKeeper", reasons))
                 if not tls_problem and started.wait(max(0.0, deadline - time.monotonic())):
@@ -188,7 +197,9 @@ class ZooKeeperBackend(KeyCalls):
         if tls_problem:
             raise TLSError(tls_problem)
         if cid is None:
-            raise BackendUnavailableError(f"no ZooKeeper server at {self._where} answered within {timeout:g}s")
+            raise BackendUnavailableError(
+                f"no ZooKeeper server at {self._where} answered within {timeout:g}s"
+            )
         self._sid, self._ttl = cid[0], negotiated.timeout or self._asked_ttl
         self._lost = False
         self._connected.set()
@@ -202,8 +213,15 @@ class ZooKeeperBackend(KeyCalls):
         if not self._namespace:
             return
         with self._errors(self._namespace, write=True, timeout=timeout):
-            if not ensure_chroot(client, self._endpoints, self._namespace, self._asked_ttl,
-                                 time.monotonic() + timeout, self._close_timeout, self._security):
+            if not ensure_chroot(
+                client,
+                self._endpoints,
+                self._namespace,
+                self._asked_ttl,
+                time.monotonic() + timeout,
+                self._close_timeout,
+                self._security,
+            ):
                 raise BackendUnavailableError(f"no ZooKeeper server at {self._where} answered")
 
     def _on_state(self, client: KazooClient, state: str) -> None:
@@ -301,12 +319,23 @@ class ZooKeeperBackend(KeyCalls):
 
     def server_info(self, timeout: float) -> ServerInfo:
         """Each endpoint's ``srvr``; see :func:`.session.server_info`."""
-        session = f"{self._sid:#x}, ttl {self._ttl:g}s" if self._client is not None and not self._closed else ""
-        return server_info(self._endpoints, timeout, self._security, session=session, namespace=self._namespace)
+        session = (
+            f"{self._sid:#x}, ttl {self._ttl:g}s" if self._client is not None and not self._closed else ""
+        )
+        return server_info(
+            self._endpoints, timeout, self._security, session=session, namespace=self._namespace
+        )
 
     # --- watches ---------------------------------------------------------------
-    def watch(self, key: str, callback: WatchCallback, *, prefix: bool,
-              start_revision: int | None = None, timeout: float | None = None) -> Watch:
+    def watch(
+        self,
+        key: str,
+        callback: WatchCallback,
+        *,
+        prefix: bool,
+        start_revision: int | None = None,
+        timeout: float | None = None,
+    ) -> Watch:
         """Read the key or subtree (arming one-shot watches) before returning; raises what
         that read raises, and then nothing runs. See :mod:`.watch`."""
         path = self._keys.to_key(key)
@@ -315,8 +344,15 @@ class ZooKeeperBackend(KeyCalls):
         limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
         deadline = time.monotonic() + limit  # one deadline for all of the start
         client = self._usable(deadline=deadline)
-        watch = ZkWatch(path=path, prefix=prefix, callback=callback, client_for=self._usable,
-                        timeout=self._op_timeout, chrooted=bool(self._namespace), on_cancel=self._forget)
+        watch = ZkWatch(
+            path=path,
+            prefix=prefix,
+            callback=callback,
+            client_for=self._usable,
+            timeout=self._op_timeout,
+            chrooted=bool(self._namespace),
+            on_cancel=self._forget,
+        )
         with self._watch_lock:  # registered first: a reconnect during the first read must resync it
             if self._closed:
                 raise ClosedError("the ZooKeeper backend is closed")

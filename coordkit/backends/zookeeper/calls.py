@@ -58,8 +58,15 @@ class ClientCalls(Backend):
 
     # --- errors and deadlines -------------------------------------------------------
     @contextlib.contextmanager
-    def _errors(self, key: str = "", *, versioned: bool = False, write: bool = False,
-                session: bool = False, timeout: float | None = None) -> Iterator[None]:
+    def _errors(
+        self,
+        key: str = "",
+        *,
+        versioned: bool = False,
+        write: bool = False,
+        session: bool = False,
+        timeout: float | None = None,
+    ) -> Iterator[None]:
         """Translate what escapes the block. ``session``: the operation depends on the current
         session (ephemeral keys, heartbeats); others only see an expiry as a lost link."""
         try:
@@ -69,11 +76,20 @@ class ClientCalls(Backend):
         except TRANSLATED as exc:
             if self._closed:
                 raise ClosedError("the ZooKeeper backend is closed") from exc
-            error = translate(exc, key=key, where=self._where, timeout=timeout or self._op_timeout,
-                              versioned=versioned, write=write, identity=describe_identity(self._security))
+            error = translate(
+                exc,
+                key=key,
+                where=self._where,
+                timeout=timeout or self._op_timeout,
+                versioned=versioned,
+                write=write,
+                identity=describe_identity(self._security),
+            )
             if isinstance(error, SessionLostError) and not session:
-                error = BackendUnavailableError(f"the ZooKeeper session expired during the operation on "
-                                                f"{key or '/'}" + ("; it may or may not have been applied" if write else ""))
+                error = BackendUnavailableError(
+                    f"the ZooKeeper session expired during the operation on "
+                    f"{key or '/'}" + ("; it may or may not have been applied" if write else "")
+                )
             raise error from exc
 
     def _deadline(self) -> float:
@@ -101,8 +117,15 @@ class ClientCalls(Backend):
             raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
         return client
 
-    def _read(self, key: str, fn: Callable[[KazooClient, float], T], *, write: bool = False,
-              session: bool = False, timeout: float | None = None) -> T:
+    def _read(
+        self,
+        key: str,
+        fn: Callable[[KazooClient, float], T],
+        *,
+        write: bool = False,
+        session: bool = False,
+        timeout: float | None = None,
+    ) -> T:
         """Run an idempotent call (a read, or a write safe to repeat) by one deadline (the
         operation timeout, or ``timeout`` if shorter), again if the link comes back before it."""
         limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)

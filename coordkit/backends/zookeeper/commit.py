@@ -95,8 +95,10 @@ def run_commit(
                 stat = _key_stat(op, stats[path])
                 if op.create_revision is not None:
                     if stat is None or stat.czxid != op.create_revision:
-                        raise VersionConflictError(f"{op.key} is not the key created at revision "
-                                                   f"{op.create_revision} (absent or created again)")
+                        raise VersionConflictError(
+                            f"{op.key} is not the key created at revision "
+                            f"{op.create_revision} (absent or created again)"
+                        )
                 tx.check(path, -1 if op.version is None else op.version - 1)
             elif isinstance(op, Delete):
                 if i in skipped:
@@ -150,8 +152,10 @@ def run_commit(
             # Sent behind the multi on the same session, so ZooKeeper answers them right after it.
             reads = [client.get_async(path) for _, path in created]
             outcome = wait(pending, deadline())
-        failed = next((j for j, r in enumerate(outcome)
-                       if isinstance(r, Exception) and not isinstance(r, _FOLLOWERS)), None)
+        failed = next(
+            (j for j, r in enumerate(outcome) if isinstance(r, Exception) and not isinstance(r, _FOLLOWERS)),
+            None,
+        )
         if failed is None:
             results = _results(client, ops, plan, kinds, outcome, created, reads, session_id, deadline())
             deleted = [ops[i][0] for i in plan if isinstance(ops[i][1], Delete) and i not in pinned]
@@ -215,9 +219,15 @@ def _pre_read(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: floa
     """Data and stat of the nodes whose transaction op depends on a read, pipelined (None:
     no node). Every condition on a version needs the data: a multi compares a node's data
     version only, and an implicit parent has one although it is no key."""
-    need = sorted({path for path, op in ops
-                   if isinstance(op, Check) or (isinstance(op, (Put, Delete)) and op.version is not None)
-                   or (isinstance(op, Put) and op.ephemeral)})
+    need = sorted(
+        {
+            path
+            for path, op in ops
+            if isinstance(op, Check)
+            or (isinstance(op, (Put, Delete)) and op.version is not None)
+            or (isinstance(op, Put) and op.ephemeral)
+        }
+    )
     probes = [client.get_async(p) for p in need]
     reads: dict[str, _Read] = {}
     for path, probe in zip(need, probes):
@@ -258,17 +268,29 @@ def _key_stat(op: Op, read: _Read) -> ZnodeStat | None:
     return None
 
 
-def _plain_put_absence(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: float) -> dict[int, bool]:
+def _plain_put_absence(
+    client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: float
+) -> dict[int, bool]:
     """For each plain put (no create, version or ephemeral): is its key absent now?"""
-    plain = [i for i, (_, op) in enumerate(ops)
-             if isinstance(op, Put) and not op.create and op.version is None and not op.ephemeral]
+    plain = [
+        i
+        for i, (_, op) in enumerate(ops)
+        if isinstance(op, Put) and not op.create and op.version is None and not op.ephemeral
+    ]
     probes = [client.exists_async(ops[i][0]) for i in plain]
     return {i: wait(probe, deadline) is None for i, probe in zip(plain, probes)}
 
 
 def _implicit_parent_met(
-    client: KazooClient, op: Op, index: int, path: str, exc: BaseException, pinned: dict[int, int],
-    skipped: set[int], errors: Callable[..., AbstractContextManager[None]], deadline: float,
+    client: KazooClient,
+    op: Op,
+    index: int,
+    path: str,
+    exc: BaseException,
+    pinned: dict[int, int],
+    skipped: set[int],
+    errors: Callable[..., AbstractContextManager[None]],
+    deadline: float,
 ) -> bool:
     """Whether a failed op of the multi met a node that needs the implicit-parent rules (a
     create over one, a delete of a node with children, or a lost race with either); it then
@@ -336,14 +358,22 @@ def _require_own(op: Put, stat: ZnodeStat | None, session_id: int, *, missing_ok
             return None
         raise VersionConflictError(f"{op.key} does not exist (expected at version {op.version})")
     if stat.ephemeralOwner != session_id:
-        owner = "a persistent key" if stat.ephemeralOwner == 0 else f"owned by session {stat.ephemeralOwner:#x}"
+        owner = (
+            "a persistent key" if stat.ephemeralOwner == 0 else f"owned by session {stat.ephemeralOwner:#x}"
+        )
         raise KeyExistsError(f"{op.key} already exists as {owner}; an ephemeral put cannot take it over")
     return stat
 
 
 def _results(
-    client: KazooClient, ops: Sequence[tuple[str, Op]], plan: list[int], kinds: dict[int, str],
-    outcome: list[object], created: list[tuple[int, str]], reads: list[object], session_id: int,
+    client: KazooClient,
+    ops: Sequence[tuple[str, Op]],
+    plan: list[int],
+    kinds: dict[int, str],
+    outcome: list[object],
+    created: list[tuple[int, str]],
+    reads: list[object],
+    session_id: int,
     deadline: float,
 ) -> list[Entry | None]:
     # Every op of a multi has the multi's zxid: a set's stat tells it, else a created node's czxid.
@@ -374,8 +404,9 @@ def check_put(op: Put) -> None:
     if not isinstance(op.value, (bytes, bytearray)):
         raise ConfigurationError(f"the value of {op.key} must be bytes, not {type(op.value).__name__}")
     if len(op.value) > MAX_VALUE_BYTES:
-        raise ConfigurationError(f"the value of {op.key} has {len(op.value)} bytes; "
-                                 f"ZooKeeper refuses values over about 1 MiB")
+        raise ConfigurationError(
+            f"the value of {op.key} has {len(op.value)} bytes; ZooKeeper refuses values over about 1 MiB"
+        )
     if op.create and op.version is not None:
         raise ConfigurationError(f"put of {op.key}: create=True and version= exclude each other")
 

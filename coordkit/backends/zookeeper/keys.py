@@ -30,10 +30,11 @@ class KeyCalls(ContenderQueues):
         """The znode for a write; ZooKeeper's own /zookeeper tree (quotas, config) is refused."""
         path = self._keys.to_key(name)
         if not self._namespace and (path == "/zookeeper" or path.startswith("/zookeeper/")):
-            raise ConfigurationError(f"{name} is in ZooKeeper's reserved /zookeeper tree; "
-                                     "write somewhere else (or use a namespace)")
+            raise ConfigurationError(
+                f"{name} is in ZooKeeper's reserved /zookeeper tree; "
+                "write somewhere else (or use a namespace)"
+            )
         return path
-
 
     def get(self, key: str) -> Entry | None:
         path = self._keys.to_key(key)
@@ -41,14 +42,17 @@ class KeyCalls(ContenderQueues):
 
     def children(self, path: str) -> list[str]:
         node = self._keys.to_key(path)
-        return self._read(path, lambda client, deadline: list_children(client, node, deadline,
-                                                                      chrooted=bool(self._namespace)))
+        return self._read(
+            path,
+            lambda client, deadline: list_children(client, node, deadline, chrooted=bool(self._namespace)),
+        )
 
     def tree(self, path: str) -> tuple[list[Entry], int]:
         """Pipelined level by level; the revision is the largest zxid read (see the module)."""
         root = self._keys.to_key(path)
-        return self._read(path, lambda client, deadline: read_tree(client, root, deadline,
-                                                                  chrooted=bool(self._namespace)))
+        return self._read(
+            path, lambda client, deadline: read_tree(client, root, deadline, chrooted=bool(self._namespace))
+        )
 
     def put(self, op: Put) -> Entry:
         """Write one key; a failed condition changed nothing, and neither did a failed
@@ -62,8 +66,10 @@ class KeyCalls(ContenderQueues):
         try:
             with self._errors(op.key, versioned=op.version is not None, write=True, session=op.ephemeral):
                 if op.create or (op.ephemeral and op.version is None):
-                    _, stat = wait(client.create_async(path, op.value, ephemeral=op.ephemeral, include_data=True),
-                                   self._deadline())
+                    _, stat = wait(
+                        client.create_async(path, op.value, ephemeral=op.ephemeral, include_data=True),
+                        self._deadline(),
+                    )
                     return to_entry(path, op.value, stat)
                 if not op.ephemeral and op.version is None:
                     stat = wait(client.set_async(path, op.value, version=-1), self._deadline())
@@ -91,7 +97,9 @@ class KeyCalls(ContenderQueues):
         expected = -1 if version is None else version - 1
         for _ in range(_RACES if recursive else 1):
             if recursive:
-                top, levels = self._read(key, lambda c, d: read_levels(c, path, d, chrooted=bool(self._namespace)))
+                top, levels = self._read(
+                    key, lambda c, d: read_levels(c, path, d, chrooted=bool(self._namespace))
+                )
                 if top is None or (version is not None and is_parent(top.data)):
                     if version is not None:
                         raise VersionConflictError(f"{key} does not exist (expected at version {version})")
@@ -136,8 +144,17 @@ class KeyCalls(ContenderQueues):
         return self._commit(ops, absent=set())
 
     def _commit(self, ops: Sequence[Op], *, absent: set[int]) -> list[Entry | None]:
-        mapped = [(self._writable(op.key) if not isinstance(op, Check) else self._keys.to_key(op.key), op)
-                  for op in ops]
+        mapped = [
+            (self._writable(op.key) if not isinstance(op, Check) else self._keys.to_key(op.key), op)
+            for op in ops
+        ]
         session = any(isinstance(op, Put) and op.ephemeral for op in ops)
-        return run_commit(self._usable(session=session), mapped, session_id=self._sid, deadline=self._deadline,
-                          errors=functools.partial(self._errors, session=session), races=_RACES, absent=absent)
+        return run_commit(
+            self._usable(session=session),
+            mapped,
+            session_id=self._sid,
+            deadline=self._deadline,
+            errors=functools.partial(self._errors, session=session),
+            races=_RACES,
+            absent=absent,
+        )

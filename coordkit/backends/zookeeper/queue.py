@@ -50,8 +50,15 @@ from .commit import make_parents
 from .errors import TRANSLATED
 from .read import child_path, wait
 
-__all__ = ["CONTENDER", "ContenderQueues", "QueueJoin", "leave_queue", "list_queue", "update_contender",
-           "wait_gone"]
+__all__ = [
+    "CONTENDER",
+    "ContenderQueues",
+    "QueueJoin",
+    "leave_queue",
+    "list_queue",
+    "update_contender",
+    "wait_gone",
+]
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -98,8 +105,13 @@ class QueueJoin:
                 return found
         self.sent = True  # a create is sent: a later attempt must look for it first
         for race in range(_PARENT_RACES + 1):
-            created = client.create_async(child_path(self.parent, self.prefix), self.value, ephemeral=True,
-                                          sequence=True, include_data=True)
+            created = client.create_async(
+                child_path(self.parent, self.prefix),
+                self.value,
+                ephemeral=True,
+                sequence=True,
+                include_data=True,
+            )
             listed = client.get_children_async(self.parent, include_data=True)
             try:
                 return self._answered(wait(created, deadline), listed, deadline)
@@ -115,15 +127,18 @@ class QueueJoin:
         path, stat = created
         names, parent_stat = wait(listed, deadline)
         self.created = path
-        return _view(_contender(path, self.value, stat), self.parent, names, max(parent_stat.pzxid, stat.czxid))
+        return _view(
+            _contender(path, self.value, stat), self.parent, names, max(parent_stat.pzxid, stat.czxid)
+        )
 
     def _find(self, client: KazooClient, deadline: float) -> QueueView | None:
         try:
             names, parent_stat = wait(client.get_children_async(self.parent, include_data=True), deadline)
         except NoNodeError:
             return None
-        ours = sorted((name for name in names if name.startswith(self.prefix)),
-                      key=lambda name: name.rsplit("-", 1)[-1])  # by sequence number
+        ours = sorted(
+            (name for name in names if name.startswith(self.prefix)), key=lambda name: name.rsplit("-", 1)[-1]
+        )  # by sequence number
         if not ours:
             return None
         for extra in ours[1:]:  # several attempts got through: keep the first, drop the rest
@@ -158,8 +173,9 @@ def _view(mine: Contender, parent: str, names: Iterable[str], revision: int) -> 
     return QueueView(mine, contenders, revision)
 
 
-def list_queue(client: KazooClient, parent: str, deadline: float, *,
-               values: bool) -> tuple[list[Contender], int]:
+def list_queue(
+    client: KazooClient, parent: str, deadline: float, *, values: bool
+) -> tuple[list[Contender], int]:
     """The queue at ``parent`` in order and the zxid it reflects: one children read, and with
     ``values`` one more pipelined round trip reading every contender (those that left
     meanwhile are dropped)."""
@@ -178,12 +194,15 @@ def list_queue(client: KazooClient, parent: str, deadline: float, *,
         except NoNodeError:
             continue
         revision = max(revision, stat.mzxid)
-        filled.append(Contender(listed.key, listed.sequence, stat.czxid, bytes(data or b""), stat.version + 1))
+        filled.append(
+            Contender(listed.key, listed.sequence, stat.czxid, bytes(data or b""), stat.version + 1)
+        )
     return filled, revision
 
 
-def update_contender(client: KazooClient, path: str, mine: Contender, value: bytes,
-                     deadline: float) -> Contender:
+def update_contender(
+    client: KazooClient, path: str, mine: Contender, value: bytes, deadline: float
+) -> Contender:
     """Set our node's value at the version we know (BadVersionError, NoNodeError otherwise)."""
     stat = wait(client.set_async(path, value, version=mine.version - 1), deadline)
     return Contender(mine.key, mine.sequence, stat.czxid, value, stat.version + 1)
@@ -235,8 +254,14 @@ class _Departure:
             self.wake.set()
 
 
-def wait_gone(client: KazooClient, path: str, deadline: float, timeout: float | None,
-              wake: threading.Event, create_revision: int = 0) -> bool:
+def wait_gone(
+    client: KazooClient,
+    path: str,
+    deadline: float,
+    timeout: float | None,
+    wake: threading.Event,
+    create_revision: int = 0,
+) -> bool:
     """True once ``path`` does not exist (or, with ``create_revision``, is another node). One
     ``exists`` leaves a watch on that node alone, so a departure wakes exactly the contender
     behind it. False after ``timeout`` or when ``wake`` was set by somebody else."""
@@ -268,8 +293,15 @@ class ContenderQueues(ClientCalls):
     _zk_joins: dict[str, QueueJoin]  # join attempt -> its QueueJoin, for retries
     _zk_own: dict[tuple[int, str], QueueJoin]  # (session, queue node) -> its join without ``unique``
 
-    def queue_join(self, path: str, value: bytes, *, unique: bool = False,
-                   attempt: str | None = None, timeout: float | None = None) -> QueueView:
+    def queue_join(
+        self,
+        path: str,
+        value: bytes,
+        *,
+        unique: bool = False,
+        attempt: str | None = None,
+        timeout: float | None = None,
+    ) -> QueueView:
         """Create ``<path>/_c_<uuid>-lock-<seq>`` and list the queue in one round trip. A retry
         after a lost link adopts the node of the first attempt. Without ``unique`` the
         session's node, if it has one here, is adopted (no ``attempt``) or replaced (a new one)."""
@@ -290,12 +322,14 @@ class ContenderQueues(ClientCalls):
         view = self._read(path, join.attempt, write=True, session=True, timeout=timeout)
         return QueueView(_relative(view.mine), [_relative(c) for c in view.contenders], view.revision)
 
-    def queue_list(self, path: str, *, values: bool = False,
-                   timeout: float | None = None) -> tuple[list[Contender], int]:
+    def queue_list(
+        self, path: str, *, values: bool = False, timeout: float | None = None
+    ) -> tuple[list[Contender], int]:
         """One children read; with ``values``, one more pipelined read of every contender."""
         node = self._keys.to_key(path)
         contenders, revision = self._read(
-            path, lambda client, deadline: list_queue(client, node, deadline, values=values), timeout=timeout)
+            path, lambda client, deadline: list_queue(client, node, deadline, values=values), timeout=timeout
+        )
         return [_relative(c) for c in contenders], revision
 
     def queue_update(self, mine: Contender, value: bytes) -> Contender:
@@ -308,19 +342,26 @@ class ContenderQueues(ClientCalls):
     def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
         """Delete our node; gone already is fine, so it is safe to retry."""
         node = self._keys.to_key(mine.key)
-        self._read(mine.key, lambda client, deadline: leave_queue(client, node, deadline), write=True,
-                   timeout=timeout)
+        self._read(
+            mine.key,
+            lambda client, deadline: leave_queue(client, node, deadline),
+            write=True,
+            timeout=timeout,
+        )
         own = (self.session_id, node.rsplit("/", 1)[0] or "/")
         if own in self._zk_own and self._zk_own[own].created == node:
             del self._zk_own[own]  # gone: the session's next join here is one round trip again
 
-    def wait_gone(self, key: str, timeout: float | None, wake: threading.Event, *,
-                  create_revision: int = 0) -> bool:
+    def wait_gone(
+        self, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0
+    ) -> bool:
         """One ``exists`` watching that node alone: a departure wakes one waiter, not the herd.
         False after ``timeout`` or once ``wake`` is set by somebody else. (Sequential node
         names are never reused; ``create_revision`` still tells a node of that name made again
         by another tool.)"""
         node = self._keys.to_key(key)
         return self._read(
-            key, lambda client, deadline: wait_gone(client, node, deadline, timeout, wake, create_revision),
-            timeout=timeout)
+            key,
+            lambda client, deadline: wait_gone(client, node, deadline, timeout, wake, create_revision),
+            timeout=timeout,
+        )

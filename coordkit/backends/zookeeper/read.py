@@ -161,7 +161,9 @@ def read_key(client: KazooClient, path: str, deadline: float, watcher: Watcher) 
 Levels = list[list[tuple[str, NodeRead]]]
 
 
-def read_levels(client: KazooClient, root: str, deadline: float, *, chrooted: bool) -> tuple[NodeRead | None, Levels]:
+def read_levels(
+    client: KazooClient, root: str, deadline: float, *, chrooted: bool
+) -> tuple[NodeRead | None, Levels]:
     """The root's read and every level below it, breadth first. Nodes that vanish meanwhile
     are left out.
 

@@ -80,9 +80,17 @@ class Negotiated:
 
 # kazoo's lines about each connection attempt: one per attempt, every 0.1 s to 1 s while no
 # server answers. The session says once that the link dropped and once that it is back.
-_PER_ATTEMPT = ("Connecting to ", "Connection dropped", "Connection time-out", "Transition to CONNECTING",
-                "Cannot resolve ", "Closing connection to ", "Zookeeper connection lost",
-                "Zookeeper connection established", "Failed connecting to Zookeeper")
+_PER_ATTEMPT = (
+    "Connecting to ",
+    "Connection dropped",
+    "Connection time-out",
+    "Transition to CONNECTING",
+    "Cannot resolve ",
+    "Closing connection to ",
+    "Zookeeper connection lost",
+    "Zookeeper connection established",
+    "Failed connecting to Zookeeper",
+)
 
 
 class KazooLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -184,8 +192,9 @@ def srvr(endpoint: str, timeout: float, security: Security | None = None) -> dic
     return fields
 
 
-def srvr_all(endpoints: list[str], timeout: float,
-             security: Security | None = None) -> dict[str, dict[str, str] | str]:
+def srvr_all(
+    endpoints: list[str], timeout: float, security: Security | None = None
+) -> dict[str, dict[str, str] | str]:
     """``srvr`` from every endpoint in parallel: its fields, or the error as a string."""
 
     def one(endpoint: str) -> dict[str, str] | str:
@@ -202,8 +211,9 @@ def srvr_all(endpoints: list[str], timeout: float,
 _SERVING = ("leader", "follower", "observer", "standalone", "read-only")
 
 
-def describe(endpoints: list[str], timeout: float,
-             security: Security | None = None) -> tuple[str, str, dict[str, str | int], dict[str, str]]:
+def describe(
+    endpoints: list[str], timeout: float, security: Security | None = None
+) -> tuple[str, str, dict[str, str | int], dict[str, str]]:
     """(version, leader, details, unreachable) of an ensemble from ``srvr``: the leader is the
     member whose mode is leader or standalone; details say each serving member's mode, zxid
     and node count; unreachable says why each other endpoint does not serve."""
@@ -229,8 +239,15 @@ def describe(endpoints: list[str], timeout: float,
     return version, leader, details, unreachable
 
 
-def ensure_chroot(client: KazooClient, endpoints: list[str], namespace: str, ttl: float,
-                  deadline: float, close_timeout: float, security: Security | None = None) -> bool:
+def ensure_chroot(
+    client: KazooClient,
+    endpoints: list[str],
+    namespace: str,
+    ttl: float,
+    deadline: float,
+    close_timeout: float,
+    security: Security | None = None,
+) -> bool:
     """Make sure the chroot of ``client`` exists; False if no server answered in time.
 
     A chrooted client cannot create its own root's parents, so a short-lived unchrooted
@@ -249,19 +266,29 @@ def ensure_chroot(client: KazooClient, endpoints: list[str], namespace: str, ttl
         stop_bounded(helper, close_timeout)
 
 
-def server_info(endpoints: list[str], timeout: float, security: Security, *, session: str,
-                namespace: str) -> ServerInfo:
+def server_info(
+    endpoints: list[str], timeout: float, security: Security, *, session: str, namespace: str
+) -> ServerInfo:
     """Each endpoint's ``srvr``, in parallel: the serving ones are the members, the others
     ``unreachable`` with the reason. Raises BackendUnavailableError when none serves."""
     version, leader, details, unreachable = describe(endpoints, timeout, security)
     unreachable = explain(unreachable, "zookeeper", min(1.0, timeout / 4))
     if not details:
-        raise BackendUnavailableError("server status: no ZooKeeper endpoint answered: "
-                                      + "; ".join(f"{e}: {why}" for e, why in unreachable.items()))
+        raise BackendUnavailableError(
+            "server status: no ZooKeeper endpoint answered: "
+            + "; ".join(f"{e}: {why}" for e, why in unreachable.items())
+        )
     members = tuple(e for e in endpoints if e in details)
     if session:
         details["session"] = session
     if namespace:
         details["namespace"] = namespace
-    return ServerInfo(kind="zookeeper", endpoints=tuple(endpoints), version=version,
-                      members=members, leader=leader, details=details, unreachable=unreachable)
+    return ServerInfo(
+        kind="zookeeper",
+        endpoints=tuple(endpoints),
+        version=version,
+        members=members,
+        leader=leader,
+        details=details,
+        unreachable=unreachable,
+    )

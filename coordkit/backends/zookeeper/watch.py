@@ -148,8 +148,9 @@ class ZkWatch(Watch):
                 retry_in = None
             except (CoordkitError, *TRANSLATED) as exc:  # unreachable, or no live session
                 retry_in = min(_MAX_RETRY, 2 * retry_in) if retry_in else _FIRST_RETRY
-                log.debug("coordkit watch on %s: re-read failed (%r); retrying in %.1fs",
-                          self._path, exc, retry_in)
+                log.debug(
+                    "coordkit watch on %s: re-read failed (%r); retrying in %.1fs", self._path, exc, retry_in
+                )
             except Exception:  # a bug here must not end the watch silently
                 retry_in = _MAX_RETRY
                 log.exception("coordkit watch on %s: re-read failed", self._path)
@@ -182,8 +183,14 @@ class ZkWatch(Watch):
         return WatchEvent(kind, key, entry, self._last_revision)
 
     # --- reading and diffing -------------------------------------------------------
-    def _sync(self, paths: set[str] | None, deletes: list[WatchEvent], puts: list[Entry],
-              deadline: float | None = None, client: KazooClient | None = None) -> None:
+    def _sync(
+        self,
+        paths: set[str] | None,
+        deletes: list[WatchEvent],
+        puts: list[Entry],
+        deadline: float | None = None,
+        client: KazooClient | None = None,
+    ) -> None:
         """Re-read ``paths`` (None: everything) and record the differences from the snapshot.
         With ``deadline`` (the first read, which a caller waits for) every level is read by
         it; without, each level gets the operation timeout (a background resync)."""
@@ -200,13 +207,20 @@ class ZkWatch(Watch):
                 puts.append(entry)
             return
         deep = paths is None
-        level = [self._path] if paths is None else sorted(
-            p for p in paths if p == self._path or p.startswith(self._below)
+        level = (
+            [self._path]
+            if paths is None
+            else sorted(p for p in paths if p == self._path or p.startswith(self._below))
         )
         root_only = frozenset({self._path})
         while level:
-            reads = read_nodes(client, level, deadline or time.monotonic() + self._timeout,
-                               watcher=self._watcher, containers=root_only)
+            reads = read_nodes(
+                client,
+                level,
+                deadline or time.monotonic() + self._timeout,
+                watcher=self._watcher,
+                containers=root_only,
+            )
             observed = client.last_zxid  # the server's zxid when it answered these reads
             following: list[str] = []
             for path in level:
@@ -214,8 +228,13 @@ class ZkWatch(Watch):
             level = following
 
     def _apply(
-        self, path: str, read: NodeRead | None, deep: bool, observed: int,
-        deletes: list[WatchEvent], puts: list[Entry],
+        self,
+        path: str,
+        read: NodeRead | None,
+        deep: bool,
+        observed: int,
+        deletes: list[WatchEvent],
+        puts: list[Entry],
     ) -> list[str]:
         """Fold one node's read into the snapshot; returns the children still to read."""
         if path == self._path:  # the watched path is not itself a key of the watch
@@ -223,8 +242,9 @@ class ZkWatch(Watch):
                 for name in sorted(self._kids.pop(path, set())):
                     self._drop(child_path(path, name), observed, deletes)
                 return []
-            return self._children(path, visible(path, read.children, chrooted=self._chrooted),
-                                  deep, observed, deletes)
+            return self._children(
+                path, visible(path, read.children, chrooted=self._chrooted), deep, observed, deletes
+            )
         if read is None:
             self._drop(path, observed, deletes)
             return []
