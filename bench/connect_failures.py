@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import format_table  # noqa: E402
+from _common import format_table
 
-import coordkit  # noqa: E402
-from coordkit.testing import EtcdServer, ZooKeeperServer  # noqa: E402
+import coordkit
+from coordkit.testing import EtcdServer, ZooKeeperServer
 
 
 def _free_port() -> int:

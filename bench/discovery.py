@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import format_table, interleaved, local_servers, median_ms, ratio  # noqa: E402
+from _common import format_table, interleaved, local_servers, median_ms, ratio
 
-import coordkit  # noqa: E402
-from coordkit import Put  # noqa: E402
-from coordkit.backends.base import Op  # noqa: E402
-from coordkit.discovery import ServiceInstance  # noqa: E402
-from coordkit.discovery.formats import format_for  # noqa: E402
+import coordkit
+from coordkit import Put
+from coordkit.backends.base import Op
+from coordkit.discovery import ServiceInstance
+from coordkit.discovery.formats import format_for
 
 COLD_SIZE = 1000
 

@@ -19,9 +19,9 @@ from .balancing.budget import RetryBudget
 from .balancing.ejection import OutlierEjection
 from .balancing.filters import FilterSpec
 from .balancing.strategies import Strategy, StrategyName
+from .config import Config
 from .core.security import TLS, AclSpec
 from .core.store import Fence, Store
-from .config import Config
 from .core.url import parse_url
 from .discovery._checks import DEFAULT_BASE
 from .discovery.cache import ServiceCache
@@ -29,7 +29,6 @@ from .discovery.instance import ServiceInstance
 from .discovery.registry import Registration, read_instances
 from .recipes.election import Election
 from .recipes.lock import Lock, RWLock, Semaphore
-
 
 __all__ = ["Client", "Fence", "connect"]
 

@@ -63,15 +63,15 @@ from typing import Union
 from .contender_queue import ContenderQueue
 
 __all__ = [
+    "CURATOR_CONTENDER",
+    "LEASE_CONTENDER",
     "Backend",
     "Capabilities",
-    "CURATOR_CONTENDER",
     "Check",
     "ConnectionEvent",
     "Delete",
     "Entry",
     "EventType",
-    "LEASE_CONTENDER",
     "Layout",
     "Op",
     "Put",

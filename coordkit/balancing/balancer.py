@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 from tenacity.retry import retry_all
@@ -41,7 +41,7 @@ from .strategies import LeastOutstanding, PeakEwma, RandomChoice, RoundRobin, St
 if TYPE_CHECKING:
     from ..core.store import Store
 
-__all__ = ["Balancer", "STRATEGIES", "make_strategy", "DEFAULT_FAILURES", "FailureSpec"]
+__all__ = ["DEFAULT_FAILURES", "STRATEGIES", "Balancer", "FailureSpec", "make_strategy"]
 
 T = TypeVar("T")
 
@@ -151,7 +151,7 @@ class Balancer:
         retry: Retrying | None = None,
         budget: RetryBudget | bool = True,
         failure: FailureSpec = DEFAULT_FAILURES,
-    ) -> "Balancer":
+    ) -> Balancer:
         """A balancer over a new live cache ``client.discover(name, base=base)``, which it owns.
 
         The other options are the balancer's own (see the class). Returns once the cache holds
@@ -363,7 +363,7 @@ class Balancer:
             if remove is not None:
                 remove(self._on_instances)
 
-    def __enter__(self) -> "Balancer":
+    def __enter__(self) -> Balancer:
         return self
 
     def __exit__(self, *exc: object) -> None:

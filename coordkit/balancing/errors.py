@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..errors import CoordkitError
 
-__all__ = ["NoInstanceAvailableError", "InstanceFailure"]
+__all__ = ["InstanceFailure", "NoInstanceAvailableError"]
 
 
 class NoInstanceAvailableError(CoordkitError, LookupError):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from ..discovery.instance import ServiceInstance
 
-__all__ = ["Filter", "where", "by_zone", "by_metadata", "required", "apply_filters", "FilterSpec"]
+__all__ = ["Filter", "FilterSpec", "apply_filters", "by_metadata", "by_zone", "required", "where"]
 
 
 class Filter:
@@ -38,13 +38,13 @@ class Filter:
     def __call__(self, instance: ServiceInstance) -> bool:
         return bool(self._predicate(instance))
 
-    def __and__(self, other: "Filter") -> "Filter":
+    def __and__(self, other: Filter) -> Filter:
         return Filter(lambda i: self(i) and other(i), f"({self.description} & {other.description})")
 
-    def __or__(self, other: "Filter") -> "Filter":
+    def __or__(self, other: Filter) -> Filter:
         return Filter(lambda i: self(i) or other(i), f"({self.description} | {other.description})")
 
-    def __invert__(self) -> "Filter":
+    def __invert__(self) -> Filter:
         return Filter(lambda i: not self(i), f"~{self.description}")
 
     def __repr__(self) -> str:

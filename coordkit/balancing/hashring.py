@@ -55,9 +55,9 @@ def _instance_points(instance_id: str, replicas: int) -> list[int]:
 
 
 class _Ring:
-    __slots__ = ("built_for", "points", "owners")
+    __slots__ = ("built_for", "owners", "points")
 
-    def __init__(self, built_for: object, points: "array[int]", owners: "array[int]") -> None:
+    def __init__(self, built_for: object, points: array[int], owners: array[int]) -> None:
         self.built_for = built_for
         self.points = points
         self.owners = owners

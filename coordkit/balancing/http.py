@@ -47,9 +47,9 @@ from tenacity.retry import retry_all
 from ..discovery.instance import ServiceInstance
 from ..errors import ConfigurationError
 from .balancer import Balancer, FailureSpec
-from .errors import InstanceFailure, NoInstanceAvailableError
 from .budget import RetryBudget
 from .ejection import OutlierEjection
+from .errors import InstanceFailure, NoInstanceAvailableError
 from .filters import FilterSpec
 from .strategies import Strategy, StrategyName
 
@@ -57,12 +57,12 @@ if TYPE_CHECKING:
     from ..core.store import Store
 
 __all__ = [
+    "IDEMPOTENT_METHODS",
     "BalancedSession",
     "BalancerOptions",
     "BalancingAdapter",
-    "ServerErrorResponse",
     "NoInstanceForRequest",
-    "IDEMPOTENT_METHODS",
+    "ServerErrorResponse",
 ]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -238,7 +238,7 @@ class _Balancers:
 
     def __init__(
         self,
-        client: "Store | None",
+        client: Store | None,
         given: Mapping[str, Balancer],
         services: Collection[str] | None,
         strategy: StrategyName | Callable[[], Strategy],
@@ -290,7 +290,7 @@ class BalancedSession(requests.Session):
 
     def __init__(
         self,
-        client: "Store | None" = None,
+        client: Store | None = None,
         *,
         balancers: Mapping[str, Balancer] | None = None,
         strategy: StrategyName | Callable[[], Strategy] = "round_robin",

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from ..discovery.instance import ServiceInstance
 
-__all__ = ["InstanceSource", "StaticInstances", "InstancesListener"]
+__all__ = ["InstanceSource", "InstancesListener", "StaticInstances"]
 
 InstancesListener = Callable[[Sequence[ServiceInstance]], None]
 

@@ -24,13 +24,13 @@ from ..discovery.instance import ServiceInstance
 from ..errors import ConfigurationError
 
 __all__ = [
-    "Strategy",
-    "StrategyName",
-    "RoundRobin",
-    "RandomChoice",
-    "Weighted",
     "LeastOutstanding",
     "PeakEwma",
+    "RandomChoice",
+    "RoundRobin",
+    "Strategy",
+    "StrategyName",
+    "Weighted",
     "smooth_schedule",
 ]
 
@@ -237,7 +237,7 @@ class LeastOutstanding(_Outstanding):
 
 
 class _Cost:
-    __slots__ = ("value", "stamp")
+    __slots__ = ("stamp", "value")
 
     def __init__(self, value: float, stamp: float) -> None:
         self.value = value

@@ -58,7 +58,7 @@ class Store:
         self._guards_lock = threading.Lock()
 
     @classmethod
-    def open(cls: type[S], target: Target, retry: Retrying | None = None) -> S:  # noqa: PYI019 - as __enter__
+    def open(cls: type[S], target: Target, retry: Retrying | None = None) -> S:
         """A store of ``target`` (see :func:`coordkit.connect`), its session open.
 
         Waits up to ``target.connect_timeout`` for the first session. Raises
@@ -88,7 +88,7 @@ class Store:
             return self._guards.setdefault(key, threading.Lock())
 
     # --- the store itself ------------------------------------------------------------
-    def __enter__(self: S) -> S:  # noqa: PYI019 - typing.Self needs Python 3.11; we support 3.10
+    def __enter__(self: S) -> S:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -26,6 +26,7 @@ from tenacity import (
 )
 
 from ..backends.base import Check, Delete, Entry, Op, Put
+from ..core.session import SessionEvent, SessionState
 from ..errors import (
     BackendUnavailableError,
     ClosedError,
@@ -34,7 +35,6 @@ from ..errors import (
     KeyExistsError,
     SessionLostError,
 )
-from ..core.session import SessionEvent, SessionState
 from ._checks import (
     DEFAULT_BASE,
     check_address,

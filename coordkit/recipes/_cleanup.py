@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from tenacity import Retrying, retry_if_exception_type
 
 from ..core.retry import PATIENT, until
-from ..errors import BackendUnavailableError, CoordkitError
 from ..core.session import SessionEvent, SessionState
+from ..errors import BackendUnavailableError, CoordkitError
 
 if TYPE_CHECKING:
     from ..core.store import Store

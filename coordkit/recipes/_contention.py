@@ -31,6 +31,7 @@ from ..backends.base import EventType, Watch, WatchEvent
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.retry import QUICK, by_deadline
+from ..core.session import Session, SessionEvent, SessionState
 from ..errors import (
     BackendUnavailableError,
     CoordkitError,
@@ -38,7 +39,6 @@ from ..errors import (
     SessionLostError,
 )
 from ..names import recipe_name
-from ..core.session import Session, SessionEvent, SessionState
 from ._cleanup import when_connected
 from ._deadlines import call_time, remaining_time, take, watch_within
 from ._loss import LossEvent

@@ -9,8 +9,8 @@ import time
 from typing import TYPE_CHECKING
 
 from ..backends.base import Watch, WatchCallback
-from ..errors import BackendUnavailableError
 from ..core.session import SessionState
+from ..errors import BackendUnavailableError
 
 if TYPE_CHECKING:
     from ..core.store import Store

@@ -24,7 +24,7 @@ from ._policy import LOCK, READ, WRITE, semaphore
 if TYPE_CHECKING:
     from ..core.store import Store
 
-__all__ = ["Lock", "Semaphore", "RWLock"]
+__all__ = ["Lock", "RWLock", "Semaphore"]
 
 
 def _identity(identity: object) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any
 
 from coordkit.testing._process import ServerError
 
-__all__ = ["CertificateAuthority", "Issued", "STORE_PASSWORD"]
+__all__ = ["STORE_PASSWORD", "CertificateAuthority", "Issued"]
 
 # Protects the test keystores only: Java refuses a PKCS12 store without a password.
 STORE_PASSWORD = "coordkit-test-store"

@@ -150,7 +150,7 @@ class FaultProxy:
         while not self._closed:
             try:
                 client, _ = listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return  # closed

@@ -34,20 +34,19 @@ from coordkit.testing._zookeeper import (
     java_binary,
     zookeeper_classpath,
 )
-
 from coordkit.testing.faults import Outage
 
 __all__ = [
-    "Outage",
     "Cluster",
     "EtcdCluster",
     "EtcdServer",
     "ExternalServer",
     "ExternalServers",
     "FaultInjectionUnavailable",
-    "ServerError",
+    "Outage",
     "SecureEtcdServer",
     "SecureZooKeeperServer",
+    "ServerError",
     "ServerProcess",
     "User",
     "ZooKeeperEnsemble",

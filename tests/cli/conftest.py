@@ -10,12 +10,11 @@ import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
+from cli_helpers import Invoke, RunCli, cli_command, cli_env, make_runner, unique
 from click.testing import Result
-from coordkit_cli.main import cli
 
 import coordkit
-
-from cli_helpers import Invoke, RunCli, cli_command, cli_env, make_runner, unique
+from coordkit_cli.main import cli
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from typing import IO, Any
 
 import pytest
 from click.testing import Result
-from coordkit_cli import output
 
 import coordkit
 from coordkit.config import Config
+from coordkit_cli import output
 
 Invoke = Callable[..., Result]
 RunCli = Callable[..., subprocess.CompletedProcess[str]]

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from coordkit_cli.errors import exit_code_for, message_for
-from coordkit_cli.exit_codes import ExitCode
 
 import coordkit
+from coordkit_cli.errors import exit_code_for, message_for
+from coordkit_cli.exit_codes import ExitCode
 
 Invoke = Callable[..., Result]
 OneLineError = Callable[..., None]

@@ -8,11 +8,11 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from click.testing import Result
 from cli_helpers import make_runner
-from coordkit_cli.main import cli
+from click.testing import Result
 
 import coordkit
+from coordkit_cli.main import cli
 
 EXIT_NOT_WON = 6
 

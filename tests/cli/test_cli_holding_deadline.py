@@ -11,11 +11,11 @@ from pathlib import Path
 
 import click
 import pytest
+
+import coordkit
 from coordkit_cli._ownership import LossReport, run_while_held
 from coordkit_cli._signals import Signals
 from coordkit_cli.exit_codes import ExitCode
-
-import coordkit
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from click.testing import Result
 from cli_helpers import make_runner, unique
-from coordkit_cli.main import cli
+from click.testing import Result
 
 import coordkit
+from coordkit_cli.main import cli
 
 
 @pytest.fixture(params=["memory", "zookeeper", "etcd"])

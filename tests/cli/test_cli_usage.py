@@ -10,9 +10,9 @@ from collections.abc import Callable
 import click
 import pytest
 from cli_helpers import Invoke, RunCli
-from coordkit_cli.main import CoordkitGroup
 
 import coordkit
+from coordkit_cli.main import CoordkitGroup
 
 OneLineError = Callable[..., None]
 # click >= 8.2 answers a bare group with its help on stderr and exit 2; older ones exit 0.

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from coordkit_cli import output
 
 import coordkit
+from coordkit_cli import output
 
 Invoke = Callable[..., Result]
 DEADLINE = 10.0

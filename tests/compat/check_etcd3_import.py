@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from coordkit.backends.etcd.compat import import_etcd3  # noqa: E402
+from coordkit.backends.etcd.compat import import_etcd3
 
 
 def _check(label: str, condition: bool, detail: Any = "") -> None:

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from coordkit_cli import output
-from coordkit_cli.main import cli
 from kazoo.client import KazooClient
 
 import coordkit
 from coordkit.backends.base import Put
 from coordkit.config import Config, ConfigValidationError
 from coordkit.testing import etcd_binary, etcdctl_binary
+from coordkit_cli import output
+from coordkit_cli.main import cli
 
 DEADLINE = 15.0
 BAD = b"{bad json"

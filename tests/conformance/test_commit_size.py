@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from coordkit_cli.main import cli
 
 import coordkit
 from coordkit import Check, Delete, Put
 from coordkit.names import MAX_COMMIT_OPS, MAX_VALUE_BYTES
+from coordkit_cli.main import cli
 
 
 def test_a_commit_of_the_largest_size_applies_on_every_backend(client: coordkit.Client) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from coordkit_cli.main import cli
 
 import coordkit
 from coordkit import BackendUnavailableError
 from coordkit.testing._registry import free_ports
+from coordkit_cli.main import cli
 
 TIMEOUT = 4.0  # seconds; every failure below must come in under half of it
 SCHEME = {"zookeeper": "zk", "etcd": "etcd"}

@@ -12,7 +12,7 @@ import coordkit
 from coordkit import ConfigurationError, InvalidNameError
 from coordkit.discovery._checks import check_service
 from coordkit.names import validate_name, validate_value
-from coordkit.testing.strategies import names, text_values, values
+from coordkit.testing.strategies import names, values
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 import coordkit
-from coordkit import Check, Delete, Put
+from coordkit import Check, Put
 
 
 def test_a_versioned_put_of_a_parent_never_written_is_a_conflict(client: coordkit.Client) -> None:

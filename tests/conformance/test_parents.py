@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from coordkit_cli.main import cli
 
 import coordkit
 from coordkit import Delete, EventType, Put
 from coordkit.names import PARENT_MARK
+from coordkit_cli.main import cli
 
 DEADLINE = 10.0
 

@@ -12,7 +12,7 @@ from coordkit import SessionEvent, SessionState
 DEADLINE = 10.0
 
 
-def _next_state(events: "queue.SimpleQueue[SessionEvent]", state: SessionState) -> SessionEvent:
+def _next_state(events: queue.SimpleQueue[SessionEvent], state: SessionState) -> SessionEvent:
     while True:
         event = events.get(timeout=DEADLINE)
         if event.state is state:

@@ -31,7 +31,7 @@ def echo() -> Iterator[str]:
         while not stop.is_set():
             try:
                 conn, _ = server.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             threading.Thread(target=serve, args=(conn,), daemon=True).start()
 

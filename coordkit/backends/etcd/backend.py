@@ -27,8 +27,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ...core.tls_probe import diagnose_tls
 from ...core.durations import positive_seconds
+from ...core.tls_probe import diagnose_tls
 from ...errors import (
     BackendUnavailableError,
     ClosedError,

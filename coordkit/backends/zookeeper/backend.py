@@ -64,9 +64,9 @@ from typing import TypeVar
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 
+from ...core.durations import positive_seconds
 from ...core.security import Security
 from ...core.tls_probe import diagnose_tls
-from ...core.durations import positive_seconds
 from ...errors import (
     BackendUnavailableError,
     ClosedError,

@@ -173,7 +173,7 @@ def run_commit(
         if _implicit_parent_met(client, op, index, path, exc, pinned, skipped, errors, deadline()):
             continue
         if isinstance(op, Put) and not op.create and op.version is None:
-            if isinstance(exc, ke.NoNodeError) or isinstance(exc, ke.NodeExistsError) and not op.ephemeral:
+            if isinstance(exc, ke.NoNodeError) or (isinstance(exc, ke.NodeExistsError) and not op.ephemeral):
                 # The guess was wrong for this key, so it may be wrong for others too: read
                 # whether each plain put's key exists (one pipelined round trip) rather than
                 # learning one key per failed multi.
