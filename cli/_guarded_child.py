@@ -45,7 +45,8 @@ try:
     os.execv(program, argv)
 except OSError as exc:
     sys.stderr.write("coordkit: cannot run " + argv[0] + ": " + (exc.strerror or str(exc)) + "\\n")
-    os._exit({ExitCode.COMMAND_NOT_FOUND.value} if isinstance(exc, FileNotFoundError) else {ExitCode.CANNOT_RUN.value})
+    not_found = isinstance(exc, FileNotFoundError)
+    os._exit({ExitCode.COMMAND_NOT_FOUND.value} if not_found else {ExitCode.CANNOT_RUN.value})
 """
 
 

@@ -191,8 +191,8 @@ def mark_queues(
     """Rank the children of ``root`` if it is a contender queue (with ``recursive``, of
     every queue below it too: one read per queue).
 
-    ``names`` is how the backend names contenders (its capabilities' ``contender_names``); ``queue_order(path)``
-    returns the names of the contenders under ``path`` in queue order, as the backend
+    ``names`` is how the backend names contenders (its capabilities' ``contender_names``);
+    ``queue_order(path)`` returns the names of the contenders under ``path`` in queue order, as the backend
     orders them. Contenders that left after the tree was read stay unranked.
     """
     for node in [root, *walk(root)] if recursive else [root]:

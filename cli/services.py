@@ -69,8 +69,9 @@ def instance_fields(instance: ServiceInstance, now_ms: int) -> dict[str, Any]:
 
 def _table(rows: list[list[str]]) -> Iterable[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        yield "  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip()
+    for row in rows:  # every column padded but the last
+        padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        yield "  ".join([*padded, row[-1]]).rstrip()
 
 
 def _now_ms() -> int:

@@ -58,7 +58,6 @@ import enum
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 from .contender_queue import ContenderQueue
 
@@ -150,7 +149,7 @@ class Delete:
     version: int | None = None
 
 
-Op = Union[Check, Put, Delete]
+Op = Check | Put | Delete
 
 
 class ConnectionEvent(enum.Enum):

@@ -8,6 +8,7 @@ join is a few calls, not one round trip: the memory store answers in-process.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 
@@ -87,10 +88,8 @@ class KeyValueQueue(Backend):
 
     def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
         """One commit deleting the key if it is still that incarnation."""
-        try:
+        with contextlib.suppress(ConflictError):  # gone already, or another incarnation: not ours
             self.commit([Check(mine.key, create_revision=mine.create_revision or None), Delete(mine.key)])
-        except ConflictError:
-            pass  # gone already, or another incarnation: not ours to remove
 
     def wait_gone(
         self, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0

@@ -64,7 +64,7 @@ def make_strategy(spec: StrategyName | Strategy) -> Strategy:
     Raises ConfigurationError for any other value (type-checkers refuse it already)."""
     if isinstance(spec, Strategy):
         return spec
-    factory = STRATEGIES.get(spec) if isinstance(spec, str) else None  # type: ignore[call-overload]
+    factory = STRATEGIES.get(spec) if isinstance(spec, str) else None
     if factory is None:
         raise ConfigurationError(
             f"unknown balancing strategy {spec!r}; use one of {', '.join(sorted(STRATEGIES))} "

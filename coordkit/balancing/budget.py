@@ -91,7 +91,7 @@ class RetryBudget:
         return f"RetryBudget(ratio={self.ratio}, min_per_second={self.min_per_second}, window={self.window})"
 
 
-class retry_if_budget(retry_base):  # named like tenacity's own predicates
+class retry_if_budget(retry_base):  # noqa: N801 (named like tenacity's own predicates)
     """A tenacity retry predicate that allows a retry only if ``budget`` has one left.
 
     Combine it last, ``other & retry_if_budget(budget)``, so that the budget is spent only on

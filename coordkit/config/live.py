@@ -162,7 +162,8 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
 
     def __repr__(self) -> str:
         state = " stale" if self.stale else ""
-        return f"<coordkit.Config {self._app!r} at {self._root} version={self.version} settings={len(self)}{state}>"
+        where = f"{self._app!r} at {self._root}"
+        return f"<coordkit.Config {where} version={self.version} settings={len(self)}{state}>"
 
     # --- reading -----------------------------------------------------------------------
     def __getitem__(self, key: str) -> Any:

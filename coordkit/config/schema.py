@@ -17,6 +17,7 @@ was wrong, the same on every backend.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import enum
@@ -307,10 +308,8 @@ class Schema:
 
 
 def _record(found: dict[str, Any], key: str, value: Any) -> None:
-    try:
+    with contextlib.suppress(TypeError, ValueError):  # a default with no JSON form stays the schema's
         found[key] = _to_json(value)
-    except (TypeError, ValueError):
-        pass  # a default with no JSON form stays the schema's own business
 
 
 def _dataclass_defaults(cls: type, where: str, found: dict[str, Any]) -> None:

@@ -16,7 +16,6 @@ import re
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 from ..errors import ConfigurationError
 
@@ -56,7 +55,7 @@ _WHERE_PASSWORD = (
 
 _PORT_FIRST = re.compile(r"\d*([,/?#]|$)")  # what follows host: in a URL without a password
 
-AclSpec = Union[str, Sequence[str], None]
+AclSpec = str | Sequence[str] | None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Local etcd and ZooKeeper servers for development, which outlive the command that starts them.
 
 ``coordkit dev up`` calls :func:`up`; the CLI, and ``coordkit.connect()`` through
-:func:`coordkit.dev.default_url`, call :func:`running_url` when given no URL. The command lines, config files and readiness checks are those of the test
-harness (``coordkit.testing``), but a dev server is detached (its own session, output to a log
-file), never killed at interpreter exit, and recorded in a state file so that later processes find
-it. Everything lives in the dev folder::
+:func:`coordkit.dev.default_url`, call :func:`running_url` when given no URL. The command lines,
+config files and readiness checks are those of the test harness (``coordkit.testing``), but a dev
+server is detached (its own session, output to a log file), never killed at interpreter exit, and
+recorded in a state file so that later processes find it. Everything lives in the dev folder::
 
     etcd.json, zookeeper.json    the running server: pid, command line, ports, URL, folder (JSON)
     etcd/, zookeeper/            config, data/ and server.log; kept by down() unless purge=True
@@ -171,7 +171,8 @@ def up(
     ``ports`` maps a kind to its client port (0: any free port); see the module docstring for the
     defaults. Raises DevServerError when a kind asked for explicitly is not installed (saying how
     to install it), when none is installed, or when a server does not start; a server that failed
-    is killed and not recorded, while the others asked for stay up (``secure``: :mod:`coordkit.dev.secure`)."""
+    is killed and not recorded, while the others asked for stay up
+    (``secure``: :mod:`coordkit.dev.secure`)."""
     chosen = _kinds(kinds)
     missing = {kind: reason for kind in chosen if (reason := _not_installed(kind))}
     if kinds is not None and missing:

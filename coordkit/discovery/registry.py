@@ -9,6 +9,7 @@ and every registration writes itself again, exactly once, from a background thre
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -257,10 +258,9 @@ class Registration:
         if entry is None or self._client.state is SessionState.CLOSED:
             return
         remove: list[Op] = [Check(self.key, create_revision=entry.create_revision), Delete(self.key)]
-        try:
+        # Already gone, or replaced by somebody else's registration: not ours to delete.
+        with contextlib.suppress(ConflictError, ClosedError):
             self._retrying(lambda: self._client.commit(remove), stop_after_delay(self._client.timeout))
-        except (ConflictError, ClosedError):
-            pass  # already gone, or replaced by somebody else's registration: not ours to delete
 
     def close(self) -> None:
         """The same as :meth:`deregister`."""

@@ -71,15 +71,15 @@ def default_acl(security: Security) -> list[ACL] | None:
     spec = security.acl if security.acl is not None else ("creator" if security.user else None)
     if spec is None or spec == "open":
         return None if spec is None else list(OPEN_ACL_UNSAFE)
-    if spec in ("creator", "creator+read") or (
+    for_creator = spec in ("creator", "creator+read") or (
         isinstance(spec, tuple) and any(e.startswith("auth:") for e in spec)
-    ):
-        if security.user is None:
-            raise ConfigurationError(
-                f"acl={spec if isinstance(spec, str) else ','.join(spec)!r} gives "
-                "rights to the creator's identity, which needs a user: pass user= "
-                "and password_file= (or acl='open')"
-            )
+    )
+    if for_creator and security.user is None:
+        raise ConfigurationError(
+            f"acl={spec if isinstance(spec, str) else ','.join(spec)!r} gives "
+            "rights to the creator's identity, which needs a user: pass user= "
+            "and password_file= (or acl='open')"
+        )
     if spec == "creator":
         return list(_CREATOR)
     if spec == "creator+read":

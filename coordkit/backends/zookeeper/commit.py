@@ -46,7 +46,7 @@ def missing_parents(client: KazooClient, paths: Sequence[str], deadline: float) 
         ancestors.update("/" + "/".join(parts[: i + 1]) for i in range(len(parts)))
     ordered = sorted(ancestors, key=lambda p: (p.count("/"), p))
     probes = [client.exists_async(p) for p in ordered]
-    return [p for p, probe in zip(ordered, probes) if wait(probe, deadline) is None]
+    return [p for p, probe in zip(ordered, probes, strict=True) if wait(probe, deadline) is None]
 
 
 def make_parents(client: KazooClient, path: str, deadline: float) -> None:
@@ -93,12 +93,11 @@ def run_commit(
         for i, (path, op) in enumerate(ops):
             if isinstance(op, Check):
                 stat = _key_stat(op, stats[path])
-                if op.create_revision is not None:
-                    if stat is None or stat.czxid != op.create_revision:
-                        raise VersionConflictError(
-                            f"{op.key} is not the key created at revision "
-                            f"{op.create_revision} (absent or created again)"
-                        )
+                if op.create_revision is not None and (stat is None or stat.czxid != op.create_revision):
+                    raise VersionConflictError(
+                        f"{op.key} is not the key created at revision "
+                        f"{op.create_revision} (absent or created again)"
+                    )
                 tx.check(path, -1 if op.version is None else op.version - 1)
             elif isinstance(op, Delete):
                 if i in skipped:
@@ -230,7 +229,7 @@ def _pre_read(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: floa
     )
     probes = [client.get_async(p) for p in need]
     reads: dict[str, _Read] = {}
-    for path, probe in zip(need, probes):
+    for path, probe in zip(need, probes, strict=True):
         try:
             reads[path] = wait(probe, deadline)
         except ke.NoNodeError:
@@ -278,7 +277,7 @@ def _plain_put_absence(
         if isinstance(op, Put) and not op.create and op.version is None and not op.ephemeral
     ]
     probes = [client.exists_async(ops[i][0]) for i in plain]
-    return {i: wait(probe, deadline) is None for i, probe in zip(plain, probes)}
+    return {i: wait(probe, deadline) is None for i, probe in zip(plain, probes, strict=True)}
 
 
 def _implicit_parent_met(
@@ -349,7 +348,7 @@ def _absent_deletes(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline
     """The deletes without version whose key is absent now (one pipelined round trip)."""
     plain = [i for i, (_, op) in enumerate(ops) if isinstance(op, Delete) and op.version is None]
     probes = [client.exists_async(ops[i][0]) for i in plain]
-    return {i for i, probe in zip(plain, probes) if wait(probe, deadline) is None}
+    return {i for i, probe in zip(plain, probes, strict=True) if wait(probe, deadline) is None}
 
 
 def _require_own(op: Put, stat: ZnodeStat | None, session_id: int, *, missing_ok: bool) -> ZnodeStat | None:
@@ -377,7 +376,7 @@ def _results(
     deadline: float,
 ) -> list[Entry | None]:
     # Every op of a multi has the multi's zxid: a set's stat tells it, else a created node's czxid.
-    stats_by_op = {i: r for i, r in zip(plan, outcome) if isinstance(r, ZnodeStat)}
+    stats_by_op = {i: r for i, r in zip(plan, outcome, strict=True) if isinstance(r, ZnodeStat)}
     zxid = next((s.mzxid for s in stats_by_op.values()), 0)
     if not zxid:
         seen = []

@@ -33,6 +33,7 @@ and raise kazoo's exceptions, which :class:`.calls.ClientCalls` translates.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import threading
@@ -211,10 +212,8 @@ def update_contender(
 def leave_queue(client: KazooClient, path: str, deadline: float) -> None:
     """Delete our node; one that is gone already is fine. Sequential names are never reused,
     so deleting by name cannot hit a later contender."""
-    try:
+    with contextlib.suppress(NoNodeError):
         wait(client.delete_async(path), deadline)
-    except NoNodeError:
-        pass
 
 
 class _Departure:

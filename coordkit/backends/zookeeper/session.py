@@ -204,7 +204,7 @@ def srvr_all(
             return f"unreachable: {exc or type(exc).__name__}"
 
     with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
-        return dict(zip(endpoints, pool.map(one, endpoints)))
+        return dict(zip(endpoints, pool.map(one, endpoints), strict=True))
 
 
 # Modes of a member that serves clients; any other answer means it does not now.
