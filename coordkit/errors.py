@@ -8,7 +8,6 @@ Errors are grouped by what the caller can do about them::
     │   ├── CommitTooLargeError               a commit over MAX_COMMIT_OPS ops or the byte
     │   │                                     limit: split it
     │   ├── ConfigValidationError             a setting does not fit the schema
-    │   │                                     (defined in coordkit.config)
     │   ├── AuthenticationError               the server refused who we say we are
     │   │   └── TLSError                      the TLS handshake failed (certificates)
     │   └── PermissionDeniedError             this identity may not do that on that key
@@ -24,9 +23,15 @@ Errors are grouped by what the caller can do about them::
     │   └── NotEmptyError                     kept for compatibility: deletes no longer
     │                                         raise it (keys below a key stay)
     ├── OwnershipError                        a lock/leadership/fence is not held
-    └── NoInstanceAvailableError (LookupError)  no live instance to pick: register one,
-                                              loosen a required filter, or retry later
-                                              (defined in coordkit.balancing.errors)
+    ├── NoInstanceAvailableError (LookupError)  no live instance to pick: register one,
+    │                                         loosen a required filter, or retry later
+    ├── InstanceFormatError (ValueError)      a stored registration coordkit cannot read
+    └── DevServerError                        a dev server could not be started, found
+                                              or stopped (``coordkit dev``)
+    InstanceFailure (Exception)               raise it from ``Balancer.call(fn)`` to say that
+                                              the instance failed although no network error
+                                              occurred (an HTTP 5xx, a "not ready" reply);
+                                              not a CoordkitError: it is the caller's verdict
 
 Backends translate their client library's exceptions into these in one table each
 (see ``coordkit.backends.zookeeper`` and ``coordkit.backends.etcd``); nothing from
@@ -40,11 +45,16 @@ __all__ = [
     "BackendUnavailableError",
     "ClosedError",
     "CommitTooLargeError",
+    "ConfigValidationError",
     "ConfigurationError",
     "ConflictError",
     "CoordkitError",
+    "DevServerError",
+    "InstanceFailure",
+    "InstanceFormatError",
     "InvalidNameError",
     "KeyExistsError",
+    "NoInstanceAvailableError",
     "NotEmptyError",
     "NotFoundError",
     "OperationTimeoutError",
@@ -71,6 +81,21 @@ class InvalidNameError(ConfigurationError):
 class CommitTooLargeError(ConfigurationError):
     """A commit holds more ops (or bytes) than one transaction may on every backend; the
     message names the limit and the server setting behind it. Nothing was sent."""
+
+
+class ConfigValidationError(ConfigurationError):
+    """A setting does not fit the schema. ``key`` names it (``""`` when the problem is the
+    whole configuration, e.g. a ``__post_init__`` check) and ``problem`` says what is wrong."""
+
+    def __init__(self, key: str, problem: str, *, app: str = "") -> None:
+        where = f"config {app!r}: " if app else ""
+        super().__init__(f"{where}{key + ': ' if key else ''}{problem}")
+        self.key = key
+        self.problem = problem
+        self.app = app
+
+    def for_app(self, app: str) -> ConfigValidationError:
+        return ConfigValidationError(self.key, self.problem, app=app)
 
 
 class AuthenticationError(ConfigurationError):
@@ -137,3 +162,41 @@ class NotEmptyError(ConflictError):
 
 class OwnershipError(CoordkitError):
     """The caller does not (or no longer) hold the lock, leadership or fence it named."""
+
+
+class NoInstanceAvailableError(CoordkitError, LookupError):
+    """A pick found no instance: none is registered, a required filter left none, or every
+    candidate is ejected. ``service`` names the service; ``registered``, ``ejected`` say what
+    the balancer saw. Retrying later may help (instances come and go)."""
+
+    def __init__(
+        self, service: str, *, registered: int = 0, candidates: int = 0, ejected: int = 0, stale: bool = False
+    ) -> None:
+        self.service = service
+        self.registered = registered
+        self.ejected = ejected
+        if registered == 0:
+            why = "no instance is registered"
+        elif candidates == 0:
+            why = f"{registered} registered but a required filter matches none of them"
+        else:
+            why = f"all {candidates} candidate instances are ejected as outliers"
+        hint = " (the discovery backend is unreachable; this is the last known state)" if stale else ""
+        super().__init__(
+            f"no live instance of service {service!r}: {why}{hint}; "
+            "register an instance, loosen the filters, or retry later"
+        )
+
+
+class InstanceFormatError(CoordkitError, ValueError):
+    """A stored value that is not a service instance coordkit can use (discovery skips it)."""
+
+
+class DevServerError(CoordkitError):
+    """A dev server could not be started, found or stopped; the message says why and what to do."""
+
+
+class InstanceFailure(Exception):
+    """Raised by the function given to ``Balancer.call`` to say "this instance failed" for a
+    reply that is not a network error (e.g. an HTTP 503). It counts towards outlier ejection
+    and is retried on another instance, like a ``ConnectionError``."""

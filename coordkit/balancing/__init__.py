@@ -6,10 +6,10 @@ instances of a service; ``balancer.pick()`` returns one, ``balancer.call(fn)`` r
 :mod:`coordkit.balancing.http` plugs a balancer into ``requests`` (extra ``coordkit[http]``).
 """
 
+from ..errors import InstanceFailure, NoInstanceAvailableError
 from .balancer import DEFAULT_FAILURES, STRATEGIES, Balancer, make_strategy
 from .budget import RetryBudget, retry_if_budget
 from .ejection import OutlierEjection
-from .errors import InstanceFailure, NoInstanceAvailableError
 from .filters import Filter, by_metadata, by_zone, required, where
 from .hashring import ConsistentHash
 from .source import InstanceSource, StaticInstances

@@ -29,10 +29,9 @@ from tenacity.retry import retry_all
 from ..discovery._checks import DEFAULT_BASE
 from ..discovery.cache import ServiceCache
 from ..discovery.instance import ServiceInstance
-from ..errors import ClosedError, ConfigurationError
+from ..errors import ClosedError, ConfigurationError, InstanceFailure, NoInstanceAvailableError
 from .budget import RetryBudget, retry_if_budget
 from .ejection import OutlierEjection
-from .errors import InstanceFailure, NoInstanceAvailableError
 from .filters import FilterSpec, apply_filters, as_filters
 from .hashring import ConsistentHash
 from .source import InstanceSource

@@ -45,11 +45,10 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 from tenacity.retry import retry_all
 
 from ..discovery.instance import ServiceInstance
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, InstanceFailure, NoInstanceAvailableError
 from .balancer import Balancer, FailureSpec
 from .budget import RetryBudget
 from .ejection import OutlierEjection
-from .errors import InstanceFailure, NoInstanceAvailableError
 from .filters import FilterSpec
 from .strategies import Strategy, StrategyName
 

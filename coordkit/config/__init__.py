@@ -44,10 +44,10 @@ Unreachable store
     one or a new one) the config reads again, and listeners hear only what really changed.
 """
 
+from ..errors import ConfigValidationError
 from .diff import ConfigDiff
 from .files import dump_text, file_format, parse_document, read_file
 from .live import Config
-from .schema import ConfigValidationError
 from .snapshot import Change, ConfigChanges, ConfigSnapshot
 from .values import MARKER, Setting, parse_text, parse_value
 

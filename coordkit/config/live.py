@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ..backends.base import Entry
 from ..core.durations import wait_seconds
-from ..errors import ConfigurationError, OperationTimeoutError
+from ..errors import ConfigurationError, ConfigValidationError, OperationTimeoutError
 from ..names import join, validate_name, validate_path
 from .edits import Edits
 from .files import read_file
 from .follower import Follower
 from .layers import Layers, env_prefix_of
-from .schema import ConfigValidationError, Schema
+from .schema import Schema
 from .snapshot import ConfigChanges, ConfigSnapshot, TypedGetters, changes_between, newly_invalid
 from .store import read_subtree
 from .values import Setting, flat_mapping, unflatten

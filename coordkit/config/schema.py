@@ -29,28 +29,13 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ConfigValidationError
 
-__all__ = ["ConfigValidationError", "Schema", "coerce", "convert"]
+__all__ = ["Schema", "coerce", "convert"]
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 _INSTALL = "pip install 'coordkit[schema]' (pydantic>=2)"
-
-
-class ConfigValidationError(ConfigurationError):
-    """A setting does not fit the schema. ``key`` names it (``""`` when the problem is the
-    whole configuration, e.g. a ``__post_init__`` check) and ``problem`` says what is wrong."""
-
-    def __init__(self, key: str, problem: str, *, app: str = "") -> None:
-        where = f"config {app!r}: " if app else ""
-        super().__init__(f"{where}{key + ': ' if key else ''}{problem}")
-        self.key = key
-        self.problem = problem
-        self.app = app
-
-    def for_app(self, app: str) -> ConfigValidationError:
-        return ConfigValidationError(self.key, self.problem, app=app)
 
 
 def _join(where: str, name: object) -> str:

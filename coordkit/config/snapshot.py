@@ -8,8 +8,8 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar, overload
 
-from ..errors import ConfigurationError, NotFoundError
-from .schema import ConfigValidationError, coerce
+from ..errors import ConfigurationError, ConfigValidationError, NotFoundError
+from .schema import coerce
 from .values import Invalid, Setting, lookup, same_value
 
 __all__ = [

@@ -6,9 +6,9 @@ import copy
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CommitTooLargeError, ConflictError, KeyExistsError
+from ..errors import CommitTooLargeError, ConfigValidationError, ConflictError, KeyExistsError
 from ..names import MAX_COMMIT_OPS
-from .schema import ConfigValidationError, Schema
+from .schema import Schema
 from .snapshot import ConfigSnapshot
 from .store import change_ops
 from .values import encode, unflatten

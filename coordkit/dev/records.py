@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from coordkit.errors import CoordkitError
+from coordkit.errors import DevServerError
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,6 @@ StopOutcome = Literal["stopped", "killed", "gone", "not ours", "not running"]
 _KILL_WAIT = 10.0
 # Servers started by this process: it must collect them once they exit, or they stay zombies.
 _children: dict[int, subprocess.Popen[bytes]] = {}
-
-
-class DevServerError(CoordkitError):
-    """A dev server could not be started, found or stopped; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..errors import DevServerError
 from ..testing._process import ServerError, ServerProcess
 from ..testing._secure import SecureEtcdServer, SecureZooKeeperServer, User
-from .records import DevServer, DevServerError
+from .records import DevServer
 
 __all__ = ["DEV_USER", "connect_environment", "harness", "is_secure", "url_of"]
 

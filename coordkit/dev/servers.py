@@ -41,9 +41,9 @@ from coordkit.testing import (
     zookeeper_classpath,
 )
 
+from ..errors import DevServerError
 from .records import (
     DevServer,
-    DevServerError,
     DownResult,
     StopOutcome,
     adopt,

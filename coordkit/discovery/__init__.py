@@ -4,16 +4,17 @@
 once, ``client.discover(name)`` makes a live :class:`ServiceCache`. The stored layouts
 (Curator's JSON on ZooKeeper, etcd's gRPC naming on etcd) are in :mod:`.formats`;
 :func:`split_endpoint` reads an address as ``host:port`` or ``[v6]:port``; it raises
-:class:`FormatError`, as a stored record that fits no layout does.
+:class:`InstanceFormatError` (also named ``FormatError``), as a stored record that fits no layout does.
 """
 
 from .cache import InstancesListener, RegistryCache, ServiceCache
-from .formats import FormatError, split_endpoint
+from .formats import FormatError, InstanceFormatError, split_endpoint
 from .instance import ServiceInstance
 from .registry import Registration, read_instances, read_services
 
 __all__ = [
     "FormatError",
+    "InstanceFormatError",
     "InstancesListener",
     "Registration",
     "RegistryCache",

@@ -21,7 +21,7 @@ etcd 3.4, which the ``endpoints`` package of 3.5 still parses, ignoring ``Op``):
 ``sslPort`` and ``uriSpec`` are added to ``Metadata`` only when set. Entries written by other
 tools may carry any ``Metadata`` (a string, null); they read as weight 1 without metadata.
 
-In both layouts the key is ``<base>/<service>/<id>``. Decoding raises :class:`FormatError`
+In both layouts the key is ``<base>/<service>/<id>``. Decoding raises :class:`InstanceFormatError`
 for a value that is not a usable instance; the discovery cache skips such entries.
 """
 
@@ -32,13 +32,21 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ..backends.base import Layout
+from ..errors import InstanceFormatError
 from .instance import ServiceInstance
 
-__all__ = ["CURATOR", "ETCD_ENDPOINTS", "FormatError", "InstanceFormat", "format_for", "split_endpoint"]
+__all__ = [
+    "CURATOR",
+    "ETCD_ENDPOINTS",
+    "FormatError",
+    "InstanceFormat",
+    "InstanceFormatError",
+    "format_for",
+    "split_endpoint",
+]
 
 
-class FormatError(ValueError):
-    """A stored value that is not a service instance coordkit can use."""
+FormatError = InstanceFormatError  # its name before it joined coordkit.errors
 
 
 class InstanceFormat(Protocol):
@@ -49,7 +57,7 @@ class InstanceFormat(Protocol):
     def encode(self, instance: ServiceInstance) -> bytes: ...
 
     def decode(self, service: str, key_id: str, value: bytes) -> ServiceInstance:
-        """The instance stored under ``<base>/<service>/<key_id>``; raises FormatError."""
+        """The instance stored under ``<base>/<service>/<key_id>``; raises InstanceFormatError."""
         ...
 
 
@@ -57,9 +65,9 @@ def _load(value: bytes) -> dict[str, Any]:
     try:
         data = json.loads(value)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise FormatError(f"not JSON ({exc})") from None
+        raise InstanceFormatError(f"not JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise FormatError(f"a JSON {type(data).__name__}, not an object")
+        raise InstanceFormatError(f"a JSON {type(data).__name__}, not an object")
     return data
 
 
@@ -71,7 +79,7 @@ def _port(value: Any, what: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise FormatError(f"{what} {value!r} is not a port number")
+        raise InstanceFormatError(f"{what} {value!r} is not a port number")
     return value
 
 
@@ -79,7 +87,7 @@ def _weight(value: Any) -> int:
     if value is None:
         return 1
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FormatError(f"weight {value!r} is not a positive integer")
+        raise InstanceFormatError(f"weight {value!r} is not a positive integer")
     return value
 
 
@@ -132,12 +140,12 @@ class _Curator:
         data = _load(value)
         address = data.get("address")
         if not isinstance(address, str) or not address:
-            raise FormatError("no address")
+            raise InstanceFormatError("no address")
         ssl_port = _port(data.get("sslPort"), "sslPort")
         # Curator allows an instance with only an SSL port; it is still reachable there.
         port = _port(data.get("port"), "port") or ssl_port
         if port is None:
-            raise FormatError("neither port nor sslPort")
+            raise InstanceFormatError("neither port nor sslPort")
         metadata = data.get("metadata")
         payload = data.get("payload")
         if metadata is None and isinstance(payload, dict):
@@ -157,14 +165,14 @@ class _Curator:
 
 
 def split_endpoint(text: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` as ``(host, port)``; raises FormatError."""
+    """``host:port`` or ``[v6]:port`` as ``(host, port)``; raises InstanceFormatError."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise FormatError(f"{text!r} is not host:port")
+        raise InstanceFormatError(f"{text!r} is not host:port")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise FormatError(f"{text!r}: an IPv6 address needs brackets, as in [::1]:80")
+        raise InstanceFormatError(f"{text!r}: an IPv6 address needs brackets, as in [::1]:80")
     number = _port(int(port), "port")
     assert number is not None
     return host, number
@@ -194,10 +202,10 @@ class _EtcdEndpoints:
     def decode(self, service: str, key_id: str, value: bytes) -> ServiceInstance:
         data = _load(value)
         if data.get("Op", 0) != 0:
-            raise FormatError(f"Op {data.get('Op')!r} is not an addition (0)")
+            raise InstanceFormatError(f"Op {data.get('Op')!r} is not an addition (0)")
         addr = data.get("Addr")
         if not isinstance(addr, str):
-            raise FormatError("no Addr")
+            raise InstanceFormatError("no Addr")
         host, port = split_endpoint(addr)
         extra = data.get("Metadata")
         extra = extra if isinstance(extra, dict) else {}

@@ -50,7 +50,7 @@ from ._checks import (
     service_path,
     split_key,
 )
-from .formats import FormatError, InstanceFormat, format_for
+from .formats import InstanceFormat, InstanceFormatError, format_for
 from .instance import ServiceInstance
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def decode_entry(fmt: InstanceFormat, service: str, instance_id: str, entry: Ent
     other tools write under the same paths, and one bad entry must not hide the others."""
     try:
         return fmt.decode(service, instance_id, entry.value)
-    except FormatError as exc:
+    except InstanceFormatError as exc:
         log.warning(
             "coordkit discovery: skipping %s, not a service instance in %s format: %s",
             entry.key,

@@ -9,7 +9,13 @@ import pytest
 
 import coordkit
 from coordkit.discovery import ServiceInstance
-from coordkit.discovery.formats import CURATOR, ETCD_ENDPOINTS, FormatError, format_for, split_endpoint
+from coordkit.discovery.formats import (
+    CURATOR,
+    ETCD_ENDPOINTS,
+    InstanceFormatError,
+    format_for,
+    split_endpoint,
+)
 
 INSTANCE = ServiceInstance(
     name="payment",
@@ -119,14 +125,14 @@ def test_foreign_etcd_endpoints_read_with_defaults() -> None:
     ],
 )
 def test_unusable_values_raise_format_error(fmt: object, value: bytes, reason: str) -> None:
-    with pytest.raises(FormatError, match=reason):
+    with pytest.raises(InstanceFormatError, match=reason):
         fmt.decode("s", "i", value)  # type: ignore[attr-defined]
 
 
 def test_split_endpoint() -> None:
     assert split_endpoint("10.0.0.7:80") == ("10.0.0.7", 80)
     assert split_endpoint("[::1]:80") == ("::1", 80)
-    with pytest.raises(FormatError):
+    with pytest.raises(InstanceFormatError):
         split_endpoint("10.0.0.7")
 
 
