@@ -20,7 +20,7 @@ from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_ty
 
 from ..backends.base import Entry, EventType, WatchEvent
 from ..core.retry import PATIENT, until
-from ..core.session import SessionEvent, SessionState
+from ..core.states import SessionEvent, SessionState
 from ..errors import BackendUnavailableError, ClosedError
 
 if TYPE_CHECKING:

@@ -1,20 +1,6 @@
-"""Session states, listeners and the session manager.
+"""The session manager: one backend session kept alive, reported, and replaced when lost.
 
-A client owns exactly one session at a time. Ephemeral keys, locks, leaderships and
-registrations belong to it. The states, and what a caller may assume in each:
-
-CONNECTED
-    The session is alive and the client heard from the server within the TTL.
-SUSPENDED
-    The client cannot reach the servers. The session *may* survive (if the link comes back
-    within the TTL) but nothing held through it is safe: do not act as owner.
-LOST
-    The session is gone, and with it every ephemeral key. The client declares LOST either
-    when the server says so or, by its own clock, when the TTL has passed since it last
-    heard from the server, even while disconnected. It then opens a new session by itself
-    (a new :attr:`Session.generation`) and reports CONNECTED again.
-CLOSED
-    The owner closed the client. Terminal.
+What each state lets a caller assume is in :mod:`coordkit.core.states`.
 
 Ownership ends by the local monotonic clock at :attr:`Session.valid_until`: when the last
 acknowledged heartbeat was *sent*, plus the granted TTL, minus :attr:`Session.margin`. The
@@ -28,20 +14,18 @@ listener that raises is logged and does not stop the others.
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import queue
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from tenacity import Retrying, retry_if_not_exception_type
 
 from ..backends.base import Backend, ConnectionEvent
 from ..errors import BackendUnavailableError, ClosedError, SessionLostError
 from .retry import NEW_SESSION
+from .states import SessionEvent, SessionListener, SessionState
 
 __all__ = [
     "DEFAULT_MARGIN",
@@ -65,28 +49,6 @@ DEFAULT_MARGIN_RATE = 0.02
 def default_margin(ttl: float) -> float:
     """The margin used when none is given: ``DEFAULT_MARGIN + DEFAULT_MARGIN_RATE * ttl``."""
     return DEFAULT_MARGIN + DEFAULT_MARGIN_RATE * ttl
-
-
-class SessionState(enum.Enum):
-    CONNECTED = "connected"
-    SUSPENDED = "suspended"
-    LOST = "lost"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True)
-class SessionEvent:
-    """A state change. ``generation`` counts sessions: it grows by one with every new
-    session, so a holder can tell whether an event is about the session it holds through."""
-
-    state: SessionState
-    previous: SessionState
-    session_id: int
-    generation: int
-    reason: str = ""
-
-
-SessionListener = Callable[[SessionEvent], None]
 
 
 class Session:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ..backends.base import Entry, WatchEvent
-from ..core.session import SessionEvent, SessionState
+from ..core.states import SessionEvent, SessionState
 from ..core.watch import WatchHandle
 from ._checks import DEFAULT_BASE, check_base, check_service, service_path, split_key
 from .formats import format_for

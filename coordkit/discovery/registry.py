@@ -27,7 +27,7 @@ from tenacity import (
 )
 
 from ..backends.base import Check, Delete, Entry, Op, Put
-from ..core.session import SessionEvent, SessionState
+from ..core.states import SessionEvent, SessionState
 from ..errors import (
     BackendUnavailableError,
     ClosedError,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from tenacity import Retrying, retry_if_exception_type
 
 from ..core.retry import PATIENT, until
-from ..core.session import SessionEvent, SessionState
+from ..core.states import SessionEvent, SessionState
 from ..errors import BackendUnavailableError, CoordkitError
 
 if TYPE_CHECKING:

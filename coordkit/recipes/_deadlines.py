@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..backends.base import Watch, WatchCallback
-from ..core.session import SessionState
+from ..core.states import SessionState
 from ..errors import BackendUnavailableError
 
 if TYPE_CHECKING:
