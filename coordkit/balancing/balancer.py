@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar, cast
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from tenacity.retry import retry_all
 
+from ..core.retry import AT_ONCE
 from ..discovery._checks import DEFAULT_BASE
 from ..discovery.cache import ServiceCache
 from ..discovery.instance import ServiceInstance
@@ -120,7 +121,7 @@ class Balancer:
         self._is_failure = _failure_predicate(failure)
         self._retry = retry or Retrying(
             stop=stop_after_attempt(3),
-            wait=wait_none(),
+            wait=AT_ONCE,  # the next attempt picks another instance
             retry=retry_if_exception(self._is_failure),
             reraise=True,
         )

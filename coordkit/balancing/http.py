@@ -41,9 +41,10 @@ except ImportError as exc:  # the optional extra is not installed
     raise ImportError(
         "coordkit.balancing.http needs the 'requests' package; install it with pip install 'coordkit[http]'"
     ) from exc
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from tenacity.retry import retry_all
 
+from ..core.retry import AT_ONCE
 from ..discovery.instance import ServiceInstance
 from ..errors import ConfigurationError, InstanceFailure, NoInstanceAvailableError
 from .balancer import Balancer, FailureSpec
@@ -156,7 +157,7 @@ class BalancingAdapter(HTTPAdapter):
         )
         self._resolve = resolve
         self._host_header = host_header
-        self._retry = retry or Retrying(stop=stop_after_attempt(3), wait=wait_none(), reraise=True)
+        self._retry = retry or Retrying(stop=stop_after_attempt(3), wait=AT_ONCE, reraise=True)
         self._retry_methods = frozenset(m.upper() for m in retry_methods)
         self._retry_statuses = frozenset(retry_statuses)
         self._key = key

@@ -15,6 +15,8 @@ Waits (all jittered, so that many clients failing together do not retry in step)
   every owner of the client waits for it.
 - :data:`POLL`: a fixed 50 ms. Waiting for a condition that no event announces (a local
   server's first answer).
+- :data:`AT_ONCE`: no pause. A retry that goes elsewhere: the balancer's next attempt picks
+  another instance, so waiting would only add latency.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tenacity import RetryCallState, wait_fixed, wait_random_exponential
+from tenacity import RetryCallState, wait_fixed, wait_none, wait_random_exponential
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-__all__ = ["NEW_SESSION", "PATIENT", "POLL", "QUICK", "by_deadline", "until"]
+__all__ = ["AT_ONCE", "NEW_SESSION", "PATIENT", "POLL", "QUICK", "by_deadline", "until"]
 
 QUICK: wait_base = wait_random_exponential(multiplier=0.02, max=0.5)
 PATIENT: wait_base = wait_random_exponential(multiplier=0.05, max=2.0)
 NEW_SESSION: wait_base = wait_random_exponential(multiplier=0.05, max=1.0)
 POLL: wait_base = wait_fixed(0.05)
+AT_ONCE: wait_base = wait_none()
 
 
 class until(stop_base):  # noqa: N801 - a tenacity policy, named like tenacity's own

@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import Retrying, retry_if_result, stop_after_delay
 
+from coordkit.core.retry import POLL
 from coordkit.errors import DevServerError
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     """Poll ``condition`` every 50 ms until it is true (True) or ``timeout`` passes (False)."""
     retrying = Retrying(
         stop=stop_after_delay(timeout),
-        wait=wait_fixed(0.05),
+        wait=POLL,
         retry=retry_if_result(lambda done: not done),
         retry_error_callback=lambda _: False,
     )

@@ -23,10 +23,10 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_delay,
-    wait_random_exponential,
 )
 
 from ..backends.base import Check, Delete, Entry, Op, Put
+from ..core.retry import PATIENT, QUICK
 from ..core.states import SessionEvent, SessionState
 from ..errors import (
     BackendUnavailableError,
@@ -270,7 +270,7 @@ class Registration:
     def _retrying(self, fn: Any, stop: Any) -> Any:
         retrying = Retrying(
             stop=stop,
-            wait=wait_random_exponential(multiplier=0.02, max=0.5),
+            wait=QUICK,  # the registering caller waits for this write
             retry=retry_if_exception_type((*_TRANSIENT, _Vanished)),
             reraise=True,
         )
@@ -364,7 +364,7 @@ class Registration:
 
         retrying = Retrying(
             stop=give_up,
-            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+            wait=PATIENT,  # background: re-registering waits out an outage
             retry=retry_if_exception_type((*_TRANSIENT, _Vanished, KeyExistsError)),
             reraise=True,
         )
