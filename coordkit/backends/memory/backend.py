@@ -1,0 +1,206 @@
+"""The in-process backend behind ``memory://``.
+
+A product feature for users' unit tests and examples: the same semantics as the real
+backends (sessions with a TTL, ephemeral keys, versions, revisions, atomic commits,
+ordered watches), run by the same conformance suite. Clients that connect to the same
+``memory://<store>`` in one process share a store. Names are paths from the namespace
+root, as on ZooKeeper, in a flat keyspace, as on etcd (no implicit parent keys).
+
+Fault injection for tests: :meth:`MemoryBackend.set_reachable` makes this client's
+heartbeats and operations fail as if the network were down, and
+:meth:`MemoryStore.expire` ends a session as the server would after its TTL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from ...errors import (
+    BackendUnavailableError,
+    ClosedError,
+    ConfigurationError,
+)
+from ...names import KeyMapper
+from ..base import (
+    LEASE_CONTENDER,
+    Capabilities,
+    Check,
+    ConnectionEvent,
+    ConnectionSink,
+    Delete,
+    Entry,
+    Layout,
+    Op,
+    Put,
+    ServerInfo,
+    Watch,
+    WatchCallback,
+    WatchEvent,
+)
+from ..keyvalue_queue import KeyValueQueue
+from .store import MemoryStore, get_store
+
+__all__ = ["MemoryBackend"]
+
+log = logging.getLogger(__name__)
+
+
+class MemoryBackend(KeyValueQueue):
+    """A client of one :class:`MemoryStore`."""
+
+    kind = "memory"
+    capabilities = Capabilities(
+        atomic_subtree_reads=True,
+        stored_parents=False,
+        layout=Layout.CURATOR,
+        contender_names=LEASE_CONTENDER,
+        in_process=True,
+    )
+
+    def __init__(self, store: str, namespace: str, *, options: dict[str, object]) -> None:
+        self._store = get_store(store)
+        self._keys = KeyMapper("path", namespace)
+        self._sid = 0
+        self._ttl = 0.0
+        self._reachable = True
+        self._closed = False
+        self._sink: ConnectionSink | None = None
+        self._attempts: dict[str, str] = {}
+
+    @property
+    def store(self) -> MemoryStore:
+        return self._store
+
+    def canonical(self, name: str) -> str:
+        return self._keys.to_key(name)
+
+    def set_reachable(self, reachable: bool) -> None:
+        """Simulate a network partition between this client and its store."""
+        self._reachable = reachable
+        if self._sink is not None:
+            self._sink(ConnectionEvent.RECONNECTED if reachable else ConnectionEvent.DISCONNECTED)
+
+    def _ready(self) -> None:
+        if self._closed:
+            raise ClosedError("the memory backend is closed")
+        if not self._reachable:
+            raise BackendUnavailableError(f"memory://{self._store.name} is unreachable (simulated)")
+
+    # session -----------------------------------------------------------------------
+    def connect(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
+        self._ready()
+        self._sink, self._ttl = sink, ttl
+        self._sid = self._store.open_session(ttl)
+
+    @property
+    def session_id(self) -> int:
+        return self._sid
+
+    @property
+    def session_ttl(self) -> float:
+        return self._ttl
+
+    def keepalive(self, timeout: float) -> None:
+        self._ready()
+        self._store.refresh(self._sid)
+
+    def new_session(self, timeout: float) -> int:
+        self._ready()
+        self._store.expire(self._sid)
+        self._sid = self._store.open_session(self._ttl)
+        return self._sid
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._store.expire(self._sid)
+
+    def server_info(self, timeout: float) -> ServerInfo:
+        self._ready()
+        return ServerInfo(
+            "memory",
+            [f"memory://{self._store.name}"],
+            version="in-process",
+            details={"revision": self._store.revision},
+        )
+
+    # keys --------------------------------------------------------------------------
+    def _entry(self, entry: Entry | None) -> Entry | None:
+        if entry is None:
+            return None
+        return Entry(
+            self._keys.to_name(entry.key),
+            entry.value,
+            entry.version,
+            entry.create_revision,
+            entry.mod_revision,
+            entry.lease,
+        )
+
+    def _op(self, op: Op) -> Op:
+        key = self._keys.to_key(op.key)
+        if isinstance(op, Put):
+            return Put(key, op.value, op.version, op.create, op.ephemeral)
+        if isinstance(op, Delete):
+            return Delete(key, op.version)
+        return Check(key, op.version, op.create_revision)
+
+    def get(self, key: str) -> Entry | None:
+        self._ready()
+        return self._entry(self._store.get(self._keys.to_key(key)))
+
+    def put(self, op: Put) -> Entry:
+        result = self.commit([op])[0]
+        assert result is not None
+        return result
+
+    def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
+        self._ready()
+        full = self._keys.to_key(key)
+        if version is not None:
+            self._store.commit([Delete(full, version)], self._sid)
+            return True
+        keys = [full]
+        if recursive:
+            keys += [e.key for e in self._store.range(self._keys.prefix_of(key))[0]]
+        return self._store.delete_range(keys) > 0
+
+    def children(self, path: str) -> list[str]:
+        self._ready()
+        prefix = self._keys.prefix_of(path)
+        entries, _ = self._store.range(prefix)
+        return sorted({e.key[len(prefix) :].split("/", 1)[0] for e in entries})
+
+    def tree(self, path: str) -> tuple[list[Entry], int]:
+        self._ready()
+        entries, revision = self._store.range(self._keys.prefix_of(path))
+        return [e for e in map(self._entry, entries) if e is not None], revision
+
+    def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
+        self._ready()
+        return [self._entry(e) for e in self._store.commit([self._op(o) for o in ops], self._sid)]
+
+    def watch(
+        self,
+        key: str,
+        callback: WatchCallback,
+        *,
+        prefix: bool,
+        start_revision: int | None = None,
+        timeout: float | None = None,
+    ) -> Watch:
+        self._ready()  # in-process: never waits, so ``timeout`` has nothing to bound
+        if start_revision is not None:
+            raise ConfigurationError(
+                "the memory backend keeps no history: watch from now (start_revision=None)"
+            )
+
+        def translate(event: WatchEvent) -> None:
+            callback(
+                WatchEvent(
+                    event.type, self._keys.to_name(event.key), self._entry(event.entry), event.revision
+                )
+            )
+
+        return self._store.add_watch(self._keys.to_key(key), prefix, translate)
