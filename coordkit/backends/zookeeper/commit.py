@@ -16,7 +16,6 @@ by an ephemeral key in the same multi).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -28,38 +27,15 @@ from kazoo.protocol.states import ZnodeStat
 from ...errors import ConfigurationError, ConflictError, KeyExistsError, VersionConflictError
 from ..base import Check, Delete, Entry, Op, Put
 from .errors import TRANSLATED
-from .read import PARENT_MARK, Levels, is_parent, to_entry, wait
+from .parents import missing_parents, prune_parents
+from .read import PARENT_MARK, is_parent, to_entry, wait
 
-__all__ = ["check_put", "delete_levels", "make_parents", "missing_parents", "prune_parents", "run_commit"]
+__all__ = ["check_put", "run_commit"]
 
 log = logging.getLogger(__name__)
 _Read = tuple[bytes, ZnodeStat] | None  # a node's data and stat, None if there is none
 MAX_VALUE_BYTES = 1024 * 1024 - 4096  # past jute.maxbuffer (1 MiB) ZooKeeper drops the connection
 _FOLLOWERS = (ke.RolledBackError, ke.RuntimeInconsistency)  # results of the ops that did not fail
-
-
-def missing_parents(client: KazooClient, paths: Sequence[str], deadline: float) -> list[str]:
-    """Ancestors of ``paths`` that do not exist, parents before children (one round trip)."""
-    ancestors: set[str] = set()
-    for path in paths:
-        parts = path.strip("/").split("/")[:-1]
-        ancestors.update("/" + "/".join(parts[: i + 1]) for i in range(len(parts)))
-    ordered = sorted(ancestors, key=lambda p: (p.count("/"), p))
-    probes = [client.exists_async(p) for p in ordered]
-    return [p for p, probe in zip(ordered, probes, strict=True) if wait(probe, deadline) is None]
-
-
-def make_parents(client: KazooClient, path: str, deadline: float) -> None:
-    """Make sure ``path`` and its ancestors exist, creating the missing ones as implicit
-    parents (kazoo's ``ensure_path`` would create them as empty nodes, which are keys): one
-    pipelined round trip, as ZooKeeper applies the creates in order, parents first. Raises
-    kazoo's exceptions, except NodeExistsError: a node that exists already, key or not, is
-    left as it is."""
-    parts = path.strip("/").split("/")
-    sent = [client.create_async("/" + "/".join(parts[: i + 1]), PARENT_MARK) for i in range(len(parts))]
-    for result in sent:
-        with contextlib.suppress(ke.NodeExistsError):
-            wait(result, deadline)
 
 
 def run_commit(
@@ -321,29 +297,6 @@ def _implicit_parent_met(
     return True
 
 
-def prune_parents(client: KazooClient, paths: Sequence[str], deadline: float) -> None:
-    """Remove the implicit parents of ``paths`` left without children, deepest first. Each
-    removal is pinned to the version read and refused by ZooKeeper if a child appeared, so it
-    can never remove a key or a parent in use. Best effort: a failure leaves an empty implicit
-    parent, which reads as absent."""
-    seen: set[str] = set()
-    for path in paths:
-        parent = path.rsplit("/", 1)[0]
-        while parent and parent not in seen:
-            seen.add(parent)
-            try:
-                data, stat = wait(client.get_async(parent), deadline)
-                if not is_parent(data) or stat.numChildren:
-                    break
-                wait(client.delete_async(parent, version=stat.version), deadline)
-            except (ke.NoNodeError, ke.NotEmptyError, ke.BadVersionError):
-                break
-            except TRANSLATED as exc:
-                log.debug("coordkit: could not remove the empty parent %s: %r", parent, exc)
-                return
-            parent = parent.rsplit("/", 1)[0]
-
-
 def _absent_deletes(client: KazooClient, ops: Sequence[tuple[str, Op]], deadline: float) -> set[int]:
     """The deletes without version whose key is absent now (one pipelined round trip)."""
     plain = [i for i, (_, op) in enumerate(ops) if isinstance(op, Delete) and op.version is None]
@@ -408,13 +361,3 @@ def check_put(op: Put) -> None:
         )
     if op.create and op.version is not None:
         raise ConfigurationError(f"put of {op.key}: create=True and version= exclude each other")
-
-
-def delete_levels(client: KazooClient, levels: Levels, deadline: float) -> None:
-    """Delete a tree read by ``read_levels``, deepest level first, each level pipelined.
-    Nodes already gone are fine; one that gained children is left for the caller's retry."""
-    for level in reversed(levels):
-        sent = [client.delete_async(path) for path, _ in level]
-        for result in sent:
-            with contextlib.suppress(ke.NoNodeError, ke.NotEmptyError):
-                wait(result, deadline)

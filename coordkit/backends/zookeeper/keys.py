@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from ...errors import ConfigurationError, KeyExistsError, NotEmptyError, NotFoundError, VersionConflictError
 from ..base import Check, Delete, Entry, Op, Put
-from .commit import check_put, delete_levels, prune_parents, run_commit
+from .commit import check_put, run_commit
+from .parents import delete_levels, prune_parents
 from .queue import ContenderQueues
 from .read import get_entry, held_parent, is_parent, list_children, read_levels, read_tree, to_entry, wait
 

@@ -47,8 +47,8 @@ from kazoo.protocol.states import EventType, ZnodeStat
 
 from ..contender_queue import Contender, QueueView
 from .calls import ClientCalls
-from .commit import make_parents
 from .errors import TRANSLATED
+from .parents import make_parents
 from .read import child_path, wait
 
 __all__ = [
