@@ -200,6 +200,12 @@ class Store:
         except ConflictError:
             holder = self._call(lambda: self._backend.get(fence_key), idempotent=True)
             if holder is None or holder.create_revision != token:
+                # The store has proved the holding over (e.g. its lease revoked by a server
+                # while the session still looked alive): the holder must stop believing now,
+                # not at its next heartbeat. Optional, so that users' own fences still fit.
+                refused = getattr(fence, "fence_refused", None)
+                if callable(refused):
+                    refused(token)
                 raise OwnershipError(
                     f"write to {op.key} refused: the fence {fence_key} (token {token}) is no longer held"
                 ) from None
