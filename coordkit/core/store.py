@@ -179,7 +179,8 @@ class Store:
 
         ``fence``: a held lock, semaphore or election; the write commits only if it is still
         held (one transaction with a check on the holder's contender key), else
-        OwnershipError and nothing is written. A stale holder cannot write.
+        OwnershipError and nothing is written. A stale holder cannot write; when the store
+        says the contender is gone, the holding has ended there and then (``lost`` is set).
         """
         if create and version is not None:
             raise ConfigurationError("put() takes create=True or version=N, not both")
