@@ -99,7 +99,7 @@ def test_ownership_ends_at_the_clock_deadline_before_the_server_can_expire_it(ou
 
 
 def test_a_refused_fenced_write_ends_the_holding_at_once(outage: Outage) -> None:
-    # A server can remove a live holder's contender (etcd < 3.4.28 / 3.5.11: a resumed stale
+    # A server can remove a live holder's contender (etcd 3.4.23 and 3.5.1: a resumed stale
     # leader revokes leases that the new leader kept alive, etcd-io/etcd#15247); the holder's
     # session looks fine until its next heartbeat. The refused write proves the holding over.
     holder = outage.connect(ttl=8)
