@@ -179,7 +179,8 @@ class Store:
 
         ``fence``: a held lock, semaphore or election; the write commits only if it is still
         held (one transaction with a check on the holder's contender key), else
-        OwnershipError and nothing is written. A stale holder cannot write.
+        OwnershipError and nothing is written. A stale holder cannot write; when the store
+        says the contender is gone, the holding has ended there and then (``lost`` is set).
         """
         if create and version is not None:
             raise ConfigurationError("put() takes create=True or version=N, not both")
@@ -200,6 +201,12 @@ class Store:
         except ConflictError:
             holder = self._call(lambda: self._backend.get(fence_key), idempotent=True)
             if holder is None or holder.create_revision != token:
+                # The store has proved the holding over (e.g. its lease revoked by a server
+                # while the session still looked alive): the holder must stop believing now,
+                # not at its next heartbeat. Optional, so that users' own fences still fit.
+                refused = getattr(fence, "fence_refused", None)
+                if callable(refused):
+                    refused(token)
                 raise OwnershipError(
                     f"write to {op.key} refused: the fence {fence_key} (token {token}) is no longer held"
                 ) from None

@@ -116,6 +116,17 @@ class Contention:
             return
         self._lose(event.state, f"session {event.state.value}: {event.reason}")
 
+    def contender_gone(self, token: int) -> None:
+        """The store answered that our contender of ``token`` is gone (revoked with its lease,
+        deleted by an operator): a proof, so the holding ends now rather than when the session
+        next hears from the servers. Ignored for another token (a holding since then)."""
+        mine = self.mine
+        if mine is None or mine.create_revision != token:
+            return
+        self._lose(
+            SessionState.CONNECTED, f"the store no longer has the contender {mine.key} (token {token})"
+        )
+
     def _lose(self, state: SessionState, reason: str) -> None:
         """End a holding once (whichever thread sees it first): set ``lost``, run the callbacks."""
         with self._mutex:

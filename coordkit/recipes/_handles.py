@@ -71,6 +71,12 @@ class Held:
             raise OwnershipError(f"{self._contention.what} {self.name} is not held: cannot fence with it")
         return mine.key, mine.create_revision
 
+    def fence_refused(self, token: int) -> None:
+        """Told by a guarded write that the store no longer has the contender of the holding
+        under ``token``: that holding is over whatever the session says, so it ends now
+        (``lost`` set, callbacks run). A later holding of this handle (another token) is kept."""
+        self._contention.contender_gone(token)
+
 
 class Acquirable(Held):
     """``with handle:`` for locks and semaphores: acquire (raising OwnershipError if it

@@ -309,4 +309,6 @@ def test_fenced_write_with_a_curator_node(client: coordkit.Client, kz: KazooClie
     with pytest.raises(OwnershipError, match="no longer held"):
         client.put("/orders/1", "stale", fence=lock)
     assert kz.get("/orders/1")[0] == b"paid"
-    lock.release()  # the node is gone already: nothing to delete, nothing to complain about
+    assert not lock.is_held and lock.lost.is_set()  # the refusal proved the holding over
+    with pytest.raises(OwnershipError, match="lost before release"):
+        lock.release()  # as after any loss: work done since may have overlapped another holder

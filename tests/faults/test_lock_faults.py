@@ -96,3 +96,27 @@ def test_ownership_ends_at_the_clock_deadline_before_the_server_can_expire_it(ou
     assert told.wait(DEADLINE)
     assert told_at[0] - deadline < session.ttl / 2  # the callbacks too, by the heartbeat's wake-up
     outage.heal()
+
+
+def test_a_refused_fenced_write_ends_the_holding_at_once(outage: Outage) -> None:
+    # A server can remove a live holder's contender (etcd 3.4.23 and 3.5.1: a resumed stale
+    # leader revokes leases that the new leader kept alive, etcd-io/etcd#15247); the holder's
+    # session looks fine until its next heartbeat. The refused write proves the holding over.
+    holder = outage.connect(ttl=8)
+    operator = outage.connect(ttl=8)
+    lock = holder.lock("orders")
+    reasons: list[str] = []
+    lock.on_lost(reasons.append)
+    assert lock.acquire()
+    key, token = lock.fence_check()
+    assert operator.delete(key)  # the contender vanishes behind the holder's back
+    assert lock.is_held  # nothing has told the holder yet: the session is CONNECTED
+    with pytest.raises(coordkit.OwnershipError, match="no longer held"):
+        holder.put("/counter", "1", fence=lock)
+    assert not lock.is_held and lock.token is None and lock.lost.is_set()
+    assert reasons and str(token) in reasons[0]
+    with pytest.raises(coordkit.OwnershipError, match="lost before release"):
+        lock.release()
+    assert lock.acquire(timeout=DEADLINE)  # the handle works again, with a newer token
+    assert lock.is_held and (lock.token or 0) > token
+    lock.release()

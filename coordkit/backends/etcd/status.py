@@ -20,7 +20,8 @@ def server_info(conn: EtcdConnection, timeout: float) -> ServerInfo:
     def status(stubs: Stubs, remaining: float) -> Any:
         return stubs.maintenance.Status(etcdrpc.StatusRequest(), **stubs.args(remaining))
 
-    answers = dict(zip(conn.endpoints, conn.each("server status", status, timeout)))
+    # One answer per endpoint, by construction: a mismatch is a bug to raise, not to truncate.
+    answers = dict(zip(conn.endpoints, conn.each("server status", status, timeout), strict=True))
     unreachable = explain(
         {e: str(a) for e, a in answers.items() if isinstance(a, CoordkitError)}, "etcd", min(1.0, timeout / 4)
     )

@@ -21,6 +21,7 @@ as synthesized events at the read's revision, and resume from the next revision.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -128,10 +129,10 @@ class EtcdWatch(Watch):
         if call is not None:
             call.cancel()
         if handoff is not None:
-            try:
-                handoff.put_nowait(_STOP)  # wakes the watch thread even if gRPC never does
-            except queue.Full:
-                pass  # the watch thread takes what is there, then sees the cancel
+            # Wakes the watch thread even if gRPC never does; when the hand-off is full, the
+            # watch thread takes what is there, then sees the cancel.
+            with contextlib.suppress(queue.Full):
+                handoff.put_nowait(_STOP)
         self._on_cancel(self)
 
     # --- the thread ----------------------------------------------------------------
@@ -176,17 +177,18 @@ class EtcdWatch(Watch):
             raise ClosedError(f"the etcd backend was closed under {self._what}") from exc
         with self._lock:
             self._call, self._handoff = call, handoff
-        if self._cancelled.is_set():
-            call.cancel()  # cancel() ran before it could see this stream
-            return
-        threading.Thread(
-            target=self._read_stream,
-            args=(call, handoff, over),
-            daemon=True,
-            name=f"coordkit-etcd-{self._what}-reader",
-        ).start()
         established = False
         try:
+            # Every way out from here goes through the finally: it lets gRPC's request thread
+            # go (``over``), which would otherwise wait in _requests for ever.
+            if self._cancelled.is_set():
+                return  # cancel() ran before it could see this stream: the finally cuts it
+            threading.Thread(
+                target=self._read_stream,
+                args=(call, handoff, over),
+                daemon=True,
+                name=f"coordkit-etcd-{self._what}-reader",
+            ).start()
             while True:
                 item = handoff.get(timeout=None if established else self._setup_bound)
                 if item is _STOP:
