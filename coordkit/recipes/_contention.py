@@ -22,15 +22,11 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
-
-from tenacity import Retrying, retry_if_exception_type
 
 from ..backends.base import EventType, Watch, WatchEvent
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
-from ..core.retry import QUICK, by_deadline
 from ..core.session import Session, SessionEvent, SessionState
 from ..errors import (
     BackendUnavailableError,
@@ -40,8 +36,9 @@ from ..errors import (
 )
 from ..names import recipe_name
 from ._cleanup import when_connected
-from ._deadlines import call_time, remaining_time, take, watch_within
-from ._loss import LossEvent
+from ._deadlines import call_time, remaining_time, settle, take, watch_within
+from ._join import join_again, unconfirmed_remover
+from ._loss import LossEvent, LostCallback
 from ._policy import Policy
 
 if TYPE_CHECKING:
@@ -50,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["Contention", "LostCallback"]
 
 log = logging.getLogger(__name__)
-LostCallback = Callable[[str], None]
 
 
 class Contention:
@@ -81,9 +77,7 @@ class Contention:
         self.mine: Contender | None = None
         self.generation = 0
         self.held = False
-        self.lost: threading.Event = LossEvent(self)
-        self.lost_reason = ""
-        self._callbacks: list[LostCallback] = []
+        self.lost = LossEvent(self, policy.what)
 
     @property
     def session(self) -> Session:
@@ -103,9 +97,12 @@ class Contention:
         return False
 
     # --- loss ---------------------------------------------------------------------------
+    @property
+    def lost_reason(self) -> str:
+        return self.lost.reason
+
     def on_lost(self, callback: LostCallback) -> None:
-        with self._mutex:
-            self._callbacks.append(callback)
+        self.lost.on_lost(callback)
 
     def _on_session(self, event: SessionEvent) -> None:
         self._wake.set()  # a waiter re-examines its situation after any change
@@ -145,19 +142,7 @@ class Contention:
                 f"stale contender {mine.key}",
             )
         self._drop_guard()  # other handles of this client may contend again
-        self._declare_lost(reason)
-
-    def _declare_lost(self, reason: str) -> None:
-        self.lost_reason = reason
-        self.lost.set()
-        log.warning("coordkit %s %s lost: %s", self.what, self.path, reason)
-        with self._mutex:
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            try:
-                callback(reason)
-            except Exception:
-                log.exception("coordkit %s loss callback failed", self.what)
+        self.lost.declare(self.path, reason)
 
     def _drop_guard(self) -> None:
         with self._mutex:
@@ -276,60 +261,35 @@ class Contention:
     def _rejoin(
         self, value: bytes, attempt: str, deadline: float | None, first: CoordkitError
     ) -> QueueView | Literal[False] | None:
-        """Retry a join whose first try was not confirmed, with the same attempt id, so that a
-        join applied but not answered finds its contender instead of queueing a ghost ahead of
-        itself. False: the deadline passed (any ghost is removed once the session is back);
-        None: the session was replaced."""
-        log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, first)
-        retrying = Retrying(
-            retry=retry_if_exception_type((BackendUnavailableError, SessionLostError)),
-            wait=QUICK,
-            stop=by_deadline(deadline),
-            reraise=True,
+        """The join ``attempt`` retried until confirmed (see :mod:`._join`); if it is given
+        up, what it may have left is removed once the session is back."""
+        joined = join_again(
+            self.client,
+            self.path,
+            value,
+            unique=self.policy.unique,
+            attempt=attempt,
+            deadline=deadline,
+            calls_by=self._calls_by,
+            settle=lambda deadline: settle(self.session, self.generation, deadline),
+            first=first,
         )
-        try:
-            for try_ in retrying:
-                with try_:
-                    settled = self._settle(deadline)
-                    if settled is None:
-                        return None
-                    if settled is False:
-                        break
-                    return self.client.backend.queue_join(
-                        self.path,
-                        value,
-                        unique=self.policy.unique,
-                        attempt=attempt,
-                        timeout=call_time(self._calls_by),
-                    )
-        except (BackendUnavailableError, SessionLostError):
-            pass
-        self._abandon(attempt)
-        return False
+        if joined is False:
+            self._abandon(attempt)
+        return joined
 
     def _abandon(self, attempt: str) -> None:
-        """A join given up unconfirmed may have created a contender: remove it once the
-        session is back. The client-wide guard stays taken until then, so that no other
-        handle of this client joins the same queue meanwhile and is mistaken for it."""
-        marks = (attempt, attempt[:12], str(uuid.UUID(hex=attempt)))
-        backend, path = self.client.backend, self.path
-
-        def remove() -> None:
-            for contender in backend.queue_list(path)[0]:
-                last = contender.key.rsplit("/", 1)[-1]
-                if any(m in last for m in marks) or (
-                    not self.policy.unique and last == f"{self.client.session.session_id:x}"
-                ):
-                    backend.queue_leave(contender)
-
+        """The client-wide guard stays taken until the unconfirmed contender is removed, so
+        that no other handle of this client joins the same queue meanwhile and is mistaken
+        for it."""
         with self._mutex:
             guard_moves, self._guard_held = self._guard_held, False
         guard = self._guard if guard_moves else None
         when_connected(
             self.client,
             self.generation,
-            remove,
-            f"an unconfirmed contender under {path}",
+            unconfirmed_remover(self.client, self.path, attempt, unique=self.policy.unique),
+            f"an unconfirmed contender under {self.path}",
             done=guard.release if guard is not None else None,
         )
 
@@ -340,7 +300,7 @@ class Contention:
     def _wait_admitted(self, view: QueueView, wait: bool, deadline: float | None) -> bool | None:
         """True admitted, False gave up, None: our contender is gone, join again."""
         while True:
-            settled = self._settle(deadline)
+            settled = settle(self.session, self.generation, deadline)
             if settled is not True:
                 return settled
             if view.position < 0:
@@ -349,8 +309,7 @@ class Contention:
                 with self._mutex:
                     if self.session.is_current(self.generation):
                         self.held = True
-                        self.lost.clear()
-                        self.lost_reason = ""
+                        self.lost.reset()
                         return True
                 continue  # the session changed meanwhile: settle again
             remaining = remaining_time(deadline)
@@ -365,21 +324,6 @@ class Contention:
             except BackendUnavailableError:
                 continue  # SUSPENDED: settle, keeping our place
             view = QueueView(view.mine, contenders, revision)
-
-    def _settle(self, deadline: float | None) -> bool | None:
-        """Wait out a SUSPENDED session. True: our session is CONNECTED; None: it was
-        replaced (join again); False: the deadline passed while suspended."""
-        session = self.session
-        while not session.is_current(self.generation):
-            if session.generation != self.generation or session.state is SessionState.LOST:
-                return None
-            session.ensure_usable()
-            connected = session.wait_for(
-                SessionState.CONNECTED, remaining_time(deadline) if deadline else 1.0
-            )
-            if not connected and deadline is not None and time.monotonic() >= deadline:
-                return False
-        return True
 
     def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
         if self.policy.slots > 1:
@@ -443,12 +387,8 @@ class Contention:
         try:
             self.client.backend.queue_leave(mine, timeout=call_time(self._calls_by))
         except BackendUnavailableError as exc:
-            log.warning(
-                "coordkit %s %s: removal not confirmed (%s); retrying when reconnected",
-                self.what,
-                self.path,
-                exc,
-            )
+            why = f"removal not confirmed ({exc}); retrying when reconnected"
+            log.warning("coordkit %s %s: %s", self.what, self.path, why)
             when_connected(
                 self.client,
                 self.generation,

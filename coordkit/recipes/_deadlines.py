@@ -13,9 +13,10 @@ from ..core.states import SessionState
 from ..errors import BackendUnavailableError
 
 if TYPE_CHECKING:
+    from ..core.session import Session
     from ..core.store import Store
 
-__all__ = ["MIN_CALL_TIME", "call_time", "remaining_time", "take", "watch_within"]
+__all__ = ["MIN_CALL_TIME", "call_time", "remaining_time", "settle", "take", "watch_within"]
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +64,16 @@ def watch_within(
                 log.info("coordkit: cannot watch the queue %s (%s)", path, exc)
                 return None
             client.session.wait_for(SessionState.CONNECTED, remaining_time(deadline))
+
+
+def settle(session: Session, generation: int, deadline: float | None) -> bool | None:
+    """Wait out a SUSPENDED session. True: session ``generation`` is CONNECTED; None: it was
+    replaced (join again); False: the deadline passed while suspended."""
+    while not session.is_current(generation):
+        if session.generation != generation or session.state is SessionState.LOST:
+            return None
+        session.ensure_usable()
+        connected = session.wait_for(SessionState.CONNECTED, remaining_time(deadline) if deadline else 1.0)
+        if not connected and deadline is not None and time.monotonic() >= deadline:
+            return False
+    return True

@@ -1,15 +1,21 @@
-"""The ``lost`` event of a held lock, semaphore or leadership, answering by the clock."""
+"""The ``lost`` event of a held lock, semaphore or leadership, answering by the clock, and
+the callbacks that a declared loss runs."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..core.session import Session
 
-__all__ = ["LossEvent", "Ownership"]
+__all__ = ["LossEvent", "LostCallback", "Ownership"]
+
+log = logging.getLogger("coordkit.recipes._contention")  # where loss warnings were always logged
+LostCallback = Callable[[str], None]
 
 
 class Ownership(Protocol):
@@ -28,11 +34,40 @@ class LossEvent(threading.Event):
     """A ``threading.Event`` set when ownership is lost, which also answers by the clock:
     ``is_set()`` is True as soon as ownership has ended (the session's deadline passed, or
     its state says so), before the listener that calls ``set()`` has run, and ``wait()``
-    returns at the deadline, not when a thread gets around to noticing it."""
+    returns at the deadline, not when a thread gets around to noticing it.
 
-    def __init__(self, contention: Ownership) -> None:
+    :meth:`declare` sets it with a reason and runs the callbacks given to :meth:`on_lost`, in
+    order; a callback that raises is logged and does not stop the others."""
+
+    def __init__(self, contention: Ownership, what: str) -> None:
         super().__init__()
         self._contention = contention
+        self._what = what
+        self.reason = ""
+        self._callbacks: list[LostCallback] = []
+        self._callbacks_lock = threading.Lock()
+
+    def on_lost(self, callback: LostCallback) -> None:
+        with self._callbacks_lock:
+            self._callbacks.append(callback)
+
+    def declare(self, path: str, reason: str) -> None:
+        """Ownership of ``path`` ended for ``reason``: set the event, tell the callbacks."""
+        self.reason = reason
+        self.set()
+        log.warning("coordkit %s %s lost: %s", self._what, path, reason)
+        with self._callbacks_lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback(reason)
+            except Exception:
+                log.exception("coordkit %s loss callback failed", self._what)
+
+    def reset(self) -> None:
+        """A new holding begins: not lost, no reason (the callbacks stay)."""
+        self.clear()
+        self.reason = ""
 
     def is_set(self) -> bool:
         held = self._contention

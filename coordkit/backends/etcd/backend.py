@@ -11,7 +11,8 @@ Every write is one round trip: a transaction that compares the op's condition an
 asking for the key's previous state, from which the new entry follows (or, when a compare
 fails, reads the involved keys so the error can say which condition failed and why).
 Every call has a deadline of ``operation_timeout`` seconds and fails over to the next
-endpoint (see :mod:`.conn`). The contender queues (locks, elections) are in :mod:`.queue`.
+endpoint (see :mod:`.conn`). The contender queues (locks, elections) are in :mod:`.queue`, the plumbing both share in
+:mod:`.calls`.
 
 ``children("/")`` without a namespace lists the first segment of every key with any
 leading ``/`` dropped: ``/a/b`` and ``a/c`` both give ``a``, although ``/a`` and ``a`` are
@@ -22,12 +23,10 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from ...core.durations import positive_seconds
 from ...core.tls_probe import diagnose_tls
 from ...errors import (
     BackendUnavailableError,
@@ -38,7 +37,6 @@ from ...errors import (
     SessionLostError,
     TLSError,
 )
-from ...names import KeyMapper
 from ..base import (
     LEASE_CONTENDER,
     Capabilities,
@@ -55,7 +53,7 @@ from ..base import (
 )
 from ..reachability import known_failures, summary
 from . import ops as ops_
-from .conn import EtcdConnection, Stubs, etcdrpc
+from .conn import Stubs, etcdrpc
 from .queue import EtcdContenderQueues
 from .status import server_info
 from .watch import EtcdWatch
@@ -77,74 +75,12 @@ class EtcdBackend(EtcdContenderQueues):
     )
 
     def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, Any]) -> None:
-        self._keys = KeyMapper("etcd", namespace)
-        self._timeout = positive_seconds(
-            options.get("operation_timeout", 5.0), "etcd option operation_timeout"
-        )
-        self._conn = EtcdConnection(endpoints, self._timeout, options)
-        self._lock = threading.Lock()
+        super().__init__(endpoints, namespace, options=options)
         self._sink: ConnectionSink | None = None
         self._asked_ttl = 0.0
-        self._lease = 0
         self._ttl = 0.0
         self._watches: set[EtcdWatch] = set()
-        self._attempts: dict[bytes, str] = {}  # contender key -> the join attempt that made it
-        self._closed = False
         self._reopening = False  # new_session() is granting or revoking: it closes the channel
-
-    # --- names <-> keys ----------------------------------------------------------------
-    def canonical(self, name: str) -> str:
-        return self._keys.to_key(name)
-
-    def _key(self, name: str) -> bytes:
-        return self._keys.to_key(name).encode("utf-8")
-
-    def _name(self, key: bytes) -> str:
-        # Keys written by other tools need not be UTF-8: keep their bytes recoverable.
-        return self._keys.to_name(key.decode("utf-8", "surrogateescape"))
-
-    def _entry(self, kv: Any) -> Entry:
-        return Entry(self._name(kv.key), kv.value, kv.version, kv.create_revision, kv.mod_revision, kv.lease)
-
-    def _below(self, path: str) -> tuple[bytes, bytes, bytes]:
-        """``(prefix, key, range_end)`` of the keys strictly below ``path``."""
-        prefix = self._keys.prefix_of(path).encode("utf-8")
-        return (prefix, *ops_.prefix_range(prefix))
-
-    # --- plumbing ------------------------------------------------------------------------
-    def _range(self, what: str, request: Any, timeout: float | None = None) -> Any:
-        return self._conn.call(
-            what, lambda s, t: s.kv.Range(request, **s.args(t)), retry_safe=True, timeout=timeout
-        )
-
-    def _txn(
-        self,
-        what: str,
-        compare: list[Any],
-        success: list[Any],
-        failure: list[Any],
-        *,
-        timeout: float | None = None,
-    ) -> Any:
-        request = etcdrpc.TxnRequest(compare=compare, success=success, failure=failure)
-        # Not retry_safe: a transaction cut off mid-flight may have been applied.
-        return self._conn.call(
-            what,
-            lambda s, t: s.kv.Txn(request, **s.args(t)),
-            retry_safe=False,
-            timeout=self._bounded(timeout),
-        )
-
-    def _bounded(self, timeout: float | None) -> float | None:
-        """A caller's time limit, never longer than the operation timeout (None: that one)."""
-        return None if timeout is None else min(self._timeout, timeout)
-
-    def _current_lease(self) -> int:
-        if self._closed:
-            raise ClosedError("the etcd backend is closed")
-        if not self._lease:
-            raise SessionLostError("the etcd backend has no session: connect() first")
-        return self._lease
 
     def _link_down(self) -> None:
         sink = self._sink

@@ -4,70 +4,33 @@ semaphores) attached to the session's lease, and the queue is the keys directly 
 name in create-revision order, so etcdctl's contenders and coordkit's meet.
 
 :class:`EtcdContenderQueues` is the part of :class:`~coordkit.backends.etcd.backend.EtcdBackend` that
-implements the backend's queue calls over the few helpers the backend provides.
+implements the backend's queue calls over :class:`~.calls.EtcdCalls`.
 """
 
 from __future__ import annotations
 
-import abc
 import threading
 import uuid
 from typing import Any
 
 from ...errors import SessionLostError
-from ...names import KeyMapper, join
-from ..base import Backend, Check, Put
+from ...names import join
+from ..base import Check, Put
 from ..contender_queue import Contender, QueueView
 from ..keyvalue_queue import wait_gone_by_watch
 from . import ops as ops_
-from .conn import EtcdConnection, etcdrpc
+from .calls import EtcdCalls
+from .conn import etcdrpc
 
 __all__ = ["EtcdContenderQueues"]
 
 
-class EtcdContenderQueues(Backend):
+class EtcdContenderQueues(EtcdCalls):
     """The contender-queue calls of the etcd backend: each is one transaction or one read."""
 
-    _keys: KeyMapper
-    _lock: threading.Lock
-    _conn: EtcdConnection
-    _attempts: dict[bytes, str]  # contender key -> the join attempt that made it
-
-    @abc.abstractmethod
-    def _key(self, name: str) -> bytes:
-        """The etcd key of a coordkit name."""
-
-    @abc.abstractmethod
-    def _name(self, key: bytes) -> str:
-        """The coordkit name of an etcd key."""
-
-    @abc.abstractmethod
-    def _below(self, path: str) -> tuple[bytes, bytes, bytes]:
-        """``(prefix, key, range_end)`` of the keys strictly below ``path``."""
-
-    @abc.abstractmethod
-    def _range(self, what: str, request: Any, timeout: float | None = None) -> Any:
-        """One range read, retried on another endpoint if need be."""
-
-    @abc.abstractmethod
-    def _txn(
-        self,
-        what: str,
-        compare: list[Any],
-        success: list[Any],
-        failure: list[Any],
-        *,
-        timeout: float | None = None,
-    ) -> Any:
-        """One transaction, not retried (it may have been applied)."""
-
-    @abc.abstractmethod
-    def _bounded(self, timeout: float | None) -> float | None:
-        """A caller's time limit, never longer than the operation timeout."""
-
-    @abc.abstractmethod
-    def _current_lease(self) -> int:
-        """The session's lease; SessionLostError (ClosedError) when there is none."""
+    def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, Any]) -> None:
+        super().__init__(endpoints, namespace, options=options)
+        self._attempts: dict[bytes, str] = {}  # contender key -> the join attempt that made it
 
     def _contender_name(self, name: str) -> str:  # at the root a key is kept as spelt ("x" is not "/x")
         return name.removeprefix("/") if self._keys.namespace else name
