@@ -17,6 +17,9 @@ from dev_helpers import dev_env, pid_alive, run_cli, value_of, wait_gone
 import coordkit
 from coordkit import dev as devserver
 
+# `coordkit dev` starts real servers, in processes of its own.
+pytestmark = [pytest.mark.etcd, pytest.mark.zookeeper]
+
 
 def _state(folder: Path, kind: str) -> dict[str, Any]:
     return json.loads((folder / f"{kind}.json").read_text())

@@ -89,6 +89,7 @@ def _read_lines(demo: subprocess.Popen[str]) -> tuple[queue.SimpleQueue[str], th
     return lines, reader
 
 
+@pytest.mark.etcd  # the demo starts its own etcd, in its own process
 @pytest.mark.parametrize("marker", INTERRUPT_POINTS)
 def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
     """Ctrl-C at each stage: exit 130 (never "PASSED"), no traceback, no service and no store left."""
