@@ -270,9 +270,8 @@ def _json(raw: bytes) -> dict[str, Any]:
 def _play(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: Narrator) -> Findings:
     """Start everything, run the stream with its events, wait for the aftermath, gather findings."""
     url = system.start_store(f"demo-{uuid.uuid4().hex[:8]}")
-    say(
-        f"store: {system.store_label}; namespace {url.split('/')[-1].split('?')[0]}, session TTL {args.ttl:g}s"
-    )
+    namespace = url.split("/")[-1].split("?")[0]
+    say(f"store: {system.store_label}; namespace {namespace}, session TTL {args.ttl:g}s")
     order = _launch(system, workdir)
     say(f"launched {', '.join(p.name for p in system.processes)}; logs in {workdir}")
     with coordkit.connect(url) as client:

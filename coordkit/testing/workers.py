@@ -9,6 +9,7 @@ every history to the checkers of :mod:`coordkit.testing.history`. ``close()`` (o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -111,10 +112,8 @@ class Worker:
             self.resume()
         if self.proc.poll() is None:
             self.proc.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill()  # reaps it and closes the pipe
 
 

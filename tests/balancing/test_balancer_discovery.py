@@ -46,7 +46,7 @@ def test_balancer_follows_registrations(make_client: Make) -> None:
 def test_balancer_options_filters_and_empty_service(make_client: Make) -> None:
     owner, caller = make_client(), make_client()
     with caller.balancer("orders", "round_robin", filters=by_zone("eu-2")) as balancer:
-        with pytest.raises(NoInstanceAvailableError, match="'orders'.*no instance is registered"):
+        with pytest.raises(NoInstanceAvailableError, match=r"'orders'.*no instance is registered"):
             balancer.pick()
         owner.register("orders", "10.0.0.1", 80, id="x", metadata={"zone": "eu-1"})
         _wait_until(lambda: len(balancer.instances) == 1, "the instance is seen")

@@ -100,7 +100,7 @@ def test_semaphore_under_member_kills_and_a_paused_holder(cluster: Cluster, tmp_
         cluster.wait_healthy()
         paused = keeper.pause()
         time.sleep(2.5 * TTL)  # past the TTL: its slot must go to somebody else
-        resumed = keeper.resume()
+        keeper.resume()
         keeper.wait_for("lost_noticed", DEADLINE, since=paused)
         _more_acquisitions(holders, time.monotonic_ns(), 4)
         workers.stop()

@@ -5,6 +5,7 @@ and the drop and return are shown with -v."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -124,10 +125,8 @@ def _until(lines: queue.SimpleQueue[str], seen: list[str], text: str) -> None:
     while not any(text in line for line in seen):
         left = deadline - time.monotonic()
         assert left > 0, f"no {text!r} on stderr in {seen}"
-        try:
+        with contextlib.suppress(queue.Empty):
             seen.append(lines.get(timeout=left))
-        except queue.Empty:
-            pass
 
 
 def test_the_cli_shows_the_outage_with_v_and_keeps_kazoo_quiet() -> None:
