@@ -8,8 +8,9 @@ wait on it instead: that wakes at once instead of on the next poll.
 
     entry = eventually(lambda: client.get("/jobs/42"), message="job 42 written")
 
-    def leader_is_b() -> None:
+    def leader_is_b() -> bool:
         assert election.leader() == "b"     # the AssertionError is reported if time runs out
+        return True                          # None would mean "not yet", as for a failed lookup
 
     eventually(leader_is_b, timeout=5)
 
@@ -46,9 +47,11 @@ def eventually(
 
     ``check`` passes when it returns a truthy value; returning a falsy value or raising
     ``AssertionError`` (or one of the ``ignoring`` exception types, e.g. a connection error while
-    a server restarts) means "not yet". It is called at once, then every ``interval`` seconds,
-    and a last time at the deadline, ``timeout`` seconds after the first call (a ``timeout`` of 0
-    checks once). Any other exception from ``check`` propagates at once: it is a bug, not a wait.
+    a server restarts) means "not yet". ``None`` is falsy too, so that a lookup can be the check
+    (``lambda: client.get(key)``): a check written as assertions ends with ``return True``.
+    It is called at once, then every ``interval`` seconds, and a last time at the deadline,
+    ``timeout`` seconds after the first call (a ``timeout`` of 0 checks once). Any other
+    exception from ``check`` propagates at once: it is a bug, not a wait.
 
     On timeout raises ``AssertionError`` naming what was awaited (``message``, else the name of
     ``check``), the timeout, and the last falsy value or the last exception (also chained as

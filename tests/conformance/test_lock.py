@@ -11,16 +11,19 @@ from collections.abc import Callable
 import pytest
 
 import coordkit
+from coordkit.testing import eventually
 
 DEADLINE = 15.0
 ClientFactory = Callable[..., coordkit.Client]
 
 
 def _wait_queue_length(client: coordkit.Client, name: str, length: int) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while len(client.backend.queue_list(name)[0]) != length:
-        assert time.monotonic() < deadline, f"queue {name} never reached {length} contenders"
-        time.sleep(0.01)  # polling a condition with a deadline, not hoping
+    eventually(
+        lambda: len(client.backend.queue_list(name)[0]) == length,
+        timeout=DEADLINE,
+        interval=0.01,
+        message=f"queue {name} to reach {length} contenders",
+    )
 
 
 def test_acquire_release_and_properties(client: coordkit.Client) -> None:

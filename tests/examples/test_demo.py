@@ -15,9 +15,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from examples_helpers import ROOT, wait_for
+from examples_helpers import ROOT
 
-from coordkit.testing import EtcdServer, ExternalServer
+from coordkit.testing import EtcdServer, ExternalServer, eventually
 
 INVARIANTS = (
     "no order lost",
@@ -111,7 +111,7 @@ def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
         return any(marker in line for line in seen)
 
     try:
-        wait_for(reached, 90, f"the demo to print {marker!r}")
+        eventually(reached, timeout=90, message=f"the demo to print {marker!r}")
         demo.send_signal(signal.SIGINT)
         code = demo.wait(60)
     finally:

@@ -46,6 +46,23 @@ def test_retries_falsy_values_and_assertion_errors_until_the_check_passes() -> N
     assert answers == []
 
 
+def test_none_is_not_yet_so_an_assertion_check_returns_true() -> None:
+    """A lookup that finds nothing returns None: that must mean "not yet", never "passed"."""
+    found: dict[str, str] = {}
+    timer = threading.Timer(0.1, found.update, kwargs={"k": "v"})
+    timer.start()
+    try:
+        assert eventually(lambda: found.get("k"), timeout=5, interval=0.01) == "v"
+    finally:
+        timer.cancel()
+
+    def assertions_without_return() -> None:
+        assert True
+
+    with pytest.raises(AssertionError, match="last value: None"):
+        eventually(assertions_without_return, timeout=0.05, interval=0.01)
+
+
 def test_waits_for_another_thread() -> None:
     flag: list[str] = []
     timer = threading.Timer(0.2, flag.append, args=("set",))
