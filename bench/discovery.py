@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,6 +42,8 @@ from coordkit.discovery import ServiceInstance
 from coordkit.discovery.formats import format_for
 
 COLD_SIZE = 1000
+STARTUP_TIMEOUT = 60.0  # the observer connects and fills its cache before it says "ready"
+CHANGE_TIMEOUT = 30.0  # far beyond any visibility measured; only a lost change takes this long
 
 
 # --- R and W with the raw client libraries ----------------------------------------------------
@@ -110,20 +114,35 @@ class Observer:
             stdout=subprocess.PIPE,
             text=True,
         )
-        if self.next_line() != "ready":
+        # A reader thread turns the pipe into a queue, so that every wait has a deadline (a
+        # blocking readline has none); the times measured are the observer's own stamps.
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if self.next_line(STARTUP_TIMEOUT) != "ready":
             raise RuntimeError("the observer process did not start")
 
-    def next_line(self) -> str:
+    def _read(self) -> None:
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the observer process ended")
-        return line.strip()
+        for line in self.proc.stdout:
+            self._lines.put(line.strip())
+        self._lines.put(None)  # end of file: the observer has ended
 
-    def wait_for(self, sign: str, instance_id: str) -> int:
-        """The observer's timestamp (ns) of the change ``sign`` (+ or -) of ``instance_id``."""
+    def next_line(self, timeout: float) -> str:
+        try:
+            line = self._lines.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            raise TimeoutError(f"the observer printed nothing within {timeout:g}s") from None
+        if line is None:
+            raise RuntimeError("the observer process ended")
+        return line
+
+    def wait_for(self, sign: str, instance_id: str, timeout: float = CHANGE_TIMEOUT) -> int:
+        """The observer's timestamp (ns) of the change ``sign`` (+ or -) of ``instance_id``;
+        TimeoutError if it does not report that change within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
         while True:
-            found_sign, found_id, stamp = self.next_line().split()
+            found_sign, found_id, stamp = self.next_line(deadline - time.monotonic()).split()
             if (found_sign, found_id) == (sign, instance_id):
                 return int(stamp)
 
@@ -135,6 +154,7 @@ class Observer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self._reader.join(10)  # it ends at the end of file, which the exit has just given it
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
@@ -164,7 +184,7 @@ def cold_start(url: str, iterations: int) -> list[float]:
     """Seconds taken by discover() of a 1,000-instance service, each in a fresh client."""
     service = f"big-{uuid.uuid4().hex[:8]}"
     with coordkit.connect(url) as writer:
-        fmt = format_for(writer.kind)
+        fmt = format_for(writer.backend.capabilities.layout)  # the layout the cache reads
         batch: list[Op] = []
         for n in range(COLD_SIZE):
             instance = ServiceInstance(service, f"i{n:04d}", "10.0.0.1", 10000 + n)

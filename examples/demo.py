@@ -15,6 +15,7 @@ Everything it started is stopped on the way out, whatever happened.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import shutil
@@ -31,6 +32,7 @@ from typing import Any
 import requests
 
 import coordkit
+from coordkit.testing import eventually
 
 if __package__ in (None, ""):  # run as a script: the repository root makes `examples` a package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -169,12 +171,16 @@ class Script:
         wanted: dict[str, tuple[str, float]] = {name: ("delay_ms", NEW_DELAY_MS) for name in targets}
         targets["order-service"], wanted["order-service"] = self.order.url, ("payment_timeout", NEW_TIMEOUT)
         self.config_expected = sorted(targets)
-        deadline = time.monotonic() + 10
-        while len(self.config_seen) < len(targets) and time.monotonic() < deadline:
+
+        def all_seen() -> bool:
             for name, url in targets.items():
                 if name not in self.config_seen and _reports(url, *wanted[name]):
                     self.config_seen[name] = time.time()
-            time.sleep(0.01)
+            return len(self.config_seen) == len(targets)
+
+        # A service still missing after 10 s is the config invariant's to report, not a failure here.
+        with contextlib.suppress(AssertionError):
+            eventually(all_seen, timeout=10, interval=0.01, message="every service to report the new config")
 
     def kill_payment(self) -> None:
         process = self.system.named(KILLED_PAYMENT)
@@ -221,12 +227,17 @@ def _settled(order: Process, count: int) -> bool:
 
 def _soft_wait(condition: Callable[[], bool], timeout: float, system: LocalSystem) -> bool:
     """Wait for what the invariants will check; a timeout is theirs to report, a death is not."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        system.check_alive("after the stream of orders")
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
+
+    def met() -> bool:
+        if condition():
+            return True
+        system.check_alive("after the stream of orders")  # raises DemoFailure at once
+        return False
+
+    try:
+        eventually(met, timeout=timeout, interval=0.05)
+    except AssertionError:
+        return False
     return True
 
 
@@ -270,9 +281,8 @@ def _json(raw: bytes) -> dict[str, Any]:
 def _play(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: Narrator) -> Findings:
     """Start everything, run the stream with its events, wait for the aftermath, gather findings."""
     url = system.start_store(f"demo-{uuid.uuid4().hex[:8]}")
-    say(
-        f"store: {system.store_label}; namespace {url.split('/')[-1].split('?')[0]}, session TTL {args.ttl:g}s"
-    )
+    namespace = url.split("/")[-1].split("?")[0]
+    say(f"store: {system.store_label}; namespace {namespace}, session TTL {args.ttl:g}s")
     order = _launch(system, workdir)
     say(f"launched {', '.join(p.name for p in system.processes)}; logs in {workdir}")
     with coordkit.connect(url) as client:

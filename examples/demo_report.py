@@ -100,8 +100,11 @@ def _payments(f: Findings) -> str:
 def _latency(f: Findings) -> str:
     before = median_ms([o for o in f.outcomes if o.started < f.config_at])
     after = median_ms([o for o in f.outcomes if o.started >= f.config_at])
-    show = lambda ms: "-" if ms is None else f"{ms:.0f} ms"
-    return f"median order {show(before)} before the config change, {show(after)} after"
+    return f"median order {_ms(before)} before the config change, {_ms(after)} after"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
 
 
 def _config(f: Findings) -> str:
@@ -144,7 +147,10 @@ def _leader_kill(f: Findings) -> str:
     led = "led from the start" if old == f.first_leader else "led"
     text = f"{old} {led} until SIGKILLed at {f.rel(killed)}; "
     if new and took_over:
-        text += f"{new} took over at {f.rel(took_over)}, {took_over - killed:.1f}s after the kill (session TTL {f.ttl:g}s)"
+        text += (
+            f"{new} took over at {f.rel(took_over)}, {took_over - killed:.1f}s after the kill"
+            f" (session TTL {f.ttl:g}s)"
+        )
     else:
         text += "nobody took over"
     counts = ", ".join(f"{name} {count}" for name, count in f.observer.batches_by().items())
@@ -236,8 +242,9 @@ def _leader_handoff(f: Findings) -> Check:
     resumed = any(r.get("leader") == new for at, r in f.observer.batches if at >= killed)
     ok = new is not None and new != old and ordered and not late and resumed
     text = (
-        f"leader handoff: {new or 'nobody'} took over from {old}{' and settled' if resumed else ''}; batch "
-        f"tokens {'never went back' if ordered else 'WENT BACK'}; {len(late)} batches by {old} after its death"
+        f"leader handoff: {new or 'nobody'} took over from {old}{' and settled' if resumed else ''}; "
+        f"batch tokens {'never went back' if ordered else 'WENT BACK'}; "
+        f"{len(late)} batches by {old} after its death"
     )
     return Check(ok, text, _workers(f))
 

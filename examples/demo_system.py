@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-from coordkit.testing import EtcdServer, ServerError, ZooKeeperServer, free_ports
+from coordkit.testing import EtcdServer, ServerError, ZooKeeperServer, eventually, free_ports
 
 __all__ = ["DemoFailure", "Interrupted", "Interrupts", "LocalSystem", "Process", "wait_until"]
 
@@ -282,14 +282,15 @@ def wait_until(
 ) -> float:
     """Poll ``condition`` until true; returns when (``time.time()``). Raises DemoFailure after
     ``timeout`` seconds, or at once if a service exited on its own (naming its log)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def met() -> bool:
         if condition():
-            return time.time()
-        system.check_alive(f"while the demo waited for {what}")
-        if time.monotonic() >= deadline:
-            raise DemoFailure(
-                f"timed out after {timeout:g}s waiting for {what}",
-                tuple(p.log_path for p in system.processes),
-            )
-        time.sleep(interval)
+            return True
+        system.check_alive(f"while the demo waited for {what}")  # raises at once, not retried
+        return False
+
+    try:
+        eventually(met, timeout=timeout, interval=interval, message=what)
+    except AssertionError as timed_out:
+        raise DemoFailure(str(timed_out), tuple(p.log_path for p in system.processes)) from None
+    return time.time()

@@ -140,7 +140,8 @@ class OrderStore:
             db.execute(
                 "INSERT INTO orders (order_id, amount, status, fence_token, created_at) "
                 "VALUES (?, ?, 'pending', ?, ?) "
-                "ON CONFLICT (order_id) DO UPDATE SET amount = excluded.amount, fence_token = excluded.fence_token",
+                "ON CONFLICT (order_id) DO UPDATE SET "
+                "amount = excluded.amount, fence_token = excluded.fence_token",
                 (order_id, amount, token, time.time()),
             )
             found = _get(db, order_id)

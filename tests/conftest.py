@@ -2,14 +2,24 @@
 
 The real servers come from ``coordkit.testing`` (auto-loaded pytest plugin). Each test gets
 its own namespace, so tests sharing one server never see each other's keys.
+
+Every test is marked by what it runs against (``pytest_collection_modifyitems`` below):
+``zookeeper`` and/or ``etcd`` when it needs that server, ``memory`` when it runs on memory:// and
+needs no server, ``unit`` when it needs no backend at all. So ``pytest -m "memory or unit"`` starts
+no server and needs no Java. A test that starts servers in a way not seen here (a subprocess that
+runs ``coordkit dev`` or a benchmark) declares them: ``pytestmark = [pytest.mark.etcd, ...]``.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +84,73 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     if STRICT and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped, which COORDKIT_STRICT_TESTS=1 does not allow: {report.longrepr}"
+
+
+SERVER_KINDS = ("zookeeper", "etcd")
+# The words that name a backend in a parameter value or a test id ("zk" is the URL scheme).
+_BACKEND_WORDS = {"memory": "memory", "etcd": "etcd", "zookeeper": "zookeeper", "zk": "zookeeper"}
+# Fixtures (here, in the plugin and in sub-conftests) that start or share a server of a kind.
+_SERVER_FIXTURES = {
+    "zookeeper": {
+        "zookeeper_server",
+        "zookeeper_ensemble",
+        "secure_zookeeper_server",
+        "secure_zk",
+        "sasl_zk",
+    },
+    "etcd": {"etcd_server", "etcd_cluster", "secure_etcd_server", "secure_etcd", "etcdctl_process"},
+}
+# A module that builds servers itself (in a test body or a helper) needs them for its unmarked tests.
+_SERVER_CONSTRUCTORS = {
+    "zookeeper": re.compile(r"\b(ZooKeeperServer|ZooKeeperEnsemble|SecureZooKeeperServer)\("),
+    "etcd": re.compile(r"\b(EtcdServer|EtcdCluster|SecureEtcdServer)\("),
+}
+
+
+def _servers_built_in(text: str) -> set[str]:
+    return {kind for kind, pattern in _SERVER_CONSTRUCTORS.items() if pattern.search(text)}
+
+
+@functools.cache
+def _module_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def _function_text(item: pytest.Item) -> str:
+    function = getattr(item, "function", None)
+    try:
+        return inspect.getsource(function) if function is not None else ""
+    except (OSError, TypeError):  # no source to read (a generated test): the module scan decides
+        return ""
+
+
+def backends_of(item: pytest.Item) -> set[str]:
+    """The backends ``item`` runs against: its explicit marks, its parameters (values and id
+    words), the server fixtures it uses (directly or through other fixtures), and, failing
+    those, the servers its module builds."""
+    found = {kind for kind in ("memory", *SERVER_KINDS) if item.get_closest_marker(kind)}
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        words = [value for value in callspec.params.values() if isinstance(value, str)]
+        words += re.split(r"[-\[\]]", callspec.id.lower())
+        found |= {_BACKEND_WORDS[word] for word in words if word in _BACKEND_WORDS}
+    fixtures = set(getattr(item, "fixturenames", ()))
+    found |= {kind for kind, names in _SERVER_FIXTURES.items() if fixtures & names}
+    if "memory_url" in fixtures:
+        found.add("memory")
+    found |= _servers_built_in(_function_text(item))
+    if not found and item.path.suffix == ".py":
+        found |= _servers_built_in(_module_text(item.path))
+    return found
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test by backend (see the module docstring). A test that needs a server is not
+    marked ``memory`` even if it also uses memory://, so that ``-m memory`` never starts one."""
+    for item in items:
+        found = backends_of(item)
+        servers = found & set(SERVER_KINDS)
+        for kind in sorted(servers or found):
+            item.add_marker(kind)
+        if not found:
+            item.add_marker("unit")

@@ -51,12 +51,12 @@ class CertificateAuthority:
     """A CA whose key and certificate live in ``folder`` (``<name>-ca.pem``)."""
 
     def __init__(self, folder: str | os.PathLike[str], name: str = "coordkit-test") -> None:
-        x509, hashes, serialization, ec, _, NameOID = _crypto()
+        x509, hashes, serialization, ec, _, name_oid = _crypto()
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.name = name
         self._key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
+        subject = x509.Name([x509.NameAttribute(name_oid.COMMON_NAME, f"{name} CA")])
         now = datetime.datetime.now(datetime.timezone.utc)
         self._cert = (
             x509.CertificateBuilder()
@@ -82,7 +82,7 @@ class CertificateAuthority:
     ) -> Issued:
         """Sign a certificate named ``name`` (its CN; etcd takes a client's CN as its user).
         Server certificates carry ``hosts`` as subject alternative names."""
-        x509, hashes, serialization, ec, EKU, NameOID = _crypto()
+        x509, hashes, serialization, ec, usage_oid, name_oid = _crypto()
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
         start, end = (
@@ -94,16 +94,17 @@ class CertificateAuthority:
             x509.IPAddress(ipaddress.ip_address(h)) if h.replace(".", "").isdigit() else x509.DNSName(h)
             for h in hosts
         ]
+        usages = [usage_oid.CLIENT_AUTH] if client else [usage_oid.SERVER_AUTH, usage_oid.CLIENT_AUTH]
         builder = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .subject_name(x509.Name([x509.NameAttribute(name_oid.COMMON_NAME, name)]))
             .issuer_name(self._cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
             .not_valid_after(end)
             .add_extension(
-                x509.ExtendedKeyUsage([EKU.CLIENT_AUTH] if client else [EKU.SERVER_AUTH, EKU.CLIENT_AUTH]),
+                x509.ExtendedKeyUsage(usages),
                 critical=False,
             )
         )

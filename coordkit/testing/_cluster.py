@@ -19,6 +19,7 @@ from coordkit.testing._process import (
     _terminate,
 )
 from coordkit.testing._registry import free_ports, track_dir
+from coordkit.testing.polling import eventually
 
 M = TypeVar("M", bound=ServerProcess)
 C = TypeVar("C", bound="Cluster")  # type: ignore[type-arg]
@@ -85,14 +86,12 @@ class Cluster(ABC, Generic[M]):
 
     def wait_for_leader(self, timeout: float = 15.0) -> M:
         """Poll until some member leads; raises ``ServerError`` after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.leader()
-            if found is not None:
-                return found
-            if time.monotonic() >= deadline:
-                raise ServerError(f"no {self.kind} member led within {timeout:g}s")
-            time.sleep(_POLL_INTERVAL)
+        try:
+            found = eventually(self.leader, timeout=timeout, interval=_POLL_INTERVAL)
+        except AssertionError:
+            raise ServerError(f"no {self.kind} member led within {timeout:g}s") from None
+        assert found is not None  # eventually() returns only a truthy value
+        return found
 
     def wait_healthy(self, timeout: float = 30.0) -> M:
         """Wait until every running, unpaused member serves and one of them leads; returns

@@ -20,6 +20,7 @@ can ``assert not violations, violations`` and print every one of them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -149,7 +150,7 @@ def handover_gaps(events: Sequence[Event], lost_only: bool = False) -> list[tupl
         by_res[tenure.res].append(tenure)
     gaps = []
     for spans in by_res.values():
-        for before, after in zip(spans, spans[1:]):
+        for before, after in itertools.pairwise(spans):
             if before.worker != after.worker and not (lost_only and before.released):
                 gaps.append((before, after, (after.start - before.end) / 1e6))
     return gaps
@@ -274,7 +275,7 @@ def check_registrations(events: Sequence[Event], expected: set[str], observer: s
         if len(set(v["ids"])) != len(v["ids"])
     ]
     if not views:
-        return violations + [f"{observer} never reported what its cache shows"]
+        return [*violations, f"{observer} never reported what its cache shows"]
     last = set(views[-1]["ids"])
     if last != expected:
         violations.append(

@@ -21,6 +21,7 @@ block, within a bounded time.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import struct
@@ -44,10 +45,8 @@ class _Link:
 
     def abort(self) -> None:
         for sock in (self.client, self.upstream):
-            try:  # linger 0: close() sends RST instead of FIN
+            with contextlib.suppress(OSError):  # linger 0: close() sends RST instead of FIN
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:
-                pass
             sock.close()
 
 
@@ -201,8 +200,6 @@ class FaultProxy:
                 self._links.discard(link)
             if was_open:
                 for sock in (link.client, link.upstream):
-                    try:
+                    with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
                     sock.close()

@@ -2,6 +2,9 @@
 
 Installing coordkit registers this module as a pytest plugin (the ``pytest11`` entry point named
 ``coordkit``), so the fixtures are available without any import; ``-p no:coordkit`` turns it off.
+It installs nothing global unless asked: ``coordkit_sigterm_exit = true`` in the ini file (or
+``--coordkit-sigterm-exit``) turns SIGTERM into SystemExit, so that a run killed by a CI timeout
+still stops the servers it started.
 
 Fixtures:
 
@@ -26,6 +29,7 @@ the binaries (``scripts/install-servers.sh``); a missing binary fails the test w
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from collections.abc import Iterator
@@ -38,20 +42,43 @@ from coordkit.testing._external import ExternalServer, servers_from_env
 from coordkit.testing._secure import SecureEtcdServer, SecureZooKeeperServer
 from coordkit.testing._zookeeper import ZooKeeperEnsemble, ZooKeeperServer
 
+SIGTERM_EXIT_INI = "coordkit_sigterm_exit"
+SIGTERM_EXIT_FLAG = "--coordkit-sigterm-exit"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The plugin is loaded in every test run of every project that installs coordkit, so it
+    changes nothing global by default; the SIGTERM handler is opt-in."""
+    help_text = (
+        "turn SIGTERM into SystemExit (exit status 143), so that a run stopped by a CI timeout "
+        "or timeout(1) still runs the harness's cleanup and leaves no server behind"
+    )
+    parser.addini(SIGTERM_EXIT_INI, help_text, type="bool", default=False)
+    parser.getgroup("coordkit").addoption(
+        SIGTERM_EXIT_FLAG, action="store_true", default=False, dest="coordkit_sigterm_exit", help=help_text
+    )
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    """A test run stopped with SIGTERM (a CI timeout, ``timeout(1)``) would otherwise die
-    without running the harness's exit cleanup and leave its servers behind: turn SIGTERM
-    into SystemExit, so the cleanup runs. A handler set by somebody else is kept."""
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    """With ``coordkit_sigterm_exit = true`` (ini) or ``--coordkit-sigterm-exit``: a run stopped
+    with SIGTERM would otherwise die without running the harness's exit cleanup and leave its
+    servers behind, so SIGTERM becomes SystemExit and the cleanup runs. A handler set by
+    somebody else is kept; without the option the disposition is left as it was."""
+    if config.getoption("coordkit_sigterm_exit") or config.getini(SIGTERM_EXIT_INI):
+        install_sigterm_exit()
 
-        def stop(signum: int, frame: FrameType | None) -> None:
-            sys.exit(128 + signum)
 
-        try:
-            signal.signal(signal.SIGTERM, stop)
-        except ValueError:  # not the main thread: leave it
-            pass
+def install_sigterm_exit() -> None:
+    """Turn SIGTERM into ``SystemExit(128 + SIGTERM)`` unless a handler other than the default
+    is already set, or this is not the main thread (where Python refuses handlers)."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        sys.exit(128 + signum)
+
+    with contextlib.suppress(ValueError):  # not the main thread: Python refuses handlers there
+        signal.signal(signal.SIGTERM, stop)
 
 
 @pytest.fixture(scope="session")

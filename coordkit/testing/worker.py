@@ -22,6 +22,7 @@ which also ends a worker left paused by SIGSTOP.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import json
@@ -86,7 +87,10 @@ def _contend(
     res, los = opts.get("res", "res"), bool(opts.get("lose_on_suspend", True))
     if role == "election":
         held: Any = client.election(res, lose_on_suspend=los)
-        attempt = lambda: held.campaign(log.worker, timeout=0.5)  # noqa: E731
+
+        def attempt() -> bool:
+            return bool(held.campaign(log.worker, timeout=0.5))
+
         release = held.resign
     else:
         held = (
@@ -94,7 +98,10 @@ def _contend(
             if role == "semaphore"
             else client.lock(res, lose_on_suspend=los)
         )
-        attempt = lambda: held.acquire(timeout=0.5)  # noqa: E731
+
+        def attempt() -> bool:
+            return bool(held.acquire(timeout=0.5))
+
         release = held.release
     held.on_lost(lambda why: log.log("lost_callback", res=res, why=why[:200]))
     while not stop.is_set():
@@ -167,10 +174,8 @@ def _die_with_parent(stop: threading.Event) -> None:
     process too), and a graceful stop at end of file on stdin (everywhere)."""
     parent = os.getppid()
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # no prctl: the stdin watch below remains
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):
-            pass  # no prctl here: the stdin watch below remains
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(3)
 

@@ -9,6 +9,7 @@ every history to the checkers of :mod:`coordkit.testing.history`. ``close()`` (o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,8 +22,14 @@ from types import TracebackType
 from typing import Any
 
 from coordkit.testing.history import Event, load
+from coordkit.testing.polling import eventually
 
 __all__ = ["Worker", "Workers"]
+
+
+class _Exited(Exception):
+    """The worker process ended while a wait expected it to log something."""
+
 
 _POLL = 0.01
 
@@ -63,19 +70,26 @@ class Worker:
     ) -> Event:
         """The first ``event`` logged at or after ``since`` (monotonic ns) that ``match``es;
         raises AssertionError (with the worker's stderr) after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def logged() -> Event | None:
             for found in self.events():
                 if found["e"] == event and found["t"] >= since and (match is None or match(found)):
                     return found
-            if self.proc.poll() is not None or time.monotonic() >= deadline:
-                self._dump_stacks()
-                tail = self._stderr.read_text()[-6000:]
-                raise AssertionError(
-                    f"worker {self.name} logged no {event!r} within {timeout:g}s "
-                    f"(exit code {self.proc.poll()}); stderr:\n{tail}"
-                )
-            time.sleep(_POLL)
+            if self.proc.poll() is not None:
+                raise _Exited  # it will log nothing more: fail now, not at the deadline
+            return None
+
+        try:
+            found = eventually(logged, timeout=timeout, interval=_POLL)
+        except (AssertionError, _Exited):
+            self._dump_stacks()
+            tail = self._stderr.read_text()[-6000:]
+            raise AssertionError(
+                f"worker {self.name} logged no {event!r} within {timeout:g}s "
+                f"(exit code {self.proc.poll()}); stderr:\n{tail}"
+            ) from None
+        assert found is not None  # eventually() returns only a truthy value
+        return found
 
     def _dump_stacks(self) -> None:
         if self.proc.poll() is None and not self.paused:
@@ -111,10 +125,8 @@ class Worker:
             self.resume()
         if self.proc.poll() is None:
             self.proc.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill()  # reaps it and closes the pipe
 
 

@@ -32,6 +32,7 @@ from coordkit.errors import (
     SessionLostError,
     VersionConflictError,
 )
+from coordkit.testing import eventually
 from coordkit.testing.servers import EtcdCluster, EtcdServer, ServerError, etcd_binary, etcdctl_binary
 
 DEADLINE = 15.0
@@ -68,13 +69,6 @@ def metric(server: EtcdServer, name: str) -> float:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
     text = opener.open(f"{server.client_url}/metrics", timeout=5).read().decode()
     return sum(float(v) for v in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE))
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 class Recorder:
@@ -375,7 +369,11 @@ def test_lock_contenders_meet_etcdctl_lock(server: EtcdServer, make) -> None:
         assert [c.key for c in contenders] == [ours]
 
         waiter = etcdctl_lock(server.endpoints, "shared-lock")
-        wait_until(lambda: len(backend.queue_list("shared-lock")[0]) == 2, "etcdctl to queue behind us")
+        eventually(
+            lambda: len(backend.queue_list("shared-lock")[0]) == 2,
+            message="etcdctl to queue behind us",
+            timeout=DEADLINE,
+        )
         assert line_from(waiter, 0) is None, "etcdctl took the lock we hold"
         backend.queue_leave(view.mine)
         acquired = line_from(waiter, DEADLINE)
@@ -462,7 +460,7 @@ def test_cancel_waits_for_a_callback_in_flight_but_not_from_inside(shared: EtcdS
     holder.append(backend.watch("/k", cancel_myself, prefix=False))
     backend.put(Put("/k", b"3"))
     backend.put(Put("/k", b"4"))
-    wait_until(lambda: len(inside) == 1, "the self-cancelling callback")
+    eventually(lambda: len(inside) == 1, message="the self-cancelling callback", timeout=DEADLINE)
     holder[0].cancel()
     assert len(inside) == 1 and len(seen.events) == 1
 
@@ -480,14 +478,20 @@ def test_watch_survives_restarts_and_resumes_where_it_stopped(server: EtcdServer
     writer.put(Put("/w/a", b"1"))
     seen.wait(lambda evs: len(evs) == 1, "the first event")
     server.restart()  # same ports and data
-    wait_until(lambda: reachable(writer), "the writer to reach the restarted server")
+    eventually(
+        lambda: reachable(writer), message="the writer to reach the restarted server", timeout=DEADLINE
+    )
     writer.put(Put("/w/a", b"2"))
     writer.put(Put("/w/b", b"3"))
     writer.commit([Delete("/w/a"), Put("/w/c", b"4")])
     final = tree_values(writer, "/w")
     seen.gate.set()
     events = seen.wait(lambda evs: seen.state() == final, f"the final state {final}")
-    wait_until(lambda: ConnectionEvent.DISCONNECTED in sink_events, "DISCONNECTED from the broken stream")
+    eventually(
+        lambda: ConnectionEvent.DISCONNECTED in sink_events,
+        message="DISCONNECTED from the broken stream",
+        timeout=DEADLINE,
+    )
     assert [(e.type, e.key) for e in events] == [
         (EventType.PUT, "/w/a"),
         (EventType.PUT, "/w/a"),
@@ -498,8 +502,12 @@ def test_watch_survives_restarts_and_resumes_where_it_stopped(server: EtcdServer
 
     # An idle watch notices a second restart by itself and goes on.
     server.restart()
-    wait_until(lambda: sink_events.count(ConnectionEvent.DISCONNECTED) >= 2, "a second DISCONNECTED")
-    wait_until(lambda: reachable(writer), "the writer after the second restart")
+    eventually(
+        lambda: sink_events.count(ConnectionEvent.DISCONNECTED) >= 2,
+        message="a second DISCONNECTED",
+        timeout=DEADLINE,
+    )
+    eventually(lambda: reachable(writer), message="the writer after the second restart", timeout=DEADLINE)
     writer.put(Put("/w/d", b"5"))
     events = seen.wait(lambda evs: evs[-1].key == "/w/d", "the change after the second restart")
     assert_ordered_once(events)
@@ -526,7 +534,7 @@ def test_watch_fails_over_and_sees_changes_made_while_its_member_is_down(cluster
 
     first.stop()
     cluster.wait_for_leader()
-    wait_until(lambda: reachable(writer), "the remaining members to serve")
+    eventually(lambda: reachable(writer), message="the remaining members to serve", timeout=DEADLINE)
     for i in range(5):
         writer.put(Put(f"/w/down{i}", str(i).encode()))
     writer.delete("/w/before")
@@ -630,7 +638,9 @@ def test_close_is_bounded_when_the_server_is_paused(server: EtcdServer, make) ->
     watch = backend.watch("/e", Recorder(), prefix=False)
     server.pause()
     try:
-        wait_until(lambda: fully_stopped(server), "SIGSTOP to stop every etcd thread")
+        eventually(
+            lambda: fully_stopped(server), message="SIGSTOP to stop every etcd thread", timeout=DEADLINE
+        )
         with pytest.raises(OperationTimeoutError, match=server.endpoints[0]):
             backend.get("/e")
         started = time.monotonic()

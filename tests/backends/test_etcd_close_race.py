@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from typing import Any
 
 import coordkit
+from coordkit.testing import eventually
 from coordkit.testing._etcd import etcdctl_binary
 
 TTL = 60  # far longer than the test: only a revoke, never an expiry, can end the lease
@@ -50,9 +50,8 @@ def test_close_during_a_reopen_revokes_the_lease_being_granted(etcd_server: Any)
     client.close()  # gives up waiting for the heartbeat thread, which is stuck in the grant
     release.set()
     endpoint = etcd_server.endpoints[0]
-    deadline = time.monotonic() + 10
-    while _lease_alive(endpoint, granted[0]) or _lease_alive(endpoint, old):
-        assert time.monotonic() < deadline, (
-            f"after close() the lease {granted[0]:x} (granted during close) or {old:x} is still alive"
-        )
-        time.sleep(0.05)
+    eventually(
+        lambda: not (_lease_alive(endpoint, granted[0]) or _lease_alive(endpoint, old)),
+        timeout=10,
+        message=f"the lease {granted[0]:x} (granted during close) and {old:x} to end after close()",
+    )

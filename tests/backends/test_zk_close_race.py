@@ -10,6 +10,7 @@ from typing import Any
 
 import coordkit
 from coordkit import SessionState
+from coordkit.testing import eventually
 
 
 def test_close_during_a_reopen_ends_the_new_session(zookeeper_server: Any) -> None:
@@ -38,10 +39,11 @@ def test_close_during_a_reopen_ends_the_new_session(zookeeper_server: Any) -> No
         assert client.session.wait_for(SessionState.CLOSED, 10)
         closer.join(15)
         assert not closer.is_alive(), "close() did not return"
-        deadline = time.monotonic() + 5  # well under the session TTL: only a close ends it so soon
-        while observer.get(probe) is not None:
-            assert time.monotonic() < deadline, "the session opened during close() outlived it"
-            time.sleep(0.05)
+        eventually(  # well under the session TTL: only a close ends it so soon
+            lambda: observer.get(probe) is None,
+            timeout=5,
+            message="the session opened during close() to end with it",
+        )
     finally:
         release.set()
         observer.close()

@@ -31,6 +31,7 @@ from coordkit.errors import (
     VersionConflictError,
 )
 from coordkit.names import PARENT_MARK
+from coordkit.testing import eventually
 from coordkit.testing.servers import ServerError, ZooKeeperEnsemble, ZooKeeperServer, free_ports
 
 DEADLINE = 15.0
@@ -119,17 +120,17 @@ def own_server() -> Iterator[ZooKeeperServer]:
 def wait_until_stopped(server: ZooKeeperServer) -> None:
     """SIGSTOP takes effect on each thread of the JVM a little after pause() returns; a request
     sent in between may still be answered. Wait until /proc shows every thread stopped."""
-    deadline = time.monotonic() + DEADLINE
     tasks = f"/proc/{server.pid}/task"
-    while True:
+
+    def every_thread_stopped() -> bool:
         states = set()
         for tid in os.listdir(tasks):
             with contextlib.suppress(OSError), open(f"{tasks}/{tid}/stat") as stat:
                 states.add(stat.read().rpartition(")")[2].split()[0])
-        if states <= {"T", "t"}:
-            return
-        assert time.monotonic() < deadline, f"{server} not stopped: thread states {states}"
-        time.sleep(0.01)
+        assert states <= {"T", "t"}, f"{server} not stopped: thread states {states}"
+        return True
+
+    eventually(every_thread_stopped, timeout=DEADLINE, interval=0.01)
 
 
 class Collector:

@@ -65,7 +65,7 @@ class Instance:
                 self.end_headers()
                 self.wfile.write(reply)
 
-            do_GET = do_POST = _answer
+            do_GET = do_POST = _answer  # noqa: N815 - the names http.server dispatches requests to
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -3,7 +3,6 @@ through BalancedSession(client) to real local servers registered in the store.""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -13,17 +12,10 @@ from balancing_helpers import Instance
 
 import coordkit
 from coordkit.balancing import Balancer, NoInstanceAvailableError, by_zone
+from coordkit.testing import eventually
 
 DEADLINE = 10.0
 Make = Callable[..., coordkit.Client]
-
-
-def _wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.01)
 
 
 def test_balancer_follows_registrations(make_client: Make) -> None:
@@ -34,10 +26,10 @@ def test_balancer_follows_registrations(make_client: Make) -> None:
         # returns after the initial read: the first picks already see both instances
         assert Counter(balancer.pick().id for _ in range(40)) == Counter({"a": 10, "b": 30})
         late = owner.register("payment-service", "10.0.0.3", 8080, id="c", weight=4)
-        _wait_until(lambda: len(balancer.instances) == 3, "the new instance is seen")
+        eventually(lambda: len(balancer.instances) == 3, message="the new instance is seen", timeout=DEADLINE)
         assert Counter(balancer.pick().id for _ in range(80)) == Counter({"a": 10, "b": 30, "c": 40})
         late.deregister()
-        _wait_until(lambda: len(balancer.instances) == 2, "the instance is gone")
+        eventually(lambda: len(balancer.instances) == 2, message="the instance is gone", timeout=DEADLINE)
         assert {balancer.pick().id for _ in range(20)} == {"a", "b"}
         cache = balancer.source
     assert cache.stale  # the balancer closed the cache it owned
@@ -46,13 +38,15 @@ def test_balancer_follows_registrations(make_client: Make) -> None:
 def test_balancer_options_filters_and_empty_service(make_client: Make) -> None:
     owner, caller = make_client(), make_client()
     with caller.balancer("orders", "round_robin", filters=by_zone("eu-2")) as balancer:
-        with pytest.raises(NoInstanceAvailableError, match="'orders'.*no instance is registered"):
+        with pytest.raises(NoInstanceAvailableError, match=r"'orders'.*no instance is registered"):
             balancer.pick()
         owner.register("orders", "10.0.0.1", 80, id="x", metadata={"zone": "eu-1"})
-        _wait_until(lambda: len(balancer.instances) == 1, "the instance is seen")
+        eventually(lambda: len(balancer.instances) == 1, message="the instance is seen", timeout=DEADLINE)
         assert balancer.pick().id == "x"  # the zone preference falls back
         owner.register("orders", "10.0.0.2", 80, id="y", metadata={"zone": "eu-2"})
-        _wait_until(lambda: len(balancer.instances) == 2, "the local instance is seen")
+        eventually(
+            lambda: len(balancer.instances) == 2, message="the local instance is seen", timeout=DEADLINE
+        )
         assert {balancer.pick().id for _ in range(10)} == {"y"}
         assert isinstance(balancer, Balancer) and not balancer.stale
 
@@ -101,14 +95,16 @@ def test_picks_go_on_from_the_last_known_instances_while_the_store_is_unreachabl
         else:
             for client in clients:
                 client.backend.set_reachable(False)  # type: ignore[attr-defined]
-        _wait_until(lambda: balancer.stale, "the balancer says its instances are stale")
+        eventually(
+            lambda: balancer.stale, message="the balancer says its instances are stale", timeout=DEADLINE
+        )
         assert {balancer.pick().id for _ in range(10)} == {"a", "b"}  # availability first
         if server is not None:
             server.resume()
         else:
             for client in clients:
                 client.backend.set_reachable(True)  # type: ignore[attr-defined]
-        _wait_until(lambda: not balancer.stale, "the balancer is fresh again")
+        eventually(lambda: not balancer.stale, message="the balancer is fresh again", timeout=DEADLINE)
         balancer.close()
     finally:
         for client in clients:

@@ -102,7 +102,7 @@ def test_p2c_never_picks_the_unique_most_loaded_instance(n: int, hot: st.DataObj
     busiest = hot.draw(st.integers(0, n - 1))
     loads = hot.draw(st.lists(st.integers(0, 5), min_size=n, max_size=n))
     loads[busiest] = max(loads) + 1
-    for instance, load in zip(instances, loads):
+    for instance, load in zip(instances, loads, strict=True):
         for _ in range(load):
             strategy.on_start(instance)
     picks = Counter(strategy.pick(instances).id for _ in range(50 * n))
@@ -184,7 +184,7 @@ def test_strategies_by_name_and_object() -> None:
         assert make_strategy(name) is not made  # a fresh object per balancer
     mine = RoundRobin()
     assert make_strategy(mine) is mine
-    with pytest.raises(ConfigurationError, match="unknown balancing strategy 'fastest'.*round_robin"):
+    with pytest.raises(ConfigurationError, match=r"unknown balancing strategy 'fastest'.*round_robin"):
         make_strategy("fastest")
 
 

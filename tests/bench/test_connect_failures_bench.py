@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# bench/connect_failures.py starts both servers itself, in its own process.
+pytestmark = [pytest.mark.etcd, pytest.mark.zookeeper]
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "connect_failures.py"
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import queue
 import subprocess
 import threading
-import time
-from collections.abc import Callable
 from typing import IO
 
 import pytest
 
 import coordkit
+from coordkit.testing import eventually
 
 
 class Lines:
@@ -51,14 +50,6 @@ class Lines:
                 found.append(line)
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        time.sleep(0.05)
-
-
 def queue_length(client: coordkit.Client, name: str) -> int:
     contenders, _ = client.backend.queue_list(name)
     return len(contenders)
@@ -66,7 +57,11 @@ def queue_length(client: coordkit.Client, name: str) -> int:
 
 def wait_for_contenders(client: coordkit.Client, name: str, count: int) -> None:
     """Until ``count`` contenders queue under ``name`` (a waiter has certainly joined)."""
-    wait_until(lambda: queue_length(client, name) == count, f"{count} contenders queue under {name}")
+    eventually(
+        lambda: queue_length(client, name) == count,
+        message=f"{count} contenders queue under {name}",
+        timeout=15,
+    )
 
 
 def stderr_of(proc: subprocess.Popen[bytes]) -> str:

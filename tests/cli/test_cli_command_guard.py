@@ -8,12 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from holding_procs import Lines
+
+from coordkit.testing import eventually
 
 Start = Callable[..., subprocess.Popen[bytes]]
 
@@ -42,12 +43,13 @@ def test_the_command_dies_with_a_killed_coordkit(server_url: str, cli_process: S
     assert not _gone(child)
     coordkit_proc.kill()  # SIGKILL: coordkit gets no chance to stop the command itself
     assert coordkit_proc.wait(timeout=10) == -signal.SIGKILL
-    deadline = time.monotonic() + 10
-    while not _gone(child):
-        if time.monotonic() > deadline:
-            os.kill(child, signal.SIGKILL)  # tidy up, then fail
-            pytest.fail(f"the command (pid {child}) still runs 10 s after coordkit was SIGKILLed")
-        time.sleep(0.05)
+    try:
+        eventually(
+            lambda: _gone(child), timeout=10, message=f"the command (pid {child}) to end with coordkit"
+        )
+    except AssertionError:
+        os.kill(child, signal.SIGKILL)  # tidy up, then fail
+        raise
 
 
 def test_starting_the_command_runs_no_at_fork_handler(tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from holding_procs import Lines, stderr_of, wait_for_contenders, wait_until
+from holding_procs import Lines, stderr_of, wait_for_contenders
 
 import coordkit
-from coordkit.testing import EtcdServer, ZooKeeperServer
+from coordkit.testing import EtcdServer, ZooKeeperServer, eventually
 
 Start = Callable[..., subprocess.Popen[bytes]]
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
@@ -297,7 +297,7 @@ def test_etcdctl_lock_and_coordkit_lock_exclude_each_other(
         assert ours.wait(timeout=15) == 0
         assert waiting_out.next() == "etcdctl-ran"
         assert waiting.wait(timeout=15) == 0
-        wait_until(lambda: observer.tree("/l") == [], "etcdctl released")
+        eventually(lambda: observer.tree("/l") == [], message="etcdctl released", timeout=15)
 
 
 def test_a_slashed_coordkit_lock_meets_etcdctl_lock_of_the_name_without_it(

@@ -97,10 +97,12 @@ def test_a_killed_cluster_member_is_not_healthy(
 def test_zookeeper_clamped_ttl_is_reported(
     invoke: Invoke, zookeeper_server: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    low, high = zookeeper_server.session_timeout_range
-    with caplog.at_level(logging.WARNING, logger="coordkit.session"):
-        with coordkit.connect(f"{zookeeper_server.url}?ttl=100") as client:
-            assert client.session.ttl == high and client.session.requested_ttl == 100
+    _, high = zookeeper_server.session_timeout_range
+    with (
+        caplog.at_level(logging.WARNING, logger="coordkit.session"),
+        coordkit.connect(f"{zookeeper_server.url}?ttl=100") as client,
+    ):
+        assert client.session.ttl == high and client.session.requested_ttl == 100
     assert [
         r
         for r in caplog.records
@@ -115,10 +117,12 @@ def test_zookeeper_clamped_ttl_is_reported(
 def test_etcd_clamped_ttl_is_reported(invoke: Invoke, caplog: pytest.LogCaptureFixture) -> None:
     # etcd's minimum lease TTL is 1.5 election timeouts: 4 s here gives 6 s.
     with EtcdServer(election_timeout_ms=4000) as slow:
-        with caplog.at_level(logging.WARNING, logger="coordkit.session"):
-            with coordkit.connect(f"{slow.url}?ttl=2") as client:
-                granted = client.session.ttl
-                assert granted >= 6 and client.session.requested_ttl == 2
+        with (
+            caplog.at_level(logging.WARNING, logger="coordkit.session"),
+            coordkit.connect(f"{slow.url}?ttl=2") as client,
+        ):
+            granted = client.session.ttl
+            assert granted >= 6 and client.session.requested_ttl == 2
         assert [
             r
             for r in caplog.records
@@ -133,9 +137,11 @@ def test_etcd_clamped_ttl_is_reported(invoke: Invoke, caplog: pytest.LogCaptureF
 def test_an_unclamped_ttl_is_not_warned_about(
     zookeeper_server: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="coordkit.session"):
-        with coordkit.connect(f"{zookeeper_server.url}?ttl=4") as client:
-            assert client.session.ttl == 4
+    with (
+        caplog.at_level(logging.WARNING, logger="coordkit.session"),
+        coordkit.connect(f"{zookeeper_server.url}?ttl=4") as client,
+    ):
+        assert client.session.ttl == 4
     assert not [r for r in caplog.records if "granted" in r.getMessage()]
 
 

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from cli_helpers import cli_command, cli_env
 from holding_procs import Lines, wait_for_contenders
 
 import coordkit
+from coordkit.testing import eventually
 
 
 class Terminal:
@@ -45,11 +45,11 @@ class Terminal:
             return self._text
 
     def wait_for(self, pattern: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while not re.search(pattern, self.text):
-            if time.monotonic() > deadline:
-                pytest.fail(f"the terminal never showed {pattern!r}; it shows {self.text!r}")
-            time.sleep(0.05)
+        def shown() -> bool:
+            assert re.search(pattern, self.text), f"the terminal shows {self.text!r}"
+            return True
+
+        eventually(shown, timeout=timeout, interval=0.05, message=f"the terminal to show {pattern!r}")
 
     def close(self) -> None:
         os.close(self.master)

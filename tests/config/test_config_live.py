@@ -4,6 +4,7 @@ layers, sessions. Writers are other clients (other connections, other sessions).
 from __future__ import annotations
 
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -448,5 +449,5 @@ def test_defaults_from_json_and_yaml_files(client: coordkit.Client, tmp_path: Pa
     with client.config("app", defaults=str(folder / "defaults.yaml")) as cfg:
         assert cfg["timeout"] == 6 and cfg["flags/fast"] is True
     (folder / "bad.json").write_text("{nope")
-    with pytest.raises(coordkit.ConfigurationError, match="bad.json is not valid JSON"):
+    with pytest.raises(coordkit.ConfigurationError, match=re.escape("bad.json is not valid JSON")):
         client.config("app", defaults=folder / "bad.json")

@@ -6,24 +6,16 @@ from __future__ import annotations
 
 import itertools
 import queue
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 import coordkit
 from coordkit import SessionState
 from coordkit.config import ConfigChanges
-from coordkit.testing import EtcdServer, ZooKeeperServer
+from coordkit.testing import EtcdServer, ZooKeeperServer, eventually
 
 DEADLINE = 20.0
-
-
-def eventually(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture(params=["zookeeper", "etcd"])
@@ -34,14 +26,18 @@ def server(request: pytest.FixtureRequest) -> Iterator[ZooKeeperServer | EtcdSer
 
 def write_when_back(cfg: coordkit.config.Config, key: str, value: int) -> None:
     """Write as soon as the server takes writes again (a write is not retried by itself)."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        try:
-            cfg.set(key, value)
-            return
-        except coordkit.BackendUnavailableError:
-            assert time.monotonic() < deadline, "the server never took the write"
-            time.sleep(0.05)
+
+    def write() -> bool:
+        cfg.set(key, value)
+        return True
+
+    eventually(
+        write,
+        timeout=DEADLINE,
+        interval=0.05,
+        ignoring=(coordkit.BackendUnavailableError,),
+        message="the server to take the write",
+    )
 
 
 @pytest.mark.parametrize("outage", ["short", "past the session TTL"])
@@ -61,7 +57,7 @@ def test_config_survives_a_server_restart_without_missing_changes(
         assert not cfg.stale and cfg.connected
 
         server.kill()  # a crash: data and ports stay for start()
-        eventually(lambda: cfg.stale, "the config says it is stale")
+        eventually(lambda: cfg.stale, message="the config says it is stale", timeout=DEADLINE)
         assert cfg["timeout"] == 1 and not cfg.connected, "the last known setting is not served"
         if outage != "short":
             assert reader.session.wait_for(SessionState.LOST, DEADLINE)
@@ -70,8 +66,8 @@ def test_config_survives_a_server_restart_without_missing_changes(
 
         for value in (2, 3, 4):
             write_when_back(out, "timeout", value)
-        eventually(lambda: cfg.get("timeout") == 4, "the config caught up")
-        eventually(lambda: not cfg.stale, "the config is no longer stale")
+        eventually(lambda: cfg.get("timeout") == 4, message="the config caught up", timeout=DEADLINE)
+        eventually(lambda: not cfg.stale, message="the config is no longer stale", timeout=DEADLINE)
         seen = []
         while not batches.empty():
             batch = batches.get_nowait()

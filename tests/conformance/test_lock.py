@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
 import uuid
@@ -10,16 +11,19 @@ from collections.abc import Callable
 import pytest
 
 import coordkit
+from coordkit.testing import eventually
 
 DEADLINE = 15.0
 ClientFactory = Callable[..., coordkit.Client]
 
 
 def _wait_queue_length(client: coordkit.Client, name: str, length: int) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while len(client.backend.queue_list(name)[0]) != length:
-        assert time.monotonic() < deadline, f"queue {name} never reached {length} contenders"
-        time.sleep(0.01)  # polling a condition with a deadline, not hoping
+    eventually(
+        lambda: len(client.backend.queue_list(name)[0]) == length,
+        timeout=DEADLINE,
+        interval=0.01,
+        message=f"queue {name} to reach {length} contenders",
+    )
 
 
 def test_acquire_release_and_properties(client: coordkit.Client) -> None:
@@ -77,24 +81,18 @@ def test_mutual_exclusion_under_contention(make_client: ClientFactory) -> None:
     """Read-modify-write of a counter under the lock: lost updates would show overlap."""
     clients = [make_client() for _ in range(4)]
     clients[0].put("/counter", "0")
-    errors: list[BaseException] = []
 
     def work(c: coordkit.Client) -> None:
-        try:
-            lock = c.lock("counter-lock")
-            for _ in range(5):
-                with lock:
-                    value = int(c.get_text("/counter") or "0")
-                    c.put("/counter", str(value + 1), fence=lock)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        lock = c.lock("counter-lock")
+        for _ in range(5):
+            with lock:
+                value = int(c.get_text("/counter") or "0")
+                c.put("/counter", str(value + 1), fence=lock)
 
-    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    # The futures carry a worker's exception to this thread: result() raises it here.
+    with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
+        for done in [pool.submit(work, c) for c in clients]:
+            done.result(timeout=60)
     assert clients[0].get_text("/counter") == "20"
 
 

@@ -38,6 +38,6 @@ def test_a_version_past_64_bits_is_a_usage_error(client: coordkit.Client, write:
         "commit check": lambda: client.commit([Check("/vr/k", version=BEYOND_64_BITS)]),
         "commit revision": lambda: client.commit([Check("/vr/k", create_revision=BEYOND_64_BITS)]),
     }
-    with pytest.raises(coordkit.ConfigurationError, match="version|revision"):
+    with pytest.raises(coordkit.ConfigurationError, match=r"version|revision"):
         calls[write]()
     assert client.get_text("/vr/k") == "v"

@@ -1,4 +1,5 @@
-"""scripts/validate-deploy.sh: runs each validator that is installed, says which it skipped, fails on errors."""
+"""scripts/validate-deploy.sh: runs each validator that is installed, says which it skipped, and
+fails on errors."""
 
 from __future__ import annotations
 

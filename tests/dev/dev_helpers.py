@@ -11,13 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import coordkit
 from coordkit import dev as devserver
+from coordkit.testing import eventually
 
 
 def dev_env(folder: Path) -> dict[str, str]:
@@ -50,13 +50,9 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def wait_gone(pid: int, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+def wait_gone(pid: int, timeout: float = 15) -> None:
+    """Until ``pid`` has exited; AssertionError after ``timeout`` seconds."""
+    eventually(lambda: not pid_alive(pid), timeout=timeout, interval=0.05, message=f"pid {pid} to exit")
 
 
 def processes_in(folder: Path) -> list[int]:
@@ -89,7 +85,7 @@ def stop_everything(folder: Path) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             for pid in leftovers:
-                wait_gone(pid)
+                wait_gone(pid)  # SIGKILLed: it cannot outlive this, unless the kernel is stuck
     assert not leftovers, f"processes left running in {folder}: {leftovers}"
 
 

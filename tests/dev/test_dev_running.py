@@ -16,6 +16,9 @@ from dev_helpers import pid_alive, run_cli, stop_everything, value_of
 import coordkit
 from coordkit import dev as devserver
 
+# `coordkit dev` starts real servers, in processes of its own.
+pytestmark = [pytest.mark.etcd, pytest.mark.zookeeper]
+
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:

@@ -58,7 +58,7 @@ def test_listeners_get_each_new_tuple_in_order(make_client: Make) -> None:
             a.deregister,
         ]
         expected = [["a"], ["a", "b"], ["a", "b"], ["b"]]
-        for step, (before, after) in zip(steps, itertools.pairwise(expected)):
+        for step, (before, after) in zip(steps, itertools.pairwise(expected), strict=True):
             step()
             assert cache.wait_for(
                 lambda found, after=after, before=before: (

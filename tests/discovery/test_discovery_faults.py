@@ -16,7 +16,7 @@ import pytest
 
 import coordkit
 from coordkit.discovery import ServiceInstance
-from coordkit.testing import Outage
+from coordkit.testing import Outage, eventually
 
 DEADLINE = 15.0
 TTL = 2.0
@@ -74,13 +74,6 @@ def outage(request: pytest.FixtureRequest) -> Iterator[Outage]:
         yield o
 
 
-def _wait(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
-
-
 def test_stale_while_unreachable_keeps_serving_the_last_instances(outage: Outage) -> None:
     owner, reader = outage.connect(ttl=3, timeout=2), outage.connect(ttl=3, timeout=2)
     owner.register("payment", "h", 80, id="a")
@@ -88,11 +81,13 @@ def test_stale_while_unreachable_keeps_serving_the_last_instances(outage: Outage
         assert not cache.stale and _ids(cache.instances) == ["a"]
         outage.cut(reader)
         try:
-            _wait(lambda: cache.stale, DEADLINE, "the cache never said it was stale")
+            eventually(lambda: cache.stale, timeout=DEADLINE, message="the cache to say it is stale")
             assert _ids(cache.instances) == ["a"]  # availability over freshness
         finally:
             outage.heal(reader)
-        _wait(lambda: not cache.stale, DEADLINE, "the cache stayed stale after the outage")
+        eventually(
+            lambda: not cache.stale, timeout=DEADLINE, message="the cache to be fresh again after the outage"
+        )
         owner.register("payment", "h", 81, id="b")  # owner re-registered "a" if its session was lost
         assert cache.wait_for(lambda found: _ids(found) == ["a", "b"], DEADLINE)
 
@@ -129,10 +124,10 @@ def test_registered_again_after_an_outage_longer_than_the_ttl(kind: str) -> None
             assert owner.session.wait_for(coordkit.SessionState.LOST, DEADLINE)
         finally:
             outage.heal(owner)
-        _wait(
+        eventually(
             lambda: reg.registered and owner.session.generation > generation,
-            DEADLINE,
-            "not registered again after the outage",
+            timeout=DEADLINE,
+            message="registered again after the outage",
         )
         entry = reader.get(reg.key)
         assert entry is not None and entry.lease == owner.session.session_id

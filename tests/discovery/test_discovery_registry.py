@@ -11,6 +11,7 @@ import pytest
 
 import coordkit
 from coordkit import EventType, WatchEvent
+from coordkit.testing import eventually
 
 DEADLINE = 10.0
 Make = Callable[..., coordkit.Client]
@@ -120,10 +121,11 @@ def test_reregistered_exactly_once_after_session_expiry(make_client: Make) -> No
     with watcher.watch("/services", events.put, recursive=True):
         generation = owner.session.generation
         owner.expire_session()
-        deadline = time.monotonic() + DEADLINE
-        while not (reg.registered and owner.session.generation > generation):
-            assert time.monotonic() < deadline, "not registered again in a new session"
-            time.sleep(0.02)
+        eventually(
+            lambda: reg.registered and owner.session.generation > generation,
+            timeout=DEADLINE,
+            message="registered again in a new session",
+        )
         # The watch delivers in store order: once this later write arrives, every write of
         # the registration made before it has arrived too.
         owner.put("/services/zz-sentinel", "x")
@@ -142,10 +144,11 @@ def test_update_while_the_session_is_replaced_is_written_by_the_reregistration(m
     generation = owner.session.generation
     owner.expire_session()
     reg.update(weight=9)
-    deadline = time.monotonic() + DEADLINE
-    while not (reg.registered and owner.session.generation > generation):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    eventually(
+        lambda: reg.registered and owner.session.generation > generation,
+        timeout=DEADLINE,
+        message="registered again in a new session",
+    )
     assert [i.weight for i in owner.instances("payment")] == [9]
 
 

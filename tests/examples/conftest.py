@@ -1,23 +1,18 @@
 """Fixtures for the example system's tests: services in this process (on every backend) and as
 real subprocesses (on the real servers), all stopped after the test.
 
-The repository root goes first on ``sys.path``: ``examples`` is a package there, and this folder
-(``tests/examples``, no ``__init__``) must not shadow it as a namespace package.
+``examples`` is imported as the package at the repository root, which pytest puts on ``sys.path``
+(``pythonpath`` in pyproject.toml); a regular package wins over this folder (``tests/examples``,
+no ``__init__``), which would otherwise be a namespace package of the same name.
 """
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 from examples_helpers import Spawned, spawn
 
 import coordkit

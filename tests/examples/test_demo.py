@@ -15,9 +15,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from examples_helpers import ROOT, wait_for
+from examples_helpers import ROOT
 
-from coordkit.testing import EtcdServer, ExternalServer
+from coordkit.testing import EtcdServer, ExternalServer, eventually
 
 INVARIANTS = (
     "no order lost",
@@ -89,6 +89,7 @@ def _read_lines(demo: subprocess.Popen[str]) -> tuple[queue.SimpleQueue[str], th
     return lines, reader
 
 
+@pytest.mark.etcd  # the demo starts its own etcd, in its own process
 @pytest.mark.parametrize("marker", INTERRUPT_POINTS)
 def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
     """Ctrl-C at each stage: exit 130 (never "PASSED"), no traceback, no service and no store left."""
@@ -110,7 +111,7 @@ def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
         return any(marker in line for line in seen)
 
     try:
-        wait_for(reached, 90, f"the demo to print {marker!r}")
+        eventually(reached, timeout=90, message=f"the demo to print {marker!r}")
         demo.send_signal(signal.SIGINT)
         code = demo.wait(60)
     finally:

@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from examples_helpers import get, post, wait_for
+from examples_helpers import get, post
 
 import coordkit
+from coordkit.testing import eventually
 from examples.order_service import OrderService
 from examples.order_store import OrderStore, StaleTokenError
 from examples.payment_service import PaymentService
@@ -91,7 +92,9 @@ def test_payments_fail_over_when_an_instance_dies(
     orders = order_service()
     balancer = orders.balancer
     assert balancer is not None
-    wait_for(lambda: len(balancer.instances) == 2, what="both instances in order-service's cache")
+    eventually(
+        lambda: len(balancer.instances) == 2, message="both instances in order-service's cache", timeout=10.0
+    )
     # Crashed, as far as callers can tell: it refuses connections but is still registered.
     assert dead.server is not None
     dead.server.shutdown()

@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from examples_helpers import Spawned, answers, get, post, wait_for
+from examples_helpers import Spawned, answers, get, post
 
 import coordkit
+from coordkit.testing import eventually
 from examples.payment_service import PaymentService
 
 
@@ -77,7 +78,11 @@ def test_the_processing_delay_follows_live_config(
     service = payment_service("pay-a")
     config = client.config("payment-service", writable=True)
     config.set("delay_ms", 300)
-    wait_for(lambda: (answers(_url(service, "/health")) or {}).get("delay_ms") == 300, what="the new delay")
+    eventually(
+        lambda: (answers(_url(service, "/health")) or {}).get("delay_ms") == 300,
+        message="the new delay",
+        timeout=10.0,
+    )
     started = time.monotonic()
     assert post(_url(service, "/payment"), {"order_id": "o-1", "amount": 1, "token": 1})[0] == 200
     assert time.monotonic() - started >= 0.3
@@ -95,7 +100,9 @@ def test_the_program_deregisters_and_exits_0_on_sigterm(
     }
     process = spawned("examples.payment_service", "pay-x", env)
     with coordkit.connect(server_url) as client:
-        [instance] = wait_for(lambda: client.instances("payment-service"), 30, "the registration")
+        [instance] = eventually(
+            lambda: client.instances("payment-service"), timeout=30, message="the registration"
+        )
         assert (answers(f"http://127.0.0.1:{instance.port}/health") or {}).get("status") == "ok"
         process.signal(signal.SIGTERM)
         assert process.wait(15) == 0

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from examples_helpers import Spawned, wait_for
+from examples_helpers import Spawned
 
 import coordkit
+from coordkit.testing import eventually
 from examples.order_service import OrderService
 from examples.order_store import OrderStore
 from examples.settlement_worker import BATCH_KEY, ELECTION, SettlementWorker
@@ -50,10 +51,12 @@ def test_only_the_leader_runs_the_job(
     leaders: list[SettlementWorker] = []
     try:
         _pay(orders, "o-1", "o-2")
-        wait_for(lambda: len(_settled(orders)) == 2, what="the first orders settled")
+        eventually(lambda: len(_settled(orders)) == 2, message="the first orders settled", timeout=10.0)
         _pay(orders, "o-3")
-        wait_for(lambda: len(_settled(orders)) == 3, what="the next order settled")
-        wait_for(lambda: len(batches) >= 3, what="a few batches")  # the job runs periodically
+        eventually(lambda: len(_settled(orders)) == 3, message="the next order settled", timeout=10.0)
+        eventually(
+            lambda: len(batches) >= 3, message="a few batches", timeout=10.0
+        )  # the job runs periodically
         leaders = [w for w in workers if w.is_leader]  # before stopping: the leader resigns at once
     finally:
         stop.set()
@@ -101,15 +104,21 @@ def test_another_copy_takes_over_when_the_leader_is_killed(
     env = {"COORDKIT_URL": server_url, "ORDER_SERVICE_URL": f"http://127.0.0.1:{orders.port}"}
     election = orders.client.election(ELECTION)
     first = spawned("examples.settlement_worker", "w1", env)
-    wait_for(lambda: (election.leader() or coordkit.Leader("", "", 0)).proposal == "w1", 30, "w1 to lead")
+    eventually(
+        lambda: (election.leader() or coordkit.Leader("", "", 0)).proposal == "w1",
+        timeout=30,
+        message="w1 to lead",
+    )
     second = spawned("examples.settlement_worker", "w2", env)
-    wait_for(lambda: "campaigning" in second.output(), 30, "w2 to campaign")
+    eventually(lambda: "campaigning" in second.output(), timeout=30, message="w2 to campaign")
     _pay(orders, "o-1")
-    wait_for(lambda: _settled(orders) == {"o-1": "w1"}, 10, "w1 to settle o-1")
+    eventually(lambda: _settled(orders) == {"o-1": "w1"}, timeout=10, message="w1 to settle o-1")
 
     first.kill()  # SIGKILL: no resignation; its candidacy ends with its session (TTL 2 s)
     _pay(orders, "o-2")
-    wait_for(lambda: _settled(orders).get("o-2") == "w2", 20, "w2 to take over and settle o-2")
+    eventually(
+        lambda: _settled(orders).get("o-2") == "w2", timeout=20, message="w2 to take over and settle o-2"
+    )
     assert "became leader" in second.output()
 
     second.signal(signal.SIGTERM)  # the leader resigns on its way out

@@ -8,12 +8,11 @@ still admitted in order, and watches deliver every change.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 import coordkit
-from coordkit.testing import EtcdCluster, ZooKeeperEnsemble
+from coordkit.testing import EtcdCluster, ZooKeeperEnsemble, eventually
 
 DEADLINE = 30.0
 
@@ -31,14 +30,18 @@ def _connect(cluster: EtcdCluster | ZooKeeperEnsemble) -> coordkit.Client:
 def _until_written(client: coordkit.Client, key: str, value: str, fence: coordkit.Lock) -> None:
     """Retry a fenced write through the failover: a write cut by the leader's death raises
     BackendUnavailableError (it may or may not have happened), and writing again is safe."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        try:
-            client.put(key, value, fence=fence)
-            return
-        except coordkit.BackendUnavailableError:
-            assert time.monotonic() < deadline, f"{key} could not be written after the failover"
-            time.sleep(0.1)
+
+    def write() -> bool:
+        client.put(key, value, fence=fence)
+        return True
+
+    eventually(
+        write,
+        timeout=DEADLINE,
+        interval=0.1,
+        ignoring=(coordkit.BackendUnavailableError,),
+        message=f"{key} to be written after the failover",
+    )
 
 
 def test_lock_survives_the_leader_dying(cluster: EtcdCluster | ZooKeeperEnsemble) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import coordkit
-from coordkit.testing import EtcdCluster, ZooKeeperEnsemble
+from coordkit.testing import EtcdCluster, ZooKeeperEnsemble, eventually
 from coordkit.testing._etcd import etcdctl_binary
 from coordkit.testing.history import (
     check_exclusive,
@@ -43,13 +43,15 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
 
 def _more_acquisitions(workers: list[Worker], since: int, count: int) -> None:
     """Wait until the workers acquired ``count`` more times after ``since`` (work goes on)."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
+
+    def acquired_enough() -> bool:
         got = sum(1 for w in workers for e in w.events() if e["e"] == "acquired" and e["t"] >= since)
-        if got >= count:
-            return
-        assert time.monotonic() < deadline, f"only {got} acquisitions after the fault"
-        time.sleep(0.05)
+        assert got >= count, f"only {got} acquisitions after the fault"
+        return True
+
+    eventually(
+        acquired_enough, timeout=DEADLINE, interval=0.05, message=f"{count} acquisitions after the fault"
+    )
 
 
 def _pause_length(cluster: Cluster) -> None:
@@ -165,14 +167,21 @@ def test_registrations_survive_a_whole_cluster_restart(cluster: Cluster, tmp_pat
         cluster.wait_healthy()
         # Every registration is back (the session survived, or the registration was made
         # again on a new one), once, and the discovery cache ends showing exactly them.
-        deadline = time.monotonic() + DEADLINE
+        deadline = time.monotonic() + DEADLINE  # one deadline for both waits, as one wait
+
+        def all_registered() -> bool:
+            assert sorted(i.id for i in client.instances("api")) == sorted(expected), client.instances("api")
+            return True
+
+        def cache_shows_them() -> bool:
+            violations = check_registrations(observer.events(), expected, "o")
+            assert not violations, violations
+            return True
+
         with coordkit.connect(url, ttl=TTL, timeout=5) as client:
-            while sorted(i.id for i in client.instances("api")) != sorted(expected):
-                assert time.monotonic() < deadline, client.instances("api")
-                time.sleep(0.1)
-        while check_registrations(observer.events(), expected, "o"):
-            assert time.monotonic() < deadline, check_registrations(observer.events(), expected, "o")
-            time.sleep(0.1)
+            eventually(all_registered, timeout=DEADLINE, interval=0.1, message="every registration back")
+        left = max(0.0, deadline - time.monotonic())
+        eventually(cache_shows_them, timeout=left, interval=0.1, message="the observer's cache to show them")
         history = workers.history()
     violations = check_registrations(history, expected, "o")
     assert not violations, "\n".join(violations)
@@ -228,9 +237,14 @@ def test_watch_across_reset_blackhole_and_compaction(cluster: Cluster, tmp_path:
             "watch", DEADLINE, match=lambda e: e["key"] == "/w/k0" and e["value"] == final["/w/k0"]
         )
         store = {key: writer.get_text(key) for key in written}
-        deadline = time.monotonic() + DEADLINE
-        while check_watch(watcher.events(), written, store):
-            assert time.monotonic() < deadline, check_watch(watcher.events(), written, store)
-            time.sleep(0.05)
+
+        def watch_saw_every_write() -> bool:
+            violations = check_watch(watcher.events(), written, store)
+            assert not violations, violations
+            return True
+
+        eventually(
+            watch_saw_every_write, timeout=DEADLINE, interval=0.05, message="the watch to see every write"
+        )
         history = workers.history()
     assert not check_watch(history, written, store, watcher="w")

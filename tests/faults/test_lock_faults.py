@@ -10,6 +10,7 @@ import pytest
 
 import coordkit
 from coordkit import SessionEvent, SessionState
+from coordkit.testing import eventually
 
 from .conftest import Outage
 
@@ -54,10 +55,12 @@ def test_waiter_keeps_its_place_through_a_short_outage(outage: Outage) -> None:
     got = threading.Event()
     t = threading.Thread(target=lambda: second.acquire(timeout=DEADLINE * 2) and got.set())
     t.start()
-    deadline = time.monotonic() + DEADLINE
-    while len(holder.backend.queue_list("q")[0]) != 2:  # the waiter has joined
-        assert time.monotonic() < deadline, "the waiter never joined the queue"
-        time.sleep(0.01)
+    eventually(
+        lambda: len(holder.backend.queue_list("q")[0]) == 2,
+        timeout=DEADLINE,
+        interval=0.01,
+        message="the waiter to join the queue",
+    )
     outage.cut()
     assert first.lost.wait(DEADLINE)
     outage.heal()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import coordkit
-from coordkit.testing import EtcdCluster, ZooKeeperEnsemble
+from coordkit.testing import EtcdCluster, ZooKeeperEnsemble, eventually
 from coordkit.testing.history import (
     Event,
     check_exclusive,
@@ -169,18 +169,22 @@ def _first_of(candidates: list[Worker], event: str, since: int, also: tuple[str,
     """The first ``event`` after ``since`` (or ``also``'s event after its time) logged by
     any of ``candidates``."""
     wanted = [(event, since)] + ([also] if also else [])
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        found = [
+
+    def logged() -> list[Event]:
+        return [
             e
             for w in candidates
             for e in w.events()
             if any(e["e"] == name and e["t"] >= after for name, after in wanted)
         ]
-        if found:
-            return min(found, key=lambda e: e["t"])
-        time.sleep(0.01)
-    raise AssertionError(f"none of {[w.name for w in candidates]} logged {event!r} within {DEADLINE}s")
+
+    found = eventually(
+        logged,
+        timeout=DEADLINE,
+        interval=0.01,
+        message=f"one of {[w.name for w in candidates]} to log {event!r}",
+    )
+    return min(found, key=lambda e: e["t"])
 
 
 @pytest.mark.slow

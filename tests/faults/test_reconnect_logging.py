@@ -5,6 +5,7 @@ and the drop and return are shown with -v."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -20,7 +21,7 @@ import pytest
 
 import coordkit
 from coordkit import SessionState
-from coordkit.testing import EtcdServer, ZooKeeperServer
+from coordkit.testing import EtcdServer, ZooKeeperServer, eventually
 
 DEADLINE = 30.0
 
@@ -124,10 +125,8 @@ def _until(lines: queue.SimpleQueue[str], seen: list[str], text: str) -> None:
     while not any(text in line for line in seen):
         left = deadline - time.monotonic()
         assert left > 0, f"no {text!r} on stderr in {seen}"
-        try:
+        with contextlib.suppress(queue.Empty):
             seen.append(lines.get(timeout=left))
-        except queue.Empty:
-            pass
 
 
 def test_the_cli_shows_the_outage_with_v_and_keeps_kazoo_quiet() -> None:
@@ -156,11 +155,17 @@ def test_the_cli_shows_the_outage_with_v_and_keeps_kazoo_quiet() -> None:
         try:
             with coordkit.connect(server.url) as writer:
                 # The watch is in place once a write shows up on stdout: write until one does.
-                deadline = time.monotonic() + DEADLINE
-                while out.empty():
-                    assert time.monotonic() < deadline and proc.poll() is None, "the watch never started"
+
+                def watch_started() -> bool:
+                    if proc.poll() is not None:
+                        pytest.fail(f"the watch command exited ({proc.returncode}) before it showed a write")
+                    if not out.empty():
+                        return True
                     writer.put("/cli-logged/k", "1")
-                    time.sleep(0.2)  # pacing the writes, not waiting for an outcome
+                    return False
+
+                # A write every 0.2 s (the interval paces the writes) until one shows up.
+                eventually(watch_started, timeout=DEADLINE, interval=0.2, message="the watch to show a write")
             server.kill()
             _until(err, seen, "connected -> suspended")
             restarting = time.monotonic()

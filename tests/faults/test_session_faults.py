@@ -89,7 +89,7 @@ def test_watch_loses_nothing_across_a_server_restart(kind: str) -> None:
             writer.delete("/jobs/before")
             got = [watch.get(timeout=DEADLINE) for _ in range(len(expected) + 1)]
             assert all(e is not None for e in got), got
-            assert [e.key for e in got if e] == expected + ["/jobs/before"]
+            assert [e.key for e in got if e] == [*expected, "/jobs/before"]
             assert got[-1] is not None and got[-1].type is EventType.DELETE
             assert watch.get(timeout=0.5) is None, "an event was delivered twice"
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
-from coordkit.testing import EtcdCluster, EtcdServer, _process, live_pids
+from coordkit.testing import EtcdCluster, EtcdServer, _process, eventually, live_pids
 
 DEADLINE = 10.0
 
@@ -55,10 +54,12 @@ class _InterruptedWhileWaiting(EtcdServer):
 
 def _assert_all_gone(pids: list[int], before: list[int]) -> None:
     assert pids, "no process was launched"
-    deadline = time.monotonic() + DEADLINE
-    while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert [pid for pid in pids if not _gone(pid)] == [], "a launched server outlived its start()"
+
+    def every_server_gone() -> bool:
+        assert [pid for pid in pids if not _gone(pid)] == [], "a launched server outlived its start()"
+        return True
+
+    eventually(every_server_gone, timeout=DEADLINE, interval=0.05)
     assert live_pids() == before
 
 

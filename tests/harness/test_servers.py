@@ -12,8 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,6 +29,7 @@ from coordkit.testing import (
     _zookeeper,
     etcd_binary,
     etcdctl_binary,
+    eventually,
     free_ports,
     java_binary,
     live_pids,
@@ -39,18 +39,6 @@ from coordkit.testing import (
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
-
-
-def poll(check: Callable[[], T], what: str, timeout: float = 10.0) -> T:
-    """Return the first truthy result of ``check``; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"{what}: not within {timeout:g}s")
-        time.sleep(0.05)
 
 
 def process_gone(pid: int) -> bool:
@@ -110,7 +98,12 @@ def test_etcd_single_node_lifecycle() -> None:
         assert server.paused and not server.healthy(timeout=0.3)
         assert etcd_get(server.endpoints, "k", timeout=0.5) is None
         server.resume()
-        assert poll(lambda: etcd_get(server.endpoints, "k"), "etcd answering after resume") == "v1"
+        assert (
+            eventually(
+                lambda: etcd_get(server.endpoints, "k"), message="etcd answering after resume", timeout=10.0
+            )
+            == "v1"
+        )
 
         pid = server.pid
         assert pid is not None and pid in live_pids()
@@ -142,7 +135,9 @@ def test_zookeeper_single_node_lifecycle() -> None:
         server.pause()
         assert server.mode(timeout=0.3) is None
         server.resume()
-        poll(lambda: server.mode() == "standalone", "ZooKeeper answering after resume")
+        eventually(
+            lambda: server.mode() == "standalone", message="ZooKeeper answering after resume", timeout=10.0
+        )
 
         pid = server.pid
         assert pid is not None
@@ -210,8 +205,10 @@ def test_zookeeper_ensemble_survives_losing_its_leader() -> None:
         rest = [m for m in ensemble.members if m is not old]
         new = ensemble.wait_for_leader(timeout=15)
         assert new is not old
-        poll(
-            lambda: sorted(m.mode() or "" for m in rest) == ["follower", "leader"], "ZooKeeper quorum of two"
+        eventually(
+            lambda: sorted(m.mode() or "" for m in rest) == ["follower", "leader"],
+            message="ZooKeeper quorum of two",
+            timeout=10.0,
         )
         assert "x" in zkcli([m.endpoints[0] for m in rest], "get", "/survivor").stdout
 
@@ -235,7 +232,9 @@ def test_etcd_cluster_survives_losing_its_leader() -> None:
         old.kill()
         assert process_gone(old_pid or 0)
         rest = [m.endpoints[0] for m in cluster.members if m is not old]
-        poll(lambda: etcd_put(rest, "c", "3"), "a write to the two remaining members")
+        eventually(
+            lambda: etcd_put(rest, "c", "3"), message="a write to the two remaining members", timeout=10.0
+        )
         assert cluster.wait_for_leader() is not old
 
         old.start()

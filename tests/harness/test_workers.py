@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -56,7 +57,5 @@ def test_a_worker_stops_when_the_test_process_is_killed(tmp_path: Path, state: s
     try:
         assert _exits_within(pid, 15), f"worker {pid} outlived the process that started it"
     finally:
-        try:
-            os.kill(pid, signal.SIGKILL)  # no process left behind, even when the test fails
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):  # no process left behind, even when the test fails
+            os.kill(pid, signal.SIGKILL)

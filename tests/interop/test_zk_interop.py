@@ -25,6 +25,7 @@ from kazoo.recipe.lock import Lock as KazooLock
 
 import coordkit
 from coordkit.backends.contender_queue import Contender
+from coordkit.testing import eventually
 
 DEADLINE = 15.0
 PROBE_SOURCE = Path(__file__).parent / "java" / "CuratorProbe.java"
@@ -187,13 +188,13 @@ def curator(probe_classpath: str, connect: str) -> Iterator[Probe]:
 
 
 def wait_queue_length(client: coordkit.Client, name: str, length: int) -> list[Contender]:
-    deadline = time.monotonic() + DEADLINE
-    while True:
+
+    def queued() -> list[Contender]:
         contenders, _ = client.backend.queue_list(name, values=True)
-        if len(contenders) == length:
-            return contenders
-        assert time.monotonic() < deadline, f"{name} never had {length} contenders: {contenders}"
-        time.sleep(0.01)  # polling a condition with a deadline
+        assert len(contenders) == length, f"{len(contenders)} contenders: {contenders}"
+        return contenders
+
+    return eventually(queued, timeout=DEADLINE, interval=0.01, message=f"{name} to have {length} contenders")
 
 
 class Background:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -27,6 +29,8 @@ def _exports(stdout: str) -> list[dict[str, str]]:
     return blocks
 
 
+@pytest.mark.etcd  # `coordkit dev up` starts both servers, in processes of its own
+@pytest.mark.zookeeper
 def test_dev_up_secure_prints_how_to_connect(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COORDKIT_")}
     env["COORDKIT_DEV_DIR"] = str(tmp_path)

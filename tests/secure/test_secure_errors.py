@@ -35,9 +35,11 @@ def refused(
     """Connect with ``options`` and write /app/k; return the error's message once checked that
     it is ``expected``, one line, quick, and that /app/k was not written."""
     started = time.monotonic()
-    with pytest.raises(expected) as caught:
-        with coordkit.connect(url or secure_url, timeout=TIMEOUT, **options) as client:
-            client.put("/app/k", "must not land")
+    with (
+        pytest.raises(expected) as caught,
+        coordkit.connect(url or secure_url, timeout=TIMEOUT, **options) as client,
+    ):
+        client.put("/app/k", "must not land")
     assert time.monotonic() - started < TIMEOUT / 2 + 2.5  # the TLS probe may take up to 2 s
     assert admin.get("/app/k") is None
     message = str(caught.value)

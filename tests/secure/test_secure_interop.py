@@ -51,18 +51,20 @@ def kazoo_as(secure_zk: Any) -> Callable[[str, str], KazooClient]:
 def test_kazoo_with_the_same_digest_identity_is_not_locked_out(secure_zk: Any, kazoo_as: Any) -> None:
     namespace = f"/ck-{uuid.uuid4().hex[:10]}"
     creds = secure_zk.credentials("alice", tls=False)
-    with coordkit.connect(secure_zk.plain_url + namespace, **creds) as client:
-        with client.register("payment-service", "10.0.0.7", 8081):
-            alice = kazoo_as("alice", secure_zk.secrets.user("alice").password)
-            service = f"{namespace}/services/payment-service"
-            [instance] = alice.get_children(service)
-            path = f"{service}/{instance}"
-            assert b"10.0.0.7" in alice.get(path)[0]
-            mallory = kazoo_as("mallory", "guess")
-            with pytest.raises(NoAuthError):
-                mallory.delete(path)
-            assert alice.exists(path) is not None
-            alice.delete(path)  # the same identity keeps every right, delete included
+    with (
+        coordkit.connect(secure_zk.plain_url + namespace, **creds) as client,
+        client.register("payment-service", "10.0.0.7", 8081),
+    ):
+        alice = kazoo_as("alice", secure_zk.secrets.user("alice").password)
+        service = f"{namespace}/services/payment-service"
+        [instance] = alice.get_children(service)
+        path = f"{service}/{instance}"
+        assert b"10.0.0.7" in alice.get(path)[0]
+        mallory = kazoo_as("mallory", "guess")
+        with pytest.raises(NoAuthError):
+            mallory.delete(path)
+        assert alice.exists(path) is not None
+        alice.delete(path)  # the same identity keeps every right, delete included
 
 
 @pytest.mark.parametrize("acl, world_reads", [(None, False), ("creator+read", True)])

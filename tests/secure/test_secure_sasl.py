@@ -24,9 +24,11 @@ def test_sasl_user_owns_what_it_creates(sasl_zk: SecureZooKeeperServer) -> None:
     with _connect(sasl_zk, url, "alice", sasl_zk.secrets.user("alice").password) as alice:
         with alice.lock("jobs/nightly") as lock:
             alice.put("/app/x", "1", fence=lock)
-        with _connect(sasl_zk, url, "bob", sasl_zk.secrets.user("bob").password) as bob:
-            with pytest.raises(coordkit.PermissionDeniedError, match="SASL user 'bob'"):
-                bob.delete("/app/x")
+        with (
+            _connect(sasl_zk, url, "bob", sasl_zk.secrets.user("bob").password) as bob,
+            pytest.raises(coordkit.PermissionDeniedError, match="SASL user 'bob'"),
+        ):
+            bob.delete("/app/x")
         assert alice.get("/app/x").value == b"1"
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 import coordkit
+from coordkit.testing import eventually
 from coordkit.testing._secure import SecureEtcdServer, User
 
 
@@ -24,12 +25,13 @@ def short_tokens() -> Iterator[SecureEtcdServer]:
         yield server
 
 
-def _wait_for_log(server: SecureEtcdServer, text: str, after: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if text in server.log_path.read_text()[after:]:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"etcd never logged {text!r}")
+def _wait_for_log(server: SecureEtcdServer, text: str, after: int, timeout: float) -> None:
+    eventually(
+        lambda: text in server.log_path.read_text()[after:],
+        timeout=timeout,
+        interval=0.1,
+        message=f"etcd to log {text!r}",
+    )
 
 
 def test_a_token_expiring_under_a_held_lock_keeps_lock_and_session(short_tokens: SecureEtcdServer) -> None:
@@ -43,7 +45,7 @@ def test_a_token_expiring_under_a_held_lock_keeps_lock_and_session(short_tokens:
         key = lock.key
         mark = len(short_tokens.log_path.read_text())
         # etcd logs when it drops an unused simple token: wait for it, by a deadline.
-        _wait_for_log(short_tokens, "deleted a simple token", mark, time.monotonic() + 20)
+        _wait_for_log(short_tokens, "deleted a simple token", mark, 20)
         assert lock.is_held and client.session.state is coordkit.SessionState.CONNECTED
         events: queue.Queue[coordkit.WatchEvent] = queue.Queue()
         with client.watch("/jobs", events.put, recursive=True):  # a watch opened with a stale token
@@ -86,7 +88,7 @@ def test_many_calls_meeting_one_expired_token_renew_it_once(short_tokens: Secure
         channel = client.backend._conn.current().client  # type: ignore[attr-defined]
         before = channel.authentications
         mark = len(short_tokens.log_path.read_text())
-        _wait_for_log(short_tokens, "deleted a simple token", mark, time.monotonic() + 20)
+        _wait_for_log(short_tokens, "deleted a simple token", mark, 20)
         start = threading.Barrier(16)
         values: list[bytes | None] = []
 

@@ -28,12 +28,12 @@ def held(t_ms: float, w: str, token: int, res: str = "r") -> Event:
 
 def test_overlapping_beliefs_are_caught_and_a_clean_handover_passes() -> None:
     a = [ev(0, "a", "acquired", res="r", token=1), held(100, "a", 1), held(200, "a", 1)]
-    assert check_exclusive(a + [ev(150, "b", "acquired", res="r", token=2)])
-    assert not check_exclusive(a + [ev(201, "b", "acquired", res="r", token=2), held(300, "b", 2)])
+    assert check_exclusive([*a, ev(150, "b", "acquired", res="r", token=2)])
+    assert not check_exclusive([*a, ev(201, "b", "acquired", res="r", token=2), held(300, "b", 2)])
     # A semaphore of two: a third believer is a violation, two are not.
-    two = a + [ev(50, "b", "acquired", res="r", token=2), held(250, "b", 2)]
+    two = [*a, ev(50, "b", "acquired", res="r", token=2), held(250, "b", 2)]
     assert not check_exclusive(two, limit=2)
-    assert check_exclusive(two + [ev(120, "c", "acquired", res="r", token=3)], limit=2)
+    assert check_exclusive([*two, ev(120, "c", "acquired", res="r", token=3)], limit=2)
 
 
 def test_a_belief_resumed_after_a_loss_is_still_caught() -> None:
@@ -57,8 +57,8 @@ def test_a_straddling_tick_ends_the_belief_at_its_first_clock_read() -> None:
         ev(0, "a", "acquired", res="r", token=1),
         {"t": (100 + pause) * MS, "w": "a", "e": "held", "res": "r", "token": 1, "t0": 100 * MS},
     ]
-    assert not check_exclusive(a + [ev(150, "b", "acquired", res="r", token=2)])
-    assert check_exclusive(a + [ev(99, "b", "acquired", res="r", token=2)])
+    assert not check_exclusive([*a, ev(150, "b", "acquired", res="r", token=2)])
+    assert check_exclusive([*a, ev(99, "b", "acquired", res="r", token=2)])
 
 
 def test_a_token_going_back_or_repeating_is_caught() -> None:
@@ -68,8 +68,8 @@ def test_a_token_going_back_or_repeating_is_caught() -> None:
         ev(20, "a", "acquired", res="other", token=1),
     ]
     assert not check_tokens_increase(good)
-    assert check_tokens_increase(good + [ev(30, "c", "acquired", res="r", token=7)])
-    assert check_tokens_increase(good + [ev(30, "c", "acquired", res="r", token=9)])
+    assert check_tokens_increase([*good, ev(30, "c", "acquired", res="r", token=7)])
+    assert check_tokens_increase([*good, ev(30, "c", "acquired", res="r", token=9)])
 
 
 def _write(t: float, w: str, kind: str, token: int, value: int) -> Event:
@@ -83,7 +83,7 @@ def test_a_stale_fenced_write_accepted_is_caught() -> None:
         _write(20, "a", "fence_refused", 1, 3),
     ]
     assert not check_fenced_counter(good, final=2)
-    stale = good[:2] + [_write(20, "a", "fence_ok", 1, 3)]
+    stale = [*good[:2], _write(20, "a", "fence_ok", 1, 3)]
     assert check_fenced_counter(stale, final=3)
 
 

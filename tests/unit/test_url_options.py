@@ -24,14 +24,14 @@ def test_a_query_ttl_out_of_range_is_refused_even_when_overridden() -> None:
 
 
 def test_an_unknown_query_option_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(ConfigurationError, match="unknown option.*colour") as caught:
+    with pytest.raises(ConfigurationError, match=r"unknown option.*colour") as caught:
         parse_url("zk://h?colour=red&ttl=3", {"ttl": 5})
     for name in OPTION_DOCS:
         assert name in str(caught.value)
 
 
 def test_an_option_given_twice_in_the_query_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="ttl.*twice"):
+    with pytest.raises(ConfigurationError, match=r"ttl.*twice"):
         parse_url("etcd://h?ttl=3&ttl=abc", {})
 
 

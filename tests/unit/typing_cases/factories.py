@@ -1,6 +1,10 @@
 """Checked by mypy in tests/unit/test_typing.py, never run. A line ending in ``# error`` must
 be a type error on exactly that line; every other line must type-check."""
 
+# The error lines are bare expressions and unused names on purpose (mypy must flag them; a
+
+# ruff: noqa: B018, F841
+
 from __future__ import annotations
 
 from dataclasses import dataclass
