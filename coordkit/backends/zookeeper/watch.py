@@ -213,6 +213,7 @@ class ZkWatch(Watch):
             else sorted(p for p in paths if p == self._path or p.startswith(self._below))
         )
         root_only = frozenset({self._path})
+        listed = False  # the first level was asked for; the next ones come from listings
         while level:
             reads = read_nodes(
                 client,
@@ -224,8 +225,8 @@ class ZkWatch(Watch):
             observed = client.last_zxid  # the server's zxid when it answered these reads
             following: list[str] = []
             for path in level:
-                following += self._apply(path, reads[path], deep, observed, deletes, puts)
-            level = following
+                following += self._apply(path, reads[path], deep, observed, deletes, puts, listed)
+            level, listed = following, True
 
     def _apply(
         self,
@@ -235,8 +236,15 @@ class ZkWatch(Watch):
         observed: int,
         deletes: list[WatchEvent],
         puts: list[Entry],
+        listed: bool = False,
     ) -> list[str]:
-        """Fold one node's read into the snapshot; returns the children still to read."""
+        """Fold one node's read into the snapshot; returns the children still to read.
+
+        A node that a parent's listing in this same re-read named but that is gone when read
+        (``listed``) was deleted after that listing, maybe after keys were created that the
+        listing did not show yet: its DELETE waits for the re-read of the parent, whose child
+        watch (armed by that listing) fires for it, so that it comes after those keys' PUTs,
+        in store order."""
         if path == self._path:  # the watched path is not itself a key of the watch
             if read is None:
                 for name in sorted(self._kids.pop(path, set())):
@@ -246,7 +254,8 @@ class ZkWatch(Watch):
                 path, visible(path, read.children, chrooted=self._chrooted), deep, observed, deletes
             )
         if read is None:
-            self._drop(path, observed, deletes)
+            if not listed:
+                self._drop(path, observed, deletes)
             return []
         parent, _, name = path.rpartition("/")
         if is_parent(read.data):  # not a key (any more), but the keys below it are watched
