@@ -44,6 +44,7 @@ __all__ = [
     "ETCD_IMAGE",
     "LABEL",
     "ZOOKEEPER_IMAGE",
+    "ContainerClient",
     "DockerEtcdCluster",
     "DockerEtcdServer",
     "DockerZooKeeperEnsemble",
@@ -106,9 +107,11 @@ def docker_images(*images: str) -> None:
         raise ServerError(f"scripts/docker-images.sh failed ({built.returncode}):\n{tail}")
 
 
-class _ContainerClient(subprocess.Popen[bytes]):
+class ContainerClient(subprocess.Popen[bytes]):
     """An attached ``docker run --rm --name=NAME ...``: ``poll()`` and ``wait()`` are the client's,
-    which exits once the container is gone; signals are sent to the container instead."""
+    which exits once the container is gone (with the container's exit code); signals are sent to
+    the container instead, so ``kill()`` is ``docker kill`` and ``terminate()`` a SIGTERM to
+    the container's init. The argument vector must hold ``--name=NAME``."""
 
     def __init__(self, args: Sequence[str], **options: Any) -> None:
         self.container = next(arg.partition("=")[2] for arg in args if arg.startswith("--name="))
@@ -140,7 +143,7 @@ class _InContainer(ServerProcess):
     """What the docker servers share: the ``docker run`` prefix and container-level pause."""
 
     image: ClassVar[str]
-    _popen = _ContainerClient
+    _popen = ContainerClient
 
     def _name_container(self) -> None:
         docker_images(self.image)
