@@ -25,6 +25,7 @@ from coordkit.testing.docker import (
     DockerZooKeeperEnsemble,
     docker_binary,
     docker_images,
+    run_labels,
 )
 from examples.demo_system import DemoFailure, LocalSystem, Process, _with_namespace
 
@@ -74,6 +75,7 @@ class DockerSystem(LocalSystem):
             "--rm",
             f"--name=coordkit-demo-{name}-{uuid.uuid4().hex[:8]}",
             "--label=coordkit.demo=1",
+            *run_labels(),
             "--network=host",
             "--init",
             # The host's user, so that order-service's SQLite file in the work folder is writable.

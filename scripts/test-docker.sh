@@ -10,7 +10,7 @@
 #   4. runs the conformance subset (ZooKeeper and etcd) against single containers and against
 #      3-member clusters of containers, and tests/docker (container pause, kill, restart);
 #   5. runs the docker demo (scripts/demo.sh --docker);
-#   6. whatever happened, removes every container the run made (they carry coordkit.* labels) and
+#   6. whatever happened, removes every container the run made (label coordkit.run=<run id>) and
 #      stops the daemon it started, by process id, waiting until it and its containerd are gone.
 # Arguments are passed to every pytest run (e.g. -x). Exits non-zero if any step failed.
 set -euo pipefail
@@ -41,20 +41,20 @@ fi
 
 # -- 2. the daemon, and the clean-up that runs however this script ends
 state=$(mktemp -d /tmp/coordkit-dockerd.XXXXXX)
+# Every container of this run (harness, demo) carries the label coordkit.run=<this id>.
+COORDKIT_DOCKER_RUN=${state##*.}-$$
+export COORDKIT_DOCKER_RUN
 dockerd_pid=""
 cleanup() {
     local code=$?
     trap - EXIT INT TERM
     if docker version >/dev/null 2>&1; then
-        local left
-        left=$(docker ps -aq --filter label=coordkit.testing --filter label=coordkit.demo 2>/dev/null || true)
-        left+=" $(docker ps -aq --filter label=coordkit.testing 2>/dev/null || true)"
-        left+=" $(docker ps -aq --filter label=coordkit.demo 2>/dev/null || true)"
-        left+=" $(docker ps -aq --filter label=com.docker.compose.project=coordkit-docker 2>/dev/null || true)"
-        # shellcheck disable=SC2086
-        if [[ -n "${left// /}" ]]; then
-            say "removing containers left by the run: $(echo $left | tr ' ' '\n' | sort -u | tr '\n' ' ')"
-            docker rm -f $(echo $left | tr ' ' '\n' | sort -u) >/dev/null 2>&1 || true
+        # Only this run's containers: a daemon that was already running may hold other users'.
+        local left=()
+        mapfile -t left < <(docker ps -aq --filter "label=coordkit.run=$COORDKIT_DOCKER_RUN" 2>/dev/null || true)
+        if ((${#left[@]})); then
+            say "removing containers left by the run: ${left[*]}"
+            docker rm -f "${left[@]}" >/dev/null 2>&1 || true
         fi
     fi
     if [[ -n "$dockerd_pid" ]]; then

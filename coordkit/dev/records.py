@@ -197,6 +197,10 @@ def kill(server: DevServer) -> None:
     if ownership(server) == "ours":
         with contextlib.suppress(ProcessLookupError):
             os.kill(server.pid, signal.SIGKILL)
+        # A SIGKILLed `docker run` client leaves its container running: kill that too.
+        from .containers import kill_container
+
+        kill_container(server)
     if not wait_for(lambda: ownership(server) != "ours", _KILL_WAIT):
         raise DevServerError(f"{server.kind} pid {server.pid} survived SIGKILL")
 

@@ -1,10 +1,11 @@
 """Local etcd and ZooKeeper servers for development, which outlive the command that starts them.
 
 ``coordkit dev up`` calls :func:`up`; the CLI, and ``coordkit.connect()`` through
-:func:`coordkit.dev.default_url`, call :func:`running_url` when given no URL. The command lines, config files and readiness checks are those of the test
-harness (``coordkit.testing``), but a dev server is detached (its own session, output to a log
-file), never killed at interpreter exit, and recorded in a state file so that later processes find
-it. Everything lives in the dev folder::
+:func:`coordkit.dev.default_url`, call :func:`running_url` when given no URL. The command lines,
+config files and readiness checks are those of the test harness (``coordkit.testing``), but a dev
+server is detached (its own session, output to a log file), never killed at interpreter exit, and
+recorded in a state file so that later processes find it; with ``docker=True`` it runs in a
+container (:mod:`coordkit.dev.containers`). Everything lives in the dev folder::
 
     etcd.json, zookeeper.json    the running server: pid, command line, ports, URL, folder (JSON)
     etcd/, zookeeper/            config, data/ and server.log; kept by down() unless purge=True
@@ -41,6 +42,7 @@ from coordkit.testing import (
     zookeeper_classpath,
 )
 
+from . import containers
 from .records import (
     DevServer,
     DevServerError,
@@ -164,6 +166,7 @@ def up(
     ports: Mapping[str, int] | None = None,
     start_timeout: float = 60.0,
     secure: bool = False,
+    docker: bool = False,
 ) -> UpResult:
     """Start the dev servers asked for (default: every kind installed here) unless they already run.
 
@@ -171,9 +174,12 @@ def up(
     ``ports`` maps a kind to its client port (0: any free port); see the module docstring for the
     defaults. Raises DevServerError when a kind asked for explicitly is not installed (saying how
     to install it), when none is installed, or when a server does not start; a server that failed
-    is killed and not recorded, while the others asked for stay up (``secure``: :mod:`coordkit.dev.secure`)."""
+    is killed and not recorded, while the others asked for stay up (``secure``: :mod:`coordkit.dev.secure`;
+    ``docker``: in containers, :mod:`coordkit.dev.containers`)."""
     chosen = _kinds(kinds)
-    missing = {kind: reason for kind in chosen if (reason := _not_installed(kind))}
+    if docker and secure:
+        raise DevServerError("--secure servers run as local processes only: leave out --docker")
+    missing = {kind: reason for kind in chosen if (reason := _not_installed(kind, docker))}
     if kinds is not None and missing:
         raise DevServerError("; ".join(f"cannot start {kind}: {why}" for kind, why in missing.items()))
     if len(missing) == len(chosen):
@@ -192,11 +198,13 @@ def up(
             if current is not None:
                 running.append(current)
             else:
-                started.append(_start(kind, _requested_port(kind, ports), start_timeout, secure))
+                started.append(_start(kind, _requested_port(kind, ports), start_timeout, secure, docker))
     return UpResult(tuple(started), tuple(running), missing)
 
 
-def _not_installed(kind: str) -> str | None:
+def _not_installed(kind: str, docker: bool = False) -> str | None:
+    if docker:
+        return containers.not_available(kind)
     try:
         if kind == "etcd":
             etcd_binary()
@@ -264,13 +272,15 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _start(kind: str, requested: int | None, timeout: float, secure: bool = False) -> DevServer:
+def _start(
+    kind: str, requested: int | None, timeout: float, secure: bool = False, docker: bool = False
+) -> DevServer:
     for _attempt in range(_PORT_ATTEMPTS):
         ports = _pick_ports(kind, requested)
         try:
             if secure and kind == "zookeeper":
                 ports["secure"] = free_ports(1)[0]  # the TLS secureClientPort beside the plain one
-            return _launch(kind, ports, timeout, secure)
+            return _launch(kind, ports, timeout, secure, docker)
         except _PortTaken:
             if requested:
                 raise
@@ -284,6 +294,7 @@ def _harness(
     folder: Path | None = None,
     binary: str | None = None,
     secure: bool = False,
+    docker: bool = False,
 ) -> ServerProcess:
     """The test harness's server object for ``kind`` on ``ports`` (and in ``folder``, created).
 
@@ -294,6 +305,8 @@ def _harness(
     server: ServerProcess
     if secure:
         server = secure_harness(kind, folder or dev_dir() / kind, binary=binary)
+    elif docker:
+        server = containers.docker_harness(kind)
     elif kind == "etcd":
         server = EtcdServer(binary=binary, keep_data=True)
     else:
@@ -304,10 +317,12 @@ def _harness(
     return server
 
 
-def _launch(kind: str, ports: Mapping[str, int], timeout: float, secure: bool = False) -> DevServer:
+def _launch(
+    kind: str, ports: Mapping[str, int], timeout: float, secure: bool = False, docker: bool = False
+) -> DevServer:
     """Start one detached server, record it, and wait until it serves (killing it if it does not)."""
     folder = dev_dir() / kind
-    harness = _harness(kind, ports, folder=folder, secure=secure)
+    harness = _harness(kind, ports, folder=folder, secure=secure, docker=docker)
     harness._write_config()
     command = harness._command()
     with open(harness.log_path, "ab") as log_file:
@@ -414,6 +429,7 @@ def _serving(server: DevServer, timeout: float) -> bool:
             binary=server.command[0] if server.kind == "etcd" else None,
             folder=Path(server.folder),
             secure=is_secure(server),
+            docker=containers.container_of(server) is not None,
         )
     except ServerError:
         return False

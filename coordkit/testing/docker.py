@@ -19,8 +19,9 @@ across kills and restarts. The harness keeps ``docker run`` attached (its output
 log) and routes the signals it sends to the container: SIGSTOP and SIGCONT become ``docker
 pause``/``unpause``, others ``docker kill --signal``. Containers are started with ``--rm`` and
 removed when they exit; the client's exit means the container is gone. Every container carries
-the label ``coordkit.testing=1``, so that whatever a SIGKILLed test run leaves behind can be found
-and removed (``scripts/test-docker.sh`` does). The Docker CLI is ``COORDKIT_DOCKER`` or ``docker``
+the label ``coordkit.testing=1`` (and ``coordkit.run=ID`` when ``COORDKIT_DOCKER_RUN`` is set), so
+that whatever a SIGKILLed test run leaves behind can be found and removed (``scripts/test-docker.sh``
+does). The Docker CLI is ``COORDKIT_DOCKER`` or ``docker``
 on PATH, and it talks to the daemon ``DOCKER_HOST`` names.
 """
 
@@ -51,6 +52,7 @@ __all__ = [
     "DockerZooKeeperServer",
     "docker_binary",
     "docker_images",
+    "run_labels",
 ]
 
 ETCD_IMAGE = os.environ.get("COORDKIT_ETCD_IMAGE", "coordkit-etcd:3.4")
@@ -107,6 +109,13 @@ def docker_images(*images: str) -> None:
         raise ServerError(f"scripts/docker-images.sh failed ({built.returncode}):\n{tail}")
 
 
+def run_labels() -> list[str]:
+    """``--label=coordkit.run=ID`` when ``COORDKIT_DOCKER_RUN`` names the run (the test script
+    sets it, to remove exactly its own containers however the run ended), else nothing."""
+    run = os.environ.get("COORDKIT_DOCKER_RUN", "")
+    return [f"--label=coordkit.run={run}"] if run else []
+
+
 class ContainerClient(subprocess.Popen[bytes]):
     """An attached ``docker run --rm --name=NAME ...``: ``poll()`` and ``wait()`` are the client's,
     which exits once the container is gone (with the container's exit code); signals are sent to
@@ -158,6 +167,7 @@ class _InContainer(ServerProcess):
             f"--name={self.container}",
             f"--label={LABEL}=1",
             f"--label={LABEL}.owner={os.getpid()}",
+            *run_labels(),
             "--network=host",
             # The files it writes stay removable by whoever runs the tests.
             f"--user={os.getuid()}:{os.getgid()}",
