@@ -48,6 +48,7 @@ dockerd_pid=""
 cleanup() {
     local code=$?
     trap - EXIT INT TERM
+    set +e  # clean up as much as can be, whatever fails on the way
     if docker version >/dev/null 2>&1; then
         # Only this run's containers: a daemon that was already running may hold other users'.
         local left=()
@@ -73,7 +74,11 @@ cleanup() {
             kill -0 "$containerd" 2>/dev/null && as_root kill -KILL "$containerd" 2>/dev/null || true
         fi
     fi
-    rm -rf "$state"
+    # dockerd leaves its network namespace's bind mount behind in the exec root.
+    if [[ -n "$dockerd_pid" ]] && mountpoint -q "$state/exec/netns/default" 2>/dev/null; then
+        as_root umount "$state/exec/netns/default"
+    fi
+    rm -rf "$state" || { say "could not remove $state"; ((code)) || code=1; }
     phase "done, exit $code"
     exit "$code"
 }
