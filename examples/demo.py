@@ -427,7 +427,11 @@ def _stop(system: LocalSystem, say: Narrator) -> bool:
     """Stop every service and the store; True when each service exited 0 on SIGTERM."""
     codes = system.stop()
     unclean = {name: code for name, code in codes.items() if code != 0}
-    store = f" and the local {system.kind}" if system.given_url is None else ""
+    store = (
+        f" and {getattr(system, 'store_noun', f'the local {system.kind}')}"
+        if system.given_url is None
+        else ""
+    )
     if unclean:
         say(f"stopped {len(codes)} services{store}; NOT cleanly: {unclean} (see their logs)")
         _show_logs(system, set(unclean))

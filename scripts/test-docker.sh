@@ -9,7 +9,8 @@
 #   3. builds the images (scripts/docker-images.sh: minutes the first time, seconds after);
 #   4. runs the conformance subset (ZooKeeper and etcd) against single containers and against
 #      3-member clusters of containers, and tests/docker (container pause, kill, restart);
-#   5. runs the docker demo (scripts/demo.sh --docker);
+#   5. runs the docker demo (scripts/demo.sh --docker: the example system in Compose, with
+#      docker kills), on etcd and, shorter, on ZooKeeper;
 #   6. whatever happened, removes every container the run made (label coordkit.run=<run id>) and
 #      stops the daemon it started, by process id, waiting until it and its containerd are gone.
 # Arguments are passed to every pytest run (e.g. -x). Exits non-zero if any step failed.
@@ -42,7 +43,7 @@ fi
 # -- 2. the daemon, and the clean-up that runs however this script ends
 state=$(mktemp -d /tmp/coordkit-dockerd.XXXXXX)
 # Every container of this run (harness, demo) carries the label coordkit.run=<this id>.
-COORDKIT_DOCKER_RUN=${state##*.}-$$
+COORDKIT_DOCKER_RUN=$(echo "${state##*.}-$$" | tr '[:upper:]' '[:lower:]')  # a Compose project name
 export COORDKIT_DOCKER_RUN
 dockerd_pid=""
 cleanup() {
@@ -51,12 +52,16 @@ cleanup() {
     set +e  # clean up as much as can be, whatever fails on the way
     if docker version >/dev/null 2>&1; then
         # Only this run's containers: a daemon that was already running may hold other users'.
-        local left=()
-        mapfile -t left < <(docker ps -aq --filter "label=coordkit.run=$COORDKIT_DOCKER_RUN" 2>/dev/null || true)
+        # The demo's Compose project is coordkit-demo-<run id>: its servers and volume too.
+        local left=() volumes=() project="com.docker.compose.project=coordkit-demo-$COORDKIT_DOCKER_RUN"
+        mapfile -t left < <(docker ps -aq --filter "label=coordkit.run=$COORDKIT_DOCKER_RUN"
+                            docker ps -aq --filter "label=$project")
         if ((${#left[@]})); then
             say "removing containers left by the run: ${left[*]}"
-            docker rm -f "${left[@]}" >/dev/null 2>&1 || true
+            docker rm -f "${left[@]}" >/dev/null 2>&1
         fi
+        mapfile -t volumes < <(docker volume ls -q --filter "label=$project")
+        ((${#volumes[@]})) && docker volume rm "${volumes[@]}" >/dev/null 2>&1
     fi
     if [[ -n "$dockerd_pid" ]]; then
         say "stopping the Docker daemon it started (pid $dockerd_pid)"
@@ -123,7 +128,8 @@ run timeout 900 "$VENV/bin/python" -m pytest "${subset[@]}" --coordkit-docker=si
 run timeout 1200 "$VENV/bin/python" -m pytest "${subset[@]}" --coordkit-docker=cluster "$@"
 run timeout 900 "$VENV/bin/python" -m pytest tests/docker -p no:cacheprovider -q --coordkit-docker=cluster "$@"
 
-# -- 5. the example system in containers
+# -- 5. the example system in Compose, on etcd and (a shorter stream) on ZooKeeper
 run timeout 600 env COORDKIT_DEMO_VENV="$VENV" bash scripts/demo.sh --docker
+run timeout 600 env COORDKIT_DEMO_VENV="$VENV" bash scripts/demo.sh --docker --zookeeper --quick
 
 exit "$status"
