@@ -1,5 +1,5 @@
 #!/bin/bash
-# Starts one ZooKeeper server of compose.hostnet.yml in a coordkit-zookeeper image, from the same
+# Starts one ZooKeeper server of hostnet-servers.yml in a coordkit-zookeeper image, from the same
 # environment the official zookeeper image reads (ZOO_MY_ID, ZOO_SERVERS, ZOO_TICK_TIME,
 # ZOO_4LW_COMMANDS_WHITELIST) plus ZK_CLIENT_PORT: every member shares the host's network, so each
 # has a client port of its own and binds 127.0.0.1 only. The server class is run directly (Debian's

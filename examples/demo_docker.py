@@ -3,7 +3,7 @@
 The store is the 3-member cluster of ``docker/compose.servers.yml`` (etcd, or ZooKeeper with
 ``--zookeeper``) and every example service is a one-off container of its service in
 ``docker/compose.example.yml`` (``docker-compose run``: the file's image, command, ``init`` and
-environment), with ``docker/compose.hostnet.yml`` on top: the host's network, loopback ports of
+environment), with ``docker/hostnet-example.yml`` on top: the host's network, loopback ports of
 the demo's choosing, the locally built images (``scripts/docker-images.sh``). Each service's
 ``Process.popen`` is its attached ``docker-compose run --rm``: killing it is ``docker kill`` of the
 container, stopping it a SIGTERM to the container's init (the services deregister and exit 0).
@@ -32,7 +32,7 @@ __all__ = ["COMPOSE_FILES", "DockerSystem"]
 
 COMPOSE_FILES = tuple(
     ROOT / "docker" / name
-    for name in ("compose.servers-hostnet.yml", "compose.example.yml", "compose.hostnet.yml")
+    for name in ("hostnet-servers.yml", "compose.example.yml", "hostnet-example.yml")
 )
 _IMAGES = ("coordkit-etcd:3.4", "coordkit-zookeeper:3.8", "coordkit-examples:dev")
 _MEMBERS = {"etcd": ("etcd1", "etcd2", "etcd3"), "zookeeper": ("zk1", "zk2", "zk3")}
@@ -94,7 +94,7 @@ class DockerSystem(LocalSystem):
             self,
         )
         self.store_label = (
-            f"{self.kind}, members {', '.join(members)} of docker/compose.servers-hostnet.yml at {base}"
+            f"{self.kind}, members {', '.join(members)} of docker/hostnet-servers.yml at {base}"
         )
         self.url = _with_namespace(base, namespace, self.ttl)
         return self.url

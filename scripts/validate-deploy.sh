@@ -45,8 +45,6 @@ COMBINATIONS=(
     "single:compose.servers.yml"
     "cluster:compose.servers.yml"
     "cluster:compose.servers.yml compose.example.yml"
-    "cluster:compose.servers-hostnet.yml"
-    "cluster:compose.servers-hostnet.yml compose.example.yml compose.hostnet.yml"
 )
 covered=" "
 for combination in "${COMBINATIONS[@]}"; do covered+="${combination#*:} "; done

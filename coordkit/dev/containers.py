@@ -22,8 +22,6 @@ from coordkit.testing.docker import (
     docker_images,
 )
 
-from .records import DevServer
-
 __all__ = ["container_of", "docker_harness", "kill_container", "not_available"]
 
 _IMAGES = {"etcd": ETCD_IMAGE, "zookeeper": ZOOKEEPER_IMAGE}
@@ -44,17 +42,19 @@ def docker_harness(kind: str) -> ServerProcess:
     return DockerEtcdServer(keep_data=True) if kind == "etcd" else DockerZooKeeperServer(keep_data=True)
 
 
-def container_of(server: DevServer) -> str | None:
-    """The container a recorded dev server runs in (its ``--name``), or None for a local process."""
-    if server.command[1:2] != ("run",):
+def container_of(command: tuple[str, ...]) -> str | None:
+    """The container a dev server recorded with ``command`` runs in (its ``--name``), or None for a
+    local process. (Commands rather than records: the records module calls this.)"""
+    if command[1:2] != ("run",):
         return None
-    return next((arg.partition("=")[2] for arg in server.command if arg.startswith("--name=")), None)
+    return next((arg.partition("=")[2] for arg in command if arg.startswith("--name=")), None)
 
 
-def kill_container(server: DevServer) -> None:
-    """``docker kill`` the server's container, if it has one; a container already gone is no error."""
-    name = container_of(server)
+def kill_container(command: tuple[str, ...]) -> None:
+    """``docker kill`` the container of the server recorded with ``command``, if it has one; a
+    container already gone is no error."""
+    name = container_of(command)
     if name is None:
         return
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        subprocess.run([server.command[0], "kill", name], capture_output=True, timeout=30, check=False)
+        subprocess.run([command[0], "kill", name], capture_output=True, timeout=30, check=False)

@@ -24,6 +24,8 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from coordkit.errors import CoordkitError
 
+from .containers import kill_container
+
 log = logging.getLogger(__name__)
 
 Ownership = Literal["ours", "gone", "other"]
@@ -198,9 +200,7 @@ def kill(server: DevServer) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(server.pid, signal.SIGKILL)
         # A SIGKILLed `docker run` client leaves its container running: kill that too.
-        from .containers import kill_container
-
-        kill_container(server)
+        kill_container(server.command)
     if not wait_for(lambda: ownership(server) != "ours", _KILL_WAIT):
         raise DevServerError(f"{server.kind} pid {server.pid} survived SIGKILL")
 

@@ -42,7 +42,7 @@ from coordkit.testing import (
     zookeeper_classpath,
 )
 
-from . import containers
+from .containers import container_of, docker_harness, not_available
 from .records import (
     DevServer,
     DevServerError,
@@ -204,7 +204,7 @@ def up(
 
 def _not_installed(kind: str, docker: bool = False) -> str | None:
     if docker:
-        return containers.not_available(kind)
+        return not_available(kind)
     try:
         if kind == "etcd":
             etcd_binary()
@@ -306,7 +306,7 @@ def _harness(
     if secure:
         server = secure_harness(kind, folder or dev_dir() / kind, binary=binary)
     elif docker:
-        server = containers.docker_harness(kind)
+        server = docker_harness(kind)
     elif kind == "etcd":
         server = EtcdServer(binary=binary, keep_data=True)
     else:
@@ -429,7 +429,7 @@ def _serving(server: DevServer, timeout: float) -> bool:
             binary=server.command[0] if server.kind == "etcd" else None,
             folder=Path(server.folder),
             secure=is_secure(server),
-            docker=containers.container_of(server) is not None,
+            docker=container_of(server.command) is not None,
         )
     except ServerError:
         return False

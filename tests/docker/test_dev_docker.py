@@ -53,7 +53,7 @@ def test_dev_up_docker_then_down_leaves_no_container(dev_folder: Path) -> None:
         entry = servers[kind]
         assert entry.state == "running", entry
         assert entry.server is not None
-        name = container_of(entry.server)
+        name = container_of(entry.server.command)
         assert name is not None and _running(name), entry.server.command
         names[kind] = name
         with coordkit.connect(entry.server.url, timeout=5) as client:
@@ -68,7 +68,7 @@ def test_dev_up_docker_then_down_leaves_no_container(dev_folder: Path) -> None:
 def test_killing_a_dev_server_kills_its_container(dev_folder: Path) -> None:
     result = dev.up(["etcd"], ports={"etcd": 0}, docker=True)
     (server,) = result.started
-    name = container_of(server)
+    name = container_of(server.command)
     assert name is not None and _running(name)
     kill(server)  # SIGKILL of the detached docker client, which alone would leave the container
     assert not _running(name)
