@@ -31,8 +31,7 @@ from examples.demo_system import ROOT, DemoFailure, LocalSystem, Process, _with_
 __all__ = ["COMPOSE_FILES", "DockerSystem"]
 
 COMPOSE_FILES = tuple(
-    ROOT / "docker" / name
-    for name in ("hostnet-servers.yml", "compose.example.yml", "hostnet-example.yml")
+    ROOT / "docker" / name for name in ("hostnet-servers.yml", "compose.example.yml", "hostnet-example.yml")
 )
 _IMAGES = ("coordkit-etcd:3.4", "coordkit-zookeeper:3.8", "coordkit-examples:dev")
 _MEMBERS = {"etcd": ("etcd1", "etcd2", "etcd3"), "zookeeper": ("zk1", "zk2", "zk3")}
