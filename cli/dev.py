@@ -69,6 +69,12 @@ def dev() -> None:
     help="TLS with client certificates and a user `coordkit` (credentials made once, in the "
     "dev folder): etcd with authentication on, ZooKeeper on a TLS secureClientPort.",
 )
+@click.option(
+    "--docker",
+    is_flag=True,
+    help="Run them in Docker containers (images from scripts/docker-images.sh, built when missing), "
+    "on the host's network and the same ports.",
+)
 @_json_option
 @pass_cli
 def up(
@@ -79,6 +85,7 @@ def up(
     zookeeper_port: int | None,
     wait: float,
     secure: bool,
+    docker: bool,
     json_output: bool,
 ) -> None:
     """Start the dev servers unless they already run, wait until they serve, print their URLs.
@@ -92,7 +99,9 @@ def up(
     ports = {
         kind: port for kind, port in (("etcd", etcd_port), ("zookeeper", zookeeper_port)) if port is not None
     }
-    result = devserver.up(_kinds(etcd, zookeeper), ports=ports, start_timeout=wait, secure=secure)
+    result = devserver.up(
+        _kinds(etcd, zookeeper), ports=ports, start_timeout=wait, secure=secure, docker=docker
+    )
     for kind, why in result.skipped.items():
         cli.out.note(f"{kind} not started: {why}")
     if cli.json or json_output:

@@ -1,6 +1,6 @@
 """The demo: the whole example system on a local store, under load, through two crashes.
 
-    python examples/demo.py [--zookeeper] [--quick] [--url URL] [--keep-logs]
+    python examples/demo.py [--zookeeper] [--quick] [--url URL] [--keep-logs] [--docker]
 
 It starts a local etcd (ZooKeeper with ``--zookeeper``; or uses ``--url``, in a namespace of its
 own), launches 3 payment-service instances, 1 order-service and 2 settlement-workers as
@@ -8,7 +8,10 @@ subprocesses (their logs go to files in a temporary folder), waits until they ar
 places a stream of orders, some of them twice. Mid-stream it changes live configuration, SIGKILLs
 one payment instance and then the settlement leader. It then prints what happened and checks the
 invariants: no order lost, none paid twice, every paid order settled, failover and leader handoff
-done, the config change seen. Exit status 0 when all held, 1 otherwise (130 when interrupted).
+done, the config change seen. With ``--docker`` the store is a 3-member cluster of containers
+and every service runs in a container (``examples/demo_docker.py``); the kills are then ``docker
+kill`` of a payment container and of the settlement leader's container. Exit status 0 when all
+held, 1 otherwise (130 when interrupted).
 Everything it started is stopped on the way out, whatever happened.
 """
 
@@ -69,6 +72,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--zookeeper", action="store_true", help="run on a local ZooKeeper instead of etcd")
     parser.add_argument("--url", help="use this store (e.g. etcd://127.0.0.1:2379) instead of starting one")
+    parser.add_argument(
+        "--docker", action="store_true", help="store and services in containers (scripts/docker-images.sh)"
+    )
     parser.add_argument("--quick", action="store_true", help="a shorter stream (60 orders over 5 s)")
     parser.add_argument("--orders", type=int, help="how many orders (default 200, or 60 with --quick)")
     parser.add_argument("--duration", type=float, help="seconds to spread them over (default 12, or 5)")
@@ -82,6 +88,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.orders < 10 or args.duration <= 0 or args.ttl <= 0:
         parser.error("give at least 10 orders, a positive duration and a positive TTL")
     scheme = (args.url or "").partition("://")[0]
+    if args.docker and args.url:
+        parser.error("--docker starts its own store in containers: leave out --url")
     if args.url and scheme not in ("etcd", "etcds", "zk", "zookeeper"):
         parser.error("--url must name an etcd or ZooKeeper store: the services run in processes of their own")
     args.kind = "zookeeper" if scheme in ("zk", "zookeeper") or (args.zookeeper and not args.url) else "etcd"
@@ -186,7 +194,7 @@ class Script:
         process = self.system.named(KILLED_PAYMENT)
         self.killed["payment"] = (process.name, process.kill())
         self.say(
-            f"killed {process.name} (SIGKILL, pid {process.popen.pid}): no deregistration",
+            f"killed {process.name} ({_how_killed(process)}): no deregistration",
             self.killed["payment"][1],
         )
 
@@ -197,14 +205,18 @@ class Script:
         process = self.system.named(leader.proposal)
         self.killed["leader"] = (process.name, process.kill())
         self.say(
-            f"killed {process.name}, the settlement leader (SIGKILL, pid {process.popen.pid}): "
-            "no resignation",
+            f"killed {process.name}, the settlement leader ({_how_killed(process)}): no resignation",
             self.killed["leader"][1],
         )
 
     def finish(self) -> None:
         if self._measuring is not None:
             self._measuring.join(10)
+
+
+def _how_killed(process: Process) -> str:
+    container = getattr(process.popen, "container", None)  # a service in a container (--docker)
+    return f"docker kill {container}" if container else f"SIGKILL, pid {process.popen.pid}"
 
 
 def _reports(url: str, key: str, value: object) -> bool:
@@ -343,7 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     say = Narrator()
     workdir = Path(tempfile.mkdtemp(prefix="coordkit-demo-"))
     _log_to(workdir / "demo.log")
-    system = LocalSystem(workdir, args.kind, args.url, ttl=args.ttl, interrupts=interrupts)
+    system_type = LocalSystem
+    if args.docker:
+        from examples.demo_docker import DockerSystem
+
+        system_type = DockerSystem
+    system = system_type(workdir, args.kind, args.url, ttl=args.ttl, interrupts=interrupts)
     try:
         code = _guarded(args, system, workdir, say)
     except Interrupted:  # raised while a failure was being reported; everything is stopped already
@@ -421,7 +438,11 @@ def _stop(system: LocalSystem, say: Narrator) -> bool:
     """Stop every service and the store; True when each service exited 0 on SIGTERM."""
     codes = system.stop()
     unclean = {name: code for name, code in codes.items() if code != 0}
-    store = f" and the local {system.kind}" if system.given_url is None else ""
+    store = (
+        f" and {getattr(system, 'store_noun', f'the local {system.kind}')}"
+        if system.given_url is None
+        else ""
+    )
     if unclean:
         say(f"stopped {len(codes)} services{store}; NOT cleanly: {unclean} (see their logs)")
         _show_logs(system, set(unclean))

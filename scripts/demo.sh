@@ -2,6 +2,8 @@
 # The example system's demo, from a clean clone on a fresh Debian/Ubuntu machine:
 #   scripts/demo.sh                 # on a local etcd
 #   scripts/demo.sh --zookeeper     # on a local ZooKeeper (also: --quick, --keep-logs, --url URL; see --help)
+#   scripts/demo.sh --docker        # store and services in containers, on the Docker daemon that runs
+#                                   # (scripts/test-docker.sh starts one); builds the images first
 #
 # Installs etcd and ZooKeeper via apt when missing (scripts/install-servers.sh), makes the virtualenv
 # .venv-demo (COORDKIT_DEMO_VENV to choose another) with coordkit and its `http` extra, and runs
@@ -37,5 +39,12 @@ if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted
     "$VENV/bin/python" -m pip install -q -e '.[http]' >&2
     echo "$wanted" >"$stamp"
 fi
+
+for arg in "$@"; do
+    if [[ "$arg" == --docker ]]; then
+        # The images (scripts/docker-images.sh: minutes the first time, a moment when they exist).
+        bash scripts/docker-images.sh
+    fi
+done
 
 exec "$VENV/bin/python" examples/demo.py "$@"

@@ -25,6 +25,8 @@ from tenacity import Retrying, retry_if_result, stop_after_delay
 from coordkit.core.retry import POLL
 from coordkit.errors import DevServerError
 
+from .containers import kill_container
+
 log = logging.getLogger(__name__)
 
 Ownership = Literal["ours", "gone", "other"]
@@ -194,6 +196,8 @@ def kill(server: DevServer) -> None:
     if ownership(server) == "ours":
         with contextlib.suppress(ProcessLookupError):
             os.kill(server.pid, signal.SIGKILL)
+        # A SIGKILLed `docker run` client leaves its container running: kill that too.
+        kill_container(server.command)
     if not wait_for(lambda: ownership(server) != "ours", _KILL_WAIT):
         raise DevServerError(f"{server.kind} pid {server.pid} survived SIGKILL")
 

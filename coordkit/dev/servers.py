@@ -4,7 +4,8 @@
 :func:`coordkit.dev.default_url`, call :func:`running_url` when given no URL. The command lines,
 config files and readiness checks are those of the test harness (``coordkit.testing``), but a dev
 server is detached (its own session, output to a log file), never killed at interpreter exit, and
-recorded in a state file so that later processes find it. Everything lives in the dev folder::
+recorded in a state file so that later processes find it; with ``docker=True`` it runs in a
+container (:mod:`coordkit.dev.containers`). Everything lives in the dev folder::
 
     etcd.json, zookeeper.json    the running server: pid, command line, ports, URL, folder (JSON)
     etcd/, zookeeper/            config, data/ and server.log; kept by down() unless purge=True
@@ -20,9 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Collection, Mapping
@@ -42,6 +41,8 @@ from coordkit.testing import (
 )
 
 from ..errors import DevServerError
+from .containers import container_of, docker_harness, not_available
+from .ports import DEFAULT_PORTS, HOST, PORT_ATTEMPTS, PORT_ENV, PortTaken, pick_ports, requested_port
 from .records import (
     DevServer,
     DownResult,
@@ -77,21 +78,10 @@ __all__ = [
 ]
 
 KINDS = ("etcd", "zookeeper")
-DEFAULT_PORTS: dict[str, dict[str, int]] = {
-    "etcd": {"client": 2379, "peer": 2380},
-    "zookeeper": {"client": 2181},
-}
-PORT_ENV = {"etcd": "COORDKIT_DEV_ETCD_PORT", "zookeeper": "COORDKIT_DEV_ZOOKEEPER_PORT"}
 _SCHEMES = {"etcd": "etcd", "zookeeper": "zk"}
-_HOST = "127.0.0.1"
-_PORT_ATTEMPTS = 3
 _LOG_TAIL = 3
 
 log = logging.getLogger(__name__)
-
-
-class _PortTaken(DevServerError):
-    """The server found its port taken although it was free a moment before."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +154,7 @@ def up(
     ports: Mapping[str, int] | None = None,
     start_timeout: float = 60.0,
     secure: bool = False,
+    docker: bool = False,
 ) -> UpResult:
     """Start the dev servers asked for (default: every kind installed here) unless they already run.
 
@@ -172,9 +163,12 @@ def up(
     defaults. Raises DevServerError when a kind asked for explicitly is not installed (saying how
     to install it), when none is installed, or when a server does not start; a server that failed
     is killed and not recorded, while the others asked for stay up
-    (``secure``: :mod:`coordkit.dev.secure`)."""
+    (``secure``: :mod:`coordkit.dev.secure`; ``docker``: in containers,
+    :mod:`coordkit.dev.containers`)."""
     chosen = _kinds(kinds)
-    missing = {kind: reason for kind in chosen if (reason := _not_installed(kind))}
+    if docker and secure:
+        raise DevServerError("--secure servers run as local processes only: leave out --docker")
+    missing = {kind: reason for kind in chosen if (reason := _not_installed(kind, docker))}
     if kinds is not None and missing:
         raise DevServerError("; ".join(f"cannot start {kind}: {why}" for kind, why in missing.items()))
     if len(missing) == len(chosen):
@@ -193,11 +187,13 @@ def up(
             if current is not None:
                 running.append(current)
             else:
-                started.append(_start(kind, _requested_port(kind, ports), start_timeout, secure))
+                started.append(_start(kind, requested_port(kind, ports), start_timeout, secure, docker))
     return UpResult(tuple(started), tuple(running), missing)
 
 
-def _not_installed(kind: str) -> str | None:
+def _not_installed(kind: str, docker: bool = False) -> str | None:
+    if docker:
+        return not_available(kind)
     try:
         if kind == "etcd":
             etcd_binary()
@@ -226,53 +222,16 @@ def _current(kind: str, timeout: float) -> DevServer | None:
     return server
 
 
-def _requested_port(kind: str, ports: Mapping[str, int] | None) -> int | None:
-    if ports is not None and kind in ports:
-        return ports[kind]
-    raw = os.environ.get(PORT_ENV[kind], "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) > 65535:
-        raise DevServerError(f"{PORT_ENV[kind]}={raw!r} is not a port number (0 for any free port)")
-    return int(raw)
-
-
-def _pick_ports(kind: str, requested: int | None) -> dict[str, int]:
-    """Unless a client port is asked for, the default ports where free; free ports for the rest.
-
-    A client port asked for must be free. Asking for one also moves etcd's peer port off its
-    default, so that a second dev folder's etcd (tests, a demo) never meets the first on 2380.
-    """
-    names = list(DEFAULT_PORTS[kind])
-    spare = dict(zip(names, free_ports(len(names)), strict=True))
-    if requested is None:
-        return {name: port if _port_free(port) else spare[name] for name, port in DEFAULT_PORTS[kind].items()}
-    if requested and not _port_free(requested):
-        raise DevServerError(
-            f"port {requested} on {_HOST} is taken; ask for another {kind} port, or 0 for any free one"
-        )
-    return {**spare, "client": requested or spare["client"]}
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As the servers bind: a port left in TIME_WAIT by a stopped server counts as free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((_HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _start(kind: str, requested: int | None, timeout: float, secure: bool = False) -> DevServer:
-    for _attempt in range(_PORT_ATTEMPTS):
-        ports = _pick_ports(kind, requested)
+def _start(
+    kind: str, requested: int | None, timeout: float, secure: bool = False, docker: bool = False
+) -> DevServer:
+    for _attempt in range(PORT_ATTEMPTS):
+        ports = pick_ports(kind, requested)
         try:
             if secure and kind == "zookeeper":
                 ports["secure"] = free_ports(1)[0]  # the TLS secureClientPort beside the plain one
-            return _launch(kind, ports, timeout, secure)
-        except _PortTaken:
+            return _launch(kind, ports, timeout, secure, docker)
+        except PortTaken:
             if requested:
                 raise
     raise DevServerError(f"{kind}: its ports kept being taken by other programs; try again")
@@ -285,6 +244,7 @@ def _harness(
     folder: Path | None = None,
     binary: str | None = None,
     secure: bool = False,
+    docker: bool = False,
 ) -> ServerProcess:
     """The test harness's server object for ``kind`` on ``ports`` (and in ``folder``, created).
 
@@ -295,6 +255,8 @@ def _harness(
     server: ServerProcess
     if secure:
         server = secure_harness(kind, folder or dev_dir() / kind, binary=binary)
+    elif docker:
+        server = docker_harness(kind)
     elif kind == "etcd":
         server = EtcdServer(binary=binary, keep_data=True)
     else:
@@ -305,10 +267,12 @@ def _harness(
     return server
 
 
-def _launch(kind: str, ports: Mapping[str, int], timeout: float, secure: bool = False) -> DevServer:
+def _launch(
+    kind: str, ports: Mapping[str, int], timeout: float, secure: bool = False, docker: bool = False
+) -> DevServer:
     """Start one detached server, record it, and wait until it serves (killing it if it does not)."""
     folder = dev_dir() / kind
-    harness = _harness(kind, ports, folder=folder, secure=secure)
+    harness = _harness(kind, ports, folder=folder, secure=secure, docker=docker)
     harness._write_config()
     command = harness._command()
     with open(harness.log_path, "ab") as log_file:
@@ -329,7 +293,7 @@ def _launch(kind: str, ports: Mapping[str, int], timeout: float, secure: bool = 
         except OSError as exc:
             raise DevServerError(f"cannot run {command[0]}: {exc}") from exc
     adopt(proc)
-    url = url_of(kind, _HOST, ports) if secure else f"{_SCHEMES[kind]}://{_HOST}:{ports['client']}"
+    url = url_of(kind, HOST, ports) if secure else f"{_SCHEMES[kind]}://{HOST}:{ports['client']}"
     server = DevServer(kind, proc.pid, url, dict(ports), str(folder), tuple(command))
     # Recorded before it serves, so that `coordkit dev down` finds it even if this process dies now.
     write_record(server)
@@ -348,7 +312,7 @@ def _launch(kind: str, ports: Mapping[str, int], timeout: float, secure: bool = 
 def _await_serving(server: DevServer, proc: subprocess.Popen[bytes], offset: int, timeout: float) -> None:
     def serving() -> bool:
         if "address already in use" in _log_since(server, offset).lower():
-            raise _PortTaken(f"{server.kind}: a port of {server.ports} was taken")
+            raise PortTaken(f"{server.kind}: a port of {server.ports} was taken")
         code = proc.poll()
         if code is not None:
             raise DevServerError(
@@ -415,6 +379,7 @@ def _serving(server: DevServer, timeout: float) -> bool:
             binary=server.command[0] if server.kind == "etcd" else None,
             folder=Path(server.folder),
             secure=is_secure(server),
+            docker=container_of(server.command) is not None,
         )
     except ServerError:
         return False

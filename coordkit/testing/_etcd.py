@@ -14,7 +14,7 @@ import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from coordkit.testing._cluster import Cluster
 from coordkit.testing._process import ServerError, ServerProcess
@@ -115,13 +115,18 @@ class EtcdServer(ServerProcess):
         _index: int = 1,
     ) -> None:
         super().__init__(start_timeout=start_timeout, stop_timeout=stop_timeout, keep_data=keep_data)
-        self.binary = etcd_binary(binary)
+        self.binary = self._find_binary(binary)
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.election_timeout_ms = election_timeout_ms
         self.extra_args = tuple(extra_args)
         self.name = f"n{_index}"
         self._cluster = _cluster
         self._token = f"coordkit-{uuid.uuid4().hex[:12]}"
+
+    @staticmethod
+    def _find_binary(binary: str | None) -> str:
+        """The etcd to run; raises ``ServerError`` with install advice when there is none."""
+        return etcd_binary(binary)
 
     @property
     def version(self) -> str:
@@ -218,6 +223,7 @@ class EtcdCluster(Cluster[EtcdServer]):
 
     scheme = "etcd"
     kind = "etcd"
+    _member_type: ClassVar[type[EtcdServer]] = EtcdServer
 
     def __init__(
         self,
@@ -231,7 +237,7 @@ class EtcdCluster(Cluster[EtcdServer]):
         stop_timeout: float = 10.0,
         keep_data: bool = False,
     ) -> None:
-        self.binary = etcd_binary(binary)
+        self.binary = self._member_type._find_binary(binary)
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.election_timeout_ms = election_timeout_ms
         self.extra_args = tuple(extra_args)
@@ -245,7 +251,7 @@ class EtcdCluster(Cluster[EtcdServer]):
         return etcd_version(self.binary)
 
     def _new_member(self, index: int) -> EtcdServer:
-        return EtcdServer(
+        return self._member_type(
             binary=self.binary,
             heartbeat_interval_ms=self.heartbeat_interval_ms,
             election_timeout_ms=self.election_timeout_ms,

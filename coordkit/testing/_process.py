@@ -52,6 +52,9 @@ class ServerProcess(ABC):
     scheme: ClassVar[str]
     kind: ClassVar[str]
     port_names: ClassVar[tuple[str, ...]]
+    # What runs the command: a subclass may put the process elsewhere (a container) and route
+    # signals there, while poll() and wait() keep their meaning.
+    _popen: ClassVar[type[subprocess.Popen[bytes]]] = subprocess.Popen
 
     def __init__(self, *, start_timeout: float, stop_timeout: float, keep_data: bool) -> None:
         self.start_timeout = start_timeout
@@ -253,7 +256,7 @@ class ServerProcess(ABC):
                 try:
                     # A new session keeps a terminal's Ctrl-C from reaching the server before the
                     # tests have had a chance to stop it in order.
-                    proc = subprocess.Popen(
+                    proc = self._popen(
                         command,
                         stdin=subprocess.DEVNULL,
                         stdout=log,

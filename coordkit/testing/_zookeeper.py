@@ -11,6 +11,7 @@ import shutil
 import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from coordkit.testing._cluster import Cluster
 from coordkit.testing._process import ServerError, ServerProcess
@@ -148,8 +149,11 @@ class ZooKeeperServer(ServerProcess):
         self.myid = _myid
         self._ensemble = _ensemble
         # Resolved now so that a missing install fails at construction, before any folder exists.
-        self._java = java_binary()
-        self._classpath = zookeeper_classpath()
+        self._java, self._classpath = self._runtime()
+
+    def _runtime(self) -> tuple[str, str]:
+        """The java to run and the server's classpath; raises ``ServerError`` when missing."""
+        return java_binary(), zookeeper_classpath()
 
     @property
     def session_timeout_range(self) -> tuple[float, float]:
@@ -225,6 +229,7 @@ class ZooKeeperEnsemble(Cluster[ZooKeeperServer]):
 
     scheme = "zk"
     kind = "zookeeper"
+    _member_type: ClassVar[type[ZooKeeperServer]] = ZooKeeperServer
 
     def __init__(
         self,
@@ -243,7 +248,7 @@ class ZooKeeperEnsemble(Cluster[ZooKeeperServer]):
         super().__init__(size, start_timeout=start_timeout, stop_timeout=stop_timeout, keep_data=keep_data)
 
     def _new_member(self, index: int) -> ZooKeeperServer:
-        return ZooKeeperServer(
+        return self._member_type(
             tick_time_ms=self.tick_time_ms,
             jvm_args=self.jvm_args,
             extra_config=self.extra_config,

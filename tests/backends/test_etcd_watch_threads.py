@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -20,6 +19,7 @@ import pytest
 from coordkit.backends.base import Put, WatchEvent
 from coordkit.backends.etcd.backend import EtcdBackend
 from coordkit.backends.etcd.watch import EtcdWatch
+from coordkit.testing import eventually
 from coordkit.testing.servers import EtcdServer, ServerError, etcd_binary
 
 DEADLINE = 15.0
@@ -51,14 +51,15 @@ def _holding_streams() -> int:
 
 
 def _assert_nothing_left(named_before: list[str], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while (named := _named()) != named_before or (held := _holding_streams()) > 0:
-        assert time.monotonic() < deadline, (
+    def nothing_left() -> bool:
+        named, held = _named(), _holding_streams()
+        assert named == named_before and held == 0, (
             f"{what}: {len(named) - len(named_before)} watch thread(s) left ({named}), "
-            f"{_holding_streams()} gRPC thread(s) still holding a stream"
+            f"{held} gRPC thread(s) still holding a stream"
         )
-        time.sleep(0.02)
-    assert held == 0
+        return True
+
+    eventually(nothing_left, timeout=DEADLINE, message=f"{what}: no watch thread left")
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ Every write is one round trip: a transaction that compares the op's condition an
 asking for the key's previous state, from which the new entry follows (or, when a compare
 fails, reads the involved keys so the error can say which condition failed and why).
 Every call has a deadline of ``operation_timeout`` seconds and fails over to the next
-endpoint (see :mod:`.conn`). The contender queues (locks, elections) are in :mod:`.queue`, the plumbing both share in
-:mod:`.calls`.
+endpoint (see :mod:`.conn`). The contender queues (locks, elections) are in :mod:`.queue`,
+the plumbing both share in :mod:`.calls`.
 
 ``children("/")`` without a namespace lists the first segment of every key with any
 leading ``/`` dropped: ``/a/b`` and ``a/c`` both give ``a``, although ``/a`` and ``a`` are
