@@ -259,7 +259,7 @@ class AsyncContention:
     async def _leave(self) -> None:
         """Remove our contender, shielded: a cancelled caller still removes it."""
         mine, self.mine = self.mine, None
-        if mine is not None:
+        if mine is not None and not self.client.closed:  # closed: the session took it along
             await asyncio.shield(self.client._spawn(self._remove(mine)))
 
     async def _remove(self, mine: Contender) -> None:

@@ -142,21 +142,35 @@ class AsyncStore:
         if self._closed:
             return
         self._check()
-        self._closed = True
-        self._store.session.remove_listener(self._from_session)
-        for watch in list(self._watches):
-            watch.cancel()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._closed = True  # new calls are refused from here on
+        session = self._store.session
+        previous = session.state
         try:
             await self._loop.run_in_executor(None, self._store.close)  # bounded by the store
         finally:
+            session.remove_listener(self._from_session)
+            # Waiters and holders hear of it now (waiters then raise ClosedError), whether or not
+            # the session's own CLOSED event has reached the loop yet.
+            self._dispatch(
+                SessionEvent(
+                    SessionState.CLOSED, previous, session.session_id, session.generation, "client closed"
+                )
+            )
+            for watch in list(self._watches):
+                watch.cancel()
+            await asyncio.sleep(0)  # let the woken waiters run to their end first
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._ops.close()
 
     def __repr__(self) -> str:
         return f"<coordkit.aio.{type(self).__name__} {self._store.url} {self._store.session.state.value}>"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def sync(self) -> Store:

@@ -25,7 +25,9 @@ from coordkit.errors import (
 )
 
 
-def test_keys_match_the_sync_client(store_url: str, client: coordkit.Client, arun: Callable[..., Any]) -> None:
+def test_keys_match_the_sync_client(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
     async def main() -> None:
         async with coordkit.aio.connect(store_url, ttl=4) as aio:
             written = await aio.put("app/a", "1")
@@ -64,7 +66,9 @@ def test_keys_match_the_sync_client(store_url: str, client: coordkit.Client, aru
     arun(main())
 
 
-def test_concurrent_gets_all_answer(store_url: str, client: coordkit.Client, arun: Callable[..., Any]) -> None:
+def test_concurrent_gets_all_answer(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
     for i in range(20):
         client.put(f"many/{i}", str(i))
 
@@ -122,7 +126,9 @@ def test_another_loop_or_thread_is_refused_not_hung(store_url: str, arun: Callab
     arun(main())
 
 
-def test_fenced_put_with_an_async_lock(store_url: str, client: coordkit.Client, arun: Callable[..., Any]) -> None:
+def test_fenced_put_with_an_async_lock(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
     async def main() -> None:
         async with coordkit.aio.connect(store_url, ttl=4) as aio:
             lock = aio.lock("fence")
