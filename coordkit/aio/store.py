@@ -163,7 +163,7 @@ class AsyncStore:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self._ops.close()
+            await self._ops.aclose()
 
     def __repr__(self) -> str:
         return f"<coordkit.aio.{type(self).__name__} {self._store.url} {self._store.session.state.value}>"

@@ -70,8 +70,9 @@ class AsyncOps:
             raise ClosedError("the asyncio client is closed")
         return await asyncio.wrap_future(self._pool.submit(fn), loop=self.loop)
 
-    def close(self) -> None:
-        """Stop taking calls; calls in flight finish within their own timeouts."""
+    async def aclose(self) -> None:
+        """Stop taking calls and release what the adapter holds (on the loop); calls in
+        flight on the pool finish within their own timeouts."""
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
 
