@@ -39,6 +39,7 @@ __all__ = ["AsyncContention"]
 
 log = logging.getLogger(__name__)
 LostCallback = Callable[[str], None]
+_FIRST_PAUSE, _LAST_PAUSE = 0.02, 0.5  # seconds between tries while the store is unreachable
 
 
 class AsyncContention:
@@ -172,7 +173,7 @@ class AsyncContention:
         """Our contender and the queue (None: the session was replaced). A join not confirmed
         (BackendUnavailableError) is repeated with the same attempt id, which finds the
         contender it may have made instead of queueing a second one."""
-        client, attempt, pause = self.client, uuid.uuid4().hex, 0.02
+        client, attempt, pause = self.client, uuid.uuid4().hex, _FIRST_PAUSE
         while True:
             join = client._spawn(
                 client._ops.queue_join(
@@ -189,7 +190,7 @@ class AsyncContention:
             except BackendUnavailableError as exc:
                 log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, exc)
                 await asyncio.sleep(pause)  # back-off; the deadline bounds the retries
-                pause = min(pause * 2, 0.5)
+                pause = min(pause * 2, _LAST_PAUSE)
                 await self._connected()
                 continue
             self.mine = view.mine
@@ -206,7 +207,7 @@ class AsyncContention:
 
     async def _admitted(self, view: QueueView, wait: bool) -> bool | None:
         """True admitted, False not admitted without ``wait``, None: our contender is gone."""
-        ops, session = self.client._ops, self.client.session
+        ops, session, pause = self.client._ops, self.client.session, _FIRST_PAUSE
         while True:
             if view.position < 0 or session.generation != self.generation:
                 return None
@@ -217,18 +218,23 @@ class AsyncContention:
                 return True
             if not wait:
                 return False
-            if session.state is SessionState.CONNECTED:
-                ahead = self.policy.waits_for(view)
-                self._wake.clear()
-                if ahead is not None:
-                    await ops.wait_gone(ahead.key, ahead.create_revision, self._wake)
-            else:
-                await self._connected()
             try:
+                if session.state is SessionState.CONNECTED:
+                    ahead = self.policy.waits_for(view)
+                    self._wake.clear()
+                    if ahead is not None:
+                        await ops.wait_gone(ahead.key, ahead.create_revision, self._wake)
+                else:
+                    await self._connected()
                 contenders, revision = await ops.queue_list(self.path, values=self.policy.values)
-            except BackendUnavailableError:
+            except BackendUnavailableError as exc:
+                # An unreachable store is waited out like a taken lock, by the caller's deadline.
+                log.info("coordkit %s %s: cannot look at the queue (%s)", self.what, self.path, exc)
+                await asyncio.sleep(pause)  # back-off between tries, not a wait for an event
+                pause = min(pause * 2, _LAST_PAUSE)
                 await self._connected()
                 continue
+            pause = _FIRST_PAUSE
             view = QueueView(view.mine, contenders, revision)
 
     # --- leaving ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ defaults of :class:`~coordkit.backends.async_ops.AsyncOps`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import grpc
@@ -36,6 +37,7 @@ from .conn import _CHANNEL_OPTIONS, _never_sent, etcdrpc, translate
 
 __all__ = ["EtcdAsyncOps", "is_etcd"]
 
+_DELETE = 1  # mvccpb.Event.EventType.DELETE (PUT is 0)
 _LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
@@ -52,6 +54,7 @@ class EtcdAsyncOps(AsyncOps):
         super().__init__(backend, loop)
         self._channels: list[grpc.aio.Channel] = []
         self._stubs: dict[int, Any] = {}
+        self._watch_stubs: dict[int, Any] = {}
 
     async def _range(self, what: str, request: Any, timeout: float | None) -> Any:
         return await self._unary(what, lambda kv: kv.Range, request, timeout, retry_safe=True)
@@ -117,6 +120,7 @@ class EtcdAsyncOps(AsyncOps):
                 )
                 channel = grpc.aio.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
             self._channels.append(channel)
+            self._watch_stubs[index] = etcdrpc.WatchStub(channel)
             stub = self._stubs[index] = etcdrpc.KVStub(channel)
         return stub
 
@@ -186,3 +190,51 @@ class EtcdAsyncOps(AsyncOps):
         compare = ops_.conditions(Check(mine.key, create_revision=mine.create_revision or None), key)
         request = etcdrpc.TxnRequest(compare=compare, success=[ops_.remove(key)], failure=[])
         await self._txn(f"leave the queue at {mine.key}", request, timeout)
+
+    async def wait_gone(self, key: str, create_revision: int, wake: asyncio.Event) -> bool:
+        """A watch stream on the one key over this loop's channel, then a read: True once that
+        incarnation is gone; False when ``wake`` is set by somebody else, or when the stream
+        breaks (the caller looks at the queue again)."""
+        conn = self.backend._conn
+        stubs = conn.current()
+        self._kv(stubs.index)  # makes the channel and its watch stub
+        call = self._watch_stubs[stubs.index].Watch(metadata=stubs.args(None)["metadata"])
+        departed = None
+        try:
+            create = etcdrpc.WatchCreateRequest(key=self.backend._key(key))
+            try:
+                await call.write(etcdrpc.WatchRequest(create_request=create))
+                await call.read()  # "created": the watch is in place, every later change comes
+            except grpc.RpcError as exc:
+                raise translate(exc, f"watch {key}", conn.endpoints) from exc
+            current = await self.get(key)
+            if current is None or (create_revision and current.create_revision != create_revision):
+                return True
+            departed = self.loop.create_task(_departure(call, create_revision))
+            woken = self.loop.create_task(wake.wait())
+            try:
+                await asyncio.wait((departed, woken), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                woken.cancel()
+            return departed.done() and not departed.cancelled() and departed.result()
+        finally:
+            call.cancel()
+            if departed is not None and not departed.done():
+                departed.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await departed
+
+
+async def _departure(call: Any, create_revision: int) -> bool:
+    """True at the first event saying the contender is gone (deleted, or another incarnation);
+    False if the stream ends or breaks first."""
+    try:
+        while (response := await call.read()) is not grpc.aio.EOF:
+            for event in response.events:
+                if event.type == _DELETE or (create_revision and event.kv.create_revision != create_revision):
+                    return True
+            if response.canceled:
+                return False
+    except grpc.RpcError:
+        return False
+    return False
