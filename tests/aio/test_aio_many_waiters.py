@@ -64,3 +64,42 @@ def test_2000_waiters_bounded_threads_in_call_order(
             assert os_threads() - baseline <= SPARE_THREADS
 
     arun(main())
+
+
+NAMES = 200
+
+
+def test_waiters_on_many_names_hold_no_thread_each(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    # One waiter per name queues in the store (the client's handles of a name take turns
+    # locally): 200 names are 200 departure waits in the store at once.
+    holders = [client.lock(f"name-{i}") for i in range(NAMES)]
+    for holder in holders:
+        assert holder.acquire()
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            warm = aio.lock("warm")
+            assert await warm.acquire(timeout=5)
+            await warm.release()
+            baseline = os_threads()
+            locks = [aio.lock(f"name-{i}") for i in range(NAMES)]
+            tasks = [asyncio.ensure_future(lock.acquire(timeout=60)) for lock in locks]
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 30
+            while not all(len(h.contenders()) == 2 for h in holders):  # every waiter queued
+                assert loop.time() < end, "the async contenders did not queue"
+                await asyncio.sleep(0.05)
+            waiting_threads = os_threads()
+            assert not any(task.done() for task in tasks)
+            for holder in holders:  # the most threads seen while the waiters are let in
+                await loop.run_in_executor(None, holder.release)
+                waiting_threads = max(waiting_threads, os_threads())
+            assert all(await asyncio.gather(*tasks))
+            assert all(lock.is_held for lock in locks)
+            for lock in locks:
+                await lock.release()
+            assert waiting_threads - baseline <= SPARE_THREADS, (baseline, waiting_threads)
+
+    arun(main())
