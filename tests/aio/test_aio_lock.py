@@ -165,3 +165,31 @@ def test_closing_the_client_ends_its_waiters_and_holders(
 
     arun(main())
     holder.release()
+
+
+def test_suspended_session_ends_an_async_holding(arun: Callable[..., Any]) -> None:
+    # The memory backend simulates the partition in-process (the fault tests do it with
+    # proxies on the servers); the session manager above it is the real one.
+    url = f"memory://aio-suspend-{id(object())}"
+
+    async def main() -> None:
+        async with coordkit.aio.connect(url, ttl=4) as aio:
+            lock = aio.lock("held")
+            reasons: list[str] = []
+            lock.on_lost(reasons.append)
+            assert await lock.acquire(timeout=5)
+            token = lock.token
+            aio.sync.backend.set_reachable(False)  # type: ignore[attr-defined]
+            async with timeout_in(10):
+                await lock.lost.wait()
+            assert not lock.is_held and lock.token is None and reasons
+            with pytest.raises(OwnershipError):
+                await aio.put("k", "v", fence=lock)
+            aio.sync.backend.set_reachable(True)  # type: ignore[attr-defined]
+            with pytest.raises(OwnershipError):
+                await lock.release()  # it was lost: said so, and the contender is removed
+            assert await lock.acquire(timeout=5)
+            assert lock.token is not None and token is not None and lock.token > token
+            await lock.release()
+
+    arun(main())
