@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..backends.aio import AsyncOps, async_ops
-from ..backends.base import Check, Entry, Op, Put
+from ..backends.base import Check, Entry, Op, Put, Watch
 from ..core.commits import checked_ops
 from ..core.session import Session
 from ..core.states import SessionEvent, SessionState
@@ -282,8 +282,18 @@ class AsyncStore:
         self._check()
         self._store.session.ensure_usable()
         watch = AsyncWatch(self._loop, self._watches.discard)
-        watch.handle = await self._ops.watch(
-            key, watch.deliver, prefix=recursive, start_revision=start_revision
+        starting = self._spawn(
+            self._ops.watch(key, watch.deliver, prefix=recursive, start_revision=start_revision)
         )
+        try:
+            watch.handle = await asyncio.shield(starting)
+        except asyncio.CancelledError:  # the start goes on: stop the watch once it is in place
+            starting.add_done_callback(_cancel_started)
+            raise
         self._watches.add(watch)
         return watch
+
+
+def _cancel_started(starting: asyncio.Task[Watch]) -> None:
+    if not starting.cancelled() and starting.exception() is None:
+        starting.result().cancel_nowait()
