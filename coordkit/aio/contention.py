@@ -183,7 +183,8 @@ class AsyncContention:
             try:
                 view = await asyncio.shield(join)
             except asyncio.CancelledError:
-                client._spawn(self._undo(join))  # it may still land: remove what it made
+                if not client.closed:  # closed: the session's end removes what it made
+                    client._spawn(self._undo(join))  # it may still land: remove what it made
                 raise
             except SessionLostError:
                 return None

@@ -5,7 +5,9 @@ thread; ``rawlink`` hands it to the loop (:func:`~coordkit.backends.aio.settle`)
 thousand concurrent reads are pipelined on the one session and hold no thread. A contender's
 departure is one ``exists`` watch, the same watcher as the sync queue's (:mod:`.queue`),
 whose wake-up is bridged to the loop: a waiting coroutine costs a watch, not a thread.
-Writes (implicit parents, multis) use the default call pool of
+Leaving a queue is one ``delete_async``; joining one (the create and the children read
+pipelined, with the retry bookkeeping of :class:`.queue.QueueJoin`) and the other writes
+(implicit parents, multis) use the default call pool of
 :class:`~coordkit.backends.aio.AsyncOps`.
 """
 
@@ -24,6 +26,7 @@ from ...core.async_deadline import timeout_in
 from ...errors import OperationTimeoutError
 from ..async_ops import AsyncOps, settle
 from ..base import Backend, Entry
+from ..contender_queue import Contender
 from .backend import ZooKeeperBackend
 from .queue import _Departure
 from .read import is_parent, to_entry, visible
@@ -121,3 +124,18 @@ class ZooKeeperAsyncOps(AsyncOps):
             return departure.gone.is_set()
         finally:
             departure.done = True  # a leftover watch dies out when it fires
+
+    async def queue_leave(self, mine: Contender, timeout: float | None = None) -> None:
+        """Delete our node (gone already is fine), as :meth:`ContenderQueues.queue_leave`: one
+        ``delete_async``, and the session's record of its node here forgotten."""
+        backend = self.backend
+        node = backend._keys.to_key(mine.key)
+
+        def read(result: Any) -> None:
+            with contextlib.suppress(NoNodeError):
+                result.get_nowait()
+
+        await self._request(mine.key, lambda c: c.delete_async(node), read, timeout)
+        own = (backend.session_id, node.rsplit("/", 1)[0] or "/")
+        if own in backend._zk_own and backend._zk_own[own].created == node:
+            del backend._zk_own[own]  # gone: the session's next join here is one round trip again
