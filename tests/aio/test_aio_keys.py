@@ -140,3 +140,25 @@ def test_fenced_put_with_an_async_lock(
             assert client.get_text("guarded") == "1"
 
     arun(main())
+
+
+def test_a_timeout_around_calls_cancels_them_and_the_client_goes_on(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    client.put("t", "1")
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            cut = 0
+            for _ in range(20):  # an expired deadline cancels the calls in flight
+                try:
+                    async with timeout_in(0):
+                        await asyncio.gather(*(aio.get("t") for _ in range(50)))
+                except TimeoutError:
+                    cut += 1
+            assert cut == 20
+            entry = await aio.get("t")
+            assert entry is not None and entry.text == "1"
+            assert "t" in await aio.children("/")
+
+    arun(main())
