@@ -264,10 +264,16 @@ class AsyncContention:
             self._guard.release()
 
     async def _leave(self) -> None:
-        """Remove our contender, shielded: a cancelled caller still removes it."""
+        """Remove our contender; a caller cancelled meanwhile still has it removed (a removal
+        is idempotent, so it is sent again in the background rather than guessed about)."""
         mine, self.mine = self.mine, None
-        if mine is not None and not self.client.closed:  # closed: the session took it along
-            await asyncio.shield(self.client._spawn(self._remove(mine)))
+        if mine is None or self.client.closed:  # closed: the session took it along
+            return
+        try:
+            await self._remove(mine)  # awaited in place: no task on the path of every release
+        except asyncio.CancelledError:
+            self.client._spawn(self._remove(mine))
+            raise
 
     async def _remove(self, mine: Contender) -> None:
         client = self.client
