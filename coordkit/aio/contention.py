@@ -18,6 +18,7 @@ client, which ends the session and with it every contender.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -53,6 +54,7 @@ class AsyncContention:
         self.lose_on_suspend = lose_on_suspend
         self._guard = client._guard(self.path)
         self._entered = False  # this handle holds the guard (acquired, not yet released)
+        self._unconfirmed: str | None = None  # a join attempt that may have landed unanswered
         self._wake = asyncio.Event()  # a session change or a departure: look again
         self.mine: Contender | None = None
         self.generation = 0
@@ -138,7 +140,11 @@ class AsyncContention:
                 self._entered = True
             else:
                 client._unlisten(self._on_session)
-                self._guard.release()
+                attempt, self._unconfirmed = self._unconfirmed, None
+                if attempt is None or client.closed:
+                    self._guard.release()
+                else:
+                    self._abandon(attempt)
 
     async def _queue(self, value: bytes, deadline: float | None, *, wait: bool) -> bool:
         try:
@@ -180,13 +186,16 @@ class AsyncContention:
                     self.path, value, unique=self.policy.unique, attempt=attempt, timeout=None
                 )
             )
+            self._unconfirmed = attempt
             try:
                 view = await asyncio.shield(join)
             except asyncio.CancelledError:
                 if not client.closed:  # closed: the session's end removes what it made
-                    client._spawn(self._undo(join))  # it may still land: remove what it made
+                    self._unconfirmed = None  # the undo task takes care of it
+                client._spawn(self._undo(join))  # it may still land: remove what it made
                 raise
             except SessionLostError:
+                self._unconfirmed = None  # its contender, if any, went with that session
                 return None
             except BackendUnavailableError as exc:
                 log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, exc)
@@ -194,10 +203,31 @@ class AsyncContention:
                 pause = min(pause * 2, _LAST_PAUSE)
                 await self._connected()
                 continue
+            self._unconfirmed = None
             self.mine = view.mine
             if client.session.generation != self.generation:
                 return None
             return view
+
+    def _abandon(self, attempt: str) -> None:
+        """A join given up unconfirmed may have made a contender: remove it once the session is
+        back, as the sync recipe does. The client's turn on this name (the guard) is kept until
+        then, so that no other handle of this client joins meanwhile and is mistaken for it."""
+        marks = (attempt, attempt[:12], str(uuid.UUID(hex=attempt)))
+        store, path, unique, loop = self.client.sync, self.path, self.policy.unique, self.client.loop
+        backend = store.backend
+
+        def remove() -> None:  # on a thread of the cleanup helper, with the sync calls
+            for contender in backend.queue_list(path)[0]:
+                last = contender.key.rsplit("/", 1)[-1]
+                if any(m in last for m in marks) or (not unique and last == f"{store.session.session_id:x}"):
+                    backend.queue_leave(contender)
+
+        def done() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the turn
+                loop.call_soon_threadsafe(self._guard.release)
+
+        when_connected(store, self.generation, remove, f"an unconfirmed contender under {path}", done=done)
 
     async def _undo(self, join: asyncio.Task[QueueView]) -> None:
         try:

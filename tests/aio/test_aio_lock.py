@@ -193,3 +193,26 @@ def test_suspended_session_ends_an_async_holding(arun: Callable[..., Any]) -> No
             await lock.release()
 
     arun(main())
+
+
+def test_a_join_given_up_unconfirmed_hands_the_turn_on_once_cleaned_up(arun: Callable[..., Any]) -> None:
+    # The join is sent (its task scheduled) and the store becomes unreachable before it runs:
+    # the join fails unconfirmed, the acquire gives up at its deadline, and the client's turn
+    # on the name is kept until the removal of whatever the join made has run after the
+    # reconnect; then another handle of the client gets the lock.
+    url = f"memory://aio-unconfirmed-{id(object())}"
+
+    async def main() -> None:
+        async with coordkit.aio.connect(url, ttl=4) as aio:
+            backend: Any = aio.sync.backend
+            first = asyncio.ensure_future(aio.lock("u").acquire(timeout=0.5))
+            await asyncio.sleep(0)  # the acquire's first step: its join is now scheduled
+            backend.set_reachable(False)
+            assert await first is False
+            backend.set_reachable(True)
+            second = aio.lock("u")
+            assert await second.acquire(timeout=5)
+            assert [c.key for c in await second.contenders()] == [second.key]
+            await second.release()
+
+    arun(main())
