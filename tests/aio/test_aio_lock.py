@@ -4,6 +4,7 @@ tokens, timeouts, and cancellation that leaves no contender behind."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,10 @@ def test_sync_and_async_contenders_share_one_queue(
             assert [c.key for c in client.lock("shared").contenders()] == [sync_lock.key]
             waiter = asyncio.ensure_future(lock.acquire(timeout=10))
             await _until(lambda: _count(client, "shared", 2), "the async contender to queue")
+            # Waiting is a watch, not a poll: over a window of waiting the process stays idle.
+            cpu = time.process_time()
+            done, _ = await asyncio.wait({waiter}, timeout=1.0)
+            assert not done and time.process_time() - cpu < 0.3
             await asyncio.get_running_loop().run_in_executor(None, sync_lock.release)
             assert await waiter is True
             assert lock.is_held and lock.token is not None and lock.token > sync_token
@@ -85,11 +90,12 @@ def test_cancelled_acquire_leaves_no_contender(
 
             # cancelled before the join answered: the join is finished and undone
             task = asyncio.ensure_future(lock.acquire())
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # the acquire's first step: its join is now scheduled
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            await _until(lambda: _count(client, "c", 1), "a join cancelled in flight to be undone")
+            await asyncio.gather(*aio._tasks)  # the client's own tasks: the join, then its undo
+            assert [c.key for c in client.lock("c").contenders()] == [holder.key]
             # the handle is usable again afterwards
             holder.release()
             assert await lock.acquire(timeout=5)
