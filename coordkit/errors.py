@@ -10,7 +10,9 @@ Errors are grouped by what the caller can do about them::
     │   ├── ConfigValidationError             a setting does not fit the schema
     │   ├── AuthenticationError               the server refused who we say we are
     │   │   └── TLSError                      the TLS handshake failed (certificates)
-    │   └── PermissionDeniedError             this identity may not do that on that key
+    │   ├── PermissionDeniedError             this identity may not do that on that key
+    │   └── WrongLoopError (RuntimeError)     an asyncio client used outside its own
+    │                                         event loop (coordkit.aio): one client per loop
     ├── BackendUnavailableError (ConnectionError)   retry later: no server answered
     │   └── OperationTimeoutError (TimeoutError)    the operation's deadline passed
     ├── SessionLostError                      ownership is gone: every ephemeral key,
@@ -63,6 +65,7 @@ __all__ = [
     "SessionLostError",
     "TLSError",
     "VersionConflictError",
+    "WrongLoopError",
 ]
 
 
@@ -116,6 +119,11 @@ class PermissionDeniedError(ConfigurationError):
         super().__init__(message)
         self.key = key
         self.operation = operation
+
+
+class WrongLoopError(ConfigurationError, RuntimeError):
+    """A ``coordkit.aio`` client (or a handle of it) was used from an event loop or thread other
+    than the one it was connected in: connect one client per event loop."""
 
 
 class BackendUnavailableError(CoordkitError, ConnectionError):

@@ -1,0 +1,92 @@
+"""``coordkit.aio.connect(url)`` and :class:`AsyncClient`: the sync client's surface, awaited.
+
+An :class:`AsyncClient` is an :class:`~coordkit.aio.store.AsyncStore` (keys, watches, the
+session, on one event loop) with the factory methods of the recipes; like
+:mod:`coordkit.client` it is a facade, the only module of the package that imports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Generator
+from typing import Any
+
+from tenacity import Retrying
+
+from ..core.store import Store
+from ..core.url import parse_url
+from ..errors import ConfigurationError
+from .election import AsyncElection
+from .lock import AsyncLock
+from .store import AsyncStore
+
+__all__ = ["AsyncClient", "connect"]
+
+
+def connect(url: str | None = None, *, retry: Retrying | None = None, **options: Any) -> _Connecting:
+    """``await coordkit.aio.connect(url, ...)`` or ``async with coordkit.aio.connect(url) as c``:
+    an :class:`AsyncClient` with its session open. Options and errors are those of
+    :func:`coordkit.connect`; nothing is left open when it raises or is cancelled."""
+    security: dict[str, object] = {
+        k: options.pop(k) for k in ("tls", "user", "password", "password_file", "acl", "sasl") if k in options
+    }
+    unknown = set(options) - {"ttl", "timeout", "connect_timeout", "margin"}
+    if unknown:
+        raise ConfigurationError(f"connect() got unknown options: {', '.join(sorted(unknown))}")
+    given = {k: v for k, v in options.items() if v is not None}
+    target = parse_url(url, given, security=security)
+    return _Connecting(lambda: Store.open(target, retry))
+
+
+class _Connecting:
+    """What :func:`connect` returns: awaitable, and an async context manager closing the client."""
+
+    def __init__(self, open_store: Callable[[], Store]) -> None:
+        self._open_store = open_store
+        self._client: AsyncClient | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncClient]:
+        return self._open().__await__()
+
+    async def _open(self) -> AsyncClient:
+        loop = asyncio.get_running_loop()
+        # Opening a session is one blocking handshake per client (bounded by connect_timeout),
+        # done once on a thread of its own; everything after it is event-driven.
+        opening = loop.run_in_executor(None, self._open_store)
+        try:
+            store = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
+        return AsyncClient(store, loop)
+
+    async def __aenter__(self) -> AsyncClient:
+        self._client = await self._open()
+        return self._client
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _close_opened(opening: asyncio.Future[Store]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()  # the caller was cancelled while the session was opening
+
+
+class AsyncClient(AsyncStore):
+    """A connection to one coordination store for asyncio code (built by :func:`connect`):
+    the key/value surface of :class:`~coordkit.aio.store.AsyncStore` and the recipes."""
+
+    # --- recipes ------------------------------------------------------------------------------
+    def lock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> AsyncLock:
+        """A distributed lock (see :class:`AsyncLock`); nothing is sent until acquire()."""
+        self._check()
+        return AsyncLock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
+
+    def election(
+        self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True
+    ) -> AsyncElection:
+        """A leader election (see :class:`AsyncElection`)."""
+        self._check()
+        return AsyncElection(self, name, identity=identity, lose_on_suspend=lose_on_suspend)

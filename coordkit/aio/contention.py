@@ -1,0 +1,324 @@
+"""One async handle's place in a contender queue: the queue protocol of the sync recipes
+(:mod:`coordkit.backends.contender_queue`, the same policies from :mod:`coordkit.recipes._policy`)
+awaited on one loop, so sync and async contenders of one name queue together.
+
+Waiting holds no thread: the handles of one client and name take turns on an
+``asyncio.Lock`` (first come, first served, as the sync client's local guard), and the one
+that queues in the store waits for the contender ahead with the backend's departure watch,
+woken through the loop. Ownership follows the session exactly as in the sync recipes
+(:mod:`coordkit.recipes._contention`): SUSPENDED (unless ``lose_on_suspend=False``) and LOST end
+a holding at once; a waiter keeps its place while SUSPENDED and joins again after LOST.
+
+Cancellation: a join in flight when its caller is cancelled (or times out) is finished in the
+background and its contender removed; a removal is shielded, so a cancelled release still
+removes the contender. Either runs as a task of the client, cancelled only by closing the
+client, which ends the session and with it every contender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..backends.contender_queue import Contender, QueueView
+from ..core.durations import wait_seconds
+from ..core.states import SessionEvent, SessionState
+from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
+from ..names import recipe_name
+from ..recipes._cleanup import when_connected
+from ..recipes._policy import Policy
+
+if TYPE_CHECKING:
+    from .store import AsyncStore
+from ..core.async_deadline import timeout_at
+
+__all__ = ["AsyncContention"]
+
+log = logging.getLogger(__name__)
+LostCallback = Callable[[str], None]
+_FIRST_PAUSE, _LAST_PAUSE = 0.02, 0.5  # seconds between tries while the store is unreachable
+
+
+class AsyncContention:
+    """Internal: see AsyncLock and AsyncElection."""
+
+    def __init__(self, client: AsyncStore, name: str, policy: Policy, *, lose_on_suspend: bool) -> None:
+        self.client = client
+        self.policy = policy
+        self.what = policy.what
+        self.path = recipe_name(name, f"{policy.what} name")
+        self.lose_on_suspend = lose_on_suspend
+        self._guard = client._guard(self.path)
+        self._entered = False  # this handle holds the guard (acquired, not yet released)
+        self._unconfirmed: str | None = None  # a join attempt that may have landed unanswered
+        self._wake = asyncio.Event()  # a session change or a departure: look again
+        self.mine: Contender | None = None
+        self.generation = 0
+        self.held = False
+        self.lost = asyncio.Event()
+        self.lost_reason = ""
+        self._callbacks: list[LostCallback] = []
+
+    @property
+    def held_now(self) -> bool:
+        """Held, and the session owns it by its state and clock right now."""
+        if not self.held:
+            return False
+        if self.client.session.owns(self.generation, while_suspended=not self.lose_on_suspend):
+            return True
+        self._lose(SessionState.LOST, "ownership ended (session deadline or state), seen when asked")
+        return False
+
+    # --- loss -------------------------------------------------------------------------------
+    def on_lost(self, callback: LostCallback) -> None:
+        self._callbacks.append(callback)
+
+    def _on_session(self, event: SessionEvent) -> None:
+        """On the loop, for every session event while this handle waits or holds."""
+        self._wake.set()
+        ending = event.state in (SessionState.LOST, SessionState.CLOSED) or (
+            event.state is SessionState.SUSPENDED and self.lose_on_suspend
+        )
+        if ending and event.generation == self.generation:
+            self._lose(event.state, f"session {event.state.value}: {event.reason}")
+
+    def _lose(self, state: SessionState, reason: str) -> None:
+        if not self.held:
+            return
+        self.held = False
+        mine = self.mine
+        if state is SessionState.SUSPENDED and mine is not None:
+            # The key survives a recovered session and would block everybody behind it.
+            backend = self.client.sync.backend
+            when_connected(
+                self.client.sync,
+                self.generation,
+                lambda: backend.queue_leave(mine),
+                f"stale contender {mine.key}",
+            )
+        self.lost_reason = reason
+        self.lost.set()
+        log.warning("coordkit %s %s lost: %s", self.what, self.path, reason)
+        for callback in list(self._callbacks):
+            try:
+                callback(reason)
+            except Exception:
+                log.exception("coordkit %s loss callback failed", self.what)
+
+    # --- entering ---------------------------------------------------------------------------
+    async def enter(self, value: bytes, *, blocking: bool, timeout: float | None) -> bool:
+        """Join and wait for admission. True once admitted; False if not ``blocking`` and not
+        admitted at once, or once ``timeout`` passed: the contender is then removed, as it is
+        when the caller is cancelled (CancelledError propagates)."""
+        client = self.client
+        client._check()
+        seconds = wait_seconds(timeout)
+        if self._entered and not self.held and self.lost.is_set():
+            await self._finish()  # acquiring again after a loss needs no release first
+        deadline = None if seconds is None else client.loop.time() + max(0.0, seconds)
+        if not blocking:
+            if self._guard.locked():
+                return False
+            await self._guard.acquire()  # free: returns at once
+        else:
+            try:
+                async with timeout_at(deadline):
+                    await self._guard.acquire()
+            except TimeoutError:
+                return False
+        admitted = False
+        client._listen(self._on_session)
+        try:
+            admitted = await self._queue(value, None if not blocking else deadline, wait=blocking)
+            return admitted
+        finally:
+            if admitted:
+                self._entered = True
+            else:
+                client._unlisten(self._on_session)
+                attempt, self._unconfirmed = self._unconfirmed, None
+                if attempt is None or client.closed:
+                    self._guard.release()
+                else:
+                    self._abandon(attempt)
+
+    async def _queue(self, value: bytes, deadline: float | None, *, wait: bool) -> bool:
+        try:
+            async with timeout_at(deadline):
+                while True:
+                    await self._connected()
+                    view = await self._join(value)
+                    if view is not None:
+                        admitted = await self._admitted(view, wait)
+                        if admitted is not None:
+                            return admitted
+                    await self._leave()  # our contender went with its session: join again
+        except TimeoutError:
+            return False
+        finally:
+            if not self.held:
+                await self._leave()
+
+    async def _connected(self) -> None:
+        """Until the session is CONNECTED; makes its generation ours."""
+        session = self.client.session
+        while True:
+            session.ensure_usable()
+            if session.state is SessionState.CONNECTED:
+                self.generation = session.generation
+                return
+            self._wake.clear()  # then look again: a change between the two looks is not lost
+            if not session.owns(session.generation):
+                await self._wake.wait()  # the session listener sets it
+
+    async def _join(self, value: bytes) -> QueueView | None:
+        """Our contender and the queue (None: the session was replaced). A join not confirmed
+        (BackendUnavailableError) is repeated with the same attempt id, which finds the
+        contender it may have made instead of queueing a second one."""
+        client, attempt, pause = self.client, uuid.uuid4().hex, _FIRST_PAUSE
+        while True:
+            join = client._spawn(
+                client._ops.queue_join(
+                    self.path, value, unique=self.policy.unique, attempt=attempt, timeout=None
+                )
+            )
+            self._unconfirmed = attempt
+            try:
+                view = await asyncio.shield(join)
+            except asyncio.CancelledError:
+                if not client.closed:  # closed: the session's end removes what it made
+                    self._unconfirmed = None  # the undo task takes care of it
+                client._spawn(self._undo(join))  # it may still land: remove what it made
+                raise
+            except SessionLostError:
+                self._unconfirmed = None  # its contender, if any, went with that session
+                return None
+            except BackendUnavailableError as exc:
+                log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, exc)
+                await asyncio.sleep(pause)  # back-off; the deadline bounds the retries
+                pause = min(pause * 2, _LAST_PAUSE)
+                await self._connected()
+                continue
+            self._unconfirmed = None
+            self.mine = view.mine
+            if client.session.generation != self.generation:
+                return None
+            return view
+
+    def _abandon(self, attempt: str) -> None:
+        """A join given up unconfirmed may have made a contender: remove it once the session is
+        back, as the sync recipe does. The client's turn on this name (the guard) is kept until
+        then, so that no other handle of this client joins meanwhile and is mistaken for it."""
+        marks = (attempt, attempt[:12], str(uuid.UUID(hex=attempt)))
+        store, path, unique, loop = self.client.sync, self.path, self.policy.unique, self.client.loop
+        backend = store.backend
+
+        def remove() -> None:  # on a thread of the cleanup helper, with the sync calls
+            for contender in backend.queue_list(path)[0]:
+                last = contender.key.rsplit("/", 1)[-1]
+                if any(m in last for m in marks) or (not unique and last == f"{store.session.session_id:x}"):
+                    backend.queue_leave(contender)
+
+        def done() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the turn
+                loop.call_soon_threadsafe(self._guard.release)
+
+        when_connected(store, self.generation, remove, f"an unconfirmed contender under {path}", done=done)
+
+    async def _undo(self, join: asyncio.Task[QueueView]) -> None:
+        try:
+            view = await join
+        except CoordkitError:
+            return  # not applied, or its session is gone and the contender with it
+        await self._remove(view.mine)
+
+    async def _admitted(self, view: QueueView, wait: bool) -> bool | None:
+        """True admitted, False not admitted without ``wait``, None: our contender is gone."""
+        ops, session, pause = self.client._ops, self.client.session, _FIRST_PAUSE
+        while True:
+            if view.position < 0 or session.generation != self.generation:
+                return None
+            if session.state is SessionState.CONNECTED and self.policy.admits(view):
+                self.held = True
+                self.lost.clear()
+                self.lost_reason = ""
+                return True
+            if not wait:
+                return False
+            try:
+                if session.state is SessionState.CONNECTED:
+                    ahead = self.policy.waits_for(view)
+                    self._wake.clear()
+                    if ahead is not None:
+                        await ops.wait_gone(ahead.key, ahead.create_revision, self._wake)
+                else:
+                    await self._connected()
+                contenders, revision = await ops.queue_list(self.path, values=self.policy.values)
+            except BackendUnavailableError as exc:
+                # An unreachable store is waited out like a taken lock, by the caller's deadline.
+                log.info("coordkit %s %s: cannot look at the queue (%s)", self.what, self.path, exc)
+                await asyncio.sleep(pause)  # back-off between tries, not a wait for an event
+                pause = min(pause * 2, _LAST_PAUSE)
+                await self._connected()
+                continue
+            pause = _FIRST_PAUSE
+            view = QueueView(view.mine, contenders, revision)
+
+    # --- leaving ------------------------------------------------------------------------------
+    async def leave(self) -> None:
+        """Give the place up; raises OwnershipError if not held by this handle, or if it had
+        been lost meanwhile (the contender is removed all the same)."""
+        self.client._check()
+        if not self._entered:
+            raise OwnershipError(f"{self.what} {self.path} is not held by this handle")
+        was_held = self.held_now
+        self.held = False
+        await self._finish()
+        if not was_held:
+            raise OwnershipError(
+                f"{self.what} {self.path} was lost before release "
+                f"({self.lost_reason or 'session ended'}); work done under it since then may "
+                "have overlapped another holder"
+            )
+
+    async def _finish(self) -> None:
+        self._entered = False
+        try:
+            await self._leave()
+        finally:
+            self.client._unlisten(self._on_session)
+            self._guard.release()
+
+    async def _leave(self) -> None:
+        """Remove our contender; a caller cancelled meanwhile still has it removed (a removal
+        is idempotent, so it is sent again in the background rather than guessed about)."""
+        mine, self.mine = self.mine, None
+        if mine is None or self.client.closed:  # closed: the session took it along
+            return
+        try:
+            await self._remove(mine)  # awaited in place: no task on the path of every release
+        except asyncio.CancelledError:
+            self.client._spawn(self._remove(mine))
+            raise
+
+    async def _remove(self, mine: Contender) -> None:
+        client = self.client
+        try:
+            await client._ops.queue_leave(mine)
+        except BackendUnavailableError as exc:
+            log.warning(
+                "coordkit %s %s: removal not confirmed (%s); retrying when reconnected",
+                self.what,
+                self.path,
+                exc,
+            )
+            backend = client.sync.backend
+            when_connected(
+                client.sync, self.generation, lambda: backend.queue_leave(mine), f"stale contender {mine.key}"
+            )
+        except CoordkitError as exc:  # the session ended: the key went with it
+            log.info("coordkit %s %s: contender already gone (%s)", self.what, self.path, exc)

@@ -1,0 +1,141 @@
+"""The ZooKeeper backend's async calls on kazoo's own asynchronous requests.
+
+kazoo sends every ``*_async`` request at once and completes its result on kazoo's event
+thread; ``rawlink`` hands it to the loop (:func:`~coordkit.backends.aio.settle`), so a
+thousand concurrent reads are pipelined on the one session and hold no thread. A contender's
+departure is one ``exists`` watch, the same watcher as the sync queue's (:mod:`.queue`),
+whose wake-up is bridged to the loop: a waiting coroutine costs a watch, not a thread.
+Leaving a queue is one ``delete_async``; joining one (the create and the children read
+pipelined, with the retry bookkeeping of :class:`.queue.QueueJoin`) and the other writes
+(implicit parents, multis) use the default call pool of
+:class:`~coordkit.backends.aio.AsyncOps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+
+from ...core.async_deadline import timeout_in
+from ...errors import OperationTimeoutError
+from ..async_ops import AsyncOps, settle
+from ..base import Backend, Entry
+from ..contender_queue import Contender
+from .backend import ZooKeeperBackend
+from .queue import _Departure
+from .read import is_parent, to_entry, visible
+
+__all__ = ["ZooKeeperAsyncOps", "is_zookeeper"]
+
+T = TypeVar("T")
+
+
+def is_zookeeper(backend: Backend) -> bool:
+    return isinstance(backend, ZooKeeperBackend)
+
+
+class _LoopWake(threading.Event):
+    """A ``threading.Event`` for the sync watcher whose ``set()`` also wakes a loop's event."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
+        super().__init__()
+        self._loop, self._wake = loop, wake
+
+    def set(self) -> None:
+        super().set()
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+
+class ZooKeeperAsyncOps(AsyncOps):
+    """Reads and departure waits without a thread; errors translated by the backend's table."""
+
+    backend: ZooKeeperBackend
+
+    async def _request(
+        self, key: str, send: Callable[[KazooClient], Any], read: Callable[[Any], T], timeout: float | None
+    ) -> T:
+        """One kazoo request, its answer read by ``read`` (kazoo's errors translated by the
+        backend's table), within the operation timeout (or ``timeout`` if shorter). A dropped
+        link raises BackendUnavailableError: the client's retry policy repeats reads."""
+        backend = self.backend
+        limit = backend._op_timeout if timeout is None else min(backend._op_timeout, timeout)
+        client = backend._usable()
+        future: asyncio.Future[T] = self.loop.create_future()
+
+        def answered(result: Any) -> None:
+            def produce() -> T:
+                with backend._errors(key, timeout=limit):
+                    return read(result)
+
+            settle(self.loop, future, produce)
+
+        with backend._errors(key, timeout=limit):
+            send(client).rawlink(answered)
+        try:
+            async with timeout_in(limit):
+                return await future
+        except TimeoutError:
+            raise OperationTimeoutError(
+                f"ZooKeeper did not answer about {key or '/'} within {limit:g}s"
+            ) from None
+
+    async def get(self, key: str, timeout: float | None = None) -> Entry | None:
+        path = self.backend._keys.to_key(key)
+
+        def read(result: Any) -> Entry | None:
+            try:
+                data, stat = result.get_nowait()
+            except NoNodeError:
+                return None
+            return None if is_parent(data) else to_entry(path, data, stat)
+
+        return await self._request(key, lambda c: c.get_async(path), read, timeout)
+
+    async def children(self, path: str, timeout: float | None = None) -> list[str]:
+        node = self.backend._keys.to_key(path)
+        chrooted = bool(self.backend._namespace)
+
+        def read(result: Any) -> list[str]:
+            try:
+                return visible(node, result.get_nowait(), chrooted=chrooted)
+            except NoNodeError:
+                return []
+
+        return await self._request(path, lambda c: c.get_children_async(node), read, timeout)
+
+    async def wait_gone(self, key: str, create_revision: int, wake: asyncio.Event) -> bool:
+        node = self.backend._keys.to_key(key)
+        client = self.backend._usable()
+        departure = _Departure(client, node, _LoopWake(self.loop, wake))
+        try:
+            stat = await self._request(
+                key, lambda c: c.exists_async(node, watch=departure), lambda r: r.get_nowait(), None
+            )
+            if stat is None or (create_revision and stat.czxid != create_revision):
+                return True
+            await wake.wait()
+            return departure.gone.is_set()
+        finally:
+            departure.done = True  # a leftover watch dies out when it fires
+
+    async def queue_leave(self, mine: Contender, timeout: float | None = None) -> None:
+        """Delete our node (gone already is fine), as :meth:`ContenderQueues.queue_leave`: one
+        ``delete_async``, and the session's record of its node here forgotten."""
+        backend = self.backend
+        node = backend._keys.to_key(mine.key)
+
+        def read(result: Any) -> None:
+            with contextlib.suppress(NoNodeError):
+                result.get_nowait()
+
+        await self._request(mine.key, lambda c: c.delete_async(node), read, timeout)
+        own = (backend.session_id, node.rsplit("/", 1)[0] or "/")
+        if own in backend._zk_own and backend._zk_own[own].created == node:
+            del backend._zk_own[own]  # gone: the session's next join here is one round trip again
