@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 from tenacity.retry import retry_all
 
+from ..backends import probe as probes
 from ..discovery._checks import DEFAULT_BASE
 from ..discovery.cache import ServiceCache
 from ..discovery.instance import ServiceInstance
@@ -64,7 +65,7 @@ def make_strategy(spec: StrategyName | Strategy) -> Strategy:
     Raises ConfigurationError for any other value (type-checkers refuse it already)."""
     if isinstance(spec, Strategy):
         return spec
-    factory = STRATEGIES.get(spec) if isinstance(spec, str) else None  # type: ignore[call-overload]
+    factory = STRATEGIES.get(spec) if isinstance(spec, str) else None
     if factory is None:
         raise ConfigurationError(
             f"unknown balancing strategy {spec!r}; use one of {', '.join(sorted(STRATEGIES))} "
@@ -198,6 +199,10 @@ class Balancer:
         if eligible:
             # Update before publishing, so that a pick never sees a set the strategy lacks.
             self._strategy.update(eligible)
+        if (probe := probes.active) is not None and self._ejected:
+            back = {i.id for i in self._ejected} - {i.id for i in ejected}
+            for _ in back & {c.id for c in self._candidates}:  # not those that left the registry
+                probe.balancer_event("readmission")
         self._ejected, self._next_return, self._eligible = ejected, next_return, eligible
 
     def _return_due(self) -> None:
@@ -215,8 +220,13 @@ class Balancer:
         if self._clock() >= self._next_return:
             self._return_due()
         eligible = self._eligible
+        probe = probes.active  # None unless metrics are enabled: then this test is the whole cost
         if not eligible:
+            if probe is not None:
+                probe.balancer_event("no_instance")
             raise self._no_instance()
+        if probe is not None:
+            probe.balancer_event("pick")
         return self._strategy.pick(eligible, key)
 
     def _no_instance(self) -> Exception:
@@ -242,7 +252,12 @@ class Balancer:
     # --- tracked requests -------------------------------------------------------------------
     def _record(self, instance: ServiceInstance, latency: float, ok: bool) -> None:
         self._strategy.on_result(instance, latency, ok)
+        probe = probes.active
+        if not ok and probe is not None:
+            probe.balancer_event("failure")
         if self._ejection is not None and self._ejection.record(instance.id, ok, len(self._candidates)):
+            if probe is not None:
+                probe.balancer_event("ejection")
             with self._lock:
                 if not self._closed:
                     self._refresh()
@@ -260,6 +275,8 @@ class Balancer:
         return result
 
     def _attempt(self, fn: Callable[[ServiceInstance], T], key: object, tried: set[str]) -> T:
+        if tried and (probe := probes.active) is not None:
+            probe.balancer_event("retry")
         instance = self._pick_avoiding(key, tried)
         tried.add(instance.id)
         return self._run(fn, instance)

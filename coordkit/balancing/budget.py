@@ -16,6 +16,7 @@ from collections.abc import Callable
 from tenacity import RetryCallState
 from tenacity.retry import retry_base
 
+from ..backends import probe as probes
 from ..errors import ConfigurationError
 
 __all__ = ["RetryBudget", "retry_if_budget"]
@@ -91,7 +92,7 @@ class RetryBudget:
         return f"RetryBudget(ratio={self.ratio}, min_per_second={self.min_per_second}, window={self.window})"
 
 
-class retry_if_budget(retry_base):  # named like tenacity's own predicates
+class retry_if_budget(retry_base):  # noqa: N801 - named like tenacity's own predicates (public API)
     """A tenacity retry predicate that allows a retry only if ``budget`` has one left.
 
     Combine it last, ``other & retry_if_budget(budget)``, so that the budget is spent only on
@@ -102,4 +103,8 @@ class retry_if_budget(retry_base):  # named like tenacity's own predicates
         self.budget = budget
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return self.budget.try_withdraw()
+        if self.budget.try_withdraw():
+            return True
+        if (probe := probes.active) is not None:
+            probe.balancer_event("budget_exhausted")
+        return False

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ..backends import probe as probes
 from ..backends.base import Entry, WatchEvent
 from ..core.session import SessionEvent, SessionState
 from ..core.watch import WatchHandle
@@ -58,6 +59,7 @@ class _LiveInstances:
         self._order: list[_Place] = []  # sorted; parallel to _sorted
         self._sorted: list[ServiceInstance] = []
         self._instances: tuple[ServiceInstance, ...] = ()
+        self._counted = (0, 0)  # (total, up) last told to the probe, taken back at close
         self._pending: list[WatchEvent] | None = None  # events held back during the initial read
         self._seen: set[str] | None = None  # keys delivered while ZooKeeper's watch starts
         self._awaited: set[str] | None = None  # keys listed at the start, not delivered yet
@@ -141,6 +143,7 @@ class _LiveInstances:
             self._closed = True
             self._stale = True
             self._cond.notify_all()
+            self._tell_probe(0, 0)
         self._client.remove_listener(self._on_session)
         if self._watch is not None:
             self._watch.cancel()
@@ -228,7 +231,16 @@ class _LiveInstances:
     def _publish(self) -> tuple[ServiceInstance, ...]:
         self._instances = tuple(self._sorted)
         self._cond.notify_all()
+        if probes.active is not None:
+            self._tell_probe(len(self._instances), len(self._instances))
         return self._instances
+
+    def _tell_probe(self, total: int, up: int) -> None:
+        """Move the probe's instance counts by the change since last told (lock held)."""
+        told_total, told_up = self._counted
+        if (probe := probes.active) is not None and (total, up) != self._counted:
+            probe.instances_changed(total - told_total, up - told_up)
+            self._counted = (total, up)
 
     def _on_session(self, event: SessionEvent) -> None:
         with self._cond:

@@ -18,6 +18,7 @@ only once it is CONNECTED again; after LOST it joins again on the new session.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Literal
 
 from tenacity import Retrying, retry_if_exception_type
 
+from ..backends import probe as probes
 from ..backends.base import EventType, Watch, WatchEvent
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
@@ -42,6 +44,7 @@ from ..names import recipe_name
 from ._cleanup import when_connected
 from ._deadlines import call_time, remaining_time, take, watch_within
 from ._loss import LossEvent
+from ._observe import kind_of, observed_enter
 from ._policy import Policy
 
 if TYPE_CHECKING:
@@ -81,6 +84,7 @@ class Contention:
         self.mine: Contender | None = None
         self.generation = 0
         self.held = False
+        self.held_since = 0.0  # time.monotonic() of the admission, for the hold-time metric
         self.lost: threading.Event = LossEvent(self)
         self.lost_reason = ""
         self._callbacks: list[LostCallback] = []
@@ -101,6 +105,9 @@ class Contention:
         state = session.state if session.generation == self.generation else SessionState.LOST
         self._lose(state, f"session {state.value}: ownership ended (deadline or state), seen when asked")
         return False
+
+    def _token(self) -> int | None:
+        return None if self.mine is None else self.mine.create_revision
 
     # --- loss ---------------------------------------------------------------------------
     def on_lost(self, callback: LostCallback) -> None:
@@ -123,6 +130,8 @@ class Contention:
             mine = self.mine
         if not was_held:
             return
+        if (probe := probes.active) is not None:
+            probe.hold_ended(kind_of(self.what), time.monotonic() - self.held_since, True)
         if state in (SessionState.SUSPENDED, SessionState.CONNECTED) and mine is not None:
             # The key survives a recovered session and would block everybody behind it
             # (CONNECTED: a query saw the session in doubt, and it recovered before the
@@ -155,12 +164,16 @@ class Contention:
             self._guard.release()
 
     # --- entering -------------------------------------------------------------------------
-    def enter(self, value: bytes, *, blocking: bool, timeout: float | None) -> bool:
+    def enter(self, value: bytes, *, blocking: bool, timeout: float | None, observed: bool = False) -> bool:
         """Join and wait for admission (by the policy). True once admitted; False if not
         ``blocking`` and not admitted at once, or if ``timeout`` passed (the contender is then
         removed). Every store call made meanwhile is bounded by what remains of ``timeout``, so
         that an unreachable store does not make the call overrun it by an operation timeout; a
-        non-blocking call (or ``timeout=0``) gives its one round trip the operation timeout."""
+        non-blocking call (or ``timeout=0``) gives its one round trip the operation timeout.
+        With a probe active, the wait and its outcome are told to it (``observed``: already)."""
+        if not observed and (probe := probes.active) is not None:
+            again = functools.partial(self.enter, value, blocking=blocking, timeout=timeout, observed=True)
+            return observed_enter(probe, self.what, self.client.kind, again, self._token, blocking)
         turn = self._take_turn(blocking, timeout)
         if turn is None:
             return False
@@ -337,7 +350,7 @@ class Contention:
             if self.policy.admits(view):
                 with self._mutex:
                     if self.session.is_current(self.generation):
-                        self.held = True
+                        self.held, self.held_since = True, time.monotonic()
                         self.lost.clear()
                         self.lost_reason = ""
                         return True
@@ -409,6 +422,8 @@ class Contention:
             was_held = still_held and self.held
             self.held = False
         self._finish_leave()
+        if was_held and (probe := probes.active) is not None:
+            probe.hold_ended(kind_of(self.what), time.monotonic() - self.held_since, False)
         if not was_held:
             raise OwnershipError(
                 f"{self.what} {self.path} was lost before release "

@@ -21,6 +21,7 @@ as synthesized events at the read's revision, and resume from the next revision.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -32,6 +33,7 @@ from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_ty
 
 from ...core.retry import PATIENT, until
 from ...errors import ClosedError, CoordkitError, NotFoundError
+from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .auth import is_stale_reason, is_stale_token
 from .conn import EtcdConnection, Stubs, etcdrpc, translate
@@ -128,10 +130,10 @@ class EtcdWatch(Watch):
         if call is not None:
             call.cancel()
         if handoff is not None:
-            try:
-                handoff.put_nowait(_STOP)  # wakes the watch thread even if gRPC never does
-            except queue.Full:
-                pass  # the watch thread takes what is there, then sees the cancel
+            # Wakes the watch thread even if gRPC never does; when full, the watch thread takes
+            # what is there, then sees the cancel.
+            with contextlib.suppress(queue.Full):
+                handoff.put_nowait(_STOP)
         self._on_cancel(self)
 
     # --- the thread ----------------------------------------------------------------
@@ -311,6 +313,8 @@ class EtcdWatch(Watch):
         except CoordkitError as exc:
             raise _Broken(f"resync read failed: {exc}") from exc
         revision = state.header.revision
+        if (probe := probes.active) is not None:
+            probe.watch_resync("etcd", "compaction")
         log.warning(
             "coordkit %s: revisions up to %d were compacted before delivery; "
             "resynchronised from a read at revision %d",
