@@ -45,6 +45,7 @@ from .common import (
     advertise_host,
     checked,
     connect,
+    enable_metrics,
     instance_id,
     listen_host,
     port_from_env,
@@ -220,6 +221,7 @@ def main() -> int:
     log = setup_logging(SERVICE, me)
     stopping = Stopping().install()
     port = port_from_env()
+    enable_metrics(log)
     client = connect(log, stopping)
     if client is None:
         return 0
