@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar, cast
 
@@ -27,9 +27,9 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 from tenacity.retry import retry_all
 
 from ..backends import probe as probes
-from ..discovery._checks import DEFAULT_BASE
+from ..discovery._checks import DEFAULT_BASE, check_statuses
 from ..discovery.cache import ServiceCache
-from ..discovery.instance import ServiceInstance
+from ..discovery.instance import UP, ServiceInstance
 from ..errors import ClosedError, ConfigurationError
 from .budget import RetryBudget, retry_if_budget
 from .ejection import OutlierEjection
@@ -95,8 +95,10 @@ class Balancer:
     left. ``budget``: a :class:`RetryBudget`, True for the defaults (20% of requests plus 10
     per second), False for none. ``failure``: exception types, or a predicate, that count
     against an instance (default :data:`DEFAULT_FAILURES`); other exceptions pass through
-    without counting and are not retried by the default policy. ``owns_source``: close the
-    source with the balancer.
+    without counting and are not retried by the default policy. ``statuses``: the instance
+    statuses picked from (default up only: a draining or down instance gets nothing new; None:
+    whatever the status), applied with the required filters when the set changes, never per
+    pick. ``owns_source``: close the source with the balancer.
 
     Thread-safe. A pick reads memory only: it never waits for the network, including while
     the backend is unreachable (then :attr:`stale` is True and the last known instances serve).
@@ -112,9 +114,11 @@ class Balancer:
         retry: Retrying | None = None,
         budget: RetryBudget | bool = True,
         failure: FailureSpec = DEFAULT_FAILURES,
+        statuses: Collection[str] | None = (UP,),
         owns_source: bool = False,
     ) -> None:
         self._source = source
+        self._statuses = check_statuses(statuses)
         self._strategy = make_strategy(strategy)
         self._filters = as_filters(filters)
         self._ejection = OutlierEjection() if ejection is True else (ejection or None)
@@ -152,6 +156,7 @@ class Balancer:
         retry: Retrying | None = None,
         budget: RetryBudget | bool = True,
         failure: FailureSpec = DEFAULT_FAILURES,
+        statuses: Collection[str] | None = (UP,),
     ) -> Balancer:
         """A balancer over a new live cache ``client.discover(name, base=base)``, which it owns.
 
@@ -161,7 +166,7 @@ class Balancer:
         strategy is checked first, so a bad one reads nothing).
         """
         chosen = make_strategy(strategy)
-        cache = ServiceCache(client, name, base=base)
+        cache = ServiceCache(client, name, base=base, statuses=None)  # the balancer filters: it counts all
         try:
             return cls(
                 cache,
@@ -171,6 +176,7 @@ class Balancer:
                 retry=retry,
                 budget=budget,
                 failure=failure,
+                statuses=statuses,
                 owns_source=True,
             )
         except BaseException:
@@ -185,7 +191,9 @@ class Balancer:
             if self._closed:
                 return
             self._registered = tuple(self._source.instances)
-            self._candidates = apply_filters(self._registered, self._filters, hard=True)
+            wanted = self._statuses
+            in_status = [i for i in self._registered if wanted is None or i.status in wanted]
+            self._candidates = apply_filters(in_status, self._filters, hard=True)
             self._refresh()
 
     def _refresh(self) -> None:

@@ -9,6 +9,7 @@ and every registration writes itself again, exactly once, from a background thre
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -43,6 +44,7 @@ from ._checks import (
     check_metadata,
     check_port,
     check_service,
+    check_status,
     check_uri_spec,
     check_weight,
     instance_key,
@@ -50,7 +52,7 @@ from ._checks import (
     split_key,
 )
 from .formats import FormatError, InstanceFormat, format_for
-from .instance import ServiceInstance
+from .instance import DOWN, DRAINING, UP, ServiceInstance
 
 if TYPE_CHECKING:
     from ..core.store import Store
@@ -216,11 +218,30 @@ class Registration:
         )
 
     # --- changes ---------------------------------------------------------------------------
+    def drain(self, reason: str = "") -> ServiceInstance:
+        """Take the instance out of traffic, registered still: status ``draining``. Balancers
+        and caches elsewhere stop picking it within their watch delay; calls in flight are the
+        caller's to finish. Waits and raises as :meth:`update`."""
+        return self.update(status=DRAINING, reason=reason)
+
+    def up(self) -> ServiceInstance:
+        """Back in traffic: status ``up``. Waits and raises as :meth:`update`."""
+        return self.update(status=UP)
+
+    def down(self, reason: str = "") -> ServiceInstance:
+        """Failing (what a health check sets): status ``down``. Waits and raises as :meth:`update`."""
+        return self.update(status=DOWN, reason=reason)
+
     def update(
-        self, *, metadata: Mapping[str, str] | None = None, weight: int | None = None
+        self,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        weight: int | None = None,
+        status: str | None = None,
+        reason: str = "",
     ) -> ServiceInstance:
-        """Replace the metadata and/or the weight in place (same key, same id): e.g.
-        ``update(weight=1)`` or ``update(metadata={"draining": "true"})`` to drain.
+        """Replace the metadata, weight and/or status (with its ``reason``) in place: same key,
+        same id.
 
         Waits until the store holds the new value and returns the new instance. While the
         session is being replaced, the new value is kept and written by the re-registration.
@@ -233,6 +254,8 @@ class Registration:
             changes["metadata"] = check_metadata(metadata)
         if weight is not None:
             changes["weight"] = check_weight(weight)
+        if status is not None:
+            changes["status"], changes["status_reason"] = check_status(status, "" if status == UP else reason)
         with self._lock:
             if self._closed:
                 raise ClosedError(f"{self.key} was deregistered; register it again to change it")
@@ -257,10 +280,9 @@ class Registration:
         if entry is None or self._client.state is SessionState.CLOSED:
             return
         remove: list[Op] = [Check(self.key, create_revision=entry.create_revision), Delete(self.key)]
-        try:
+        # Already gone, or replaced by somebody else's registration: not ours to delete.
+        with contextlib.suppress(ConflictError, ClosedError):
             self._retrying(lambda: self._client.commit(remove), stop_after_delay(self._client.timeout))
-        except (ConflictError, ClosedError):
-            pass  # already gone, or replaced by somebody else's registration: not ours to delete
 
     def close(self) -> None:
         """The same as :meth:`deregister`."""

@@ -37,10 +37,10 @@ def test_services_name_lists_instances(invoke: Invoke, store: coordkit.Client) -
     reg = store.register("payment", "10.0.0.7", 8080, id="a", metadata={"zone": "eu-1", "v": "2"}, weight=3)
     store.register("payment", "::1", 8081, id="b")
     lines = invoke("services", "payment").stdout.splitlines()
-    assert lines[0].split() == ["ID", "ADDRESS", "WEIGHT", "AGE", "METADATA"]
-    assert lines[1].split() == ["a", "10.0.0.7:8080", "3", lines[1].split()[3], "v=2,zone=eu-1"]
-    assert lines[1].split()[3].endswith("s")
-    assert lines[2].split() == ["b", "[::1]:8081", "1", lines[2].split()[3], "-"]
+    assert lines[0].split() == ["ID", "ADDRESS", "WEIGHT", "STATUS", "AGE", "METADATA"]
+    assert lines[1].split() == ["a", "10.0.0.7:8080", "3", "up", lines[1].split()[4], "v=2,zone=eu-1"]
+    assert lines[1].split()[4].endswith("s")
+    assert lines[2].split() == ["b", "[::1]:8081", "1", "up", lines[2].split()[4], "-"]
     (first, _) = json.loads(invoke("--json", "services", "payment").stdout)
     assert first["id"] == "a" and first["endpoint"] == "10.0.0.7:8080" and first["weight"] == 3
     assert (
