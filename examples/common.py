@@ -299,6 +299,12 @@ class JsonServer(ThreadingHTTPServer):
         )
         self._thread.start()
 
+    @property
+    def in_flight(self) -> int:
+        """Requests being served now (the one asking included)."""
+        with self._idle:
+            return self._in_flight
+
     def begin_request(self) -> None:
         with self._idle:
             self._in_flight += 1
