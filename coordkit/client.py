@@ -27,6 +27,7 @@ from .discovery._checks import DEFAULT_BASE
 from .discovery.cache import ServiceCache
 from .discovery.instance import UP, ServiceInstance
 from .discovery.registry import Registration, read_instances
+from .discovery.status import set_instance_status
 from .recipes.election import Election
 from .recipes.lock import Lock, RWLock, Semaphore
 
@@ -189,6 +190,13 @@ class Client(Store):
             ssl_port=ssl_port,
             uri_spec=uri_spec,
         )
+
+    def set_status(
+        self, name: str, instance_id: str, status: str, *, reason: str = "", base: str = DEFAULT_BASE
+    ) -> ServiceInstance:
+        """An operator's change of the status (``up``, ``draining``, ``down``) of an instance
+        registered by any process: see :func:`coordkit.discovery.status.set_instance_status`."""
+        return set_instance_status(self, name, instance_id, status, reason=reason, base=base)
 
     def instances(self, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
         """The live instances of service ``name`` (one read)."""

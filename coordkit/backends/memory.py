@@ -206,7 +206,7 @@ class MemoryStore:
                 version=1 if old is None else old.version + 1,
                 create_revision=rev if old is None else old.create_revision,
                 mod_revision=rev,
-                lease=sid if op.ephemeral else 0,
+                lease=sid if op.ephemeral else (old.lease if op.keep_owner and old is not None else 0),
             )
             self._data[op.key] = entry
             self._notify(WatchEvent(EventType.PUT, op.key, entry, rev))
@@ -338,7 +338,7 @@ class MemoryBackend(KeyValueQueue):
     def _op(self, op: Op) -> Op:
         key = self._keys.to_key(op.key)
         if isinstance(op, Put):
-            return Put(key, op.value, op.version, op.create, op.ephemeral)
+            return Put(key, op.value, op.version, op.create, op.ephemeral, op.keep_owner)
         if isinstance(op, Delete):
             return Delete(key, op.version)
         return Check(key, op.version, op.create_revision)

@@ -214,6 +214,8 @@ class HealthCheck:
                 registration.deregister()
                 return True
             owed = self._owed
+            if owed is not None:
+                registration.adopt_status()  # a drain by `coordkit maint` counts too
             if owed is None or registration.instance.status == DRAINING:
                 return False  # nothing to change, or drained by its owner: a drain is not ours to undo
             if owed == DOWN:

@@ -53,6 +53,7 @@ from ._checks import (
 )
 from .formats import FormatError, InstanceFormat, format_for
 from .instance import DOWN, DRAINING, UP, ServiceInstance
+from .status import stored_instance
 
 if TYPE_CHECKING:
     from ..core.store import Store
@@ -259,9 +260,27 @@ class Registration:
         with self._lock:
             if self._closed:
                 raise ClosedError(f"{self.key} was deregistered; register it again to change it")
+            if status is None:
+                self.adopt_status()  # an operator's status stands through the owner's other changes
             self._instance = replace(self._instance, **changes)
             if self._entry is not None and self._generation == self._client.session.generation:
                 self._retrying(self._rewrite, stop_after_delay(self._client.timeout))
+            return self._instance
+
+    def adopt_status(self) -> ServiceInstance:
+        """Take over a status another process wrote over this key since this registration's
+        last write (``coordkit maint``), and return the instance. One read; raises
+        BackendUnavailableError if the store does not answer (then nothing changes)."""
+        with self._lock:
+            entry = self._entry
+            found = stored_instance(self._client, self._format, self.key, self.name, self.id)
+            if entry is None or found is None:
+                return self._instance
+            wrote, stored = self._format.decode(self.name, self.id, entry.value), found[0]
+            if (stored.status, stored.status_reason) != (wrote.status, wrote.status_reason):
+                self._instance = replace(
+                    self._instance, status=stored.status, status_reason=stored.status_reason
+                )
             return self._instance
 
     def deregister(self) -> None:

@@ -20,7 +20,7 @@ def server_info(conn: EtcdConnection, timeout: float) -> ServerInfo:
     def status(stubs: Stubs, remaining: float) -> Any:
         return stubs.maintenance.Status(etcdrpc.StatusRequest(), **stubs.args(remaining))
 
-    answers = dict(zip(conn.endpoints, conn.each("server status", status, timeout)))
+    answers = dict(zip(conn.endpoints, conn.each("server status", status, timeout), strict=True))
     unreachable = explain(
         {e: str(a) for e, a in answers.items() if isinstance(a, CoordkitError)}, "etcd", min(1.0, timeout / 4)
     )
@@ -56,4 +56,6 @@ def server_info(conn: EtcdConnection, timeout: float) -> ServerInfo:
             "db_size": first.dbSize,
         },
         unreachable=unreachable,
+        versions={e: a.version for e, a in live},
+        positions={e: a.raftIndex for e, a in live},
     )
