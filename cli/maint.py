@@ -6,7 +6,7 @@ import time
 
 import click
 
-from coordkit.discovery.instance import DRAINING, UP
+from coordkit.discovery import DRAINING, UP
 
 from .context import CliContext, pass_cli
 from .services import base_option, instance_fields
