@@ -95,10 +95,9 @@ class Balancer:
     left. ``budget``: a :class:`RetryBudget`, True for the defaults (20% of requests plus 10
     per second), False for none. ``failure``: exception types, or a predicate, that count
     against an instance (default :data:`DEFAULT_FAILURES`); other exceptions pass through
-    without counting and are not retried by the default policy. ``statuses``: the instance
-    statuses picked from (default up only: a draining or down instance gets nothing new; None:
-    whatever the status), applied with the required filters when the set changes, never per
-    pick. ``owns_source``: close the source with the balancer.
+    without counting and are not retried by the default policy. ``statuses``: those picked
+    from (default up only; None: any), applied when the set changes, never per pick.
+    ``owns_source``: close the source with the balancer.
 
     Thread-safe. A pick reads memory only: it never waits for the network, including while
     the backend is unreachable (then :attr:`stale` is True and the last known instances serve).

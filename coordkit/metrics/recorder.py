@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ..backends.probe import Probe
 from .families import Families
 from .tracing import Spans
@@ -24,8 +26,6 @@ class Recorder(Probe):
     # --- backend operations
     def operation(self, backend: str, op: str, started_ns: int, error: BaseException | None) -> None:
         if self.families is not None:
-            import time
-
             seconds = max(0.0, (time.time_ns() - started_ns) / 1e9)
             self.families.operations.labels(backend, op, "error" if error else "ok").observe(seconds)
         if self.spans is not None:
