@@ -163,11 +163,15 @@ def test_services_watch_follows_changes_and_exits_0_on_sigint(server_url: str, c
 
 def test_services_watch_without_a_name_follows_every_service(server_url: str, cli_process: Start) -> None:
     with coordkit.connect(server_url) as client:
-        client.register("payment", "10.0.0.7", 8080, id="a")
+        a = client.register("payment", "10.0.0.7", 8080, id="a")
         watcher = cli_process("--url", server_url, "services", "--watch")
         assert _line(watcher) == "+ payment/a 10.0.0.7:8080 weight=1"
         client.register("orders", "10.0.0.9", 9000, id="o", metadata={"zone": "b"})
         assert _line(watcher) == "+ orders/o 10.0.0.9:9000 weight=1 zone=b"
+        a.drain("deploy")  # a status change is a line of its own (issue 15)
+        assert _line(watcher) == "~ payment/a 10.0.0.7:8080 weight=1 status=draining (deploy)"
+        a.up()
+        assert _line(watcher) == "~ payment/a 10.0.0.7:8080 weight=1"
         started = time.monotonic()
         watcher.send_signal(signal.SIGTERM)
         assert watcher.wait(DEADLINE) == 0 and time.monotonic() - started < DEADLINE

@@ -43,6 +43,10 @@ def test_discovery_cache_sizes_follow_registrations(recording: Recording, make_c
     cache = reader.discover("api")
     assert sample(reg, "coordkit_discovery_instances") == 2
     assert sample(reg, "coordkit_discovery_instances_up") == 2
+    first.drain("deploy")
+    assert cache.wait_for(lambda instances: [i.id for i in instances] == ["b"], DEADLINE)
+    eventually(lambda: sample(reg, "coordkit_discovery_instances_up") == 1, "the up gauge follows the drain")
+    assert sample(reg, "coordkit_discovery_instances") == 2  # still registered, still counted
     first.deregister()
     assert cache.wait_for(lambda instances: len(instances) == 1, DEADLINE)
     eventually(lambda: sample(reg, "coordkit_discovery_instances") == 1, "the gauge follows the cache")
