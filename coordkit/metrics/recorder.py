@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 
 from ..backends.probe import Probe
 from .families import Families
@@ -19,6 +21,10 @@ class Recorder(Probe):
     def __init__(self, families: Families | None, spans: Spans | None) -> None:
         self.families = families
         self.spans = spans
+        # The gauges of things that began before enable() (a session, a holding) would go
+        # below zero when they end: each is counted here and set, never below zero.
+        self._levels: Counter[tuple[str, ...]] = Counter()
+        self._levels_lock = threading.Lock()
         if families is not None:
             picks = families.picks
             self._pick, self._no_instance = picks.labels("picked"), picks.labels("no_instance")
@@ -37,9 +43,9 @@ class Recorder(Probe):
         if f is None:
             return
         if previous != "opening":
-            f.session_state.labels(backend, previous).dec()
+            f.session_state.labels(backend, previous).set(self._move(("session", backend, previous), -1))
         if state != "closed":
-            f.session_state.labels(backend, state).inc()
+            f.session_state.labels(backend, state).set(self._move(("session", backend, state), 1))
         f.session_transitions.labels(backend, state).inc()
         if state == "lost":
             f.session_losses.labels(backend).inc()
@@ -64,9 +70,9 @@ class Recorder(Probe):
             if outcome == "timeout":
                 f.timeouts.labels(kind).inc()
             elif outcome == "acquired":
-                f.held.labels(kind).inc()
+                f.held.labels(kind).set(self._move(("held", kind), 1))
                 if kind == "leadership":
-                    f.leader.inc()
+                    f.leader.set(self._move(("leader",), 1))
                     f.leadership_changes.labels("gained").inc()
         if self.spans is not None:
             self.spans.acquire(kind, backend, started_ns, outcome, token)
@@ -76,12 +82,17 @@ class Recorder(Probe):
         if f is None:
             return
         f.hold.labels(kind).observe(held)
-        f.held.labels(kind).dec()
+        f.held.labels(kind).set(self._move(("held", kind), -1))
         if lost:
             f.losses.labels(kind).inc()
         if kind == "leadership":
-            f.leader.dec()
+            f.leader.set(self._move(("leader",), -1))
             f.leadership_changes.labels("lost" if lost else "resigned").inc()
+
+    def _move(self, level: tuple[str, ...], by: int) -> int:
+        with self._levels_lock:
+            self._levels[level] = max(0, self._levels[level] + by)
+            return self._levels[level]
 
     # --- watches
     def watch_event(self, backend: str, event_type: str) -> None:

@@ -84,3 +84,26 @@ def test_disabled_records_and_exports_nothing(recording: Recording, make_client:
         client.put("/k", "v")
     assert not recording.spans.get_finished_spans()
     coordkit.metrics.disable()  # idempotent
+
+
+def test_gauges_of_what_began_before_enable_never_go_below_zero(
+    recording: Recording, make_client: MakeClient
+) -> None:
+    coordkit.metrics.disable()
+    client = make_client(ttl=3)
+    lock = client.lock("early")
+    assert lock.acquire(timeout=DEADLINE)  # a session and a holding begun unobserved
+    coordkit.metrics.enable(registry=recording.registry)
+    reg, kind = recording.registry, client.kind
+    generation = client.session.generation
+    client.expire_session()
+    assert lock.lost.wait(DEADLINE)
+    eventually(lambda: client.session.generation > generation, "a new session opened")
+    assert client.session.wait_for(coordkit.SessionState.CONNECTED, DEADLINE)
+    eventually(
+        lambda: sample(reg, "coordkit_session_state", backend=kind, state="connected") == 1,
+        "connected counted",
+    )
+    assert sample(reg, "coordkit_session_state", backend=kind, state="lost") == 0
+    assert sample(reg, "coordkit_locks_held", kind="lock") == 0
+    assert sample(reg, "coordkit_lock_losses_total", kind="lock") == 1
