@@ -217,3 +217,19 @@ def test_watch_exec_stops_with_a_failing_handlers_status(server_url: str, tmp_pa
         if missing.poll() is None:
             missing.kill()
             missing.wait(10)
+
+
+@pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
+def test_status_check_on_a_three_member_cluster(kind: str, request: pytest.FixtureRequest) -> None:
+    cluster = request.getfixturevalue("zookeeper_ensemble" if kind == "zookeeper" else "etcd_cluster")
+    with coordkit.connect(cluster.url) as client:
+        for k in range(20):
+            client.put(f"/load/{k}", "x")  # some log for the members to agree on
+    result = CliRunner().invoke(
+        cli, ["--url", cluster.url, "--json", "status", "--check"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["lag"]["result"].endswith("(of 3 members)") and not checks["lag"]["problem"]
+    assert checks["versions"]["result"].startswith("all 3 on ")
