@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from coordkit import Lock
+from coordkit import Lock, Semaphore
 
 from ._hold_options import chosen_wait, ttl_option, wait_option
 from ._ownership import (
@@ -30,6 +30,14 @@ __all__ = ["lock"]
 @click.command("lock")
 @ttl_option
 @wait_option("for the lock")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="A semaphore: at most N holders at a time (use one N for one NAME).",
+)
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_cli
@@ -38,6 +46,7 @@ def lock(
     ttl: float | None,
     wait: float | None,
     deprecated_wait: float | None,
+    limit: int,
     name: str,
     command: tuple[str, ...],
 ) -> None:
@@ -62,20 +71,25 @@ def lock(
     InterProcessMutex, and holders of kazoo's Lock are waited for too.
 
     \b
+    With -n N, a semaphore (consul's `lock -n`): at most N holders of NAME at a time, first
+    come first served; COORDKIT_LOCK_LIMIT says N. Give every holder of a NAME the same N.
+
+    \b
     Examples:
       coordkit lock /jobs/nightly -- ./nightly.sh
+      coordkit lock -n 3 /jobs/render -- ./render.sh
       coordkit lock --wait 10 /jobs/nightly -- sh -c 'echo "token $COORDKIT_LOCK_TOKEN"'
     """
     wait_timeout = chosen_wait(wait, deprecated_wait)
     cli.ttl = ttl
-    handle = cli.client.lock(name)
-    loss = LossReport(handle, f"lock {handle.name}")
+    handle: Lock | Semaphore = cli.client.lock(name) if limit == 1 else cli.client.semaphore(name, limit)
+    what = f"lock {handle.name}" if limit == 1 else f"semaphore {handle.name} (limit {limit})"
+    loss = LossReport(handle, what)
     with catching_signals() as signals:
-        what = f"lock {handle.name}"
         progress = WaitProgress.on_a_terminal(cli.client, handle, what)
         if not wait_to_win(lambda: handle.acquire(timeout=wait_timeout), signals, what, progress):
             raise CliError(
-                f"lock {handle.name} not acquired within {wait_timeout:g}s{holder_note(handle)}",
+                f"{what} not acquired within {wait_timeout:g}s{holder_note(handle)}",
                 ExitCode.NOT_WON,
             )
         try:
@@ -87,9 +101,13 @@ def lock(
     raise click.exceptions.Exit(status)
 
 
-def _use(cli: CliContext, handle: Lock, command: tuple[str, ...], loss: LossReport, signals: Signals) -> int:
+def _use(
+    cli: CliContext, handle: Lock | Semaphore, command: tuple[str, ...], loss: LossReport, signals: Signals
+) -> int:
     if command:
         env = {"COORDKIT_LOCK_KEY": handle.key or "", "COORDKIT_LOCK_TOKEN": str(handle.token)}
+        if isinstance(handle, Semaphore):
+            env["COORDKIT_LOCK_LIMIT"] = str(handle.limit)
         return run_while_held(command, env, loss, signals)
     if cli.json:
         cli.out.record({"key": handle.key, "token": handle.token})

@@ -9,6 +9,7 @@ import click
 import coordkit
 
 from ._credentials import credential_options, credentials_from
+from .completion import completion
 from .config import config
 from .context import CliContext
 from .dev import dev
@@ -18,6 +19,7 @@ from .exit_codes import exit_code_table
 from .kv import delete, get, ls, put
 from .lock import lock
 from .logs import configure_logging, verbosity
+from .maint import maint
 from .services import register, services
 from .status import status
 from .watch import watch
@@ -146,9 +148,10 @@ def accept_output_options_anywhere(command: click.Command) -> None:
     )
 
 
-for _command in (ls, get, put, delete, watch, status, lock, elect, services, register, config, dev):
+for _command in (ls, get, put, delete, watch, status, lock, elect, services, register, maint, config, dev):
     accept_output_options_anywhere(_command)
     cli.add_command(_command)
+cli.add_command(completion)  # prints a script: no output options, no connection
 
 
 def main() -> None:

@@ -59,6 +59,8 @@ def instance_fields(instance: ServiceInstance, now_ms: int) -> dict[str, Any]:
         "port": instance.port,
         "endpoint": instance.endpoint,
         "weight": instance.weight,
+        "status": instance.status,
+        "status_reason": instance.status_reason,
         "metadata": dict(instance.metadata),
         "registered_at": instance.registered_at,
         "age_seconds": age,
@@ -99,7 +101,7 @@ def services(cli: CliContext, name: str | None, follow: bool, base: str) -> None
     --watch follows changes (of one service, or of every service without NAME): first a
     line per instance present, then one per change, each flushed:
       + payment/4f1c 10.0.0.7:8080 weight=1 zone=eu-1     added
-      ~ payment/4f1c 10.0.0.7:8080 weight=0 ...           changed in place
+      ~ payment/4f1c 10.0.0.7:8080 weight=1 status=draining   changed in place
       - payment/4f1c 10.0.0.7:8080                        gone
     With --json: one object per line with "event" (added, updated, removed) and the
     instance's fields. While the store is unreachable the last known instances stand, and
@@ -135,8 +137,10 @@ def _list_instances(cli: CliContext, name: str, base: str) -> None:
     if cli.json:
         cli.out.document([instance_fields(instance, now) for instance in found])
         return
-    rows = [["ID", "ADDRESS", "WEIGHT", "AGE", "METADATA"]]
-    rows += [[i.id, i.endpoint, str(i.weight), _age(i.registered_at, now), _meta_text(i)] for i in found]
+    rows = [["ID", "ADDRESS", "WEIGHT", "STATUS", "AGE", "METADATA"]]
+    rows += [
+        [i.id, i.endpoint, str(i.weight), i.status, _age(i.registered_at, now), _meta_text(i)] for i in found
+    ]
     for line in _table(rows):
         cli.out.line(line)
 
@@ -145,7 +149,11 @@ def _follow(cli: CliContext, name: str | None, base: str) -> None:
     client = cli.client
     changed = threading.Event()
     with catching_signals() as signals:
-        cache = RegistryCache(client, base=base) if name is None else ServiceCache(client, name, base=base)
+        cache = (
+            RegistryCache(client, base=base)
+            if name is None
+            else ServiceCache(client, name, base=base, statuses=None)
+        )
         with cache:
             # The listener only wakes this thread, which then diffs the latest instances
             # against what it printed: never an older tuple after a newer one.
@@ -190,6 +198,10 @@ def _print_change(out: Output, event: str, instance: ServiceInstance) -> None:
     line = f"{mark} {instance.name}/{instance.id} {instance.endpoint}"
     if event != "removed":
         line += f" weight={instance.weight}"
+        if not instance.is_up:  # a status change is a change worth a line of its own
+            line += f" status={instance.status}" + (
+                f" ({instance.status_reason})" if instance.status_reason else ""
+            )
         line += "".join(f" {key}={value}" for key, value in sorted(instance.metadata.items()))
     out.line(line)
 

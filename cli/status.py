@@ -13,6 +13,7 @@ import coordkit
 from .context import CliContext, pass_cli
 from .errors import CliError
 from .exit_codes import ExitCode
+from .status_checks import DEFAULT_MAX_LAG, cluster_checks, verdict
 
 __all__ = ["status"]
 
@@ -22,24 +23,53 @@ _PROBE_KEY = "/.coordkit/status-probe"
 
 
 @click.command("status")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Also check that the members run one version and none lags behind, and end with a verdict line.",
+)
+@click.option(
+    "--max-lag",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_LAG,
+    show_default=True,
+    help="--check: how far (log entries: raft index, zxid) a member may be behind the most advanced.",
+)
 @pass_cli
-def status(cli: CliContext) -> None:
+def status(cli: CliContext, check: bool, max_lag: int) -> None:
     """Show the backend, each endpoint (answering or not, and why), server version,
     cluster members and leader (where the backend tells), this command's session with the
     TTL the server granted, and the measured round-trip time (median of 5 reads).
 
     Exits 7 (unhealthy) when any endpoint of the URL does not answer or the cluster has no
     leader, after printing the report; 4 when no endpoint answers at all.
+
+    \b
+    --check (for cron jobs and Kubernetes probes) adds, where the backend tells:
+      versions  every answering member runs the same server version
+      lag       no member is more than --max-lag log entries behind (etcd: raft index,
+                ZooKeeper: zxid, read from every member at once)
+    and prints a last line "coordkit status: OK ..." or "coordkit status: CRITICAL: ...";
+    a failed check exits 7 too. A healthy single-member cluster passes.
     """
     client = cli.client
     info = client.server_info()
     samples = _round_trips(client)
     report = _report(client, info, samples)
+    if check:
+        report["checks"] = cluster_checks(info, max_lag)
+        report["problems"] += [c["problem"] for c in report["checks"] if c["problem"]]
+        report["healthy"] = not report["problems"]
+        report["verdict"] = verdict(report)
     if cli.json:
         cli.out.document(report)
     else:
         for line in _human(report):
             cli.out.line(line)
+        if check:
+            for row in report["checks"]:
+                cli.out.line(f"check {row['name']}: {row['problem'] or row['result']}")
+            cli.out.line(report["verdict"])
     if report["problems"]:
         raise CliError("unhealthy: " + "; ".join(report["problems"]), ExitCode.UNHEALTHY)
 

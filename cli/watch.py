@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 import sys
 import threading
@@ -13,6 +14,7 @@ import click
 
 from coordkit import SessionEvent, SessionState, WatchHandle
 
+from ._watch_exec import ON_FAILURE, Handler
 from .context import CliContext, pass_cli
 from .output import Output, event_fields, event_line
 
@@ -29,8 +31,21 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 @click.option(
     "-r", "--recursive", is_flag=True, help="Watch every key below PATH instead of the key PATH itself."
 )
+@click.option(
+    "--exec",
+    "exec_command",
+    metavar="CMD",
+    help="Run CMD (split as a shell would, run without one) for each change instead of printing it.",
+)
+@click.option(
+    "--on-failure",
+    type=click.Choice(ON_FAILURE),
+    default="continue",
+    show_default=True,
+    help="--exec: when CMD exits non-zero, go on, or stop with its status.",
+)
 @pass_cli
-def watch(cli: CliContext, path: str, recursive: bool) -> None:
+def watch(cli: CliContext, path: str, recursive: bool, exec_command: str | None, on_failure: str) -> None:
     """Print every change of the key PATH (with -r, of the keys below PATH) as it happens.
 
     One line per change, `PUT /a/b = value` or `DELETE /a/b`; --json prints one object
@@ -38,22 +53,46 @@ def watch(cli: CliContext, path: str, recursive: bool) -> None:
     a key that is not UTF-8, key_base64 with its exact bytes, as `ls` does).
     Only changes made after the watch starts are shown. Runs until Ctrl-C or SIGTERM,
     then exits 0; the watch survives reconnections, which are reported on stderr.
+
+    \b
+    --exec CMD runs CMD once per change, in order and one at a time (changes meanwhile wait
+    their turn), with COORDKIT_WATCH_TYPE (put, delete), COORDKIT_WATCH_KEY and
+    COORDKIT_WATCH_REVISION in its environment and the change as one JSON object (as
+    --json prints it) on its stdin. A failing CMD is reported on stderr and the watch goes
+    on, or with --on-failure stop exits with CMD's status; a CMD that cannot be run exits
+    127 (not found) or 126. Ctrl-C or SIGTERM is passed on to a running CMD.
+      coordkit watch -r /config/shop --exec './reload.sh --quick'
     """
     if not recursive and path.strip("/") == "":
         raise click.UsageError("'/' is not a key; use `watch -r /` to watch every key")
+    command = _command(exec_command)
     client = cli.client
     with _stop_requested() as stop, client.watch(path, recursive=recursive) as handle:
         client.add_listener(_report_connection)
         _announce(path, recursive)
-        _stream(handle, cli.out, stop)
+        _stream(handle, cli.out, stop, Handler(command, on_failure, stop) if command else None)
 
 
-def _stream(handle: WatchHandle, out: Output, stop: threading.Event) -> None:
+def _command(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    try:
+        command = shlex.split(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}: {text!r}", param_hint="--exec") from None
+    if not command:
+        raise click.BadParameter("an empty command", param_hint="--exec")
+    return command
+
+
+def _stream(handle: WatchHandle, out: Output, stop: threading.Event, handler: Handler | None) -> None:
     while not stop.is_set():
         event = handle.get(timeout=_POLL_SECONDS)
         if event is None:
             continue
-        if out.json:
+        if handler is not None:
+            handler.run(event)
+        elif out.json:
             out.record(event_fields(event))
         else:
             out.line(event_line(event))

@@ -9,7 +9,7 @@ they are built over the store and never import the client back.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar, overload
 
 from tenacity import Retrying
@@ -25,8 +25,9 @@ from .core.store import Fence, Store
 from .core.url import parse_url
 from .discovery._checks import DEFAULT_BASE
 from .discovery.cache import ServiceCache
-from .discovery.instance import ServiceInstance
+from .discovery.instance import UP, ServiceInstance
 from .discovery.registry import Registration, read_instances
+from .discovery.status import set_instance_status
 from .recipes.election import Election
 from .recipes.lock import Lock, RWLock, Semaphore
 
@@ -190,13 +191,23 @@ class Client(Store):
             uri_spec=uri_spec,
         )
 
+    def set_status(
+        self, name: str, instance_id: str, status: str, *, reason: str = "", base: str = DEFAULT_BASE
+    ) -> ServiceInstance:
+        """An operator's change of the status (``up``, ``draining``, ``down``) of an instance
+        registered by any process: see :func:`coordkit.discovery.status.set_instance_status`."""
+        return set_instance_status(self, name, instance_id, status, reason=reason, base=base)
+
     def instances(self, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
         """The live instances of service ``name`` (one read)."""
         return read_instances(self, name, base=base)
 
-    def discover(self, name: str, *, base: str = DEFAULT_BASE) -> ServiceCache:
-        """A live cache of service ``name`` (see :class:`coordkit.ServiceCache`)."""
-        return ServiceCache(self, name, base=base)
+    def discover(
+        self, name: str, *, base: str = DEFAULT_BASE, statuses: Collection[str] | None = (UP,)
+    ) -> ServiceCache:
+        """A live cache of service ``name`` (see :class:`coordkit.ServiceCache`): its instances
+        in ``statuses`` (default up only; None: all)."""
+        return ServiceCache(self, name, base=base, statuses=statuses)
 
     def balancer(
         self,
@@ -209,6 +220,7 @@ class Client(Store):
         retry: Retrying | None = None,
         budget: RetryBudget | bool = True,
         failure: FailureSpec = DEFAULT_FAILURES,
+        statuses: Collection[str] | None = (UP,),
     ) -> Balancer:
         """A client-side load balancer over a live cache of service ``name`` (see
         :class:`coordkit.Balancer`); a ``strategy`` name outside :data:`StrategyName` is a
@@ -223,4 +235,5 @@ class Client(Store):
             retry=retry,
             budget=budget,
             failure=failure,
+            statuses=statuses,
         )

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
 
 import coordkit
-from coordkit.errors import BackendUnavailableError
+import coordkit.metrics
+from coordkit.errors import BackendUnavailableError, ConfigurationError
 
 __all__ = [
     "App",
@@ -30,6 +31,7 @@ __all__ = [
     "advertise_host",
     "checked",
     "connect",
+    "enable_metrics",
     "instance_id",
     "listen_host",
     "port_from_env",
@@ -177,6 +179,37 @@ def connect(log: logging.Logger, stopping: Stopping, url: str | None = None) -> 
     return client
 
 
+def enable_metrics(log: logging.Logger) -> None:
+    """Record coordkit's metrics for ``GET /metrics`` (unless ``COORDKIT_METRICS=0``); call it
+    before :func:`connect`. ``METRICS_PORT``: serve them on a port of their own too. Without
+    prometheus_client installed it says so and goes on."""
+    if os.environ.get("COORDKIT_METRICS", "1") == "0":
+        return
+    try:
+        coordkit.metrics.enable()
+    except ConfigurationError as exc:
+        log.warning("no /metrics: %s", exc)
+        return
+    port = os.environ.get("METRICS_PORT")
+    if port:  # a service without an HTTP server of its own (the settlement worker)
+        from prometheus_client import start_http_server
+
+        if not port.isdigit() or int(port) > 65535:
+            raise SystemExit(f"METRICS_PORT={port!r} is not a port number")
+        start_http_server(int(port), addr=listen_host())
+        log.info("metrics at http://%s:%s/metrics", listen_host(), port)
+
+
+def metrics_text() -> bytes | None:
+    """The Prometheus text exposition of coordkit's registry, or None when not enabled."""
+    recorder = coordkit.metrics.enabled()
+    if recorder is None or recorder.families is None:
+        return None
+    from prometheus_client import generate_latest
+
+    return generate_latest(recorder.families.registry)
+
+
 # --- HTTP ----------------------------------------------------------------------------------------
 
 
@@ -194,6 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     def _dispatch(self, method: str) -> None:
+        if method == "GET" and self.path.split("?")[0] == "/metrics":
+            self._metrics()  # not a request of the app's: neither counted in flight nor drained
+            return
         self.server.begin_request()
         try:
             status, body = self._call(method)
@@ -215,6 +251,17 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # one request's bug must not kill the server thread silently
             logging.getLogger("http").exception("%s %s failed", method, self.path)
             return 500, {"error": f"{type(exc).__name__}: {exc}"}
+
+    def _metrics(self) -> None:
+        text = metrics_text()
+        if text is None:
+            self._send(404, {"error": "metrics are not enabled (COORDKIT_METRICS=0 or no prometheus_client)"})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.send_header("Content-Length", str(len(text)))
+        self.end_headers()
+        self.wfile.write(text)
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -251,6 +298,12 @@ class JsonServer(ThreadingHTTPServer):
             target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True
         )
         self._thread.start()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being served now (the one asking included)."""
+        with self._idle:
+            return self._in_flight
 
     def begin_request(self) -> None:
         with self._idle:

@@ -51,6 +51,7 @@ from .common import (
     Stopping,
     checked,
     connect,
+    enable_metrics,
     instance_id,
     listen_host,
     port_from_env,
@@ -367,6 +368,7 @@ def main() -> int:
     stopping = Stopping().install()
     port = port_from_env(8080)
     store = OrderStore(os.environ.get("ORDER_DB_PATH") or "orders.sqlite3")
+    enable_metrics(log)
     client = connect(log, stopping)
     if client is None:
         return 0

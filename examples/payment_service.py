@@ -36,7 +36,7 @@ import uuid
 from typing import Any
 
 import coordkit
-from coordkit.errors import BackendUnavailableError, KeyExistsError
+from coordkit.errors import BackendUnavailableError, ClosedError, KeyExistsError
 
 from .common import (
     JsonServer,
@@ -45,6 +45,7 @@ from .common import (
     advertise_host,
     checked,
     connect,
+    enable_metrics,
     instance_id,
     listen_host,
     port_from_env,
@@ -80,7 +81,7 @@ class PaymentService:
         self.log = log or logging.getLogger(SERVICE)
         self._counts = {"charged": 0, "replayed": 0, "failed": 0}
         self._counts_lock = threading.Lock()
-        self.config: coordkit.Config | None = None
+        self.config: coordkit.Config[Any] | None = None
         self.registration: coordkit.Registration | None = None
         self.server: JsonServer | None = None
 
@@ -108,9 +109,18 @@ class PaymentService:
         )
 
     def stop(self, drain: float = 2.0) -> None:
-        """Deregister at once, serve what is in flight until idle (at most ``drain`` seconds),
-        stop serving. A request that picked this instance just before the deregistration
-        reached order-service's cache still gets an answer."""
+        """Graceful: drain (status ``draining``: balancers elsewhere stop picking this instance
+        within their watch delay), serve what is in flight until idle (at most ``drain``
+        seconds), then deregister and stop serving. A request that picked this instance just
+        before the drain reached a caller's cache still gets an answer."""
+        if self.registration is not None:
+            try:
+                self.registration.drain("shutting down")
+                self.log.info("draining %s", self.registration.key)
+            except (BackendUnavailableError, ClosedError) as exc:
+                self.log.warning("could not drain (deregistering after the requests in flight): %s", exc)
+        if self.server is not None:
+            self.server.wait_idle(drain, quiet=min(0.3, drain))
         if self.registration is not None:
             try:
                 self.registration.deregister()
@@ -118,7 +128,6 @@ class PaymentService:
             except BackendUnavailableError as exc:
                 self.log.warning("could not deregister (the key goes with the session): %s", exc)
         if self.server is not None:
-            self.server.wait_idle(drain, quiet=min(0.3, drain))
             self.server.stop(drain=1.0)
         if self.config is not None:
             self.config.close()
@@ -145,8 +154,9 @@ class PaymentService:
         if (method, path) == ("GET", "/health"):
             return self._health()
         if (method, path) == ("GET", "/stats"):
+            in_flight = self.server.in_flight - 1 if self.server is not None else 0  # but this one
             with self._counts_lock:
-                return 200, {"instance": self.instance, **self._counts}
+                return 200, {"instance": self.instance, **self._counts, "in_flight": in_flight}
         return 404, {"error": f"no route {method} {path}"}
 
     def _health(self) -> Reply:
@@ -220,6 +230,7 @@ def main() -> int:
     log = setup_logging(SERVICE, me)
     stopping = Stopping().install()
     port = port_from_env()
+    enable_metrics(log)
     client = connect(log, stopping)
     if client is None:
         return 0

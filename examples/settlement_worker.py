@@ -27,7 +27,7 @@ import requests
 import coordkit
 from coordkit.errors import BackendUnavailableError, ClosedError, CoordkitError, OwnershipError
 
-from .common import Stopping, connect, instance_id, setup_logging
+from .common import Stopping, connect, enable_metrics, instance_id, setup_logging
 
 __all__ = ["BATCH_KEY", "DEFAULTS", "ELECTION", "SettlementWorker", "main"]
 
@@ -142,6 +142,7 @@ def main() -> int:
     me = instance_id()
     log = setup_logging(SERVICE, me)
     stopping = Stopping().install()
+    enable_metrics(log)
     client = connect(log, stopping)
     if client is None:
         return 0

@@ -131,7 +131,10 @@ class Put:
     """Write of a :meth:`Backend.commit` or :meth:`Backend.put`.
 
     ``version``: only if the key is at that version. ``create``: only if the key is absent.
-    ``ephemeral``: bound to the current session.
+    ``ephemeral``: bound to the current session. ``keep_owner``: an existing key keeps the
+    session it belongs to (etcd: ``ignore_lease``; ZooKeeper: a write never changes a node's
+    owner): an operator's change to another process's ephemeral key. Not with ``create`` or
+    ``ephemeral``; the key must exist.
     """
 
     key: str
@@ -139,6 +142,7 @@ class Put:
     version: int | None = None
     create: bool = False
     ephemeral: bool = False
+    keep_owner: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,10 @@ class ServerInfo:
     details: dict[str, str | int] = field(default_factory=dict)
     # Each endpoint of the URL is asked on its own: those that did not answer, and why.
     unreachable: dict[str, str] = field(default_factory=dict)
+    # Of those that answered, where the backend tells: each one's server version, and its
+    # position in the replicated log (etcd's raft index, ZooKeeper's zxid), to compare for lag.
+    versions: dict[str, str] = field(default_factory=dict)
+    positions: dict[str, int] = field(default_factory=dict)
 
 
 #: Contender names as etcd's clients write them: a lease id in hex, then an optional suffix.

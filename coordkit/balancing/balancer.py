@@ -19,24 +19,25 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from tenacity.retry import retry_all
 
+from ..backends import probe as probes
 from ..core.retry import AT_ONCE
-from ..discovery._checks import DEFAULT_BASE
+from ..discovery._checks import DEFAULT_BASE, check_statuses
 from ..discovery.cache import ServiceCache
-from ..discovery.instance import ServiceInstance
+from ..discovery.instance import UP, ServiceInstance
 from ..errors import ClosedError, ConfigurationError, InstanceFailure, NoInstanceAvailableError
 from .budget import RetryBudget, retry_if_budget
+from .by_name import STRATEGIES, make_strategy
 from .ejection import OutlierEjection
 from .filters import FilterSpec, apply_filters, as_filters
-from .hashring import ConsistentHash
 from .source import InstanceSource
-from .strategies import LeastOutstanding, PeakEwma, RandomChoice, RoundRobin, Strategy, StrategyName, Weighted
+from .strategies import Strategy, StrategyName
 
 if TYPE_CHECKING:
     from ..core.store import Store
@@ -45,32 +46,9 @@ __all__ = ["DEFAULT_FAILURES", "STRATEGIES", "Balancer", "FailureSpec", "make_st
 
 T = TypeVar("T")
 
-STRATEGIES: dict[StrategyName, Callable[[], Strategy]] = {
-    "round_robin": RoundRobin,
-    "random": RandomChoice,
-    "weighted": Weighted,
-    "least_outstanding": LeastOutstanding,
-    "peak_ewma": PeakEwma,
-    "consistent_hash": ConsistentHash,
-}
-
 #: What counts as a failure of the instance by default (requests' errors are OSErrors too).
 DEFAULT_FAILURES: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError, InstanceFailure)
 FailureSpec = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
-
-
-def make_strategy(spec: StrategyName | Strategy) -> Strategy:
-    """A fresh strategy for a name in :data:`STRATEGIES`, or ``spec`` itself if it is one.
-    Raises ConfigurationError for any other value (type-checkers refuse it already)."""
-    if isinstance(spec, Strategy):
-        return spec
-    factory = STRATEGIES.get(spec) if isinstance(spec, str) else None
-    if factory is None:
-        raise ConfigurationError(
-            f"unknown balancing strategy {spec!r}; use one of {', '.join(sorted(STRATEGIES))} "
-            "or pass a coordkit.balancing.Strategy object"
-        )
-    return factory()
 
 
 def _failure_predicate(spec: FailureSpec) -> Callable[[BaseException], bool]:
@@ -94,8 +72,9 @@ class Balancer:
     left. ``budget``: a :class:`RetryBudget`, True for the defaults (20% of requests plus 10
     per second), False for none. ``failure``: exception types, or a predicate, that count
     against an instance (default :data:`DEFAULT_FAILURES`); other exceptions pass through
-    without counting and are not retried by the default policy. ``owns_source``: close the
-    source with the balancer.
+    without counting and are not retried by the default policy. ``statuses``: those picked
+    from (default up only; None: any), applied when the set changes, never per pick.
+    ``owns_source``: close the source with the balancer.
 
     Thread-safe. A pick reads memory only: it never waits for the network, including while
     the backend is unreachable (then :attr:`stale` is True and the last known instances serve).
@@ -111,9 +90,11 @@ class Balancer:
         retry: Retrying | None = None,
         budget: RetryBudget | bool = True,
         failure: FailureSpec = DEFAULT_FAILURES,
+        statuses: Collection[str] | None = (UP,),
         owns_source: bool = False,
     ) -> None:
         self._source = source
+        self._statuses = check_statuses(statuses)
         self._strategy = make_strategy(strategy)
         self._filters = as_filters(filters)
         self._ejection = OutlierEjection() if ejection is True else (ejection or None)
@@ -151,6 +132,7 @@ class Balancer:
         retry: Retrying | None = None,
         budget: RetryBudget | bool = True,
         failure: FailureSpec = DEFAULT_FAILURES,
+        statuses: Collection[str] | None = (UP,),
     ) -> Balancer:
         """A balancer over a new live cache ``client.discover(name, base=base)``, which it owns.
 
@@ -160,7 +142,7 @@ class Balancer:
         strategy is checked first, so a bad one reads nothing).
         """
         chosen = make_strategy(strategy)
-        cache = ServiceCache(client, name, base=base)
+        cache = ServiceCache(client, name, base=base, statuses=None)  # the balancer filters: it counts all
         try:
             return cls(
                 cache,
@@ -170,6 +152,7 @@ class Balancer:
                 retry=retry,
                 budget=budget,
                 failure=failure,
+                statuses=statuses,
                 owns_source=True,
             )
         except BaseException:
@@ -184,7 +167,9 @@ class Balancer:
             if self._closed:
                 return
             self._registered = tuple(self._source.instances)
-            self._candidates = apply_filters(self._registered, self._filters, hard=True)
+            wanted = self._statuses
+            in_status = [i for i in self._registered if wanted is None or i.status in wanted]
+            self._candidates = apply_filters(in_status, self._filters, hard=True)
             self._refresh()
 
     def _refresh(self) -> None:
@@ -198,6 +183,10 @@ class Balancer:
         if eligible:
             # Update before publishing, so that a pick never sees a set the strategy lacks.
             self._strategy.update(eligible)
+        if (probe := probes.active) is not None and self._ejected:
+            back = {i.id for i in self._ejected} - {i.id for i in ejected}
+            for _ in back & {c.id for c in self._candidates}:  # not those that left the registry
+                probe.balancer_event("readmission")
         self._ejected, self._next_return, self._eligible = ejected, next_return, eligible
 
     def _return_due(self) -> None:
@@ -215,8 +204,13 @@ class Balancer:
         if self._clock() >= self._next_return:
             self._return_due()
         eligible = self._eligible
+        probe = probes.active  # None unless metrics are enabled: then this test is the whole cost
         if not eligible:
+            if probe is not None:
+                probe.balancer_event("no_instance")
             raise self._no_instance()
+        if probe is not None:
+            probe.balancer_event("pick")
         return self._strategy.pick(eligible, key)
 
     def _no_instance(self) -> Exception:
@@ -242,7 +236,12 @@ class Balancer:
     # --- tracked requests -------------------------------------------------------------------
     def _record(self, instance: ServiceInstance, latency: float, ok: bool) -> None:
         self._strategy.on_result(instance, latency, ok)
+        probe = probes.active
+        if not ok and probe is not None:
+            probe.balancer_event("failure")
         if self._ejection is not None and self._ejection.record(instance.id, ok, len(self._candidates)):
+            if probe is not None:
+                probe.balancer_event("ejection")
             with self._lock:
                 if not self._closed:
                     self._refresh()
@@ -260,6 +259,8 @@ class Balancer:
         return result
 
     def _attempt(self, fn: Callable[[ServiceInstance], T], key: object, tried: set[str]) -> T:
+        if tried and (probe := probes.active) is not None:
+            probe.balancer_event("retry")
         instance = self._pick_avoiding(key, tried)
         tried.add(instance.id)
         return self._run(fn, instance)

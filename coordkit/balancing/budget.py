@@ -16,6 +16,7 @@ from collections.abc import Callable
 from tenacity import RetryCallState
 from tenacity.retry import retry_base
 
+from ..backends import probe as probes
 from ..errors import ConfigurationError
 
 __all__ = ["RetryBudget", "retry_if_budget"]
@@ -102,4 +103,8 @@ class retry_if_budget(retry_base):  # noqa: N801 (named like tenacity's own pred
         self.budget = budget
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return self.budget.try_withdraw()
+        if self.budget.try_withdraw():
+            return True
+        if (probe := probes.active) is not None:
+            probe.balancer_event("budget_exhausted")
+        return False

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from ..backends import probe as probes
 from ..backends.base import Entry
 from ..core.durations import wait_seconds
 from ..errors import ConfigurationError, ConfigValidationError, OperationTimeoutError
@@ -316,8 +317,15 @@ class Config(TypedGetters, Edits, Mapping[str, Any], Generic[S]):
         self._snapshot, self._error = snapshot, error
         if error is None:
             self._typed = typed
-        self._report_invalid(newly_invalid(previous, snapshot))
+        invalid = newly_invalid(previous, snapshot)
+        self._report_invalid(invalid)
         changed = changes_between(previous, snapshot)
+        if (probe := probes.active) is not None:
+            rejected = len(invalid) + (error is not None and bool(changed))
+            if rejected:
+                probe.config_changes("rejected", rejected)
+            if changed and error is None:
+                probe.config_changes("applied", len(changed))
         if not changed or self._closed:
             return
         changes = ConfigChanges(changed, snapshot, previous, error)

@@ -25,6 +25,8 @@ def checked_ops(ops: object, namespace: str = "") -> list[Op]:
         validate_version(op.version)
         if isinstance(op, Put) and op.create and op.version is not None:
             raise ConfigurationError(f"Put({op.key!r}) takes create=True or version=N, not both")
+        if isinstance(op, Put) and op.keep_owner and (op.version is None or op.ephemeral):
+            raise ConfigurationError(f"Put({op.key!r}, keep_owner=True) takes version=N and not ephemeral")
         if isinstance(op, Check) and op.create_revision is not None:
             validate_version(op.create_revision, "create_revision")
         checked.append(replace(op, value=validate_value(op.value)) if isinstance(op, Put) else op)

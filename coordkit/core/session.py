@@ -22,8 +22,10 @@ import time
 
 from tenacity import Retrying, retry_if_not_exception_type
 
+from ..backends import probe as probes
 from ..backends.base import Backend, ConnectionEvent
 from ..errors import BackendUnavailableError, ClosedError, SessionLostError
+from .observe import keepalive
 from .retry import NEW_SESSION
 from .states import SessionEvent, SessionListener, SessionState
 
@@ -187,6 +189,8 @@ class Session:
             self._session_id = self._backend.session_id
             self._generation = 1
             self._state = SessionState.CONNECTED
+        if (probe := probes.active) is not None:
+            probe.session_changed(self._backend.kind, "opening", SessionState.CONNECTED.value, None)
         self._report_granted_ttl()
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="coordkit-session-events", daemon=True
@@ -256,11 +260,14 @@ class Session:
         self._events.put(event)
         # One line when the link drops and one when it is back, saying after how long; the
         # attempts in between are DEBUG (here, in kazoo's lines and in the watches').
-        down = ""
+        down, down_for = "", None
         if event.previous is not SessionState.CONNECTED and state is SessionState.CONNECTED:
-            down = f", after {time.monotonic() - self._down_since:.1f}s without the servers"
+            down_for = time.monotonic() - self._down_since
+            down = f", after {down_for:.1f}s without the servers"
         elif event.previous is SessionState.CONNECTED:
             self._down_since = time.monotonic()
+        if (probe := probes.active) is not None:
+            probe.session_changed(self._backend.kind, event.previous.value, state.value, down_for)
         log.info(
             "coordkit session %x: %s -> %s (%s%s)",
             self._session_id,
@@ -322,7 +329,7 @@ class Session:
         sent = time.monotonic()
         lost_at = self.valid_until
         try:
-            self._backend.keepalive(max(0.05, min(self._timeout, ttl / 3, lost_at - sent)))
+            keepalive(self._backend, max(0.05, min(self._timeout, ttl / 3, lost_at - sent)))
         except SessionLostError as exc:
             with self._cond:
                 if self._state is not SessionState.CLOSED:

@@ -10,11 +10,13 @@ to end the session at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay
 
+from ..backends import probe as probes
 from ..backends.base import Backend, Check, Entry, Op, Put, ServerInfo, WatchEvent
 from ..errors import BackendUnavailableError, ConfigurationError, ConflictError, OwnershipError
 from ..names import validate_name, validate_path, validate_value, validate_version
@@ -140,17 +142,25 @@ class Store:
     def remove_listener(self, listener: SessionListener) -> None:
         self._session.remove_listener(listener)
 
-    def _call(self, fn: Callable[[], T], *, idempotent: bool) -> T:
+    def _call(self, fn: Callable[[], T], *, idempotent: bool, op: str) -> T:
         self._session.ensure_usable()
-        if not idempotent:
-            return fn()
-        return self._retry(fn)
+        probe = probes.active
+        if probe is None:
+            return self._retry(fn) if idempotent else fn()
+        started = time.time_ns()  # one span per call, retries inside it (what the caller waited)
+        try:
+            result = self._retry(fn) if idempotent else fn()
+        except BaseException as exc:
+            probe.operation(self._target.kind, op, started, exc)
+            raise
+        probe.operation(self._target.kind, op, started, None)
+        return result
 
     # --- keys ------------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:
         """The :class:`~coordkit.Entry` at ``key`` (value, version, revisions), or None."""
         key = validate_name(key, "key")
-        return self._call(lambda: self._backend.get(key), idempotent=True)
+        return self._call(lambda: self._backend.get(key), idempotent=True, op="get")
 
     def get_text(self, key: str, default: str | None = None) -> str | None:
         """The value at ``key`` decoded as UTF-8, or ``default`` if there is none."""
@@ -190,16 +200,18 @@ class Store:
         if fence is not None:
             return self._fenced_put(op, fence)
         plain = version is None and not create
-        return self._call(lambda: self._backend.put(op), idempotent=plain)
+        return self._call(lambda: self._backend.put(op), idempotent=plain, op="put")
 
     def _fenced_put(self, op: Put, fence: Fence) -> Entry:
         fence_key, token = fence.fence_check()
         try:
             result = self._call(
-                lambda: self._backend.commit([Check(fence_key, create_revision=token), op]), idempotent=False
+                lambda: self._backend.commit([Check(fence_key, create_revision=token), op]),
+                idempotent=False,
+                op="fenced_put",
             )
         except ConflictError:
-            holder = self._call(lambda: self._backend.get(fence_key), idempotent=True)
+            holder = self._call(lambda: self._backend.get(fence_key), idempotent=True, op="get")
             if holder is None or holder.create_revision != token:
                 # The store has proved the holding over (e.g. its lease revoked by a server
                 # while the session still looked alive): the holder must stop believing now,
@@ -229,23 +241,24 @@ class Store:
         return self._call(
             lambda: self._backend.delete(key, version=version, recursive=recursive),
             idempotent=version is None,
+            op="delete",
         )
 
     def children(self, path: str = "/") -> list[str]:
         """Sorted names of the immediate children of ``path``."""
         path = validate_path(path)
-        return self._call(lambda: self._backend.children(path), idempotent=True)
+        return self._call(lambda: self._backend.children(path), idempotent=True, op="children")
 
     def tree(self, path: str = "/") -> list[Entry]:
         """Every entry strictly below ``path``, sorted by key, as one consistent read."""
         path = validate_path(path)
-        return self._call(lambda: self._backend.tree(path), idempotent=True)[0]
+        return self._call(lambda: self._backend.tree(path), idempotent=True, op="tree")[0]
 
     def snapshot(self, path: str = "/") -> tuple[list[Entry], int]:
         """Like :meth:`tree`, with the revision the read holds at: a watch started before
         the read can drop every event at or below it (etcd, memory: exact)."""
         path = validate_path(path)
-        return self._call(lambda: self._backend.tree(path), idempotent=True)
+        return self._call(lambda: self._backend.tree(path), idempotent=True, op="tree")
 
     def commit(self, ops: list[Op]) -> list[Entry | None]:
         """Apply ``ops`` (:class:`~coordkit.Check`, :class:`~coordkit.Put`,
@@ -255,7 +268,7 @@ class Store:
         backend: a larger commit raises CommitTooLargeError before anything is sent.
         """
         checked = checked_ops(ops, self._target.namespace)
-        return self._call(lambda: self._backend.commit(checked), idempotent=False)
+        return self._call(lambda: self._backend.commit(checked), idempotent=False, op="commit")
 
     def watch(
         self,
@@ -277,13 +290,17 @@ class Store:
         validate_version(start_revision, "start_revision")
         self._session.ensure_usable()
         return WatchHandle(
-            lambda cb: self._backend.watch(key, cb, prefix=recursive, start_revision=start_revision),
+            lambda cb: self._backend.watch(
+                key, _counted(cb, self._target.kind), prefix=recursive, start_revision=start_revision
+            ),
             callback,
         )
 
     def server_info(self) -> ServerInfo:
         """Backend kind, endpoints, server version, members and leader (where told)."""
-        return self._call(lambda: self._backend.server_info(self._target.timeout), idempotent=True)
+        return self._call(
+            lambda: self._backend.server_info(self._target.timeout), idempotent=True, op="server_info"
+        )
 
     def expire_session(self) -> None:
         """Declare the session LOST now and open a new one (for fault-injection tests)."""
@@ -292,3 +309,17 @@ class Store:
     @property
     def state(self) -> SessionState:
         return self._session.state
+
+
+def _counted(callback: Callable[[WatchEvent], None], kind: str) -> Callable[[WatchEvent], None]:
+    """``callback``, counting each event when a probe is active as the watch starts (decided
+    once: an unobserved watch pays nothing per event)."""
+    probe = probes.active
+    if probe is None:
+        return callback
+
+    def counting(event: WatchEvent) -> None:
+        probe.watch_event(kind, event.type.value)
+        callback(event)
+
+    return counting

@@ -4,16 +4,28 @@
 once, ``client.discover(name)`` makes a live :class:`ServiceCache`. The stored layouts
 (Curator's JSON on ZooKeeper, etcd's gRPC naming on etcd) are in :mod:`.formats`;
 :func:`split_endpoint` reads an address as ``host:port`` or ``[v6]:port``; it raises
-:class:`InstanceFormatError` (also named ``FormatError``), as a stored record that fits no layout does.
+:class:`InstanceFormatError` (also named ``FormatError``), as a stored record that fits no layout
+does.
+
+An instance's status is one of :data:`STATUSES` (:data:`UP`, :data:`DRAINING`, :data:`DOWN`):
+its owner changes it (``registration.drain()``, ``up()``, a :class:`HealthCheck`), an operator
+too (:func:`set_instance_status`, ``coordkit maint``); caches and balancers keep up ones.
 """
 
 from .cache import InstancesListener, RegistryCache, ServiceCache
 from .formats import FormatError, InstanceFormatError, split_endpoint
-from .instance import ServiceInstance
+from .health import HealthCheck
+from .instance import DOWN, DRAINING, STATUSES, UP, ServiceInstance
 from .registry import Registration, read_instances, read_services
+from .status import set_instance_status
 
 __all__ = [
+    "DOWN",
+    "DRAINING",
+    "STATUSES",
+    "UP",
     "FormatError",
+    "HealthCheck",
     "InstanceFormatError",
     "InstancesListener",
     "Registration",
@@ -22,5 +34,6 @@ __all__ = [
     "ServiceInstance",
     "read_instances",
     "read_services",
+    "set_instance_status",
     "split_endpoint",
 ]

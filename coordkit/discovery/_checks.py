@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, InvalidNameError
 from ..names import join, validate_name
+from .instance import STATUSES
 
 __all__ = [
     "DEFAULT_BASE",
@@ -157,6 +158,33 @@ def check_metadata(metadata: object) -> dict[str, str]:
             )
         checked[key] = _encodable(value, f"metadata value of {key!r}")
     return checked
+
+
+def check_status(status: object, reason: object) -> tuple[str, str]:
+    """``(status, reason)``: a status of :data:`~.instance.STATUSES` and a printable str of at
+    most 200 characters (what ``coordkit services`` shows next to it)."""
+    if status not in STATUSES:
+        raise ConfigurationError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    if not isinstance(reason, str) or len(reason) > 200 or not reason.isprintable():
+        raise ConfigurationError(
+            f"a status reason must be a printable str of at most 200 characters, not {reason!r}"
+        )
+    return str(status), reason
+
+
+def check_statuses(statuses: object) -> frozenset[str] | None:
+    """The statuses a cache or balancer keeps: a collection of :data:`~.instance.STATUSES`, or
+    None for every instance whatever its status."""
+    if statuses is None:
+        return None
+    if isinstance(statuses, str) or not isinstance(statuses, (tuple, list, set, frozenset)):
+        raise ConfigurationError(f"statuses must be a tuple of statuses (or None for all), not {statuses!r}")
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown or not statuses:
+        raise ConfigurationError(
+            f"statuses must be among {', '.join(STATUSES)}, not {sorted(map(str, statuses))}"
+        )
+    return frozenset(statuses)
 
 
 def check_uri_spec(spec: object) -> dict[str, Any] | None:

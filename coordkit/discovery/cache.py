@@ -24,15 +24,16 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING
 
+from ..backends import probe as probes
 from ..backends.base import Entry, WatchEvent
 from ..core.states import SessionEvent, SessionState
 from ..core.watch import WatchHandle
-from ._checks import DEFAULT_BASE, check_base, check_service, service_path, split_key
+from ._checks import DEFAULT_BASE, check_base, check_service, check_statuses, service_path, split_key
 from .formats import format_for
-from .instance import ServiceInstance
+from .instance import UP, ServiceInstance
 from .registry import decode_entry
 
 if TYPE_CHECKING:
@@ -49,15 +50,17 @@ class _LiveInstances:
     """The machinery shared by :class:`ServiceCache` and :class:`RegistryCache`: a watch on
     ``path``, the reconciled start, the sorted tuple, listeners and staleness."""
 
-    def __init__(self, client: Store, path: str) -> None:
+    def __init__(self, client: Store, path: str, statuses: Collection[str] | None) -> None:
         self._client = client
         self._path = path
+        self._statuses = None if statuses is None else frozenset(statuses)
         self._format = format_for(client.backend.capabilities.layout)
         self._cond = threading.Condition()
         self._by_key: dict[str, ServiceInstance] = {}
         self._order: list[_Place] = []  # sorted; parallel to _sorted
         self._sorted: list[ServiceInstance] = []
         self._instances: tuple[ServiceInstance, ...] = ()
+        self._counted = (0, 0)  # (total, up) last told to the probe, taken back at close
         self._pending: list[WatchEvent] | None = None  # events held back during the initial read
         self._seen: set[str] | None = None  # keys delivered while ZooKeeper's watch starts
         self._awaited: set[str] | None = None  # keys listed at the start, not delivered yet
@@ -141,6 +144,7 @@ class _LiveInstances:
             self._closed = True
             self._stale = True
             self._cond.notify_all()
+            self._tell_probe(0, 0)
         self._client.remove_listener(self._on_session)
         if self._watch is not None:
             self._watch.cancel()
@@ -226,9 +230,19 @@ class _LiveInstances:
                 self._cond.notify_all()
 
     def _publish(self) -> tuple[ServiceInstance, ...]:
-        self._instances = tuple(self._sorted)
+        wanted = self._statuses  # applied here, once per change, never per read
+        self._instances = tuple(i for i in self._sorted if wanted is None or i.status in wanted)
         self._cond.notify_all()
+        if probes.active is not None:
+            self._tell_probe(len(self._sorted), sum(i.status == UP for i in self._sorted))
         return self._instances
+
+    def _tell_probe(self, total: int, up: int) -> None:
+        """Move the probe's instance counts by the change since last told (lock held)."""
+        told_total, told_up = self._counted
+        if (probe := probes.active) is not None and (total, up) != self._counted:
+            probe.instances_changed(total - told_total, up - told_up)
+            self._counted = (total, up)
 
     def _on_session(self, event: SessionEvent) -> None:
         with self._cond:
@@ -252,9 +266,11 @@ class ServiceCache(_LiveInstances):
     its ``with`` block) to stop the watch.
     """
 
-    def __init__(self, client: Store, name: str, *, base: str = DEFAULT_BASE) -> None:
+    def __init__(
+        self, client: Store, name: str, *, base: str = DEFAULT_BASE, statuses: Collection[str] | None = (UP,)
+    ) -> None:
         self.name = check_service(name)
-        super().__init__(client, service_path(check_base(base), self.name))
+        super().__init__(client, service_path(check_base(base), self.name), check_statuses(statuses))
 
     def __repr__(self) -> str:
         return f"<coordkit.ServiceCache {self._path} instances={len(self._instances)} stale={self._stale}>"
@@ -275,8 +291,10 @@ class RegistryCache(_LiveInstances):
     what ``coordkit services --watch`` follows. The same guarantees as ServiceCache; its
     start on ZooKeeper costs one more read of the whole registry."""
 
-    def __init__(self, client: Store, *, base: str = DEFAULT_BASE) -> None:
-        super().__init__(client, check_base(base))
+    def __init__(
+        self, client: Store, *, base: str = DEFAULT_BASE, statuses: Collection[str] | None = None
+    ) -> None:
+        super().__init__(client, check_base(base), check_statuses(statuses))
 
     def __repr__(self) -> str:
         return f"<coordkit.RegistryCache {self._path} instances={len(self._instances)} stale={self._stale}>"

@@ -21,6 +21,15 @@ etcd 3.4, which the ``endpoints`` package of 3.5 still parses, ignoring ``Op``):
 ``sslPort`` and ``uriSpec`` are added to ``Metadata`` only when set. Entries written by other
 tools may carry any ``Metadata`` (a string, null); they read as weight 1 without metadata.
 
+Status (issue 15): an instance that is not up carries ``"status"`` (``draining`` or ``down``)
+and, when given, ``"statusReason"``: top-level in Curator's JSON, with Curator 5's own
+``"enabled": false`` (which Curator's ``ServiceInstance.isEnabled()`` reports), in ``Metadata`` on
+etcd. An up instance writes none of them, so its value is what it was before statuses existed.
+Reading, an absent status is up, unless Curator's ``enabled`` is false (then draining: an
+operator took it out of service); Eureka's ``OUT_OF_SERVICE`` spelling reads as draining, and
+any other word as down (traffic goes only where a status says up).
+Curator's ``payload`` is left alone: it is the application's own typed object there.
+
 In both layouts the key is ``<base>/<service>/<id>``. Decoding raises :class:`InstanceFormatError`
 for a value that is not a usable instance; the discovery cache skips such entries.
 """
@@ -33,7 +42,7 @@ from typing import Any, Protocol
 
 from ..backends.base import Layout
 from ..errors import InstanceFormatError
-from .instance import ServiceInstance
+from .instance import DOWN, DRAINING, STATUSES, UP, ServiceInstance
 
 __all__ = [
     "CURATOR",
@@ -109,6 +118,30 @@ def _timestamp(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
+def _status(value: Any, enabled: Any = True) -> str:
+    if isinstance(value, str):
+        word = value.lower()
+        if word in STATUSES:
+            return word
+        # Another tool's word for "out of service"; any other word is not a promise of health.
+        return DRAINING if word in ("out_of_service", "maintenance") else DOWN
+    return DRAINING if enabled is False else UP
+
+
+def _reason(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _status_fields(instance: ServiceInstance) -> dict[str, Any]:
+    """What a registration says about its status: nothing when up (see the module docstring)."""
+    if instance.status == UP:
+        return {}
+    fields: dict[str, Any] = {"status": instance.status}
+    if instance.status_reason:
+        fields["statusReason"] = instance.status_reason
+    return fields
+
+
 def _identifier(data: Mapping[str, Any], key_id: str) -> str:
     found = data.get("id")
     return found if isinstance(found, str) and found else key_id
@@ -133,6 +166,7 @@ class _Curator:
                 "uriSpec": instance.uri_spec,
                 "weight": instance.weight,
                 "metadata": dict(instance.metadata),
+                **({"enabled": False, **_status_fields(instance)} if instance.status != UP else {}),
             }
         )
 
@@ -161,6 +195,8 @@ class _Curator:
             registered_at=_timestamp(data.get("registrationTimeUTC")),
             ssl_port=ssl_port,
             uri_spec=uri_spec if isinstance(uri_spec, dict) else None,
+            status=_status(data.get("status"), data.get("enabled", True)),
+            status_reason=_reason(data.get("statusReason")),
         )
 
 
@@ -197,6 +233,7 @@ class _EtcdEndpoints:
             metadata["sslPort"] = instance.ssl_port
         if instance.uri_spec is not None:
             metadata["uriSpec"] = instance.uri_spec
+        metadata.update(_status_fields(instance))
         return _dump({"Op": 0, "Addr": join_endpoint(instance.address, instance.port), "Metadata": metadata})
 
     def decode(self, service: str, key_id: str, value: bytes) -> ServiceInstance:
@@ -220,6 +257,8 @@ class _EtcdEndpoints:
             registered_at=_timestamp(extra.get("registrationTimeUTC")),
             ssl_port=_port(extra.get("sslPort"), "sslPort"),
             uri_spec=uri_spec if isinstance(uri_spec, dict) else None,
+            status=_status(extra.get("status")),
+            status_reason=_reason(extra.get("statusReason")),
         )
 
 

@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ServiceInstance"]
+__all__ = ["DOWN", "DRAINING", "STATUSES", "UP", "ServiceInstance"]
+
+# An instance's status. UP takes traffic. DRAINING (Eureka's OUT_OF_SERVICE, consul's
+# maintenance): alive, finishing what it has, taking nothing new; set by its owner or an
+# operator. DOWN: its own health checks fail. Balancers and service caches skip all but UP.
+UP = "up"
+DRAINING = "draining"
+DOWN = "down"
+STATUSES = (UP, DRAINING, DOWN)
 
 
 @dataclass(frozen=True)
@@ -15,7 +23,9 @@ class ServiceInstance:
 
     ``metadata`` holds free-form string keys (e.g. ``zone``, ``version``); ``weight`` is a
     positive int used by the weighted strategies; ``registered_at`` is epoch milliseconds.
-    ``ssl_port`` and ``uri_spec`` are carried for Curator compatibility.
+    ``ssl_port`` and ``uri_spec`` are carried for Curator compatibility. ``status`` is one of
+    :data:`STATUSES` (``up`` unless drained or failing its health checks), ``status_reason``
+    what its owner or an operator said about it (empty when up).
     """
 
     name: str
@@ -27,6 +37,12 @@ class ServiceInstance:
     registered_at: int = 0
     ssl_port: int | None = None
     uri_spec: Any = None
+    status: str = UP
+    status_reason: str = ""
+
+    @property
+    def is_up(self) -> bool:
+        return self.status == UP
 
     @property
     def endpoint(self) -> str:

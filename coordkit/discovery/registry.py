@@ -44,18 +44,20 @@ from ._checks import (
     check_metadata,
     check_port,
     check_service,
+    check_status,
     check_uri_spec,
     check_weight,
     instance_key,
-    service_path,
-    split_key,
 )
-from .formats import InstanceFormat, InstanceFormatError, format_for
-from .instance import ServiceInstance
+from .formats import format_for
+from .instance import DOWN, DRAINING, UP, ServiceInstance
+from .reads import decode_entry, read_instances, read_services
+from .status import stored_instance
 
 if TYPE_CHECKING:
     from ..core.store import Store
 
+# The one-shot reads live in .reads; named here too, where callers have always found them.
 __all__ = ["Registration", "decode_entry", "read_instances", "read_services"]
 
 log = logging.getLogger(__name__)
@@ -64,61 +66,6 @@ _TRANSIENT = (BackendUnavailableError, SessionLostError)
 
 class _Vanished(CoordkitError):
     """The key that made a create fail was gone when read: try the create again."""
-
-
-def decode_entry(fmt: InstanceFormat, service: str, instance_id: str, entry: Entry) -> ServiceInstance | None:
-    """The instance stored in ``entry``, or None (with a warning) if it cannot be used:
-    other tools write under the same paths, and one bad entry must not hide the others."""
-    try:
-        return fmt.decode(service, instance_id, entry.value)
-    except InstanceFormatError as exc:
-        log.warning(
-            "coordkit discovery: skipping %s, not a service instance in %s format: %s",
-            entry.key,
-            fmt.name,
-            exc,
-        )
-        return None
-
-
-def _sort_key(instance: ServiceInstance) -> tuple[str, str]:
-    return instance.id, instance.address
-
-
-def read_instances(client: Store, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
-    """The live instances of service ``name``, sorted by id: one read (a range read on etcd,
-    pipelined reads on ZooKeeper). Entries that are not instances are skipped with a warning.
-    Raises BackendUnavailableError if the store cannot be reached within the client's timeout."""
-    service = check_service(name)
-    path = service_path(check_base(base), service)
-    fmt = format_for(client.backend.capabilities.layout)
-    found = []
-    for entry in client.tree(path):
-        instance_id = split_key(path, entry.key)
-        instance = None if instance_id is None else decode_entry(fmt, service, instance_id, entry)
-        if instance is not None:
-            found.append(instance)
-    return sorted(found, key=_sort_key)
-
-
-def read_services(client: Store, *, base: str = DEFAULT_BASE) -> dict[str, list[ServiceInstance]]:
-    """Every service under ``base`` with its live instances (sorted by id), from one read.
-    On ZooKeeper a service whose node exists with no instance left is listed empty."""
-    root = check_base(base)
-    fmt = format_for(client.backend.capabilities.layout)
-    services: dict[str, list[ServiceInstance]] = {}
-    prefix = root.strip("/") + "/"
-    for entry in client.tree(root):
-        rel = entry.key.lstrip("/")[len(prefix) :] if entry.key.lstrip("/").startswith(prefix) else ""
-        parts = rel.split("/")
-        if not rel or len(parts) > 2:
-            continue
-        listed = services.setdefault(parts[0], [])
-        if len(parts) == 2:
-            instance = decode_entry(fmt, parts[0], parts[1], entry)
-            if instance is not None:
-                listed.append(instance)
-    return {name: sorted(found, key=_sort_key) for name, found in sorted(services.items())}
 
 
 class Registration:
@@ -217,11 +164,30 @@ class Registration:
         )
 
     # --- changes ---------------------------------------------------------------------------
+    def drain(self, reason: str = "") -> ServiceInstance:
+        """Take the instance out of traffic, registered still: status ``draining``. Balancers
+        and caches elsewhere stop picking it within their watch delay; calls in flight are the
+        caller's to finish. Waits and raises as :meth:`update`."""
+        return self.update(status=DRAINING, reason=reason)
+
+    def up(self) -> ServiceInstance:
+        """Back in traffic: status ``up``. Waits and raises as :meth:`update`."""
+        return self.update(status=UP)
+
+    def down(self, reason: str = "") -> ServiceInstance:
+        """Failing (what a health check sets): status ``down``. Waits and raises as :meth:`update`."""
+        return self.update(status=DOWN, reason=reason)
+
     def update(
-        self, *, metadata: Mapping[str, str] | None = None, weight: int | None = None
+        self,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        weight: int | None = None,
+        status: str | None = None,
+        reason: str = "",
     ) -> ServiceInstance:
-        """Replace the metadata and/or the weight in place (same key, same id): e.g.
-        ``update(weight=1)`` or ``update(metadata={"draining": "true"})`` to drain.
+        """Replace the metadata, weight and/or status (with its ``reason``) in place: same key,
+        same id.
 
         Waits until the store holds the new value and returns the new instance. While the
         session is being replaced, the new value is kept and written by the re-registration.
@@ -234,12 +200,32 @@ class Registration:
             changes["metadata"] = check_metadata(metadata)
         if weight is not None:
             changes["weight"] = check_weight(weight)
+        if status is not None:
+            changes["status"], changes["status_reason"] = check_status(status, "" if status == UP else reason)
         with self._lock:
             if self._closed:
                 raise ClosedError(f"{self.key} was deregistered; register it again to change it")
+            if status is None:
+                self.adopt_status()  # an operator's status stands through the owner's other changes
             self._instance = replace(self._instance, **changes)
             if self._entry is not None and self._generation == self._client.session.generation:
                 self._retrying(self._rewrite, stop_after_delay(self._client.timeout))
+            return self._instance
+
+    def adopt_status(self) -> ServiceInstance:
+        """Take over a status another process wrote over this key since this registration's
+        last write (``coordkit maint``), and return the instance. One read; raises
+        BackendUnavailableError if the store does not answer (then nothing changes)."""
+        with self._lock:
+            entry = self._entry
+            found = stored_instance(self._client, self._format, self.key, self.name, self.id)
+            if entry is None or found is None:
+                return self._instance
+            wrote, stored = self._format.decode(self.name, self.id, entry.value), found[0]
+            if (stored.status, stored.status_reason) != (wrote.status, wrote.status_reason):
+                self._instance = replace(
+                    self._instance, status=stored.status, status_reason=stored.status_reason
+                )
             return self._instance
 
     def deregister(self) -> None:

@@ -17,9 +17,10 @@ from ..core.states import SessionEvent, SessionState
 from ..errors import BackendUnavailableError, CoordkitError
 
 if TYPE_CHECKING:
+    from ..backends.contender_queue import Contender
     from ..core.store import Store
 
-__all__ = ["when_connected"]
+__all__ = ["leave_or_later", "leave_when_connected", "when_connected"]
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +80,23 @@ def when_connected(
         if not started.is_set() and done is not None:
             started.set()
             done()
+
+
+def leave_when_connected(client: Store, generation: int, mine: Contender) -> None:
+    """Remove the contender ``mine`` once session ``generation`` is CONNECTED again."""
+    when_connected(
+        client, generation, lambda: client.backend.queue_leave(mine), f"stale contender {mine.key}"
+    )
+
+
+def leave_or_later(client: Store, generation: int, mine: Contender, timeout: float | None, what: str) -> None:
+    """Remove the contender ``mine`` now, or, if the store does not confirm it in ``timeout``,
+    once the session is back; a contender gone with its session is fine. ``what`` names the
+    recipe in the log lines."""
+    try:
+        client.backend.queue_leave(mine, timeout=timeout)
+    except BackendUnavailableError as exc:
+        log.warning("coordkit %s: removal not confirmed (%s); retrying when reconnected", what, exc)
+        leave_when_connected(client, generation, mine)
+    except CoordkitError as exc:  # session lost: the key went with it
+        log.info("coordkit %s: contender already gone (%s)", what, exc)

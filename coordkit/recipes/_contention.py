@@ -18,12 +18,14 @@ only once it is CONNECTED again; after LOST it joins again on the new session.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Literal
 
+from ..backends import probe as probes
 from ..backends.base import EventType, Watch, WatchEvent
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
@@ -35,10 +37,11 @@ from ..errors import (
     SessionLostError,
 )
 from ..names import recipe_name
-from ._cleanup import when_connected
+from ._cleanup import leave_or_later, leave_when_connected, when_connected
 from ._deadlines import call_time, remaining_time, settle, take, watch_within
 from ._join import join_again, unconfirmed_remover
 from ._loss import LossEvent, LostCallback
+from ._observe import kind_of, observed_enter
 from ._policy import Policy
 
 if TYPE_CHECKING:
@@ -77,6 +80,7 @@ class Contention:
         self.mine: Contender | None = None
         self.generation = 0
         self.held = False
+        self.held_since = 0.0  # time.monotonic() of the admission, for the hold-time metric
         self.lost = LossEvent(self, policy.what)
 
     @property
@@ -95,6 +99,9 @@ class Contention:
         state = session.state if session.generation == self.generation else SessionState.LOST
         self._lose(state, f"session {state.value}: ownership ended (deadline or state), seen when asked")
         return False
+
+    def _token(self) -> int | None:
+        return None if self.mine is None else self.mine.create_revision
 
     # --- loss ---------------------------------------------------------------------------
     @property
@@ -131,16 +138,13 @@ class Contention:
             mine = self.mine
         if not was_held:
             return
+        if (probe := probes.active) is not None:
+            probe.hold_ended(kind_of(self.what), time.monotonic() - self.held_since, True)
         if state in (SessionState.SUSPENDED, SessionState.CONNECTED) and mine is not None:
             # The key survives a recovered session and would block everybody behind it
             # (CONNECTED: a query saw the session in doubt, and it recovered before the
             # query read its state; the holding ended all the same).
-            when_connected(
-                self.client,
-                self.generation,
-                lambda: self.client.backend.queue_leave(mine),
-                f"stale contender {mine.key}",
-            )
+            leave_when_connected(self.client, self.generation, mine)
         self._drop_guard()  # other handles of this client may contend again
         self.lost.declare(self.path, reason)
 
@@ -151,12 +155,16 @@ class Contention:
             self._guard.release()
 
     # --- entering -------------------------------------------------------------------------
-    def enter(self, value: bytes, *, blocking: bool, timeout: float | None) -> bool:
+    def enter(self, value: bytes, *, blocking: bool, timeout: float | None, observed: bool = False) -> bool:
         """Join and wait for admission (by the policy). True once admitted; False if not
         ``blocking`` and not admitted at once, or if ``timeout`` passed (the contender is then
         removed). Every store call made meanwhile is bounded by what remains of ``timeout``, so
         that an unreachable store does not make the call overrun it by an operation timeout; a
-        non-blocking call (or ``timeout=0``) gives its one round trip the operation timeout."""
+        non-blocking call (or ``timeout=0``) gives its one round trip the operation timeout.
+        With a probe active, the wait and its outcome are told to it (``observed``: already)."""
+        if not observed and (probe := probes.active) is not None:
+            again = functools.partial(self.enter, value, blocking=blocking, timeout=timeout, observed=True)
+            return observed_enter(probe, self.what, self.client.kind, again, self._token, blocking)
         turn = self._take_turn(blocking, timeout)
         if turn is None:
             return False
@@ -308,7 +316,7 @@ class Contention:
             if self.policy.admits(view):
                 with self._mutex:
                     if self.session.is_current(self.generation):
-                        self.held = True
+                        self.held, self.held_since = True, time.monotonic()
                         self.lost.reset()
                         return True
                 continue  # the session changed meanwhile: settle again
@@ -364,6 +372,8 @@ class Contention:
             was_held = still_held and self.held
             self.held = False
         self._finish_leave()
+        if was_held and (probe := probes.active) is not None:
+            probe.hold_ended(kind_of(self.what), time.monotonic() - self.held_since, False)
         if not was_held:
             raise OwnershipError(
                 f"{self.what} {self.path} was lost before release "
@@ -382,18 +392,6 @@ class Contention:
 
     def _leave_quietly(self) -> None:
         mine, self.mine = self.mine, None
-        if mine is None:
-            return
-        try:
-            self.client.backend.queue_leave(mine, timeout=call_time(self._calls_by))
-        except BackendUnavailableError as exc:
-            why = f"removal not confirmed ({exc}); retrying when reconnected"
-            log.warning("coordkit %s %s: %s", self.what, self.path, why)
-            when_connected(
-                self.client,
-                self.generation,
-                lambda: self.client.backend.queue_leave(mine),
-                f"stale contender {mine.key}",
-            )
-        except CoordkitError as exc:  # session lost: the key went with it
-            log.info("coordkit %s %s: contender already gone (%s)", self.what, self.path, exc)
+        if mine is not None:
+            what = f"{self.what} {self.path}"
+            leave_or_later(self.client, self.generation, mine, call_time(self._calls_by), what)

@@ -37,10 +37,10 @@ def test_services_name_lists_instances(invoke: Invoke, store: coordkit.Client) -
     reg = store.register("payment", "10.0.0.7", 8080, id="a", metadata={"zone": "eu-1", "v": "2"}, weight=3)
     store.register("payment", "::1", 8081, id="b")
     lines = invoke("services", "payment").stdout.splitlines()
-    assert lines[0].split() == ["ID", "ADDRESS", "WEIGHT", "AGE", "METADATA"]
-    assert lines[1].split() == ["a", "10.0.0.7:8080", "3", lines[1].split()[3], "v=2,zone=eu-1"]
-    assert lines[1].split()[3].endswith("s")
-    assert lines[2].split() == ["b", "[::1]:8081", "1", lines[2].split()[3], "-"]
+    assert lines[0].split() == ["ID", "ADDRESS", "WEIGHT", "STATUS", "AGE", "METADATA"]
+    assert lines[1].split() == ["a", "10.0.0.7:8080", "3", "up", lines[1].split()[4], "v=2,zone=eu-1"]
+    assert lines[1].split()[4].endswith("s")
+    assert lines[2].split() == ["b", "[::1]:8081", "1", "up", lines[2].split()[4], "-"]
     (first, _) = json.loads(invoke("--json", "services", "payment").stdout)
     assert first["id"] == "a" and first["endpoint"] == "10.0.0.7:8080" and first["weight"] == 3
     assert (
@@ -163,11 +163,15 @@ def test_services_watch_follows_changes_and_exits_0_on_sigint(server_url: str, c
 
 def test_services_watch_without_a_name_follows_every_service(server_url: str, cli_process: Start) -> None:
     with coordkit.connect(server_url) as client:
-        client.register("payment", "10.0.0.7", 8080, id="a")
+        a = client.register("payment", "10.0.0.7", 8080, id="a")
         watcher = cli_process("--url", server_url, "services", "--watch")
         assert _line(watcher) == "+ payment/a 10.0.0.7:8080 weight=1"
         client.register("orders", "10.0.0.9", 9000, id="o", metadata={"zone": "b"})
         assert _line(watcher) == "+ orders/o 10.0.0.9:9000 weight=1 zone=b"
+        a.drain("deploy")  # a status change is a line of its own (issue 15)
+        assert _line(watcher) == "~ payment/a 10.0.0.7:8080 weight=1 status=draining (deploy)"
+        a.up()
+        assert _line(watcher) == "~ payment/a 10.0.0.7:8080 weight=1"
         started = time.monotonic()
         watcher.send_signal(signal.SIGTERM)
         assert watcher.wait(DEADLINE) == 0 and time.monotonic() - started < DEADLINE

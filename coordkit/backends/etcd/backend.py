@@ -292,7 +292,9 @@ class EtcdBackend(EtcdContenderQueues):
             if isinstance(op, Put):
                 lease = self._current_lease() if op.ephemeral else 0
                 puts.append((len(success), op, lease))
-                success.append(ops_.write(key, op.value, lease, prev_kv=not op.create))
+                success.append(
+                    ops_.write(key, op.value, lease, prev_kv=not op.create, keep_lease=op.keep_owner)
+                )
             else:
                 if isinstance(op, Delete):
                     success.append(ops_.remove(key))
@@ -314,6 +316,8 @@ class EtcdBackend(EtcdContenderQueues):
         _, op, lease = put
         reply = response.response_put
         prev = reply.prev_kv if reply.HasField("prev_kv") else None
+        if op.keep_owner and prev is not None:
+            lease = prev.lease
         return ops_.written(self._name(self._key(op.key)), op.value, lease, prev, revision)
 
     def _found(self, reply: Any, ops: Sequence[Op]) -> dict[str, Entry]:

@@ -59,12 +59,14 @@ def read_by_creation(key: bytes, range_end: bytes, *, keys_only: bool = False) -
     )
 
 
-def write(key: bytes, value: bytes, lease: int = 0, *, prev_kv: bool = False) -> Any:
+def write(
+    key: bytes, value: bytes, lease: int = 0, *, prev_kv: bool = False, keep_lease: bool = False
+) -> Any:
     """A put; with ``prev_kv`` its response carries the key's previous state, from which the
-    new entry follows (see :func:`written`) without a read costing one more txn operation."""
-    return etcdrpc.RequestOp(
-        request_put=etcdrpc.PutRequest(key=key, value=value, lease=lease, prev_kv=prev_kv)
-    )
+    new entry follows (see :func:`written`) without a read costing one more txn operation.
+    ``keep_lease``: the key stays on the lease it has (etcd fails the put if it is absent)."""
+    put = etcdrpc.PutRequest(key=key, value=value, lease=lease, prev_kv=prev_kv, ignore_lease=keep_lease)
+    return etcdrpc.RequestOp(request_put=put)
 
 
 def written(name: str, value: bytes, lease: int, prev: Any, revision: int) -> Entry:

@@ -57,4 +57,6 @@ def server_info(conn: EtcdConnection, timeout: float) -> ServerInfo:
             "db_size": first.dbSize,
         },
         unreachable=unreachable,
+        versions={e: a.version for e, a in live},
+        positions={e: a.raftIndex for e, a in live},
     )

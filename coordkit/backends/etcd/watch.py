@@ -33,6 +33,7 @@ from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_ty
 
 from ...core.retry import PATIENT, until
 from ...errors import ClosedError, CoordkitError, NotFoundError
+from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .auth import is_stale_reason, is_stale_token
 from .conn import EtcdConnection, Stubs, etcdrpc, translate
@@ -313,6 +314,8 @@ class EtcdWatch(Watch):
         except CoordkitError as exc:
             raise _Broken(f"resync read failed: {exc}") from exc
         revision = state.header.revision
+        if (probe := probes.active) is not None:
+            probe.watch_resync("etcd", "compaction")
         log.warning(
             "coordkit %s: revisions up to %d were compacted before delivery; "
             "resynchronised from a read at revision %d",

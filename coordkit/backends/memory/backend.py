@@ -141,7 +141,7 @@ class MemoryBackend(KeyValueQueue):
     def _op(self, op: Op) -> Op:
         key = self._keys.to_key(op.key)
         if isinstance(op, Put):
-            return Put(key, op.value, op.version, op.create, op.ephemeral)
+            return Put(key, op.value, op.version, op.create, op.ephemeral, op.keep_owner)
         if isinstance(op, Delete):
             return Delete(key, op.version)
         return Check(key, op.version, op.create_revision)

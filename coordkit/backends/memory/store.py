@@ -189,7 +189,7 @@ class MemoryStore:
                 version=1 if old is None else old.version + 1,
                 create_revision=rev if old is None else old.create_revision,
                 mod_revision=rev,
-                lease=sid if op.ephemeral else 0,
+                lease=sid if op.ephemeral else (old.lease if op.keep_owner and old is not None else 0),
             )
             self._data[op.key] = entry
             self._notify(WatchEvent(EventType.PUT, op.key, entry, rev))

@@ -3,12 +3,14 @@ negotiated session timeout, stopping within a bound, and asking servers ``srvr``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -211,15 +213,24 @@ def srvr_all(
 _SERVING = ("leader", "follower", "observer", "standalone", "read-only")
 
 
-def describe(
-    endpoints: list[str], timeout: float, security: Security | None = None
-) -> tuple[str, str, dict[str, str | int], dict[str, str]]:
-    """(version, leader, details, unreachable) of an ensemble from ``srvr``: the leader is the
-    member whose mode is leader or standalone; details say each serving member's mode, zxid
-    and node count; unreachable says why each other endpoint does not serve."""
-    version, leader = "", ""
-    details: dict[str, str | int] = {}
-    unreachable: dict[str, str] = {}
+@dataclass
+class _Ensemble:
+    """What ``srvr`` told of each endpoint (see :func:`describe`)."""
+
+    version: str = ""
+    leader: str = ""
+    details: dict[str, str | int] = field(default_factory=dict)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    zxids: dict[str, int] = field(default_factory=dict)
+
+
+def describe(endpoints: list[str], timeout: float, security: Security | None = None) -> _Ensemble:
+    """An ensemble from ``srvr``: the leader is the member whose mode is leader or standalone;
+    details say each serving member's mode, zxid and node count (versions and zxids each
+    one's release and zxid, parsed); unreachable says why each other endpoint does not serve."""
+    found = _Ensemble()
+    details, unreachable = found.details, found.unreachable
     for endpoint, answer in srvr_all(endpoints, timeout, security).items():
         if isinstance(answer, str):
             unreachable[endpoint] = answer
@@ -233,10 +244,14 @@ def describe(
             continue
         details[endpoint] = f"{mode}, zxid {answer.get('Zxid', '?')}, {answer.get('Node count', '?')} nodes"
         # "3.8.0-5a02a05e..., built on ...": the release is what people compare
-        version = version or answer.get("Zookeeper version", "").split(",")[0].split("-")[0]
-        if mode in ("leader", "standalone") and not leader:
-            leader = endpoint
-    return version, leader, details, unreachable
+        release = answer.get("Zookeeper version", "").split(",")[0].split("-")[0]
+        found.versions[endpoint] = release
+        found.version = found.version or release
+        with contextlib.suppress(ValueError):  # "0x1a2b"; a server that says otherwise has no lag to tell
+            found.zxids[endpoint] = int(answer.get("Zxid", ""), 16)
+        if mode in ("leader", "standalone") and not found.leader:
+            found.leader = endpoint
+    return found
 
 
 def ensure_chroot(
@@ -271,8 +286,9 @@ def server_info(
 ) -> ServerInfo:
     """Each endpoint's ``srvr``, in parallel: the serving ones are the members, the others
     ``unreachable`` with the reason. Raises BackendUnavailableError when none serves."""
-    version, leader, details, unreachable = describe(endpoints, timeout, security)
-    unreachable = explain(unreachable, "zookeeper", min(1.0, timeout / 4))
+    found = describe(endpoints, timeout, security)
+    details = found.details
+    unreachable = explain(found.unreachable, "zookeeper", min(1.0, timeout / 4))
     if not details:
         raise BackendUnavailableError(
             "server status: no ZooKeeper endpoint answered: "
@@ -286,9 +302,11 @@ def server_info(
     return ServerInfo(
         kind="zookeeper",
         endpoints=tuple(endpoints),
-        version=version,
+        version=found.version,
         members=members,
-        leader=leader,
+        leader=found.leader,
         details=details,
         unreachable=unreachable,
+        versions=found.versions,
+        positions=found.zxids,
     )

@@ -30,6 +30,7 @@ from typing import Any
 from kazoo.client import KazooClient
 
 from ...errors import CoordkitError
+from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .errors import TRANSLATED
 from .read import NodeRead, child_path, is_parent, read_key, read_nodes, to_entry, visible
@@ -100,6 +101,8 @@ class ZkWatch(Watch):
 
     def resync_soon(self) -> None:
         """Ask for a full re-read (after a reconnect or a new session); never blocks."""
+        if (probe := probes.active) is not None:
+            probe.watch_resync("zookeeper", "reconnect")
         self._queue.put(_RESYNC)
 
     def cancel(self) -> None:

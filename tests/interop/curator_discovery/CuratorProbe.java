@@ -67,6 +67,7 @@ public final class CuratorProbe {
             seen.put("registrationTimeUTC", instance.getRegistrationTimeUTC());
             seen.put("serviceType", String.valueOf(instance.getServiceType()));
             seen.put("uri", instance.getUriSpec() == null ? null : instance.buildUriSpec());
+            seen.put("enabled", instance.isEnabled());
             System.out.println(json.writeValueAsString(seen));
         }
         System.out.println("end");

@@ -103,6 +103,7 @@ def test_curator_reads_coordkits_instances(classpath: str, zk: tuple[coordkit.Cl
             "registrationTimeUTC": plain.instance.registered_at,
             "serviceType": "DYNAMIC",
             "uri": None,
+            "enabled": True,
         },
         {
             "name": "payment",
@@ -113,8 +114,14 @@ def test_curator_reads_coordkits_instances(classpath: str, zk: tuple[coordkit.Cl
             "registrationTimeUTC": secure.instance.registered_at,
             "serviceType": "DYNAMIC",
             "uri": "https://10.0.0.8:8080/pay",
+            "enabled": True,
         },  # Curator built the URI from coordkit's uriSpec
     ]
+    plain.drain("deploy")  # Curator 5 reads a drained instance as not enabled
+    assert {i["id"]: i["enabled"] for i in curator_list(classpath, connect, "payment")} == {
+        "a": False,
+        "b": True,
+    }
     plain.deregister()
     assert [i["id"] for i in curator_list(classpath, connect, "payment")] == ["b"]
 
