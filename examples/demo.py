@@ -35,11 +35,12 @@ from typing import Any
 import requests
 
 import coordkit
-from coordkit.testing import eventually
+from coordkit.testing import eventually, free_ports
 
 if __package__ in (None, ""):  # run as a script: the repository root makes `examples` a package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from examples.demo_metrics import scrape_all
 from examples.demo_observe import Observer
 from examples.demo_report import Check, Findings, checks, story
 from examples.demo_system import DemoFailure, Interrupted, Interrupts, LocalSystem, Process, wait_until
@@ -110,10 +111,10 @@ def _launch(system: LocalSystem, workdir: Path) -> Process:
         {**local, "ORDER_DB_PATH": str(workdir / "orders.sqlite3")},
         port=True,
     )
-    for name in WORKERS:
-        system.launch(
-            "examples.settlement_worker", name, "settlement-worker", {"ORDER_SERVICE_URL": order.url}
-        )
+    for name in WORKERS:  # no HTTP server of their own: their metrics on a port for the report
+        metrics_port = free_ports(1)[0]
+        env = {"ORDER_SERVICE_URL": order.url, "METRICS_PORT": str(metrics_port)}
+        system.launch("examples.settlement_worker", name, "settlement-worker", env).port = metrics_port
     return order
 
 
@@ -266,6 +267,7 @@ def _findings(
     orders = {o["order_id"]: o for o in requests.get(f"{order.url}/orders", timeout=10).json()["orders"]}
     stats = requests.get(f"{order.url}/stats", timeout=10).json()
     charges = {e.key.rsplit("/", 1)[-1]: _json(e.value) for e in client.tree("/payments")}
+    metrics = scrape_all(script.system.processes)  # before the services stop: their counters go with them
     return Findings(
         t0=t0,
         ttl=ttl,
@@ -283,6 +285,7 @@ def _findings(
         config_change=script.config_change,
         config_seen=dict(script.config_seen),
         config_expected=list(script.config_expected),
+        metrics=metrics,
     )
 
 
