@@ -267,7 +267,9 @@ def _findings(
     orders = {o["order_id"]: o for o in requests.get(f"{order.url}/orders", timeout=10).json()["orders"]}
     stats = requests.get(f"{order.url}/stats", timeout=10).json()
     charges = {e.key.rsplit("/", 1)[-1]: _json(e.value) for e in client.tree("/payments")}
-    metrics = scrape_all(script.system.processes)  # before the services stop: their counters go with them
+    # Before the services stop: their counters go with them. Payment instances chose their ports.
+    found = {i.id: f"http://{i.address}:{i.port}" for i in observer.cache.instances}
+    metrics = scrape_all(script.system.processes, found)
     return Findings(
         t0=t0,
         ttl=ttl,

@@ -38,9 +38,14 @@ def scrape(url: str) -> Scrape | None:
     return samples
 
 
-def scrape_all(processes: Iterable[Process]) -> dict[str, Scrape | None]:
-    """Every live process with a port, by name: its scrape (None when it could not be read)."""
-    return {p.name: scrape(f"{p.url}/metrics") for p in processes if p.port is not None and p.alive}
+def scrape_all(
+    processes: Iterable[Process], found: Mapping[str, str] | None = None
+) -> dict[str, Scrape | None]:
+    """Every live process with a known port, by name: its scrape (None when it could not be
+    read). ``found``: base URLs of processes that picked their own port (by name, as discovery
+    shows them)."""
+    urls = {p.name: p.url if p.port is not None else (found or {}).get(p.name) for p in processes if p.alive}
+    return {name: scrape(f"{url}/metrics") for name, url in urls.items() if url is not None}
 
 
 def total(samples: Scrape | None, name: str, **labels: str) -> float:
