@@ -18,7 +18,6 @@ Everything it started is stopped on the way out, whatever happened.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import shutil
@@ -35,13 +34,15 @@ from typing import Any
 import requests
 
 import coordkit
-from coordkit.testing import eventually
+from coordkit.testing import eventually, free_ports
 
 if __package__ in (None, ""):  # run as a script: the repository root makes `examples` a package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from examples.demo_metrics import scrape_all
 from examples.demo_observe import Observer
 from examples.demo_report import Check, Findings, checks, story
+from examples.demo_script import KILLED_PAYMENT, Narrator, Script
 from examples.demo_system import DemoFailure, Interrupted, Interrupts, LocalSystem, Process, wait_until
 from examples.demo_traffic import OrderStream, plan_orders
 
@@ -49,21 +50,9 @@ __all__ = ["main"]
 
 PAYMENTS = ("payment-1", "payment-2", "payment-3")
 WORKERS = ("settlement-1", "settlement-2")
-KILLED_PAYMENT = "payment-2"
-NEW_DELAY_MS, NEW_TIMEOUT = 25, 1.0
 # When, as a share of the stream, each scripted event happens.
 AT_CONFIG, AT_PAYMENT_KILL, AT_LEADER_KILL = 0.25, 0.40, 0.55
 _WIDTH = 100
-
-
-class Narrator:
-    """Prints progress lines stamped with the seconds since the demo started."""
-
-    def __init__(self) -> None:
-        self.t0 = time.time()
-
-    def __call__(self, text: str, at: float | None = None) -> None:
-        print(f"{(at or time.time()) - self.t0:6.1f}s  {text}", flush=True)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -110,10 +99,10 @@ def _launch(system: LocalSystem, workdir: Path) -> Process:
         {**local, "ORDER_DB_PATH": str(workdir / "orders.sqlite3")},
         port=True,
     )
-    for name in WORKERS:
-        system.launch(
-            "examples.settlement_worker", name, "settlement-worker", {"ORDER_SERVICE_URL": order.url}
-        )
+    for name in WORKERS:  # no HTTP server of their own: their metrics on a port for the report
+        metrics_port = free_ports(1)[0]
+        env = {"ORDER_SERVICE_URL": order.url, "METRICS_PORT": str(metrics_port)}
+        system.launch("examples.settlement_worker", name, "settlement-worker", env).port = metrics_port
     return order
 
 
@@ -137,93 +126,6 @@ def _await_ready(system: LocalSystem, observer: Observer, order: Process, say: N
         f"settlement leader {leader.proposal}"
     )
     return leader.proposal
-
-
-# --- the scripted events --------------------------------------------------------------------------------
-
-
-class Script:
-    """The events played during the stream, and what they recorded."""
-
-    def __init__(
-        self, client: coordkit.Client, system: LocalSystem, observer: Observer, order: Process, say: Narrator
-    ) -> None:
-        self.client, self.system, self.observer, self.order, self.say = client, system, observer, order, say
-        self.config_at = 0.0
-        self.config_change = ""
-        self.config_seen: dict[str, float] = {}
-        self.config_expected: list[str] = []
-        self.killed: dict[str, tuple[str, float]] = {}
-        self._measuring: threading.Thread | None = None
-
-    def change_config(self) -> None:
-        payment = self.client.config("payment-service", writable=True)
-        orders = self.client.config("order-service", writable=True)
-        old = (payment.get("delay_ms", 5), orders.get("payment_timeout", 2.0))
-        self.config_at = time.time()
-        payment.set("delay_ms", NEW_DELAY_MS)  # two writes, each seen by its own service
-        orders.set("payment_timeout", NEW_TIMEOUT)
-        payment.close()
-        orders.close()
-        self.config_change = (
-            f"payment-service delay_ms {old[0]} -> {NEW_DELAY_MS} and order-service "
-            f"payment_timeout {old[1]} -> {NEW_TIMEOUT}"
-        )
-        self.say(f"config: {self.config_change}", self.config_at)
-        self._measuring = threading.Thread(target=self._measure_config, name="config-seen", daemon=True)
-        self._measuring.start()
-
-    def _measure_config(self) -> None:
-        """Poll every live service's /health until it reports the new values (at most 10 s)."""
-        targets = {i.id: f"http://{i.address}:{i.port}" for i in self.observer.cache.instances}
-        wanted: dict[str, tuple[str, float]] = {name: ("delay_ms", NEW_DELAY_MS) for name in targets}
-        targets["order-service"], wanted["order-service"] = self.order.url, ("payment_timeout", NEW_TIMEOUT)
-        self.config_expected = sorted(targets)
-
-        def all_seen() -> bool:
-            for name, url in targets.items():
-                if name not in self.config_seen and _reports(url, *wanted[name]):
-                    self.config_seen[name] = time.time()
-            return len(self.config_seen) == len(targets)
-
-        # A service still missing after 10 s is the config invariant's to report, not a failure here.
-        with contextlib.suppress(AssertionError):
-            eventually(all_seen, timeout=10, interval=0.01, message="every service to report the new config")
-
-    def kill_payment(self) -> None:
-        process = self.system.named(KILLED_PAYMENT)
-        self.killed["payment"] = (process.name, process.kill())
-        self.say(
-            f"killed {process.name} ({_how_killed(process)}): no deregistration",
-            self.killed["payment"][1],
-        )
-
-    def kill_leader(self) -> None:
-        leader = self.observer.election.leader()
-        if leader is None:
-            raise DemoFailure("no settlement leader to kill")
-        process = self.system.named(leader.proposal)
-        self.killed["leader"] = (process.name, process.kill())
-        self.say(
-            f"killed {process.name}, the settlement leader ({_how_killed(process)}): no resignation",
-            self.killed["leader"][1],
-        )
-
-    def finish(self) -> None:
-        if self._measuring is not None:
-            self._measuring.join(10)
-
-
-def _how_killed(process: Process) -> str:
-    container = getattr(process.popen, "container", None)  # a service in a container (--docker)
-    return f"docker kill {container}" if container else f"SIGKILL, pid {process.popen.pid}"
-
-
-def _reports(url: str, key: str, value: object) -> bool:
-    try:
-        return bool(requests.get(f"{url}/health", timeout=1).json().get(key) == value)
-    except (requests.RequestException, ValueError):
-        return False
 
 
 # --- the run --------------------------------------------------------------------------------------------
@@ -266,6 +168,9 @@ def _findings(
     orders = {o["order_id"]: o for o in requests.get(f"{order.url}/orders", timeout=10).json()["orders"]}
     stats = requests.get(f"{order.url}/stats", timeout=10).json()
     charges = {e.key.rsplit("/", 1)[-1]: _json(e.value) for e in client.tree("/payments")}
+    # Before the services stop: their counters go with them. Payment instances chose their ports.
+    found = {i.id: f"http://{i.address}:{i.port}" for i in observer.cache.instances}
+    metrics = scrape_all(script.system.processes, found)
     return Findings(
         t0=t0,
         ttl=ttl,
@@ -283,6 +188,7 @@ def _findings(
         config_change=script.config_change,
         config_seen=dict(script.config_seen),
         config_expected=list(script.config_expected),
+        metrics=metrics,
     )
 
 

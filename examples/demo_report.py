@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .demo_metrics import Scrape, metrics_paragraph
 from .demo_observe import Observer
 from .demo_traffic import Outcome, Planned, median_ms
 
@@ -45,6 +46,7 @@ class Findings:
         default_factory=dict
     )  # service instance -> when it showed the change
     config_expected: list[str] = field(default_factory=list)
+    metrics: dict[str, Scrape | None] = field(default_factory=dict)  # each live service's /metrics
 
     def rel(self, at: float | None) -> str:
         return "never" if at is None else f"{at - self.t0:.1f}s"
@@ -71,6 +73,7 @@ def story(f: Findings) -> list[tuple[str, str]]:
         ("config", _config(f)),
         (f.killed_payment[0], _payment_kill(f)),
         ("settlement", _leader_kill(f)),
+        ("metrics", metrics_paragraph(f.metrics, "order-service")),
     ]
 
 

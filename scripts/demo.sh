@@ -6,7 +6,8 @@
 #                                   # (scripts/test-docker.sh starts one); builds the images first
 #
 # Installs etcd and ZooKeeper via apt when missing (scripts/install-servers.sh), makes the virtualenv
-# .venv-demo (COORDKIT_DEMO_VENV to choose another) with coordkit and its `http` extra, and runs
+# .venv-demo (COORDKIT_DEMO_VENV to choose another) with coordkit and its `http` and `metrics` extras (the
+# services serve /metrics; the report quotes them), and runs
 # examples/demo.py with the arguments given. The demo's report goes to stdout, the set-up's notes to
 # stderr. Exits with the demo's status: 0 when every invariant held.
 set -euo pipefail
@@ -29,14 +30,15 @@ if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 fi
 
-# Install (again) only when the virtualenv is new or the package's metadata changed since.
+# Install (again) only when the virtualenv is new or the package's metadata or extras changed since.
+extras=http,metrics
 stamp="$VENV/.coordkit-demo-stamp"
-wanted="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)"
+wanted="$( (cat setup.cfg pyproject.toml; echo "$extras") | sha256sum | cut -d' ' -f1)"
 if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
-    note "setting up the virtualenv $VENV with coordkit[http]"
+    note "setting up the virtualenv $VENV with coordkit[$extras]"
     "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-    "$VENV/bin/python" -m pip install -q -e '.[http]' >&2
+    "$VENV/bin/python" -m pip install -q -e ".[$extras]" >&2
     echo "$wanted" >"$stamp"
 fi
 

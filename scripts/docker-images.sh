@@ -97,8 +97,8 @@ elif [[ "$registry" == yes ]] || timeout 60 "$DOCKER" pull -q python:3.11-slim >
     build coordkit-examples:dev "$hash" "$examples_ctx" docker/Dockerfile.examples
 else
     PYTHON=${PYTHON:-python3}
-    say "wheels of coordkit[http] for the image (the host's package index)"
-    "$PYTHON" -m pip wheel -q --wheel-dir "$examples_ctx/wheels" '.[http]' 2>&1 | { grep -v '^WARNING: Location' || true; } >&2
+    say "wheels of coordkit[http,metrics] for the image (the host's package index)"
+    "$PYTHON" -m pip wheel -q --wheel-dir "$examples_ctx/wheels" '.[http,metrics]' 2>&1 | { grep -v '^WARNING: Location' || true; } >&2
     cp -r examples "$examples_ctx/examples"
     find "$examples_ctx/examples" -name __pycache__ -prune -exec rm -rf {} +
     build coordkit-examples:dev "$hash" "$examples_ctx" docker/Dockerfile.examples.local

@@ -49,6 +49,13 @@ class Probe:
     def hold_ended(self, kind: str, held: float, lost: bool) -> None:
         """A holding of ``held`` seconds ended: released, or ``lost`` while held."""
 
+    def leaderless_began(self) -> None:
+        """An election observer, having seen a leader, read that nobody leads now."""
+
+    def leaderless_ended(self, seconds: float | None) -> None:
+        """That observer's gap ended after ``seconds``: it read a leader again. None: the
+        observer stopped during the gap (its length is unknown, so not a measurement)."""
+
     # --- watches -------------------------------------------------------------------------------
     def watch_event(self, backend: str, event_type: str) -> None:
         """A store watch delivered one event (``put`` or ``delete``)."""

@@ -105,6 +105,17 @@ class Families:
             ["change"],
             registry=r,
         )
+        self.leaderless = Histogram(
+            "coordkit_election_leaderless_seconds",
+            "Time an election observer saw no leader, from reading none to reading one again",
+            buckets=_WAIT_BUCKETS,
+            registry=r,
+        )
+        self.leaderless_now = Gauge(
+            "coordkit_election_observers_leaderless",
+            "Election observers of this process that see no leader now",
+            registry=r,
+        )
         # --- watches
         self.watch_events = Counter(
             "coordkit_watch_events", "Events delivered by store watches", ["backend", "type"], registry=r

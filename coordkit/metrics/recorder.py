@@ -89,6 +89,18 @@ class Recorder(Probe):
             f.leader.set(self._move(("leader",), -1))
             f.leadership_changes.labels("lost" if lost else "resigned").inc()
 
+    def leaderless_began(self) -> None:
+        if self.families is not None:
+            self.families.leaderless_now.set(self._move(("leaderless",), 1))
+
+    def leaderless_ended(self, seconds: float | None) -> None:
+        f = self.families
+        if f is None:
+            return
+        f.leaderless_now.set(self._move(("leaderless",), -1))
+        if seconds is not None:
+            f.leaderless.observe(seconds)
+
     def _move(self, level: tuple[str, ...], by: int) -> int:
         with self._levels_lock:
             self._levels[level] = max(0, self._levels[level] + by)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import queue as queue_mod
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..backends import probe as probes
 from ..backends.base import WatchEvent
 from ..backends.contender_queue import Contender
 from ..core.durations import wait_seconds
@@ -99,16 +101,20 @@ class Election(Held):
 
     def observe(self, timeout: float | None = None) -> Iterator[Leader]:
         """Yield the current leader, then every change of leader or of its proclaimed value,
-        in order. Periods without a leader are skipped. Stops after ``timeout`` seconds of
-        no change (never, by default) or when the generator is closed."""
+        in order. Periods without a leader are skipped (with metrics enabled, each one this
+        observer sees after a leader is timed: ``coordkit_election_leaderless_seconds``). Stops
+        after ``timeout`` seconds of no change (never, by default) or when the generator is
+        closed."""
         timeout = wait_seconds(timeout)
         if timeout is not None and timeout < 0:
             raise ConfigurationError(f"observe() timeout must be >= 0 or None, not {timeout!r}")
         changes: queue_mod.SimpleQueue[WatchEvent] = queue_mod.SimpleQueue()
         last: Leader | None = None
-        with self._client.watch(self.name, changes.put, recursive=True):
+        gap = _Leaderless()
+        with self._client.watch(self.name, changes.put, recursive=True), contextlib.closing(gap):
             while True:
                 current = self.leader()
+                gap.saw(current)
                 if current is not None and current != last:
                     last = current
                     yield current
@@ -133,6 +139,39 @@ class Election(Held):
                 self.resign()
             raise
         self.resign()  # raises OwnershipError if the body did not run as leader throughout
+
+
+class _Leaderless:
+    """Times the gaps one observer sees: from its first read of no leader after it saw one, to
+    its next read of a leader. A gap before the first leader seen is not timed (when it began is
+    unknown), nor a handoff that a single re-read saw as a new leader at once (there was none)."""
+
+    def __init__(self) -> None:
+        self._seen = False
+        self._since: float | None = None  # time.monotonic() of the read that found no leader
+
+    def saw(self, leader: Leader | None) -> None:
+        if leader is None:
+            if self._seen and self._since is None:
+                self._since = time.monotonic()
+                probe = probes.active
+                if probe is not None:
+                    probe.leaderless_began()
+            return
+        self._seen = True
+        if self._since is not None:
+            waited, self._since = time.monotonic() - self._since, None
+            probe = probes.active
+            if probe is not None:
+                probe.leaderless_ended(waited)
+
+    def close(self) -> None:
+        """The observer stopped: a gap still open has no end to measure."""
+        if self._since is not None:
+            self._since = None
+            probe = probes.active
+            if probe is not None:
+                probe.leaderless_ended(None)
 
 
 def _leader_of(contenders: list[Contender]) -> Leader | None:

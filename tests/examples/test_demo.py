@@ -65,9 +65,29 @@ def test_a_quick_demo_passes_with_every_invariant(etcd_server: EtcdServer | Exte
         assert re.search(rf"^  ok   {invariant}", result.stdout, re.MULTILINE), (invariant, output)
     assert "FAIL" not in result.stdout and "Traceback" not in output
     assert re.search(r"stopped 4 services \(each exited 0 after SIGTERM\)", result.stdout), output
+    _assert_metrics_quoted(result.stdout)
     namespace = re.search(r"namespace (demo-[0-9a-f]+)", result.stdout)
     assert namespace and _holders_of(namespace.group(1)) == []
     assert time.monotonic() - started < 60
+
+
+def _assert_metrics_quoted(stdout: str) -> None:
+    """The report quotes the services' /metrics with figures the run moved: the order service took
+    a lock per order and picked payment instances, the killed one was ejected, and the surviving
+    settlement worker gained the leadership the killed leader held."""
+    paragraph = re.search(r"^  metrics +(.*?)(?=^\S|^  ok|\Z)", stdout, re.MULTILINE | re.DOTALL)
+    assert paragraph, stdout
+    text = " ".join(paragraph.group(1).split())
+    figures = re.search(
+        r"order-service: (\d+) lock waits .*? balancer picks (\d+), failures (\d+), ejections (\d+)", text
+    )
+    assert figures, text
+    waits, picks, failures, ejections = (int(x) for x in figures.groups())
+    assert waits > 0 and picks > 0 and failures > 0 and ejections >= 1, text
+    gained = [int(x) for x in re.findall(r"settlement-\d+ gained (\d+)", text)]
+    assert gained and sum(gained) >= 1, text
+    # order-service, the two live payment instances (found through discovery), the live worker
+    assert re.search(r"session losses \d+ over the 4 services read", text), text
 
 
 # Lines the demo prints at successive stages, each a deterministic moment for the Ctrl-C: before the
