@@ -60,11 +60,24 @@ class Probe:
     def watch_event(self, backend: str, event_type: str) -> None:
         """A store watch delivered one event (``put`` or ``delete``)."""
 
+    def watch_lag(self, backend: str, seconds: float) -> None:
+        """A store notification reached this client ``seconds`` before the watch's callbacks
+        had run for it (etcd: a watch response; ZooKeeper: a notification, then the re-read it
+        causes; memory: a write's event): how far delivery trails the store."""
+
     def watch_resync(self, backend: str, reason: str) -> None:
         """A watch re-read its range: ``reconnect`` (ZooKeeper) or ``compaction`` (etcd: the
         revisions it owed were compacted; a gap that the re-read's diff covers)."""
 
     # --- discovery, balancing, config ----------------------------------------------------------
+    #: True when the application opted in to service names as label values
+    #: (``coordkit.metrics.enable(service_labels=True)``): caches then also call
+    #: :meth:`service_instances_changed`.
+    per_service = False
+
+    def service_instances_changed(self, service: str, total: int, up: int) -> None:
+        """The instance count of ``service`` in a discovery cache moved by ``total`` (``up``)."""
+
     def instances_changed(self, total: int, up: int) -> None:
         """A discovery cache's instance count moved by ``total`` (of which ``up``: instances
         in status up); a cache closing reports minus what it counted."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ..backends import probe as probes
@@ -61,6 +61,7 @@ class _LiveInstances:
         self._sorted: list[ServiceInstance] = []
         self._instances: tuple[ServiceInstance, ...] = ()
         self._counted = (0, 0)  # (total, up) last told to the probe, taken back at close
+        self._counted_by: dict[str, tuple[int, int]] = {}  # the same per service, if asked
         self._pending: list[WatchEvent] | None = None  # events held back during the initial read
         self._seen: set[str] | None = None  # keys delivered while ZooKeeper's watch starts
         self._awaited: set[str] | None = None  # keys listed at the start, not delivered yet
@@ -144,7 +145,7 @@ class _LiveInstances:
             self._closed = True
             self._stale = True
             self._cond.notify_all()
-            self._tell_probe(0, 0)
+            self._tell_probe(0, 0, ())
         self._client.remove_listener(self._on_session)
         if self._watch is not None:
             self._watch.cancel()
@@ -234,15 +235,28 @@ class _LiveInstances:
         self._instances = tuple(i for i in self._sorted if wanted is None or i.status in wanted)
         self._cond.notify_all()
         if probes.active is not None:
-            self._tell_probe(len(self._sorted), sum(i.status == UP for i in self._sorted))
+            self._tell_probe(len(self._sorted), sum(i.status == UP for i in self._sorted), self._sorted)
         return self._instances
 
-    def _tell_probe(self, total: int, up: int) -> None:
-        """Move the probe's instance counts by the change since last told (lock held)."""
+    def _tell_probe(self, total: int, up: int, instances: Sequence[ServiceInstance]) -> None:
+        """Move the probe's instance counts by the change since last told (lock held); per
+        service too when the probe asks for service labels."""
         told_total, told_up = self._counted
-        if (probe := probes.active) is not None and (total, up) != self._counted:
+        if (probe := probes.active) is None:
+            return
+        if (total, up) != self._counted:
             probe.instances_changed(total - told_total, up - told_up)
             self._counted = (total, up)
+        if probe.per_service:
+            now: dict[str, tuple[int, int]] = {}
+            for i in instances:
+                was_total, was_up = now.get(i.name, (0, 0))
+                now[i.name] = (was_total + 1, was_up + (i.status == UP))
+            for service in now.keys() | self._counted_by.keys():
+                (t, u), (old_t, old_u) = now.get(service, (0, 0)), self._counted_by.get(service, (0, 0))
+                if (t, u) != (old_t, old_u):
+                    probe.service_instances_changed(service, t - old_t, u - old_u)
+            self._counted_by = now
 
     def _on_session(self, event: SessionEvent) -> None:
         with self._cond:

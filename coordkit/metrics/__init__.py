@@ -37,12 +37,15 @@ def enable(
     metrics: bool = True,
     traces: bool = True,
     tracer_provider: Any = None,
+    service_labels: bool = False,
 ) -> Recorder:
     """Start recording, process-wide, and return the recorder.
 
     ``registry``: the ``prometheus_client`` registry the families are registered on (default
     its global ``REGISTRY``). ``metrics=False`` records no metrics; ``traces=False`` makes no
-    spans; ``tracer_provider``: an OpenTelemetry provider (default the global one). Calling it
+    spans; ``tracer_provider``: an OpenTelemetry provider (default the global one).
+    ``service_labels=True`` opts in to service names as label values (the per-service instance
+    gauges): bounded only by the services you run, so off by default. Calling it
     again replaces the previous recorder (its families are unregistered first). Raises
     ConfigurationError if ``prometheus_client`` is missing (``pip install 'coordkit[metrics]'``);
     nothing is enabled then. Gauges count what happens after the call: enable before connecting.
@@ -66,7 +69,7 @@ def enable(
         _uninstall()
         if metrics:
             families = Families(REGISTRY if registry is None else registry)
-        recorder = Recorder(families, spans)
+        recorder = Recorder(families, spans, service_labels=service_labels)
         probes.install(recorder)
     return recorder
 

@@ -120,6 +120,13 @@ class Families:
         self.watch_events = Counter(
             "coordkit_watch_events", "Events delivered by store watches", ["backend", "type"], registry=r
         )
+        self.watch_lag = Histogram(
+            "coordkit_watch_lag_seconds",
+            "From a store notification reaching the client to the watch callbacks having run for it",
+            ["backend"],
+            buckets=_WAIT_BUCKETS,
+            registry=r,
+        )
         self.watch_resyncs = Counter(
             "coordkit_watch_resyncs",
             "Watch re-reads: after a reconnect (ZooKeeper) or over a compaction gap (etcd)",
@@ -132,6 +139,18 @@ class Families:
         )
         self.instances_up = Gauge(
             "coordkit_discovery_instances_up", "Instances in discovery caches whose status is up", registry=r
+        )
+        self.service_instances = Gauge(
+            "coordkit_discovery_service_instances",
+            "Instances of each service in discovery caches (only with enable(service_labels=True))",
+            ["service"],
+            registry=r,
+        )
+        self.service_instances_up = Gauge(
+            "coordkit_discovery_service_instances_up",
+            "Instances of each service in discovery caches whose status is up (service_labels=True)",
+            ["service"],
+            registry=r,
         )
         # --- balancing
         self.picks = Counter("coordkit_balancer_picks", "Balancer picks, by outcome", ["outcome"], registry=r)

@@ -18,9 +18,12 @@ class Recorder(Probe):
     (None: no metrics) and ``spans`` (None: no traces). Never raises into the caller's thread
     for a value it cannot record: the families' label sets are fixed here."""
 
-    def __init__(self, families: Families | None, spans: Spans | None) -> None:
+    def __init__(
+        self, families: Families | None, spans: Spans | None, *, service_labels: bool = False
+    ) -> None:
         self.families = families
         self.spans = spans
+        self.per_service = service_labels and families is not None
         # The gauges of things that began before enable() (a session, a holding) would go
         # below zero when they end: each is counted here and set, never below zero.
         self._levels: Counter[tuple[str, ...]] = Counter()
@@ -111,6 +114,10 @@ class Recorder(Probe):
         if self.families is not None:
             self.families.watch_events.labels(backend, event_type).inc()
 
+    def watch_lag(self, backend: str, seconds: float) -> None:
+        if self.families is not None:
+            self.families.watch_lag.labels(backend).observe(seconds)
+
     def watch_resync(self, backend: str, reason: str) -> None:
         if self.families is not None:
             self.families.watch_resyncs.labels(backend, reason).inc()
@@ -120,6 +127,11 @@ class Recorder(Probe):
         if self.families is not None:
             self.families.instances.inc(total)
             self.families.instances_up.inc(up)
+
+    def service_instances_changed(self, service: str, total: int, up: int) -> None:
+        if self.families is not None:
+            self.families.service_instances.labels(service).inc(total)
+            self.families.service_instances_up.labels(service).inc(up)
 
     def balancer_event(self, event: str) -> None:
         f = self.families

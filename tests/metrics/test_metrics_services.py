@@ -54,6 +54,41 @@ def test_discovery_cache_sizes_follow_registrations(recording: Recording, make_c
     assert sample(reg, "coordkit_discovery_instances") == 0
 
 
+def test_per_service_instance_counts_only_when_opted_in(
+    recording: Recording, make_client: MakeClient
+) -> None:
+    """Service names as label values are opt-in (unbounded in general): without
+    ``service_labels=True`` no per-service sample exists; with it, each service's instances,
+    total and up, follow registrations, drains and the cache's close."""
+    server, reader = make_client(), make_client()
+    reg = recording.registry
+    server.register("api", "127.0.0.1", 8001, id="a")
+    cache = reader.discover("api")
+    assert sample(reg, "coordkit_discovery_instances") == 1
+    assert sample(reg, "coordkit_discovery_service_instances", service="api") == 0  # not asked for
+    cache.close()
+    coordkit.metrics.enable(registry=reg, service_labels=True)
+    api = reader.discover("api")
+    drained = server.register("api", "127.0.0.1", 8002, id="b")
+    assert api.wait_for(lambda instances: len(instances) == 2, DEADLINE)
+    web = reader.discover("web")
+    server.register("web", "127.0.0.1", 8003, id="c")
+    assert web.wait_for(lambda instances: len(instances) == 1, DEADLINE)
+    drained.drain("deploy")
+    assert api.wait_for(lambda instances: [i.id for i in instances] == ["a"], DEADLINE)
+    eventually(
+        lambda: sample(reg, "coordkit_discovery_service_instances_up", service="api") == 1,
+        "api's up count follows the drain",
+    )
+    assert sample(reg, "coordkit_discovery_service_instances", service="api") == 2
+    assert sample(reg, "coordkit_discovery_service_instances", service="web") == 1
+    assert sample(reg, "coordkit_discovery_service_instances_up", service="web") == 1
+    api.close()
+    assert sample(reg, "coordkit_discovery_service_instances", service="api") == 0
+    assert sample(reg, "coordkit_discovery_service_instances", service="web") == 1
+    web.close()
+
+
 def test_a_killed_instance_is_ejected_counted_and_readmitted(
     recording: Recording, make_client: MakeClient, listeners: list[socket.socket]
 ) -> None:

@@ -3,6 +3,7 @@ watch events on every backend; and that nothing is recorded or exported when dis
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -72,6 +73,32 @@ def test_watch_events_are_counted(recording: Recording, make_client: MakeClient)
         eventually(lambda: len(seen) == 4, "the watch delivered every change")
     assert sample(reg, "coordkit_watch_events_total", backend=client.kind, type="put") == 3
     assert sample(reg, "coordkit_watch_events_total", backend=client.kind, type="delete") == 1
+
+
+def test_watch_lag_counts_the_time_an_event_waits_behind_a_slow_callback(
+    recording: Recording, make_client: MakeClient
+) -> None:
+    """The second change reaches the client while the callback still works on the first: its
+    lag (from the store's notification to its callbacks having run) includes that wait."""
+    client = make_client()
+    reg, slow = recording.registry, 0.3
+    seen: list[coordkit.WatchEvent] = []
+
+    def slow_callback(event: coordkit.WatchEvent) -> None:
+        if not seen:
+            time.sleep(slow)  # the callback's own work, which the next event waits behind
+        seen.append(event)
+
+    with client.watch("/lag", slow_callback, recursive=True):
+        client.put("/lag/a", "1")
+        client.put("/lag/b", "2")
+        eventually(lambda: len(seen) == 2, "the watch delivered both changes")
+        eventually(
+            lambda: sample(reg, "coordkit_watch_lag_seconds_count", backend=client.kind) >= 1,
+            "the lag is recorded",
+        )
+    total = sample(reg, "coordkit_watch_lag_seconds_sum", backend=client.kind)
+    assert slow * 0.9 <= total < DEADLINE, f"lag {total:.3f}s for events held {slow}s behind a callback"
 
 
 def test_disabled_records_and_exports_nothing(recording: Recording, make_client: MakeClient) -> None:

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -200,6 +201,7 @@ class EtcdWatch(Watch):
                     elif not established:
                         raise _Broken("etcd closed the watch stream before it was set up")
                     return
+                arrived, item = item  # a response, stamped by the reader when it came
                 if item.created and not established:
                     established, self._setup_bound = True, _FIRST_SETUP_BOUND
                 if item.compact_revision:
@@ -212,6 +214,8 @@ class EtcdWatch(Watch):
                     raise _Broken(f"etcd cancelled the watch: {reason}")
                 if not self._deliver(item):
                     return
+                if item.events and (probe := probes.active) is not None:
+                    probe.watch_lag("etcd", time.monotonic() - arrived)
         except queue.Empty:
             bound, self._setup_bound = self._setup_bound, min(self._setup_bound * 2, self._conn.timeout)
             raise _Broken(f"etcd did not set the watch stream up within {bound:g}s") from None
@@ -236,8 +240,8 @@ class EtcdWatch(Watch):
             return False
 
         try:
-            for response in call:
-                if not hand(response):
+            for response in call:  # stamped on arrival: the watch lag counts from here
+                if not hand((time.monotonic(), response)):
                     return
         except grpc.RpcError as exc:
             hand(_StreamEnded(exc))

@@ -19,6 +19,7 @@ from ...errors import (
     SessionLostError,
     VersionConflictError,
 )
+from .. import probe as probes
 from ..base import (
     Check,
     Delete,
@@ -53,7 +54,7 @@ def reset_stores() -> None:
 class _MemoryWatch(Watch):
     def __init__(self, store: MemoryStore, key: str, prefix: bool, callback: WatchCallback):
         self.key, self.prefix, self._callback, self._store = key, prefix, callback, store
-        self._queue: queue.SimpleQueue[WatchEvent | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[WatchEvent, float] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="coordkit-memory-watch", daemon=True)
         self._thread.start()
 
@@ -61,14 +62,17 @@ class _MemoryWatch(Watch):
         return key.startswith(self.key.rstrip("/") + "/") if self.prefix else key == self.key
 
     def offer(self, event: WatchEvent) -> None:
-        self._queue.put(event)
+        self._queue.put((event, time.monotonic()))  # stamped for the watch lag
 
     def _run(self) -> None:
-        while (event := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
+            event, offered = item
             try:
                 self._callback(event)
             except Exception:
                 log.exception("coordkit watch callback failed on %s", event.key)
+            if (probe := probes.active) is not None:
+                probe.watch_lag("memory", time.monotonic() - offered)
 
     def cancel(self) -> None:
         self._store.remove_watch(self)

@@ -80,7 +80,7 @@ class ZkWatch(Watch):
             # Runs on kazoo's event thread: only enqueue. NONE events are kazoo dropping its
             # watches on a disconnect; the RECONNECTED resync re-arms them.
             if event.type != "NONE":
-                events.put(event.path)
+                events.put((event.path, time.monotonic()))  # stamped for the watch lag
 
         self._watcher = on_event
 
@@ -143,7 +143,8 @@ class ZkWatch(Watch):
             if any(item is _STOP for item in items):
                 return
             full = retry_in is not None or any(item is _RESYNC for item in items)
-            paths = None if full else {item for item in items if isinstance(item, str)}
+            notified = [item for item in items if isinstance(item, tuple)]
+            paths = None if full else {path for path, _ in notified}
             deletes: list[WatchEvent] = []
             puts: list[Entry] = []
             try:
@@ -158,7 +159,10 @@ class ZkWatch(Watch):
                 retry_in = _MAX_RETRY
                 log.exception("coordkit watch on %s: re-read failed", self._path)
             # What was read before a failure is already in the snapshot: deliver it anyway.
-            self._deliver(self._order(deletes, puts))
+            delivered = self._order(deletes, puts)
+            self._deliver(delivered)
+            if delivered and notified and (probe := probes.active) is not None:
+                probe.watch_lag("zookeeper", time.monotonic() - min(at for _, at in notified))
 
     def _deliver(self, events: list[WatchEvent]) -> None:
         for event in events:
