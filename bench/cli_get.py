@@ -17,6 +17,7 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,12 +45,12 @@ _BARE = {
 }
 
 
-def _source_tree(source: Path) -> str:
-    """A directory holding ``coordkit`` and ``coordkit_cli`` (a symlink to ``cli``)."""
-    link = source / "coordkit_cli"
-    if not link.exists():
-        link.symlink_to("cli")
-    return str(source)
+def _source_tree(source: Path, into: Path) -> str:
+    """``into``, holding ``coordkit`` and ``coordkit_cli`` as links to ``source``'s directories."""
+    into.mkdir()
+    (into / "coordkit").symlink_to(source / "coordkit")
+    (into / "coordkit_cli").symlink_to(source / "cli")
+    return str(into)
 
 
 def _timed(argv: list[str]) -> float:
@@ -70,9 +71,11 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--kinds", default="etcd,zookeeper")
     args = parser.parse_args()
-    source = _source_tree(args.source.resolve())
     kinds = args.kinds.split(",")
-    with local_servers(kinds, given={"etcd": args.etcd, "zookeeper": args.zookeeper}) as urls:
+    with (
+        tempfile.TemporaryDirectory() as tree,
+        local_servers(kinds, given={"etcd": args.etcd, "zookeeper": args.zookeeper}) as urls,
+    ):
         for kind in kinds:
             url = urls[kind]
             endpoint = url.split("://", 1)[1].split("/", 1)[0].split(",")[0]
@@ -80,6 +83,7 @@ def main() -> None:
 
             with coordkit.connect(url) as client:
                 client.put(KEY, VALUE)
+            source = _source_tree(args.source.resolve(), Path(tree) / kind)
             cli = [sys.executable, "-c", _CLI.format(source=source, url=url, key=KEY)]
             bare = [args.bare_python, "-c", _BARE[kind].format(endpoint=endpoint, key=KEY)]
             ours, theirs = [], []
