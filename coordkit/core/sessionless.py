@@ -42,6 +42,8 @@ class SessionlessSession(Session):
         with self._cond:
             self._last_heard = time.monotonic()
             self._state = SessionState.CONNECTED
+        # kazoo's session is still one the server may clamp (etcd has none: no warning).
+        self._report_granted_ttl()
 
     def owns(self, generation: int, *, while_suspended: bool = False) -> bool:
         return False
