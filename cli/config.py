@@ -42,9 +42,10 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _open(cli: CliContext, app: str, *, live: bool = False) -> Config[None]:
+def _open(cli: CliContext, app: str, *, live: bool = False, read_only: bool = False) -> Config[None]:
     base = click.get_current_context().meta.get("coordkit.config.base", "/config")
-    return cli.client.config(app, base=base, writable=True, live=live)
+    client = cli.reader if read_only else cli.client  # reading opens no session
+    return client.config(app, base=base, writable=True, live=live)
 
 
 @click.group("config")
@@ -90,7 +91,7 @@ def get(cli: CliContext, app: str, key: str | None) -> None:
     --json prints {app, key, value, version, revision} for KEY, {app, revision, settings,
     invalid} for all (invalid: key -> what is wrong).
     """
-    with _open(cli, app) as cfg:
+    with _open(cli, app, read_only=True) as cfg:
         snapshot = cfg.snapshot()
         if key is None:
             if not snapshot.to_dict() and not snapshot.invalid:
@@ -368,7 +369,7 @@ def export(cli: CliContext, app: str, fmt: str | None, output: str | None) -> No
     if cli.json and fmt == "yaml":
         raise click.UsageError("--json and --format yaml exclude each other")
     chosen = fmt or (file_format(output) if output else "json")
-    with _open(cli, app) as cfg:
+    with _open(cli, app, read_only=True) as cfg:
         settings = cfg.export()
         if not settings:
             raise _no_settings(app, cfg)

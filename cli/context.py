@@ -48,8 +48,18 @@ class CliContext:
         answers within ``--timeout`` (or the URL's ``connect_timeout``).
         """
         if self._client is None:
-            client = self._connect(self._resolved_url())
+            client = self._connect(self._resolved_url(), session=True)
             # The root context outlives the subcommand's, and closing it ends the session.
+            self._client = self.click_ctx.find_root().with_resource(client)
+        return self._client
+
+    @property
+    def reader(self) -> coordkit.Client:
+        """A client for a command that only reads and watches: connected without a session
+        (on etcd no lease is granted, nor revoked at exit: ``connect(session=False)``), or
+        the command's client if it already has one. Raises as :attr:`client`."""
+        if self._client is None:
+            client = self._connect(self._resolved_url(), session=False)
             self._client = self.click_ctx.find_root().with_resource(client)
         return self._client
 
@@ -66,14 +76,14 @@ class CliContext:
         self.out.note(f"using the dev server at {self.url}")
         return self.url
 
-    def _connect(self, url: str) -> coordkit.Client:
+    def _connect(self, url: str, *, session: bool) -> coordkit.Client:
         # Only what the command line gave: the rest keeps the URL's query string.
         options: dict[str, Any] = {}
         if self.timeout is not None:
             options.update(timeout=self.timeout, connect_timeout=self.timeout)
         if self.ttl is not None:
             options["ttl"] = self.ttl
-        return coordkit.connect(url, **options, **self.security)
+        return coordkit.connect(url, **options, **self.security, session=session)
 
     def warn_if_in_process(self, written: str) -> None:
         """A memory:// store lives in this process, so what a command writes there is gone

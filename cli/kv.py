@@ -45,9 +45,9 @@ def ls(cli: CliContext, path: str, recursive: bool) -> None:
     path = path.rstrip("/") or "/"
     # One read of the whole subtree: consistent, one round trip on etcd, and it tells
     # at once which children have keys below them.
-    root = build_tree(path, cli.client.tree(path))
-    names = cli.client.backend.capabilities.contender_names
-    mark_queues(root, names, lambda queue: _queue_order(cli.client, queue), recursive=recursive)
+    root = build_tree(path, cli.reader.tree(path))
+    names = cli.reader.backend.capabilities.contender_names
+    mark_queues(root, names, lambda queue: _queue_order(cli.reader, queue), recursive=recursive)
     if not root.children:
         _show_lone_key(cli, path)
     elif cli.json:
@@ -68,7 +68,7 @@ def _show_lone_key(cli: CliContext, path: str) -> None:
         if cli.json:
             cli.out.document([])
         return  # an empty store is not an error
-    entry = cli.client.get(path)
+    entry = cli.reader.get(path)
     if entry is None:
         raise NotFoundError(f"{path}: no such key, and no keys below it")
     node = Node(path, path, entry)
@@ -90,7 +90,7 @@ def get(cli: CliContext, key: str) -> None:
     create_revision, mod_revision, lease (the owning session, 0 if persistent).
     A missing KEY fails with exit code 1.
     """
-    entry = cli.client.get(key)
+    entry = cli.reader.get(key)
     if entry is None:
         raise _no_such_key(key)
     if cli.json:

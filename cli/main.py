@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
@@ -9,22 +10,33 @@ import click
 import coordkit
 
 from ._credentials import credential_options, credentials_from
-from .completion import completion
-from .config import config
 from .context import CliContext
-from .dev import dev
-from .elect import elect
 from .errors import interrupts_exit_130, translate_errors
 from .exit_codes import exit_code_table
-from .kv import delete, get, ls, put
-from .lock import lock
 from .logs import configure_logging, verbosity
-from .maint import maint
-from .services import register, services
-from .status import status
-from .watch import watch
 
 __all__ = ["cli", "main"]
+
+
+# Each command's module, imported only when the command runs (or --help lists them): `get`
+# then never imports the dev harness, the recipes' or the services' commands.
+_COMMANDS = {
+    "ls": ("kv", "ls"),
+    "get": ("kv", "get"),
+    "put": ("kv", "put"),
+    "del": ("kv", "delete"),
+    "watch": ("watch", "watch"),
+    "status": ("status", "status"),
+    "lock": ("lock", "lock"),
+    "elect": ("elect", "elect"),
+    "services": ("services", "services"),
+    "register": ("services", "register"),
+    "maint": ("maint", "maint"),
+    "config": ("config", "config"),
+    "dev": ("dev", "dev"),
+    "completion": ("completion", "completion"),
+}
+_PLAIN = {"completion"}  # prints a script: no output options, no connection
 
 
 class CoordkitGroup(click.Group):
@@ -40,6 +52,18 @@ class CoordkitGroup(click.Group):
         # (Click would say "Aborted!" and exit 1) need the same treatment as a command's.
         with interrupts_exit_130():
             return super().make_context(info_name, args, parent, **extra)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(_COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module, attr = _COMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+            if cmd_name not in _PLAIN:
+                accept_output_options_anywhere(command)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> None:
         def endpoints() -> tuple[str, ...]:
@@ -146,12 +170,6 @@ def accept_output_options_anywhere(command: click.Command) -> None:
             help="Print JSON: the global --json, given after the command.",
         )
     )
-
-
-for _command in (ls, get, put, delete, watch, status, lock, elect, services, register, maint, config, dev):
-    accept_output_options_anywhere(_command)
-    cli.add_command(_command)
-cli.add_command(completion)  # prints a script: no output options, no connection
 
 
 def main() -> None:

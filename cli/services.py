@@ -119,7 +119,7 @@ def services(cli: CliContext, name: str | None, follow: bool, base: str) -> None
 
 
 def _list_services(cli: CliContext, base: str) -> None:
-    found = read_services(cli.client, base=base)
+    found = read_services(cli.reader, base=base)
     if cli.json:
         cli.out.document(
             [{"service": service, "instances": len(listed)} for service, listed in found.items()]
@@ -130,7 +130,7 @@ def _list_services(cli: CliContext, base: str) -> None:
 
 
 def _list_instances(cli: CliContext, name: str, base: str) -> None:
-    found = read_instances(cli.client, name, base=base)
+    found = read_instances(cli.reader, name, base=base)
     if not found:  # what was asked for is absent: exit 1, as for a missing key
         raise NotFoundError(f"service {name} has no live instance (under {base})")
     now = _now_ms()
@@ -146,7 +146,7 @@ def _list_instances(cli: CliContext, name: str, base: str) -> None:
 
 
 def _follow(cli: CliContext, name: str | None, base: str) -> None:
-    client = cli.client
+    client = cli.reader
     changed = threading.Event()
     with catching_signals() as signals:
         cache = (

@@ -50,6 +50,7 @@ def connect(
     password_file: str | None = None,
     acl: AclSpec = None,
     sasl: str | None = None,
+    session: bool = True,
 ) -> Client:
     """Connect to the store at ``url`` (default ``$COORDKIT_URL``, else a running
     ``coordkit dev`` server: see :func:`coordkit.core.url.default_url`) and open a session.
@@ -72,6 +73,11 @@ def connect(
     ``COORDKIT_USER/PASSWORD/PASSWORD_FILE/CA/CERT/KEY`` environment give the same; a
     password in the URL is refused. Wrong credentials raise AuthenticationError (TLSError
     for certificates), a refused operation PermissionDeniedError; neither is retried.
+
+    ``session=False``: a read-only client, for reads, watches and plain writes. It opens no
+    session (on etcd no lease is granted or revoked; on ZooKeeper kazoo's own session
+    creates nothing); an ephemeral put, a lock, semaphore, election or registration raises
+    ConfigurationError before anything is sent.
     """
     given = {"ttl": ttl, "timeout": timeout, "connect_timeout": connect_timeout, "margin": margin}
     secure: dict[str, object] = {
@@ -83,7 +89,7 @@ def connect(
         "sasl": sasl,
     }
     target = parse_url(url, {k: v for k, v in given.items() if v is not None}, security=secure)
-    return Client.open(target, retry)
+    return Client.open(target, retry, session=session)
 
 
 class Client(Store):
@@ -93,20 +99,24 @@ class Client(Store):
     # --- recipes -----------------------------------------------------------------------
     def lock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> Lock:
         """A distributed lock (see :class:`coordkit.Lock`); nothing is sent until acquire()."""
+        self.require_session("a lock")
         return Lock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def semaphore(
         self, name: str, limit: int, *, identity: str | None = None, lose_on_suspend: bool = True
     ) -> Semaphore:
         """A distributed semaphore admitting at most ``limit`` holders."""
+        self.require_session("a semaphore")
         return Semaphore(self, name, limit, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def rwlock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> RWLock:
         """A fair read/write lock: ``with rw.read:`` (shared) and ``with rw.write:`` (exclusive)."""
+        self.require_session("a read/write lock")
         return RWLock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def election(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> Election:
         """A leader election (see :class:`coordkit.Election`)."""
+        self.require_session("an election")
         return Election(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     # --- configuration, discovery and balancing ---------------------------------------------
@@ -178,6 +188,7 @@ class Client(Store):
         uri_spec: str | Mapping[str, Any] | None = None,
     ) -> Registration:
         """Register an instance of service ``name`` (see :class:`coordkit.Registration`)."""
+        self.require_session("a registration")
         return Registration(
             self,
             name,

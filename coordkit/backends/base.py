@@ -253,6 +253,12 @@ class Backend(ContenderQueue):
         Raises BackendUnavailableError naming the endpoints when no server answers.
         """
 
+    def connect_without_session(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
+        """Connect for reads and watches only: on etcd no lease is granted (so none is revoked
+        at close). Raises as :meth:`connect`. By default it is :meth:`connect`: kazoo always
+        has a session, which creates nothing in the store; a memory session costs nothing."""
+        self.connect(sink, ttl=ttl, timeout=timeout)
+
     @property
     @abc.abstractmethod
     def session_id(self) -> int:

@@ -6,6 +6,7 @@ import the core, never the client (``tests/unit/test_import_graph.py`` holds it 
 
     store.py      Store: keys, watches, fenced writes and local guards over one backend and session
     session.py    Session: its states, listeners and ownership deadline
+    sessionless.py  the session of a read-only client (connect(..., session=False)): none
     watch.py      WatchHandle: a watch as a callback or an iterator of events
     commits.py    a commit's ops checked at the edge, before anything is sent
     url.py        coordkit URLs and options parsed into a Target; the URL used when none is given

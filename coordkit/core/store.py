@@ -24,6 +24,7 @@ from .commits import checked_ops
 from .retry import QUICK
 from .schemes import open_backend
 from .session import Session, SessionListener, SessionState
+from .sessionless import SessionlessSession, session_required
 from .url import Target
 from .watch import WatchHandle
 
@@ -60,8 +61,9 @@ class Store:
         self._guards_lock = threading.Lock()
 
     @classmethod
-    def open(cls: type[S], target: Target, retry: Retrying | None = None) -> S:
-        """A store of ``target`` (see :func:`coordkit.connect`), its session open.
+    def open(cls: type[S], target: Target, retry: Retrying | None = None, *, session: bool = True) -> S:
+        """A store of ``target`` (see :func:`coordkit.connect`), its session open (without
+        ``session``, read-only: see :mod:`.sessionless`).
 
         Waits up to ``target.connect_timeout`` for the first session. Raises
         BackendUnavailableError (naming the endpoints) if no server answers, AuthenticationError
@@ -70,13 +72,24 @@ class Store:
         backend = open_backend(
             target.kind, target.endpoints, target.namespace, timeout=target.timeout, security=target.security
         )
-        session = Session(backend, ttl=target.ttl, timeout=target.connect_timeout, margin=target.margin)
+        kind = Session if session else SessionlessSession
+        opened = kind(backend, ttl=target.ttl, timeout=target.connect_timeout, margin=target.margin)
         try:
-            session.open()
+            opened.open()
         except BaseException:
             backend.close()
             raise
-        return cls(target, backend, session, retry)
+        return cls(target, backend, opened, retry)
+
+    @property
+    def has_session(self) -> bool:
+        """False for a read-only client (``connect(..., session=False)``)."""
+        return not isinstance(self._session, SessionlessSession)
+
+    def require_session(self, what: str) -> None:
+        """Raise ConfigurationError (nothing sent) if this client has no session for ``what``."""
+        if not self.has_session:
+            raise session_required(what)
 
     def local_guard(self, name: str) -> threading.Lock:
         """The one in-process lock of recipe name ``name`` (however it is spelled), for recipes.
@@ -197,6 +210,8 @@ class Store:
         op = Put(
             validate_name(key, "key"), validate_value(value), validate_version(version), create, ephemeral
         )
+        if ephemeral:
+            self.require_session("an ephemeral put")
         if fence is not None:
             return self._fenced_put(op, fence)
         plain = version is None and not create
@@ -268,6 +283,8 @@ class Store:
         backend: a larger commit raises CommitTooLargeError before anything is sent.
         """
         checked = checked_ops(ops, self._target.namespace)
+        if any(isinstance(op, Put) and op.ephemeral for op in checked):
+            self.require_session("a commit with an ephemeral put")
         return self._call(lambda: self._backend.commit(checked), idempotent=False, op="commit")
 
     def watch(

@@ -125,7 +125,7 @@ def test_timeout_option_reaches_the_client(invoke: Invoke, monkeypatch: pytest.M
 
     monkeypatch.setattr(coordkit, "connect", recording_connect)
     invoke("--timeout", "1.5", "ls")
-    assert seen == {"timeout": 1.5, "connect_timeout": 1.5}
+    assert seen == {"timeout": 1.5, "connect_timeout": 1.5, "session": False}  # ls only reads
 
 
 def failing_get(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:

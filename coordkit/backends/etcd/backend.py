@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ...core.tls_probe import diagnose_tls
 from ...errors import (
@@ -101,18 +101,33 @@ class EtcdBackend(EtcdContenderQueues):
         try:
             self._lease, self._ttl = self._grant(timeout)
         except BackendUnavailableError as exc:
-            if not isinstance(exc, OperationTimeoutError):  # refused, not slow: TLS may be why
-                # gRPC says only "failed to connect" for a failed TLS handshake: ask why.
-                tls_problem = diagnose_tls(self._conn.endpoints, self._conn.security, timeout, scheme="etcd")
-                if tls_problem:
-                    raise TLSError(f"cannot open a session on etcd: {tls_problem}") from None
-            # gRPC's reasons are long and, for a ZooKeeper port, only "Socket closed": say
-            # what each endpoint is when every one is known to be unusable.
-            left = deadline - time.monotonic()
-            reasons = known_failures(self._conn.endpoints, "etcd", min(1.0, left)) if left > 0 else None
-            if reasons is None:
-                raise
-            raise BackendUnavailableError(summary("etcd", reasons)) from exc
+            self._explain_unreachable(exc, deadline, timeout)
+
+    def connect_without_session(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
+        """Reach a server with one read (no lease: a read-only client writes nothing), so that
+        an unreachable or misconfigured cluster fails here as :meth:`connect` does."""
+        self._sink = sink
+        self._asked_ttl = ttl
+        deadline = time.monotonic() + timeout
+        try:
+            self._range("reach the servers", ops_.read(b"\0", keys_only=True), timeout)
+        except BackendUnavailableError as exc:
+            self._explain_unreachable(exc, deadline, timeout)
+
+    def _explain_unreachable(self, exc: BackendUnavailableError, deadline: float, timeout: float) -> NoReturn:
+        """Re-raise ``exc`` (or a clearer error for the same failure): always raises."""
+        if not isinstance(exc, OperationTimeoutError):  # refused, not slow: TLS may be why
+            # gRPC says only "failed to connect" for a failed TLS handshake: ask why.
+            tls_problem = diagnose_tls(self._conn.endpoints, self._conn.security, timeout, scheme="etcd")
+            if tls_problem:
+                raise TLSError(f"cannot open a session on etcd: {tls_problem}") from None
+        # gRPC's reasons are long and, for a ZooKeeper port, only "Socket closed": say
+        # what each endpoint is when every one is known to be unusable.
+        left = deadline - time.monotonic()
+        reasons = known_failures(self._conn.endpoints, "etcd", min(1.0, left)) if left > 0 else None
+        if reasons is None:
+            raise exc
+        raise BackendUnavailableError(summary("etcd", reasons)) from exc
 
     def _grant(self, timeout: float) -> tuple[int, float]:
         request = etcdrpc.LeaseGrantRequest(TTL=max(1, math.ceil(self._asked_ttl)))

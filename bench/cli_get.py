@@ -1,0 +1,98 @@
+"""Wall time of ``coordkit get KEY`` against a bare python-etcd3 / kazoo script doing the same
+read (issue 14's goal: at most 1.3x), as a new process each time, medians of alternated runs.
+
+    .venv/bin/python bench/cli_get.py --bare-python /path/to/venv/bin/python [--runs 7]
+        [--etcd HOST:PORT] [--zookeeper HOST:PORT] [--source DIR]
+
+``--bare-python``: an interpreter with python-etcd3 0.12 (protobuf 3.20) and kazoo, e.g. a
+virtualenv of its own (python-etcd3 0.12 does not import with current protobuf). ``--source``:
+run the CLI from another checkout's ``coordkit`` and ``cli`` directories (e.g. one extracted
+with ``git archive``) to measure before/after; default this checkout. Servers not given are
+started here (coordkit.testing) and stopped on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import local_servers
+
+KEY = "/bench/cli-get"
+VALUE = "hello"
+
+# The CLI from a given source tree: the editable install's finder is dropped so that the
+# tree's coordkit is the one imported (its coordkit_cli is a symlink to its cli/).
+_CLI = (
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()];"
+    "sys.path.insert(0, {source!r}); from coordkit_cli.main import main;"
+    "sys.argv = ['coordkit', '--url', {url!r}, 'get', {key!r}]; main()"
+)
+_BARE = {
+    "etcd": (
+        "import etcd3; host, port = {endpoint!r}.split(':'); c = etcd3.client(host=host, port=int(port));"
+        "value, _ = c.get({key!r}); print(value.decode()); c.close()"
+    ),
+    "zookeeper": (
+        "from kazoo.client import KazooClient; c = KazooClient(hosts={endpoint!r}); c.start(timeout=5);"
+        "value, _ = c.get({key!r}); print(value.decode()); c.stop(); c.close()"
+    ),
+}
+
+
+def _source_tree(source: Path, into: Path) -> str:
+    """``into``, holding ``coordkit`` and ``coordkit_cli`` as links to ``source``'s directories."""
+    into.mkdir()
+    (into / "coordkit").symlink_to(source / "coordkit")
+    (into / "coordkit_cli").symlink_to(source / "cli")
+    return str(into)
+
+
+def _timed(argv: list[str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0 or done.stdout.strip() != VALUE:
+        raise SystemExit(f"{argv[:3]}... failed ({done.returncode}): {done.stdout!r} {done.stderr!r}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bare-python", required=True)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--etcd")
+    parser.add_argument("--zookeeper")
+    parser.add_argument("--source", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--kinds", default="etcd,zookeeper")
+    args = parser.parse_args()
+    kinds = args.kinds.split(",")
+    with (
+        tempfile.TemporaryDirectory() as tree,
+        local_servers(kinds, given={"etcd": args.etcd, "zookeeper": args.zookeeper}) as urls,
+    ):
+        for kind in kinds:
+            url = urls[kind]
+            endpoint = url.split("://", 1)[1].split("/", 1)[0].split(",")[0]
+            import coordkit
+
+            with coordkit.connect(url) as client:
+                client.put(KEY, VALUE)
+            source = _source_tree(args.source.resolve(), Path(tree) / kind)
+            cli = [sys.executable, "-c", _CLI.format(source=source, url=url, key=KEY)]
+            bare = [args.bare_python, "-c", _BARE[kind].format(endpoint=endpoint, key=KEY)]
+            ours, theirs = [], []
+            for _ in range(args.runs):  # alternated: a slow spell of the machine hits both
+                ours.append(_timed(cli))
+                theirs.append(_timed(bare))
+            a, b = statistics.median(ours), statistics.median(theirs)
+            print(f"{kind:10} coordkit get {a * 1000:7.1f} ms  bare {b * 1000:7.1f} ms  ratio {a / b:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
