@@ -195,7 +195,7 @@ def test_the_dockerfile_runs_a_module_of_the_example_package() -> None:
     instructions = [line for line in lines if line and not line.startswith("#")]
     assert instructions[0] == "FROM python:3.11-slim"
     assert 'ENTRYPOINT ["python", "-m"]' in instructions
-    assert any(re.fullmatch(r'RUN pip install "\.\[http\]"', line) for line in instructions)
+    assert any(re.fullmatch(r'RUN pip install "\.\[http,metrics\]"', line) for line in instructions)
     assert "COPY examples ./examples" in instructions
     user = [line for line in instructions if line.startswith("USER ")]
     assert user == ["USER 10001"]
