@@ -3,33 +3,38 @@
 A client is a :class:`~coordkit.core.store.Store` (keys, watches, the session) with a factory
 method for every feature: locks, semaphores, read/write locks, elections, configuration,
 registration, discovery and balancing. This is the only module that imports the features;
-they are built over the store and never import the client back.
+they are built over the store and never import the client back. Each factory method imports
+its feature when first called, so a process that only reads and writes keys (the CLI's
+``get``) loads none of them; the types are imported for type checkers only.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from tenacity import Retrying
-
-from .balancing.balancer import DEFAULT_FAILURES, Balancer, FailureSpec
-from .balancing.budget import RetryBudget
-from .balancing.ejection import OutlierEjection
-from .balancing.filters import FilterSpec
-from .balancing.strategies import Strategy, StrategyName
-from .config import Config
+from .balancing.failures import DEFAULT_FAILURES, FailureSpec
 from .core.security import TLS, AclSpec
 from .core.store import Fence, Store
 from .core.url import parse_url
 from .discovery._checks import DEFAULT_BASE
-from .discovery.cache import ServiceCache
-from .discovery.instance import UP, ServiceInstance
-from .discovery.registry import Registration, read_instances
-from .discovery.status import set_instance_status
-from .recipes.election import Election
-from .recipes.lock import Lock, RWLock, Semaphore
+from .discovery.instance import UP
+
+if TYPE_CHECKING:
+    from tenacity import Retrying
+
+    from .balancing.balancer import Balancer
+    from .balancing.budget import RetryBudget
+    from .balancing.ejection import OutlierEjection
+    from .balancing.filters import FilterSpec
+    from .balancing.strategies import Strategy, StrategyName
+    from .config import Config
+    from .discovery.cache import ServiceCache
+    from .discovery.instance import ServiceInstance
+    from .discovery.registry import Registration
+    from .recipes.election import Election
+    from .recipes.lock import Lock, RWLock, Semaphore
 
 __all__ = ["Client", "Fence", "connect"]
 
@@ -100,6 +105,8 @@ class Client(Store):
     def lock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> Lock:
         """A distributed lock (see :class:`coordkit.Lock`); nothing is sent until acquire()."""
         self.require_session("a lock")
+        from .recipes.lock import Lock
+
         return Lock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def semaphore(
@@ -107,16 +114,22 @@ class Client(Store):
     ) -> Semaphore:
         """A distributed semaphore admitting at most ``limit`` holders."""
         self.require_session("a semaphore")
+        from .recipes.lock import Semaphore
+
         return Semaphore(self, name, limit, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def rwlock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> RWLock:
         """A fair read/write lock: ``with rw.read:`` (shared) and ``with rw.write:`` (exclusive)."""
         self.require_session("a read/write lock")
+        from .recipes.lock import RWLock
+
         return RWLock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     def election(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> Election:
         """A leader election (see :class:`coordkit.Election`)."""
         self.require_session("an election")
+        from .recipes.election import Election
+
         return Election(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
 
     # --- configuration, discovery and balancing ---------------------------------------------
@@ -162,6 +175,8 @@ class Client(Store):
         """The live configuration of ``app`` (see :class:`coordkit.Config`); with ``schema``
         (a dataclass, pydantic model or function returning ``S``) a ``Config[S]`` whose
         :attr:`~coordkit.Config.typed` is an ``S``."""
+        from .config import Config
+
         return Config(
             self,
             app,
@@ -189,6 +204,8 @@ class Client(Store):
     ) -> Registration:
         """Register an instance of service ``name`` (see :class:`coordkit.Registration`)."""
         self.require_session("a registration")
+        from .discovery.registry import Registration
+
         return Registration(
             self,
             name,
@@ -207,10 +224,14 @@ class Client(Store):
     ) -> ServiceInstance:
         """An operator's change of the status (``up``, ``draining``, ``down``) of an instance
         registered by any process: see :func:`coordkit.discovery.status.set_instance_status`."""
+        from .discovery.status import set_instance_status
+
         return set_instance_status(self, name, instance_id, status, reason=reason, base=base)
 
     def instances(self, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
         """The live instances of service ``name`` (one read)."""
+        from .discovery.registry import read_instances
+
         return read_instances(self, name, base=base)
 
     def discover(
@@ -218,6 +239,8 @@ class Client(Store):
     ) -> ServiceCache:
         """A live cache of service ``name`` (see :class:`coordkit.ServiceCache`): its instances
         in ``statuses`` (default up only; None: all)."""
+        from .discovery.cache import ServiceCache
+
         return ServiceCache(self, name, base=base, statuses=statuses)
 
     def balancer(
@@ -236,6 +259,8 @@ class Client(Store):
         """A client-side load balancer over a live cache of service ``name`` (see
         :class:`coordkit.Balancer`); a ``strategy`` name outside :data:`StrategyName` is a
         ConfigurationError."""
+        from .balancing.balancer import Balancer
+
         return Balancer.for_service(
             self,
             name,

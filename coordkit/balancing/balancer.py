@@ -31,10 +31,11 @@ from ..core.retry import AT_ONCE
 from ..discovery._checks import DEFAULT_BASE, check_statuses
 from ..discovery.cache import ServiceCache
 from ..discovery.instance import UP, ServiceInstance
-from ..errors import ClosedError, ConfigurationError, InstanceFailure, NoInstanceAvailableError
+from ..errors import ClosedError, NoInstanceAvailableError
 from .budget import RetryBudget, retry_if_budget
 from .by_name import STRATEGIES, make_strategy
 from .ejection import OutlierEjection
+from .failures import DEFAULT_FAILURES, FailureSpec, failure_predicate
 from .filters import FilterSpec, apply_filters, as_filters
 from .source import InstanceSource
 from .strategies import Strategy, StrategyName
@@ -45,19 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_FAILURES", "STRATEGIES", "Balancer", "FailureSpec", "make_strategy"]
 
 T = TypeVar("T")
-
-#: What counts as a failure of the instance by default (requests' errors are OSErrors too).
-DEFAULT_FAILURES: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError, InstanceFailure)
-FailureSpec = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
-
-
-def _failure_predicate(spec: FailureSpec) -> Callable[[BaseException], bool]:
-    if isinstance(spec, (type, tuple)):
-        types = spec
-        return lambda exc: isinstance(exc, types)
-    if callable(spec):
-        return spec
-    raise ConfigurationError(f"failure must be exception types or a predicate, not {spec!r}")
 
 
 class Balancer:
@@ -99,7 +87,7 @@ class Balancer:
         self._filters = as_filters(filters)
         self._ejection = OutlierEjection() if ejection is True else (ejection or None)
         self._budget = RetryBudget() if budget is True else (budget or None)
-        self._is_failure = _failure_predicate(failure)
+        self._is_failure = failure_predicate(failure)
         self._retry = retry or Retrying(
             stop=stop_after_attempt(3),
             wait=AT_ONCE,  # the next attempt picks another instance

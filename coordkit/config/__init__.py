@@ -44,12 +44,36 @@ Unreachable store
     one or a new one) the config reads again, and listeners hear only what really changed.
 """
 
+from typing import TYPE_CHECKING
+
+from ..core.exports import lazy_exports
 from ..errors import ConfigValidationError
-from .diff import ConfigDiff
-from .files import dump_text, file_format, parse_document, read_file
-from .live import Config
-from .snapshot import Change, ConfigChanges, ConfigSnapshot
-from .values import MARKER, Setting, parse_text, parse_value
+
+if TYPE_CHECKING:
+    from .diff import ConfigDiff
+    from .files import dump_text, file_format, parse_document, read_file
+    from .live import Config
+    from .snapshot import Change, ConfigChanges, ConfigSnapshot
+    from .values import MARKER, Setting, parse_text, parse_value
+
+# Each public name and the module that defines it, imported on first use (see coordkit.core.exports).
+_EXPORTS = {
+    "Change": ".snapshot",
+    "Config": ".live",
+    "ConfigChanges": ".snapshot",
+    "ConfigDiff": ".diff",
+    "ConfigSnapshot": ".snapshot",
+    "MARKER": ".values",
+    "Setting": ".values",
+    "dump_text": ".files",
+    "file_format": ".files",
+    "parse_document": ".files",
+    "parse_text": ".values",
+    "parse_value": ".values",
+    "read_file": ".files",
+}
+if not TYPE_CHECKING:  # type checkers read the imports above
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "MARKER",

@@ -13,7 +13,6 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from urllib.parse import parse_qsl, unquote
 
 from ..errors import ConfigurationError
@@ -151,7 +150,10 @@ def default_url() -> str:
     url = os.environ.get("COORDKIT_URL")
     if url:
         return url
-    # Loaded only by a call without any URL: the providers may be slow (a dev server's health check).
+    # Loaded only by a call without any URL: the providers may be slow (a dev server's health
+    # check), and importlib.metadata itself costs a CLI command a tenth of its start-up.
+    from importlib.metadata import entry_points
+
     for provider in entry_points(group=URL_PROVIDERS):
         url = provider.load()()
         if url:
