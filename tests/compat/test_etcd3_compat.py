@@ -140,3 +140,36 @@ def test_serialized_literal_forms() -> None:
     assert parse(ast.parse("b'\\n\\x08kv.proto'", mode="eval").body) == b"\n\x08kv.proto"
     with pytest.raises(ImportError):
         parse(ast.parse("1", mode="eval").body)
+
+
+def _full_module_parse(source: str) -> tuple[bytes | None, list[tuple[str, str]]]:
+    """What the header cut must find: the walk over the whole module that it replaced."""
+    import ast
+
+    serialized: bytes | None = None
+    imports: list[tuple[str, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("etcd3."):
+            imports += [(f"{node.module}.{a.name}", a.asname or a.name) for a in node.names]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "FileDescriptor":
+            for kw in node.keywords:
+                if kw.arg == "serialized_pb" and serialized is None:
+                    serialized = _etcd3_compat._serialized_literal(kw.value)
+    return serialized, imports
+
+
+def test_the_header_cut_reads_what_the_whole_module_says() -> None:
+    spec = importlib.util.find_spec("etcd3")
+    assert spec is not None and spec.origin is not None
+    modules = sorted((Path(spec.origin).parent / "etcdrpc").glob("*_pb2.py"))
+    assert {m.name for m in modules} >= {"kv_pb2.py", "auth_pb2.py", "rpc_pb2.py"}
+    for module in modules:
+        source = module.read_text(encoding="utf-8")
+        parsed = _etcd3_compat._parse_pb2(source)
+        assert parsed is not None, module.name
+        assert (parsed.serialized, parsed.imports) == _full_module_parse(source), module.name
+        assert len(_etcd3_compat._header(source)) < len(source), module.name
+    # A module whose header the cut does not fit is read whole, not misread.
+    odd = "from etcd3.x import y\nDESCRIPTOR = _descriptor.FileDescriptor(\nserialized_pb=b'ab')\n"
+    parsed = _etcd3_compat._parse_pb2(odd)
+    assert parsed is not None and parsed.serialized == b"ab" and parsed.imports == [("etcd3.x.y", "y")]

@@ -23,6 +23,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import re
 import sys
 import threading
 import types
@@ -65,17 +66,38 @@ def _serialized_literal(node: ast.expr) -> bytes:
     raise ImportError(f"unexpected serialized_pb literal of type {type(value).__name__}")
 
 
+# The generated module's header: its imports, then ``DESCRIPTOR = _descriptor.FileDescriptor(...)``
+# up to the next statement at the margin. rpc_pb2.py is 180 KB, nearly all of it descriptors
+# built by hand that are never executed: parsing just the header saves a CLI command tens of ms.
+_DESCRIPTOR = re.compile(r"^DESCRIPTOR = _descriptor\.FileDescriptor\(", re.M)
+_NEXT_STATEMENT = re.compile(r"^[A-Za-z_]", re.M)
+
+
+def _header(source: str) -> str:
+    found = _DESCRIPTOR.search(source)
+    if found is None:
+        return source
+    after = _NEXT_STATEMENT.search(source, found.end())
+    return source if after is None else source[: after.start()]
+
+
 def _parse_pb2(source: str) -> _Pb2Source | None:
     """Return the descriptor bytes and etcd3 imports of an old-style _pb2 module, or None."""
+    try:
+        tree = ast.parse(_header(source))
+    except SyntaxError:  # a layout the header cut does not fit: read the whole module
+        tree = ast.parse(source)
     serialized: bytes | None = None
     imports: list[tuple[str, str]] = []
-    for node in ast.walk(ast.parse(source)):
+    for node in tree.body:  # both are top-level statements in every generated module
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("etcd3."):
             imports += [(f"{node.module}.{a.name}", a.asname or a.name) for a in node.names]
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "FileDescriptor":
-            for kw in node.keywords:
-                if kw.arg == "serialized_pb" and serialized is None:
-                    serialized = _serialized_literal(kw.value)
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            call = node.value
+            if getattr(call.func, "attr", "") == "FileDescriptor" and serialized is None:
+                for kw in call.keywords:
+                    if kw.arg == "serialized_pb":
+                        serialized = _serialized_literal(kw.value)
     return None if serialized is None else _Pb2Source(serialized, imports)
 
 
