@@ -13,6 +13,9 @@ history file (see :mod:`coordkit.testing.history`). OPTIONS is one JSON object:
 ``watch``
     Watch the subtree ``res`` and log every event.
 
+``"api": "async"`` plays ``lock``, ``semaphore``, ``election`` or ``watch`` through
+:mod:`coordkit.aio` instead, logging the same events (:mod:`coordkit.testing.worker_aio`).
+
 The worker stops on SIGTERM (closing its client) and logs ``exit``. It also stops when the
 process that started it is gone, however that ended (SIGKILL, ``os._exit``), so that no
 worker outlives a test run: it stops gracefully at end of file on its stdin (a pipe whose
@@ -198,6 +201,14 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     _die_with_parent(stop)
     faulthandler.register(signal.SIGUSR1)  # a test that waits in vain asks for the stacks
+    if opts.get("api") == "async":
+        from coordkit.testing.worker_aio import run
+
+        try:
+            run(role, url, log, opts, stop)
+        finally:
+            log.log("exit")
+        return 0
     client = coordkit.connect(url, ttl=float(opts.get("ttl", 2)), timeout=float(opts.get("timeout", 3)))
     session = client.session
     log.log("connected", ttl=session.ttl, margin=session.margin, generation=session.generation)

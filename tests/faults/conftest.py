@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from coordkit.testing import EtcdCluster, Outage, ZooKeeperEnsemble
 
 __all__ = ["Outage", "namespaced", "outage", "shared_cluster"]
+
+
+@pytest.fixture(params=["sync", "async"])
+def api(request: pytest.FixtureRequest) -> str:
+    """Which API the scenario's workers contend through: ``coordkit`` or ``coordkit.aio``
+    (issue 13: the fault scenarios that apply run with async workers too)."""
+    return str(request.param)
+
+
+def assert_api(history: list[dict[str, Any]], api: str) -> None:
+    """Every worker of the run connected through ``api`` (a worker logs ``api`` when async)."""
+    connected = [e for e in history if e["e"] == "connected"]
+    assert connected, "no worker connected"
+    assert {e.get("api", "sync") for e in connected} == {api}, connected
 
 
 @pytest.fixture(params=["memory", "zookeeper", "etcd"])

@@ -27,7 +27,7 @@ from coordkit.testing.history import (
 from coordkit.testing.proxy import FaultProxy
 from coordkit.testing.workers import Worker, Workers
 
-from .conftest import namespaced
+from .conftest import assert_api, namespaced
 
 TTL = 2.0
 DEADLINE = 40.0
@@ -76,11 +76,15 @@ def _counter(url: str) -> int:
         return int(client.get_text("/counter") or "0")
 
 
-def test_cluster_leader_killed_then_paused_under_contention(cluster: Cluster, tmp_path: Path) -> None:
+def test_cluster_leader_killed_then_paused_under_contention(
+    cluster: Cluster, tmp_path: Path, api: str
+) -> None:
     url = namespaced(cluster)
     with Workers(tmp_path) as workers:
         contenders = [
-            workers.start(n, "lock", url, res="jobs", counter="/counter", write_every=3, hold=0.2, ttl=TTL)
+            workers.start(
+                n, "lock", url, res="jobs", counter="/counter", write_every=3, hold=0.2, ttl=TTL, api=api
+            )
             for n in "abc"
         ]
         _more_acquisitions(contenders, 0, 6)
@@ -96,6 +100,7 @@ def test_cluster_leader_killed_then_paused_under_contention(cluster: Cluster, tm
         _more_acquisitions(contenders, time.monotonic_ns(), 4)
         workers.stop()
         history = workers.history()
+        assert_api(history, api)
     violations = (
         check_exclusive(history)
         + check_tokens_increase(history)
@@ -201,7 +206,7 @@ def _compact(cluster: Cluster, client: coordkit.Client) -> None:
     )
 
 
-def test_watch_across_reset_blackhole_and_compaction(cluster: Cluster, tmp_path: Path) -> None:
+def test_watch_across_reset_blackhole_and_compaction(cluster: Cluster, tmp_path: Path, api: str) -> None:
     url = namespaced(cluster)
     namespace = "/" + url.rsplit("/", 1)[1]
     written: dict[str, list[str | None]] = {f"/w/k{i}": [] for i in range(3)}
@@ -210,7 +215,9 @@ def test_watch_across_reset_blackhole_and_compaction(cluster: Cluster, tmp_path:
         Workers(tmp_path) as workers,
         coordkit.connect(url, ttl=TTL, timeout=5) as writer,
     ):
-        watcher = workers.start("w", "watch", proxy.url(cluster.scheme, namespace), res="/w", ttl=TTL)
+        watcher = workers.start(
+            "w", "watch", proxy.url(cluster.scheme, namespace), res="/w", ttl=TTL, api=api
+        )
         watcher.wait_for("watching", DEADLINE)
         step = iter(range(10_000))
 
@@ -248,4 +255,5 @@ def test_watch_across_reset_blackhole_and_compaction(cluster: Cluster, tmp_path:
             watch_saw_every_write, timeout=DEADLINE, interval=0.05, message="the watch to see every write"
         )
         history = workers.history()
+        assert_api(history, api)
     assert not check_watch(history, written, store, watcher="w")

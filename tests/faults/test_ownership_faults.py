@@ -27,7 +27,7 @@ from coordkit.testing.history import (
 from coordkit.testing.proxy import FaultProxy
 from coordkit.testing.workers import Worker, Workers
 
-from .conftest import namespaced
+from .conftest import assert_api, namespaced
 
 TTL = 2.0
 DEADLINE = 30.0
@@ -62,13 +62,15 @@ def _judge(history: list[Event], url: str, kind: str, scenario: str, limit: int 
 
 
 def test_holder_paused_past_the_ttl_stops_believing_before_anyone_acquires(
-    shared_cluster: Cluster, tmp_path: Path
+    shared_cluster: Cluster, tmp_path: Path, api: str
 ) -> None:
     url = namespaced(shared_cluster)
     with Workers(tmp_path) as workers:
-        a = workers.start("a", "lock", url, res="jobs", counter="/counter", write_every=10, ttl=TTL)
+        a = workers.start("a", "lock", url, res="jobs", counter="/counter", write_every=10, ttl=TTL, api=api)
         a.wait_for("fence_ok", DEADLINE)
-        b = workers.start("b", "lock", url, res="jobs", counter="/counter", write_every=10, hold=0.3, ttl=TTL)
+        b = workers.start(
+            "b", "lock", url, res="jobs", counter="/counter", write_every=10, hold=0.3, ttl=TTL, api=api
+        )
         b.wait_for("connected", DEADLINE)
         paused = a.pause()
         taken = b.wait_for("acquired", DEADLINE)
@@ -79,6 +81,7 @@ def test_holder_paused_past_the_ttl_stops_believing_before_anyone_acquires(
         a.wait_for("acquired", DEADLINE, since=resumed)  # and it takes its turn again later
         workers.stop()
         history = workers.history()
+        assert_api(history, api)
     # The first question asked after SIGCONT already had the right answer:
     stale = [
         e
@@ -141,14 +144,20 @@ def test_holder_cut_off_never_overlaps_the_next_holder(
 
 
 def test_leader_paused_then_killed_hands_over_without_two_leaders(
-    shared_cluster: Cluster, tmp_path: Path
+    shared_cluster: Cluster, tmp_path: Path, api: str
 ) -> None:
     url = namespaced(shared_cluster)
     with Workers(tmp_path) as workers:
-        a = workers.start("a", "election", url, res="leader", counter="/counter", write_every=10, ttl=TTL)
+        a = workers.start(
+            "a", "election", url, res="leader", counter="/counter", write_every=10, ttl=TTL, api=api
+        )
         a.wait_for("fence_ok", DEADLINE)
-        b = workers.start("b", "election", url, res="leader", counter="/counter", write_every=10, ttl=TTL)
-        c = workers.start("c", "election", url, res="leader", counter="/counter", write_every=10, ttl=TTL)
+        b = workers.start(
+            "b", "election", url, res="leader", counter="/counter", write_every=10, ttl=TTL, api=api
+        )
+        c = workers.start(
+            "c", "election", url, res="leader", counter="/counter", write_every=10, ttl=TTL, api=api
+        )
         b.wait_for("connected", DEADLINE)
         c.wait_for("connected", DEADLINE)
         paused = a.pause()
@@ -162,6 +171,7 @@ def test_leader_paused_then_killed_hands_over_without_two_leaders(
         _first_of([a, other], "acquired", time.monotonic_ns())
         workers.stop()
         history = workers.history()
+        assert_api(history, api)
     _judge(history, url, shared_cluster.kind, "election leader paused, then the next one killed")
 
 
