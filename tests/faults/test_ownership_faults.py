@@ -111,6 +111,11 @@ def test_holder_cut_off_never_overlaps_the_next_holder(
             write_every=10,
             ttl=TTL,
             lose_on_suspend=lose_on_suspend,
+            # b waits in rounds of 0.5 s, each leaving the queue and joining it again; an a that
+            # joined again at once could land in that instant and be first once its stale
+            # contender is gone, holding for ever (CI saw it once): a waits before contending
+            # again, so b is queued ahead of it by then.
+            pause_between=1.0,
         )
         a.wait_for("fence_ok", DEADLINE)
         b = workers.start("b", "lock", url, res="jobs", counter="/counter", write_every=10, hold=0.3, ttl=TTL)
