@@ -27,7 +27,7 @@ bash scripts/install-servers.sh >&2
 
 if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     note "installing python3-venv"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq python3-venv >/dev/null
 fi
 
 # Install (again) only when the virtualenv is new or the package's metadata or extras changed since.

@@ -12,9 +12,9 @@ if ! "$PYTHON" -m venv --help >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepi
     echo "coordkit: installing python3-venv" >&2
     sudo=(); [[ "$(id -u)" -eq 0 ]] || sudo=(sudo)  # as scripts/install-servers.sh does
     # A fresh machine may have no package lists yet: update once if the first try fails.
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null ||
-        { "${sudo[@]}" apt-get update -qq && \
-          "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq python3-venv >/dev/null ||
+        { "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq && \
+          "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq python3-venv >/dev/null; }
 fi
 
 venv() {  # venv DIR PIP-ARGS...: a fresh virtualenv with coordkit and what the tests need
