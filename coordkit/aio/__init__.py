@@ -10,6 +10,15 @@ from __future__ import annotations
 from .client import AsyncClient, connect
 from .election import AsyncElection
 from .lock import AsyncLock
+from .semaphore import AsyncRWLock, AsyncSemaphore
 from .watch import AsyncWatch
 
-__all__ = ["AsyncClient", "AsyncElection", "AsyncLock", "AsyncWatch", "connect"]
+__all__ = [
+    "AsyncClient",
+    "AsyncElection",
+    "AsyncLock",
+    "AsyncRWLock",
+    "AsyncSemaphore",
+    "AsyncWatch",
+    "connect",
+]

@@ -18,6 +18,7 @@ from ..core.url import parse_url
 from ..errors import ConfigurationError
 from .election import AsyncElection
 from .lock import AsyncLock
+from .semaphore import AsyncRWLock, AsyncSemaphore
 from .store import AsyncStore
 
 __all__ = ["AsyncClient", "connect"]
@@ -90,3 +91,16 @@ class AsyncClient(AsyncStore):
         """A leader election (see :class:`AsyncElection`)."""
         self._check()
         return AsyncElection(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
+
+    # --- semaphores and read/write locks (r-aio-recipes) ------------------------------------------
+    def semaphore(
+        self, name: str, limit: int, *, identity: str | None = None, lose_on_suspend: bool = True
+    ) -> AsyncSemaphore:
+        """A distributed semaphore admitting at most ``limit`` holders (see :class:`AsyncSemaphore`)."""
+        self._check()
+        return AsyncSemaphore(self, name, limit, identity=identity, lose_on_suspend=lose_on_suspend)
+
+    def rwlock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> AsyncRWLock:
+        """A fair read/write lock: ``async with rw.read:`` (shared), ``async with rw.write:`` (exclusive)."""
+        self._check()
+        return AsyncRWLock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)

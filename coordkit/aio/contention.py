@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..backends.base import EventType, Watch, WatchEvent
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.states import SessionEvent, SessionState
@@ -52,7 +53,11 @@ class AsyncContention:
         self.what = policy.what
         self.path = recipe_name(name, f"{policy.what} name")
         self.lose_on_suspend = lose_on_suspend
-        self._guard = client._guard(self.path)
+        # One contender per session and name where the layout demands it (locks, elections):
+        # the client's handles of that name take turns on a client-wide guard. Semaphores and
+        # read/write locks allow several per session, so only this handle's own calls take turns
+        # (as the sync recipes' per-handle lock).
+        self._guard = asyncio.Lock() if policy.unique else client._guard(self.path)
         self._entered = False  # this handle holds the guard (acquired, not yet released)
         self._unconfirmed: str | None = None  # a join attempt that may have landed unanswered
         self._wake = asyncio.Event()  # a session change or a departure: look again
@@ -147,8 +152,11 @@ class AsyncContention:
                     self._abandon(attempt)
 
     async def _queue(self, value: bytes, deadline: float | None, *, wait: bool) -> bool:
+        departures: Watch | None = None
         try:
             async with timeout_at(deadline):
+                if self.policy.slots > 1 and wait:
+                    departures = await self._watch_departures()
                 while True:
                     await self._connected()
                     view = await self._join(value)
@@ -160,8 +168,34 @@ class AsyncContention:
         except TimeoutError:
             return False
         finally:
+            if departures is not None:
+                departures.cancel_nowait()
             if not self.held:
                 await self._leave()
+
+    async def _watch_departures(self) -> Watch:
+        """Holders of a semaphore leave in any order, so any departure ahead may admit us: a
+        prefix watch of the queue, started before the join so that none slips between (as the
+        sync recipe's), wakes the waiter on every deletion."""
+        loop, wake, pause = self.client.loop, self._wake, _FIRST_PAUSE
+
+        def on_event(event: WatchEvent) -> None:  # on the watch's thread
+            if event.type is EventType.DELETE:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    loop.call_soon_threadsafe(wake.set)
+
+        while True:
+            await self._connected()
+            starting = self.client._spawn(self.client._ops.watch(self.path, on_event, prefix=True))
+            try:
+                return await asyncio.shield(starting)
+            except asyncio.CancelledError:
+                starting.add_done_callback(_cancel_started)
+                raise
+            except BackendUnavailableError as exc:
+                log.info("coordkit %s %s: cannot watch the queue (%s)", self.what, self.path, exc)
+                await asyncio.sleep(pause)  # back-off; the deadline bounds the retries
+                pause = min(pause * 2, _LAST_PAUSE)
 
     async def _connected(self) -> None:
         """Until the session is CONNECTED; makes its generation ours."""
@@ -250,7 +284,10 @@ class AsyncContention:
             if not wait:
                 return False
             try:
-                if session.state is SessionState.CONNECTED:
+                if session.state is SessionState.CONNECTED and self.policy.slots > 1:
+                    await self._wake.wait()  # the departures watch (or the session) sets it
+                    self._wake.clear()  # before the read: a departure after it wakes us again
+                elif session.state is SessionState.CONNECTED:
                     ahead = self.policy.waits_for(view)
                     self._wake.clear()
                     if ahead is not None:
@@ -322,3 +359,8 @@ class AsyncContention:
             )
         except CoordkitError as exc:  # the session ended: the key went with it
             log.info("coordkit %s %s: contender already gone (%s)", self.what, self.path, exc)
+
+
+def _cancel_started(starting: asyncio.Task[Watch]) -> None:
+    if not starting.cancelled() and starting.exception() is None:
+        starting.result().cancel_nowait()

@@ -1,4 +1,13 @@
-"""Fixtures shared by the conformance tests beyond tests/conftest.py's per-test namespaces."""
+"""Fixtures shared by the conformance tests beyond tests/conftest.py's per-test namespaces.
+
+The API under test: the modules in :data:`ASYNC_MODULES` run each of their tests twice, with
+``api`` ``sync`` (``coordkit.connect``) and ``async`` (``coordkit.aio.connect`` behind the sync
+surface, see tests/conformance/async_facade.py), through the ``client``, ``make_client`` and
+``make_root_client`` fixtures. They are the modules where async semantics matter (queues,
+ownership, keys, watches, session); the others test the shared core (names, limits, URL
+parsing) once. Tests of a module in the list that use a feature the async API does not have
+run sync only, each named in :data:`SYNC_ONLY` with its reason.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +15,86 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from async_facade import LoopThread, facade_connect
 
 import coordkit
+
+ASYNC_MODULES = frozenset(
+    {
+        "test_lock",
+        "test_election",
+        "test_rwlock",
+        "test_kv",
+        "test_watch",
+        "test_session",
+        "test_contender_queue",
+    }
+)
+SYNC_ONLY: dict[str, str] = {
+    "test_watch.py::test_callback_watch_and_cancel": "the async watch() is an async iterator: no callback form",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "api" not in metafunc.fixturenames:
+        return
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in ASYNC_MODULES and f"{module}.py::{metafunc.function.__name__}" not in SYNC_ONLY:
+        metafunc.parametrize("api", ["sync", "async"], indirect=True)
+
+
+@pytest.fixture
+def api(request: pytest.FixtureRequest) -> str:
+    """``sync`` or ``async``: which client the test's clients are (see the module docstring)."""
+    return str(getattr(request, "param", "sync"))
+
+
+@pytest.fixture
+def async_loop(api: str) -> Iterator[LoopThread | None]:
+    """The loop of the test's async clients (None for the sync API); at the end it must have
+    reported nothing (no task destroyed while pending, no unretrieved task exception)."""
+    if api == "sync":
+        yield None
+        return
+    runner = LoopThread()
+    reported: list[dict[str, object]] = []
+    runner.loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    yield runner
+    runner.stop()
+    assert not reported, f"the async clients' loop reported: {reported}"
+
+
+def _factory(
+    runner: LoopThread | None, url: Callable[[], str], sync: Callable[..., coordkit.Client]
+) -> tuple[Callable[..., coordkit.Client], list[coordkit.Client]]:
+    clients: list[coordkit.Client] = []
+    if runner is None:
+        return sync, clients
+
+    def make(**options: object) -> coordkit.Client:
+        options.setdefault("ttl", 4)
+        client: coordkit.Client = facade_connect(runner, url(), **options)  # type: ignore[assignment]
+        clients.append(client)
+        return client
+
+    return make, clients
+
+
+@pytest.fixture
+def make_client(
+    make_client: Callable[..., coordkit.Client], store_url: str, async_loop: LoopThread | None
+) -> Iterator[Callable[..., coordkit.Client]]:
+    """tests/conftest.py's factory for the sync API; async clients behind the sync surface for
+    the async API (closed after the test, before their loop stops)."""
+    make, clients = _factory(async_loop, lambda: store_url, make_client)
+    yield make
+    for client in clients:
+        client.close()
 
 
 @pytest.fixture
 def make_root_client(
-    request: pytest.FixtureRequest, backend_kind: str
+    request: pytest.FixtureRequest, backend_kind: str, async_loop: LoopThread | None
 ) -> Iterator[Callable[[], coordkit.Client]]:
     """Clients at the store's root (no namespace), where etcd keeps plain keys as spelt (``x``
     and ``/x`` are two keys): the case in which a recipe name could mean two recipes. Tests
@@ -24,7 +106,10 @@ def make_root_client(
     clients: list[coordkit.Client] = []
 
     def make() -> coordkit.Client:
-        clients.append(coordkit.connect(url, ttl=4))
+        if async_loop is not None:
+            clients.append(facade_connect(async_loop, url, ttl=4))  # type: ignore[arg-type]
+        else:
+            clients.append(coordkit.connect(url, ttl=4))
         return clients[-1]
 
     yield make
