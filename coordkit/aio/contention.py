@@ -273,18 +273,23 @@ class AsyncContention:
     async def _admitted(self, view: QueueView, wait: bool) -> bool | None:
         """True admitted, False not admitted without ``wait``, None: our contender is gone."""
         ops, session, pause = self.client._ops, self.client.session, _FIRST_PAUSE
+        # A join's view carries no values (ZooKeeper lists names only): a policy that reads
+        # them (read/write locks) decides on a listing with values, as the sync recipe does.
+        listed = not self.policy.values
         while True:
             if view.position < 0 or session.generation != self.generation:
                 return None
-            if session.state is SessionState.CONNECTED and self.policy.admits(view):
+            if listed and session.state is SessionState.CONNECTED and self.policy.admits(view):
                 self.held = True
                 self.lost.clear()
                 self.lost_reason = ""
                 return True
-            if not wait:
+            if listed and not wait:
                 return False
             try:
-                if session.state is SessionState.CONNECTED and self.policy.slots > 1:
+                if not listed:
+                    pass  # read the values first
+                elif session.state is SessionState.CONNECTED and self.policy.slots > 1:
                     await self._wake.wait()  # the departures watch (or the session) sets it
                     self._wake.clear()  # before the read: a departure after it wakes us again
                 elif session.state is SessionState.CONNECTED:
@@ -302,7 +307,7 @@ class AsyncContention:
                 pause = min(pause * 2, _LAST_PAUSE)
                 await self._connected()
                 continue
-            pause = _FIRST_PAUSE
+            pause, listed = _FIRST_PAUSE, True
             view = QueueView(view.mine, contenders, revision)
 
     # --- leaving ------------------------------------------------------------------------------
