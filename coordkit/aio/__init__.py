@@ -8,6 +8,7 @@ lock, a leadership or a watch event holds no thread.
 from __future__ import annotations
 
 from .client import AsyncClient, connect
+from .config import AsyncConfig
 from .election import AsyncElection
 from .lock import AsyncLock
 from .semaphore import AsyncRWLock, AsyncSemaphore
@@ -15,6 +16,7 @@ from .watch import AsyncWatch
 
 __all__ = [
     "AsyncClient",
+    "AsyncConfig",
     "AsyncElection",
     "AsyncLock",
     "AsyncRWLock",

@@ -130,6 +130,15 @@ class Facade:
         self._runner.call(lambda: setattr(self._target, name, _unwrap(value)))
 
     # --- the protocols a sync test uses --------------------------------------------------
+    def __getitem__(self, key: Any) -> Any:
+        return self._wrap(self._runner.call(lambda: self._target[key]))
+
+    def __len__(self) -> int:
+        return int(self._runner.call(lambda: len(self._target)))
+
+    def __contains__(self, key: object) -> bool:
+        return bool(self._runner.call(lambda: key in self._target))
+
     def __enter__(self) -> Any:
         result = self._runner.run(self._target.__aenter__())
         return self if result is self._target else self._wrap(result)
@@ -137,11 +146,13 @@ class Facade:
     def __exit__(self, *exc: Any) -> Any:
         return self._runner.run(self._target.__aexit__(*exc))
 
-    def __iter__(self) -> Facade:
+    def __iter__(self) -> Any:
         target = self._target
-        if not hasattr(target, "__anext__"):
+        if hasattr(target, "__anext__"):
+            return self
+        if hasattr(target, "__aiter__"):
             return Facade(self._runner, self._runner.call(target.__aiter__))
-        return self
+        return iter(self._runner.call(lambda: list(target)))  # a mapping (a config)
 
     def __next__(self) -> Any:
         iterator: AsyncIterator[Any] = self._target

@@ -20,7 +20,6 @@ import coordkit
 _REGISTER = (
     "register() has no async form on this branch (the async discovery part of issue 13 is another branch's)"
 )
-_CONFIG = "config() has no async form yet"
 # The tests that run over the sync API only, and why: each uses a feature the async API lacks.
 SYNC_ONLY: dict[str, str] = {
     "test_watch.py::test_callback_watch_and_cancel": "async watch() is an async iterator: no callback form",
@@ -32,9 +31,6 @@ SYNC_ONLY: dict[str, str] = {
     "test_input_properties.py::test_a_service_name_is_refused_everywhere_or_registered": _REGISTER,
     "test_input_properties.py::test_names_zookeeper_refuses_are_refused_up_front_everywhere": _REGISTER,
     "test_input_properties.py::test_a_lone_surrogate_in_a_registration_is_a_configuration_error": _REGISTER,
-    "test_input_properties.py::test_a_recipe_name_or_config_key_is_refused_everywhere_or_used": _CONFIG,
-    "test_commit_size.py::test_a_config_of_120_keys_updates_in_one_change": _CONFIG,
-    "test_commit_size.py::test_a_config_change_over_the_limit_is_refused_naming_the_config": _CONFIG,
 }
 
 
