@@ -91,13 +91,24 @@ class AsyncContention:
         if ending and event.generation == self.generation:
             self._lose(event.state, f"session {event.state.value}: {event.reason}")
 
+    def contender_gone(self, token: int) -> None:
+        """The store answered that our contender of ``token`` is gone (a refused fenced write):
+        a proof, so the holding ends now, as in the sync recipe. Ignored for another token."""
+        mine = self.mine
+        if mine is None or mine.create_revision != token:
+            return
+        self._lose(
+            SessionState.CONNECTED, f"the store no longer has the contender {mine.key} (token {token})"
+        )
+
     def _lose(self, state: SessionState, reason: str) -> None:
         if not self.held:
             return
         self.held = False
         mine = self.mine
-        if state is SessionState.SUSPENDED and mine is not None:
-            # The key survives a recovered session and would block everybody behind it.
+        if state in (SessionState.SUSPENDED, SessionState.CONNECTED) and mine is not None:
+            # The key survives a recovered session and would block everybody behind it
+            # (CONNECTED: the holding ended by a proof while the session stayed).
             backend = self.client.sync.backend
             when_connected(
                 self.client.sync,

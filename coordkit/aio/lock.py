@@ -63,6 +63,11 @@ class AsyncHeld:
         contention.client._check()
         return (await contention.client._ops.queue_list(contention.path))[0]
 
+    def fence_refused(self, token: int) -> None:
+        """Told by a fenced write that the store no longer has the contender of the holding
+        under ``token``: that holding ends now (``lost`` set, callbacks run)."""
+        self._contention.contender_gone(token)
+
     def fence_check(self) -> tuple[str, int]:
         """``(contender key, token)`` for ``client.put(..., fence=lock)``; OwnershipError if not held."""
         mine = self._contention.mine
