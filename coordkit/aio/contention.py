@@ -58,7 +58,8 @@ class AsyncContention:
         # read/write locks allow several per session, so only this handle's own calls take turns
         # (as the sync recipes' per-handle lock).
         self._guard = asyncio.Lock() if policy.unique else client._guard(self.path)
-        self._entered = False  # this handle holds the guard (acquired, not yet released)
+        self._entered = False  # acquired, not yet released
+        self._turn = False  # this handle holds the guard
         self._unconfirmed: str | None = None  # a join attempt that may have landed unanswered
         self._wake = asyncio.Event()  # a session change or a departure: look again
         self.mine: Contender | None = None
@@ -116,6 +117,10 @@ class AsyncContention:
                 lambda: backend.queue_leave(mine),
                 f"stale contender {mine.key}",
             )
+        if self._turn and not self.policy.unique:
+            # Other handles of this client may contend again at once, as in the sync recipe.
+            self._turn = False
+            self._guard.release()
         self.lost_reason = reason
         self.lost.set()
         log.warning("coordkit %s %s lost: %s", self.what, self.path, reason)
@@ -146,6 +151,7 @@ class AsyncContention:
                     await self._guard.acquire()
             except TimeoutError:
                 return False
+        self._turn = True
         admitted = False
         client._listen(self._on_session)
         try:
@@ -157,6 +163,7 @@ class AsyncContention:
             else:
                 client._unlisten(self._on_session)
                 attempt, self._unconfirmed = self._unconfirmed, None
+                self._turn = False
                 if attempt is None or client.closed:
                     self._guard.release()
                 else:
@@ -344,7 +351,9 @@ class AsyncContention:
             await self._leave()
         finally:
             self.client._unlisten(self._on_session)
-            self._guard.release()
+            if self._turn:  # not given up at a loss already
+                self._turn = False
+                self._guard.release()
 
     async def _leave(self) -> None:
         """Remove our contender; a caller cancelled meanwhile still has it removed (a removal
