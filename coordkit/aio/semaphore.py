@@ -8,48 +8,18 @@ contenders of one name queue together and admit each other by the same rules.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..errors import ConfigurationError, OwnershipError
+from ..errors import ConfigurationError
 from ..recipes._policy import READ, WRITE, semaphore
 from ..recipes.lock import _identity
 from .contention import AsyncContention
-from .lock import AsyncHeld
+from .lock import AsyncAcquirable
 
 if TYPE_CHECKING:
     from .store import AsyncStore
 
 __all__ = ["AsyncRWLock", "AsyncSemaphore"]
-
-
-class AsyncAcquirable(AsyncHeld):
-    """``async with handle:``: acquire (OwnershipError if it cannot) and release, also when
-    the body is cancelled; a loss during the body is raised on exit unless the body raised."""
-
-    _value: bytes
-
-    async def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
-        """Wait until admitted. False if not ``blocking`` and not admitted at once, or once
-        ``timeout`` passed; the contender is then removed (also when the caller is cancelled,
-        or an ``asyncio.timeout()`` around it expires)."""
-        return await self._contention.enter(self._value, blocking=blocking, timeout=timeout)
-
-    async def release(self) -> None:
-        """Give the place up; OwnershipError if not held, or if it had been lost meanwhile
-        (the contender is removed all the same)."""
-        await self._contention.leave()
-
-    async def __aenter__(self) -> Any:
-        if not await self.acquire():
-            raise OwnershipError(f"could not acquire {self._contention.what} {self.name}")
-        return self
-
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            await self.release()
-        except OwnershipError:
-            if exc_type is None:
-                raise  # the body finished, but not under the lock for all of its run
 
 
 class AsyncSemaphore(AsyncAcquirable):
