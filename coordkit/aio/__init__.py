@@ -8,8 +8,19 @@ lock, a leadership or a watch event holds no thread.
 from __future__ import annotations
 
 from .client import AsyncClient, connect
+from .config import AsyncConfig
 from .election import AsyncElection
 from .lock import AsyncLock
+from .semaphore import AsyncRWLock, AsyncSemaphore
 from .watch import AsyncWatch
 
-__all__ = ["AsyncClient", "AsyncElection", "AsyncLock", "AsyncWatch", "connect"]
+__all__ = [
+    "AsyncClient",
+    "AsyncConfig",
+    "AsyncElection",
+    "AsyncLock",
+    "AsyncRWLock",
+    "AsyncSemaphore",
+    "AsyncWatch",
+    "connect",
+]

@@ -8,19 +8,25 @@ session, on one event loop) with the factory methods of the recipes; like
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
-from typing import Any
+import os
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, TypeVar, overload
 
 from tenacity import Retrying
 
+from ..config import Config
 from ..core.store import Store
 from ..core.url import parse_url
 from ..errors import ConfigurationError
+from .config import OpeningConfig
 from .election import AsyncElection
 from .lock import AsyncLock
+from .semaphore import AsyncRWLock, AsyncSemaphore
 from .store import AsyncStore
 
 __all__ = ["AsyncClient", "connect"]
+
+S = TypeVar("S")
 
 
 def connect(url: str | None = None, *, retry: Retrying | None = None, **options: Any) -> _Connecting:
@@ -90,3 +96,68 @@ class AsyncClient(AsyncStore):
         """A leader election (see :class:`AsyncElection`)."""
         self._check()
         return AsyncElection(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
+
+    # --- semaphores, read/write locks and configuration (r-aio-recipes) ----------------------------
+    def semaphore(
+        self, name: str, limit: int, *, identity: str | None = None, lose_on_suspend: bool = True
+    ) -> AsyncSemaphore:
+        """A distributed semaphore admitting at most ``limit`` holders (see :class:`AsyncSemaphore`)."""
+        self._check()
+        return AsyncSemaphore(self, name, limit, identity=identity, lose_on_suspend=lose_on_suspend)
+
+    def rwlock(self, name: str, *, identity: str | None = None, lose_on_suspend: bool = True) -> AsyncRWLock:
+        """A fair read/write lock: ``async with rw.read:`` (shared), ``async with rw.write:`` (exclusive)."""
+        self._check()
+        return AsyncRWLock(self, name, identity=identity, lose_on_suspend=lose_on_suspend)
+
+    @overload
+    def config(
+        self,
+        app: str,
+        *,
+        base: str = "/config",
+        defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        schema: None = None,
+        env_prefix: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        writable: bool = False,
+        live: bool = True,
+    ) -> OpeningConfig[None]: ...
+    @overload
+    def config(
+        self,
+        app: str,
+        *,
+        base: str = "/config",
+        defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        schema: Callable[..., S],
+        env_prefix: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        writable: bool = False,
+        live: bool = True,
+    ) -> OpeningConfig[S]: ...
+    def config(
+        self,
+        app: str,
+        *,
+        base: str = "/config",
+        defaults: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        schema: Callable[..., Any] | None = None,
+        env_prefix: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        writable: bool = False,
+        live: bool = True,
+    ) -> OpeningConfig[Any]:
+        """``await client.config(app, ...)`` (or ``async with``): the live configuration of
+        ``app`` (see :class:`AsyncConfig`; options and errors of :meth:`coordkit.Client.config`)."""
+        self._check()
+        options: dict[str, Any] = {
+            "base": base,
+            "defaults": defaults,
+            "schema": schema,
+            "env_prefix": env_prefix,
+            "environ": environ,
+            "writable": writable,
+            "live": live,
+        }
+        return OpeningConfig(self, lambda: Config(self.sync, app, **options))

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..backends.base import EventType, Watch, WatchEvent
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.states import SessionEvent, SessionState
@@ -52,8 +53,13 @@ class AsyncContention:
         self.what = policy.what
         self.path = recipe_name(name, f"{policy.what} name")
         self.lose_on_suspend = lose_on_suspend
-        self._guard = client._guard(self.path)
-        self._entered = False  # this handle holds the guard (acquired, not yet released)
+        # One contender per session and name where the layout demands it (locks, elections):
+        # the client's handles of that name take turns on a client-wide guard. Semaphores and
+        # read/write locks allow several per session, so only this handle's own calls take turns
+        # (as the sync recipes' per-handle lock).
+        self._guard = asyncio.Lock() if policy.unique else client._guard(self.path)
+        self._entered = False  # acquired, not yet released
+        self._turn = False  # this handle holds the guard
         self._unconfirmed: str | None = None  # a join attempt that may have landed unanswered
         self._wake = asyncio.Event()  # a session change or a departure: look again
         self.mine: Contender | None = None
@@ -86,13 +92,24 @@ class AsyncContention:
         if ending and event.generation == self.generation:
             self._lose(event.state, f"session {event.state.value}: {event.reason}")
 
+    def contender_gone(self, token: int) -> None:
+        """The store answered that our contender of ``token`` is gone (a refused fenced write):
+        a proof, so the holding ends now, as in the sync recipe. Ignored for another token."""
+        mine = self.mine
+        if mine is None or mine.create_revision != token:
+            return
+        self._lose(
+            SessionState.CONNECTED, f"the store no longer has the contender {mine.key} (token {token})"
+        )
+
     def _lose(self, state: SessionState, reason: str) -> None:
         if not self.held:
             return
         self.held = False
         mine = self.mine
-        if state is SessionState.SUSPENDED and mine is not None:
-            # The key survives a recovered session and would block everybody behind it.
+        if state in (SessionState.SUSPENDED, SessionState.CONNECTED) and mine is not None:
+            # The key survives a recovered session and would block everybody behind it
+            # (CONNECTED: the holding ended by a proof while the session stayed).
             backend = self.client.sync.backend
             when_connected(
                 self.client.sync,
@@ -100,6 +117,10 @@ class AsyncContention:
                 lambda: backend.queue_leave(mine),
                 f"stale contender {mine.key}",
             )
+        if self._turn and not self.policy.unique:
+            # Other handles of this client may contend again at once, as in the sync recipe.
+            self._turn = False
+            self._guard.release()
         self.lost_reason = reason
         self.lost.set()
         log.warning("coordkit %s %s lost: %s", self.what, self.path, reason)
@@ -130,6 +151,7 @@ class AsyncContention:
                     await self._guard.acquire()
             except TimeoutError:
                 return False
+        self._turn = True
         admitted = False
         client._listen(self._on_session)
         try:
@@ -141,14 +163,18 @@ class AsyncContention:
             else:
                 client._unlisten(self._on_session)
                 attempt, self._unconfirmed = self._unconfirmed, None
+                self._turn = False
                 if attempt is None or client.closed:
                     self._guard.release()
                 else:
                     self._abandon(attempt)
 
     async def _queue(self, value: bytes, deadline: float | None, *, wait: bool) -> bool:
+        departures: Watch | None = None
         try:
             async with timeout_at(deadline):
+                if self.policy.slots > 1 and wait:
+                    departures = await self._watch_departures()
                 while True:
                     await self._connected()
                     view = await self._join(value)
@@ -160,8 +186,34 @@ class AsyncContention:
         except TimeoutError:
             return False
         finally:
+            if departures is not None:
+                departures.cancel_nowait()
             if not self.held:
                 await self._leave()
+
+    async def _watch_departures(self) -> Watch:
+        """Holders of a semaphore leave in any order, so any departure ahead may admit us: a
+        prefix watch of the queue, started before the join so that none slips between (as the
+        sync recipe's), wakes the waiter on every deletion."""
+        loop, wake, pause = self.client.loop, self._wake, _FIRST_PAUSE
+
+        def on_event(event: WatchEvent) -> None:  # on the watch's thread
+            if event.type is EventType.DELETE:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    loop.call_soon_threadsafe(wake.set)
+
+        while True:
+            await self._connected()
+            starting = self.client._spawn(self.client._ops.watch(self.path, on_event, prefix=True))
+            try:
+                return await asyncio.shield(starting)
+            except asyncio.CancelledError:
+                starting.add_done_callback(_cancel_started)
+                raise
+            except BackendUnavailableError as exc:
+                log.info("coordkit %s %s: cannot watch the queue (%s)", self.what, self.path, exc)
+                await asyncio.sleep(pause)  # back-off; the deadline bounds the retries
+                pause = min(pause * 2, _LAST_PAUSE)
 
     async def _connected(self) -> None:
         """Until the session is CONNECTED; makes its generation ours."""
@@ -239,18 +291,26 @@ class AsyncContention:
     async def _admitted(self, view: QueueView, wait: bool) -> bool | None:
         """True admitted, False not admitted without ``wait``, None: our contender is gone."""
         ops, session, pause = self.client._ops, self.client.session, _FIRST_PAUSE
+        # A join's view carries no values (ZooKeeper lists names only): a policy that reads
+        # them (read/write locks) decides on a listing with values, as the sync recipe does.
+        listed = not self.policy.values
         while True:
             if view.position < 0 or session.generation != self.generation:
                 return None
-            if session.state is SessionState.CONNECTED and self.policy.admits(view):
+            if listed and session.state is SessionState.CONNECTED and self.policy.admits(view):
                 self.held = True
                 self.lost.clear()
                 self.lost_reason = ""
                 return True
-            if not wait:
+            if listed and not wait:
                 return False
             try:
-                if session.state is SessionState.CONNECTED:
+                if not listed:
+                    pass  # read the values first
+                elif session.state is SessionState.CONNECTED and self.policy.slots > 1:
+                    await self._wake.wait()  # the departures watch (or the session) sets it
+                    self._wake.clear()  # before the read: a departure after it wakes us again
+                elif session.state is SessionState.CONNECTED:
                     ahead = self.policy.waits_for(view)
                     self._wake.clear()
                     if ahead is not None:
@@ -265,7 +325,7 @@ class AsyncContention:
                 pause = min(pause * 2, _LAST_PAUSE)
                 await self._connected()
                 continue
-            pause = _FIRST_PAUSE
+            pause, listed = _FIRST_PAUSE, True
             view = QueueView(view.mine, contenders, revision)
 
     # --- leaving ------------------------------------------------------------------------------
@@ -291,7 +351,9 @@ class AsyncContention:
             await self._leave()
         finally:
             self.client._unlisten(self._on_session)
-            self._guard.release()
+            if self._turn:  # not given up at a loss already
+                self._turn = False
+                self._guard.release()
 
     async def _leave(self) -> None:
         """Remove our contender; a caller cancelled meanwhile still has it removed (a removal
@@ -322,3 +384,8 @@ class AsyncContention:
             )
         except CoordkitError as exc:  # the session ended: the key went with it
             log.info("coordkit %s %s: contender already gone (%s)", self.what, self.path, exc)
+
+
+def _cancel_started(starting: asyncio.Task[Watch]) -> None:
+    if not starting.cancelled() and starting.exception() is None:
+        starting.result().cancel_nowait()

@@ -6,7 +6,7 @@ with the same policy and value), so sync and async contenders of one name queue 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ..backends.contender_queue import Contender
 from ..errors import OwnershipError
@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
     from .store import AsyncStore
 
-__all__ = ["AsyncHeld", "AsyncLock"]
+__all__ = ["AsyncAcquirable", "AsyncHeld", "AsyncLock"]
+
+A = TypeVar("A", bound="AsyncAcquirable")
 
 
 class AsyncHeld:
@@ -63,6 +65,11 @@ class AsyncHeld:
         contention.client._check()
         return (await contention.client._ops.queue_list(contention.path))[0]
 
+    def fence_refused(self, token: int) -> None:
+        """Told by a fenced write that the store no longer has the contender of the holding
+        under ``token``: that holding ends now (``lost`` set, callbacks run)."""
+        self._contention.contender_gone(token)
+
     def fence_check(self) -> tuple[str, int]:
         """``(contender key, token)`` for ``client.put(..., fence=lock)``; OwnershipError if not held."""
         mine = self._contention.mine
@@ -71,7 +78,37 @@ class AsyncHeld:
         return mine.key, mine.create_revision
 
 
-class AsyncLock(AsyncHeld):
+class AsyncAcquirable(AsyncHeld):
+    """``async with handle:``: acquire (OwnershipError if it cannot) and release, also when
+    the body is cancelled; a loss during the body is raised on exit unless the body raised."""
+
+    _value: bytes
+
+    async def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Wait until admitted. False if not ``blocking`` and not admitted at once, or once
+        ``timeout`` passed; the contender is then removed (also when the caller is cancelled,
+        or an ``asyncio.timeout()`` around it expires)."""
+        return await self._contention.enter(self._value, blocking=blocking, timeout=timeout)
+
+    async def release(self) -> None:
+        """Give the place up; OwnershipError if not held, or if it had been lost meanwhile
+        (the contender is removed all the same)."""
+        await self._contention.leave()
+
+    async def __aenter__(self: A) -> A:
+        if not await self.acquire():
+            raise OwnershipError(f"could not acquire {self._contention.what} {self.name}")
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            await self.release()
+        except OwnershipError:
+            if exc_type is None:
+                raise  # the body finished, but not under the lock for all of its run
+
+
+class AsyncLock(AsyncAcquirable):
     """A fair (first come, first served) distributed mutex owned by the client's session.
 
     ``await lock.acquire(timeout=)`` means what ``threading.Lock.acquire()`` means; ``async
@@ -83,30 +120,8 @@ class AsyncLock(AsyncHeld):
     def __init__(
         self, client: AsyncStore, name: str, *, identity: str | None = None, lose_on_suspend: bool = True
     ) -> None:
-        self._identity = _identity(identity)
+        self._value = _identity(identity)
         self._contention = AsyncContention(client, name, LOCK, lose_on_suspend=lose_on_suspend)
 
     def __repr__(self) -> str:
         return f"<coordkit.aio.AsyncLock {self.name} held={self.is_held} token={self.token}>"
-
-    async def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
-        """Wait until this handle holds the lock. False if not ``blocking`` and the lock is
-        taken, or once ``timeout`` passed; the contender is then removed (also when the
-        caller is cancelled, or an ``asyncio.timeout()`` around it expires)."""
-        return await self._contention.enter(self._identity, blocking=blocking, timeout=timeout)
-
-    async def release(self) -> None:
-        """Release; OwnershipError if not held, or if it had been lost meanwhile."""
-        await self._contention.leave()
-
-    async def __aenter__(self) -> AsyncLock:
-        if not await self.acquire():
-            raise OwnershipError(f"could not acquire lock {self.name}")
-        return self
-
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            await self.release()
-        except OwnershipError:
-            if exc_type is None:
-                raise  # the body finished, but not under the lock for all of its run

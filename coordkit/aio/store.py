@@ -237,6 +237,9 @@ class AsyncStore:
         except ConflictError:
             holder = await self._call(lambda: self._ops.get(fence_key), idempotent=True)
             if holder is None or holder.create_revision != token:
+                refused = getattr(fence, "fence_refused", None)
+                if callable(refused):
+                    refused(token)  # the store's answer ends that holding now, as the sync client's
                 raise OwnershipError(
                     f"write to {op.key} refused: the fence {fence_key} (token {token}) is no longer held"
                 ) from None

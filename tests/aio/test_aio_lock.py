@@ -222,3 +222,40 @@ def test_a_join_given_up_unconfirmed_hands_the_turn_on_once_cleaned_up(arun: Cal
             await second.release()
 
     arun(main())
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_lost_holding_lets_the_clients_other_handles_contend(api: str, arun: Callable[..., Any]) -> None:
+    # Both APIs alike: once a handle's holding is lost (here by a suspension, simulated by the
+    # memory backend), another handle of the same client need not wait for its release.
+    url = f"memory://aio-turns-{api}-{id(object())}"
+    if api == "sync":
+        client = coordkit.connect(url, ttl=4)
+        first, second = client.lock("x"), client.lock("x")
+        assert first.acquire()
+        client.backend.set_reachable(False)  # type: ignore[attr-defined]
+        assert first.lost.wait(10)
+        client.backend.set_reachable(True)  # type: ignore[attr-defined]
+        assert second.acquire(timeout=5)
+        second.release()
+        with pytest.raises(OwnershipError):
+            first.release()
+        client.close()
+        return
+
+    async def main() -> None:
+        async with coordkit.aio.connect(url, ttl=4) as aio:
+            first, second = aio.lock("x"), aio.lock("x")
+            assert await first.acquire()
+            aio.sync.backend.set_reachable(False)  # type: ignore[attr-defined]
+            async with timeout_in(10):
+                await first.lost.wait()
+            aio.sync.backend.set_reachable(True)  # type: ignore[attr-defined]
+            assert await second.acquire(timeout=5)
+            await second.release()
+            with pytest.raises(OwnershipError):
+                await first.release()
+            assert await first.acquire(timeout=5)  # and the lost handle may hold again
+            await first.release()
+
+    arun(main())

@@ -151,6 +151,23 @@ def test_fenced_write_refused_after_loss(make_client: ClientFactory) -> None:
     successor.release()
 
 
+def test_a_refused_fenced_write_ends_the_holding(make_client: ClientFactory) -> None:
+    holder, operator = make_client(), make_client()
+    lock = holder.lock("removed")
+    reasons: list[str] = []
+    lock.on_lost(reasons.append)
+    assert lock.acquire()
+    assert lock.key is not None and operator.delete(lock.key)  # an operator removes the contender
+    with pytest.raises(coordkit.OwnershipError):
+        holder.put("/orders/2", "paid", fence=lock)
+    # the store's answer is a proof: the holding is over now, not when the session next hears
+    assert lock.lost.is_set() and not lock.is_held and lock.token is None and reasons
+    with pytest.raises(coordkit.OwnershipError):
+        lock.release()
+    assert lock.acquire(timeout=DEADLINE)  # and the handle can hold again
+    lock.release()
+
+
 def test_loss_callbacks_fire(make_client: ClientFactory) -> None:
     holder = make_client()
     lock = holder.lock("cb")

@@ -1,0 +1,162 @@
+"""Async semaphores and read/write locks on every backend: one queue with sync contenders,
+several slots per client, and cancellation that leaves no contender behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import coordkit
+import coordkit.aio
+from coordkit.core.async_deadline import timeout_in
+from coordkit.errors import ConfigurationError
+
+
+async def _until(predicate: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
+    """Wait for another client's view of the queue (no event to wait on), by a deadline."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while not predicate():
+        assert loop.time() < end, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def _queued(client: coordkit.Client, name: str) -> int:
+    return len(client.lock(name).contenders())
+
+
+def test_semaphore_slots_are_shared_with_sync_contenders(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    sync_slot = client.semaphore("pool", 3)
+    assert sync_slot.acquire()
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            with pytest.raises(ConfigurationError):
+                aio.semaphore("pool", 0)
+            first, second, third = (aio.semaphore("pool", 3) for _ in range(3))
+            # one client takes two slots through two handles, at once
+            assert await first.acquire(timeout=5) and await second.acquire(timeout=5)
+            assert first.token is not None and second.token is not None
+            assert await third.acquire(timeout=0.3) is False  # 3 of 3 taken
+            assert _queued(client, "pool") == 3
+            waiter = asyncio.ensure_future(third.acquire(timeout=10))
+            await _until(lambda: _queued(client, "pool") == 4, "the fourth contender to queue")
+            # the head (the sync slot), not the contender right ahead, leaves: that admits it
+            await asyncio.get_running_loop().run_in_executor(None, sync_slot.release)
+            assert await waiter is True
+            assert third.is_held and sync_slot.acquire(timeout=0.3) is False
+            for slot in (first, second, third):
+                await slot.release()
+
+    arun(main())
+    assert sync_slot.acquire(timeout=5)
+    sync_slot.release()
+
+
+def test_semaphore_cancellation_leaves_no_contender(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    holder = client.semaphore("cancel", 1)
+    assert holder.acquire()
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            slot = aio.semaphore("cancel", 1)
+            task = asyncio.ensure_future(slot.acquire())
+            await _until(lambda: _queued(client, "cancel") == 2, "the async contender to queue")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await _until(lambda: _queued(client, "cancel") == 1, "the cancelled contender to go")
+            with pytest.raises(TimeoutError):  # asyncio.timeout() around an acquire: the same
+                async with timeout_in(0.3):
+                    await slot.acquire()
+            await _until(lambda: _queued(client, "cancel") == 1, "the timed-out contender to go")
+            assert [c.key for c in holder.contenders()] == [holder.key]
+            await asyncio.get_running_loop().run_in_executor(None, holder.release)
+
+            entered = asyncio.Event()
+
+            async def body() -> None:
+                async with slot:
+                    entered.set()
+                    await asyncio.Event().wait()  # until cancelled
+
+            task = asyncio.ensure_future(body())
+            await entered.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert holder.contenders() == []  # released before the task ended
+            assert not slot.is_held
+
+    arun(main())
+
+
+def test_rwlock_async_readers_share_and_sync_writer_waits(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    writer = client.rwlock("doc")
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            r1, r2 = aio.rwlock("doc"), aio.rwlock("doc")  # two readers on one client
+            assert await r1.read.acquire(timeout=5) and await r2.read.acquire(timeout=5)
+            loop = asyncio.get_running_loop()
+            waiting = loop.run_in_executor(None, lambda: writer.write.acquire(timeout=10))
+            await _until(lambda: _queued(client, "doc") == 3, "the sync writer to queue")
+            late = aio.rwlock("doc")
+            assert await late.read.acquire(timeout=0.3) is False  # behind the writer: waits
+            await r1.read.release()
+            assert not waiting.done()
+            await r2.read.release()
+            assert await waiting is True
+            assert await late.write.acquire(timeout=0.3) is False
+            await loop.run_in_executor(None, writer.write.release)
+            async with late.write:
+                assert late.write.is_held and late.write.token is not None
+
+    arun(main())
+    assert writer.write.acquire(blocking=False)
+    writer.write.release()
+
+
+def test_rwlock_cancellation_leaves_no_contender(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    reader = client.rwlock("rw")
+    assert reader.read.acquire()
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            rw = aio.rwlock("rw")
+            task = asyncio.ensure_future(rw.write.acquire())
+            await _until(lambda: _queued(client, "rw") == 2, "the async writer to queue")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await _until(lambda: _queued(client, "rw") == 1, "the cancelled writer to go")
+            async with rw.read:  # a reader shares with the sync reader at once
+                assert rw.read.is_held
+            await asyncio.get_running_loop().run_in_executor(None, reader.read.release)
+
+            entered = asyncio.Event()
+
+            async def body() -> None:
+                async with rw.write:
+                    entered.set()
+                    await asyncio.Event().wait()
+
+            task = asyncio.ensure_future(body())
+            await entered.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert reader.read.contenders() == []
+
+    arun(main())
