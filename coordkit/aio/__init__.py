@@ -2,14 +2,27 @@
 
 The sync client's surface and semantics, awaited on one event loop, over the same core
 (session, names, queue protocol, fencing): see :mod:`coordkit.aio.client`. Waiting for a
-lock, a leadership or a watch event holds no thread.
+lock, a leadership or a watch event holds no thread; ``client.register()``, ``discover()``
+and ``balancer()`` give the registry, its live cache and ``await balancer.call(async_fn)``.
 """
 
 from __future__ import annotations
 
+from .balancer import AsyncBalancer
 from .client import AsyncClient, connect
+from .discovery import AsyncServiceCache
 from .election import AsyncElection
 from .lock import AsyncLock
+from .registry import AsyncRegistration
 from .watch import AsyncWatch
 
-__all__ = ["AsyncClient", "AsyncElection", "AsyncLock", "AsyncWatch", "connect"]
+__all__ = [
+    "AsyncBalancer",
+    "AsyncClient",
+    "AsyncElection",
+    "AsyncLock",
+    "AsyncRegistration",
+    "AsyncServiceCache",
+    "AsyncWatch",
+    "connect",
+]
