@@ -2,44 +2,30 @@
 
 An :class:`AsyncBalancer` is the sync :class:`~coordkit.balancing.Balancer` (its candidate set,
 filters, strategies, outlier ejection and retry budget, unchanged) following an
-:class:`~coordkit.aio.discovery.AsyncServiceCache`, with the tracked request awaited: the
-outcome and latency of each attempt go to the same strategy and ejection, and a failure is
-retried on another instance by the same tenacity policy, run as ``AsyncRetrying`` (its waits
-are ``asyncio.sleep``: no thread is held).
+:class:`~coordkit.aio.discovery.AsyncServiceCache`, with the tracked request awaited
+(:func:`coordkit.balancing.awaited.call_awaited`): the outcome and latency of each attempt go
+to the same strategy and ejection, and a failure is retried on another instance by the same
+tenacity policy, without holding a thread.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar, cast
+from typing import TypeVar
 
-from tenacity import AsyncRetrying, Retrying
+from tenacity import Retrying
 
+from ..balancing.awaited import call_awaited
 from ..balancing.balancer import Balancer
 from ..balancing.ejection import OutlierEjection
 from ..balancing.strategies import Strategy
 from ..discovery.instance import ServiceInstance
 from .discovery import AsyncServiceCache
 
-__all__ = ["AsyncBalancer", "as_async"]
+__all__ = ["AsyncBalancer"]
 
 T = TypeVar("T")
-
-
-def as_async(policy: Retrying) -> AsyncRetrying:
-    """The same tenacity policy (stop, wait, retry, hooks) for coroutines."""
-    return AsyncRetrying(
-        stop=policy.stop,
-        wait=policy.wait,
-        retry=policy.retry,
-        before=policy.before,
-        after=policy.after,
-        before_sleep=policy.before_sleep,
-        reraise=policy.reraise,
-        retry_error_cls=policy.retry_error_cls,
-        retry_error_callback=policy.retry_error_callback,
-    )
 
 
 class AsyncBalancer:
@@ -63,19 +49,7 @@ class AsyncBalancer:
         :meth:`coordkit.Balancer.call` (failures retried on an instance not tried yet, within
         the policy and the retry budget; NoInstanceAvailableError when none is in rotation). A
         cancelled attempt ends the instance's request without counting as a failure."""
-        balancer, tried = self._balancer, set[str]()
-
-        async def attempt() -> T:
-            instance, started = balancer._begin(key, tried)
-            try:
-                result = await fn(instance)
-            except BaseException as exc:
-                balancer._end(instance, started, exc)
-                raise
-            balancer._end(instance, started, None)
-            return result
-
-        return cast(T, await as_async(balancer._policy(retry))(attempt))
+        return await call_awaited(self._balancer, fn, key=key, retry=retry)
 
     @asynccontextmanager
     async def picked(self, key: object = None) -> AsyncIterator[ServiceInstance]:
