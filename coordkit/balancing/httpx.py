@@ -15,7 +15,7 @@ and latency feed the balancer's strategy and ejection. What counts as a failure,
 retried on another instance and which hosts are sent unchanged are the rules of the
 ``requests`` adapter (:mod:`coordkit.balancing.http_rules`); a request is also retried after
 it may have been processed when marked ``extensions={"idempotent": True}``. When the retries
-are used up the caller gets the last 5xx response, or the last httpx exception.
+are used up the caller gets the last 5xx response (its body read), or the last httpx exception.
 
 ``httpx`` is an optional dependency: ``pip install 'coordkit[httpx]'``.
 """
@@ -58,12 +58,13 @@ __all__ = ["AsyncBalancedTransport", "BalancedTransport", "NoInstanceForRequest"
 
 
 class TransportFailure(InstanceFailure):
-    """An httpx transport error inside ``Balancer.call`` (so that it counts against the
-    instance whatever the balancer's ``failure`` option); the caller gets ``error`` itself."""
+    """An httpx transport error on ``instance``, inside ``Balancer.call`` (so that it counts
+    against the instance whatever the balancer's ``failure`` option); the caller gets ``error``
+    itself, whose ``request`` is the one sent to the instance (its URL names the instance)."""
 
-    def __init__(self, error: httpx.TransportError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    def __init__(self, error: httpx.TransportError, instance: ServiceInstance) -> None:
+        super().__init__(f"{type(error).__name__} from {instance.endpoint}: {error}")
+        self.error, self.instance = error, instance
 
 
 class NoInstanceForRequest(NoInstanceAvailableError, httpx.ConnectError):
@@ -177,10 +178,14 @@ class BalancedTransport(httpx.BaseTransport):
             for old in failed:  # release the connection of a 5xx we are retrying
                 old.close()
             failed.clear()
+            sent = self._rules.to_instance(request, instance)
             try:
-                response = self._transport.handle_request(self._rules.to_instance(request, instance))
+                response = self._transport.handle_request(sent)
             except httpx.TransportError as error:
-                raise TransportFailure(error) from error
+                error.request = sent
+                raise TransportFailure(error, instance) from error
+            if response.status_code in self._rules.retry_statuses:
+                response.read()  # a 5xx body is small, and what the caller or a retry hook reads
             try:
                 return self._rules.checked(request, response)
             except ServerErrorResponse:
@@ -266,12 +271,14 @@ class AsyncBalancedTransport(httpx.AsyncBaseTransport):
             for old in failed:
                 await old.aclose()
             failed.clear()
+            sent = self._rules.to_instance(request, instance)
             try:
-                response = await self._transport.handle_async_request(
-                    self._rules.to_instance(request, instance)
-                )
+                response = await self._transport.handle_async_request(sent)
             except httpx.TransportError as error:
-                raise TransportFailure(error) from error
+                error.request = sent
+                raise TransportFailure(error, instance) from error
+            if response.status_code in self._rules.retry_statuses:
+                await response.aread()  # a 5xx body is small, and what the caller or a retry hook reads
             try:
                 return self._rules.checked(request, response)
             except ServerErrorResponse:
