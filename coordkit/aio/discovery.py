@@ -1,12 +1,15 @@
 """The live instances of a service for asyncio code: ``cache = await client.discover(name)``.
 
-The sync cache's start and guarantees (:mod:`coordkit.discovery.cache`), with one watch and
-one task of the client instead of a thread: on etcd and memory the watch starts, then one
-range read at revision R is applied and the watch's events above R follow; on ZooKeeper the
-watch delivers the initial state itself and one listing tells when every instance present
-has arrived. Each change publishes one new sorted tuple (readers never see half a change);
-listeners run on the loop (a coroutine listener is run as a task of the client), and
-``async for instances in cache.changes()`` follows the same tuples. Values are decoded by the
+The sync cache's guarantees (:mod:`coordkit.discovery.cache`) without a thread or a watch
+of its own: every cache of a client follows one shared watch of the registry
+(:mod:`coordkit.aio.registry_feed`), and a task of the client per cache applies its events.
+The cache subscribes first, then reads its service once: on etcd and memory the read is at
+revision R and only the events above R are applied after it (exact); on ZooKeeper (no
+revisions to reconcile with) every event since the subscription is applied after the read,
+in store order, so the cache converges on the store's state. Each change publishes one new
+sorted tuple (readers never see half a change); listeners run on the loop (a coroutine
+listener is run as a task of the client), and ``async for instances in cache.changes()``
+follows the same tuples. Values are decoded by the
 registry's formats, so the cache reads what sync and Curator/etcd clients register.
 """
 
@@ -18,7 +21,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import Entry
+from ..backends.base import Entry, WatchEvent
 from ..core.async_deadline import timeout_in
 from ..core.states import SessionEvent, SessionState
 from ..discovery._checks import (
@@ -32,7 +35,7 @@ from ..discovery._checks import (
 from ..discovery.formats import format_for
 from ..discovery.instance import UP, ServiceInstance
 from ..discovery.reads import decode_entry
-from .watch import AsyncWatch
+from .registry_feed import feed_for
 
 if TYPE_CHECKING:
     from .store import AsyncStore
@@ -74,7 +77,9 @@ class AsyncServiceCache:
         self._changed = asyncio.Event()  # set and replaced at each change
         self._stale = client.state is not SessionState.CONNECTED
         self._closed = False
-        self._watch: AsyncWatch | None = None
+        self._feed = feed_for(client, check_base(base))
+        self._events: asyncio.Queue[WatchEvent] = asyncio.Queue()  # from the feed, for _follow
+        self._subscribed = False
         self._task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -156,44 +161,28 @@ class AsyncServiceCache:
         client = self._client
         client._listen(self._on_session)
         try:
-            exact = client.sync.backend.capabilities.atomic_subtree_reads
-            self._watch = await client.watch(self._path, recursive=True, start_revision=None if exact else 1)
-            if exact:
-                path = self._path
-                entries, revision = await client._call(lambda: client._ops.tree(path), idempotent=True)
-                for entry in entries:
-                    self._apply(entry.key, entry)
-            else:
-                revision = 0
-                await self._arrive(
-                    {f"{self._path}/{c}".lstrip("/") for c in await client.children(self._path)}
-                )
+            await self._feed.subscribe(self._offer)  # in place: every later change is queued
+            self._subscribed = True
+            path = self._path
+            entries, revision = await client._call(lambda: client._ops.tree(path), idempotent=True)
+            for entry in entries:
+                self._apply(entry.key, entry)
             self._publish()
-            self._task = client._spawn(self._follow(self._watch, revision))
+            exact = client.sync.backend.capabilities.atomic_subtree_reads
+            self._task = client._spawn(self._follow(revision if exact else 0))
         except BaseException:
             self.close()
             raise
         return self
 
-    async def _arrive(self, present: set[str]) -> None:
-        """ZooKeeper: apply the watch's deliveries until each key ``present`` has arrived."""
-        assert self._watch is not None
-        try:
-            async with timeout_in(self._client.timeout):
-                while present:
-                    event = await self._watch.get()
-                    if event is None:
-                        return
-                    self._apply(event.key, event.entry)
-                    present.discard(event.key.lstrip("/"))
-        except TimeoutError:  # only if the watch is starved: the cache still converges
-            log.warning(
-                "coordkit discovery: %s started before its watch delivered every instance", self._path
-            )
+    def _offer(self, event: WatchEvent) -> None:
+        if split_key(self._path, event.key) is not None:  # this service's instances only
+            self._events.put_nowait(event)
 
-    async def _follow(self, watch: AsyncWatch, revision: int) -> None:
+    async def _follow(self, revision: int) -> None:
         caught_up = False
-        async for event in watch:
+        while True:
+            event = await self._events.get()
             if not caught_up and 0 < event.revision <= revision:
                 continue  # already in the initial read
             caught_up = True
@@ -207,8 +196,8 @@ class AsyncServiceCache:
             return
         self._closed, self._stale = True, True
         self._client._unlisten(self._on_session)
-        if self._watch is not None:
-            self._watch.cancel()
+        if self._subscribed:
+            self._feed.unsubscribe(self._offer)
         if self._task is not None:
             self._task.cancel()
         for queue in self._followers:

@@ -179,7 +179,7 @@ class AsyncRegistration:
         return await retrying(attempt)
 
     async def _register(self) -> None:
-        """The first write (see :class:`Registering`); listens for new sessions from here on."""
+        """The first write (see :func:`register`); listens for new sessions from here on."""
         self._client._listen(self._on_session)
         try:
             async with self._writing:

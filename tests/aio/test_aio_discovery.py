@@ -5,6 +5,7 @@ store by its watch, a balancer fed by awaited calls, and cancellation that leave
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -202,5 +203,24 @@ def test_bad_options_are_refused_before_anything_is_sent(store_url: str, arun: C
             with pytest.raises(ConfigurationError):
                 aio.balancer("payment", "no-such-strategy")  # type: ignore[arg-type]
             assert await aio.tree("/") == []
+
+    arun(main())
+
+
+def test_caches_hold_no_thread_each(store_url: str, arun: Callable[..., Any]) -> None:
+    """A hundred caches on one client follow their services with the loop's tasks: the process
+    does not gain a thread per cache."""
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            first = await aio.discover("svc-0")
+            before = threading.active_count()
+            caches = [first] + [await aio.discover(f"svc-{k}") for k in range(1, 100)]
+            grown = threading.active_count() - before
+            async with aio.register("svc-99", "h", 80, id="last"):
+                await _has(caches[-1], ["last"])
+            assert grown < 10, f"{grown} threads for 99 more caches"
+            for cache in caches:
+                await cache.aclose()
 
     arun(main())
