@@ -224,3 +224,33 @@ def test_caches_hold_no_thread_each(store_url: str, arun: Callable[..., Any]) ->
                 await cache.aclose()
 
     arun(main())
+
+
+def test_reregistered_exactly_once_after_session_expiry(store_url: str, arun: Callable[..., Any]) -> None:
+    async def main() -> None:
+        async with (
+            coordkit.aio.connect(store_url, ttl=4) as owner,
+            coordkit.aio.connect(store_url, ttl=4) as watcher,
+            owner.register("payment", "h", 80, id="a") as reg,
+        ):
+            async with await watcher.watch("/services", recursive=True) as events:
+                generation = owner.session.generation
+                await asyncio.to_thread(owner.sync.expire_session)
+                await _until(
+                    lambda: reg.registered and owner.session.generation > generation, "re-registered"
+                )
+                # The watch delivers in store order: once this later write arrives, every write of
+                # the registration made before it has arrived too.
+                await owner.put("/services/zz-sentinel", "x")
+                seen = []
+                async with asyncio.timeout(DEADLINE):
+                    async for event in events:
+                        seen.append(event)
+                        if event.key.lstrip("/").endswith("services/zz-sentinel"):
+                            break
+            mine = [e for e in seen if e.key == reg.key]
+            assert [e.type.name for e in mine] == ["DELETE", "PUT"], seen
+            entry = await owner.get(reg.key)
+            assert entry is not None and entry.lease == owner.session.session_id
+
+    arun(main())
