@@ -1,15 +1,17 @@
 """The demo: the whole example system on a local store, under load, through two crashes.
 
-    python examples/demo.py [--zookeeper] [--quick] [--url URL] [--keep-logs] [--docker]
+    python examples/demo.py [--zookeeper] [--quick] [--url URL] [--threaded] [--keep-logs] [--docker]
 
 It starts a local etcd (ZooKeeper with ``--zookeeper``; or uses ``--url``, in a namespace of its
-own), launches 3 payment-service instances, 1 order-service and 2 settlement-workers as
+own), launches 3 payment-service instances, 1 order-service (its asyncio twin,
+``examples/order_service_async.py``, unless ``--threaded``) and 2 settlement-workers as
 subprocesses (their logs go to files in a temporary folder), waits until they are ready, and
 places a stream of orders, some of them twice. Mid-stream it changes live configuration, SIGKILLs
 one payment instance and then the settlement leader. It then prints what happened and checks the
 invariants: no order lost, none paid twice, every paid order settled, failover and leader handoff
 done, the config change seen. With ``--docker`` the store is a 3-member cluster of containers
-and every service runs in a container (``examples/demo_docker.py``); the kills are then ``docker
+and every service runs in a container (``examples/demo_docker.py``; the image runs the threaded
+order-service); the kills are then ``docker
 kill`` of a payment container and of the settlement leader's container. Exit status 0 when all
 held, 1 otherwise (130 when interrupted).
 Everything it started is stopped on the way out, whatever happened.
@@ -69,6 +71,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds to spread them over (default 12, or 5)")
     parser.add_argument("--ttl", type=float, default=3.0, help="the services' session TTL (default 3 s)")
     parser.add_argument(
+        "--threaded",
+        action="store_true",
+        help="run the threaded order-service (examples/order_service.py) instead of its asyncio twin",
+    )
+    parser.add_argument(
         "--keep-logs", action="store_true", help="keep the log folder even when all went well"
     )
     args = parser.parse_args(argv)
@@ -88,12 +95,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 # --- starting -------------------------------------------------------------------------------------------
 
 
-def _launch(system: LocalSystem, workdir: Path) -> Process:
+def _launch(system: LocalSystem, workdir: Path, *, threaded: bool = False) -> Process:
     local = {"ADVERTISE_HOST": "127.0.0.1", "LISTEN_HOST": "127.0.0.1"}
     for name in PAYMENTS:
         system.launch("examples.payment_service", name, "payment-service", {**local, "PORT": "0"})
-    order = system.launch(
-        "examples.order_service",
+    order = system.launch(  # the asyncio twin (coordkit.aio, httpx) unless --threaded
+        "examples.order_service" if threaded else "examples.order_service_async",
         "order-service",
         "order-service",
         {**local, "ORDER_DB_PATH": str(workdir / "orders.sqlite3")},
@@ -201,7 +208,7 @@ def _play(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: Nar
     url = system.start_store(f"demo-{uuid.uuid4().hex[:8]}")
     namespace = url.split("/")[-1].split("?")[0]
     say(f"store: {system.store_label}; namespace {namespace}, session TTL {args.ttl:g}s")
-    order = _launch(system, workdir)
+    order = _launch(system, workdir, threaded=args.threaded)
     say(f"launched {', '.join(p.name for p in system.processes)}; logs in {workdir}")
     with coordkit.connect(url) as client:
         observer = Observer(client)
@@ -313,7 +320,8 @@ def _guarded(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: 
             print(
                 f"coordkit demo: the order/payment example on "
                 f"{'ZooKeeper' if args.kind == 'zookeeper' else 'etcd'} ({len(PAYMENTS)} payment-service, "
-                f"1 order-service, {len(WORKERS)} settlement-worker)",
+                f"1 order-service ({'threads' if args.threaded or args.docker else 'asyncio'}), "
+                f"{len(WORKERS)} settlement-worker)",
                 flush=True,
             )
             results = _report(_play(args, system, workdir, say))

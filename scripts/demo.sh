@@ -31,7 +31,7 @@ if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
 fi
 
 # Install (again) only when the virtualenv is new or the package's metadata or extras changed since.
-extras=http,metrics
+extras=http,metrics,examples
 stamp="$VENV/.coordkit-demo-stamp"
 wanted="$( (cat setup.cfg pyproject.toml; echo "$extras") | sha256sum | cut -d' ' -f1)"
 if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then

@@ -9,18 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Collection, Generator, Mapping
 from typing import Any, TypeVar, overload
 
 from tenacity import Retrying
 
+from ..balancing.balancer import DEFAULT_FAILURES, Balancer, FailureSpec
+from ..balancing.budget import RetryBudget
+from ..balancing.by_name import make_strategy
+from ..balancing.ejection import OutlierEjection
+from ..balancing.filters import FilterSpec
+from ..balancing.strategies import Strategy, StrategyName
 from ..config import Config
 from ..core.store import Store
 from ..core.url import parse_url
+from ..discovery._checks import DEFAULT_BASE, check_service
+from ..discovery.instance import UP, ServiceInstance
+from ..discovery.reads import read_instances
+from ..discovery.registry import planned_instance
+from ..discovery.status import set_instance_status
 from ..errors import ConfigurationError
+from .balancer import AsyncBalancer
 from .config import OpeningConfig
+from .discovery import AsyncServiceCache
 from .election import AsyncElection
 from .lock import AsyncLock
+from .opening import Opening
+from .registry import AsyncRegistration, register
 from .semaphore import AsyncRWLock, AsyncSemaphore
 from .store import AsyncStore
 
@@ -161,3 +176,102 @@ class AsyncClient(AsyncStore):
             "live": live,
         }
         return OpeningConfig(self, lambda: Config(self.sync, app, **options))
+
+    # --- discovery and balancing --------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        address: str,
+        port: int,
+        *,
+        id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        weight: int = 1,
+        base: str = DEFAULT_BASE,
+        ssl_port: int | None = None,
+        uri_spec: str | Mapping[str, Any] | None = None,
+    ) -> Opening[AsyncRegistration]:
+        """Register an instance of service ``name`` (see :class:`AsyncRegistration`; the options
+        of :meth:`coordkit.Client.register`): ``reg = await client.register(...)``, or ``async
+        with client.register(...) as reg:`` to deregister on exit. Bad arguments raise
+        ConfigurationError here, before anything is sent."""
+        self._check()
+        self._store.require_session("a registration")
+        key, instance = planned_instance(
+            name,
+            address,
+            port,
+            id=id,
+            metadata=metadata,
+            weight=weight,
+            base=base,
+            ssl_port=ssl_port,
+            uri_spec=uri_spec,
+        )
+        registration = AsyncRegistration(self, key, instance)
+        return Opening(lambda: register(registration))
+
+    async def instances(self, name: str, *, base: str = DEFAULT_BASE) -> list[ServiceInstance]:
+        """The live instances of service ``name`` (one read; see :meth:`coordkit.Client.instances`)."""
+        self._check()
+        check_service(name)  # refused here, as by the sync call, before a thread is used
+        return await self._loop.run_in_executor(None, lambda: read_instances(self.sync, name, base=base))
+
+    async def set_status(
+        self, name: str, instance_id: str, status: str, *, reason: str = "", base: str = DEFAULT_BASE
+    ) -> ServiceInstance:
+        """An operator's change of an instance's status (see :meth:`coordkit.Client.set_status`)."""
+        self._check()
+        return await self._loop.run_in_executor(
+            None, lambda: set_instance_status(self.sync, name, instance_id, status, reason=reason, base=base)
+        )
+
+    def discover(
+        self, name: str, *, base: str = DEFAULT_BASE, statuses: Collection[str] | None = (UP,)
+    ) -> Opening[AsyncServiceCache]:
+        """The live instances of service ``name`` (see :class:`AsyncServiceCache`): ``await`` it
+        (it returns once the initial read is done) or ``async with`` it to close it on exit."""
+        self._check()
+        cache = AsyncServiceCache(self, name, base=base, statuses=statuses)
+        return Opening(cache._start)
+
+    def balancer(
+        self,
+        name: str,
+        strategy: StrategyName | Strategy = "round_robin",
+        *,
+        base: str = DEFAULT_BASE,
+        filters: FilterSpec = None,
+        ejection: OutlierEjection | bool = True,
+        retry: Retrying | None = None,
+        budget: RetryBudget | bool = True,
+        failure: FailureSpec = DEFAULT_FAILURES,
+        statuses: Collection[str] | None = (UP,),
+    ) -> Opening[AsyncBalancer]:
+        """A balancer over a new live cache of service ``name`` (see :class:`AsyncBalancer`; the
+        options of :meth:`coordkit.Client.balancer`, checked here before anything is read):
+        ``await`` it or ``async with`` it. ``await balancer.call(async_fn)``."""
+        self._check()
+        chosen = make_strategy(strategy)
+        cache = AsyncServiceCache(self, name, base=base, statuses=None)  # the balancer filters
+
+        async def start() -> AsyncBalancer:
+            await cache._start()
+            try:
+                sync = Balancer(
+                    cache,
+                    chosen,
+                    filters=filters,
+                    ejection=ejection,
+                    retry=retry,
+                    budget=budget,
+                    failure=failure,
+                    statuses=statuses,
+                    owns_source=True,
+                )
+            except BaseException:
+                await cache.aclose()
+                raise
+            return AsyncBalancer(sync, cache)
+
+        return Opening(start)

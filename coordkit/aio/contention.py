@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..backends import probe as probes
 from ..backends.base import EventType, Watch, WatchEvent
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
@@ -31,6 +33,7 @@ from ..core.states import SessionEvent, SessionState
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import recipe_name
 from ..recipes._cleanup import when_connected
+from ..recipes._observe import kind_of
 from ..recipes._policy import Policy
 
 if TYPE_CHECKING:
@@ -134,7 +137,22 @@ class AsyncContention:
     async def enter(self, value: bytes, *, blocking: bool, timeout: float | None) -> bool:
         """Join and wait for admission. True once admitted; False if not ``blocking`` and not
         admitted at once, or once ``timeout`` passed: the contender is then removed, as it is
-        when the caller is cancelled (CancelledError propagates)."""
+        when the caller is cancelled (CancelledError propagates). With a probe active (metrics),
+        the wait and its outcome are told to it, as the sync recipes do."""
+        if (probe := probes.active) is None:
+            return await self._enter(value, blocking=blocking, timeout=timeout)
+        started_ns, started, kind = time.time_ns(), time.monotonic(), kind_of(self.what)
+        try:
+            entered = await self._enter(value, blocking=blocking, timeout=timeout)
+        except BaseException:
+            probe.acquire_ended(kind, self.client.kind, started_ns, time.monotonic() - started, "error", None)
+            raise
+        outcome = "acquired" if entered else "timeout" if blocking else "busy"
+        token = self.mine.create_revision if entered and self.mine is not None else None
+        probe.acquire_ended(kind, self.client.kind, started_ns, time.monotonic() - started, outcome, token)
+        return entered
+
+    async def _enter(self, value: bytes, *, blocking: bool, timeout: float | None) -> bool:
         client = self.client
         client._check()
         seconds = wait_seconds(timeout)

@@ -3,7 +3,8 @@
 ``client.balancer("payment-service", "peak_ewma")`` returns a :class:`Balancer` over the live
 instances of a service; ``balancer.pick()`` returns one, ``balancer.call(fn)`` runs
 ``fn(instance)`` with outcome tracking, outlier ejection and retries on another instance.
-:mod:`coordkit.balancing.http` plugs a balancer into ``requests`` (extra ``coordkit[http]``).
+:mod:`coordkit.balancing.http` plugs a balancer into ``requests`` (extra ``coordkit[http]``),
+:mod:`coordkit.balancing.httpx` into ``httpx.Client`` and ``httpx.AsyncClient`` (``coordkit[httpx]``).
 """
 
 from typing import TYPE_CHECKING

@@ -234,24 +234,38 @@ class Balancer:
                 if not self._closed:
                     self._refresh()
 
-    def _run(self, fn: Callable[[ServiceInstance], T], instance: ServiceInstance) -> T:
-        self._strategy.on_start(instance)
-        started = time.perf_counter()
-        try:
-            result = fn(instance)
-        except BaseException as exc:
-            failed = isinstance(exc, Exception) and self._is_failure(exc)
-            self._record(instance, time.perf_counter() - started, not failed)
-            raise
-        self._record(instance, time.perf_counter() - started, True)
-        return result
-
-    def _attempt(self, fn: Callable[[ServiceInstance], T], key: object, tried: set[str]) -> T:
+    def _begin(self, key: object, tried: set[str]) -> tuple[ServiceInstance, float]:
+        """Pick for one attempt of a call (another instance than ``tried`` while one is left)
+        and start its clock; :meth:`_end` records the outcome. Shared with the async balancer."""
         if tried and (probe := probes.active) is not None:
             probe.balancer_event("retry")
         instance = self._pick_avoiding(key, tried)
         tried.add(instance.id)
-        return self._run(fn, instance)
+        self._strategy.on_start(instance)
+        return instance, time.perf_counter()
+
+    def _end(self, instance: ServiceInstance, started: float, error: BaseException | None) -> None:
+        """Record one attempt: ``error`` (None: success) counts if it is a failure."""
+        failed = isinstance(error, Exception) and self._is_failure(error)
+        self._record(instance, time.perf_counter() - started, not failed)
+
+    def _policy(self, retry: Retrying | None) -> Retrying:
+        """The retry policy of one call: ``retry`` (or the balancer's) within the budget."""
+        base = retry or self._retry
+        if self._budget is None:
+            return base
+        self._budget.deposit()
+        return base.copy(retry=retry_all(base.retry, retry_if_budget(self._budget)))
+
+    def _attempt(self, fn: Callable[[ServiceInstance], T], key: object, tried: set[str]) -> T:
+        instance, started = self._begin(key, tried)
+        try:
+            result = fn(instance)
+        except BaseException as exc:
+            self._end(instance, started, exc)
+            raise
+        self._end(instance, started, None)
+        return result
 
     def call(
         self, fn: Callable[[ServiceInstance], T], *, key: object = None, retry: Retrying | None = None
@@ -265,31 +279,20 @@ class Balancer:
         built without ``reraise=True``). The balancer holds no lock while ``fn`` runs.
         Raises NoInstanceAvailableError when no instance is in rotation.
         """
-        base = retry or self._retry
-        retrying = base.copy(
-            retry=retry_all(base.retry, retry_if_budget(self._budget))
-            if self._budget is not None
-            else base.retry
-        )
-        if self._budget is not None:
-            self._budget.deposit()
-        return cast(T, retrying(self._attempt, fn, key, set()))
+        return cast(T, self._policy(retry)(self._attempt, fn, key, set()))
 
     @contextmanager
     def picked(self, key: object = None) -> Iterator[ServiceInstance]:
         """``with balancer.picked() as instance:`` a tracked request without retries: latency
         is measured over the block, and an exception that counts as a failure is recorded
         against the instance (then re-raised)."""
-        instance = self.pick(key)
-        self._strategy.on_start(instance)
-        started = time.perf_counter()
+        instance, started = self._begin(key, set())
         try:
             yield instance
         except BaseException as exc:
-            failed = isinstance(exc, Exception) and self._is_failure(exc)
-            self._record(instance, time.perf_counter() - started, not failed)
+            self._end(instance, started, exc)
             raise
-        self._record(instance, time.perf_counter() - started, True)
+        self._end(instance, started, None)
 
     # --- state ------------------------------------------------------------------------------
     @property

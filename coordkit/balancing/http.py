@@ -27,10 +27,8 @@ caller asked for, so relative redirects go through the balancer again.
 
 from __future__ import annotations
 
-import ipaddress
-import threading
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 try:
@@ -41,17 +39,24 @@ except ImportError as exc:  # the optional extra is not installed
     raise ImportError(
         "coordkit.balancing.http needs the 'requests' package; install it with pip install 'coordkit[http]'"
     ) from exc
-from tenacity import Retrying, retry_if_exception, stop_after_attempt
-from tenacity.retry import retry_all
+from tenacity import Retrying
 
-from ..core.retry import AT_ONCE
 from ..discovery.instance import ServiceInstance
-from ..errors import ConfigurationError, InstanceFailure, NoInstanceAvailableError
-from .balancer import Balancer, FailureSpec
-from .budget import RetryBudget
-from .ejection import OutlierEjection
-from .filters import FilterSpec
-from .strategies import Strategy, StrategyName
+from ..errors import ConfigurationError, NoInstanceAvailableError
+from .balancer import Balancer
+from .http_rules import (
+    IDEMPOTENT_METHODS,
+    RETRY_STATUSES,
+    BalancerOptions,
+    Balancers,
+    ServerErrorResponse,
+    StrategySpec,
+    check_host_header,
+    default_retry,
+    instance_netloc,
+    is_direct_host,
+    may_retry,
+)
 
 if TYPE_CHECKING:
     from ..core.store import Store
@@ -65,18 +70,7 @@ __all__ = [
     "ServerErrorResponse",
 ]
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
 Resolver = Callable[[str], "Balancer | None"]
-
-
-class ServerErrorResponse(InstanceFailure):
-    """A 5xx reply, raised inside ``Balancer.call`` so that it counts against the instance.
-    The adapter returns ``response`` to the caller when it is the last attempt."""
-
-    def __init__(self, response: requests.Response) -> None:
-        super().__init__(f"HTTP {response.status_code} from {response.url}")
-        self.response = response
 
 
 class NoInstanceForRequest(NoInstanceAvailableError, requests.ConnectionError):
@@ -98,28 +92,6 @@ def _never_sent(exc: BaseException) -> bool:
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
         return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
     return False
-
-
-def is_direct_host(host: str, port: int | None) -> bool:
-    """Hosts sent as they are: an explicit port, an IP literal or ``localhost``."""
-    if port is not None or host == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-class BalancerOptions(TypedDict, total=False):
-    """The keyword options of :meth:`coordkit.Client.balancer`, for ``balancer_options``."""
-
-    base: str
-    filters: FilterSpec
-    ejection: OutlierEjection | bool
-    retry: Retrying | None
-    budget: RetryBudget | bool
-    failure: FailureSpec
 
 
 class BalancingAdapter(HTTPAdapter):
@@ -147,8 +119,7 @@ class BalancingAdapter(HTTPAdapter):
         max_retries: Any = DEFAULT_RETRIES,
         pool_block: bool = DEFAULT_POOLBLOCK,
     ) -> None:
-        if host_header not in ("service", "instance"):
-            raise ConfigurationError(f"host_header must be 'service' or 'instance', not {host_header!r}")
+        check_host_header(host_header)
         super().__init__(
             pool_connections=pool_connections,
             pool_maxsize=pool_maxsize,
@@ -157,7 +128,7 @@ class BalancingAdapter(HTTPAdapter):
         )
         self._resolve = resolve
         self._host_header = host_header
-        self._retry = retry or Retrying(stop=stop_after_attempt(3), wait=AT_ONCE, reraise=True)
+        self._retry = retry or default_retry()
         self._retry_methods = frozenset(m.upper() for m in retry_methods)
         self._retry_statuses = frozenset(retry_statuses)
         self._key = key
@@ -165,24 +136,19 @@ class BalancingAdapter(HTTPAdapter):
     def _retrying(self, request: requests.PreparedRequest) -> Retrying:
         replayable = request.body is None or isinstance(request.body, (bytes, str))
         may_repeat = replayable and (request.method or "GET").upper() in self._retry_methods
-
-        def allowed(exc: BaseException) -> bool:
-            if not replayable:
-                return False
-            if isinstance(exc, ServerErrorResponse):
-                return may_repeat
-            if _never_sent(exc):
-                return True
-            return may_repeat and isinstance(exc, (requests.ConnectionError, requests.Timeout))
-
-        return self._retry.copy(retry=retry_all(self._retry.retry, retry_if_exception(allowed)))
+        return may_retry(
+            self._retry,
+            replayable=replayable,
+            may_repeat=may_repeat,
+            never_sent=_never_sent,
+            transport_error=lambda exc: isinstance(exc, (requests.ConnectionError, requests.Timeout)),
+        )
 
     def _instance_request(
         self, request: requests.PreparedRequest, instance: ServiceInstance
     ) -> requests.PreparedRequest:
         parts = urlsplit(request.url or "")
-        port = instance.ssl_port if parts.scheme == "https" and instance.ssl_port else instance.port
-        host = f"[{instance.address}]" if ":" in instance.address else instance.address
+        host, port = instance_netloc(parts.scheme, instance)
         prepared = request.copy()
         prepared.url = urlunsplit((parts.scheme, f"{host}:{port}", parts.path, parts.query, parts.fragment))
         if self._host_header == "service" and "Host" not in prepared.headers:
@@ -220,59 +186,16 @@ class BalancingAdapter(HTTPAdapter):
             response.url, response.request = request.url or "", request
             if response.status_code in self._retry_statuses:
                 failed.append(response)
-                raise ServerErrorResponse(response)
+                raise ServerErrorResponse(response, response.status_code, response.url)
             return response
 
         key = self._key(request) if self._key is not None else None
         try:
             return balancer.call(attempt, key=key, retry=self._retrying(request))
         except ServerErrorResponse as error:
-            return error.response
+            return cast(requests.Response, error.response)
         except NoInstanceAvailableError as error:
             raise NoInstanceForRequest(error, request) from None
-
-
-class _Balancers:
-    """Service name -> Balancer: the given ones, plus ones made through the client on first
-    use (closed with the session)."""
-
-    def __init__(
-        self,
-        client: Store | None,
-        given: Mapping[str, Balancer],
-        services: Collection[str] | None,
-        strategy: StrategyName | Callable[[], Strategy],
-        options: BalancerOptions,
-    ) -> None:
-        self._client = client
-        self._given = dict(given)
-        self._made: dict[str, Balancer] = {}
-        self._services = None if services is None else frozenset(services)
-        self._strategy = strategy
-        self._options = options
-        self._lock = threading.Lock()
-
-    def resolve(self, host: str) -> Balancer | None:
-        found = self._given.get(host) or self._made.get(host)
-        if found is not None or self._client is None:
-            return found
-        if self._services is not None and host not in self._services:
-            return None
-        with self._lock:  # one cache per service even when threads race on first use
-            if host not in self._made:
-                strategy = (
-                    self._strategy()
-                    if callable(self._strategy) and not isinstance(self._strategy, Strategy)
-                    else self._strategy
-                )
-                self._made[host] = Balancer.for_service(self._client, host, strategy, **self._options)
-            return self._made[host]
-
-    def close(self) -> None:
-        with self._lock:
-            made, self._made = list(self._made.values()), {}
-        for balancer in made:
-            balancer.close()
 
 
 class BalancedSession(requests.Session):
@@ -293,7 +216,7 @@ class BalancedSession(requests.Session):
         client: Store | None = None,
         *,
         balancers: Mapping[str, Balancer] | None = None,
-        strategy: StrategyName | Callable[[], Strategy] = "round_robin",
+        strategy: StrategySpec = "round_robin",
         services: Collection[str] | None = None,
         balancer_options: BalancerOptions | None = None,
         host_header: str = "service",
@@ -309,7 +232,7 @@ class BalancedSession(requests.Session):
         if client is None and not balancers:
             raise ConfigurationError("BalancedSession needs a client, or balancers by service name")
         super().__init__()
-        self._balancers = _Balancers(client, balancers or {}, services, strategy, balancer_options or {})
+        self._balancers = Balancers(client, balancers or {}, services, strategy, balancer_options or {})
         adapter = BalancingAdapter(
             self._balancers.resolve,
             host_header=host_header,

@@ -58,10 +58,39 @@ if TYPE_CHECKING:
     from ..core.store import Store
 
 # The one-shot reads live in .reads; named here too, where callers have always found them.
-__all__ = ["Registration", "decode_entry", "read_instances", "read_services"]
+__all__ = ["Registration", "decode_entry", "planned_instance", "read_instances", "read_services"]
 
 log = logging.getLogger(__name__)
 _TRANSIENT = (BackendUnavailableError, SessionLostError)
+
+
+def planned_instance(
+    name: str,
+    address: str,
+    port: int,
+    *,
+    id: str | None,
+    metadata: Mapping[str, str] | None,
+    weight: int,
+    base: str,
+    ssl_port: int | None,
+    uri_spec: str | Mapping[str, Any] | None,
+) -> tuple[str, ServiceInstance]:
+    """The key and the instance a registration writes (sync or async), every argument checked
+    (ConfigurationError for a bad one); ``id`` defaults to a random UUID, as Curator's."""
+    service = check_service(name)
+    instance_id = check_id(id) if id is not None else str(uuid.uuid4())
+    return instance_key(check_base(base), service, instance_id), ServiceInstance(
+        name=service,
+        id=instance_id,
+        address=check_address(address),
+        port=check_port(port),
+        metadata=check_metadata(metadata),
+        weight=check_weight(weight),
+        registered_at=int(time.time() * 1000),
+        ssl_port=None if ssl_port is None else check_port(ssl_port, "ssl_port"),
+        uri_spec=check_uri_spec(uri_spec),
+    )
 
 
 class _Vanished(CoordkitError):
@@ -97,21 +126,18 @@ class Registration:
         ssl_port: int | None = None,
         uri_spec: str | Mapping[str, Any] | None = None,
     ) -> None:
-        service = check_service(name)
-        instance_id = check_id(id) if id is not None else str(uuid.uuid4())
         self._client = client
         self._format = format_for(client.backend.capabilities.layout)
-        self.key = instance_key(check_base(base), service, instance_id)
-        self._instance = ServiceInstance(
-            name=service,
-            id=instance_id,
-            address=check_address(address),
-            port=check_port(port),
-            metadata=check_metadata(metadata),
-            weight=check_weight(weight),
-            registered_at=int(time.time() * 1000),
-            ssl_port=None if ssl_port is None else check_port(ssl_port, "ssl_port"),
-            uri_spec=check_uri_spec(uri_spec),
+        self.key, self._instance = planned_instance(
+            name,
+            address,
+            port,
+            id=id,
+            metadata=metadata,
+            weight=weight,
+            base=base,
+            ssl_port=ssl_port,
+            uri_spec=uri_spec,
         )
         self._lock = threading.RLock()  # one write at a time: register, update, deregister
         self._schedule_lock = threading.Lock()  # never held across a round trip

@@ -78,7 +78,7 @@ def _handle(client: coordkit.aio.AsyncClient, role: str, opts: dict[str, Any]) -
     if role == "election":
         return client.election(res, lose_on_suspend=los)
     if role == "semaphore":
-        return client.semaphore(res, int(opts["limit"]), lose_on_suspend=los)  # type: ignore[attr-defined]
+        return client.semaphore(res, int(opts["limit"]), lose_on_suspend=los)
     return client.lock(res, lose_on_suspend=los)
 
 

@@ -72,3 +72,35 @@ def test_async_holder_and_waiter_through_an_outage(kind: str, arun: Callable[...
                     await holder.release()
 
         arun(main())
+
+
+@pytest.mark.parametrize("kind", ["memory", "zookeeper", "etcd"])
+def test_async_cache_serves_the_last_instances_through_an_outage(kind: str, arun: Callable[..., Any]) -> None:
+    """While the store is unreachable the cache is stale and keeps its instances; once it is
+    back the cache is fresh again and follows new registrations; the registration survives."""
+    with Outage(kind) as outage:
+
+        async def main() -> None:
+            async with (
+                coordkit.aio.connect(outage.url, ttl=8, timeout=0.5) as owner,
+                coordkit.aio.connect(outage.url, ttl=8, timeout=0.5) as watcher,
+                owner.register("payment", "h", 80, id="a") as reg,
+                watcher.discover("payment") as cache,
+            ):
+                assert [i.id for i in cache.instances] == ["a"] and not cache.stale
+                for each in (owner, watcher):
+                    _cut(outage, each, False)
+                async with timeout_in(DEADLINE):
+                    while not cache.stale:  # the session's SUSPENDED reaches the loop
+                        await asyncio.sleep(0.02)
+                assert [i.id for i in cache.instances] == ["a"]  # the last state known
+                for each in (owner, watcher):
+                    _cut(outage, each, True)
+                await _connected(watcher)
+                await _connected(owner)
+                assert not cache.stale
+                async with owner.register("payment", "h", 81, id="b"):
+                    assert await cache.wait_for(lambda got: [i.id for i in got] == ["a", "b"], DEADLINE)
+                assert reg.registered
+
+        arun(main())

@@ -101,6 +101,8 @@ class Facade:
         runner = self._runner
         if inspect.iscoroutine(value):
             return self._wrap(runner.run(value))
+        if _is_ours(value) and hasattr(value, "__await__"):  # an Opening: awaited, or ``with``
+            return _OpeningFacade(runner, value)
         if isinstance(value, asyncio.Event):
             return _EventView(runner, value)
         if inspect.isasyncgen(value) or hasattr(value, "__aenter__") or _is_ours(value):
@@ -160,6 +162,34 @@ class Facade:
             return self._wrap(self._runner.run(iterator.__anext__()))
         except StopAsyncIteration:
             raise StopIteration from None
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+class _OpeningFacade:
+    """What ``client.register(...)`` or ``client.config(...)`` returns: opened on first use, as
+    ``await`` would, or by ``with`` as ``async with`` would (closed on exit)."""
+
+    def __init__(self, runner: LoopThread, opening: Any) -> None:
+        self._runner, self._opening = runner, opening
+        self._opened: Facade | None = None
+
+    def _open(self) -> Facade:
+        if self._opened is None:
+            self._opened = Facade(self._runner, self._runner.run(_awaited(self._opening)))
+        return self._opened
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._open(), name)
+
+    def __enter__(self) -> Facade:
+        self._opened = Facade(self._runner, self._runner.run(self._opening.__aenter__()))
+        return self._opened
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._runner.run(self._opening.__aexit__(*exc))
 
 
 def _is_ours(value: Any) -> bool:

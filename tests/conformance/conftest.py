@@ -17,20 +17,12 @@ from async_facade import LoopThread, facade_connect
 
 import coordkit
 
-_REGISTER = (
-    "register() has no async form on this branch (the async discovery part of issue 13 is another branch's)"
-)
 # The tests that run over the sync API only, and why: each uses a feature the async API lacks.
 SYNC_ONLY: dict[str, str] = {
     "test_watch.py::test_callback_watch_and_cancel": "async watch() is an async iterator: no callback form",
     "test_recipe_depth.py::test_lock_acquire_reaches_the_wire_within_the_budget": (
         "it counts the frames of the sync Lock.acquire() down to the client library"
     ),
-    "test_recipe_parents.py::test_recipe_parents_are_no_keys": _REGISTER,
-    "test_recipe_parents.py::test_watches_show_no_recipe_parents": _REGISTER,
-    "test_input_properties.py::test_a_service_name_is_refused_everywhere_or_registered": _REGISTER,
-    "test_input_properties.py::test_names_zookeeper_refuses_are_refused_up_front_everywhere": _REGISTER,
-    "test_input_properties.py::test_a_lone_surrogate_in_a_registration_is_a_configuration_error": _REGISTER,
 }
 
 
