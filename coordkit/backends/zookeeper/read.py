@@ -142,7 +142,7 @@ def read_nodes(
     return found
 
 
-def read_key(client: KazooClient, path: str, deadline: float, watcher: Watcher) -> Entry | None:
+def read_key(client: KazooClient, path: str, deadline: float, watcher: Watcher | None) -> Entry | None:
     """Read one key and leave a watch that fires on its creation, change or deletion.
 
     ``exists`` goes first because only it leaves a watch on an absent node; the ``get`` sent

@@ -1,8 +1,16 @@
-"""Watches on ZooKeeper: one-shot kazoo watches, re-armed by re-reading, diffed against a snapshot.
+"""Watches on ZooKeeper: a persistent watch (3.6+) or one-shot kazoo watches, diffed against a snapshot.
 
-kazoo 2.11 has no ``add_watch`` (ZooKeeper 3.6+ persistent recursive watches), so a watch
-leaves a data watch and a child watch on every node of the watched subtree (an ``exists``
-watch on a key or subtree root that is absent). A notification only says *which node*
+On ZooKeeper 3.6+ a watch is one server watch (``addWatch``, :mod:`.persistent`):
+PERSISTENT_RECURSIVE on a subtree, PERSISTENT on a key. It stays after it fires and names
+each node created, deleted or changed, so the worker re-reads only those nodes, leaving no
+watches. A node created and gone before its read was a key (and gets a DELETE; its value
+cannot be read any more, so no PUT) unless nodes were created below it (an implicit parent).
+The server forgets the watch with the connection: after a reconnect it is added again
+before the full re-read. A server without ``addWatch`` (UnimplementedError) or the backend
+option ``persistent_watches=False`` gives the one-shot path below.
+
+One-shot: a watch leaves a data watch and a child watch on every node of the watched subtree
+(an ``exists`` watch on a key or subtree root that is absent). A notification only says *which node*
 changed: the worker re-reads that node (and any child it did not know), re-arming the
 watches in the same requests, and diffs the result against the snapshot ``{key: Entry}`` of
 what it delivered. That makes delivery exactly-once by construction: a PUT goes out only
@@ -33,7 +41,8 @@ from ...errors import CoordkitError
 from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .errors import TRANSLATED
-from .read import NodeRead, child_path, is_parent, read_key, read_nodes, to_entry, visible
+from .persistent import PERSISTENT, PERSISTENT_RECURSIVE, Armed
+from .read import NodeRead, child_path, is_parent, read_key, read_levels, read_nodes, to_entry, visible
 
 __all__ = ["ZkWatch"]
 
@@ -58,6 +67,8 @@ class ZkWatch(Watch):
         timeout: float,
         chrooted: bool,
         on_cancel: Callable[[ZkWatch], None],
+        persistent: bool = False,
+        on_unsupported: Callable[[], None] = lambda: None,
     ) -> None:
         self._path = path
         self._below = "/" if path == "/" else path + "/"
@@ -73,6 +84,10 @@ class ZkWatch(Watch):
         self._last_revision = 0
         self._initial: list[WatchEvent] = []
         self._cancelled = threading.Event()
+        self._persistent = persistent  # one addWatch instead of one-shot watches
+        self._on_unsupported = on_unsupported
+        self._vanished: list[tuple[str, int]] = []  # created, gone when read: (path, zxid)
+        self._carry: list[object] = []  # notified while a re-read ran: the next batch
         self._thread = threading.Thread(target=self._run, name=f"coordkit-zk-watch {path}", daemon=True)
         events = self._queue
 
@@ -80,9 +95,17 @@ class ZkWatch(Watch):
             # Runs on kazoo's event thread: only enqueue. NONE events are kazoo dropping its
             # watches on a disconnect; the RECONNECTED resync re-arms them.
             if event.type != "NONE":
-                events.put((event.path, time.monotonic()))  # stamped for the watch lag
+                events.put((event.path, time.monotonic(), 0))  # stamped for the watch lag
+
+        def on_persistent(kind: int, path: str) -> None:
+            # kazoo's reader thread, before any later reply is read: only enqueue.
+            # Child events (4) come only in key mode, where the children do not matter.
+            system = not chrooted and (path == "/zookeeper" or path.startswith("/zookeeper/"))
+            if kind != 4 and not system:
+                events.put((path, time.monotonic(), kind))
 
         self._watcher = on_event
+        self._armed = Armed(path, PERSISTENT_RECURSIVE if prefix else PERSISTENT, on_persistent)
 
     # --- lifecycle ---------------------------------------------------------------
     def start(self, start_revision: int | None, deadline: float, client: KazooClient) -> None:
@@ -94,6 +117,8 @@ class ZkWatch(Watch):
         reads run on ``client`` and share the caller's ``deadline``.
         """
         puts: list[Entry] = []
+        if self._persistent:
+            self._arm(client, deadline)
         self._sync(None, [], puts, deadline, client)
         if start_revision is not None:
             self._initial = self._order([], [e for e in puts if e.mod_revision >= start_revision])
@@ -118,6 +143,7 @@ class ZkWatch(Watch):
             self._cancelled.set()
             self._on_cancel(self)
             self._queue.put(_STOP)
+            self._armed.disarm()
         # kazoo cannot remove a one-shot watch: those left behind fire once into this queue,
         # which nobody reads any more.
 
@@ -131,8 +157,9 @@ class ZkWatch(Watch):
         self._deliver(self._initial)
         retry_in: float | None = None
         while not self._cancelled.is_set():
+            items, self._carry = self._carry, []
             try:
-                items = [self._queue.get(timeout=retry_in)]
+                items = items or [self._queue.get(timeout=retry_in)]
             except queue.Empty:
                 items = [_RESYNC]
             while True:  # coalesce a burst of notifications into one re-read
@@ -144,11 +171,15 @@ class ZkWatch(Watch):
                 return
             full = retry_in is not None or any(item is _RESYNC for item in items)
             notified = [item for item in items if isinstance(item, tuple)]
-            paths = None if full else {path for path, _ in notified}
+            paths = None if full else {item[0] for item in notified}
+            created = {item[0] for item in notified if item[2] == 1}
             deletes: list[WatchEvent] = []
             puts: list[Entry] = []
+            self._vanished = []
             try:
-                self._sync(paths, deletes, puts)
+                if full and self._persistent:
+                    self._arm(self._client_for(), time.monotonic() + self._timeout)
+                self._sync(paths, deletes, puts, created=created)
                 retry_in = None
             except (CoordkitError, *TRANSLATED) as exc:  # unreachable, or no live session
                 retry_in = min(_MAX_RETRY, 2 * retry_in) if retry_in else _FIRST_RETRY
@@ -158,11 +189,40 @@ class ZkWatch(Watch):
             except Exception:  # a bug here must not end the watch silently
                 retry_in = _MAX_RETRY
                 log.exception("coordkit watch on %s: re-read failed", self._path)
+            self._flashes(notified, deletes)
             # What was read before a failure is already in the snapshot: deliver it anyway.
             delivered = self._order(deletes, puts)
             self._deliver(delivered)
             if delivered and notified and (probe := probes.active) is not None:
-                probe.watch_lag("zookeeper", time.monotonic() - min(at for _, at in notified))
+                probe.watch_lag("zookeeper", time.monotonic() - min(item[1] for item in notified))
+
+    def _flashes(self, notified: list[Any], deletes: list[WatchEvent]) -> None:
+        """DELETEs for keys created and deleted before their read (persistent mode).
+
+        The server sends a watch event before the reply of any read sent after the change,
+        so once the re-read has returned, the notifications of every node created below a
+        vanished one are queued: take them now (they are the next batch). A vanished node
+        with nothing created below it was a key (an implicit parent exists only for a child);
+        one with children created below it is taken for a parent and gets no DELETE."""
+        if not self._vanished:
+            return
+        while True:
+            try:
+                self._carry.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        seen = [item[0] for item in notified] + [i[0] for i in self._carry if isinstance(i, tuple)]
+        for path, observed in self._vanished:
+            if path not in self._entries and not any(p.startswith(path + "/") for p in seen):
+                deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
+
+    def _arm(self, client: KazooClient, deadline: float) -> None:
+        """Add (re-add after a reconnect) the persistent watch; on a server older than 3.6
+        fall back to one-shot watches for good. Raises what the request raises."""
+        if not self._armed.arm(client, deadline):
+            log.info("coordkit watch on %s: no addWatch (server < 3.6), using one-shot watches", self._path)
+            self._persistent = False
+            self._on_unsupported()
 
     def _deliver(self, events: list[WatchEvent]) -> None:
         for event in events:
@@ -197,23 +257,30 @@ class ZkWatch(Watch):
         puts: list[Entry],
         deadline: float | None = None,
         client: KazooClient | None = None,
+        created: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> None:
         """Re-read ``paths`` (None: everything) and record the differences from the snapshot.
         With ``deadline`` (the first read, which a caller waits for) every level is read by
         it; without, each level gets the operation timeout (a background resync)."""
         if client is None:
             client = self._client_for()
+        watcher = None if self._persistent else self._watcher
         if not self._prefix:
-            entry = read_key(client, self._path, deadline or time.monotonic() + self._timeout, self._watcher)
+            entry = read_key(client, self._path, deadline or time.monotonic() + self._timeout, watcher)
             old = self._entries.get(self._path)
             if old is not None and (entry is None or entry.create_revision != old.create_revision):
                 self._drop(self._path, client.last_zxid, deletes)
                 old = None
+            if entry is None and old is None and self._path in created:
+                self._vanished.append((self._path, client.last_zxid))
             if entry is not None and (old is None or entry.mod_revision > old.mod_revision):
                 self._entries[self._path] = entry
                 puts.append(entry)
             return
         deep = paths is None
+        if deep and self._persistent:  # the watch is armed: read without leaving watches
+            self._sync_levels(client, deadline or time.monotonic() + self._timeout, deletes, puts)
+            return
         level = (
             [self._path]
             if paths is None
@@ -226,14 +293,29 @@ class ZkWatch(Watch):
                 client,
                 level,
                 deadline or time.monotonic() + self._timeout,
-                watcher=self._watcher,
+                watcher=watcher,
                 containers=root_only,
             )
             observed = client.last_zxid  # the server's zxid when it answered these reads
             following: list[str] = []
             for path in level:
+                if reads[path] is None and path in created and path not in self._entries and not listed:
+                    self._vanished.append((path, observed))
                 following += self._apply(path, reads[path], deep, observed, deletes, puts, listed)
             level, listed = following, True
+
+    def _sync_levels(
+        self, client: KazooClient, deadline: float, deletes: list[WatchEvent], puts: list[Entry]
+    ) -> None:
+        """A full re-read under a persistent watch: pipelined per level, leaves' children
+        not asked for (see ``read_levels``). A node gone between the listing of its parent
+        and its read is left out of the level; its DELETE notification follows."""
+        top, levels = read_levels(client, self._path, deadline, chrooted=self._chrooted)
+        observed = client.last_zxid
+        self._apply(self._path, top, True, observed, deletes, puts)
+        for level in levels:
+            for path, read in level:
+                self._apply(path, read, True, observed, deletes, puts, True)
 
     def _apply(
         self,
