@@ -41,3 +41,14 @@ def test_key_created_and_deleted_at_once_shows_its_delete(client: coordkit.Clien
     revisions = [e.revision for e in seen]
     assert revisions == sorted(revisions)
     assert {e.key for e in seen} == set(keys)
+
+
+def test_deep_key_created_and_deleted_at_once_shows_only_that_key(client: coordkit.Client) -> None:
+    keys = [f"/deep/d{i:02d}/k" for i in range(10)]  # on ZooKeeper each needs a parent of its own
+    with client.watch("/deep", recursive=True) as watch:
+        for key in keys:
+            client.put(key, "brief")
+            client.delete(key)
+        seen = _until_deleted(watch, keys)
+        assert watch.get(timeout=0.3) is None, "an event for a key never written (a parent?)"
+    assert {e.key for e in seen} == set(keys)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -37,7 +37,16 @@ from kazoo.exceptions import UnimplementedError
 from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import Watch, int_struct, write_string
 
-__all__ = ["PERSISTENT", "PERSISTENT_RECURSIVE", "AddWatch", "Armed", "RemoveWatches", "Router", "router_for"]
+__all__ = [
+    "PERSISTENT",
+    "PERSISTENT_RECURSIVE",
+    "AddWatch",
+    "Armed",
+    "RemoveWatches",
+    "Router",
+    "router_for",
+    "vanished_keys",
+]
 
 PERSISTENT = 0
 PERSISTENT_RECURSIVE = 1
@@ -161,10 +170,20 @@ def router_for(client: KazooClient) -> Router:
 class Armed:
     """One coordkit watch's persistent watch, on whichever kazoo client is current."""
 
-    def __init__(self, path: str, mode: int, listener: Listener) -> None:
-        self._path, self._mode, self._listener = path, mode, listener
+    def __init__(self, path: str, mode: int, put: Callable[[object], None], *, chrooted: bool) -> None:
+        """Notifications go to ``put`` as ``(path, time.monotonic(), event type)``, but not
+        child events (sent only in PERSISTENT mode, a key's: its children do not matter) nor
+        those of the server's own ``/zookeeper`` subtree."""
+        self._path, self._mode = path, mode
         self._lock = threading.Lock()
         self._on: KazooClient | None = None
+
+        def listener(kind: int, path: str) -> None:  # kazoo's reader thread: only enqueue
+            system = not chrooted and (path == "/zookeeper" or path.startswith("/zookeeper/"))
+            if kind != 4 and not system:
+                put((path, time.monotonic(), kind))
+
+        self._listener: Listener = listener
 
     def arm(self, client: KazooClient, deadline: float) -> bool:
         """Add the watch on ``client`` (again, if already added: after a reconnect the server
@@ -192,3 +211,21 @@ class Armed:
             client, self._on = self._on, None
         if client is not None:
             router_for(client).remove(self._path, self._mode, self._listener)
+
+
+def vanished_keys(
+    vanished: list[tuple[str, int]], notified: list[str], known: Container[str]
+) -> list[tuple[str, int]]:
+    """Which nodes created and gone before their read were keys, with the zxid read.
+
+    The server sends a watch event before the reply to any read sent after the change, so
+    once that read has returned, every node created below a vanished one has been notified
+    (``notified``: the paths of this batch and of those queued since). A vanished node with
+    nothing created below it was a key: an implicit parent exists only for a child. One with
+    a node created below it is taken for a parent. Keys in ``known`` already got theirs.
+    """
+    return [
+        (path, zxid)
+        for path, zxid in vanished
+        if path not in known and not any(p.startswith(path + "/") for p in notified)
+    ]

@@ -30,6 +30,7 @@ __all__ = [
     "held_parent",
     "is_parent",
     "list_children",
+    "read_data",
     "read_key",
     "read_levels",
     "read_nodes",
@@ -139,6 +140,19 @@ def read_nodes(
             found[path] = NodeRead(b"", head, list(names))
         else:
             found[path] = NodeRead(bytes(head[0] or b""), head[1], list(names))
+    return found
+
+
+def read_data(client: KazooClient, paths: Sequence[str], deadline: float) -> dict[str, NodeRead | None]:
+    """Data and stat of every path (no children) in one pipelined round trip; None: absent."""
+    sent = [(path, client.get_async(path)) for path in paths]
+    found: dict[str, NodeRead | None] = {}
+    for path, result in sent:
+        try:
+            data, stat = wait(result, deadline)
+            found[path] = NodeRead(bytes(data or b""), stat, [])
+        except NoNodeError:
+            found[path] = None
     return found
 
 

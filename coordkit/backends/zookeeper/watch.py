@@ -1,18 +1,15 @@
 """Watches on ZooKeeper: a persistent watch (3.6+) or one-shot kazoo watches, diffed against a snapshot.
 
-On ZooKeeper 3.6+ a watch is one server watch (``addWatch``, :mod:`.persistent`):
-PERSISTENT_RECURSIVE on a subtree, PERSISTENT on a key. It stays after it fires and names
-each node created, deleted or changed, so the worker re-reads only those nodes, leaving no
-watches. A node created and gone before its read was a key (and gets a DELETE; its value
-cannot be read any more, so no PUT) unless nodes were created below it (an implicit parent).
-The server forgets the watch with the connection: after a reconnect it is added again
-before the full re-read. A server without ``addWatch`` (UnimplementedError) or the backend
-option ``persistent_watches=False`` gives the one-shot path below.
+On ZooKeeper 3.6+ a watch is one server watch (:mod:`.persistent`, PERSISTENT_RECURSIVE on
+a subtree, PERSISTENT on a key): it names each node created, deleted or changed, and the
+worker reads only those nodes' data. A node created and gone before its read gets a DELETE
+(no PUT: its value is gone) unless nodes were created below it (an implicit parent). After a
+reconnect it is added again before the full re-read. Without ``addWatch`` (UnimplementedError)
+or with the backend option ``persistent_watches=False``, one-shot watches are used.
 
-One-shot: a watch leaves a data watch and a child watch on every node of the watched subtree
-(an ``exists`` watch on a key or subtree root that is absent). A notification only says *which node*
-changed: the worker re-reads that node (and any child it did not know), re-arming the
-watches in the same requests, and diffs the result against the snapshot ``{key: Entry}`` of
+One-shot: a data and a child watch on every node of the subtree (``exists`` on an absent
+root or key); on a notification the worker re-reads that node (and children it did not
+know), re-arming the watches, and diffs the result against the snapshot ``{key: Entry}`` of
 what it delivered. That makes delivery exactly-once by construction: a PUT goes out only
 for a key that is new, re-created (other ``create_revision``) or has a newer
 ``mod_revision``; a DELETE only for a key in the snapshot. kazoo forgets its watches
@@ -28,6 +25,7 @@ absent, never below one already delivered. Revisions delivered never decrease.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -41,8 +39,18 @@ from ...errors import CoordkitError
 from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .errors import TRANSLATED
-from .persistent import PERSISTENT, PERSISTENT_RECURSIVE, Armed
-from .read import NodeRead, child_path, is_parent, read_key, read_levels, read_nodes, to_entry, visible
+from .persistent import PERSISTENT, PERSISTENT_RECURSIVE, Armed, vanished_keys
+from .read import (
+    NodeRead,
+    child_path,
+    is_parent,
+    read_data,
+    read_key,
+    read_levels,
+    read_nodes,
+    to_entry,
+    visible,
+)
 
 __all__ = ["ZkWatch"]
 
@@ -97,25 +105,17 @@ class ZkWatch(Watch):
             if event.type != "NONE":
                 events.put((event.path, time.monotonic(), 0))  # stamped for the watch lag
 
-        def on_persistent(kind: int, path: str) -> None:
-            # kazoo's reader thread, before any later reply is read: only enqueue.
-            # Child events (4) come only in key mode, where the children do not matter.
-            system = not chrooted and (path == "/zookeeper" or path.startswith("/zookeeper/"))
-            if kind != 4 and not system:
-                events.put((path, time.monotonic(), kind))
-
         self._watcher = on_event
-        self._armed = Armed(path, PERSISTENT_RECURSIVE if prefix else PERSISTENT, on_persistent)
+        self._armed = Armed(
+            path, PERSISTENT_RECURSIVE if prefix else PERSISTENT, events.put, chrooted=chrooted
+        )
 
     # --- lifecycle ---------------------------------------------------------------
     def start(self, start_revision: int | None, deadline: float, client: KazooClient) -> None:
-        """Take the initial snapshot (arming the watches), then start the worker.
-
-        Raises what the reads raise; then nothing runs. The snapshot is the state before the
-        watch and is not delivered, except, with ``start_revision``, the keys it holds that
-        were written at or after that revision (ZooKeeper cannot tell older history). The
-        reads run on ``client`` and share the caller's ``deadline``.
-        """
+        """Arm the watch, take the initial snapshot, start the worker. Raises what the reads
+        raise; then nothing runs. The snapshot (the state before the watch) is not delivered,
+        except, with ``start_revision``, its keys written at or after that revision (ZooKeeper
+        cannot tell older history). The reads run on ``client`` within ``deadline``."""
         puts: list[Entry] = []
         if self._persistent:
             self._arm(client, deadline)
@@ -144,8 +144,7 @@ class ZkWatch(Watch):
             self._on_cancel(self)
             self._queue.put(_STOP)
             self._armed.disarm()
-        # kazoo cannot remove a one-shot watch: those left behind fire once into this queue,
-        # which nobody reads any more.
+        # One-shot watches left behind fire once into this queue, which nobody reads any more.
 
     def join(self, timeout: float | None) -> None:
         """Wait for a running callback to return (not when called from the callback itself)."""
@@ -162,11 +161,7 @@ class ZkWatch(Watch):
                 items = items or [self._queue.get(timeout=retry_in)]
             except queue.Empty:
                 items = [_RESYNC]
-            while True:  # coalesce a burst of notifications into one re-read
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            items += self._drain()  # coalesce a burst of notifications into one re-read
             if any(item is _STOP for item in items):
                 return
             full = retry_in is not None or any(item is _RESYNC for item in items)
@@ -197,28 +192,22 @@ class ZkWatch(Watch):
                 probe.watch_lag("zookeeper", time.monotonic() - min(item[1] for item in notified))
 
     def _flashes(self, notified: list[Any], deletes: list[WatchEvent]) -> None:
-        """DELETEs for keys created and deleted before their read (persistent mode).
-
-        The server sends a watch event before the reply of any read sent after the change,
-        so once the re-read has returned, the notifications of every node created below a
-        vanished one are queued: take them now (they are the next batch). A vanished node
-        with nothing created below it was a key (an implicit parent exists only for a child);
-        one with children created below it is taken for a parent and gets no DELETE."""
-        if not self._vanished:
-            return
-        while True:
-            try:
-                self._carry.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        seen = [item[0] for item in notified] + [i[0] for i in self._carry if isinstance(i, tuple)]
-        for path, observed in self._vanished:
-            if path not in self._entries and not any(p.startswith(path + "/") for p in seen):
+        """DELETEs for keys created and gone before their read (see ``vanished_keys``)."""
+        if self._vanished:
+            self._carry += self._drain()  # those the re-read's replies came behind: next batch
+            seen = [item[0] for item in notified + self._carry if isinstance(item, tuple)]
+            for path, observed in vanished_keys(self._vanished, seen, self._entries):
                 deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
 
+    def _drain(self) -> list[object]:
+        items: list[object] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                items.append(self._queue.get_nowait())
+        return items
+
     def _arm(self, client: KazooClient, deadline: float) -> None:
-        """Add (re-add after a reconnect) the persistent watch; on a server older than 3.6
-        fall back to one-shot watches for good. Raises what the request raises."""
+        """Add (again, after a reconnect) the persistent watch, or fall back for good."""
         if not self._armed.arm(client, deadline):
             log.info("coordkit watch on %s: no addWatch (server < 3.6), using one-shot watches", self._path)
             self._persistent = False
@@ -278,14 +267,17 @@ class ZkWatch(Watch):
                 puts.append(entry)
             return
         deep = paths is None
-        if deep and self._persistent:  # the watch is armed: read without leaving watches
-            self._sync_levels(client, deadline or time.monotonic() + self._timeout, deletes, puts)
-            return
         level = (
             [self._path]
             if paths is None
             else sorted(p for p in paths if p == self._path or p.startswith(self._below))
         )
+        if self._persistent:  # the watch is armed: read without leaving watches
+            if deep:
+                self._sync_levels(client, deadline or time.monotonic() + self._timeout, deletes, puts)
+            else:  # each node created, changed or deleted is notified: read only their data
+                self._sync_data(client, level, created, deletes, puts)
+            return
         root_only = frozenset({self._path})
         listed = False  # the first level was asked for; the next ones come from listings
         while level:
@@ -307,15 +299,51 @@ class ZkWatch(Watch):
     def _sync_levels(
         self, client: KazooClient, deadline: float, deletes: list[WatchEvent], puts: list[Entry]
     ) -> None:
-        """A full re-read under a persistent watch: pipelined per level, leaves' children
-        not asked for (see ``read_levels``). A node gone between the listing of its parent
-        and its read is left out of the level; its DELETE notification follows."""
+        """A full re-read under a persistent watch, no leaf listed (``read_levels``)."""
         top, levels = read_levels(client, self._path, deadline, chrooted=self._chrooted)
+        self._apply(self._path, top, True, client.last_zxid, deletes, puts)
+        for path, read in (node for level in levels for node in level):  # a node gone is notified
+            self._apply(path, read, True, client.last_zxid, deletes, puts, True)
+
+    def _sync_data(
+        self,
+        client: KazooClient,
+        paths: list[str],
+        created: set[str],
+        deletes: list[WatchEvent],
+        puts: list[Entry],
+    ) -> None:
+        """Re-read the notified nodes' data (no listings: children are notified on their own)."""
+        reads = read_data(client, paths, time.monotonic() + self._timeout)
         observed = client.last_zxid
-        self._apply(self._path, top, True, observed, deletes, puts)
-        for level in levels:
-            for path, read in level:
-                self._apply(path, read, True, observed, deletes, puts, True)
+        for path in paths:
+            read = reads[path]
+            if read is None and path in created and path not in self._entries:
+                self._vanished.append((path, observed))
+            if read is None or path == self._path:  # the root is no key: only its deletion counts
+                if read is None:
+                    self._drop(path, observed, deletes)
+                continue
+            self._fold(path, read, observed, deletes, puts)
+            parent, _, name = path.rpartition("/")
+            self._kids.setdefault(parent or "/", set()).add(name)
+
+    def _fold(
+        self, path: str, read: NodeRead, observed: int, deletes: list[WatchEvent], puts: list[Entry]
+    ) -> None:
+        """Fold one node's data into the snapshot (a key, or an implicit parent: no key)."""
+        if is_parent(read.data):
+            if self._entries.pop(path, None) is not None:
+                deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
+            return
+        entry = to_entry(path, read.data, read.stat)
+        old = self._entries.get(path)
+        if old is not None and old.create_revision != entry.create_revision:
+            self._drop(path, observed, deletes)  # deleted and created again since last read
+            old = None
+        if old is None or entry.mod_revision > old.mod_revision:
+            self._entries[path] = entry
+            puts.append(entry)
 
     def _apply(
         self,
@@ -347,20 +375,8 @@ class ZkWatch(Watch):
                 self._drop(path, observed, deletes)
             return []
         parent, _, name = path.rpartition("/")
-        if is_parent(read.data):  # not a key (any more), but the keys below it are watched
-            self._kids.setdefault(parent or "/", set()).add(name)
-            if self._entries.pop(path, None) is not None:
-                deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
-            return self._children(path, read.children, deep, observed, deletes)
-        entry = to_entry(path, read.data, read.stat)
-        old = self._entries.get(path)
-        if old is not None and old.create_revision != entry.create_revision:
-            self._drop(path, observed, deletes)  # deleted and created again since last read
-            old = None
+        self._fold(path, read, observed, deletes, puts)  # an implicit parent: its keys are watched
         self._kids.setdefault(parent or "/", set()).add(name)
-        if old is None or entry.mod_revision > old.mod_revision:
-            self._entries[path] = entry
-            puts.append(entry)
         return self._children(path, read.children, deep, observed, deletes)
 
     def _children(
