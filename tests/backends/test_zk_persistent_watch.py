@@ -8,6 +8,7 @@ kazoo hook that routes it, and the one-shot path still working when forced off.
 from __future__ import annotations
 
 import queue
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -173,3 +174,27 @@ def test_persistent_watch_rearmed_after_a_server_restart(open_backend: Open) -> 
             got.quiet()
         finally:
             me.close()
+
+
+def test_multiread_reads_what_one_request_per_node_reads(zookeeper_server: Any, ns: str) -> None:
+    from kazoo.client import KazooClient
+
+    from coordkit.backends.zookeeper.multiread import CHUNK, read_levels_multi
+    from coordkit.backends.zookeeper.read import read_levels
+
+    client = KazooClient(hosts=",".join(zookeeper_server.endpoints))
+    client.start(DEADLINE)
+    try:
+        client.ensure_path(ns + "/big/deep/er")
+        for i in range(CHUNK + 7):  # more than one request's worth
+            client.create_async(f"{ns}/big/n{i:04d}", f"v{i}".encode())
+        client.create(f"{ns}/big/deep/er/leaf", b"x" * 3000)
+        deadline = time.monotonic() + DEADLINE
+        multi = read_levels_multi(client, ns + "/big", deadline, chrooted=True)
+        assert multi == read_levels(client, ns + "/big", deadline, chrooted=True)
+        top, levels = multi
+        assert top is not None and len(levels[0]) == CHUNK + 8 and levels[-1][0][1].data == b"x" * 3000
+        assert read_levels_multi(client, ns + "/absent", deadline, chrooted=True) == (None, [])
+    finally:
+        client.stop()
+        client.close()

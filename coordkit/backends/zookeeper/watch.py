@@ -39,6 +39,7 @@ from ...errors import CoordkitError
 from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .errors import TRANSLATED
+from .multiread import read_levels_multi
 from .persistent import PERSISTENT, PERSISTENT_RECURSIVE, Armed, vanished_keys
 from .read import (
     NodeRead,
@@ -46,7 +47,6 @@ from .read import (
     is_parent,
     read_data,
     read_key,
-    read_levels,
     read_nodes,
     to_entry,
     visible,
@@ -299,8 +299,8 @@ class ZkWatch(Watch):
     def _sync_levels(
         self, client: KazooClient, deadline: float, deletes: list[WatchEvent], puts: list[Entry]
     ) -> None:
-        """A full re-read under a persistent watch, no leaf listed (``read_levels``)."""
-        top, levels = read_levels(client, self._path, deadline, chrooted=self._chrooted)
+        """A full re-read under a persistent watch: one multiRead per level (3.6+ already)."""
+        top, levels = read_levels_multi(client, self._path, deadline, chrooted=self._chrooted)
         self._apply(self._path, top, True, client.last_zxid, deletes, puts)
         for path, read in (node for level in levels for node in level):  # a node gone is notified
             self._apply(path, read, True, client.last_zxid, deletes, puts, True)
