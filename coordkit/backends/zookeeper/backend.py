@@ -123,6 +123,9 @@ class ZooKeeperBackend(KeyCalls):
             options.get("close_timeout", 2.0), "option close_timeout"
         )  # bound on close()
         self._keys = KeyMapper("path")  # kazoo's chroot adds the namespace
+        # One persistent recursive watch per watch (ZooKeeper 3.6+); False forces one-shot
+        # watches, and a server without addWatch turns it False at the first watch.
+        self._persistent = options.get("persistent_watches", True) is not False
         security = options.get("security")
         self._security = security if isinstance(security, Security) else Security()
         default_acl(self._security)  # a bad acl= fails here, before any connection
@@ -336,7 +339,7 @@ class ZooKeeperBackend(KeyCalls):
         start_revision: int | None = None,
         timeout: float | None = None,
     ) -> Watch:
-        """Read the key or subtree (arming one-shot watches) before returning; raises what
+        """Read the key or subtree (arming its watch) before returning; raises what
         that read raises, and then nothing runs. See :mod:`.watch`."""
         path = self._keys.to_key(key)
         if path == "/" and not prefix:
@@ -352,6 +355,8 @@ class ZooKeeperBackend(KeyCalls):
             timeout=self._op_timeout,
             chrooted=bool(self._namespace),
             on_cancel=self._forget,
+            persistent=self._persistent,
+            on_unsupported=self._no_persistent,
         )
         with self._watch_lock:  # registered first: a reconnect during the first read must resync it
             if self._closed:
@@ -364,6 +369,9 @@ class ZooKeeperBackend(KeyCalls):
             self._forget(watch)
             raise
         return watch
+
+    def _no_persistent(self) -> None:
+        self._persistent = False
 
     def _forget(self, watch: ZkWatch) -> None:
         with self._watch_lock:

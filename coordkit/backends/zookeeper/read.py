@@ -30,6 +30,7 @@ __all__ = [
     "held_parent",
     "is_parent",
     "list_children",
+    "read_data",
     "read_key",
     "read_levels",
     "read_nodes",
@@ -142,7 +143,20 @@ def read_nodes(
     return found
 
 
-def read_key(client: KazooClient, path: str, deadline: float, watcher: Watcher) -> Entry | None:
+def read_data(client: KazooClient, paths: Sequence[str], deadline: float) -> dict[str, NodeRead | None]:
+    """Data and stat of every path (no children) in one pipelined round trip; None: absent."""
+    sent = [(path, client.get_async(path)) for path in paths]
+    found: dict[str, NodeRead | None] = {}
+    for path, result in sent:
+        try:
+            data, stat = wait(result, deadline)
+            found[path] = NodeRead(bytes(data or b""), stat, [])
+        except NoNodeError:
+            found[path] = None
+    return found
+
+
+def read_key(client: KazooClient, path: str, deadline: float, watcher: Watcher | None) -> Entry | None:
     """Read one key and leave a watch that fires on its creation, change or deletion.
 
     ``exists`` goes first because only it leaves a watch on an absent node; the ``get`` sent

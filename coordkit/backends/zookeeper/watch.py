@@ -1,10 +1,15 @@
-"""Watches on ZooKeeper: one-shot kazoo watches, re-armed by re-reading, diffed against a snapshot.
+"""Watches on ZooKeeper: a persistent watch (3.6+) or one-shot kazoo watches, diffed against a snapshot.
 
-kazoo 2.11 has no ``add_watch`` (ZooKeeper 3.6+ persistent recursive watches), so a watch
-leaves a data watch and a child watch on every node of the watched subtree (an ``exists``
-watch on a key or subtree root that is absent). A notification only says *which node*
-changed: the worker re-reads that node (and any child it did not know), re-arming the
-watches in the same requests, and diffs the result against the snapshot ``{key: Entry}`` of
+On ZooKeeper 3.6+ a watch is one server watch (:mod:`.persistent`, PERSISTENT_RECURSIVE on
+a subtree, PERSISTENT on a key): it names each node created, deleted or changed, and the
+worker reads only those nodes' data. A node created and gone before its read gets a DELETE
+(no PUT: its value is gone) unless nodes were created below it (an implicit parent). After a
+reconnect it is added again before the full re-read. Without ``addWatch`` (UnimplementedError)
+or with the backend option ``persistent_watches=False``, one-shot watches are used.
+
+One-shot: a data and a child watch on every node of the subtree (``exists`` on an absent
+root or key); on a notification the worker re-reads that node (and children it did not
+know), re-arming the watches, and diffs the result against the snapshot ``{key: Entry}`` of
 what it delivered. That makes delivery exactly-once by construction: a PUT goes out only
 for a key that is new, re-created (other ``create_revision``) or has a newer
 ``mod_revision``; a DELETE only for a key in the snapshot. kazoo forgets its watches
@@ -20,6 +25,7 @@ absent, never below one already delivered. Revisions delivered never decrease.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -33,7 +39,18 @@ from ...errors import CoordkitError
 from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .errors import TRANSLATED
-from .read import NodeRead, child_path, is_parent, read_key, read_nodes, to_entry, visible
+from .multiread import read_levels_multi
+from .persistent import PERSISTENT, PERSISTENT_RECURSIVE, Armed, vanished_keys
+from .read import (
+    NodeRead,
+    child_path,
+    is_parent,
+    read_data,
+    read_key,
+    read_nodes,
+    to_entry,
+    visible,
+)
 
 __all__ = ["ZkWatch"]
 
@@ -58,6 +75,8 @@ class ZkWatch(Watch):
         timeout: float,
         chrooted: bool,
         on_cancel: Callable[[ZkWatch], None],
+        persistent: bool = False,
+        on_unsupported: Callable[[], None] = lambda: None,
     ) -> None:
         self._path = path
         self._below = "/" if path == "/" else path + "/"
@@ -73,6 +92,10 @@ class ZkWatch(Watch):
         self._last_revision = 0
         self._initial: list[WatchEvent] = []
         self._cancelled = threading.Event()
+        self._persistent = persistent  # one addWatch instead of one-shot watches
+        self._on_unsupported = on_unsupported
+        self._vanished: list[tuple[str, int]] = []  # created, gone when read: (path, zxid)
+        self._carry: list[object] = []  # notified while a re-read ran: the next batch
         self._thread = threading.Thread(target=self._run, name=f"coordkit-zk-watch {path}", daemon=True)
         events = self._queue
 
@@ -80,20 +103,22 @@ class ZkWatch(Watch):
             # Runs on kazoo's event thread: only enqueue. NONE events are kazoo dropping its
             # watches on a disconnect; the RECONNECTED resync re-arms them.
             if event.type != "NONE":
-                events.put((event.path, time.monotonic()))  # stamped for the watch lag
+                events.put((event.path, time.monotonic(), 0))  # stamped for the watch lag
 
         self._watcher = on_event
+        self._armed = Armed(
+            path, PERSISTENT_RECURSIVE if prefix else PERSISTENT, events.put, chrooted=chrooted
+        )
 
     # --- lifecycle ---------------------------------------------------------------
     def start(self, start_revision: int | None, deadline: float, client: KazooClient) -> None:
-        """Take the initial snapshot (arming the watches), then start the worker.
-
-        Raises what the reads raise; then nothing runs. The snapshot is the state before the
-        watch and is not delivered, except, with ``start_revision``, the keys it holds that
-        were written at or after that revision (ZooKeeper cannot tell older history). The
-        reads run on ``client`` and share the caller's ``deadline``.
-        """
+        """Arm the watch, take the initial snapshot, start the worker. Raises what the reads
+        raise; then nothing runs. The snapshot (the state before the watch) is not delivered,
+        except, with ``start_revision``, its keys written at or after that revision (ZooKeeper
+        cannot tell older history). The reads run on ``client`` within ``deadline``."""
         puts: list[Entry] = []
+        if self._persistent:
+            self._arm(client, deadline)
         self._sync(None, [], puts, deadline, client)
         if start_revision is not None:
             self._initial = self._order([], [e for e in puts if e.mod_revision >= start_revision])
@@ -118,8 +143,8 @@ class ZkWatch(Watch):
             self._cancelled.set()
             self._on_cancel(self)
             self._queue.put(_STOP)
-        # kazoo cannot remove a one-shot watch: those left behind fire once into this queue,
-        # which nobody reads any more.
+            self._armed.disarm()
+        # One-shot watches left behind fire once into this queue, which nobody reads any more.
 
     def join(self, timeout: float | None) -> None:
         """Wait for a running callback to return (not when called from the callback itself)."""
@@ -131,24 +156,25 @@ class ZkWatch(Watch):
         self._deliver(self._initial)
         retry_in: float | None = None
         while not self._cancelled.is_set():
+            items, self._carry = self._carry, []
             try:
-                items = [self._queue.get(timeout=retry_in)]
+                items = items or [self._queue.get(timeout=retry_in)]
             except queue.Empty:
                 items = [_RESYNC]
-            while True:  # coalesce a burst of notifications into one re-read
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            items += self._drain()  # coalesce a burst of notifications into one re-read
             if any(item is _STOP for item in items):
                 return
             full = retry_in is not None or any(item is _RESYNC for item in items)
             notified = [item for item in items if isinstance(item, tuple)]
-            paths = None if full else {path for path, _ in notified}
+            paths = None if full else {item[0] for item in notified}
+            created = {item[0] for item in notified if item[2] == 1}
             deletes: list[WatchEvent] = []
             puts: list[Entry] = []
+            self._vanished = []
             try:
-                self._sync(paths, deletes, puts)
+                if full and self._persistent:
+                    self._arm(self._client_for(), time.monotonic() + self._timeout)
+                self._sync(paths, deletes, puts, created=created)
                 retry_in = None
             except (CoordkitError, *TRANSLATED) as exc:  # unreachable, or no live session
                 retry_in = min(_MAX_RETRY, 2 * retry_in) if retry_in else _FIRST_RETRY
@@ -158,11 +184,34 @@ class ZkWatch(Watch):
             except Exception:  # a bug here must not end the watch silently
                 retry_in = _MAX_RETRY
                 log.exception("coordkit watch on %s: re-read failed", self._path)
+            self._flashes(notified, deletes)
             # What was read before a failure is already in the snapshot: deliver it anyway.
             delivered = self._order(deletes, puts)
             self._deliver(delivered)
             if delivered and notified and (probe := probes.active) is not None:
-                probe.watch_lag("zookeeper", time.monotonic() - min(at for _, at in notified))
+                probe.watch_lag("zookeeper", time.monotonic() - min(item[1] for item in notified))
+
+    def _flashes(self, notified: list[Any], deletes: list[WatchEvent]) -> None:
+        """DELETEs for keys created and gone before their read (see ``vanished_keys``)."""
+        if self._vanished:
+            self._carry += self._drain()  # those the re-read's replies came behind: next batch
+            seen = [item[0] for item in notified + self._carry if isinstance(item, tuple)]
+            for path, observed in vanished_keys(self._vanished, seen, self._entries):
+                deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
+
+    def _drain(self) -> list[object]:
+        items: list[object] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                items.append(self._queue.get_nowait())
+        return items
+
+    def _arm(self, client: KazooClient, deadline: float) -> None:
+        """Add (again, after a reconnect) the persistent watch, or fall back for good."""
+        if not self._armed.arm(client, deadline):
+            log.info("coordkit watch on %s: no addWatch (server < 3.6), using one-shot watches", self._path)
+            self._persistent = False
+            self._on_unsupported()
 
     def _deliver(self, events: list[WatchEvent]) -> None:
         for event in events:
@@ -197,18 +246,22 @@ class ZkWatch(Watch):
         puts: list[Entry],
         deadline: float | None = None,
         client: KazooClient | None = None,
+        created: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> None:
         """Re-read ``paths`` (None: everything) and record the differences from the snapshot.
         With ``deadline`` (the first read, which a caller waits for) every level is read by
         it; without, each level gets the operation timeout (a background resync)."""
         if client is None:
             client = self._client_for()
+        watcher = None if self._persistent else self._watcher
         if not self._prefix:
-            entry = read_key(client, self._path, deadline or time.monotonic() + self._timeout, self._watcher)
+            entry = read_key(client, self._path, deadline or time.monotonic() + self._timeout, watcher)
             old = self._entries.get(self._path)
             if old is not None and (entry is None or entry.create_revision != old.create_revision):
                 self._drop(self._path, client.last_zxid, deletes)
                 old = None
+            if entry is None and old is None and self._path in created:
+                self._vanished.append((self._path, client.last_zxid))
             if entry is not None and (old is None or entry.mod_revision > old.mod_revision):
                 self._entries[self._path] = entry
                 puts.append(entry)
@@ -219,6 +272,12 @@ class ZkWatch(Watch):
             if paths is None
             else sorted(p for p in paths if p == self._path or p.startswith(self._below))
         )
+        if self._persistent:  # the watch is armed: read without leaving watches
+            if deep:
+                self._sync_levels(client, deadline or time.monotonic() + self._timeout, deletes, puts)
+            else:  # each node created, changed or deleted is notified: read only their data
+                self._sync_data(client, level, created, deletes, puts)
+            return
         root_only = frozenset({self._path})
         listed = False  # the first level was asked for; the next ones come from listings
         while level:
@@ -226,14 +285,65 @@ class ZkWatch(Watch):
                 client,
                 level,
                 deadline or time.monotonic() + self._timeout,
-                watcher=self._watcher,
+                watcher=watcher,
                 containers=root_only,
             )
             observed = client.last_zxid  # the server's zxid when it answered these reads
             following: list[str] = []
             for path in level:
+                if reads[path] is None and path in created and path not in self._entries and not listed:
+                    self._vanished.append((path, observed))
                 following += self._apply(path, reads[path], deep, observed, deletes, puts, listed)
             level, listed = following, True
+
+    def _sync_levels(
+        self, client: KazooClient, deadline: float, deletes: list[WatchEvent], puts: list[Entry]
+    ) -> None:
+        """A full re-read under a persistent watch: one multiRead per level (3.6+ already)."""
+        top, levels = read_levels_multi(client, self._path, deadline, chrooted=self._chrooted)
+        self._apply(self._path, top, True, client.last_zxid, deletes, puts)
+        for path, read in (node for level in levels for node in level):  # a node gone is notified
+            self._apply(path, read, True, client.last_zxid, deletes, puts, True)
+
+    def _sync_data(
+        self,
+        client: KazooClient,
+        paths: list[str],
+        created: set[str],
+        deletes: list[WatchEvent],
+        puts: list[Entry],
+    ) -> None:
+        """Re-read the notified nodes' data (no listings: children are notified on their own)."""
+        reads = read_data(client, paths, time.monotonic() + self._timeout)
+        observed = client.last_zxid
+        for path in paths:
+            read = reads[path]
+            if read is None and path in created and path not in self._entries:
+                self._vanished.append((path, observed))
+            if read is None or path == self._path:  # the root is no key: only its deletion counts
+                if read is None:
+                    self._drop(path, observed, deletes)
+                continue
+            self._fold(path, read, observed, deletes, puts)
+            parent, _, name = path.rpartition("/")
+            self._kids.setdefault(parent or "/", set()).add(name)
+
+    def _fold(
+        self, path: str, read: NodeRead, observed: int, deletes: list[WatchEvent], puts: list[Entry]
+    ) -> None:
+        """Fold one node's data into the snapshot (a key, or an implicit parent: no key)."""
+        if is_parent(read.data):
+            if self._entries.pop(path, None) is not None:
+                deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
+            return
+        entry = to_entry(path, read.data, read.stat)
+        old = self._entries.get(path)
+        if old is not None and old.create_revision != entry.create_revision:
+            self._drop(path, observed, deletes)  # deleted and created again since last read
+            old = None
+        if old is None or entry.mod_revision > old.mod_revision:
+            self._entries[path] = entry
+            puts.append(entry)
 
     def _apply(
         self,
@@ -265,20 +375,8 @@ class ZkWatch(Watch):
                 self._drop(path, observed, deletes)
             return []
         parent, _, name = path.rpartition("/")
-        if is_parent(read.data):  # not a key (any more), but the keys below it are watched
-            self._kids.setdefault(parent or "/", set()).add(name)
-            if self._entries.pop(path, None) is not None:
-                deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
-            return self._children(path, read.children, deep, observed, deletes)
-        entry = to_entry(path, read.data, read.stat)
-        old = self._entries.get(path)
-        if old is not None and old.create_revision != entry.create_revision:
-            self._drop(path, observed, deletes)  # deleted and created again since last read
-            old = None
+        self._fold(path, read, observed, deletes, puts)  # an implicit parent: its keys are watched
         self._kids.setdefault(parent or "/", set()).add(name)
-        if old is None or entry.mod_revision > old.mod_revision:
-            self._entries[path] = entry
-            puts.append(entry)
         return self._children(path, read.children, deep, observed, deletes)
 
     def _children(
