@@ -44,7 +44,7 @@ class Probe:
     def __init__(self) -> None:
         self.waiting = threading.Event()
         self.stamps: dict[str, list[float]] = defaultdict(list)
-        self.woke = self.returned = 0.0
+        self.woke = self.returned = self.leaving = self.left = 0.0
 
     def instrument(self, backend: Any, path: str) -> None:
         wait_gone, queue_list, watch, get = backend.wait_gone, backend.queue_list, backend.watch, backend.get
@@ -80,7 +80,16 @@ class Probe:
                 self.woke = 0.0
             return result
 
-        backend.wait_gone, backend.queue_list = counted_wait, timed_list
+        queue_leave = backend.queue_leave
+
+        def timed_leave(*args: Any, **kwargs: Any) -> Any:
+            self.leaving = now()
+            try:
+                return queue_leave(*args, **kwargs)
+            finally:
+                self.left = now()
+
+        backend.wait_gone, backend.queue_list, backend.queue_leave = counted_wait, timed_list, timed_leave
         backend.watch, backend.get = timed_watch, timed_get
 
 
@@ -120,6 +129,9 @@ def handoffs(url: str, path: str, rounds: int, hold: float) -> tuple[list[float]
             thread.join()
             took.append(acquired[0] - started)
             probe.stamps["release start -> wait_gone returned"].append(probe.returned - started)
+            probe.stamps["release start -> leave txn starts"].append(probe.leaving - started)
+            probe.stamps["leave txn (delete) round trip"].append(probe.left - probe.leaving)
+            probe.stamps["wait_gone returned -> acquire returned"].append(acquired[0] - probe.returned)
             holder = waiter
         locks[holder].release()
         return took, probe.stamps
