@@ -48,7 +48,7 @@ __all__ = ["EtcdDepartures"]
 _DELETE = 1  # mvccpb.Event.EventType.DELETE
 _LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _END = object()  # put in a stream's request queue: our half of the stream closes
-_SETUP_BOUND = 1.0  # seconds a create has to be answered before the stream is given up
+_SETUP_BOUND = 1.0  # seconds a create has to be answered; doubles (to the call timeout) while none is
 
 
 class _Wait:
@@ -96,6 +96,7 @@ class EtcdDepartures:
         self._lock = threading.Lock()
         self._stream: _Stream | None = None
         self._closed = False
+        self._setup_bound = _SETUP_BOUND
         self.streams_opened = 0  # for tests and benchmarks: how many streams this client opened
 
     def wait_gone(
@@ -159,15 +160,19 @@ class EtcdDepartures:
     def _await(self, stream: _Stream, wait: _Wait, deadline: float | None) -> None:
         """Wait for the create's answer (bounded), then for the wait's end, ``wake`` or the
         deadline. Gives the stream up (BackendUnavailableError) if the create is not answered."""
-        bound = _SETUP_BOUND if deadline is None else min(_SETUP_BOUND, deadline - time.monotonic())
+        setup = self._setup_bound
+        bound = setup if deadline is None else min(setup, deadline - time.monotonic())
         if not wait.created.wait(max(0.0, bound)) and not wait.wake.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 return  # the wait's own time ran out during set-up: a plain timeout
+            self._setup_bound = min(setup * 2, self._conn.timeout)  # a slow server gets longer
             self._break(stream, None)  # no answer to a create: this stream is lost
             raise BackendUnavailableError(
                 f"departure watch on etcd {','.join(self._conn.endpoints)}: the stream was not set up "
-                f"within {_SETUP_BOUND:g}s"
+                f"within {setup:g}s"
             )
+        if wait.watch_id is not None:
+            self._setup_bound = _SETUP_BOUND
         wait.wake.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _cancel(self, stream: _Stream, wait: _Wait) -> None:
