@@ -124,3 +124,18 @@ class ContenderQueue(abc.ABC):
         """True once the contender ``key`` (that incarnation, with ``create_revision``) is gone.
         False once ``timeout`` passed, or when ``wake`` was set by somebody else (e.g. a session
         listener); a departure sets ``wake`` too."""
+
+    def wait_gone_since(
+        self,
+        key: str,
+        timeout: float | None,
+        wake: threading.Event,
+        *,
+        create_revision: int = 0,
+        since_revision: int = 0,
+    ) -> bool:
+        """:meth:`wait_gone` for a contender present in a queue read at ``since_revision``
+        (0: unknown). A backend that can watch from a revision starts there (a departure after
+        that read is not missed, and no read is needed); others ignore it. May also return
+        False when its watch broke: the caller re-reads the queue, as after ``wake``."""
+        return self.wait_gone(key, timeout, wake, create_revision=create_revision)

@@ -342,7 +342,13 @@ class Contention:
         ahead = self.policy.waits_for(view)
         if ahead is None:
             return
-        self.client.backend.wait_gone(ahead.key, remaining, self._wake, create_revision=ahead.create_revision)
+        self.client.backend.wait_gone_since(
+            ahead.key,
+            remaining,
+            self._wake,
+            create_revision=ahead.create_revision,
+            since_revision=view.revision,
+        )
 
     # --- leaving ----------------------------------------------------------------------------
     def _forget_lost(self) -> None:

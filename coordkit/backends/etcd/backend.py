@@ -233,6 +233,7 @@ class EtcdBackend(EtcdContenderQueues):
             self._revoke(lease, self._timeout)
         for watch in watches:
             watch.stop()
+        self._departures.close()
         if not reopening:  # else new_session() revokes what it holds and closes the channel
             self._conn.close()
 

@@ -17,10 +17,10 @@ from ...errors import SessionLostError
 from ...names import join
 from ..base import Check, Put
 from ..contender_queue import Contender, QueueView
-from ..keyvalue_queue import wait_gone_by_watch
 from . import ops as ops_
 from .calls import EtcdCalls
 from .conn import etcdrpc
+from .departures import EtcdDepartures
 
 __all__ = ["EtcdContenderQueues"]
 
@@ -31,6 +31,7 @@ class EtcdContenderQueues(EtcdCalls):
     def __init__(self, endpoints: list[str], namespace: str, *, options: dict[str, Any]) -> None:
         super().__init__(endpoints, namespace, options=options)
         self._attempts: dict[bytes, str] = {}  # contender key -> the join attempt that made it
+        self._departures = EtcdDepartures(self._conn)  # one watch stream for every departure wait
 
     def _contender_name(self, name: str) -> str:  # at the root a key is kept as spelt ("x" is not "/x")
         return name.removeprefix("/") if self._keys.namespace else name
@@ -119,12 +120,34 @@ class EtcdContenderQueues(EtcdCalls):
         return Contender(mine.key, mine.sequence, entry.create_revision, entry.value, entry.version)
 
     def wait_gone(
-        self, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0
+        self,
+        key: str,
+        timeout: float | None,
+        wake: threading.Event,
+        *,
+        create_revision: int = 0,
+        since_revision: int = 0,
     ) -> bool:
-        """A watch on the one key (see :func:`.keyvalue_queue.wait_gone_by_watch`): the
-        ``<path>/<lease hex>`` names are reused by a session's next join, so the incarnation
-        (``create_revision``) is what tells a departure."""
-        return wait_gone_by_watch(self, key, timeout, wake, create_revision=create_revision)
+        """A watch on the one key from ``since_revision + 1`` (0: after one read), on the
+        connection's one departure stream (see :mod:`.departures`): the ``<path>/<lease hex>``
+        names are reused by a session's next join, so the incarnation (``create_revision``) is
+        what tells a departure. False also when the stream broke (the caller re-reads the queue)."""
+        return self._departures.wait_gone(self._key(key), create_revision, since_revision, timeout, wake)
+
+    def wait_gone_since(
+        self,
+        key: str,
+        timeout: float | None,
+        wake: threading.Event,
+        *,
+        create_revision: int = 0,
+        since_revision: int = 0,
+    ) -> bool:
+        """:meth:`wait_gone` with the revision (through the attribute: a wrapped ``wait_gone``
+        sees every wait)."""
+        return self.wait_gone(
+            key, timeout, wake, create_revision=create_revision, since_revision=since_revision
+        )
 
     def _contenders(self, path: str, kvs: Any) -> list[Contender]:
         prefix = len(self._keys.prefix_of(path).encode("utf-8"))

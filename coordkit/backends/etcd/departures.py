@@ -1,0 +1,280 @@
+"""Waiting for a contender to leave, on one watch stream per connection.
+
+A lock or election waiter waits for exactly the contender ahead of it. A user watch
+(:class:`~.watch.EtcdWatch`) costs a gRPC stream, a reader thread and a callback thread each,
+and starts after a read; a departure wait needs none of that: it only sets the waiter's event.
+So every departure wait of one :class:`~.conn.EtcdConnection` adds a watch to ONE long-lived
+bidirectional Watch stream (opened on first use), starting at the revision at which the
+waiter read the queue plus one (a delete after that read is delivered; no extra read), and
+cancels it by watch id when done. One reader thread routes each response by watch id to its
+waiter: the departure sets the waiter's ``wake`` directly.
+
+python-etcd3 0.12's WatchCreateRequest has no ``watch_id``: etcd answers the create
+requests of a stream in the order sent, so each "created" response belongs to the oldest
+create still unanswered (requests are queued and recorded under one lock, in one order).
+
+What holds on failure:
+
+* the stream breaks (server restart, failover, cut link): every waiter on it is woken and its
+  wait returns False, so it re-reads the queue as after any outage; the next wait opens a new
+  stream. A stream that does not say "created" within the set-up bound is given up the same
+  way (a stream opened during a restart can be lost inside gRPC).
+* a start revision already compacted, or a create refused: that wait is woken and returns
+  False; the waiter re-reads the queue, which gives it a current revision to start from.
+* a stale auth token (the stream or a create refused for it): the token is forgotten, the
+  stream is broken as above, and the next stream authenticates again.
+* ``close()``: the stream is cut, every waiter woken, the reader thread joined.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from ...errors import BackendUnavailableError, ClosedError, NotFoundError
+from .auth import is_stale_reason, is_stale_token
+from .conn import EtcdConnection, Stubs, etcdrpc, translate
+from .ops import read
+
+__all__ = ["EtcdDepartures"]
+
+_DELETE = 1  # mvccpb.Event.EventType.DELETE
+_LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+_END = object()  # put in a stream's request queue: our half of the stream closes
+_SETUP_BOUND = 1.0  # seconds a create has to be answered; doubles (to the call timeout) while none is
+
+
+class _Wait:
+    """One departure wait. ``created`` is set once the server answered its create (or the
+    wait ended); ``finish`` ends it and sets the waiter's ``wake``."""
+
+    __slots__ = ("create_revision", "created", "done", "gone", "wake", "watch_id")
+
+    def __init__(self, create_revision: int, wake: threading.Event) -> None:
+        self.create_revision, self.wake = create_revision, wake
+        self.created = threading.Event()
+        self.done = self.gone = False  # (under the departures' lock)
+        self.watch_id: int | None = None
+
+    def finish(self, *, gone: bool = False) -> None:
+        """A departure (``gone``), or anything after which the waiter must re-read the queue:
+        a broken stream, a refused or compacted watch."""
+        self.gone = self.gone or gone
+        self.created.set()
+        self.wake.set()
+
+
+class _Stream:
+    """One open Watch stream: its request queue, its waits by watch id, the creates unanswered."""
+
+    def __init__(self, stubs: Stubs) -> None:
+        self.stubs, self.generation = stubs, stubs.client.authentications
+        self.requests: queue.Queue[Any] = queue.Queue()
+        self.pending: collections.deque[_Wait] = collections.deque()  # creates sent, unanswered
+        self.waits: dict[int, _Wait] = {}
+        self.broken = False
+        self.call: Any = None
+        self.reader: threading.Thread | None = None
+
+    def outgoing(self) -> Iterator[Any]:
+        while (item := self.requests.get()) is not _END:
+            yield item
+
+
+class EtcdDepartures:
+    """The departure waits of one connection, multiplexed on one Watch stream."""
+
+    def __init__(self, conn: EtcdConnection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._stream: _Stream | None = None
+        self._closed = False
+        self._setup_bound = _SETUP_BOUND
+        self.streams_opened = 0  # for tests and benchmarks: how many streams this client opened
+
+    def wait_gone(
+        self,
+        key: bytes,
+        create_revision: int,
+        since_revision: int,
+        timeout: float | None,
+        wake: threading.Event,
+    ) -> bool:
+        """True once the incarnation ``create_revision`` of ``key`` (present in a read at
+        ``since_revision``; 0: unknown, read it now) is gone. False once ``timeout`` passed,
+        ``wake`` was set by somebody else, or the stream broke. Raises coordkit errors when no
+        stream or read could be made (BackendUnavailableError, ClosedError)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        start = since_revision + 1
+        if since_revision <= 0:  # not known: read it
+            found = self._read(key, deadline)
+            kv = found.kvs[0] if found.kvs else None
+            if kv is None or (create_revision and kv.create_revision != create_revision):
+                return True
+            start = found.header.revision + 1
+        wait = _Wait(create_revision, wake)
+        stream = self._watch(key, start, wait)
+        try:
+            self._await(stream, wait, deadline)
+        finally:
+            self._cancel(stream, wait)
+        return wait.gone
+
+    # --- the stream ---------------------------------------------------------------------
+    def _watch(self, key: bytes, start: int, wait: _Wait) -> _Stream:
+        create = etcdrpc.WatchCreateRequest(key=key, start_revision=start)
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the etcd backend is closed")
+            stream = self._stream
+            if stream is None or stream.broken:
+                stream = self._stream = self._open()
+            stream.pending.append(wait)  # in the order the server answers
+            stream.requests.put(etcdrpc.WatchRequest(create_request=create))
+        return stream
+
+    def _open(self) -> _Stream:
+        """A new stream (under the lock). gRPC opens it in the background: a failure to
+        connect arrives on the reader as the stream's end."""
+        try:
+            stream = _Stream(self._conn.current())
+            stream.call = stream.stubs.watch.Watch(stream.outgoing(), **stream.stubs.args(None))
+        except grpc.RpcError as exc:  # authenticating a new channel failed
+            raise translate(exc, "departure watch", self._conn.endpoints) from exc
+        except ValueError as exc:  # gRPC refuses calls on a closed channel
+            raise ClosedError("the etcd backend was closed under a departure watch") from exc
+        stream.reader = threading.Thread(
+            target=self._read_stream, args=(stream,), daemon=True, name="coordkit-etcd-departures"
+        )
+        stream.reader.start()
+        self.streams_opened += 1
+        return stream
+
+    def _await(self, stream: _Stream, wait: _Wait, deadline: float | None) -> None:
+        """Wait for the create's answer (bounded), then for the wait's end, ``wake`` or the
+        deadline. Gives the stream up (BackendUnavailableError) if the create is not answered."""
+        setup = self._setup_bound
+        bound = setup if deadline is None else min(setup, deadline - time.monotonic())
+        if not wait.created.wait(max(0.0, bound)) and not wait.wake.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                return  # the wait's own time ran out during set-up: a plain timeout
+            self._setup_bound = min(setup * 2, self._conn.timeout)  # a slow server gets longer
+            self._break(stream, None)  # no answer to a create: this stream is lost
+            raise BackendUnavailableError(
+                f"departure watch on etcd {','.join(self._conn.endpoints)}: the stream was not set up "
+                f"within {setup:g}s"
+            )
+        if wait.watch_id is not None:
+            self._setup_bound = _SETUP_BOUND
+        wait.wake.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    def _cancel(self, stream: _Stream, wait: _Wait) -> None:
+        """Forget the wait; cancel its watch once its id is known (else when "created" comes)."""
+        with self._lock:
+            wait.done = True
+            watch_id = wait.watch_id
+            known = watch_id is not None and stream.waits.pop(watch_id, None) is not None
+            if known and watch_id is not None and not stream.broken:
+                stream.requests.put(_cancel_request(watch_id))
+
+    def _read_stream(self, stream: _Stream) -> None:
+        error: grpc.RpcError | None = None
+        try:
+            for response in stream.call:
+                self._route(stream, response)
+        except grpc.RpcError as exc:
+            error = exc
+        except ValueError:  # the channel closed under the stream
+            pass
+        self._break(stream, error)
+
+    def _route(self, stream: _Stream, response: Any) -> None:
+        stale = False
+        with self._lock:
+            if response.created:
+                wait = stream.pending.popleft() if stream.pending else None
+                if wait is None:
+                    return  # cannot happen: etcd answers the creates we sent
+                if response.canceled or response.watch_id < 0:  # the create was refused
+                    stale = is_stale_reason(response.cancel_reason or "")
+                    wait.finish()
+                elif wait.done:  # its waiter left before the answer: cancel at once
+                    stream.requests.put(_cancel_request(response.watch_id))
+                else:
+                    wait.watch_id = response.watch_id
+                    stream.waits[response.watch_id] = wait
+                    wait.created.set()
+            elif (wait := stream.waits.get(response.watch_id)) is None:
+                return  # cancelled by its waiter meanwhile
+            elif response.compact_revision or response.canceled:
+                # The start revision is compacted (or the server dropped the watch): the
+                # waiter re-reads the queue, which gives it a revision to start from again.
+                stream.waits.pop(response.watch_id, None)
+                stale = is_stale_reason(response.cancel_reason or "")
+                wait.finish()
+            else:
+                for event in response.events:
+                    if event.type == _DELETE or (
+                        wait.create_revision and event.kv.create_revision != wait.create_revision
+                    ):
+                        wait.finish(gone=True)
+                        break
+        if stale:  # the stream's token is stale: the next stream authenticates again
+            stream.stubs.client.forget(stream.generation)
+            self._break(stream, None)
+
+    def _break(self, stream: _Stream, error: grpc.RpcError | None) -> None:
+        """The stream ended (or is given up): wake every waiter on it and cut it."""
+        with self._lock:
+            stream.broken = True
+            if self._stream is stream:
+                self._stream = None
+            waits = list(stream.waits.values()) + list(stream.pending)
+            stream.waits.clear()
+            stream.pending.clear()
+        if error is not None and not self._conn.closed:
+            if is_stale_token(error):
+                stream.stubs.client.forget(stream.generation)
+            if error.code() in _LINK_DOWN:
+                self._conn.failover(stream.stubs)
+        for wait in waits:
+            wait.finish()
+        stream.requests.put(_END)
+        with contextlib.suppress(Exception):
+            stream.call.cancel()
+
+    def _read(self, key: bytes, deadline: float | None) -> Any:
+        request = read(key, b"", keys_only=True)
+        timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
+        try:
+            return self._conn.call(
+                "read for a departure watch",
+                lambda s, t: s.kv.Range(request, **s.args(t)),
+                retry_safe=True,
+                timeout=timeout,
+            )
+        except NotFoundError as exc:  # cannot happen for a read at the current revision
+            raise BackendUnavailableError(str(exc)) from exc
+
+    def close(self) -> None:
+        """Cut the stream, wake its waiters, and join its reader. Idempotent."""
+        with self._lock:
+            self._closed = True
+            stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        self._break(stream, None)
+        reader = stream.reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(5.0)
+
+
+def _cancel_request(watch_id: int) -> Any:
+    return etcdrpc.WatchRequest(cancel_request=etcdrpc.WatchCancelRequest(watch_id=watch_id))
