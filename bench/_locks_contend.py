@@ -20,23 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from _common import median_ms
+from _common import Hold, handoffs_of, median_ms
 
 import coordkit
 from coordkit.testing import eventually
 
-__all__ = ["Hold", "WakeLog", "contend", "failover"]
+__all__ = ["WakeLog", "contend", "failover"]
 
 now = time.perf_counter
-
-
-@dataclass
-class Hold:
-    who: int
-    key: str
-    asked: float  # acquire call start
-    acquired: float  # acquire return
-    released: float = float("nan")  # release call start
 
 
 @dataclass
@@ -247,11 +238,7 @@ def _summarize(holds: list[Hold], log: WakeLog, contenders: int) -> dict[str, An
         owners = [i for i, h in enumerate(holds) if h.key == key and h.released <= at]
         if owners:
             woken[max(owners, key=lambda i: holds[i].released)] += 1
-    handoffs = [
-        holds[i + 1].acquired - holds[i].released
-        for i in range(len(holds) - 1)
-        if holds[i + 1].asked < holds[i].released
-    ]  # the next one was already waiting
+    handoffs = handoffs_of(holds)
     histogram: dict[str, int] = {}
     for count in woken[:-1]:
         histogram[str(count)] = histogram.get(str(count), 0) + 1
@@ -264,6 +251,7 @@ def _summarize(holds: list[Hold], log: WakeLog, contenders: int) -> dict[str, An
         "no_herd": set(histogram) == {"1"} and woken[-1] == 0 and spurious == 0,
         "handoffs": len(handoffs),
         "handoff_ms": median_ms(handoffs),
+        "handoff_s": handoffs,  # every handoff timed, for percentiles and plots
     }
 
 
