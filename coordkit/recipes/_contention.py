@@ -335,8 +335,8 @@ class Contention:
 
     def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
         if self.policy.slots > 1:  # woken by the prefix watch once fewer than slots are ahead
-            if self._departures is None or self._departures.must_wait(view):
-                self._wake.wait(remaining)
+            if self._departures is not None:
+                self._departures.wait(view, remaining)
             return
         # A lock or election waits for exactly the contender right ahead (a reader of a
         # read/write lock for the nearest writer ahead): no herd.

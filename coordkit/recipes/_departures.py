@@ -9,10 +9,12 @@ keys removes it, and only when fewer than ``slots`` remain ahead (its position w
 it) is the waiter woken to read the queue again. Newcomers join behind, so the set ahead
 only shrinks between listings.
 
-On failure: an event lost with the watch cannot be counted, which is why the session's own
-listener still wakes the waiter on every session change (it then re-reads the queue); a key
-seen deleted before the listing that holds it again (a new incarnation) is discounted once
-at most, which costs one early re-read, never a missed admission.
+Between a wake-up and the next recorded listing, departures are only noted, then discounted
+from that listing (which may have been read before them), so none is lost and none wakes the
+waiter twice. On failure: an event lost with the watch cannot be counted, which is why the
+session's own listener still wakes the waiter on every session change (it then re-reads the
+queue); a key seen deleted before a listing that holds it again (a new incarnation) is
+discounted once at most, which costs one early re-read, never a missed admission.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class Departures:
         self._slots = slots
         self._lock = threading.Lock()
         self._gone: set[str] = set()  # deleted since the latest listing was recorded
-        self._ahead: set[str] | None = None  # None: no listing yet, any departure wakes
+        self._ahead: set[str] | None = None  # None: not waiting (a listing is under way)
 
     def on_event(self, event: WatchEvent) -> None:
         """The prefix watch's callback."""
@@ -43,21 +45,24 @@ class Departures:
         with self._lock:
             # Kept for the next listing too: it may have been read before this deletion.
             self._gone.add(key)
-            if self._ahead is None:
-                wake = True
-            elif key in self._ahead:
+            wake = False
+            if self._ahead is not None and key in self._ahead:  # None: no count to wake on now
                 self._ahead.discard(key)
                 wake = len(self._ahead) < self._slots
-            else:  # behind us, or gone before the listing recorded
-                wake = False
         if wake:
             self._wake.set()
 
-    def must_wait(self, view: QueueView) -> bool:
-        """Record who is ahead in ``view`` (a fresh listing). False when fewer than ``slots``
-        of them are still there (departures seen meanwhile): read the queue again now."""
+    def wait(self, view: QueueView, remaining: float | None) -> None:
+        """Wait, after the listing ``view``, until fewer than ``slots`` of the contenders ahead
+        in it remain (at once if departures seen meanwhile already made it so), ``wake`` is set
+        otherwise (a session change), or ``remaining`` seconds passed. The caller then reads
+        the queue again; departures seen until the next call are counted against that listing."""
         listed = {contender.key.strip("/") for contender in view.contenders[: max(0, view.position)]}
         with self._lock:
             self._ahead = listed - self._gone
             self._gone = set()
-            return len(self._ahead) >= self._slots
+            waiting = len(self._ahead) >= self._slots
+        if waiting:
+            self._wake.wait(remaining)
+        with self._lock:
+            self._ahead = None  # a wake from this listing's count would be stale from now on
