@@ -17,6 +17,7 @@ from typing import Any
 
 __all__ = [
     "Hold",
+    "admissions_of",
     "format_table",
     "handoffs_of",
     "interleaved",
@@ -78,6 +79,18 @@ def handoffs_of(holds: Sequence[Hold]) -> list[float]:
         for i in range(len(holds) - 1)
         if holds[i + 1].asked < holds[i].released
     ]
+
+
+def admissions_of(holds: Sequence[Hold]) -> list[float]:
+    """For a semaphore (holders leave in any order): seconds from the latest release before
+    each acquisition to that acquisition, for those that were waiting when it happened."""
+    releases = sorted(h.released for h in holds)
+    found = []
+    for hold in holds:
+        before = [r for r in releases if hold.asked < r < hold.acquired]
+        if before:
+            found.append(hold.acquired - before[-1])
+    return found
 
 
 def zookeeper_jvm_args() -> tuple[str, ...]:

@@ -20,12 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from _common import Hold, handoffs_of, median_ms
+from _common import Hold, admissions_of, handoffs_of, median_ms
 
 import coordkit
 from coordkit.testing import eventually
 
-__all__ = ["WakeLog", "contend", "failover"]
+__all__ = ["SEMAPHORE_LIMIT", "WakeLog", "contend", "failover"]
+
+SEMAPHORE_LIMIT = 2  # the semaphore case's limit: contenders beyond it wait
 
 now = time.perf_counter
 
@@ -63,6 +65,9 @@ def _enter_leave(
 ) -> tuple[Any, Callable[[], Any], Callable[[], None]]:
     if kind == "lock":
         handle: Any = client.lock(name)
+        return handle, lambda: handle.acquire(timeout=30), handle.release
+    if kind == "semaphore":
+        handle = client.semaphore(name, SEMAPHORE_LIMIT)
         return handle, lambda: handle.acquire(timeout=30), handle.release
     handle = client.election(name)
     return handle, lambda: handle.campaign(f"candidate-{who}", timeout=30), handle.resign
@@ -212,12 +217,15 @@ def contend(
     url: str, *, kind: str, contenders: int, rounds: int, hold: float, processes: bool = False
 ) -> dict[str, Any]:
     """``contenders`` threads (or processes), each with its own client, take ``kind``
-    ("lock"/"election") ``rounds`` times each, holding ``hold`` seconds each time.
-    Returns herd counts and handoffs."""
+    ("lock"/"election"/"semaphore") ``rounds`` times each, holding ``hold`` seconds each
+    time. Returns herd counts and handoffs (a semaphore's: see admissions_of)."""
     base = f"{url}/bench-{uuid.uuid4().hex[:8]}"
     run = _contend_processes if processes else _contend_threads
     holds, log = run(base, kind, contenders, rounds, hold)
     found = _summarize(sorted(holds, key=lambda h: h.acquired), log, contenders)
+    if kind == "semaphore":  # waiters re-read the queue when woken; wait_gone is not used
+        found["handoff_s"] = admissions_of(holds)
+        found["handoffs"], found["handoff_ms"] = len(found["handoff_s"]), median_ms(found["handoff_s"])
     found["mode"] = "processes" if processes else "threads"
     return found
 

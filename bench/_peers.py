@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Hold, handoffs_of
+from _common import Hold, admissions_of, handoffs_of
 
 now = time.perf_counter
 Handle = tuple[Callable[[], Any], Callable[[], Any]]
@@ -81,6 +81,10 @@ class KazooPeer(Peer):
 
     def lock(self, conn: Any, name: str) -> Handle:
         handle = conn.Lock(f"/bench-peers/{name}")
+        return (lambda: handle.acquire(timeout=60)), handle.release
+
+    def semaphore(self, conn: Any, name: str, limit: int) -> Handle:
+        handle = conn.Semaphore(f"/bench-peers/{name}", max_leases=limit)
         return (lambda: handle.acquire(timeout=60)), handle.release
 
     def lead(self, conn: Any, name: str, led: Callable[[], None]) -> None:
@@ -170,10 +174,11 @@ def uncontended(peer: Peer, iterations: int, warmup: int) -> list[float]:
         peer.close(conn)
 
 
-def contend(peer: Peer, contenders: int, rounds: int, hold: float) -> list[float]:
+def contend(peer: Peer, contenders: int, rounds: int, hold: float, *, limit: int = 0) -> list[float]:
     """Handoffs (release call start -> next holder's acquire return) among ``contenders``
     threads, each with its own connection, taking one lock ``rounds`` times, holding ``hold``
-    s and re-joining ``hold / 2`` s after each release, as coordkit's contenders do."""
+    s and re-joining ``hold / 2`` s after each release, as coordkit's contenders do. With
+    ``limit``, a semaphore of that many leases (kazoo only), timed as admissions_of."""
     conns = [peer.connect() for _ in range(contenders)]
     name, holds, errors = f"contended-{uuid.uuid4().hex[:8]}", [], []
     asked, first = threading.Condition(), threading.Lock()
@@ -181,7 +186,10 @@ def contend(peer: Peer, contenders: int, rounds: int, hold: float) -> list[float
 
     def run(who: int) -> None:
         try:
-            acquire, release = peer.lock(conns[who], name)
+            if limit:
+                acquire, release = peer.semaphore(conns[who], name, limit)  # type: ignore[attr-defined]
+            else:
+                acquire, release = peer.lock(conns[who], name)
             for _ in range(rounds):
                 with asked:
                     counter[0] += 1
@@ -211,6 +219,8 @@ def contend(peer: Peer, contenders: int, rounds: int, hold: float) -> list[float
             peer.close(conn)
     if errors:
         raise RuntimeError(f"{peer.name} contention failed: {errors[0]!r}") from errors[0]
+    if limit:
+        return admissions_of(holds)
     return handoffs_of(sorted(holds, key=lambda h: h.acquired))
 
 

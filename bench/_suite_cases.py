@@ -20,7 +20,7 @@ import _peers
 import cli_get
 import discovery
 from _common import interleaved
-from _locks_contend import contend, failover
+from _locks_contend import SEMAPHORE_LIMIT, contend, failover
 from _locks_raw import EtcdRaw, ZkRaw
 
 import coordkit
@@ -37,6 +37,7 @@ class Settings:
     instances: tuple[int, ...] = (10, 1000, 10000)
     cold_runs: tuple[int, ...] = (20, 5, 3)
     changes: int = 20
+    semaphore_waiters: int = 16
     failovers: int = 3
     cli_runs: int = 7
     hold: float = 0.010
@@ -51,6 +52,7 @@ class Settings:
             instances=(10, 100),
             cold_runs=(2, 1),
             changes=3,
+            semaphore_waiters=4,
             failovers=1,
             cli_runs=1,
             quick=True,
@@ -80,6 +82,16 @@ def run_backend(
         samples[f"handoff, {n} contenders"] = {"coordkit": found["handoff_s"]}
         if kind == "zookeeper":
             samples[f"handoff, {n} contenders"]["kazoo"] = _peers.contend(peer, n, rounds, hold)
+    waiters = settings.semaphore_waiters
+    rounds, hold = _peers.rounds_for(waiters + SEMAPHORE_LIMIT, settings.quick)
+    found = contend(url, kind="semaphore", contenders=waiters + SEMAPHORE_LIMIT, rounds=rounds, hold=hold)
+    case = f"semaphore admission, {waiters} waiters, limit {SEMAPHORE_LIMIT}"
+    samples[case] = {"coordkit": found["handoff_s"]}
+    notes["semaphore_wakes"] = {"releases": found["releases"], "queue_reads": found["relists_per_release"]}
+    if kind == "zookeeper":
+        samples[case]["kazoo"] = _peers.contend(
+            peer, waiters + SEMAPHORE_LIMIT, rounds, hold, limit=SEMAPHORE_LIMIT
+        )
     samples["election failover"] = {
         "coordkit": failover(url, ttl=ttl_of(kind), repetitions=settings.failovers)["failover_s"],
     }
@@ -93,6 +105,10 @@ def run_backend(
         changes = settings.changes if size == settings.instances[-1] or settings.quick else 0
         cold = discovery.cold_start(url, runs, size, changes=changes)
         samples[f"cache cold start, {size} instances"] = {"coordkit": cold}
+        if discovery.failures:
+            notes["errors"][
+                f"cache cold start, {size} instances ({len(discovery.failures)} of {runs} runs)"
+            ] = discovery.failures[0]
         if discovery.early_returns:
             notes["early_discover"][str(size)] = list(discovery.early_returns)
         if changes:

@@ -99,6 +99,12 @@ def markdown(report: dict[str, Any], command: str) -> str:
         ]
         herd = "; ".join(f"{n} contenders: {h}" for n, h in notes["herd"].items())
         out.append(f"- coordkit waiters woken per release (a count, {{woken: releases}}): {herd}.")
+        if "semaphore_wakes" in notes:
+            wakes = notes["semaphore_wakes"]
+            out.append(
+                f"- coordkit semaphore: {wakes['queue_reads']} queue re-reads (wake-ups) per release over "
+                f"{wakes['releases']} releases (1.0: each release woke only the waiter it admitted)."
+            )
         for size, held in notes.get("early_discover", {}).items():
             out.append(
                 f"- cache cold start, {size} instances: discover() returned before the cache was full "
@@ -106,7 +112,7 @@ def markdown(report: dict[str, Any], command: str) -> str:
                 "time until the cache held them all, by its listener."
             )
         for what, why in notes["errors"].items():
-            out.append(f"- {what}: not measured: {why}")
+            out.append(f"- {what}: failed or not measured: {why}")
         out += [
             "",
             f"![latency distributions, {kind}](distributions-{kind}.png)",

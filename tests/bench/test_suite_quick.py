@@ -54,6 +54,9 @@ def _cases(kind: str) -> dict[str, set[str]]:
         "election failover": {"coordkit", native, "tooz"},
         "CLI get (process wall time)": {"coordkit", f"bare {native} script"},
     }
+    cases["semaphore admission, 4 waiters, limit 2"] = {"coordkit"} | (
+        {"kazoo"} if kind == "zookeeper" else set()
+    )
     for n in CONTENDERS:
         cases[f"handoff, {n} contenders"] = {"coordkit", native, "tooz"}
     for n in INSTANCES:
@@ -101,6 +104,7 @@ def test_the_markdown_table_names_every_case_peer_and_the_machine(
     assert f"Python {machine['python']}" in page
     assert "etcd 3." in page and "zookeeper 3." in page
     assert "tooz" in page and "python-etcd3" in page and "kazoo" in page
+    assert page.count("- coordkit semaphore: ") == len(KINDS)
 
 
 def test_the_plots_are_written(results: Path) -> None:
