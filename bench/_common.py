@@ -8,6 +8,7 @@ run alike: compare figures only within one run (see ../shared/SERVERS.md).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import statistics
 import time
@@ -15,7 +16,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "Hold",
+    "admissions_of",
     "format_table",
+    "handoffs_of",
     "interleaved",
     "local_servers",
     "median_ms",
@@ -54,6 +58,39 @@ def interleaved(
                 fn()
                 found.append(time.perf_counter() - started)
     return samples
+
+
+@dataclasses.dataclass
+class Hold:
+    """One tenure of a contender: when it asked, got, and gave up the lock (perf_counter s)."""
+
+    who: int
+    key: str
+    asked: float  # acquire call start
+    acquired: float  # acquire return
+    released: float = float("nan")  # release call start
+
+
+def handoffs_of(holds: Sequence[Hold]) -> list[float]:
+    """Seconds from each release call start to the next holder's acquire return, for the
+    holds (sorted by acquisition) whose next holder was already waiting when it released."""
+    return [
+        holds[i + 1].acquired - holds[i].released
+        for i in range(len(holds) - 1)
+        if holds[i + 1].asked < holds[i].released
+    ]
+
+
+def admissions_of(holds: Sequence[Hold]) -> list[float]:
+    """For a semaphore (holders leave in any order): seconds from the latest release before
+    each acquisition to that acquisition, for those that were waiting when it happened."""
+    releases = sorted(h.released for h in holds)
+    found = []
+    for hold in holds:
+        before = [r for r in releases if hold.asked < r < hold.acquired]
+        if before:
+            found.append(hold.acquired - before[-1])
+    return found
 
 
 def zookeeper_jvm_args() -> tuple[str, ...]:

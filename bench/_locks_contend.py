@@ -20,23 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from _common import median_ms
+from _common import Hold, admissions_of, handoffs_of, median_ms
 
 import coordkit
 from coordkit.testing import eventually
 
-__all__ = ["Hold", "WakeLog", "contend", "failover"]
+__all__ = ["SEMAPHORE_LIMIT", "WakeLog", "contend", "failover"]
+
+SEMAPHORE_LIMIT = 2  # the semaphore case's limit: contenders beyond it wait
 
 now = time.perf_counter
-
-
-@dataclass
-class Hold:
-    who: int
-    key: str
-    asked: float  # acquire call start
-    acquired: float  # acquire return
-    released: float = float("nan")  # release call start
 
 
 @dataclass
@@ -72,6 +65,9 @@ def _enter_leave(
 ) -> tuple[Any, Callable[[], Any], Callable[[], None]]:
     if kind == "lock":
         handle: Any = client.lock(name)
+        return handle, lambda: handle.acquire(timeout=30), handle.release
+    if kind == "semaphore":
+        handle = client.semaphore(name, SEMAPHORE_LIMIT)
         return handle, lambda: handle.acquire(timeout=30), handle.release
     handle = client.election(name)
     return handle, lambda: handle.campaign(f"candidate-{who}", timeout=30), handle.resign
@@ -221,12 +217,15 @@ def contend(
     url: str, *, kind: str, contenders: int, rounds: int, hold: float, processes: bool = False
 ) -> dict[str, Any]:
     """``contenders`` threads (or processes), each with its own client, take ``kind``
-    ("lock"/"election") ``rounds`` times each, holding ``hold`` seconds each time.
-    Returns herd counts and handoffs."""
+    ("lock"/"election"/"semaphore") ``rounds`` times each, holding ``hold`` seconds each
+    time. Returns herd counts and handoffs (a semaphore's: see admissions_of)."""
     base = f"{url}/bench-{uuid.uuid4().hex[:8]}"
     run = _contend_processes if processes else _contend_threads
     holds, log = run(base, kind, contenders, rounds, hold)
     found = _summarize(sorted(holds, key=lambda h: h.acquired), log, contenders)
+    if kind == "semaphore":  # waiters re-read the queue when woken; wait_gone is not used
+        found["handoff_s"] = admissions_of(holds)
+        found["handoffs"], found["handoff_ms"] = len(found["handoff_s"]), median_ms(found["handoff_s"])
     found["mode"] = "processes" if processes else "threads"
     return found
 
@@ -247,11 +246,7 @@ def _summarize(holds: list[Hold], log: WakeLog, contenders: int) -> dict[str, An
         owners = [i for i, h in enumerate(holds) if h.key == key and h.released <= at]
         if owners:
             woken[max(owners, key=lambda i: holds[i].released)] += 1
-    handoffs = [
-        holds[i + 1].acquired - holds[i].released
-        for i in range(len(holds) - 1)
-        if holds[i + 1].asked < holds[i].released
-    ]  # the next one was already waiting
+    handoffs = handoffs_of(holds)
     histogram: dict[str, int] = {}
     for count in woken[:-1]:
         histogram[str(count)] = histogram.get(str(count), 0) + 1
@@ -264,6 +259,7 @@ def _summarize(holds: list[Hold], log: WakeLog, contenders: int) -> dict[str, An
         "no_herd": set(histogram) == {"1"} and woken[-1] == 0 and spurious == 0,
         "handoffs": len(handoffs),
         "handoff_ms": median_ms(handoffs),
+        "handoff_s": handoffs,  # every handoff timed, for percentiles and plots
     }
 
 

@@ -62,6 +62,26 @@ def _timed(argv: list[str]) -> float:
     return elapsed
 
 
+def measure(
+    kind: str, url: str, bare_python: str, runs: int, source: Path, tree: Path
+) -> tuple[list[float], list[float]]:
+    """Seconds of ``runs`` alternated ``coordkit get`` and bare-script processes against ``url``
+    (``tree``: an empty directory to link ``source`` from)."""
+    import coordkit
+
+    endpoint = url.split("://", 1)[1].split("/", 1)[0].split(",")[0]
+    with coordkit.connect(url) as client:
+        client.put(KEY, VALUE)
+    linked = _source_tree(source.resolve(), tree)
+    cli = [sys.executable, "-c", _CLI.format(source=linked, url=url, key=KEY)]
+    bare = [bare_python, "-c", _BARE[kind].format(endpoint=endpoint, key=KEY)]
+    ours, theirs = [], []
+    for _ in range(runs):  # alternated: a slow spell of the machine hits both
+        ours.append(_timed(cli))
+        theirs.append(_timed(bare))
+    return ours, theirs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bare-python", required=True)
@@ -77,19 +97,9 @@ def main() -> None:
         local_servers(kinds, given={"etcd": args.etcd, "zookeeper": args.zookeeper}) as urls,
     ):
         for kind in kinds:
-            url = urls[kind]
-            endpoint = url.split("://", 1)[1].split("/", 1)[0].split(",")[0]
-            import coordkit
-
-            with coordkit.connect(url) as client:
-                client.put(KEY, VALUE)
-            source = _source_tree(args.source.resolve(), Path(tree) / kind)
-            cli = [sys.executable, "-c", _CLI.format(source=source, url=url, key=KEY)]
-            bare = [args.bare_python, "-c", _BARE[kind].format(endpoint=endpoint, key=KEY)]
-            ours, theirs = [], []
-            for _ in range(args.runs):  # alternated: a slow spell of the machine hits both
-                ours.append(_timed(cli))
-                theirs.append(_timed(bare))
+            ours, theirs = measure(
+                kind, urls[kind], args.bare_python, args.runs, args.source, Path(tree) / kind
+            )
             a, b = statistics.median(ours), statistics.median(theirs)
             print(f"{kind:10} coordkit get {a * 1000:7.1f} ms  bare {b * 1000:7.1f} ms  ratio {a / b:.2f}x")
 

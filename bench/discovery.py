@@ -180,27 +180,83 @@ def visibility(url: str, iterations: int) -> list[float]:
 
 
 # --- cold start -------------------------------------------------------------------------------
-def cold_start(url: str, iterations: int) -> list[float]:
-    """Seconds taken by discover() of a 1,000-instance service, each in a fresh client."""
+def cold_start(url: str, iterations: int, size: int = COLD_SIZE, changes: int = 0) -> list[float]:
+    """Seconds taken by discover() of a ``size``-instance service, each in a fresh client,
+    until the cache holds them all (``early_returns``: a discover() that returned before).
+
+    With ``changes``, the last cache then sees that many registrations one by one: their
+    seconds from the register() call start to the cache's listener are in ``last_changes``.
+    """
     service = f"big-{uuid.uuid4().hex[:8]}"
+    last_changes.clear()
+    early_returns.clear()
+    failures.clear()
     with coordkit.connect(url) as writer:
         fmt = format_for(writer.backend.capabilities.layout)  # the layout the cache reads
         batch: list[Op] = []
-        for n in range(COLD_SIZE):
-            instance = ServiceInstance(service, f"i{n:04d}", "10.0.0.1", 10000 + n)
+        for n in range(size):
+            instance = ServiceInstance(service, f"i{n:05d}", "10.0.0.1", 10000 + n % 50000)
             batch.append(Put(f"/services/{service}/{instance.id}", fmt.encode(instance), create=True))
-            if len(batch) == 50:
+            if len(batch) == 50 or n == size - 1:
                 writer.commit(batch)
                 batch = []
         samples = []
-        for _ in range(iterations):
-            with coordkit.connect(url) as reader:
-                started = time.perf_counter()
-                with reader.discover(service) as cache:
-                    samples.append(time.perf_counter() - started)
-                    assert len(cache.instances) == COLD_SIZE
+        for rep in range(iterations + 1):
+            if rep == iterations and (last_changes or not changes):
+                break
+            # One more run, with a long operation timeout, if every run failed to time changes.
+            options = {"timeout": 60.0} if rep == iterations else {}
+            try:
+                with coordkit.connect(url, **options) as reader:  # type: ignore[arg-type]
+                    started = time.perf_counter()
+                    with reader.discover(service) as cache:
+                        if len(cache.instances) < size:  # discover() gave up waiting: time the fill
+                            early_returns.append(len(cache.instances))
+                            _until_holding(cache, size)
+                        if not options:
+                            samples.append(time.perf_counter() - started)
+                        if rep >= iterations - 1 and changes:
+                            last_changes.extend(_changes(writer, cache, service, size, changes))
+            except coordkit.CoordkitError as exc:  # noted by the caller; the run is not a sample
+                failures.append(f"{type(exc).__name__}: {exc}")
         writer.delete(f"/services/{service}", recursive=True)
     return samples
+
+
+last_changes: list[float] = []  # the changes timed by the latest cold_start(changes=N)
+early_returns: list[int] = []  # instances held when discover() returned early, latest cold_start()
+failures: list[str] = []  # the errors of discover() runs that failed, latest cold_start()
+
+
+def _until_holding(cache: Any, size: int) -> None:
+    """Wait (by the cache's listener) until ``cache`` holds ``size`` instances."""
+    full = threading.Event()
+    cache.add_listener(lambda found: full.set() if len(found) >= size else None)
+    if len(cache.instances) < size and not full.wait(STARTUP_TIMEOUT * 5):
+        raise TimeoutError(f"the cache held {len(cache.instances)} of {size} after {STARTUP_TIMEOUT * 5:g}s")
+
+
+def _changes(writer: coordkit.Client, cache: Any, service: str, size: int, count: int) -> list[float]:
+    """Seconds from each register() call start to ``cache``'s listener holding one more."""
+    grown = threading.Condition()
+    seen = [size]
+
+    def changed(found: tuple[ServiceInstance, ...]) -> None:
+        with grown:
+            seen[0] = len(found)
+            grown.notify_all()
+
+    cache.add_listener(changed)
+    took = []
+    for n in range(count):
+        started = time.perf_counter()
+        writer.register(service, "10.0.0.2", 9000 + n, id=f"new{n}")
+        wanted = size + n + 1
+        with grown:
+            if not grown.wait_for(lambda: seen[0] >= wanted, CHANGE_TIMEOUT):  # noqa: B023 - awaited here
+                raise TimeoutError(f"change {n} did not reach the cache of {size} within {CHANGE_TIMEOUT}s")
+        took.append(time.perf_counter() - started)
+    return took
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ differ only by their :class:`~._policy.Policy`.
 A handle joins a queue of ephemeral contender keys under the recipe's path (one round
 trip: the backend creates the key and lists the queue together), is admitted when the
 policy says its position allows, and otherwise waits for the one key that must go before
-it: the contender right ahead for a lock, so that a release wakes one waiter, not the herd.
+it: the contender right ahead for a lock, so that a release wakes one waiter, not the herd
+(a semaphore waiter counts the departures ahead of it, :mod:`._departures`).
 
 Ownership belongs to the client's session. When the session is SUSPENDED (unless the
 handle was made with ``lose_on_suspend=False``) or LOST, a holder is told at once: its
@@ -26,7 +27,7 @@ import uuid
 from typing import TYPE_CHECKING, Literal
 
 from ..backends import probe as probes
-from ..backends.base import EventType, Watch, WatchEvent
+from ..backends.base import Watch
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.session import Session, SessionEvent, SessionState
@@ -39,6 +40,7 @@ from ..errors import (
 from ..names import recipe_name
 from ._cleanup import leave_or_later, leave_when_connected, when_connected
 from ._deadlines import call_time, remaining_time, settle, take, watch_within
+from ._departures import Departures
 from ._join import join_again, unconfirmed_remover
 from ._loss import LossEvent, LostCallback
 from ._observe import kind_of, observed_enter
@@ -75,6 +77,7 @@ class Contention:
         self._owner: int | None = None  # the thread whose acquire holds _busy
         self._mutex = threading.Lock()
         self._wake = threading.Event()
+        self._departures: Departures | None = None  # a semaphore waiter's count (see ._departures)
         self._entered = False
         self._calls_by: float | None = None  # the deadline that bounds each store call of enter()
         self.mine: Contender | None = None
@@ -173,9 +176,10 @@ class Contention:
         session.add_listener(self._on_session)
         try:
             if self.policy.slots > 1:
-                # Holders of a semaphore leave in any order: any departure ahead may admit us.
+                # Holders of a semaphore leave in any order: count the departures ahead of us.
                 # The watch starts before the join so that no departure can slip between.
-                departures = watch_within(self.client, self.path, self._on_departure, wait, self._calls_by)
+                self._departures = counted = Departures(self._wake, self.policy.slots)
+                departures = watch_within(self.client, self.path, counted.on_event, wait, self._calls_by)
                 if departures is None:
                     return False
             while self._connected(deadline):
@@ -301,10 +305,6 @@ class Contention:
             done=guard.release if guard is not None else None,
         )
 
-    def _on_departure(self, event: WatchEvent) -> None:
-        if event.type is EventType.DELETE:
-            self._wake.set()
-
     def _wait_admitted(self, view: QueueView, wait: bool, deadline: float | None) -> bool | None:
         """True admitted, False gave up, None: our contender is gone, join again."""
         while True:
@@ -334,8 +334,9 @@ class Contention:
             view = QueueView(view.mine, contenders, revision)
 
     def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
-        if self.policy.slots > 1:
-            self._wake.wait(remaining)  # the semaphore's prefix watch sets it
+        if self.policy.slots > 1:  # woken by the prefix watch once fewer than slots are ahead
+            if self._departures is not None:
+                self._departures.wait(view, remaining)
             return
         # A lock or election waits for exactly the contender right ahead (a reader of a
         # read/write lock for the nearest writer ahead): no herd.

@@ -1,0 +1,68 @@
+"""The departures a semaphore waiter counts, so that a departure wakes only the waiters that
+can now enter, not the herd.
+
+Holders of a semaphore leave in any order, so a waiter cannot wait for one given key (a
+waiter ``limit`` places ahead may stay while a holder further ahead leaves and admits us).
+Instead each waiter keeps the prefix watch it started before its join, and counts: after
+each listing it records the keys of the contenders ahead of it; a DELETE of one of those
+keys removes it, and only when fewer than ``slots`` remain ahead (its position would admit
+it) is the waiter woken to read the queue again. Newcomers join behind, so the set ahead
+only shrinks between listings.
+
+Between a wake-up and the next recorded listing, departures are only noted, then discounted
+from that listing (which may have been read before them), so none is lost and none wakes the
+waiter twice. On failure: an event lost with the watch cannot be counted, which is why the
+session's own listener still wakes the waiter on every session change (it then re-reads the
+queue); a key seen deleted before a listing that holds it again (a new incarnation) is
+discounted once at most, which costs one early re-read, never a missed admission.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..backends.base import EventType, WatchEvent
+from ..backends.contender_queue import QueueView
+
+__all__ = ["Departures"]
+
+
+class Departures:
+    """Counts the departures ahead of one semaphore waiter; sets ``wake`` when it may enter."""
+
+    def __init__(self, wake: threading.Event, slots: int) -> None:
+        self._wake = wake
+        self._slots = slots
+        self._lock = threading.Lock()
+        self._gone: set[str] = set()  # deleted since the latest listing was recorded
+        self._ahead: set[str] | None = None  # None: not waiting (a listing is under way)
+
+    def on_event(self, event: WatchEvent) -> None:
+        """The prefix watch's callback."""
+        if event.type is not EventType.DELETE:
+            return
+        key = event.key.strip("/")
+        with self._lock:
+            # Kept for the next listing too: it may have been read before this deletion.
+            self._gone.add(key)
+            wake = False
+            if self._ahead is not None and key in self._ahead:  # None: no count to wake on now
+                self._ahead.discard(key)
+                wake = len(self._ahead) < self._slots
+        if wake:
+            self._wake.set()
+
+    def wait(self, view: QueueView, remaining: float | None) -> None:
+        """Wait, after the listing ``view``, until fewer than ``slots`` of the contenders ahead
+        in it remain (at once if departures seen meanwhile already made it so), ``wake`` is set
+        otherwise (a session change), or ``remaining`` seconds passed. The caller then reads
+        the queue again; departures seen until the next call are counted against that listing."""
+        listed = {contender.key.strip("/") for contender in view.contenders[: max(0, view.position)]}
+        with self._lock:
+            self._ahead = listed - self._gone
+            self._gone = set()
+            waiting = len(self._ahead) >= self._slots
+        if waiting:
+            self._wake.wait(remaining)
+        with self._lock:
+            self._ahead = None  # a wake from this listing's count would be stale from now on
