@@ -46,7 +46,8 @@ def ui(
     """Serve a live web view of the store: overview, locks and semaphores, elections,
     services, config and keys, each page at its own URL and kept current by a watch.
 
-    Read-only (no session is opened) unless --write. Uses --url and the security options as
+    Read-only unless --write; a session is opened (it holds nothing) so that a lost connection
+    to the store shows on the pages. Uses --url and the security options as
     every command does; the password never reaches the page. Runs until Ctrl-C or SIGTERM.
     """
     try:
@@ -57,7 +58,9 @@ def ui(
         ) from None
     host, port = web.parse_bind(bind)
     web.check_bind(host, allow_remote=allow_remote)
-    client = cli.client if write else cli.reader
+    # With a session even when read-only: a session-less client is CONNECTED until closed, so
+    # its pages could not show a lost connection (the session owns nothing here).
+    client = cli.client
     shown = f"[{host}]" if ":" in host else host
     cli.out.note(f"coordkit ui on http://{shown}:{port}/ ({'read-write' if write else 'read-only'})")
     web.serve(

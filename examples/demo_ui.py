@@ -18,7 +18,7 @@ def keep_open(url: str, say: Callable[[str], None]) -> None:
     from coordkit.ui import create_app
 
     port = int(os.environ.get("COORDKIT_DEMO_UI_PORT", "8470"))
-    with coordkit.connect(url, session=False) as client:
+    with coordkit.connect(url) as client:
         server = uvicorn.Server(
             uvicorn.Config(create_app(client), host="127.0.0.1", port=port, log_level="warning")
         )

@@ -53,7 +53,8 @@ def create_app(
 ) -> Starlette:
     """The UI over ``client`` as an ASGI application (serve it with uvicorn or mount it).
 
-    Read-only unless ``write``. The watch starts with the application's lifespan and stops
+    Read-only unless ``write``. A lost connection shows on the pages only if ``client`` has a
+    session (a ``session=False`` client is CONNECTED until closed). The watch starts with the application's lifespan and stops
     with it; ``client`` stays open (the caller closes it)."""
     env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html"]))
     live = LiveState(client, services_base=services_base, config_base=config_base)
