@@ -31,8 +31,8 @@ from coordkit import Client, CoordkitError
 from coordkit.config.values import parse_value
 from coordkit.discovery import DRAINING
 
-from . import views
 from .live import LiveState
+from .views import config_apps, key_listing, overview, queues, services
 
 __all__ = ["PAGES", "create_app"]
 
@@ -54,16 +54,16 @@ def create_app(
     """The UI over ``client`` as an ASGI application (serve it with uvicorn or mount it).
 
     Read-only unless ``write``. A lost connection shows on the pages only if ``client`` has a
-    session (a ``session=False`` client is CONNECTED until closed). The watch starts with the application's lifespan and stops
-    with it; ``client`` stays open (the caller closes it)."""
+    session (a ``session=False`` client is CONNECTED until closed). The watch starts with the
+    application's lifespan and stops with it; ``client`` stays open (the caller closes it)."""
     env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html"]))
     live = LiveState(client, services_base=services_base, config_base=config_base)
     readers: dict[str, Callable[[Request], dict[str, Any]]] = {
-        "overview": lambda request: _overview(client),
-        "locks": lambda request: {"queues": views.queues(client, live.seen)},
+        "overview": lambda request: _overview(client, services_base, config_base),
+        "locks": lambda request: {"queues": queues(client, live.seen)},
         "elections": lambda request: _elections(client, live),
-        "services": lambda request: {"services": views.services(client, services_base)},
-        "config": lambda request: {"apps": views.config_apps(client, config_base)},
+        "services": lambda request: {"services": services(client, services_base)},
+        "config": lambda request: {"apps": config_apps(client, config_base)},
         "keys": lambda request: _keys(client, request),
     }
 
@@ -145,29 +145,30 @@ def create_app(
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def _overview(client: Client) -> dict[str, Any]:
-    data = views.overview(client)
-    queues = views.queues(client, {})
+def _overview(client: Client, services_base: str, config_base: str) -> dict[str, Any]:
+    data = overview(client)
+    found = queues(client, {})
     data["counts"] = {
-        "contender queues": len(queues),
-        "contenders": sum(len(q.contenders) for q in queues),
-        "services": len(views.services(client, "/services")),
+        "contender queues": len(found),
+        "contenders": sum(len(q.contenders) for q in found),
+        "services": len(services(client, services_base)),
+        "config apps": len(config_apps(client, config_base)),
     }
     return {"info": data}
 
 
 def _elections(client: Client, live: LiveState) -> dict[str, Any]:
-    queues = views.queues(client, live.seen)
-    live.note_leaders({q.path: (h.key, h.token, h.value) for q in queues if (h := q.head) is not None})
+    found = queues(client, live.seen)
+    live.note_leaders({q.path: (h.key, h.token, h.value) for q in found if (h := q.head) is not None})
     history = {path: list(items) for path, items in live.history.items()}
-    return {"queues": queues, "history": history}
+    return {"queues": found, "history": history}
 
 
 def _keys(client: Client, request: Request) -> dict[str, Any]:
     path = request.query_params.get("path", "/") or "/"
     parts = [p for p in path.strip("/").split("/") if p]
     crumbs = [("/" + "/".join(parts[: i + 1]), part) for i, part in enumerate(parts)]
-    return {"path": path, "crumbs": crumbs, "rows": views.key_listing(client, path)}
+    return {"path": path, "crumbs": crumbs, "rows": key_listing(client, path)}
 
 
 def _drain(client: Client, fields: dict[str, str], services_base: str, config_base: str) -> str:
