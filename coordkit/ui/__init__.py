@@ -14,7 +14,9 @@ The application never closes ``client``. Without ``write`` every change is refus
 from __future__ import annotations
 
 import ipaddress
+import signal
 import socket
+from types import FrameType
 
 from coordkit import Client, ConfigurationError
 
@@ -23,6 +25,8 @@ from .app import PAGES, create_app
 __all__ = ["PAGES", "check_bind", "create_app", "parse_bind", "serve"]
 
 DEFAULT_PORT = 8470
+# Seconds open pages (their event streams never end by themselves) may delay a shutdown.
+_GRACE = 2
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -69,4 +73,13 @@ def serve(
 
     check_bind(host, allow_remote=allow_remote)
     app = create_app(client, write=write, services_base=services_base, config_base=config_base)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=_GRACE)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # A stop asked for is the normal end: return (exit 0) rather than re-raise the
+            # signal after the shutdown as uvicorn does. A second Ctrl-C forces the exit.
+            self.force_exit = self.should_exit and sig == signal.SIGINT
+            self.should_exit = True
+
+    Server(config).run()

@@ -4,16 +4,20 @@ shown on the open page until it is back."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from selenium import webdriver
-from ui_server import running_ui
+from ui_server import free_port, running_ui
 
 import coordkit
 from coordkit.testing import eventually
@@ -132,3 +136,26 @@ def test_a_lost_connection_shows_and_the_page_recovers(
             eventually(lambda: not banner(), timeout=30, message="the banner to go once connected")
             writer.put("/config/pay/after", "1")
             eventually(lambda: "after" in browser.page_source, timeout=15, message="the page to follow again")
+
+
+def test_the_command_serves_the_store_it_is_given_and_stops_on_sigterm(etcd_server: Any) -> None:
+    port = free_port()
+    url = f"{etcd_server.url}/ck-ui-cli"
+    with coordkit.connect(url) as client:
+        client.put("/config/pay/timeout", "7")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "coordkit_cli", "--url", url, "ui", "--bind", f"127.0.0.1:{port}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            page = eventually(
+                lambda: _get(f"http://127.0.0.1:{port}/config"), timeout=30, ignoring=(OSError,)
+            )
+            assert 'data-key="timeout"' in page and ">7<" in page
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"http://127.0.0.1:{port}/ (read-only)" in err

@@ -14,7 +14,7 @@ from coordkit.testing import eventually
 from coordkit.ui import create_app
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -23,8 +23,14 @@ def _free_port() -> int:
 @contextmanager
 def running_ui(client: coordkit.Client, *, write: bool = False) -> Iterator[str]:
     """The UI's base URL while it serves; stopped (and its watch cancelled) on exit."""
-    port = _free_port()
-    config = uvicorn.Config(create_app(client, write=write), host="127.0.0.1", port=port, log_level="warning")
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(client, write=write),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="coordkit-ui", daemon=True)
     thread.start()
@@ -34,3 +40,4 @@ def running_ui(client: coordkit.Client, *, write: bool = False) -> Iterator[str]
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+        assert not thread.is_alive(), "the UI server did not stop"
