@@ -76,6 +76,7 @@ def test_writes_need_a_confirmation_step(client: coordkit.Client) -> None:
         assert client.get_text("/config/pay/timeout") == "9"
 
 
+@pytest.mark.memory  # memory:// only: the secure etcd of this module is not needed here
 def test_the_ui_binds_to_loopback_unless_told() -> None:
     for host in ("127.0.0.1", "localhost", "::1"):
         check_bind(host, allow_remote=False)
