@@ -19,9 +19,11 @@ def keep_open(url: str, say: Callable[[str], None]) -> None:
 
     port = int(os.environ.get("COORDKIT_DEMO_UI_PORT", "8470"))
     with coordkit.connect(url) as client:
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(client), host="127.0.0.1", port=port, log_level="warning")
+        app = create_app(client)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
         )
+        server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="demo-ui", daemon=True)
         thread.start()
         say(f"live view: http://127.0.0.1:{port}/ (the system keeps running); press Enter to stop everything")
@@ -30,5 +32,6 @@ def keep_open(url: str, say: Callable[[str], None]) -> None:
         except EOFError:
             pass
         finally:
+            app.state.live.end()
             server.should_exit = True
             thread.join(timeout=10)

@@ -73,6 +73,7 @@ def serve(
 
     check_bind(host, allow_remote=allow_remote)
     app = create_app(client, write=write, services_base=services_base, config_base=config_base)
+    live = app.state.live
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=_GRACE)
 
     class Server(uvicorn.Server):
@@ -81,5 +82,6 @@ def serve(
             # signal after the shutdown as uvicorn does. A second Ctrl-C forces the exit.
             self.force_exit = self.should_exit and sig == signal.SIGINT
             self.should_exit = True
+            live.end()
 
     Server(config).run()

@@ -113,6 +113,8 @@ def create_app(
         fields = {k: str(v) for k, v in form.items() if k != "confirm"}
         if not write:
             return HTMLResponse("this UI is read-only: start it with --write to change the store", 403)
+        if not _same_origin(request):
+            return HTMLResponse("refused: the form was not posted from this UI's own pages", 403)
         if action not in _ACTIONS:
             return HTMLResponse("no such action", 404)
         if form.get("confirm") != "yes":
@@ -142,7 +144,21 @@ def create_app(
 
     routes = [Route(path, page(section)) for path, _, section in PAGES]
     routes += [Route("/events", events), Route("/change/{action}", change, methods=["POST"])]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.live = live  # serve() ends the pages' event streams with it on shutdown
+    return app
+
+
+def _same_origin(request: Request) -> bool:
+    """A write must come from a page of this UI: a browser names the page that posts in
+    ``Origin`` (and ``Sec-Fetch-Site``), so another site cannot make a visitor's browser post
+    a confirmed change to a UI on their loopback (cross-site request forgery)."""
+    origin = request.headers.get("origin")
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    host = request.headers.get("host", "")
+    return origin is None or origin in (f"http://{host}", f"https://{host}")
 
 
 def _overview(client: Client, services_base: str, config_base: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ __all__ = ["LiveState"]
 
 _QUEUE_SIZE = 256
 _HISTORY = 20  # leader changes remembered per election
+_END = ("end", "")  # not an event: tells a page's stream to stop
 
 
 class LiveState:
@@ -81,15 +82,20 @@ class LiveState:
                 )
 
     async def events(self) -> AsyncIterator[tuple[str, str]]:
-        """``(event, data)`` pairs for one page, until the page goes away."""
+        """``(event, data)`` pairs for one page, until the page goes away or :meth:`end`."""
         queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(_QUEUE_SIZE)
         self._subscribers.add(queue)
         try:
             yield "session", self.state
-            while True:
-                yield await queue.get()
+            while (event := await queue.get()) != _END:
+                yield event
         finally:
             self._subscribers.discard(queue)
+
+    def end(self) -> None:
+        """End every page's event stream (from any thread), so that a server shutting down
+        need not wait for pages that would stay open for ever; their browsers reconnect."""
+        self._publish(*_END)
 
     def _sections(self, key: str) -> set[str]:
         rel = key if key.startswith("/") else "/" + key
@@ -116,6 +122,9 @@ class LiveState:
 
     def _deliver(self, kind: str, data: str) -> None:
         for queue in list(self._subscribers):
-            if queue.full():
+            if (kind, data) == _END:
+                while not queue.empty():
+                    queue.get_nowait()  # the end goes first, whatever is waiting
+            elif queue.full():
                 queue.get_nowait()
             queue.put_nowait((kind, data))

@@ -36,10 +36,11 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _post(url: str, **fields: str) -> tuple[int, str]:
+def _post(url: str, headers: dict[str, str] | None = None, **fields: str) -> tuple[int, str]:
     opener = urllib.request.build_opener(_NoRedirect)
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(), headers=headers or {})
     try:
-        with opener.open(url, data=urllib.parse.urlencode(fields).encode()) as reply:
+        with opener.open(request) as reply:
             return reply.status, reply.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -62,6 +63,10 @@ def test_writes_need_a_confirmation_step(client: coordkit.Client) -> None:
     client.put("/app/stale", "1")
     registration = client.register("payment", "10.0.0.1", 8080)
     with running_ui(client, write=True) as base:
+        forged = _post(
+            base + "/change/delete-key", {"Origin": "http://evil.example"}, key="/app/stale", confirm="yes"
+        )
+        assert forged[0] == 403 and client.get("/app/stale") is not None
         status, page = _post(base + "/change/delete-key", key="/app/stale")
         assert status == 200 and 'name="confirm" value="yes"' in page
         assert client.get("/app/stale") is not None
@@ -160,3 +165,18 @@ def test_the_command_serves_the_store_it_is_given_and_stops_on_sigterm(etcd_serv
             _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{port}/ (read-only)" in err
+
+
+def test_a_drain_confirmed_in_the_browser_is_done(
+    client: coordkit.Client, browser: webdriver.Chrome, screenshots: Path, backend_kind: str
+) -> None:
+    client.register("payment", "10.0.0.1", 8080)
+    with running_ui(client, write=True) as base:
+        browser.get(base + "/services")
+        browser.execute_script("document.querySelector('form[action=\"/change/drain\"] button').click();")
+        eventually(lambda: "About to" in browser.page_source, timeout=15, message="the confirmation page")
+        assert [i.status for i in client.instances("payment")] == ["up"]
+        browser.save_screenshot(str(screenshots / f"confirm-{backend_kind}.png"))
+        browser.execute_script("document.getElementById('confirm').click();")
+        eventually(lambda: [i.status for i in client.instances("payment")] == ["draining"], timeout=15)
+        eventually(lambda: "status-draining" in browser.page_source, timeout=15, message="the drained page")

@@ -24,8 +24,9 @@ def free_port() -> int:
 def running_ui(client: coordkit.Client, *, write: bool = False) -> Iterator[str]:
     """The UI's base URL while it serves; stopped (and its watch cancelled) on exit."""
     port = free_port()
+    app = create_app(client, write=write)
     config = uvicorn.Config(
-        create_app(client, write=write),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -38,6 +39,7 @@ def running_ui(client: coordkit.Client, *, write: bool = False) -> Iterator[str]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        app.state.live.end()  # the open pages' event streams, which would hold the shutdown
         server.should_exit = True
         thread.join(timeout=20)
         assert not thread.is_alive(), "the UI server did not stop"
