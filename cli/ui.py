@@ -51,19 +51,19 @@ def ui(
     every command does; the password never reaches the page. Runs until Ctrl-C or SIGTERM.
     """
     try:
-        from coordkit import ui as web
+        from coordkit.ui import check_bind, parse_bind, serve
     except ImportError as exc:
         raise CliError(
             f"coordkit ui needs its extra: pip install 'coordkit[ui]' ({exc})", ExitCode.USAGE
         ) from None
-    host, port = web.parse_bind(bind)
-    web.check_bind(host, allow_remote=allow_remote)
+    host, port = parse_bind(bind)
+    check_bind(host, allow_remote=allow_remote)
     # With a session even when read-only: a session-less client is CONNECTED until closed, so
     # its pages could not show a lost connection (the session owns nothing here).
     client = cli.client
     shown = f"[{host}]" if ":" in host else host
     cli.out.note(f"coordkit ui on http://{shown}:{port}/ ({'read-write' if write else 'read-only'})")
-    web.serve(
+    serve(
         client,
         host=host,
         port=port,
