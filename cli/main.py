@@ -34,6 +34,7 @@ _COMMANDS = {
     "maint": ("maint", "maint"),
     "config": ("config", "config"),
     "dev": ("dev", "dev"),
+    "ui": ("ui", "ui"),
     "completion": ("completion", "completion"),
 }
 _PLAIN = {"completion"}  # prints a script: no output options, no connection

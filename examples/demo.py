@@ -78,6 +78,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the log folder even when all went well"
     )
+    parser.add_argument(
+        "--ui",
+        action="store_true",
+        help="after the report, keep the system running with coordkit ui open on it",
+    )
     args = parser.parse_args(argv)
     args.orders = args.orders or (60 if args.quick else 200)
     args.duration = args.duration or (5.0 if args.quick else 12.0)
@@ -327,6 +332,10 @@ def _guarded(args: argparse.Namespace, system: LocalSystem, workdir: Path, say: 
             results = _report(_play(args, system, workdir, say))
             code = 0 if all(check.ok for check in results) else 1
             show = {name for check in results if not check.ok for name in check.logs}
+            if args.ui:
+                from examples.demo_ui import keep_open
+
+                keep_open(system.url, say)
         except (Interrupted, KeyboardInterrupt) as exc:
             print(f"\ninterrupted ({exc or 'SIGINT'}): stopping everything", file=sys.stderr, flush=True)
             code = 130

@@ -2,6 +2,7 @@
 # The example system's demo, from a clean clone on a fresh Debian/Ubuntu machine:
 #   scripts/demo.sh                 # on a local etcd
 #   scripts/demo.sh --zookeeper     # on a local ZooKeeper (also: --quick, --keep-logs, --url URL; see --help)
+#   scripts/demo.sh --ui            # then keeps the system running with `coordkit ui` open on it
 #   scripts/demo.sh --docker        # store and services in containers, on the Docker daemon that runs
 #                                   # (scripts/test-docker.sh starts one); builds the images first
 #
@@ -32,6 +33,7 @@ fi
 
 # Install (again) only when the virtualenv is new or the package's metadata or extras changed since.
 extras=http,metrics,examples
+for arg in "$@"; do [[ "$arg" != --ui ]] || extras=http,metrics,examples,ui; done  # the live view's extra
 stamp="$VENV/.coordkit-demo-stamp"
 wanted="$( (cat setup.cfg pyproject.toml; echo "$extras") | sha256sum | cut -d' ' -f1)"
 if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then

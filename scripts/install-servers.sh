@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the ZooKeeper and etcd servers that coordkit's tests run (Debian/Ubuntu, apt-get only).
+# Install the ZooKeeper and etcd servers that coordkit's tests run (Debian/Ubuntu, apt-get only),
+# and the headless browser that tests/ui drives (chromium, chromium-driver).
 #
 # Idempotent: does nothing when etcd, etcdctl, java and the ZooKeeper jars are already present, so
 # CI can run it on every job. Runs apt-get as root, through sudo when not root. Installs nothing
@@ -9,7 +10,8 @@ set -euo pipefail
 JAR_DIR=/usr/share/java
 PACKAGES=(etcd-server etcd-client zookeeper default-jre-headless
           libcurator-discovery-java libcurator-recipes-java default-jdk-headless
-          docker-compose)  # docker-compose only validates the compose files; no engine is used
+          docker-compose  # docker-compose only validates the compose files; no engine is used
+          chromium chromium-driver)  # tests/ui drive coordkit ui in it through Selenium
 
 die() {
     echo "install-servers: $*" >&2
@@ -24,6 +26,8 @@ missing() {
     # The harness needs the server and its wire-format jar; the rest come with the same package.
     command -v javac >/dev/null 2>&1 || what+=("javac")  # the Curator interop probe is compiled
     command -v docker-compose >/dev/null 2>&1 || what+=("docker-compose")
+    [[ -x /usr/bin/chromium ]] || what+=("chromium")
+    [[ -x /usr/bin/chromedriver ]] || what+=("chromedriver")
     for jar in zookeeper zookeeper-jute curator-x-discovery curator-recipes; do
         [[ -e "$JAR_DIR/$jar.jar" ]] || what+=("$JAR_DIR/$jar.jar")
     done
@@ -32,7 +36,7 @@ missing() {
 
 need="$(missing)"
 if [[ -z "$need" ]]; then
-    echo "install-servers: etcd, etcdctl, java and the ZooKeeper jars are already installed"
+    echo "install-servers: etcd, etcdctl, java, the ZooKeeper jars and chromium are already installed"
     exit 0
 fi
 echo "install-servers: missing: $need"
