@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..backends import probe as probes
-from ..backends.base import EventType, Watch, WatchEvent
+from ..backends.base import Watch
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.states import SessionEvent, SessionState
@@ -39,6 +39,7 @@ from ..recipes._policy import Policy
 if TYPE_CHECKING:
     from .store import AsyncStore
 from ..core.async_deadline import timeout_at
+from .departures import watch_departures
 
 __all__ = ["AsyncContention"]
 
@@ -210,28 +211,9 @@ class AsyncContention:
                 await self._leave()
 
     async def _watch_departures(self) -> Watch:
-        """Holders of a semaphore leave in any order, so any departure ahead may admit us: a
-        prefix watch of the queue, started before the join so that none slips between (as the
-        sync recipe's), wakes the waiter on every deletion."""
-        loop, wake, pause = self.client.loop, self._wake, _FIRST_PAUSE
-
-        def on_event(event: WatchEvent) -> None:  # on the watch's thread
-            if event.type is EventType.DELETE:
-                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                    loop.call_soon_threadsafe(wake.set)
-
-        while True:
-            await self._connected()
-            starting = self.client._spawn(self.client._ops.watch(self.path, on_event, prefix=True))
-            try:
-                return await asyncio.shield(starting)
-            except asyncio.CancelledError:
-                starting.add_done_callback(_cancel_started)
-                raise
-            except BackendUnavailableError as exc:
-                log.info("coordkit %s %s: cannot watch the queue (%s)", self.what, self.path, exc)
-                await asyncio.sleep(pause)  # back-off; the deadline bounds the retries
-                pause = min(pause * 2, _LAST_PAUSE)
+        """See :func:`.departures.watch_departures` (once the session is connected)."""
+        await self._connected()
+        return await watch_departures(self.client, self.path, self._wake, self.what, self._connected)
 
     async def _connected(self) -> None:
         """Until the session is CONNECTED; makes its generation ours."""
@@ -402,8 +384,3 @@ class AsyncContention:
             )
         except CoordkitError as exc:  # the session ended: the key went with it
             log.info("coordkit %s %s: contender already gone (%s)", self.what, self.path, exc)
-
-
-def _cancel_started(starting: asyncio.Task[Watch]) -> None:
-    if not starting.cancelled() and starting.exception() is None:
-        starting.result().cancel_nowait()

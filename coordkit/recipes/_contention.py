@@ -31,12 +31,7 @@ from ..backends.base import Watch
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.session import Session, SessionEvent, SessionState
-from ..errors import (
-    BackendUnavailableError,
-    CoordkitError,
-    OwnershipError,
-    SessionLostError,
-)
+from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import recipe_name
 from ._cleanup import leave_or_later, leave_when_connected, when_connected
 from ._deadlines import call_time, remaining_time, settle, take, watch_within
