@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -37,6 +36,7 @@ from ..config.values import Setting
 from ..core.async_deadline import timeout_in
 from ..core.durations import wait_seconds
 from ..errors import ConfigValidationError
+from .listeners import ListenerCalls
 
 if TYPE_CHECKING:
     from .store import AsyncStore
@@ -58,8 +58,7 @@ class AsyncConfig(TypedGetters, Mapping[str, Any], Generic[S]):
         self._config = config
         self._loop = client.loop
         self._closed = False
-        self._chains: dict[int, asyncio.Task[None]] = {}  # listener id -> its latest call
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._calls = ListenerCalls(client._spawn, f"config {config.app}")
         self._changed = asyncio.Event()
         config.on_change(self._from_follower(self._note_change))
 
@@ -72,10 +71,7 @@ class AsyncConfig(TypedGetters, Mapping[str, Any], Generic[S]):
         self._closed = True
         self._changed.set()  # wait_until() callers look once more, and end
         await self._loop.run_in_executor(None, self._config.close)  # joins the follower's thread
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._calls.aclose()
 
     async def __aenter__(self) -> AsyncConfig[S]:
         return self
@@ -190,39 +186,9 @@ class AsyncConfig(TypedGetters, Mapping[str, Any], Generic[S]):
         self._changed.set()
 
     def _deliver(self, callback: Callable[[Any], Any], argument: Any) -> None:
-        """On the loop: call ``callback``; a coroutine it returns runs after its previous one."""
-        if self._closed or self._client.closed:
-            return
-        try:
-            result = callback(argument)
-        except Exception:
-            log.exception("coordkit config %s: listener %r failed", self.app, callback)
-            return
-        if inspect.isawaitable(result):
-            previous = self._chains.get(id(callback))
-            task = self._client._spawn(self._after(previous, result, callback))
-            self._chains[id(callback)] = task
-            self._tasks.add(task)
-            task.add_done_callback(functools.partial(self._forget, id(callback)))
-
-    async def _after(
-        self, previous: asyncio.Task[None] | None, call: Awaitable[Any], callback: object
-    ) -> None:
-        try:
-            if previous is not None:
-                await asyncio.wait([previous])  # its outcome is its own: logged there
-            await call
-        except asyncio.CancelledError:
-            if inspect.iscoroutine(call):
-                call.close()  # cancelled before it started: no "never awaited" warning
-            raise
-        except Exception:
-            log.exception("coordkit config %s: listener %r failed", self.app, callback)
-
-    def _forget(self, key: int, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if self._chains.get(key) is task:
-            del self._chains[key]
+        """On the loop: call ``callback`` (see :mod:`.listeners`), not once closed."""
+        if not self._closed and not self._client.closed:
+            self._calls.call(callback, argument)
 
     # --- writing (the sync semantics, see the module docstring) -----------------------------
     async def _run(self, call: Callable[[], T]) -> T:

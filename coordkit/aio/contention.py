@@ -33,13 +33,14 @@ from ..core.states import SessionEvent, SessionState
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import recipe_name
 from ..recipes._cleanup import when_connected
+from ..recipes._departures import Departures
 from ..recipes._observe import kind_of
 from ..recipes._policy import Policy
 
 if TYPE_CHECKING:
     from .store import AsyncStore
 from ..core.async_deadline import timeout_at
-from .departures import watch_departures
+from .departures import counted_departures, watch_departures
 
 __all__ = ["AsyncContention"]
 
@@ -66,6 +67,7 @@ class AsyncContention:
         self._turn = False  # this handle holds the guard
         self._unconfirmed: str | None = None  # a join attempt that may have landed unanswered
         self._wake = asyncio.Event()  # a session change or a departure: look again
+        self._departures: Departures | None = None  # a semaphore waiter's count (recipes/_departures.py)
         self.mine: Contender | None = None
         self.generation = 0
         self.held = False
@@ -205,6 +207,7 @@ class AsyncContention:
         except TimeoutError:
             return False
         finally:
+            self._departures = None
             if departures is not None:
                 departures.cancel_nowait()
             if not self.held:
@@ -213,7 +216,8 @@ class AsyncContention:
     async def _watch_departures(self) -> Watch:
         """See :func:`.departures.watch_departures` (once the session is connected)."""
         await self._connected()
-        return await watch_departures(self.client, self.path, self._wake, self.what, self._connected)
+        self._departures = counted = counted_departures(self.client.loop, self._wake, self.policy.slots)
+        return await watch_departures(self.client, self.path, counted.on_event, self.what, self._connected)
 
     async def _connected(self) -> None:
         """Until the session is CONNECTED; makes its generation ours."""
@@ -307,8 +311,10 @@ class AsyncContention:
             try:
                 if not listed:
                     pass  # read the values first
-                elif session.state is SessionState.CONNECTED and self.policy.slots > 1:
-                    await self._wake.wait()  # the departures watch (or the session) sets it
+                elif session.state is SessionState.CONNECTED and (counted := self._departures) is not None:
+                    if counted.count(view):  # fewer than the limit ahead: read again at once
+                        await self._wake.wait()  # set by the count (or the session)
+                    counted.done()
                     self._wake.clear()  # before the read: a departure after it wakes us again
                 elif session.state is SessionState.CONNECTED:
                     ahead = self.policy.waits_for(view)

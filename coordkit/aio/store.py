@@ -35,6 +35,7 @@ from ..errors import (
     WrongLoopError,
 )
 from ..names import validate_name, validate_path, validate_value, validate_version
+from .listeners import ListenerCalls
 from .watch import AsyncWatch
 
 __all__ = ["AsyncStore"]
@@ -43,6 +44,7 @@ log = logging.getLogger("coordkit.aio")
 T = TypeVar("T")
 S = TypeVar("S", bound="AsyncStore")
 Listener = Callable[[SessionEvent], None]
+UserListener = Callable[[SessionEvent], Awaitable[None] | None]
 
 _FIRST_RETRY = 0.02  # seconds before repeating a read after an outage; doubles up to 0.5
 
@@ -55,7 +57,10 @@ class AsyncStore:
         self._store = store
         self._loop = loop
         self._ops: AsyncOps = async_ops(store.backend, loop)
-        self._listeners: list[Listener] = []
+        self._listeners: list[Listener] = []  # this package's handles
+        self._user_listeners: list[UserListener] = []
+        self._listener_calls = ListenerCalls(self._spawn, "session listener")
+        self._closed_told = False
         self._guards: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watches: set[AsyncWatch] = set()
@@ -92,6 +97,27 @@ class AsyncStore:
                 listener(event)
             except Exception:
                 log.exception("coordkit.aio session listener failed")
+        if event.state is SessionState.CLOSED:  # the session's own and aclose()'s: told once
+            if self._closed_told:
+                return
+            self._closed_told = True
+        for user_listener in list(self._user_listeners):
+            self._listener_calls.call(user_listener, event)
+
+    def add_listener(self, listener: UserListener) -> None:
+        """Call ``listener(event)`` (a :class:`~coordkit.SessionEvent`) on this client's loop at
+        every session state change, in order: SUSPENDED, CONNECTED, LOST, and CLOSED when the
+        client closes. A coroutine function's calls run as tasks of the client, one after
+        another (:mod:`.listeners`); closing the client cancels those still running. A
+        listener that raises is logged and stays registered."""
+        self._check()
+        self._user_listeners.append(listener)
+
+    def remove_listener(self, listener: UserListener) -> None:
+        """Stop calling ``listener`` (a listener never added is ignored)."""
+        self._check()
+        if listener in self._user_listeners:
+            self._user_listeners.remove(listener)
 
     def _listen(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -173,7 +173,7 @@ class Contention:
             if self.policy.slots > 1:
                 # Holders of a semaphore leave in any order: count the departures ahead of us.
                 # The watch starts before the join so that no departure can slip between.
-                self._departures = counted = Departures(self._wake, self.policy.slots)
+                self._departures = counted = Departures(self._wake.set, self.policy.slots)
                 departures = watch_within(self.client, self.path, counted.on_event, wait, self._calls_by)
                 if departures is None:
                     return False
@@ -330,20 +330,19 @@ class Contention:
 
     def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
         if self.policy.slots > 1:  # woken by the prefix watch once fewer than slots are ahead
-            if self._departures is not None:
-                self._departures.wait(view, remaining)
+            if (counted := self._departures) is not None:
+                if counted.count(view):
+                    self._wake.wait(remaining)
+                counted.done()
             return
         # A lock or election waits for exactly the contender right ahead (a reader of a
         # read/write lock for the nearest writer ahead): no herd.
         ahead = self.policy.waits_for(view)
         if ahead is None:
             return
-        self.client.backend.wait_gone_since(
-            ahead.key,
-            remaining,
-            self._wake,
-            create_revision=ahead.create_revision,
-            since_revision=view.revision,
+        backend, incarnation = self.client.backend, ahead.create_revision
+        backend.wait_gone_since(
+            ahead.key, remaining, self._wake, create_revision=incarnation, since_revision=view.revision
         )
 
     # --- leaving ----------------------------------------------------------------------------

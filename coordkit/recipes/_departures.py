@@ -20,6 +20,7 @@ discounted once at most, which costs one early re-read, never a missed admission
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from ..backends.base import EventType, WatchEvent
 from ..backends.contender_queue import QueueView
@@ -28,10 +29,12 @@ __all__ = ["Departures"]
 
 
 class Departures:
-    """Counts the departures ahead of one semaphore waiter; sets ``wake`` when it may enter."""
+    """Counts the departures ahead of one semaphore waiter; calls ``notify`` (from the watch's
+    thread) when it may enter: a ``threading.Event``'s ``set`` for the sync recipe, a hand-over
+    to the loop for the async one."""
 
-    def __init__(self, wake: threading.Event, slots: int) -> None:
-        self._wake = wake
+    def __init__(self, notify: Callable[[], None], slots: int) -> None:
+        self._notify = notify
         self._slots = slots
         self._lock = threading.Lock()
         self._gone: set[str] = set()  # deleted since the latest listing was recorded
@@ -50,19 +53,22 @@ class Departures:
                 self._ahead.discard(key)
                 wake = len(self._ahead) < self._slots
         if wake:
-            self._wake.set()
+            self._notify()
 
-    def wait(self, view: QueueView, remaining: float | None) -> None:
-        """Wait, after the listing ``view``, until fewer than ``slots`` of the contenders ahead
-        in it remain (at once if departures seen meanwhile already made it so), ``wake`` is set
-        otherwise (a session change), or ``remaining`` seconds passed. The caller then reads
-        the queue again; departures seen until the next call are counted against that listing."""
+    def count(self, view: QueueView) -> bool:
+        """Record the listing ``view``: True if the waiter must wait (``slots`` or more of the
+        contenders ahead in it remain, departures seen meanwhile discounted), then until
+        ``notify`` is called, or a session change or its deadline ends the wait. Call
+        :meth:`done` when that wait is over; the caller then reads the queue again, and
+        departures seen until the next :meth:`count` are counted against that listing."""
         listed = {contender.key.strip("/") for contender in view.contenders[: max(0, view.position)]}
         with self._lock:
             self._ahead = listed - self._gone
             self._gone = set()
-            waiting = len(self._ahead) >= self._slots
-        if waiting:
-            self._wake.wait(remaining)
+            return len(self._ahead) >= self._slots
+
+    def done(self) -> None:
+        """The wait after the latest :meth:`count` is over: a notification from that count
+        would be stale from now on."""
         with self._lock:
-            self._ahead = None  # a wake from this listing's count would be stale from now on
+            self._ahead = None

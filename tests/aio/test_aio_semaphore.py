@@ -160,3 +160,50 @@ def test_rwlock_cancellation_leaves_no_contender(
             assert reader.read.contenders() == []
 
     arun(main())
+
+
+def test_a_departure_wakes_only_the_async_waiter_that_can_enter(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    """The herd-free semaphore over the async API (recipes/_departures.py): holders leave out of
+    order, and each waiter reads the queue again exactly once, when it may enter."""
+    limit, waiters = 2, 6
+    holders = [client.semaphore("pool", limit) for _ in range(limit)]
+    assert all(slot.acquire(timeout=5) for slot in holders)
+
+    async def main() -> None:
+        clients = [await coordkit.aio.connect(store_url, ttl=4) for _ in range(waiters)]
+        try:
+            reads = [0] * waiters
+            for index, aio in enumerate(clients):
+                listing = aio._ops.queue_list
+
+                async def counted(*args: Any, _listing: Any = listing, _i: int = index, **kw: Any) -> Any:
+                    reads[_i] += 1
+                    return await _listing(*args, **kw)
+
+                aio._ops.queue_list = counted  # type: ignore[method-assign]
+            slots = [aio.semaphore("pool", limit) for aio in clients]
+            tasks = []
+            for index, slot in enumerate(slots):  # queued one after another: a known order
+                tasks.append(asyncio.ensure_future(slot.acquire(timeout=30)))
+                await _until(lambda n=index: _queued(client, "pool") == limit + n + 1, "a waiter to queue")
+            joined = list(reads)
+            loop = asyncio.get_running_loop()
+            # the second oldest holder first, then the oldest, then the oldest admitted waiter
+            await loop.run_in_executor(None, holders[1].release)
+            for index, task in enumerate(tasks):
+                async with timeout_in(20):
+                    assert await task is True, f"waiter {index} never admitted"
+                assert all(not later.done() for later in tasks[index + 1 :]), "admitted out of order"
+                if index == 0:
+                    await loop.run_in_executor(None, holders[0].release)
+                else:
+                    await slots[index - 1].release()
+            await slots[-1].release()
+            assert [r - j for r, j in zip(reads, joined, strict=True)] == [1] * waiters
+        finally:
+            for aio in clients:
+                await aio.aclose()
+
+    arun(main())

@@ -21,8 +21,8 @@ import coordkit
 SYNC_ONLY: dict[str, str] = {
     "test_watch.py::test_callback_watch_and_cancel": "async watch() is an async iterator: no callback form",
     "test_semaphore_wakeups.py::test_a_departure_wakes_only_the_waiter_that_can_enter": (
-        "the async semaphore still wakes each waiter on every departure ahead (it re-reads the queue);"
-        " the counting of recipes/_departures.py is the sync recipe's only"
+        "it counts each waiter thread's queue reads on the sync backend, and async waiters all read on"
+        " one loop: tests/aio/test_aio_semaphore.py counts the async waiters' reads"
     ),
     "test_recipe_depth.py::test_lock_acquire_reaches_the_wire_within_the_budget": (
         "it counts the frames of the sync Lock.acquire() down to the client library"
