@@ -6,8 +6,10 @@ of its own: every cache of a client follows one shared watch of the registry
 The cache subscribes first, then reads its service once: on etcd and memory the read is at
 revision R and only the events above R are applied after it (exact); on ZooKeeper (no
 revisions to reconcile with) every event since the subscription is applied after the read,
-in store order, so the cache converges on the store's state. Each change publishes one new
-sorted tuple (readers never see half a change); listeners run on the loop (a coroutine
+in store order, so the cache converges on the store's state. Each change is applied in
+O(log n) (:mod:`coordkit.discovery._sorted_instances`, shared with the sync cache) and read as
+one new sorted tuple, built at most once per change by its first reader (readers never see
+half a change); listeners run on the loop (a coroutine
 listener is run as a task of the client), and ``async for instances in cache.changes()``
 follows the same tuples. Values are decoded by the
 registry's formats, so the cache reads what sync and Curator/etcd clients register.
@@ -32,6 +34,7 @@ from ..discovery._checks import (
     service_path,
     split_key,
 )
+from ..discovery._sorted_instances import SortedInstances
 from ..discovery.formats import format_for
 from ..discovery.instance import UP, ServiceInstance
 from ..discovery.reads import decode_entry
@@ -67,11 +70,9 @@ class AsyncServiceCache:
     ) -> None:
         self._name = check_service(name)
         self._path = service_path(check_base(base), self._name)
-        self._statuses = None if (checked := check_statuses(statuses)) is None else frozenset(checked)
         self._client = client
         self._format = format_for(client.sync.backend.capabilities.layout)
-        self._by_key: dict[str, ServiceInstance] = {}
-        self._instances: tuple[ServiceInstance, ...] = ()
+        self._held = SortedInstances(check_statuses(statuses))  # changed and read on the loop
         self._listeners: list[Listener] = []
         self._followers: set[asyncio.Queue[object]] = set()  # one per changes() iterator
         self._changed = asyncio.Event()  # set and replaced at each change
@@ -83,7 +84,7 @@ class AsyncServiceCache:
         self._task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
-        count = len(self._instances)
+        count = len(self._held)
         return f"<coordkit.aio.AsyncServiceCache {self._path} instances={count} stale={self._stale}>"
 
     # --- reading ---------------------------------------------------------------------------
@@ -98,8 +99,9 @@ class AsyncServiceCache:
 
     @property
     def instances(self) -> tuple[ServiceInstance, ...]:
-        """The live instances, sorted by id (one attribute read, no network call)."""
-        return self._instances
+        """The live instances, sorted by id (no network call; the first read after a change
+        copies the sorted list once)."""
+        return self._held.snapshot()
 
     @property
     def stale(self) -> bool:
@@ -111,10 +113,10 @@ class AsyncServiceCache:
         return self._closed
 
     def __len__(self) -> int:
-        return len(self._instances)
+        return len(self._held)
 
     def __iter__(self) -> Iterator[ServiceInstance]:
-        return iter(self._instances)
+        return iter(self.instances)
 
     async def wait_for(
         self, predicate: Callable[[tuple[ServiceInstance, ...]], bool], timeout: float | None = None
@@ -123,12 +125,12 @@ class AsyncServiceCache:
         passed or the cache closed first."""
         try:
             async with timeout_in(timeout):
-                while not predicate(self._instances):
+                while not predicate(self.instances):
                     if self._closed:
                         return False
                     await self._changed.wait()
         except TimeoutError:
-            return predicate(self._instances)
+            return predicate(self.instances)
         return True
 
     async def changes(self) -> AsyncIterator[tuple[ServiceInstance, ...]]:
@@ -222,24 +224,20 @@ class AsyncServiceCache:
         if instance_id is None:
             return False  # not an instance's key (the service's own node on ZooKeeper, ...)
         instance = None if entry is None else decode_entry(self._format, self._name, instance_id, entry)
-        if instance == self._by_key.get(key):
-            return False
-        if instance is None:
-            del self._by_key[key]
-        else:
-            self._by_key[key] = instance
-        return True
+        return self._held.put(key, instance)
 
     def _publish(self) -> None:
-        wanted = self._statuses
-        ordered = sorted(self._by_key.items(), key=lambda item: (item[1].id, item[0]))
-        self._instances = tuple(i for _, i in ordered if wanted is None or i.status in wanted)
+        """Wake the waiters; the followers and listeners get the new tuple (built here only
+        if one of them is there, else by the first read)."""
         self._wake()
+        if not self._followers and not self._listeners:
+            return
+        instances = self._held.snapshot()
         for queue in self._followers:
-            queue.put_nowait(self._instances)
+            queue.put_nowait(instances)
         for listener in list(self._listeners):
             try:
-                result = listener(self._instances)
+                result = listener(instances)
                 if inspect.isawaitable(result):
                     self._client._spawn(_awaited(result))
             except Exception:  # one listener's bug must not starve the others or the watch

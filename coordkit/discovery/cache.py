@@ -13,18 +13,20 @@ and the two are reconciled.
   when every instance present at that time has arrived. The cache is therefore always
   exactly what the watch has delivered, and converges as the watch does.
 
-After that, each change is applied under a lock and published by swapping one immutable,
-sorted tuple: a reader sees the instances before or after a change, never half of one.
+After that, each change is applied under a lock in O(log n) (:mod:`._sorted_instances`: one
+dict operation and one bisect into the sorted list, no rebuild) and the instances are read as
+one immutable, sorted tuple, built under that lock at most once per change, by the first read
+after it (or for the listeners): a reader sees the instances before or after a change, never
+half of one. A cold start of n instances builds one tuple, not n.
 Reconnects and new sessions need nothing here: the backend watch resynchronises by diffing
 what it has delivered against a fresh read and delivers the difference.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ..backends import probe as probes
@@ -32,6 +34,7 @@ from ..backends.base import Entry, WatchEvent
 from ..core.states import SessionEvent, SessionState
 from ..core.watch import WatchHandle
 from ._checks import DEFAULT_BASE, check_base, check_service, check_statuses, service_path, split_key
+from ._sorted_instances import SortedInstances
 from .formats import format_for
 from .instance import UP, ServiceInstance
 from .registry import decode_entry
@@ -43,7 +46,6 @@ __all__ = ["InstancesListener", "RegistryCache", "ServiceCache"]
 
 log = logging.getLogger(__name__)
 InstancesListener = Callable[[tuple[ServiceInstance, ...]], None]
-_Place = tuple[str, str, str]  # (service, id, key): the sort order of the instances
 
 
 class _LiveInstances:
@@ -53,13 +55,9 @@ class _LiveInstances:
     def __init__(self, client: Store, path: str, statuses: Collection[str] | None) -> None:
         self._client = client
         self._path = path
-        self._statuses = None if statuses is None else frozenset(statuses)
         self._format = format_for(client.backend.capabilities.layout)
         self._cond = threading.Condition()
-        self._by_key: dict[str, ServiceInstance] = {}
-        self._order: list[_Place] = []  # sorted; parallel to _sorted
-        self._sorted: list[ServiceInstance] = []
-        self._instances: tuple[ServiceInstance, ...] = ()
+        self._held = SortedInstances(statuses)  # changed and read under _cond
         self._counted = (0, 0)  # (total, up) last told to the probe, taken back at close
         self._counted_by: dict[str, tuple[int, int]] = {}  # the same per service, if asked
         self._pending: list[WatchEvent] | None = None  # events held back during the initial read
@@ -96,8 +94,13 @@ class _LiveInstances:
     # --- reading ---------------------------------------------------------------------------
     @property
     def instances(self) -> tuple[ServiceInstance, ...]:
-        """The live instances, sorted by id (no network call: one attribute read)."""
-        return self._instances
+        """The live instances, sorted by id (no network call: one attribute read, and on
+        the first read after a change one copy of the sorted list, under the cache's lock)."""
+        found = self._held.published
+        if found is None:
+            with self._cond:
+                found = self._held.snapshot()
+        return found
 
     @property
     def stale(self) -> bool:
@@ -111,17 +114,17 @@ class _LiveInstances:
         return self._path
 
     def __len__(self) -> int:
-        return len(self._instances)
+        return len(self.instances)
 
     def __iter__(self) -> Iterator[ServiceInstance]:
-        return iter(self._instances)
+        return iter(self.instances)
 
     def wait_for(
         self, predicate: Callable[[tuple[ServiceInstance, ...]], bool], timeout: float | None = None
     ) -> bool:
         """Wait until ``predicate(instances)`` is true; False if ``timeout`` passed first."""
         with self._cond:
-            return self._cond.wait_for(lambda: predicate(self._instances), timeout)
+            return self._cond.wait_for(lambda: predicate(self._held.snapshot()), timeout)
 
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, callback: InstancesListener) -> None:
@@ -145,7 +148,7 @@ class _LiveInstances:
             self._closed = True
             self._stale = True
             self._cond.notify_all()
-            self._tell_probe(0, 0, ())
+            self._tell_probe(0, 0, {})
         self._client.remove_listener(self._on_session)
         if self._watch is not None:
             self._watch.cancel()
@@ -190,8 +193,11 @@ class _LiveInstances:
                 return
             if not self._apply(event.key, event.entry):
                 return
-            snapshot = self._publish()
+            self._publish()
+            if not self._listeners:
+                return
             listeners = list(self._listeners)
+            snapshot = self._held.snapshot()
         for listener in listeners:
             try:
                 listener(snapshot)
@@ -207,19 +213,7 @@ class _LiveInstances:
         if self._seen is not None:
             self._arrived(key.lstrip("/"))
         instance = None if entry is None else decode_entry(self._format, service, instance_id, entry)
-        old = self._by_key.get(key)
-        if instance == old:
-            return False
-        if old is not None:
-            index = bisect.bisect_left(self._order, (old.name, old.id, key))
-            del self._order[index], self._sorted[index], self._by_key[key]
-        if instance is not None:
-            place = (instance.name, instance.id, key)
-            index = bisect.bisect_left(self._order, place)
-            self._order.insert(index, place)
-            self._sorted.insert(index, instance)
-            self._by_key[key] = instance
-        return True
+        return self._held.put(key, instance)
 
     def _arrived(self, key: str) -> None:
         """Note a key delivered during ZooKeeper's start (lock held), changed or not."""
@@ -230,17 +224,18 @@ class _LiveInstances:
             if not self._awaited:
                 self._cond.notify_all()
 
-    def _publish(self) -> tuple[ServiceInstance, ...]:
-        wanted = self._statuses  # applied here, once per change, never per read
-        self._instances = tuple(i for i in self._sorted if wanted is None or i.status in wanted)
+    def _publish(self) -> None:
+        """Tell the waiters and the probe of a change applied (lock held). The tuple itself
+        is built by its first reader (the listeners, a wait_for, :attr:`instances`)."""
         self._cond.notify_all()
-        if probes.active is not None:
-            self._tell_probe(len(self._sorted), sum(i.status == UP for i in self._sorted), self._sorted)
-        return self._instances
+        if (probe := probes.active) is not None:
+            held = self._held
+            self._tell_probe(held.total, held.up, held.by_service() if probe.per_service else {})
 
-    def _tell_probe(self, total: int, up: int, instances: Sequence[ServiceInstance]) -> None:
+    def _tell_probe(self, total: int, up: int, now: Mapping[str, tuple[int, int]]) -> None:
         """Move the probe's instance counts by the change since last told (lock held); per
-        service too when the probe asks for service labels."""
+        service too (``now``: ``{service: (total, up)}``) when the probe asks for service
+        labels. O(services) per change, never O(instances)."""
         told_total, told_up = self._counted
         if (probe := probes.active) is None:
             return
@@ -248,15 +243,11 @@ class _LiveInstances:
             probe.instances_changed(total - told_total, up - told_up)
             self._counted = (total, up)
         if probe.per_service:
-            now: dict[str, tuple[int, int]] = {}
-            for i in instances:
-                was_total, was_up = now.get(i.name, (0, 0))
-                now[i.name] = (was_total + 1, was_up + (i.status == UP))
             for service in now.keys() | self._counted_by.keys():
                 (t, u), (old_t, old_u) = now.get(service, (0, 0)), self._counted_by.get(service, (0, 0))
                 if (t, u) != (old_t, old_u):
                     probe.service_instances_changed(service, t - old_t, u - old_u)
-            self._counted_by = now
+            self._counted_by = dict(now)
 
     def _on_session(self, event: SessionEvent) -> None:
         with self._cond:
@@ -287,7 +278,7 @@ class ServiceCache(_LiveInstances):
         super().__init__(client, service_path(check_base(base), self.name), check_statuses(statuses))
 
     def __repr__(self) -> str:
-        return f"<coordkit.ServiceCache {self._path} instances={len(self._instances)} stale={self._stale}>"
+        return f"<coordkit.ServiceCache {self._path} instances={len(self._held)} stale={self._stale}>"
 
     def __enter__(self) -> ServiceCache:
         return self
@@ -311,7 +302,7 @@ class RegistryCache(_LiveInstances):
         super().__init__(client, check_base(base), check_statuses(statuses))
 
     def __repr__(self) -> str:
-        return f"<coordkit.RegistryCache {self._path} instances={len(self._instances)} stale={self._stale}>"
+        return f"<coordkit.RegistryCache {self._path} instances={len(self._held)} stale={self._stale}>"
 
     def __enter__(self) -> RegistryCache:
         return self

@@ -1,5 +1,6 @@
 """The live cache on every backend: initial read, order, listeners, foreign entries,
-a 1,000-instance cold start with a single read, and no torn reads."""
+a 1,000-instance cold start with a single read, one tuple built per cold start and per
+change, and no torn reads."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import coordkit
 from coordkit import Put
 from coordkit.discovery import ServiceInstance
+from coordkit.discovery._sorted_instances import SortedInstances
 from coordkit.discovery.formats import format_for
 
 DEADLINE = 10.0
@@ -155,6 +157,40 @@ def test_cold_start_of_1000_instances_is_one_read(make_client: Make, monkeypatch
         assert calls == ["children"]
     else:
         assert calls == ["tree"]  # one range read, no read per instance
+
+
+class _Builds:
+    """Counts the tuples a cache builds (the real method builds them)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        real = SortedInstances.snapshot
+
+        def snapshot(held: SortedInstances) -> tuple[ServiceInstance, ...]:
+            if held.published is None:
+                with self._lock:
+                    self.count += 1
+            return real(held)
+
+        monkeypatch.setattr(SortedInstances, "snapshot", snapshot)
+
+
+def test_a_cold_start_builds_one_tuple_and_a_change_one_more(
+    make_client: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer, reader = make_client(), make_client()
+    _write_instances(writer, 2000)
+    builds = _Builds(monkeypatch)
+    with reader.discover("big") as cache:
+        found = cache.instances
+        assert len(found) == 2000 and cache.instances is found
+        assert builds.count == 1  # not one per instance delivered (ZooKeeper's watch delivers 2,000)
+        seen = threading.Event()
+        cache.add_listener(lambda now: seen.set() if len(now) == 2001 else None)
+        writer.register("big", "10.0.0.2", 9000, id="new")
+        assert seen.wait(DEADLINE)
+        assert len(cache.instances) == 2001 and builds.count == 2  # the listener's, read again
 
 
 def test_readers_never_see_a_half_applied_change(make_client: Make) -> None:
