@@ -138,3 +138,12 @@ def test_a_wrong_guess_still_refuses_another_sessions_key(
     with pytest.raises(KeyExistsError):
         backend.put(Put("/svc/i1", b"mine", ephemeral=True, create=True))
     assert raw.get("/svc/i1")[0] == b"theirs"
+
+
+def test_a_parent_made_again_by_a_commit_is_no_longer_guessed_missing(backend: ZooKeeperBackend) -> None:
+    backend.put(Put("/svc/i1", b"1", ephemeral=True, create=True))
+    backend.delete("/svc/i1")
+    backend.commit([Put("/svc/a", b"1", create=True)])  # makes /svc again, in its own multi
+    counted = Counted(backend)
+    backend.put(Put("/svc/i2", b"2", ephemeral=True, create=True))
+    assert counted.take() == ["Create2"]

@@ -136,6 +136,8 @@ def run_commit(
         if failed is None:
             results = _results(client, ops, plan, kinds, outcome, created, reads, session_id, deadline())
             deleted = [ops[i][0] for i in plan if isinstance(ops[i][1], Delete) and i not in pinned]
+            if pruned is not None and parents:
+                pruned.forget(parents)  # made again: no longer a guess for the next create
             prune_parents(client, deleted, deadline(), pruned=pruned)
             return results
         index, exc = plan[failed], outcome[failed]
