@@ -10,12 +10,13 @@ taken as the next change ``M`` on top of it only when:
 * the marker (its event, or read when its event has not come yet) is the same marker node
   (same create revision) at exactly the next version: no other coordkit change came in
   between, so the keys ``M`` names are the only ones any coordkit change touched since;
-* every event is of a key ``M`` names, at ``M``'s revision: a PUT whose ``mod_revision`` is
-  it (the value ``M`` wrote, unchanged since), or a DELETE;
-* the keys ``M`` names without such an event (not delivered yet, a DELETE whose revision
-  does not tell: ZooKeeper stamps it with the zxid at which the key was found gone) are
-  read one by one and then the marker again: they must be absent or written at ``M``'s
-  revision, and the marker unchanged (no later coordkit change came during those reads).
+* every event is of a key ``M`` names: a PUT whose ``mod_revision`` is ``M``'s revision
+  (the value ``M`` wrote, unchanged since), or a DELETE;
+* the keys ``M`` names without such a PUT (not delivered yet, or deleted: a DELETE's
+  revision does not tell which change deleted the key, ZooKeeper stamps it with a zxid at
+  which the key was found gone) are read one by one and then the marker again: they must be
+  absent or written at ``M``'s revision, and the marker unchanged (no later coordkit change
+  came during those reads).
 
 Anything else (a change folded with the next, a key written again since, an event of
 another tool's write, a re-created or unreadable marker, many keys to read) is not decided
@@ -63,14 +64,12 @@ def next_state(
     state = dict(known)
     unsure = keys - latest.keys()
     for key, event in latest.items():
-        if event.type is EventType.PUT:
-            if event.entry is None or event.entry.mod_revision != revision:
-                return None
-            state[key] = event.entry
-        elif event.revision == revision:
-            state.pop(key, None)
+        if event.type is not EventType.PUT:
+            unsure.add(key)  # a DELETE's revision need not be the deletion's: read the key
+        elif event.entry is None or event.entry.mod_revision != revision:
+            return None
         else:
-            unsure.add(key)
+            state[key] = event.entry
     if not _read_unsure(sorted(unsure), state, revision, marker, after, get):
         return None
     state[marker] = after

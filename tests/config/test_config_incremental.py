@@ -86,11 +86,15 @@ def test_keys_without_an_event_are_read_then_the_marker_again() -> None:
     assert "b" not in got and got["c"] == b"3"
 
 
-def test_a_delete_at_the_change_is_applied_and_one_stamped_later_is_read() -> None:
+def test_a_deleted_key_is_read_whatever_its_event_says() -> None:
     m = marker(9, 4, ["a", "b"])
     reads = Reads(m)
     got, _ = values(next_state(KNOWN, [delete("a", 9), delete("b", 12), put(m)], ROOT, MARKER, reads))
-    assert "a" not in got and "b" not in got and reads.keys == [ROOT + "/b", MARKER]
+    assert "a" not in got and "b" not in got and reads.keys == [ROOT + "/a", ROOT + "/b", MARKER]
+    # A DELETE stamped with the change's revision, of a key the change wrote: not applied.
+    written = Reads(m, entry("a", b"10", 9))
+    got, _ = values(next_state(KNOWN, [delete("a", 9), put(m)], ROOT, MARKER, written))
+    assert got["a"] == b"10"
 
 
 @pytest.mark.parametrize(
