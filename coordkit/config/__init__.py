@@ -15,11 +15,14 @@ Storage
     every coordkit change also rewrites ``<base>/<app>/.version``, the change marker.
 
 Consistency
-    A config follows the store with a recursive watch and, on every change it has not seen
-    yet, reads the whole subtree again as one consistent state. So a reader (``cfg[...]``,
-    :meth:`Config.snapshot`, listeners, the typed view) never sees part of an
-    :meth:`Config.update`: on etcd and memory the read is one atomic range read, on
-    ZooKeeper the marker makes it a sequence lock (see :mod:`coordkit.config.store`). A
+    A config follows the store with a recursive watch. When the events it has not applied
+    yet are exactly the next coordkit change (the marker names its keys; all carry its
+    revision), it applies them, reading at most the marker and the few keys without an
+    event (see :mod:`coordkit.config.incremental`); otherwise, and after a reconnect or a
+    :meth:`Config.refresh`, it reads the whole subtree again as one consistent state. So a
+    reader (``cfg[...]``, :meth:`Config.snapshot`, listeners, the typed view) never sees part
+    of an :meth:`Config.update`: on etcd and memory the full read is one atomic range read,
+    on ZooKeeper the marker makes it a sequence lock (see :mod:`coordkit.config.store`). A
     multi-key transaction written by another tool is seen whole on etcd and memory; on
     ZooKeeper only single-key writes by other tools are guaranteed whole. :attr:`Config.version`
     is the store revision (etcd revision, ZooKeeper zxid) at which the state holds.

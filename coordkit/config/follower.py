@@ -1,11 +1,13 @@
 """The thread that keeps a :class:`coordkit.Config` current.
 
-The watch is used as a trigger, not as the data: an event that the current state does not
-already reflect marks the state dirty, and this thread then reads the whole subtree as one
-consistent state (see :mod:`.store`) and hands it over. That is what makes every
-change arrive whole (a transaction's events reach a watcher one by one) and makes resyncing
-after a reconnect, a new session or a failed read the same code path as any change: read
-again. Changes that come faster than reads are folded into the next read.
+An event that the current state does not already reflect marks the state dirty. When the
+events not yet applied are exactly one whole coordkit change on top of the current state
+(:mod:`.incremental` says when), this thread applies them as they are; otherwise it reads
+the whole subtree as one consistent state (see :mod:`.store`) and hands that over. Either
+way every change arrives whole (a transaction's events reach a watcher one by one: a
+change seen in part is never applied). Resyncing after a reconnect, a new session, a
+``refresh()`` or a failed read always reads the whole subtree. Changes that come faster
+than they are applied are folded into the next read.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from ..backends.base import Entry, EventType, WatchEvent
 from ..core.retry import PATIENT, until
 from ..core.states import SessionEvent, SessionState
 from ..errors import BackendUnavailableError, ClosedError
+from ..names import join
+from .incremental import next_state
+from .values import MARKER
 
 if TYPE_CHECKING:
     from ..core.store import Store
@@ -51,6 +56,8 @@ class Follower:
         self._cond = threading.Condition()
         self._apply_lock = threading.RLock()
         self._known: dict[str, tuple[int, int]] = {}  # key -> (create, mod revision) last read
+        self._entries: dict[str, Entry] = {}  # the state applied last, by key
+        self._marker = join(root, MARKER)
         self._unseen: list[WatchEvent] = []  # changes the last state read does not reflect
         self._forced = False  # a read is due whatever the events say (refresh, reconnect)
         self._closed = False
@@ -231,20 +238,29 @@ class Follower:
             )
         self._failing = True
 
+    def _get(self, key: str) -> Entry | None:
+        return self._client.backend.get(key)
+
     def _read_and_apply(self) -> None:
         with self._cond:
+            taken, forced = self._unseen, self._forced
             self._unseen, self._forced, self._kick = [], False, False
             ticket, epoch = self._requested, self._epoch
         try:
-            entries, revision = self._read()
-        except (BackendUnavailableError, ClosedError):
-            raise
-        except Exception as exc:  # a bug must not stop the config from following
+            step = None if forced else next_state(self._entries, taken, self._root, self._marker, self._get)
+            entries, revision = self._read() if step is None else step
+        except BaseException as exc:
+            with self._cond:  # not applied: they still count for the next attempt
+                self._unseen = taken + self._unseen
+                self._forced = self._forced or forced
+            if isinstance(exc, (BackendUnavailableError, ClosedError)) or not isinstance(exc, Exception):
+                raise
             log.exception("coordkit config %s: reading failed", self._name)
             raise _Retry(str(exc)) from exc
         if revision >= self._revision:  # a slower, older read never overwrites a newer one
             self._apply(entries, revision)
         with self._cond:
+            self._entries = {e.key: e for e in entries}
             self._known = {e.key: (e.create_revision, e.mod_revision) for e in entries}
             self._unseen = [e for e in self._unseen if not self._reflected(e)]
             self._revision = max(self._revision, revision)

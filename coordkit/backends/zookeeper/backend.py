@@ -88,6 +88,7 @@ from ..base import (
 from ..reachability import known_failures, summary
 from .acl import default_acl
 from .keys import KeyCalls
+from .parents import PrunedParents
 from .queue import QueueJoin
 from .read import wait
 from .session import ensure_chroot, new_client, server_info, stop_bounded
@@ -123,6 +124,7 @@ class ZooKeeperBackend(KeyCalls):
             options.get("close_timeout", 2.0), "option close_timeout"
         )  # bound on close()
         self._keys = KeyMapper("path")  # kazoo's chroot adds the namespace
+        self._pruned = PrunedParents()
         # One persistent recursive watch per watch (ZooKeeper 3.6+); False forces one-shot
         # watches, and a server without addWatch turns it False at the first watch.
         self._persistent = options.get("persistent_watches", True) is not False

@@ -27,7 +27,7 @@ from kazoo.protocol.states import ZnodeStat
 from ...errors import ConfigurationError, ConflictError, KeyExistsError, VersionConflictError
 from ..base import Check, Delete, Entry, Op, Put
 from .errors import TRANSLATED
-from .parents import missing_parents, prune_parents
+from .parents import PrunedParents, missing_parents, prune_parents
 from .read import PARENT_MARK, is_parent, to_entry, wait
 
 __all__ = ["check_put", "run_commit"]
@@ -47,13 +47,15 @@ def run_commit(
     errors: Callable[..., AbstractContextManager[None]],
     races: int,
     absent: set[int],
+    pruned: PrunedParents | None = None,
 ) -> list[Entry | None]:
     """Apply ``ops`` (each with its znode path) atomically; see ``Backend.commit``.
 
     On a failed condition raises the ConflictError subclass naming the failing key, and
     nothing was written. A Put without ``create`` or ``version`` is guessed to be an update
     and turned into a create when the key is absent (and back, if the guess keeps losing);
-    ``absent`` names the ops already known to be creates.
+    ``absent`` names the ops already known to be creates; the implicit parents that the
+    commit removes are noted in ``pruned``.
     """
     creating = dict.fromkeys(absent, True)  # plain puts: index -> create (True) or update (False)
     skipped: set[int] = set()  # deletes without version of keys found absent
@@ -134,7 +136,9 @@ def run_commit(
         if failed is None:
             results = _results(client, ops, plan, kinds, outcome, created, reads, session_id, deadline())
             deleted = [ops[i][0] for i in plan if isinstance(ops[i][1], Delete) and i not in pinned]
-            prune_parents(client, deleted, deadline())
+            if pruned is not None and parents:
+                pruned.forget(parents)  # made again: no longer a guess for the next create
+            prune_parents(client, deleted, deadline(), pruned=pruned)
             return results
         index, exc = plan[failed], outcome[failed]
         if index < 0 or (kinds.get(index) == "create" and isinstance(exc, ke.NoNodeError)):

@@ -8,10 +8,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+import kazoo.exceptions as ke
+from kazoo.client import KazooClient
+
 from ...errors import ConfigurationError, KeyExistsError, NotEmptyError, NotFoundError, VersionConflictError
 from ..base import Check, Delete, Entry, Op, Put
 from .commit import check_put, run_commit
-from .parents import delete_levels, prune_parents
+from .parents import PrunedParents, create_with_parents, delete_levels, prune_parents
 from .queue import ContenderQueues
 from .read import get_entry, held_parent, is_parent, list_children, read_levels, read_tree, to_entry, wait
 
@@ -26,6 +29,7 @@ class KeyCalls(ContenderQueues):
 
     _namespace: str
     _sid: int
+    _pruned: PrunedParents  # implicit parents this backend removed: see _create
 
     def _writable(self, name: str) -> str:
         """The znode for a write; ZooKeeper's own /zookeeper tree (quotas, config) is refused."""
@@ -67,11 +71,7 @@ class KeyCalls(ContenderQueues):
         try:
             with self._errors(op.key, versioned=op.version is not None, write=True, session=op.ephemeral):
                 if op.create or (op.ephemeral and op.version is None):
-                    _, stat = wait(
-                        client.create_async(path, op.value, ephemeral=op.ephemeral, include_data=True),
-                        self._deadline(),
-                    )
-                    return to_entry(path, op.value, stat)
+                    return self._create(client, path, op)
                 if not op.ephemeral and op.version is None:
                     stat = wait(client.set_async(path, op.value, version=-1), self._deadline())
                     return to_entry(path, op.value, stat)
@@ -84,6 +84,42 @@ class KeyCalls(ContenderQueues):
         entry = self._commit([op], absent={0} if absent else set())[0]
         assert entry is not None
         return entry
+
+    def _create(self, client: KazooClient, path: str, op: Put) -> Entry:
+        """Create the key in one round trip when its parents exist, or are the ones this
+        backend removed (deregistering a service's last instance removes its parent): then
+        they go in the key's own multi. A missing parent found by a failed create goes in a
+        second multi with the key. Raises kazoo's errors: NoNodeError when that was not
+        enough (more parents are missing: commit finds them), NodeExistsError."""
+        guess = self._pruned.above(path)
+        if guess:
+            self._pruned.forget(guess)  # they exist after this, or the guess was wrong
+            entry = self._create_under(client, path, op, guess)
+            if entry is not None:
+                return entry
+        try:
+            _, stat = wait(
+                client.create_async(path, op.value, ephemeral=op.ephemeral, include_data=True),
+                self._deadline(),
+            )
+        except ke.NoNodeError:
+            parent = path.rsplit("/", 1)[0]
+            entry = None if guess or not parent else self._create_under(client, path, op, [parent])
+            if entry is None:
+                raise
+            return entry
+        return to_entry(path, op.value, stat)
+
+    def _create_under(self, client: KazooClient, path: str, op: Put, parents: list[str]) -> Entry | None:
+        return create_with_parents(
+            client,
+            path,
+            op.value,
+            ephemeral=op.ephemeral,
+            parents=parents,
+            session_id=self._sid,
+            deadline=self._deadline(),
+        )
 
     def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
         """A recursive delete is not atomic: it deletes the deepest level first, so an
@@ -116,7 +152,7 @@ class KeyCalls(ContenderQueues):
                 with self._errors(key, versioned=version is not None, write=True):
                     wait(client.delete_async(path, version=expected), self._deadline())
                 with self._errors(key):
-                    prune_parents(client, [path], self._deadline())
+                    prune_parents(client, [path], self._deadline(), pruned=self._pruned)
                 return before is None or not held_parent(before, self._deadline())
             except NotFoundError:
                 return recursive  # recursive: it existed when read, and is gone now
@@ -158,4 +194,5 @@ class KeyCalls(ContenderQueues):
             errors=functools.partial(self._errors, session=session),
             races=_RACES,
             absent=absent,
+            pruned=self._pruned,
         )
