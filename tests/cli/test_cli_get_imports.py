@@ -36,6 +36,9 @@ _NOT_NEEDED = (
     "coordkit.core.retry",  # the retry policies: imported by a first retry
     "coordkit.core.tls_probe",  # why a connect failed
     "coordkit.backends.reachability",
+    "coordkit.discovery._checks",  # the client's defaults are in discovery.defaults
+    "coordkit.discovery.instance",
+    "coordkit.balancing.balancer",
 )
 _NOT_NEEDED_ON = {
     "memory": ("tenacity",),
