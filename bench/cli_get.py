@@ -13,7 +13,9 @@ started here (coordkit.testing) and stopped on exit.
 The tree's bytecode is compiled first (``compileall``, into its ``__pycache__``): an installed
 coordkit has it, as the bare script's kazoo and etcd3 do, whereas with
 ``PYTHONDONTWRITEBYTECODE`` set (or a fresh ``git archive``) every run would otherwise
-compile each module from source again, some 60 ms that no user pays.
+compile each module from source again, some 60 ms that no user pays. A last line gives each
+interpreter's bare start-up (``-c "print('hello')"``, alternated likewise): the part of the
+gap that is not coordkit's (this interpreter's site-packages, e.g. an editable install's finder).
 """
 
 from __future__ import annotations
@@ -72,6 +74,16 @@ def _timed(argv: list[str]) -> float:
     return elapsed
 
 
+def _start_ups(bare_python: str, runs: int) -> tuple[list[float], list[float]]:
+    """Seconds of ``runs`` alternated start-ups of this interpreter and the bare one."""
+    hello = f"print({VALUE!r})"
+    ours, theirs = [], []
+    for _ in range(runs):
+        ours.append(_timed([sys.executable, "-c", hello]))
+        theirs.append(_timed([bare_python, "-c", hello]))
+    return ours, theirs
+
+
 def measure(
     kind: str, url: str, bare_python: str, runs: int, source: Path, tree: Path
 ) -> tuple[list[float], list[float]]:
@@ -112,6 +124,8 @@ def main() -> None:
             )
             a, b = statistics.median(ours), statistics.median(theirs)
             print(f"{kind:10} coordkit get {a * 1000:7.1f} ms  bare {b * 1000:7.1f} ms  ratio {a / b:.2f}x")
+        a, b = (statistics.median(s) for s in _start_ups(args.bare_python, args.runs))
+        print(f"{'start-up':10} this python  {a * 1000:7.1f} ms  bare {b * 1000:7.1f} ms  (not coordkit's)")
 
 
 if __name__ == "__main__":
