@@ -83,3 +83,22 @@ def test_a_get_on_a_server_imports_only_its_read_path(kind: str, request: pytest
     assert code == 0
     assert f"coordkit.backends.{kind}.backend" in modules  # the read did go to the server
     assert [m for m in modules if m.startswith(_NOT_NEEDED + _NOT_NEEDED_ON[kind])] == []
+
+
+def test_main_leaves_the_heap_frozen_for_the_exit() -> None:
+    """main() ends with gc.freeze(): the interpreter's last collections skip what the imports
+    made (some 20 ms of a get); the exit code and output are main()'s as ever."""
+    probe = (
+        "import gc, sys\n"
+        "from coordkit_cli.main import main\n"
+        "sys.argv = ['coordkit', '--url', 'memory://frozen', 'get', '/missing']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, gc.get_freeze_count() > 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=cli_env(), check=False
+    )
+    assert done.stdout.split() == ["1", "True"], done.stderr
+    assert "no such key" in done.stderr
