@@ -8,7 +8,6 @@ import coordkit
 from coordkit import NotEmptyError, NotFoundError
 
 from .context import CliContext, pass_cli
-from .listing import Node, build_tree, child_lines, describe, mark_queues, node_fields, tree_lines, walk
 from .output import entry_fields, write_raw
 
 __all__ = ["delete", "get", "ls", "put"]
@@ -42,6 +41,9 @@ def ls(cli: CliContext, path: str, recursive: bool) -> None:
     `(holder, token N)`, then each waiter `(waiting #K, token N)` (a semaphore of limit N
     is held by its first N); --json adds queue_position (0 for the holder) and holder.
     """
+    # The tree model is ls's alone: get, put and del never import it.
+    from .listing import build_tree, child_lines, mark_queues, node_fields, tree_lines, walk
+
     path = path.rstrip("/") or "/"
     # One read of the whole subtree: consistent, one round trip on etcd, and it tells
     # at once which children have keys below them.
@@ -64,6 +66,8 @@ def _queue_order(client: coordkit.Client, path: str) -> list[str]:
 
 
 def _show_lone_key(cli: CliContext, path: str) -> None:
+    from .listing import Node, describe, node_fields
+
     if path == "/":
         if cli.json:
             cli.out.document([])

@@ -18,8 +18,7 @@ from .balancing.failures import DEFAULT_FAILURES, FailureSpec
 from .core.security import TLS, AclSpec
 from .core.store import Fence, Store
 from .core.url import parse_url
-from .discovery._checks import DEFAULT_BASE
-from .discovery.instance import UP
+from .discovery.defaults import DEFAULT_BASE, UP
 
 if TYPE_CHECKING:
     from tenacity import Retrying

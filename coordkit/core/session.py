@@ -20,13 +20,10 @@ import queue
 import threading
 import time
 
-from tenacity import Retrying, retry_if_not_exception_type
-
 from ..backends import probe as probes
 from ..backends.base import Backend, ConnectionEvent
 from ..errors import BackendUnavailableError, ClosedError, SessionLostError
 from .observe import keepalive
-from .retry import NEW_SESSION
 from .states import SessionEvent, SessionListener, SessionState
 
 __all__ = [
@@ -367,6 +364,12 @@ class Session:
                 self._transition(SessionState.CONNECTED, "heard from the servers again")
 
     def _reopen(self) -> None:
+        # tenacity is imported here, by the first session lost: a short-lived process (the
+        # CLI's `get`) never loads it.
+        from tenacity import Retrying, retry_if_not_exception_type
+
+        from .retry import NEW_SESSION
+
         retrying = Retrying(  # every failure but a close is retried: a new session must come
             wait=NEW_SESSION,
             retry=retry_if_not_exception_type(ClosedError),

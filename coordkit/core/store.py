@@ -12,21 +12,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
-
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..backends import probe as probes
 from ..backends.base import Backend, Check, Entry, Op, Put, ServerInfo, WatchEvent
 from ..errors import BackendUnavailableError, ConfigurationError, ConflictError, OwnershipError
 from ..names import validate_name, validate_path, validate_value, validate_version
 from .commits import checked_ops
-from .retry import QUICK
 from .schemes import open_backend
 from .session import Session, SessionListener, SessionState
 from .sessionless import SessionlessSession, session_required
 from .url import Target
 from .watch import WatchHandle
+
+if TYPE_CHECKING:
+    from tenacity import Retrying
 
 __all__ = ["Fence", "Store", "Value"]
 
@@ -51,12 +51,7 @@ class Store:
         self._target = target
         self._backend = backend
         self._session = session
-        self._retry = retry or Retrying(
-            stop=stop_after_delay(target.timeout),
-            wait=QUICK,
-            retry=retry_if_exception_type(BackendUnavailableError),
-            reraise=True,
-        )
+        self._retry = retry  # None: the default policy, see _retried_on_unavailable
         self._guards: dict[str, threading.Lock] = {}
         self._guards_lock = threading.Lock()
 
@@ -159,15 +154,20 @@ class Store:
         self._session.ensure_usable()
         probe = probes.active
         if probe is None:
-            return self._retry(fn) if idempotent else fn()
+            return self._retried(fn) if idempotent else fn()
         started = time.time_ns()  # one span per call, retries inside it (what the caller waited)
         try:
-            result = self._retry(fn) if idempotent else fn()
+            result = self._retried(fn) if idempotent else fn()
         except BaseException as exc:
             probe.operation(self._target.kind, op, started, exc)
             raise
         probe.operation(self._target.kind, op, started, None)
         return result
+
+    def _retried(self, fn: Callable[[], T]) -> T:
+        if self._retry is not None:
+            return self._retry(fn)
+        return _retried_on_unavailable(fn, self._target.timeout)
 
     # --- keys ------------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:
@@ -340,3 +340,39 @@ def _counted(callback: Callable[[WatchEvent], None], kind: str) -> Callable[[Wat
         callback(event)
 
     return counting
+
+
+def _retried_on_unavailable(fn: Callable[[], T], timeout: float) -> T:
+    """``fn()`` under the default policy of idempotent calls: retried on BackendUnavailableError
+    with :data:`~coordkit.core.retry.QUICK` back-off until ``timeout`` seconds have passed
+    since the first attempt, then its last error is raised; any other error at once.
+
+    That is ``Retrying(stop=stop_after_delay(timeout), wait=QUICK,
+    retry=retry_if_exception_type(BackendUnavailableError), reraise=True)``, except that the
+    first attempt runs before tenacity is imported: a process whose calls work at once (the
+    CLI's ``get``) never loads it. tenacity then replays that failed attempt as its own first,
+    so the back-off and the bound are the same as if it had made it.
+    """
+    started = time.monotonic()
+    try:
+        return fn()
+    except BackendUnavailableError as exc:
+        failed: BackendUnavailableError | None = exc
+    from tenacity import Retrying, retry_if_exception_type, stop_after_delay
+
+    from .retry import QUICK
+
+    def attempt() -> T:
+        nonlocal failed
+        if failed is not None:
+            error, failed = failed, None
+            raise error
+        return fn()
+
+    retrying = Retrying(
+        stop=stop_after_delay(max(0.0, timeout - (time.monotonic() - started))),
+        wait=QUICK,
+        retry=retry_if_exception_type(BackendUnavailableError),
+        reraise=True,
+    )
+    return retrying(attempt)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, InvalidNameError
 from ..names import join, validate_name
+from .defaults import DEFAULT_BASE
 from .instance import STATUSES
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "split_key",
 ]
 
-DEFAULT_BASE = "/services"  # Spring Cloud Zookeeper's and Curator's examples' root
 MAX_WEIGHT = 1_000_000
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
 _TEMPLATE = re.compile(r"\{([^{}]*)\}")

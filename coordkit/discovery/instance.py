@@ -6,15 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DOWN", "DRAINING", "STATUSES", "UP", "ServiceInstance"]
+from .defaults import DOWN, DRAINING, STATUSES, UP
 
-# An instance's status. UP takes traffic. DRAINING (Eureka's OUT_OF_SERVICE, consul's
-# maintenance): alive, finishing what it has, taking nothing new; set by its owner or an
-# operator. DOWN: its own health checks fail. Balancers and service caches skip all but UP.
-UP = "up"
-DRAINING = "draining"
-DOWN = "down"
-STATUSES = (UP, DRAINING, DOWN)
+__all__ = ["DOWN", "DRAINING", "STATUSES", "UP", "ServiceInstance"]  # the statuses: see .defaults
 
 
 @dataclass(frozen=True)

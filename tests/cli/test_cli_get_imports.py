@@ -1,35 +1,104 @@
-"""``coordkit get`` imports only what it needs (issue 14): run in a fresh interpreter on a
-memory:// store (no server needed: the imports are the same for every backend's read path),
-then the modules it loaded are inspected."""
+"""``coordkit get`` imports only what it needs (issue 14): run in a fresh interpreter, then the
+modules it loaded are inspected. On memory:// (no server needed) for the CLI's own modules, and
+on real ZooKeeper and etcd servers for each backend's read path: what only a failure, a
+watch, ``status``, a retry or a lost session needs is imported by that code, not by a read
+that works at once."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from typing import Any
 
+import pytest
 from cli_helpers import cli_env
+
+import coordkit
 
 _PROBE = """
 import json, sys
 from coordkit_cli.main import cli
-sys.argv = ['coordkit', '--url', 'memory://imports', 'get', '/missing']
+sys.argv = ['coordkit', '--url', {url!r}, 'get', {key!r}]
 try:
     cli(prog_name='coordkit')
 except SystemExit as exit:
     code = exit.code
-print(json.dumps({'code': code, 'modules': sorted(sys.modules)}))
+print(json.dumps({{'code': code, 'modules': sorted(sys.modules)}}))
 """
 
-_NOT_NEEDED = ("coordkit.testing", "coordkit.dev", "coordkit_cli.dev", "coordkit_cli.services")
+_NOT_NEEDED = (
+    "coordkit.testing",
+    "coordkit.dev",
+    "coordkit_cli.dev",
+    "coordkit_cli.services",
+    "coordkit_cli.listing",  # ls's tree
+    "coordkit.core.retry",  # the retry policies: imported by a first retry
+    "coordkit.core.tls_probe",  # why a connect failed
+    "coordkit.backends.reachability",
+    "coordkit.discovery._checks",  # the client's defaults are in discovery.defaults
+    "coordkit.discovery.instance",
+    "coordkit.balancing.balancer",
+)
+_NOT_NEEDED_ON = {
+    "memory": ("tenacity",),
+    "zookeeper": (
+        "tenacity",  # (etcd3 imports it itself)
+        "coordkit.backends.zookeeper.watch",
+        "coordkit.backends.zookeeper.persistent",
+        "coordkit.backends.zookeeper.status",  # coordkit status
+        "concurrent.futures",
+    ),
+    # importlib.abc imports importlib.resources, tempfile, shutil, bz2, lzma on Python 3.11
+    "etcd": ("importlib.abc", "importlib.resources", "tempfile"),
+}
 
 
-def test_get_does_not_import_the_harness_nor_other_commands() -> None:
+def _loaded_by_get(url: str, key: str) -> tuple[int, list[str]]:
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, env=cli_env(), check=False
+        [sys.executable, "-c", _PROBE.format(url=url, key=key)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["code"] == 1  # the missing key: the command did run
-    loaded = [m for m in report["modules"] if m.startswith(_NOT_NEEDED)]
-    assert loaded == [], loaded
+    return report["code"], report["modules"]
+
+
+def test_get_does_not_import_the_harness_nor_other_commands() -> None:
+    code, modules = _loaded_by_get("memory://imports", "/missing")
+    assert code == 1  # the missing key: the command did run
+    assert [m for m in modules if m.startswith(_NOT_NEEDED + _NOT_NEEDED_ON["memory"])] == []
+
+
+@pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
+def test_a_get_on_a_server_imports_only_its_read_path(kind: str, request: pytest.FixtureRequest) -> None:
+    server: Any = request.getfixturevalue(f"{kind}_server")
+    with coordkit.connect(server.url) as client:
+        client.put("/imports/key", "value")
+    code, modules = _loaded_by_get(server.url, "/imports/key")
+    assert code == 0
+    assert f"coordkit.backends.{kind}.backend" in modules  # the read did go to the server
+    assert [m for m in modules if m.startswith(_NOT_NEEDED + _NOT_NEEDED_ON[kind])] == []
+
+
+def test_main_leaves_the_heap_frozen_for_the_exit() -> None:
+    """main() ends with gc.freeze(): the interpreter's last collections skip what the imports
+    made (some 20 ms of a get); the exit code and output are main()'s as ever."""
+    probe = (
+        "import gc, sys\n"
+        "from coordkit_cli.main import main\n"
+        "sys.argv = ['coordkit', '--url', 'memory://frozen', 'get', '/missing']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, gc.get_freeze_count() > 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=cli_env(), check=False
+    )
+    assert done.stdout.split() == ["1", "True"], done.stderr
+    assert "no such key" in done.stderr

@@ -25,9 +25,8 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from ...core.tls_probe import diagnose_tls
 from ...errors import (
     BackendUnavailableError,
     ClosedError,
@@ -51,12 +50,12 @@ from ..base import (
     Watch,
     WatchCallback,
 )
-from ..reachability import known_failures, summary
 from . import ops as ops_
 from .conn import Stubs, etcdrpc
 from .queue import EtcdContenderQueues
-from .status import server_info
-from .watch import EtcdWatch
+
+if TYPE_CHECKING:
+    from .watch import EtcdWatch
 
 __all__ = ["EtcdBackend"]
 
@@ -116,6 +115,11 @@ class EtcdBackend(EtcdContenderQueues):
 
     def _explain_unreachable(self, exc: BackendUnavailableError, deadline: float, timeout: float) -> NoReturn:
         """Re-raise ``exc`` (or a clearer error for the same failure): always raises."""
+        # The probes are imported by a failure only (as .status and .watch by their calls):
+        # a read that reaches the servers at once (a short `coordkit get`) loads none.
+        from ...core.tls_probe import diagnose_tls
+        from ..reachability import known_failures, summary
+
         if not isinstance(exc, OperationTimeoutError):  # refused, not slow: TLS may be why
             # gRPC says only "failed to connect" for a failed TLS handshake: ask why.
             tls_problem = diagnose_tls(self._conn.endpoints, self._conn.security, timeout, scheme="etcd")
@@ -239,6 +243,8 @@ class EtcdBackend(EtcdContenderQueues):
 
     def server_info(self, timeout: float) -> ServerInfo:
         """Every endpoint's status, in parallel; see :func:`.status.server_info`."""
+        from .status import server_info
+
         return server_info(self._conn, timeout)
 
     # --- keys ------------------------------------------------------------------------------
@@ -361,6 +367,8 @@ class EtcdBackend(EtcdContenderQueues):
             _, start, end = self._below(key)
         else:
             start, end = self._key(key), b""
+        from .watch import EtcdWatch
+
         watch = EtcdWatch(
             self._conn,
             start,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import re
@@ -28,7 +27,10 @@ import sys
 import threading
 import types
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
+
+if TYPE_CHECKING:
+    import importlib.abc
 
 __all__ = ["import_etcd3"]
 
@@ -101,7 +103,11 @@ def _parse_pb2(source: str) -> _Pb2Source | None:
     return None if serialized is None else _Pb2Source(serialized, imports)
 
 
-class _Pb2Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _Pb2Finder:
+    """A meta path finder and the loader of what it finds (both protocols, duck-typed: on
+    Python 3.11 ``importlib.abc`` imports ``importlib.resources``, hence ``tempfile``,
+    ``shutil``, ``bz2`` and ``lzma``, some 6 ms of every etcd command's start-up)."""
+
     def find_spec(
         self,
         fullname: str,
@@ -117,7 +123,8 @@ class _Pb2Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         parsed = _parse_pb2(source) if source else None
         if original is None or parsed is None:
             return None  # not old-style (say, a regenerated etcd3): let it import normally
-        return importlib.machinery.ModuleSpec(fullname, self, origin=original.origin, loader_state=parsed)
+        loader = cast("importlib.abc.Loader", self)
+        return importlib.machinery.ModuleSpec(fullname, loader, origin=original.origin, loader_state=parsed)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
         return None

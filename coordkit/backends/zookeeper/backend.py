@@ -59,14 +59,13 @@ import functools
 import logging
 import threading
 import time
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 
 from ...core.durations import positive_seconds
 from ...core.security import Security
-from ...core.tls_probe import diagnose_tls
 from ...errors import (
     BackendUnavailableError,
     ClosedError,
@@ -85,14 +84,15 @@ from ..base import (
     Watch,
     WatchCallback,
 )
-from ..reachability import known_failures, summary
 from .acl import default_acl
 from .keys import KeyCalls
 from .parents import PrunedParents
 from .queue import QueueJoin
 from .read import wait
-from .session import ensure_chroot, new_client, server_info, stop_bounded
-from .watch import ZkWatch
+from .session import ensure_chroot, new_client, stop_bounded
+
+if TYPE_CHECKING:
+    from .watch import ZkWatch
 
 __all__ = ["ZooKeeperBackend"]
 
@@ -185,6 +185,11 @@ class ZooKeeperBackend(KeyCalls):
             with self._errors():
                 started = client.start_async()
                 if diagnose and not started.wait(min(0.1, timeout / 10)):
+                    # Imported only now (as .watch and .status are, by their calls): a
+                    # session that opens at once (a short `coordkit get`) loads no probe.
+                    from ...core.tls_probe import diagnose_tls
+                    from ..reachability import known_failures, summary
+
                     tls_problem = diagnose_tls(self._endpoints, self._security, timeout)
                     # The plaintext probe cannot judge a TLS port: it would call it "not ZooKeeper".
                     plain = not tls_problem and self._security.tls is None
@@ -323,7 +328,9 @@ class ZooKeeperBackend(KeyCalls):
             watch.join(self._close_timeout)
 
     def server_info(self, timeout: float) -> ServerInfo:
-        """Each endpoint's ``srvr``; see :func:`.session.server_info`."""
+        """Each endpoint's ``srvr``; see :func:`.status.server_info`."""
+        from .status import server_info
+
         session = (
             f"{self._sid:#x}, ttl {self._ttl:g}s" if self._client is not None and not self._closed else ""
         )
@@ -349,6 +356,8 @@ class ZooKeeperBackend(KeyCalls):
         limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
         deadline = time.monotonic() + limit  # one deadline for all of the start
         client = self._usable(deadline=deadline)
+        from .watch import ZkWatch
+
         watch = ZkWatch(
             path=path,
             prefix=prefix,
