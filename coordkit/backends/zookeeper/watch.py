@@ -1,11 +1,11 @@
 """Watches on ZooKeeper: a persistent watch (3.6+) or one-shot kazoo watches, diffed against a snapshot.
 
-On ZooKeeper 3.6+ a watch is one server watch (:mod:`.persistent`, PERSISTENT_RECURSIVE on
-a subtree, PERSISTENT on a key): it names each node created, deleted or changed, and the
-worker reads only those nodes' data. A node created and gone before its read gets a DELETE
-(no PUT: its value is gone) unless nodes were created below it (an implicit parent). After a
-reconnect it is added again before the full re-read. Without ``addWatch`` (UnimplementedError)
-or with the backend option ``persistent_watches=False``, one-shot watches are used.
+On ZooKeeper 3.6+ a watch is one server watch (:mod:`.persistent`, PERSISTENT_RECURSIVE on a
+subtree, PERSISTENT on a key): it names each node created, deleted or changed, and the worker
+reads only those nodes' data, as they are notified (:mod:`.notified`). A node created and gone
+before its read gets a DELETE (no PUT: its value is gone) unless nodes were created below it
+(an implicit parent); after a reconnect it is added again before the full re-read. Without
+``addWatch`` (UnimplementedError) or with ``persistent_watches=False``, one-shot watches are used.
 
 One-shot: a data and a child watch on every node of the subtree (``exists`` on an absent
 root or key); on a notification the worker re-reads that node (and children it did not
@@ -25,7 +25,6 @@ absent, never below one already delivered. Revisions delivered never decrease.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -40,12 +39,12 @@ from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .errors import TRANSLATED
 from .multiread import read_levels_multi
+from .notified import READ_DONE, drain, read_notified
 from .persistent import PERSISTENT, PERSISTENT_RECURSIVE, Armed, vanished_keys
 from .read import (
     NodeRead,
     child_path,
     is_parent,
-    read_data,
     read_key,
     read_nodes,
     to_entry,
@@ -96,6 +95,7 @@ class ZkWatch(Watch):
         self._on_unsupported = on_unsupported
         self._vanished: list[tuple[str, int]] = []  # created, gone when read: (path, zxid)
         self._carry: list[object] = []  # notified while a re-read ran: the next batch
+        self._taken: list[Any] = []  # notified while the reads were out, and read with them
         self._thread = threading.Thread(target=self._run, name=f"coordkit-zk-watch {path}", daemon=True)
         events = self._queue
 
@@ -161,20 +161,23 @@ class ZkWatch(Watch):
                 items = items or [self._queue.get(timeout=retry_in)]
             except queue.Empty:
                 items = [_RESYNC]
-            items += self._drain()  # coalesce a burst of notifications into one re-read
+            items += drain(self._queue)  # coalesce a burst of notifications into one re-read
             if any(item is _STOP for item in items):
                 return
+            if not (items := [item for item in items if item is not READ_DONE]):
+                continue  # a read's marker left from the last batch (see .notified)
             full = retry_in is not None or any(item is _RESYNC for item in items)
             notified = [item for item in items if isinstance(item, tuple)]
             paths = None if full else {item[0] for item in notified}
             created = {item[0] for item in notified if item[2] == 1}
             deletes: list[WatchEvent] = []
             puts: list[Entry] = []
-            self._vanished = []
+            self._vanished, self._taken = [], []
             try:
                 if full and self._persistent:
                     self._arm(self._client_for(), time.monotonic() + self._timeout)
                 self._sync(paths, deletes, puts, created=created)
+                notified += self._taken  # notified while the reads were out, and read with them
                 retry_in = None
             except (CoordkitError, *TRANSLATED) as exc:  # unreachable, or no live session
                 retry_in = min(_MAX_RETRY, 2 * retry_in) if retry_in else _FIRST_RETRY
@@ -194,17 +197,10 @@ class ZkWatch(Watch):
     def _flashes(self, notified: list[Any], deletes: list[WatchEvent]) -> None:
         """DELETEs for keys created and gone before their read (see ``vanished_keys``)."""
         if self._vanished:
-            self._carry += self._drain()  # those the re-read's replies came behind: next batch
+            self._carry += drain(self._queue)  # those the re-read's replies came behind: next batch
             seen = [item[0] for item in notified + self._carry if isinstance(item, tuple)]
             for path, observed in vanished_keys(self._vanished, seen, self._entries):
                 deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
-
-    def _drain(self) -> list[object]:
-        items: list[object] = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                items.append(self._queue.get_nowait())
-        return items
 
     def _arm(self, client: KazooClient, deadline: float) -> None:
         """Add (again, after a reconnect) the persistent watch, or fall back for good."""
@@ -267,11 +263,7 @@ class ZkWatch(Watch):
                 puts.append(entry)
             return
         deep = paths is None
-        level = (
-            [self._path]
-            if paths is None
-            else sorted(p for p in paths if p == self._path or p.startswith(self._below))
-        )
+        level = [self._path] if paths is None else sorted(filter(self._covers, paths))
         if self._persistent:  # the watch is armed: read without leaving watches
             if deep:
                 self._sync_levels(client, deadline or time.monotonic() + self._timeout, deletes, puts)
@@ -296,6 +288,9 @@ class ZkWatch(Watch):
                 following += self._apply(path, reads[path], deep, observed, deletes, puts, listed)
             level, listed = following, True
 
+    def _covers(self, path: str) -> bool:
+        return path == self._path or path.startswith(self._below)
+
     def _sync_levels(
         self, client: KazooClient, deadline: float, deletes: list[WatchEvent], puts: list[Entry]
     ) -> None:
@@ -313,9 +308,14 @@ class ZkWatch(Watch):
         deletes: list[WatchEvent],
         puts: list[Entry],
     ) -> None:
-        """Re-read the notified nodes' data (no listings: children are notified on their own)."""
-        reads = read_data(client, paths, time.monotonic() + self._timeout)
+        """Read the notified nodes' data (no listings: children are notified): :mod:`.notified`."""
+        reads, self._taken, later = read_notified(
+            client, paths, time.monotonic() + self._timeout, self._queue, self._covers
+        )
+        self._carry += later
+        created = created | {item[0] for item in self._taken if item[2] == 1}
         observed = client.last_zxid
+        paths = list(reads)
         for path in paths:
             read = reads[path]
             if read is None and path in created and path not in self._entries:

@@ -1,0 +1,90 @@
+"""The reads of a persistent watch's worker: the data of each node notified, pipelined as the
+notifications come.
+
+ZooKeeper sends the notifications of one multi one by one (a register that creates the
+service's node and the instance's is two), and kazoo's reader thread queues them one by one,
+so the worker often wakes for the first alone. Rather than wait for that read's reply and
+only then read the nodes notified meanwhile (one more round trip), :func:`read_notified`
+keeps taking notifications while the first reply is outstanding and sends each one's read
+at once: the batch costs one round trip however its notifications were split.
+
+The batch takes notifications until its first read is answered (so about one round trip of
+them, then it is delivered); that reply is a marker in the worker's own queue
+(:data:`READ_DONE`, put by kazoo's completion thread), so that one blocking wait sees both.
+
+On failure: what a read raises (kazoo's errors, its timeout at the deadline) is raised; the
+worker then re-reads the whole subtree, so no notification taken here is needed again. A
+notification for a node already read in this batch is not folded into it (its read may
+predate that change): it is left for the next batch, and so is every notification after it,
+so that the changes of two batches are still delivered in the store's order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+
+from .read import NodeRead, wait
+
+__all__ = ["READ_DONE", "drain", "read_notified"]
+
+READ_DONE = object()  # the first read of a batch was answered (a marker in the worker's queue)
+
+
+def drain(events: queue.SimpleQueue[object]) -> list[object]:
+    """Every item queued now, without waiting."""
+    items: list[object] = []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            items.append(events.get_nowait())
+    return items
+
+
+def read_notified(
+    client: KazooClient,
+    paths: Iterable[str],
+    deadline: float,
+    events: queue.SimpleQueue[object],
+    wanted: Callable[[str], bool],
+) -> tuple[dict[str, NodeRead | None], list[Any], list[object]]:
+    """Data and stat of ``paths`` and of the ``wanted`` nodes notified in ``events`` until the
+    first of these reads is answered (about one round trip), each read sent as soon as it is
+    known. Returns the reads (None: absent), the notifications taken and read, and the items
+    left for the next batch."""
+    sent: dict[str, Any] = {}
+    taken: list[Any] = []
+    later: list[object] = []
+
+    def take(item: object) -> None:
+        if isinstance(item, tuple) and not later and wanted(item[0]) and item[0] not in sent:
+            taken.append(item)
+            sent[item[0]] = client.get_async(item[0])
+        elif item is not READ_DONE:  # a marker: maybe an earlier batch's
+            later.append(item)  # and all after it, so that changes are delivered in store order
+
+    for path in paths:
+        sent[path] = client.get_async(path)
+    if sent:
+        for item in drain(events):
+            take(item)
+        first = next(iter(sent.values()))
+        first.rawlink(lambda _: events.put(READ_DONE))  # called at once if answered already
+        while not first.ready():
+            try:
+                take(events.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break  # the wait below raises kazoo's timeout
+    found: dict[str, NodeRead | None] = {}
+    for path, result in sent.items():
+        try:
+            data, stat = wait(result, deadline)
+            found[path] = NodeRead(bytes(data or b""), stat, [])
+        except NoNodeError:
+            found[path] = None
+    return found, taken, later
