@@ -13,15 +13,18 @@ started here (coordkit.testing) and stopped on exit.
 The tree's bytecode is compiled first (``compileall``, into its ``__pycache__``): an installed
 coordkit has it, as the bare script's kazoo and etcd3 do, whereas with
 ``PYTHONDONTWRITEBYTECODE`` set (or a fresh ``git archive``) every run would otherwise
-compile each module from source again, some 60 ms that no user pays. A last line gives each
-interpreter's bare start-up (``-c "print('hello')"``, alternated likewise): the part of the
-gap that is not coordkit's (this interpreter's site-packages, e.g. an editable install's finder).
+compile each module from source again, some 60 ms that no user pays. Both processes start
+with ``-S`` and their own interpreter's site-packages on the path, so that neither runs ``.pth``
+start-up hooks (this checkout's editable install has one, ~15 ms, that no installed coordkit
+has). A last line gives each interpreter's bare start-up (``print('hello')``, alternated
+likewise): the part of the gap that is not coordkit's.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import json
 import statistics
 import subprocess
 import sys
@@ -34,20 +37,24 @@ from _common import local_servers
 KEY = "/bench/cli-get"
 VALUE = "hello"
 
-# The CLI from a given source tree: the editable install's finder is dropped so that the
-# tree's coordkit is the one imported (its coordkit_cli is a symlink to its cli/).
+# Both processes start with -S and put their interpreter's site-packages on the path without
+# running its .pth files: the bare venv has none that matter, while this one's editable
+# install runs a finder at every start-up (~15 ms no installed coordkit pays), and would map
+# coordkit to this checkout instead of the tree measured (its coordkit_cli: a link to cli/).
+_SITE = "import sys; sys.path += {site!r};"
 _CLI = (
-    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()];"
-    "sys.path.insert(0, {source!r}); from coordkit_cli.main import main;"
+    _SITE + "sys.path.insert(0, {source!r}); from coordkit_cli.main import main;"
     "sys.argv = ['coordkit', '--url', {url!r}, 'get', {key!r}]; main()"
 )
 _BARE = {
     "etcd": (
-        "import etcd3; host, port = {endpoint!r}.split(':'); c = etcd3.client(host=host, port=int(port));"
+        _SITE
+        + "import etcd3; host, port = {endpoint!r}.split(':'); c = etcd3.client(host=host, port=int(port));"
         "value, _ = c.get({key!r}); print(value.decode()); c.close()"
     ),
     "zookeeper": (
-        "from kazoo.client import KazooClient; c = KazooClient(hosts={endpoint!r}); c.start(timeout=5);"
+        _SITE
+        + "from kazoo.client import KazooClient; c = KazooClient(hosts={endpoint!r}); c.start(timeout=5);"
         "value, _ = c.get({key!r}); print(value.decode()); c.stop(); c.close()"
     ),
 }
@@ -65,6 +72,13 @@ def _source_tree(source: Path, into: Path) -> str:
     return str(into)
 
 
+def _site_packages(python: str) -> list[str]:
+    """The site-packages directories of ``python`` (asked of a normal start-up of it)."""
+    ask = "import json, sysconfig; p = sysconfig.get_paths(); print(json.dumps([p['purelib'], p['platlib']]))"
+    found = json.loads(subprocess.run([python, "-c", ask], capture_output=True, check=True).stdout)
+    return list(dict.fromkeys(found))
+
+
 def _timed(argv: list[str]) -> float:
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
@@ -76,11 +90,15 @@ def _timed(argv: list[str]) -> float:
 
 def _start_ups(bare_python: str, runs: int) -> tuple[list[float], list[float]]:
     """Seconds of ``runs`` alternated start-ups of this interpreter and the bare one."""
-    hello = f"print({VALUE!r})"
+    hello = _SITE + f"print({VALUE!r})"
+    mine, bare = (
+        hello.format(site=_site_packages(sys.executable)),
+        hello.format(site=_site_packages(bare_python)),
+    )
     ours, theirs = [], []
     for _ in range(runs):
-        ours.append(_timed([sys.executable, "-c", hello]))
-        theirs.append(_timed([bare_python, "-c", hello]))
+        ours.append(_timed([sys.executable, "-S", "-c", mine]))
+        theirs.append(_timed([bare_python, "-S", "-c", bare]))
     return ours, theirs
 
 
@@ -95,8 +113,9 @@ def measure(
     with coordkit.connect(url) as client:
         client.put(KEY, VALUE)
     linked = _source_tree(source.resolve(), tree)
-    cli = [sys.executable, "-c", _CLI.format(source=linked, url=url, key=KEY)]
-    bare = [bare_python, "-c", _BARE[kind].format(endpoint=endpoint, key=KEY)]
+    ours_site, bare_site = _site_packages(sys.executable), _site_packages(bare_python)
+    cli = [sys.executable, "-S", "-c", _CLI.format(site=ours_site, source=linked, url=url, key=KEY)]
+    bare = [bare_python, "-S", "-c", _BARE[kind].format(site=bare_site, endpoint=endpoint, key=KEY)]
     ours, theirs = [], []
     for _ in range(runs):  # alternated: a slow spell of the machine hits both
         ours.append(_timed(cli))
