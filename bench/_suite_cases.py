@@ -103,7 +103,10 @@ def run_backend(
         _venv_peer("etcd3", kind, endpoint, settings, samples, notes)
     for size, runs in zip(settings.instances, settings.cold_runs, strict=True):
         changes = settings.changes if size == settings.instances[-1] or settings.quick else 0
-        cold = discovery.cold_start(url, runs, size, changes=changes)
+        weigh = size == settings.instances[-1]
+        cold = discovery.cold_start(url, runs, size, changes=changes, memory=weigh)
+        if weigh and discovery.last_memory:
+            notes["memory"] = {"instances": size, "bytes_per_instance": discovery.last_memory[0]}
         samples[f"cache cold start, {size} instances"] = {"coordkit": cold}
         if discovery.failures:
             notes["errors"][

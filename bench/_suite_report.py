@@ -105,6 +105,12 @@ def markdown(report: dict[str, Any], command: str) -> str:
                 f"- coordkit semaphore: {wakes['queue_reads']} queue re-reads (wake-ups) per release over "
                 f"{wakes['releases']} releases (1.0: each release woke only the waiter it admitted)."
             )
+        if "memory" in notes:
+            weighed = notes["memory"]
+            out.append(
+                f"- cache memory: {weighed['bytes_per_instance']:,.0f} bytes per instance with "
+                f"{weighed['instances']:,} instances (tracemalloc: the cache and its watch's state)."
+            )
         for size, held in notes.get("early_discover", {}).items():
             out.append(
                 f"- cache cold start, {size} instances: discover() returned before the cache was full "

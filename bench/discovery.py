@@ -20,6 +20,7 @@ and prints per backend, in one run, the medians of:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import queue
 import statistics
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,18 +182,24 @@ def visibility(url: str, iterations: int) -> list[float]:
 
 
 # --- cold start -------------------------------------------------------------------------------
-def cold_start(url: str, iterations: int, size: int = COLD_SIZE, changes: int = 0) -> list[float]:
+def cold_start(
+    url: str, iterations: int, size: int = COLD_SIZE, changes: int = 0, memory: bool = False
+) -> list[float]:
     """Seconds taken by discover() of a ``size``-instance service, each in a fresh client,
     until the cache holds them all (``early_returns``: a discover() that returned before).
 
     With ``changes``, the last cache then sees that many registrations one by one: their
     seconds from the register() call start to the cache's listener are in ``last_changes``.
+    With ``memory``, one more cache, not timed, is weighed: ``last_memory`` gets its bytes
+    per instance (see :func:`weigh`).
     """
     service = f"big-{uuid.uuid4().hex[:8]}"
     last_changes.clear()
     early_returns.clear()
     failures.clear()
-    with coordkit.connect(url) as writer:
+    # The writer's calls get a long timeout: writing and deleting 10,000 instances on a loaded
+    # machine may take more than the default 5 s, which no figure here depends on.
+    with coordkit.connect(url, timeout=60.0) as writer:
         fmt = format_for(writer.backend.capabilities.layout)  # the layout the cache reads
         batch: list[Op] = []
         for n in range(size):
@@ -219,11 +227,36 @@ def cold_start(url: str, iterations: int, size: int = COLD_SIZE, changes: int = 
                             last_changes.extend(_changes(writer, cache, service, size, changes))
             except coordkit.CoordkitError as exc:  # noted by the caller; the run is not a sample
                 failures.append(f"{type(exc).__name__}: {exc}")
+        last_memory.clear()
+        if memory:
+            try:
+                last_memory.append(weigh(url, service, size))
+            except (coordkit.CoordkitError, TimeoutError) as exc:  # noted by the caller
+                failures.append(f"weighing the cache: {type(exc).__name__}: {exc}")
         writer.delete(f"/services/{service}", recursive=True)
     return samples
 
 
+def weigh(url: str, service: str, size: int) -> float:
+    """Bytes of Python memory per instance that a live cache of ``service`` (``size``
+    instances) holds, with its watch's own state: tracemalloc's traced memory once the cache
+    is full, less that of the same connected client before discover(), after a collection."""
+    with coordkit.connect(url, timeout=60.0) as reader:
+        tracemalloc.start()
+        try:
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            with reader.discover(service) as cache:
+                _until_holding(cache, size)
+                gc.collect()
+                held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    return held / size
+
+
 last_changes: list[float] = []  # the changes timed by the latest cold_start(changes=N)
+last_memory: list[float] = []  # bytes per instance of the latest cold_start(memory=True)
 early_returns: list[int] = []  # instances held when discover() returned early, latest cold_start()
 failures: list[str] = []  # the errors of discover() runs that failed, latest cold_start()
 
