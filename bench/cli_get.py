@@ -43,7 +43,7 @@ VALUE = "hello"
 # coordkit to this checkout instead of the tree measured (its coordkit_cli: a link to cli/).
 _SITE = "import sys; sys.path += {site!r};"
 _CLI = (
-    _SITE + "sys.path.insert(0, {source!r}); from coordkit_cli.main import main;"
+    _SITE + "sys.path.insert(0, {source!r}); from coordkit_cli.entry import main;"
     "sys.argv = ['coordkit', '--url', {url!r}, 'get', {key!r}]; main()"
 )
 _BARE = {

@@ -102,3 +102,30 @@ def test_main_leaves_the_heap_frozen_for_the_exit() -> None:
     )
     assert done.stdout.split() == ["1", "True"], done.stderr
     assert "no such key" in done.stderr
+
+
+def test_the_console_script_pauses_the_collector_while_the_command_starts() -> None:
+    """coordkit_cli.entry:main runs the CLI with the collector off, and turns it back on (the
+    heap frozen first) once the command has run RESUME_AFTER seconds, so that a long-running
+    command collects as usual; importing coordkit_cli.main leaves the collector alone."""
+    probe = (
+        "import gc, json, sys, time\n"
+        "import coordkit_cli.entry as entry, coordkit_cli.main as cli_main\n"
+        "assert gc.isenabled()  # importing the CLI changes nothing\n"
+        "seen = []\n"
+        "def command():\n"
+        "    seen.append(gc.isenabled())\n"
+        "    deadline = time.monotonic() + 30\n"
+        "    while not gc.isenabled() and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
+        "    seen.extend([gc.isenabled(), gc.get_freeze_count() > 0])\n"
+        "cli_main.main = command\n"
+        "entry.RESUME_AFTER = 0.2\n"
+        "entry.main()\n"
+        "print(json.dumps(seen))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=cli_env(), check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [False, True, True]  # paused at start, then resumed, frozen
