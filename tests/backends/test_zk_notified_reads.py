@@ -12,7 +12,6 @@ from __future__ import annotations
 import queue
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,15 +23,6 @@ from coordkit.backends.zookeeper.notified import READ_DONE, read_notified
 
 DEADLINE = 15.0
 CREATED, CHANGED = 1, 3  # ZooKeeper's event types, as the router queues them
-
-
-@pytest.fixture
-def raw(zookeeper_server: Any) -> Iterator[KazooClient]:
-    client = KazooClient(hosts=",".join(zookeeper_server.endpoints))
-    client.start(timeout=DEADLINE)
-    yield client
-    client.stop()
-    client.close()
 
 
 @pytest.fixture

@@ -101,16 +101,6 @@ def ns() -> str:
 
 
 @pytest.fixture
-def raw(zookeeper_server: Any) -> Iterator[KazooClient]:
-    """A plain kazoo client on the same server, unchrooted, to look at what the backend wrote."""
-    client = KazooClient(hosts=",".join(zookeeper_server.endpoints))
-    client.start(timeout=DEADLINE)
-    yield client
-    client.stop()
-    client.close()
-
-
-@pytest.fixture
 def own_server() -> Iterator[ZooKeeperServer]:
     """A server of this test's own, to kill, pause and restart."""
     with ZooKeeperServer() as server:

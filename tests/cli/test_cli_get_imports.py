@@ -85,6 +85,12 @@ def test_a_get_on_a_server_imports_only_its_read_path(kind: str, request: pytest
     assert [m for m in modules if m.startswith(_NOT_NEEDED + _NOT_NEEDED_ON[kind])] == []
 
 
+def _python(probe: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=cli_env(), check=False
+    )
+
+
 def test_main_leaves_the_heap_frozen_for_the_exit() -> None:
     """main() ends with gc.freeze(): the interpreter's last collections skip what the imports
     made (some 20 ms of a get); the exit code and output are main()'s as ever."""
@@ -97,9 +103,7 @@ def test_main_leaves_the_heap_frozen_for_the_exit() -> None:
         "except SystemExit as exit:\n"
         "    print(exit.code, gc.get_freeze_count() > 0)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=cli_env(), check=False
-    )
+    done = _python(probe)
     assert done.stdout.split() == ["1", "True"], done.stderr
     assert "no such key" in done.stderr
 
@@ -124,8 +128,6 @@ def test_the_console_script_pauses_the_collector_while_the_command_starts() -> N
         "entry.main()\n"
         "print(json.dumps(seen))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=cli_env(), check=False
-    )
+    done = _python(probe)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [False, True, True]  # paused at start, then resumed, frozen
