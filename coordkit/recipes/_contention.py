@@ -174,7 +174,9 @@ class Contention:
                 # Holders of a semaphore leave in any order: count the departures ahead of us.
                 # The watch starts before the join so that no departure can slip between.
                 self._departures = counted = Departures(self._wake.set, self.policy.slots)
-                departures = watch_within(self.client, self.path, counted.on_event, wait, self._calls_by)
+                departures = watch_within(
+                    self.client, self.path, counted, self._wake.set, wait, self._calls_by
+                )
                 if departures is None:
                     return False
             while self._connected(deadline):

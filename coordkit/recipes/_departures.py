@@ -3,7 +3,8 @@ can now enter, not the herd.
 
 Holders of a semaphore leave in any order, so a waiter cannot wait for one given key (a
 waiter ``limit`` places ahead may stay while a holder further ahead leaves and admits us).
-Instead each waiter keeps the prefix watch it started before its join, and counts: after
+Instead each waiter keeps the watch of deletions it started before its join (the backend's
+``watch_departures``, else a prefix watch), and counts: after
 each listing it records the keys of the contenders ahead of it; a DELETE of one of those
 keys removes it, and only when fewer than ``slots`` remain ahead (its position would admit
 it) is the waiter woken to read the queue again. Newcomers join behind, so the set ahead
@@ -42,9 +43,12 @@ class Departures:
 
     def on_event(self, event: WatchEvent) -> None:
         """The prefix watch's callback."""
-        if event.type is not EventType.DELETE:
-            return
-        key = event.key.strip("/")
+        if event.type is EventType.DELETE:
+            self.on_gone(event.key)
+
+    def on_gone(self, key: str) -> None:
+        """The contender ``key`` was deleted (a departures watch's callback: only sets flags)."""
+        key = key.strip("/")
         with self._lock:
             # Kept for the next listing too: it may have been read before this deletion.
             self._gone.add(key)

@@ -37,19 +37,24 @@ import contextlib
 import dataclasses
 import re
 import threading
+import time
 import uuid
-from collections.abc import Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import EventType, ZnodeStat
 
+from ...errors import ClosedError
 from ..contender_queue import Contender, QueueView
 from .calls import ClientCalls
 from .errors import TRANSLATED
 from .parents import make_parents
 from .read import child_path, wait
+
+if TYPE_CHECKING:
+    from .watch import ZkWatch
 
 __all__ = [
     "CONTENDER",
@@ -291,6 +296,9 @@ class ContenderQueues(ClientCalls):
 
     _zk_joins: dict[str, QueueJoin]  # join attempt -> its QueueJoin, for retries
     _zk_own: dict[tuple[int, str], QueueJoin]  # (session, queue node) -> its join without ``unique``
+    _persistent: bool  # addWatch is used (the option, and the server has it)
+    _watch_lock: threading.Lock
+    _watches: set[ZkWatch]  # resynced by the backend after a reconnect or a new session
 
     def queue_join(
         self,
@@ -364,3 +372,49 @@ class ContenderQueues(ClientCalls):
             lambda client, deadline: wait_gone(client, node, deadline, timeout, wake, create_revision),
             timeout=timeout,
         )
+
+    def watch_departures(
+        self,
+        path: str,
+        on_gone: Callable[[str], None],
+        *,
+        on_rearmed: Callable[[], None],
+        timeout: float | None = None,
+    ) -> ZkWatch | None:
+        """One ``addWatch`` round trip, no read (see :mod:`.departures`); None without
+        persistent watches (the option, or a server before 3.6)."""
+        if not self._persistent:
+            return None
+        from .departures import DepartureWatch
+
+        limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
+        deadline = time.monotonic() + limit
+        client = self._usable(deadline=deadline)
+        watch = DepartureWatch(
+            path=self._keys.to_key(path),
+            on_gone=on_gone,
+            on_rearmed=on_rearmed,
+            client_for=self._usable,
+            timeout=self._op_timeout,
+            chrooted=bool(self._namespace),
+            on_cancel=self._forget_departures,
+        )
+        with self._watch_lock:  # first: a reconnect while arming must arm it again
+            if self._closed:
+                raise ClosedError("the ZooKeeper backend is closed")
+            self._watches.add(watch)
+        try:
+            with self._errors(path, timeout=limit):
+                armed = watch.start_on(client, deadline)
+        except BaseException:
+            self._forget_departures(watch)
+            raise
+        if not armed:
+            self._forget_departures(watch)
+            self._persistent = False
+            return None
+        return watch
+
+    def _forget_departures(self, watch: ZkWatch) -> None:
+        with self._watch_lock:
+            self._watches.discard(watch)
