@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kazoo.client import KazooClient
 
@@ -31,7 +31,10 @@ from .errors import TRANSLATED
 from .persistent import PERSISTENT_RECURSIVE, Armed
 from .watch import ZkWatch
 
-__all__ = ["DepartureWatch"]
+if TYPE_CHECKING:
+    from .queue import ContenderQueues
+
+__all__ = ["DepartureWatch", "start_departures"]
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +109,47 @@ class DepartureWatch(ZkWatch):
             retry_in = min(_MAX_RETRY, 2 * retry_in)
         if not self._cancelled.is_set():
             self._on_rearmed()
+
+
+def start_departures(
+    backend: ContenderQueues,
+    path: str,
+    on_gone: Callable[[str], None],
+    on_rearmed: Callable[[], None],
+    timeout: float | None,
+) -> DepartureWatch | None:
+    """``ContenderQueues.watch_departures``: the watch, registered with the backend's watches
+    first (a reconnect while arming must arm it again), armed by the call's deadline. None if
+    the server has no ``addWatch`` (persistent watches are then off for the backend)."""
+    limit = backend._op_timeout if timeout is None else min(backend._op_timeout, timeout)
+    deadline = time.monotonic() + limit
+    client = backend._usable(deadline=deadline)
+
+    def forget(watch: ZkWatch) -> None:
+        with backend._watch_lock:
+            backend._watches.discard(watch)
+
+    watch = DepartureWatch(
+        path=backend._keys.to_key(path),
+        on_gone=on_gone,
+        on_rearmed=on_rearmed,
+        client_for=backend._usable,
+        timeout=backend._op_timeout,
+        chrooted=bool(backend._namespace),
+        on_cancel=forget,
+    )
+    with backend._watch_lock:
+        if backend._closed:
+            raise ClosedError("the ZooKeeper backend is closed")
+        backend._watches.add(watch)
+    try:
+        with backend._errors(path, timeout=limit):
+            armed = watch.start_on(client, deadline)
+    except BaseException:
+        forget(watch)
+        raise
+    if not armed:
+        forget(watch)
+        backend._persistent = False
+        return None
+    return watch

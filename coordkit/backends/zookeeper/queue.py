@@ -34,10 +34,8 @@ and raise kazoo's exceptions, which :class:`.calls.ClientCalls` translates.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -46,7 +44,6 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import EventType, ZnodeStat
 
-from ...errors import ClosedError
 from ..contender_queue import Contender, QueueView
 from .calls import ClientCalls
 from .errors import TRANSLATED
@@ -171,7 +168,8 @@ class QueueJoin:
 def _relative(contender: Contender) -> Contender:
     """The contender as reported above the backend: its znode path relative to the root (the
     chroot's, under a namespace), without the leading slash, as on every backend."""
-    return dataclasses.replace(contender, key=contender.key.removeprefix("/"))
+    c = contender  # built directly: dataclasses.replace costs more than the fields
+    return Contender(c.key.removeprefix("/"), c.sequence, c.create_revision, c.value, c.version)
 
 
 def _view(mine: Contender, parent: str, names: Iterable[str], revision: int) -> QueueView:
@@ -385,36 +383,6 @@ class ContenderQueues(ClientCalls):
         persistent watches (the option, or a server before 3.6)."""
         if not self._persistent:
             return None
-        from .departures import DepartureWatch
+        from .departures import start_departures
 
-        limit = self._op_timeout if timeout is None else min(self._op_timeout, timeout)
-        deadline = time.monotonic() + limit
-        client = self._usable(deadline=deadline)
-        watch = DepartureWatch(
-            path=self._keys.to_key(path),
-            on_gone=on_gone,
-            on_rearmed=on_rearmed,
-            client_for=self._usable,
-            timeout=self._op_timeout,
-            chrooted=bool(self._namespace),
-            on_cancel=self._forget_departures,
-        )
-        with self._watch_lock:  # first: a reconnect while arming must arm it again
-            if self._closed:
-                raise ClosedError("the ZooKeeper backend is closed")
-            self._watches.add(watch)
-        try:
-            with self._errors(path, timeout=limit):
-                armed = watch.start_on(client, deadline)
-        except BaseException:
-            self._forget_departures(watch)
-            raise
-        if not armed:
-            self._forget_departures(watch)
-            self._persistent = False
-            return None
-        return watch
-
-    def _forget_departures(self, watch: ZkWatch) -> None:
-        with self._watch_lock:
-            self._watches.discard(watch)
+        return start_departures(self, path, on_gone, on_rearmed, timeout)
