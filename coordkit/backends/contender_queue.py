@@ -47,7 +47,12 @@ from __future__ import annotations
 
 import abc
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import Watch
 
 __all__ = ["Contender", "ContenderQueue", "QueueView"]
 
@@ -139,3 +144,20 @@ class ContenderQueue(abc.ABC):
         that read is not missed, and no read is needed); others ignore it. May also return
         False when its watch broke: the caller re-reads the queue, as after ``wake``."""
         return self.wait_gone(key, timeout, wake, create_revision=create_revision)
+
+    def watch_departures(
+        self,
+        path: str,
+        on_gone: Callable[[str], None],
+        *,
+        on_rearmed: Callable[[], None],
+        timeout: float | None = None,
+    ) -> Watch | None:
+        """A watch that tells only the keys deleted under ``path`` (``on_gone(key)``, key as
+        listed by :meth:`queue_list`), armed before this returns, so that a departure after
+        any later read is told. It may run ``on_gone`` on the backend's I/O thread: only set
+        flags there. ``on_rearmed`` is called once the watch is armed again after the link
+        was lost (departures meanwhile were not told: the caller re-reads the queue).
+        None: this backend has no cheaper watch than a prefix :meth:`watch` (the default),
+        which the caller then uses, counting its DELETE events; raises what arming raises."""
+        return None

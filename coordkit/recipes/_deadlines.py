@@ -8,13 +8,14 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ..backends.base import Watch, WatchCallback
+from ..backends.base import Watch
 from ..core.states import SessionState
 from ..errors import BackendUnavailableError
 
 if TYPE_CHECKING:
     from ..core.session import Session
     from ..core.store import Store
+    from ._departures import Departures
 
 __all__ = ["MIN_CALL_TIME", "call_time", "remaining_time", "settle", "take", "watch_within"]
 
@@ -51,14 +52,19 @@ def call_time(deadline: float | None) -> float | None:
 
 
 def watch_within(
-    client: Store, path: str, callback: WatchCallback, wait: bool, deadline: float | None
+    client: Store, path: str, counted: Departures, wait: bool, deadline: float | None
 ) -> Watch | None:
-    """A prefix watch of ``path`` started by ``deadline`` (each try bounded by it), retried
-    through an outage as a join is. None once the deadline passed, or at the first failure
-    when not ``wait``ing: the caller then gives up as if it had timed out."""
+    """The watch of the deletions under ``path`` that ``counted`` counts, started by
+    ``deadline`` (each try bounded by it), retried through an outage as a join is: the
+    backend's departures watch (``counted`` is woken once it is armed again after a lost
+    link), else a prefix watch. None once the deadline passed, or at the first failure when
+    not ``wait``ing: the caller then gives up as if it had timed out."""
+    backend = client.backend
     while True:
         try:
-            return client.backend.watch(path, callback, prefix=True, timeout=call_time(deadline))
+            limit = call_time(deadline)
+            lean = backend.watch_departures(path, counted.on_gone, on_rearmed=counted.wake, timeout=limit)
+            return lean or backend.watch(path, counted.on_event, prefix=True, timeout=limit)
         except BackendUnavailableError as exc:
             if not wait or (deadline is not None and time.monotonic() >= deadline):
                 log.info("coordkit: cannot watch the queue %s (%s)", path, exc)

@@ -3,7 +3,8 @@ can now enter, not the herd.
 
 Holders of a semaphore leave in any order, so a waiter cannot wait for one given key (a
 waiter ``limit`` places ahead may stay while a holder further ahead leaves and admits us).
-Instead each waiter keeps the prefix watch it started before its join, and counts: after
+Instead each waiter keeps the watch of deletions it started before its join (the backend's
+``watch_departures``, else a prefix watch), and counts: after
 each listing it records the keys of the contenders ahead of it; a DELETE of one of those
 keys removes it, and only when fewer than ``slots`` remain ahead (its position would admit
 it) is the waiter woken to read the queue again. Newcomers join behind, so the set ahead
@@ -42,9 +43,12 @@ class Departures:
 
     def on_event(self, event: WatchEvent) -> None:
         """The prefix watch's callback."""
-        if event.type is not EventType.DELETE:
-            return
-        key = event.key.strip("/")
+        if event.type is EventType.DELETE:
+            self.on_gone(event.key)
+
+    def on_gone(self, key: str) -> None:
+        """The contender ``key`` was deleted (a departures watch's callback: only sets flags)."""
+        key = key.strip("/")
         with self._lock:
             # Kept for the next listing too: it may have been read before this deletion.
             self._gone.add(key)
@@ -54,6 +58,10 @@ class Departures:
                 wake = len(self._ahead) < self._slots
         if wake:
             self._notify()
+
+    def wake(self) -> None:
+        """Wake the waiter to read the queue again (the watch was armed again after a lost link)."""
+        self._notify()
 
     def count(self, view: QueueView) -> bool:
         """Record the listing ``view``: True if the waiter must wait (``slots`` or more of the
@@ -66,6 +74,13 @@ class Departures:
             self._ahead = listed - self._gone
             self._gone = set()
             return len(self._ahead) >= self._slots
+
+    def wait_turn(self, view: QueueView, woken: threading.Event, timeout: float | None) -> None:
+        """:meth:`count` ``view``, wait on ``woken`` (set by ``notify``, or a session change) if
+        the waiter must, then :meth:`done`."""
+        if self.count(view):
+            woken.wait(timeout)
+        self.done()
 
     def done(self) -> None:
         """The wait after the latest :meth:`count` is over: a notification from that count

@@ -5,12 +5,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import uuid
+from typing import Any
 
 import pytest
 
 import coordkit
 from coordkit import SessionEvent, SessionState
 from coordkit.testing import eventually
+from coordkit.testing.proxy import FaultProxy
 
 from .conftest import Outage
 
@@ -123,3 +126,53 @@ def test_a_refused_fenced_write_ends_the_holding_at_once(outage: Outage) -> None
     assert lock.acquire(timeout=DEADLINE)  # the handle works again, with a newer token
     assert lock.is_held and (lock.token or 0) > token
     lock.release()
+
+
+@pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
+def test_semaphore_waiter_counts_departures_again_after_its_link_is_reset(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """A semaphore waiter counts the departures ahead of it on a watch of its connection;
+    ZooKeeper forgets a connection's watches when it drops: after the waiter's link is reset
+    (the same session on a new connection), a holder's departure must still admit it."""
+    server = request.getfixturevalue(f"{kind}_server")
+    namespace = "/ck-" + uuid.uuid4().hex[:12]
+    with FaultProxy(server.endpoints) as proxy, coordkit.connect(server.url + namespace, ttl=8) as holder:
+        waiter = coordkit.connect(proxy.url(server.scheme, namespace), ttl=8)
+        try:
+            events: queue.SimpleQueue[SessionEvent] = queue.SimpleQueue()
+            waiter.add_listener(events.put)
+            slots = [holder.semaphore("pool", 2) for _ in range(2)]
+            assert all(slot.acquire(timeout=DEADLINE) for slot in slots)
+            reads, listed = [0], waiter.backend.queue_list
+
+            def counted(path: str, **options: Any) -> Any:
+                reads[0] += 1
+                return listed(path, **options)
+
+            waiter.backend.queue_list = counted  # type: ignore[method-assign]
+            third = waiter.semaphore("pool", 2, lose_on_suspend=False)
+            got = threading.Event()
+            t = threading.Thread(
+                target=lambda: third.acquire(timeout=DEADLINE * 2) and got.set(), daemon=True
+            )
+            t.start()
+            eventually(
+                lambda: len(holder.backend.queue_list("pool")[0]) == 3,
+                timeout=DEADLINE,
+                interval=0.01,
+                message="the waiter to join the queue",
+            )
+            before = reads[0]
+            proxy.reset()
+            _until(events, SessionState.SUSPENDED)
+            assert _until(events, SessionState.CONNECTED).generation == 1  # the same session
+            eventually(lambda: reads[0] > before, timeout=DEADLINE, interval=0.01, message="a re-read")
+            assert not got.is_set()
+            slots[0].release()
+            assert got.wait(DEADLINE), "a departure after the reset must admit the waiter"
+            t.join(DEADLINE)
+            third.release()
+            slots[1].release()
+        finally:
+            waiter.close()

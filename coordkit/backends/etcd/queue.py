@@ -32,9 +32,37 @@ class EtcdContenderQueues(EtcdCalls):
         super().__init__(endpoints, namespace, options=options)
         self._attempts: dict[bytes, str] = {}  # contender key -> the join attempt that made it
         self._departures = EtcdDepartures(self._conn)  # one watch stream for every departure wait
+        self._join_requests: dict[tuple[str, bytes, int], tuple[Any, bytes, str, int]] = {}
 
     def _contender_name(self, name: str) -> str:  # at the root a key is kept as spelt ("x" is not "/x")
         return name.removeprefix("/") if self._keys.namespace else name
+
+    def _join_request(
+        self, path: str, value: bytes, lease: int, unique: bool, attempt: str | None
+    ) -> tuple[Any, bytes, str, int]:
+        """The join transaction, its contender's key and name, and the length of the queue's
+        key prefix. Without ``unique`` none depends on the attempt: kept per (path, value,
+        lease) and sent again as is (gRPC serializes it anew each time; nothing mutates it)."""
+        cache = None if unique else (path, value, lease)
+        made = self._join_requests.get(cache) if cache is not None else None
+        if made is not None:
+            return made
+        suffix = (attempt or uuid.uuid4().hex)[:12]  # a retried join finds its own key
+        key = self._key(join(path, f"{lease:x}-{suffix}" if unique else f"{lease:x}"))
+        name = self._contender_name(self._name(key))  # as _contenders will spell it
+        prefix, start, end = self._below(path)
+        queue = etcdrpc.RequestOp(request_range=ops_.read_by_creation(start, end))
+        absent = ops_.conditions(Put(name, value, create=True), key)
+        request = etcdrpc.TxnRequest(
+            compare=absent, success=[ops_.write(key, value, lease), queue], failure=[queue]
+        )
+        made = (request, key, name, len(prefix))
+        if cache is not None:
+            with self._lock:
+                self._join_requests[cache] = made
+                while len(self._join_requests) > 256:  # bounded: old leases and names go first
+                    self._join_requests.pop(next(iter(self._join_requests)))
+        return made
 
     def queue_join(
         self,
@@ -51,20 +79,12 @@ class EtcdContenderQueues(EtcdCalls):
         a retry finds the contender the first attempt made. ``unique`` (semaphores) adds
         ``-<random>``, allowing several contenders per session."""
         lease = self._current_lease()
-        suffix = (attempt or uuid.uuid4().hex)[:12]  # a retried join finds its own key
-        key = self._key(join(path, f"{lease:x}-{suffix}" if unique else f"{lease:x}"))
-        name = self._contender_name(self._name(key))  # as _contenders will spell it
-        _, start, end = self._below(path)
-        queue = etcdrpc.RequestOp(request_range=ops_.read_by_creation(start, end))
-        absent = ops_.conditions(Put(name, value, create=True), key)
+        request, key, name, prefix = self._join_request(path, value, lease, unique, attempt)
         with self._lock:  # which attempt made each key: only a retry of it may adopt the key
             previous = self._attempts.pop(key, None)
             self._attempts[key] = attempt or ""
             while len(self._attempts) > 1024:
                 self._attempts.pop(next(iter(self._attempts)))
-        request = etcdrpc.TxnRequest(
-            compare=absent, success=[ops_.write(key, value, lease), queue], failure=[queue]
-        )
         # Sent from here (not through _txn), so that a lock's acquire reaches gRPC in few frames;
         # not retry_safe: a transaction cut off mid-flight may have been applied.
         reply = self._conn.call(
@@ -73,7 +93,7 @@ class EtcdContenderQueues(EtcdCalls):
             retry_safe=False,
             timeout=self._bounded(timeout),
         )
-        contenders = self._contenders(path, reply.responses[-1].response_range.kvs)
+        contenders = self._contenders(path, reply.responses[-1].response_range.kvs, prefix)
         mine = next((c for c in contenders if c.key == name), None)
         if mine is None:  # only if the lease ended between compare and read: it cannot
             raise SessionLostError(f"the contender {name} vanished as it was created")
@@ -149,8 +169,9 @@ class EtcdContenderQueues(EtcdCalls):
             key, timeout, wake, create_revision=create_revision, since_revision=since_revision
         )
 
-    def _contenders(self, path: str, kvs: Any) -> list[Contender]:
-        prefix = len(self._keys.prefix_of(path).encode("utf-8"))
+    def _contenders(self, path: str, kvs: Any, prefix: int | None = None) -> list[Contender]:
+        if prefix is None:  # the length of the queue's key prefix
+            prefix = len(self._keys.prefix_of(path).encode("utf-8"))
         return [
             Contender(
                 self._contender_name(self._name(kv.key)),

@@ -34,12 +34,11 @@ and raise kazoo's exceptions, which :class:`.calls.ClientCalls` translates.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 import threading
 import uuid
-from collections.abc import Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
@@ -50,6 +49,9 @@ from .calls import ClientCalls
 from .errors import TRANSLATED
 from .parents import make_parents
 from .read import child_path, wait
+
+if TYPE_CHECKING:
+    from .watch import ZkWatch
 
 __all__ = [
     "CONTENDER",
@@ -166,7 +168,8 @@ class QueueJoin:
 def _relative(contender: Contender) -> Contender:
     """The contender as reported above the backend: its znode path relative to the root (the
     chroot's, under a namespace), without the leading slash, as on every backend."""
-    return dataclasses.replace(contender, key=contender.key.removeprefix("/"))
+    c = contender  # built directly: dataclasses.replace costs more than the fields
+    return Contender(c.key.removeprefix("/"), c.sequence, c.create_revision, c.value, c.version)
 
 
 def _view(mine: Contender, parent: str, names: Iterable[str], revision: int) -> QueueView:
@@ -291,6 +294,9 @@ class ContenderQueues(ClientCalls):
 
     _zk_joins: dict[str, QueueJoin]  # join attempt -> its QueueJoin, for retries
     _zk_own: dict[tuple[int, str], QueueJoin]  # (session, queue node) -> its join without ``unique``
+    _persistent: bool  # addWatch is used (the option, and the server has it)
+    _watch_lock: threading.Lock
+    _watches: set[ZkWatch]  # resynced by the backend after a reconnect or a new session
 
     def queue_join(
         self,
@@ -364,3 +370,19 @@ class ContenderQueues(ClientCalls):
             lambda client, deadline: wait_gone(client, node, deadline, timeout, wake, create_revision),
             timeout=timeout,
         )
+
+    def watch_departures(
+        self,
+        path: str,
+        on_gone: Callable[[str], None],
+        *,
+        on_rearmed: Callable[[], None],
+        timeout: float | None = None,
+    ) -> ZkWatch | None:
+        """One ``addWatch`` round trip, no read (see :mod:`.departures`); None without
+        persistent watches (the option, or a server before 3.6)."""
+        if not self._persistent:
+            return None
+        from .departures import start_departures
+
+        return start_departures(self, path, on_gone, on_rearmed, timeout)
