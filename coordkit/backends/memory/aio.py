@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from ..async_ops import AsyncOps, Started
+from ..async_ops import AsyncOps, Spawn, Started
 from ..base import Entry, EventType, Op, Put, WatchEvent
 from ..contender_queue import Contender, QueueView
 from .backend import MemoryBackend
@@ -93,7 +92,7 @@ class MemoryAsyncOps(AsyncOps):
         *,
         unique: bool,
         attempt: str,
-        spawn: Callable[[Coroutine[Any, Any, QueueView]], asyncio.Task[QueueView]],
+        spawn: Spawn,
     ) -> Started[QueueView]:
         """Joined here and now: the answer is a finished future, so awaiting it never suspends
         and no cancellation can come between the join and its awaiter."""

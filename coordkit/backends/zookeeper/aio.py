@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
@@ -24,7 +24,7 @@ from kazoo.exceptions import NoNodeError
 
 from ...core.async_deadline import timeout_in
 from ...errors import OperationTimeoutError
-from ..async_ops import AsyncOps, Started, settle
+from ..async_ops import AsyncOps, Spawn, Started, settle
 from ..base import Backend, Entry
 from ..contender_queue import Contender, QueueView
 from .backend import ZooKeeperBackend
@@ -132,7 +132,7 @@ class ZooKeeperAsyncOps(AsyncOps):
         *,
         unique: bool,
         attempt: str,
-        spawn: Callable[[Coroutine[Any, Any, QueueView]], asyncio.Task[QueueView]],
+        spawn: Spawn,
     ) -> Started[QueueView]:
         """The sync join on the call pool; its answer reaches the loop in one
         ``call_soon_threadsafe``, and a cancelled awaiter's undo reads the pool's own future."""
