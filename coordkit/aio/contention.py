@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..backends import probe as probes
+from ..backends.async_ops import Started
 from ..backends.base import Watch
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
@@ -237,14 +238,12 @@ class AsyncContention:
         contender it may have made instead of queueing a second one."""
         client, attempt, pause = self.client, uuid.uuid4().hex, _FIRST_PAUSE
         while True:
-            join = client._spawn(
-                client._ops.queue_join(
-                    self.path, value, unique=self.policy.unique, attempt=attempt, timeout=None
-                )
+            join = client._ops.start_queue_join(
+                self.path, value, unique=self.policy.unique, attempt=attempt, spawn=client._spawn
             )
             self._unconfirmed = attempt
             try:
-                view = await asyncio.shield(join)
+                view = await join.answer  # cancelling it leaves the join running (Started)
             except asyncio.CancelledError:
                 if not client.closed:  # closed: the session's end removes what it made
                     self._unconfirmed = None  # the undo task takes care of it
@@ -285,9 +284,9 @@ class AsyncContention:
 
         when_connected(store, self.generation, remove, f"an unconfirmed contender under {path}", done=done)
 
-    async def _undo(self, join: asyncio.Task[QueueView]) -> None:
+    async def _undo(self, join: Started[QueueView]) -> None:
         try:
-            view = await join
+            view = await join.ended()
         except CoordkitError:
             return  # not applied, or its session is gone and the contender with it
         await self._remove(view.mine)

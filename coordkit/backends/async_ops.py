@@ -9,23 +9,27 @@ without a thread: kazoo's ``*_async`` requests (:mod:`.zookeeper.aio`), the gRPC
 the etcd stubs (:mod:`.etcd.aio`), in-process calls (:mod:`.memory.aio`); :mod:`.aio` picks
 the adapter of a backend.
 
-Threads hand results to the loop only through :func:`settle` (``call_soon_threadsafe``); a
-result arriving after its awaiter was cancelled, or after the loop closed, is dropped.
+Threads hand results to the loop only with ``call_soon_threadsafe``, once per answer
+(:func:`settle`, and :meth:`AsyncOps._start` for a join on the call pool); a result arriving after its awaiter was cancelled, or after the loop closed, is dropped.
+
+A contender queue's join is started with :meth:`AsyncOps.start_queue_join`, whose
+:class:`Started` lets the recipe await the answer and, if it is cancelled meanwhile, still get
+the call's outcome to undo what it made; each adapter does that with the fewest loop turns it can.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import ClosedError
 from .base import Backend, Entry, EventType, Op, Put, Watch, WatchCallback, WatchEvent
 from .contender_queue import Contender, QueueView
 
-__all__ = ["CALL_THREADS", "AsyncOps", "settle"]
+__all__ = ["CALL_THREADS", "AsyncOps", "Spawn", "Started", "settle"]
 
 T = TypeVar("T")
 
@@ -54,6 +58,37 @@ def settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], produce
         loop.call_soon_threadsafe(resolve)
 
 
+class Spawn(Protocol):
+    """Starts a background task owned by the client (see ``AsyncClient._spawn``)."""
+
+    def __call__(self, coro: Coroutine[Any, Any, T], /) -> asyncio.Task[T]: ...
+
+
+class Started(Generic[T]):
+    """A call under way whose end does not depend on its awaiter. ``answer`` is what the caller
+    awaits: cancelling it (or the caller) does not stop the call; ``ended()`` then awaits the
+    call's own outcome (its result, or what it raised), e.g. to undo what it made."""
+
+    __slots__ = ("answer", "ended")
+
+    def __init__(self, answer: asyncio.Future[T], ended: Callable[[], Awaitable[T]]) -> None:
+        self.answer = answer
+        self.ended = ended
+
+
+def _copy_outcome(source: Future[T], answer: asyncio.Future[T]) -> None:
+    """On the loop: ``answer`` takes the outcome of the finished pool call ``source`` (unless
+    its awaiter gave it up: the outcome is then read through ``Started.ended``)."""
+    if answer.done():
+        return
+    if source.cancelled():
+        answer.cancel()
+    elif (error := source.exception()) is not None:
+        answer.set_exception(error)
+    else:
+        answer.set_result(source.result())
+
+
 class AsyncOps:
     """Awaitable backend calls on one event loop. Raises what the sync call raises; a
     call cancelled while in flight may still be applied (as a timed-out sync call may)."""
@@ -69,6 +104,21 @@ class AsyncOps:
         if self._closed:
             raise ClosedError("the asyncio client is closed")
         return await asyncio.wrap_future(self._pool.submit(fn), loop=self.loop)
+
+    def _start(self, fn: Callable[[], T]) -> Started[T]:
+        """``fn()`` on the call pool, its outcome handed to the loop by one
+        ``call_soon_threadsafe`` (no task, no shield: the pool's future outlives the awaiter)."""
+        if self._closed:
+            raise ClosedError("the asyncio client is closed")
+        loop, answer = self.loop, self.loop.create_future()
+        source = self._pool.submit(fn)
+
+        def finished(done: Future[T]) -> None:  # on the pool's thread (or here, if cancelled)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_copy_outcome, done, answer)
+
+        source.add_done_callback(finished)
+        return Started(answer, lambda: asyncio.wrap_future(source, loop=loop))
 
     async def aclose(self) -> None:
         """Stop taking calls and release what the adapter holds (on the loop); calls in
@@ -111,6 +161,42 @@ class AsyncOps:
         return await self.run(
             lambda: self.backend.queue_join(path, value, unique=unique, attempt=attempt, timeout=timeout)
         )
+
+    def start_queue_join(
+        self, path: str, value: bytes, *, unique: bool, attempt: str, spawn: Spawn
+    ) -> Started[QueueView]:
+        """:meth:`queue_join` (no timeout of its own) started now, as a task made by ``spawn``
+        (the client's, cancelled only when it closes). The task answers the awaiter's future
+        itself as soon as it has the reply, rather than through a shield (which costs two
+        more loop turns), and keeps its outcome for ``ended()``. Adapters override it where
+        the call can outlive its awaiter more cheaply still."""
+        answer: asyncio.Future[QueueView] = self.loop.create_future()
+
+        async def join() -> tuple[QueueView | None, Exception | None]:
+            try:
+                view = await self.queue_join(path, value, unique=unique, attempt=attempt, timeout=None)
+            except asyncio.CancelledError:  # the client is closing
+                answer.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiter, and to ended()
+                if not answer.done():  # else its awaiter was cancelled
+                    answer.set_exception(exc)
+                return None, exc
+            if not answer.done():
+                answer.set_result(view)
+            return view, None
+
+        task = spawn(join())
+        task.add_done_callback(lambda done: answer.cancel() if done.cancelled() else None)  # before it ran
+
+        async def ended() -> QueueView:
+            view, error = await task
+            if error is not None:
+                raise error
+            assert view is not None
+            return view
+
+        return Started(answer, ended)
 
     async def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
         return await self.run(lambda: self.backend.queue_list(path, values=values))

@@ -13,6 +13,7 @@ import pytest
 import coordkit
 import coordkit.aio
 from coordkit.core.async_deadline import timeout_in
+from coordkit.core.states import SessionState
 from coordkit.errors import ClosedError, OwnershipError
 
 
@@ -202,19 +203,19 @@ def test_suspended_session_ends_an_async_holding(arun: Callable[..., Any]) -> No
 
 
 def test_a_join_given_up_unconfirmed_hands_the_turn_on_once_cleaned_up(arun: Callable[..., Any]) -> None:
-    # The join is sent (its task scheduled) and the store becomes unreachable before it runs:
-    # the join fails unconfirmed, the acquire gives up at its deadline, and the client's turn
-    # on the name is kept until the removal of whatever the join made has run after the
-    # reconnect; then another handle of the client gets the lock.
+    # The store is unreachable while the session still looks connected (a partition not yet
+    # noticed): every try of the join fails unconfirmed, the acquire gives up at its deadline,
+    # and the client's turn on the name is kept until the removal of whatever the join made
+    # has run after the reconnect; then another handle of the client gets the lock. (The
+    # memory adapter joins inline, so the partition must be in place before the acquire.)
     url = f"memory://aio-unconfirmed-{id(object())}"
 
     async def main() -> None:
         async with coordkit.aio.connect(url, ttl=4) as aio:
             backend: Any = aio.sync.backend
-            first = asyncio.ensure_future(aio.lock("u").acquire(timeout=0.5))
-            await asyncio.sleep(0)  # the acquire's first step: its join is now scheduled
-            backend.set_reachable(False)
-            assert await first is False
+            backend._reachable = False  # unreachable, but no DISCONNECTED told to the session yet
+            assert aio.session.state is SessionState.CONNECTED
+            assert await aio.lock("u").acquire(timeout=0.5) is False
             backend.set_reachable(True)
             second = aio.lock("u")
             assert await second.acquire(timeout=5)

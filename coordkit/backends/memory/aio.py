@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-from ..async_ops import AsyncOps
+from ..async_ops import AsyncOps, Spawn, Started
 from ..base import Entry, EventType, Op, Put, WatchEvent
 from ..contender_queue import Contender, QueueView
 from .backend import MemoryBackend
@@ -84,6 +84,26 @@ class MemoryAsyncOps(AsyncOps):
         self, path: str, value: bytes, *, unique: bool, attempt: str, timeout: float | None
     ) -> QueueView:
         return self.backend.queue_join(path, value, unique=unique, attempt=attempt, timeout=timeout)
+
+    def start_queue_join(
+        self,
+        path: str,
+        value: bytes,
+        *,
+        unique: bool,
+        attempt: str,
+        spawn: Spawn,
+    ) -> Started[QueueView]:
+        """Joined here and now: the answer is a finished future, so awaiting it never suspends
+        and no cancellation can come between the join and its awaiter."""
+        answer: asyncio.Future[QueueView] = self.loop.create_future()
+        try:
+            answer.set_result(
+                self.backend.queue_join(path, value, unique=unique, attempt=attempt, timeout=None)
+            )
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiter, not swallowed
+            answer.set_exception(exc)
+        return Started(answer, lambda: answer)
 
     async def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
         return self.backend.queue_list(path, values=values)

@@ -24,9 +24,9 @@ from kazoo.exceptions import NoNodeError
 
 from ...core.async_deadline import timeout_in
 from ...errors import OperationTimeoutError
-from ..async_ops import AsyncOps, settle
+from ..async_ops import AsyncOps, Spawn, Started, settle
 from ..base import Backend, Entry
-from ..contender_queue import Contender
+from ..contender_queue import Contender, QueueView
 from .backend import ZooKeeperBackend
 from .queue import _Departure
 from .read import is_parent, to_entry, visible
@@ -124,6 +124,22 @@ class ZooKeeperAsyncOps(AsyncOps):
             return departure.gone.is_set()
         finally:
             departure.done = True  # a leftover watch dies out when it fires
+
+    def start_queue_join(
+        self,
+        path: str,
+        value: bytes,
+        *,
+        unique: bool,
+        attempt: str,
+        spawn: Spawn,
+    ) -> Started[QueueView]:
+        """The sync join on the call pool; its answer reaches the loop in one
+        ``call_soon_threadsafe``, and a cancelled awaiter's undo reads the pool's own future."""
+        backend = self.backend
+        return self._start(
+            lambda: backend.queue_join(path, value, unique=unique, attempt=attempt, timeout=None)
+        )
 
     async def queue_leave(self, mine: Contender, timeout: float | None = None) -> None:
         """Delete our node (gone already is fine), as :meth:`ContenderQueues.queue_leave`: one
