@@ -10,7 +10,8 @@ the etcd stubs (:mod:`.etcd.aio`), in-process calls (:mod:`.memory.aio`); :mod:`
 the adapter of a backend.
 
 Threads hand results to the loop only with ``call_soon_threadsafe``, once per answer
-(:func:`settle`, and :meth:`AsyncOps._start` for a join on the call pool); a result arriving after its awaiter was cancelled, or after the loop closed, is dropped.
+(:func:`settle`, and :meth:`AsyncOps._start` for a join on the call pool); a result arriving
+after its awaiter was cancelled, or after the loop closed, is dropped.
 
 A contender queue's join is started with :meth:`AsyncOps.start_queue_join`, whose
 :class:`Started` lets the recipe await the answer and, if it is cancelled meanwhile, still get
