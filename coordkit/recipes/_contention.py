@@ -174,7 +174,9 @@ class Contention:
                 # Holders of a semaphore leave in any order: count the departures ahead of us.
                 # The watch starts before the join so that no departure can slip between.
                 self._departures = counted = Departures(self._wake.set, self.policy.slots)
-                departures = watch_within(self.client, self.path, counted, wait, self._calls_by)
+                departures = watch_within(
+                    self.client, self.path, counted, self._wake.set, wait, self._calls_by
+                )
                 if departures is None:
                     return False
             while self._connected(deadline):
@@ -319,10 +321,7 @@ class Contention:
             if not wait or remaining == 0:
                 return False
             try:
-                gone = self._wait_for_departure(view, remaining)
-                if gone is not None and (rest := self.policy.admits_without(view, gone)) is not None:
-                    view = rest  # no read needed: settle, then admitted
-                    continue
+                self._wait_for_departure(view, remaining)
                 self._wake.clear()  # before the read: a departure after it wakes us again
                 contenders, revision = self.client.backend.queue_list(
                     self.path, values=self.policy.values, timeout=call_time(self._calls_by)
@@ -331,20 +330,22 @@ class Contention:
                 continue  # SUSPENDED: settle, keeping our place
             view = QueueView(view.mine, contenders, revision)
 
-    def _wait_for_departure(self, view: QueueView, remaining: float | None) -> Contender | None:
-        """Wait for a departure that may admit us: the contender waited for if gone, else None."""
+    def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
         if self.policy.slots > 1:  # woken by the prefix watch once fewer than slots are ahead
             if (counted := self._departures) is not None:
-                counted.wait_turn(view, self._wake, remaining)
-            return None
-        # A lock or election waits for the one contender right ahead (a reader: the nearest writer).
-        if (ahead := self.policy.waits_for(view)) is None:
-            return None
+                if counted.count(view):
+                    self._wake.wait(remaining)
+                counted.done()
+            return
+        # A lock or election waits for exactly the contender right ahead (a reader of a
+        # read/write lock for the nearest writer ahead): no herd.
+        ahead = self.policy.waits_for(view)
+        if ahead is None:
+            return
         backend, incarnation = self.client.backend, ahead.create_revision
-        gone = backend.wait_gone_since(  # that incarnation gone; False: woken otherwise, read the queue
+        backend.wait_gone_since(
             ahead.key, remaining, self._wake, create_revision=incarnation, since_revision=view.revision
         )
-        return ahead if gone else None
 
     # --- leaving ----------------------------------------------------------------------------
     def _forget_lost(self) -> None:

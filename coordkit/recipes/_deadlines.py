@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..backends.base import Watch
@@ -52,18 +53,23 @@ def call_time(deadline: float | None) -> float | None:
 
 
 def watch_within(
-    client: Store, path: str, counted: Departures, wait: bool, deadline: float | None
+    client: Store,
+    path: str,
+    counted: Departures,
+    wake: Callable[[], None],
+    wait: bool,
+    deadline: float | None,
 ) -> Watch | None:
     """The watch of the deletions under ``path`` that ``counted`` counts, started by
     ``deadline`` (each try bounded by it), retried through an outage as a join is: the
-    backend's departures watch (``counted`` is woken once it is armed again after a lost
-    link), else a prefix watch. None once the deadline passed, or at the first failure when
-    not ``wait``ing: the caller then gives up as if it had timed out."""
+    backend's departures watch (``wake`` once it is armed again after a lost link), else a
+    prefix watch. None once the deadline passed, or at the first failure when not
+    ``wait``ing: the caller then gives up as if it had timed out."""
     backend = client.backend
     while True:
         try:
             limit = call_time(deadline)
-            lean = backend.watch_departures(path, counted.on_gone, on_rearmed=counted.wake, timeout=limit)
+            lean = backend.watch_departures(path, counted.on_gone, on_rearmed=wake, timeout=limit)
             return lean or backend.watch(path, counted.on_event, prefix=True, timeout=limit)
         except BackendUnavailableError as exc:
             if not wait or (deadline is not None and time.monotonic() >= deadline):

@@ -59,10 +59,6 @@ class Departures:
         if wake:
             self._notify()
 
-    def wake(self) -> None:
-        """Wake the waiter to read the queue again (the watch was armed again after a lost link)."""
-        self._notify()
-
     def count(self, view: QueueView) -> bool:
         """Record the listing ``view``: True if the waiter must wait (``slots`` or more of the
         contenders ahead in it remain, departures seen meanwhile discounted), then until
@@ -74,13 +70,6 @@ class Departures:
             self._ahead = listed - self._gone
             self._gone = set()
             return len(self._ahead) >= self._slots
-
-    def wait_turn(self, view: QueueView, woken: threading.Event, timeout: float | None) -> None:
-        """:meth:`count` ``view``, wait on ``woken`` (set by ``notify``, or a session change) if
-        the waiter must, then :meth:`done`."""
-        if self.count(view):
-            woken.wait(timeout)
-        self.done()
 
     def done(self) -> None:
         """The wait after the latest :meth:`count` is over: a notification from that count

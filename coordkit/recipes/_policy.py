@@ -36,14 +36,6 @@ class Policy:
             return self.admission(view)
         return 0 <= view.position < self.slots
 
-    def admits_without(self, view: QueueView, gone: Contender) -> QueueView | None:
-        """``view`` less the contender ``gone`` if the policy admits ``view.mine`` on it, else
-        None (the queue must be read). Sound without a read: the queue is in join order, so
-        nobody joins ahead of ``mine`` and everyone still ahead was listed ahead in ``view``;
-        only fewer ahead can follow, and no admission rule here is undone by fewer ahead."""
-        rest = QueueView(view.mine, [c for c in view.contenders if c is not gone], view.revision)
-        return rest if self.admits(rest) else None
-
     def waits_for(self, view: QueueView) -> Contender | None:
         """The contender whose departure may admit ``view.mine`` (None: nobody to wait for)."""
         if self.blocker is not None:

@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -253,52 +252,6 @@ def test_a_waiter_is_not_fooled_by_its_predecessor_key_coming_back(make_client: 
     rejoined.join(DEADLINE)
     if ahead.is_held:
         ahead.release()
-
-
-def test_the_waiter_right_behind_the_holder_enters_without_reading_the_queue(
-    make_client: ClientFactory,
-) -> None:
-    """A waiter whose predecessor leaves enters on the departure alone when nobody else was
-    listed ahead (nobody can join ahead); one behind a waiter that gave up reads the queue
-    again and waits for the holder."""
-    holding, middle, last = make_client(), make_client(), make_client()
-    head = holding.lock("turns")
-    assert head.acquire(timeout=DEADLINE)
-    reads, waits = [0], []
-    listed, wait_gone = last.backend.queue_list, last.backend.wait_gone_since
-
-    def counted_list(path: str, **options: Any) -> Any:
-        reads[0] += 1
-        return listed(path, **options)
-
-    def counted_wait(key: str, *args: Any, **options: Any) -> bool:
-        waits.append(key)
-        return wait_gone(key, *args, **options)
-
-    last.backend.queue_list = counted_list  # type: ignore[method-assign]
-    last.backend.wait_gone_since = counted_wait  # type: ignore[method-assign]
-    waiting = middle.lock("turns")
-    gave_up = threading.Thread(target=lambda: waiting.acquire(timeout=1.5), daemon=True)
-    gave_up.start()
-    _wait_queue_length(holding, "turns", 2)
-    tail = last.lock("turns")
-    got = threading.Event()
-    entering = threading.Thread(target=lambda: tail.acquire(timeout=DEADLINE * 2) and got.set(), daemon=True)
-    entering.start()
-    gave_up.join(DEADLINE)  # the middle waiter leaves at its timeout: the tail reads again
-    assert not waiting.is_held
-    eventually(
-        lambda: len(waits) >= 2, timeout=DEADLINE, interval=0.01, message=f"the tail to wait again ({waits})"
-    )
-    assert waits[-1] == head.key, f"the tail waits for {waits[-1]}, not the holder {head.key}"
-    assert not got.is_set(), "admitted while the holder holds"
-    before = reads[0]
-    head.release()
-    assert got.wait(DEADLINE), "the holder's departure must admit the waiter right behind it"
-    assert reads[0] == before, "admitted right behind the head: no queue read needed"
-    assert tail.is_held and tail.token is not None
-    tail.release()
-    entering.join(DEADLINE)
 
 
 # --- one name, one recipe, whatever its spelling (no namespace: etcd keeps keys as spelt) ---
