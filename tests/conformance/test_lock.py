@@ -288,3 +288,37 @@ def test_a_semaphore_or_rwlock_name_means_one_queue_whatever_its_spelling(
     assert reader.read.acquire(timeout=0.3) is False, "/NAME and NAME must be one rwlock"
     assert writer.write.key is not None and writer.write.key.startswith(f"{base}/rw/")
     writer.write.release()
+
+
+def test_a_waiter_whose_contender_an_operator_deleted_joins_again_behind(make_client: ClientFactory) -> None:
+    """Queue H, W, V; an operator deletes W's contender, then H releases: V holds and W joins
+    again behind it (a waiter re-reads the queue after the departure it waited for: entering on
+    the departure alone would let W hold without a contender, beside V)."""
+    holder, operator = make_client(), make_client()
+    name = f"jobs/outside-{uuid.uuid4().hex[:8]}"
+    h = holder.lock(name)
+    assert h.acquire(timeout=DEADLINE)
+    w, v = make_client().lock(name), make_client().lock(name)
+    got: dict[str, bool] = {}
+    threads = []
+    for who, lock, length in (("w", w, 2), ("v", v, 3)):
+        threads.append(
+            threading.Thread(target=lambda lk=lock, k=who: got.__setitem__(k, lk.acquire(timeout=DEADLINE)))
+        )
+        threads[-1].start()
+        _wait_queue_length(operator, name, length)
+    w_key = operator.backend.queue_list(name)[0][1].key
+    assert operator.delete(w_key)  # an operator removes W's contender
+    h.release()
+    eventually(
+        lambda: v.is_held and len(operator.backend.queue_list(name)[0]) == 2,
+        timeout=DEADLINE,
+        interval=0.01,
+        message="V to hold with W queued again behind it",
+    )
+    assert not w.is_held
+    v.release()
+    for thread in threads:
+        thread.join(DEADLINE)
+    assert got == {"v": True, "w": True} and w.is_held
+    w.release()

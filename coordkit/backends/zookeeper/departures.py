@@ -97,7 +97,12 @@ class DepartureWatch(ZkWatch):
         retry_in = _FIRST_RETRY
         while not self._cancelled.is_set():
             try:
-                self._armed.arm(self._client_for(), time.monotonic() + self._timeout)
+                if not self._armed.arm(self._client_for(), time.monotonic() + self._timeout):
+                    log.warning(
+                        "coordkit departures on %s: the server has no addWatch any more; the "
+                        "waiter re-reads the queue only on session changes",
+                        self._path,
+                    )
                 break
             except ClosedError:
                 return
@@ -107,8 +112,10 @@ class DepartureWatch(ZkWatch):
                 log.exception("coordkit departures on %s: re-arm failed", self._path)
             self._cancelled.wait(retry_in)
             retry_in = min(_MAX_RETRY, 2 * retry_in)
-        if not self._cancelled.is_set():
-            self._on_rearmed()
+        if self._cancelled.is_set():
+            self._armed.disarm()  # cancelled while arming: what arm() registered goes too
+            return
+        self._on_rearmed()
 
 
 def start_departures(
@@ -146,10 +153,10 @@ def start_departures(
         with backend._errors(path, timeout=limit):
             armed = watch.start_on(client, deadline)
     except BaseException:
-        forget(watch)
+        watch.stop_soon()  # a resync that took it meanwhile stops re-arming it too
         raise
     if not armed:
-        forget(watch)
+        watch.stop_soon()
         backend._persistent = False
         return None
     return watch

@@ -116,9 +116,9 @@ class Router:
         """Register ``listener`` and send ``addWatch``; returns kazoo's async result (wait on
         it: an error means the server holds no such watch, but the listener stays until
         ``remove``). Sent again on every call: after a reconnect that re-arms it."""
-        with self._lock:
+        with self._lock:  # sent under the lock: it reaches the server after any RemoveWatches
             self._listeners.setdefault((path, mode), []).append(listener)
-        return self.arm(path, mode)
+            return self.arm(path, mode)
 
     def arm(self, path: str, mode: int) -> Any:
         result = self._client.handler.async_result()
@@ -129,13 +129,6 @@ class Router:
         """Unregister ``listener``; when it was the last on (path, mode), ask the server to
         drop the watch and return that async result (None otherwise). A failed removal only
         leaves notifications that no listener receives."""
-        with self._lock:
-            listeners = self._listeners.get((path, mode), [])
-            if listener in listeners:
-                listeners.remove(listener)
-            if listeners:
-                return None
-            self._listeners.pop((path, mode), None)
         result = self._client.handler.async_result()
         full = _prefix_root(self._client.chroot, path)
         # ZooKeeper 3.6-3.8 refuse the persistent types (MarshallingError; 3.9 takes them) but
@@ -143,10 +136,19 @@ class Router:
         # that same path: used only when kazoo holds none there.
         oneshot = full in self._client._data_watchers or full in self._client._child_watchers
         request = RemoveWatches(full, _REMOVE_TYPE[mode] if oneshot else ANY)
-        try:
-            self._client._call(request, result)
-        except Exception as exc:  # noqa: BLE001 - a closing client: its server watches go with it
-            result.set_exception(exc)
+        # Queued under the lock (kazoo only queues it): an add of the same watch right after
+        # is sent behind it, so the server cannot drop the watch that add asked for.
+        with self._lock:
+            listeners = self._listeners.get((path, mode), [])
+            if listener in listeners:
+                listeners.remove(listener)
+            if listeners:
+                return None
+            self._listeners.pop((path, mode), None)
+            try:
+                self._client._call(request, result)
+            except Exception as exc:  # noqa: BLE001 - a closing client: its server watches go with it
+                result.set_exception(exc)
         return result
 
 
@@ -189,15 +191,15 @@ class Armed:
         """Add the watch on ``client`` (again, if already added: after a reconnect the server
         has forgotten it) and wait for the reply. False if the server has no ``addWatch``
         (then nothing is left registered); raises kazoo's error on any other failure."""
-        with self._lock:
-            previous, self._on = self._on, client
         router = router_for(client)
-        if previous is client:
-            result = router.arm(self._path, self._mode)
-        else:
-            if previous is not None:  # a new session: the old client is closed
-                router_for(previous).remove(self._path, self._mode, self._listener)
-            result = router.add(self._path, self._mode, self._listener)
+        with self._lock:  # registered (and sent) as one step with respect to disarm()
+            previous, self._on = self._on, client
+            if previous is client:
+                result = router.arm(self._path, self._mode)
+            else:
+                if previous is not None:  # a new session: the old client is closed
+                    router_for(previous).remove(self._path, self._mode, self._listener)
+                result = router.add(self._path, self._mode, self._listener)
         try:
             result.get(timeout=max(0.0, deadline - time.monotonic()))
         except UnimplementedError:
@@ -209,8 +211,8 @@ class Armed:
         """Stop routing to the listener and ask the server to drop the watch (not awaited)."""
         with self._lock:
             client, self._on = self._on, None
-        if client is not None:
-            router_for(client).remove(self._path, self._mode, self._listener)
+            if client is not None:
+                router_for(client).remove(self._path, self._mode, self._listener)
 
 
 def vanished_keys(
