@@ -49,10 +49,7 @@ import abc
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .base import Watch
+from typing import Any
 
 __all__ = ["Contender", "ContenderQueue", "QueueView"]
 
@@ -152,7 +149,7 @@ class ContenderQueue(abc.ABC):
         *,
         on_rearmed: Callable[[], None],
         timeout: float | None = None,
-    ) -> Watch | None:
+    ) -> Any:  # a base.Watch, or None (base imports this module: no import back)
         """A watch that tells only the keys deleted under ``path`` (``on_gone(key)``, key as
         listed by :meth:`queue_list`), armed before this returns, so that a departure after
         any later read is told. It may run ``on_gone`` on the backend's I/O thread: only set

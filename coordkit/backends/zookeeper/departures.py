@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kazoo.client import KazooClient
 
@@ -30,9 +30,6 @@ from ...errors import ClosedError, CoordkitError
 from .errors import TRANSLATED
 from .persistent import PERSISTENT_RECURSIVE, Armed
 from .watch import ZkWatch
-
-if TYPE_CHECKING:
-    from .queue import ContenderQueues
 
 __all__ = ["DepartureWatch", "start_departures"]
 
@@ -119,7 +116,7 @@ class DepartureWatch(ZkWatch):
 
 
 def start_departures(
-    backend: ContenderQueues,
+    backend: Any,  # the ContenderQueues of a ZooKeeperBackend (queue.py imports this module)
     path: str,
     on_gone: Callable[[str], None],
     on_rearmed: Callable[[], None],
