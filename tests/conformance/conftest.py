@@ -24,6 +24,10 @@ SYNC_ONLY: dict[str, str] = {
         "it counts each waiter thread's queue reads on the sync backend, and async waiters all read on"
         " one loop: tests/aio/test_aio_semaphore.py counts the async waiters' reads"
     ),
+    "test_lock.py::test_the_waiter_right_behind_the_holder_reads_the_queue_only_where_needed": (
+        "it counts the sync waiter's queue reads and departure waits on its backend (the async"
+        " recipe is coordkit/aio's)"
+    ),
     "test_recipe_depth.py::test_lock_acquire_reaches_the_wire_within_the_budget": (
         "it counts the frames of the sync Lock.acquire() down to the client library"
     ),
