@@ -75,7 +75,7 @@ class Probe:
             mine = options.pop("mine", None)
             return wait_gone(key, timeout, wake, **options) and mine is None  # then read the queue
 
-        waits = {"stream": wait_gone, "stream+read": read_wait, "per-wait": old_wait}
+        waits = {"stream": wait_gone, "own": wait_gone, "stream+read": read_wait, "per-wait": old_wait}
 
         def counted_wait(key: str, timeout: float | None, wake: threading.Event, **options: Any) -> bool:
             self.waiting.set()
