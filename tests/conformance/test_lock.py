@@ -292,74 +292,69 @@ def test_a_semaphore_or_rwlock_name_means_one_queue_whatever_its_spelling(
     writer.write.release()
 
 
+class _Queued:
+    """Queue H (holding), W, V on one lock, W and V acquiring in threads, and an operator."""
+
+    def __init__(self, make_client: ClientFactory, label: str) -> None:
+        holder, self.operator = make_client(), make_client()
+        self.name = f"jobs/{label}-{uuid.uuid4().hex[:8]}"
+        self.h = holder.lock(self.name)
+        assert self.h.acquire(timeout=DEADLINE)
+        self.w, self.v = make_client().lock(self.name), make_client().lock(self.name)
+        self.got: dict[str, bool] = {}
+        self.threads = []
+        for who, lock, length in (("w", self.w, 2), ("v", self.v, 3)):
+            self.threads.append(
+                threading.Thread(
+                    target=lambda lk=lock, k=who: self.got.__setitem__(k, lk.acquire(timeout=DEADLINE))
+                )
+            )
+            self.threads[-1].start()
+            _wait_queue_length(self.operator, self.name, length)
+
+    def keys(self) -> list[str]:
+        return [c.key for c in self.operator.backend.queue_list(self.name)[0]]
+
+    def v_holds_and_w_joins_again(self) -> None:
+        """V holds and W is queued again behind it, never holding beside V; then V releases
+        and W holds."""
+        both: list[bool] = []
+
+        def settled() -> bool:
+            both.append(self.w.is_held and self.v.is_held)
+            return self.v.is_held and len(self.keys()) == 2
+
+        eventually(
+            settled, timeout=DEADLINE, interval=0.005, message="V to hold with W queued again behind it"
+        )
+        assert not any(both), "W held beside V"
+        assert not self.w.is_held
+        self.v.release()
+        for thread in self.threads:
+            thread.join(DEADLINE)
+        assert self.got == {"v": True, "w": True} and self.w.is_held
+        self.w.release()
+
+
 def test_a_waiter_whose_contender_an_operator_deleted_joins_again_behind(make_client: ClientFactory) -> None:
     """Queue H, W, V; an operator deletes W's contender, then H releases: V holds and W joins
     again behind it (W may enter on H's departure alone only if its own contender was still
     there then: else W would hold without a contender, beside V)."""
-    holder, operator = make_client(), make_client()
-    name = f"jobs/outside-{uuid.uuid4().hex[:8]}"
-    h = holder.lock(name)
-    assert h.acquire(timeout=DEADLINE)
-    w, v = make_client().lock(name), make_client().lock(name)
-    got: dict[str, bool] = {}
-    threads = []
-    for who, lock, length in (("w", w, 2), ("v", v, 3)):
-        threads.append(
-            threading.Thread(target=lambda lk=lock, k=who: got.__setitem__(k, lk.acquire(timeout=DEADLINE)))
-        )
-        threads[-1].start()
-        _wait_queue_length(operator, name, length)
-    w_key = operator.backend.queue_list(name)[0][1].key
-    assert operator.delete(w_key)  # an operator removes W's contender
-    h.release()
-    eventually(
-        lambda: v.is_held and len(operator.backend.queue_list(name)[0]) == 2,
-        timeout=DEADLINE,
-        interval=0.01,
-        message="V to hold with W queued again behind it",
-    )
-    assert not w.is_held
-    v.release()
-    for thread in threads:
-        thread.join(DEADLINE)
-    assert got == {"v": True, "w": True} and w.is_held
-    w.release()
+    queued = _Queued(make_client, "outside")
+    assert queued.operator.delete(queued.keys()[1])  # an operator removes W's contender
+    queued.h.release()
+    queued.v_holds_and_w_joins_again()
 
 
 def test_a_waiter_deleted_with_the_holder_in_one_transaction_joins_again(make_client: ClientFactory) -> None:
     """Queue H, W, V; one transaction deletes H's contender, then W's (the order in which
     W is told H's departure first): W was not there when H went, so it must not hold. V holds,
     W joins again behind it, and at no point do both hold."""
-    holder, operator = make_client(), make_client()
-    name = f"jobs/together-{uuid.uuid4().hex[:8]}"
-    h = holder.lock(name)
-    assert h.acquire(timeout=DEADLINE)
-    w, v = make_client().lock(name), make_client().lock(name)
-    got: dict[str, bool] = {}
-    threads = []
-    for who, lock, length in (("w", w, 2), ("v", v, 3)):
-        threads.append(
-            threading.Thread(target=lambda lk=lock, k=who: got.__setitem__(k, lk.acquire(timeout=DEADLINE)))
-        )
-        threads[-1].start()
-        _wait_queue_length(operator, name, length)
-    h_key, w_key = (c.key for c in operator.backend.queue_list(name)[0][:2])
-    operator.commit([Delete(h_key), Delete(w_key)])
-    both: list[bool] = []
-
-    def settled() -> bool:
-        both.append(w.is_held and v.is_held)
-        return v.is_held and len(operator.backend.queue_list(name)[0]) == 2
-
-    eventually(settled, timeout=DEADLINE, interval=0.005, message="V to hold with W queued again behind it")
-    assert not any(both), "W held beside V"
-    assert not w.is_held
-    v.release()
-    for thread in threads:
-        thread.join(DEADLINE)
-    assert got == {"v": True, "w": True} and w.is_held
-    w.release()
-    h.release()  # its contender is gone: the release only tells the loss
+    queued = _Queued(make_client, "together")
+    h_key, w_key = queued.keys()[:2]
+    queued.operator.commit([Delete(h_key), Delete(w_key)])
+    queued.v_holds_and_w_joins_again()
+    queued.h.release()  # its contender is gone: the release only tells the loss
 
 
 # A waiter right behind the holder reads the queue after the holder's departure only where the
