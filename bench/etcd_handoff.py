@@ -8,10 +8,8 @@ blocks, prints medians of:
 
 * the bare handoff floor (delete, watch event, queue read; see _locks_raw.py);
 * coordkit's contended handoff (release call start -> the waiter's acquire returns; two
-  clients taking turns), with the departure wait on the shared stream over the key ahead and
-  the waiter's own (``stream``, today's code: no queue read after the departure), on the
-  stream over the key ahead alone, then a queue read (``stream+read``, the code before), and
-  with a watch per wait, then a read (``per-wait``, older: ``wait_gone_by_watch``);
+  clients taking turns), with the departure wait on the shared stream (``stream``, today's
+  code) and with a watch per wait (``per-wait``, the code before: ``wait_gone_by_watch``);
 * the split of a per-wait handoff: opening the watch (read + threads), the get after it,
   release -> the waiter's wake, wake -> the queue read done;
 * uncontended acquire + release with each departure path (no wait happens: a control).
@@ -67,19 +65,11 @@ class Probe:
 
         def old_wait(key: str, timeout: float | None, wake: threading.Event, **options: Any) -> bool:
             options.pop("since_revision", None)
-            mine = options.pop("mine", None)
-            gone = wait_gone_by_watch(backend, key, timeout, wake, **options)
-            return gone and mine is None  # with ``mine``: the order is not known, read the queue
-
-        def read_wait(key: str, timeout: float | None, wake: threading.Event, **options: Any) -> bool:
-            mine = options.pop("mine", None)
-            return wait_gone(key, timeout, wake, **options) and mine is None  # then read the queue
-
-        waits = {"stream": wait_gone, "own": wait_gone, "stream+read": read_wait, "per-wait": old_wait}
+            return wait_gone_by_watch(backend, key, timeout, wake, **options)
 
         def counted_wait(key: str, timeout: float | None, wake: threading.Event, **options: Any) -> bool:
             self.waiting.set()
-            gone = waits[path](key, timeout, wake, **options)
+            gone = (old_wait if path == "per-wait" else wait_gone)(key, timeout, wake, **options)
             self.woke = self.returned = now()
             return gone
 
@@ -177,10 +167,12 @@ def main() -> None:
         endpoint = url.removeprefix("etcd://").split("/")[0]
         raw = EtcdRaw(endpoint, f"/bench-{uuid.uuid4().hex[:8]}")
         samples: dict[str, list[float]] = defaultdict(list)
-        paths = ("stream", "stream+read", "per-wait")
-        split: dict[str, dict[str, list[float]]] = {path: defaultdict(list) for path in paths}
+        split: dict[str, dict[str, list[float]]] = {
+            "stream": defaultdict(list),
+            "per-wait": defaultdict(list),
+        }
         runs: list[tuple[str, Callable[[], None]]] = []
-        for path in paths:
+        for path in ("stream", "per-wait"):
 
             def contended(path: str = path) -> None:
                 took, stamps = handoffs(url, path, args.rounds, hold)
@@ -196,7 +188,7 @@ def main() -> None:
         for fn in (r[1] for r in runs):  # warm-up
             fn()
         samples.clear()
-        split = {path: defaultdict(list) for path in paths}
+        split = {"stream": defaultdict(list), "per-wait": defaultdict(list)}
         for _ in range(args.blocks):
             for _, fn in runs:
                 fn()

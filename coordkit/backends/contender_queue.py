@@ -23,9 +23,7 @@ Join (:meth:`ContenderQueue.queue_join`)
 Wait (:meth:`ContenderQueue.wait_gone`)
     Waits for one given contender, the one ahead, to go: a departure wakes the one waiter
     behind it, not the herd. With ``create_revision`` the contender is that incarnation: a
-    key deleted and created again counts as gone. :meth:`ContenderQueue.wait_ahead_gone`
-    also tells whether the waiter's own contender was still there when the one ahead went,
-    in the store's order, which spares a waiter right behind the head the read of the queue.
+    key deleted and created again counts as gone.
 
 Leave (:meth:`ContenderQueue.queue_leave`)
     Removes the contender if it is still that incarnation; idempotent, so safe to retry.
@@ -143,31 +141,6 @@ class ContenderQueue(abc.ABC):
         that read is not missed, and no read is needed); others ignore it. May also return
         False when its watch broke: the caller re-reads the queue, as after ``wake``."""
         return self.wait_gone(key, timeout, wake, create_revision=create_revision)
-
-    def wait_ahead_gone(
-        self,
-        ahead: Contender,
-        mine: Contender,
-        timeout: float | None,
-        wake: threading.Event,
-        *,
-        since_revision: int = 0,
-    ) -> bool:
-        """Wait for the contender ``ahead`` (that incarnation) to go, as :meth:`wait_gone_since`.
-        True only if it went while ``mine`` (that incarnation, in the queue read at
-        ``since_revision``) was still there, in the store's order: nobody joins ahead, so a
-        waiter that had nobody else ahead is then the head without reading the queue. False
-        in every other case, the caller then reads the queue: a timeout, ``wake`` set by
-        somebody else, ``mine`` gone first, or an order this backend cannot tell (the link
-        dropped meanwhile; here, by default, always)."""
-        self.wait_gone_since(
-            ahead.key,
-            timeout,
-            wake,
-            create_revision=ahead.create_revision,
-            since_revision=since_revision,
-        )
-        return False
 
     def watch_departures(
         self,

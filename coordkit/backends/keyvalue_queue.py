@@ -97,25 +97,6 @@ class KeyValueQueue(Backend):
         """See :func:`wait_gone_by_watch`."""
         return wait_gone_by_watch(self, key, timeout, wake, create_revision=create_revision)
 
-    def wait_ahead_gone(
-        self,
-        ahead: Contender,
-        mine: Contender,
-        timeout: float | None,
-        wake: threading.Event,
-        *,
-        since_revision: int = 0,
-    ) -> bool:
-        """:meth:`wait_gone_since`, then one read of ``mine``: still that incarnation now, it
-        was there all along (an incarnation never comes back), so also when ``ahead`` went.
-        (A read the memory store answers in-process; a networked backend watches instead.)"""
-        if not self.wait_gone_since(
-            ahead.key, timeout, wake, create_revision=ahead.create_revision, since_revision=since_revision
-        ):
-            return False
-        current = self.get(mine.key)
-        return current is not None and current.create_revision == mine.create_revision
-
 
 def wait_gone_by_watch(
     backend: Backend, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0

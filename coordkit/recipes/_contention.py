@@ -5,9 +5,7 @@ A handle joins a queue of ephemeral contender keys under the recipe's path (one 
 trip: the backend creates the key and lists the queue together), is admitted when the
 policy says its position allows, and otherwise waits for the one key that must go before
 it: the contender right ahead for a lock, so that a release wakes one waiter, not the herd
-(a semaphore waiter counts the departures ahead of it, :mod:`._departures`). A waiter that
-had nobody else ahead enters on that departure alone where the backend can tell that its own
-contender was still there then; otherwise, and after any other wake-up, it reads the queue.
+(a semaphore waiter counts the departures ahead of it, :mod:`._departures`).
 
 Ownership belongs to the client's session. When the session is SUSPENDED (unless the
 handle was made with ``lose_on_suspend=False``) or LOST, a holder is told at once: its
@@ -37,7 +35,7 @@ from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, Ses
 from ..names import recipe_name
 from ._cleanup import leave_or_later, leave_when_connected, when_connected
 from ._deadlines import call_time, remaining_time, settle, take, watch_within
-from ._departures import Departures, wait_departure
+from ._departures import Departures
 from ._join import join_again, unconfirmed_remover
 from ._loss import LossEvent, LostCallback
 from ._observe import kind_of, observed_enter
@@ -323,12 +321,7 @@ class Contention:
             if not wait or remaining == 0:
                 return False
             try:
-                gone = wait_departure(
-                    self.client.backend, self.policy, self._departures, view, self._wake, remaining
-                )
-                if gone is not None and (rest := self.policy.admits_without(view, gone)) is not None:
-                    view = rest  # no read needed: settle, then admitted
-                    continue
+                self._wait_for_departure(view, remaining)
                 self._wake.clear()  # before the read: a departure after it wakes us again
                 contenders, revision = self.client.backend.queue_list(
                     self.path, values=self.policy.values, timeout=call_time(self._calls_by)
@@ -336,6 +329,23 @@ class Contention:
             except BackendUnavailableError:
                 continue  # SUSPENDED: settle, keeping our place
             view = QueueView(view.mine, contenders, revision)
+
+    def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
+        if self.policy.slots > 1:  # woken by the prefix watch once fewer than slots are ahead
+            if (counted := self._departures) is not None:
+                if counted.count(view):
+                    self._wake.wait(remaining)
+                counted.done()
+            return
+        # A lock or election waits for exactly the contender right ahead (a reader of a
+        # read/write lock for the nearest writer ahead): no herd.
+        ahead = self.policy.waits_for(view)
+        if ahead is None:
+            return
+        backend, incarnation = self.client.backend, ahead.create_revision
+        backend.wait_gone_since(
+            ahead.key, remaining, self._wake, create_revision=incarnation, since_revision=view.revision
+        )
 
     # --- leaving ----------------------------------------------------------------------------
     def _forget_lost(self) -> None:

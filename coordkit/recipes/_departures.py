@@ -1,6 +1,5 @@
-"""The departures a waiter waits for: the one right ahead of a lock's or an election's
-waiter (:func:`wait_departure`), or those a semaphore waiter counts, so that a departure wakes
-only the waiters that can now enter, not the herd.
+"""The departures a semaphore waiter counts, so that a departure wakes only the waiters that
+can now enter, not the herd.
 
 Holders of a semaphore leave in any order, so a waiter cannot wait for one given key (a
 waiter ``limit`` places ahead may stay while a holder further ahead leaves and admits us).
@@ -23,39 +22,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..backends.base import EventType, WatchEvent
-from ..backends.contender_queue import Contender, QueueView
+from ..backends.contender_queue import QueueView
 
-if TYPE_CHECKING:
-    from ..backends.base import Backend
-    from ._policy import Policy
-
-__all__ = ["Departures", "wait_departure"]
-
-
-def wait_departure(
-    backend: Backend,
-    policy: Policy,
-    counted: Departures | None,
-    view: QueueView,
-    woken: threading.Event,
-    remaining: float | None,
-) -> Contender | None:
-    """Wait for a departure that may admit ``view.mine``: the contender it waited for if that
-    one went while ours was still there, in the store's order (the backend's
-    ``wait_ahead_gone``); None when the queue must be read: any other wake-up, a timeout, a
-    backend that cannot tell the order, and always for a semaphore (``counted``)."""
-    if policy.slots > 1:  # woken by the departures watch once fewer than slots are ahead
-        if counted is not None:
-            counted.wait_turn(view, woken, remaining)
-        return None
-    # A lock or election waits for exactly the one right ahead (a reader: the nearest writer).
-    if (ahead := policy.waits_for(view)) is None:
-        return None
-    turn = backend.wait_ahead_gone(ahead, view.mine, remaining, woken, since_revision=view.revision)
-    return ahead if turn else None
+__all__ = ["Departures"]
 
 
 class Departures:
@@ -99,13 +70,6 @@ class Departures:
             self._ahead = listed - self._gone
             self._gone = set()
             return len(self._ahead) >= self._slots
-
-    def wait_turn(self, view: QueueView, woken: threading.Event, timeout: float | None) -> None:
-        """:meth:`count` ``view``, wait on ``woken`` (set by ``notify``, or a session change) if
-        the waiter must, then :meth:`done`."""
-        if self.count(view):
-            woken.wait(timeout)
-        self.done()
 
     def done(self) -> None:
         """The wait after the latest :meth:`count` is over: a notification from that count

@@ -36,15 +36,6 @@ class Policy:
             return self.admission(view)
         return 0 <= view.position < self.slots
 
-    def admits_without(self, view: QueueView, gone: Contender) -> QueueView | None:
-        """``view`` less the contender ``gone`` if the policy admits ``view.mine`` on it, else
-        None (the queue must be read). Sound only when ``mine`` was still there when ``gone``
-        went (the backend's :meth:`wait_ahead_gone` says so): the queue is in join order, so
-        nobody joins ahead of ``mine`` and everyone still ahead was listed ahead in ``view``;
-        fewer ahead can only follow, and no admission rule here is undone by fewer ahead."""
-        rest = QueueView(view.mine, [c for c in view.contenders if c is not gone], view.revision)
-        return rest if self.admits(rest) else None
-
     def waits_for(self, view: QueueView) -> Contender | None:
         """The contender whose departure may admit ``view.mine`` (None: nobody to wait for)."""
         if self.blocker is not None:

@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import coordkit
-from coordkit.backends.base import Delete, Put
-from coordkit.backends.contender_queue import Contender
+from coordkit.backends.base import Put
 from coordkit.backends.etcd.backend import EtcdBackend
 from coordkit.backends.etcd.conn import etcdrpc
 from coordkit.backends.etcd.departures import _Stream
@@ -266,53 +265,3 @@ def test_close_cuts_the_stream_wakes_its_waiters_and_leaves_no_thread(server: Et
     assert result is False or isinstance(result, coordkit.CoordkitError)
     eventually(lambda: departure_threads() == before and holding_streams() == 0, timeout=DEADLINE)
     eventually(lambda: gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 0, timeout=DEADLINE)
-
-
-def _queue(holder: EtcdBackend, names: list[str]) -> tuple[list[Contender], int]:
-    made = [holder.put(Put(f"/t/{name}", b"", ephemeral=True)) for name in names]
-    _, revision = holder.tree("/t")
-    return [Contender(e.key, e.create_revision, e.create_revision) for e in made], revision
-
-
-def _in_turn(
-    waiter: EtcdBackend, ahead: Contender, mine: Contender, since: int
-) -> tuple[threading.Thread, list[bool]]:
-    result: list[bool] = []
-    thread = threading.Thread(
-        target=lambda: result.append(
-            waiter.wait_ahead_gone(ahead, mine, DEADLINE, threading.Event(), since_revision=since)
-        ),
-        daemon=True,
-    )
-    thread.start()
-    return thread, result
-
-
-def test_the_turn_is_told_over_the_range_from_the_key_ahead_to_ours(server: EtcdServer, make) -> None:
-    """One watch covers both keys and those between: a deletion between them wakes nobody;
-    the key ahead going while ours is there is our turn (True); ours going first, or in the
-    same transaction as the one ahead (after it), is not (False: the waiter reads the queue)."""
-    holder, waiter = make(server), make(server)
-    (ahead, between, mine), revision = _queue(holder, ["a", "b", "c"])
-    thread, result = _in_turn(waiter, ahead, mine, revision)
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
-    holder.delete(between.key)
-    thread.join(0.3)
-    assert thread.is_alive(), "a deletion between the two keys ended the wait"
-    holder.delete(ahead.key)
-    thread.join(DEADLINE)
-    assert result == [True]
-
-    (ahead, mine), revision = _queue(holder, ["d", "e"])
-    holder.delete(mine.key)  # ours first (told from the history: the wait starts at the read)
-    holder.delete(ahead.key)
-    thread, result = _in_turn(waiter, ahead, mine, revision)
-    thread.join(DEADLINE)
-    assert result == [False]
-
-    (ahead, mine), revision = _queue(holder, ["f", "g"])
-    thread, result = _in_turn(waiter, ahead, mine, revision)
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
-    holder.commit([Delete(ahead.key), Delete(mine.key)])  # one revision, the one ahead first
-    thread.join(DEADLINE)
-    assert result == [False]

@@ -24,7 +24,11 @@ SYNC_ONLY: dict[str, str] = {
         "it counts each waiter thread's queue reads on the sync backend, and async waiters all read on"
         " one loop: tests/aio/test_aio_semaphore.py counts the async waiters' reads"
     ),
-    "test_lock.py::test_the_waiter_right_behind_the_holder_reads_the_queue_only_where_needed": (
+    "test_lock_departures.py::test_a_waiter_told_of_the_departure_after_its_own_contender_went_joins_again": (
+        "it holds back the sync waiter's departure wait on its backend (the async recipe's waits are"
+        " coordkit/aio's): tests/faults/test_late_departures.py delays an async waiter's link instead"
+    ),
+    "test_lock_departures.py::test_the_waiter_behind_one_that_gave_up_waits_for_the_holder_and_reads_once": (
         "it counts the sync waiter's queue reads and departure waits on its backend (the async"
         " recipe is coordkit/aio's)"
     ),

@@ -7,12 +7,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 import coordkit
-from coordkit import Delete
 from coordkit.testing import eventually
 
 DEADLINE = 15.0
@@ -290,122 +288,3 @@ def test_a_semaphore_or_rwlock_name_means_one_queue_whatever_its_spelling(
     assert reader.read.acquire(timeout=0.3) is False, "/NAME and NAME must be one rwlock"
     assert writer.write.key is not None and writer.write.key.startswith(f"{base}/rw/")
     writer.write.release()
-
-
-class _Queued:
-    """Queue H (holding), W, V on one lock, W and V acquiring in threads, and an operator."""
-
-    def __init__(self, make_client: ClientFactory, label: str) -> None:
-        holder, self.operator = make_client(), make_client()
-        self.name = f"jobs/{label}-{uuid.uuid4().hex[:8]}"
-        self.h = holder.lock(self.name)
-        assert self.h.acquire(timeout=DEADLINE)
-        self.w, self.v = make_client().lock(self.name), make_client().lock(self.name)
-        self.got: dict[str, bool] = {}
-        self.threads = []
-        for who, lock, length in (("w", self.w, 2), ("v", self.v, 3)):
-            self.threads.append(
-                threading.Thread(
-                    target=lambda lk=lock, k=who: self.got.__setitem__(k, lk.acquire(timeout=DEADLINE))
-                )
-            )
-            self.threads[-1].start()
-            _wait_queue_length(self.operator, self.name, length)
-
-    def keys(self) -> list[str]:
-        return [c.key for c in self.operator.backend.queue_list(self.name)[0]]
-
-    def v_holds_and_w_joins_again(self) -> None:
-        """V holds and W is queued again behind it, never holding beside V; then V releases
-        and W holds."""
-        both: list[bool] = []
-
-        def settled() -> bool:
-            both.append(self.w.is_held and self.v.is_held)
-            return self.v.is_held and len(self.keys()) == 2
-
-        eventually(
-            settled, timeout=DEADLINE, interval=0.005, message="V to hold with W queued again behind it"
-        )
-        assert not any(both), "W held beside V"
-        assert not self.w.is_held
-        self.v.release()
-        for thread in self.threads:
-            thread.join(DEADLINE)
-        assert self.got == {"v": True, "w": True} and self.w.is_held
-        self.w.release()
-
-
-def test_a_waiter_whose_contender_an_operator_deleted_joins_again_behind(make_client: ClientFactory) -> None:
-    """Queue H, W, V; an operator deletes W's contender, then H releases: V holds and W joins
-    again behind it (W may enter on H's departure alone only if its own contender was still
-    there then: else W would hold without a contender, beside V)."""
-    queued = _Queued(make_client, "outside")
-    assert queued.operator.delete(queued.keys()[1])  # an operator removes W's contender
-    queued.h.release()
-    queued.v_holds_and_w_joins_again()
-
-
-def test_a_waiter_deleted_with_the_holder_in_one_transaction_joins_again(make_client: ClientFactory) -> None:
-    """Queue H, W, V; one transaction deletes H's contender, then W's (the order in which
-    W is told H's departure first): W was not there when H went, so it must not hold. V holds,
-    W joins again behind it, and at no point do both hold."""
-    queued = _Queued(make_client, "together")
-    h_key, w_key = queued.keys()[:2]
-    queued.operator.commit([Delete(h_key), Delete(w_key)])
-    queued.v_holds_and_w_joins_again()
-    queued.h.release()  # its contender is gone: the release only tells the loss
-
-
-# A waiter right behind the holder reads the queue after the holder's departure only where the
-# backend cannot tell that its own contender was still there then. ZooKeeper's notifications
-# carry no zxid, so a multi deleting both (the holder's node first) looks like two departures
-# in order: it reads the queue. etcd's watch over both keys tells their revisions; memory reads
-# its own contender in-process.
-_READS_AFTER_A_HANDOFF = {"memory": 0, "etcd": 0, "zookeeper": 1}
-
-
-def test_the_waiter_right_behind_the_holder_reads_the_queue_only_where_needed(
-    make_client: ClientFactory, backend_kind: str
-) -> None:
-    """A waiter whose predecessor leaves enters on the departure alone (on the backends that
-    can tell the order) when nobody else was listed ahead; one behind a waiter that gave up
-    reads the queue again and waits for the holder."""
-    holding, middle, last = make_client(), make_client(), make_client()
-    head = holding.lock("turns")
-    assert head.acquire(timeout=DEADLINE)
-    reads, waits = [0], []
-    listed, wait_ahead = last.backend.queue_list, last.backend.wait_ahead_gone
-
-    def counted_list(path: str, **options: Any) -> Any:
-        reads[0] += 1
-        return listed(path, **options)
-
-    def counted_wait(ahead: Any, *args: Any, **options: Any) -> bool:
-        waits.append(ahead.key)
-        return wait_ahead(ahead, *args, **options)
-
-    last.backend.queue_list = counted_list  # type: ignore[method-assign]
-    last.backend.wait_ahead_gone = counted_wait  # type: ignore[method-assign]
-    waiting = middle.lock("turns")
-    gave_up = threading.Thread(target=lambda: waiting.acquire(timeout=1.5), daemon=True)
-    gave_up.start()
-    _wait_queue_length(holding, "turns", 2)
-    tail = last.lock("turns")
-    got = threading.Event()
-    entering = threading.Thread(target=lambda: tail.acquire(timeout=DEADLINE * 2) and got.set(), daemon=True)
-    entering.start()
-    gave_up.join(DEADLINE)  # the middle waiter leaves at its timeout: the tail reads again
-    assert not waiting.is_held
-    eventually(
-        lambda: len(waits) >= 2, timeout=DEADLINE, interval=0.01, message=f"the tail to wait again ({waits})"
-    )
-    assert waits[-1] == head.key, f"the tail waits for {waits[-1]}, not the holder {head.key}"
-    assert not got.is_set(), "admitted while the holder holds"
-    before = reads[0]
-    head.release()
-    assert got.wait(DEADLINE), "the holder's departure must admit the waiter right behind it"
-    assert reads[0] - before == _READS_AFTER_A_HANDOFF[backend_kind]
-    assert tail.is_held and tail.token is not None
-    tail.release()
-    entering.join(DEADLINE)

@@ -46,7 +46,6 @@ from .ops import read
 __all__ = ["EtcdDepartures"]
 
 _DELETE = 1  # mvccpb.Event.EventType.DELETE
-_NOPUT = 0  # WatchCreateRequest.FilterType.NOPUT: a watch told deletions only
 _LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _END = object()  # put in a stream's request queue: our half of the stream closes
 _SETUP_BOUND = 1.0  # seconds a create has to be answered; doubles (to the call timeout) while none is
@@ -56,10 +55,10 @@ class _Wait:
     """One departure wait. ``created`` is set once the server answered its create (or the
     wait ended); ``finish`` ends it and sets the waiter's ``wake``."""
 
-    __slots__ = ("create_revision", "created", "done", "gone", "key", "mine", "wake", "watch_id")
+    __slots__ = ("create_revision", "created", "done", "gone", "wake", "watch_id")
 
-    def __init__(self, key: bytes, create_revision: int, mine: bytes | None, wake: threading.Event) -> None:
-        self.key, self.create_revision, self.mine, self.wake = key, create_revision, mine, wake
+    def __init__(self, create_revision: int, wake: threading.Event) -> None:
+        self.create_revision, self.wake = create_revision, wake
         self.created = threading.Event()
         self.done = self.gone = False  # (under the departures' lock)
         self.watch_id: int | None = None
@@ -107,28 +106,20 @@ class EtcdDepartures:
         since_revision: int,
         timeout: float | None,
         wake: threading.Event,
-        *,
-        mine: bytes | None = None,
     ) -> bool:
         """True once the incarnation ``create_revision`` of ``key`` (present in a read at
         ``since_revision``; 0: unknown, read it now) is gone. False once ``timeout`` passed,
         ``wake`` was set by somebody else, or the stream broke. Raises coordkit errors when no
-        stream or read could be made (BackendUnavailableError, ClosedError).
-
-        With ``mine`` (a key present in that read, ``since_revision`` known), True only if
-        ``key`` went before ``mine`` did: one watch over the range from the lower of the two
-        keys to the higher tells the deletions in it (puts filtered out) in revision order,
-        so the first of the two to go is the first told; ``mine`` first ends the wait, False."""
+        stream or read could be made (BackendUnavailableError, ClosedError)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         start = since_revision + 1
         if since_revision <= 0:  # not known: read it
-            assert mine is None, "the order needs the revision both keys were read at"
             found = self._read(key, deadline)
             kv = found.kvs[0] if found.kvs else None
             if kv is None or (create_revision and kv.create_revision != create_revision):
                 return True
             start = found.header.revision + 1
-        wait = _Wait(key, create_revision, mine, wake)
+        wait = _Wait(create_revision, wake)
         stream = self._watch(key, start, wait)
         try:
             self._await(stream, wait, deadline)
@@ -138,13 +129,7 @@ class EtcdDepartures:
 
     # --- the stream ---------------------------------------------------------------------
     def _watch(self, key: bytes, start: int, wait: _Wait) -> _Stream:
-        if wait.mine is None:
-            create = etcdrpc.WatchCreateRequest(key=key, start_revision=start)
-        else:  # both keys and those between them, deletions only
-            low, high = sorted((key, wait.mine))
-            create = etcdrpc.WatchCreateRequest(
-                key=low, range_end=high + b"\0", start_revision=start, filters=[_NOPUT]
-            )
+        create = etcdrpc.WatchCreateRequest(key=key, start_revision=start)
         with self._lock:
             if self._closed:
                 raise ClosedError("the etcd backend is closed")
@@ -236,15 +221,10 @@ class EtcdDepartures:
                 wait.finish()
             else:
                 for event in response.events:
-                    if wait.mine is not None and event.kv.key != wait.key:
-                        if event.kv.key == wait.mine:  # ours went first: the queue is read again
-                            wait.finish()
-                            break
-                        continue  # a contender between the two
                     if event.type == _DELETE or (
                         wait.create_revision and event.kv.create_revision != wait.create_revision
                     ):
-                        wait.finish(gone=wait.mine is None or not _also_gone(response, wait.mine, event))
+                        wait.finish(gone=True)
                         break
         if stale:  # the stream's token is stale: the next stream authenticates again
             stream.stubs.client.forget(stream.generation)
@@ -294,13 +274,6 @@ class EtcdDepartures:
         reader = stream.reader
         if reader is not None and reader is not threading.current_thread():
             reader.join(5.0)
-
-
-def _also_gone(response: Any, key: bytes, event: Any) -> bool:
-    """Whether ``key`` went in the same revision as ``event`` (one transaction deleting both,
-    later in it): etcd sends a watch the events of one revision in one response."""
-    revision = event.kv.mod_revision
-    return any(other.kv.key == key and other.kv.mod_revision == revision for other in response.events)
 
 
 def _cancel_request(watch_id: int) -> Any:

@@ -147,22 +147,12 @@ class EtcdContenderQueues(EtcdCalls):
         *,
         create_revision: int = 0,
         since_revision: int = 0,
-        mine: str | None = None,
     ) -> bool:
         """A watch on the one key from ``since_revision + 1`` (0: after one read), on the
         connection's one departure stream (see :mod:`.departures`): the ``<path>/<lease hex>``
         names are reused by a session's next join, so the incarnation (``create_revision``) is
-        what tells a departure. False also when the stream broke (the caller re-reads the queue).
-        With ``mine`` (and ``since_revision``; see :meth:`wait_ahead_gone`), True only if ``key``
-        went while ``mine`` was still there."""
-        return self._departures.wait_gone(
-            self._key(key),
-            create_revision,
-            since_revision,
-            timeout,
-            wake,
-            mine=None if mine is None else self._key(mine),
-        )
+        what tells a departure. False also when the stream broke (the caller re-reads the queue)."""
+        return self._departures.wait_gone(self._key(key), create_revision, since_revision, timeout, wake)
 
     def wait_gone_since(
         self,
@@ -177,30 +167,6 @@ class EtcdContenderQueues(EtcdCalls):
         sees every wait)."""
         return self.wait_gone(
             key, timeout, wake, create_revision=create_revision, since_revision=since_revision
-        )
-
-    def wait_ahead_gone(
-        self,
-        ahead: Contender,
-        mine: Contender,
-        timeout: float | None,
-        wake: threading.Event,
-        *,
-        since_revision: int = 0,
-    ) -> bool:
-        """:meth:`wait_gone` with ``mine``: one watch on the departure stream over the keys from
-        ``ahead``'s to ``mine``'s, from ``since_revision + 1``. etcd tells one watch's events in
-        revision order, those of one revision together, so True says ``ahead`` went while
-        ``mine`` was there. Without a revision it is the plain wait, and False."""
-        if since_revision <= 0:
-            return super().wait_ahead_gone(ahead, mine, timeout, wake, since_revision=since_revision)
-        return self.wait_gone(  # (through the attribute: a wrapped wait_gone sees every wait)
-            ahead.key,
-            timeout,
-            wake,
-            create_revision=ahead.create_revision,
-            since_revision=since_revision,
-            mine=mine.key,
         )
 
     def _contenders(self, path: str, kvs: Any, prefix: int | None = None) -> list[Contender]:
