@@ -9,21 +9,11 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from lock_queues import DEADLINE, wait_queue_length
 
 import coordkit
-from coordkit.testing import eventually
 
-DEADLINE = 15.0
 ClientFactory = Callable[..., coordkit.Client]
-
-
-def _wait_queue_length(client: coordkit.Client, name: str, length: int) -> None:
-    eventually(
-        lambda: len(client.backend.queue_list(name)[0]) == length,
-        timeout=DEADLINE,
-        interval=0.01,
-        message=f"queue {name} to reach {length} contenders",
-    )
 
 
 def test_acquire_release_and_properties(client: coordkit.Client) -> None:
@@ -116,7 +106,7 @@ def test_fair_first_come_first_served_and_tokens_increase(make_client: ClientFac
         t = threading.Thread(target=run)
         t.start()
         threads.append(t)
-        _wait_queue_length(owner, "fair", index + 2)  # joined in this order
+        wait_queue_length(owner, "fair", index + 2)  # joined in this order
     first.release()
     for t in threads:
         t.join(DEADLINE)
@@ -192,7 +182,7 @@ def test_semaphore_admits_at_most_limit(make_client: ClientFactory) -> None:
     got = threading.Event()
     t = threading.Thread(target=lambda: slots[2].acquire(timeout=DEADLINE) and got.set())
     t.start()
-    _wait_queue_length(clients[0], "pool", 3)
+    wait_queue_length(clients[0], "pool", 3)
     slots[0].release()  # the head leaves: the third is admitted
     assert got.wait(DEADLINE)
     t.join()
@@ -207,7 +197,7 @@ def test_semaphore_any_holder_leaving_admits_a_waiter(make_client: ClientFactory
     got = threading.Event()
     t = threading.Thread(target=lambda: slots[2].acquire(timeout=DEADLINE) and got.set())
     t.start()
-    _wait_queue_length(clients[0], "pool2", 3)
+    wait_queue_length(clients[0], "pool2", 3)
     slots[1].release()  # not the head: must still admit the waiter
     assert got.wait(DEADLINE)
     t.join()
@@ -242,7 +232,7 @@ def test_a_waiter_is_not_fooled_by_its_predecessor_key_coming_back(make_client: 
     ahead.release()  # the predecessor leaves...
     rejoined = threading.Thread(target=lambda: ahead.acquire(timeout=DEADLINE))
     rejoined.start()  # ...and joins again (on etcd: the same key, a new revision, behind us)
-    _wait_queue_length(first, "reuse", 2)
+    wait_queue_length(first, "reuse", 2)
     started = time.monotonic()
     gone = second.backend.wait_gone(
         predecessor.key, 5, threading.Event(), create_revision=predecessor.create_revision

@@ -11,23 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from lock_queues import DEADLINE, wait_queue_length
 
 import coordkit
 from coordkit import Delete
 from coordkit.errors import BackendUnavailableError
 from coordkit.testing import eventually
 
-DEADLINE = 15.0
 ClientFactory = Callable[..., coordkit.Client]
-
-
-def _wait_queue_length(client: coordkit.Client, name: str, length: int) -> None:
-    eventually(
-        lambda: len(client.backend.queue_list(name)[0]) == length,
-        timeout=DEADLINE,
-        interval=0.01,
-        message=f"queue {name} to reach {length} contenders",
-    )
 
 
 class _Queued:
@@ -57,7 +48,7 @@ class _Queued:
                 )
             )
             self.threads[-1].start()
-            _wait_queue_length(self.operator, self.name, length)
+            wait_queue_length(self.operator, self.name, length)
 
     def incarnations(self) -> list[tuple[str, int]]:
         return [(c.key, c.create_revision) for c in self.operator.backend.queue_list(self.name)[0]]
@@ -169,7 +160,7 @@ def test_the_waiter_behind_one_that_gave_up_waits_for_the_holder_and_reads_once(
     waiting = middle.lock("turns")
     gave_up = threading.Thread(target=lambda: waiting.acquire(timeout=1.5), daemon=True)
     gave_up.start()
-    _wait_queue_length(holding, "turns", 2)
+    wait_queue_length(holding, "turns", 2)
     tail = last.lock("turns")
     got = threading.Event()
     entering = threading.Thread(target=lambda: tail.acquire(timeout=DEADLINE * 2) and got.set(), daemon=True)
