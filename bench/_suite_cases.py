@@ -183,7 +183,8 @@ def _venv_peer(
         return
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
-        notes["errors"][name] = lines[-1] if lines else f"exit status {done.returncode}"
+        fatal = [line for line in lines if line.startswith("Fatal Python error")]
+        notes["errors"][name] = (fatal or lines or [f"exit status {done.returncode}"])[-1]
         return
     found = json.loads(done.stdout)
     notes["versions"][name] = found["version"]
