@@ -157,6 +157,18 @@ def test_the_waiter_behind_one_that_gave_up_waits_for_the_holder_and_reads_once(
 
     last.backend.queue_list = counted_list  # type: ignore[method-assign]
     last.backend.wait_gone_since = counted_wait  # type: ignore[method-assign]
+    # The middle waiter's first wait returns only once the tail has joined, so its timeout can
+    # run out only behind the tail, however slow the machine.
+    assert middle.backend is not last.backend
+    tail_joined, middle_wait = threading.Event(), middle.backend.wait_gone_since
+
+    def gated_wait(key: str, *args: Any, **options: Any) -> bool:
+        if not tail_joined.is_set():
+            tail_joined.wait(DEADLINE)
+            return False
+        return bool(middle_wait(key, *args, **options))
+
+    middle.backend.wait_gone_since = gated_wait  # type: ignore[method-assign]
     waiting = middle.lock("turns")
     gave_up = threading.Thread(target=lambda: waiting.acquire(timeout=1.5), daemon=True)
     gave_up.start()
@@ -165,6 +177,8 @@ def test_the_waiter_behind_one_that_gave_up_waits_for_the_holder_and_reads_once(
     got = threading.Event()
     entering = threading.Thread(target=lambda: tail.acquire(timeout=DEADLINE * 2) and got.set(), daemon=True)
     entering.start()
+    wait_queue_length(holding, "turns", 3)
+    tail_joined.set()
     gave_up.join(DEADLINE)  # the middle waiter leaves at its timeout: the tail reads again
     assert not waiting.is_held
     eventually(
