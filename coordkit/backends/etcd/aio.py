@@ -26,9 +26,8 @@ import grpc
 import grpc.aio
 
 from ...errors import ClosedError, OperationTimeoutError, SessionLostError
-from ...names import join
 from ..async_ops import AsyncOps
-from ..base import Backend, Check, Entry, Put
+from ..base import Backend, Check, Entry
 from ..contender_queue import Contender, QueueView
 from . import ops as ops_
 from .auth import _read, _system_roots, is_stale_token
@@ -159,22 +158,16 @@ class EtcdAsyncOps(AsyncOps):
         ``<path>/<lease hex>`` unless there, list the queue by create revision). A contender
         this session left behind is replaced by the sync call, as it is there."""
         backend = self.backend
-        lease = backend._current_lease()
-        key = backend._key(join(path, f"{lease:x}-{attempt[:12]}" if unique else f"{lease:x}"))
-        name = backend._contender_name(backend._name(key))
-        _, start, end = backend._below(path)
-        queue = etcdrpc.RequestOp(request_range=ops_.read_by_creation(start, end))
-        absent = ops_.conditions(Put(name, value, create=True), key)
+        request, key, name, prefix = backend._join_request(
+            path, value, backend._current_lease(), unique, attempt
+        )
         with backend._lock:  # the sync backend's record of which attempt made each key
             previous = backend._attempts.pop(key, None)
             backend._attempts[key] = attempt
             while len(backend._attempts) > 1024:
                 backend._attempts.pop(next(iter(backend._attempts)))
-        request = etcdrpc.TxnRequest(
-            compare=absent, success=[ops_.write(key, value, lease), queue], failure=[queue]
-        )
         reply = await self._txn(f"join the queue {path}", request, timeout)
-        contenders = backend._contenders(path, reply.responses[-1].response_range.kvs)
+        contenders = backend._contenders(path, reply.responses[-1].response_range.kvs, prefix)
         mine = next((c for c in contenders if c.key == name), None)
         if mine is None:
             raise SessionLostError(f"the contender {name} vanished as it was created")
