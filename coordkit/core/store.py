@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -54,6 +55,9 @@ class Store:
         self._retry = retry  # None: the default policy, see _retried_on_unavailable
         self._guards: dict[str, threading.Lock] = {}
         self._guards_lock = threading.Lock()
+        self._handles: weakref.WeakSet[WatchHandle] = weakref.WeakSet()  # ended by close()
+        self._handles_lock = threading.Lock()
+        self._closing = False
 
     @classmethod
     def open(cls: type[S], target: Target, retry: Retrying | None = None, *, session: bool = True) -> S:
@@ -106,8 +110,15 @@ class Store:
 
     def close(self) -> None:
         """End the session (its ephemeral keys vanish at once) and release resources.
-        Idempotent; bounded in time even when the servers are unreachable."""
+        Idempotent; bounded in time even when the servers are unreachable. The client's
+        watches end too: no callback starts after this returns, iteration stops."""
+        with self._handles_lock:
+            self._closing = True
         self._session.close()
+        with self._handles_lock:
+            handles = list(self._handles)
+        for handle in handles:
+            handle.end()
 
     def __repr__(self) -> str:
         return f"<coordkit.{type(self).__name__} {self._target.url} {self._session.state.value}>"
@@ -306,12 +317,18 @@ class Store:
         key = validate_path(key_or_path) if recursive else validate_name(key_or_path, "key")
         validate_version(start_revision, "start_revision")
         self._session.ensure_usable()
-        return WatchHandle(
+        handle = WatchHandle(
             lambda cb: self._backend.watch(
                 key, _counted(cb, self._target.kind), prefix=recursive, start_revision=start_revision
             ),
             callback,
         )
+        with self._handles_lock:
+            self._handles.add(handle)
+            closing = self._closing
+        if closing:  # closed while it started: its backend stops (or stopped) the watch
+            handle.end()
+        return handle
 
     def server_info(self) -> ServerInfo:
         """Backend kind, endpoints, server version, members and leader (where told)."""

@@ -45,6 +45,13 @@ class WatchHandle:
             self._watch.cancel()
             self._queue.put(_STOP)
 
+    def end(self) -> None:
+        """The client was closed, and its backend has stopped the watch: end iteration and
+        ``get()`` as :meth:`cancel` does, without waiting for anything."""
+        if not self._cancelled.is_set():
+            self._cancelled.set()
+            self._queue.put(_STOP)
+
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()

@@ -20,6 +20,9 @@ import coordkit
 # The tests that run over the sync API only, and why: each uses a feature the async API lacks.
 SYNC_ONLY: dict[str, str] = {
     "test_watch.py::test_callback_watch_and_cancel": "async watch() is an async iterator: no callback form",
+    "test_watch.py::test_closing_the_client_stops_its_callback_watches": (
+        "async watch() is an async iterator: no callback form"
+    ),
     "test_semaphore_wakeups.py::test_a_departure_wakes_only_the_waiter_that_can_enter": (
         "it counts each waiter thread's queue reads on the sync backend, and async waiters all read on"
         " one loop: tests/aio/test_aio_semaphore.py counts the async waiters' reads"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import coordkit
 from coordkit import EventType, WatchEvent
@@ -99,3 +101,42 @@ def test_callback_watch_and_cancel(client: coordkit.Client) -> None:
     assert _collect(marker, 1)[0].entry.value == b"seen"  # type: ignore[union-attr]
     marker.cancel()
     assert [e.entry.value for e in got if e.entry] == [b"boom", b"after"]
+
+
+def test_closing_the_client_ends_its_watches(
+    client: coordkit.Client, make_client: Callable[..., coordkit.Client]
+) -> None:
+    """A watch whose client is closed ends, as a cancelled one does: ``get()`` returns None at
+    once (it used to wait out its timeout, and iteration hung for ever) and no change made
+    after the close is delivered."""
+    watcher = make_client()
+    watch = watcher.watch("/closing")
+    client.put("/closing", "before")
+    assert _collect(watch, 1)[0].entry.value == b"before"  # type: ignore[union-attr]
+    watcher.close()
+    client.put("/closing", "after")
+    marker = client.watch("/closing")  # a fresh watch proves the write was observable
+    client.put("/closing", "seen")
+    assert _collect(marker, 1)[0].entry.value == b"seen"  # type: ignore[union-attr]
+    marker.cancel()
+    started = time.monotonic()
+    assert watch.get(timeout=DEADLINE) is None
+    assert time.monotonic() - started < DEADLINE / 2, "get() waited out its timeout on a closed client"
+
+
+def test_closing_the_client_stops_its_callback_watches(
+    client: coordkit.Client, make_client: Callable[..., coordkit.Client]
+) -> None:
+    """No callback runs once the watch's client is closed (close() returns after the last)."""
+    watcher = make_client()
+    got: list[WatchEvent] = []
+    arrived = threading.Event()
+    watcher.watch("/closing-cb", lambda event: (got.append(event), arrived.set()))
+    client.put("/closing-cb", "before")
+    assert arrived.wait(DEADLINE)
+    watcher.close()
+    client.put("/closing-cb", "after")
+    with client.watch("/closing-cb") as marker:  # a fresh watch proves the write was observable
+        client.put("/closing-cb", "seen")
+        assert _collect(marker, 1)[0].entry.value == b"seen"  # type: ignore[union-attr]
+    assert [e.entry.value for e in got if e.entry] == [b"before"]

@@ -1,7 +1,7 @@
 """The memory backend's async calls: in-process and never blocking on I/O (a short lock of
 the shared store), so they run inline on the loop rather than on a call thread. A departure
 wait is an entry in the store's list of watches that the writer (whatever its thread) hands
-to the loop: no thread per waiter, where a :class:`~.store._MemoryWatch` has one."""
+to the loop: no thread per waiter, where a :class:`~.store.MemoryWatch` has one."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from ..async_ops import AsyncOps, Spawn, Started
 from ..base import Entry, EventType, Op, Put, WatchEvent
 from ..contender_queue import Contender, QueueView
 from .backend import MemoryBackend
-from .store import _MemoryWatch
+from .store import MemoryWatch
 
 __all__ = ["MemoryAsyncOps"]
 
 
-class _Departure(_MemoryWatch):
+class _Departure(MemoryWatch):
     """A watch of one contender key without a thread: ``offer`` (called by the writer, under
     the store's lock) schedules the wake-up on the loop."""
 

@@ -14,6 +14,7 @@ heartbeats and operations fail as if the network were down, and
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 
 from ...errors import (
@@ -39,11 +40,13 @@ from ..base import (
     WatchEvent,
 )
 from ..keyvalue_queue import KeyValueQueue
-from .store import MemoryStore, get_store
+from .store import MemoryStore, MemoryWatch, get_store
 
 __all__ = ["MemoryBackend"]
 
 log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT = 2.0  # seconds close() waits for a running watch callback, as ZooKeeper's default
 
 
 class MemoryBackend(KeyValueQueue):
@@ -67,6 +70,8 @@ class MemoryBackend(KeyValueQueue):
         self._closed = False
         self._sink: ConnectionSink | None = None
         self._attempts: dict[str, str] = {}
+        self._watches: list[MemoryWatch] = []  # stopped by close()
+        self._watches_lock = threading.Lock()
 
     @property
     def store(self) -> MemoryStore:
@@ -112,9 +117,17 @@ class MemoryBackend(KeyValueQueue):
         return self._sid
 
     def close(self) -> None:
+        """End the session and stop this client's watches, as the other backends do (a
+        callback still running gets ``CLOSE_TIMEOUT`` to return)."""
         if not self._closed:
             self._closed = True
+            with self._watches_lock:
+                watches, self._watches = self._watches, []
+            for watch in watches:
+                watch.stop_soon()
             self._store.expire(self._sid)
+            for watch in watches:
+                watch.join(CLOSE_TIMEOUT)
 
     def server_info(self, timeout: float) -> ServerInfo:
         self._ready()
@@ -203,4 +216,7 @@ class MemoryBackend(KeyValueQueue):
                 )
             )
 
-        return self._store.add_watch(self._keys.to_key(key), prefix, translate)
+        watch = self._store.add_watch(self._keys.to_key(key), prefix, translate)
+        with self._watches_lock:
+            self._watches = [w for w in self._watches if not w.stopped] + [watch]
+        return watch

@@ -32,7 +32,7 @@ from ..base import (
     WatchEvent,
 )
 
-__all__ = ["MemoryStore", "get_store", "reset_stores"]
+__all__ = ["MemoryStore", "MemoryWatch", "get_store", "reset_stores"]
 
 log = logging.getLogger(__name__)
 _stores: dict[str, MemoryStore] = {}
@@ -51,10 +51,11 @@ def reset_stores() -> None:
         _stores.clear()
 
 
-class _MemoryWatch(Watch):
+class MemoryWatch(Watch):
     def __init__(self, store: MemoryStore, key: str, prefix: bool, callback: WatchCallback):
         self.key, self.prefix, self._callback, self._store = key, prefix, callback, store
         self._queue: queue.SimpleQueue[tuple[WatchEvent, float] | None] = queue.SimpleQueue()
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="coordkit-memory-watch", daemon=True)
         self._thread.start()
 
@@ -75,10 +76,23 @@ class _MemoryWatch(Watch):
                 probe.watch_lag("memory", time.monotonic() - offered)
 
     def cancel(self) -> None:
+        self.stop_soon()
+        self.join(None)
+
+    def stop_soon(self) -> None:
+        """Take no more events; the callback running now (if any) is the last."""
+        self._stopped = True
         self._store.remove_watch(self)
         self._queue.put(None)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def join(self, timeout: float | None) -> None:
+        """Wait for the last callback to return (not when called from the callback itself)."""
         if threading.current_thread() is not self._thread:
-            self._thread.join()
+            self._thread.join(timeout)
 
 
 class MemoryStore:
@@ -92,7 +106,7 @@ class MemoryStore:
         self._sessions: dict[int, float] = {}  # id -> ttl
         self._deadlines: dict[int, float] = {}
         self._ids = itertools.count(0x1000)
-        self._watches: list[_MemoryWatch] = []
+        self._watches: list[MemoryWatch] = []
 
     @property
     def revision(self) -> int:
@@ -213,13 +227,13 @@ class MemoryStore:
             return len(present)
 
     # watches ---------------------------------------------------------------------
-    def add_watch(self, key: str, prefix: bool, callback: WatchCallback) -> _MemoryWatch:
+    def add_watch(self, key: str, prefix: bool, callback: WatchCallback) -> MemoryWatch:
         with self._lock:
-            watch = _MemoryWatch(self, key, prefix, callback)
+            watch = MemoryWatch(self, key, prefix, callback)
             self._watches.append(watch)
             return watch
 
-    def remove_watch(self, watch: _MemoryWatch) -> None:
+    def remove_watch(self, watch: MemoryWatch) -> None:
         with self._lock:
             if watch in self._watches:
                 self._watches.remove(watch)
