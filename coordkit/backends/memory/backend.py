@@ -219,4 +219,7 @@ class MemoryBackend(KeyValueQueue):
         watch = self._store.add_watch(self._keys.to_key(key), prefix, translate)
         with self._watches_lock:
             self._watches = [w for w in self._watches if not w.stopped] + [watch]
+            closed = self._closed  # set before close() takes the list: one of the two stops it
+        if closed:
+            watch.stop_soon()
         return watch
