@@ -19,7 +19,8 @@ class WatchHandle:
 
     Iterate over it to receive :class:`~coordkit.WatchEvent` objects in store order
     (when no callback was given), or let the callback receive them. ``cancel()`` (or
-    leaving the ``with`` block) stops it; iteration then ends.
+    leaving the ``with`` block) stops it; iteration then ends. Closing its client ends it
+    the same way; a reconnect or a new session does not (see ``Store.watch``).
     """
 
     def __init__(
