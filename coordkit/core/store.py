@@ -57,7 +57,6 @@ class Store:
         self._guards_lock = threading.Lock()
         self._handles: weakref.WeakSet[WatchHandle] = weakref.WeakSet()  # ended by close()
         self._handles_lock = threading.Lock()
-        self._closing = False
 
     @classmethod
     def open(cls: type[S], target: Target, retry: Retrying | None = None, *, session: bool = True) -> S:
@@ -112,9 +111,7 @@ class Store:
         """End the session (its ephemeral keys vanish at once) and release resources.
         Idempotent; bounded in time even when the servers are unreachable. The client's
         watches end too: no callback starts after this returns, iteration stops."""
-        with self._handles_lock:
-            self._closing = True
-        self._session.close()
+        self._session.close()  # CLOSED from its start: a watch() started meanwhile ends itself
         with self._handles_lock:
             handles = list(self._handles)
         for handle in handles:
@@ -325,9 +322,8 @@ class Store:
         )
         with self._handles_lock:
             self._handles.add(handle)
-            closing = self._closing
-        if closing:  # closed while it started: its backend stops (or stopped) the watch
-            handle.end()
+        if self._session.state is SessionState.CLOSED:  # closed as it started: close() may
+            handle.end()  # have listed the handles before this one (its backend stops the watch)
         return handle
 
     def server_info(self) -> ServerInfo:
