@@ -4,7 +4,8 @@ instance's in one multi gets two notifications, often taken one at a time, and m
 cost the watcher one round trip, not two.
 
 Against a real server. The notifications are queued by hand here, as kazoo's reader thread
-would queue them, so that which ones are waiting is certain rather than a race.
+would queue them (with their reads already sent), so that which ones are waiting is certain
+rather than a race.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from kazoo.client import KazooClient
 
 from coordkit.backends.base import EventType, Put, WatchEvent
 from coordkit.backends.zookeeper.backend import ZooKeeperBackend
-from coordkit.backends.zookeeper.notified import READ_DONE, read_notified
+from coordkit.backends.zookeeper.notified import read_notified
 
 DEADLINE = 15.0
 CREATED, CHANGED = 1, 3  # ZooKeeper's event types, as the router queues them
@@ -33,13 +34,13 @@ def base(raw: KazooClient) -> str:
     return path
 
 
-def _notification(path: str, kind: int = CREATED) -> tuple[str, float, int]:
-    return (path, time.monotonic(), kind)
+def _notification(path: str, kind: int = CREATED, read: Any = None) -> tuple[Any, ...]:
+    stamped = (path, time.monotonic(), kind)
+    return stamped if read is None else (*stamped, read)
 
 
-def test_a_node_notified_while_a_read_is_out_is_read_in_the_same_batch(raw: KazooClient, base: str) -> None:
-    events: queue.SimpleQueue[object] = queue.SimpleQueue()
-    events.put(_notification(base + "/b"))  # notified right behind /a (the same multi)
+def _counting(raw: KazooClient) -> list[str]:
+    """The paths that read_notified itself reads from now on."""
     sent: list[str] = []
     original = raw.get_async
 
@@ -48,10 +49,30 @@ def test_a_node_notified_while_a_read_is_out_is_read_in_the_same_batch(raw: Kazo
         return original(path, *args, **kwargs)
 
     raw.get_async = counting  # type: ignore[method-assign]
+    return sent
+
+
+def test_a_node_notified_while_a_read_is_out_is_read_in_the_same_batch(raw: KazooClient, base: str) -> None:
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
+    first = raw.get_async(base + "/a")  # sent by the reader thread as /a was notified
+    events.put(_notification(base + "/b", read=raw.get_async(base + "/b")))  # right behind /a
+    sent = _counting(raw)
     reads, taken, later = read_notified(
-        raw, [base + "/a"], time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
+        raw, {base + "/a": first}, time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
     )
-    assert sent == [base + "/a", base + "/b"]  # /b's read went out before /a's reply was waited for
+    assert sent == []  # both reads had gone out with their notifications: no second round trip
+    assert {p: r.data if r else None for p, r in reads.items()} == {base + "/a": b"A", base + "/b": b"B"}
+    assert [item[0] for item in taken] == [base + "/b"] and later == []
+
+
+def test_a_notification_without_its_read_is_read_here(raw: KazooClient, base: str) -> None:
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
+    events.put(_notification(base + "/b"))
+    sent = _counting(raw)
+    reads, taken, later = read_notified(
+        raw, {base + "/a": None}, time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
+    )
+    assert sent == [base + "/a", base + "/b"]
     assert {p: r.data if r else None for p, r in reads.items()} == {base + "/a": b"A", base + "/b": b"B"}
     assert [item[0] for item in taken] == [base + "/b"] and later == []
 
@@ -62,20 +83,20 @@ def test_what_cannot_join_the_batch_is_left_for_the_next(raw: KazooClient, base:
     elsewhere = _notification("/other/node")
     resync = object()
     behind = _notification(base + "/b")  # after a deferred one: deferred too (store order)
-    for item in (READ_DONE, _notification(base + "/gone"), again, behind, elsewhere, resync):
+    for item in (_notification(base + "/gone"), again, behind, elsewhere, resync):
         events.put(item)
     reads, taken, later = read_notified(
-        raw, [base + "/a"], time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
+        raw, {base + "/a": None}, time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
     )
     assert reads[base + "/gone"] is None and reads[base + "/a"] is not None  # absent: None
     assert base + "/b" not in reads and [item[0] for item in taken] == [base + "/gone"]
-    assert later[:4] == [again, behind, elsewhere, resync] and READ_DONE not in later
+    assert later == [again, behind, elsewhere, resync]
 
 
 def test_nothing_to_read_returns_at_once(raw: KazooClient) -> None:
     events: queue.SimpleQueue[object] = queue.SimpleQueue()
     events.put(_notification("/x"))
-    assert read_notified(raw, [], time.monotonic() + DEADLINE, events, lambda p: True) == ({}, [], [])
+    assert read_notified(raw, {}, time.monotonic() + DEADLINE, events, lambda p: True) == ({}, [], [])
     assert events.qsize() == 1  # not taken: no read was out to wait for
 
 

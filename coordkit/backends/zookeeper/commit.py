@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from operator import itemgetter
 
 import kazoo.exceptions as ke
 from kazoo.client import KazooClient
@@ -27,6 +28,7 @@ from kazoo.protocol.states import ZnodeStat
 from ...errors import ConfigurationError, ConflictError, KeyExistsError, VersionConflictError
 from ..base import Check, Delete, Entry, Op, Put
 from .errors import TRANSLATED
+from .own_writes import expect_writes
 from .parents import PrunedParents, missing_parents, prune_parents
 from .read import PARENT_MARK, is_parent, to_entry, wait
 
@@ -67,7 +69,7 @@ def run_commit(
         multi = _Multi(client, parents)
         tx, plan = multi.tx, multi.plan
         kinds: dict[int, str] = {}
-        create = multi.create
+        create, set_data = multi.create, multi.set_data
         for i, (path, op) in enumerate(ops):
             if isinstance(op, Check):
                 stat = _key_stat(op, stats[path])
@@ -83,7 +85,7 @@ def run_commit(
                 if op.version is not None:
                     _key_stat(op, stats[path])
                 if i in pinned:  # it has children: it becomes their implicit parent
-                    tx.set_data(path, PARENT_MARK, pinned[i])
+                    set_data(path, PARENT_MARK, pinned[i])
                 else:
                     tx.delete(path, -1 if op.version is None else op.version - 1)
             elif op.ephemeral and _empty_parent(stats[path]):
@@ -97,7 +99,7 @@ def run_commit(
                 create(path, op.value, True)
             elif op.create and i in pinned:
                 kinds[i] = "set"
-                tx.set_data(path, op.value, pinned[i])
+                set_data(path, op.value, pinned[i])
             elif op.create:
                 kinds[i] = "create"
                 create(path, op.value, op.ephemeral)
@@ -106,26 +108,27 @@ def run_commit(
                     _require_own(op, _stat(stats[path]), session_id, missing_ok=False)
                 _key_stat(op, stats[path])
                 kinds[i] = "set"
-                tx.set_data(path, op.value, op.version - 1)
+                set_data(path, op.value, op.version - 1)
             elif op.ephemeral:
                 stat = _require_own(op, _stat(stats[path]), session_id, missing_ok=True)
                 kinds[i] = "create" if stat is None else "set"
                 if stat is None:
                     create(path, op.value, True)
                 else:  # pinned to the version read, so that an owner change in between fails
-                    tx.set_data(path, op.value, stat.version)
+                    set_data(path, op.value, stat.version)
             else:
                 kinds[i] = "create" if creating.get(i, False) else "set"
                 if kinds[i] == "create":
                     create(path, op.value, False)
                 else:
-                    tx.set_data(path, op.value, -1)
+                    set_data(path, op.value, -1)
             plan.append(i)
         if not plan:  # only deletes of absent keys: nothing to write
             return [None] * len(ops)
         created = [(i, ops[i][0]) for i in plan if kinds.get(i) == "create"]
         with errors(write=True):
             pending = tx.commit_async()
+            expect_writes(client, pending, multi.sets)  # spares this session's watches a read-back
             # Sent behind the multi on the same session, so ZooKeeper answers them right after it.
             reads = [client.get_async(path) for _, path in created]
             outcome = wait(pending, deadline())
@@ -181,8 +184,13 @@ class _Multi:
     def __init__(self, client: KazooClient, parents: list[str]) -> None:
         self.tx = client.transaction()
         self.plan: list[int] = []
+        self.sets: dict[str, tuple[bytes, Callable[[list[object]], object]]] = {}  # see .own_writes
         self._parents = parents
         self._made: set[str] = set()
+
+    def set_data(self, path: str, value: bytes, version: int) -> None:
+        self.sets[path] = (value, itemgetter(len(self.tx.operations)))  # its stat in the reply
+        self.tx.set_data(path, value, version)
 
     def create(self, path: str, value: bytes, ephemeral: bool) -> None:
         for parent in self._parents:

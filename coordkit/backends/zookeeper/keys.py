@@ -14,6 +14,7 @@ from kazoo.client import KazooClient
 from ...errors import ConfigurationError, KeyExistsError, NotEmptyError, NotFoundError, VersionConflictError
 from ..base import Check, Delete, Entry, Op, Put
 from .commit import check_put, run_commit
+from .own_writes import expect_writes, the_reply
 from .parents import PrunedParents, create_with_parents, delete_levels, prune_parents
 from .queue import ContenderQueues
 from .read import get_entry, held_parent, is_parent, list_children, read_levels, read_tree, to_entry, wait
@@ -73,7 +74,9 @@ class KeyCalls(ContenderQueues):
                 if op.create or (op.ephemeral and op.version is None):
                     return self._create(client, path, op)
                 if not op.ephemeral and op.version is None:
-                    stat = wait(client.set_async(path, op.value, version=-1), self._deadline())
+                    pending = client.set_async(path, op.value, version=-1)
+                    expect_writes(client, pending, {path: (op.value, the_reply)})
+                    stat = wait(pending, self._deadline())
                     return to_entry(path, op.value, stat)
                 # A versioned put goes through commit, which first reads whether the node is
                 # a key: an implicit parent has a data version that a set would match.

@@ -1,16 +1,15 @@
-"""The reads of a persistent watch's worker: the data of each node notified, pipelined as the
+"""The reads of a persistent watch's worker: the data of each node notified, sent as the
 notifications come.
 
 ZooKeeper sends the notifications of one multi one by one (a register that creates the
-service's node and the instance's is two), and kazoo's reader thread queues them one by one,
-so the worker often wakes for the first alone. Rather than wait for that read's reply and
-only then read the nodes notified meanwhile (one more round trip), :func:`read_notified`
-keeps taking notifications while the first reply is outstanding and sends each one's read
-at once: the batch costs one round trip however its notifications were split.
-
-The batch takes notifications until its first read is answered (so about one round trip of
-them, then it is delivered); that reply is a marker in the worker's own queue
-(:data:`READ_DONE`, put by kazoo's completion thread), so that one blocking wait sees both.
+service's node and the instance's is two; a config change writes its keys and its marker),
+and kazoo's reader thread queues them one by one. Each notification's read is sent by the
+reader thread itself as it routes it (``Armed``: the item's fourth field), or is spared
+when the change is this session's own write (:mod:`.own_writes`). :func:`read_notified`
+waits for the first read of a batch to be answered, then takes into the batch every
+notification queued by then (the rest of that change: ZooKeeper sent them back to back, a
+round trip ago), whose reads are already out: the batch costs one round trip however its
+notifications were split, and is delivered whole.
 
 On failure: what a read raises (kazoo's errors, its timeout at the deadline) is raised; the
 worker then re-reads the whole subtree, so no notification taken here is needed again. A
@@ -24,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -32,9 +31,7 @@ from kazoo.exceptions import NoNodeError
 
 from .read import NodeRead, wait
 
-__all__ = ["READ_DONE", "drain", "read_notified"]
-
-READ_DONE = object()  # the first read of a batch was answered (a marker in the worker's queue)
+__all__ = ["drain", "read_notified"]
 
 
 def drain(events: queue.SimpleQueue[object]) -> list[object]:
@@ -48,38 +45,27 @@ def drain(events: queue.SimpleQueue[object]) -> list[object]:
 
 def read_notified(
     client: KazooClient,
-    paths: Iterable[str],
+    paths: Mapping[str, Any],
     deadline: float,
     events: queue.SimpleQueue[object],
     wanted: Callable[[str], bool],
 ) -> tuple[dict[str, NodeRead | None], list[Any], list[object]]:
-    """Data and stat of ``paths`` and of the ``wanted`` nodes notified in ``events`` until the
-    first of these reads is answered (about one round trip), each read sent as soon as it is
-    known. Returns the reads (None: absent), the notifications taken and read, and the items
-    left for the next batch."""
-    sent: dict[str, Any] = {}
+    """Data and stat of ``paths`` and of the ``wanted`` nodes notified in ``events`` by the
+    time the first of these reads is answered (about one round trip). A path's value, or a
+    notification's fourth item, is its read already sent (see ``Armed``), or None: it is
+    sent now. Returns the reads (None: absent), the notifications taken and read, and the
+    items left for the next batch."""
+    sent = {path: read if read is not None else client.get_async(path) for path, read in paths.items()}
     taken: list[Any] = []
     later: list[object] = []
-
-    def take(item: object) -> None:
-        if isinstance(item, tuple) and not later and wanted(item[0]) and item[0] not in sent:
-            taken.append(item)
-            sent[item[0]] = client.get_async(item[0])
-        elif item is not READ_DONE:  # a marker: maybe an earlier batch's
-            later.append(item)  # and all after it, so that changes are delivered in store order
-
-    for path in paths:
-        sent[path] = client.get_async(path)
-    if sent:
+    if sent:  # the first reply comes behind every notification that ZooKeeper sent before it
+        next(iter(sent.values())).wait(max(0.0, deadline - time.monotonic()))  # the wait below raises
         for item in drain(events):
-            take(item)
-        first = next(iter(sent.values()))
-        first.rawlink(lambda _: events.put(READ_DONE))  # called at once if answered already
-        while not first.ready():
-            try:
-                take(events.get(timeout=max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
-                break  # the wait below raises kazoo's timeout
+            if isinstance(item, tuple) and not later and wanted(item[0]) and item[0] not in sent:
+                taken.append(item)
+                sent[item[0]] = item[3] if len(item) > 3 else client.get_async(item[0])
+            else:
+                later.append(item)  # and all after it, so that changes are delivered in store order
     found: dict[str, NodeRead | None] = {}
     for path, result in sent.items():
         try:

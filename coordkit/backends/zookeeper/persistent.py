@@ -37,6 +37,8 @@ from kazoo.exceptions import UnimplementedError
 from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import Watch, int_struct, write_string
 
+from .own_writes import OwnWrites
+
 __all__ = [
     "PERSISTENT",
     "PERSISTENT_RECURSIVE",
@@ -53,7 +55,7 @@ PERSISTENT_RECURSIVE = 1
 _REMOVE_TYPE = {PERSISTENT: 4, PERSISTENT_RECURSIVE: 5}
 ANY = 3
 
-Listener = Callable[[int, str], None]  # (event type, unchrooted path)
+Listener = Callable[[int, str, "Router"], None]  # (event type, unchrooted path, the router)
 
 
 class AddWatch(namedtuple("AddWatch", "path mode")):
@@ -87,6 +89,7 @@ class Router:
 
     def __init__(self, client: KazooClient) -> None:
         self._client = client
+        self.own = OwnWrites(client)  # this session's writes in flight, for the reads of notifications
         self._lock = threading.Lock()
         self._listeners: dict[tuple[str, int], list[Listener]] = {}
         connection = client._connection
@@ -110,7 +113,7 @@ class Router:
                 for listener in listeners
             ]
         for listener in targets:
-            listener(kind, path)
+            listener(kind, path, self)
 
     def add(self, path: str, mode: int, listener: Listener) -> Any:
         """Register ``listener`` and send ``addWatch``; returns kazoo's async result (wait on
@@ -172,18 +175,25 @@ def router_for(client: KazooClient) -> Router:
 class Armed:
     """One coordkit watch's persistent watch, on whichever kazoo client is current."""
 
-    def __init__(self, path: str, mode: int, put: Callable[[object], None], *, chrooted: bool) -> None:
+    def __init__(
+        self, path: str, mode: int, put: Callable[[object], None], *, chrooted: bool, read: bool = False
+    ) -> None:
         """Notifications go to ``put`` as ``(path, time.monotonic(), event type)``, but not
         child events (sent only in PERSISTENT mode, a key's: its children do not matter) nor
-        those of the server's own ``/zookeeper`` subtree."""
+        those of the server's own ``/zookeeper`` subtree. With ``read``, each also carries a
+        fourth item: kazoo's async result of the node's data, asked for on the reader thread
+        as the notification is read (so before any later reply: it sees that change, or a
+        later one), which spares the worker waking up before the read is even sent; or, for
+        this session's own write in flight, that write's outcome (:mod:`.own_writes`)."""
         self._path, self._mode = path, mode
         self._lock = threading.Lock()
         self._on: KazooClient | None = None
 
-        def listener(kind: int, path: str) -> None:  # kazoo's reader thread: only enqueue
-            system = not chrooted and (path == "/zookeeper" or path.startswith("/zookeeper/"))
-            if kind != 4 and not system:
-                put((path, time.monotonic(), kind))
+        def listener(kind: int, path: str, router: Router) -> None:  # kazoo's reader thread
+            if kind == 4 or (not chrooted and (path == "/zookeeper" or path.startswith("/zookeeper/"))):
+                return
+            stamp = time.monotonic()
+            put((path, stamp, kind, router.own.read(path)) if read else (path, stamp, kind))
 
         self._listener: Listener = listener
 

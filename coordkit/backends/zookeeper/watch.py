@@ -39,7 +39,7 @@ from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .errors import TRANSLATED
 from .multiread import read_levels_multi
-from .notified import READ_DONE, drain, read_notified
+from .notified import drain, read_notified
 from .persistent import PERSISTENT, PERSISTENT_RECURSIVE, Armed, vanished_keys
 from .read import (
     NodeRead,
@@ -106,9 +106,8 @@ class ZkWatch(Watch):
                 events.put((event.path, time.monotonic(), 0))  # stamped for the watch lag
 
         self._watcher = on_event
-        self._armed = Armed(
-            path, PERSISTENT_RECURSIVE if prefix else PERSISTENT, events.put, chrooted=chrooted
-        )
+        mode = PERSISTENT_RECURSIVE if prefix else PERSISTENT  # a subtree's reads go out at once
+        self._armed = Armed(path, mode, events.put, chrooted=chrooted, read=prefix)
 
     # --- lifecycle ---------------------------------------------------------------
     def start(self, start_revision: int | None, deadline: float, client: KazooClient) -> None:
@@ -161,14 +160,14 @@ class ZkWatch(Watch):
                 items = items or [self._queue.get(timeout=retry_in)]
             except queue.Empty:
                 items = [_RESYNC]
+            if isinstance(items[0], tuple) and len(items[0]) > 3:  # its read is out (see .notified):
+                items[0][3].wait(self._timeout)  # idle until answered, leaving kazoo's thread be
             items += drain(self._queue)  # coalesce a burst of notifications into one re-read
             if any(item is _STOP for item in items):
                 return
-            if not (items := [item for item in items if item is not READ_DONE]):
-                continue  # a read's marker left from the last batch (see .notified)
             full = retry_in is not None or any(item is _RESYNC for item in items)
             notified = [item for item in items if isinstance(item, tuple)]
-            paths = None if full else {item[0] for item in notified}
+            paths = None if full else {item[0]: item[3] if len(item) > 3 else None for item in notified}
             created = {item[0] for item in notified if item[2] == 1}
             deletes: list[WatchEvent] = []
             puts: list[Entry] = []
@@ -237,14 +236,15 @@ class ZkWatch(Watch):
     # --- reading and diffing -------------------------------------------------------
     def _sync(
         self,
-        paths: set[str] | None,
+        paths: dict[str, Any] | None,
         deletes: list[WatchEvent],
         puts: list[Entry],
         deadline: float | None = None,
         client: KazooClient | None = None,
         created: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> None:
-        """Re-read ``paths`` (None: everything) and record the differences from the snapshot.
+        """Re-read ``paths`` (None: everything; a path's value: its read already sent, or None)
+        and record the differences from the snapshot.
         With ``deadline`` (the first read, which a caller waits for) every level is read by
         it; without, each level gets the operation timeout (a background resync)."""
         if client is None:
@@ -265,10 +265,10 @@ class ZkWatch(Watch):
         deep = paths is None
         level = [self._path] if paths is None else sorted(filter(self._covers, paths))
         if self._persistent:  # the watch is armed: read without leaving watches
-            if deep:
+            if paths is None:
                 self._sync_levels(client, deadline or time.monotonic() + self._timeout, deletes, puts)
             else:  # each node created, changed or deleted is notified: read only their data
-                self._sync_data(client, level, created, deletes, puts)
+                self._sync_data(client, {p: paths[p] for p in level}, created, deletes, puts)
             return
         root_only = frozenset({self._path})
         listed = False  # the first level was asked for; the next ones come from listings
@@ -303,7 +303,7 @@ class ZkWatch(Watch):
     def _sync_data(
         self,
         client: KazooClient,
-        paths: list[str],
+        paths: dict[str, Any],
         created: set[str],
         deletes: list[WatchEvent],
         puts: list[Entry],
@@ -315,9 +315,7 @@ class ZkWatch(Watch):
         self._carry += later
         created = created | {item[0] for item in self._taken if item[2] == 1}
         observed = client.last_zxid
-        paths = list(reads)
-        for path in paths:
-            read = reads[path]
+        for path, read in reads.items():
             if read is None and path in created and path not in self._entries:
                 self._vanished.append((path, observed))
             if read is None or path == self._path:  # the root is no key: only its deletion counts
