@@ -198,3 +198,31 @@ def test_multiread_reads_what_one_request_per_node_reads(zookeeper_server: Any, 
     finally:
         client.stop()
         client.close()
+
+
+def test_a_subtree_root_being_created_or_changed_is_not_read(
+    zookeeper_server: Any, open_backend: Open, ns: str
+) -> None:
+    """The root of a subtree watch is no key: its creation and data changes are not read (its
+    deletion still is, which drops every key below)."""
+    me, writer = open_backend(zookeeper_server.endpoints, ns), open_backend(zookeeper_server.endpoints, ns)
+    got = Collector()
+    me.watch("/svc/pay", got, prefix=True)
+    client = me._client  # type: ignore[union-attr]  # test-only peek
+    reads: list[str] = []
+    original = client.get_async
+
+    def counting(path: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(path)
+        return original(path, *args, **kwargs)
+
+    client.get_async = counting  # type: ignore[method-assign]
+    writer.put(Put("/svc/pay/i1", b"1"))  # creates /svc/pay too, in the same multi
+    writer.put(Put("/svc/pay", b"a value on the root"))
+    writer.put(Put("/svc/pay/i2", b"2"))
+    assert [(e.type, e.key) for e in got.take(2)] == [
+        (EventType.PUT, "/svc/pay/i1"),
+        (EventType.PUT, "/svc/pay/i2"),
+    ]
+    got.quiet()
+    assert "/svc/pay" not in reads and reads == ["/svc/pay/i1", "/svc/pay/i2"]

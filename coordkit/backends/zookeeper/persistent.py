@@ -180,11 +180,13 @@ class Armed:
     ) -> None:
         """Notifications go to ``put`` as ``(path, time.monotonic(), event type)``, but not
         child events (sent only in PERSISTENT mode, a key's: its children do not matter) nor
-        those of the server's own ``/zookeeper`` subtree. With ``read``, each also carries a
-        fourth item: kazoo's async result of the node's data, asked for on the reader thread
-        as the notification is read (so before any later reply: it sees that change, or a
-        later one), which spares the worker waking up before the read is even sent; or, for
-        this session's own write in flight, that write's outcome (:mod:`.own_writes`)."""
+        those of the server's own ``/zookeeper`` subtree. With ``read`` (a watch that reads
+        each node notified), a subtree's root counts only when deleted (it is no key), and
+        each notification carries a fourth item: kazoo's async result of the node's data,
+        asked for on the reader thread as the notification is read (so before any later
+        reply: it sees that change, or a later one), which spares the worker waking up
+        before the read is even sent; or, for this session's own write in flight, that
+        write's outcome (:mod:`.own_writes`)."""
         self._path, self._mode = path, mode
         self._lock = threading.Lock()
         self._on: KazooClient | None = None
@@ -192,6 +194,8 @@ class Armed:
         def listener(kind: int, path: str, router: Router) -> None:  # kazoo's reader thread
             if kind == 4 or (not chrooted and (path == "/zookeeper" or path.startswith("/zookeeper/"))):
                 return
+            if read and kind != 2 and path == self._path and mode == PERSISTENT_RECURSIVE:
+                return  # a subtree's root is no key: only its deletion matters (and is read)
             stamp = time.monotonic()
             put((path, stamp, kind, router.own.read(path)) if read else (path, stamp, kind))
 
