@@ -1,8 +1,11 @@
 """The ZooKeeper backend's async calls on kazoo's own asynchronous requests.
 
-kazoo sends every ``*_async`` request at once and completes its result on kazoo's event
-thread; ``rawlink`` hands it to the loop (:func:`~coordkit.backends.aio.settle`), so a
-thousand concurrent reads are pipelined on the one session and hold no thread. A contender's
+A read, an ``exists`` or a delete is kazoo's own request object, queued with
+``KazooClient._call`` (what every ``*_async`` method does) together with an answer object
+of ours: kazoo's reader thread calls its ``set``/``set_exception`` as the reply is read, and
+it hands the reply to the loop with ``call_soon_threadsafe`` (one hop, not the two of a
+kazoo result's ``rawlink``, which runs on kazoo's completion thread). So a thousand
+concurrent reads are pipelined on the one session and hold no thread. A contender's
 departure is one ``exists`` watch, the same watcher as the sync queue's (:mod:`.queue`),
 whose wake-up is bridged to the loop: a waiting coroutine costs a watch, not a thread.
 Leaving a queue is one ``delete_async``; joining one (the create and the children read
@@ -21,10 +24,12 @@ from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
+from kazoo.protocol.paths import _prefix_root
+from kazoo.protocol.serialization import Delete, Exists, GetChildren, GetData
 
 from ...core.async_deadline import timeout_in
 from ...errors import OperationTimeoutError
-from ..async_ops import AsyncOps, Spawn, Started, settle
+from ..async_ops import AsyncOps, Spawn, Started
 from ..base import Backend, Entry
 from ..contender_queue import Contender, QueueView
 from .backend import ZooKeeperBackend
@@ -53,6 +58,40 @@ class _LoopWake(threading.Event):
             self._loop.call_soon_threadsafe(self._wake.set)
 
 
+class _Outcome:
+    """A reply as the ``read`` functions take it: ``get_nowait()`` returns it or raises."""
+
+    __slots__ = ("_error", "_value")
+
+    def __init__(self, value: Any, error: BaseException | None) -> None:
+        self._value, self._error = value, error
+
+    def get_nowait(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _Answer:
+    """What kazoo's connection calls on a request's answer object (``set``,
+    ``set_exception``), on its reader thread: only schedules ``answered`` on the loop."""
+
+    __slots__ = ("_answered", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, answered: Callable[[_Outcome], None]) -> None:
+        self._loop, self._answered = loop, answered
+
+    def set(self, value: Any = None) -> None:
+        self._deliver(_Outcome(value, None))
+
+    def set_exception(self, exception: BaseException) -> None:
+        self._deliver(_Outcome(None, exception))
+
+    def _deliver(self, outcome: _Outcome) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self._answered, outcome)
+
+
 class ZooKeeperAsyncOps(AsyncOps):
     """Reads and departure waits without a thread; errors translated by the backend's table."""
 
@@ -69,15 +108,19 @@ class ZooKeeperAsyncOps(AsyncOps):
         client = backend._usable()
         future: asyncio.Future[T] = self.loop.create_future()
 
-        def answered(result: Any) -> None:
-            def produce() -> T:
+        def answered(outcome: _Outcome) -> None:  # on the loop
+            if future.done():  # the awaiter was cancelled (or kazoo failed the request twice)
+                return
+            try:
                 with backend._errors(key, timeout=limit):
-                    return read(result)
-
-            settle(self.loop, future, produce)
+                    value = read(outcome)
+            except BaseException as exc:  # noqa: BLE001 - handed over to the awaiter
+                future.set_exception(exc)
+            else:
+                future.set_result(value)
 
         with backend._errors(key, timeout=limit):
-            send(client).rawlink(answered)
+            client._call(send(client), _Answer(self.loop, answered))
         try:
             async with timeout_in(limit):
                 return await future
@@ -96,7 +139,7 @@ class ZooKeeperAsyncOps(AsyncOps):
                 return None
             return None if is_parent(data) else to_entry(path, data, stat)
 
-        return await self._request(key, lambda c: c.get_async(path), read, timeout)
+        return await self._request(key, lambda c: GetData(_prefix_root(c.chroot, path), None), read, timeout)
 
     async def children(self, path: str, timeout: float | None = None) -> list[str]:
         node = self.backend._keys.to_key(path)
@@ -108,7 +151,9 @@ class ZooKeeperAsyncOps(AsyncOps):
             except NoNodeError:
                 return []
 
-        return await self._request(path, lambda c: c.get_children_async(node), read, timeout)
+        return await self._request(
+            path, lambda c: GetChildren(_prefix_root(c.chroot, node), None), read, timeout
+        )
 
     async def wait_gone(self, key: str, create_revision: int, wake: asyncio.Event) -> bool:
         node = self.backend._keys.to_key(key)
@@ -116,7 +161,7 @@ class ZooKeeperAsyncOps(AsyncOps):
         departure = _Departure(client, node, _LoopWake(self.loop, wake))
         try:
             stat = await self._request(
-                key, lambda c: c.exists_async(node, watch=departure), lambda r: r.get_nowait(), None
+                key, lambda c: Exists(_prefix_root(c.chroot, node), departure), lambda r: r.get_nowait(), None
             )
             if stat is None or (create_revision and stat.czxid != create_revision):
                 return True
@@ -151,7 +196,7 @@ class ZooKeeperAsyncOps(AsyncOps):
             with contextlib.suppress(NoNodeError):
                 result.get_nowait()
 
-        await self._request(mine.key, lambda c: c.delete_async(node), read, timeout)
+        await self._request(mine.key, lambda c: Delete(_prefix_root(c.chroot, node), -1), read, timeout)
         own = (backend.session_id, node.rsplit("/", 1)[0] or "/")
         if own in backend._zk_own and backend._zk_own[own].created == node:
             del backend._zk_own[own]  # gone: the session's next join here is one round trip again
