@@ -64,8 +64,8 @@ def markdown(report: dict[str, Any], command: str) -> str:
         f"Command: `{command}` ({report['seconds']:.0f} s for the whole run).",
         "",
         f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), Python {m['python']}, {m['platform']}; "
-        f"load average {m['load_before']} before the run and {m['load_after']} after. The machine is "
-        "shared: other sessions ran tests on it during this run, so compare figures within this run "
+        f"load average {m['load_before']} before the run and {m['load_after']} after. The machine may "
+        "be shared with other work, and figures move between runs: compare figures within this run "
         "only (every figure of a backend was measured against the same servers, minutes apart).",
         "",
         "Servers: " + "; ".join(f"{kind}: {v}" for kind, v in report["servers"].items()) + ".",
