@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
+from zk_reads import reads_sent
 
 from coordkit.backends.base import EventType, Put, WatchEvent
 from coordkit.backends.zookeeper.backend import ZooKeeperBackend
@@ -39,24 +40,11 @@ def _notification(path: str, kind: int = CREATED, read: Any = None) -> tuple[Any
     return stamped if read is None else (*stamped, read)
 
 
-def _counting(raw: KazooClient) -> list[str]:
-    """The paths that read_notified itself reads from now on."""
-    sent: list[str] = []
-    original = raw.get_async
-
-    def counting(path: str, *args: Any, **kwargs: Any) -> Any:
-        sent.append(path)
-        return original(path, *args, **kwargs)
-
-    raw.get_async = counting  # type: ignore[method-assign]
-    return sent
-
-
 def test_a_node_notified_while_a_read_is_out_is_read_in_the_same_batch(raw: KazooClient, base: str) -> None:
     events: queue.SimpleQueue[object] = queue.SimpleQueue()
     first = raw.get_async(base + "/a")  # sent by the reader thread as /a was notified
     events.put(_notification(base + "/b", read=raw.get_async(base + "/b")))  # right behind /a
-    sent = _counting(raw)
+    sent = reads_sent(raw)
     reads, taken, later = read_notified(
         raw, {base + "/a": first}, time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
     )
@@ -68,7 +56,7 @@ def test_a_node_notified_while_a_read_is_out_is_read_in_the_same_batch(raw: Kazo
 def test_a_notification_without_its_read_is_read_here(raw: KazooClient, base: str) -> None:
     events: queue.SimpleQueue[object] = queue.SimpleQueue()
     events.put(_notification(base + "/b"))
-    sent = _counting(raw)
+    sent = reads_sent(raw)
     reads, taken, later = read_notified(
         raw, {base + "/a": None}, time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
     )

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, RolledBackError
+from zk_reads import reads_sent
 
 from coordkit.backends.base import EventType, Put, WatchEvent
 from coordkit.backends.zookeeper.backend import ZooKeeperBackend
@@ -35,27 +36,13 @@ def backends(zookeeper_server: Any) -> Iterator[list[ZooKeeperBackend]]:
         backend.close()
 
 
-def _reads_of(client: KazooClient, paths: set[str]) -> list[str]:
-    """The reads ``client`` sends of ``paths`` from now on."""
-    seen: list[str] = []
-    original = client.get_async
-
-    def counting(path: str, *args: Any, **kwargs: Any) -> Any:
-        if path in paths:
-            seen.append(path)
-        return original(path, *args, **kwargs)
-
-    client.get_async = counting  # type: ignore[method-assign]
-    return seen
-
-
 def test_a_watch_takes_its_own_writes_from_their_replies(backends: list[ZooKeeperBackend]) -> None:
     me, _ = backends
     me.put(Put("/cfg/a", b"0"))
     me.put(Put("/cfg/b", b"0"))
     got: queue.SimpleQueue[WatchEvent] = queue.SimpleQueue()
     watch = me.watch("/cfg", got.put, prefix=True)
-    reads = _reads_of(me._client, {"/cfg/a", "/cfg/b"})  # type: ignore[arg-type]  # test-only peek
+    reads = reads_sent(me._client, {"/cfg/a", "/cfg/b"})  # type: ignore[arg-type]  # test-only peek
     for n in range(1, 20):
         written = me.commit([Put("/cfg/a", b"a%d" % n), Put("/cfg/b", b"b%d" % n)])  # one multi
         single = me.put(Put("/cfg/a", b"s%d" % n))  # one set

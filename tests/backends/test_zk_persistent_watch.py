@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from zk_reads import reads_sent
 
 from coordkit.backends.base import ConnectionEvent, EventType, Put, WatchEvent
 from coordkit.backends.zookeeper.backend import ZooKeeperBackend
@@ -208,15 +209,7 @@ def test_a_subtree_root_being_created_or_changed_is_not_read(
     me, writer = open_backend(zookeeper_server.endpoints, ns), open_backend(zookeeper_server.endpoints, ns)
     got = Collector()
     me.watch("/svc/pay", got, prefix=True)
-    client = me._client  # type: ignore[union-attr]  # test-only peek
-    reads: list[str] = []
-    original = client.get_async
-
-    def counting(path: str, *args: Any, **kwargs: Any) -> Any:
-        reads.append(path)
-        return original(path, *args, **kwargs)
-
-    client.get_async = counting  # type: ignore[method-assign]
+    reads = reads_sent(me._client)  # type: ignore[arg-type]  # test-only peek
     writer.put(Put("/svc/pay/i1", b"1"))  # creates /svc/pay too, in the same multi
     writer.put(Put("/svc/pay", b"a value on the root"))
     writer.put(Put("/svc/pay/i2", b"2"))
