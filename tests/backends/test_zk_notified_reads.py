@@ -4,8 +4,7 @@ instance's in one multi gets two notifications, often taken one at a time, and m
 cost the watcher one round trip, not two.
 
 Against a real server. The notifications are queued by hand here, as kazoo's reader thread
-would queue them (with their reads already sent), so that which ones are waiting is certain
-rather than a race.
+would queue them, so that which ones are waiting is certain rather than a race.
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from zk_reads import reads_sent
 
 from coordkit.backends.base import EventType, Put, WatchEvent
 from coordkit.backends.zookeeper.backend import ZooKeeperBackend
-from coordkit.backends.zookeeper.notified import read_notified
+from coordkit.backends.zookeeper.notified import READ_DONE, read_notified
+from coordkit.backends.zookeeper.own_writes import Written, the_reply
 
 DEADLINE = 15.0
 CREATED, CHANGED = 1, 3  # ZooKeeper's event types, as the router queues them
@@ -35,33 +35,34 @@ def base(raw: KazooClient) -> str:
     return path
 
 
-def _notification(path: str, kind: int = CREATED, read: Any = None) -> tuple[Any, ...]:
+def _notification(path: str, kind: int = CREATED, written: Any = None) -> tuple[Any, ...]:
     stamped = (path, time.monotonic(), kind)
-    return stamped if read is None else (*stamped, read)
+    return stamped if written is None else (*stamped, written)
 
 
 def test_a_node_notified_while_a_read_is_out_is_read_in_the_same_batch(raw: KazooClient, base: str) -> None:
     events: queue.SimpleQueue[object] = queue.SimpleQueue()
-    first = raw.get_async(base + "/a")  # sent by the reader thread as /a was notified
-    events.put(_notification(base + "/b", read=raw.get_async(base + "/b")))  # right behind /a
-    sent = reads_sent(raw)
-    reads, taken, later = read_notified(
-        raw, {base + "/a": first}, time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
-    )
-    assert sent == []  # both reads had gone out with their notifications: no second round trip
-    assert {p: r.data if r else None for p, r in reads.items()} == {base + "/a": b"A", base + "/b": b"B"}
-    assert [item[0] for item in taken] == [base + "/b"] and later == []
-
-
-def test_a_notification_without_its_read_is_read_here(raw: KazooClient, base: str) -> None:
-    events: queue.SimpleQueue[object] = queue.SimpleQueue()
-    events.put(_notification(base + "/b"))
+    events.put(_notification(base + "/b"))  # notified right behind /a (the same multi)
     sent = reads_sent(raw)
     reads, taken, later = read_notified(
         raw, {base + "/a": None}, time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
     )
-    assert sent == [base + "/a", base + "/b"]
+    assert sent == [base + "/a", base + "/b"]  # /b's read went out before /a's reply was waited for
     assert {p: r.data if r else None for p, r in reads.items()} == {base + "/a": b"A", base + "/b": b"B"}
+    assert [item[0] for item in taken] == [base + "/b"] and later == []
+
+
+def test_a_node_this_session_is_writing_is_taken_from_the_write(raw: KazooClient, base: str) -> None:
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
+    pending = raw.set_async(base + "/b", b"B2")
+    events.put(_notification(base + "/b", CHANGED, Written(raw, base + "/b", pending, b"B2", the_reply)))
+    sent = reads_sent(raw)
+    reads, taken, later = read_notified(
+        raw, {base + "/a": None}, time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
+    )
+    assert sent == [base + "/a"]  # /b was not read back
+    assert {p: r.data if r else None for p, r in reads.items()} == {base + "/a": b"A", base + "/b": b"B2"}
+    assert reads[base + "/b"].stat == raw.get(base + "/b")[1]  # type: ignore[union-attr]
     assert [item[0] for item in taken] == [base + "/b"] and later == []
 
 
@@ -71,14 +72,14 @@ def test_what_cannot_join_the_batch_is_left_for_the_next(raw: KazooClient, base:
     elsewhere = _notification("/other/node")
     resync = object()
     behind = _notification(base + "/b")  # after a deferred one: deferred too (store order)
-    for item in (_notification(base + "/gone"), again, behind, elsewhere, resync):
+    for item in (READ_DONE, _notification(base + "/gone"), again, behind, elsewhere, resync):
         events.put(item)
     reads, taken, later = read_notified(
         raw, {base + "/a": None}, time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
     )
     assert reads[base + "/gone"] is None and reads[base + "/a"] is not None  # absent: None
     assert base + "/b" not in reads and [item[0] for item in taken] == [base + "/gone"]
-    assert later == [again, behind, elsewhere, resync]
+    assert later[:4] == [again, behind, elsewhere, resync] and READ_DONE not in later
 
 
 def test_nothing_to_read_returns_at_once(raw: KazooClient) -> None:

@@ -7,13 +7,16 @@ kazoo hook that routes it, and the one-shot path still working when forced off.
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from kazoo.exceptions import NoNodeError
 from zk_reads import reads_sent
 
 from coordkit.backends.base import ConnectionEvent, EventType, Put, WatchEvent
@@ -219,3 +222,44 @@ def test_a_subtree_root_being_created_or_changed_is_not_read(
     ]
     got.quiet()
     assert "/svc/pay" not in reads and reads == ["/svc/pay/i1", "/svc/pay/i2"]
+
+
+def test_a_watch_keeps_its_session_alive_while_thousands_of_requests_are_queued(
+    zookeeper_server: Any, open_backend: Open, ns: str
+) -> None:
+    """kazoo wakes its connection thread with one byte per queued request, on a pipe only that
+    thread drains; a thread that queues a request while the pipe is full waits. The routing
+    of notifications runs on that same thread, so it must never queue a request: with
+    threads flooding the session, a change notified meanwhile would stop the connection."""
+    me, writer = open_backend(zookeeper_server.endpoints, ns), open_backend(zookeeper_server.endpoints, ns)
+    got = Collector()
+    me.put(Put("/flood/k", b"0"))
+    me.watch("/flood", got, prefix=True)
+    client = me._client  # type: ignore[union-attr]  # test-only peek
+    stop, failures = threading.Event(), []
+
+    def flood() -> None:
+        try:
+            while not stop.is_set():
+                for result in [client.get_async(ns + "-absent") for _ in range(2000)]:
+                    with contextlib.suppress(NoNodeError):
+                        result.get(timeout=DEADLINE)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    flooders = [threading.Thread(target=flood, daemon=True) for _ in range(4)]
+    for thread in flooders:
+        thread.start()
+    try:
+        for n in range(1, 40):
+            entry = writer.put(Put("/flood/k", b"%d" % n))
+            while True:  # the watch folds changes: wait for this one
+                event = got.take(1)[0]
+                if event.entry == entry:
+                    break
+        assert me.get("/flood/k") == entry  # the session still answers
+    finally:
+        stop.set()
+        for thread in flooders:
+            thread.join(DEADLINE)
+    assert not failures, failures

@@ -1,15 +1,20 @@
-"""The reads of a persistent watch's worker: the data of each node notified, sent as the
+"""The reads of a persistent watch's worker: the data of each node notified, pipelined as the
 notifications come.
 
 ZooKeeper sends the notifications of one multi one by one (a register that creates the
 service's node and the instance's is two; a config change writes its keys and its marker),
-and kazoo's reader thread queues them one by one. Each notification's read is sent by the
-reader thread itself as it routes it (``Armed``: the item's fourth field), or is spared
-when the change is this session's own write (:mod:`.own_writes`). :func:`read_notified`
-waits for the first read of a batch to be answered, then takes into the batch every
-notification queued by then (the rest of that change: ZooKeeper sent them back to back, a
-round trip ago), whose reads are already out: the batch costs one round trip however its
-notifications were split, and is delivered whole.
+and kazoo's reader thread queues them one by one, so the worker often wakes for the first
+alone. Rather than wait for that read's reply and only then read the nodes notified
+meanwhile (one more round trip), :func:`read_notified` keeps taking notifications while the
+first reply is outstanding and sends each one's read at once: the batch costs one round trip
+however its notifications were split. A notification of this session's own write in flight
+carries that write's outcome instead (:mod:`.own_writes`), and is not read at all.
+
+The batch takes notifications until its first read is answered (so about one round trip of
+them, then it is delivered); that reply is a marker in the worker's own queue
+(:data:`READ_DONE`, put by kazoo's completion thread), so that one blocking wait sees both.
+The reads are sent from the worker, never from kazoo's reader thread (whose ``_call`` could
+block on the wake-up pipe that only that thread drains).
 
 On failure: what a read raises (kazoo's errors, its timeout at the deadline) is raised; the
 worker then re-reads the whole subtree, so no notification taken here is needed again. A
@@ -31,7 +36,9 @@ from kazoo.exceptions import NoNodeError
 
 from .read import NodeRead, wait
 
-__all__ = ["drain", "read_notified"]
+__all__ = ["READ_DONE", "drain", "read_notified"]
+
+READ_DONE = object()  # the first read of a batch was answered (a marker in the worker's queue)
 
 
 def drain(events: queue.SimpleQueue[object]) -> list[object]:
@@ -50,22 +57,34 @@ def read_notified(
     events: queue.SimpleQueue[object],
     wanted: Callable[[str], bool],
 ) -> tuple[dict[str, NodeRead | None], list[Any], list[object]]:
-    """Data and stat of ``paths`` and of the ``wanted`` nodes notified in ``events`` by the
-    time the first of these reads is answered (about one round trip). A path's value, or a
-    notification's fourth item, is its read already sent (see ``Armed``), or None: it is
-    sent now. Returns the reads (None: absent), the notifications taken and read, and the
-    items left for the next batch."""
-    sent = {path: read if read is not None else client.get_async(path) for path, read in paths.items()}
+    """Data and stat of ``paths`` and of the ``wanted`` nodes notified in ``events`` until the
+    first of these reads is answered (about one round trip), each read sent as soon as it is
+    known. A path's value, or a notification's fourth item, is the outcome of this session's
+    own write of it (see ``Armed``), or None: it is read. Returns the reads (None: absent),
+    the notifications taken and read, and the items left for the next batch."""
+    sent: dict[str, Any] = {}
     taken: list[Any] = []
     later: list[object] = []
-    if sent:  # the first reply comes behind every notification that ZooKeeper sent before it
-        next(iter(sent.values())).wait(max(0.0, deadline - time.monotonic()))  # the wait below raises
+
+    def take(item: object) -> None:
+        if isinstance(item, tuple) and not later and wanted(item[0]) and item[0] not in sent:
+            taken.append(item)
+            sent[item[0]] = _read(client, item[0], item[3] if len(item) > 3 else None)
+        elif item is not READ_DONE:  # a marker: maybe an earlier batch's
+            later.append(item)  # and all after it, so that changes are delivered in store order
+
+    for path, written in paths.items():
+        sent[path] = _read(client, path, written)
+    if sent:
         for item in drain(events):
-            if isinstance(item, tuple) and not later and wanted(item[0]) and item[0] not in sent:
-                taken.append(item)
-                sent[item[0]] = item[3] if len(item) > 3 else client.get_async(item[0])
-            else:
-                later.append(item)  # and all after it, so that changes are delivered in store order
+            take(item)
+        first = next(iter(sent.values()))
+        first.rawlink(lambda _: events.put(READ_DONE))  # called at once if answered already
+        while not first.ready():
+            try:
+                take(events.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break  # the wait below raises kazoo's timeout
     found: dict[str, NodeRead | None] = {}
     for path, result in sent.items():
         try:
@@ -74,3 +93,8 @@ def read_notified(
         except NoNodeError:
             found[path] = None
     return found, taken, later
+
+
+def _read(client: KazooClient, path: str, written: Any) -> Any:
+    """The node's data as an async result: this session's own write of it, or a read."""
+    return written if written is not None else client.get_async(path)

@@ -11,13 +11,14 @@ Why that is the node's state, not an older one: ZooKeeper sends a session the no
 a change before its reply to any request applied after that change, and a session's
 requests are applied in order. A notification read before the write's reply is therefore of
 a change applied before the write (or of the write itself), so the node as the write left it
-covers it; a later change's notification comes after the reply, when the write no longer
-counts here. That needs the write's async result to be set on kazoo's reader thread, the
-thread that routes notifications, before it reads on: true of the results that
-``KazooClient._call`` is given (``set_async``, a transaction's ``commit_async``), not of
-those kazoo sets from a completion callback (``create_async``), which must not be noted. A
+covers it (with several writes of the node unanswered, each of them does); a later change's
+notification comes after the reply, when the write no longer counts here. That needs the
+write's async result to be set on kazoo's reader thread, the thread that routes
+notifications, before it reads on: true of the results that ``KazooClient._call`` is given
+(``set_async``, a transaction's ``commit_async``), not of those kazoo sets from a completion
+callback (``create_async``), which must not be noted. A
 write that failed changed nothing: the notification is someone else's, and the node is
-read as usual.
+read as usual; so is a node whose write's outcome is unknown (the connection dropped).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def the_reply(reply: Any) -> Any:
 
 class Written:
     """A node's ``(data, stat)`` as this session's write left it, in the shape of kazoo's
-    async result (``ready``, ``wait``, ``get``); read from the server if the write failed."""
+    async result (``ready``, ``rawlink``, ``get``); read from the server if the write failed."""
 
     def __init__(self, client: KazooClient, path: str, pending: Any, value: bytes, pick: Pick) -> None:
         self._client, self._path, self._pending, self._value, self._pick = client, path, pending, value, pick
@@ -50,8 +51,8 @@ class Written:
     def ready(self) -> bool:
         return bool(self._pending.ready())
 
-    def wait(self, timeout: float | None = None) -> bool:
-        return bool(self._pending.wait(timeout))
+    def rawlink(self, callback: Callable[[Any], None]) -> None:
+        self._pending.rawlink(lambda _: callback(self))
 
     def get(self, block: bool = True, timeout: float | None = None) -> tuple[bytes, ZnodeStat]:
         """Raises what the write raised (its timeout too) or, if it failed, what a read raises."""
@@ -81,25 +82,35 @@ class OwnWrites:
         value, how to find its stat in the reply). Noted after the write was queued, it may
         come too late for some notifications: those are read, as without it."""
         with self._lock:
-            for path in [p for p, known in self._writes.items() if all(w[0].ready() for w in known)]:
-                del self._writes[path]  # answered: they no longer count
+            for path in list(self._writes):  # the answered ones no longer count
+                self._unanswered(path)
             if not pending.ready():
                 for path, (value, pick) in writes.items():
                     self._writes.setdefault(path, []).append((pending, bytes(value), pick))
 
-    def read(self, path: str) -> Any:
-        """The node's data as an async result: the last unanswered write of it, or a read.
-        Called on the client's reader thread, as the node's notification is routed."""
+    def written(self, path: str) -> Written | None:
+        """The node's state as this session's unanswered write of it will leave it, or None
+        (not written by it, or answered: it must be read). On the client's reader thread, as
+        the node's notification is routed; never blocks on the network."""
         with self._lock:
-            waiting = [w for w in self._writes.get(path, ()) if not w[0].ready()]
+            waiting = self._unanswered(path)
         if not waiting:
-            return self._client.get_async(path)
-        pending, value, pick = waiting[-1]  # the latest: applied after the others
+            return None
+        pending, value, pick = waiting[-1]  # any unanswered one covers the change (see the module)
         return Written(self._client, path, pending, value, pick)
+
+    def _unanswered(self, path: str) -> list[tuple[Any, bytes, Pick]]:
+        """The writes of ``path`` still unanswered; forgets the others (under the lock)."""
+        waiting = [w for w in self._writes.get(path, ()) if not w[0].ready()]
+        if waiting:
+            self._writes[path] = waiting
+        else:
+            self._writes.pop(path, None)
+        return waiting
 
 
 def expect_writes(client: KazooClient, pending: Any, writes: Mapping[str, tuple[bytes, Pick]]) -> None:
     """Note a write on ``client`` for its persistent watches, if it has any (else nothing)."""
     router = getattr(client, "_coordkit_router", None)
-    if router is not None and writes:
+    if router is not None and writes and router.routing:
         router.own.expect(pending, writes)

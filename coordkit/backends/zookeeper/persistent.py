@@ -105,22 +105,31 @@ class Router:
         connection._read_watch_event = read_watch_event
 
     def _route(self, kind: int, path: str) -> None:
-        with self._lock:
-            targets = [
-                listener
-                for (root, mode), listeners in self._listeners.items()
-                if path == root or (mode == PERSISTENT_RECURSIVE and _below(path, root))
-                for listener in listeners
-            ]
+        # On the reader thread, which must never wait: no lock (add and remove may hold theirs
+        # while kazoo's _call blocks on a full wake-up pipe that only this thread drains). The
+        # listeners are replaced, never changed, so one read of the attribute is a snapshot.
+        targets = [
+            listener
+            for (root, mode), listeners in self._listeners.items()
+            if path == root or (mode == PERSISTENT_RECURSIVE and _below(path, root))
+            for listener in listeners
+        ]
         for listener in targets:
             listener(kind, path, self)
+
+    @property
+    def routing(self) -> bool:
+        """Whether any listener is registered (else nothing is routed)."""
+        return bool(self._listeners)
 
     def add(self, path: str, mode: int, listener: Listener) -> Any:
         """Register ``listener`` and send ``addWatch``; returns kazoo's async result (wait on
         it: an error means the server holds no such watch, but the listener stays until
         ``remove``). Sent again on every call: after a reconnect that re-arms it."""
         with self._lock:  # sent under the lock: it reaches the server after any RemoveWatches
-            self._listeners.setdefault((path, mode), []).append(listener)
+            listeners = dict(self._listeners)
+            listeners[(path, mode)] = [*listeners.get((path, mode), []), listener]
+            self._listeners = listeners
             return self.arm(path, mode)
 
     def arm(self, path: str, mode: int) -> Any:
@@ -142,12 +151,13 @@ class Router:
         # Queued under the lock (kazoo only queues it): an add of the same watch right after
         # is sent behind it, so the server cannot drop the watch that add asked for.
         with self._lock:
-            listeners = self._listeners.get((path, mode), [])
-            if listener in listeners:
-                listeners.remove(listener)
-            if listeners:
+            listeners = dict(self._listeners)
+            left = [other for other in listeners.pop((path, mode), []) if other is not listener]
+            if left:
+                listeners[(path, mode)] = left
+            self._listeners = listeners
+            if left:
                 return None
-            self._listeners.pop((path, mode), None)
             try:
                 self._client._call(request, result)
             except Exception as exc:  # noqa: BLE001 - a closing client: its server watches go with it
@@ -182,11 +192,10 @@ class Armed:
         child events (sent only in PERSISTENT mode, a key's: its children do not matter) nor
         those of the server's own ``/zookeeper`` subtree. With ``read`` (a watch that reads
         each node notified), a subtree's root counts only when deleted (it is no key), and
-        each notification carries a fourth item: kazoo's async result of the node's data,
-        asked for on the reader thread as the notification is read (so before any later
-        reply: it sees that change, or a later one), which spares the worker waking up
-        before the read is even sent; or, for this session's own write in flight, that
-        write's outcome (:mod:`.own_writes`)."""
+        each notification carries a fourth item: for this session's own write in flight, that
+        write's outcome, which spares the worker a read (:mod:`.own_writes`), else None. The
+        reader thread never sends a request itself: kazoo's ``_call`` can block on its
+        wake-up pipe, which only this thread drains."""
         self._path, self._mode = path, mode
         self._lock = threading.Lock()
         self._on: KazooClient | None = None
@@ -197,7 +206,7 @@ class Armed:
             if read and kind != 2 and path == self._path and mode == PERSISTENT_RECURSIVE:
                 return  # a subtree's root is no key: only its deletion matters (and is read)
             stamp = time.monotonic()
-            put((path, stamp, kind, router.own.read(path)) if read else (path, stamp, kind))
+            put((path, stamp, kind, router.own.written(path)) if read else (path, stamp, kind))
 
         self._listener: Listener = listener
 

@@ -39,7 +39,7 @@ from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .errors import TRANSLATED
 from .multiread import read_levels_multi
-from .notified import drain, read_notified
+from .notified import READ_DONE, drain, read_notified
 from .persistent import PERSISTENT, PERSISTENT_RECURSIVE, Armed, vanished_keys
 from .read import (
     NodeRead,
@@ -106,7 +106,7 @@ class ZkWatch(Watch):
                 events.put((event.path, time.monotonic(), 0))  # stamped for the watch lag
 
         self._watcher = on_event
-        mode = PERSISTENT_RECURSIVE if prefix else PERSISTENT  # a subtree's reads go out at once
+        mode = PERSISTENT_RECURSIVE if prefix else PERSISTENT  # own writes noted for a subtree
         self._armed = Armed(path, mode, events.put, chrooted=chrooted, read=prefix)
 
     # --- lifecycle ---------------------------------------------------------------
@@ -160,11 +160,11 @@ class ZkWatch(Watch):
                 items = items or [self._queue.get(timeout=retry_in)]
             except queue.Empty:
                 items = [_RESYNC]
-            if isinstance(items[0], tuple) and len(items[0]) > 3:  # its read is out (see .notified):
-                items[0][3].wait(self._timeout)  # idle until answered, leaving kazoo's thread be
             items += drain(self._queue)  # coalesce a burst of notifications into one re-read
             if any(item is _STOP for item in items):
                 return
+            if not (items := [item for item in items if item is not READ_DONE]):
+                continue  # a read's marker left from the last batch (see .notified)
             full = retry_in is not None or any(item is _RESYNC for item in items)
             notified = [item for item in items if isinstance(item, tuple)]
             paths = None if full else {item[0]: item[3] if len(item) > 3 else None for item in notified}
@@ -243,10 +243,10 @@ class ZkWatch(Watch):
         client: KazooClient | None = None,
         created: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> None:
-        """Re-read ``paths`` (None: everything; a path's value: its read already sent, or None)
-        and record the differences from the snapshot.
-        With ``deadline`` (the first read, which a caller waits for) every level is read by
-        it; without, each level gets the operation timeout (a background resync)."""
+        """Re-read ``paths`` (None: everything; a path's value: this session's own write of it
+        in flight, or None) and record the differences from the snapshot. With ``deadline``
+        (the first read, which a caller waits for) every level is read by it; without, each
+        level gets the operation timeout (a background resync)."""
         if client is None:
             client = self._client_for()
         watcher = None if self._persistent else self._watcher
