@@ -9,9 +9,9 @@ without a thread: kazoo's ``*_async`` requests (:mod:`.zookeeper.aio`), the gRPC
 the etcd stubs (:mod:`.etcd.aio`), in-process calls (:mod:`.memory.aio`); :mod:`.aio` picks
 the adapter of a backend.
 
-Threads hand results to the loop only with ``call_soon_threadsafe``, once per answer
-(:func:`settle`, and :meth:`AsyncOps._start` for a join on the call pool); a result arriving
-after its awaiter was cancelled, or after the loop closed, is dropped.
+Threads hand results to the loop only with ``call_soon_threadsafe``, once per answer (as
+:meth:`AsyncOps._start` does for a join on the call pool); a result arriving after its awaiter
+was cancelled, or after the loop closed, is dropped.
 
 A contender queue's join is started with :meth:`AsyncOps.start_queue_join`, whose
 :class:`Started` lets the recipe await the answer and, if it is cancelled meanwhile, still get
@@ -30,33 +30,13 @@ from ..errors import ClosedError
 from .base import Backend, Entry, EventType, Op, Put, Watch, WatchCallback, WatchEvent
 from .contender_queue import Contender, QueueView
 
-__all__ = ["CALL_THREADS", "AsyncOps", "Spawn", "Started", "settle"]
+__all__ = ["CALL_THREADS", "AsyncOps", "Spawn", "Started"]
 
 T = TypeVar("T")
 
 #: Call threads per client: enough to overlap the few writes that have no native async form,
 #: few enough that thousands of waiters cost no thread at all (waits never take one).
 CALL_THREADS = 4
-
-
-def settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], produce: Callable[[], Any]) -> None:
-    """From any thread: resolve ``future`` with ``produce()`` (or what it raised) on ``loop``.
-    ``produce`` runs on the calling thread (it reads a finished library result)."""
-    try:
-        value, error = produce(), None
-    except BaseException as exc:  # noqa: BLE001 - handed over to the awaiter, not swallowed
-        value, error = None, exc
-
-    def resolve() -> None:
-        if future.done():  # the awaiter was cancelled meanwhile
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
-
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-        loop.call_soon_threadsafe(resolve)
 
 
 class Spawn(Protocol):
