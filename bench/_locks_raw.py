@@ -13,10 +13,10 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["EtcdRaw", "ZkRaw", "bare_handoffs"]
+__all__ = ["BareHandoff", "EtcdRaw", "ZkRaw"]
 
 now = time.perf_counter
 
@@ -81,6 +81,12 @@ class EtcdRaw:
         self.native_lock.release()
 
     def handoffs(self, rounds: int, hold: float) -> list[float]:
+        """``rounds`` handoffs of :meth:`handoff_floor`."""
+        with self.handoff_floor() as floor:
+            return [floor.one(hold) for _ in range(rounds)]
+
+    @contextlib.contextmanager
+    def handoff_floor(self) -> Iterator[BareHandoff]:
         """The handoff floor: a holder deletes its key after ``hold`` s; a waiter, on another
         connection, learns it from a watch on that key and reads the queue once."""
         rpc = self._etcd3.etcdrpc
@@ -106,14 +112,13 @@ class EtcdRaw:
         try:
             if not created.wait(10):
                 raise RuntimeError("the bare handoff's watch was not created within 10 s")
-            return bare_handoffs(
-                rounds,
-                hold,
+            with BareHandoff(
                 lambda: self.client.put(key, b"", lease=self.lease),
                 lambda: self.client.delete(key),
                 gone,
                 lambda: waiter.get_prefix(queue, sort_order="ascend", sort_target="create"),
-            )
+            ) as floor:
+                yield floor
         finally:
             over.set()
             stream.cancel()
@@ -163,6 +168,12 @@ class ZkRaw:
         self.native_lock.release()
 
     def handoffs(self, rounds: int, hold: float) -> list[float]:
+        """``rounds`` handoffs of :meth:`handoff_floor`."""
+        with self.handoff_floor() as floor:
+            return [floor.one(hold) for _ in range(rounds)]
+
+    @contextlib.contextmanager
+    def handoff_floor(self) -> Iterator[BareHandoff]:
         """The handoff floor: a holder deletes its node after ``hold`` s; a waiter, on another
         session, learns it from an ``exists`` watch and reads the children once."""
         from kazoo.client import KazooClient
@@ -181,14 +192,10 @@ class ZkRaw:
             waiter.exists(node, watch=departed)
 
         try:
-            return bare_handoffs(
-                rounds,
-                hold,
-                create,
-                lambda: self.client.delete(node),
-                gone,
-                lambda: waiter.get_children(self.queue),
-            )
+            with BareHandoff(
+                create, lambda: self.client.delete(node), gone, lambda: waiter.get_children(self.queue)
+            ) as floor:
+                yield floor
         finally:
             waiter.stop()
             waiter.close()
@@ -199,39 +206,53 @@ class ZkRaw:
         self.client.close()
 
 
-def bare_handoffs(
-    rounds: int,
-    hold: float,
-    take: Callable[[], Any],
-    drop: Callable[[], Any],
-    gone: threading.Event,
-    read: Callable[[], Any],
-) -> list[float]:
-    """Time ``drop()`` call start -> a waiting thread, woken by ``gone``, has done ``read()``."""
-    done: list[float] = []
-    finished = threading.Event()
+class BareHandoff:
+    """One handoff per :meth:`one`: ``take()``, then ``drop()`` timed to a waiting thread,
+    woken by ``gone``, having done ``read()``. The waiting thread lives across handoffs, so
+    that rounds can be interleaved one by one with the handoffs they are compared with."""
 
-    def waiter() -> None:
-        for _ in range(rounds):
-            if not gone.wait(10):
+    def __init__(
+        self, take: Callable[[], Any], drop: Callable[[], Any], gone: threading.Event, read: Callable[[], Any]
+    ) -> None:
+        self._take, self._drop, self._gone, self._read = take, drop, gone, read
+        self._finished = threading.Event()
+        self._done = 0.0
+        self._over = False
+        self.drops: list[float] = []  # seconds each drop() call took
+        self.reads: list[float] = []  # and each read() call
+        self._thread = threading.Thread(target=self._wait, daemon=True)
+        self._thread.start()
+
+    def _wait(self) -> None:
+        while True:
+            self._gone.wait()
+            if self._over:
                 return
-            gone.clear()
-            read()
-            done.append(now())
-            finished.set()
+            self._gone.clear()
+            woken = now()
+            self._read()
+            self._done = now()
+            self.reads.append(self._done - woken)
+            self._finished.set()
 
-    thread = threading.Thread(target=waiter, daemon=True)
-    thread.start()
-    took = []
-    for _ in range(rounds):  # the same rhythm as the contenders': idle hold / 2 before a release
+    def one(self, hold: float) -> float:
+        """Seconds from ``drop()`` call start to the waiter's read done; the same rhythm as
+        the contenders': idle ``hold / 2`` before the take and before the drop."""
         time.sleep(hold / 2)
-        take()
+        self._take()
         time.sleep(hold / 2)
-        finished.clear()
+        self._finished.clear()
         started = now()
-        drop()
-        if not finished.wait(10):
+        self._drop()
+        self.drops.append(now() - started)
+        if not self._finished.wait(10):
             raise RuntimeError("the bare handoff's waiter was not woken within 10 s")
-        took.append(done[-1] - started)
-    thread.join(10)
-    return took
+        return self._done - started
+
+    def __enter__(self) -> BareHandoff:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._over = True
+        self._gone.set()
+        self._thread.join(10)
