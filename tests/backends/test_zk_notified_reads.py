@@ -10,6 +10,7 @@ would queue them, so that which ones are waiting is certain rather than a race.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import uuid
 from typing import Any
@@ -80,6 +81,34 @@ def test_what_cannot_join_the_batch_is_left_for_the_next(raw: KazooClient, base:
     assert reads[base + "/gone"] is None and reads[base + "/a"] is not None  # absent: None
     assert base + "/b" not in reads and [item[0] for item in taken] == [base + "/gone"]
     assert later[:4] == [again, behind, elsewhere, resync] and READ_DONE not in later
+
+
+class _Recording(queue.SimpleQueue):  # type: ignore[type-arg]
+    """A worker's queue that notes which thread put each READ_DONE."""
+
+    def __init__(self) -> None:
+        self.done_by: list[threading.Thread] = []
+        self.done = threading.Event()
+
+    def put(self, item: object, block: bool = True, timeout: float | None = None) -> None:
+        if item is READ_DONE:
+            self.done_by.append(threading.current_thread())
+            self.done.set()
+        super().put(item, block, timeout)
+
+
+def test_the_first_reply_reaches_the_worker_from_the_reader_thread(raw: KazooClient, base: str) -> None:
+    """The worker is woken by kazoo's reader thread as it reads the reply, not by a callback
+    on kazoo's completion thread (one more thread hop on the path of every change)."""
+    events = _Recording()
+    reads, _, _ = read_notified(
+        raw, {base + "/a": None}, time.monotonic() + DEADLINE, events, lambda p: p.startswith(base)
+    )
+    assert reads[base + "/a"] is not None and reads[base + "/a"].data == b"A"
+    assert events.done.wait(DEADLINE)  # put just after the reply is set: maybe after the return
+    (putter,) = events.done_by
+    assert putter is not threading.current_thread()
+    assert putter not in raw.handler._workers  # kazoo's completion and callback threads
 
 
 def test_nothing_to_read_returns_at_once(raw: KazooClient) -> None:
