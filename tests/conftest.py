@@ -12,10 +12,12 @@ runs ``coordkit dev`` or a benchmark) declares them: ``pytestmark = [pytest.mark
 
 from __future__ import annotations
 
+import atexit
 import functools
 import inspect
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,7 +31,8 @@ BACKENDS = ["memory", "zookeeper", "etcd"]
 
 # A developer's running `coordkit dev` server must not answer the tests' "no URL" cases:
 # point every test, and every subprocess they start, at an empty dev folder.
-os.environ["COORDKIT_DEV_DIR"] = tempfile.mkdtemp(prefix="coordkit-test-dev-")
+os.environ["COORDKIT_DEV_DIR"] = _DEV_DIR = tempfile.mkdtemp(prefix="coordkit-test-dev-")
+atexit.register(shutil.rmtree, _DEV_DIR, ignore_errors=True)  # a test run leaves nothing in /tmp
 
 
 def _unique() -> str:
