@@ -9,9 +9,9 @@ without a thread: kazoo's ``*_async`` requests (:mod:`.zookeeper.aio`), the gRPC
 the etcd stubs (:mod:`.etcd.aio`), in-process calls (:mod:`.memory.aio`); :mod:`.aio` picks
 the adapter of a backend.
 
-Threads hand results to the loop only with ``call_soon_threadsafe``, once per answer (as
-:meth:`AsyncOps._start` does for a join on the call pool); a result arriving after its awaiter
-was cancelled, or after the loop closed, is dropped.
+Threads hand results to the loop only with ``call_soon_threadsafe`` (or
+``asyncio.wrap_future``), once per answer; a result arriving after its awaiter was cancelled,
+or after the loop closed, is dropped.
 
 A contender queue's join is started with :meth:`AsyncOps.start_queue_join`, whose
 :class:`Started` lets the recipe await the answer and, if it is cancelled meanwhile, still get
@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import ClosedError
@@ -57,19 +57,6 @@ class Started(Generic[T]):
         self.ended = ended
 
 
-def _copy_outcome(source: Future[T], answer: asyncio.Future[T]) -> None:
-    """On the loop: ``answer`` takes the outcome of the finished pool call ``source`` (unless
-    its awaiter gave it up: the outcome is then read through ``Started.ended``)."""
-    if answer.done():
-        return
-    if source.cancelled():
-        answer.cancel()
-    elif (error := source.exception()) is not None:
-        answer.set_exception(error)
-    else:
-        answer.set_result(source.result())
-
-
 class AsyncOps:
     """Awaitable backend calls on one event loop. Raises what the sync call raises; a
     call cancelled while in flight may still be applied (as a timed-out sync call may)."""
@@ -85,21 +72,6 @@ class AsyncOps:
         if self._closed:
             raise ClosedError("the asyncio client is closed")
         return await asyncio.wrap_future(self._pool.submit(fn), loop=self.loop)
-
-    def _start(self, fn: Callable[[], T]) -> Started[T]:
-        """``fn()`` on the call pool, its outcome handed to the loop by one
-        ``call_soon_threadsafe`` (no task, no shield: the pool's future outlives the awaiter)."""
-        if self._closed:
-            raise ClosedError("the asyncio client is closed")
-        loop, answer = self.loop, self.loop.create_future()
-        source = self._pool.submit(fn)
-
-        def finished(done: Future[T]) -> None:  # on the pool's thread (or here, if cancelled)
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-                loop.call_soon_threadsafe(_copy_outcome, done, answer)
-
-        source.add_done_callback(finished)
-        return Started(answer, lambda: asyncio.wrap_future(source, loop=loop))
 
     async def aclose(self) -> None:
         """Stop taking calls and release what the adapter holds (on the loop); calls in

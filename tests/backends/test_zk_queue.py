@@ -197,18 +197,18 @@ def test_backend_retries_a_join_whose_answer_was_lost(
 ) -> None:
     """The create reaches the server but its answer is lost with the connection: the backend
     tries again on the same join, which adopts the node instead of queueing a second one."""
-    original = QueueJoin._answered
+    original = QueueJoin.answered
     calls: list[str] = []
 
-    def answer_lost(self: QueueJoin, created: Any, listed: Any, until: float) -> Any:
+    def answer_lost(self: QueueJoin, created: Any, listed: Any) -> Any:
         calls.append(self.protection)
-        view = original(self, created, listed, until)  # the create and the list were applied...
+        view = original(self, created, listed)  # the create and the list were applied...
         if len(calls) == 1:
             raise ConnectionLoss()  # ...but their answers are lost with the connection
         return view
 
     kz.ensure_path("/lossy")
-    monkeypatch.setattr(_zk_queue.QueueJoin, "_answered", answer_lost)
+    monkeypatch.setattr(_zk_queue.QueueJoin, "answered", answer_lost)
     view = client.backend.queue_join("lossy", b"me")
     assert len(calls) == 1, "the retry must look for the node, not create another"
     assert [c.key for c in view.contenders] == [view.mine.key]

@@ -13,6 +13,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
 
 import coordkit
+import coordkit.aio
+from coordkit.testing.loops import run
 
 
 def test_etcdctl_with_the_same_user_sees_the_lock_holder(secure_etcd: Any) -> None:
@@ -100,3 +102,33 @@ def test_explicit_acl_entries(secure_zk: Any, kazoo_as: Any) -> None:
         client.put("/x", "v")
     acls, _ = kazoo_as("mallory", "guess").get_acls(f"{namespace}/x")
     assert ("world", "anyone", 1) in {(a.id.scheme, a.id.id, a.perms) for a in acls}
+
+
+@pytest.mark.parametrize("acl", [None, "creator+read"])
+def test_an_async_contender_gets_the_acl_a_sync_one_gets(
+    secure_zk: Any, kazoo_as: Any, acl: str | None
+) -> None:
+    """An async join sends its create itself (zookeeper/aio.py), not through kazoo's
+    ``create_async``: its node must carry the ACL a sync join's node carries."""
+    namespace = f"/ck-{uuid.uuid4().hex[:10]}"
+    url, creds = secure_zk.plain_url + namespace, secure_zk.credentials("alice", tls=False)
+    alice = kazoo_as("alice", secure_zk.secrets.user("alice").password)
+    mallory = kazoo_as("mallory", "guess")
+
+    def acl_of(path: str) -> set[tuple[str, str, int]]:
+        return {(a.id.scheme, a.id.id, a.perms) for a in alice.get_acls(path)[0]}
+
+    with coordkit.connect(url, acl=acl, **creds) as client, client.lock("held") as held:
+        expected = acl_of(f"{namespace}/{held.key}")
+
+    async def main() -> None:
+        async with coordkit.aio.connect(url, acl=acl, **creds) as aio:
+            lock = aio.lock("held")
+            assert await lock.acquire(timeout=10)
+            node = f"{namespace}/{lock.key}"
+            assert acl_of(node) == expected
+            with pytest.raises(NoAuthError):
+                mallory.delete(node)
+            await lock.release()
+
+    run(main())

@@ -6,12 +6,13 @@ of ours: kazoo's reader thread calls its ``set``/``set_exception`` as the reply 
 it hands the reply to the loop with ``call_soon_threadsafe`` (one hop, not the two of a
 kazoo result's ``rawlink``, which runs on kazoo's completion thread). So a thousand
 concurrent reads are pipelined on the one session and hold no thread. A contender's
-departure is one ``exists`` watch, the same watcher as the sync queue's (:mod:`.queue`),
+departure is one ``exists`` watch, the same watcher as the sync queue's (:mod:`.wait_gone`),
 whose wake-up is bridged to the loop: a waiting coroutine costs a watch, not a thread.
-Leaving a queue is one ``delete_async``; joining one (the create and the children read
-pipelined, with the retry bookkeeping of :class:`.queue.QueueJoin`) and the other writes
-(implicit parents, multis) use the default call pool of
-:class:`~coordkit.backends.aio.AsyncOps`.
+Leaving a queue is one delete. Joining one sends its first try the same way (the create and
+the children read pipelined, on the sync join's :class:`.queue.QueueJoin`); what that try
+cannot finish (a missing queue node, a lost or refused reply, a retry, adoption) is the sync
+join on the default call pool of :class:`~coordkit.backends.aio.AsyncOps`, as are the other
+writes (implicit parents, multis).
 """
 
 from __future__ import annotations
@@ -23,22 +24,26 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.protocol.paths import _prefix_root
-from kazoo.protocol.serialization import Delete, Exists, GetChildren, GetData
+from kazoo.protocol.serialization import Create2, Delete, Exists, GetChildren, GetChildren2, GetData
+from kazoo.security import OPEN_ACL_UNSAFE
 
 from ...core.async_deadline import timeout_in
 from ...errors import OperationTimeoutError
-from ..async_ops import AsyncOps, Spawn, Started
+from ..async_ops import AsyncOps
 from ..base import Backend, Entry
 from ..contender_queue import Contender, QueueView
 from .backend import ZooKeeperBackend
-from .queue import _Departure
-from .read import is_parent, to_entry, visible
+from .queue import relative_view
+from .read import child_path, is_parent, to_entry, visible
+from .wait_gone import Departure
 
 __all__ = ["ZooKeeperAsyncOps", "is_zookeeper"]
 
 T = TypeVar("T")
+
+_EPHEMERAL_SEQUENTIAL = 3  # kazoo's create flags: ephemeral (1) and sequence (2)
 
 
 def is_zookeeper(backend: Backend) -> bool:
@@ -158,7 +163,7 @@ class ZooKeeperAsyncOps(AsyncOps):
     async def wait_gone(self, key: str, create_revision: int, wake: asyncio.Event) -> bool:
         node = self.backend._keys.to_key(key)
         client = self.backend._usable()
-        departure = _Departure(client, node, _LoopWake(self.loop, wake))
+        departure = Departure(client, node, _LoopWake(self.loop, wake))
         try:
             stat = await self._request(
                 key, lambda c: Exists(_prefix_root(c.chroot, node), departure), lambda r: r.get_nowait(), None
@@ -170,21 +175,47 @@ class ZooKeeperAsyncOps(AsyncOps):
         finally:
             departure.done = True  # a leftover watch dies out when it fires
 
-    def start_queue_join(
-        self,
-        path: str,
-        value: bytes,
-        *,
-        unique: bool,
-        attempt: str,
-        spawn: Spawn,
-    ) -> Started[QueueView]:
-        """The sync join on the call pool; its answer reaches the loop in one
-        ``call_soon_threadsafe``, and a cancelled awaiter's undo reads the pool's own future."""
+    async def queue_join(
+        self, path: str, value: bytes, *, unique: bool, attempt: str, timeout: float | None
+    ) -> QueueView:
+        """The sync join's first try sent from the loop: the create and the children read
+        pipelined, each reply handed to the loop by kazoo's reader thread (no call-pool thread,
+        no completion thread). Anything else (a repeat of ``attempt``, this session's node here
+        to adopt, a missing parent, a refused, cut or failed request) is the sync join on the
+        call pool, which finds a node this try made and raises what the sync call raises."""
         backend = self.backend
-        return self._start(
-            lambda: backend.queue_join(path, value, unique=unique, attempt=attempt, timeout=None)
-        )
+        join = backend.fresh_join(path, value, unique=unique, attempt=attempt)
+        client = backend.connected_client() if join is not None else None
+        if join is not None and client is not None:
+            limit = backend._op_timeout if timeout is None else min(backend._op_timeout, timeout)
+            node = _prefix_root(client.chroot, child_path(join.parent, join.prefix), trailing=True)
+            join.sent = True  # a later attempt must look for the node first
+            acl = client.default_acl or OPEN_ACL_UNSAFE  # what create_async sends
+            created = self._sent(client, Create2(node, join.value, acl, _EPHEMERAL_SEQUENTIAL))
+            listed = self._sent(client, GetChildren2(_prefix_root(client.chroot, join.parent), None))
+            try:
+                async with timeout_in(limit):
+                    made, names = (await created).get_nowait(), (await listed).get_nowait()
+            except TimeoutError:
+                raise OperationTimeoutError(
+                    f"ZooKeeper did not answer the join of {path} within {limit:g}s"
+                ) from None
+            except KazooException:
+                pass  # the sync join below tells what happened, as it would have
+            else:
+                return relative_view(join.answered((client.unchroot(made[0]), made[1]), names))
+        return await super().queue_join(path, value, unique=unique, attempt=attempt, timeout=timeout)
+
+    def _sent(self, client: KazooClient, request: Any) -> asyncio.Future[_Outcome]:
+        """``request`` queued on kazoo's connection; the future takes its reply on the loop."""
+        future: asyncio.Future[_Outcome] = self.loop.create_future()
+
+        def answered(outcome: _Outcome) -> None:  # on the loop
+            if not future.done():  # else kazoo failed the request twice
+                future.set_result(outcome)
+
+        client._call(request, _Answer(self.loop, answered))
+        return future
 
     async def queue_leave(self, mine: Contender, timeout: float | None = None) -> None:
         """Delete our node (gone already is fine), as :meth:`ContenderQueues.queue_leave`: one
@@ -197,6 +228,4 @@ class ZooKeeperAsyncOps(AsyncOps):
                 result.get_nowait()
 
         await self._request(mine.key, lambda c: Delete(_prefix_root(c.chroot, node), -1), read, timeout)
-        own = (backend.session_id, node.rsplit("/", 1)[0] or "/")
-        if own in backend._zk_own and backend._zk_own[own].created == node:
-            del backend._zk_own[own]  # gone: the session's next join here is one round trip again
+        backend.forget_left(node)

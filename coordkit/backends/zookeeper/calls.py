@@ -117,6 +117,13 @@ class ClientCalls(Backend):
             raise SessionLostError(f"ZooKeeper session {self._sid:#x} is gone; a new one is needed")
         return client
 
+    def connected_client(self) -> KazooClient | None:
+        """The client if its link is up on a live session now, else None (never waits)."""
+        client = self._client
+        if self._closed or self._lost or client is None or not self._connected.is_set():
+            return None
+        return client
+
     def _read(
         self,
         key: str,

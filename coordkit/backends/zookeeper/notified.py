@@ -116,8 +116,9 @@ def _read(client: KazooClient, path: str, written: Any, done: queue.SimpleQueue[
 
 class _Signalling:
     """The answer object kazoo's connection is given for a read: it sets ``result`` and then
-    puts :data:`READ_DONE` in ``done``. Called on kazoo's reader thread (or by ``_call`` on the
-    caller's when the client is closed), where a ``SimpleQueue.put`` never blocks."""
+    puts :data:`READ_DONE` in ``done``. Called on kazoo's reader thread, or by ``_call`` on the
+    caller's when it refuses the request (closed, expired, authentication failed, no wake-up
+    byte sent); a ``SimpleQueue.put`` never blocks there."""
 
     __slots__ = ("_done", "_result")
 

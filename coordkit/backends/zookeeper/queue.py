@@ -38,17 +38,17 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
-from kazoo.protocol.states import EventType, ZnodeStat
+from kazoo.protocol.states import ZnodeStat
 
 from ..contender_queue import Contender, QueueView
 from .calls import ClientCalls
-from .errors import TRANSLATED
 from .parents import make_parents
 from .read import child_path, wait
+from .wait_gone import wait_gone
 
 if TYPE_CHECKING:
     from .watch import ZkWatch
@@ -59,8 +59,8 @@ __all__ = [
     "QueueJoin",
     "leave_queue",
     "list_queue",
+    "relative_view",
     "update_contender",
-    "wait_gone",
 ]
 
 T = TypeVar("T")
@@ -117,7 +117,8 @@ class QueueJoin:
             )
             listed = client.get_children_async(self.parent, include_data=True)
             try:
-                return self._answered(wait(created, deadline), listed, deadline)
+                made = wait(created, deadline)
+                return self.answered(made, wait(listed, deadline))
             except NoNodeError:  # the queue's parent does not exist (yet, or any more)
                 if race == _PARENT_RACES:
                     raise
@@ -126,9 +127,10 @@ class QueueJoin:
                 make_parents(client, self.parent, deadline)
         raise AssertionError("unreachable: the last round returns or raises")
 
-    def _answered(self, created: tuple[str, ZnodeStat], listed: Any, deadline: float) -> QueueView:
+    def answered(self, created: tuple[str, ZnodeStat], listed: tuple[list[str], ZnodeStat]) -> QueueView:
+        """The view from the replies of the create and of the children read sent behind it."""
         path, stat = created
-        names, parent_stat = wait(listed, deadline)
+        names, parent_stat = listed
         self.created = path
         return _view(
             _contender(path, self.value, stat), self.parent, names, max(parent_stat.pzxid, stat.czxid)
@@ -170,6 +172,11 @@ def _relative(contender: Contender) -> Contender:
     chroot's, under a namespace), without the leading slash, as on every backend."""
     c = contender  # built directly: dataclasses.replace costs more than the fields
     return Contender(c.key.removeprefix("/"), c.sequence, c.create_revision, c.value, c.version)
+
+
+def relative_view(view: QueueView) -> QueueView:
+    """The view as reported above the backend (see :func:`_relative`)."""
+    return QueueView(_relative(view.mine), [_relative(c) for c in view.contenders], view.revision)
 
 
 def _view(mine: Contender, parent: str, names: Iterable[str], revision: int) -> QueueView:
@@ -219,65 +226,6 @@ def leave_queue(client: KazooClient, path: str, deadline: float) -> None:
         wait(client.delete_async(path), deadline)
 
 
-class _Departure:
-    """The watch of :func:`wait_gone`: sets ``gone`` and ``wake`` when the node is deleted.
-    A change of its value (an election's proclamation) is no departure: it watches again."""
-
-    def __init__(self, client: KazooClient, path: str, wake: threading.Event) -> None:
-        self.client, self.path, self.wake = client, path, wake
-        self.gone = threading.Event()
-        self.done = False  # the waiter returned: let a leftover watch die out
-
-    def __call__(self, event: Any) -> None:
-        if event.type == EventType.DELETED:
-            self._departed()
-        elif self.done:
-            return
-        elif event.type == EventType.NONE:  # kazoo dropped its watches with the session
-            self._wake()
-        else:
-            self.client.exists_async(self.path, watch=self).rawlink(self._answered)
-
-    def _answered(self, result: Any) -> None:
-        try:
-            absent = result.get() is None
-        except TRANSLATED:  # the link dropped: wake the waiter, which looks again
-            self._wake()
-            return
-        if absent:
-            self._departed()
-
-    def _departed(self) -> None:
-        self.gone.set()
-        self._wake()
-
-    def _wake(self) -> None:
-        if not self.done:
-            self.wake.set()
-
-
-def wait_gone(
-    client: KazooClient,
-    path: str,
-    deadline: float,
-    timeout: float | None,
-    wake: threading.Event,
-    create_revision: int = 0,
-) -> bool:
-    """True once ``path`` does not exist (or, with ``create_revision``, is another node). One
-    ``exists`` leaves a watch on that node alone, so a departure wakes exactly the contender
-    behind it. False after ``timeout`` or when ``wake`` was set by somebody else."""
-    departure = _Departure(client, path, wake)
-    try:
-        stat = wait(client.exists_async(path, watch=departure), deadline)
-        if stat is None or (create_revision and stat.czxid != create_revision):
-            return True
-        wake.wait(timeout)
-        return departure.gone.is_set()
-    finally:
-        departure.done = True
-
-
 def _remember(joins: dict[K, QueueJoin], key: K, join: QueueJoin) -> None:
     joins[key] = join
     while len(joins) > 1024:  # bounded: the oldest joins are long answered
@@ -319,13 +267,26 @@ class ContenderQueues(ClientCalls):
                 self._read(path, join.remove, write=True, timeout=timeout)
                 join = None
         if join is None:
-            join = QueueJoin(node, value, protection=str(uuid.UUID(hex=attempt)) if attempt else None)
+            join = self._new_join(node, value, unique=unique, attempt=attempt)
+        view = self._read(path, join.attempt, write=True, session=True, timeout=timeout)
+        return relative_view(view)
+
+    def fresh_join(self, path: str, value: bytes, *, unique: bool, attempt: str) -> QueueJoin | None:
+        """The new join :meth:`queue_join` would make for ``attempt`` at once, remembered as it
+        remembers one (so that it finds the node this one sends); None when it has more to do
+        first: a repeat of ``attempt``, or this session's node here to adopt or replace."""
+        node = self._keys.to_key(path)
+        if attempt in self._zk_joins or (not unique and (self.session_id, node) in self._zk_own):
+            return None
+        return self._new_join(node, value, unique=unique, attempt=attempt)
+
+    def _new_join(self, node: str, value: bytes, *, unique: bool, attempt: str | None) -> QueueJoin:
+        join = QueueJoin(node, value, protection=str(uuid.UUID(hex=attempt)) if attempt else None)
         if attempt:
             _remember(self._zk_joins, attempt, join)  # a repeat of this attempt finds the node it sent
         if not unique:
-            _remember(self._zk_own, own, join)  # so does this session's next join here
-        view = self._read(path, join.attempt, write=True, session=True, timeout=timeout)
-        return QueueView(_relative(view.mine), [_relative(c) for c in view.contenders], view.revision)
+            _remember(self._zk_own, (self.session_id, node), join)  # so does this session's next join here
+        return join
 
     def queue_list(
         self, path: str, *, values: bool = False, timeout: float | None = None
@@ -353,9 +314,13 @@ class ContenderQueues(ClientCalls):
             write=True,
             timeout=timeout,
         )
+        self.forget_left(node)
+
+    def forget_left(self, node: str) -> None:
+        """Our contender ``node`` is gone: this session's next join of its queue is a new one."""
         own = (self.session_id, node.rsplit("/", 1)[0] or "/")
         if own in self._zk_own and self._zk_own[own].created == node:
-            del self._zk_own[own]  # gone: the session's next join here is one round trip again
+            del self._zk_own[own]
 
     def wait_gone(
         self, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0

@@ -1,0 +1,140 @@
+"""An async contender's join on ZooKeeper (zookeeper/aio.py): its first try is sent from the
+loop (the create and the children read pipelined, answered on the loop by kazoo's reader
+thread), and whatever that try cannot finish is finished by the sync join on the call pool,
+which must find the node the try made rather than queue a second one.
+
+Against a real server. What is counted is which join ran (the sync one is the backend's
+``queue_join``); what is checked is the contender nodes the server holds for the session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionLoss
+from kazoo.protocol.serialization import Create2
+
+import coordkit.aio
+from coordkit.backends.zookeeper.aio import ZooKeeperAsyncOps, _Outcome
+
+pytestmark = pytest.mark.zookeeper
+
+
+@pytest.fixture
+def namespace() -> str:
+    return "zkj-" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def raw(zookeeper_server: Any) -> Iterator[KazooClient]:
+    """A plain kazoo client on the same server, to look at the nodes the joins made."""
+    client = KazooClient(hosts=",".join(zookeeper_server.endpoints))
+    client.start(timeout=15.0)
+    yield client
+    client.stop()
+    client.close()
+
+
+def _sync_joins(aio: coordkit.aio.AsyncClient) -> list[str]:
+    """The paths the sync join (the call pool's) is asked to join from now on."""
+    backend = aio._ops.backend
+    joined: list[str] = []
+    original = backend.queue_join
+
+    def counting(path: str, *args: Any, **kwargs: Any) -> Any:
+        joined.append(path)
+        return original(path, *args, **kwargs)
+
+    backend.queue_join = counting
+    return joined
+
+
+def _nodes(raw: KazooClient, lock: str, session: int) -> list[tuple[str, int]]:
+    """(name, czxid) of each node under the lock ``lock`` (a path below the namespace) owned
+    by ``session``."""
+    found = []
+    for child in raw.get_children(lock):
+        _, stat = raw.get(f"{lock}/{child}")
+        if stat.ephemeralOwner == session:
+            found.append((child, stat.czxid))
+    return found
+
+
+def test_a_first_join_is_sent_from_the_loop(
+    zookeeper_server: Any, namespace: str, raw: KazooClient, arun: Callable[..., Any]
+) -> None:
+    async def main() -> None:
+        async with coordkit.aio.connect(f"{zookeeper_server.url}/{namespace}", ttl=4) as aio:
+            lock = aio.lock("j")
+            assert await lock.acquire(timeout=10)  # the lock's node is made here
+            await lock.release()
+            joins = _sync_joins(aio)
+            assert await lock.acquire(timeout=10)
+            assert joins == []  # not one join on the call pool
+            ((node, czxid),) = _nodes(raw, f"/{namespace}/j", aio.sync.session.session_id)
+            assert lock.key == f"j/{node}" and lock.token == czxid
+            await lock.release()
+            assert _nodes(raw, f"/{namespace}/j", aio.sync.session.session_id) == []
+
+    arun(main())
+
+
+def test_a_join_whose_queue_node_is_missing_is_finished_by_the_sync_join(
+    zookeeper_server: Any, namespace: str, raw: KazooClient, arun: Callable[..., Any]
+) -> None:
+    async def main() -> None:
+        async with coordkit.aio.connect(f"{zookeeper_server.url}/{namespace}", ttl=4) as aio:
+            joins = _sync_joins(aio)
+            lock = aio.lock("fresh")
+            assert await lock.acquire(timeout=10)  # the loop's try met NoNodeError: no node made
+            assert joins == ["fresh"]
+            session = aio.sync.session.session_id
+            ((node, czxid),) = _nodes(raw, f"/{namespace}/fresh", session)  # one node, not two
+            assert lock.key == f"fresh/{node}" and lock.token == czxid
+            await lock.release()
+
+    arun(main())
+
+
+def test_a_create_whose_reply_is_lost_is_adopted_not_made_twice(
+    zookeeper_server: Any,
+    namespace: str,
+    raw: KazooClient,
+    arun: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The create reaches the server and is applied, but its reply is lost (as on a dropped
+    link): the sync join must find that node by its protection id and hold the lock with it."""
+    original = ZooKeeperAsyncOps._sent
+    lost: list[str] = []
+
+    def losing(self: ZooKeeperAsyncOps, client: KazooClient, request: Any) -> Any:
+        sent = original(self, client, request)
+        if not isinstance(request, Create2):
+            return sent
+        lost.append(request.path)
+        cut = self.loop.create_future()
+        sent.add_done_callback(lambda _: cut.set_result(_Outcome(None, ConnectionLoss())))
+        return cut
+
+    async def main() -> None:
+        async with coordkit.aio.connect(f"{zookeeper_server.url}/{namespace}", ttl=4) as aio:
+            lock = aio.lock("cut")
+            assert await lock.acquire(timeout=10)
+            await lock.release()
+            monkeypatch.setattr(ZooKeeperAsyncOps, "_sent", losing)
+            joins = _sync_joins(aio)
+            assert await lock.acquire(timeout=10)
+            assert len(lost) == 1 and joins == ["cut"]  # the loop's try was sent, then finished
+            session = aio.sync.session.session_id
+            ((node, czxid),) = _nodes(raw, f"/{namespace}/cut", session)  # adopted: one node
+            assert lost[0].endswith("-lock-") and node.startswith(lost[0].rsplit("/", 1)[-1])
+            assert lock.key == f"cut/{node}" and lock.token == czxid
+            await lock.release()
+            assert _nodes(raw, f"/{namespace}/cut", aio.sync.session.session_id) == []
+
+    arun(main())
