@@ -56,6 +56,7 @@ def _sync_joins(aio: coordkit.aio.AsyncClient) -> list[str]:
 def _nodes(raw: KazooClient, lock: str, session: int) -> list[tuple[str, int]]:
     """(name, czxid) of each node under the lock ``lock`` (a path below the namespace) owned
     by ``session``."""
+    raw.sync(lock)  # the server raw is on has what the joins' server applied
     found = []
     for child in raw.get_children(lock):
         _, stat = raw.get(f"{lock}/{child}")

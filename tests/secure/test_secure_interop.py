@@ -123,12 +123,22 @@ def test_an_async_contender_gets_the_acl_a_sync_one_gets(
 
     async def main() -> None:
         async with coordkit.aio.connect(url, acl=acl, **creds) as aio:
+            backend = aio._ops.backend
+            sync_joins: list[str] = []
+            sync_join = backend.queue_join
+
+            def counted(path: str, *args: Any, **kwargs: Any) -> Any:
+                sync_joins.append(path)
+                return sync_join(path, *args, **kwargs)
+
+            backend.queue_join = counted
             lock = aio.lock("held")
             assert await lock.acquire(timeout=10)
+            assert sync_joins == []  # the create was the async join's own
             node = f"{namespace}/{lock.key}"
             assert acl_of(node) == expected
             with pytest.raises(NoAuthError):
-                mallory.delete(node)
+                mallory.set(node, b"x")  # the node's own ACL (a delete checks the parent's)
             await lock.release()
 
     run(main())
