@@ -7,6 +7,10 @@ forwards each connection to its upstream. The test then makes the link misbehave
     Nothing gets through in either direction, but connections stay open (a cable pulled, a
     partition): bytes wait in the socket buffers and flow again after ``heal()`` unless the
     client gave the connection up meanwhile. New connections are accepted and held.
+``hold_replies()``
+    What the client sends reaches the server, but nothing the server sends reaches the client
+    (a link failing one way, a client paused between its write and its read): a request is
+    applied and its caller never hears so. The replies wait, as in a blackhole.
 ``reset()``
     Every open connection is aborted with a TCP RST (a crashed middlebox, a restarted NAT);
     new connections are served as before.
@@ -89,12 +93,16 @@ class FaultProxy:
 
     @property
     def mode(self) -> str:
-        """``pass``, ``blackhole`` or ``delay``."""
+        """``pass``, ``blackhole``, ``hold-replies`` or ``delay``."""
         return self._mode
 
     def blackhole(self) -> None:
         """Stop forwarding in both directions; connections stay open."""
         self._set("blackhole")
+
+    def hold_replies(self) -> None:
+        """Forward what the clients send; hold what the servers send (connections stay open)."""
+        self._set("hold-replies")
 
     def delay(self, seconds: float) -> None:
         """Hold every chunk ``seconds`` before forwarding it."""
@@ -138,10 +146,14 @@ class FaultProxy:
             self._mode, self._delay = mode, delay
             self._cond.notify_all()
 
-    def _wait_open(self) -> bool:
-        """Wait while blackholed; False once closed."""
+    def _holds(self, replies: bool) -> bool:
+        """Whether the mode holds this direction (``replies``: from the server)."""
+        return self._mode == "blackhole" or (replies and self._mode == "hold-replies")
+
+    def _wait_open(self, replies: bool = False) -> bool:
+        """Wait while this direction is held; False once closed."""
         with self._cond:
-            while self._mode == "blackhole" and not self._closed:
+            while self._holds(replies) and not self._closed:
                 self._cond.wait(_TICK)
             return not self._closed
 
@@ -173,18 +185,19 @@ class FaultProxy:
                 return
             self._links.add(link)
         threading.Thread(
-            target=self._pump, args=(link, server, client), name="coordkit-proxy-pump", daemon=True
+            target=self._pump, args=(link, server, client, True), name="coordkit-proxy-pump", daemon=True
         ).start()
-        self._pump(link, client, server)
+        self._pump(link, client, server, False)
 
-    def _pump(self, link: _Link, source: socket.socket, target: socket.socket) -> None:
-        """Copy ``source`` to ``target`` until either ends, obeying the mode per chunk."""
+    def _pump(self, link: _Link, source: socket.socket, target: socket.socket, replies: bool) -> None:
+        """Copy ``source`` to ``target`` until either ends, obeying the mode per chunk
+        (``replies``: this is the server-to-client direction)."""
         try:
-            while self._wait_open():
+            while self._wait_open(replies):
                 readable, _, _ = select.select([source], [], [], _TICK)
                 if not readable:
                     continue
-                if self._mode == "blackhole":
+                if self._holds(replies):
                     continue  # read nothing: the bytes wait, as on a partitioned link
                 data = source.recv(_CHUNK)
                 if not data:

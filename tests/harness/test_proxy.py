@@ -1,5 +1,6 @@
 """The fault proxy: forwards, holds bytes while blackholed (and delivers them after heal),
-aborts connections with a reset, delays chunks. Checked against a loopback echo server."""
+holds the replies only, aborts connections with a reset, delays chunks. Checked against a
+loopback echo server that also records what reached it."""
 
 from __future__ import annotations
 
@@ -10,18 +11,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from coordkit.testing import FaultProxy
+from coordkit.testing import FaultProxy, eventually
+
+RECEIVED: list[bytes] = []  # what reached the echo server, in order
 
 
 @pytest.fixture
 def echo() -> Iterator[str]:
     server = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
+    RECEIVED.clear()
 
     def serve(conn: socket.socket) -> None:
         with conn:
             try:
                 while data := conn.recv(4096):
+                    RECEIVED.append(data)
                     conn.sendall(data)
             except OSError:  # the proxy reset the connection: the point of one test
                 pass
@@ -60,6 +65,20 @@ def test_forwards_then_holds_while_blackholed_and_delivers_after_heal(echo: str)
         proxy.heal()
         sock.settimeout(5)
         assert sock.recv(16) == b"two"  # nothing lost: as TCP over a partition that heals
+
+
+def test_holding_replies_lets_requests_through_and_delivers_the_replies_after_heal(echo: str) -> None:
+    with FaultProxy([echo]) as proxy, _client(proxy) as sock:
+        proxy.hold_replies()
+        assert proxy.mode == "hold-replies"
+        sock.sendall(b"applied")
+        eventually(lambda: b"".join(RECEIVED) == b"applied", timeout=5, message="the request to arrive")
+        sock.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            sock.recv(16)  # the server answered; the answer is held
+        proxy.heal()
+        sock.settimeout(5)
+        assert sock.recv(16) == b"applied"
 
 
 def test_reset_aborts_open_connections_and_serves_new_ones(echo: str) -> None:
