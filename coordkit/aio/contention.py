@@ -10,9 +10,11 @@ woken through the loop. Ownership follows the session exactly as in the sync rec
 a holding at once; a waiter keeps its place while SUSPENDED and joins again after LOST.
 
 Cancellation: a join in flight when its caller is cancelled (or times out) is finished in the
-background and its contender removed; a removal is shielded, so a cancelled release still
-removes the contender. Either runs as a task of the client, cancelled only by closing the
-client, which ends the session and with it every contender.
+background and its contender removed; one that ends unconfirmed (it may have landed) is
+removed by its attempt id once the session is back, the client's turn on the name kept until
+then. A removal is shielded, so a cancelled release still removes the contender. Either runs
+as a task of the client, cancelled only by closing the client, which ends the session and with
+it every contender.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, Ses
 from ..names import recipe_name
 from ..recipes._cleanup import when_connected
 from ..recipes._departures import Departures
+from ..recipes._join import unconfirmed_remover
 from ..recipes._observe import kind_of
 from ..recipes._policy import Policy
 
@@ -67,6 +70,7 @@ class AsyncContention:
         self._entered = False  # acquired, not yet released
         self._turn = False  # this handle holds the guard
         self._unconfirmed: str | None = None  # a join attempt that may have landed unanswered
+        self._in_flight: Started[QueueView] | None = None  # that attempt's call, if still running
         self._wake = asyncio.Event()  # a session change or a departure: look again
         self._departures: Departures | None = None  # a semaphore waiter's count (recipes/_departures.py)
         self.mine: Contender | None = None
@@ -185,9 +189,12 @@ class AsyncContention:
             else:
                 client._unlisten(self._on_session)
                 attempt, self._unconfirmed = self._unconfirmed, None
+                join, self._in_flight = self._in_flight, None
                 self._turn = False
-                if attempt is None or client.closed:
+                if attempt is None or client.closed:  # closed: the session's end removes it
                     self._guard.release()
+                elif join is not None:  # cancelled while the join was under way
+                    client._spawn(self._undo(join, attempt))
                 else:
                     self._abandon(attempt)
 
@@ -241,24 +248,20 @@ class AsyncContention:
             join = client._ops.start_queue_join(
                 self.path, value, unique=self.policy.unique, attempt=attempt, spawn=client._spawn
             )
-            self._unconfirmed = attempt
+            self._unconfirmed, self._in_flight = attempt, join
             try:
-                view = await join.answer  # cancelling it leaves the join running (Started)
-            except asyncio.CancelledError:
-                if not client.closed:  # closed: the session's end removes what it made
-                    self._unconfirmed = None  # the undo task takes care of it
-                client._spawn(self._undo(join))  # it may still land: remove what it made
-                raise
+                view = await join.answer  # a cancel leaves the join running: see _undo
             except SessionLostError:
-                self._unconfirmed = None  # its contender, if any, went with that session
+                self._unconfirmed = self._in_flight = None  # its contender went with that session
                 return None
             except BackendUnavailableError as exc:
+                self._in_flight = None
                 log.info("coordkit %s %s: join not confirmed (%s); retrying", self.what, self.path, exc)
                 await asyncio.sleep(pause)  # back-off; the deadline bounds the retries
                 pause = min(pause * 2, _LAST_PAUSE)
                 await self._connected()
                 continue
-            self._unconfirmed = None
+            self._unconfirmed = self._in_flight = None
             self.mine = view.mine
             if client.session.generation != self.generation:
                 return None
@@ -266,30 +269,34 @@ class AsyncContention:
 
     def _abandon(self, attempt: str) -> None:
         """A join given up unconfirmed may have made a contender: remove it once the session is
-        back, as the sync recipe does. The client's turn on this name (the guard) is kept until
+        back, as the sync recipe does, keeping the client's turn on the name (the guard) until
         then, so that no other handle of this client joins meanwhile and is mistaken for it."""
-        marks = (attempt, attempt[:12], str(uuid.UUID(hex=attempt)))
-        store, path, unique, loop = self.client.sync, self.path, self.policy.unique, self.client.loop
-        backend = store.backend
-
-        def remove() -> None:  # on a thread of the cleanup helper, with the sync calls
-            for contender in backend.queue_list(path)[0]:
-                last = contender.key.rsplit("/", 1)[-1]
-                if any(m in last for m in marks) or (not unique and last == f"{store.session.session_id:x}"):
-                    backend.queue_leave(contender)
+        store, loop = self.client.sync, self.client.loop
 
         def done() -> None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the turn
                 loop.call_soon_threadsafe(self._guard.release)
 
-        when_connected(store, self.generation, remove, f"an unconfirmed contender under {path}", done=done)
+        remove = unconfirmed_remover(store, self.path, attempt, unique=self.policy.unique)
+        when_connected(
+            store, self.generation, remove, f"an unconfirmed contender under {self.path}", done=done
+        )
 
-    async def _undo(self, join: Started[QueueView]) -> None:
+    async def _undo(self, join: Started[QueueView], attempt: str) -> None:
+        """After a cancelled join: let it end, then remove what it made. Holds the client's turn
+        on the name (the guard) until then; an unconfirmed end hands it to :meth:`_abandon`."""
+        abandoned = False
         try:
             view = await join.ended()
+            await self._remove(view.mine)
+        except BackendUnavailableError:  # it may have landed all the same
+            abandoned = True  # _abandon gives the turn on once it has run
+            self._abandon(attempt)
         except CoordkitError:
-            return  # not applied, or its session is gone and the contender with it
-        await self._remove(view.mine)
+            pass  # refused, or its session is gone and the contender with it
+        finally:
+            if not abandoned:  # also when the client's closing cancels this task
+                self._guard.release()
 
     async def _admitted(self, view: QueueView, wait: bool) -> bool | None:
         """True admitted, False not admitted without ``wait``, None: our contender is gone."""
