@@ -33,9 +33,9 @@ from ..backends.base import Watch
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.states import SessionEvent, SessionState
+from ..core.when_connected import when_connected
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import recipe_name
-from ..recipes._cleanup import when_connected
 from ..recipes._departures import Departures
 from ..recipes._join import unconfirmed_remover
 from ..recipes._observe import kind_of

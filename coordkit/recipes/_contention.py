@@ -31,9 +31,10 @@ from ..backends.base import Watch
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.session import Session, SessionEvent, SessionState
+from ..core.when_connected import when_connected
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import recipe_name
-from ._cleanup import leave_or_later, leave_when_connected, when_connected
+from ._cleanup import leave_or_later, leave_when_connected
 from ._deadlines import call_time, remaining_time, settle, take, watch_within
 from ._departures import Departures
 from ._join import join_again, unconfirmed_remover
