@@ -27,8 +27,9 @@ from ..core.states import SessionEvent, SessionState
 from ..discovery._checks import check_metadata, check_status, check_weight
 from ..discovery.formats import FormatError, format_for
 from ..discovery.instance import DOWN, DRAINING, UP, ServiceInstance
+from ..discovery.leftovers import remove_if_left
 from ..discovery.registry import _TRANSIENT, _Vanished
-from ..errors import ClosedError, ConflictError, CoordkitError, KeyExistsError
+from ..errors import BackendUnavailableError, ClosedError, ConflictError, CoordkitError, KeyExistsError
 
 if TYPE_CHECKING:
     from .store import AsyncStore
@@ -46,7 +47,8 @@ class AsyncRegistration:
     The options, errors and states are those of :class:`coordkit.Registration`: ConfigurationError
     for a bad argument, KeyExistsError if another session registered this service with the same
     id, BackendUnavailableError if the store cannot be reached within the client's timeout (then
-    nothing is registered).
+    nothing stays registered: a write the store applied unanswered is removed as soon as the
+    session is back, as it is when ``register()`` is cancelled).
     """
 
     def __init__(self, client: AsyncStore, key: str, instance: ServiceInstance) -> None:
@@ -59,6 +61,7 @@ class AsyncRegistration:
         self._generation = 0  # the session generation that _entry was written in
         self._scheduled = 0  # the latest generation a re-registration was started for
         self._closed = False
+        self._tried: tuple[bytes, int] | None = None  # the last write's value and generation
 
     def __repr__(self) -> str:
         state = "deregistered" if self._closed else "registered" if self.registered else "re-registering"
@@ -184,9 +187,11 @@ class AsyncRegistration:
         try:
             async with self._writing:
                 await self._retrying(self._write, stop_after_delay(self._client.timeout))
-        except BaseException:
+        except BaseException as exc:
             self._closed = True
             self._client._unlisten(self._on_session)
+            if isinstance(exc, BackendUnavailableError) and self._tried is not None:
+                remove_if_left(self._client.sync, self.key, *self._tried)  # it may have landed
             raise
 
     async def _write(self) -> None:
@@ -196,6 +201,7 @@ class AsyncRegistration:
             return
         generation = self._client.session.generation  # before the write: see _on_session
         value = self._format.encode(self._instance)
+        self._tried = value, generation
         try:
             entry = await self._client.put(self.key, value, ephemeral=True, create=True)
         except KeyExistsError:
@@ -299,8 +305,15 @@ async def register(registration: AsyncRegistration) -> AsyncRegistration:
 
 
 async def _abandon(reg: AsyncRegistration, writing: asyncio.Task[None]) -> None:
-    """After a cancelled register(): let the write end, then remove what it wrote."""
+    """After a cancelled register(): let the write end, then remove what it wrote (an
+    unconfirmed write, or a removal the store did not answer, once the session is back)."""
     with contextlib.suppress(Exception):
         await writing
-    with contextlib.suppress(CoordkitError):
+    entry, generation = reg._entry, reg._generation
+    try:
         await reg.deregister()
+    except BackendUnavailableError:
+        if entry is not None:
+            remove_if_left(reg._client.sync, reg.key, entry.value, generation)
+    except CoordkitError:
+        pass  # the session ended: the key went with it

@@ -51,6 +51,7 @@ from ._checks import (
 )
 from .formats import format_for
 from .instance import DOWN, DRAINING, UP, ServiceInstance
+from .leftovers import remove_if_left
 from .reads import decode_entry, read_instances, read_services
 from .status import stored_instance
 
@@ -109,8 +110,11 @@ class Registration:
 
     Raises ConfigurationError for a bad argument, KeyExistsError if another session has
     registered this service with the same id, BackendUnavailableError if the store cannot
-    be reached within the client's timeout (then nothing is registered).
+    be reached within the client's timeout (then nothing stays registered: a write the store
+    applied unanswered is removed as soon as the session is back).
     """
+
+    _tried: tuple[bytes, int] | None = None  # the last write's value and session generation
 
     def __init__(
         self,
@@ -148,9 +152,11 @@ class Registration:
         client.add_listener(self._on_session)
         try:
             self._retrying(self._write, stop_after_delay(client.timeout))
-        except BaseException:
+        except BaseException as exc:
             self._closed = True
             client.remove_listener(self._on_session)
+            if isinstance(exc, BackendUnavailableError) and self._tried is not None:
+                remove_if_left(client, self.key, *self._tried)  # it may have landed all the same
             raise
 
     def __repr__(self) -> str:
@@ -297,6 +303,7 @@ class Registration:
                 return
             generation = self._client.session.generation  # before the write: see _on_session
             value = self._format.encode(self._instance)
+            self._tried = value, generation
             try:
                 entry = self._client.put(self.key, value, ephemeral=True, create=True)
             except KeyExistsError:

@@ -1,10 +1,13 @@
-"""A cancelled async acquire whose join was applied but never answered: the contender it made
-must go as soon as the session is back, not stay queued until the session ends (where it
-would make every other client wait behind it, and take a permit of a semaphore).
+"""Writes the store applied but never answered: what the caller was told failed (or gave up
+on) must not stay in the store. A cancelled async acquire must not leave its contender queued
+until the session ends (every other client would wait behind it, and a semaphore would lose a
+permit); a registration that raised, or an async register() that was cancelled, must not leave
+an instance that clients are sent to. What the write may have made is removed as soon as the
+session is back, by that session.
 
-On real servers, through a FaultProxy that lets the join's request through and holds every
-reply: the store applies the join, the client hears nothing, the call ends unconfirmed. The
-memory adapter joins inline, so its join has no such moment.
+On real servers, through a FaultProxy that lets the requests through and holds every reply:
+the store applies the write, the client hears nothing, the call ends unconfirmed. The memory
+adapter applies and answers a call in one step, so it has no such moment.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import pytest
 import coordkit
 import coordkit.aio
 from coordkit.core.async_deadline import timeout_in
+from coordkit.errors import BackendUnavailableError
+from coordkit.testing import eventually
+from coordkit.testing.loops import run
 from coordkit.testing.proxy import FaultProxy
 
 DEADLINE = 8.0  # well under the session's TTL: what goes by then was removed, not expired
@@ -41,7 +47,7 @@ async def _eventually(predicate: Callable[[], bool], what: str) -> None:
 @pytest.mark.parametrize("recipe", ["lock", "semaphore"])
 @pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
 def test_a_cancelled_join_that_landed_unanswered_is_removed_once_answers_flow(
-    kind: str, recipe: str, request: pytest.FixtureRequest, arun: Callable[..., Any]
+    kind: str, recipe: str, request: pytest.FixtureRequest
 ) -> None:
     server = request.getfixturevalue(f"{kind}_server")
     namespace = f"/cu-{uuid.uuid4().hex[:10]}"
@@ -84,4 +90,59 @@ def test_a_cancelled_join_that_landed_unanswered_is_removed_once_answers_flow(
                 assert [c.key for c in direct.lock("c").contenders()] == [second.key]
                 await second.release()
 
-        arun(main())
+        run(main())
+
+
+def _instances(direct: coordkit.Client) -> list[str]:
+    """The ids of svc's instances in the store (the service's other instance included)."""
+    return sorted(direct.children("services/svc"))
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+@pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
+def test_a_registration_that_landed_unanswered_is_removed_once_answers_flow(
+    kind: str, api: str, request: pytest.FixtureRequest
+) -> None:
+    """The sync register() raises (it says nothing is registered); the async one is cancelled
+    once its write is in the store. Either way the instance goes once the replies flow."""
+    server = request.getfixturevalue(f"{kind}_server")
+    namespace = f"/cu-{uuid.uuid4().hex[:10]}"
+    with (
+        FaultProxy(server.endpoints) as proxy,
+        coordkit.connect(f"{server.url}{namespace}", ttl=TTL) as direct,
+        direct.register("svc", "127.0.0.1", 81, id="other"),  # the service's node exists
+    ):
+        if api == "sync":
+            with coordkit.connect(proxy.url(kind, namespace), ttl=TTL, timeout=1.0) as client:
+                session = client.session
+                generation, session_id = session.generation, session.session_id
+                proxy.hold_replies()
+                with pytest.raises(BackendUnavailableError):
+                    client.register("svc", "127.0.0.1", 80, id="one")
+                assert _instances(direct) == ["one", "other"]  # applied all the same
+                proxy.heal()
+                eventually(
+                    lambda: _instances(direct) == ["other"], timeout=DEADLINE, message="the instance to go"
+                )
+                assert (session.generation, session.session_id) == (generation, session_id)
+            return
+
+        async def main() -> None:
+            async with coordkit.aio.connect(proxy.url(kind, namespace), ttl=TTL, timeout=1.0) as aio:
+                session = aio.sync.session
+                generation, session_id = session.generation, session.session_id
+                await aio.get("c")  # the channel is up (a new one would wait for the server's reply)
+                proxy.hold_replies()
+                registering = asyncio.ensure_future(aio.register("svc", "127.0.0.1", 80, id="one"))
+                await _eventually(lambda: _instances(direct) == ["one", "other"], "the write to be applied")
+                registering.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await registering
+                async with timeout_in(DEADLINE):  # the write ends unconfirmed: no reply came
+                    ended = await asyncio.gather(*aio._tasks, return_exceptions=True)
+                assert any(isinstance(e, BackendUnavailableError) for e in ended), ended
+                proxy.heal()
+                await _eventually(lambda: _instances(direct) == ["other"], "the instance to go")
+                assert (session.generation, session.session_id) == (generation, session_id)
+
+        run(main())
