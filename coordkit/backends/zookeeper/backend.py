@@ -117,6 +117,7 @@ class ZooKeeperBackend(KeyCalls):
         self._endpoints = [str(e) for e in endpoints]
         self._zk_joins: dict[str, QueueJoin] = {}  # see ContenderQueues
         self._zk_own: dict[tuple[int, str], QueueJoin] = {}
+        self._joins_lock = threading.Lock()  # both maps, used by callers' and the loop's threads
         ns = (namespace or "").strip().rstrip("/")
         self._namespace = ns if not ns or ns.startswith("/") else "/" + ns
         self._op_timeout = positive_seconds(options.get("operation_timeout", 5.0), "option operation_timeout")

@@ -227,6 +227,7 @@ def leave_queue(client: KazooClient, path: str, deadline: float) -> None:
 
 
 def _remember(joins: dict[K, QueueJoin], key: K, join: QueueJoin) -> None:
+    """Under the backend's ``_joins_lock``."""
     joins[key] = join
     while len(joins) > 1024:  # bounded: the oldest joins are long answered
         joins.pop(next(iter(joins)))
@@ -242,6 +243,7 @@ class ContenderQueues(ClientCalls):
 
     _zk_joins: dict[str, QueueJoin]  # join attempt -> its QueueJoin, for retries
     _zk_own: dict[tuple[int, str], QueueJoin]  # (session, queue node) -> its join without ``unique``
+    _joins_lock: threading.Lock  # held for every look at or change of those two maps
     _persistent: bool  # addWatch is used (the option, and the server has it)
     _watch_lock: threading.Lock
     _watches: set[ZkWatch]  # resynced by the backend after a reconnect or a new session
@@ -259,10 +261,12 @@ class ContenderQueues(ClientCalls):
         after a lost link adopts the node of the first attempt. Without ``unique`` the
         session's node, if it has one here, is adopted (no ``attempt``) or replaced (a new one)."""
         node = self._keys.to_key(path)
-        join = self._zk_joins.get(attempt) if attempt else None
         own = (self.session_id, node)
-        if join is None and not unique and own in self._zk_own:
-            join = self._zk_own[own]  # kept until removed: a retry after a failed removal removes it
+        with self._joins_lock:
+            join = self._zk_joins.get(attempt) if attempt else None
+            owned = self._zk_own.get(own) if join is None and not unique else None
+        if owned is not None:
+            join = owned  # kept until removed: a retry after a failed removal removes it
             if attempt is not None:  # left behind by an earlier join: make way for a new node
                 self._read(path, join.remove, write=True, timeout=timeout)
                 join = None
@@ -276,16 +280,18 @@ class ContenderQueues(ClientCalls):
         remembers one (so that it finds the node this one sends); None when it has more to do
         first: a repeat of ``attempt``, or this session's node here to adopt or replace."""
         node = self._keys.to_key(path)
-        if attempt in self._zk_joins or (not unique and (self.session_id, node) in self._zk_own):
-            return None
+        with self._joins_lock:
+            if attempt in self._zk_joins or (not unique and (self.session_id, node) in self._zk_own):
+                return None
         return self._new_join(node, value, unique=unique, attempt=attempt)
 
     def _new_join(self, node: str, value: bytes, *, unique: bool, attempt: str | None) -> QueueJoin:
         join = QueueJoin(node, value, protection=str(uuid.UUID(hex=attempt)) if attempt else None)
-        if attempt:
-            _remember(self._zk_joins, attempt, join)  # a repeat of this attempt finds the node it sent
-        if not unique:
-            _remember(self._zk_own, (self.session_id, node), join)  # so does this session's next join here
+        with self._joins_lock:
+            if attempt:
+                _remember(self._zk_joins, attempt, join)  # a repeat of this attempt finds the node it sent
+            if not unique:
+                _remember(self._zk_own, (self.session_id, node), join)  # so does this session's next join
         return join
 
     def queue_list(
@@ -319,8 +325,9 @@ class ContenderQueues(ClientCalls):
     def forget_left(self, node: str) -> None:
         """Our contender ``node`` is gone: this session's next join of its queue is a new one."""
         own = (self.session_id, node.rsplit("/", 1)[0] or "/")
-        if own in self._zk_own and self._zk_own[own].created == node:
-            del self._zk_own[own]
+        with self._joins_lock:
+            if (join := self._zk_own.get(own)) is not None and join.created == node:
+                del self._zk_own[own]
 
     def wait_gone(
         self, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0
