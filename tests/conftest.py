@@ -22,6 +22,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,25 @@ def make_client(store_url: str) -> Iterator[Callable[..., coordkit.Client]]:
 @pytest.fixture
 def client(make_client: Callable[..., coordkit.Client]) -> coordkit.Client:
     return make_client()
+
+
+@pytest.fixture
+def sync_joins() -> Callable[[Any], list[str]]:
+    """``sync_joins(aio)``: the paths that the sync join (the backend's ``queue_join``, which
+    an async client runs on its call pool) is asked to join from now on."""
+
+    def counted(aio: Any) -> list[str]:
+        backend, joined = aio._ops.backend, []
+        original = backend.queue_join
+
+        def counting(path: str, *args: Any, **kwargs: Any) -> Any:
+            joined.append(path)
+            return original(path, *args, **kwargs)
+
+        backend.queue_join = counting
+        return joined
+
+    return counted
 
 
 STRICT = os.environ.get("COORDKIT_STRICT_TESTS") == "1"

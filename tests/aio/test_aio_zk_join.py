@@ -39,20 +39,6 @@ def raw(zookeeper_server: Any) -> Iterator[KazooClient]:
     client.close()
 
 
-def _sync_joins(aio: coordkit.aio.AsyncClient) -> list[str]:
-    """The paths the sync join (the call pool's) is asked to join from now on."""
-    backend = aio._ops.backend
-    joined: list[str] = []
-    original = backend.queue_join
-
-    def counting(path: str, *args: Any, **kwargs: Any) -> Any:
-        joined.append(path)
-        return original(path, *args, **kwargs)
-
-    backend.queue_join = counting
-    return joined
-
-
 def _nodes(raw: KazooClient, lock: str, session: int) -> list[tuple[str, int]]:
     """(name, czxid) of each node under the lock ``lock`` (a path below the namespace) owned
     by ``session``."""
@@ -66,14 +52,18 @@ def _nodes(raw: KazooClient, lock: str, session: int) -> list[tuple[str, int]]:
 
 
 def test_a_first_join_is_sent_from_the_loop(
-    zookeeper_server: Any, namespace: str, raw: KazooClient, arun: Callable[..., Any]
+    zookeeper_server: Any,
+    namespace: str,
+    raw: KazooClient,
+    arun: Callable[..., Any],
+    sync_joins: Callable[[Any], list[str]],
 ) -> None:
     async def main() -> None:
         async with coordkit.aio.connect(f"{zookeeper_server.url}/{namespace}", ttl=4) as aio:
             lock = aio.lock("j")
             assert await lock.acquire(timeout=10)  # the lock's node is made here
             await lock.release()
-            joins = _sync_joins(aio)
+            joins = sync_joins(aio)
             assert await lock.acquire(timeout=10)
             assert joins == []  # not one join on the call pool
             ((node, czxid),) = _nodes(raw, f"/{namespace}/j", aio.sync.session.session_id)
@@ -85,11 +75,15 @@ def test_a_first_join_is_sent_from_the_loop(
 
 
 def test_a_join_whose_queue_node_is_missing_is_finished_by_the_sync_join(
-    zookeeper_server: Any, namespace: str, raw: KazooClient, arun: Callable[..., Any]
+    zookeeper_server: Any,
+    namespace: str,
+    raw: KazooClient,
+    arun: Callable[..., Any],
+    sync_joins: Callable[[Any], list[str]],
 ) -> None:
     async def main() -> None:
         async with coordkit.aio.connect(f"{zookeeper_server.url}/{namespace}", ttl=4) as aio:
-            joins = _sync_joins(aio)
+            joins = sync_joins(aio)
             lock = aio.lock("fresh")
             assert await lock.acquire(timeout=10)  # the loop's try met NoNodeError: no node made
             assert joins == ["fresh"]
@@ -107,6 +101,7 @@ def test_a_create_whose_reply_is_lost_is_adopted_not_made_twice(
     raw: KazooClient,
     arun: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
+    sync_joins: Callable[[Any], list[str]],
 ) -> None:
     """The create reaches the server and is applied, but its reply is lost (as on a dropped
     link): the sync join must find that node by its protection id and hold the lock with it."""
@@ -128,7 +123,7 @@ def test_a_create_whose_reply_is_lost_is_adopted_not_made_twice(
             assert await lock.acquire(timeout=10)
             await lock.release()
             monkeypatch.setattr(ZooKeeperAsyncOps, "_sent", losing)
-            joins = _sync_joins(aio)
+            joins = sync_joins(aio)
             assert await lock.acquire(timeout=10)
             assert len(lost) == 1 and joins == ["cut"]  # the loop's try was sent, then finished
             session = aio.sync.session.session_id

@@ -111,8 +111,9 @@ def _read_lines(demo: subprocess.Popen[str]) -> tuple[queue.SimpleQueue[str], th
 
 @pytest.mark.etcd  # the demo starts its own etcd, in its own process
 @pytest.mark.parametrize("marker", INTERRUPT_POINTS)
-def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
-    """Ctrl-C at each stage: exit 130 (never "PASSED"), no traceback, no service and no store left."""
+def test_an_interrupted_demo_stops_everything_it_started(marker: str, tmp_path: Path) -> None:
+    """Ctrl-C at each stage: exit 130 (never "PASSED"), no traceback, no service and no store left.
+    (An interrupted run keeps its logs: in the test's own folder, which pytest removes.)"""
     run = f"ck-demo-run-{uuid.uuid4().hex}"  # inherited by everything the demo starts, store included
     demo = subprocess.Popen(
         [sys.executable, "examples/demo.py", "--quick"],
@@ -120,7 +121,7 @@ def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "COORDKIT_DEMO_TEST_RUN": run},
+        env={**os.environ, "COORDKIT_DEMO_TEST_RUN": run, "TMPDIR": str(tmp_path)},
     )
     lines, reader = _read_lines(demo)
     seen: list[str] = []
@@ -150,6 +151,8 @@ def test_an_interrupted_demo_stops_everything_it_started(marker: str) -> None:
         assert "interrupted" in output and "INTERRUPTED" in output and "PASSED" not in output, output
     assert "Traceback" not in output, output
     _assert_nothing_left(output, run)
+    kept = re.search(r"logs kept in (\S+)", output)
+    assert kept is None or Path(kept.group(1)).parent == tmp_path, output  # not left in /tmp
 
 
 def _assert_nothing_left(output: str, run: str) -> None:

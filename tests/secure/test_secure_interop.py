@@ -106,7 +106,7 @@ def test_explicit_acl_entries(secure_zk: Any, kazoo_as: Any) -> None:
 
 @pytest.mark.parametrize("acl", [None, "creator+read"])
 def test_an_async_contender_gets_the_acl_a_sync_one_gets(
-    secure_zk: Any, kazoo_as: Any, acl: str | None
+    secure_zk: Any, kazoo_as: Any, acl: str | None, sync_joins: Callable[[Any], list[str]]
 ) -> None:
     """An async join sends its create itself (zookeeper/aio.py), not through kazoo's
     ``create_async``: its node must carry the ACL a sync join's node carries."""
@@ -123,18 +123,10 @@ def test_an_async_contender_gets_the_acl_a_sync_one_gets(
 
     async def main() -> None:
         async with coordkit.aio.connect(url, acl=acl, **creds) as aio:
-            backend = aio._ops.backend
-            sync_joins: list[str] = []
-            sync_join = backend.queue_join
-
-            def counted(path: str, *args: Any, **kwargs: Any) -> Any:
-                sync_joins.append(path)
-                return sync_join(path, *args, **kwargs)
-
-            backend.queue_join = counted
+            joins = sync_joins(aio)
             lock = aio.lock("held")
             assert await lock.acquire(timeout=10)
-            assert sync_joins == []  # the create was the async join's own
+            assert joins == []  # the create was the async join's own
             node = f"{namespace}/{lock.key}"
             assert acl_of(node) == expected
             with pytest.raises(NoAuthError):

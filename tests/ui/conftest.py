@@ -24,8 +24,9 @@ CHROMEDRIVER = os.environ.get("COORDKIT_CHROMEDRIVER", "/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[webdriver.Chrome]:
-    """One headless Chromium for the session (a skip, which strict mode fails, without it)."""
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    """One headless Chromium for the session (a skip, which strict mode fails, without it).
+    Its temporary files (profile, singleton socket) go under pytest's tmp dir, not /tmp."""
     for path in (CHROMIUM, CHROMEDRIVER):
         if not shutil.which(path):
             pytest.skip(f"{path} is missing: apt-get install chromium chromium-driver")
@@ -33,7 +34,8 @@ def browser() -> Iterator[webdriver.Chrome]:
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    temp = {"TMPDIR": str(tmp_path_factory.mktemp("chromium"))}
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env={**os.environ, **temp}), options=options)
     yield driver
     driver.quit()
 
