@@ -134,3 +134,40 @@ def test_a_create_whose_reply_is_lost_is_adopted_not_made_twice(
             assert _nodes(raw, f"/{namespace}/cut", aio.sync.session.session_id) == []
 
     arun(main())
+
+
+def test_a_first_try_cut_late_leaves_the_sync_join_only_the_time_left(
+    zookeeper_server: Any, namespace: str, arun: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One join is bounded by one operation timeout: a try whose create is cut after a while
+    hands the sync join what is left of that timeout, not a fresh one."""
+    original = ZooKeeperAsyncOps._sent
+
+    def cut_late(self: ZooKeeperAsyncOps, client: KazooClient, request: Any) -> Any:
+        sent = original(self, client, request)
+        if not isinstance(request, Create2):
+            return sent
+        cut = self.loop.create_future()
+        lost = _Outcome(None, ConnectionLoss())
+        sent.add_done_callback(lambda _: self.loop.call_later(0.5, cut.set_result, lost))
+        return cut
+
+    async def main() -> None:
+        async with coordkit.aio.connect(f"{zookeeper_server.url}/{namespace}", ttl=4, timeout=2.0) as aio:
+            lock = aio.lock("late")
+            assert await lock.acquire(timeout=10)
+            await lock.release()
+            backend, given = aio._ops.backend, []
+            sync_join = backend.queue_join
+
+            def recording(path: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+                given.append(timeout)
+                return sync_join(path, *args, timeout=timeout, **kwargs)
+
+            backend.queue_join = recording
+            monkeypatch.setattr(ZooKeeperAsyncOps, "_sent", cut_late)
+            assert await lock.acquire(timeout=10)  # the sync join adopted the node
+            assert len(given) == 1 and given[0] is not None and 0 < given[0] <= 1.5, given
+            await lock.release()
+
+    arun(main())

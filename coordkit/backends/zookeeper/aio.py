@@ -188,6 +188,7 @@ class ZooKeeperAsyncOps(AsyncOps):
         client = backend.connected_client() if join is not None else None
         if join is not None and client is not None:
             limit = backend._op_timeout if timeout is None else min(backend._op_timeout, timeout)
+            started = self.loop.time()
             node = _prefix_root(client.chroot, child_path(join.parent, join.prefix), trailing=True)
             join.sent = True  # a later attempt must look for the node first
             acl = client.default_acl or OPEN_ACL_UNSAFE  # what create_async sends
@@ -197,11 +198,11 @@ class ZooKeeperAsyncOps(AsyncOps):
                 async with timeout_in(limit):
                     made, names = (await created).get_nowait(), (await listed).get_nowait()
             except TimeoutError:
-                raise OperationTimeoutError(
-                    f"ZooKeeper did not answer the join of {path} within {limit:g}s"
-                ) from None
-            except KazooException:
-                pass  # the sync join below tells what happened, as it would have
+                raise _unanswered(path, limit) from None
+            except KazooException:  # the sync join below tells what happened, in the time left
+                timeout = limit - (self.loop.time() - started)
+                if timeout <= 0:
+                    raise _unanswered(path, limit) from None
             else:
                 return relative_view(join.answered((client.unchroot(made[0]), made[1]), names))
         return await super().queue_join(path, value, unique=unique, attempt=attempt, timeout=timeout)
@@ -229,3 +230,7 @@ class ZooKeeperAsyncOps(AsyncOps):
 
         await self._request(mine.key, lambda c: Delete(_prefix_root(c.chroot, node), -1), read, timeout)
         backend.forget_left(node)
+
+
+def _unanswered(path: str, limit: float) -> OperationTimeoutError:
+    return OperationTimeoutError(f"ZooKeeper did not answer the join of {path} within {limit:g}s")
