@@ -114,7 +114,8 @@ class AsyncRegistration:
         """Replace metadata, weight and/or status in place (see :meth:`coordkit.Registration.update`):
         returns once the store holds the new value; while the session is being replaced the new
         value is kept for the re-registration. Raises ConfigurationError, ClosedError after
-        deregister(), BackendUnavailableError (the store keeps the previous value)."""
+        deregister(), BackendUnavailableError (the store holds the previous value or, if the
+        write landed unanswered, the new one)."""
         changes: dict[str, Any] = {}
         if metadata is not None:
             changes["metadata"] = check_metadata(metadata)

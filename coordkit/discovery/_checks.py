@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigurationError, InvalidNameError
 from ..names import join, validate_name
 from .defaults import DEFAULT_BASE
-from .instance import STATUSES
+from .instance import STATUSES, ServiceInstance
 
 __all__ = [
     "DEFAULT_BASE",
@@ -27,6 +29,7 @@ __all__ = [
     "check_uri_spec",
     "check_weight",
     "instance_key",
+    "planned_instance",
     "service_path",
     "split_key",
 ]
@@ -209,4 +212,33 @@ def check_uri_spec(spec: object) -> dict[str, Any] | None:
     raise ConfigurationError(
         f"uri_spec must be a template such as '{{scheme}}://{{address}}:{{port}}', "
         f"Curator's {{'parts': [...]}} form, or None; not {spec!r}"
+    )
+
+
+def planned_instance(
+    name: str,
+    address: str,
+    port: int,
+    *,
+    id: str | None,
+    metadata: Mapping[str, str] | None,
+    weight: int,
+    base: str,
+    ssl_port: int | None,
+    uri_spec: str | Mapping[str, Any] | None,
+) -> tuple[str, ServiceInstance]:
+    """The key and the instance a registration writes (sync or async), every argument checked
+    (ConfigurationError for a bad one); ``id`` defaults to a random UUID, as Curator's."""
+    service = check_service(name)
+    instance_id = check_id(id) if id is not None else str(uuid.uuid4())
+    return instance_key(check_base(base), service, instance_id), ServiceInstance(
+        name=service,
+        id=instance_id,
+        address=check_address(address),
+        port=check_port(port),
+        metadata=check_metadata(metadata),
+        weight=check_weight(weight),
+        registered_at=int(time.time() * 1000),
+        ssl_port=None if ssl_port is None else check_port(ssl_port, "ssl_port"),
+        uri_spec=check_uri_spec(uri_spec),
     )

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -36,19 +35,7 @@ from ..errors import (
     KeyExistsError,
     SessionLostError,
 )
-from ._checks import (
-    DEFAULT_BASE,
-    check_address,
-    check_base,
-    check_id,
-    check_metadata,
-    check_port,
-    check_service,
-    check_status,
-    check_uri_spec,
-    check_weight,
-    instance_key,
-)
+from ._checks import DEFAULT_BASE, check_metadata, check_status, check_weight, planned_instance
 from .formats import format_for
 from .instance import DOWN, DRAINING, UP, ServiceInstance
 from .leftovers import remove_if_left
@@ -63,35 +50,6 @@ __all__ = ["Registration", "decode_entry", "planned_instance", "read_instances",
 
 log = logging.getLogger(__name__)
 _TRANSIENT = (BackendUnavailableError, SessionLostError)
-
-
-def planned_instance(
-    name: str,
-    address: str,
-    port: int,
-    *,
-    id: str | None,
-    metadata: Mapping[str, str] | None,
-    weight: int,
-    base: str,
-    ssl_port: int | None,
-    uri_spec: str | Mapping[str, Any] | None,
-) -> tuple[str, ServiceInstance]:
-    """The key and the instance a registration writes (sync or async), every argument checked
-    (ConfigurationError for a bad one); ``id`` defaults to a random UUID, as Curator's."""
-    service = check_service(name)
-    instance_id = check_id(id) if id is not None else str(uuid.uuid4())
-    return instance_key(check_base(base), service, instance_id), ServiceInstance(
-        name=service,
-        id=instance_id,
-        address=check_address(address),
-        port=check_port(port),
-        metadata=check_metadata(metadata),
-        weight=check_weight(weight),
-        registered_at=int(time.time() * 1000),
-        ssl_port=None if ssl_port is None else check_port(ssl_port, "ssl_port"),
-        uri_spec=check_uri_spec(uri_spec),
-    )
 
 
 class _Vanished(CoordkitError):
@@ -225,7 +183,8 @@ class Registration:
         session is being replaced, the new value is kept and written by the re-registration.
         Raises ConfigurationError for a bad value, ClosedError after deregister(),
         BackendUnavailableError if the store cannot be reached within the client's timeout
-        (the store then keeps the previous value until the next update or re-registration).
+        (the store then holds the previous value or, if the write landed unanswered, the new
+        one; the next update or re-registration writes the new one).
         """
         changes: dict[str, Any] = {}
         if metadata is not None:
