@@ -6,13 +6,16 @@ an instance that clients are sent to. What the write may have made is removed as
 session is back, by that session.
 
 On real servers, through a FaultProxy that lets the requests through and holds every reply:
-the store applies the write, the client hears nothing, the call ends unconfirmed. The memory
-adapter applies and answers a call in one step, so it has no such moment.
+the store applies the write, the client hears nothing, the call ends unconfirmed. On memory://,
+with the adapter's own switch (``set_reachable(False, applied=True)``), except for the async
+join: the memory adapter joins inline, so its join is never in flight when a caller is
+cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +32,37 @@ from coordkit.testing.proxy import FaultProxy
 
 DEADLINE = 8.0  # well under the session's TTL: what goes by then was removed, not expired
 TTL = 10.0  # the test ZooKeeper grants at most 10 s
+
+
+class _Replies:
+    """One backend whose replies a test holds and lets flow again: ``url`` for the client under
+    test, ``direct_url`` for a client that sees the store as it is."""
+
+    def __init__(self, kind: str, request: pytest.FixtureRequest) -> None:
+        namespace = f"/cu-{uuid.uuid4().hex[:10]}"
+        self._proxy: FaultProxy | None = None
+        if kind == "memory":
+            self.url = self.direct_url = f"memory://unanswered-{uuid.uuid4().hex[:8]}{namespace}"
+        else:
+            server = request.getfixturevalue(f"{kind}_server")
+            self._proxy = FaultProxy(server.endpoints)
+            self.url, self.direct_url = self._proxy.url(kind, namespace), f"{server.url}{namespace}"
+
+    def hold(self, client: coordkit.Client) -> None:
+        if self._proxy is None:
+            client.backend.set_reachable(False, applied=True)  # type: ignore[attr-defined]
+        else:
+            self._proxy.hold_replies()
+
+    def heal(self, client: coordkit.Client) -> None:
+        if self._proxy is None:
+            client.backend.set_reachable(True)  # type: ignore[attr-defined]
+        else:
+            self._proxy.heal()
+
+    def close(self) -> None:
+        if self._proxy is not None:
+            self._proxy.close()
 
 
 def _handle(client: Any, recipe: str) -> Any:
@@ -99,28 +133,27 @@ def _instances(direct: coordkit.Client) -> list[str]:
 
 
 @pytest.mark.parametrize("api", ["sync", "async"])
-@pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
+@pytest.mark.parametrize("kind", ["memory", "zookeeper", "etcd"])
 def test_a_registration_that_landed_unanswered_is_removed_once_answers_flow(
     kind: str, api: str, request: pytest.FixtureRequest
 ) -> None:
     """The sync register() raises (it says nothing is registered); the async one is cancelled
     once its write is in the store. Either way the instance goes once the replies flow."""
-    server = request.getfixturevalue(f"{kind}_server")
-    namespace = f"/cu-{uuid.uuid4().hex[:10]}"
+    replies = _Replies(kind, request)
     with (
-        FaultProxy(server.endpoints) as proxy,
-        coordkit.connect(f"{server.url}{namespace}", ttl=TTL) as direct,
+        contextlib.closing(replies),
+        coordkit.connect(replies.direct_url, ttl=TTL) as direct,
         direct.register("svc", "127.0.0.1", 81, id="other"),  # the service's node exists
     ):
         if api == "sync":
-            with coordkit.connect(proxy.url(kind, namespace), ttl=TTL, timeout=1.0) as client:
+            with coordkit.connect(replies.url, ttl=TTL, timeout=1.0) as client:
                 session = client.session
                 generation, session_id = session.generation, session.session_id
-                proxy.hold_replies()
+                replies.hold(client)
                 with pytest.raises(BackendUnavailableError):
                     client.register("svc", "127.0.0.1", 80, id="one")
                 assert _instances(direct) == ["one", "other"]  # applied all the same
-                proxy.heal()
+                replies.heal(client)
                 eventually(
                     lambda: _instances(direct) == ["other"], timeout=DEADLINE, message="the instance to go"
                 )
@@ -128,11 +161,11 @@ def test_a_registration_that_landed_unanswered_is_removed_once_answers_flow(
             return
 
         async def main() -> None:
-            async with coordkit.aio.connect(proxy.url(kind, namespace), ttl=TTL, timeout=1.0) as aio:
+            async with coordkit.aio.connect(replies.url, ttl=TTL, timeout=1.0) as aio:
                 session = aio.sync.session
                 generation, session_id = session.generation, session.session_id
                 await aio.get("c")  # the channel is up (a new one would wait for the server's reply)
-                proxy.hold_replies()
+                replies.hold(aio.sync)
                 registering = asyncio.ensure_future(aio.register("svc", "127.0.0.1", 80, id="one"))
                 await _eventually(lambda: _instances(direct) == ["one", "other"], "the write to be applied")
                 registering.cancel()
@@ -141,7 +174,7 @@ def test_a_registration_that_landed_unanswered_is_removed_once_answers_flow(
                 async with timeout_in(DEADLINE):  # the write ends unconfirmed: no reply came
                     ended = await asyncio.gather(*aio._tasks, return_exceptions=True)
                 assert any(isinstance(e, BackendUnavailableError) for e in ended), ended
-                proxy.heal()
+                replies.heal(aio.sync)
                 await _eventually(lambda: _instances(direct) == ["other"], "the instance to go")
                 assert (session.generation, session.session_id) == (generation, session_id)
 

@@ -7,15 +7,17 @@ ordered watches), run by the same conformance suite. Clients that connect to the
 root, as on ZooKeeper, in a flat keyspace, as on etcd (no implicit parent keys).
 
 Fault injection for tests: :meth:`MemoryBackend.set_reachable` makes this client's
-heartbeats and operations fail as if the network were down, and
-:meth:`MemoryStore.expire` ends a session as the server would after its TTL.
+heartbeats and operations fail as if the network were down (with ``applied=True``, as if
+only the replies were lost: each call still takes effect), and :meth:`MemoryStore.expire`
+ends a session as the server would after its TTL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from ...errors import (
     BackendUnavailableError,
@@ -67,6 +69,7 @@ class MemoryBackend(KeyValueQueue):
         self._sid = 0
         self._ttl = 0.0
         self._reachable = True
+        self._applied = False  # unreachable, but the requests still take effect (set_reachable)
         self._closed = False
         self._sink: ConnectionSink | None = None
         self._attempts: dict[str, str] = {}
@@ -80,9 +83,13 @@ class MemoryBackend(KeyValueQueue):
     def canonical(self, name: str) -> str:
         return self._keys.to_key(name)
 
-    def set_reachable(self, reachable: bool) -> None:
-        """Simulate a network partition between this client and its store."""
-        self._reachable = reachable
+    def set_reachable(self, reachable: bool, *, applied: bool = False) -> None:
+        """Simulate a network partition between this client and its store. With ``applied``
+        the requests still reach the store, only the replies are lost: every read, write and
+        heartbeat takes effect, then raises BackendUnavailableError (a write whose caller
+        cannot know it landed; the session is kept alive meanwhile). A new watch or session
+        is refused either way."""
+        self._reachable, self._applied = reachable, applied and not reachable
         if self._sink is not None:
             self._sink(ConnectionEvent.RECONNECTED if reachable else ConnectionEvent.DISCONNECTED)
 
@@ -91,6 +98,20 @@ class MemoryBackend(KeyValueQueue):
             raise ClosedError("the memory backend is closed")
         if not self._reachable:
             raise BackendUnavailableError(f"memory://{self._store.name} is unreachable (simulated)")
+
+    @contextlib.contextmanager
+    def _call(self) -> Iterator[None]:
+        """One request: refused while unreachable, or, with ``applied``, carried out and then
+        unanswered (whatever it would have answered, an error included)."""
+        if not self._applied:
+            self._ready()
+        try:
+            yield
+        finally:
+            if self._applied:
+                raise BackendUnavailableError(
+                    f"memory://{self._store.name}: the reply was lost (simulated)"
+                ) from None
 
     # session -----------------------------------------------------------------------
     def connect(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
@@ -107,8 +128,8 @@ class MemoryBackend(KeyValueQueue):
         return self._ttl
 
     def keepalive(self, timeout: float) -> None:
-        self._ready()
-        self._store.refresh(self._sid)
+        with self._call():
+            self._store.refresh(self._sid)
 
     def new_session(self, timeout: float) -> int:
         self._ready()
@@ -130,13 +151,13 @@ class MemoryBackend(KeyValueQueue):
                 watch.join(CLOSE_TIMEOUT)
 
     def server_info(self, timeout: float) -> ServerInfo:
-        self._ready()
-        return ServerInfo(
-            "memory",
-            [f"memory://{self._store.name}"],
-            version="in-process",
-            details={"revision": self._store.revision},
-        )
+        with self._call():
+            return ServerInfo(
+                "memory",
+                [f"memory://{self._store.name}"],
+                version="in-process",
+                details={"revision": self._store.revision},
+            )
 
     # keys --------------------------------------------------------------------------
     def _entry(self, entry: Entry | None) -> Entry | None:
@@ -160,8 +181,8 @@ class MemoryBackend(KeyValueQueue):
         return Check(key, op.version, op.create_revision)
 
     def get(self, key: str) -> Entry | None:
-        self._ready()
-        return self._entry(self._store.get(self._keys.to_key(key)))
+        with self._call():
+            return self._entry(self._store.get(self._keys.to_key(key)))
 
     def put(self, op: Put) -> Entry:
         result = self.commit([op])[0]
@@ -169,30 +190,31 @@ class MemoryBackend(KeyValueQueue):
         return result
 
     def delete(self, key: str, *, version: int | None = None, recursive: bool = False) -> bool:
-        self._ready()
         full = self._keys.to_key(key)
-        if version is not None:
-            self._store.commit([Delete(full, version)], self._sid)
-            return True
-        keys = [full]
-        if recursive:
-            keys += [e.key for e in self._store.range(self._keys.prefix_of(key))[0]]
-        return self._store.delete_range(keys) > 0
+        with self._call():
+            if version is not None:
+                self._store.commit([Delete(full, version)], self._sid)
+                return True
+            keys = [full]
+            if recursive:
+                keys += [e.key for e in self._store.range(self._keys.prefix_of(key))[0]]
+            return self._store.delete_range(keys) > 0
 
     def children(self, path: str) -> list[str]:
-        self._ready()
         prefix = self._keys.prefix_of(path)
-        entries, _ = self._store.range(prefix)
+        with self._call():
+            entries, _ = self._store.range(prefix)
         return sorted({e.key[len(prefix) :].split("/", 1)[0] for e in entries})
 
     def tree(self, path: str) -> tuple[list[Entry], int]:
-        self._ready()
-        entries, revision = self._store.range(self._keys.prefix_of(path))
+        with self._call():
+            entries, revision = self._store.range(self._keys.prefix_of(path))
         return [e for e in map(self._entry, entries) if e is not None], revision
 
     def commit(self, ops: Sequence[Op]) -> list[Entry | None]:
-        self._ready()
-        return [self._entry(e) for e in self._store.commit([self._op(o) for o in ops], self._sid)]
+        changes = [self._op(o) for o in ops]
+        with self._call():
+            return [self._entry(e) for e in self._store.commit(changes, self._sid)]
 
     def watch(
         self,
