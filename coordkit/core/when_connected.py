@@ -33,9 +33,9 @@ def when_connected(
 ) -> None:
     """Run ``action`` once session ``generation`` is CONNECTED (now, if it is), retrying
     while that session lives; give up when it ends (its ephemeral keys go with it). ``done``
-    runs afterwards in every case."""
+    runs afterwards in every case, once (however the session's events and this call race)."""
     session = client.session
-    started = threading.Event()
+    claim = threading.Lock()  # whoever takes it first decides: run, or (the session over) done
 
     def run() -> None:
         retrying = Retrying(
@@ -56,16 +56,17 @@ def when_connected(
                 done()
 
     def start() -> None:
-        if not started.is_set():
-            started.set()
+        if claim.acquire(blocking=False):
             threading.Thread(target=run, name="coordkit-contender-cleanup", daemon=True).start()
+
+    def over() -> None:  # the session ended: nothing is left to remove
+        if claim.acquire(blocking=False) and done is not None:
+            done()
 
     def listener(event: SessionEvent) -> None:
         if event.generation != generation or event.state in (SessionState.LOST, SessionState.CLOSED):
             session.remove_listener(listener)
-            if not started.is_set() and done is not None:
-                started.set()
-                done()  # the session ended: nothing is left to remove
+            over()
         elif event.state is SessionState.CONNECTED:
             session.remove_listener(listener)
             start()
@@ -76,6 +77,4 @@ def when_connected(
         start()
     elif session.generation != generation or session.state is SessionState.CLOSED:
         session.remove_listener(listener)
-        if not started.is_set() and done is not None:
-            started.set()
-            done()
+        over()
