@@ -10,11 +10,10 @@ woken through the loop. Ownership follows the session exactly as in the sync rec
 a holding at once; a waiter keeps its place while SUSPENDED and joins again after LOST.
 
 Cancellation: a join in flight when its caller is cancelled (or times out) is finished in the
-background and its contender removed; one that ends unconfirmed (it may have landed) is
-removed by its attempt id once the session is back, the client's turn on the name kept until
-then. A removal is shielded, so a cancelled release still removes the contender. Either runs
-as a task of the client, cancelled only by closing the client, which ends the session and with
-it every contender.
+background and its contender removed (once the session is back, if the join ended unanswered);
+a removal is shielded, so a cancelled release still removes the contender. Either runs as a
+task of the client, cancelled only by closing the client, which ends the session and with it
+every contender.
 """
 
 from __future__ import annotations
@@ -167,16 +166,13 @@ class AsyncContention:
         if self._entered and not self.held and self.lost.is_set():
             await self._finish()  # acquiring again after a loss needs no release first
         deadline = None if seconds is None else client.loop.time() + max(0.0, seconds)
-        if not blocking:
-            if self._guard.locked():
-                return False
-            await self._guard.acquire()  # free: returns at once
-        else:
-            try:
-                async with timeout_at(deadline):
-                    await self._guard.acquire()
-            except TimeoutError:
-                return False
+        if not blocking and self._guard.locked():
+            return False
+        try:
+            async with timeout_at(deadline if blocking else None):  # not blocking: it is free
+                await self._guard.acquire()
+        except TimeoutError:
+            return False
         self._turn = True
         admitted = False
         client._listen(self._on_session)
@@ -270,7 +266,7 @@ class AsyncContention:
     def _abandon(self, attempt: str) -> None:
         """A join given up unconfirmed may have made a contender: remove it once the session is
         back, as the sync recipe does, keeping the client's turn on the name (the guard) until
-        then, so that no other handle of this client joins meanwhile and is mistaken for it."""
+        then: no other handle of it may join meanwhile (etcd: a lock's key is the session's)."""
         store, loop = self.client.sync, self.client.loop
 
         def done() -> None:
@@ -283,19 +279,24 @@ class AsyncContention:
         )
 
     async def _undo(self, join: Started[QueueView], attempt: str) -> None:
-        """After a cancelled join: let it end, then remove what it made. Holds the client's turn
-        on the name (the guard) until then; an unconfirmed end hands it to :meth:`_abandon`."""
+        """After a cancelled join: let it end, then remove what it made, holding the client's
+        turn on the name (the guard) until then; :meth:`_abandon` takes it over."""
         abandoned = False
         try:
             view = await join.ended()
             await self._remove(view.mine)
         except BackendUnavailableError:  # it may have landed all the same
-            abandoned = True  # _abandon gives the turn on once it has run
             self._abandon(attempt)
+            abandoned = True  # _abandon gives the turn on once it has run
         except CoordkitError:
             pass  # refused, or its session is gone and the contender with it
+        except asyncio.CancelledError:  # the client closing (its session takes it), or the loop
+            if not self.client.closed:
+                self._abandon(attempt)
+                abandoned = True
+            raise
         finally:
-            if not abandoned:  # also when the client's closing cancels this task
+            if not abandoned:
                 self._guard.release()
 
     async def _admitted(self, view: QueueView, wait: bool) -> bool | None:
