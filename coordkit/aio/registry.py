@@ -61,7 +61,7 @@ class AsyncRegistration:
         self._generation = 0  # the session generation that _entry was written in
         self._scheduled = 0  # the latest generation a re-registration was started for
         self._closed = False
-        self._tried: tuple[bytes, int] | None = None  # the last write's value and generation
+        self._tried: bytes | None = None  # what the last create sent, if it may have made the key
 
     def __repr__(self) -> str:
         state = "deregistered" if self._closed else "registered" if self.registered else "re-registering"
@@ -149,7 +149,8 @@ class AsyncRegistration:
     async def deregister(self) -> None:
         """Remove the instance now (if the key is still this registration's) and stop
         re-registering it. Idempotent. Raises BackendUnavailableError if the store cannot be
-        reached within the client's timeout: the key then stays until the session ends."""
+        reached within the client's timeout: the key is then removed once the session is back
+        (or goes with the session)."""
         if self._closed:
             return
         self._closed = True
@@ -161,9 +162,13 @@ class AsyncRegistration:
         remove: list[Op] = [Check(self.key, create_revision=entry.create_revision), Delete(self.key)]
         # Already gone, or replaced by somebody else's registration: not ours to delete.
         with contextlib.suppress(ConflictError, ClosedError):
-            await self._retrying(
-                lambda: self._client.commit(list(remove)), stop_after_delay(self._client.timeout)
-            )
+            try:
+                await self._retrying(
+                    lambda: self._client.commit(list(remove)), stop_after_delay(self._client.timeout)
+                )
+            except BackendUnavailableError:
+                remove_if_left(self._client.sync, self.key, entry.value)
+                raise
 
     async def aclose(self) -> None:
         """The same as :meth:`deregister` (what leaving ``async with`` calls)."""
@@ -187,12 +192,16 @@ class AsyncRegistration:
         self._client._listen(self._on_session)
         try:
             async with self._writing:
-                await self._retrying(self._write, stop_after_delay(self._client.timeout))
-        except BaseException as exc:
+                try:
+                    await self._retrying(self._write, stop_after_delay(self._client.timeout))
+                except BackendUnavailableError:
+                    self._closed = True  # under the lock: no re-registration writes after this
+                    if self._tried is not None:  # it may have landed all the same
+                        remove_if_left(self._client.sync, self.key, self._tried)
+                    raise
+        except BaseException:
             self._closed = True
             self._client._unlisten(self._on_session)
-            if isinstance(exc, BackendUnavailableError) and self._tried is not None:
-                remove_if_left(self._client.sync, self.key, *self._tried)  # it may have landed
             raise
 
     async def _write(self) -> None:
@@ -201,8 +210,7 @@ class AsyncRegistration:
         if self._closed:
             return
         generation = self._client.session.generation  # before the write: see _on_session
-        value = self._format.encode(self._instance)
-        self._tried = value, generation
+        value = self._tried = self._format.encode(self._instance)
         try:
             entry = await self._client.put(self.key, value, ephemeral=True, create=True)
         except KeyExistsError:
@@ -214,7 +222,13 @@ class AsyncRegistration:
         if existing is None:
             raise _Vanished(f"{self.key} vanished; creating it again")
         if existing.lease and existing.lease == self._client.session.session_id:
-            return existing if existing.value == value else await self._put_over(existing, value)
+            if existing.value == value:
+                return existing
+            self._tried = None  # the session's key before this write: not one to remove if it fails
+            try:
+                return await self._put_over(existing, value)
+            except ConflictError:
+                raise _Vanished(f"{self.key} was removed as it was written over") from None
         previous = self._entry
         if previous is not None and (existing.lease, existing.create_revision) == (
             previous.lease,
@@ -306,15 +320,9 @@ async def register(registration: AsyncRegistration) -> AsyncRegistration:
 
 
 async def _abandon(reg: AsyncRegistration, writing: asyncio.Task[None]) -> None:
-    """After a cancelled register(): let the write end, then remove what it wrote (an
-    unconfirmed write, or a removal the store did not answer, once the session is back)."""
+    """After a cancelled register(): let the write end, then remove what it wrote (what the
+    store did not answer is removed once the session is back: see _register, deregister)."""
     with contextlib.suppress(Exception):
         await writing
-    entry, generation = reg._entry, reg._generation
-    try:
+    with contextlib.suppress(CoordkitError):
         await reg.deregister()
-    except BackendUnavailableError:
-        if entry is not None:
-            remove_if_left(reg._client.sync, reg.key, entry.value, generation)
-    except CoordkitError:
-        pass  # the session ended: the key went with it

@@ -18,14 +18,16 @@ if TYPE_CHECKING:
 __all__ = ["remove_if_left"]
 
 
-def remove_if_left(store: Store, key: str, value: bytes, generation: int) -> None:
-    """Once session ``generation`` is CONNECTED again, delete ``key`` if it is still what that
-    session wrote there (its own ephemeral key, holding ``value``, unchanged since it was read).
+def remove_if_left(store: Store, key: str, value: bytes) -> None:
+    """Once the session is CONNECTED again, delete ``key`` if it is still what this session
+    wrote there (its own ephemeral key, holding ``value``, unchanged since it was read). If the
+    session is lost instead, the key went with it.
 
     A registration of the same key made meanwhile by this client writes its own value (its
     instance carries its own registration time) or has adopted the key and written over it:
-    either way the key no longer matches, and it is left alone. If the session is lost
-    instead, the key went with it."""
+    either way the key no longer matches, and it is left alone. (A caller must not pass the
+    value of a write over a key this session already had: that key may be another live
+    registration's.)"""
 
     def remove() -> None:
         existing = store.get(key)
@@ -35,4 +37,6 @@ def remove_if_left(store: Store, key: str, value: bytes, generation: int) -> Non
         with contextlib.suppress(ConflictError):  # changed between the read and the delete: not ours
             store.commit([unchanged, Delete(key)])
 
-    when_connected(store, generation, remove, f"the unconfirmed registration {key}")
+    # The session as it is now: a write cut off while the session was being replaced may have
+    # landed on the new one, never on one older than this.
+    when_connected(store, store.session.generation, remove, f"the unconfirmed registration {key}")

@@ -72,7 +72,7 @@ class Registration:
     applied unanswered is removed as soon as the session is back).
     """
 
-    _tried: tuple[bytes, int] | None = None  # the last write's value and session generation
+    _tried: bytes | None = None  # what the last create sent, if it may have made the key
 
     def __init__(
         self,
@@ -111,10 +111,11 @@ class Registration:
         try:
             self._retrying(self._write, stop_after_delay(client.timeout))
         except BaseException as exc:
-            self._closed = True
+            with self._lock:  # no re-registration writes after this
+                self._closed, tried = True, self._tried
             client.remove_listener(self._on_session)
-            if isinstance(exc, BackendUnavailableError) and self._tried is not None:
-                remove_if_left(client, self.key, *self._tried)  # it may have landed all the same
+            if isinstance(exc, BackendUnavailableError) and tried is not None:
+                remove_if_left(client, self.key, tried)  # it may have landed all the same
             raise
 
     def __repr__(self) -> str:
@@ -224,7 +225,7 @@ class Registration:
         and stop re-registering it. Idempotent.
 
         Raises BackendUnavailableError if the store cannot be reached within the client's
-        timeout: the key then stays until the session ends (close the client to end it).
+        timeout: the key is then removed once the session is back (or goes with the session).
         """
         with self._lock:
             if self._closed:
@@ -237,7 +238,11 @@ class Registration:
         remove: list[Op] = [Check(self.key, create_revision=entry.create_revision), Delete(self.key)]
         # Already gone, or replaced by somebody else's registration: not ours to delete.
         with contextlib.suppress(ConflictError, ClosedError):
-            self._retrying(lambda: self._client.commit(remove), stop_after_delay(self._client.timeout))
+            try:
+                self._retrying(lambda: self._client.commit(remove), stop_after_delay(self._client.timeout))
+            except BackendUnavailableError:
+                remove_if_left(self._client, self.key, entry.value)
+                raise
 
     def close(self) -> None:
         """The same as :meth:`deregister`."""
@@ -261,8 +266,7 @@ class Registration:
             if self._closed:
                 return
             generation = self._client.session.generation  # before the write: see _on_session
-            value = self._format.encode(self._instance)
-            self._tried = value, generation
+            value = self._tried = self._format.encode(self._instance)
             try:
                 entry = self._client.put(self.key, value, ephemeral=True, create=True)
             except KeyExistsError:
@@ -274,7 +278,13 @@ class Registration:
         if existing is None:
             raise _Vanished(f"{self.key} vanished; creating it again")
         if existing.lease and existing.lease == self._client.session.session_id:
-            return existing if existing.value == value else self._put_over(existing, value)
+            if existing.value == value:
+                return existing
+            self._tried = None  # the session's key before this write: not one to remove if it fails
+            try:
+                return self._put_over(existing, value)
+            except ConflictError:
+                raise _Vanished(f"{self.key} was removed as it was written over") from None
         previous = self._entry
         if previous is not None and (existing.lease, existing.create_revision) == (
             previous.lease,

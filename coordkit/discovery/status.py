@@ -48,7 +48,7 @@ def set_instance_status(
 
     Raises NotFoundError if no such instance is registered, ConfigurationError for a bad
     argument, ConflictError if its owner kept changing it meanwhile, BackendUnavailableError
-    if the store does not answer (then nothing was changed)."""
+    if the store does not answer (then the change may or may not have been made)."""
     service, ident = check_service(name), check_id(instance_id)
     status, reason = check_status(status, "" if status == "up" else reason)
     key = instance_key(check_base(base), service, ident)

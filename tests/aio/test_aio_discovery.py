@@ -148,6 +148,32 @@ def test_a_cancelled_register_leaves_no_instance(
     arun(main())
 
 
+def test_an_adopted_key_removed_before_the_write_over_is_created_again(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    """As the sync registration: a key of this session removed between the adopting read and
+    the write over it is created again, not a ConflictError out of register()."""
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=30) as aio:
+            await aio.register("payment", "h", 80, id="same")
+            adopting_read, removals = aio.get, []
+
+            async def then_removed(key: str) -> Any:
+                entry = await adopting_read(key)
+                if not removals:
+                    removals.append(await asyncio.to_thread(client.delete, key))
+                return entry
+
+            aio.get = then_removed  # type: ignore[method-assign]
+            second = await aio.register("payment", "h", 81, id="same")
+            assert removals == [True] and second.registered
+            (found,) = client.instances("payment")
+            assert found.port == 81
+
+    arun(main())
+
+
 def test_closing_the_client_ends_cache_and_balancer_tasks(store_url: str, arun: Callable[..., Any]) -> None:
     async def main() -> None:
         aio = await coordkit.aio.connect(store_url, ttl=4)

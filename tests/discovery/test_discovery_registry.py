@@ -114,6 +114,30 @@ def test_a_key_deleted_by_someone_else_is_created_again_by_update(make_client: M
     assert found.weight == 4 and owner.get(reg.key).lease == owner.session.session_id  # type: ignore[union-attr]
 
 
+def test_a_key_removed_while_it_is_adopted_is_created_again(make_client: Make) -> None:
+    """The session already has the key (another registration of this id, or a write of an
+    earlier register() that landed unanswered and whose removal is pending): the adopting write
+    compares the key's incarnation, and if the key was removed between the read and the write,
+    register() creates it again rather than raising the ConflictError nobody expects from it."""
+    owner, other = make_client(), make_client()
+    owner.register("payment", "h", 80, id="same")
+    read = owner.get
+    removed: list[str] = []
+
+    def read_then_removed(key: str) -> object:  # the adopting read, then somebody's removal
+        entry = read(key)
+        if not removed:
+            removed.append(key)
+            other.delete(key)
+        return entry
+
+    owner.get = read_then_removed  # type: ignore[method-assign]
+    second = owner.register("payment", "h", 81, id="same")
+    assert removed and second.registered
+    (found,) = other.instances("payment")
+    assert found.port == 81 and other.get(second.key).lease == owner.session.session_id  # type: ignore[union-attr]
+
+
 def test_reregistered_exactly_once_after_session_expiry(make_client: Make) -> None:
     owner, watcher = make_client(), make_client()
     reg = owner.register("payment", "h", 80, id="a")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +25,10 @@ import pytest
 
 import coordkit
 import coordkit.aio
+from coordkit.aio.contention import AsyncContention
 from coordkit.core.async_deadline import timeout_in
+from coordkit.discovery import leftovers
+from coordkit.discovery.status import set_instance_status
 from coordkit.errors import BackendUnavailableError
 from coordkit.testing import eventually
 from coordkit.testing.loops import run
@@ -54,6 +58,13 @@ class _Replies:
         else:
             self._proxy.hold_replies()
 
+    def cut(self, client: coordkit.Client) -> None:
+        """Nothing gets through (what is sent waits, on a real link)."""
+        if self._proxy is None:
+            client.backend.set_reachable(False)  # type: ignore[attr-defined]
+        else:
+            self._proxy.blackhole()
+
     def heal(self, client: coordkit.Client) -> None:
         if self._proxy is None:
             client.backend.set_reachable(True)  # type: ignore[attr-defined]
@@ -81,47 +92,66 @@ async def _eventually(predicate: Callable[[], bool], what: str) -> None:
 @pytest.mark.parametrize("recipe", ["lock", "semaphore"])
 @pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
 def test_a_cancelled_join_that_landed_unanswered_is_removed_once_answers_flow(
-    kind: str, recipe: str, request: pytest.FixtureRequest
+    kind: str, recipe: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = request.getfixturevalue(f"{kind}_server")
-    namespace = f"/cu-{uuid.uuid4().hex[:10]}"
-    with (
-        FaultProxy(server.endpoints) as proxy,
-        coordkit.connect(f"{server.url}{namespace}", ttl=TTL) as direct,
-    ):
+    """Meanwhile the client's other handles of a lock wait for their turn: on etcd the stale
+    contender's key is the session's own key of that lock, so a handle joining before the
+    removal would be taken for it. (A semaphore's handles each have contenders of their own.)"""
+    undone: list[str] = []
+    undo = AsyncContention._undo
+
+    async def counted_undo(self: AsyncContention, join: Any, attempt: str) -> None:
+        undone.append(attempt)
+        await undo(self, join, attempt)
+
+    monkeypatch.setattr(AsyncContention, "_undo", counted_undo)
+    replies = _Replies(kind, request)
+    with contextlib.closing(replies), coordkit.connect(replies.direct_url, ttl=TTL) as direct:
         holder = _handle(direct, recipe)
         assert holder.acquire(timeout=DEADLINE)
 
-        def queued() -> int:
-            return len(direct.lock("c").contenders())
+        def keys() -> list[str]:
+            return [c.key for c in direct.lock("c").contenders()]
 
         async def main() -> None:
-            async with coordkit.aio.connect(proxy.url(kind, namespace), ttl=TTL, timeout=1.0) as aio:
+            async with coordkit.aio.connect(replies.url, ttl=TTL, timeout=2.0) as aio:
                 session = aio.sync.session
                 generation, session_id = session.generation, session.session_id
                 handle = _handle(aio, recipe)
                 await aio.get("c")  # the channel is up (a new one would wait for the server's reply)
-                proxy.hold_replies()
+                replies.hold(aio.sync)
                 acquiring = asyncio.ensure_future(handle.acquire(timeout=DEADLINE * 2))
-                await _eventually(lambda: queued() == 2, "the join to be applied")
+                await _eventually(lambda: len(keys()) == 2, "the join to be applied")
+                stale = keys()[1]
                 acquiring.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await acquiring
-                async with timeout_in(DEADLINE):  # the join ends unconfirmed: no reply came
-                    await asyncio.gather(*aio._tasks)
-                assert queued() == 2
-                proxy.heal()
-                await _eventually(lambda: queued() == 1, "the unconfirmed contender to be removed")
-                assert [c.key for c in direct.lock("c").contenders()] == [holder.key]
-                # by this session, not by its end
-                assert (session.generation, session.session_id) == (generation, session_id)
-                # and the client's turn on the name was handed on: another handle queues and enters
+                assert len(undone) == 1  # cancelled with its join in flight: the case under test
+
+                joined_beside: list[list[str]] = []  # the queue as each later join started
+                start_join = aio._ops.start_queue_join
+
+                def recorded(*args: Any, **kwargs: Any) -> Any:
+                    joined_beside.append(keys())
+                    return start_join(*args, **kwargs)
+
+                aio._ops.start_queue_join = recorded  # type: ignore[method-assign]
                 second = _handle(aio, recipe)
-                entering = asyncio.ensure_future(second.acquire(timeout=DEADLINE))
-                await _eventually(lambda: queued() == 2, "the second handle to queue")
+                entering = asyncio.ensure_future(second.acquire(timeout=DEADLINE * 2))
+                async with timeout_in(DEADLINE):  # the join ends unconfirmed: no reply came
+                    await asyncio.gather(*aio._tasks, return_exceptions=True)
+                assert stale in keys()
+                assert joined_beside == ([] if recipe == "lock" else [[holder.key, stale]])
+                replies.heal(aio.sync)
+                await _eventually(lambda: stale not in keys(), "the unconfirmed contender to be removed")
+                if recipe == "lock":  # it joined once the stale contender was gone, not before
+                    await _eventually(lambda: len(joined_beside) == 1, "the second handle to join")
+                    assert joined_beside == [[holder.key]]
                 await asyncio.get_running_loop().run_in_executor(None, holder.release)
                 assert await entering is True
-                assert [c.key for c in direct.lock("c").contenders()] == [second.key]
+                assert keys() == [second.key]
+                # by this session, not by its end
+                assert (session.generation, session.session_id) == (generation, session_id)
                 await second.release()
 
         run(main())
@@ -152,7 +182,9 @@ def test_a_registration_that_landed_unanswered_is_removed_once_answers_flow(
                 replies.hold(client)
                 with pytest.raises(BackendUnavailableError):
                     client.register("svc", "127.0.0.1", 80, id="one")
-                assert _instances(direct) == ["one", "other"]  # applied all the same
+                eventually(  # applied all the same
+                    lambda: _instances(direct) == ["one", "other"], timeout=DEADLINE, message="the instance"
+                )
                 replies.heal(client)
                 eventually(
                     lambda: _instances(direct) == ["other"], timeout=DEADLINE, message="the instance to go"
@@ -179,3 +211,73 @@ def test_a_registration_that_landed_unanswered_is_removed_once_answers_flow(
                 assert (session.generation, session.session_id) == (generation, session_id)
 
         run(main())
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+@pytest.mark.parametrize("kind", ["memory", "zookeeper", "etcd"])
+def test_a_deregister_the_store_did_not_answer_is_done_once_the_session_is_back(
+    kind: str, api: str, request: pytest.FixtureRequest
+) -> None:
+    """deregister() raises BackendUnavailableError; the instance must not stay for the rest of
+    the session. (On a real link the delete may also wait in the cut and land after it.)"""
+    replies = _Replies(kind, request)
+    with (
+        contextlib.closing(replies),
+        coordkit.connect(replies.direct_url, ttl=TTL) as direct,
+        direct.register("svc", "127.0.0.1", 81, id="other"),
+    ):
+        if api == "sync":
+            with coordkit.connect(replies.url, ttl=TTL, timeout=1.0) as client:
+                registration = client.register("svc", "127.0.0.1", 80, id="one")
+                replies.cut(client)
+                with pytest.raises(BackendUnavailableError):
+                    registration.deregister()
+                replies.heal(client)
+                eventually(
+                    lambda: _instances(direct) == ["other"], timeout=DEADLINE, message="the instance to go"
+                )
+            return
+
+        async def main() -> None:
+            async with coordkit.aio.connect(replies.url, ttl=TTL, timeout=1.0) as aio:
+                registration = await aio.register("svc", "127.0.0.1", 80, id="one")
+                replies.cut(aio.sync)
+                with pytest.raises(BackendUnavailableError):
+                    await registration.deregister()
+                replies.heal(aio.sync)
+                await _eventually(lambda: _instances(direct) == ["other"], "the instance to go")
+
+        run(main())
+
+
+@pytest.mark.parametrize("kind", ["memory", "zookeeper", "etcd"])
+def test_an_unanswered_registration_written_over_meanwhile_is_left_alone(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The removal takes away the write its caller was not told about, nothing since: here an
+    operator marks the instance down before the session is back (``coordkit maint``, a write
+    over the owner's key), and the instance stays, down, for its owner to deal with."""
+    cleaned = threading.Event()
+    schedule = leftovers.when_connected
+
+    def observed(*args: Any, **kwargs: Any) -> None:
+        schedule(*args, **kwargs, done=cleaned.set)
+
+    monkeypatch.setattr(leftovers, "when_connected", observed)
+    replies = _Replies(kind, request)
+    with (
+        contextlib.closing(replies),
+        coordkit.connect(replies.direct_url, ttl=TTL) as direct,
+        direct.register("svc", "127.0.0.1", 81, id="other"),
+        coordkit.connect(replies.url, ttl=TTL, timeout=1.0) as client,
+    ):
+        replies.hold(client)
+        with pytest.raises(BackendUnavailableError):
+            client.register("svc", "127.0.0.1", 80, id="one")
+        eventually(lambda: _instances(direct) == ["one", "other"], timeout=DEADLINE, message="the instance")
+        set_instance_status(direct, "svc", "one", "down", reason="maintenance")
+        replies.heal(client)
+        assert cleaned.wait(DEADLINE)
+        assert _instances(direct) == ["one", "other"]
+        entry = direct.get("services/svc/one")
+        assert entry is not None and entry.lease == client.session.session_id
