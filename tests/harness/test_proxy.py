@@ -13,20 +13,23 @@ import pytest
 
 from coordkit.testing import FaultProxy, eventually
 
-RECEIVED: list[bytes] = []  # what reached the echo server, in order
+
+@pytest.fixture
+def received() -> list[bytes]:
+    """What reached this test's echo server, in order."""
+    return []
 
 
 @pytest.fixture
-def echo() -> Iterator[str]:
+def echo(received: list[bytes]) -> Iterator[str]:
     server = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
-    RECEIVED.clear()
 
     def serve(conn: socket.socket) -> None:
         with conn:
             try:
                 while data := conn.recv(4096):
-                    RECEIVED.append(data)
+                    received.append(data)
                     conn.sendall(data)
             except OSError:  # the proxy reset the connection: the point of one test
                 pass
@@ -67,12 +70,14 @@ def test_forwards_then_holds_while_blackholed_and_delivers_after_heal(echo: str)
         assert sock.recv(16) == b"two"  # nothing lost: as TCP over a partition that heals
 
 
-def test_holding_replies_lets_requests_through_and_delivers_the_replies_after_heal(echo: str) -> None:
+def test_holding_replies_lets_requests_through_and_delivers_the_replies_after_heal(
+    echo: str, received: list[bytes]
+) -> None:
     with FaultProxy([echo]) as proxy, _client(proxy) as sock:
         proxy.hold_replies()
         assert proxy.mode == "hold-replies"
         sock.sendall(b"applied")
-        eventually(lambda: b"".join(RECEIVED) == b"applied", timeout=5, message="the request to arrive")
+        eventually(lambda: b"".join(received) == b"applied", timeout=5, message="the request to arrive")
         sock.settimeout(0.5)
         with pytest.raises(socket.timeout):
             sock.recv(16)  # the server answered; the answer is held
