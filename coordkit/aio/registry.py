@@ -62,6 +62,7 @@ class AsyncRegistration:
         self._scheduled = 0  # the latest generation a re-registration was started for
         self._closed = False
         self._tried: bytes | None = None  # what the last create sent, if it may have made the key
+        self._over = False  # this register() found the session's key and wrote over it
 
     def __repr__(self) -> str:
         state = "deregistered" if self._closed else "registered" if self.registered else "re-registering"
@@ -167,7 +168,7 @@ class AsyncRegistration:
                     lambda: self._client.commit(list(remove)), stop_after_delay(self._client.timeout)
                 )
             except BackendUnavailableError:
-                remove_if_left(self._client.sync, self.key, entry.value)
+                remove_if_left(self._client.sync, self.key, create_revision=entry.create_revision)
                 raise
 
     async def aclose(self) -> None:
@@ -197,7 +198,7 @@ class AsyncRegistration:
                 except BackendUnavailableError:
                     self._closed = True  # under the lock: no re-registration writes after this
                     if self._tried is not None:  # it may have landed all the same
-                        remove_if_left(self._client.sync, self.key, self._tried)
+                        remove_if_left(self._client.sync, self.key, value=self._tried)
                     raise
         except BaseException:
             self._closed = True
@@ -210,7 +211,8 @@ class AsyncRegistration:
         if self._closed:
             return
         generation = self._client.session.generation  # before the write: see _on_session
-        value = self._tried = self._format.encode(self._instance)
+        value = self._format.encode(self._instance)
+        self._tried = None if self._over else value
         try:
             entry = await self._client.put(self.key, value, ephemeral=True, create=True)
         except KeyExistsError:
@@ -224,7 +226,7 @@ class AsyncRegistration:
         if existing.lease and existing.lease == self._client.session.session_id:
             if existing.value == value:
                 return existing
-            self._tried = None  # the session's key before this write: not one to remove if it fails
+            self._over, self._tried = True, None  # the session's key: never one to remove
             try:
                 return await self._put_over(existing, value)
             except ConflictError:

@@ -18,10 +18,13 @@ if TYPE_CHECKING:
 __all__ = ["remove_if_left"]
 
 
-def remove_if_left(store: Store, key: str, value: bytes) -> None:
+def remove_if_left(
+    store: Store, key: str, *, value: bytes | None = None, create_revision: int | None = None
+) -> None:
     """Once the session is CONNECTED again, delete ``key`` if it is still what this session
-    wrote there (its own ephemeral key, holding ``value``, unchanged since it was read). If the
-    session is lost instead, the key went with it.
+    wrote there (its own ephemeral key, holding ``value``, or of that ``create_revision``: a
+    deregistration not answered, whatever was written over the key since; unchanged since it
+    was read). If the session is lost instead, the key went with it.
 
     A registration of the same key made meanwhile by this client writes its own value (its
     instance carries its own registration time) or has adopted the key and written over it:
@@ -31,7 +34,11 @@ def remove_if_left(store: Store, key: str, value: bytes) -> None:
 
     def remove() -> None:
         existing = store.get(key)
-        if existing is None or existing.lease != store.session.session_id or existing.value != value:
+        if existing is None or existing.lease != store.session.session_id:
+            return
+        if (value is not None and existing.value != value) or (
+            create_revision is not None and existing.create_revision != create_revision
+        ):
             return
         unchanged = Check(key, create_revision=existing.create_revision, version=existing.version)
         with contextlib.suppress(ConflictError):  # changed between the read and the delete: not ours

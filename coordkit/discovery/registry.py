@@ -73,6 +73,7 @@ class Registration:
     """
 
     _tried: bytes | None = None  # what the last create sent, if it may have made the key
+    _over = False  # this register() found the session's key and wrote over it: never remove it
 
     def __init__(
         self,
@@ -115,7 +116,7 @@ class Registration:
                 self._closed, tried = True, self._tried
             client.remove_listener(self._on_session)
             if isinstance(exc, BackendUnavailableError) and tried is not None:
-                remove_if_left(client, self.key, tried)  # it may have landed all the same
+                remove_if_left(client, self.key, value=tried)  # it may have landed all the same
             raise
 
     def __repr__(self) -> str:
@@ -241,7 +242,7 @@ class Registration:
             try:
                 self._retrying(lambda: self._client.commit(remove), stop_after_delay(self._client.timeout))
             except BackendUnavailableError:
-                remove_if_left(self._client, self.key, entry.value)
+                remove_if_left(self._client, self.key, create_revision=entry.create_revision)
                 raise
 
     def close(self) -> None:
@@ -266,7 +267,8 @@ class Registration:
             if self._closed:
                 return
             generation = self._client.session.generation  # before the write: see _on_session
-            value = self._tried = self._format.encode(self._instance)
+            value = self._format.encode(self._instance)
+            self._tried = None if self._over else value
             try:
                 entry = self._client.put(self.key, value, ephemeral=True, create=True)
             except KeyExistsError:
@@ -280,7 +282,7 @@ class Registration:
         if existing.lease and existing.lease == self._client.session.session_id:
             if existing.value == value:
                 return existing
-            self._tried = None  # the session's key before this write: not one to remove if it fails
+            self._over, self._tried = True, None  # the session's key: never one to remove
             try:
                 return self._put_over(existing, value)
             except ConflictError:

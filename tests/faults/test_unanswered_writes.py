@@ -219,7 +219,9 @@ def test_a_deregister_the_store_did_not_answer_is_done_once_the_session_is_back(
     kind: str, api: str, request: pytest.FixtureRequest
 ) -> None:
     """deregister() raises BackendUnavailableError; the instance must not stay for the rest of
-    the session. (On a real link the delete may also wait in the cut and land after it.)"""
+    the session, whatever was written over it since the registration's own last write (here an
+    operator marked it down). (On a real link the delete may also wait in the cut and land
+    after it.)"""
     replies = _Replies(kind, request)
     with (
         contextlib.closing(replies),
@@ -229,6 +231,7 @@ def test_a_deregister_the_store_did_not_answer_is_done_once_the_session_is_back(
         if api == "sync":
             with coordkit.connect(replies.url, ttl=TTL, timeout=1.0) as client:
                 registration = client.register("svc", "127.0.0.1", 80, id="one")
+                set_instance_status(direct, "svc", "one", "down", reason="maintenance")
                 replies.cut(client)
                 with pytest.raises(BackendUnavailableError):
                     registration.deregister()
@@ -241,6 +244,9 @@ def test_a_deregister_the_store_did_not_answer_is_done_once_the_session_is_back(
         async def main() -> None:
             async with coordkit.aio.connect(replies.url, ttl=TTL, timeout=1.0) as aio:
                 registration = await aio.register("svc", "127.0.0.1", 80, id="one")
+                await asyncio.to_thread(
+                    set_instance_status, direct, "svc", "one", "down", reason="maintenance"
+                )
                 replies.cut(aio.sync)
                 with pytest.raises(BackendUnavailableError):
                     await registration.deregister()
