@@ -168,8 +168,8 @@ class AsyncContention:
         deadline = None if seconds is None else client.loop.time() + max(0.0, seconds)
         if not blocking and self._guard.locked():
             return False
-        try:
-            async with timeout_at(deadline if blocking else None):  # not blocking: it is free
+        try:  # not blocking: free, unless a woken waiter is about to take it (then give up)
+            async with timeout_at(deadline if blocking else client.loop.time()):
                 await self._guard.acquire()
         except TimeoutError:
             return False
@@ -274,9 +274,9 @@ class AsyncContention:
                 loop.call_soon_threadsafe(self._guard.release)
 
         remove = unconfirmed_remover(store, self.path, attempt, unique=self.policy.unique)
-        when_connected(
-            store, self.generation, remove, f"an unconfirmed contender under {self.path}", done=done
-        )
+        # The session as it is now: the join may have landed on one that replaced ours meanwhile.
+        what = f"an unconfirmed contender under {self.path}"
+        when_connected(store, store.session.generation, remove, what, done=done)
 
     async def _undo(self, join: Started[QueueView], attempt: str) -> None:
         """After a cancelled join: let it end, then remove what it made, holding the client's

@@ -105,6 +105,28 @@ def test_cancelled_acquire_leaves_no_contender(
     arun(main())
 
 
+def test_a_non_blocking_acquire_gives_up_when_a_woken_waiter_takes_the_turn(
+    store_url: str, arun: Callable[..., Any]
+) -> None:
+    """Just after a release the client's turn on the name looks free while the waiter it woke
+    has not run yet: acquire(blocking=False) must answer False then, not queue behind it."""
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            first, second, third = aio.lock("t"), aio.lock("t"), aio.lock("t")
+            assert await first.acquire()
+            waiting = asyncio.ensure_future(second.acquire(timeout=10))
+            while not first._contention._guard._waiters:  # second waits for the turn (loop steps)
+                await asyncio.sleep(0)
+            await first.release()  # wakes second, which has not run yet
+            async with timeout_in(5):
+                assert await third.acquire(blocking=False) is False
+            assert await waiting is True
+            await second.release()
+
+    arun(main())
+
+
 def test_task_cancelled_inside_async_with_releases(
     store_url: str, client: coordkit.Client, arun: Callable[..., Any]
 ) -> None:
