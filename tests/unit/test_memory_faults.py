@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 import coordkit
+from coordkit.backends.base import Put
 from coordkit.errors import BackendUnavailableError, ConflictError, KeyExistsError
 from coordkit.testing import eventually
 
@@ -55,3 +56,14 @@ def test_applied_every_request_takes_effect_and_no_reply_comes(url: str) -> None
         with pytest.raises(ConflictError):
             client.put("taken", "y", version=99)
         assert client.get_text("k") == "v"
+
+
+def test_a_closed_client_is_refused_even_while_replies_are_lost(url: str) -> None:
+    client = coordkit.connect(url)
+    backend = client.backend
+    backend.set_reachable(False, applied=True)  # type: ignore[attr-defined]
+    client.close()
+    with pytest.raises(coordkit.ClosedError):
+        backend.commit([Put("k", b"v")])  # type: ignore[attr-defined]
+    with coordkit.connect(url) as other:
+        assert other.get("k") is None  # and nothing took effect

@@ -103,15 +103,17 @@ class MemoryBackend(KeyValueQueue):
     def _call(self) -> Iterator[None]:
         """One request: refused while unreachable, or, with ``applied``, carried out and then
         unanswered (whatever it would have answered, an error included)."""
-        if not self._applied:
+        if self._closed or not self._applied:
             self._ready()
+        lost = f"memory://{self._store.name}: the reply was lost (simulated)"
         try:
             yield
-        finally:
+        except Exception:  # its answer, an error, was lost too
             if self._applied:
-                raise BackendUnavailableError(
-                    f"memory://{self._store.name}: the reply was lost (simulated)"
-                ) from None
+                raise BackendUnavailableError(lost) from None
+            raise
+        if self._applied:
+            raise BackendUnavailableError(lost)
 
     # session -----------------------------------------------------------------------
     def connect(self, sink: ConnectionSink, *, ttl: float, timeout: float) -> None:
