@@ -27,7 +27,7 @@ from ..core.states import SessionEvent, SessionState
 from ..discovery._checks import check_metadata, check_status, check_weight
 from ..discovery.formats import FormatError, format_for
 from ..discovery.instance import DOWN, DRAINING, UP, ServiceInstance
-from ..discovery.leftovers import remove_if_left
+from ..discovery.leftovers import holding, incarnation, remove_if_left
 from ..discovery.registry import _TRANSIENT, _Vanished
 from ..errors import BackendUnavailableError, ClosedError, ConflictError, CoordkitError, KeyExistsError
 
@@ -168,7 +168,9 @@ class AsyncRegistration:
                     lambda: self._client.commit(list(remove)), stop_after_delay(self._client.timeout)
                 )
             except BackendUnavailableError:
-                remove_if_left(self._client.sync, self.key, create_revision=entry.create_revision)
+                remove_if_left(
+                    self._client.sync, self.key, incarnation(self._format, self.name, self.id, entry)
+                )
                 raise
 
     async def aclose(self) -> None:
@@ -198,7 +200,7 @@ class AsyncRegistration:
                 except BackendUnavailableError:
                     self._closed = True  # under the lock: no re-registration writes after this
                     if self._tried is not None:  # it may have landed all the same
-                        remove_if_left(self._client.sync, self.key, value=self._tried)
+                        remove_if_left(self._client.sync, self.key, holding(self._tried))
                     raise
         except BaseException:
             self._closed = True

@@ -6,39 +6,28 @@ apply must not stay where clients are sent to it. It is removed as soon as the s
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..backends.base import Check, Delete
+from ..backends.base import Check, Delete, Entry
 from ..core.when_connected import when_connected
 from ..errors import ConflictError
+from .formats import FormatError, InstanceFormat
 
 if TYPE_CHECKING:
     from ..core.store import Store
 
-__all__ = ["remove_if_left"]
+__all__ = ["holding", "incarnation", "remove_if_left"]
 
 
-def remove_if_left(
-    store: Store, key: str, *, value: bytes | None = None, create_revision: int | None = None
-) -> None:
-    """Once the session is CONNECTED again, delete ``key`` if it is still what this session
-    wrote there (its own ephemeral key, holding ``value``, or of that ``create_revision``: a
-    deregistration not answered, whatever was written over the key since; unchanged since it
-    was read). If the session is lost instead, the key went with it.
-
-    A registration of the same key made meanwhile by this client writes its own value (its
-    instance carries its own registration time) or has adopted the key and written over it:
-    either way the key no longer matches, and it is left alone. (A caller must not pass the
-    value of a write over a key this session already had: that key may be another live
-    registration's.)"""
+def remove_if_left(store: Store, key: str, left: Callable[[Entry], bool]) -> None:
+    """Once the session is CONNECTED again, delete ``key`` if it is still this session's own
+    ephemeral key and ``left(entry)`` says it is what the caller left there (and it is
+    unchanged since it was read). If the session is lost instead, the key went with it."""
 
     def remove() -> None:
         existing = store.get(key)
-        if existing is None or existing.lease != store.session.session_id:
-            return
-        if (value is not None and existing.value != value) or (
-            create_revision is not None and existing.create_revision != create_revision
-        ):
+        if existing is None or existing.lease != store.session.session_id or not left(existing):
             return
         unchanged = Check(key, create_revision=existing.create_revision, version=existing.version)
         with contextlib.suppress(ConflictError):  # changed between the read and the delete: not ours
@@ -47,3 +36,31 @@ def remove_if_left(
     # The session as it is now: a write cut off while the session was being replaced may have
     # landed on the new one, never on one older than this.
     when_connected(store, store.session.generation, remove, f"the unconfirmed registration {key}")
+
+
+def holding(value: bytes) -> Callable[[Entry], bool]:
+    """What an unanswered create left: the key holding exactly what it sent. A registration of
+    the same id made meanwhile by this client writes its own value (its instance carries its own
+    registration time), so it is left alone. (Never pass the value of a write over a key the
+    session already had: that key may be another live registration's.)"""
+    return lambda entry: entry.value == value
+
+
+def incarnation(fmt: InstanceFormat, name: str, instance_id: str, entry: Entry) -> Callable[[Entry], bool]:
+    """What an unanswered deregistration left: ``entry``'s key itself (same create revision)
+    with the same registration time, whatever was written over it since (an operator's status,
+    an update that landed unanswered), but not another registration of the id that adopted the
+    key and wrote its own instance over it."""
+
+    def registered_at(value: bytes) -> int | None:
+        try:
+            return fmt.decode(name, instance_id, value).registered_at
+        except FormatError:
+            return None
+
+    when = registered_at(entry.value)
+    return lambda found: (
+        when is not None
+        and found.create_revision == entry.create_revision
+        and registered_at(found.value) == when
+    )

@@ -38,7 +38,7 @@ from ..errors import (
 from ._checks import DEFAULT_BASE, check_metadata, check_status, check_weight, planned_instance
 from .formats import format_for
 from .instance import DOWN, DRAINING, UP, ServiceInstance
-from .leftovers import remove_if_left
+from .leftovers import holding, incarnation, remove_if_left
 from .reads import decode_entry, read_instances, read_services
 from .status import stored_instance
 
@@ -116,7 +116,7 @@ class Registration:
                 self._closed, tried = True, self._tried
             client.remove_listener(self._on_session)
             if isinstance(exc, BackendUnavailableError) and tried is not None:
-                remove_if_left(client, self.key, value=tried)  # it may have landed all the same
+                remove_if_left(client, self.key, holding(tried))  # it may have landed all the same
             raise
 
     def __repr__(self) -> str:
@@ -242,7 +242,7 @@ class Registration:
             try:
                 self._retrying(lambda: self._client.commit(remove), stop_after_delay(self._client.timeout))
             except BackendUnavailableError:
-                remove_if_left(self._client, self.key, create_revision=entry.create_revision)
+                remove_if_left(self._client, self.key, incarnation(self._format, self.name, self.id, entry))
                 raise
 
     def close(self) -> None:
