@@ -10,18 +10,19 @@ from kazoo.protocol.serialization import GetData
 
 
 def reads_sent(client: KazooClient, paths: Container[str] | None = None) -> list[str]:
-    """The paths of the data reads ``client`` sends from now on (only ``paths``, if given),
-    as they are queued for the wire: ``get_async`` and a ``GetData`` given to ``_call``
-    directly alike."""
+    """The paths of the data reads ``client`` sends from now on (only ``paths``, if given), as
+    they go on the wire: a read queued by ``get_async``, by ``_call`` directly, or by the
+    reader thread itself (:mod:`coordkit.backends.zookeeper.prefetch`) alike."""
     sent: list[str] = []
-    original = client._call
+    connection = client._connection
+    original = connection._submit
 
-    def counting(request: Any, async_object: Any) -> Any:
+    def counting(request: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(request, GetData):
             path = client.unchroot(request.path)
             if paths is None or path in paths:
                 sent.append(path)
-        return original(request, async_object)
+        return original(request, *args, **kwargs)
 
-    client._call = counting  # type: ignore[method-assign]
+    connection._submit = counting
     return sent

@@ -17,8 +17,9 @@ the marker as kazoo's reader thread sets the reply: one thread hop to the worker
 ``rawlink`` callback runs on kazoo's completion thread: one hop more, on the path of every
 change a watch delivers; from the reply to the worker, a median of 110 us with it and 50-65
 us without, on two cores that also run the server.)
-The reads are sent from the worker, never from kazoo's reader thread (whose ``_call`` could
-block on the wake-up pipe that only that thread drains).
+Most notifications come with their read already sent by kazoo's reader thread as it routed
+them (:mod:`.prefetch`); the worker sends the others itself, never from the reader thread
+(whose ``_call`` could block on the wake-up pipe that only that thread drains).
 
 On failure: what a read raises (kazoo's errors, its timeout at the deadline) is raised; the
 worker then re-reads the whole subtree, so no notification taken here is needed again. A
@@ -40,11 +41,10 @@ from kazoo.exceptions import NoNodeError
 from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import GetData
 
+from .prefetch import READ_DONE, Prefetched, Signalling
 from .read import NodeRead, wait
 
 __all__ = ["READ_DONE", "drain", "read_notified"]
-
-READ_DONE = object()  # the first read of a batch was answered (a marker in the worker's queue)
 
 
 def drain(events: queue.SimpleQueue[object]) -> list[object]:
@@ -101,8 +101,11 @@ def read_notified(
 
 
 def _read(client: KazooClient, path: str, written: Any, done: queue.SimpleQueue[object] | None = None) -> Any:
-    """The node's data as an async result: this session's own write of it, or a read. With
+    """The node's data as an async result: this session's own write of it, the read sent as
+    it was notified (:mod:`.prefetch`, which puts :data:`READ_DONE` itself), or a read. With
     ``done``, :data:`READ_DONE` is put there once it is answered."""
+    if isinstance(written, Prefetched):
+        return written.result
     if written is not None:
         if done is not None:  # kazoo's own result: its callbacks run on its completion thread
             written.rawlink(lambda _: done.put(READ_DONE))  # at once if answered already
@@ -110,25 +113,7 @@ def _read(client: KazooClient, path: str, written: Any, done: queue.SimpleQueue[
     if done is None:
         return client.get_async(path)
     result = client.handler.async_result()
-    client._call(GetData(_prefix_root(client.chroot, path), None), _Signalling(result, done))
+    client._call(
+        GetData(_prefix_root(client.chroot, path), None), Signalling(result, lambda: done.put(READ_DONE))
+    )
     return result
-
-
-class _Signalling:
-    """The answer object kazoo's connection is given for a read: it sets ``result`` and then
-    puts :data:`READ_DONE` in ``done``. Called on kazoo's reader thread, or by ``_call`` on the
-    caller's when it refuses the request (closed, expired, authentication failed, no wake-up
-    byte sent); a ``SimpleQueue.put`` never blocks there."""
-
-    __slots__ = ("_done", "_result")
-
-    def __init__(self, result: Any, done: queue.SimpleQueue[object]) -> None:
-        self._result, self._done = result, done
-
-    def set(self, value: Any = None) -> None:
-        self._result.set(value)
-        self._done.put(READ_DONE)
-
-    def set_exception(self, exception: BaseException) -> None:
-        self._result.set_exception(exception)
-        self._done.put(READ_DONE)

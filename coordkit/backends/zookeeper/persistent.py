@@ -38,6 +38,7 @@ from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import Watch, int_struct, write_string
 
 from .own_writes import OwnWrites
+from .prefetch import Prefetcher
 
 __all__ = [
     "PERSISTENT",
@@ -88,7 +89,7 @@ class Router:
     """The persistent watches of one kazoo client: listeners by (path, mode), the hook."""
 
     def __init__(self, client: KazooClient) -> None:
-        self._client = client
+        self._client = self.client = client
         self.own = OwnWrites(client)  # this session's writes in flight, for the reads of notifications
         self._lock = threading.Lock()
         self._listeners: dict[tuple[str, int], list[Listener]] = {}
@@ -193,12 +194,14 @@ class Armed:
         those of the server's own ``/zookeeper`` subtree. With ``read`` (a watch that reads
         each node notified), a subtree's root counts only when deleted (it is no key), and
         each notification carries a fourth item: for this session's own write in flight, that
-        write's outcome, which spares the worker a read (:mod:`.own_writes`), else None. The
-        reader thread never sends a request itself: kazoo's ``_call`` can block on its
-        wake-up pipe, which only this thread drains."""
+        write's outcome, which spares the worker a read (:mod:`.own_writes`); else the read
+        the reader thread sent as it routed the notification (:mod:`.prefetch`), or None when
+        it could send none (the worker reads). The reader thread never calls kazoo's
+        ``_call``: it can block on its wake-up pipe, which only this thread drains."""
         self._path, self._mode = path, mode
         self._lock = threading.Lock()
         self._on: KazooClient | None = None
+        prefetcher = Prefetcher(put)
 
         def listener(kind: int, path: str, router: Router) -> None:  # kazoo's reader thread
             if kind == 4 or (not chrooted and (path == "/zookeeper" or path.startswith("/zookeeper/"))):
@@ -206,7 +209,11 @@ class Armed:
             if read and kind != 2 and path == self._path and mode == PERSISTENT_RECURSIVE:
                 return  # a subtree's root is no key: only its deletion matters (and is read)
             stamp = time.monotonic()
-            put((path, stamp, kind, router.own.written(path)) if read else (path, stamp, kind))
+            if not read:
+                put((path, stamp, kind))
+                return
+            written = router.own.written(path)
+            put((path, stamp, kind, written or prefetcher.prefetch(router.client, path)))
 
         self._listener: Listener = listener
 
