@@ -6,8 +6,11 @@ cannot send, the worker reads as before.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,9 +23,10 @@ from zk_reads import reads_sent
 from coordkit.backends.base import EventType, Put, WatchEvent
 from coordkit.backends.zookeeper import prefetch
 from coordkit.backends.zookeeper.backend import ZooKeeperBackend
-from coordkit.backends.zookeeper.prefetch import READ_DONE, Prefetcher
+from coordkit.backends.zookeeper.prefetch import Prefetched, Prefetcher
 
 DEADLINE = 15.0
+CHANGED = 3  # ZooKeeper's event type, as the router gives it
 
 
 @pytest.fixture
@@ -88,31 +92,88 @@ def test_without_msg_dontwait_the_worker_reads(
 def node(raw: KazooClient) -> str:
     path = "/zkp-" + uuid.uuid4().hex[:10]
     raw.create(path, b"A")
+    raw.create(path + "/b", b"B")
     return path
 
 
-def test_one_read_of_a_node_in_flight_at_most_and_it_signals_when_answered(
+@contextlib.contextmanager
+def _sending_held(client: KazooClient) -> Iterator[threading.Event]:
+    """kazoo's reader thread stops before it sends its next data read, until the event is set
+    (so that what is routed meanwhile certainly finds that read unanswered)."""
+    release = threading.Event()
+    connection = client._connection
+    original = connection._submit
+
+    def held(request: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(request, GetData):
+            release.wait(DEADLINE)
+        return original(request, *args, **kwargs)
+
+    connection._submit = held
+    try:
+        yield release
+    finally:
+        release.set()
+        connection._submit = original
+
+
+class _Worker:
+    """A watch worker's queue: what it was given, with the reads still out at that moment."""
+
+    def __init__(self) -> None:
+        self.items: queue.SimpleQueue[tuple[Any, int]] = queue.SimpleQueue()
+        self.prefetcher = Prefetcher(lambda item: self.items.put((item, self.prefetcher._unanswered)))
+
+    def take(self, count: int) -> list[tuple[Any, int]]:
+        return [self.items.get(timeout=DEADLINE) for _ in range(count)]
+
+
+def test_a_notification_waits_for_its_read_and_later_ones_queue_behind_it(
     raw: KazooClient, node: str
 ) -> None:
-    done: queue.SimpleQueue[object] = queue.SimpleQueue()
-    prefetcher = Prefetcher(done.put)
-    first = prefetcher.prefetch(raw, node)
-    second = prefetcher.prefetch(raw, node)
-    assert first is not None
-    assert second is None or first.result.ready()  # refused while the first is unanswered
-    data, stat = first.result.get(timeout=DEADLINE)
-    assert (data, stat) == raw.get(node)
-    assert done.get(timeout=DEADLINE) is READ_DONE
-    third = prefetcher.prefetch(raw, node)  # answered: the next notification's read is sent
-    assert third is not None and third.result.get(timeout=DEADLINE)[0] == b"A"
+    """One read of a node out at most (notified again, it is the worker's to read); every
+    notification behind an unanswered read waits, and all reach the worker in order."""
+    worker, written = _Worker(), object()  # stands for this session's own write's outcome
+    with _sending_held(raw) as release:
+        worker.prefetcher.route(raw, node, 1.0, CHANGED, None)
+        worker.prefetcher.route(raw, node, 2.0, CHANGED, None)  # its read is out: not sent again
+        worker.prefetcher.route(raw, node + "/b", 3.0, CHANGED, written)
+        assert worker.items.empty()  # nothing before the first read is answered
+        release.set()
+        (first, _), (again, _), (mine, _) = worker.take(3)
+    assert isinstance(first[3], Prefetched) and first[3].result.ready()
+    assert first[3].result.get() == raw.get(node)
+    assert again[:3] == (node, 2.0, CHANGED) and again[3] is None  # the worker reads it
+    assert mine == (node + "/b", 3.0, CHANGED, written)
+    worker.prefetcher.route(raw, node, 4.0, CHANGED, None)  # answered: the next one is sent
+    ((fourth, _),) = worker.take(1)
+    assert isinstance(fourth[3], Prefetched) and fourth[3].result.get()[0] == b"A"
+
+
+@pytest.mark.parametrize("hold", [60.0, 0.0])
+def test_an_answered_notification_waits_at_most_hold_for_a_later_read(
+    raw: KazooClient, node: str, hold: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The notifications of one change reach the worker together, but a steady stream cannot
+    hold the first for ever: once it has waited HOLD, a reply releases it alone."""
+    monkeypatch.setattr(prefetch, "HOLD", hold)
+    worker = _Worker()
+    with _sending_held(raw) as release:
+        worker.prefetcher.route(raw, node, time.monotonic(), CHANGED, None)
+        worker.prefetcher.route(raw, node + "/b", time.monotonic(), CHANGED, None)
+        release.set()
+        (a, out_a), (b, out_b) = worker.take(2)
+    assert (a[0], b[0]) == (node, node + "/b") and a[3].result.ready() and b[3].result.ready()
+    assert (out_a, out_b) == ((0, 0) if hold else (1, 0))  # released alone, /b's read still out
 
 
 def test_a_full_wake_up_pipe_sends_nothing_and_queues_nothing(
     raw: KazooClient, node: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The reader thread would wait for ever on a full pipe that only it drains: it gives up,
-    and no request is left queued without the byte that would send it."""
+    """The reader thread would wait for ever on a full pipe that only it drains: it sends no
+    read, queues no request without the byte that would send it, and the worker reads."""
     full, other = socket.socketpair()
+    worker = _Worker()
     try:
         full.setblocking(False)
         with pytest.raises(BlockingIOError):
@@ -120,8 +181,8 @@ def test_a_full_wake_up_pipe_sends_nothing_and_queues_nothing(
                 full.send(b"\0" * 65536)
         queued = len(raw._queue)
         monkeypatch.setattr(raw._connection, "_write_sock", full)
-        assert Prefetcher(queue.SimpleQueue().put).prefetch(raw, node) is None
-        assert len(raw._queue) == queued
+        worker.prefetcher.route(raw, node, 1.0, CHANGED, None)
+        assert worker.take(1) == [((node, 1.0, CHANGED, None), 0)] and len(raw._queue) == queued
     finally:
         monkeypatch.undo()
         full.close()
@@ -133,8 +194,9 @@ def test_a_closed_session_sends_nothing(zookeeper_server: Any) -> None:
     client = KazooClient(hosts=",".join(zookeeper_server.endpoints))
     client.start(timeout=DEADLINE)
     client.stop()
+    worker = _Worker()
     try:
-        assert Prefetcher(queue.SimpleQueue().put).prefetch(client, "/anything") is None
-        assert len(client._queue) == 0
+        worker.prefetcher.route(client, "/anything", 1.0, CHANGED, None)
+        assert worker.take(1) == [(("/anything", 1.0, CHANGED, None), 0)] and len(client._queue) == 0
     finally:
         client.close()

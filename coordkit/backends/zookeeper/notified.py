@@ -17,9 +17,10 @@ the marker as kazoo's reader thread sets the reply: one thread hop to the worker
 ``rawlink`` callback runs on kazoo's completion thread: one hop more, on the path of every
 change a watch delivers; from the reply to the worker, a median of 110 us with it and 50-65
 us without, on two cores that also run the server.)
-Most notifications come with their read already sent by kazoo's reader thread as it routed
-them (:mod:`.prefetch`); the worker sends the others itself, never from the reader thread
-(whose ``_call`` could block on the wake-up pipe that only that thread drains).
+Most notifications come with their read sent by kazoo's reader thread as it routed them, and
+answered (:mod:`.prefetch`): then nothing is waited for. The worker sends the other reads
+itself, never from the reader thread (whose ``_call`` could block on the wake-up pipe that
+only that thread drains).
 
 On failure: what a read raises (kazoo's errors, its timeout at the deadline) is raised; the
 worker then re-reads the whole subtree, so no notification taken here is needed again. A
@@ -102,8 +103,8 @@ def read_notified(
 
 def _read(client: KazooClient, path: str, written: Any, done: queue.SimpleQueue[object] | None = None) -> Any:
     """The node's data as an async result: this session's own write of it, the read sent as
-    it was notified (:mod:`.prefetch`, which puts :data:`READ_DONE` itself), or a read. With
-    ``done``, :data:`READ_DONE` is put there once it is answered."""
+    it was notified (:mod:`.prefetch`: answered already), or a read. With ``done``,
+    :data:`READ_DONE` is put there once it is answered (not for a prefetched read, ready)."""
     if isinstance(written, Prefetched):
         return written.result
     if written is not None:

@@ -195,9 +195,10 @@ class Armed:
         each node notified), a subtree's root counts only when deleted (it is no key), and
         each notification carries a fourth item: for this session's own write in flight, that
         write's outcome, which spares the worker a read (:mod:`.own_writes`); else the read
-        the reader thread sent as it routed the notification (:mod:`.prefetch`), or None when
-        it could send none (the worker reads). The reader thread never calls kazoo's
-        ``_call``: it can block on its wake-up pipe, which only this thread drains."""
+        the reader thread sent as it routed the notification, the notification held back
+        until that read is answered (:mod:`.prefetch`); or None when it could send none (the
+        worker reads). The reader thread never calls kazoo's ``_call``: it can block on its
+        wake-up pipe, which only this thread drains."""
         self._path, self._mode = path, mode
         self._lock = threading.Lock()
         self._on: KazooClient | None = None
@@ -212,8 +213,7 @@ class Armed:
             if not read:
                 put((path, stamp, kind))
                 return
-            written = router.own.written(path)
-            put((path, stamp, kind, written or prefetcher.prefetch(router.client, path)))
+            prefetcher.route(router.client, path, stamp, kind, router.own.written(path))
 
         self._listener: Listener = listener
 

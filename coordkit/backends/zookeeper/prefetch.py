@@ -1,33 +1,48 @@
-"""The read of a notified node, sent by kazoo's reader thread as it routes the notification.
+"""The read of a notified node, sent by kazoo's reader thread as it routes the notification,
+and the notification handed to the watch's worker once that read is answered.
 
 A persistent watch's worker reads the data of each node notified (:mod:`.notified`). Sent
-from the worker, that read waits for two thread hops first: the reader thread hands the
-notification to the worker, and the worker hands the request back to the reader thread,
-which is also the one that sends (kazoo has one connection thread). On two cores that
-also run the server and the writer, the two hops measured 100-250 us before the read left,
-on the path of every change a discovery cache or a config delivers. :func:`prefetch` sends
-it from the reader thread at once; the worker uses its answer instead of reading.
+from the worker, that read waited for two thread hops first: the reader thread handed the
+notification to the worker, and the worker handed the request back to the reader thread,
+which alone sends (kazoo has one connection thread). Worse, the worker, woken at once,
+competed for the GIL and the two cores with the reader thread that was to send the read and
+read its reply: measured on the config change path, the read left 100-700 us after the
+notification and came back 1.0-1.5 ms after it, against a round trip of 0.5 ms.
+:class:`Prefetcher` sends the read from the reader thread as it routes the notification and
+keeps the notification until the read is answered; the worker, woken once, finds the data
+there and reads nothing.
 
 Why the answer covers the notification: it is a read sent after the notification arrived,
 on the same session, exactly like the worker's read, only earlier; ZooKeeper answers it
 with the node as it is at least as late as the change notified.
 
-The reader thread must never wait: kazoo's own ``_call`` writes a wake-up byte to a pipe
-that only this thread drains, and would block for ever on a full one. :func:`prefetch`
-writes that byte without waiting (``MSG_DONTWAIT``) and queues the request only once the
-byte is written; when it cannot (a full pipe, a connection closing, a platform without
-``MSG_DONTWAIT``, a session not usable), it sends nothing and the worker reads, as before.
-The byte and the request are queued by the thread that sends them, so nothing can take one
-without the other. Tested against kazoo 2.11.0, like :mod:`.persistent`'s hook.
+Order: notifications reach the worker in the order they came. One whose read is out holds
+back every later one (with its own read, this session's own write's outcome, or none); a
+reply releases the answered notifications at the head, once no read is out, or once the
+head has waited :data:`HOLD` (so that a steady stream of changes cannot hold it for ever).
+The notifications of one change (a config's keys and its marker, a register's two nodes)
+thus reach the worker together, as one batch.
 
-At most one prefetched read of a node is in flight per watch: a node notified again before
-that read is answered is read by the worker (that read may predate the change), so a burst
-of changes to one node costs no more reads than the worker's batches would.
+The reader thread must never wait: kazoo's own ``_call`` writes a wake-up byte to a pipe
+that only this thread drains, and would block for ever on a full one. The byte is written
+without waiting (``MSG_DONTWAIT``) and the request is queued only once the byte is written;
+when it cannot be (a full pipe, a connection closing, a platform without ``MSG_DONTWAIT``, a
+session not usable), nothing is sent and the worker reads, as before. At most one read of a
+node is out per watch: a node notified again before its read is answered is read by the
+worker (that read may predate the change). Tested against kazoo 2.11.0, like
+:mod:`.persistent`'s hook.
+
+On failure: kazoo fails every read out or queued when the connection drops or the session
+ends, which releases the notifications held (the worker's wait for the failed read raises,
+and it re-reads the whole subtree). Nothing here raises on the reader thread.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -41,14 +56,16 @@ __all__ = ["READ_DONE", "Prefetched", "Prefetcher", "Signalling"]
 READ_DONE = object()  # a read of the worker's was answered (a marker in the worker's queue)
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", None)
+HOLD = 0.002  # s: how long an answered notification may wait for a later one's read
 _REFUSED = (KeeperState.AUTH_FAILED, KeeperState.CLOSED, KeeperState.EXPIRED_SESSION)
 
 
 class Signalling:
     """The answer object kazoo's connection is given for a read: it sets ``result`` and then
-    calls ``done`` (which puts :data:`READ_DONE` in the worker's queue). Called on kazoo's
-    reader thread, or by ``_call`` on the caller's when it refuses the request; ``done`` must
-    never block (a ``SimpleQueue.put``)."""
+    calls ``done`` (for the worker's read, which puts :data:`READ_DONE` in its queue; for a
+    prefetched one, which releases the notifications held). Called on kazoo's reader thread,
+    by the thread that fails the pending requests, or by ``_call`` on the caller's when it
+    refuses the request; ``done`` must never block nor raise."""
 
     __slots__ = ("_done", "_result")
 
@@ -66,7 +83,7 @@ class Signalling:
 
 class Prefetched:
     """A notification's read, sent by :class:`Prefetcher`: ``result`` is kazoo's async result
-    of the ``get`` (data, stat); :data:`READ_DONE` reaches the worker's queue once answered."""
+    of the ``get`` (data, stat), answered by the time the worker is given the notification."""
 
     __slots__ = ("result",)
 
@@ -75,14 +92,43 @@ class Prefetched:
 
 
 class Prefetcher:
-    """The reads one watch sends from kazoo's reader thread, at most one per node in flight."""
+    """One watch's reads sent from kazoo's reader thread, and its notifications held back
+    until they are answered (see the module's docstring)."""
 
     def __init__(self, put: Callable[[object], None]) -> None:
         self._put = put
-        self._in_flight: set[str] = set()  # added and discarded on the reader thread (or by close)
+        self._lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        self._held: deque[tuple[Any, ...]] = deque()
+        self._unanswered = 0
 
-    def prefetch(self, client: KazooClient, path: str) -> Prefetched | None:
-        """On kazoo's reader thread: send a read of ``path`` now; None when none was sent."""
+    def route(self, client: KazooClient, path: str, stamp: float, kind: int, written: Any) -> None:
+        """On kazoo's reader thread: queue the notification ``(path, stamp, kind, read)`` for
+        the worker, with ``written`` (this session's own write of it), else a read sent now,
+        else None; held back behind any notification whose read is unanswered."""
+        with self._lock:
+            if written is None and (written := self._send(client, path)) is not None:
+                self._unanswered += 1
+            item = (path, stamp, kind, written)
+            if self._held or isinstance(written, Prefetched):
+                self._held.append(item)
+            else:
+                self._put(item)
+
+    def _answered(self, path: str) -> None:
+        """A read was answered (or failed): release the notifications it allows."""
+        with self._lock:
+            self._in_flight.discard(path)
+            self._unanswered -= 1
+            if not self._held or (self._unanswered and time.monotonic() - self._held[0][1] < HOLD):
+                return
+            while self._held and not (
+                isinstance(read := self._held[0][3], Prefetched) and not read.result.ready()
+            ):
+                self._put(self._held.popleft())
+
+    def _send(self, client: KazooClient, path: str) -> Prefetched | None:
+        """The read of ``path``, queued with its wake-up byte; None when none could be."""
         if _DONTWAIT is None or path in self._in_flight or client._state in _REFUSED:
             return None
         wake = client._connection._write_sock
@@ -94,10 +140,6 @@ class Prefetcher:
             return None
         result = client.handler.async_result()
         self._in_flight.add(path)
-
-        def done() -> None:
-            self._in_flight.discard(path)
-            self._put(READ_DONE)
-
-        client._queue.append((GetData(_prefix_root(client.chroot, path), None), Signalling(result, done)))
+        request = GetData(_prefix_root(client.chroot, path), None)
+        client._queue.append((request, Signalling(result, lambda: self._answered(path))))
         return Prefetched(result)
