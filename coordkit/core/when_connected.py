@@ -23,6 +23,8 @@ __all__ = ["when_connected"]
 
 log = logging.getLogger(__name__)
 
+_OVER = (SessionState.LOST, SessionState.CLOSED)  # a generation never comes back from these
+
 
 def when_connected(
     client: Store,
@@ -32,8 +34,9 @@ def when_connected(
     done: Callable[[], None] | None = None,
 ) -> None:
     """Run ``action`` once session ``generation`` is CONNECTED (now, if it is), retrying
-    while that session lives; give up when it ends (its ephemeral keys go with it). ``done``
-    runs afterwards in every case, once (however the session's events and this call race)."""
+    while that session lives; give up when it ends (LOST or CLOSED, now or later: its
+    ephemeral keys go with it). ``done`` runs afterwards in every case, once (however the
+    session's events and this call race, and if no thread can be started for the work)."""
     session = client.session
     claim = threading.Lock()  # whoever takes it first decides: run, or (the session over) done
 
@@ -41,7 +44,7 @@ def when_connected(
         retrying = Retrying(
             retry=retry_if_exception_type(BackendUnavailableError),
             wait=PATIENT,  # background work waiting out an outage
-            stop=until(lambda: session.generation != generation or session.state is SessionState.CLOSED),
+            stop=until(ended),
             reraise=True,
         )
         try:
@@ -55,16 +58,24 @@ def when_connected(
             if done is not None:
                 done()
 
+    def ended() -> bool:
+        return session.generation != generation or session.state in _OVER
+
     def start() -> None:
         if claim.acquire(blocking=False):
-            threading.Thread(target=run, name="coordkit-contender-cleanup", daemon=True).start()
+            try:
+                threading.Thread(target=run, name="coordkit-session-cleanup", daemon=True).start()
+            except RuntimeError as exc:  # no thread to be had: left to the session's end
+                log.warning("coordkit: %s left to the end of its session: %s", what, exc)
+                if done is not None:
+                    done()
 
     def over() -> None:  # the session ended: nothing is left to remove
         if claim.acquire(blocking=False) and done is not None:
             done()
 
     def listener(event: SessionEvent) -> None:
-        if event.generation != generation or event.state in (SessionState.LOST, SessionState.CLOSED):
+        if event.generation != generation or event.state in _OVER:
             session.remove_listener(listener)
             over()
         elif event.state is SessionState.CONNECTED:
@@ -75,6 +86,6 @@ def when_connected(
     if session.is_current(generation):
         session.remove_listener(listener)
         start()
-    elif session.generation != generation or session.state is SessionState.CLOSED:
+    elif ended():  # also LOST with its event already heard: no event will come
         session.remove_listener(listener)
         over()

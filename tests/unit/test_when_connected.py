@@ -1,0 +1,66 @@
+"""``when_connected`` (core/when_connected.py): background work that needs its session runs
+once it is CONNECTED, and ``done`` runs once in every case, so that nobody waits for it for
+ever: a session already LOST (its event heard before the call), or no thread to be had."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+import coordkit
+from coordkit import SessionEvent, SessionState
+from coordkit.core import when_connected as module
+from coordkit.core.when_connected import when_connected
+
+pytestmark = pytest.mark.memory
+
+DEADLINE = 5.0
+
+
+@pytest.fixture
+def client() -> Iterator[coordkit.Client]:
+    with coordkit.connect(f"memory://wc-{uuid.uuid4().hex[:8]}", timeout=0.5) as client:
+        yield client
+
+
+def test_the_work_runs_on_a_connected_session_and_then_done(client: coordkit.Client) -> None:
+    ran, done = threading.Event(), threading.Event()
+    when_connected(client, client.session.generation, ran.set, "a test's work", done=done.set)
+    assert ran.wait(DEADLINE) and done.wait(DEADLINE)
+
+
+def test_a_session_lost_before_the_call_runs_done_at_once(client: coordkit.Client) -> None:
+    """The LOST event was dispatched before the call: no event of that generation will
+    come, and the next generation may be a long outage away (unreachable here)."""
+    lost = threading.Event()
+
+    def on_session(event: SessionEvent) -> None:
+        if event.state is SessionState.LOST:
+            lost.set()
+
+    client.session.add_listener(on_session)
+    generation = client.session.generation
+    client.backend.set_reachable(False)  # type: ignore[attr-defined]  # no new session meanwhile
+    client.session.expire_now()
+    assert lost.wait(DEADLINE)
+    ran, done = threading.Event(), threading.Event()
+    when_connected(client, generation, ran.set, "a test's work", done=done.set)
+    assert done.is_set() and not ran.is_set()  # at once, on the caller's thread
+    assert client.session.generation == generation  # still no new session: not what ended it
+
+
+def test_no_thread_to_be_had_still_runs_done(
+    client: coordkit.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(module.threading.Thread, "start", refused)
+    ran, done = threading.Event(), threading.Event()
+    when_connected(client, client.session.generation, ran.set, "a test's work", done=done.set)
+    monkeypatch.undo()
+    assert done.is_set() and not ran.is_set()
+    assert "a test's work left to the end of its session: can't start new thread" in caplog.text
