@@ -6,13 +6,11 @@ cannot send, the worker reads as before.
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import socket
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +21,7 @@ from zk_reads import reads_sent
 from coordkit.backends.base import EventType, Put, WatchEvent
 from coordkit.backends.zookeeper import prefetch
 from coordkit.backends.zookeeper.backend import ZooKeeperBackend
+from coordkit.backends.zookeeper.notified import read_notified
 from coordkit.backends.zookeeper.prefetch import Prefetched, Prefetcher
 
 DEADLINE = 15.0
@@ -96,33 +95,35 @@ def node(raw: KazooClient) -> str:
     return path
 
 
-@contextlib.contextmanager
-def _sending_held(client: KazooClient) -> Iterator[threading.Event]:
-    """kazoo's reader thread stops before it sends its next data read, until the event is set
-    (so that what is routed meanwhile certainly finds that read unanswered)."""
-    release = threading.Event()
+def _on_reader_thread(client: KazooClient, fn: Callable[[], None]) -> None:
+    """Run ``fn`` on kazoo's reader thread, where the router calls ``route`` (as it is about
+    to send a request): no reply is read while it runs."""
+    ran: list[Exception | None] = []
     connection = client._connection
     original = connection._submit
 
-    def held(request: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(request, GetData):
-            release.wait(DEADLINE)
+    def submit(request: Any, *args: Any, **kwargs: Any) -> Any:
+        connection._submit = original
+        try:
+            fn()
+            ran.append(None)
+        except Exception as exc:  # noqa: BLE001  # an assertion too: reported on the test's thread
+            ran.append(exc)
         return original(request, *args, **kwargs)
 
-    connection._submit = held
-    try:
-        yield release
-    finally:
-        release.set()
-        connection._submit = original
+    connection._submit = submit
+    client.exists_async("/").get(timeout=DEADLINE)
+    assert ran, "the reader thread never ran it"
+    if ran[0] is not None:
+        raise ran[0]
 
 
 class _Worker:
-    """A watch worker's queue: what it was given, with the reads still out at that moment."""
+    """A watch worker's queue: what it was given, with how many held reads were still out."""
 
     def __init__(self) -> None:
         self.items: queue.SimpleQueue[tuple[Any, int]] = queue.SimpleQueue()
-        self.prefetcher = Prefetcher(lambda item: self.items.put((item, self.prefetcher._unanswered)))
+        self.prefetcher = Prefetcher(lambda item: self.items.put((item, len(self.prefetcher._out))))
 
     def take(self, count: int) -> list[tuple[Any, int]]:
         return [self.items.get(timeout=DEADLINE) for _ in range(count)]
@@ -134,19 +135,21 @@ def test_a_notification_waits_for_its_read_and_later_ones_queue_behind_it(
     """One read of a node out at most (notified again, it is the worker's to read); every
     notification behind an unanswered read waits, and all reach the worker in order."""
     worker, written = _Worker(), object()  # stands for this session's own write's outcome
-    with _sending_held(raw) as release:
+
+    def routed() -> None:
         worker.prefetcher.route(raw, node, 1.0, CHANGED, None)
         worker.prefetcher.route(raw, node, 2.0, CHANGED, None)  # its read is out: not sent again
         worker.prefetcher.route(raw, node + "/b", 3.0, CHANGED, written)
-        assert worker.items.empty()  # nothing before the first read is answered
-        release.set()
-        (first, _), (again, _), (mine, _) = worker.take(3)
-    assert isinstance(first[3], Prefetched) and first[3].result.ready()
+        assert worker.items.empty() and worker.prefetcher.held() == [node, node, node + "/b"]
+
+    _on_reader_thread(raw, routed)
+    (first, _), (again, _), (mine, _) = worker.take(3)
+    assert isinstance(first[3], Prefetched) and first[3].result.ready() and first[3].fresh()
     assert first[3].result.get() == raw.get(node)
     assert again[:3] == (node, 2.0, CHANGED) and again[3] is None  # the worker reads it
-    assert mine == (node + "/b", 3.0, CHANGED, written)
-    worker.prefetcher.route(raw, node, 4.0, CHANGED, None)  # answered: the next one is sent
-    ((fourth, _),) = worker.take(1)
+    assert mine == (node + "/b", 3.0, CHANGED, written) and worker.prefetcher.held() == []
+    _on_reader_thread(raw, lambda: worker.prefetcher.route(raw, node, 4.0, CHANGED, None))
+    ((fourth, _),) = worker.take(1)  # answered: the next notification's read is sent
     assert isinstance(fourth[3], Prefetched) and fourth[3].result.get()[0] == b"A"
 
 
@@ -158,13 +161,69 @@ def test_an_answered_notification_waits_at_most_hold_for_a_later_read(
     hold the first for ever: once it has waited HOLD, a reply releases it alone."""
     monkeypatch.setattr(prefetch, "HOLD", hold)
     worker = _Worker()
-    with _sending_held(raw) as release:
+
+    def routed() -> None:
         worker.prefetcher.route(raw, node, time.monotonic(), CHANGED, None)
         worker.prefetcher.route(raw, node + "/b", time.monotonic(), CHANGED, None)
-        release.set()
-        (a, out_a), (b, out_b) = worker.take(2)
+
+    _on_reader_thread(raw, routed)
+    (a, out_a), (b, out_b) = worker.take(2)
     assert (a[0], b[0]) == (node, node + "/b") and a[3].result.ready() and b[3].result.ready()
     assert (out_a, out_b) == ((0, 0) if hold else (1, 0))  # released alone, /b's read still out
+
+
+def test_an_answer_older_than_a_read_of_the_worker_is_read_again(raw: KazooClient, node: str) -> None:
+    """Once the worker has sent a read of its own, an answer sent before it may be older than
+    what that read folded: the worker reads the node again instead of folding it."""
+    worker = _Worker()
+    _on_reader_thread(raw, lambda: worker.prefetcher.route(raw, node, 1.0, CHANGED, None))
+    ((item, _),) = worker.take(1)
+    assert item[3].result.get()[0] == b"A" and item[3].fresh()
+    with worker.prefetcher.reading():  # e.g. a full re-read
+        raw.set(node, b"A2")
+    assert not item[3].fresh()
+    on_wire = reads_sent(raw)
+    reads, _, _ = read_notified(
+        raw,
+        {node: item[3]},
+        time.monotonic() + DEADLINE,
+        queue.SimpleQueue(),
+        lambda p: True,
+        worker.prefetcher,
+    )
+    assert reads[node] is not None and reads[node].data == b"A2" and on_wire == [node]
+    assert worker.prefetcher.reads == 2  # that read counts too
+
+
+def test_moving_to_a_new_client_releases_what_waits_for_the_old_ones_replies(
+    raw: KazooClient, node: str
+) -> None:
+    worker = _Worker()
+
+    def routed() -> None:
+        worker.prefetcher.route(raw, node, 1.0, CHANGED, None)
+        worker.prefetcher.release()  # its read is still out (no reply is read meanwhile)
+
+    _on_reader_thread(raw, routed)
+    assert worker.take(1) == [((node, 1.0, CHANGED, None), 0)]  # the worker reads it
+    assert raw.get(node)[0] == b"A" and worker.items.empty()  # its late answer releases nothing
+
+
+def test_a_wake_up_socket_with_a_timeout_is_not_written(
+    raw: KazooClient, node: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under socket.setdefaulttimeout even MSG_DONTWAIT waits for room: the worker reads."""
+    timed, other = socket.socketpair()
+    timed.settimeout(0.3)
+    worker = _Worker()
+    try:
+        monkeypatch.setattr(raw._connection, "_write_sock", timed)
+        worker.prefetcher.route(raw, node, 1.0, CHANGED, None)
+        assert worker.take(1) == [((node, 1.0, CHANGED, None), 0)]
+    finally:
+        monkeypatch.undo()
+        timed.close()
+        other.close()
 
 
 def test_a_full_wake_up_pipe_sends_nothing_and_queues_nothing(

@@ -42,7 +42,7 @@ from kazoo.exceptions import NoNodeError
 from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import GetData
 
-from .prefetch import READ_DONE, Prefetched, Signalling
+from .prefetch import READ_DONE, Prefetched, Prefetcher, Signalling
 from .read import NodeRead, wait
 
 __all__ = ["READ_DONE", "drain", "read_notified"]
@@ -63,34 +63,39 @@ def read_notified(
     deadline: float,
     events: queue.SimpleQueue[object],
     wanted: Callable[[str], bool],
+    prefetcher: Prefetcher | None = None,
 ) -> tuple[dict[str, NodeRead | None], list[Any], list[object]]:
     """Data and stat of ``paths`` and of the ``wanted`` nodes notified in ``events`` until the
     first of these reads is answered (about one round trip), each read sent as soon as it is
     known. A path's value, or a notification's fourth item, is the outcome of this session's
-    own write of it (see ``Armed``), or None: it is read. Returns the reads (None: absent),
-    the notifications taken and read, and the items left for the next batch."""
+    own write of it (see ``Armed``), its prefetched read, or None: it is read (and so is a
+    prefetched read no longer fresh; ``prefetcher`` is told of the reads sent here). Returns
+    the reads (None: absent), the notifications taken and read, and the items left for the
+    next batch."""
     sent: dict[str, Any] = {}
     taken: list[Any] = []
     later: list[object] = []
+    own: list[str] = []  # the paths this worker reads itself
+
+    def read(path: str, written: Any, done: queue.SimpleQueue[object] | None = None) -> Any:
+        if isinstance(written, Prefetched) and not written.fresh():
+            written = None
+        if written is None:
+            own.append(path)
+        return _read(client, path, written, done)
 
     def take(item: object) -> None:
         if isinstance(item, tuple) and not later and wanted(item[0]) and item[0] not in sent:
             taken.append(item)
-            sent[item[0]] = _read(client, item[0], item[3] if len(item) > 3 else None)
+            sent[item[0]] = read(item[0], item[3] if len(item) > 3 else None)
         elif item is not READ_DONE:  # a marker: maybe an earlier batch's
             later.append(item)  # and all after it, so that changes are delivered in store order
 
-    for path, written in paths.items():
-        sent[path] = _read(client, path, written, None if sent else events)  # the first signals
-    if sent:
-        first = next(iter(sent.values()))
-        for item in drain(events):
-            take(item)
-        while not first.ready():
-            try:
-                take(events.get(timeout=max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
-                break  # the wait below raises kazoo's timeout
+    try:
+        _send_and_take(paths, sent, events, deadline, read, take)
+    finally:
+        if own and prefetcher is not None:  # after they are queued: see Prefetched.fresh
+            prefetcher.worker_read()
     found: dict[str, NodeRead | None] = {}
     for path, result in sent.items():
         try:
@@ -99,6 +104,30 @@ def read_notified(
         except NoNodeError:
             found[path] = None
     return found, taken, later
+
+
+def _send_and_take(
+    paths: Mapping[str, Any],
+    sent: dict[str, Any],
+    events: queue.SimpleQueue[object],
+    deadline: float,
+    read: Callable[..., Any],
+    take: Callable[[object], None],
+) -> None:
+    """Send the reads of ``paths`` (the first signals its reply in ``events``), then take
+    notifications until that first read is answered."""
+    for path, written in paths.items():
+        sent[path] = read(path, written, None if sent else events)
+    if not sent:
+        return
+    first = next(iter(sent.values()))
+    for item in drain(events):
+        take(item)
+    while not first.ready():
+        try:
+            take(events.get(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            break  # the wait below raises kazoo's timeout
 
 
 def _read(client: KazooClient, path: str, written: Any, done: queue.SimpleQueue[object] | None = None) -> Any:

@@ -202,7 +202,7 @@ class Armed:
         self._path, self._mode = path, mode
         self._lock = threading.Lock()
         self._on: KazooClient | None = None
-        prefetcher = Prefetcher(put)
+        self.prefetcher = prefetcher = Prefetcher(put)
 
         def listener(kind: int, path: str, router: Router) -> None:  # kazoo's reader thread
             if kind == 4 or (not chrooted and (path == "/zookeeper" or path.startswith("/zookeeper/"))):
@@ -230,6 +230,8 @@ class Armed:
                 if previous is not None:  # a new session: the old client is closed
                     router_for(previous).remove(self._path, self._mode, self._listener)
                 result = router.add(self._path, self._mode, self._listener)
+        if previous is not None and previous is not client:  # its replies may be slow to fail
+            self.prefetcher.release()
         try:
             result.get(timeout=max(0.0, deadline - time.monotonic()))
         except UnimplementedError:

@@ -23,14 +23,25 @@ head has waited :data:`HOLD` (so that a steady stream of changes cannot hold it 
 The notifications of one change (a config's keys and its marker, a register's two nodes)
 thus reach the worker together, as one batch.
 
+Answers folded in the order sent: a prefetched answer is used only if the worker has sent
+no read of its own since (:meth:`Prefetched.fresh`; a full re-read counts): otherwise that
+later read could be folded first, and the older answer after it would bring back a node
+deleted and created again as it was before. The worker reads such a node once more. A
+notification held counts as arrived for the worker's inference of what vanished before its
+read (:meth:`Prefetcher.held`); when the watch moves to a new client, every notification
+held is released at once, those still waiting with no read (:meth:`Prefetcher.release`).
+
 The reader thread must never wait: kazoo's own ``_call`` writes a wake-up byte to a pipe
 that only this thread drains, and would block for ever on a full one. The byte is written
 without waiting (``MSG_DONTWAIT``) and the request is queued only once the byte is written;
 when it cannot be (a full pipe, a connection closing, a platform without ``MSG_DONTWAIT``, a
-session not usable), nothing is sent and the worker reads, as before. At most one read of a
-node is out per watch: a node notified again before its read is answered is read by the
-worker (that read may predate the change). Tested against kazoo 2.11.0, like
-:mod:`.persistent`'s hook.
+socket given a timeout by ``socket.setdefaulttimeout``, under which even ``MSG_DONTWAIT``
+waits, a session not usable), nothing is sent and the worker reads, as before. Byte first,
+then request, is safe only on the reader thread itself (from another, the reader could drain
+the byte while the queue is still empty, and the request would wait for the next one):
+:meth:`Prefetcher.route` is called there only. At most one read of a node is out per watch:
+a node notified again before its read is answered is read by the worker (that read may
+predate the change). Tested against kazoo 2.11.0, like :mod:`.persistent`'s hook.
 
 On failure: kazoo fails every read out or queued when the connection drops or the session
 ends, which releases the notifications held (the worker's wait for the failed read raises,
@@ -39,11 +50,12 @@ and it re-reads the whole subtree). Nothing here raises on the reader thread.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -85,10 +97,16 @@ class Prefetched:
     """A notification's read, sent by :class:`Prefetcher`: ``result`` is kazoo's async result
     of the ``get`` (data, stat), answered by the time the worker is given the notification."""
 
-    __slots__ = ("result",)
+    __slots__ = ("_owner", "_since", "result")
 
-    def __init__(self, result: Any) -> None:
-        self.result = result
+    def __init__(self, result: Any, owner: Prefetcher, since: int) -> None:
+        self.result, self._owner, self._since = result, owner, since
+
+    def fresh(self) -> bool:
+        """False once the worker has sent a read of its own since this one was sent: that
+        read may be folded first, and this older answer must not be folded after it (a
+        node deleted and created again would come back as it was)."""
+        return self._since == self._owner.reads
 
 
 class Prefetcher:
@@ -100,46 +118,81 @@ class Prefetcher:
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
         self._held: deque[tuple[Any, ...]] = deque()
-        self._unanswered = 0
+        self._out: set[Prefetched] = set()  # the held notifications' reads not answered yet
+        self.reads = 0  # how many times the worker has sent reads of its own
 
     def route(self, client: KazooClient, path: str, stamp: float, kind: int, written: Any) -> None:
         """On kazoo's reader thread: queue the notification ``(path, stamp, kind, read)`` for
         the worker, with ``written`` (this session's own write of it), else a read sent now,
         else None; held back behind any notification whose read is unanswered."""
         with self._lock:
-            if written is None and (written := self._send(client, path)) is not None:
-                self._unanswered += 1
+            if written is None:
+                written = self._send(client, path)
             item = (path, stamp, kind, written)
+            if isinstance(written, Prefetched):
+                self._out.add(written)
             if self._held or isinstance(written, Prefetched):
                 self._held.append(item)
             else:
                 self._put(item)
 
-    def _answered(self, path: str) -> None:
+    def worker_read(self) -> None:
+        """The worker has sent reads of its own (call it after they are queued): any read
+        sent before is no longer :meth:`~Prefetched.fresh`."""
+        with self._lock:
+            self.reads += 1
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Around reads the worker sends: :meth:`worker_read` once they are (or failed)."""
+        try:
+            yield
+        finally:
+            self.worker_read()
+
+    def held(self) -> list[str]:
+        """The paths of the notifications held now (arrived, not yet given to the worker)."""
+        with self._lock:
+            return [item[0] for item in self._held]
+
+    def release(self) -> None:
+        """Give the worker every notification held, those whose reads are out with none (the
+        worker reads): the watch moves to a new client, whose notifications must not wait
+        for the old one's replies."""
+        with self._lock:
+            self._out.clear()
+            while self._held:
+                path, stamp, kind, read = self._held.popleft()
+                self._put((path, stamp, kind, None if self._waiting_on(read) else read))
+
+    def _answered(self, path: str, read: Prefetched) -> None:
         """A read was answered (or failed): release the notifications it allows."""
         with self._lock:
             self._in_flight.discard(path)
-            self._unanswered -= 1
-            if not self._held or (self._unanswered and time.monotonic() - self._held[0][1] < HOLD):
-                return
-            while self._held and not (
-                isinstance(read := self._held[0][3], Prefetched) and not read.result.ready()
-            ):
+            self._out.discard(read)
+            if not self._held or (self._out and time.monotonic() - self._held[0][1] < HOLD):
+                return  # the others of the change are still out: they go together
+            while self._held and not self._waiting_on(self._held[0][3]):
                 self._put(self._held.popleft())
+
+    @staticmethod
+    def _waiting_on(read: Any) -> bool:
+        return isinstance(read, Prefetched) and not read.result.ready()
 
     def _send(self, client: KazooClient, path: str) -> Prefetched | None:
         """The read of ``path``, queued with its wake-up byte; None when none could be."""
         if _DONTWAIT is None or path in self._in_flight or client._state in _REFUSED:
             return None
         wake = client._connection._write_sock
-        if wake is None:
-            return None
+        if wake is None or wake.gettimeout() not in (None, 0.0):
+            return None  # a timeout (socket.setdefaulttimeout) makes even MSG_DONTWAIT wait
         try:
             wake.send(b"\0", _DONTWAIT)
         except OSError:  # full (BlockingIOError) or closed: the worker reads
             return None
         result = client.handler.async_result()
         self._in_flight.add(path)
+        prefetched = Prefetched(result, self, self.reads)  # counted before it is queued
         request = GetData(_prefix_root(client.chroot, path), None)
-        client._queue.append((request, Signalling(result, lambda: self._answered(path))))
-        return Prefetched(result)
+        client._queue.append((request, Signalling(result, lambda: self._answered(path, prefetched))))
+        return prefetched

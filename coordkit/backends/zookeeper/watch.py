@@ -1,11 +1,11 @@
 """Watches on ZooKeeper: a persistent watch (3.6+) or one-shot kazoo watches, diffed against a snapshot.
 
-On ZooKeeper 3.6+ a watch is one server watch (:mod:`.persistent`, PERSISTENT_RECURSIVE on a
-subtree, PERSISTENT on a key): it names each node created, deleted or changed, and the worker
-reads only those nodes' data, as they are notified (:mod:`.notified`). A node created and gone
-before its read gets a DELETE (no PUT: its value is gone) unless nodes were created below it
-(an implicit parent); after a reconnect it is added again before the full re-read. Without
-``addWatch`` (UnimplementedError) or with ``persistent_watches=False``, one-shot watches are used.
+On ZooKeeper 3.6+ a watch is one server watch (:mod:`.persistent`: PERSISTENT_RECURSIVE, or
+PERSISTENT on a key) naming each node created, deleted or changed; only those nodes' data are
+read, as notified (:mod:`.prefetch`, :mod:`.notified`). A node created and gone before its read
+gets a DELETE (its value is gone) unless nodes were created below it (an implicit parent); after
+a reconnect the watch is added again before the full re-read. Without ``addWatch`` or with
+``persistent_watches=False``, one-shot watches are used.
 
 One-shot: a data and a child watch on every node of the subtree (``exists`` on an absent
 root or key); on a notification the worker re-reads that node (and children it did not
@@ -198,6 +198,7 @@ class ZkWatch(Watch):
         if self._vanished:
             self._carry += drain(self._queue)  # those the re-read's replies came behind: next batch
             seen = [item[0] for item in notified + self._carry if isinstance(item, tuple)]
+            seen += self._armed.prefetcher.held()  # arrived too, held for their reads
             for path, observed in vanished_keys(self._vanished, seen, self._entries):
                 deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
 
@@ -295,7 +296,8 @@ class ZkWatch(Watch):
         self, client: KazooClient, deadline: float, deletes: list[WatchEvent], puts: list[Entry]
     ) -> None:
         """A full re-read under a persistent watch: one multiRead per level (3.6+ already)."""
-        top, levels = read_levels_multi(client, self._path, deadline, chrooted=self._chrooted)
+        with self._armed.prefetcher.reading():  # older prefetched answers must not follow these
+            top, levels = read_levels_multi(client, self._path, deadline, chrooted=self._chrooted)
         self._apply(self._path, top, True, client.last_zxid, deletes, puts)
         for path, read in (node for level in levels for node in level):  # a node gone is notified
             self._apply(path, read, True, client.last_zxid, deletes, puts, True)
@@ -310,7 +312,7 @@ class ZkWatch(Watch):
     ) -> None:
         """Read the notified nodes' data (no listings: children are notified): :mod:`.notified`."""
         reads, self._taken, later = read_notified(
-            client, paths, time.monotonic() + self._timeout, self._queue, self._covers
+            client, paths, time.monotonic() + self._timeout, self._queue, self._covers, self._armed.prefetcher
         )
         self._carry += later
         created = created | {item[0] for item in self._taken if item[2] == 1}
