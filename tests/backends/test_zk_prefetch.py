@@ -22,6 +22,7 @@ from coordkit.backends.base import EventType, Put, WatchEvent
 from coordkit.backends.zookeeper import prefetch
 from coordkit.backends.zookeeper.backend import ZooKeeperBackend
 from coordkit.backends.zookeeper.notified import read_notified
+from coordkit.backends.zookeeper.own_writes import Written, the_reply
 from coordkit.backends.zookeeper.prefetch import Prefetched, Prefetcher
 
 DEADLINE = 15.0
@@ -193,6 +194,24 @@ def test_an_answer_older_than_a_read_of_the_worker_is_read_again(raw: KazooClien
     )
     assert reads[node] is not None and reads[node].data == b"A2" and on_wire == [node]
     assert worker.prefetcher.reads == 2  # that read counts too
+
+
+def test_an_own_write_that_failed_and_was_read_counts_as_a_read_of_the_worker(
+    raw: KazooClient, node: str
+) -> None:
+    worker = _Worker()
+    failing = raw.set_async(node + "/absent", b"x")  # NoNodeError: the outcome is read instead
+    written = Written(raw, node + "/b", failing, b"x", the_reply)
+    reads, _, _ = read_notified(
+        raw,
+        {node + "/b": written},
+        time.monotonic() + DEADLINE,
+        queue.SimpleQueue(),
+        lambda p: True,
+        worker.prefetcher,
+    )
+    assert reads[node + "/b"] is not None and reads[node + "/b"].data == b"B"  # read, not the write's value
+    assert worker.prefetcher.reads == 1  # prefetched answers sent before it are stale
 
 
 def test_moving_to_a_new_client_releases_what_waits_for_the_old_ones_replies(

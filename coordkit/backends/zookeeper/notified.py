@@ -42,6 +42,7 @@ from kazoo.exceptions import NoNodeError
 from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import GetData
 
+from .own_writes import Written
 from .prefetch import READ_DONE, Prefetched, Prefetcher, Signalling
 from .read import NodeRead, wait
 
@@ -91,18 +92,20 @@ def read_notified(
         elif item is not READ_DONE:  # a marker: maybe an earlier batch's
             later.append(item)  # and all after it, so that changes are delivered in store order
 
+    found: dict[str, NodeRead | None] = {}
     try:
         _send_and_take(paths, sent, events, deadline, read, take)
-    finally:
-        if own and prefetcher is not None:  # after they are queued: see Prefetched.fresh
+        for path, result in sent.items():
+            try:
+                data, stat = wait(result, deadline)
+                found[path] = NodeRead(bytes(data or b""), stat, [])
+            except NoNodeError:
+                found[path] = None
+    finally:  # once queued (see Prefetched.fresh), an own write's fallback read included
+        if prefetcher is not None and (
+            own or any(isinstance(r, Written) and r.fell_back for r in sent.values())
+        ):
             prefetcher.worker_read()
-    found: dict[str, NodeRead | None] = {}
-    for path, result in sent.items():
-        try:
-            data, stat = wait(result, deadline)
-            found[path] = NodeRead(bytes(data or b""), stat, [])
-        except NoNodeError:
-            found[path] = None
     return found, taken, later
 
 

@@ -47,6 +47,7 @@ class Written:
 
     def __init__(self, client: KazooClient, path: str, pending: Any, value: bytes, pick: Pick) -> None:
         self._client, self._path, self._pending, self._value, self._pick = client, path, pending, value, pick
+        self.fell_back = False  # read from the server (the write failed): a read of the worker's
 
     def ready(self) -> bool:
         return bool(self._pending.ready())
@@ -66,6 +67,7 @@ class Written:
         if isinstance(stat, ZnodeStat):
             return self._value, stat
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self.fell_back = True
         return self._client.get_async(self._path).get(block, remaining)  # type: ignore[no-any-return]
 
 

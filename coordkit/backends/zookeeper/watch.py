@@ -196,9 +196,9 @@ class ZkWatch(Watch):
     def _flashes(self, notified: list[Any], deletes: list[WatchEvent]) -> None:
         """DELETEs for keys created and gone before their read (see ``vanished_keys``)."""
         if self._vanished:
+            held = self._armed.prefetcher.held()  # arrived too; before the drain, which they may join
             self._carry += drain(self._queue)  # those the re-read's replies came behind: next batch
-            seen = [item[0] for item in notified + self._carry if isinstance(item, tuple)]
-            seen += self._armed.prefetcher.held()  # arrived too, held for their reads
+            seen = held + [item[0] for item in notified + self._carry if isinstance(item, tuple)]
             for path, observed in vanished_keys(self._vanished, seen, self._entries):
                 deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
 
