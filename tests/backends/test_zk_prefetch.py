@@ -23,6 +23,7 @@ from coordkit.backends.zookeeper import prefetch
 from coordkit.backends.zookeeper.backend import ZooKeeperBackend
 from coordkit.backends.zookeeper.notified import read_notified
 from coordkit.backends.zookeeper.own_writes import Written, the_reply
+from coordkit.backends.zookeeper.persistent import PERSISTENT_RECURSIVE, Armed
 from coordkit.backends.zookeeper.prefetch import Prefetched, Prefetcher
 
 DEADLINE = 15.0
@@ -215,17 +216,31 @@ def test_an_own_write_that_failed_and_was_read_counts_as_a_read_of_the_worker(
 
 
 def test_moving_to_a_new_client_releases_what_waits_for_the_old_ones_replies(
-    raw: KazooClient, node: str
+    raw: KazooClient, node: str, zookeeper_server: Any
 ) -> None:
-    worker = _Worker()
+    """``Armed.arm`` on a new client (a new session) gives the worker what the old client's
+    unanswered reads held, with no read (the worker reads), at once."""
+    items: queue.SimpleQueue[object] = queue.SimpleQueue()
+    armed = Armed(node, PERSISTENT_RECURSIVE, items.put, chrooted=False, read=True)
+    new = KazooClient(hosts=",".join(zookeeper_server.endpoints))
+    new.start(timeout=DEADLINE)
+    given: list[object] = []
+    try:
+        assert armed.arm(raw, time.monotonic() + DEADLINE)
 
-    def routed() -> None:
-        worker.prefetcher.route(raw, node, 1.0, CHANGED, None)
-        worker.prefetcher.release()  # its read is still out (no reply is read meanwhile)
+        def routed() -> None:
+            armed.prefetcher.route(raw, node, 1.0, CHANGED, None)  # its read is out: held
+            assert items.empty()
+            assert armed.arm(new, time.monotonic() + DEADLINE)  # no reply of raw's is read meanwhile
+            given.append(items.get_nowait())
 
-    _on_reader_thread(raw, routed)
-    assert worker.take(1) == [((node, 1.0, CHANGED, None), 0)]  # the worker reads it
-    assert raw.get(node)[0] == b"A" and worker.items.empty()  # its late answer releases nothing
+        _on_reader_thread(raw, routed)
+        assert given == [(node, 1.0, CHANGED, None)]
+        assert raw.get(node)[0] == b"A" and items.empty()  # the late answer releases nothing more
+    finally:
+        armed.disarm()
+        new.stop()
+        new.close()
 
 
 def test_a_wake_up_socket_with_a_timeout_is_not_written(

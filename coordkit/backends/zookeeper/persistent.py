@@ -89,7 +89,7 @@ class Router:
     """The persistent watches of one kazoo client: listeners by (path, mode), the hook."""
 
     def __init__(self, client: KazooClient) -> None:
-        self._client = self.client = client
+        self._client = client
         self.own = OwnWrites(client)  # this session's writes in flight, for the reads of notifications
         self._lock = threading.Lock()
         self._listeners: dict[tuple[str, int], list[Listener]] = {}
@@ -213,7 +213,7 @@ class Armed:
             if not read:
                 put((path, stamp, kind))
                 return
-            prefetcher.route(router.client, path, stamp, kind, router.own.written(path))
+            prefetcher.route(router._client, path, stamp, kind, router.own.written(path))
 
         self._listener: Listener = listener
 
