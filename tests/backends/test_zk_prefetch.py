@@ -293,3 +293,30 @@ def test_a_closed_session_sends_nothing(zookeeper_server: Any) -> None:
         assert worker.take(1) == [(("/anything", 1.0, CHANGED, None), 0)] and len(client._queue) == 0
     finally:
         client.close()
+
+
+def test_an_own_writes_outcome_older_than_a_read_of_the_worker_is_read_again(
+    raw: KazooClient, node: str
+) -> None:
+    """This session's write, routed with its notification before the worker sent a read of
+    its own (a full re-read), may be older than what that read folded: the node is read."""
+    worker = _Worker()
+    pending = raw.handler.async_result()  # the write's reply, not read yet when it is routed
+    written = Written(raw, node, pending, b"mine", the_reply)
+    worker.prefetcher.route(raw, node, 1.0, CHANGED, written)
+    ((item, _),) = worker.take(1)
+    assert item[3] is written and worker.prefetcher.fresh(written)
+    with worker.prefetcher.reading():  # a re-read sent after the write, answered after it
+        pending.set(raw.exists(node))
+        raw.set(node, b"theirs")  # a change after the write, which that re-read folded
+    assert not worker.prefetcher.fresh(written)
+    on_wire = reads_sent(raw)
+    reads, _, _ = read_notified(
+        raw,
+        {node: written},
+        time.monotonic() + DEADLINE,
+        queue.SimpleQueue(),
+        lambda p: True,
+        worker.prefetcher,
+    )
+    assert reads[node] is not None and reads[node].data == b"theirs" and on_wire == [node]

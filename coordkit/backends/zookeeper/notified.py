@@ -70,7 +70,8 @@ def read_notified(
     first of these reads is answered (about one round trip), each read sent as soon as it is
     known. A path's value, or a notification's fourth item, is the outcome of this session's
     own write of it (see ``Armed``), its prefetched read, or None: it is read (and so is a
-    prefetched read no longer fresh; ``prefetcher`` is told of the reads sent here). Returns
+    prefetched read or an own write's outcome no longer fresh, see ``Prefetcher.fresh``;
+    ``prefetcher`` is told of the reads sent here). Returns
     the reads (None: absent), the notifications taken and read, and the items left for the
     next batch."""
     sent: dict[str, Any] = {}
@@ -79,8 +80,8 @@ def read_notified(
     own: list[str] = []  # the paths this worker reads itself
 
     def read(path: str, written: Any, done: queue.SimpleQueue[object] | None = None) -> Any:
-        if isinstance(written, Prefetched) and not written.fresh():
-            written = None
+        if prefetcher is not None and not prefetcher.fresh(written):
+            written = None  # older than a read of the worker's: read it again
         if written is None:
             own.append(path)
         return _read(client, path, written, done)

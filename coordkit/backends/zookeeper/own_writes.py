@@ -48,6 +48,7 @@ class Written:
     def __init__(self, client: KazooClient, path: str, pending: Any, value: bytes, pick: Pick) -> None:
         self._client, self._path, self._pending, self._value, self._pick = client, path, pending, value, pick
         self.fell_back = False  # read from the server (the write failed): a read of the worker's
+        self.since: int | None = None  # the worker's read count when it was routed (.prefetch)
 
     def ready(self) -> bool:
         return bool(self._pending.ready())

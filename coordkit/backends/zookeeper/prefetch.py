@@ -26,7 +26,11 @@ thus reach the worker together, as one batch.
 Answers folded in the order sent: a prefetched answer is used only if the worker has sent
 no read of its own since (:meth:`Prefetched.fresh`; a full re-read counts): otherwise that
 later read could be folded first, and the older answer after it would bring back a node
-deleted and created again as it was before. The worker reads such a node once more. A
+deleted and created again as it was before. The worker reads such a node once more. So too
+with this session's own write's outcome (:mod:`.own_writes`), which is as old as that write:
+a read of the worker's sent after the write is answered after the write's reply, so after
+its notification was routed, and counted later still; an outcome routed before the count
+moved is not folded (:meth:`Prefetcher.fresh`). A
 notification held counts as arrived for the worker's inference of what vanished before its
 read (:meth:`Prefetcher.held`); when the watch moves to a new client, every notification
 held is released at once, those still waiting with no read (:meth:`Prefetcher.release`).
@@ -62,6 +66,8 @@ from kazoo.client import KazooClient
 from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import GetData
 from kazoo.protocol.states import KeeperState
+
+from .own_writes import Written
 
 __all__ = ["READ_DONE", "Prefetched", "Prefetcher", "Signalling"]
 
@@ -128,6 +134,8 @@ class Prefetcher:
         with self._lock:
             if written is None:
                 written = self._send(client, path)
+            elif isinstance(written, Written):
+                written.since = self.reads  # like a read sent now (see fresh)
             item = (path, stamp, kind, written)
             if isinstance(written, Prefetched):
                 self._out.add(written)
@@ -135,6 +143,14 @@ class Prefetcher:
                 self._held.append(item)
             else:
                 self._put(item)
+
+    def fresh(self, answer: Any) -> bool:
+        """False for a prefetched answer, or this session's own write's outcome, routed before
+        the worker last sent reads of its own: that write, or that read, may be older than
+        what the worker's reads folded since (see :meth:`Prefetched.fresh`)."""
+        if isinstance(answer, Prefetched):
+            return answer.fresh()
+        return not isinstance(answer, Written) or answer.since in (None, self.reads)
 
     def worker_read(self) -> None:
         """The worker has sent reads of its own (call it after they are queued): any read
