@@ -13,6 +13,7 @@ runs ``coordkit dev`` or a benchmark) declares them: ``pytestmark = [pytest.mark
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import inspect
 import os
@@ -74,6 +75,38 @@ def make_client(store_url: str) -> Iterator[Callable[..., coordkit.Client]]:
 @pytest.fixture
 def client(make_client: Callable[..., coordkit.Client]) -> coordkit.Client:
     return make_client()
+
+
+@pytest.fixture
+def old_session_kept() -> Iterator[Callable[[coordkit.Client], contextlib.AbstractContextManager[None]]]:
+    """``with old_session_kept(client):`` a replacement of the client's session (``expire_session``)
+    leaves the old session alive on the server, its ephemeral keys with it, as when the server
+    never heard it end (an etcd leader change renews every lease; a ZooKeeper client whose close
+    did not reach a server). The old sessions are ended after the test."""
+    from coordkit.backends.zookeeper import backend as zookeeper_backend
+
+    ends: list[Callable[[], None]] = []
+
+    @contextlib.contextmanager
+    def kept(client: coordkit.Client) -> Iterator[None]:
+        backend: Any = client.backend
+        with pytest.MonkeyPatch.context() as patch:
+            if backend.kind == "etcd":
+                revoke = backend._revoke
+                patch.setattr(backend, "_revoke", lambda lease, _: ends.append(lambda: revoke(lease, 5.0)))
+            elif backend.kind == "zookeeper":
+                stop = zookeeper_backend.stop_bounded
+                patch.setattr(
+                    zookeeper_backend, "stop_bounded", lambda old, _: ends.append(lambda: stop(old, 5.0))
+                )
+            else:
+                expire = backend._store.expire
+                patch.setattr(backend._store, "expire", lambda sid: ends.append(lambda: expire(sid)))
+            yield
+
+    yield kept
+    for end in ends:
+        end()
 
 
 @pytest.fixture

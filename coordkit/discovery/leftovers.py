@@ -6,7 +6,7 @@ apply must not stay where clients are sent to it. It is removed as soon as the s
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from ..backends.base import Check, Delete, Entry
@@ -17,7 +17,7 @@ from .formats import FormatError, InstanceFormat
 if TYPE_CHECKING:
     from ..core.store import Store
 
-__all__ = ["holding", "incarnation", "remove_if_left"]
+__all__ = ["holding", "incarnation", "of_an_earlier_session", "remove_if_left"]
 
 
 def remove_if_left(store: Store, key: str, left: Callable[[Entry], bool]) -> None:
@@ -64,3 +64,18 @@ def incarnation(fmt: InstanceFormat, name: str, instance_id: str, entry: Entry) 
         and found.create_revision == entry.create_revision
         and registered_at(found.value) == when
     )
+
+
+def of_an_earlier_session(existing: Entry, previous: Entry | None, tried: Collection[int]) -> bool:
+    """Whether ``existing``, found where a registration creates its key, is that registration's
+    own key of a session before the current one, which the server has not removed yet (it
+    will: an etcd leader change renews every lease, a ZooKeeper server may not have heard the
+    old session close): the key it last wrote (``previous``), or one made by a create it sent
+    under one of the sessions ``tried`` whose reply never came. Never true of a key of the
+    current session (check that first) nor of another client's: session ids are not reused."""
+    if previous is not None and (existing.lease, existing.create_revision) == (
+        previous.lease,
+        previous.create_revision,
+    ):
+        return True
+    return bool(existing.lease) and existing.lease in tried

@@ -38,7 +38,7 @@ from ..errors import (
 from ._checks import DEFAULT_BASE, check_metadata, check_status, check_weight, planned_instance
 from .formats import format_for
 from .instance import DOWN, DRAINING, UP, ServiceInstance
-from .leftovers import holding, incarnation, remove_if_left
+from .leftovers import holding, incarnation, of_an_earlier_session, remove_if_left
 from .reads import decode_entry, read_instances, read_services
 from .status import stored_instance
 
@@ -105,6 +105,7 @@ class Registration:
         self._lock = threading.RLock()  # one write at a time: register, update, deregister
         self._schedule_lock = threading.Lock()  # never held across a round trip
         self._entry: Entry | None = None  # what this registration last wrote
+        self._sessions: set[int] = set()  # the sessions its unanswered creates were sent under
         self._generation = 0  # the session generation that _entry was written in
         self._scheduled = 0  # the latest generation a re-registration was started for
         self._closed = False
@@ -269,11 +270,15 @@ class Registration:
             generation = self._client.session.generation  # before the write: see _on_session
             value = self._format.encode(self._instance)
             self._tried = None if self._over else value
+            self._sessions.add(self._client.session.session_id)
             try:
                 entry = self._client.put(self.key, value, ephemeral=True, create=True)
             except KeyExistsError:
                 entry = self._adopt(value)
+            finally:  # the session it went out under, if it was being replaced meanwhile
+                self._sessions.add(self._client.session.session_id)
             self._entry, self._generation = entry, generation
+            self._sessions.clear()  # it was created, so no earlier create of it can still land
 
     def _adopt(self, value: bytes) -> Entry:
         existing = self._client.get(self.key)
@@ -287,14 +292,11 @@ class Registration:
                 return self._put_over(existing, value)
             except ConflictError:
                 raise _Vanished(f"{self.key} was removed as it was written over") from None
-        previous = self._entry
-        if previous is not None and (existing.lease, existing.create_revision) == (
-            previous.lease,
-            previous.create_revision,
-        ):
-            # Our key of the session before, which the server has not removed yet.
-            self._client.commit([Check(self.key, create_revision=existing.create_revision), Delete(self.key)])
-            raise _Vanished(f"removed {self.key} of the previous session; creating it again")
+        if of_an_earlier_session(existing, self._entry, self._sessions):
+            ours = Check(self.key, create_revision=existing.create_revision)
+            with contextlib.suppress(ConflictError):  # removed, or replaced, since it was read
+                self._client.commit([ours, Delete(self.key)])
+            raise _Vanished(f"removed {self.key} of an earlier session; creating it again")
         raise KeyExistsError(
             f"service {self.name} already has an instance {self.id} registered by another session "
             f"(lease {existing.lease:#x}); give each instance a unique id"

@@ -280,3 +280,38 @@ def test_reregistered_exactly_once_after_session_expiry(store_url: str, arun: Ca
             assert entry is not None and entry.lease == owner.session.session_id
 
     arun(main())
+
+
+def test_a_create_that_landed_unanswered_in_a_session_since_replaced_is_created_again(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any], old_session_kept: Callable[..., Any]
+) -> None:
+    """As the sync registration: the key the retry finds, left by this registration's own
+    create in a session replaced since (the server still holds it), is created again in the
+    current session, not blamed on another session."""
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            first, put, store = aio.session.session_id, aio.put, aio.sync
+
+            async def landed_then_replaced(key: str, value: Any, **options: Any) -> Any:
+                aio.put = put  # type: ignore[method-assign]  # once
+                await put(key, value, **options)  # in the first session
+                generation = store.session.generation
+                with old_session_kept(store):
+                    store.expire_session()
+                    await _until(
+                        lambda: (
+                            store.session.generation > generation
+                            and store.state is coordkit.SessionState.CONNECTED
+                        ),
+                        "a new session",
+                    )
+                raise coordkit.BackendUnavailableError("the reply was lost")
+
+            aio.put = landed_then_replaced  # type: ignore[method-assign]
+            reg = await aio.register("payment", "h", 80, id="a")
+            found = await asyncio.to_thread(client.get, reg.key)
+            assert reg.registered and found is not None and found.lease == aio.session.session_id != first
+            assert [i.port for i in client.instances("payment")] == [80]
+
+    arun(main())

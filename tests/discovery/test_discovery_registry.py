@@ -6,6 +6,7 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -182,3 +183,36 @@ def _until(events: queue.SimpleQueue[WatchEvent], key: str) -> list[WatchEvent]:
     while not any(e.key == key for e in seen):
         seen.append(events.get(timeout=max(0.0, deadline - time.monotonic())))
     return seen
+
+
+def test_a_create_that_landed_unanswered_in_a_session_since_replaced_is_created_again(
+    make_client: Make, old_session_kept: Callable[..., Any]
+) -> None:
+    """register()'s create landed, its reply was lost, and the session was replaced while the
+    server still holds the old one (etcd renews leases on a leader change): the key the retry
+    finds is this registration's own, of that earlier session, not another session's. It is
+    removed and created in the current session."""
+    owner, other = make_client(), make_client()
+    first = owner.session.session_id
+    put = owner.put
+
+    def landed_then_replaced(key: str, value: Any, **options: Any) -> object:
+        owner.put = put  # type: ignore[method-assign]  # once
+        put(key, value, **options)  # in the first session
+        generation = owner.session.generation
+        with old_session_kept(owner):
+            owner.expire_session()
+            eventually(
+                lambda: (
+                    owner.session.generation > generation and owner.state is coordkit.SessionState.CONNECTED
+                ),
+                timeout=DEADLINE,
+                message="a new session",
+            )
+        raise coordkit.BackendUnavailableError("the reply was lost")
+
+    owner.put = landed_then_replaced  # type: ignore[method-assign]
+    reg = owner.register("payment", "h", 80, id="a")
+    found = other.get(reg.key)
+    assert reg.registered and found is not None and found.lease == owner.session.session_id != first
+    assert [i.port for i in other.instances("payment")] == [80]
