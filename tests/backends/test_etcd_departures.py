@@ -136,9 +136,33 @@ def test_waiters_of_one_client_share_one_stream_and_each_sees_its_departure(serv
     assert keys[4] not in waits.results
     waits.wakes[keys[4]].set()  # somebody else wakes the last one: not gone
     assert waits.join()[keys[4]] is False
+    # Woken, it was cancelled at once; the departed ones wait for the queue read that follows.
+    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 7, timeout=DEADLINE)
+    waiter.queue_list("/q")
     # Every watch was cancelled by id; the stream stays for the next wait.
     eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, timeout=DEADLINE)
     assert gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 1
+
+
+def test_a_departed_waits_cancel_goes_out_with_the_next_wait_if_no_queue_read_came(
+    server: EtcdServer, make
+) -> None:
+    holder, waiter = make(server), make(server)
+    first, second = (holder.put(Put(key, b"", ephemeral=True)) for key in ("/q/a", "/q/b"))
+    _, revision = holder.tree("/q")
+    waits = Waits(waiter)
+    waits.start("/q/a", first.create_revision, revision)
+    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
+    holder.delete("/q/a")
+    assert waits.join() == {"/q/a": True}
+    assert gauge(server, "etcd_debugging_mvcc_watcher_total") == 1  # its cancel waits
+    later = Waits(waiter)
+    later.start("/q/b", second.create_revision, revision)
+    eventually(lambda: later.backend._departures._stream.waits, timeout=DEADLINE, message="the next wait")
+    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
+    later.wakes["/q/b"].set()
+    assert later.join() == {"/q/b": False}
+    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, timeout=DEADLINE)
 
 
 def test_a_departure_between_the_read_and_the_wait_is_not_missed(server: EtcdServer, make) -> None:
@@ -176,6 +200,8 @@ def test_a_compacted_start_revision_ends_the_wait_for_a_reread(server: EtcdServe
     started = time.monotonic()
     gone = waiter.wait_gone_since("/q/a", 30, wake, create_revision=entry.create_revision, since_revision=old)
     assert gone is False and wake.is_set() and time.monotonic() - started < DEADLINE
+    # The compacted watch is cancelled (the server keeps it until then).
+    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, timeout=DEADLINE)
     # The re-read gives a revision that is not compacted: the wait then sees the departure.
     _, fresh = waiter.tree("/q")
     waits = Waits(waiter)

@@ -9,6 +9,14 @@ waiter read the queue plus one (a delete after that read is delivered; no extra 
 cancels it by watch id when done. One reader thread routes each response by watch id to its
 waiter: the departure sets the waiter's ``wake`` directly.
 
+A wait ended by its departure does not cancel its watch at once: its waiter reads the queue
+next, and the cancel, sent meanwhile, would compete with that read (the stream's sender
+thread wakes to write it) on the path of every lock handoff. Its cancel goes out after that
+read (:meth:`EtcdDepartures.flush`, called by the queue read) or with the next wait's create,
+whichever comes first; until then the server keeps a watch on a key already gone, whose
+events, if any, are routed to nobody. A wait ended otherwise (timeout, woken, cancelled)
+cancels at once.
+
 python-etcd3 0.12's WatchCreateRequest has no ``watch_id``: etcd answers the create
 requests of a stream in the order sent, so each "created" response belongs to the oldest
 create still unanswered (requests are queued and recorded under one lock, in one order).
@@ -79,6 +87,7 @@ class _Stream:
         self.requests: queue.Queue[Any] = queue.Queue()
         self.pending: collections.deque[_Wait] = collections.deque()  # creates sent, unanswered
         self.waits: dict[int, _Wait] = {}
+        self.cancels: list[int] = []  # the watches of departed waits, not cancelled yet
         self.broken = False
         self.call: Any = None
         self.reader: threading.Thread | None = None
@@ -136,6 +145,7 @@ class EtcdDepartures:
             stream = self._stream
             if stream is None or stream.broken:
                 stream = self._stream = self._open()
+            self._send_cancels(stream)
             stream.pending.append(wait)  # in the order the server answers
             stream.requests.put(etcdrpc.WatchRequest(create_request=create))
         return stream
@@ -176,12 +186,31 @@ class EtcdDepartures:
         wait.wake.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _cancel(self, stream: _Stream, wait: _Wait) -> None:
-        """Forget the wait; cancel its watch once its id is known (else when "created" comes)."""
+        """Forget the wait; cancel its watch once its id is known (else when "created" comes),
+        after the waiter's queue read if it ended by its departure (see the module)."""
         with self._lock:
             wait.done = True
             watch_id = wait.watch_id
             known = watch_id is not None and stream.waits.pop(watch_id, None) is not None
             if known and watch_id is not None and not stream.broken:
+                if wait.gone:
+                    stream.cancels.append(watch_id)
+                else:
+                    stream.requests.put(_cancel_request(watch_id))
+
+    def flush(self) -> None:
+        """Send the cancels of the waits ended by their departure (the queue read that follows
+        them is done). Never blocks on the network."""
+        with self._lock:
+            if self._stream is not None and self._stream.cancels:
+                self._send_cancels(self._stream)
+
+    @staticmethod
+    def _send_cancels(stream: _Stream) -> None:
+        """(Under the lock.) Queue the deferred cancels of a stream still open."""
+        cancels, stream.cancels = stream.cancels, []
+        if not stream.broken:
+            for watch_id in cancels:
                 stream.requests.put(_cancel_request(watch_id))
 
     def _read_stream(self, stream: _Stream) -> None:
@@ -218,6 +247,8 @@ class EtcdDepartures:
                 # waiter re-reads the queue, which gives it a revision to start from again.
                 stream.waits.pop(response.watch_id, None)
                 stale = is_stale_reason(response.cancel_reason or "")
+                if response.compact_revision:  # said canceled, it stays on the server until cancelled
+                    stream.requests.put(_cancel_request(response.watch_id))
                 wait.finish()
             else:
                 for event in response.events:

@@ -115,12 +115,15 @@ class EtcdContenderQueues(EtcdCalls):
         """The contenders directly under ``path`` by create revision (one range read;
         keys only unless ``values``)."""
         _, start, end = self._below(path)
-        reply = self._range(
-            f"list the queue {path}",
-            ops_.read_by_creation(start, end, keys_only=not values),
-            self._bounded(timeout),
-        )
-        return self._contenders(path, reply.kvs), reply.header.revision
+        try:
+            reply = self._range(
+                f"list the queue {path}",
+                ops_.read_by_creation(start, end, keys_only=not values),
+                self._bounded(timeout),
+            )
+            return self._contenders(path, reply.kvs), reply.header.revision
+        finally:
+            self._departures.flush()  # the cancels a departure's wait left for after this read
 
     def queue_leave(self, mine: Contender, *, timeout: float | None = None) -> None:
         """Delete our contender if it is still the same entry (one transaction; idempotent)."""
