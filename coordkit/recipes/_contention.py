@@ -333,20 +333,16 @@ class Contention:
 
     def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
         if self.policy.slots > 1:  # woken by the prefix watch once fewer than slots are ahead
-            if (counted := self._departures) is not None:
-                if counted.count(view):
-                    self._wake.wait(remaining)
-                counted.done()
+            if self._departures is not None:
+                self._departures.wait(view, self._wake, remaining)
             return
         # A lock or election waits for exactly the contender right ahead (a reader of a
         # read/write lock for the nearest writer ahead): no herd.
-        ahead = self.policy.waits_for(view)
-        if ahead is None:
-            return
-        backend, incarnation = self.client.backend, ahead.create_revision
-        backend.wait_gone_since(
-            ahead.key, remaining, self._wake, create_revision=incarnation, since_revision=view.revision
-        )
+        if (ahead := self.policy.waits_for(view)) is not None:
+            incarnation, since = ahead.create_revision, view.revision
+            self.client.backend.wait_gone_since(
+                ahead.key, remaining, self._wake, create_revision=incarnation, since_revision=since
+            )
 
     # --- leaving ----------------------------------------------------------------------------
     def _forget_lost(self) -> None:

@@ -59,6 +59,13 @@ class Departures:
         if wake:
             self._notify()
 
+    def wait(self, view: QueueView, wake: threading.Event, timeout: float | None) -> None:
+        """Wait on ``wake`` (set by ``notify``, or by the session's listener) if ``view`` has
+        ``slots`` or more ahead, at most ``timeout``; then :meth:`done`."""
+        if self.count(view):
+            wake.wait(timeout)
+        self.done()
+
     def count(self, view: QueueView) -> bool:
         """Record the listing ``view``: True if the waiter must wait (``slots`` or more of the
         contenders ahead in it remain, departures seen meanwhile discounted), then until
