@@ -10,6 +10,8 @@ and prints per backend:
 * the median of an uncontended acquire + release: ``await lock.acquire(); await
   lock.release()`` on an AsyncClient next to ``lock.acquire(); lock.release()`` on a sync
   Client, interleaved in blocks after a warm-up, and their ratio (the aim: at most 1.15);
+  on etcd also the same ratio for the bare calls (a put and a delete on gRPC's sync stubs
+  against grpc.aio's), the part of the ratio that is gRPC's own;
 * the median time of N ``get``s (default 1,000): all at once on one loop
   (``asyncio.gather``: pipelined on one connection) next to the same N done one after the
   other by the sync client, and the speed-up.
@@ -60,6 +62,39 @@ async def lock_cycles(url: str, iterations: int, block: int = 20, warmup: int = 
     return statistics.median(samples["sync"]), statistics.median(samples["async"])
 
 
+async def bare_etcd_cycles(url: str, iterations: int, block: int = 20, warmup: int = 100) -> float:
+    """The same ratio for the bare calls of a cycle (a put, then a delete, on raw stubs): gRPC's
+    sync stubs against grpc.aio's over one channel each, interleaved. grpc.aio's own overhead
+    per call is the floor under coordkit.aio's ratio."""
+    import grpc
+
+    from coordkit.backends.etcd.compat import import_etcd3
+
+    rpc = import_etcd3().etcdrpc
+    endpoint = url.removeprefix("etcd://").split("/")[0].split(",")[0]
+    key = f"/bench-bare-{uuid.uuid4().hex[:8]}".encode()
+    put, delete = rpc.PutRequest(key=key, value=b"x"), rpc.DeleteRangeRequest(key=key)
+    samples: dict[str, list[float]] = {"sync": [], "async": []}
+    with grpc.insecure_channel(endpoint) as channel:
+        sync_kv = rpc.KVStub(channel)
+        async with grpc.aio.insecure_channel(endpoint) as aio_channel:
+            aio_kv = rpc.KVStub(aio_channel)
+            for i in range(-warmup, iterations, block):
+                for _ in range(block):
+                    start = time.perf_counter()
+                    sync_kv.Put(put, timeout=5)
+                    sync_kv.DeleteRange(delete, timeout=5)
+                    if i >= 0:
+                        samples["sync"].append(time.perf_counter() - start)
+                for _ in range(block):
+                    start = time.perf_counter()
+                    await aio_kv.Put(put, timeout=5)
+                    await aio_kv.DeleteRange(delete, timeout=5)
+                    if i >= 0:
+                        samples["async"].append(time.perf_counter() - start)
+    return ratio(statistics.median(samples["async"]), statistics.median(samples["sync"]))
+
+
 async def gets(url: str, count: int, rounds: int) -> tuple[float, float]:
     """Medians (seconds) of ``count`` sequential sync gets and ``count`` concurrent async gets."""
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -91,6 +126,7 @@ async def measure(urls: dict[str, str], args: argparse.Namespace) -> list[list[s
             "sync lock ms",
             "async lock ms",
             "async/sync",
+            "bare gRPC aio/sync",
             f"{args.gets} seq sync gets ms",
             f"{args.gets} concurrent async gets ms",
             "speed-up",
@@ -98,6 +134,7 @@ async def measure(urls: dict[str, str], args: argparse.Namespace) -> list[list[s
     ]
     for kind, url in urls.items():
         sync_cycle, aio_cycle = await lock_cycles(url, args.iterations)
+        bare = f"{await bare_etcd_cycles(url, args.iterations):.2f}" if kind == "etcd" else "-"
         sequential, concurrent = await gets(url, args.gets, args.rounds)
         cycle_ratio = ratio(aio_cycle, sync_cycle)
         rows.append(
@@ -106,6 +143,7 @@ async def measure(urls: dict[str, str], args: argparse.Namespace) -> list[list[s
                 f"{median_ms([sync_cycle]):.3f}",
                 f"{median_ms([aio_cycle]):.3f}",
                 f"{cycle_ratio:.2f}" + ("" if cycle_ratio <= TARGET_RATIO else " (over 1.15)"),
+                bare,
                 f"{sequential * 1000:.1f}",
                 f"{concurrent * 1000:.1f}",
                 f"{ratio(sequential, concurrent):.1f}x",
