@@ -327,7 +327,7 @@ class AsyncContention:
                     ahead = self.policy.waits_for(view)
                     self._wake.clear()
                     if ahead is not None:
-                        await ops.wait_gone(ahead.key, ahead.create_revision, self._wake)
+                        await ops.wait_gone(ahead.key, ahead.create_revision, self._wake, view.revision)
                 else:
                     await self._connected()
                 contenders, revision = await ops.queue_list(self.path, values=self.policy.values)

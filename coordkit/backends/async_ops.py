@@ -160,10 +160,14 @@ class AsyncOps:
     async def queue_update(self, mine: Contender, value: bytes) -> Contender:
         return await self.run(lambda: self.backend.queue_update(mine, value))
 
-    async def wait_gone(self, key: str, create_revision: int, wake: asyncio.Event) -> bool:
+    async def wait_gone(
+        self, key: str, create_revision: int, wake: asyncio.Event, since_revision: int = 0
+    ) -> bool:
         """True once contender ``key`` (that incarnation) is gone; False when ``wake`` was set
         by somebody else first (a session change). No deadline of its own: bound it with
-        ``asyncio.timeout()``; cancelling it stops its watch. A departure sets ``wake``."""
+        ``asyncio.timeout()``; cancelling it stops its watch. A departure sets ``wake``.
+        ``since_revision``: the revision of the queue read that listed it (0: unknown); a
+        backend that can watch from a revision starts there, others read the key first."""
         gone = asyncio.Event()
 
         def on_event(event: WatchEvent) -> None:

@@ -10,16 +10,16 @@ reaches the same endpoint as the sync channel (:class:`~.conn.EtcdConnection` pi
 fails over) with the same TLS, the same auth token (as metadata) and the same options.
 
 A thousand concurrent reads are then a thousand requests in flight on one HTTP/2
-connection, holding no thread each. The contender queue's join and leave are the sync
-backend's transactions (:mod:`.queue`, the layout of ``etcdctl lock``) sent the same way;
-the rare replacement of a contender left behind, other writes and departure waits use the
-defaults of :class:`~coordkit.backends.async_ops.AsyncOps`.
+connection, holding no thread each. The contender queue's join, listing and leave are the
+sync backend's requests (:mod:`.queue`, the layout of ``etcdctl lock``) sent the same way, and
+its departure waits share one Watch stream of the loop (:mod:`.aio_departures`), starting at
+the revision of the queue read; the rare replacement of a contender left behind and other
+writes use the defaults of :class:`~coordkit.backends.async_ops.AsyncOps`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import grpc
@@ -30,13 +30,13 @@ from ..async_ops import AsyncOps
 from ..base import Backend, Check, Entry
 from ..contender_queue import Contender, QueueView
 from . import ops as ops_
+from .aio_departures import AsyncDepartures
 from .auth import _read, _system_roots, is_stale_token
 from .backend import EtcdBackend
 from .conn import _CHANNEL_OPTIONS, _never_sent, etcdrpc, translate
 
 __all__ = ["EtcdAsyncOps", "is_etcd"]
 
-_DELETE = 1  # mvccpb.Event.EventType.DELETE (PUT is 0)
 _LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
@@ -54,6 +54,7 @@ class EtcdAsyncOps(AsyncOps):
         self._channels: list[grpc.aio.Channel] = []
         self._stubs: dict[int, Any] = {}
         self._watch_stubs: dict[int, Any] = {}
+        self._departures = AsyncDepartures(self.backend._conn, self._watch_stub)
 
     async def _range(self, what: str, request: Any, timeout: float | None) -> Any:
         return await self._unary(what, lambda kv: kv.Range, request, timeout, retry_safe=True)
@@ -125,6 +126,7 @@ class EtcdAsyncOps(AsyncOps):
 
     async def aclose(self) -> None:
         """Close this loop's channels (cancelling calls in flight), then the call pool."""
+        await self._departures.aclose()
         channels, self._channels, self._stubs = self._channels, [], {}
         for channel in channels:
             await channel.close()
@@ -184,50 +186,33 @@ class EtcdAsyncOps(AsyncOps):
         request = etcdrpc.TxnRequest(compare=compare, success=[ops_.remove(key)], failure=[])
         await self._txn(f"leave the queue at {mine.key}", request, timeout)
 
-    async def wait_gone(self, key: str, create_revision: int, wake: asyncio.Event) -> bool:
-        """A watch stream on the one key over this loop's channel, then a read: True once that
-        incarnation is gone; False when ``wake`` is set by somebody else, or when the stream
-        breaks (the caller looks at the queue again)."""
-        conn = self.backend._conn
-        stubs = conn.current()
-        self._kv(stubs.index)  # makes the channel and its watch stub
-        call = self._watch_stubs[stubs.index].Watch(metadata=stubs.args(None)["metadata"])
-        departed = None
-        try:
-            create = etcdrpc.WatchCreateRequest(key=self.backend._key(key))
-            try:
-                await call.write(etcdrpc.WatchRequest(create_request=create))
-                await call.read()  # "created": the watch is in place, every later change comes
-            except grpc.RpcError as exc:
-                raise translate(exc, f"watch {key}", conn.endpoints) from exc
-            current = await self.get(key)
-            if current is None or (create_revision and current.create_revision != create_revision):
+    async def wait_gone(
+        self, key: str, create_revision: int, wake: asyncio.Event, since_revision: int = 0
+    ) -> bool:
+        """A watch on the one key, from ``since_revision + 1`` (0: after one read), on this
+        loop's one departure stream (:mod:`.aio_departures`)."""
+        name = self.backend._key(key)
+        if since_revision <= 0:  # not known: read it
+            found = await self._range(
+                f"read {key} for a departure watch", ops_.read(name, keys_only=True), None
+            )
+            kv = found.kvs[0] if found.kvs else None
+            if kv is None or (create_revision and kv.create_revision != create_revision):
                 return True
-            departed = self.loop.create_task(_departure(call, create_revision))
-            woken = self.loop.create_task(wake.wait())
-            try:
-                await asyncio.wait((departed, woken), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                woken.cancel()
-            return departed.done() and not departed.cancelled() and departed.result()
+            since_revision = found.header.revision
+        return await self._departures.wait_gone(name, create_revision, since_revision, wake)
+
+    async def queue_list(self, path: str, *, values: bool = False) -> tuple[list[Contender], int]:
+        """One range read by create revision on this loop's channel (keys only unless ``values``)."""
+        _, start, end = self.backend._below(path)
+        try:
+            reply = await self._range(
+                f"list the queue {path}", ops_.read_by_creation(start, end, keys_only=not values), None
+            )
+            return self.backend._contenders(path, reply.kvs), reply.header.revision
         finally:
-            call.cancel()
-            if departed is not None and not departed.done():
-                departed.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await departed
+            self._departures.flush()  # the cancels a departure's wait left for after this read
 
-
-async def _departure(call: Any, create_revision: int) -> bool:
-    """True at the first event saying the contender is gone (deleted, or another incarnation);
-    False if the stream ends or breaks first."""
-    try:
-        while (response := await call.read()) is not grpc.aio.EOF:
-            for event in response.events:
-                if event.type == _DELETE or (create_revision and event.kv.create_revision != create_revision):
-                    return True
-            if response.canceled:
-                return False
-    except grpc.RpcError:
-        return False
-    return False
+    def _watch_stub(self, index: int) -> Any:
+        self._kv(index)  # makes the channel and its watch stub
+        return self._watch_stubs[index]

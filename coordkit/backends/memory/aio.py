@@ -48,7 +48,9 @@ class MemoryAsyncOps(AsyncOps):
 
     backend: MemoryBackend
 
-    async def wait_gone(self, key: str, create_revision: int, wake: asyncio.Event) -> bool:
+    async def wait_gone(
+        self, key: str, create_revision: int, wake: asyncio.Event, since_revision: int = 0
+    ) -> bool:
         backend = self.backend
         departure = _Departure(backend._keys.to_key(key), create_revision, self.loop, wake)
         with backend.store._lock:  # in place before the read below: no departure slips between

@@ -160,7 +160,9 @@ class ZooKeeperAsyncOps(AsyncOps):
             path, lambda c: GetChildren(_prefix_root(c.chroot, node), None), read, timeout
         )
 
-    async def wait_gone(self, key: str, create_revision: int, wake: asyncio.Event) -> bool:
+    async def wait_gone(
+        self, key: str, create_revision: int, wake: asyncio.Event, since_revision: int = 0
+    ) -> bool:
         node = self.backend._keys.to_key(key)
         client = self.backend._usable()
         departure = Departure(client, node, _LoopWake(self.loop, wake))
