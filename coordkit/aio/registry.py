@@ -58,7 +58,7 @@ class AsyncRegistration:
         self._instance = instance
         self._writing = asyncio.Lock()  # one write at a time: register, update, deregister
         self._entry: Entry | None = None  # what this registration last wrote
-        self._sessions: set[int] = set()  # the sessions its unanswered creates were sent under
+        self._sessions: set[tuple[int, bytes]] = set()  # (session, value) of its unanswered creates
         self._generation = 0  # the session generation that _entry was written in
         self._scheduled = 0  # the latest generation a re-registration was started for
         self._closed = False
@@ -216,15 +216,15 @@ class AsyncRegistration:
         generation = self._client.session.generation  # before the write: see _on_session
         value = self._format.encode(self._instance)
         self._tried = None if self._over else value
-        self._sessions.add(self._client.session.session_id)
+        self._sessions.add((self._client.session.session_id, value))
         try:
             entry = await self._client.put(self.key, value, ephemeral=True, create=True)
         except KeyExistsError:
             entry = await self._adopt(value)
         finally:  # the session it went out under, if it was being replaced meanwhile
-            self._sessions.add(self._client.session.session_id)
+            self._sessions.add((self._client.session.session_id, value))
         self._entry, self._generation = entry, generation
-        self._sessions.clear()  # it was created, so no earlier create of it can still land
+        self._sessions.clear()  # made: an earlier create applied late meets this key
 
     async def _adopt(self, value: bytes) -> Entry:
         existing = await self._client.get(self.key)

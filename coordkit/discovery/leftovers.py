@@ -66,16 +66,20 @@ def incarnation(fmt: InstanceFormat, name: str, instance_id: str, entry: Entry) 
     )
 
 
-def of_an_earlier_session(existing: Entry, previous: Entry | None, tried: Collection[int]) -> bool:
+def of_an_earlier_session(
+    existing: Entry, previous: Entry | None, tried: Collection[tuple[int, bytes]]
+) -> bool:
     """Whether ``existing``, found where a registration creates its key, is that registration's
     own key of a session before the current one, which the server has not removed yet (it
     will: an etcd leader change renews every lease, a ZooKeeper server may not have heard the
-    old session close): the key it last wrote (``previous``), or one made by a create it sent
-    under one of the sessions ``tried`` whose reply never came. Never true of a key of the
-    current session (check that first) nor of another client's: session ids are not reused."""
+    old session close): the key it last wrote (``previous``), or one made by a create it sent,
+    whose reply never came, under one of the sessions ``tried`` with that very value (its
+    registration time tells it from another registration of the id on the same client).
+    Never true of a key of the current session (check that first) nor of another client's:
+    session ids are not reused."""
     if previous is not None and (existing.lease, existing.create_revision) == (
         previous.lease,
         previous.create_revision,
     ):
         return True
-    return bool(existing.lease) and existing.lease in tried
+    return bool(existing.lease) and (existing.lease, existing.value) in tried

@@ -126,11 +126,13 @@ class EtcdAsyncOps(AsyncOps):
 
     async def aclose(self) -> None:
         """Close this loop's channels (cancelling calls in flight), then the call pool."""
-        await self._departures.aclose()
-        channels, self._channels, self._stubs = self._channels, [], {}
-        for channel in channels:
-            await channel.close()
-        await super().aclose()
+        try:
+            await self._departures.aclose()
+        finally:
+            channels, self._channels, self._stubs = self._channels, [], {}
+            for channel in channels:
+                await channel.close()
+            await super().aclose()
 
     async def get(self, key: str, timeout: float | None = None) -> Entry | None:
         reply = await self._range(f"get {key}", ops_.read(self.backend._key(key)), timeout)

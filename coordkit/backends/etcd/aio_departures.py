@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,10 +35,12 @@ import grpc.aio
 
 from ...errors import BackendUnavailableError, ClosedError
 from .auth import is_stale_reason, is_stale_token
-from .conn import EtcdConnection, etcdrpc
+from .conn import EtcdConnection, etcdrpc, translate
 from .departures import _DELETE, _LINK_DOWN, _SETUP_BOUND, _cancel_request
 
 __all__ = ["AsyncDepartures"]
+
+log = logging.getLogger(__name__)
 
 _END = object()  # put in a stream's request queue: our half of the stream closes
 
@@ -70,6 +73,7 @@ class _Stream:
         self.pending: collections.deque[_Wait] = collections.deque()
         self.waits: dict[int, _Wait] = {}
         self.cancels: list[int] = []
+        self.answered = 0  # how many creates the server has answered
         self.broken = False
         self.call: Any = None
         self.reader: asyncio.Task[None] | None = None
@@ -106,10 +110,12 @@ class AsyncDepartures:
         ClosedError once closed. No deadline of its own: bound it with ``asyncio.timeout()``."""
         wait = _Wait(create_revision, wake)
         stream = self._watch(key, since_revision + 1, wait)
+        returned = False
         try:
             await self._await(stream, wait)
-        finally:
-            self._cancel(stream, wait)
+            returned = True
+        finally:  # a departed wait's cancel waits for the queue read that follows a return
+            self._cancel(stream, wait, defer=returned)
         return wait.gone
 
     def flush(self) -> None:
@@ -126,11 +132,8 @@ class AsyncDepartures:
             ended = asyncio.get_running_loop().create_future()
             stream.call.add_done_callback(lambda _, ended=ended: ended.done() or ended.set_result(None))
             self._break(stream, None)  # cancels the call unless it was already
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ended, self._conn.timeout)
-            if stream.reader is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await stream.reader
+            waiting = {ended} if stream.reader is None else {ended, stream.reader}
+            await asyncio.wait(waiting, timeout=self._conn.timeout)  # raises only if aclose is cancelled
             self._streams.discard(stream)
 
     # --- the stream ---------------------------------------------------------------------
@@ -147,12 +150,13 @@ class AsyncDepartures:
         return stream
 
     def _open(self) -> _Stream:
-        stubs = self._conn.current()
-        stream = _Stream(stubs)
         try:
-            stream.call = self._watch_stub(stubs.index).Watch(
-                stream.outgoing(), metadata=stubs.args(None)["metadata"]
-            )
+            stubs = self._conn.current()
+            metadata = stubs.args(None)["metadata"]  # may authenticate (a forgotten token)
+            stream = _Stream(stubs)
+            stream.call = self._watch_stub(stubs.index).Watch(stream.outgoing(), metadata=metadata)
+        except grpc.RpcError as exc:  # authenticating failed
+            raise translate(exc, "departure watch", self._conn.endpoints) from exc
         except ValueError as exc:  # gRPC refuses calls on a closed channel
             raise ClosedError("the asyncio client was closed under a departure watch") from exc
         stream.reader = asyncio.get_running_loop().create_task(self._read_stream(stream))
@@ -174,7 +178,11 @@ class AsyncDepartures:
         setup = self._setup_bound
         waiting = [asyncio.ensure_future(wait.created.wait()), asyncio.ensure_future(wait.wake.wait())]
         try:
-            await asyncio.wait(waiting, timeout=setup, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                answered = stream.answered
+                await asyncio.wait(waiting, timeout=setup, return_when=asyncio.FIRST_COMPLETED)
+                if wait.created.is_set() or wait.wake.is_set() or stream.answered == answered:
+                    break  # else creates are answered, only slowly (thousands queued): wait on
         finally:
             for task in waiting:
                 task.cancel()
@@ -189,13 +197,13 @@ class AsyncDepartures:
             self._setup_bound = _SETUP_BOUND
         await wait.wake.wait()
 
-    def _cancel(self, stream: _Stream, wait: _Wait) -> None:
+    def _cancel(self, stream: _Stream, wait: _Wait, *, defer: bool) -> None:
         """Forget the wait; cancel its watch once its id is known (else when "created" comes),
-        after the waiter's queue read if it ended by its departure."""
+        after the waiter's queue read if it ended by its departure (``defer``: it returned)."""
         wait.done = True
         watch_id = wait.watch_id
         if watch_id is not None and stream.waits.pop(watch_id, None) is not None and not stream.broken:
-            if wait.gone:
+            if wait.gone and defer:
                 stream.cancels.append(watch_id)
             else:
                 stream.requests.put_nowait(_cancel_request(watch_id))
@@ -207,12 +215,15 @@ class AsyncDepartures:
                 self._route(stream, response)
         except grpc.RpcError as exc:
             error = exc
+        except Exception:  # a bug here must not leave the waiters asleep
+            log.exception("coordkit: the etcd departure stream's reader failed")
         finally:
             self._break(stream, error)
 
     def _route(self, stream: _Stream, response: Any) -> None:
         stale = False
         if response.created:
+            stream.answered += 1
             wait = stream.pending.popleft() if stream.pending else None
             if wait is None:
                 return  # cannot happen: etcd answers the creates we sent

@@ -88,6 +88,7 @@ class _Stream:
         self.pending: collections.deque[_Wait] = collections.deque()  # creates sent, unanswered
         self.waits: dict[int, _Wait] = {}
         self.cancels: list[int] = []  # the watches of departed waits, not cancelled yet
+        self.answered = 0  # how many creates the server has answered
         self.broken = False
         self.call: Any = None
         self.reader: threading.Thread | None = None
@@ -171,8 +172,14 @@ class EtcdDepartures:
         """Wait for the create's answer (bounded), then for the wait's end, ``wake`` or the
         deadline. Gives the stream up (BackendUnavailableError) if the create is not answered."""
         setup = self._setup_bound
-        bound = setup if deadline is None else min(setup, deadline - time.monotonic())
-        if not wait.created.wait(max(0.0, bound)) and not wait.wake.is_set():
+        while True:
+            answered = stream.answered
+            bound = setup if deadline is None else min(setup, deadline - time.monotonic())
+            if wait.created.wait(max(0.0, bound)) or wait.wake.is_set():
+                break
+            if stream.answered == answered or (deadline is not None and time.monotonic() >= deadline):
+                break  # no create answered in the bound; else they come slowly (thousands queued)
+        if not wait.created.is_set() and not wait.wake.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 return  # the wait's own time ran out during set-up: a plain timeout
             self._setup_bound = min(setup * 2, self._conn.timeout)  # a slow server gets longer
@@ -228,6 +235,7 @@ class EtcdDepartures:
         stale = False
         with self._lock:
             if response.created:
+                stream.answered += 1
                 wait = stream.pending.popleft() if stream.pending else None
                 if wait is None:
                     return  # cannot happen: etcd answers the creates we sent
@@ -247,7 +255,7 @@ class EtcdDepartures:
                 # waiter re-reads the queue, which gives it a revision to start from again.
                 stream.waits.pop(response.watch_id, None)
                 stale = is_stale_reason(response.cancel_reason or "")
-                if response.compact_revision:  # said canceled, it stays on the server until cancelled
+                if response.compact_revision and not stream.broken:  # kept by the server until cancelled
                     stream.requests.put(_cancel_request(response.watch_id))
                 wait.finish()
             else:

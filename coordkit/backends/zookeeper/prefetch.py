@@ -153,8 +153,9 @@ class Prefetcher:
         return not isinstance(answer, Written) or answer.since in (None, self.reads)
 
     def worker_read(self) -> None:
-        """The worker has sent reads of its own (call it after they are queued): any read
-        sent before is no longer :meth:`~Prefetched.fresh`."""
+        """The worker has sent reads of its own (call it once they are answered, or failed:
+        queued is enough for a prefetched answer, not for an own write's outcome, see
+        :meth:`fresh`): any answer or outcome routed before is no longer fresh."""
         with self._lock:
             self.reads += 1
 
