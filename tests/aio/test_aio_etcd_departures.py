@@ -10,9 +10,10 @@ one after its queue read; closing the client ends the stream and leaves no task 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -43,6 +44,15 @@ def gauge(server: EtcdServer, name: str) -> int:
     return int(sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)))
 
 
+@contextlib.asynccontextmanager
+async def holder_and_waiter(server: EtcdServer) -> AsyncIterator[tuple[coordkit.Client, Any]]:
+    """A sync client that holds keys, and the waiting asyncio client's backend calls (test
+    only: the departure waits as the recipes call them)."""
+    with coordkit.connect(server.url) as holder:
+        async with coordkit.aio.connect(server.url) as waiter:
+            yield holder, waiter._ops
+
+
 async def until(check: Callable[[], bool], what: str) -> None:
     """Poll a server-side count (no event tells the test of it) by a deadline."""
     loop = asyncio.get_running_loop()
@@ -56,31 +66,29 @@ def test_waiters_of_one_client_share_one_stream_and_each_sees_its_departure(
     server: EtcdServer, arun: Callable[..., Any]
 ) -> None:
     async def main() -> None:
-        with coordkit.connect(server.url) as holder:
-            async with coordkit.aio.connect(server.url) as waiter:
-                ops: Any = waiter._ops  # test-only: the backend's departure waits, as the recipes call them
-                made = [holder.put(f"/q/{i}", "", ephemeral=True) for i in range(8)]
-                _, revision = holder.snapshot("/q")
-                wakes = [asyncio.Event() for _ in made]
-                waits = [
-                    asyncio.ensure_future(ops.wait_gone(entry.key, entry.create_revision, wake, revision))
-                    for entry, wake in zip(made, wakes, strict=True)
-                ]
-                await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 8, "8 watches")
-                assert gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 1
-                for entry in made[:4]:
-                    holder.delete(entry.key)
-                assert await asyncio.wait_for(asyncio.gather(*waits[:4]), DEADLINE) == [True] * 4
-                assert not any(w.done() for w in waits[4:])  # only those whose key went
-                for wake in wakes[4:]:
-                    wake.set()  # somebody else wakes the others: not gone
-                assert await asyncio.wait_for(asyncio.gather(*waits[4:]), DEADLINE) == [False] * 4
-                # Woken, they were cancelled at once; the departed ones go with the queue read.
-                await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 4, "4 cancels")
-                await ops.queue_list("/q")
-                await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, "every cancel")
-                assert ops._departures.streams_opened == 1
-            await until(lambda: gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 0, "stream's end")
+        async with holder_and_waiter(server) as (holder, ops):
+            made = [holder.put(f"/q/{i}", "", ephemeral=True) for i in range(8)]
+            _, revision = holder.snapshot("/q")
+            wakes = [asyncio.Event() for _ in made]
+            waits = [
+                asyncio.ensure_future(ops.wait_gone(entry.key, entry.create_revision, wake, revision))
+                for entry, wake in zip(made, wakes, strict=True)
+            ]
+            await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 8, "8 watches")
+            assert gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 1
+            for entry in made[:4]:
+                holder.delete(entry.key)
+            assert await asyncio.wait_for(asyncio.gather(*waits[:4]), DEADLINE) == [True] * 4
+            assert not any(w.done() for w in waits[4:])  # only those whose key went
+            for wake in wakes[4:]:
+                wake.set()  # somebody else wakes the others: not gone
+            assert await asyncio.wait_for(asyncio.gather(*waits[4:]), DEADLINE) == [False] * 4
+            # Woken, they were cancelled at once; the departed ones go with the queue read.
+            await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 4, "4 cancels")
+            await ops.queue_list("/q")
+            await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, "every cancel")
+            assert ops._departures.streams_opened == 1
+        await until(lambda: gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 0, "stream's end")
 
     arun(main())
 
@@ -89,16 +97,14 @@ def test_a_departure_between_the_read_and_the_wait_is_not_missed(
     server: EtcdServer, arun: Callable[..., Any]
 ) -> None:
     async def main() -> None:
-        with coordkit.connect(server.url) as holder:
-            async with coordkit.aio.connect(server.url) as waiter:
-                ops: Any = waiter._ops
-                entry = holder.put("/q/a", "", ephemeral=True)
-                _, revision = await ops.queue_list("/q")  # the waiter's queue read
-                holder.delete("/q/a")  # gone before the wait starts: the watch's history has it
-                gone = ops.wait_gone(entry.key, entry.create_revision, asyncio.Event(), revision)
-                assert await asyncio.wait_for(gone, DEADLINE) is True
-                # Without a revision it reads the key first.
-                assert await asyncio.wait_for(ops.wait_gone("/q/a", 0, asyncio.Event()), DEADLINE) is True
+        async with holder_and_waiter(server) as (holder, ops):
+            entry = holder.put("/q/a", "", ephemeral=True)
+            _, revision = await ops.queue_list("/q")  # the waiter's queue read
+            holder.delete("/q/a")  # gone before the wait starts: the watch's history has it
+            gone = ops.wait_gone(entry.key, entry.create_revision, asyncio.Event(), revision)
+            assert await asyncio.wait_for(gone, DEADLINE) is True
+            # Without a revision it reads the key first.
+            assert await asyncio.wait_for(ops.wait_gone("/q/a", 0, asyncio.Event()), DEADLINE) is True
 
     arun(main())
 
@@ -107,29 +113,27 @@ def test_a_compacted_start_revision_ends_the_wait_and_its_watch(
     server: EtcdServer, arun: Callable[..., Any]
 ) -> None:
     async def main() -> None:
-        with coordkit.connect(server.url) as holder:
-            async with coordkit.aio.connect(server.url) as waiter:
-                ops: Any = waiter._ops
-                entry = holder.put("/q/a", "", ephemeral=True)
-                _, old = holder.snapshot("/q")
-                for i in range(3):
-                    holder.put(f"/other/{i}", "x")
-                _, now = holder.snapshot("/q")
-                compact = etcdrpc.CompactionRequest(revision=now, physical=True)
-                holder.backend._conn.call(  # type: ignore[attr-defined]
-                    "compact", lambda s, t: s.kv.Compact(compact, **s.args(t)), retry_safe=True
-                )
-                wake = asyncio.Event()
-                gone = ops.wait_gone(entry.key, entry.create_revision, wake, old)
-                assert await asyncio.wait_for(gone, DEADLINE) is False and wake.is_set()
-                await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, "its cancel")
-                # From a fresh read the wait sees the departure.
-                _, fresh = await ops.queue_list("/q")
-                waiting = asyncio.ensure_future(ops.wait_gone(entry.key, entry.create_revision, wake, fresh))
-                wake.clear()
-                await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, "the new watch")
-                holder.delete("/q/a")
-                assert await asyncio.wait_for(waiting, DEADLINE) is True
+        async with holder_and_waiter(server) as (holder, ops):
+            entry = holder.put("/q/a", "", ephemeral=True)
+            _, old = holder.snapshot("/q")
+            for i in range(3):
+                holder.put(f"/other/{i}", "x")
+            _, now = holder.snapshot("/q")
+            compact = etcdrpc.CompactionRequest(revision=now, physical=True)
+            holder.backend._conn.call(  # type: ignore[attr-defined]
+                "compact", lambda s, t: s.kv.Compact(compact, **s.args(t)), retry_safe=True
+            )
+            wake = asyncio.Event()
+            gone = ops.wait_gone(entry.key, entry.create_revision, wake, old)
+            assert await asyncio.wait_for(gone, DEADLINE) is False and wake.is_set()
+            await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, "its cancel")
+            # From a fresh read the wait sees the departure.
+            _, fresh = await ops.queue_list("/q")
+            waiting = asyncio.ensure_future(ops.wait_gone(entry.key, entry.create_revision, wake, fresh))
+            wake.clear()
+            await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, "the new watch")
+            holder.delete("/q/a")
+            assert await asyncio.wait_for(waiting, DEADLINE) is True
 
     arun(main())
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -34,9 +33,8 @@ import grpc
 import grpc.aio
 
 from ...errors import BackendUnavailableError, ClosedError
-from .auth import is_stale_reason, is_stale_token
 from .conn import EtcdConnection, etcdrpc, translate
-from .departures import _DELETE, _LINK_DOWN, _SETUP_BOUND, _cancel_request
+from .departures import _SETUP_BOUND, _cancel_request, cut, route
 
 __all__ = ["AsyncDepartures"]
 
@@ -81,6 +79,13 @@ class _Stream:
     async def outgoing(self) -> AsyncIterator[Any]:
         while (item := await self.requests.get()) is not _END:
             yield item
+
+    def cancel(self, watch_id: int) -> None:
+        if not self.broken:
+            self.requests.put_nowait(_cancel_request(watch_id))
+
+    def end(self) -> None:
+        self.requests.put_nowait(_END)
 
     def send_cancels(self) -> None:
         cancels, self.cancels = self.cancels, []
@@ -221,37 +226,7 @@ class AsyncDepartures:
             self._break(stream, error)
 
     def _route(self, stream: _Stream, response: Any) -> None:
-        stale = False
-        if response.created:
-            stream.answered += 1
-            wait = stream.pending.popleft() if stream.pending else None
-            if wait is None:
-                return  # cannot happen: etcd answers the creates we sent
-            if response.canceled or response.watch_id < 0:  # the create was refused
-                stale = is_stale_reason(response.cancel_reason or "")
-                wait.finish()
-            elif wait.done:  # its waiter left before the answer: cancel at once
-                stream.requests.put_nowait(_cancel_request(response.watch_id))
-            else:
-                wait.watch_id = response.watch_id
-                stream.waits[response.watch_id] = wait
-                wait.created.set()
-        elif (wait := stream.waits.get(response.watch_id)) is None:
-            return  # cancelled by its waiter meanwhile
-        elif response.compact_revision or response.canceled:
-            stream.waits.pop(response.watch_id, None)
-            stale = is_stale_reason(response.cancel_reason or "")
-            if response.compact_revision:  # said canceled, it stays on the server until cancelled
-                stream.requests.put_nowait(_cancel_request(response.watch_id))
-            wait.finish()
-        elif not wait.gone:
-            for event in response.events:
-                if event.type == _DELETE or (
-                    wait.create_revision and event.kv.create_revision != wait.create_revision
-                ):
-                    wait.finish(gone=True)
-                    break
-        if stale:  # the stream's token is stale: the next stream authenticates again
+        if route(stream, response):  # the stream's token is stale: the next one authenticates again
             stream.stubs.client.forget(stream.generation)
             self._break(stream, None)
 
@@ -265,13 +240,4 @@ class AsyncDepartures:
         waits = list(stream.waits.values()) + list(stream.pending)
         stream.waits.clear()
         stream.pending.clear()
-        if error is not None and not self._conn.closed:
-            if is_stale_token(error):
-                stream.stubs.client.forget(stream.generation)
-            if error.code() in _LINK_DOWN:
-                self._conn.failover(stream.stubs)
-        for wait in waits:
-            wait.finish()
-        stream.requests.put_nowait(_END)
-        with contextlib.suppress(Exception):
-            stream.call.cancel()
+        cut(stream, self._conn, error, waits)

@@ -51,7 +51,7 @@ from .auth import is_stale_reason, is_stale_token
 from .conn import EtcdConnection, Stubs, etcdrpc, translate
 from .ops import read
 
-__all__ = ["EtcdDepartures"]
+__all__ = ["EtcdDepartures", "cut", "route"]
 
 _DELETE = 1  # mvccpb.Event.EventType.DELETE
 _LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -96,6 +96,13 @@ class _Stream:
     def outgoing(self) -> Iterator[Any]:
         while (item := self.requests.get()) is not _END:
             yield item
+
+    def cancel(self, watch_id: int) -> None:
+        if not self.broken:
+            self.requests.put(_cancel_request(watch_id))
+
+    def end(self) -> None:
+        self.requests.put(_END)
 
 
 class EtcdDepartures:
@@ -232,39 +239,8 @@ class EtcdDepartures:
         self._break(stream, error)
 
     def _route(self, stream: _Stream, response: Any) -> None:
-        stale = False
         with self._lock:
-            if response.created:
-                stream.answered += 1
-                wait = stream.pending.popleft() if stream.pending else None
-                if wait is None:
-                    return  # cannot happen: etcd answers the creates we sent
-                if response.canceled or response.watch_id < 0:  # the create was refused
-                    stale = is_stale_reason(response.cancel_reason or "")
-                    wait.finish()
-                elif wait.done:  # its waiter left before the answer: cancel at once
-                    stream.requests.put(_cancel_request(response.watch_id))
-                else:
-                    wait.watch_id = response.watch_id
-                    stream.waits[response.watch_id] = wait
-                    wait.created.set()
-            elif (wait := stream.waits.get(response.watch_id)) is None:
-                return  # cancelled by its waiter meanwhile
-            elif response.compact_revision or response.canceled:
-                # The start revision is compacted (or the server dropped the watch): the
-                # waiter re-reads the queue, which gives it a revision to start from again.
-                stream.waits.pop(response.watch_id, None)
-                stale = is_stale_reason(response.cancel_reason or "")
-                if response.compact_revision and not stream.broken:  # kept by the server until cancelled
-                    stream.requests.put(_cancel_request(response.watch_id))
-                wait.finish()
-            else:
-                for event in response.events:
-                    if event.type == _DELETE or (
-                        wait.create_revision and event.kv.create_revision != wait.create_revision
-                    ):
-                        wait.finish(gone=True)
-                        break
+            stale = route(stream, response)
         if stale:  # the stream's token is stale: the next stream authenticates again
             stream.stubs.client.forget(stream.generation)
             self._break(stream, None)
@@ -278,16 +254,7 @@ class EtcdDepartures:
             waits = list(stream.waits.values()) + list(stream.pending)
             stream.waits.clear()
             stream.pending.clear()
-        if error is not None and not self._conn.closed:
-            if is_stale_token(error):
-                stream.stubs.client.forget(stream.generation)
-            if error.code() in _LINK_DOWN:
-                self._conn.failover(stream.stubs)
-        for wait in waits:
-            wait.finish()
-        stream.requests.put(_END)
-        with contextlib.suppress(Exception):
-            stream.call.cancel()
+        cut(stream, self._conn, error, waits)
 
     def _read(self, key: bytes, deadline: float | None) -> Any:
         request = read(key, b"", keys_only=True)
@@ -313,6 +280,61 @@ class EtcdDepartures:
         reader = stream.reader
         if reader is not None and reader is not threading.current_thread():
             reader.join(5.0)
+
+
+def route(stream: Any, response: Any) -> bool:
+    """Apply one Watch response to a departure stream's waits: this module's ``_Stream`` under
+    its lock, or :mod:`.aio_departures`' (the same fields: ``answered``, ``pending``, ``waits``,
+    ``cancel``; waits with ``finish``, ``created``, ``done``, ``gone``, ``watch_id``,
+    ``create_revision``). True when the server said the stream's auth token is stale."""
+    if response.created:
+        stream.answered += 1
+        wait = stream.pending.popleft() if stream.pending else None
+        if wait is None:
+            return False  # cannot happen: etcd answers the creates we sent
+        if response.canceled or response.watch_id < 0:  # the create was refused
+            wait.finish()
+            return is_stale_reason(response.cancel_reason or "")
+        if wait.done:  # its waiter left before the answer: cancel at once
+            stream.cancel(response.watch_id)
+        else:
+            wait.watch_id = response.watch_id
+            stream.waits[response.watch_id] = wait
+            wait.created.set()
+    elif (wait := stream.waits.get(response.watch_id)) is None:
+        pass  # cancelled by its waiter meanwhile
+    elif response.compact_revision or response.canceled:
+        # The start revision is compacted (or the server dropped the watch): the waiter
+        # re-reads the queue, which gives it a revision to start from again.
+        stream.waits.pop(response.watch_id, None)
+        if response.compact_revision:  # said canceled, the server keeps it until cancelled
+            stream.cancel(response.watch_id)
+        wait.finish()
+        return is_stale_reason(response.cancel_reason or "")
+    elif not wait.gone:
+        for event in response.events:
+            if event.type == _DELETE or (
+                wait.create_revision and event.kv.create_revision != wait.create_revision
+            ):
+                wait.finish(gone=True)
+                break
+    return False
+
+
+def cut(stream: Any, conn: EtcdConnection, error: grpc.RpcError | None, waits: list[Any]) -> None:
+    """The end of a departure stream (of either module), once it is marked broken and its
+    waits taken: the connection told of a stale token or a link down, every waiter woken, our
+    half of the stream ended and the call cancelled."""
+    if error is not None and not conn.closed:
+        if is_stale_token(error):
+            stream.stubs.client.forget(stream.generation)
+        if error.code() in _LINK_DOWN:
+            conn.failover(stream.stubs)
+    for wait in waits:
+        wait.finish()
+    stream.end()
+    with contextlib.suppress(Exception):
+        stream.call.cancel()
 
 
 def _cancel_request(watch_id: int) -> Any:
