@@ -24,7 +24,6 @@ its wait at once (its watch is cancelled, or will be as soon as its create is an
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,14 +32,12 @@ import grpc
 import grpc.aio
 
 from ...errors import BackendUnavailableError, ClosedError
-from .conn import EtcdConnection, etcdrpc, translate
-from .departures import _SETUP_BOUND, _cancel_request, cut, route
+from .conn import EtcdConnection, translate
+from .departures import _SETUP_BOUND, END, StreamState, cut, route
 
 __all__ = ["AsyncDepartures"]
 
 log = logging.getLogger(__name__)
-
-_END = object()  # put in a stream's request queue: our half of the stream closes
 
 
 class _Wait:
@@ -61,37 +58,18 @@ class _Wait:
         self.wake.set()
 
 
-class _Stream:
-    """One open Watch stream of the loop: its request queue, its waits by watch id, the
-    creates unanswered, the cancels left for later, its reader task."""
+class _Stream(StreamState):
+    """One open Watch stream of the loop: its request queue, which grpc.aio consumes, and its
+    reader task."""
 
     def __init__(self, stubs: Any) -> None:
-        self.stubs, self.generation = stubs, stubs.client.authentications
         self.requests: asyncio.Queue[Any] = asyncio.Queue()
-        self.pending: collections.deque[_Wait] = collections.deque()
-        self.waits: dict[int, _Wait] = {}
-        self.cancels: list[int] = []
-        self.answered = 0  # how many creates the server has answered
-        self.broken = False
-        self.call: Any = None
+        super().__init__(stubs, self.requests.put_nowait)
         self.reader: asyncio.Task[None] | None = None
 
     async def outgoing(self) -> AsyncIterator[Any]:
-        while (item := await self.requests.get()) is not _END:
+        while (item := await self.requests.get()) is not END:
             yield item
-
-    def cancel(self, watch_id: int) -> None:
-        if not self.broken:
-            self.requests.put_nowait(_cancel_request(watch_id))
-
-    def end(self) -> None:
-        self.requests.put_nowait(_END)
-
-    def send_cancels(self) -> None:
-        cancels, self.cancels = self.cancels, []
-        if not self.broken:
-            for watch_id in cancels:
-                self.requests.put_nowait(_cancel_request(watch_id))
 
 
 class AsyncDepartures:
@@ -148,10 +126,7 @@ class AsyncDepartures:
         stream = self._stream
         if stream is None or stream.broken:
             stream = self._stream = self._open()
-        stream.send_cancels()
-        stream.pending.append(wait)  # in the order the server answers
-        create = etcdrpc.WatchCreateRequest(key=key, start_revision=start)
-        stream.requests.put_nowait(etcdrpc.WatchRequest(create_request=create))
+        stream.add(wait, key, start)
         return stream
 
     def _open(self) -> _Stream:
@@ -205,13 +180,7 @@ class AsyncDepartures:
     def _cancel(self, stream: _Stream, wait: _Wait, *, defer: bool) -> None:
         """Forget the wait; cancel its watch once its id is known (else when "created" comes),
         after the waiter's queue read if it ended by its departure (``defer``: it returned)."""
-        wait.done = True
-        watch_id = wait.watch_id
-        if watch_id is not None and stream.waits.pop(watch_id, None) is not None and not stream.broken:
-            if wait.gone and defer:
-                stream.cancels.append(watch_id)
-            else:
-                stream.requests.put_nowait(_cancel_request(watch_id))
+        stream.forget(wait, defer=defer)
 
     async def _read_stream(self, stream: _Stream) -> None:
         error: grpc.RpcError | None = None

@@ -41,7 +41,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -51,11 +51,11 @@ from .auth import is_stale_reason, is_stale_token
 from .conn import EtcdConnection, Stubs, etcdrpc, translate
 from .ops import read
 
-__all__ = ["EtcdDepartures", "cut", "route"]
+__all__ = ["END", "EtcdDepartures", "StreamState", "cut", "route"]
 
 _DELETE = 1  # mvccpb.Event.EventType.DELETE
 _LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-_END = object()  # put in a stream's request queue: our half of the stream closes
+END = object()  # put in a stream's request queue: our half of the stream closes
 _SETUP_BOUND = 1.0  # seconds a create has to be answered; doubles (to the call timeout) while none is
 
 
@@ -79,30 +79,65 @@ class _Wait:
         self.wake.set()
 
 
-class _Stream:
-    """One open Watch stream: its request queue, its waits by watch id, the creates unanswered."""
+class StreamState:
+    """What a departure stream keeps, in this module and in :mod:`.aio_departures`: its waits
+    by watch id, the creates unanswered, the cancels left for later; ``put`` queues a request
+    for the stream without waiting."""
 
-    def __init__(self, stubs: Stubs) -> None:
-        self.stubs, self.generation = stubs, stubs.client.authentications
-        self.requests: queue.Queue[Any] = queue.Queue()
-        self.pending: collections.deque[_Wait] = collections.deque()  # creates sent, unanswered
-        self.waits: dict[int, _Wait] = {}
+    def __init__(self, stubs: Stubs, put: Callable[[Any], None]) -> None:
+        self.stubs, self.generation, self._put = stubs, stubs.client.authentications, put
+        self.pending: collections.deque[Any] = collections.deque()  # creates sent, unanswered
+        self.waits: dict[int, Any] = {}
         self.cancels: list[int] = []  # the watches of departed waits, not cancelled yet
         self.answered = 0  # how many creates the server has answered
         self.broken = False
         self.call: Any = None
-        self.reader: threading.Thread | None = None
-
-    def outgoing(self) -> Iterator[Any]:
-        while (item := self.requests.get()) is not _END:
-            yield item
 
     def cancel(self, watch_id: int) -> None:
         if not self.broken:
-            self.requests.put(_cancel_request(watch_id))
+            self._put(_cancel_request(watch_id))
+
+    def send_cancels(self) -> None:
+        """Queue the deferred cancels (of a stream still open)."""
+        cancels, self.cancels = self.cancels, []
+        for watch_id in cancels:
+            self.cancel(watch_id)
 
     def end(self) -> None:
-        self.requests.put(_END)
+        self._put(END)
+
+    def add(self, wait: Any, key: bytes, start: int) -> None:
+        """Queue the create of ``wait``'s watch on ``key`` from ``start`` (after the cancels
+        left for later), in the order the server answers creates."""
+        self.send_cancels()
+        self.pending.append(wait)
+        self._put(
+            etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=key, start_revision=start))
+        )
+
+    def forget(self, wait: Any, *, defer: bool) -> None:
+        """The wait is over: cancel its watch once its id is known (else when "created" comes),
+        after the waiter's queue read if it ended by its departure and ``defer``."""
+        wait.done = True
+        watch_id = wait.watch_id
+        if watch_id is not None and self.waits.pop(watch_id, None) is not None and not self.broken:
+            if wait.gone and defer:
+                self.cancels.append(watch_id)
+            else:
+                self.cancel(watch_id)
+
+
+class _Stream(StreamState):
+    """One open Watch stream: its request queue, read by gRPC's thread, and its reader thread."""
+
+    def __init__(self, stubs: Stubs) -> None:
+        self.requests: queue.Queue[Any] = queue.Queue()
+        super().__init__(stubs, self.requests.put)
+        self.reader: threading.Thread | None = None
+
+    def outgoing(self) -> Iterator[Any]:
+        while (item := self.requests.get()) is not END:
+            yield item
 
 
 class EtcdDepartures:
@@ -146,16 +181,13 @@ class EtcdDepartures:
 
     # --- the stream ---------------------------------------------------------------------
     def _watch(self, key: bytes, start: int, wait: _Wait) -> _Stream:
-        create = etcdrpc.WatchCreateRequest(key=key, start_revision=start)
         with self._lock:
             if self._closed:
                 raise ClosedError("the etcd backend is closed")
             stream = self._stream
             if stream is None or stream.broken:
                 stream = self._stream = self._open()
-            self._send_cancels(stream)
-            stream.pending.append(wait)  # in the order the server answers
-            stream.requests.put(etcdrpc.WatchRequest(create_request=create))
+            stream.add(wait, key, start)
         return stream
 
     def _open(self) -> _Stream:
@@ -203,29 +235,14 @@ class EtcdDepartures:
         """Forget the wait; cancel its watch once its id is known (else when "created" comes),
         after the waiter's queue read if it ended by its departure (see the module)."""
         with self._lock:
-            wait.done = True
-            watch_id = wait.watch_id
-            known = watch_id is not None and stream.waits.pop(watch_id, None) is not None
-            if known and watch_id is not None and not stream.broken:
-                if wait.gone:
-                    stream.cancels.append(watch_id)
-                else:
-                    stream.requests.put(_cancel_request(watch_id))
+            stream.forget(wait, defer=True)
 
     def flush(self) -> None:
         """Send the cancels of the waits ended by their departure (the queue read that follows
         them is done). Never blocks on the network."""
         with self._lock:
             if self._stream is not None and self._stream.cancels:
-                self._send_cancels(self._stream)
-
-    @staticmethod
-    def _send_cancels(stream: _Stream) -> None:
-        """(Under the lock.) Queue the deferred cancels of a stream still open."""
-        cancels, stream.cancels = stream.cancels, []
-        if not stream.broken:
-            for watch_id in cancels:
-                stream.requests.put(_cancel_request(watch_id))
+                self._stream.send_cancels()
 
     def _read_stream(self, stream: _Stream) -> None:
         error: grpc.RpcError | None = None
