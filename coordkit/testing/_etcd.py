@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import urllib.error
@@ -149,6 +150,18 @@ class EtcdServer(ServerProcess):
             return bool(_http_json(f"{self.client_url}/health", None, timeout).get("health") == "true")
         except (OSError, ValueError):
             return False
+
+    def metric(self, name: str, timeout: float = 5.0) -> float:
+        """The member's Prometheus metric ``name`` from ``/metrics``, summed over its labels
+        (0 when absent): e.g. ``etcd_debugging_mvcc_watcher_total``, the watches it holds.
+        Raises ``ServerError`` when the member does not answer within ``timeout`` seconds."""
+        try:
+            with urllib.request.urlopen(f"{self.client_url}/metrics", timeout=timeout) as reply:
+                text = reply.read().decode()
+        except OSError as exc:
+            raise ServerError(f"etcd {self.endpoints[0]} gave no metrics: {exc}") from exc
+        found = re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+        return sum(float(value) for value in found)
 
     def status(self, timeout: float = 1.0) -> dict[str, Any]:
         """The member's ``Maintenance.Status`` from the JSON gateway (``header``, ``leader``...).

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -36,12 +34,6 @@ pytestmark = pytest.mark.skipif(_BINARY is None, reason="no etcd binary on this 
 def server() -> Iterator[EtcdServer]:
     with EtcdServer() as server:  # its own: the server's watch counts are this test's alone
         yield server
-
-
-def gauge(server: EtcdServer, name: str) -> int:
-    with urllib.request.urlopen(f"{server.client_url}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    return int(sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)))
 
 
 @contextlib.asynccontextmanager
@@ -74,8 +66,8 @@ def test_waiters_of_one_client_share_one_stream_and_each_sees_its_departure(
                 asyncio.ensure_future(ops.wait_gone(entry.key, entry.create_revision, wake, revision))
                 for entry, wake in zip(made, wakes, strict=True)
             ]
-            await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 8, "8 watches")
-            assert gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 1
+            await until(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 8, "8 watches")
+            assert server.metric("etcd_debugging_mvcc_watch_stream_total") == 1
             for entry in made[:4]:
                 holder.delete(entry.key)
             assert await asyncio.wait_for(asyncio.gather(*waits[:4]), DEADLINE) == [True] * 4
@@ -84,11 +76,11 @@ def test_waiters_of_one_client_share_one_stream_and_each_sees_its_departure(
                 wake.set()  # somebody else wakes the others: not gone
             assert await asyncio.wait_for(asyncio.gather(*waits[4:]), DEADLINE) == [False] * 4
             # Woken, they were cancelled at once; the departed ones go with the queue read.
-            await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 4, "4 cancels")
+            await until(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 4, "4 cancels")
             await ops.queue_list("/q")
-            await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, "every cancel")
+            await until(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 0, "every cancel")
             assert ops._departures.streams_opened == 1
-        await until(lambda: gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 0, "stream's end")
+        await until(lambda: server.metric("etcd_debugging_mvcc_watch_stream_total") == 0, "stream's end")
 
     arun(main())
 
@@ -126,12 +118,12 @@ def test_a_compacted_start_revision_ends_the_wait_and_its_watch(
             wake = asyncio.Event()
             gone = ops.wait_gone(entry.key, entry.create_revision, wake, old)
             assert await asyncio.wait_for(gone, DEADLINE) is False and wake.is_set()
-            await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, "its cancel")
+            await until(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 0, "its cancel")
             # From a fresh read the wait sees the departure.
             _, fresh = await ops.queue_list("/q")
             waiting = asyncio.ensure_future(ops.wait_gone(entry.key, entry.create_revision, wake, fresh))
             wake.clear()
-            await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, "the new watch")
+            await until(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 1, "the new watch")
             holder.delete("/q/a")
             assert await asyncio.wait_for(waiting, DEADLINE) is True
 
@@ -152,8 +144,8 @@ def test_an_async_clients_lock_waiters_on_many_names_share_one_stream(
             async with coordkit.aio.connect(server.url) as client:
                 waiting = [client.lock(f"name-{i}") for i in range(4)]
                 tasks = [asyncio.ensure_future(lock.acquire()) for lock in waiting]
-                await until(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 4, "4 watches")
-                assert gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 1
+                await until(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 4, "4 watches")
+                assert server.metric("etcd_debugging_mvcc_watch_stream_total") == 1
                 for i, lock in enumerate(held):
                     lock.release()
                     await asyncio.wait_for(tasks[i], DEADLINE)

@@ -9,11 +9,9 @@ still hand over in order with one holder at a time across a restart.
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -56,13 +54,6 @@ def make() -> Iterator[Callable[..., EtcdBackend]]:
     yield connect
     for backend in made:
         backend.close()
-
-
-def gauge(server: EtcdServer, name: str) -> int:
-    """A gauge of the server's /metrics (sum over labels)."""
-    with urllib.request.urlopen(f"{server.client_url}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    return int(sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)))
 
 
 def departure_threads() -> list[str]:
@@ -119,8 +110,8 @@ def test_waiters_of_one_client_share_one_stream_and_each_sees_its_departure(serv
     waits = Waits(waiter)
     for key, entry in zip(keys, made, strict=True):
         waits.start(key, entry.create_revision, revision)
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 8, timeout=DEADLINE)
-    assert gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 1
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 8, timeout=DEADLINE)
+    assert server.metric("etcd_debugging_mvcc_watch_stream_total") == 1
     assert waiter._departures.streams_opened == 1
     for key in keys[:4]:
         holder.delete(key)
@@ -137,11 +128,11 @@ def test_waiters_of_one_client_share_one_stream_and_each_sees_its_departure(serv
     waits.wakes[keys[4]].set()  # somebody else wakes the last one: not gone
     assert waits.join()[keys[4]] is False
     # Woken, it was cancelled at once; the departed ones wait for the queue read that follows.
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 7, timeout=DEADLINE)
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 7, timeout=DEADLINE)
     waiter.queue_list("/q")
     # Every watch was cancelled by id; the stream stays for the next wait.
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, timeout=DEADLINE)
-    assert gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 1
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 0, timeout=DEADLINE)
+    assert server.metric("etcd_debugging_mvcc_watch_stream_total") == 1
 
 
 def test_a_departed_waits_cancel_goes_out_with_the_next_wait_if_no_queue_read_came(
@@ -152,17 +143,17 @@ def test_a_departed_waits_cancel_goes_out_with_the_next_wait_if_no_queue_read_ca
     _, revision = holder.tree("/q")
     waits = Waits(waiter)
     waits.start("/q/a", first.create_revision, revision)
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
     holder.delete("/q/a")
     assert waits.join() == {"/q/a": True}
-    assert gauge(server, "etcd_debugging_mvcc_watcher_total") == 1  # its cancel waits
+    assert server.metric("etcd_debugging_mvcc_watcher_total") == 1  # its cancel waits
     later = Waits(waiter)
     later.start("/q/b", second.create_revision, revision)
     eventually(lambda: later.backend._departures._stream.waits, timeout=DEADLINE, message="the next wait")
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
     later.wakes["/q/b"].set()
     assert later.join() == {"/q/b": False}
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, timeout=DEADLINE)
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 0, timeout=DEADLINE)
 
 
 def test_a_departure_between_the_read_and_the_wait_is_not_missed(server: EtcdServer, make) -> None:
@@ -201,12 +192,12 @@ def test_a_compacted_start_revision_ends_the_wait_for_a_reread(server: EtcdServe
     gone = waiter.wait_gone_since("/q/a", 30, wake, create_revision=entry.create_revision, since_revision=old)
     assert gone is False and wake.is_set() and time.monotonic() - started < DEADLINE
     # The compacted watch is cancelled (the server keeps it until then).
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 0, timeout=DEADLINE)
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 0, timeout=DEADLINE)
     # The re-read gives a revision that is not compacted: the wait then sees the departure.
     _, fresh = waiter.tree("/q")
     waits = Waits(waiter)
     waits.start("/q/a", entry.create_revision, fresh)
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
     holder.delete("/q/a")
     assert waits.join() == {"/q/a": True}
 
@@ -219,7 +210,7 @@ def test_a_restart_wakes_every_waiter_and_the_next_wait_opens_a_new_stream(serve
     waits = Waits(waiter)
     for key, entry in zip(keys, made, strict=True):
         waits.start(key, entry.create_revision, revision)
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 4, timeout=DEADLINE)
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 4, timeout=DEADLINE)
     server.restart()
     assert waits.join() == {key: False for key in keys}  # woken, not gone: they re-read
     assert all(wake.is_set() for wake in waits.wakes.values())
@@ -227,7 +218,7 @@ def test_a_restart_wakes_every_waiter_and_the_next_wait_opens_a_new_stream(serve
     _, revision = waiter.tree("/q")
     again = Waits(waiter)
     again.start(keys[0], made[0].create_revision, revision)
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
     holder.delete(keys[0])
     assert again.join() == {keys[0]: True}
     assert waiter._departures.streams_opened == 2
@@ -284,10 +275,10 @@ def test_close_cuts_the_stream_wakes_its_waiters_and_leaves_no_thread(server: Et
     _, revision = holder.tree("/q")
     waits = Waits(waiter)
     waits.start("/q/a", entry.create_revision, revision)
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watcher_total") == 1, timeout=DEADLINE)
     assert len(departure_threads()) == len(before) + 1 and holding_streams() == 1
     waiter.close()
     result = waits.join()["/q/a"]
     assert result is False or isinstance(result, coordkit.CoordkitError)
     eventually(lambda: departure_threads() == before and holding_streams() == 0, timeout=DEADLINE)
-    eventually(lambda: gauge(server, "etcd_debugging_mvcc_watch_stream_total") == 0, timeout=DEADLINE)
+    eventually(lambda: server.metric("etcd_debugging_mvcc_watch_stream_total") == 0, timeout=DEADLINE)
