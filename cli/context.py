@@ -6,7 +6,6 @@ network, and it is closed with the root Click context whatever way the command e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -24,17 +23,30 @@ _NO_URL = (
 )
 
 
-@dataclass
 class CliContext:
-    """What every command needs: where the store is, how to print, and the client."""
+    """What every command needs: where the store is, how to print, and the client.
 
-    click_ctx: click.Context
-    url: str | None
-    json: bool = False
-    timeout: float | None = None
-    ttl: float | None = None  # a command that holds something may ask for its own session TTL
-    security: dict[str, Any] = field(default_factory=dict)  # --user, --password-file, --ca...
-    _client: coordkit.Client | None = field(default=None, repr=False)
+    A plain class, not a dataclass: every command builds one, and defining a dataclass costs
+    Python 3.11 about a millisecond of start-up (see CONTRIBUTING.md, "Start-up").
+    """
+
+    def __init__(
+        self,
+        click_ctx: click.Context,
+        url: str | None,
+        *,
+        json: bool = False,
+        timeout: float | None = None,
+        ttl: float | None = None,
+        security: dict[str, Any] | None = None,
+    ) -> None:
+        self.click_ctx = click_ctx
+        self.url = url
+        self.json = json
+        self.timeout = timeout
+        self.ttl = ttl  # a command that holds something may ask for its own session TTL
+        self.security = security or {}  # --user, --password-file, --ca... (paths, no secret)
+        self._client: coordkit.Client | None = None
 
     @property
     def out(self) -> Output:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -42,9 +41,13 @@ PREVIEW_CHARS = 60
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-@dataclass(frozen=True)
 class Output:
-    json: bool = False
+    """How a command prints: for people, or with ``json`` for programs."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, json: bool = False) -> None:
+        self.json = json
 
     def line(self, text: str = "") -> None:
         """One human line on stdout. click.echo flushes every call, which a watcher

@@ -38,7 +38,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .backends.base import Check, Delete, Entry, EventType, Put, ServerInfo, WatchEvent
+    from .backends.base import Check, Delete, Entry, EventType, Put, WatchEvent
+    from .backends.server_info import ServerInfo
     from .balancing import (
         Balancer,
         OutlierEjection,
@@ -83,7 +84,7 @@ _EXPORTS = {
     "RegistryCache": ".discovery.cache",
     "RetryBudget": ".balancing",
     "Semaphore": ".recipes.lock",
-    "ServerInfo": ".backends.base",
+    "ServerInfo": ".backends.server_info",
     "ServiceCache": ".discovery.cache",
     "ServiceInstance": ".discovery.instance",
     "Session": ".core.session",

@@ -14,7 +14,7 @@ bad one. How a name becomes a key is a property of the backend's layout:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ConfigurationError, InvalidNameError
 
@@ -134,8 +134,7 @@ def join(parent: str, *children: str) -> str:
     return "/".join(parts) if parts[0] else "/" + "/".join(parts[1:])
 
 
-@dataclass(frozen=True)
-class KeyMapper:
+class KeyMapper(NamedTuple):
     """Maps validated names to backend keys and back.
 
     ``style`` is ``"etcd"`` (the name is kept as spelled) or ``"path"`` (a name is an

@@ -57,9 +57,13 @@ import abc
 import enum
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from .contender_queue import ContenderQueue
+
+if TYPE_CHECKING:
+    from .server_info import ServerInfo
 
 __all__ = [
     "CURATOR_CONTENDER",
@@ -74,7 +78,6 @@ __all__ = [
     "Layout",
     "Op",
     "Put",
-    "ServerInfo",
     "Watch",
     "WatchEvent",
 ]
@@ -164,24 +167,6 @@ class ConnectionEvent(enum.Enum):
     EXPIRED = "expired"  # the server says the session is gone
 
 
-@dataclass(frozen=True)
-class ServerInfo:
-    """What ``coordkit status`` shows; fields a backend cannot tell stay empty."""
-
-    kind: str
-    endpoints: Sequence[str]
-    version: str = ""
-    members: Sequence[str] = field(default_factory=tuple)
-    leader: str = ""
-    details: dict[str, str | int] = field(default_factory=dict)
-    # Each endpoint of the URL is asked on its own: those that did not answer, and why.
-    unreachable: dict[str, str] = field(default_factory=dict)
-    # Of those that answered, where the backend tells: each one's server version, and its
-    # position in the replicated log (etcd's raft index, ZooKeeper's zxid), to compare for lag.
-    versions: dict[str, str] = field(default_factory=dict)
-    positions: dict[str, int] = field(default_factory=dict)
-
-
 #: Contender names as etcd's clients write them: a lease id in hex, then an optional suffix.
 LEASE_CONTENDER = re.compile(r"[0-9a-f]{1,16}(-[0-9a-f]{1,32})?")
 #: Contender names as Curator (and kazoo) write them: a sequential node of a lock or latch.
@@ -197,8 +182,7 @@ class Layout(enum.Enum):
     CURATOR = "curator"
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(NamedTuple):
     """What differs between backends above the contract, for the layers that must know it.
 
     The layers above ask these, never the backend's kind: a new backend states its answers

@@ -49,7 +49,7 @@ import abc
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Contender", "ContenderQueue", "QueueView"]
 
@@ -70,8 +70,7 @@ class Contender:
     version: int = 1
 
 
-@dataclass(frozen=True)
-class QueueView:
+class QueueView(NamedTuple):
     """The queue as seen by one contender: its own entry and every contender in order."""
 
     mine: Contender

@@ -10,7 +10,7 @@ never imports kazoo or etcd3.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..backends.base import Backend
 from .security import Security
@@ -42,8 +42,7 @@ def _open_memory(endpoints: Sequence[str], namespace: str, timeout: float, secur
     return MemoryBackend(endpoints[0], namespace, options={})
 
 
-@dataclass(frozen=True)
-class Scheme:
+class Scheme(NamedTuple):
     """One backend as URLs name it.
 
     ``default_port`` is None for a store inside this process (no servers, so no host list, no

@@ -15,7 +15,8 @@ import os
 import re
 import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import ConfigurationError
 
@@ -69,13 +70,12 @@ class TLS:
     key: str | None = None
 
 
-@dataclass(frozen=True)
-class Security:
+class Security(NamedTuple):
     """Resolved credentials of one connection. ``password`` is never shown by ``repr``."""
 
     tls: TLS | None = None
     user: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = None  # never shown: see __repr__
     acl: tuple[str, ...] | str | None = None  # a preset name or scheme:id:perms entries
     sasl: str | None = None  # ZooKeeper: a SASL mechanism instead of digest authentication
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..backends import probe as probes
-from ..backends.base import Backend, Check, Entry, Op, Put, ServerInfo, WatchEvent
+from ..backends.base import Backend, Check, Entry, Op, Put, WatchEvent
 from ..errors import BackendUnavailableError, ConfigurationError, ConflictError, OwnershipError
 from ..names import validate_name, validate_path, validate_value, validate_version
 from .commits import checked_ops
@@ -28,6 +28,8 @@ from .watch import WatchHandle
 
 if TYPE_CHECKING:
     from tenacity import Retrying
+
+    from ..backends.server_info import ServerInfo
 
 __all__ = ["Fence", "Store", "Value"]
 

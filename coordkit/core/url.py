@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote
 
 from ..errors import ConfigurationError
@@ -39,8 +39,7 @@ _DEFAULTS = {"ttl": 10.0, "timeout": 5.0}
 _HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$")
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """A parsed URL: which backend, where, which namespace, with which options."""
 
     kind: str
@@ -51,7 +50,7 @@ class Target:
     connect_timeout: float
     url: str
     margin: float | None = None  # None: the session's default margin
-    security: Security = field(default_factory=Security)
+    security: Security = Security()
 
 
 MAX_OPERATION_SECONDS = 86400.0  # the longest timeout or connect_timeout accepted

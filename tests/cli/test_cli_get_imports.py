@@ -17,14 +17,20 @@ from cli_helpers import cli_env
 import coordkit
 
 _PROBE = """
-import json, sys
+import dataclasses, json, sys
 from coordkit_cli.main import cli
 sys.argv = ['coordkit', '--url', {url!r}, 'get', {key!r}]
 try:
     cli(prog_name='coordkit')
 except SystemExit as exit:
     code = exit.code
-print(json.dumps({{'code': code, 'modules': sorted(sys.modules)}}))
+defined = sorted(
+    f"{{name}}.{{value.__name__}}"
+    for name, module in list(sys.modules.items()) if name.startswith("coordkit")
+    for value in vars(module).values()
+    if isinstance(value, type) and dataclasses.is_dataclass(value) and value.__module__ == name
+)
+print(json.dumps({{'code': code, 'modules': sorted(sys.modules), 'dataclasses': defined}}))
 """
 
 _NOT_NEEDED = (
@@ -39,7 +45,22 @@ _NOT_NEEDED = (
     "coordkit.discovery._checks",  # the client's defaults are in discovery.defaults
     "coordkit.discovery.instance",
     "coordkit.balancing.balancer",
+    "coordkit.backends.server_info",  # what status shows
 )
+# The dataclasses a get may define: the public value types it reads or that the modules it needs
+# must name. Defining a dataclass costs Python 3.11 about a millisecond (a compile per generated
+# method); the eighteen a get defined were a sixth of its import time. The internal records on
+# this path are NamedTuples or plain classes instead (CONTRIBUTING.md, "Start-up").
+_VALUE_TYPES = {
+    "coordkit.backends.base.Check",
+    "coordkit.backends.base.Delete",
+    "coordkit.backends.base.Entry",
+    "coordkit.backends.base.Put",
+    "coordkit.backends.base.WatchEvent",
+    "coordkit.backends.contender_queue.Contender",
+    "coordkit.core.security.TLS",
+    "coordkit.core.states.SessionEvent",
+}
 _NOT_NEEDED_ON = {
     "memory": ("tenacity",),
     "zookeeper": (
@@ -52,9 +73,10 @@ _NOT_NEEDED_ON = {
     # importlib.abc imports importlib.resources, tempfile, shutil, bz2, lzma on Python 3.11
     "etcd": ("importlib.abc", "importlib.resources", "tempfile"),
 }
+_VALUE_TYPES_ON = {"etcd": {"coordkit.backends.etcd.conn.Stubs"}}
 
 
-def _loaded_by_get(url: str, key: str) -> tuple[int, list[str]]:
+def _loaded_by_get(url: str, key: str) -> tuple[int, list[str], list[str]]:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE.format(url=url, key=key)],
         capture_output=True,
@@ -65,13 +87,14 @@ def _loaded_by_get(url: str, key: str) -> tuple[int, list[str]]:
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    return report["code"], report["modules"]
+    return report["code"], report["modules"], report["dataclasses"]
 
 
 def test_get_does_not_import_the_harness_nor_other_commands() -> None:
-    code, modules = _loaded_by_get("memory://imports", "/missing")
+    code, modules, defined = _loaded_by_get("memory://imports", "/missing")
     assert code == 1  # the missing key: the command did run
     assert [m for m in modules if m.startswith(_NOT_NEEDED + _NOT_NEEDED_ON["memory"])] == []
+    assert set(defined) - _VALUE_TYPES == set()
 
 
 @pytest.mark.parametrize("kind", ["zookeeper", "etcd"])
@@ -79,10 +102,12 @@ def test_a_get_on_a_server_imports_only_its_read_path(kind: str, request: pytest
     server: Any = request.getfixturevalue(f"{kind}_server")
     with coordkit.connect(server.url) as client:
         client.put("/imports/key", "value")
-    code, modules = _loaded_by_get(server.url, "/imports/key")
+    code, modules, defined = _loaded_by_get(server.url, "/imports/key")
     assert code == 0
     assert f"coordkit.backends.{kind}.backend" in modules  # the read did go to the server
     assert [m for m in modules if m.startswith(_NOT_NEEDED + _NOT_NEEDED_ON[kind])] == []
+    assert "coordkit.backends.base.Entry" in defined  # what is listed: the probe does see them
+    assert set(defined) - _VALUE_TYPES - _VALUE_TYPES_ON.get(kind, set()) == set()
 
 
 def _python(probe: str) -> subprocess.CompletedProcess[str]:

@@ -46,7 +46,6 @@ from ..base import (
     Layout,
     Op,
     Put,
-    ServerInfo,
     Watch,
     WatchCallback,
 )
@@ -55,6 +54,7 @@ from .conn import Stubs, etcdrpc
 from .queue import EtcdContenderQueues
 
 if TYPE_CHECKING:
+    from ..server_info import ServerInfo
     from .watch import EtcdWatch
 
 __all__ = ["EtcdBackend"]

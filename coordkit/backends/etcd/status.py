@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import BackendUnavailableError, CoordkitError
-from ..base import ServerInfo
 from ..reachability import explain
+from ..server_info import ServerInfo
 from .conn import EtcdConnection, Stubs, etcdrpc
 
 __all__ = ["server_info"]

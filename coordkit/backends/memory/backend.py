@@ -18,6 +18,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from ...errors import (
     BackendUnavailableError,
@@ -36,13 +37,15 @@ from ..base import (
     Layout,
     Op,
     Put,
-    ServerInfo,
     Watch,
     WatchCallback,
     WatchEvent,
 )
 from ..keyvalue_queue import KeyValueQueue
 from .store import MemoryStore, MemoryWatch, get_store
+
+if TYPE_CHECKING:
+    from ..server_info import ServerInfo
 
 __all__ = ["MemoryBackend"]
 
@@ -153,6 +156,8 @@ class MemoryBackend(KeyValueQueue):
                 watch.join(CLOSE_TIMEOUT)
 
     def server_info(self, timeout: float) -> ServerInfo:
+        from ..server_info import ServerInfo
+
         with self._call():
             return ServerInfo(
                 "memory",

@@ -80,7 +80,6 @@ from ..base import (
     ConnectionEvent,
     ConnectionSink,
     Layout,
-    ServerInfo,
     Watch,
     WatchCallback,
 )
@@ -92,6 +91,7 @@ from .read import wait
 from .session import ensure_chroot, new_client, stop_bounded
 
 if TYPE_CHECKING:
+    from ..server_info import ServerInfo
     from .watch import ZkWatch
 
 __all__ = ["ZooKeeperBackend"]

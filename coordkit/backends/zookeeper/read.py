@@ -10,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
@@ -48,8 +47,7 @@ SYSTEM_NODE = "zookeeper"  # the server's own subtree at the real root, never a 
 Watcher = Callable[[Any], None]
 
 
-@dataclass(frozen=True)
-class NodeRead:
+class NodeRead(NamedTuple):
     """One node read, with its children's names when they were asked for."""
 
     data: bytes

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from ...core.security import Security
 from ...errors import BackendUnavailableError
-from ..base import ServerInfo
 from ..reachability import explain
+from ..server_info import ServerInfo
 
 __all__ = ["describe", "server_info", "srvr", "srvr_all"]
 
