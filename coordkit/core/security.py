@@ -16,7 +16,6 @@ import re
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from ..errors import ConfigurationError
 
@@ -70,14 +69,46 @@ class TLS:
     key: str | None = None
 
 
-class Security(NamedTuple):
-    """Resolved credentials of one connection. ``password`` is never shown by ``repr``."""
+class Security:
+    """Resolved credentials of one connection, immutable. ``password`` is never shown by
+    ``repr`` and cannot be serialised by accident: this is neither a tuple (which ``%``,
+    unpacking and ``json.dumps`` would spread) nor a dataclass (``asdict``), only attributes.
+    A plain class rather than a dataclass, which costs start-up (CONTRIBUTING.md, "Start-up")."""
 
-    tls: TLS | None = None
-    user: str | None = None
-    password: str | None = None  # never shown: see __repr__
-    acl: tuple[str, ...] | str | None = None  # a preset name or scheme:id:perms entries
-    sasl: str | None = None  # ZooKeeper: a SASL mechanism instead of digest authentication
+    __slots__ = ("acl", "password", "sasl", "tls", "user")
+
+    tls: TLS | None
+    user: str | None
+    password: str | None
+    acl: tuple[str, ...] | str | None  # a preset name or scheme:id:perms entries
+    sasl: str | None  # ZooKeeper: a SASL mechanism instead of digest authentication
+
+    def __init__(
+        self,
+        tls: TLS | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        acl: tuple[str, ...] | str | None = None,
+        sasl: str | None = None,
+    ) -> None:
+        put = object.__setattr__  # past the refusal below, once
+        put(self, "tls", tls)
+        put(self, "user", user)
+        put(self, "password", password)
+        put(self, "acl", acl)
+        put(self, "sasl", sasl)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Security is immutable: cannot set {name!r}")
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.tls, self.user, self.password, self.acl, self.sasl)
+
+    def __eq__(self, other: object) -> bool:
+        return self._fields() == other._fields() if isinstance(other, Security) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
 
     def __repr__(self) -> str:
         shown = "***" if self.password is not None else None

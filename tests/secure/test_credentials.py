@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,22 @@ def test_user_at_host_and_etcds(files: dict[str, str]) -> None:
     assert target.security.user == "alice" and target.security.password == "s3cret-pw"
     assert target.security.tls == coordkit.TLS(ca=files["ca"])
     assert "s3cret-pw" not in repr(target) and "password=***" in repr(target)
+
+
+def test_a_password_cannot_be_serialised_or_spread_by_accident(files: dict[str, str]) -> None:
+    """Security is no tuple and no dataclass: what would print or dump its fields fails
+    instead of showing the password (json, %-formatting, unpacking, asdict)."""
+    target = parse_url("etcd://alice@h1", {}, {"password_file": files["password"]})
+    security = target.security
+    assert security.password == "s3cret-pw"
+    for spread in (json.dumps, list, dataclasses.asdict, lambda s: "%s %s %s %s %s" % s):  # noqa: UP031
+        with pytest.raises(TypeError):
+            spread(security)
+    with pytest.raises(TypeError):
+        json.dumps(target)  # a parsed URL holds its Security: the same refusal
+    assert "s3cret-pw" not in "%s" % (security,) and "s3cret-pw" not in f"{target}"  # noqa: UP031
+    with pytest.raises(AttributeError):
+        security.password = "other"  # type: ignore[misc]
 
 
 def test_query_options_and_keywords(files: dict[str, str]) -> None:
