@@ -13,7 +13,12 @@ medians (of 300 changes each for "visible" and "config", 20 with --quick) of:
   one clock for the machine); goal on ZooKeeper: <= W + 2R;
 * config: from the start of ``Config.set`` here to another process's ``on_change``
   listener; goal on ZooKeeper: <= 1.5x etcd's;
-* cold: ``discover()`` of a 1,000-instance service in a fresh client; goal <= 5x etcd's.
+* cold: ``discover()`` of a 1,000-instance service in a fresh client; goal <= 5x etcd's;
+* config floor ("bare" rows): the same change made with the bare client libraries, one key: a
+  kazoo ``set`` here, and in the other process a data watch whose notification is followed by
+  the ``get`` that reads the value (ZooKeeper's notifications carry none); python-etcd3's
+  ``put`` and a watch, whose event carries the value. Their ratio is what the protocols allow
+  the config goal on this machine.
 
 "zk-oneshot" forces the one-shot watches (the fallback for servers older than 3.6) by the
 backend's ``persistent_watches`` switch; "zk-persistent" is the default on 3.6+.
@@ -50,8 +55,46 @@ def connect(url: str, mode: str) -> coordkit.Client:
 
 
 # --- the other process --------------------------------------------------------------------
+def observe_bare(kind: str, endpoint: str, key: str) -> None:
+    """Child process: print ``k=VALUE NS`` for each value of ``key`` seen with the bare client
+    library (kazoo: watch, then read; python-etcd3: the watch event's value)."""
+    if kind == "etcd":
+        from coordkit.backends.etcd.compat import import_etcd3
+
+        host, port = endpoint.rsplit(":", 1)
+        etcd = import_etcd3().client(host=host, port=int(port))
+
+        def on_event(response: Any) -> None:
+            stamp = time.monotonic_ns()
+            for event in getattr(response, "events", ()):
+                print(f"k={event.value.decode()} {stamp}", flush=True)
+
+        etcd.add_watch_callback(key, on_event)
+        print("ready", flush=True)
+        sys.stdin.read()
+        etcd.close()
+        return
+    from kazoo.client import KazooClient
+
+    zk = KazooClient(hosts=endpoint)
+    zk.start(10)
+
+    def on_change(_event: Any) -> None:  # kazoo's callback thread: re-arm and read in one call
+        value, _ = zk.get(key, watch=on_change)
+        print(f"k={value.decode()} {time.monotonic_ns()}", flush=True)
+
+    zk.get(key, watch=on_change)
+    print("ready", flush=True)
+    sys.stdin.read()
+    zk.stop()
+    zk.close()
+
+
 def observe(url: str, mode: str, what: str, name: str) -> None:
     """Child process: print ``KEY NS`` for each change its cache/config sees."""
+    if mode == "bare":
+        observe_bare(what, url, name)
+        return
     with connect(url, mode) as client:
         if what == "discovery":
             with client.discover(name) as cache:
@@ -186,6 +229,44 @@ def config_latency(url: str, mode: str, n: int) -> list[float]:
     return samples
 
 
+def bare_config_latency(kind: str, endpoint: str, n: int) -> list[float]:
+    """The config floor: seconds from a bare write of one key here to another process having
+    its value (see observe_bare)."""
+    key = f"/bench-bare/{uuid.uuid4().hex}"
+    if kind == "etcd":
+        from coordkit.backends.etcd.compat import import_etcd3
+
+        host, port = endpoint.rsplit(":", 1)
+        etcd = import_etcd3().client(host=host, port=int(port))
+        write, done = (lambda value: etcd.put(key, value)), etcd.close
+        write(b"seed")
+    else:
+        from kazoo.client import KazooClient
+
+        zk = KazooClient(hosts=endpoint)
+        zk.start(10)
+        zk.create(key, b"seed", makepath=True)
+        write = lambda value: zk.set(key, value)  # noqa: E731
+
+        def done() -> None:
+            zk.stop()
+            zk.close()
+
+    observer = Observer(endpoint, "bare", kind, key)
+    samples = []
+    try:
+        for i in range(n + 5):
+            started = time.monotonic_ns()
+            write(str(i).encode())
+            seen = observer.wait_for(f"k={i}")
+            if i >= 5:
+                samples.append((seen - started) / 1e9)
+    finally:
+        observer.close()
+        done()
+    return samples
+
+
 def cold_start(url: str, mode: str, service: str, n: int) -> list[float]:
     samples = []
     for _ in range(n):
@@ -234,8 +315,10 @@ def main() -> None:
         zk_url = stack.enter_context(ZooKeeperServer()).url + "/bench-zkw"
         etcd_url = stack.enter_context(EtcdServer()).url + "/bench-zkw"
         for kind, url in (("zookeeper", zk_url), ("etcd", etcd_url)):
-            r, w = round_trips(kind, url.split("://", 1)[1].split("/", 1)[0], 400)
-            results["rt-" + kind] = {"R_ms": r * 1e3, "W_ms": w * 1e3}
+            endpoint = url.split("://", 1)[1].split("/", 1)[0]
+            r, w = round_trips(kind, endpoint, 400)
+            floor = statistics.median(bare_config_latency(kind, endpoint, n))
+            results["rt-" + kind] = {"R_ms": r * 1e3, "W_ms": w * 1e3, "bare_config_ms": floor * 1e3}
         services = {"zk": fill(zk_url), "etcd": fill(etcd_url)}
         for mode, url in (("zk-oneshot", zk_url), ("zk-persistent", zk_url), ("etcd", etcd_url)):
             service = services["etcd" if mode == "etcd" else "zk"]
@@ -260,6 +343,11 @@ def main() -> None:
             f"{row['config_ms']:10.2f} {row['config_ms'] / results['etcd']['config_ms']:6.2f} "
             f"{row['cold_1000_ms']:9.1f} {row['cold_1000_ms'] / results['etcd']['cold_1000_ms']:6.2f}"
         )
+    zk_floor, etcd_floor = zk["bare_config_ms"], etcd["bare_config_ms"]
+    print(
+        f"config floor (bare clients): zookeeper {zk_floor:.2f} ms, etcd {etcd_floor:.2f} ms, "
+        f"ratio {zk_floor / etcd_floor:.2f}"
+    )
     print(
         f"ZooKeeper W + 2R = {target:.2f} ms; medians of one run; command: python bench/zk_watch_latency.py"
     )
