@@ -14,6 +14,7 @@ import pytest
 import coordkit
 import coordkit.aio
 from coordkit.aio.discovery import AsyncServiceCache
+from coordkit.discovery.formats import format_for
 from coordkit.discovery.instance import ServiceInstance
 from coordkit.errors import ConfigurationError, KeyExistsError
 
@@ -313,5 +314,44 @@ def test_a_create_that_landed_unanswered_in_a_session_since_replaced_is_created_
             found = await asyncio.to_thread(client.get, reg.key)
             assert reg.registered and found is not None and found.lease == aio.session.session_id != first
             assert [i.port for i in client.instances("payment")] == [80]
+
+    arun(main())
+
+
+def test_a_key_of_an_earlier_session_holding_another_value_is_not_taken_for_ours(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any], old_session_kept: Callable[..., Any]
+) -> None:
+    """As the sync registration: a key of the replaced session that holds another
+    registration's instance, not what this create sent, is left alone and register() fails."""
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            first, put, store = aio.session.session_id, aio.put, aio.sync
+            sibling = format_for(store.backend.capabilities.layout).encode(
+                ServiceInstance("payment", "a", "h", 81)
+            )
+
+            async def sibling_landed_then_replaced(key: str, value: Any, **options: Any) -> Any:
+                aio.put = put  # type: ignore[method-assign]  # once
+                assert value != sibling
+                await put(key, sibling, **options)  # another registration's, in the first session
+                generation = store.session.generation
+                with old_session_kept(store):
+                    store.expire_session()
+                    await _until(
+                        lambda: (
+                            store.session.generation > generation
+                            and store.state is coordkit.SessionState.CONNECTED
+                        ),
+                        "a new session",
+                    )
+                raise coordkit.BackendUnavailableError("the reply was lost")
+
+            aio.put = sibling_landed_then_replaced  # type: ignore[method-assign]
+            with pytest.raises(KeyExistsError, match="already has an instance a"):
+                await aio.register("payment", "h", 80, id="a")
+            found = await asyncio.to_thread(client.get, "/services/payment/a")
+            assert found is not None and found.lease == first and found.value == sibling
+            assert [i.port for i in client.instances("payment")] == [81]
 
     arun(main())

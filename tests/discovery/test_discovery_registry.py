@@ -12,6 +12,8 @@ import pytest
 
 import coordkit
 from coordkit import EventType, WatchEvent
+from coordkit.discovery import ServiceInstance
+from coordkit.discovery.formats import format_for
 from coordkit.testing import eventually
 
 DEADLINE = 10.0
@@ -216,3 +218,40 @@ def test_a_create_that_landed_unanswered_in_a_session_since_replaced_is_created_
     found = other.get(reg.key)
     assert reg.registered and found is not None and found.lease == owner.session.session_id != first
     assert [i.port for i in other.instances("payment")] == [80]
+
+
+def test_a_key_of_an_earlier_session_holding_another_value_is_not_taken_for_ours(
+    make_client: Make, old_session_kept: Callable[..., Any]
+) -> None:
+    """As above, but what the earlier session holds under the key is not what this
+    registration's create sent: another registration of the id on this client wrote it (its
+    instance has its own port and registration time). The retry must leave it alone, not
+    remove it as its own leftover: register() fails as for any key held by another session,
+    and the other registration's key is untouched."""
+    owner, other = make_client(), make_client()
+    first = owner.session.session_id
+    put = owner.put
+    sibling = format_for(owner.backend.capabilities.layout).encode(ServiceInstance("payment", "a", "h", 81))
+
+    def sibling_landed_then_replaced(key: str, value: Any, **options: Any) -> object:
+        owner.put = put  # type: ignore[method-assign]  # once
+        assert value != sibling
+        put(key, sibling, **options)  # the other registration's create, in the first session
+        generation = owner.session.generation
+        with old_session_kept(owner):
+            owner.expire_session()
+            eventually(
+                lambda: (
+                    owner.session.generation > generation and owner.state is coordkit.SessionState.CONNECTED
+                ),
+                timeout=DEADLINE,
+                message="a new session",
+            )
+        raise coordkit.BackendUnavailableError("the reply was lost")
+
+    owner.put = sibling_landed_then_replaced  # type: ignore[method-assign]
+    with pytest.raises(coordkit.KeyExistsError, match="already has an instance a"):
+        owner.register("payment", "h", 80, id="a")
+    found = other.get("/services/payment/a")
+    assert found is not None and found.lease == first and found.value == sibling
+    assert [i.port for i in other.instances("payment")] == [81]
