@@ -18,7 +18,9 @@ Join (:meth:`ContenderQueue.queue_join`)
     removal still pending) with a new contender at the back, with a new token, which the
     pending removal of the old one cannot remove. With ``unique``, each join adds a contender.
     A join repeated with the same ``attempt`` (after BackendUnavailableError: it may have
-    been applied) finds the contender that attempt created instead of adding a second one.
+    been applied) finds the contender that attempt created instead of adding a second one,
+    if it made it in the current session: one made in a session since replaced is never
+    adopted (it goes with that session), the repeat joins afresh behind it.
 
 Wait (:meth:`ContenderQueue.wait_gone`)
     Waits for one given contender, the one ahead, to go: a departure wakes the one waiter

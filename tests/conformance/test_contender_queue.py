@@ -8,11 +8,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 import coordkit
 from coordkit.backends.contender_queue import Contender
+from coordkit.testing import eventually
 
 ClientFactory = Callable[..., coordkit.Client]
 
@@ -91,6 +93,34 @@ def test_a_repeated_attempt_finds_its_own_contender(client: coordkit.Client, uni
     again = client.backend.queue_join("q/retry", b"", unique=unique, attempt=attempt)
     assert (again.mine.key, again.mine.create_revision) == (first.mine.key, first.mine.create_revision)
     assert [c.key for c in again.contenders] == [first.mine.key]
+
+
+@pytest.mark.parametrize("unique", [False, True])
+def test_a_repeated_attempt_in_a_new_session_joins_afresh(
+    client: coordkit.Client, unique: bool, old_session_kept: Callable[..., Any]
+) -> None:
+    """A join repeated with the same ``attempt`` after the session was replaced (the asyncio
+    recipe retries an unconfirmed join in whatever session is current) does not adopt the
+    contender that attempt made in the old session, even while the server still holds it: that
+    one goes with its session, and a place that vanishes then would let another contender in
+    while we believe we hold it. The repeat joins in the current session, behind the old one."""
+    attempt = _attempt()
+    old = client.backend.queue_join("q/resession", b"", unique=unique, attempt=attempt)
+    generation = client.session.generation
+    with old_session_kept(client):
+        client.expire_session()
+        eventually(
+            lambda: (
+                client.session.generation > generation and client.state is coordkit.SessionState.CONNECTED
+            ),
+            timeout=10.0,
+            message="a new session",
+        )
+    again = client.backend.queue_join("q/resession", b"", unique=unique, attempt=attempt)
+    assert again.mine.key != old.mine.key
+    entry = client.get(again.mine.key)
+    assert entry is not None and entry.lease == client.backend.session_id
+    assert [c.key for c in again.contenders] == [old.mine.key, again.mine.key] and again.position == 1
 
 
 def test_with_unique_a_session_may_have_several_contenders(client: coordkit.Client) -> None:

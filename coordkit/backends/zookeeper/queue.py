@@ -137,24 +137,31 @@ class QueueJoin:
         )
 
     def _find(self, client: KazooClient, deadline: float) -> QueueView | None:
+        """The node an earlier attempt of this join made in the current session (the first by
+        sequence number; later ones are dropped). One made in a session since replaced is not
+        adopted, even while the server still holds it: it goes with that session, and a place
+        that vanished then would let the next contender in while we believe we hold it."""
         try:
             names, parent_stat = wait(client.get_children_async(self.parent, include_data=True), deadline)
         except NoNodeError:
             return None
         ours = sorted(
             (name for name in names if name.startswith(self.prefix)), key=lambda name: name.rsplit("-", 1)[-1]
-        )  # by sequence number
-        if not ours:
-            return None
-        for extra in ours[1:]:  # several attempts got through: keep the first, drop the rest
-            client.delete_async(child_path(self.parent, extra))
-        path = child_path(self.parent, ours[0])
-        try:
-            data, stat = wait(client.get_async(path), deadline)
-        except NoNodeError:  # only if the session ended meanwhile; then a new node is right
-            return None
-        self.created = path
-        return _view(_contender(path, data, stat), self.parent, names, max(parent_stat.pzxid, stat.mzxid))
+        )  # by sequence number: a replaced session's nodes come before this one's
+        session = client.client_id[0] if client.client_id else None
+        for index, name in enumerate(ours):
+            path = child_path(self.parent, name)
+            try:
+                data, stat = wait(client.get_async(path), deadline)
+            except NoNodeError:  # gone with its session
+                continue
+            if stat.ephemeralOwner != session:
+                continue  # an earlier session's: left to it
+            for extra in ours[index + 1 :]:  # several attempts got through: keep the first
+                client.delete_async(child_path(self.parent, extra))
+            self.created = path
+            return _view(_contender(path, data, stat), self.parent, names, max(parent_stat.pzxid, stat.mzxid))
+        return None
 
     def remove(self, client: KazooClient, deadline: float) -> None:
         """Delete every node this join may have made (sent but unanswered ones too)."""
