@@ -32,7 +32,7 @@ from ..backends.base import Watch
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.states import SessionEvent, SessionState
-from ..core.when_connected import when_connected
+from ..core.when_connected import cleanup_generation, when_connected
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import recipe_name
 from ..recipes._departures import Departures
@@ -274,9 +274,9 @@ class AsyncContention:
                 loop.call_soon_threadsafe(self._guard.release)
 
         remove = unconfirmed_remover(store, self.path, attempt, unique=self.policy.unique)
-        # The session as it is now: the join may have landed on one that replaced ours meanwhile.
+        # This session, or the next if it is over: the join may have landed on one replacing ours.
         what = f"an unconfirmed contender under {self.path}"
-        when_connected(store, store.session.generation, remove, what, done=done)
+        when_connected(store, cleanup_generation(store, store.session.generation), remove, what, done=done)
 
     async def _undo(self, join: Started[QueueView], attempt: str) -> None:
         """After a cancelled join: let it end, then remove what it made, holding the client's
@@ -385,15 +385,11 @@ class AsyncContention:
         try:
             await client._ops.queue_leave(mine)
         except BackendUnavailableError as exc:
-            log.warning(
-                "coordkit %s %s: removal not confirmed (%s); retrying when reconnected",
-                self.what,
-                self.path,
-                exc,
-            )
-            backend = client.sync.backend
+            what, backend = f"{self.what} {self.path}", client.sync.backend
+            log.warning("coordkit %s: removal not confirmed (%s); retrying when reconnected", what, exc)
+            generation = cleanup_generation(client.sync, self.generation)  # it may be of the next session
             when_connected(
-                client.sync, self.generation, lambda: backend.queue_leave(mine), f"stale contender {mine.key}"
+                client.sync, generation, lambda: backend.queue_leave(mine), f"stale contender {mine.key}"
             )
         except CoordkitError as exc:  # the session ended: the key went with it
             log.info("coordkit %s %s: contender already gone (%s)", self.what, self.path, exc)

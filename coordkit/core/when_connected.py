@@ -1,7 +1,12 @@
 """Background work that needs its session CONNECTED: a removal the store did not confirm
 (a contender left at an unanswered release, a write given up unconfirmed) must not stay in the
 way, so it runs as soon as the session is back, retried while that session lives, and is left
-to the session's end if the session is lost instead (its ephemeral keys go with it)."""
+to the session's end if the session is lost instead (its ephemeral keys go with it).
+
+A write cut off while the session was being replaced may have gone out with the new session's
+lease (the lease changes before the new generation is announced), so what it left is looked
+for in the generation :func:`cleanup_generation` names: the one it was sent under while that
+lives, else the one after."""
 
 from __future__ import annotations
 
@@ -19,11 +24,20 @@ from .states import SessionEvent, SessionState
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["when_connected"]
+__all__ = ["cleanup_generation", "when_connected"]
 
 log = logging.getLogger(__name__)
 
 _OVER = (SessionState.LOST, SessionState.CLOSED)  # a generation never comes back from these
+
+
+def cleanup_generation(client: Store, sent_under: int) -> int:
+    """The session generation in which to remove what a write sent under generation
+    ``sent_under`` may have left: that one while it lives; once it is over (LOST, or
+    replaced), the one after it, on whose lease a write cut off by the replacement may have
+    landed. (A write lands on no later one: each replacement waits for its predecessor's.)"""
+    # One look under the session's lock: a replacement between two reads would pass for alive.
+    return sent_under if client.session.owns(sent_under, while_suspended=True) else sent_under + 1
 
 
 def when_connected(
@@ -35,8 +49,10 @@ def when_connected(
 ) -> None:
     """Run ``action`` once session ``generation`` is CONNECTED (now, if it is), retrying
     while that session lives; give up when it ends (LOST or CLOSED, now or later: its
-    ephemeral keys go with it). ``done`` runs afterwards in every case, once (however the
-    session's events and this call race, and if no thread can be started for the work)."""
+    ephemeral keys go with it). ``generation`` may be the one after the current (see
+    :func:`cleanup_generation`): it is then waited for, unless the client closes first.
+    ``done`` runs afterwards in every case, once (however the session's events and this call
+    race, and if no thread can be started for the work)."""
     session = client.session
     claim = threading.Lock()  # whoever takes it first decides: run, or (the session over) done
 
@@ -59,7 +75,10 @@ def when_connected(
                 done()
 
     def ended() -> bool:
-        return session.generation != generation or session.state in _OVER
+        if session.generation == generation:
+            return session.state in _OVER
+        # A later generation: ours is over. An earlier one: ours is still to come, unless closed.
+        return session.generation > generation or session.state is SessionState.CLOSED
 
     def start() -> None:
         if claim.acquire(blocking=False):
@@ -75,6 +94,8 @@ def when_connected(
             done()
 
     def listener(event: SessionEvent) -> None:
+        if event.generation < generation and event.state is not SessionState.CLOSED:
+            return  # news of an earlier generation: ours is still to come
         if event.generation != generation or event.state in _OVER:
             session.remove_listener(listener)
             over()

@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from ..backends.base import Check, Delete, Entry
-from ..core.when_connected import when_connected
+from ..core.when_connected import cleanup_generation, when_connected
 from ..errors import ConflictError
 from .formats import FormatError, InstanceFormat
 
@@ -33,9 +33,10 @@ def remove_if_left(store: Store, key: str, left: Callable[[Entry], bool]) -> Non
         with contextlib.suppress(ConflictError):  # changed between the read and the delete: not ours
             store.commit([unchanged, Delete(key)])
 
-    # The session as it is now: a write cut off while the session was being replaced may have
-    # landed on the new one, never on one older than this.
-    when_connected(store, store.session.generation, remove, f"the unconfirmed registration {key}")
+    # The session as it is now, or the next if it is over: a write cut off while the session was
+    # being replaced may have landed on the new one, never on one older than this.
+    generation = cleanup_generation(store, store.session.generation)
+    when_connected(store, generation, remove, f"the unconfirmed registration {key}")
 
 
 def holding(value: bytes) -> Callable[[Entry], bool]:

@@ -31,7 +31,7 @@ from ..backends.base import Watch
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.session import Session, SessionEvent, SessionState
-from ..core.when_connected import when_connected
+from ..core.when_connected import cleanup_generation, when_connected
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import recipe_name
 from ._cleanup import leave_or_later, leave_when_connected
@@ -180,9 +180,12 @@ class Contention:
                 )
                 if departures is None:
                     return False
+            unconfirmed: str | None = None  # a join whose session was replaced before it was answered
             while self._connected(deadline):
-                # The join, right here: ``lock.acquire()`` reaches the backend in two frames.
-                attempt = uuid.uuid4().hex  # kept across the retries of this one join
+                # The join, right here: ``lock.acquire()`` reaches the backend in two frames. The
+                # attempt is kept across the retries of one join, and into the next session when
+                # that replacement cut it off: sent as the lease changed, it may have landed there.
+                attempt, unconfirmed = unconfirmed or uuid.uuid4().hex, None
                 joined: QueueView | Literal[False] | None
                 try:
                     joined = self.client.backend.queue_join(
@@ -194,6 +197,7 @@ class Contention:
                     )
                 except (BackendUnavailableError, SessionLostError) as exc:
                     joined = self._rejoin(value, attempt, deadline, exc)
+                    unconfirmed = attempt if joined is None else None
                 if joined is False:
                     return False
                 if joined is not None:  # None: the session was replaced, join afresh on the new one
@@ -203,6 +207,8 @@ class Contention:
                         return result
                     # Our contender is gone, or landed on a session replacing ours: remove it, rejoin.
                     self._leave_quietly()
+            if unconfirmed is not None:  # the deadline passed before the next session was there
+                self._abandon(unconfirmed)
             return False
         finally:
             self._end_enter(departures, entered)
@@ -294,14 +300,10 @@ class Contention:
         for it."""
         with self._mutex:
             guard_moves, self._guard_held = self._guard_held, False
-        guard = self._guard if guard_moves else None
-        when_connected(
-            self.client,
-            self.generation,
-            unconfirmed_remover(self.client, self.path, attempt, unique=self.policy.unique),
-            f"an unconfirmed contender under {self.path}",
-            done=guard.release if guard is not None else None,
-        )
+        done = self._guard.release if guard_moves and self._guard is not None else None
+        remove = unconfirmed_remover(self.client, self.path, attempt, unique=self.policy.unique)
+        what = f"an unconfirmed contender under {self.path}"
+        when_connected(self.client, cleanup_generation(self.client, self.generation), remove, what, done=done)
 
     def _wait_admitted(self, view: QueueView, wait: bool, deadline: float | None) -> bool | None:
         """True admitted, False gave up, None: our contender is gone, join again."""
@@ -392,6 +394,6 @@ class Contention:
 
     def _leave_quietly(self) -> None:
         mine, self.mine = self.mine, None
-        if mine is not None:
-            what = f"{self.what} {self.path}"
-            leave_or_later(self.client, self.generation, mine, call_time(self._calls_by), what)
+        if mine is not None:  # a later removal belongs to cleanup_generation: it may be the next session's
+            at = cleanup_generation(self.client, self.generation)
+            leave_or_later(self.client, at, mine, call_time(self._calls_by), f"{self.what} {self.path}")

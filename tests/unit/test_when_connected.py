@@ -64,3 +64,50 @@ def test_no_thread_to_be_had_still_runs_done(
     monkeypatch.undo()
     assert done.is_set() and not ran.is_set()
     assert "a test's work left to the end of its session: can't start new thread" in caplog.text
+
+
+def _lost_and_unreachable(client: coordkit.Client) -> int:
+    """The session LOST (its event heard), no new one until the store is reachable again."""
+    lost = threading.Event()
+    client.session.add_listener(lambda event: lost.set() if event.state is SessionState.LOST else None)
+    generation = client.session.generation
+    client.backend.set_reachable(False)  # type: ignore[attr-defined]
+    client.session.expire_now()
+    assert lost.wait(DEADLINE)
+    return generation
+
+
+def test_cleanup_generation_is_the_one_sent_under_while_it_lives_else_the_next(
+    client: coordkit.Client,
+) -> None:
+    """A write cut off by the session's replacement may have landed on the replacing session
+    (the lease changes before the generation is announced): its cleanup belongs there."""
+    generation = client.session.generation
+    assert module.cleanup_generation(client, generation) == generation
+    assert module.cleanup_generation(client, _lost_and_unreachable(client)) == generation + 1
+
+
+def test_the_next_generation_is_waited_for_then_the_work_runs_in_it(client: coordkit.Client) -> None:
+    """Asked for the generation after a LOST one, the work waits for it (not done at once, as
+    for the LOST generation itself) and runs once it is CONNECTED."""
+    generation = _lost_and_unreachable(client)
+    ran_in, done = [], threading.Event()
+    when_connected(
+        client,
+        generation + 1,
+        lambda: ran_in.append(client.session.generation),
+        "a test's work",
+        done=done.set,
+    )
+    assert not done.is_set() and ran_in == []
+    client.backend.set_reachable(True)  # type: ignore[attr-defined]
+    assert done.wait(DEADLINE)
+    assert ran_in == [generation + 1]
+
+
+def test_waiting_for_the_next_generation_ends_when_the_client_closes(client: coordkit.Client) -> None:
+    generation = _lost_and_unreachable(client)
+    ran, done = threading.Event(), threading.Event()
+    when_connected(client, generation + 1, ran.set, "a test's work", done=done.set)
+    client.close()
+    assert done.wait(DEADLINE) and not ran.is_set()
