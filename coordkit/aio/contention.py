@@ -300,13 +300,14 @@ class AsyncContention:
                 self._guard.release()
 
     async def _admitted(self, view: QueueView, wait: bool) -> bool | None:
-        """True admitted, False not admitted without ``wait``, None: our contender is gone."""
+        """True admitted, False not admitted without ``wait``, None: our contender is gone, or
+        of a session since replaced (which the server may still hold: join again)."""
         ops, session, pause = self.client._ops, self.client.session, _FIRST_PAUSE
         # A join's view carries no values (ZooKeeper lists names only): a policy that reads
         # them (read/write locks) decides on a listing with values, as the sync recipe does.
-        listed = not self.policy.values
+        listed, joined_in = not self.policy.values, self.generation
         while True:
-            if view.position < 0 or session.generation != self.generation:
+            if view.position < 0 or session.generation != joined_in:
                 return None
             if listed and session.state is SessionState.CONNECTED and self.policy.admits(view):
                 self.held = True

@@ -5,6 +5,7 @@ the repeated join in that session, not doubled by a second contender of ours."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -72,5 +73,69 @@ def test_a_join_that_landed_on_the_replacing_session_is_found_not_doubled(
             assert entry is not None and entry.lease == aio.session.session_id
             await handle.release()
             assert await handle.contenders() == []
+
+    arun(main())
+
+
+def test_a_waiter_whose_session_was_replaced_joins_again_rather_than_keep_the_old_place(
+    store_url: str,
+    arun: Callable[..., Any],
+    old_session_kept: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A waiter's contender belongs to the session it joined in. Its session replaced while the
+    server still holds the old one (an etcd leader change renews leases; a ZooKeeper close that
+    did not reach it), the waiter must not go on to be admitted on that old place: it would
+    vanish when the old session expires, and the next contender would enter while this one
+    believes it holds the lock. It joins again in the new session. The new session is held
+    back until the waiter waits for it, as when a replacement takes a while."""
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url) as aio, coordkit.aio.connect(store_url) as other:
+            holder, waiter = other.lock("l/replaced"), aio.lock("l/replaced")
+            assert await holder.acquire(timeout=DEADLINE)
+            waiting = asyncio.ensure_future(waiter.acquire(timeout=DEADLINE))
+            queued: list[Any] = []
+
+            async def two_queued() -> bool:
+                queued[:] = await holder.contenders()
+                return len(queued) == 2
+
+            while not await two_queued():
+                await asyncio.sleep(0.02)
+            store, old = aio.sync, queued[1]
+            session, backend = store.session, store.backend
+            first, generation = session.session_id, session.generation
+            opened, waited = threading.Event(), threading.Event()
+            new_session, owns = backend.new_session, session.owns
+
+            def held_back(timeout: float) -> Any:
+                opened.wait(DEADLINE)
+                return new_session(timeout)
+
+            def watched(asked: int, **options: Any) -> bool:
+                if session.state is coordkit.SessionState.LOST:
+                    waited.set()  # the waiter asks while LOST: it waits for a session
+                return bool(owns(asked, **options))
+
+            monkeypatch.setattr(backend, "new_session", held_back)
+            monkeypatch.setattr(session, "owns", watched)
+            with old_session_kept(store):
+                store.expire_session()
+                await _until(waited.is_set, "the waiter waiting for a session")
+                opened.set()
+                await _until(
+                    lambda: (
+                        store.session.generation > generation
+                        and store.state is coordkit.SessionState.CONNECTED
+                    ),
+                    "a new session",
+                )
+            await holder.release()
+            assert await waiting
+            entry = await other.get(waiter.key)
+            assert waiter.key != old.key
+            assert entry is not None and entry.lease == aio.session.session_id != first
+            await waiter.release()
 
     arun(main())
