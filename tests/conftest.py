@@ -78,6 +78,27 @@ def client(make_client: Callable[..., coordkit.Client]) -> coordkit.Client:
 
 
 @pytest.fixture
+def replace_session() -> Callable[[coordkit.Client], int]:
+    """``replace_session(client)``: declare the client's session LOST now and wait (10 s at most)
+    until the next one is CONNECTED; returns the new generation."""
+    from coordkit.testing import eventually
+
+    def replace(client: coordkit.Client) -> int:
+        generation = client.session.generation
+        client.expire_session()
+        eventually(
+            lambda: (
+                client.session.generation > generation and client.state is coordkit.SessionState.CONNECTED
+            ),
+            timeout=10.0,
+            message="a new session",
+        )
+        return client.session.generation
+
+    return replace
+
+
+@pytest.fixture
 def old_session_kept() -> Iterator[Callable[[coordkit.Client], contextlib.AbstractContextManager[None]]]:
     """``with old_session_kept(client):`` a replacement of the client's session (``expire_session``)
     leaves the old session alive on the server, its ephemeral keys with it, as when the server

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aio_helpers import replace_session, until
 
 import coordkit
 import coordkit.aio
@@ -19,16 +20,6 @@ from coordkit.discovery.instance import ServiceInstance
 from coordkit.errors import ConfigurationError, KeyExistsError
 
 DEADLINE = 15.0
-
-
-async def _until(predicate: Callable[[], bool], what: str) -> None:
-    """Wait for a state no event announces to this test (the registration's own view), by a
-    deadline, re-checking on the loop's schedule."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    while not predicate():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def _ids(instances: tuple[ServiceInstance, ...]) -> list[str]:
@@ -120,7 +111,7 @@ def test_reregistered_after_the_session_is_lost(store_url: str, arun: Callable[.
             await asyncio.to_thread(aio.sync.expire_session)
             await reg.update(weight=7)  # kept for the re-registration if the session is new yet
             assert await cache.wait_for(lambda got: [i.weight for i in got] == [7], DEADLINE)
-            await _until(lambda: reg.registered and aio.session.generation > generation, "re-registered")
+            await until(lambda: reg.registered and aio.session.generation > generation, "re-registered")
             entry = await aio.get(reg.key)
             assert entry is not None and entry.lease == aio.session.session_id
 
@@ -263,9 +254,7 @@ def test_reregistered_exactly_once_after_session_expiry(store_url: str, arun: Ca
             async with await watcher.watch("/services", recursive=True) as events:
                 generation = owner.session.generation
                 await asyncio.to_thread(owner.sync.expire_session)
-                await _until(
-                    lambda: reg.registered and owner.session.generation > generation, "re-registered"
-                )
+                await until(lambda: reg.registered and owner.session.generation > generation, "re-registered")
                 # The watch delivers in store order: once this later write arrives, every write of
                 # the registration made before it has arrived too.
                 await owner.put("/services/zz-sentinel", "x")
@@ -297,16 +286,8 @@ def test_a_create_that_landed_unanswered_in_a_session_since_replaced_is_created_
             async def landed_then_replaced(key: str, value: Any, **options: Any) -> Any:
                 aio.put = put  # type: ignore[method-assign]  # once
                 await put(key, value, **options)  # in the first session
-                generation = store.session.generation
                 with old_session_kept(store):
-                    store.expire_session()
-                    await _until(
-                        lambda: (
-                            store.session.generation > generation
-                            and store.state is coordkit.SessionState.CONNECTED
-                        ),
-                        "a new session",
-                    )
+                    await replace_session(store)
                 raise coordkit.BackendUnavailableError("the reply was lost")
 
             aio.put = landed_then_replaced  # type: ignore[method-assign]
@@ -335,16 +316,8 @@ def test_a_key_of_an_earlier_session_holding_another_value_is_not_taken_for_ours
                 aio.put = put  # type: ignore[method-assign]  # once
                 assert value != sibling
                 await put(key, sibling, **options)  # another registration's, in the first session
-                generation = store.session.generation
                 with old_session_kept(store):
-                    store.expire_session()
-                    await _until(
-                        lambda: (
-                            store.session.generation > generation
-                            and store.state is coordkit.SessionState.CONNECTED
-                        ),
-                        "a new session",
-                    )
+                    await replace_session(store)
                 raise coordkit.BackendUnavailableError("the reply was lost")
 
             aio.put = sibling_landed_then_replaced  # type: ignore[method-assign]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aio_helpers import replace_session, until
 
 import coordkit
 import coordkit.aio
@@ -17,14 +18,6 @@ from coordkit.backends.async_ops import Started
 from coordkit.errors import BackendUnavailableError
 
 DEADLINE = 10.0
-
-
-async def _until(predicate: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    while not predicate():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def _landing_on_the_next_session(aio: Any) -> list[str]:
@@ -39,14 +32,7 @@ def _landing_on_the_next_session(aio: Any) -> list[str]:
             return original(path, value, unique=unique, attempt=attempt, spawn=spawn)
 
         async def replaced_then_joined() -> Any:
-            generation = store.session.generation
-            store.expire_session()
-            await _until(
-                lambda: (
-                    store.session.generation > generation and store.state is coordkit.SessionState.CONNECTED
-                ),
-                "a new session",
-            )
+            await replace_session(store)
             await original(path, value, unique=unique, attempt=attempt, spawn=spawn).answer
             raise BackendUnavailableError("the reply was lost")
 
@@ -122,9 +108,9 @@ def test_a_waiter_whose_session_was_replaced_joins_again_rather_than_keep_the_ol
             monkeypatch.setattr(session, "owns", watched)
             with old_session_kept(store):
                 store.expire_session()
-                await _until(waited.is_set, "the waiter waiting for a session")
+                await until(waited.is_set, "the waiter waiting for a session")
                 opened.set()
-                await _until(
+                await until(
                     lambda: (
                         store.session.generation > generation
                         and store.state is coordkit.SessionState.CONNECTED

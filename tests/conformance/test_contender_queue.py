@@ -14,7 +14,6 @@ import pytest
 
 import coordkit
 from coordkit.backends.contender_queue import Contender
-from coordkit.testing import eventually
 
 ClientFactory = Callable[..., coordkit.Client]
 
@@ -97,7 +96,10 @@ def test_a_repeated_attempt_finds_its_own_contender(client: coordkit.Client, uni
 
 @pytest.mark.parametrize("unique", [False, True])
 def test_a_repeated_attempt_in_a_new_session_joins_afresh(
-    client: coordkit.Client, unique: bool, old_session_kept: Callable[..., Any]
+    client: coordkit.Client,
+    unique: bool,
+    old_session_kept: Callable[..., Any],
+    replace_session: Callable[..., int],
 ) -> None:
     """A join repeated with the same ``attempt`` after the session was replaced (the asyncio
     recipe retries an unconfirmed join in whatever session is current) does not adopt the
@@ -106,16 +108,8 @@ def test_a_repeated_attempt_in_a_new_session_joins_afresh(
     while we believe we hold it. The repeat joins in the current session, behind the old one."""
     attempt = _attempt()
     old = client.backend.queue_join("q/resession", b"", unique=unique, attempt=attempt)
-    generation = client.session.generation
     with old_session_kept(client):
-        client.expire_session()
-        eventually(
-            lambda: (
-                client.session.generation > generation and client.state is coordkit.SessionState.CONNECTED
-            ),
-            timeout=10.0,
-            message="a new session",
-        )
+        replace_session(client)
     again = client.backend.queue_join("q/resession", b"", unique=unique, attempt=attempt)
     assert again.mine.key != old.mine.key
     entry = client.get(again.mine.key)

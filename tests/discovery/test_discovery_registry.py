@@ -188,7 +188,7 @@ def _until(events: queue.SimpleQueue[WatchEvent], key: str) -> list[WatchEvent]:
 
 
 def test_a_create_that_landed_unanswered_in_a_session_since_replaced_is_created_again(
-    make_client: Make, old_session_kept: Callable[..., Any]
+    make_client: Make, old_session_kept: Callable[..., Any], replace_session: Callable[..., int]
 ) -> None:
     """register()'s create landed, its reply was lost, and the session was replaced while the
     server still holds the old one (etcd renews leases on a leader change): the key the retry
@@ -201,16 +201,8 @@ def test_a_create_that_landed_unanswered_in_a_session_since_replaced_is_created_
     def landed_then_replaced(key: str, value: Any, **options: Any) -> object:
         owner.put = put  # type: ignore[method-assign]  # once
         put(key, value, **options)  # in the first session
-        generation = owner.session.generation
         with old_session_kept(owner):
-            owner.expire_session()
-            eventually(
-                lambda: (
-                    owner.session.generation > generation and owner.state is coordkit.SessionState.CONNECTED
-                ),
-                timeout=DEADLINE,
-                message="a new session",
-            )
+            replace_session(owner)
         raise coordkit.BackendUnavailableError("the reply was lost")
 
     owner.put = landed_then_replaced  # type: ignore[method-assign]
@@ -221,7 +213,7 @@ def test_a_create_that_landed_unanswered_in_a_session_since_replaced_is_created_
 
 
 def test_a_key_of_an_earlier_session_holding_another_value_is_not_taken_for_ours(
-    make_client: Make, old_session_kept: Callable[..., Any]
+    make_client: Make, old_session_kept: Callable[..., Any], replace_session: Callable[..., int]
 ) -> None:
     """As above, but what the earlier session holds under the key is not what this
     registration's create sent: another registration of the id on this client wrote it (its
@@ -237,16 +229,8 @@ def test_a_key_of_an_earlier_session_holding_another_value_is_not_taken_for_ours
         owner.put = put  # type: ignore[method-assign]  # once
         assert value != sibling
         put(key, sibling, **options)  # the other registration's create, in the first session
-        generation = owner.session.generation
         with old_session_kept(owner):
-            owner.expire_session()
-            eventually(
-                lambda: (
-                    owner.session.generation > generation and owner.state is coordkit.SessionState.CONNECTED
-                ),
-                timeout=DEADLINE,
-                message="a new session",
-            )
+            replace_session(owner)
         raise coordkit.BackendUnavailableError("the reply was lost")
 
     owner.put = sibling_landed_then_replaced  # type: ignore[method-assign]

@@ -20,7 +20,7 @@ from coordkit.testing import eventually
 DEADLINE = 10.0
 
 
-def _landing_on_the_next_session(client: coordkit.Client) -> list[str]:
+def _landing_on_the_next_session(client: coordkit.Client, replace_session: Callable[..., int]) -> list[str]:
     """Wrap ``client``'s backend join once: replace the session, join in the new one, raise
     BackendUnavailableError as if the reply had been lost. Returns the attempts it saw."""
     backend: Any = client.backend
@@ -30,15 +30,7 @@ def _landing_on_the_next_session(client: coordkit.Client) -> list[str]:
         attempts.append(options.get("attempt"))
         if len(attempts) > 1:
             return join(path, value, **options)
-        generation = client.session.generation
-        client.expire_session()
-        eventually(
-            lambda: (
-                client.session.generation > generation and client.state is coordkit.SessionState.CONNECTED
-            ),
-            timeout=DEADLINE,
-            message="a new session",
-        )
+        replace_session(client)
         join(path, value, **options)  # lands on the session replacing the one it was sent for
         raise coordkit.BackendUnavailableError("the reply was lost")
 
@@ -48,10 +40,10 @@ def _landing_on_the_next_session(client: coordkit.Client) -> list[str]:
 
 @pytest.mark.parametrize("recipe", ["semaphore", "lock"])
 def test_a_join_that_landed_on_the_replacing_session_is_found_not_doubled(
-    make_client: Callable[..., coordkit.Client], recipe: str
+    make_client: Callable[..., coordkit.Client], replace_session: Callable[..., int], recipe: str
 ) -> None:
     owner, other = make_client(), make_client()
-    attempts = _landing_on_the_next_session(owner)
+    attempts = _landing_on_the_next_session(owner, replace_session)
     handle = owner.semaphore("s/landed", 1) if recipe == "semaphore" else owner.lock("l/landed")
     assert handle.acquire(timeout=DEADLINE)
     assert len(attempts) == 2 and attempts[0] == attempts[1]  # the same join, repeated
