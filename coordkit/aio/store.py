@@ -200,7 +200,10 @@ class AsyncStore:
 
     @property
     def sync(self) -> Store:
-        """The core store under this client (the same session): for what has no async form yet."""
+        """The core store under this client (the same session): for what has no async form yet.
+        A recipe built on it by hand (``coordkit.Lock(client.sync, name)``) does not take turns
+        with this client's async handles of the same name, and one session may hold only one
+        contender per lock name: use one or the other for a name, never both at once."""
         return self._store
 
     @property
