@@ -19,15 +19,9 @@ import pytest
 import coordkit
 import coordkit.aio
 from coordkit.backends.etcd.conn import etcdrpc
-from coordkit.testing.servers import EtcdServer, ServerError, etcd_binary
+from coordkit.testing.servers import EtcdServer
 
 DEADLINE = 15.0
-
-try:
-    _BINARY: str | None = etcd_binary()
-except ServerError:
-    _BINARY = None
-pytestmark = pytest.mark.skipif(_BINARY is None, reason="no etcd binary on this machine")
 
 
 @pytest.fixture

@@ -24,15 +24,9 @@ from coordkit.backends.etcd.conn import etcdrpc
 from coordkit.backends.etcd.departures import _Stream
 from coordkit.errors import BackendUnavailableError
 from coordkit.testing import eventually
-from coordkit.testing.servers import EtcdServer, ServerError, etcd_binary
+from coordkit.testing.servers import EtcdServer
 
 DEADLINE = 15.0
-
-try:
-    _BINARY: str | None = etcd_binary()
-except ServerError:
-    _BINARY = None
-pytestmark = pytest.mark.skipif(_BINARY is None, reason="no etcd binary on this machine")
 
 
 @pytest.fixture

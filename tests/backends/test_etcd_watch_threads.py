@@ -20,16 +20,10 @@ from coordkit.backends.base import Put, WatchEvent
 from coordkit.backends.etcd.backend import EtcdBackend
 from coordkit.backends.etcd.watch import EtcdWatch
 from coordkit.testing import eventually
-from coordkit.testing.servers import EtcdServer, ServerError, etcd_binary
+from coordkit.testing.servers import EtcdServer
 
 DEADLINE = 15.0
 ROUNDS = 100
-
-try:
-    _BINARY: str | None = etcd_binary()
-except ServerError:
-    _BINARY = None
-pytestmark = pytest.mark.skipif(_BINARY is None, reason="no etcd binary on this machine")
 
 
 def _named() -> list[str]:
