@@ -82,9 +82,16 @@ def _take_turns(
     hold: float,
     contenders: int,
     claim_first: Callable[[], bool],
+    all_queued: Any,
 ) -> list[Hold]:
-    """One contender's rounds: acquire, hold ``hold`` s, release, pause ``hold / 2`` s. The
-    very first holder of the run waits until every contender is queued before it releases."""
+    """One contender's rounds: acquire, hold ``hold`` s, release, pause ``hold / 2`` s.
+
+    The very first holder of the run waits until every contender is queued, then sets
+    ``all_queued`` (a threading or multiprocessing Event); no holder releases before that. A
+    semaphore has other holders meanwhile: were they to go on with their rounds, a contender
+    that finished them would leave the queue for good, and a first holder slow to look (a
+    loaded machine) would wait for a full queue that can no longer come.
+    """
     handle, enter, leave = _enter_leave(client, kind, "contended", who)
     backend = client.backend
     holds: list[Hold] = []
@@ -94,7 +101,12 @@ def _take_turns(
             raise TimeoutError(f"contender {who} waited 30 s")
         holds.append(Hold(who, handle.key, asked, now()))
         if claim_first():  # the class's queue_list: the instance's is counted as a wake-up
-            _await(lambda: len(type(backend).queue_list(backend, "contended")[0]) >= contenders)
+            try:
+                _await(lambda: len(type(backend).queue_list(backend, "contended")[0]) >= contenders)
+            finally:
+                all_queued.set()  # on a failure too: the others go on, and this error is reported
+        elif not all_queued.wait(60):
+            raise TimeoutError(f"contender {who}: the first holder never saw every contender queued")
         time.sleep(hold)
         holds[-1].released = now()
         leave()
@@ -109,7 +121,7 @@ def _contend_threads(
     log, holds, errors = WakeLog(), [], []
     for client in clients:
         log.instrument(client.backend)
-    ready, claimed = threading.Barrier(contenders), threading.Lock()
+    ready, claimed, all_queued = threading.Barrier(contenders), threading.Lock(), threading.Event()
 
     def run(who: int) -> None:
         try:
@@ -123,6 +135,7 @@ def _contend_threads(
                     hold=hold,
                     contenders=contenders,
                     claim_first=lambda: claimed.acquire(False),
+                    all_queued=all_queued,
                 )
             )
         except Exception as exc:  # noqa: BLE001 - reported below, after the other threads finish
@@ -151,6 +164,7 @@ def _process_contender(
     contenders: int,
     ready: Any,
     first: Any,
+    all_queued: Any,
     results: Any,
 ) -> None:
     """One contender in its own process (multiprocessing spawn): reports its holds and wakes."""
@@ -170,7 +184,14 @@ def _process_contender(
     try:
         ready.wait()
         holds = _take_turns(
-            client, kind=kind, who=who, rounds=rounds, hold=hold, contenders=contenders, claim_first=claim
+            client,
+            kind=kind,
+            who=who,
+            rounds=rounds,
+            hold=hold,
+            contenders=contenders,
+            claim_first=claim,
+            all_queued=all_queued,
         )
         results.put((who, [vars(h) for h in holds], log.wakes, log.relists, None))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
@@ -186,11 +207,12 @@ def _contend_processes(
 
     ctx = multiprocessing.get_context("spawn")  # forking a process that runs gRPC is unsafe
     ready, first, results = ctx.Barrier(contenders, timeout=120), ctx.Value("i", 0), ctx.Queue()
+    all_queued = ctx.Event()
     procs = [
         ctx.Process(
             target=_process_contender,
             daemon=True,
-            args=(base, kind, i, rounds, hold, contenders, ready, first, results),
+            args=(base, kind, i, rounds, hold, contenders, ready, first, all_queued, results),
         )
         for i in range(contenders)
     ]
