@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from .store import AsyncStore
 from ..core.async_deadline import timeout_at
 from .departures import counted_departures, watch_departures
+from .turns import NameTurn
 
 __all__ = ["AsyncContention"]
 
@@ -65,7 +66,7 @@ class AsyncContention:
         # the client's handles of that name take turns on a client-wide guard. Semaphores and
         # read/write locks allow several per session, so only this handle's own calls take turns
         # (as the sync recipes' per-handle lock).
-        self._guard = asyncio.Lock() if policy.unique else client._guard(self.path)
+        self._guard: asyncio.Lock | NameTurn = asyncio.Lock() if policy.unique else client._guard(self.path)
         self._entered = False  # acquired, not yet released
         self._turn = False  # this handle holds the guard
         self._unconfirmed: str | None = None  # a join attempt that may have landed unanswered

@@ -36,6 +36,7 @@ from ..errors import (
 )
 from ..names import validate_name, validate_path, validate_value, validate_version
 from .listeners import ListenerCalls
+from .turns import NameTurn
 from .watch import AsyncWatch
 
 __all__ = ["AsyncStore"]
@@ -61,7 +62,7 @@ class AsyncStore:
         self._user_listeners: list[UserListener] = []
         self._listener_calls = ListenerCalls(self._spawn, "session listener")
         self._closed_told = False
-        self._guards: dict[str, asyncio.Lock] = {}
+        self._guards: dict[str, NameTurn] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watches: set[AsyncWatch] = set()
         self._closed = False
@@ -126,10 +127,15 @@ class AsyncStore:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def _guard(self, key: str) -> asyncio.Lock:
-        """The one local lock of canonical recipe name ``key``: this client's handles of one
-        name take turns (first come, first served) before one of them queues in the store."""
-        return self._guards.setdefault(self._store.backend.canonical(key), asyncio.Lock())
+    def _guard(self, key: str) -> NameTurn:
+        """The turn on recipe name ``key``: this client's handles of one name take it (first
+        come, first served) before one of them queues in the store, and so does a sync recipe
+        built on :attr:`sync` (see :mod:`.turns`)."""
+        canonical = self._store.backend.canonical(key)
+        turn = self._guards.get(canonical)
+        if turn is None:
+            turn = self._guards[canonical] = NameTurn(self._store.local_guard(key))
+        return turn
 
     def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """A background task the client owns: cancelled and awaited by :meth:`aclose`."""
@@ -201,9 +207,10 @@ class AsyncStore:
     @property
     def sync(self) -> Store:
         """The core store under this client (the same session): for what has no async form yet.
-        A recipe built on it by hand (``coordkit.Lock(client.sync, name)``) does not take turns
-        with this client's async handles of the same name, and one session may hold only one
-        contender per lock name: use one or the other for a name, never both at once."""
+        A lock or election built on it by hand (``coordkit.Lock(client.sync, name)``) takes
+        turns with this client's async handles of the same name, as one session holds one
+        contender per name; an async handle waiting for such a sync holder retries every few
+        milliseconds (see :mod:`coordkit.aio.turns`)."""
         return self._store
 
     @property

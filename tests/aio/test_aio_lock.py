@@ -116,7 +116,7 @@ def test_a_non_blocking_acquire_gives_up_when_a_woken_waiter_takes_the_turn(
             first, second, third = aio.lock("t"), aio.lock("t"), aio.lock("t")
             assert await first.acquire()
             waiting = asyncio.ensure_future(second.acquire(timeout=10))
-            while not first._contention._guard._waiters:  # second waits for the turn (loop steps)
+            while not first._contention._guard._local._waiters:  # second waits for the turn (loop steps)
                 await asyncio.sleep(0)
             await first.release()  # wakes second, which has not run yet
             async with timeout_in(5):

@@ -1,0 +1,81 @@
+"""A lock or election built by hand on ``AsyncClient.sync`` and an async handle of the same name
+take turns (on every backend): one session holds one contender per name, so were they to go on
+independently they would share it and both hold."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import coordkit
+import coordkit.aio
+
+
+def _in_thread(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return asyncio.get_running_loop().run_in_executor(None, lambda: call(*args, **kwargs))
+
+
+def test_a_sync_lock_on_the_clients_store_and_an_async_one_exclude_each_other(
+    store_url: str, arun: Callable[..., Any]
+) -> None:
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            first, second = aio.lock("mixed"), aio.lock("mixed")
+            by_hand = coordkit.Lock(aio.sync, "mixed")
+            assert await first.acquire(timeout=5)
+            assert await _in_thread(by_hand.acquire, timeout=0.3) is False
+            await first.release()
+            assert await _in_thread(by_hand.acquire, timeout=5) is True
+            assert await second.acquire(blocking=False) is False
+            assert await second.acquire(timeout=0.3) is False
+            waiter = asyncio.ensure_future(second.acquire(timeout=10))
+            done, _ = await asyncio.wait({waiter}, timeout=0.3)
+            assert not done  # waits for the sync holder
+            await _in_thread(by_hand.release)
+            assert await waiter is True
+            assert second.is_held and not by_hand.is_held
+            assert await _in_thread(by_hand.acquire, blocking=False) is False
+            await second.release()
+
+    arun(main())
+
+
+def test_an_async_acquire_cancelled_while_a_sync_handle_holds_leaves_the_turn_free(
+    store_url: str, arun: Callable[..., Any]
+) -> None:
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            by_hand = coordkit.Lock(aio.sync, "mixed")
+            assert await _in_thread(by_hand.acquire, timeout=5)
+            waiter = asyncio.ensure_future(aio.lock("mixed").acquire(timeout=10))
+            done, _ = await asyncio.wait({waiter}, timeout=0.3)
+            assert not done
+            waiter.cancel()
+            done, _ = await asyncio.wait({waiter}, timeout=2)
+            assert done and waiter.cancelled()
+            await _in_thread(by_hand.release)
+            late = aio.lock("mixed")
+            assert await late.acquire(blocking=False) is True  # neither facade's turn was kept
+            assert await _in_thread(by_hand.acquire, timeout=0.3) is False
+            await late.release()
+            assert await _in_thread(by_hand.acquire, timeout=5) is True
+            await _in_thread(by_hand.release)
+
+    arun(main())
+
+
+def test_a_sync_election_on_the_clients_store_and_an_async_one_take_turns(
+    store_url: str, arun: Callable[..., Any]
+) -> None:
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            by_hand = coordkit.Election(aio.sync, "mixed-leader")
+            async with aio.election("mixed-leader").leadership("async", timeout=5) as leading:
+                assert leading.is_leader
+                assert await _in_thread(by_hand.campaign, "sync", timeout=0.3) is False
+            assert await _in_thread(by_hand.campaign, "sync", timeout=5) is True
+            assert await aio.election("mixed-leader").campaign("async", timeout=0.3) is False
+            await _in_thread(by_hand.resign)
+
+    arun(main())
