@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import format_table
 
 import coordkit
-from coordkit.testing import EtcdServer, ZooKeeperServer
+from coordkit.testing import EtcdServer, ZooKeeperServer, install_sigterm_exit
 
 
 def _free_port() -> int:
@@ -44,6 +44,7 @@ def _time_to_fail(url: str, timeout: float) -> tuple[float, str, str]:
 
 
 def main() -> None:
+    install_sigterm_exit()  # a run stopped by a timeout still stops the servers it started
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=4.0, help="connect()'s timeout (default 4 s)")
     parser.add_argument("--runs", type=int, default=3, help="runs per case (default 3)")

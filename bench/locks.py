@@ -42,6 +42,7 @@ from _locks_contend import contend, failover
 from _locks_raw import EtcdRaw, ZkRaw
 
 import coordkit
+from coordkit.testing import install_sigterm_exit
 
 TARGET_RATIO = 1.2
 
@@ -306,6 +307,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    install_sigterm_exit()  # a run stopped by a timeout still stops the servers it started
     args = parse(argv)
     settings = Settings.quick() if args.quick else Settings()
     if args.iterations:

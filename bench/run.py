@@ -37,6 +37,7 @@ from _common import local_servers
 from _suite_cases import BENCH, Settings, run_backend
 
 import coordkit
+from coordkit.testing import install_sigterm_exit
 
 PEER_VENV = BENCH / ".venv"
 # python-etcd3 0.12 imports only with protobuf 3.20, and its waiting Lock.acquire() passes
@@ -96,6 +97,7 @@ def server_version(url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    install_sigterm_exit()  # a run stopped by a timeout still stops the servers it started
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="every case with a few samples (smoke test)")
     parser.add_argument("--out", type=Path, help="directory for the results (default bench/results/<date>)")

@@ -42,6 +42,7 @@ import coordkit
 from coordkit import Put
 from coordkit.discovery import ServiceInstance
 from coordkit.discovery.formats import format_for
+from coordkit.testing import install_sigterm_exit
 
 COLD_SIZE = 1000
 TIMEOUT = 30.0
@@ -297,6 +298,7 @@ def fill(url: str) -> str:
 
 
 def main() -> None:
+    install_sigterm_exit()  # a run stopped by a timeout still stops the servers it started
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

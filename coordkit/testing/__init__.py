@@ -7,6 +7,7 @@ in ``coordkit.testing.workers`` and the checkers of their histories in ``coordki
 ``eventually()`` (``coordkit.testing.polling``) waits, with a deadline, for a condition to hold.
 """
 
+from coordkit.testing._registry import install_sigterm_exit
 from coordkit.testing.faults import Outage
 from coordkit.testing.polling import eventually
 from coordkit.testing.proxy import FaultProxy
@@ -62,6 +63,7 @@ __all__ = [
     "eventually",
     "four_letter_word",
     "free_ports",
+    "install_sigterm_exit",
     "java_binary",
     "live_pids",
     "servers_from_env",

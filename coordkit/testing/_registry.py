@@ -13,10 +13,13 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
+from types import FrameType
 
 HOST = "127.0.0.1"
 _KILL_WAIT = 10.0
@@ -80,6 +83,20 @@ def _kill_everything() -> None:
             proc.wait(_KILL_WAIT)
     for path in dirs:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def install_sigterm_exit() -> None:
+    """Turn SIGTERM into ``SystemExit(128 + SIGTERM)`` so that the exit cleanup above stops the
+    servers, unless a handler other than the default is already set, or this is not the main
+    thread (where Python refuses handlers). For a script or a test run that a timeout may stop."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        sys.exit(128 + signum)
+
+    with contextlib.suppress(ValueError):  # not the main thread: Python refuses handlers there
+        signal.signal(signal.SIGTERM, stop)
 
 
 # --- ports ----------------------------------------------------------------------------------------

@@ -35,18 +35,15 @@ the binaries (``scripts/install-servers.sh``); a missing binary fails the test w
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import sys
 from collections.abc import Iterator
-from types import FrameType
 
 import pytest
 
 from coordkit.testing import docker
 from coordkit.testing._etcd import EtcdCluster, EtcdServer
 from coordkit.testing._external import ExternalServer, servers_from_env
+from coordkit.testing._registry import install_sigterm_exit
 from coordkit.testing._secure import SecureEtcdServer, SecureZooKeeperServer
 from coordkit.testing._zookeeper import ZooKeeperEnsemble, ZooKeeperServer
 
@@ -84,19 +81,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs the servers in containers (--coordkit-docker)")
     if config.getoption("coordkit_sigterm_exit") or config.getini(SIGTERM_EXIT_INI):
         install_sigterm_exit()
-
-
-def install_sigterm_exit() -> None:
-    """Turn SIGTERM into ``SystemExit(128 + SIGTERM)`` unless a handler other than the default
-    is already set, or this is not the main thread (where Python refuses handlers)."""
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        sys.exit(128 + signum)
-
-    with contextlib.suppress(ValueError):  # not the main thread: Python refuses handlers there
-        signal.signal(signal.SIGTERM, stop)
 
 
 def _docker_mode(config: pytest.Config) -> str:

@@ -5,26 +5,21 @@ bounds the latency)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from bench_scripts import STOP_WAIT, run_script
 
 # bench/connect_failures.py starts both servers itself, in its own process.
-pytestmark = [pytest.mark.etcd, pytest.mark.zookeeper]
+pytestmark = [pytest.mark.etcd, pytest.mark.zookeeper, pytest.mark.timeout(180 + STOP_WAIT + 30)]
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "connect_failures.py"
 
 
 def test_every_case_fails_with_its_own_reason() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--runs", "1", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    )
+    done = run_script([sys.executable, str(BENCH), "--runs", "1", "--json"], timeout=180)
+    assert done.returncode == 0, done.stderr[-4000:]
     cases = json.loads(done.stdout)["cases"]
     assert len(cases) == 6
     assert {case["error"] for case in cases} == {"BackendUnavailableError"}

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bench_scripts import STOP_WAIT, run_script
 
-pytestmark = [pytest.mark.etcd, pytest.mark.zookeeper]  # bench/run.py starts its own servers
+SCRIPT_BUDGET = 600  # about 30 s once bench/.venv exists; its first creation runs pip
+
+# bench/run.py starts its own servers. Its budget (below) is the module's, not pytest's 180 s.
+pytestmark = [pytest.mark.etcd, pytest.mark.zookeeper, pytest.mark.timeout(SCRIPT_BUDGET + STOP_WAIT + 30)]
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "run.py"
 KINDS = ("etcd", "zookeeper")
@@ -29,13 +32,7 @@ NATIVE = {"etcd": "python-etcd3", "zookeeper": "kazoo"}
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench-suite")
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--out", str(out)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,  # about 30 s once bench/.venv exists; its first creation runs pip
-    )
+    done = run_script([sys.executable, str(BENCH), "--quick", "--out", str(out)], timeout=SCRIPT_BUDGET)
     assert done.returncode == 0, done.stderr[-4000:]
     return out
 
