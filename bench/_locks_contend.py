@@ -269,16 +269,24 @@ def _summarize(holds: list[Hold], log: WakeLog, contenders: int) -> dict[str, An
         if owners:
             woken[max(owners, key=lambda i: holds[i].released)] += 1
     handoffs = handoffs_of(holds)
+    # A release whose successor asked only after it had nobody to wake: a contender late to
+    # re-join (a loaded machine) found the queue empty. Those are counted apart, and must wake
+    # nobody; each other release must wake exactly its one waiter.
     histogram: dict[str, int] = {}
-    for count in woken[:-1]:
-        histogram[str(count)] = histogram.get(str(count), 0) + 1
+    uncontended = []
+    for i, count in enumerate(woken[:-1]):
+        if holds[i + 1].asked >= holds[i].released:
+            uncontended.append(count)
+        else:
+            histogram[str(count)] = histogram.get(str(count), 0) + 1
     return {
         "contenders": contenders,
         "releases": len(holds) - 1,
-        "woken_per_release": histogram,  # {"1": n} when each release woke exactly one waiter
+        "woken_per_release": histogram,  # {"1": n} when each awaited release woke exactly one waiter
+        "uncontended_releases": len(uncontended),
         "spurious_wakes": spurious,
         "relists_per_release": round(log.relists / max(1, len(holds) - 1), 3),
-        "no_herd": set(histogram) == {"1"} and woken[-1] == 0 and spurious == 0,
+        "no_herd": set(histogram) == {"1"} and not any(uncontended) and woken[-1] == 0 and spurious == 0,
         "handoffs": len(handoffs),
         "handoff_ms": median_ms(handoffs),
         "handoff_s": handoffs,  # every handoff timed, for percentiles and plots

@@ -255,7 +255,8 @@ def _notes(res: dict[str, Any]) -> list[str]:
     herd = ", ".join(f"{n} waiter(s) x{c}" for n, c in sorted(lc["woken_per_release"].items()))
     runs = ", ".join(f"{s:.3f}" for s in fo["failover_s"])
     herd_line = (
-        f"  herd check: {lc['releases']} releases woke {herd}; "
+        f"  herd check: {lc['releases']} releases woke {herd}"
+        f" ({lc['uncontended_releases']} with nobody waiting); "
         f"spurious wakes {lc['spurious_wakes']}; queue re-reads per release "
         f"{lc['relists_per_release']}: {_mark(t['no_herd'])}"
     )

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bench_scripts import STOP_WAIT, run_script
 
 # bench/zk_watch_latency.py starts both servers itself, in its own process.
-pytestmark = [pytest.mark.etcd, pytest.mark.zookeeper]
+pytestmark = [pytest.mark.etcd, pytest.mark.zookeeper, pytest.mark.timeout(180 + STOP_WAIT + 30)]
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "zk_watch_latency.py"
 
@@ -24,13 +24,7 @@ def _positive(value: Any) -> bool:
 
 
 def test_a_quick_run_measures_every_figure_and_the_bare_floor() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    done = run_script([sys.executable, str(BENCH), "--quick", "--json"], timeout=180)
     assert done.returncode == 0, done.stderr[-4000:]
     results = json.loads(done.stdout)
     for kind in ("zookeeper", "etcd"):
@@ -39,5 +33,6 @@ def test_a_quick_run_measures_every_figure_and_the_bare_floor() -> None:
     for mode in ("zk-oneshot", "zk-persistent", "etcd"):
         assert set(results[mode]) == {"visible_ms", "config_ms", "cold_1000_ms"}
         assert all(_positive(v) for v in results[mode].values()), results[mode]
-    # The floor is a write then the other process's sight of it: never under one write.
-    assert results["rt-zookeeper"]["bare_config_ms"] > results["rt-zookeeper"]["W_ms"] / 2
+    # The floor is a write, then the other process's sight of it and its read: never under a
+    # read round trip (a write's time, measured in another phase, varies with the disk).
+    assert results["rt-zookeeper"]["bare_config_ms"] > results["rt-zookeeper"]["R_ms"]
