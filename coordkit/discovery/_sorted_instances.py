@@ -2,7 +2,8 @@
 
 Shared by the thread cache (:mod:`.cache`) and the asyncio one (:mod:`coordkit.aio.discovery`).
 A change is one dict operation, one bisect and one list insert or delete (a memmove of
-pointers) on the instances that pass the status filter, plus O(1) counts for the probe.
+pointers) on the instances that pass the status filter, plus O(1) counts for the probe; an
+instance that sorts after every other (a cold start reads them in order) is appended, O(1).
 The published tuple is built from the sorted list (one C-level copy) at most once per change,
 and only when someone reads it, so a cold start of n instances costs n changes and one tuple,
 not n tuples.
@@ -70,10 +71,14 @@ class SortedInstances:
             self._by_key[key] = instance
             self._count(instance, 1)
             if self._passes(instance):
-                place = (instance.name, instance.id, key)
-                index = bisect.bisect_left(self._order, place)
-                self._order.insert(index, place)
-                self._wanted.insert(index, instance)
+                place, order = (instance.name, instance.id, key), self._order
+                if not order or order[-1] < place:  # arriving in order (a cold start): no search
+                    order.append(place)
+                    self._wanted.append(instance)
+                else:
+                    index = bisect.bisect_left(order, place)
+                    order.insert(index, place)
+                    self._wanted.insert(index, instance)
         self._published = None
         return True
 

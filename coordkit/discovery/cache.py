@@ -193,6 +193,9 @@ class _LiveInstances:
                 return
             if not self._apply(event.key, event.entry):
                 return
+            if self._seen is not None:  # ZooKeeper's start: only it waits, and _arrived wakes it
+                self._tell_probe_held()
+                return
             self._publish()
             if not self._listeners:
                 return
@@ -228,6 +231,9 @@ class _LiveInstances:
         """Tell the waiters and the probe of a change applied (lock held). The tuple itself
         is built by its first reader (the listeners, a wait_for, :attr:`instances`)."""
         self._cond.notify_all()
+        self._tell_probe_held()
+
+    def _tell_probe_held(self) -> None:
         if (probe := probes.active) is not None:
             held = self._held
             self._tell_probe(held.total, held.up, held.by_service() if probe.per_service else {})
