@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from .store import AsyncStore
 from ..core.async_deadline import timeout_at
 from .departures import counted_departures, watch_departures
-from .turns import NameTurn
+from .turns import NameTurn, give_back, on_loop
 
 __all__ = ["AsyncContention"]
 
@@ -115,6 +116,10 @@ class AsyncContention:
 
     def _lose(self, state: SessionState, reason: str) -> None:
         if not self.held:
+            return
+        if not on_loop(self.client.loop):  # asked on a worker: a fenced write through client.sync
+            with contextlib.suppress(RuntimeError):  # the loop is closed: so is the client
+                self.client.loop.call_soon_threadsafe(self._lose, state, reason)
             return
         self.held = False
         mine = self.mine
@@ -269,11 +274,7 @@ class AsyncContention:
         back, as the sync recipe does, keeping the client's turn on the name (the guard) until
         then: no other handle of it may join meanwhile (etcd: a lock's key is the session's)."""
         store, loop = self.client.sync, self.client.loop
-
-        def done() -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the turn
-                loop.call_soon_threadsafe(self._guard.release)
-
+        done = functools.partial(give_back, self._guard, loop)  # on the cleanup's thread
         remove = unconfirmed_remover(store, self.path, attempt, unique=self.policy.unique)
         # This session, or the next if it is over: the join may have landed on one replacing ours.
         what = f"an unconfirmed contender under {self.path}"

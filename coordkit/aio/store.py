@@ -210,7 +210,9 @@ class AsyncStore:
         A lock or election built on it by hand (``coordkit.Lock(client.sync, name)``) takes
         turns with this client's async handles of the same name, as one session holds one
         contender per name; an async handle waiting for such a sync holder retries every few
-        milliseconds (see :mod:`coordkit.aio.turns`)."""
+        milliseconds, and no order is kept between the two kinds of waiter (see
+        :mod:`coordkit.aio.turns`). Call such a recipe from a worker thread, never on the loop:
+        blocking the loop while an async handle holds the name would wait forever."""
         return self._store
 
     @property

@@ -10,15 +10,17 @@ each other instead of sharing one contender, which would make two holders in one
 A sync handle waits for the asyncio side by blocking its own thread. The asyncio side waits for
 a sync holder by trying the threading lock again every :data:`RETRY` seconds: waiting on it
 would block the loop or hold a thread that a cancellation cannot take back. Only a client that
-mixes the two facades on one name ever retries.
+mixes the two facades on one name ever retries, and no order is kept between the two kinds of
+waiter (each kind keeps its own: the asyncio handles first come, first served).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
-__all__ = ["RETRY", "NameTurn"]
+__all__ = ["RETRY", "NameTurn", "give_back", "on_loop"]
 
 RETRY = 0.005  # seconds between tries of the threading lock while a sync handle holds it
 
@@ -50,3 +52,22 @@ class NameTurn:
     def release(self) -> None:
         self._shared.release()
         self._local.release()
+
+
+def give_back(turn: asyncio.Lock | NameTurn, loop: asyncio.AbstractEventLoop) -> None:
+    """Release ``turn`` from any thread (a cleanup that ran on a worker): the sync handles' part
+    at once, the loop's part on the loop, or not at all if the loop is closed (nobody waits there)."""
+    local = turn
+    if isinstance(turn, NameTurn):
+        turn._shared.release()
+        local = turn._local
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(local.release)
+
+
+def on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the caller runs on ``loop`` (not on a worker thread, nor on another loop)."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -5,11 +5,16 @@ independently they would share it and both hold."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 import coordkit
 import coordkit.aio
+from coordkit.core.async_deadline import timeout_in
+from coordkit.errors import OwnershipError
 
 
 def _in_thread(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -77,5 +82,31 @@ def test_a_sync_election_on_the_clients_store_and_an_async_one_take_turns(
             assert await _in_thread(by_hand.campaign, "sync", timeout=5) is True
             assert await aio.election("mixed-leader").campaign("async", timeout=0.3) is False
             await _in_thread(by_hand.resign)
+
+    arun(main())
+
+
+def test_a_fenced_write_through_the_store_that_finds_the_lock_gone_ends_it_on_the_loop(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    """The sync store tells the async lock of a refused fenced write on the caller's thread; the
+    holding ends on the loop (callbacks there, the turn handed on once), not on that thread."""
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            lock, told = aio.lock("fenced"), asyncio.get_running_loop().create_future()
+            lock.on_lost(lambda reason: told.set_result(threading.get_ident()))
+            assert await lock.acquire(timeout=5)
+            contender = lock._contention.mine
+            assert contender is not None
+            client.backend.queue_leave(contender)  # gone behind the holder's back
+            with pytest.raises(OwnershipError):
+                await _in_thread(aio.sync.put, "guarded", "v", fence=lock)
+            async with timeout_in(5):
+                assert await told == threading.get_ident()  # this test runs on the loop's thread
+            assert not lock.is_held and client.get("guarded") is None
+            by_hand = coordkit.Lock(aio.sync, "fenced")
+            assert await _in_thread(by_hand.acquire, timeout=5) is True  # the turn was handed on
+            await _in_thread(by_hand.release)
 
     arun(main())
