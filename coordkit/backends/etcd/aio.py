@@ -40,6 +40,12 @@ __all__ = ["EtcdAsyncOps", "is_etcd"]
 _LINK_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
+def _cancelled_by_caller() -> bool:
+    """Whether the running task is being cancelled (Python 3.11+ can tell; before, assume so)."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return cancelling is None or cancelling() > 0
+
+
 def is_etcd(backend: Backend) -> bool:
     return isinstance(backend, EtcdBackend)
 
@@ -85,6 +91,12 @@ class EtcdAsyncOps(AsyncOps):
             try:
                 call = method(self._kv(stubs.index))
                 return await call(request, timeout=remaining, metadata=stubs.args(remaining)["metadata"])
+            except asyncio.CancelledError:
+                # Closing the channel cancels its calls in flight: that is no cancellation of the
+                # caller, who gets ClosedError as with a call made after the close.
+                if conn.closed and not _cancelled_by_caller():
+                    raise ClosedError(f"the etcd backend was closed during {what}") from None
+                raise
             except grpc.RpcError as exc:
                 if conn.closed:
                     raise ClosedError(f"the etcd backend was closed during {what}") from exc
