@@ -24,8 +24,9 @@ def run_script(command: Sequence[str], *, timeout: float) -> subprocess.Complete
             proc.terminate()
             try:
                 proc.communicate(timeout=STOP_WAIT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+            finally:  # a second interrupt during that wait still kills it
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
             raise
     return subprocess.CompletedProcess(list(command), proc.returncode, out, err)

@@ -18,7 +18,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from bench_scripts import run_script
+from bench_scripts import STOP_WAIT, run_script
+
+# The script's budget, its stop, and the shared servers' start (in the first test's setup).
+pytestmark = pytest.mark.timeout(150 + STOP_WAIT + 60)
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "locks.py"
 KINDS = ("etcd", "zookeeper")
