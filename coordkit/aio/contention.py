@@ -114,12 +114,12 @@ class AsyncContention:
             SessionState.CONNECTED, f"the store no longer has the contender {mine.key} (token {token})"
         )
 
-    def _lose(self, state: SessionState, reason: str) -> None:
-        if not self.held:
+    def _lose(self, state: SessionState, reason: str, of: Contender | None = None) -> None:
+        if not self.held or (of is not None and self.mine is not of):  # of: seen off the loop
             return
         if not on_loop(self.client.loop):  # asked on a worker: a fenced write through client.sync
             with contextlib.suppress(RuntimeError):  # the loop is closed: so is the client
-                self.client.loop.call_soon_threadsafe(self._lose, state, reason)
+                self.client.loop.call_soon_threadsafe(self._lose, state, reason, self.mine)
             return
         self.held = False
         mine = self.mine

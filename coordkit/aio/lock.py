@@ -67,7 +67,8 @@ class AsyncHeld:
 
     def fence_refused(self, token: int) -> None:
         """Told by a fenced write that the store no longer has the contender of the holding
-        under ``token``: that holding ends now (``lost`` set, callbacks run)."""
+        under ``token``: that holding ends (``lost`` set, callbacks run) at once on the loop, or
+        as soon as the loop runs when told on another thread (``AsyncClient.sync``)."""
         self._contention.contender_gone(token)
 
     def fence_check(self) -> tuple[str, int]:

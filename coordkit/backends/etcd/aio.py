@@ -61,6 +61,7 @@ class EtcdAsyncOps(AsyncOps):
         self._stubs: dict[int, Any] = {}
         self._watch_stubs: dict[int, Any] = {}
         self._departures = AsyncDepartures(self.backend._conn, self._watch_stub)
+        self._closing = False  # set before the channels close: their calls in flight are cancelled
 
     async def _range(self, what: str, request: Any, timeout: float | None) -> Any:
         return await self._unary(what, lambda kv: kv.Range, request, timeout, retry_safe=True)
@@ -94,7 +95,7 @@ class EtcdAsyncOps(AsyncOps):
             except asyncio.CancelledError:
                 # Closing the channel cancels its calls in flight: that is no cancellation of the
                 # caller, who gets ClosedError as with a call made after the close.
-                if conn.closed and not _cancelled_by_caller():
+                if self._closing and not _cancelled_by_caller():
                     raise ClosedError(f"the etcd backend was closed during {what}") from None
                 raise
             except grpc.RpcError as exc:
@@ -138,6 +139,7 @@ class EtcdAsyncOps(AsyncOps):
 
     async def aclose(self) -> None:
         """Close this loop's channels (cancelling calls in flight), then the call pool."""
+        self._closing = True
         try:
             await self._departures.aclose()
         finally:
