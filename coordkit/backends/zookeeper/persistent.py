@@ -47,6 +47,7 @@ __all__ = [
     "Armed",
     "RemoveWatches",
     "Router",
+    "Vanished",
     "router_for",
     "vanished_keys",
 ]
@@ -263,3 +264,26 @@ def vanished_keys(
         for path, zxid in vanished
         if path not in known and not any(p.startswith(path + "/") for p in notified)
     ]
+
+
+class Vanished:
+    """The nodes a watch found created and gone before its read (their value is gone), and
+    the DELETEs it owes for those that were keys, each due with the batch of notifications
+    that holds its deletion's (its place in the store's order) or with a full re-read. That
+    notification came before the read's reply, but maybe behind those of changes made before
+    the deletion, which the reading batch left for the next one (see :mod:`.notified`)."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, int]] = []  # this batch's: (path, zxid of the read)
+        self._owed: dict[str, int] = {}
+
+    def settle(self, notified: list[str], known: Container[str]) -> None:
+        """Owe a DELETE for each node found that was a key (see :func:`vanished_keys`)."""
+        for path, zxid in vanished_keys(self.found, notified, known):
+            self._owed.setdefault(path, zxid)
+        self.found = []
+
+    def due(self, notified: list[Any], reread: bool) -> list[tuple[str, int]]:
+        """The DELETEs due in a batch of ``notified`` items, every one after a full ``reread``."""
+        deleted = {item[0] for item in notified if isinstance(item, tuple) and item[2] == 2}
+        return [(path, self._owed.pop(path)) for path in list(self._owed) if reread or path in deleted]

@@ -1,11 +1,10 @@
 """Watches on ZooKeeper: a persistent watch (3.6+) or one-shot kazoo watches, diffed against a snapshot.
 
-On ZooKeeper 3.6+ a watch is one server watch (:mod:`.persistent`: PERSISTENT_RECURSIVE, or
-PERSISTENT on a key) naming each node created, deleted or changed; only those nodes' data are
-read, as notified (:mod:`.prefetch`, :mod:`.notified`). A node created and gone before its read
-gets a DELETE (its value is gone) unless nodes were created below it (an implicit parent); after
-a reconnect the watch is added again before the full re-read. Without ``addWatch`` or with
-``persistent_watches=False``, one-shot watches are used.
+On ZooKeeper 3.6+ a watch is one server watch (:mod:`.persistent`: PERSISTENT_RECURSIVE, or PERSISTENT
+on a key) naming each node created, deleted or changed; only those nodes' data are read, as notified
+(:mod:`.prefetch`, :mod:`.notified`). A node created and gone before its read gets a DELETE in store
+order (:class:`.persistent.Vanished`: its value is gone); after a reconnect the watch is added again
+before the full re-read. Without ``addWatch`` or with ``persistent_watches=False``: one-shot watches.
 
 One-shot: a data and a child watch on every node of the subtree (``exists`` on an absent
 root or key); on a notification the worker re-reads that node (and children it did not
@@ -40,7 +39,7 @@ from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
 from .errors import TRANSLATED
 from .multiread import read_levels_multi
 from .notified import READ_DONE, drain, read_notified
-from .persistent import PERSISTENT, PERSISTENT_RECURSIVE, Armed, vanished_keys
+from .persistent import PERSISTENT, PERSISTENT_RECURSIVE, Armed, Vanished
 from .read import (
     NodeRead,
     child_path,
@@ -93,7 +92,7 @@ class ZkWatch(Watch):
         self._cancelled = threading.Event()
         self._persistent = persistent  # one addWatch instead of one-shot watches
         self._on_unsupported = on_unsupported
-        self._vanished: list[tuple[str, int]] = []  # created, gone when read: (path, zxid)
+        self._vanished = Vanished()  # nodes created, gone when read, and the DELETEs owed
         self._carry: list[object] = []  # notified while a re-read ran: the next batch
         self._taken: list[Any] = []  # notified while the reads were out, and read with them
         self._thread = threading.Thread(target=self._run, name=f"coordkit-zk-watch {path}", daemon=True)
@@ -171,7 +170,7 @@ class ZkWatch(Watch):
             created = {item[0] for item in notified if item[2] == 1}
             deletes: list[WatchEvent] = []
             puts: list[Entry] = []
-            self._vanished, self._taken = [], []
+            self._vanished.found, self._taken = [], []
             try:
                 if full and self._persistent:
                     self._arm(self._client_for(), time.monotonic() + self._timeout)
@@ -186,21 +185,22 @@ class ZkWatch(Watch):
             except Exception:  # a bug here must not end the watch silently
                 retry_in = _MAX_RETRY
                 log.exception("coordkit watch on %s: re-read failed", self._path)
-            self._flashes(notified, deletes)
+            self._flashes(notified, deletes, full and retry_in is None)
             # What was read before a failure is already in the snapshot: deliver it anyway.
             delivered = self._order(deletes, puts)
             self._deliver(delivered)
             if delivered and notified and (probe := probes.active) is not None:
                 probe.watch_lag("zookeeper", time.monotonic() - min(item[1] for item in notified))
 
-    def _flashes(self, notified: list[Any], deletes: list[WatchEvent]) -> None:
-        """DELETEs for keys created and gone before their read (see ``vanished_keys``)."""
-        if self._vanished:
+    def _flashes(self, notified: list[Any], deletes: list[WatchEvent], reread: bool) -> None:
+        """DELETEs for keys created and gone before their read, in store order (``Vanished``)."""
+        if self._vanished.found:
             held = self._armed.prefetcher.held()  # arrived too; before the drain, which they may join
             self._carry += drain(self._queue)  # those the re-read's replies came behind: next batch
             seen = held + [item[0] for item in notified + self._carry if isinstance(item, tuple)]
-            for path, observed in vanished_keys(self._vanished, seen, self._entries):
-                deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
+            self._vanished.settle(seen, self._entries)
+        for path, observed in self._vanished.due(notified, reread):
+            deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
 
     def _arm(self, client: KazooClient, deadline: float) -> None:
         """Add (again, after a reconnect) the persistent watch, or fall back for good."""
@@ -258,7 +258,7 @@ class ZkWatch(Watch):
                 self._drop(self._path, client.last_zxid, deletes)
                 old = None
             if entry is None and old is None and self._path in created:
-                self._vanished.append((self._path, client.last_zxid))
+                self._vanished.found.append((self._path, client.last_zxid))
             if entry is not None and (old is None or entry.mod_revision > old.mod_revision):
                 self._entries[self._path] = entry
                 puts.append(entry)
@@ -285,7 +285,7 @@ class ZkWatch(Watch):
             following: list[str] = []
             for path in level:
                 if reads[path] is None and path in created and path not in self._entries and not listed:
-                    self._vanished.append((path, observed))
+                    self._vanished.found.append((path, observed))
                 following += self._apply(path, reads[path], deep, observed, deletes, puts, listed)
             level, listed = following, True
 
@@ -319,7 +319,7 @@ class ZkWatch(Watch):
         observed = client.last_zxid
         for path, read in reads.items():
             if read is None and path in created and path not in self._entries:
-                self._vanished.append((path, observed))
+                self._vanished.found.append((path, observed))
             if read is None or path == self._path:  # the root is no key: only its deletion counts
                 if read is None:
                     self._drop(path, observed, deletes)
