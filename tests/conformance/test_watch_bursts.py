@@ -125,3 +125,28 @@ def test_a_key_gone_before_a_lagging_watcher_reads_it_keeps_its_place(
             assert all(e.entry is None or e.entry.value == e.key.encode() for e in seen)
             assert [e.revision for e in seen] == sorted(e.revision for e in seen)
         assert watch.get(timeout=0.3) is None, "an event arrived twice"
+
+
+def test_a_delete_and_later_writes_reaching_a_lagging_watcher_at_once_keep_their_order(
+    client: coordkit.Client, lagging: Lagging
+) -> None:
+    """While the watcher hears nothing, x is deleted, then y created and keep changed: the
+    watcher delivers them in that order (on ZooKeeper, which records no deletion's revision,
+    the DELETE is placed by the order of the notifications)."""
+    watcher, hold = lagging
+    olds = [f"/lag/{n}-x" for n in range(ROUNDS)]
+    for key in [*olds, "/lag/keep"]:
+        client.put(key, "before")
+    with watcher.watch("/lag", recursive=True) as watch:
+        for n, old in enumerate(olds):
+            new = f"/lag/{n}-y"
+            with hold():
+                client.delete(old)
+                client.put(new, new)
+                client.put("/lag/keep", new)
+            seen = [watch.get(timeout=DEADLINE) for _ in range(3)]
+            order = [(e.type, e.key) for e in seen if e is not None]
+            assert order == [(DELETE, old), (PUT, new), (PUT, "/lag/keep")], f"round {n}: {seen}"
+            assert [e.revision for e in seen if e] == sorted(e.revision for e in seen if e)
+            assert [e.entry.value for e in seen[1:] if e and e.entry] == [new.encode()] * 2
+        assert watch.get(timeout=0.3) is None, "an event arrived twice"

@@ -15,11 +15,12 @@ for a key that is new, re-created (other ``create_revision``) or has a newer
 whenever the connection drops (and never re-registers them), so after a reconnect, a new
 session or a failed re-read the worker re-reads the whole subtree and delivers the diff.
 
-Order within one re-read: PUTs by ``mod_revision`` (a re-created key's DELETE just before
-its PUT), then the other DELETEs, children before parents. ZooKeeper keeps no record of
-when a node was deleted, so a DELETE carries the zxid at which the server answered the
-read that found the key gone (kazoo's ``last_zxid``): a revision at which the key was
-absent, never below one already delivered. Revisions delivered never decrease.
+Order within one re-read (:mod:`.batch_order`): PUTs by ``mod_revision``, each DELETE before
+the first PUT notified after its deletion (a re-created key's just before its PUT), the other
+DELETEs (a full re-read's) after them, children before parents. ZooKeeper keeps no record of
+when a node was deleted, so a DELETE carries the zxid at which the server answered the read
+that found the key gone (kazoo's ``last_zxid``), or one below the next PUT's: a revision at
+which the key was absent, never below one already delivered. Revisions never decrease.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from kazoo.client import KazooClient
 from ...errors import CoordkitError
 from .. import probe as probes
 from ..base import Entry, EventType, Watch, WatchCallback, WatchEvent
+from .batch_order import in_store_order
 from .errors import TRANSLATED
 from .multiread import read_levels_multi
 from .notified import READ_DONE, drain, read_notified
@@ -187,7 +189,7 @@ class ZkWatch(Watch):
                 log.exception("coordkit watch on %s: re-read failed", self._path)
             self._flashes(notified, deletes, full and retry_in is None)
             # What was read before a failure is already in the snapshot: deliver it anyway.
-            delivered = self._order(deletes, puts)
+            delivered = self._order(deletes, puts, () if full else notified)
             self._deliver(delivered)
             if delivered and notified and (probe := probes.active) is not None:
                 probe.watch_lag("zookeeper", time.monotonic() - min(item[1] for item in notified))
@@ -218,17 +220,8 @@ class ZkWatch(Watch):
             except Exception:  # a callback's bug must not end the watch
                 log.exception("coordkit watch callback failed on %s", event.key)
 
-    def _order(self, deletes: list[WatchEvent], puts: list[Entry]) -> list[WatchEvent]:
-        recreated = {e.key for e in puts} & {d.key for d in deletes}
-        events: list[WatchEvent] = []
-        for entry in sorted(puts, key=lambda e: (e.mod_revision, e.key)):
-            if entry.key in recreated:
-                recreated.discard(entry.key)
-                events.append(self._event(EventType.DELETE, entry.key, None, entry.create_revision))
-            events.append(self._event(EventType.PUT, entry.key, entry, entry.mod_revision))
-        placed = {e.key for e in events}
-        events += [self._event(d.type, d.key, None, d.revision) for d in deletes if d.key not in placed]
-        return events
+    def _order(self, deletes: list[WatchEvent], puts: list[Entry], notified: Any = ()) -> list[WatchEvent]:
+        return [self._event(*change) for change in in_store_order(deletes, puts, notified)]
 
     def _event(self, kind: EventType, key: str, entry: Entry | None, revision: int) -> WatchEvent:
         self._last_revision = max(self._last_revision, revision)

@@ -1,0 +1,55 @@
+"""The store's order of one batch of a ZooKeeper watch (coordkit/backends/zookeeper/batch_order.py).
+
+Notifications are ``(path, stamp, type)`` as the server sent them: created 1, deleted 2, changed 3.
+"""
+
+from __future__ import annotations
+
+from coordkit.backends.base import Entry, EventType, WatchEvent
+from coordkit.backends.zookeeper.batch_order import in_store_order
+
+PUT, DELETE = EventType.PUT, EventType.DELETE
+
+
+def _put(key: str, mod: int, created: int | None = None) -> Entry:
+    return Entry(key, b"v", 1, created or mod, mod)
+
+
+def _gone(key: str, observed: int) -> WatchEvent:
+    return WatchEvent(DELETE, key, None, observed)
+
+
+def _order(changes: list[tuple[EventType, str, Entry | None, int]]) -> list[tuple[EventType, str, int]]:
+    return [(kind, key, revision) for kind, key, _, revision in changes]
+
+
+def test_a_delete_notified_before_later_puts_comes_first_below_their_revisions() -> None:
+    notified = [("/x", 0.0, 2), ("/y", 0.0, 1), ("/z", 0.0, 3)]
+    changes = in_store_order([_gone("/x", 30)], [_put("/z", 22), _put("/y", 21)], notified)
+    assert _order(changes) == [(DELETE, "/x", 20), (PUT, "/y", 21), (PUT, "/z", 22)]
+
+
+def test_a_delete_between_puts_goes_between_them() -> None:
+    notified = [("/a", 0.0, 1), ("/x", 0.0, 2), ("/b", 0.0, 1)]
+    changes = in_store_order([_gone("/x", 30)], [_put("/b", 12), _put("/a", 10)], notified)
+    assert _order(changes) == [(PUT, "/a", 10), (DELETE, "/x", 11), (PUT, "/b", 12)]
+
+
+def test_a_key_deleted_and_created_again_gets_its_delete_before_its_put() -> None:
+    notified = [("/a", 0.0, 1), ("/k", 0.0, 2), ("/k", 0.0, 1)]
+    changes = in_store_order([_gone("/k", 30)], [_put("/k", 15, created=14), _put("/a", 10)], notified)
+    assert _order(changes) == [(PUT, "/a", 10), (DELETE, "/k", 13), (PUT, "/k", 15)]
+
+
+def test_deletes_with_no_notification_follow_every_put_with_their_own_revision() -> None:
+    changes = in_store_order([_gone("/x", 30), _gone("/w", 31)], [_put("/b", 12), _put("/a", 10)])
+    assert _order(changes) == [(PUT, "/a", 10), (PUT, "/b", 12), (DELETE, "/x", 30), (DELETE, "/w", 31)]
+
+
+def test_a_put_read_later_than_its_notification_keeps_its_revision_order() -> None:
+    # /a was notified first but read at a later change (its next notification is in a later
+    # batch): PUTs stay by revision, and the DELETE notified after /a's goes before /b's PUT,
+    # the first of those notified after it.
+    notified = [("/a", 0.0, 3), ("/x", 0.0, 2), ("/b", 0.0, 1)]
+    changes = in_store_order([_gone("/x", 40)], [_put("/a", 30), _put("/b", 20)], notified)
+    assert _order(changes) == [(DELETE, "/x", 19), (PUT, "/b", 20), (PUT, "/a", 30)]
