@@ -66,10 +66,11 @@ def test_watch_events_are_counted(recording: Recording, make_client: MakeClient)
     client = make_client()
     reg = recording.registry
     seen: list[coordkit.WatchEvent] = []
+    client.put("/w/gone", "x")  # known to the watch: its DELETE is certain (ZooKeeper reads after)
     with client.watch("/w", seen.append, recursive=True):
         for k in range(3):
             client.put(f"/w/{k}", "x")
-        client.delete("/w/0")
+        client.delete("/w/gone")
         eventually(lambda: len(seen) == 4, "the watch delivered every change")
     assert sample(reg, "coordkit_watch_events_total", backend=client.kind, type="put") == 3
     assert sample(reg, "coordkit_watch_events_total", backend=client.kind, type="delete") == 1
