@@ -150,3 +150,36 @@ def test_a_delete_and_later_writes_reaching_a_lagging_watcher_at_once_keep_their
             assert [e.revision for e in seen if e] == sorted(e.revision for e in seen if e)
             assert [e.entry.value for e in seen[1:] if e and e.entry] == [new.encode()] * 2
         assert watch.get(timeout=0.3) is None, "an event arrived twice"
+
+
+def test_changes_of_known_and_new_keys_reaching_a_lagging_watcher_keep_their_order(
+    client: coordkit.Client, lagging: Lagging
+) -> None:
+    """While the watcher hears nothing: k (known) changed, y created, k deleted, a created and
+    deleted, b (known) deleted. It delivers them in that order; on ZooKeeper k's new value and
+    a's may be gone before it reads them, leaving their DELETEs, still in place."""
+    watcher, hold = lagging
+    for n in range(ROUNDS):
+        client.put(f"/lag/{n}-k", "before")
+        client.put(f"/lag/{n}-b", "before")
+    with watcher.watch("/lag", recursive=True) as watch:
+        for n in range(ROUNDS):
+            k, y, a, b = (f"/lag/{n}-{name}" for name in "kyab")
+            with hold():
+                client.put(k, "new")
+                client.put(y, "new")
+                client.delete(k)
+                client.put(a, "new")
+                client.delete(a)
+                client.delete(b)
+            stored = [(PUT, k), (PUT, y), (DELETE, k), (PUT, a), (DELETE, a), (DELETE, b)]
+            certain = [change for change in stored if change not in ((PUT, k), (PUT, a))]
+            seen: list[WatchEvent] = []
+            while set(certain) - {(e.type, e.key) for e in seen}:
+                event = watch.get(timeout=DEADLINE)
+                assert event is not None, f"round {n}: saw only {seen}"
+                seen.append(event)
+            order = [(e.type, e.key) for e in seen]
+            assert order == [change for change in stored if change in order], f"round {n}: {seen}"
+            assert [e.revision for e in seen] == sorted(e.revision for e in seen)
+        assert watch.get(timeout=0.3) is None, "an event arrived twice"

@@ -3,20 +3,22 @@
 A batch is what one re-read found: PUTs, each with the exact ``mod_revision`` of the value read,
 and DELETEs, whose zxid ZooKeeper does not keep (a DELETE carries the zxid at which a read found
 the key gone, which may be later than changes made after the deletion). What places a DELETE
-among the PUTs is the order in which the server sent the batch's notifications, the order in
-which it made the changes: a DELETE goes before the first PUT (by revision) of a key notified
-after the deletion, and before its own key's PUT when the key was created again; a DELETE with
-no notification of its own (a full re-read's diff) goes after every PUT, as before.
+among the PUTs is the order in which the server sent the batch's notifications of a persistent
+watch, the order in which it made the changes: a DELETE whose deletion was notified in the batch
+goes before the first PUT (by revision) of a key notified after it; the others (their deletion
+notified in a later batch, or a full re-read's diff) after every PUT. Either way a re-created
+key's DELETE goes before its own PUT, and DELETEs side by side keep the order of their deletions.
 
-A DELETE placed before a PUT gets a revision below that PUT's (the key was gone by then: below
-the ``mod_revision`` of a change made after the deletion, or below the ``create_revision`` of its
-key created again), so that the PUTs keep their exact revisions.
+A DELETE placed before a PUT gets a revision no later than that PUT's (the key was gone by then;
+the ops of one ZooKeeper multi share one zxid, as an etcd transaction's share one revision), or
+than its ``create_revision`` for its key created again, so that the PUTs keep their exact revisions.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +33,8 @@ def in_store_order(
     deletes: Sequence[WatchEvent], puts: Sequence[Entry], notified: Sequence[Any] = ()
 ) -> list[tuple[EventType, str, Entry | None, int]]:
     """``(type, key, entry, revision)`` for each change, in the store's order (see the module's
-    docstring); ``notified``: the batch's notifications ``(path, stamp, type, ...)`` as sent."""
+    docstring); ``notified``: the batch's notifications ``(path, stamp, type, ...)`` as sent, of
+    a persistent watch (a one-shot watch's name no change: none)."""
     last: dict[str, int] = {}  # the position of a path's last notification
     deleted: dict[str, int] = {}  # and of its first deletion's
     for position, item in enumerate(notified):
@@ -44,19 +47,21 @@ def in_store_order(
     # after position p is at bisect_right(reach, p), whatever order revisions put them in.
     reach = list(itertools.accumulate((last.get(e.key, -1) for e in ordered), max))
     own = {entry.key: index for index, entry in enumerate(ordered)}
-    before: dict[int, list[WatchEvent]] = {}
-    for delete in deletes:
-        where = deleted.get(delete.key, last.get(delete.key))
+    before: dict[int, list[tuple[float, int, WatchEvent]]] = {}
+    for rank, delete in enumerate(deletes):
+        where = deleted.get(delete.key)
         slot = len(ordered) if where is None else bisect.bisect_right(reach, where)
-        before.setdefault(min(slot, own.get(delete.key, slot)), []).append(delete)
+        place = (math.inf if where is None else where, rank, delete)
+        before.setdefault(min(slot, own.get(delete.key, slot)), []).append(place)
     changes: list[tuple[EventType, str, Entry | None, int]] = []
     for index in range(len(ordered) + 1):
         entry = ordered[index] if index < len(ordered) else None
-        for delete in before.get(index, ()):
+        for _, _, delete in sorted(before.get(index, ()), key=lambda place: place[:2]):
             revision = delete.revision
             if entry is not None:
-                below = entry.create_revision if entry.key == delete.key else entry.mod_revision
-                revision = min(revision, below - 1)
+                revision = min(
+                    revision, entry.create_revision if entry.key == delete.key else entry.mod_revision
+                )
             changes.append((EventType.DELETE, delete.key, None, revision))
         if entry is not None:
             changes.append((EventType.PUT, entry.key, entry, entry.mod_revision))

@@ -267,21 +267,27 @@ def vanished_keys(
 
 
 class Vanished:
-    """The nodes a watch found created and gone before its read (their value is gone), and
-    the DELETEs it owes for those that were keys, each due with the batch of notifications
-    that holds its deletion's (its place in the store's order) or with a full re-read. That
-    notification came before the read's reply, but maybe behind those of changes made before
-    the deletion, which the reading batch left for the next one (see :mod:`.notified`)."""
+    """The keys that a watch's reads of notified nodes found gone: the DELETEs it owes, each due
+    with the batch of notifications that holds its deletion's (its place in the store's order)
+    or with a full re-read. That notification came before the read's reply, but maybe behind
+    those of changes made before the deletion, which the reading batch left for the next one
+    (see :mod:`.notified`). Among them the nodes created and gone before their read (their
+    value is gone too), which were keys unless nodes were created below them."""
 
     def __init__(self) -> None:
-        self.found: list[tuple[str, int]] = []  # this batch's: (path, zxid of the read)
+        self.found: list[tuple[str, int]] = []  # this batch's created and gone: (path, zxid read)
+        self.dropped: list[Any] = []  # this batch's DELETEs of known keys found gone (WatchEvent)
         self._owed: dict[str, int] = {}
 
     def settle(self, notified: list[str], known: Container[str]) -> None:
-        """Owe a DELETE for each node found that was a key (see :func:`vanished_keys`)."""
-        for path, zxid in vanished_keys(self.found, notified, known):
+        """Owe the batch's DELETEs: those ``dropped`` and, of the nodes ``found``, the keys
+        (see :func:`vanished_keys`)."""
+        for path, zxid in [
+            *vanished_keys(self.found, notified, known),
+            *((e.key, e.revision) for e in self.dropped),
+        ]:
             self._owed.setdefault(path, zxid)
-        self.found = []
+        self.found, self.dropped = [], []
 
     def due(self, notified: list[Any], reread: bool) -> list[tuple[str, int]]:
         """The DELETEs due in a batch of ``notified`` items, every one after a full ``reread``."""

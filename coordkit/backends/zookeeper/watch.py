@@ -15,11 +15,11 @@ for a key that is new, re-created (other ``create_revision``) or has a newer
 whenever the connection drops (and never re-registers them), so after a reconnect, a new
 session or a failed re-read the worker re-reads the whole subtree and delivers the diff.
 
-Order within one re-read (:mod:`.batch_order`): PUTs by ``mod_revision``, each DELETE before
-the first PUT notified after its deletion (a re-created key's just before its PUT), the other
-DELETEs (a full re-read's) after them, children before parents. ZooKeeper keeps no record of
+Order within one re-read (:mod:`.batch_order`): PUTs by ``mod_revision``, each DELETE notified
+in the batch before the first PUT notified after it, the other DELETEs after them all (a
+re-created key's just before its PUT), children before parents. ZooKeeper keeps no record of
 when a node was deleted, so a DELETE carries the zxid at which the server answered the read
-that found the key gone (kazoo's ``last_zxid``), or one below the next PUT's: a revision at
+that found the key gone (kazoo's ``last_zxid``), or the next PUT's if lower: a revision at
 which the key was absent, never below one already delivered. Revisions never decrease.
 """
 
@@ -172,7 +172,7 @@ class ZkWatch(Watch):
             created = {item[0] for item in notified if item[2] == 1}
             deletes: list[WatchEvent] = []
             puts: list[Entry] = []
-            self._vanished.found, self._taken = [], []
+            self._vanished.found, self._vanished.dropped, self._taken = [], [], []
             try:
                 if full and self._persistent:
                     self._arm(self._client_for(), time.monotonic() + self._timeout)
@@ -187,21 +187,23 @@ class ZkWatch(Watch):
             except Exception:  # a bug here must not end the watch silently
                 retry_in = _MAX_RETRY
                 log.exception("coordkit watch on %s: re-read failed", self._path)
-            self._flashes(notified, deletes, full and retry_in is None)
+            self._flashes(notified, deletes, full, retry_in is not None)
             # What was read before a failure is already in the snapshot: deliver it anyway.
-            delivered = self._order(deletes, puts, () if full else notified)
+            delivered = self._order(deletes, puts, () if full or not self._persistent else notified)
             self._deliver(delivered)
             if delivered and notified and (probe := probes.active) is not None:
                 probe.watch_lag("zookeeper", time.monotonic() - min(item[1] for item in notified))
 
-    def _flashes(self, notified: list[Any], deletes: list[WatchEvent], reread: bool) -> None:
-        """DELETEs for keys created and gone before their read, in store order (``Vanished``)."""
+    def _flashes(self, notified: list[Any], deletes: list[WatchEvent], full: bool, failed: bool) -> None:
+        """DELETEs for keys a read of a notification found gone, in store order (``Vanished``):
+        none after a failed re-read, whose changes are not all read (the full one that follows is)."""
+        seen: list[str] = []
         if self._vanished.found:
             held = self._armed.prefetcher.held()  # arrived too; before the drain, which they may join
             self._carry += drain(self._queue)  # those the re-read's replies came behind: next batch
             seen = held + [item[0] for item in notified + self._carry if isinstance(item, tuple)]
-            self._vanished.settle(seen, self._entries)
-        for path, observed in self._vanished.due(notified, reread):
+        self._vanished.settle(seen, self._entries)
+        for path, observed in self._vanished.due([] if failed else notified, full and not failed):
             deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
 
     def _arm(self, client: KazooClient, deadline: float) -> None:
@@ -314,8 +316,8 @@ class ZkWatch(Watch):
             if read is None and path in created and path not in self._entries:
                 self._vanished.found.append((path, observed))
             if read is None or path == self._path:  # the root is no key: only its deletion counts
-                if read is None:
-                    self._drop(path, observed, deletes)
+                if read is None:  # its DELETE waits for its deletion's notification
+                    self._drop(path, observed, self._vanished.dropped)
                 continue
             self._fold(path, read, observed, deletes, puts)
             parent, _, name = path.rpartition("/")
