@@ -183,3 +183,24 @@ def test_changes_of_known_and_new_keys_reaching_a_lagging_watcher_keep_their_ord
             assert order == [change for change in stored if change in order], f"round {n}: {seen}"
             assert [e.revision for e in seen] == sorted(e.revision for e in seen)
         assert watch.get(timeout=0.3) is None, "an event arrived twice"
+
+
+def test_a_key_deleted_below_which_keys_remain_keeps_its_place_for_a_lagging_watcher(
+    client: coordkit.Client, lagging: Lagging
+) -> None:
+    """While the watcher hears nothing, k is deleted (k/c, below it, stays), then y created:
+    DELETE k comes first (on ZooKeeper k's node stays, as an implicit parent)."""
+    watcher, hold = lagging
+    for n in range(ROUNDS):
+        client.put(f"/lag/{n}-k", "before")
+        client.put(f"/lag/{n}-k/c", "stays")
+    with watcher.watch("/lag", recursive=True) as watch:
+        for n in range(ROUNDS):
+            k, y = f"/lag/{n}-k", f"/lag/{n}-y"
+            with hold():
+                client.delete(k)
+                client.put(y, "new")
+            seen = [watch.get(timeout=DEADLINE) for _ in range(2)]
+            assert [(e.type, e.key) for e in seen if e] == [(DELETE, k), (PUT, y)], f"round {n}: {seen}"
+            assert [e.revision for e in seen if e] == sorted(e.revision for e in seen if e)
+        assert watch.get(timeout=0.3) is None, "an event arrived twice"

@@ -74,3 +74,21 @@ def test_the_ops_of_one_multi_share_its_revision() -> None:
     notified = [("/old", 0.0, 2), ("/new", 0.0, 1)]
     changes = in_store_order([_gone("/old", 40)], [_put("/new", 33)], notified)
     assert _order(changes) == [(DELETE, "/old", 33), (PUT, "/new", 33)]
+
+
+def test_a_key_become_an_implicit_parent_is_placed_by_its_marks_revision() -> None:
+    # /k deleted while /k/c existed (the mark written at 10), then /y created at 11, /z at 9.
+    notified = [("/z", 0.0, 1), ("/k", 0.0, 3), ("/y", 0.0, 1)]
+    changes = in_store_order([_gone("/k", 10)], [_put("/y", 11), _put("/z", 9)], notified, exact={"/k"})
+    assert _order(changes) == [(PUT, "/z", 9), (DELETE, "/k", 10), (PUT, "/y", 11)]
+    without_notifications = in_store_order([_gone("/k", 10)], [_put("/y", 11), _put("/z", 9)], exact={"/k"})
+    assert _order(without_notifications) == _order(changes)  # a full re-read's too
+
+
+def test_keys_below_a_key_created_again_are_deleted_before_it() -> None:
+    # /k and /k/c deleted, then /k created again; the read of /k saw it new (its creation's
+    # notification in a later batch), /k/c's DELETE found by the drop of the old /k.
+    notified = [("/k", 0.0, 3)]
+    deletes = [_gone("/k/c", 30), _gone("/k", 30)]
+    changes = in_store_order(deletes, [_put("/k", 25, created=25), _put("/a", 10)], notified)
+    assert _order(changes) == [(PUT, "/a", 10), (DELETE, "/k/c", 25), (DELETE, "/k", 25), (PUT, "/k", 25)]

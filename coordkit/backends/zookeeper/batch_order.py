@@ -6,8 +6,11 @@ the key gone, which may be later than changes made after the deletion). What pla
 among the PUTs is the order in which the server sent the batch's notifications of a persistent
 watch, the order in which it made the changes: a DELETE whose deletion was notified in the batch
 goes before the first PUT (by revision) of a key notified after it; the others (their deletion
-notified in a later batch, or a full re-read's diff) after every PUT. Either way a re-created
-key's DELETE goes before its own PUT, and DELETEs side by side keep the order of their deletions.
+notified in a later batch, or a full re-read's diff) after every PUT. A key that became an
+implicit parent (deleted while it had children: the parent mark written on its node) is placed
+by revision: the mark's ``mzxid`` is its deletion's zxid. Either way a re-created key's DELETE,
+and the DELETEs of the keys that were below it, go before its own PUT, and DELETEs side by side
+keep the order of their deletions, children before parents.
 
 A DELETE placed before a PUT gets a revision no later than that PUT's (the key was gone by then;
 the ops of one ZooKeeper multi share one zxid, as an etcd transaction's share one revision), or
@@ -19,7 +22,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 from ..base import Entry, EventType, WatchEvent
@@ -30,11 +33,16 @@ _DELETED = 2  # a persistent watch's notification of a node deleted
 
 
 def in_store_order(
-    deletes: Sequence[WatchEvent], puts: Sequence[Entry], notified: Sequence[Any] = ()
+    deletes: Sequence[WatchEvent],
+    puts: Sequence[Entry],
+    notified: Sequence[Any] = (),
+    exact: Container[str] = frozenset(),
 ) -> list[tuple[EventType, str, Entry | None, int]]:
     """``(type, key, entry, revision)`` for each change, in the store's order (see the module's
     docstring); ``notified``: the batch's notifications ``(path, stamp, type, ...)`` as sent, of
-    a persistent watch (a one-shot watch's name no change: none)."""
+    a persistent watch (a one-shot watch's name no change: none); ``exact``: the keys whose
+    DELETE carries the zxid of the deletion itself (a key that became an implicit parent: the
+    mark's), placed among the PUTs by revision."""
     last: dict[str, int] = {}  # the position of a path's last notification
     deleted: dict[str, int] = {}  # and of its first deletion's
     for position, item in enumerate(notified):
@@ -43,16 +51,23 @@ def in_store_order(
             if item[2] == _DELETED:
                 deleted.setdefault(item[0], position)
     ordered = sorted(puts, key=lambda e: (e.mod_revision, e.key))
+    revisions = [entry.mod_revision for entry in ordered]
     # reach[i]: the latest notification among the first i + 1 PUTs, so the first PUT notified
     # after position p is at bisect_right(reach, p), whatever order revisions put them in.
     reach = list(itertools.accumulate((last.get(e.key, -1) for e in ordered), max))
     own = {entry.key: index for index, entry in enumerate(ordered)}
+    again = own.keys() & {delete.key for delete in deletes}  # deleted and created again
     before: dict[int, list[tuple[float, int, WatchEvent]]] = {}
     for rank, delete in enumerate(deletes):
-        where = deleted.get(delete.key)
-        slot = len(ordered) if where is None else bisect.bisect_right(reach, where)
-        place = (math.inf if where is None else where, rank, delete)
-        before.setdefault(min(slot, own.get(delete.key, slot)), []).append(place)
+        if delete.key in exact:
+            where, slot = last.get(delete.key), bisect.bisect_left(revisions, delete.revision)
+        else:
+            where = deleted.get(delete.key)
+            slot = len(ordered) if where is None else bisect.bisect_right(reach, where)
+        at = math.inf if where is None else where
+        for above in _ancestors(delete.key) & again:  # gone before the key above it was deleted
+            slot, at = min(slot, own[above]), min(at, deleted.get(above, math.inf) - 0.5)
+        before.setdefault(min(slot, own.get(delete.key, slot)), []).append((at, rank, delete))
     changes: list[tuple[EventType, str, Entry | None, int]] = []
     for index in range(len(ordered) + 1):
         entry = ordered[index] if index < len(ordered) else None
@@ -66,3 +81,8 @@ def in_store_order(
         if entry is not None:
             changes.append((EventType.PUT, entry.key, entry, entry.mod_revision))
     return changes
+
+
+def _ancestors(key: str) -> set[str]:
+    parts = key.split("/")
+    return {"/".join(parts[:end]) for end in range(2, len(parts))}

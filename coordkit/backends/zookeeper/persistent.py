@@ -37,6 +37,7 @@ from kazoo.exceptions import UnimplementedError
 from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import Watch, int_struct, write_string
 
+from ..base import EventType, WatchEvent
 from .own_writes import OwnWrites
 from .prefetch import Prefetcher
 
@@ -276,7 +277,7 @@ class Vanished:
 
     def __init__(self) -> None:
         self.found: list[tuple[str, int]] = []  # this batch's created and gone: (path, zxid read)
-        self.dropped: list[Any] = []  # this batch's DELETEs of known keys found gone (WatchEvent)
+        self.dropped: list[WatchEvent] = []  # this batch's DELETEs of known keys found gone
         self._owed: dict[str, int] = {}
 
     def settle(self, notified: list[str], known: Container[str]) -> None:
@@ -289,7 +290,8 @@ class Vanished:
             self._owed.setdefault(path, zxid)
         self.found, self.dropped = [], []
 
-    def due(self, notified: list[Any], reread: bool) -> list[tuple[str, int]]:
+    def due(self, notified: list[Any], reread: bool) -> list[WatchEvent]:
         """The DELETEs due in a batch of ``notified`` items, every one after a full ``reread``."""
         deleted = {item[0] for item in notified if isinstance(item, tuple) and item[2] == 2}
-        return [(path, self._owed.pop(path)) for path in list(self._owed) if reread or path in deleted]
+        due = [path for path in self._owed if reread or path in deleted]
+        return [WatchEvent(EventType.DELETE, path, None, self._owed.pop(path)) for path in due]

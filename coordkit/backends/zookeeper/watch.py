@@ -95,6 +95,7 @@ class ZkWatch(Watch):
         self._persistent = persistent  # one addWatch instead of one-shot watches
         self._on_unsupported = on_unsupported
         self._vanished = Vanished()  # nodes created, gone when read, and the DELETEs owed
+        self._marked: set[str] = set()  # keys that became implicit parents in this re-read
         self._carry: list[object] = []  # notified while a re-read ran: the next batch
         self._taken: list[Any] = []  # notified while the reads were out, and read with them
         self._thread = threading.Thread(target=self._run, name=f"coordkit-zk-watch {path}", daemon=True)
@@ -172,7 +173,7 @@ class ZkWatch(Watch):
             created = {item[0] for item in notified if item[2] == 1}
             deletes: list[WatchEvent] = []
             puts: list[Entry] = []
-            self._vanished.found, self._vanished.dropped, self._taken = [], [], []
+            self._vanished.found, self._vanished.dropped, self._taken, self._marked = [], [], [], set()
             try:
                 if full and self._persistent:
                     self._arm(self._client_for(), time.monotonic() + self._timeout)
@@ -203,8 +204,9 @@ class ZkWatch(Watch):
             self._carry += drain(self._queue)  # those the re-read's replies came behind: next batch
             seen = held + [item[0] for item in notified + self._carry if isinstance(item, tuple)]
         self._vanished.settle(seen, self._entries)
-        for path, observed in self._vanished.due([] if failed else notified, full and not failed):
-            deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
+        owed = self._vanished.due([] if failed else notified, full and not failed)
+        at = 0 if full else len(deletes)  # a full re-read's found gone before the diff's
+        deletes[at:at] = owed
 
     def _arm(self, client: KazooClient, deadline: float) -> None:
         """Add (again, after a reconnect) the persistent watch, or fall back for good."""
@@ -223,7 +225,7 @@ class ZkWatch(Watch):
                 log.exception("coordkit watch callback failed on %s", event.key)
 
     def _order(self, deletes: list[WatchEvent], puts: list[Entry], notified: Any = ()) -> list[WatchEvent]:
-        return [self._event(*change) for change in in_store_order(deletes, puts, notified)]
+        return [self._event(*change) for change in in_store_order(deletes, puts, notified, self._marked)]
 
     def _event(self, kind: EventType, key: str, entry: Entry | None, revision: int) -> WatchEvent:
         self._last_revision = max(self._last_revision, revision)
@@ -327,9 +329,10 @@ class ZkWatch(Watch):
         self, path: str, read: NodeRead, observed: int, deletes: list[WatchEvent], puts: list[Entry]
     ) -> None:
         """Fold one node's data into the snapshot (a key, or an implicit parent: no key)."""
-        if is_parent(read.data):
+        if is_parent(read.data):  # the mark's mzxid is the deletion's own zxid
             if self._entries.pop(path, None) is not None:
-                deletes.append(WatchEvent(EventType.DELETE, path, None, observed))
+                deletes.append(WatchEvent(EventType.DELETE, path, None, read.stat.mzxid))
+                self._marked.add(path)
             return
         entry = to_entry(path, read.data, read.stat)
         old = self._entries.get(path)
