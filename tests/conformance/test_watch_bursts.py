@@ -204,3 +204,25 @@ def test_a_key_deleted_below_which_keys_remain_keeps_its_place_for_a_lagging_wat
             assert [(e.type, e.key) for e in seen if e] == [(DELETE, k), (PUT, y)], f"round {n}: {seen}"
             assert [e.revision for e in seen if e] == sorted(e.revision for e in seen if e)
         assert watch.get(timeout=0.3) is None, "an event arrived twice"
+
+
+def test_a_key_deleted_then_written_below_keeps_its_place_for_a_lagging_watcher(
+    client: coordkit.Client, lagging: Lagging
+) -> None:
+    """While the watcher hears nothing, k is deleted, y created, then k/c written (on ZooKeeper
+    a new node for k, as an implicit parent): DELETE k comes first."""
+    watcher, hold = lagging
+    for n in range(ROUNDS):
+        client.put(f"/lag/{n}-k", "before")
+    with watcher.watch("/lag", recursive=True) as watch:
+        for n in range(ROUNDS):
+            k, y = f"/lag/{n}-k", f"/lag/{n}-y"
+            with hold():
+                client.delete(k)
+                client.put(y, "new")
+                client.put(f"{k}/c", "new")
+            seen = [watch.get(timeout=DEADLINE) for _ in range(3)]
+            order = [(e.type, e.key) for e in seen if e]
+            assert order == [(DELETE, k), (PUT, y), (PUT, f"{k}/c")], f"round {n}: {seen}"
+            assert [e.revision for e in seen if e] == sorted(e.revision for e in seen if e)
+        assert watch.get(timeout=0.3) is None, "an event arrived twice"

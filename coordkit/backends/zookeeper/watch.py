@@ -196,17 +196,15 @@ class ZkWatch(Watch):
                 probe.watch_lag("zookeeper", time.monotonic() - min(item[1] for item in notified))
 
     def _flashes(self, notified: list[Any], deletes: list[WatchEvent], full: bool, failed: bool) -> None:
-        """DELETEs for keys a read of a notification found gone, in store order (``Vanished``):
-        none after a failed re-read, whose changes are not all read (the full one that follows is)."""
+        """DELETEs of keys notified reads found gone, in store order (``Vanished``); none if ``failed``."""
         seen: list[str] = []
         if self._vanished.found:
             held = self._armed.prefetcher.held()  # arrived too; before the drain, which they may join
             self._carry += drain(self._queue)  # those the re-read's replies came behind: next batch
             seen = held + [item[0] for item in notified + self._carry if isinstance(item, tuple)]
         self._vanished.settle(seen, self._entries)
-        owed = self._vanished.due([] if failed else notified, full and not failed)
-        at = 0 if full else len(deletes)  # a full re-read's found gone before the diff's
-        deletes[at:at] = owed
+        at = 0 if full else len(deletes)  # a full re-read's owed were found gone before the diff's
+        deletes[at:at] = self._vanished.due([] if failed else notified, full and not failed)
 
     def _arm(self, client: KazooClient, deadline: float) -> None:
         """Add (again, after a reconnect) the persistent watch, or fall back for good."""
@@ -329,10 +327,14 @@ class ZkWatch(Watch):
         self, path: str, read: NodeRead, observed: int, deletes: list[WatchEvent], puts: list[Entry]
     ) -> None:
         """Fold one node's data into the snapshot (a key, or an implicit parent: no key)."""
-        if is_parent(read.data):  # the mark's mzxid is the deletion's own zxid
-            if self._entries.pop(path, None) is not None:
+        if is_parent(read.data):  # a key deleted while keys below remain, or a node made for them
+            old = self._entries.pop(path, None)
+            if old is not None and read.stat.czxid == old.create_revision:  # marked: at the deletion
                 deletes.append(WatchEvent(EventType.DELETE, path, None, read.stat.mzxid))
                 self._marked.add(path)
+            elif old is not None:  # deleted (notified as such), then a node made for a key below
+                owing = self._vanished.dropped if self._persistent else deletes
+                owing.append(WatchEvent(EventType.DELETE, path, None, observed))
             return
         entry = to_entry(path, read.data, read.stat)
         old = self._entries.get(path)
