@@ -127,6 +127,15 @@ def test_a_key_gone_before_a_lagging_watcher_reads_it_keeps_its_place(
         assert watch.get(timeout=0.3) is None, "an event arrived twice"
 
 
+def _exactly(watch: coordkit.WatchHandle, n: int, expected: list[tuple[EventType, str]]) -> list[WatchEvent]:
+    """The next events, which must be ``expected`` (type, key) with revisions that never decrease."""
+    seen = [watch.get(timeout=DEADLINE) for _ in expected]
+    events = [e for e in seen if e is not None]
+    assert [(e.type, e.key) for e in events] == expected, f"round {n}: {seen}"
+    assert [e.revision for e in events] == sorted(e.revision for e in events)
+    return events
+
+
 def test_a_delete_and_later_writes_reaching_a_lagging_watcher_at_once_keep_their_order(
     client: coordkit.Client, lagging: Lagging
 ) -> None:
@@ -144,11 +153,8 @@ def test_a_delete_and_later_writes_reaching_a_lagging_watcher_at_once_keep_their
                 client.delete(old)
                 client.put(new, new)
                 client.put("/lag/keep", new)
-            seen = [watch.get(timeout=DEADLINE) for _ in range(3)]
-            order = [(e.type, e.key) for e in seen if e is not None]
-            assert order == [(DELETE, old), (PUT, new), (PUT, "/lag/keep")], f"round {n}: {seen}"
-            assert [e.revision for e in seen if e] == sorted(e.revision for e in seen if e)
-            assert [e.entry.value for e in seen[1:] if e and e.entry] == [new.encode()] * 2
+            seen = _exactly(watch, n, [(DELETE, old), (PUT, new), (PUT, "/lag/keep")])
+            assert [e.entry.value for e in seen[1:] if e.entry] == [new.encode()] * 2
         assert watch.get(timeout=0.3) is None, "an event arrived twice"
 
 
@@ -185,44 +191,26 @@ def test_changes_of_known_and_new_keys_reaching_a_lagging_watcher_keep_their_ord
         assert watch.get(timeout=0.3) is None, "an event arrived twice"
 
 
-def test_a_key_deleted_below_which_keys_remain_keeps_its_place_for_a_lagging_watcher(
-    client: coordkit.Client, lagging: Lagging
+@pytest.mark.parametrize("below", ["kept", "written after"])
+def test_a_key_with_one_below_it_deleted_keeps_its_place_for_a_lagging_watcher(
+    client: coordkit.Client, lagging: Lagging, below: str
 ) -> None:
-    """While the watcher hears nothing, k is deleted (k/c, below it, stays), then y created:
-    DELETE k comes first (on ZooKeeper k's node stays, as an implicit parent)."""
+    """While the watcher hears nothing, k is deleted, then y created; k/c, below k, was there
+    (and stays) or is written after. DELETE k comes first (on ZooKeeper k's node is then an
+    implicit parent: the key's own node, marked, or a new one made for k/c)."""
     watcher, hold = lagging
     for n in range(ROUNDS):
         client.put(f"/lag/{n}-k", "before")
-        client.put(f"/lag/{n}-k/c", "stays")
+        if below == "kept":
+            client.put(f"/lag/{n}-k/c", "stays")
     with watcher.watch("/lag", recursive=True) as watch:
         for n in range(ROUNDS):
             k, y = f"/lag/{n}-k", f"/lag/{n}-y"
             with hold():
                 client.delete(k)
                 client.put(y, "new")
-            seen = [watch.get(timeout=DEADLINE) for _ in range(2)]
-            assert [(e.type, e.key) for e in seen if e] == [(DELETE, k), (PUT, y)], f"round {n}: {seen}"
-            assert [e.revision for e in seen if e] == sorted(e.revision for e in seen if e)
-        assert watch.get(timeout=0.3) is None, "an event arrived twice"
-
-
-def test_a_key_deleted_then_written_below_keeps_its_place_for_a_lagging_watcher(
-    client: coordkit.Client, lagging: Lagging
-) -> None:
-    """While the watcher hears nothing, k is deleted, y created, then k/c written (on ZooKeeper
-    a new node for k, as an implicit parent): DELETE k comes first."""
-    watcher, hold = lagging
-    for n in range(ROUNDS):
-        client.put(f"/lag/{n}-k", "before")
-    with watcher.watch("/lag", recursive=True) as watch:
-        for n in range(ROUNDS):
-            k, y = f"/lag/{n}-k", f"/lag/{n}-y"
-            with hold():
-                client.delete(k)
-                client.put(y, "new")
-                client.put(f"{k}/c", "new")
-            seen = [watch.get(timeout=DEADLINE) for _ in range(3)]
-            order = [(e.type, e.key) for e in seen if e]
-            assert order == [(DELETE, k), (PUT, y), (PUT, f"{k}/c")], f"round {n}: {seen}"
-            assert [e.revision for e in seen if e] == sorted(e.revision for e in seen if e)
+                if below == "written after":
+                    client.put(f"{k}/c", "new")
+            after = [(PUT, f"{k}/c")] if below == "written after" else []
+            _exactly(watch, n, [(DELETE, k), (PUT, y), *after])
         assert watch.get(timeout=0.3) is None, "an event arrived twice"
