@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import processes
 import pytest
 
 from coordkit.testing import eventually
@@ -27,14 +28,6 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_sigterm_stops_the_servers_a_script_started() -> None:
     proc = subprocess.Popen(
         [sys.executable, str(BENCH), "--runs", "1000", "--json"],
@@ -50,11 +43,11 @@ def test_sigterm_stops_the_servers_a_script_started() -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
-        assert not [pid for pid in servers if _alive(pid)]  # waited for, so no zombie is left
+        assert not [pid for pid in servers if processes.exists(pid)]  # waited for, so no zombie is left
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         for pid in servers:
-            if _alive(pid):
+            if processes.exists(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import processes
 import pytest
 
 import coordkit
@@ -41,18 +42,11 @@ def run_cli(
     )
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, exited but not yet collected, counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def wait_gone(pid: int, timeout: float = 15) -> None:
     """Until ``pid`` has exited; AssertionError after ``timeout`` seconds."""
-    eventually(lambda: not pid_alive(pid), timeout=timeout, interval=0.05, message=f"pid {pid} to exit")
+    eventually(
+        lambda: not processes.running(pid), timeout=timeout, interval=0.05, message=f"pid {pid} to exit"
+    )
 
 
 def processes_in(folder: Path) -> list[int]:

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import processes
 import pytest
-from dev_helpers import dev_env, pid_alive, run_cli, value_of, wait_gone
+from dev_helpers import dev_env, run_cli, value_of, wait_gone
 
 import coordkit
 from coordkit import dev as devserver
@@ -93,7 +94,7 @@ def test_down_leaves_a_reused_pid_alone(dev_folder: Path) -> None:
         done = run_cli(dev_folder, "dev", "down", "--etcd")
         assert done.returncode == 0, done.stderr
         assert "belongs to another program" in done.stdout
-        assert other.poll() is None and pid_alive(other.pid)
+        assert other.poll() is None and processes.running(other.pid)
         assert not (dev_folder / "etcd.json").exists()
     finally:
         other.kill()
@@ -160,4 +161,4 @@ def test_two_ups_at_once_start_one_server(dev_folder: Path) -> None:
     assert [proc.returncode for proc in procs] == [0, 0], outputs
     servers = [json.loads(out)["servers"][0] for out, _ in outputs]
     assert sorted(server["started"] for server in servers) == [False, True]
-    assert servers[0]["pid"] == servers[1]["pid"] and pid_alive(servers[0]["pid"])
+    assert servers[0]["pid"] == servers[1]["pid"] and processes.running(servers[0]["pid"])

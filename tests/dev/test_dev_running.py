@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import processes
 import pytest
-from dev_helpers import pid_alive, run_cli, stop_everything, value_of
+from dev_helpers import run_cli, stop_everything, value_of
 
 import coordkit
 from coordkit import dev as devserver
@@ -43,7 +44,7 @@ def test_up_prints_the_urls_and_the_servers_outlive_it(running: dict[str, Any]) 
     assert [line.split()[0] for line in out.splitlines()] == ["etcd", "zookeeper"]
     assert f"export COORDKIT_URL={etcd['url']}" in running["up"].stderr
     for server in (etcd, zookeeper):
-        assert pid_alive(server["pid"])
+        assert processes.running(server["pid"])
         # Detached: a session of its own, so the terminal's signals do not reach it.
         assert os.getsid(server["pid"]) == server["pid"]
         assert server["folder"].startswith(str(running["folder"]))

@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import processes
 import pytest
 from examples_helpers import ROOT
 
@@ -39,14 +40,6 @@ def _holders_of(namespace: str) -> list[int]:
         except OSError:
             continue
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_a_quick_demo_passes_with_every_invariant(etcd_server: EtcdServer | ExternalServer) -> None:
@@ -157,11 +150,11 @@ def test_an_interrupted_demo_stops_everything_it_started(marker: str, tmp_path: 
 
 def _assert_nothing_left(output: str, run: str) -> None:
     """Neither the store the demo started nor any service it launched still runs."""
-    left = [pid for pid in _holders_of(run) if not _zombie(pid)]
+    left = [pid for pid in _holders_of(run) if processes.running(pid)]
     assert left == [], f"still running after the demo: {left}"
     store = re.search(r"started locally at \S+ \(pid (\d+)\); namespace (demo-[0-9a-f]+)", output)
     if store:
-        assert not _alive(int(store.group(1))), "the demo's etcd still runs"
+        assert not processes.exists(int(store.group(1))), "the demo's etcd still runs"
         assert _holders_of(store.group(2)) == []
     kept = re.search(r"logs kept in (\S+)", output)
     if kept is None:  # a run that PASSED removes its logs: the holders check above covers it
@@ -170,11 +163,4 @@ def _assert_nothing_left(output: str, run: str) -> None:
     pids = Path(kept.group(1)) / "pids"
     for line in pids.read_text().splitlines() if pids.exists() else ():
         pid, name = line.split()
-        assert not _alive(int(pid)) or _zombie(int(pid)), f"{name} (pid {pid}) still runs"
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
+        assert not processes.running(int(pid)), f"{name} (pid {pid}) still runs"

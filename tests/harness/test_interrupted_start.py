@@ -8,20 +8,12 @@ import os
 import signal
 import subprocess
 
+import processes
 import pytest
 
 from coordkit.testing import EtcdCluster, EtcdServer, _process, eventually, live_pids
 
 DEADLINE = 10.0
-
-
-def _gone(pid: int) -> bool:
-    """Whether no process (not even an unreaped one) has this id any more."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def _ctrl_c_when_launched(monkeypatch: pytest.MonkeyPatch, *, at_launch: int = 1) -> list[int]:
@@ -56,7 +48,7 @@ def _assert_all_gone(pids: list[int], before: list[int]) -> None:
     assert pids, "no process was launched"
 
     def every_server_gone() -> bool:
-        assert [pid for pid in pids if not _gone(pid)] == [], "a launched server outlived its start()"
+        assert [pid for pid in pids if processes.exists(pid)] == [], "a launched server outlived its start()"
         return True
 
     eventually(every_server_gone, timeout=DEADLINE, interval=0.05)

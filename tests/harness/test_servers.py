@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
+import processes
 import pytest
 
 from coordkit.testing import (
@@ -39,14 +40,6 @@ from coordkit.testing import (
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def etcdctl(endpoints: Sequence[str], *args: str, timeout: float = 5.0) -> subprocess.CompletedProcess[str]:
@@ -91,7 +84,7 @@ def test_etcd_single_node_lifecycle() -> None:
         first_pid, port = server.pid, server.client_port
         server.restart()
         assert server.pid != first_pid and server.client_port == port
-        assert process_gone(first_pid or 0)
+        assert not processes.exists(first_pid or 0)
         assert etcd_get(server.endpoints, "k") == "v1"
 
         server.pause()
@@ -108,14 +101,14 @@ def test_etcd_single_node_lifecycle() -> None:
         pid = server.pid
         assert pid is not None and pid in live_pids()
         server.kill()
-        assert process_gone(pid) and server.pid is None and pid not in live_pids()
+        assert not processes.exists(pid) and server.pid is None and pid not in live_pids()
         assert server.data_dir.is_dir()
         server.start()  # after a crash: same port, same data
         assert server.client_port == port and etcd_get(server.endpoints, "k") == "v1"
 
         root, pid = server.root_dir, server.pid
         server.stop()
-        assert not root.exists() and process_gone(pid or 0)
+        assert not root.exists() and not processes.exists(pid or 0)
     finally:
         server.stop()
 
@@ -129,7 +122,7 @@ def test_zookeeper_single_node_lifecycle() -> None:
 
         first_pid, port = server.pid, server.client_port
         server.restart()
-        assert server.pid != first_pid and server.client_port == port and process_gone(first_pid or 0)
+        assert server.pid != first_pid and server.client_port == port and not processes.exists(first_pid or 0)
         assert "kept" in zkcli(server.endpoints, "get", "/harness").stdout
 
         server.pause()
@@ -142,7 +135,7 @@ def test_zookeeper_single_node_lifecycle() -> None:
         pid = server.pid
         assert pid is not None
         server.kill()
-        assert process_gone(pid) and server.pid is None
+        assert not processes.exists(pid) and server.pid is None
         server.start()
         assert server.client_port == port and server.mode() == "standalone"
         root = server.root_dir
@@ -201,7 +194,7 @@ def test_zookeeper_ensemble_survives_losing_its_leader() -> None:
         old = ensemble.wait_for_leader()
         old_pid = old.pid
         old.kill()
-        assert process_gone(old_pid or 0)
+        assert not processes.exists(old_pid or 0)
         rest = [m for m in ensemble.members if m is not old]
         new = ensemble.wait_for_leader(timeout=15)
         assert new is not old
@@ -230,7 +223,7 @@ def test_etcd_cluster_survives_losing_its_leader() -> None:
         old = cluster.wait_for_leader()
         old_pid = old.pid
         old.kill()
-        assert process_gone(old_pid or 0)
+        assert not processes.exists(old_pid or 0)
         rest = [m.endpoints[0] for m in cluster.members if m is not old]
         eventually(
             lambda: etcd_put(rest, "c", "3"), message="a write to the two remaining members", timeout=10.0
@@ -284,4 +277,4 @@ def test_servers_left_running_die_with_the_interpreter() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     pid, root = out.stdout.split()
-    assert process_gone(int(pid)) and not Path(root).exists()
+    assert not processes.exists(int(pid)) and not Path(root).exists()
