@@ -38,6 +38,7 @@ from .opening import Opening
 from .registry import AsyncRegistration, register
 from .semaphore import AsyncRWLock, AsyncSemaphore
 from .store import AsyncStore
+from .threads import blocking
 
 __all__ = ["AsyncClient", "connect"]
 
@@ -70,16 +71,10 @@ class _Connecting:
         return self._open().__await__()
 
     async def _open(self) -> AsyncClient:
-        loop = asyncio.get_running_loop()
         # Opening a session is one blocking handshake per client (bounded by connect_timeout),
         # done once on a thread of its own; everything after it is event-driven.
-        opening = loop.run_in_executor(None, self._open_store)
-        try:
-            store = await asyncio.shield(opening)
-        except asyncio.CancelledError:
-            opening.add_done_callback(_close_opened)
-            raise
-        return AsyncClient(store, loop)
+        store = await blocking(self._open_store, name="coordkit-aio-connect", orphaned=Store.close)
+        return AsyncClient(store, asyncio.get_running_loop())
 
     async def __aenter__(self) -> AsyncClient:
         self._client = await self._open()
@@ -88,11 +83,6 @@ class _Connecting:
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
             await self._client.aclose()
-
-
-def _close_opened(opening: asyncio.Future[Store]) -> None:
-    if not opening.cancelled() and opening.exception() is None:
-        opening.result().close()  # the caller was cancelled while the session was opening
 
 
 class AsyncClient(AsyncStore):
@@ -215,15 +205,16 @@ class AsyncClient(AsyncStore):
         """The live instances of service ``name`` (one read; see :meth:`coordkit.Client.instances`)."""
         self._check()
         check_service(name)  # refused here, as by the sync call, before a thread is used
-        return await self._loop.run_in_executor(None, lambda: read_instances(self.sync, name, base=base))
+        return await blocking(lambda: read_instances(self.sync, name, base=base), name="coordkit-aio-read")
 
     async def set_status(
         self, name: str, instance_id: str, status: str, *, reason: str = "", base: str = DEFAULT_BASE
     ) -> ServiceInstance:
         """An operator's change of an instance's status (see :meth:`coordkit.Client.set_status`)."""
         self._check()
-        return await self._loop.run_in_executor(
-            None, lambda: set_instance_status(self.sync, name, instance_id, status, reason=reason, base=base)
+        return await blocking(
+            lambda: set_instance_status(self.sync, name, instance_id, status, reason=reason, base=base),
+            name="coordkit-aio-set-status",
         )
 
     def discover(

@@ -16,8 +16,8 @@ closing the client) cancels the listener tasks still running, and awaits them.
 
 Writes (:meth:`set`, :meth:`delete`, :meth:`update`, :meth:`load`, :meth:`modify`,
 :meth:`refresh`) have the sync semantics and errors, read-your-writes included: each holds a
-thread of the loop's default executor for its round trips (bounded by the client's timeout),
-not while waiting for anything else.
+thread of its own for its round trips (bounded by the client's timeout; not the loop's default
+executor, see :mod:`.threads`), not while waiting for anything else.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from ..core.async_deadline import timeout_in
 from ..core.durations import wait_seconds
 from ..errors import ConfigValidationError
 from .listeners import ListenerCalls
+from .threads import blocking
 
 if TYPE_CHECKING:
     from .store import AsyncStore
@@ -70,7 +71,7 @@ class AsyncConfig(TypedGetters, Mapping[str, Any], Generic[S]):
             return
         self._closed = True
         self._changed.set()  # wait_until() callers look once more, and end
-        await self._loop.run_in_executor(None, self._config.close)  # joins the follower's thread
+        await blocking(self._config.close, name="coordkit-aio-config-close")  # joins the follower's thread
         await self._calls.aclose()
 
     async def __aenter__(self) -> AsyncConfig[S]:
@@ -193,7 +194,7 @@ class AsyncConfig(TypedGetters, Mapping[str, Any], Generic[S]):
     # --- writing (the sync semantics, see the module docstring) -----------------------------
     async def _run(self, call: Callable[[], T]) -> T:
         self._client._check()
-        return await self._loop.run_in_executor(None, call)
+        return await blocking(call, name="coordkit-aio-config")
 
     async def refresh(self, timeout: float | None = None) -> ConfigSnapshot:
         """Read the store now (see :meth:`coordkit.Config.refresh`)."""
@@ -242,12 +243,7 @@ class OpeningConfig(Generic[S]):
         client = self._client
         client._check()
         # The first read (retried within the client's timeout), as the sync constructor does it.
-        opening = client.loop.run_in_executor(None, self._make)
-        try:
-            config = await asyncio.shield(opening)
-        except asyncio.CancelledError:
-            opening.add_done_callback(_close_opened)
-            raise
+        config = await blocking(self._make, name="coordkit-aio-config-open", orphaned=Config.close)
         return AsyncConfig(client, config)
 
     async def __aenter__(self) -> AsyncConfig[S]:
@@ -257,8 +253,3 @@ class OpeningConfig(Generic[S]):
     async def __aexit__(self, *exc: object) -> None:
         if self._config is not None:
             await self._config.aclose()
-
-
-def _close_opened(opening: asyncio.Future[Config[Any]]) -> None:
-    if not opening.cancelled() and opening.exception() is None:
-        opening.result().close()  # the caller was cancelled during the first read

@@ -36,6 +36,7 @@ from ..errors import (
 )
 from ..names import validate_name, validate_path, validate_value, validate_version
 from .listeners import ListenerCalls
+from .threads import blocking
 from .turns import NameTurn
 from .watch import AsyncWatch
 
@@ -178,7 +179,7 @@ class AsyncStore:
         session = self._store.session
         previous = session.state
         try:
-            await self._loop.run_in_executor(None, self._store.close)  # bounded by the store
+            await blocking(self._store.close, name="coordkit-aio-close")  # bounded by the store
         finally:
             session.remove_listener(self._from_session)
             # Waiters and holders hear of it now (waiters then raise ClosedError), whether or not

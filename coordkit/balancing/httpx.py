@@ -254,8 +254,14 @@ class AsyncBalancedTransport(httpx.AsyncBaseTransport):
                     owner = await self._client.balancer(host, strategy, **self._options)
                     self._made[host] = (owner.sync, owner)
                 else:  # a sync client: its cache's initial read on a thread, not on the loop
+                    from ..aio.threads import blocking  # the async API's, only where it is used
+
                     options, client = self._options, self._client
-                    made = await asyncio.to_thread(lambda: client.balancer(host, strategy, **options))
+                    made = await blocking(
+                        lambda: client.balancer(host, strategy, **options),
+                        name=f"coordkit-httpx-balancer {host}",
+                        orphaned=Balancer.close,  # a request cancelled meanwhile leaves no cache open
+                    )
                     self._made[host] = (made, made)
             return self._made[host][0]
 

@@ -1,0 +1,53 @@
+"""The blocking calls of the asyncio API, each on a thread of its own.
+
+Opening a session, closing one, a config's first read or its writes, a one-off discovery read:
+the few steps the async API does through the sync store. None runs on the loop's default
+executor, which belongs to the application: were its threads all busy (sync lock acquires
+handed to it, say, waiting for a holder), a close queued behind them would wait as long, and
+would deadlock with them if they wait for what that close ends.
+
+What holds on failure: the call's exception is the awaiting task's. A task cancelled before
+the call starts keeps it from running; once it runs, it goes on to its end (bounded by the
+store's timeouts), and ``orphaned``, if given, then receives what it returned, so that a session
+opened for nobody is closed (a loop that closes cancels its tasks: the same). The threads are
+not daemons: an interpreter exiting waits for the calls under way, as it would for the default
+executor's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+__all__ = ["blocking"]
+
+T = TypeVar("T")
+
+
+async def blocking(call: Callable[[], T], *, name: str, orphaned: Callable[[T], None] | None = None) -> T:
+    """``call()`` on a new thread (named ``name``), awaited. If the awaiting task is cancelled
+    before the call starts, it never runs; once it runs, it goes on, and ``orphaned`` receives
+    what it returns (on that thread)."""
+    done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not done.set_running_or_notify_cancel():
+            return
+        try:
+            done.set_result(call())
+        except BaseException as exc:  # noqa: BLE001 - the awaiting task's to raise
+            done.set_exception(exc)
+
+    def adopt(finished: concurrent.futures.Future[T]) -> None:
+        if orphaned is not None and not finished.cancelled() and finished.exception() is None:
+            orphaned(finished.result())
+
+    threading.Thread(target=run, name=name).start()
+    try:
+        return await asyncio.wrap_future(done)
+    except asyncio.CancelledError:
+        done.add_done_callback(adopt)
+        raise
