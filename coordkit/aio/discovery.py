@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Entry, WatchEvent
 from ..core.async_deadline import timeout_in
-from ..core.states import SessionEvent, SessionState
+from ..core.states import SessionState
 from ..discovery._checks import (
     DEFAULT_BASE,
     check_base,
@@ -76,7 +76,6 @@ class AsyncServiceCache:
         self._listeners: list[Listener] = []
         self._followers: set[asyncio.Queue[object]] = set()  # one per changes() iterator
         self._changed = asyncio.Event()  # set and replaced at each change
-        self._stale = client.state is not SessionState.CONNECTED
         self._closed = False
         self._feed = feed_for(client, check_base(base))
         self._events: asyncio.Queue[WatchEvent] = asyncio.Queue()  # from the feed, for _follow
@@ -85,7 +84,7 @@ class AsyncServiceCache:
 
     def __repr__(self) -> str:
         count = len(self._held)
-        return f"<coordkit.aio.AsyncServiceCache {self._path} instances={count} stale={self._stale}>"
+        return f"<coordkit.aio.AsyncServiceCache {self._path} instances={count} stale={self.stale}>"
 
     # --- reading ---------------------------------------------------------------------------
     @property
@@ -105,8 +104,10 @@ class AsyncServiceCache:
 
     @property
     def stale(self) -> bool:
-        """True while the session is not CONNECTED, or once closed: the last state known."""
-        return self._stale
+        """True while the session is not CONNECTED, or once closed: the last state known.
+        Read from the session itself, so that it agrees with :attr:`AsyncClient.state` at any
+        time, before the session's event has reached the loop too."""
+        return self._closed or self._client.state is not SessionState.CONNECTED
 
     @property
     def closed(self) -> bool:
@@ -161,7 +162,6 @@ class AsyncServiceCache:
     # --- lifetime --------------------------------------------------------------------------
     async def _start(self) -> AsyncServiceCache:
         client = self._client
-        client._listen(self._on_session)
         try:
             await self._feed.subscribe(self._offer)  # in place: every later change is queued
             self._subscribed = True
@@ -196,8 +196,7 @@ class AsyncServiceCache:
         Idempotent; ``await cache.aclose()`` also waits for the task's end."""
         if self._closed:
             return
-        self._closed, self._stale = True, True
-        self._client._unlisten(self._on_session)
+        self._closed = True
         if self._subscribed:
             self._feed.unsubscribe(self._offer)
         if self._task is not None:
@@ -246,10 +245,6 @@ class AsyncServiceCache:
     def _wake(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
-
-    def _on_session(self, event: SessionEvent) -> None:
-        if not self._closed:
-            self._stale = event.state is not SessionState.CONNECTED
 
 
 async def _awaited(result: Awaitable[Any]) -> None:

@@ -64,7 +64,6 @@ class _LiveInstances:
         self._seen: set[str] | None = None  # keys delivered while ZooKeeper's watch starts
         self._awaited: set[str] | None = None  # keys listed at the start, not delivered yet
         self._listeners: list[InstancesListener] = []
-        self._stale = client.state is not SessionState.CONNECTED
         self._closed = False
         self._watch: WatchHandle | None = None
         client.add_listener(self._on_session)
@@ -105,8 +104,10 @@ class _LiveInstances:
     @property
     def stale(self) -> bool:
         """True while the store is unreachable (session SUSPENDED or LOST) or the cache is
-        closed: :attr:`instances` is then the last state known, possibly out of date."""
-        return self._stale
+        closed: :attr:`instances` is then the last state known, possibly out of date. Read
+        from the session itself: it agrees with ``client.state`` at any time, also before the
+        session's listeners have run."""
+        return self._closed or self._client.state is not SessionState.CONNECTED
 
     @property
     def path(self) -> str:
@@ -146,7 +147,6 @@ class _LiveInstances:
             if self._closed:
                 return
             self._closed = True
-            self._stale = True
             self._cond.notify_all()
             self._tell_probe(0, 0, {})
         self._client.remove_listener(self._on_session)
@@ -256,9 +256,7 @@ class _LiveInstances:
             self._counted_by = dict(now)
 
     def _on_session(self, event: SessionEvent) -> None:
-        with self._cond:
-            if not self._closed:
-                self._stale = event.state is not SessionState.CONNECTED
+        with self._cond:  # a wait for instances looks again (:attr:`stale` reads the session)
             self._cond.notify_all()
 
 
@@ -284,7 +282,7 @@ class ServiceCache(_LiveInstances):
         super().__init__(client, service_path(check_base(base), self.name), check_statuses(statuses))
 
     def __repr__(self) -> str:
-        return f"<coordkit.ServiceCache {self._path} instances={len(self._held)} stale={self._stale}>"
+        return f"<coordkit.ServiceCache {self._path} instances={len(self._held)} stale={self.stale}>"
 
     def __enter__(self) -> ServiceCache:
         return self
@@ -308,7 +306,7 @@ class RegistryCache(_LiveInstances):
         super().__init__(client, check_base(base), check_statuses(statuses))
 
     def __repr__(self) -> str:
-        return f"<coordkit.RegistryCache {self._path} instances={len(self._held)} stale={self._stale}>"
+        return f"<coordkit.RegistryCache {self._path} instances={len(self._held)} stale={self.stale}>"
 
     def __enter__(self) -> RegistryCache:
         return self

@@ -14,6 +14,7 @@ import coordkit
 import coordkit.aio
 from coordkit.core.async_deadline import timeout_in
 from coordkit.core.states import SessionState
+from coordkit.testing import eventually
 from coordkit.testing.faults import Outage
 
 DEADLINE = 20.0
@@ -102,5 +103,29 @@ def test_async_cache_serves_the_last_instances_through_an_outage(kind: str, arun
                 async with owner.register("payment", "h", 81, id="b"):
                     assert await cache.wait_for(lambda got: [i.id for i in got] == ["a", "b"], DEADLINE)
                 assert reg.registered
+
+        arun(main())
+
+
+@pytest.mark.parametrize("kind", ["memory", "zookeeper", "etcd"])
+def test_an_async_caches_staleness_agrees_with_the_clients_state_at_once(
+    kind: str, arun: Callable[..., Any]
+) -> None:
+    """``cache.stale`` and ``client.state`` tell one state, also before the session's event has
+    reached the loop: both are read here while the loop is kept from running."""
+    with Outage(kind) as outage:
+
+        async def main() -> None:
+            async with (
+                coordkit.aio.connect(outage.url, ttl=8, timeout=0.5) as watcher,
+                watcher.discover("payment") as cache,
+            ):
+                assert not cache.stale
+                _cut(outage, watcher, False)
+                eventually(lambda: watcher.state is not SessionState.CONNECTED, timeout=DEADLINE)
+                assert cache.stale  # no await since: the loop has not run the event's dispatch
+                _cut(outage, watcher, True)
+                eventually(lambda: watcher.state is SessionState.CONNECTED, timeout=DEADLINE)
+                assert not cache.stale
 
         arun(main())
