@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -38,7 +37,7 @@ from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, Ses
 from ..names import recipe_name
 from ..recipes._departures import Departures
 from ..recipes._join import unconfirmed_remover
-from ..recipes._observe import kind_of
+from ..recipes._observe import observed_aenter
 from ..recipes._policy import Policy
 
 if TYPE_CHECKING:
@@ -80,11 +79,17 @@ class AsyncContention:
         self.lost = asyncio.Event()
         self.lost_reason = ""
         self._callbacks: list[LostCallback] = []
+        self._told: tuple[Contender | None, SessionState, str] | None = None  # a loss told off the loop
 
     @property
     def held_now(self) -> bool:
-        """Held, and the session owns it by its state and clock right now."""
+        """Held, and the session owns it by its state and clock right now; a loss told on
+        another thread counts from then on, before its hand-over to the loop has run."""
         if not self.held:
+            return False
+        if (told := self._told) is not None and told[0] is self.mine:
+            if on_loop(self.client.loop):
+                self._lose(*told[1:])
             return False
         if self.client.session.owns(self.generation, while_suspended=not self.lose_on_suspend):
             return True
@@ -118,6 +123,7 @@ class AsyncContention:
         if not self.held or (of is not None and self.mine is not of):  # of: seen off the loop
             return
         if not on_loop(self.client.loop):  # asked on a worker: a fenced write through client.sync
+            self._told = (self.mine, state, reason)
             with contextlib.suppress(RuntimeError):  # the loop is closed: so is the client
                 self.client.loop.call_soon_threadsafe(self._lose, state, reason, self.mine)
             return
@@ -152,18 +158,13 @@ class AsyncContention:
         admitted at once, or once ``timeout`` passed: the contender is then removed, as it is
         when the caller is cancelled (CancelledError propagates). With a probe active (metrics),
         the wait and its outcome are told to it, as the sync recipes do."""
+        again = functools.partial(self._enter, value, blocking=blocking, timeout=timeout)
         if (probe := probes.active) is None:
-            return await self._enter(value, blocking=blocking, timeout=timeout)
-        started_ns, started, kind = time.time_ns(), time.monotonic(), kind_of(self.what)
-        try:
-            entered = await self._enter(value, blocking=blocking, timeout=timeout)
-        except BaseException:
-            probe.acquire_ended(kind, self.client.kind, started_ns, time.monotonic() - started, "error", None)
-            raise
-        outcome = "acquired" if entered else "timeout" if blocking else "busy"
-        token = self.mine.create_revision if entered and self.mine is not None else None
-        probe.acquire_ended(kind, self.client.kind, started_ns, time.monotonic() - started, outcome, token)
-        return entered
+            return await again()
+        return await observed_aenter(probe, self.what, self.client.kind, again, self._token, blocking)
+
+    def _token(self) -> int | None:
+        return None if self.mine is None else self.mine.create_revision
 
     async def _enter(self, value: bytes, *, blocking: bool, timeout: float | None) -> bool:
         client = self.client

@@ -110,3 +110,35 @@ def test_a_fenced_write_through_the_store_that_finds_the_lock_gone_ends_it_on_th
             await _in_thread(by_hand.release)
 
     arun(main())
+
+
+def test_a_loss_told_off_the_loop_is_seen_by_a_release_before_the_loop_runs(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    """A fenced write on another thread finds the contender gone; a release on the loop right
+    after (the loop has not run the hand-over yet) raises the loss instead of dropping it."""
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            lock = aio.lock("fenced-gap")
+            assert await lock.acquire(timeout=5)
+            contender = lock._contention.mine
+            assert contender is not None
+            client.backend.queue_leave(contender)  # gone behind the holder's back
+            refused: list[BaseException] = []
+
+            def write() -> None:
+                try:
+                    aio.sync.put("guarded", "v", fence=lock)
+                except OwnershipError as exc:
+                    refused.append(exc)
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            writer.join(10)  # blocking the loop: the hand-over queued meanwhile has not run
+            assert refused and not lock.is_held and lock.token is None
+            with pytest.raises(OwnershipError, match="lost before release"):
+                await lock.release()
+            assert lock.lost.is_set() and client.get("guarded") is None
+
+    arun(main())
