@@ -205,16 +205,15 @@ class AsyncClient(AsyncStore):
         """The live instances of service ``name`` (one read; see :meth:`coordkit.Client.instances`)."""
         self._check()
         check_service(name)  # refused here, as by the sync call, before a thread is used
-        return await blocking(lambda: read_instances(self.sync, name, base=base), name="coordkit-aio-read")
+        return await self._threads.run(lambda: read_instances(self.sync, name, base=base))
 
     async def set_status(
         self, name: str, instance_id: str, status: str, *, reason: str = "", base: str = DEFAULT_BASE
     ) -> ServiceInstance:
         """An operator's change of an instance's status (see :meth:`coordkit.Client.set_status`)."""
         self._check()
-        return await blocking(
-            lambda: set_instance_status(self.sync, name, instance_id, status, reason=reason, base=base),
-            name="coordkit-aio-set-status",
+        return await self._threads.run(
+            lambda: set_instance_status(self.sync, name, instance_id, status, reason=reason, base=base)
         )
 
     def discover(

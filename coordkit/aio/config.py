@@ -194,7 +194,7 @@ class AsyncConfig(TypedGetters, Mapping[str, Any], Generic[S]):
     # --- writing (the sync semantics, see the module docstring) -----------------------------
     async def _run(self, call: Callable[[], T]) -> T:
         self._client._check()
-        return await blocking(call, name="coordkit-aio-config")
+        return await self._client._threads.run(call)
 
     async def refresh(self, timeout: float | None = None) -> ConfigSnapshot:
         """Read the store now (see :meth:`coordkit.Config.refresh`)."""

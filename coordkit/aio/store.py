@@ -36,7 +36,7 @@ from ..errors import (
 )
 from ..names import validate_name, validate_path, validate_value, validate_version
 from .listeners import ListenerCalls
-from .threads import blocking
+from .threads import CallThreads, blocking
 from .turns import NameTurn
 from .watch import AsyncWatch
 
@@ -66,6 +66,7 @@ class AsyncStore:
         self._guards: dict[str, NameTurn] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watches: set[AsyncWatch] = set()
+        self._threads = CallThreads()  # for the few blocking calls (see .threads)
         self._closed = False
         store.session.add_listener(self._from_session)
 
@@ -181,6 +182,7 @@ class AsyncStore:
         try:
             await blocking(self._store.close, name="coordkit-aio-close")  # bounded by the store
         finally:
+            self._threads.close()
             session.remove_listener(self._from_session)
             # Waiters and holders hear of it now (waiters then raise ClosedError), whether or not
             # the session's own CLOSED event has reached the loop yet.

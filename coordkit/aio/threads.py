@@ -1,8 +1,10 @@
-"""The blocking calls of the asyncio API, each on a thread of its own.
+"""The blocking calls of the asyncio API, on threads of coordkit's own.
 
 Opening a session, closing one, a config's first read or its writes, a one-off discovery read:
-the few steps the async API does through the sync store. None runs on the loop's default
-executor, which belongs to the application: were its threads all busy (sync lock acquires
+the few steps the async API does through the sync store. Opening and closing each get a thread
+of their own (:func:`blocking`); the calls a client makes while open share its few
+:class:`CallThreads` (more at once queue, each bounded by the client's timeout). None runs on
+the loop's default executor, which belongs to the application: were its threads all busy (sync lock acquires
 handed to it, say, waiting for a holder), a close queued behind them would wait as long, and
 would deadlock with them if they wait for what that close ends.
 
@@ -22,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["blocking"]
+__all__ = ["CallThreads", "blocking"]
 
 T = TypeVar("T")
 
@@ -51,3 +53,22 @@ async def blocking(call: Callable[[], T], *, name: str, orphaned: Callable[[T], 
     except asyncio.CancelledError:
         done.add_done_callback(adopt)
         raise
+
+
+class CallThreads:
+    """One client's threads for its blocking calls: at most ``limit`` at once (started when
+    first needed), the others queued. :meth:`close` drops the calls not started yet (their
+    callers see ``CancelledError``); those under way end by their own timeouts."""
+
+    def __init__(self, limit: int = 4) -> None:
+        self._limit = limit
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    async def run(self, call: Callable[[], T]) -> T:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self._limit, thread_name_prefix="coordkit-aio")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
