@@ -16,8 +16,8 @@ closing the client) cancels the listener tasks still running, and awaits them.
 
 Writes (:meth:`set`, :meth:`delete`, :meth:`update`, :meth:`load`, :meth:`modify`,
 :meth:`refresh`) have the sync semantics and errors, read-your-writes included: each holds a
-thread of its own for its round trips (bounded by the client's timeout; not the loop's default
-executor, see :mod:`.threads`), not while waiting for anything else.
+thread of the client's for its round trips (bounded by the client's timeout; not the loop's
+default executor, see :mod:`.threads`), not while waiting for anything else.
 """
 
 from __future__ import annotations

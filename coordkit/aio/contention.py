@@ -79,7 +79,7 @@ class AsyncContention:
         self.lost = asyncio.Event()
         self.lost_reason = ""
         self._callbacks: list[LostCallback] = []
-        self._told: tuple[Contender | None, SessionState, str] | None = None  # a loss told off the loop
+        self._told: tuple[int | None, SessionState, str] | None = None  # a loss told off the loop, by token
 
     @property
     def held_now(self) -> bool:
@@ -87,7 +87,7 @@ class AsyncContention:
         another thread counts from then on, before its hand-over to the loop has run."""
         if not self.held:
             return False
-        if (told := self._told) is not None and told[0] is self.mine:
+        if (told := self._told) is not None and told[0] == self._token():  # a proclamation keeps the token
             if on_loop(self.client.loop):
                 self._lose(*told[1:])
             return False
@@ -119,13 +119,13 @@ class AsyncContention:
             SessionState.CONNECTED, f"the store no longer has the contender {mine.key} (token {token})"
         )
 
-    def _lose(self, state: SessionState, reason: str, of: Contender | None = None) -> None:
-        if not self.held or (of is not None and self.mine is not of):  # of: seen off the loop
+    def _lose(self, state: SessionState, reason: str, of: int | None = None) -> None:
+        if not self.held or (of is not None and self._token() != of):  # of: the token seen off the loop
             return
         if not on_loop(self.client.loop):  # asked on a worker: a fenced write through client.sync
-            self._told = (self.mine, state, reason)
+            self._told = (self._token(), state, reason)
             with contextlib.suppress(RuntimeError):  # the loop is closed: so is the client
-                self.client.loop.call_soon_threadsafe(self._lose, state, reason, self.mine)
+                self.client.loop.call_soon_threadsafe(self._lose, state, reason, self._token())
             return
         self.held = False
         mine = self.mine
@@ -170,7 +170,7 @@ class AsyncContention:
         client = self.client
         client._check()
         seconds = wait_seconds(timeout)
-        if self._entered and not self.held and self.lost.is_set():
+        if self._entered and not self.held_now and self.lost.is_set():  # held_now: a loss told off the loop
             await self._finish()  # acquiring again after a loss needs no release first
         deadline = None if seconds is None else client.loop.time() + max(0.0, seconds)
         if not blocking and self._guard.locked():

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
+import functools
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -30,9 +32,9 @@ T = TypeVar("T")
 
 
 async def blocking(call: Callable[[], T], *, name: str, orphaned: Callable[[T], None] | None = None) -> T:
-    """``call()`` on a new thread (named ``name``), awaited. If the awaiting task is cancelled
-    before the call starts, it never runs; once it runs, it goes on, and ``orphaned`` receives
-    what it returns (on that thread)."""
+    """``call()`` on a new thread (named ``name``, in a copy of the caller's context), awaited.
+    If the awaiting task is cancelled before the call starts, it never runs; once it runs, it
+    goes on, and ``orphaned`` receives what it returns, on a thread (never on the loop)."""
     done: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def run() -> None:
@@ -47,28 +49,34 @@ async def blocking(call: Callable[[], T], *, name: str, orphaned: Callable[[T], 
         if orphaned is not None and not finished.cancelled() and finished.exception() is None:
             orphaned(finished.result())
 
-    threading.Thread(target=run, name=name).start()
+    threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name).start()
     try:
         return await asyncio.wrap_future(done)
     except asyncio.CancelledError:
-        done.add_done_callback(adopt)
+        if done.done():  # finished, its result not yet handed over: closed off the loop all the same
+            threading.Thread(target=adopt, args=(done,), name=f"{name} (orphaned)").start()
+        else:
+            done.add_done_callback(adopt)  # on the call's thread, when it ends
         raise
 
 
 class CallThreads:
     """One client's threads for its blocking calls: at most ``limit`` at once (started when
-    first needed), the others queued. :meth:`close` drops the calls not started yet (their
-    callers see ``CancelledError``); those under way end by their own timeouts."""
+    first needed; a call waiting for something, as a config refresh may, holds one), the others
+    queued. After :meth:`close`, calls still queued run against the closed store, and raise
+    its ClosedError; those under way end by their own timeouts."""
 
-    def __init__(self, limit: int = 4) -> None:
+    def __init__(self, limit: int = 16) -> None:
         self._limit = limit
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     async def run(self, call: Callable[[], T]) -> T:
+        """``call()`` on one of the threads, in a copy of the caller's context, awaited."""
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(self._limit, thread_name_prefix="coordkit-aio")
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        in_context = functools.partial(contextvars.copy_context().run, call)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, in_context)
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=False)

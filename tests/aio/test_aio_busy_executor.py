@@ -35,7 +35,7 @@ def test_the_async_client_does_not_queue_behind_a_busy_default_executor(
             await asyncio.wait_for(config.aclose(), BOUND)
             await asyncio.wait_for(client.aclose(), BOUND)
             assert not taken.done()  # the executor stayed busy throughout
-            ours = [t for t in threading.enumerate() if t.name.startswith("coordkit-aio")]
+            ours = [t for t in threading.enumerate() if t.name.startswith("coordkit-aio_")]  # CallThreads
             for thread in ours:  # the client's call threads end with it
                 thread.join(BOUND)
             assert not [t for t in ours if t.is_alive()]

@@ -136,9 +136,38 @@ def test_a_loss_told_off_the_loop_is_seen_by_a_release_before_the_loop_runs(
             writer = threading.Thread(target=write)
             writer.start()
             writer.join(10)  # blocking the loop: the hand-over queued meanwhile has not run
-            assert refused and not lock.is_held and lock.token is None
+            assert refused and not lock.lost.is_set()
             with pytest.raises(OwnershipError, match="lost before release"):
-                await lock.release()
-            assert lock.lost.is_set() and client.get("guarded") is None
+                await lock.release()  # the first look at the handle since the refusal
+            assert lock.lost.is_set() and not lock.is_held and client.get("guarded") is None
 
     arun(main())
+
+
+def test_a_loss_told_off_the_loop_is_seen_by_is_held_and_token_at_once(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    """As above, read through ``is_held`` and ``token``; an ``acquire()`` right after, with no
+    release, takes the name anew."""
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            lock = aio.lock("fenced-gap")
+            assert await lock.acquire(timeout=5)
+            contender = lock._contention.mine
+            assert contender is not None
+            client.backend.queue_leave(contender)
+            writer = threading.Thread(target=_refused_write, args=(aio, lock))
+            writer.start()
+            writer.join(10)  # blocking the loop, as above
+            assert not lock.is_held and lock.token is None and lock.lost.is_set()
+            assert await lock.acquire(timeout=5)  # no release needed after a loss
+            assert lock.token is not None and lock.token > contender.create_revision
+            await lock.release()
+
+    arun(main())
+
+
+def _refused_write(aio: coordkit.aio.AsyncClient, lock: Any) -> None:
+    with pytest.raises(OwnershipError):
+        aio.sync.put("guarded", "v", fence=lock)
