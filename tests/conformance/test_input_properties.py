@@ -17,6 +17,12 @@ from coordkit.testing.strategies import names, values
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+# Hypothesis warns when the global ``random`` state moves while it draws an example. Here it is
+# kazoo's connection threads that move it (the jitter of a reconnect, the shuffle of a cluster's
+# hosts), concurrently with the draw: no strategy of this module uses ``random``.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
+)
 
 
 def _verdict(check: Any, *args: Any) -> str | None:
