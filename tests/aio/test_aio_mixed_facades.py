@@ -120,23 +120,8 @@ def test_a_loss_told_off_the_loop_is_seen_by_a_release_before_the_loop_runs(
 
     async def main() -> None:
         async with coordkit.aio.connect(store_url, ttl=4) as aio:
-            lock = aio.lock("fenced-gap")
-            assert await lock.acquire(timeout=5)
-            contender = lock._contention.mine
-            assert contender is not None
-            client.backend.queue_leave(contender)  # gone behind the holder's back
-            refused: list[BaseException] = []
-
-            def write() -> None:
-                try:
-                    aio.sync.put("guarded", "v", fence=lock)
-                except OwnershipError as exc:
-                    refused.append(exc)
-
-            writer = threading.Thread(target=write)
-            writer.start()
-            writer.join(10)  # blocking the loop: the hand-over queued meanwhile has not run
-            assert refused and not lock.lost.is_set()
+            lock, _ = await _refused_behind_the_loops_back(aio, client)
+            assert not lock.lost.is_set()  # the hand-over has not run
             with pytest.raises(OwnershipError, match="lost before release"):
                 await lock.release()  # the first look at the handle since the refusal
             assert lock.lost.is_set() and not lock.is_held and client.get("guarded") is None
@@ -152,22 +137,36 @@ def test_a_loss_told_off_the_loop_is_seen_by_is_held_and_token_at_once(
 
     async def main() -> None:
         async with coordkit.aio.connect(store_url, ttl=4) as aio:
-            lock = aio.lock("fenced-gap")
-            assert await lock.acquire(timeout=5)
-            contender = lock._contention.mine
-            assert contender is not None
-            client.backend.queue_leave(contender)
-            writer = threading.Thread(target=_refused_write, args=(aio, lock))
-            writer.start()
-            writer.join(10)  # blocking the loop, as above
+            lock, token = await _refused_behind_the_loops_back(aio, client)
             assert not lock.is_held and lock.token is None and lock.lost.is_set()
             assert await lock.acquire(timeout=5)  # no release needed after a loss
-            assert lock.token is not None and lock.token > contender.create_revision
+            assert lock.token is not None and lock.token > token
             await lock.release()
 
     arun(main())
 
 
-def _refused_write(aio: coordkit.aio.AsyncClient, lock: Any) -> None:
-    with pytest.raises(OwnershipError):
-        aio.sync.put("guarded", "v", fence=lock)
+async def _refused_behind_the_loops_back(
+    aio: coordkit.aio.AsyncClient, client: coordkit.Client
+) -> tuple[Any, int]:
+    """An async lock held, its contender removed by ``client``, then a fenced write through
+    ``aio.sync`` refused on a thread while the loop is blocked (joined here): the loss has been
+    told to the lock, and its hand-over to the loop has not run. Returns the lock and its token."""
+    lock = aio.lock("fenced-gap")
+    assert await lock.acquire(timeout=5)
+    contender = lock._contention.mine
+    assert contender is not None
+    client.backend.queue_leave(contender)  # gone behind the holder's back
+    refused: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            aio.sync.put("guarded", "v", fence=lock)
+        except OwnershipError as exc:
+            refused.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(10)  # blocking the loop: nothing queued for it meanwhile runs
+    assert refused
+    return lock, contender.create_revision
