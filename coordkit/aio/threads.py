@@ -4,9 +4,9 @@ Opening a session, closing one, a config's first read or its writes, a one-off d
 the few steps the async API does through the sync store. Opening and closing each get a thread
 of their own (:func:`blocking`); the calls a client makes while open share its few
 :class:`CallThreads` (more at once queue, each bounded by the client's timeout). None runs on
-the loop's default executor, which belongs to the application: were its threads all busy (sync lock acquires
-handed to it, say, waiting for a holder), a close queued behind them would wait as long, and
-would deadlock with them if they wait for what that close ends.
+the loop's default executor, which belongs to the application: were its threads all busy
+(sync lock acquires handed to it, say, waiting for a holder), a close queued behind them would
+wait as long, and would deadlock with them if they wait for what that close ends.
 
 What holds on failure: the call's exception is the awaiting task's. A task cancelled before
 the call starts keeps it from running; once it runs, it goes on to its end (bounded by the
@@ -45,18 +45,19 @@ async def blocking(call: Callable[[], T], *, name: str, orphaned: Callable[[T], 
         except BaseException as exc:  # noqa: BLE001 - the awaiting task's to raise
             done.set_exception(exc)
 
-    def adopt(finished: concurrent.futures.Future[T]) -> None:
+    def adopt(finished: concurrent.futures.Future[T]) -> None:  # on a thread of its own
         if orphaned is not None and not finished.cancelled() and finished.exception() is None:
             orphaned(finished.result())
+
+    def hand_off(finished: concurrent.futures.Future[T]) -> None:  # on the loop, or the call's thread
+        threading.Thread(target=adopt, args=(finished,), name=f"{name} (orphaned)").start()
 
     threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name).start()
     try:
         return await asyncio.wrap_future(done)
     except asyncio.CancelledError:
-        if done.done():  # finished, its result not yet handed over: closed off the loop all the same
-            threading.Thread(target=adopt, args=(done,), name=f"{name} (orphaned)").start()
-        else:
-            done.add_done_callback(adopt)  # on the call's thread, when it ends
+        if orphaned is not None:
+            done.add_done_callback(hand_off)  # at once if the call is over, else when it ends
         raise
 
 
