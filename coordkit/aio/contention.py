@@ -4,10 +4,11 @@ awaited on one loop, so sync and async contenders of one name queue together.
 
 Waiting holds no thread: the handles of one client and name take turns on an
 ``asyncio.Lock`` (first come, first served, as the sync client's local guard), and the one
-that queues in the store waits for the contender ahead with the backend's departure watch,
-woken through the loop. Ownership follows the session exactly as in the sync recipes
-(:mod:`coordkit.recipes._contention`): SUSPENDED (unless ``lose_on_suspend=False``) and LOST end
-a holding at once; a waiter keeps its place while SUSPENDED and joins again after LOST.
+that queues in the store waits for the contender ahead with the backend's departure watch
+(a semaphore waiter for the few nearest ahead, :mod:`.departures`), woken through the loop.
+Ownership follows the session exactly as in the sync recipes (:mod:`coordkit.recipes._contention`):
+SUSPENDED (unless ``lose_on_suspend=False``) and LOST end a holding at once; a waiter keeps its
+place while SUSPENDED and joins again after LOST.
 
 Cancellation: a join in flight when its caller is cancelled (or times out) is finished in the
 background and its contender removed (once the session is back, if the join ended unanswered);
@@ -28,14 +29,13 @@ from typing import TYPE_CHECKING
 
 from ..backends import probe as probes
 from ..backends.async_ops import Started
-from ..backends.base import Watch
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.states import SessionEvent, SessionState
 from ..core.when_connected import cleanup_generation, when_connected
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import recipe_name
-from ..recipes._departures import Departures
+from ..recipes._departures import Ahead
 from ..recipes._join import unconfirmed_remover
 from ..recipes._observe import observed_aenter
 from ..recipes._policy import Policy
@@ -43,7 +43,7 @@ from ..recipes._policy import Policy
 if TYPE_CHECKING:
     from .store import AsyncStore
 from ..core.async_deadline import timeout_at
-from .departures import counted_departures, watch_departures
+from .departures import wait_any_gone
 from .turns import NameTurn, give_back, on_loop
 
 __all__ = ["AsyncContention"]
@@ -72,7 +72,6 @@ class AsyncContention:
         self._unconfirmed: str | None = None  # a join attempt that may have landed unanswered
         self._in_flight: Started[QueueView] | None = None  # that attempt's call, if still running
         self._wake = asyncio.Event()  # a session change or a departure: look again
-        self._departures: Departures | None = None  # a semaphore waiter's count (recipes/_departures.py)
         self.mine: Contender | None = None
         self.generation = 0
         self.held = False
@@ -202,11 +201,8 @@ class AsyncContention:
                     self._abandon(attempt)
 
     async def _queue(self, value: bytes, deadline: float | None, *, wait: bool) -> bool:
-        departures: Watch | None = None
         try:
             async with timeout_at(deadline):
-                if self.policy.slots > 1 and wait:
-                    departures = await self._watch_departures()
                 while True:
                     await self._connected()
                     view = await self._join(value)
@@ -218,17 +214,8 @@ class AsyncContention:
         except TimeoutError:
             return False
         finally:
-            self._departures = None
-            if departures is not None:
-                departures.cancel_nowait()
             if not self.held:
                 await self._leave()
-
-    async def _watch_departures(self) -> Watch:
-        """See :func:`.departures.watch_departures` (once the session is connected)."""
-        await self._connected()
-        self._departures = counted = counted_departures(self.client.loop, self._wake, self.policy.slots)
-        return await watch_departures(self.client, self.path, counted.on_event, self.what, self._connected)
 
     async def _connected(self) -> None:
         """Until the session is CONNECTED; makes its generation ours."""
@@ -309,6 +296,7 @@ class AsyncContention:
         # A join's view carries no values (ZooKeeper lists names only): a policy that reads
         # them (read/write locks) decides on a listing with values, as the sync recipe does.
         listed, joined_in = not self.policy.values, self.generation
+        ahead: Ahead | None = None  # a semaphore waiter's window, from ``view`` (recipes/_departures.py)
         while True:
             if view.position < 0 or session.generation != joined_in:
                 return None
@@ -322,16 +310,18 @@ class AsyncContention:
             try:
                 if not listed:
                     pass  # read the values first
-                elif session.state is SessionState.CONNECTED and (counted := self._departures) is not None:
-                    if counted.count(view):  # fewer than the limit ahead: read again at once
-                        await self._wake.wait()  # set by the count (or the session)
-                    counted.done()
-                    self._wake.clear()  # before the read: a departure after it wakes us again
+                elif session.state is SessionState.CONNECTED and self.policy.slots > 1:
+                    ahead = ahead or Ahead(view, self.policy.slots)
+                    self._wake.clear()  # then wait: a session change after this wakes us
+                    gone = await wait_any_gone(ops, ahead.window(), self._wake, view.revision)
+                    if ahead.forget(gone):
+                        continue  # a full window still ahead: watch it, no read
+                    ahead = None  # read the queue: a window is made from that listing only
                 elif session.state is SessionState.CONNECTED:
-                    ahead = self.policy.waits_for(view)
+                    blocker = self.policy.waits_for(view)
                     self._wake.clear()
-                    if ahead is not None:
-                        await ops.wait_gone(ahead.key, ahead.create_revision, self._wake, view.revision)
+                    if blocker is not None:
+                        await ops.wait_gone(blocker.key, blocker.create_revision, self._wake, view.revision)
                 else:
                     await self._connected()
                 contenders, revision = await ops.queue_list(self.path, values=self.policy.values)
@@ -342,7 +332,7 @@ class AsyncContention:
                 pause = min(pause * 2, _LAST_PAUSE)
                 await self._connected()
                 continue
-            pause, listed = _FIRST_PAUSE, True
+            pause, listed, ahead = _FIRST_PAUSE, True, None
             view = QueueView(view.mine, contenders, revision)
 
     # --- leaving ------------------------------------------------------------------------------

@@ -1,61 +1,44 @@
-"""The prefix watch of an async semaphore waiter: holders leave in any order, so any
-departure ahead may admit it. Started before the join (as the sync recipe's), so that none
-slips between; its events are counted by the sync recipe's :class:`~coordkit.recipes._departures.Departures`,
-which wakes the waiter on the loop only once fewer than the limit remain ahead of it."""
+"""An async semaphore waiter's wait for its window (see :mod:`coordkit.recipes._departures`,
+shared with the sync recipe): one ``wait_gone`` per contender watched, all at once, until
+one of them is gone or the session wakes the waiter."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..backends.base import Watch, WatchEvent
-from ..errors import BackendUnavailableError
-from ..recipes._departures import Departures
-from .store import _cancel_started
+from ..backends.contender_queue import Contender
 
 if TYPE_CHECKING:
-    from .store import AsyncStore
+    from ..backends.async_ops import AsyncOps
 
-__all__ = ["watch_departures"]
-
-log = logging.getLogger("coordkit.aio.contention")
-_FIRST_PAUSE, _LAST_PAUSE = 0.02, 0.5  # seconds between tries while the store is unreachable
+__all__ = ["wait_any_gone"]
 
 
-def counted_departures(loop: asyncio.AbstractEventLoop, wake: asyncio.Event, slots: int) -> Departures:
-    """A count of the departures ahead that sets ``wake`` on ``loop`` when the waiter may enter."""
+async def wait_any_gone(
+    ops: AsyncOps, window: Sequence[Contender], wake: asyncio.Event, since_revision: int
+) -> set[str]:
+    """The keys of the contenders in ``window`` found gone, once one is; empty once ``wake``
+    is set by somebody else (a session change), and at once for an empty window. What the
+    backend raises propagates; every wait still under way is cancelled (its watch stopped)
+    before this returns or raises."""
+    if not window:
+        return set()
+    told = asyncio.Event()  # set by a departure; ``wake`` stays the session's
 
-    def notify() -> None:  # on the watch's thread
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(wake.set)
+    async def gone(contender: Contender) -> str | None:
+        if await ops.wait_gone(contender.key, contender.create_revision, told, since_revision):
+            told.set()  # found gone when armed: end the others' waits too
+            return contender.key
+        return None
 
-    return Departures(notify, slots)
-
-
-async def watch_departures(
-    client: AsyncStore,
-    path: str,
-    on_event: Callable[[WatchEvent], None],
-    what: str,
-    connected: Callable[[], Awaitable[None]],
-) -> Watch:
-    """A watch of the queue under ``path`` calling ``on_event`` (on the watch's thread).
-    Retried (after ``connected()``) while the store is unreachable; a cancellation during the
-    start stops the watch once it is in place."""
-    pause = _FIRST_PAUSE
-
-    while True:
-        starting = client._spawn(client._ops.watch(path, on_event, prefix=True))
-        try:
-            return await asyncio.shield(starting)
-        except asyncio.CancelledError:
-            starting.add_done_callback(_cancel_started)
-            raise
-        except BackendUnavailableError as exc:
-            log.info("coordkit %s %s: cannot watch the queue (%s)", what, path, exc)
-            await asyncio.sleep(pause)  # back-off; the caller's deadline bounds the retries
-            pause = min(pause * 2, _LAST_PAUSE)
-            await connected()
+    waits = [asyncio.ensure_future(gone(contender)) for contender in window]
+    woken = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait([*waits, woken], return_when=asyncio.FIRST_COMPLETED)
+        return {key for wait in waits if wait.done() and (key := wait.result()) is not None}
+    finally:
+        for task in (*waits, woken):
+            task.cancel()
+        await asyncio.gather(*waits, woken, return_exceptions=True)  # their watches stopped

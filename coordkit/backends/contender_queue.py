@@ -22,10 +22,11 @@ Join (:meth:`ContenderQueue.queue_join`)
     if it made it in the current session: one made in a session since replaced is never
     adopted (it goes with that session), the repeat joins afresh behind it.
 
-Wait (:meth:`ContenderQueue.wait_gone`)
+Wait (:meth:`ContenderQueue.wait_gone`, :meth:`ContenderQueue.wait_any_gone`)
     Waits for one given contender, the one ahead, to go: a departure wakes the one waiter
     behind it, not the herd. With ``create_revision`` the contender is that incarnation: a
-    key deleted and created again counts as gone.
+    key deleted and created again counts as gone. A semaphore waiter waits for any of the
+    few it watches, and only those are watched.
 
 Leave (:meth:`ContenderQueue.queue_leave`)
     Removes the contender if it is still that incarnation; idempotent, so safe to retry.
@@ -49,9 +50,9 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 __all__ = ["Contender", "ContenderQueue", "QueueView"]
 
@@ -143,19 +144,18 @@ class ContenderQueue(abc.ABC):
         False when its watch broke: the caller re-reads the queue, as after ``wake``."""
         return self.wait_gone(key, timeout, wake, create_revision=create_revision)
 
-    def watch_departures(
+    @abc.abstractmethod
+    def wait_any_gone(
         self,
-        path: str,
-        on_gone: Callable[[str], None],
+        ahead: Sequence[Contender],
+        timeout: float | None,
+        wake: threading.Event,
         *,
-        on_rearmed: Callable[[], None],
-        timeout: float | None = None,
-    ) -> Any:  # a base.Watch, or None (base imports this module: no import back)
-        """A watch that tells only the keys deleted under ``path`` (``on_gone(key)``, key as
-        listed by :meth:`queue_list`), armed before this returns, so that a departure after
-        any later read is told. It may run ``on_gone`` on the backend's I/O thread: only set
-        flags there. ``on_rearmed`` is called once the watch is armed again after the link
-        was lost (departures meanwhile were not told: the caller re-reads the queue).
-        None: this backend has no cheaper watch than a prefix :meth:`watch` (the default),
-        which the caller then uses, counting its DELETE events; raises what arming raises."""
-        return None
+        since_revision: int = 0,
+    ) -> set[str]:
+        """:meth:`wait_gone_since` for several contenders at once (a semaphore waiter's window,
+        listed in a queue read at ``since_revision``): the keys of those found gone (each that
+        incarnation, when its ``create_revision`` is known), once one is, a departure setting
+        ``wake``; only those contenders are watched, so that a departure reaches nobody else.
+        Empty once ``timeout`` passed, ``wake`` was set by somebody else, or the watch broke:
+        the caller re-reads the queue."""

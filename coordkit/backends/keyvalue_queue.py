@@ -1,5 +1,5 @@
 """The contender queue built on the key/value calls of the contract (the memory backend's), and
-the wait for a departure by watching one key (memory's and etcd's).
+the wait for departures by watching the keys (memory's).
 
 Layout: a contender is the ephemeral key ``<path>/<session hex>`` (with ``unique``:
 ``<path>/<session hex>-<attempt, 12 hex>``), ordered by create revision, as on etcd. Here a
@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
+from collections.abc import Callable, Sequence
 
 from ..errors import ConflictError, KeyExistsError
 from .base import Backend, Check, Delete, Entry, EventType, Put, WatchEvent
 from .contender_queue import Contender, QueueView
 
-__all__ = ["KeyValueQueue", "wait_gone_by_watch"]
+__all__ = ["KeyValueQueue", "wait_any_gone_by_watch", "wait_gone_by_watch"]
 
 
 def _contender(entry: Entry) -> Contender:
@@ -97,28 +98,69 @@ class KeyValueQueue(Backend):
         """See :func:`wait_gone_by_watch`."""
         return wait_gone_by_watch(self, key, timeout, wake, create_revision=create_revision)
 
+    def wait_any_gone(
+        self,
+        ahead: Sequence[Contender],
+        timeout: float | None,
+        wake: threading.Event,
+        *,
+        since_revision: int = 0,
+    ) -> set[str]:
+        """See :func:`wait_any_gone_by_watch`."""
+        return wait_any_gone_by_watch(self, ahead, timeout, wake)
+
 
 def wait_gone_by_watch(
     backend: Backend, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0
 ) -> bool:
-    """Watch the one key, then read it: True once that incarnation is gone. Returns False
-    early if ``timeout`` passed or ``wake`` was set by somebody else. The watch's start is
-    bounded by ``timeout`` too (BackendUnavailableError), so a wait's bound holds."""
-    gone = threading.Event()
+    """:func:`wait_any_gone_by_watch` for one key: True once that incarnation is gone."""
+    return bool(wait_any_gone_by_watch(backend, [Contender(key, 0, create_revision)], timeout, wake))
 
-    def on_event(event: WatchEvent) -> None:
-        if event.type is EventType.DELETE or (
-            create_revision and event.entry is not None and event.entry.create_revision != create_revision
-        ):
-            gone.set()
-            wake.set()
 
-    watch = backend.watch(key, on_event, prefix=False, timeout=timeout)
+def wait_any_gone_by_watch(
+    backend: Backend, ahead: Sequence[Contender], timeout: float | None, wake: threading.Event
+) -> set[str]:
+    """Watch each contender's key, then read it: the keys of those gone (each that incarnation,
+    when its create revision is known), once one is. Returns an empty set early if ``timeout``
+    passed or ``wake`` was set by somebody else (at once for no contenders). Each watch's start
+    is bounded by ``timeout`` too (BackendUnavailableError), so a wait's bound holds. Once this
+    returns, an event still on its way sets ``wake`` no more (the caller may be waiting again)."""
+    lock, gone, ended = threading.Lock(), set[str](), threading.Event()
+
+    def departure(contender: Contender) -> Callable[[WatchEvent], None]:
+        def on_event(event: WatchEvent) -> None:
+            incarnation = contender.create_revision
+            if event.type is EventType.DELETE or (
+                incarnation and event.entry is not None and event.entry.create_revision != incarnation
+            ):
+                with lock:
+                    if not ended.is_set():
+                        gone.add(contender.key)
+                        wake.set()
+
+        return on_event
+
+    if not ahead:
+        return set()
+    watches = []
     try:
-        current = backend.get(key)
-        if current is None or (create_revision and current.create_revision != create_revision):
-            return True
+        for contender in ahead:
+            watches.append(backend.watch(contender.key, departure(contender), prefix=False, timeout=timeout))
+        for contender in ahead:
+            current = backend.get(contender.key)
+            if current is None or (
+                contender.create_revision and current.create_revision != contender.create_revision
+            ):
+                with lock:
+                    gone.add(contender.key)
+        with lock:
+            if gone:
+                return set(gone)
         wake.wait(timeout)
-        return gone.is_set()
+        with lock:
+            return set(gone)
     finally:
-        watch.cancel_nowait()  # the callback only sets events: no need to wait, off the hot path
+        with lock:
+            ended.set()
+        for watch in watches:
+            watch.cancel_nowait()  # the callbacks only set events: no need to wait, off the hot path

@@ -5,7 +5,7 @@ A handle joins a queue of ephemeral contender keys under the recipe's path (one 
 trip: the backend creates the key and lists the queue together), is admitted when the
 policy says its position allows, and otherwise waits for the one key that must go before
 it: the contender right ahead for a lock, so that a release wakes one waiter, not the herd
-(a semaphore waiter counts the departures ahead of it, :mod:`._departures`).
+(a semaphore waiter watches the ``limit`` nearest ahead of it, :mod:`._departures`).
 
 Ownership belongs to the client's session. When the session is SUSPENDED (unless the
 handle was made with ``lose_on_suspend=False``) or LOST, a holder is told at once: its
@@ -27,7 +27,6 @@ import uuid
 from typing import TYPE_CHECKING, Literal
 
 from ..backends import probe as probes
-from ..backends.base import Watch
 from ..backends.contender_queue import Contender, QueueView
 from ..core.durations import wait_seconds
 from ..core.session import Session, SessionEvent, SessionState
@@ -35,8 +34,8 @@ from ..core.when_connected import cleanup_generation, when_connected
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import recipe_name
 from ._cleanup import leave_or_later, leave_when_connected
-from ._deadlines import call_time, remaining_time, settle, take, watch_within
-from ._departures import Departures
+from ._deadlines import call_time, remaining_time, settle, take
+from ._departures import Ahead
 from ._join import join_again, unconfirmed_remover
 from ._loss import LossEvent, LostCallback
 from ._observe import kind_of, observed_enter
@@ -73,7 +72,6 @@ class Contention:
         self._owner: int | None = None  # the thread whose acquire holds _busy
         self._mutex = threading.Lock()
         self._wake = threading.Event()
-        self._departures: Departures | None = None  # a semaphore waiter's count (see ._departures)
         self._entered = False
         self._calls_by: float | None = None  # the deadline that bounds each store call of enter()
         self.mine: Contender | None = None
@@ -168,18 +166,9 @@ class Contention:
         if turn is None:
             return False
         wait, deadline = turn
-        session, departures, entered = self.session, None, False
+        session, entered = self.session, False
         session.add_listener(self._on_session)
         try:
-            if self.policy.slots > 1:
-                # Holders of a semaphore leave in any order: count the departures ahead of us.
-                # The watch starts before the join so that no departure can slip between.
-                self._departures = counted = Departures(self._wake.set, self.policy.slots)
-                departures = watch_within(
-                    self.client, self.path, counted, self._wake.set, wait, self._calls_by
-                )
-                if departures is None:
-                    return False
             unconfirmed: str | None = None  # a join whose session was replaced before it was answered
             while self._connected(deadline):
                 # The join, right here: ``lock.acquire()`` reaches the backend in two frames. The
@@ -211,7 +200,7 @@ class Contention:
                 self._abandon(unconfirmed)
             return False
         finally:
-            self._end_enter(departures, entered)
+            self._end_enter(entered)
 
     def _take_turn(self, blocking: bool, timeout: float | None) -> tuple[bool, float | None] | None:
         """Check ``timeout``, then take this handle's turn (threads sharing it) and the client's
@@ -260,9 +249,7 @@ class Contention:
             )
         return view
 
-    def _end_enter(self, departures: Watch | None, entered: bool) -> None:
-        if departures is not None:
-            departures.cancel()
+    def _end_enter(self, entered: bool) -> None:
         if not self.held:
             self.session.remove_listener(self._on_session)
             self._leave_quietly()
@@ -307,6 +294,7 @@ class Contention:
 
     def _wait_admitted(self, view: QueueView, wait: bool, deadline: float | None) -> bool | None:
         """True admitted, False gave up, None: our contender is gone, join again."""
+        ahead: Ahead | None = None  # a semaphore waiter's window, from ``view`` (see ._departures)
         while True:
             settled = settle(self.session, self.generation, deadline)
             if settled is not True:
@@ -324,20 +312,26 @@ class Contention:
             if not wait or remaining == 0:
                 return False
             try:
-                self._wait_for_departure(view, remaining)
-                self._wake.clear()  # before the read: a departure after it wakes us again
+                if self.policy.slots > 1:
+                    ahead = ahead or Ahead(view, self.policy.slots)
+                    gone = self.client.backend.wait_any_gone(
+                        ahead.window(), remaining, self._wake, since_revision=view.revision
+                    )
+                    self._wake.clear()  # before the next wait or read: a change after it wakes us again
+                    if ahead.forget(gone):
+                        continue  # a full window still ahead: watch it, no read
+                    ahead = None  # read the queue: a window is made from that listing only
+                else:
+                    self._wait_for_departure(view, remaining)
+                    self._wake.clear()  # before the read: a departure after it wakes us again
                 contenders, revision = self.client.backend.queue_list(
                     self.path, values=self.policy.values, timeout=call_time(self._calls_by)
                 )
             except BackendUnavailableError:
                 continue  # SUSPENDED: settle, keeping our place
-            view = QueueView(view.mine, contenders, revision)
+            view, ahead = QueueView(view.mine, contenders, revision), None
 
     def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
-        if self.policy.slots > 1:  # woken by the prefix watch once fewer than slots are ahead
-            if self._departures is not None:
-                self._departures.wait(view, self._wake, remaining)
-            return
         # A lock or election waits for exactly the contender right ahead (a reader of a
         # read/write lock for the nearest writer ahead): no herd.
         if (ahead := self.policy.waits_for(view)) is not None:

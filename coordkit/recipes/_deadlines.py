@@ -1,26 +1,18 @@
 """Waiting by a caller's deadline in the contender queue: local locks taken by it, the time
-limit of each store call made before it, and a watch started by it."""
+limit of each store call made before it, and a suspended session waited out by it."""
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..backends.base import Watch
 from ..core.states import SessionState
-from ..errors import BackendUnavailableError
 
 if TYPE_CHECKING:
     from ..core.session import Session
-    from ..core.store import Store
-    from ._departures import Departures
 
-__all__ = ["MIN_CALL_TIME", "call_time", "remaining_time", "settle", "take", "watch_within"]
-
-log = logging.getLogger(__name__)
+__all__ = ["MIN_CALL_TIME", "call_time", "remaining_time", "settle", "take"]
 
 
 def take(lock: threading.Lock, wait: bool, deadline: float | None) -> bool:
@@ -50,32 +42,6 @@ def call_time(deadline: float | None) -> float | None:
     if deadline is None:
         return None
     return max(deadline - time.monotonic(), MIN_CALL_TIME)
-
-
-def watch_within(
-    client: Store,
-    path: str,
-    counted: Departures,
-    wake: Callable[[], None],
-    wait: bool,
-    deadline: float | None,
-) -> Watch | None:
-    """The watch of the deletions under ``path`` that ``counted`` counts, started by
-    ``deadline`` (each try bounded by it), retried through an outage as a join is: the
-    backend's departures watch (``wake`` once it is armed again after a lost link), else a
-    prefix watch. None once the deadline passed, or at the first failure when not
-    ``wait``ing: the caller then gives up as if it had timed out."""
-    backend = client.backend
-    while True:
-        try:
-            limit = call_time(deadline)
-            lean = backend.watch_departures(path, counted.on_gone, on_rearmed=wake, timeout=limit)
-            return lean or backend.watch(path, counted.on_event, prefix=True, timeout=limit)
-        except BackendUnavailableError as exc:
-            if not wait or (deadline is not None and time.monotonic() >= deadline):
-                log.info("coordkit: cannot watch the queue %s (%s)", path, exc)
-                return None
-            client.session.wait_for(SessionState.CONNECTED, remaining_time(deadline))
 
 
 def settle(session: Session, generation: int, deadline: float | None) -> bool | None:

@@ -1,85 +1,51 @@
-"""The departures a semaphore waiter counts, so that a departure wakes only the waiters that
-can now enter, not the herd.
+"""Whom a semaphore waiter watches, so that a departure reaches only the waiters it concerns
+and wakes only the one it admits, not the herd.
 
 Holders of a semaphore leave in any order, so a waiter cannot wait for one given key (a
 waiter ``limit`` places ahead may stay while a holder further ahead leaves and admits us).
-Instead each waiter keeps the watch of deletions it started before its join (the backend's
-``watch_departures``, else a prefix watch), and counts: after
-each listing it records the keys of the contenders ahead of it; a DELETE of one of those
-keys removes it, and only when fewer than ``slots`` remain ahead (its position would admit
-it) is the waiter woken to read the queue again. Newcomers join behind, so the set ahead
-only shrinks between listings.
+Nor does it watch the whole queue: every departure would then reach every waiter. It watches
+its *window*, the ``limit`` contenders nearest ahead of it that it still believes there.
 
-Between a wake-up and the next recorded listing, departures are only noted, then discounted
-from that listing (which may have been read before them), so none is lost and none wakes the
-waiter twice. On failure: an event lost with the watch cannot be counted, which is why the
-session's own listener still wakes the waiter on every session change (it then re-reads the
-queue); a key seen deleted before a listing that holds it again (a new incarnation) is
-discounted once at most, which costs one early re-read, never a missed admission.
+Why that is enough: a waiter is admitted once fewer than ``limit`` contenders are ahead of
+it. While its window is all there, ``limit`` are ahead, whatever leaves further ahead, so
+only a departure from the window can admit it. When one leaves, the waiter drops it and,
+without reading the queue, watches the next contender ahead in its listing instead.
+Newcomers join behind, so the contenders ahead only ever leave: the listing minus the
+departures seen is never fewer than the truth. Watching a key starts from the listing's
+revision (or finds the key gone when it is armed), so a contender that left unseen, outside
+the window, is found gone as soon as the window reaches it. Only when fewer than ``limit``
+are left to watch does the waiter read the queue again, and that read admits it.
+
+So a release reaches at most the ``limit`` waiters whose window holds the contender that
+left; one of them is admitted (one queue read), the others each watch one key more. On
+failure (a timeout, a session change, a broken watch) the wait tells no departure and the
+waiter reads the queue again, as before any wait.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from collections.abc import Collection
 
-from ..backends.base import EventType, WatchEvent
-from ..backends.contender_queue import QueueView
+from ..backends.contender_queue import Contender, QueueView
 
-__all__ = ["Departures"]
+__all__ = ["Ahead"]
 
 
-class Departures:
-    """Counts the departures ahead of one semaphore waiter; calls ``notify`` (from the watch's
-    thread) when it may enter: a ``threading.Event``'s ``set`` for the sync recipe, a hand-over
-    to the loop for the async one."""
+class Ahead:
+    """The contenders a semaphore waiter believes ahead of it, from one listing ``view``."""
 
-    def __init__(self, notify: Callable[[], None], slots: int) -> None:
-        self._notify = notify
+    def __init__(self, view: QueueView, slots: int) -> None:
         self._slots = slots
-        self._lock = threading.Lock()
-        self._gone: set[str] = set()  # deleted since the latest listing was recorded
-        self._ahead: set[str] | None = None  # None: not waiting (a listing is under way)
+        self._ahead = list(view.contenders[: max(0, view.position)])
 
-    def on_event(self, event: WatchEvent) -> None:
-        """The prefix watch's callback."""
-        if event.type is EventType.DELETE:
-            self.on_gone(event.key)
+    def window(self) -> list[Contender]:
+        """The ``slots`` contenders nearest ahead; empty once fewer remain (read the queue)."""
+        return self._ahead[-self._slots :] if len(self._ahead) >= self._slots else []
 
-    def on_gone(self, key: str) -> None:
-        """The contender ``key`` was deleted (a departures watch's callback: only sets flags)."""
-        key = key.strip("/")
-        with self._lock:
-            # Kept for the next listing too: it may have been read before this deletion.
-            self._gone.add(key)
-            wake = False
-            if self._ahead is not None and key in self._ahead:  # None: no count to wake on now
-                self._ahead.discard(key)
-                wake = len(self._ahead) < self._slots
-        if wake:
-            self._notify()
-
-    def wait(self, view: QueueView, wake: threading.Event, timeout: float | None) -> None:
-        """Wait on ``wake`` (set by ``notify``, or by the session's listener) if ``view`` has
-        ``slots`` or more ahead, at most ``timeout``; then :meth:`done`."""
-        if self.count(view):
-            wake.wait(timeout)
-        self.done()
-
-    def count(self, view: QueueView) -> bool:
-        """Record the listing ``view``: True if the waiter must wait (``slots`` or more of the
-        contenders ahead in it remain, departures seen meanwhile discounted), then until
-        ``notify`` is called, or a session change or its deadline ends the wait. Call
-        :meth:`done` when that wait is over; the caller then reads the queue again, and
-        departures seen until the next :meth:`count` are counted against that listing."""
-        listed = {contender.key.strip("/") for contender in view.contenders[: max(0, view.position)]}
-        with self._lock:
-            self._ahead = listed - self._gone
-            self._gone = set()
-            return len(self._ahead) >= self._slots
-
-    def done(self) -> None:
-        """The wait after the latest :meth:`count` is over: a notification from that count
-        would be stale from now on."""
-        with self._lock:
-            self._ahead = None
+    def forget(self, gone: Collection[str]) -> bool:
+        """Drop the contenders told gone. True if that leaves a full window to watch without
+        reading the queue; False if nothing was told (read the queue) or too few remain."""
+        if not gone:
+            return False
+        self._ahead = [contender for contender in self._ahead if contender.key not in gone]
+        return len(self._ahead) >= self._slots

@@ -21,8 +21,8 @@ class Policy:
     client's handles take turns locally first). ``values``: admission reads the others'
     values (read/write locks). ``admission`` replaces the first-``slots`` rule; ``blocker``
     picks the one contender a waiter waits for (default: the one right ahead; with several
-    slots any departure ahead may admit, so a waiter watches them all and wakes once fewer than
-    ``slots`` remain ahead, see ._departures)."""
+    slots any departure ahead may admit, so a waiter watches the ``slots`` nearest ahead and
+    reads the queue once fewer remain, see ._departures)."""
 
     what: str
     slots: int = 1

@@ -4,6 +4,7 @@ several slots per client, and cancellation that leaves no contender behind."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -166,7 +167,8 @@ def test_a_departure_wakes_only_the_async_waiter_that_can_enter(
     store_url: str, client: coordkit.Client, arun: Callable[..., Any]
 ) -> None:
     """The herd-free semaphore over the async API (recipes/_departures.py): holders leave out of
-    order, and each waiter reads the queue again exactly once, when it may enter."""
+    order, no waiter watches the queue's prefix, no contender is watched by more than ``limit``
+    waiters at once, and each waiter reads the queue again exactly once, when it may enter."""
     limit, waiters = 2, 6
     holders = [client.semaphore("pool", limit) for _ in range(limit)]
     assert all(slot.acquire(timeout=5) for slot in holders)
@@ -174,15 +176,30 @@ def test_a_departure_wakes_only_the_async_waiter_that_can_enter(
     async def main() -> None:
         clients = [await coordkit.aio.connect(store_url, ttl=4) for _ in range(waiters)]
         try:
-            reads = [0] * waiters
+            reads, watching, most, prefixes = [0] * waiters, Counter[str](), [0], []
             for index, aio in enumerate(clients):
-                listing = aio._ops.queue_list
+                listing, waiting, watch = aio._ops.queue_list, aio._ops.wait_gone, aio._ops.watch
 
                 async def counted(*args: Any, _listing: Any = listing, _i: int = index, **kw: Any) -> Any:
                     reads[_i] += 1
                     return await _listing(*args, **kw)
 
+                async def watched(key: str, *args: Any, _waiting: Any = waiting, **kw: Any) -> Any:
+                    watching[key] += 1
+                    most[0] = max(most[0], watching[key])
+                    try:
+                        return await _waiting(key, *args, **kw)
+                    finally:
+                        watching[key] -= 1
+
+                async def prefix(key: str, *args: Any, _watch: Any = watch, **kw: Any) -> Any:
+                    if kw.get("prefix"):
+                        prefixes.append(key)
+                    return await _watch(key, *args, **kw)
+
                 aio._ops.queue_list = counted  # type: ignore[method-assign]
+                aio._ops.wait_gone = watched  # type: ignore[method-assign]
+                aio._ops.watch = prefix  # type: ignore[method-assign]
             slots = [aio.semaphore("pool", limit) for aio in clients]
             tasks = []
             for index, slot in enumerate(slots):  # queued one after another: a known order
@@ -202,8 +219,43 @@ def test_a_departure_wakes_only_the_async_waiter_that_can_enter(
                     await slots[index - 1].release()
             await slots[-1].release()
             assert [r - j for r, j in zip(reads, joined, strict=True)] == [1] * waiters
+            assert not prefixes, f"waiters watched the whole queue: {prefixes}"
+            assert 0 < most[0] <= limit, f"{most[0]} waiters watched one contender at once"
         finally:
             for aio in clients:
                 await aio.aclose()
 
     arun(main())
+
+
+def test_an_async_waiter_whose_read_fails_after_its_turn_came_reads_again(
+    store_url: str, client: coordkit.Client, arun: Callable[..., Any]
+) -> None:
+    """As tests/conformance/test_semaphore_wakeups.py's sync test: the read that would admit
+    the waiter fails once; the waiter reads again rather than wait on the window it emptied."""
+    holders = [client.semaphore("flaky", 2) for _ in range(2)]
+    assert all(slot.acquire(timeout=5) for slot in holders)
+
+    async def main() -> None:
+        async with coordkit.aio.connect(store_url, ttl=4) as aio:
+            failing, listed = [False], aio._ops.queue_list
+
+            async def flaky(*args: Any, **kw: Any) -> Any:
+                if failing[0]:
+                    failing[0] = False
+                    raise coordkit.BackendUnavailableError("refused once by the test")
+                return await listed(*args, **kw)
+
+            aio._ops.queue_list = flaky  # type: ignore[method-assign]
+            slot = aio.semaphore("flaky", 2)
+            waiter = asyncio.ensure_future(slot.acquire(timeout=30))
+            await _until(lambda: _queued(client, "flaky") == 3, "the waiter to queue")
+            failing[0] = True
+            await asyncio.get_running_loop().run_in_executor(None, holders[0].release)
+            async with timeout_in(10):
+                assert await waiter is True, "the waiter did not read the queue again"
+            assert not failing[0], "the failing read was never made"
+            await slot.release()
+
+    arun(main())
+    holders[1].release()

@@ -23,9 +23,13 @@ SYNC_ONLY: dict[str, str] = {
     "test_watch.py::test_closing_the_client_stops_its_callback_watches": (
         "async watch() is an async iterator: no callback form"
     ),
-    "test_semaphore_wakeups.py::test_a_departure_wakes_only_the_waiter_that_can_enter": (
+    "test_semaphore_wakeups.py::test_a_release_reaches_only_its_watchers_and_wakes_one": (
         "it counts each waiter thread's queue reads on the sync backend, and async waiters all read on"
         " one loop: tests/aio/test_aio_semaphore.py counts the async waiters' reads"
+    ),
+    "test_semaphore_wakeups.py::test_a_waiter_whose_read_fails_after_its_turn_came_reads_again": (
+        "it fails a queue read on the sync backend (etcd's async reads are coordkit/aio's):"
+        " tests/aio/test_aio_semaphore.py fails an async waiter's read"
     ),
     "test_lock_departures.py::test_a_waiter_told_of_the_departure_after_its_own_contender_went_joins_again": (
         "it holds back the sync waiter's departure wait on its backend (the async recipe's waits are"

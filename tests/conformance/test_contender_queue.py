@@ -194,6 +194,50 @@ def test_wait_gone_counts_another_incarnation_as_gone(make_client: ClientFactory
     assert time.monotonic() - started < 2
 
 
+def test_wait_any_gone_tells_which_of_the_window_left(make_client: ClientFactory) -> None:
+    """A semaphore waiter's window: the wait ends at the first departure among the contenders
+    watched and tells which; one that left after the listing is found gone when armed; a
+    timeout or a wake by somebody else tells none."""
+    holders, waiter = [make_client() for _ in range(3)], make_client()
+    ours = [h.backend.queue_join("q/any", b"", unique=True, attempt=_attempt()).mine for h in holders]
+    view = waiter.backend.queue_join("q/any", b"", unique=True, attempt=_attempt())
+    window, since = view.contenders[:3], view.revision
+    assert [c.key for c in window] == [c.key for c in ours]
+    told: list[set[str]] = []
+    armed = _Armed()
+    waiting = threading.Thread(
+        target=lambda: told.append(waiter.backend.wait_any_gone(window, 15, armed, since_revision=since))
+    )
+    waiting.start()
+    assert armed.waiting.wait(15), "the wait never armed"
+    holders[1].backend.queue_leave(ours[1])  # told by the watches, not found when arming
+    waiting.join(15)
+    assert told == [{ours[1].key}]
+    started = time.monotonic()
+    assert waiter.backend.wait_any_gone(window, 15, threading.Event(), since_revision=since) == {ours[1].key}
+    assert time.monotonic() - started < 5, "a contender gone since the listing must be found at once"
+    rest = [ours[0], ours[2]]
+    assert waiter.backend.wait_any_gone(rest, 0.3, threading.Event(), since_revision=since) == set()
+    wake = threading.Event()
+    threading.Timer(0.2, wake.set).start()
+    started = time.monotonic()
+    assert waiter.backend.wait_any_gone(rest, 15, wake, since_revision=since) == set()
+    assert time.monotonic() - started < 5, "a wake by somebody else must end the wait"
+
+
+class _Armed(threading.Event):
+    """A waiter's ``wake`` that tells when the backend starts waiting on it: its watches are
+    armed by then (every backend arms, then waits on ``wake``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
 def test_update_is_guarded_by_the_entry_unchanged(client: coordkit.Client) -> None:
     """queue_update writes our contender's value only while it is the very entry we know
     (same incarnation, same version); VersionConflictError otherwise, also once it left."""

@@ -1,7 +1,8 @@
-"""A semaphore without a herd, on every backend: a departure wakes only the waiter that can
-now enter. Wake-ups are counted structurally (each waiter's re-reads of the queue, per
-thread), not timed: with 16 waiters behind 3 holders leaving in any order, each waiter
-re-reads the queue exactly once, when its turn has come."""
+"""A semaphore without a herd, on every backend: a departure reaches only the few waiters
+watching it and wakes only the waiter that can now enter. Both are counted structurally, not
+timed: with 16 waiters behind 3 holders leaving in any order, no waiter watches the queue's
+prefix, no contender is watched by more than 3 waiters at once, and each waiter re-reads the
+queue exactly once, when its turn has come."""
 
 from __future__ import annotations
 
@@ -32,11 +33,46 @@ def _count_queue_reads(client: coordkit.Client) -> Counter[int]:
     return reads
 
 
-def test_a_departure_wakes_only_the_waiter_that_can_enter(make_client: ClientFactory) -> None:
+class Watchers:
+    """Who watches which contender of ``client``'s semaphore waits, at once, and any prefix
+    watch it starts (the herd: every departure would reach every waiter)."""
+
+    def __init__(self, client: coordkit.Client) -> None:
+        self._lock = threading.Lock()
+        self._now: Counter[str] = Counter()
+        self.most = 0  # the most waiters that watched one contender at once
+        self.windows: Counter[int] = Counter()  # window waits per thread
+        self.prefixes: list[str] = []
+        waited, watched = client.backend.wait_any_gone, client.backend.watch
+
+        def wait_any_gone(ahead: Any, *args: Any, **options: Any) -> Any:
+            keys = [contender.key for contender in ahead]
+            with self._lock:
+                self._now.update(keys)
+                self.most = max([self.most, *(self._now[key] for key in keys)])
+                assert keys, "a window wait watched nothing"
+                self.windows[threading.get_ident()] += 1
+            try:
+                return waited(ahead, *args, **options)
+            finally:
+                with self._lock:
+                    self._now.subtract(keys)
+
+        def watch(key: str, *args: Any, prefix: bool = False, **options: Any) -> Any:
+            if prefix:
+                with self._lock:
+                    self.prefixes.append(key)
+            return watched(key, *args, prefix=prefix, **options)
+
+        client.backend.wait_any_gone = wait_any_gone  # type: ignore[method-assign]
+        client.backend.watch = watch  # type: ignore[method-assign]
+
+
+def test_a_release_reaches_only_its_watchers_and_wakes_one(make_client: ClientFactory) -> None:
     holding, waiting = make_client(), make_client()
     holders = [holding.semaphore("pool", LIMIT) for _ in range(LIMIT)]
     assert all(slot.acquire(timeout=DEADLINE) for slot in holders)
-    reads = _count_queue_reads(waiting)
+    reads, watchers = _count_queue_reads(waiting), Watchers(waiting)
     admitted: list[tuple[int, threading.Event]] = []
     changed, errors = threading.Condition(), []
 
@@ -94,3 +130,40 @@ def test_a_departure_wakes_only_the_waiter_that_can_enter(make_client: ClientFac
     assert not errors, errors
     woken = {ident: reads[ident] - joined[ident] for ident, _ in admitted}
     assert list(woken.values()) == [1] * WAITERS, f"queue re-reads per waiter: {woken}"
+    assert not watchers.prefixes, f"waiters watched the whole queue: {watchers.prefixes}"
+    assert all(watchers.windows[ident] for ident, _ in admitted), f"window waits: {watchers.windows}"
+    assert watchers.most <= LIMIT, f"{watchers.most} waiters watched one contender at once"
+
+
+def test_a_waiter_whose_read_fails_after_its_turn_came_reads_again(make_client: ClientFactory) -> None:
+    """A departure leaves fewer than the limit ahead, and the read that would admit the waiter
+    fails (an unreachable store for one call): the waiter must read again, not wait on a
+    window it has emptied."""
+    holding, waiting = make_client(), make_client()
+    holders = [holding.semaphore("flaky", 2) for _ in range(2)]
+    assert all(slot.acquire(timeout=DEADLINE) for slot in holders)
+    failing, listed = threading.Event(), waiting.backend.queue_list
+
+    def flaky(path: str, **options: Any) -> Any:
+        if failing.is_set():
+            failing.clear()
+            raise coordkit.BackendUnavailableError("refused once by the test")
+        return listed(path, **options)
+
+    waiting.backend.queue_list = flaky  # type: ignore[method-assign]
+    slot, admitted = waiting.semaphore("flaky", 2), threading.Event()
+    thread = threading.Thread(target=lambda: slot.acquire(timeout=DEADLINE) and admitted.set(), daemon=True)
+    thread.start()
+    eventually(
+        lambda: len(type(holding.backend).queue_list(holding.backend, "flaky")[0]) == 3,
+        timeout=DEADLINE,
+        interval=0.01,
+        message="the waiter queued",
+    )
+    failing.set()
+    holders[0].release()
+    assert admitted.wait(DEADLINE / 3), "the waiter did not read the queue again"
+    assert not failing.is_set(), "the failing read was never made"
+    thread.join(DEADLINE)
+    slot.release()
+    holders[1].release()

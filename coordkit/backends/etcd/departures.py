@@ -1,6 +1,7 @@
 """Waiting for a contender to leave, on one watch stream per connection.
 
-A lock or election waiter waits for exactly the contender ahead of it. A user watch
+A lock or election waiter waits for exactly the contender ahead of it (a semaphore waiter
+for the few nearest ahead, one watch each, :meth:`EtcdDepartures.wait_any_gone`). A user watch
 (:class:`~.watch.EtcdWatch`) costs a gRPC stream, a reader thread and a callback thread each,
 and starts after a read; a departure wait needs none of that: it only sets the waiter's event.
 So every departure wait of one :class:`~.conn.EtcdConnection` adds a watch to ONE long-lived
@@ -14,8 +15,9 @@ next, and the cancel, sent meanwhile, would compete with that read (the stream's
 thread wakes to write it) on the path of every lock handoff. Its cancel goes out after that
 read (:meth:`EtcdDepartures.flush`, called by the queue read) or with the next wait's create,
 whichever comes first; until then the server keeps a watch on a key already gone, whose
-events, if any, are routed to nobody. A wait ended otherwise (timeout, woken, cancelled)
-cancels at once.
+events, if any, are routed to nobody. The other waits of a semaphore waiter's window that the
+same departure ended are cancelled likewise, after that read. A wait ended otherwise (timeout,
+woken, cancelled) cancels at once.
 
 python-etcd3 0.12's WatchCreateRequest has no ``watch_id``: etcd answers the create
 requests of a stream in the order sent, so each "created" response belongs to the oldest
@@ -41,7 +43,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -115,13 +117,14 @@ class StreamState:
             etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=key, start_revision=start))
         )
 
-    def forget(self, wait: Any, *, defer: bool) -> None:
+    def forget(self, wait: Any, *, defer: bool, departed: bool | None = None) -> None:
         """The wait is over: cancel its watch once its id is known (else when "created" comes),
-        after the waiter's queue read if it ended by its departure and ``defer``."""
+        after the waiter's queue read if it ended by a departure (``departed``: its own, unless
+        told; one of a semaphore waiter's window ends all its waits) and ``defer``."""
         wait.done = True
         watch_id = wait.watch_id
         if watch_id is not None and self.waits.pop(watch_id, None) is not None and not self.broken:
-            if wait.gone and defer:
+            if (wait.gone if departed is None else departed) and defer:
                 self.cancels.append(watch_id)
             else:
                 self.cancel(watch_id)
@@ -163,31 +166,55 @@ class EtcdDepartures:
         ``since_revision``; 0: unknown, read it now) is gone. False once ``timeout`` passed,
         ``wake`` was set by somebody else, or the stream broke. Raises coordkit errors when no
         stream or read could be made (BackendUnavailableError, ClosedError)."""
+        return bool(self.wait_any_gone([(key, create_revision)], since_revision, timeout, wake))
+
+    def wait_any_gone(
+        self,
+        keys: Sequence[tuple[bytes, int]],
+        since_revision: int,
+        timeout: float | None,
+        wake: threading.Event,
+    ) -> set[bytes]:
+        """:meth:`wait_gone` for each ``(key, create_revision)`` at once, one watch each on the
+        stream: the keys of those gone, once one is; empty as :meth:`wait_gone` is False (at
+        once for no keys)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        start = since_revision + 1
-        if since_revision <= 0:  # not known: read it
-            found = self._read(key, deadline)
-            kv = found.kvs[0] if found.kvs else None
-            if kv is None or (create_revision and kv.create_revision != create_revision):
-                return True
-            start = found.header.revision + 1
-        wait = _Wait(create_revision, wake)
-        stream = self._watch(key, start, wait)
+        if not keys:
+            return set()
+        if since_revision <= 0:  # not known: read them, and watch from the oldest of those reads
+            gone, revisions = set(), []
+            for key, create_revision in keys:
+                found = self._read(key, deadline)
+                kv = found.kvs[0] if found.kvs else None
+                if kv is None or (create_revision and kv.create_revision != create_revision):
+                    gone.add(key)
+                revisions.append(found.header.revision)
+            if gone:
+                return gone
+            since_revision = min(revisions)
+        waits = [(key, _Wait(create_revision, wake)) for key, create_revision in keys]
+        stream = self._watch(waits, since_revision + 1)
         try:
-            self._await(stream, wait, deadline)
+            for _, wait in waits:
+                self._set_up(stream, wait, deadline)
+            wake.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
         finally:
-            self._cancel(stream, wait)
-        return wait.gone
+            departed = any(wait.gone for _, wait in waits)
+            with self._lock:
+                for _, wait in waits:  # a departure's cancels go after the waiter's next read
+                    stream.forget(wait, defer=True, departed=departed)
+        return {key for key, wait in waits if wait.gone}
 
     # --- the stream ---------------------------------------------------------------------
-    def _watch(self, key: bytes, start: int, wait: _Wait) -> _Stream:
+    def _watch(self, waits: Sequence[tuple[bytes, _Wait]], start: int) -> _Stream:
         with self._lock:
             if self._closed:
                 raise ClosedError("the etcd backend is closed")
             stream = self._stream
             if stream is None or stream.broken:
                 stream = self._stream = self._open()
-            stream.add(wait, key, start)
+            for key, wait in waits:
+                stream.add(wait, key, start)
         return stream
 
     def _open(self) -> _Stream:
@@ -207,9 +234,9 @@ class EtcdDepartures:
         self.streams_opened += 1
         return stream
 
-    def _await(self, stream: _Stream, wait: _Wait, deadline: float | None) -> None:
-        """Wait for the create's answer (bounded), then for the wait's end, ``wake`` or the
-        deadline. Gives the stream up (BackendUnavailableError) if the create is not answered."""
+    def _set_up(self, stream: _Stream, wait: _Wait, deadline: float | None) -> None:
+        """Wait for the create's answer (bounded), unless ``wake`` is set or the deadline
+        passes first. Gives the stream up (BackendUnavailableError) if it is not answered."""
         setup = self._setup_bound
         while True:
             answered = stream.answered
@@ -229,13 +256,6 @@ class EtcdDepartures:
             )
         if wait.watch_id is not None:
             self._setup_bound = _SETUP_BOUND
-        wait.wake.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
-
-    def _cancel(self, stream: _Stream, wait: _Wait) -> None:
-        """Forget the wait; cancel its watch once its id is known (else when "created" comes),
-        after the waiter's queue read if it ended by its departure (see the module)."""
-        with self._lock:
-            stream.forget(wait, defer=True)
 
     def flush(self) -> None:
         """Send the cancels of the waits ended by their departure (the queue read that follows

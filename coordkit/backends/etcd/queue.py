@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from ...errors import SessionLostError
@@ -171,6 +172,20 @@ class EtcdContenderQueues(EtcdCalls):
         return self.wait_gone(
             key, timeout, wake, create_revision=create_revision, since_revision=since_revision
         )
+
+    def wait_any_gone(
+        self,
+        ahead: Sequence[Contender],
+        timeout: float | None,
+        wake: threading.Event,
+        *,
+        since_revision: int = 0,
+    ) -> set[str]:
+        """A watch on each key from ``since_revision + 1``, all on the one departure stream."""
+        names = {self._key(contender.key): contender for contender in ahead}
+        incarnations = [(name, contender.create_revision) for name, contender in names.items()]
+        gone = self._departures.wait_any_gone(incarnations, since_revision, timeout, wake)
+        return {names[name].key for name in gone}
 
     def _contenders(self, path: str, kvs: Any, prefix: int | None = None) -> list[Contender]:
         if prefix is None:  # the length of the queue's key prefix

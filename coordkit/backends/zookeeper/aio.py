@@ -175,7 +175,7 @@ class ZooKeeperAsyncOps(AsyncOps):
             await wake.wait()
             return departure.gone.is_set()
         finally:
-            departure.done = True  # a leftover watch dies out when it fires
+            departure.finish()  # a leftover watch dies out when it fires
 
     async def queue_join(
         self, path: str, value: bytes, *, unique: bool, attempt: str, timeout: float | None

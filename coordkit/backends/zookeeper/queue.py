@@ -37,8 +37,8 @@ import contextlib
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
@@ -48,10 +48,7 @@ from ..contender_queue import Contender, QueueView
 from .calls import ClientCalls
 from .parents import make_parents
 from .read import child_path, wait
-from .wait_gone import wait_gone
-
-if TYPE_CHECKING:
-    from .watch import ZkWatch
+from .wait_gone import wait_any_gone, wait_gone
 
 __all__ = [
     "CONTENDER",
@@ -251,9 +248,6 @@ class ContenderQueues(ClientCalls):
     _zk_joins: dict[str, QueueJoin]  # join attempt -> its QueueJoin, for retries
     _zk_own: dict[tuple[int, str], QueueJoin]  # (session, queue node) -> its join without ``unique``
     _joins_lock: threading.Lock  # held for every look at or change of those two maps
-    _persistent: bool  # addWatch is used (the option, and the server has it)
-    _watch_lock: threading.Lock
-    _watches: set[ZkWatch]  # resynced by the backend after a reconnect or a new session
 
     def queue_join(
         self,
@@ -350,18 +344,19 @@ class ContenderQueues(ClientCalls):
             timeout=timeout,
         )
 
-    def watch_departures(
+    def wait_any_gone(
         self,
-        path: str,
-        on_gone: Callable[[str], None],
+        ahead: Sequence[Contender],
+        timeout: float | None,
+        wake: threading.Event,
         *,
-        on_rearmed: Callable[[], None],
-        timeout: float | None = None,
-    ) -> ZkWatch | None:
-        """One ``addWatch`` round trip, no read (see :mod:`.departures`); None without
-        persistent watches (the option, or a server before 3.6)."""
-        if not self._persistent:
-            return None
-        from .departures import start_departures
-
-        return start_departures(self, path, on_gone, on_rearmed, timeout)
+        since_revision: int = 0,
+    ) -> set[str]:
+        """One ``exists`` per contender, pipelined, each watching that node alone (see
+        :func:`.wait_gone.wait_any_gone`)."""
+        nodes = [(c.key, self._keys.to_key(c.key), c.create_revision) for c in ahead]
+        return self._read(
+            ahead[0].key if ahead else "",
+            lambda client, deadline: wait_any_gone(client, nodes, deadline, timeout, wake),
+            timeout=timeout,
+        )
