@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss
+from kazoo.protocol.paths import _prefix_root
 
 import coordkit
 from coordkit.backends.zookeeper import queue as _zk_queue
@@ -282,8 +283,25 @@ def test_a_waiter_watches_its_predecessor_alone(client: coordkit.Client, kz: Kaz
     gone = _zk_queue.wait_gone(traced, queue[1].key, deadline(), 0.05, threading.Event())  # type: ignore[arg-type]
     assert gone is False
     # One request, leaving one watch on the one node ahead: a release wakes one waiter.
-    assert traced.sent == [("exists", queue[1].key, True)]
-    assert traced.trace == ["send exists", "wait exists"]
+    assert traced.sent == [("get", queue[1].key, True)]
+    assert traced.trace == ["send get", "wait get"]
+
+
+def test_a_waiter_finding_its_window_gone_leaves_no_watch(client: coordkit.Client, kz: KazooClient) -> None:
+    """An ``exists`` of a node already gone would leave a watch for its creation, which a
+    sequential node never fires: one more per window move, for the life of the connection."""
+    backend = client.backend
+    window = [backend.queue_join("window", b"", unique=True).mine for _ in range(3)]
+    kz.delete(window[1].key)
+    nodes = [(c.key, c.key, 0) for c in window]
+    gone = _zk_queue.wait_any_gone(kz, nodes, deadline(), DEADLINE, threading.Event())
+    assert gone == {window[1].key}
+
+    def watchers(key: str) -> Any:  # kazoo keeps them by the path with its chroot
+        return kz._data_watchers.get(_prefix_root(kz.chroot, key))
+
+    assert not watchers(window[1].key), "a watch was left on a node gone"
+    assert watchers(window[0].key) and watchers(window[2].key), "the nodes still there are watched"
 
 
 def test_wait_gone_gives_up_on_timeout_or_wake(client: coordkit.Client) -> None:

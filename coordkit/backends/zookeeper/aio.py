@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.protocol.paths import _prefix_root
-from kazoo.protocol.serialization import Create2, Delete, Exists, GetChildren, GetChildren2, GetData
+from kazoo.protocol.serialization import Create2, Delete, GetChildren, GetChildren2, GetData
 from kazoo.security import OPEN_ACL_UNSAFE
 
 from ...core.async_deadline import timeout_in
@@ -61,6 +61,14 @@ class _LoopWake(threading.Event):
         super().set()
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             self._loop.call_soon_threadsafe(self._wake.set)
+
+
+def _stat_or_none(result: Any) -> Any:
+    """The stat of a ``getData`` answer; None: no node."""
+    try:
+        return result.get_nowait()[1]
+    except NoNodeError:
+        return None
 
 
 class _Outcome:
@@ -166,9 +174,9 @@ class ZooKeeperAsyncOps(AsyncOps):
         node = self.backend._keys.to_key(key)
         client = self.backend._usable()
         departure = Departure(client, node, _LoopWake(self.loop, wake))
-        try:
+        try:  # a getData, not an exists, arms it: see .wait_gone (no watch left on a node gone)
             stat = await self._request(
-                key, lambda c: Exists(_prefix_root(c.chroot, node), departure), lambda r: r.get_nowait(), None
+                key, lambda c: GetData(_prefix_root(c.chroot, node), departure), _stat_or_none, None
             )
             if stat is None or (create_revision and stat.czxid != create_revision):
                 return True

@@ -1,6 +1,11 @@
-"""Waiting for contenders of a ZooKeeper queue to leave: one ``exists`` that leaves a watch on
-that node alone, so that a departure wakes exactly the contender behind it, not the herd (a
-semaphore waiter's few: their ``exists`` pipelined, one round trip).
+"""Waiting for contenders of a ZooKeeper queue to leave: one read that leaves a watch on that
+node alone, so that a departure wakes exactly the contender behind it, not the herd (a
+semaphore waiter's few: their reads pipelined, one round trip).
+
+The read is a ``getData``, not an ``exists``: an ``exists`` of a node already gone leaves a
+watch for its creation, on the server and in kazoo, which a sequential node (whose name is
+never used again) would never fire; it would stay for the life of the connection. A
+``getData`` of a missing node leaves no watch.
 
 What holds on failure: a dropped link or an ended session (kazoo then fires the watch with
 type NONE) wakes the waiter, which looks at the queue again; a change of the node's value
@@ -15,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import EventType, ZnodeStat
 
 from .errors import TRANSLATED
@@ -36,7 +42,7 @@ class Departure:
 
     def arm(self) -> Any:
         """The read that leaves this watch on the node (see the module): kazoo's async result."""
-        return self.client.exists_async(self.path, watch=self)
+        return self.client.get_async(self.path, watch=self)
 
     def finish(self) -> None:
         with self._lock:
@@ -54,12 +60,11 @@ class Departure:
 
     def _answered(self, result: Any) -> None:
         try:
-            absent = result.get() is None
+            result.get()
+        except NoNodeError:
+            self._departed()
         except TRANSLATED:  # the link dropped: wake the waiter, which looks again
             self._wake()
-            return
-        if absent:
-            self._departed()
 
     def _departed(self) -> None:
         with self._lock:
@@ -75,8 +80,10 @@ class Departure:
 
 def stat_of(answer: Any, deadline: float) -> ZnodeStat | None:
     """The stat a :meth:`Departure.arm` read found, by ``deadline``; None: no node."""
-    stat: ZnodeStat | None = wait(answer, deadline)
-    return stat
+    try:
+        return wait(answer, deadline)[1]
+    except NoNodeError:
+        return None
 
 
 def wait_gone(
@@ -88,7 +95,7 @@ def wait_gone(
     create_revision: int = 0,
 ) -> bool:
     """True once ``path`` does not exist (or, with ``create_revision``, is another node). One
-    ``exists`` leaves a watch on that node alone, so a departure wakes exactly the contender behind
+    read leaves a watch on that node alone, so a departure wakes exactly the contender behind
     it. False after ``timeout`` or when ``wake`` was set by somebody else."""
     return bool(wait_any_gone(client, [(path, path, create_revision)], deadline, timeout, wake))
 
@@ -100,7 +107,7 @@ def wait_any_gone(
     timeout: float | None,
     wake: threading.Event,
 ) -> set[str]:
-    """:func:`wait_gone` for each ``(key, path, create_revision)`` at once, their ``exists``
+    """:func:`wait_gone` for each ``(key, path, create_revision)`` at once, their reads
     pipelined: the keys of those found gone once one is. Empty after ``timeout`` or when
     ``wake`` was set by somebody else (at once for no nodes)."""
     departures = [(key, incarnation, Departure(client, path, wake)) for key, path, incarnation in nodes]
