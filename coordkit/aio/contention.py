@@ -313,7 +313,7 @@ class AsyncContention:
                 elif session.state is SessionState.CONNECTED and self.policy.slots > 1:
                     ahead = ahead or Ahead(view, self.policy.slots)
                     self._wake.clear()  # then wait: a session change after this wakes us
-                    gone = await wait_any_gone(ops, ahead.window(), self._wake, view.revision)
+                    gone = await wait_any_gone(ops, ahead.window(), self._wake, ahead.since)
                     if ahead.forget(gone):
                         continue  # a full window still ahead: watch it, no read
                     ahead = None  # read the queue: a window is made from that listing only

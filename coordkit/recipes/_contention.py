@@ -315,7 +315,7 @@ class Contention:
                 if self.policy.slots > 1:
                     ahead = ahead or Ahead(view, self.policy.slots)
                     gone = self.client.backend.wait_any_gone(
-                        ahead.window(), remaining, self._wake, since_revision=view.revision
+                        ahead.window(), remaining, self._wake, since_revision=ahead.since
                     )
                     self._wake.clear()  # before the next wait or read: a change after it wakes us again
                     if ahead.forget(gone):

@@ -181,17 +181,16 @@ class EtcdDepartures:
         deadline = None if timeout is None else time.monotonic() + timeout
         if not keys:
             return set()
-        if since_revision <= 0:  # not known: read them, and watch from the oldest of those reads
-            gone, revisions = set(), []
-            for key, create_revision in keys:
-                found = self._read(key, deadline)
-                kv = found.kvs[0] if found.kvs else None
-                if kv is None or (create_revision and kv.create_revision != create_revision):
+        if since_revision <= 0:  # not known: read them all at once, and watch from that read
+            found = self._read([key for key, _ in keys], deadline)
+            gone = set()
+            for (key, create_revision), reply in zip(keys, found.responses, strict=True):
+                kvs = reply.response_range.kvs
+                if not kvs or (create_revision and kvs[0].create_revision != create_revision):
                     gone.add(key)
-                revisions.append(found.header.revision)
             if gone:
                 return gone
-            since_revision = min(revisions)
+            since_revision = found.header.revision
         waits = [(key, _Wait(create_revision, wake)) for key, create_revision in keys]
         stream = self._watch(waits, since_revision + 1)
         try:
@@ -293,13 +292,18 @@ class EtcdDepartures:
             stream.pending.clear()
         cut(stream, self._conn, error, waits)
 
-    def _read(self, key: bytes, deadline: float | None) -> Any:
-        request = read(key, b"", keys_only=True)
+    def _read(self, keys: Sequence[bytes], deadline: float | None) -> Any:
+        """``keys`` read in one round trip (a transaction of reads, which is safe to repeat)."""
+        request = etcdrpc.TxnRequest(
+            compare=[],
+            success=[etcdrpc.RequestOp(request_range=read(key, b"", keys_only=True)) for key in keys],
+            failure=[],
+        )
         timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
         try:
             return self._conn.call(
                 "read for a departure watch",
-                lambda s, t: s.kv.Range(request, **s.args(t)),
+                lambda s, t: s.kv.Txn(request, **s.args(t)),
                 retry_safe=True,
                 timeout=timeout,
             )
