@@ -34,16 +34,18 @@ now = time.perf_counter
 
 @dataclass
 class WakeLog:
-    """Every return of a waiter's ``wait_gone`` (key, time, whether the key was gone), and
-    how often the queue was listed again after one."""
+    """Every return of a waiter's ``wait_gone`` (key, time, whether the key was gone), how
+    often the queue was listed again after one, and how many semaphore window waits
+    (``wait_any_gone``) a departure ended: the waiters it reached."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     wakes: list[tuple[str, float, bool]] = field(default_factory=list)
     relists: int = 0
+    told: int = 0
     waiting: threading.Event = field(default_factory=threading.Event)
 
     def instrument(self, backend: Any) -> None:
-        wait_gone, queue_list = backend.wait_gone, backend.queue_list
+        wait_gone, queue_list, wait_any_gone = backend.wait_gone, backend.queue_list, backend.wait_any_gone
 
         def counted_wait(key: str, timeout: float | None, wake: threading.Event, **options: Any) -> bool:
             self.waiting.set()
@@ -52,12 +54,21 @@ class WakeLog:
                 self.wakes.append((key, now(), gone))
             return gone
 
+        def counted_any(ahead: Any, timeout: float | None, wake: threading.Event, **options: Any) -> Any:
+            self.waiting.set()
+            gone = wait_any_gone(ahead, timeout, wake, **options)
+            if gone:
+                with self.lock:
+                    self.told += 1
+            return gone
+
         def counted_list(path: str, **options: Any) -> Any:
             with self.lock:
                 self.relists += 1
             return queue_list(path, **options)
 
         backend.wait_gone, backend.queue_list = counted_wait, counted_list
+        backend.wait_any_gone = counted_any
 
 
 def _enter_leave(
@@ -245,7 +256,7 @@ def contend(
     run = _contend_processes if processes else _contend_threads
     holds, log = run(base, kind, contenders, rounds, hold)
     found = _summarize(sorted(holds, key=lambda h: h.acquired), log, contenders)
-    if kind == "semaphore":  # waiters re-read the queue when woken; wait_gone is not used
+    if kind == "semaphore":  # waiters wait for their window (wait_any_gone), not wait_gone
         found["handoff_s"] = admissions_of(holds)
         found["handoffs"], found["handoff_ms"] = len(found["handoff_s"]), median_ms(found["handoff_s"])
     found["mode"] = "processes" if processes else "threads"
@@ -286,6 +297,7 @@ def _summarize(holds: list[Hold], log: WakeLog, contenders: int) -> dict[str, An
         "uncontended_releases": len(uncontended),
         "spurious_wakes": spurious,
         "relists_per_release": round(log.relists / max(1, len(holds) - 1), 3),
+        "told_per_release": round(log.told / max(1, len(holds) - 1), 3),
         "no_herd": set(histogram) == {"1"} and not any(uncontended) and woken[-1] == 0 and spurious == 0,
         "handoffs": len(handoffs),
         "handoff_ms": median_ms(handoffs),

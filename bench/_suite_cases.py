@@ -87,7 +87,12 @@ def run_backend(
     found = contend(url, kind="semaphore", contenders=waiters + SEMAPHORE_LIMIT, rounds=rounds, hold=hold)
     case = f"semaphore admission, {waiters} waiters, limit {SEMAPHORE_LIMIT}"
     samples[case] = {"coordkit": found["handoff_s"]}
-    notes["semaphore_wakes"] = {"releases": found["releases"], "queue_reads": found["relists_per_release"]}
+    notes["semaphore_wakes"] = {
+        "releases": found["releases"],
+        "queue_reads": found["relists_per_release"],
+        "told": found["told_per_release"],
+        "limit": SEMAPHORE_LIMIT,
+    }
     if kind == "zookeeper":
         samples[case]["kazoo"] = _peers.contend(
             peer, waiters + SEMAPHORE_LIMIT, rounds, hold, limit=SEMAPHORE_LIMIT

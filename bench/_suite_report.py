@@ -103,7 +103,10 @@ def markdown(report: dict[str, Any], command: str) -> str:
             wakes = notes["semaphore_wakes"]
             out.append(
                 f"- coordkit semaphore: {wakes['queue_reads']} queue re-reads (wake-ups) per release over "
-                f"{wakes['releases']} releases (1.0: each release woke only the waiter it admitted)."
+                f"{wakes['releases']} releases (1.0: each release woke only the waiter it admitted); "
+                f"{wakes.get('told', '-')} window waits ended per release, by a departure told or "
+                f"found when arming (a waiter watches only the limit, {wakes.get('limit', '-')}, "
+                "nearest ahead; before, every release reached every waiter)."
             )
         if "memory" in notes:
             weighed = notes["memory"]
