@@ -35,7 +35,7 @@ from ..core.states import SessionEvent, SessionState
 from ..core.when_connected import cleanup_generation, when_connected
 from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, SessionLostError
 from ..names import recipe_name
-from ..recipes._departures import Ahead
+from ..recipes._departures import window
 from ..recipes._join import unconfirmed_remover
 from ..recipes._observe import observed_aenter
 from ..recipes._policy import Policy
@@ -296,7 +296,6 @@ class AsyncContention:
         # A join's view carries no values (ZooKeeper lists names only): a policy that reads
         # them (read/write locks) decides on a listing with values, as the sync recipe does.
         listed, joined_in = not self.policy.values, self.generation
-        ahead: Ahead | None = None  # a semaphore waiter's window, from ``view`` (recipes/_departures.py)
         while True:
             if view.position < 0 or session.generation != joined_in:
                 return None
@@ -311,12 +310,9 @@ class AsyncContention:
                 if not listed:
                     pass  # read the values first
                 elif session.state is SessionState.CONNECTED and self.policy.slots > 1:
-                    ahead = ahead or Ahead(view, self.policy.slots)
                     self._wake.clear()  # then wait: a session change after this wakes us
-                    gone = await wait_any_gone(ops, ahead.window(), self._wake, ahead.since)
-                    if ahead.forget(gone):
-                        continue  # a full window still ahead: watch it, no read
-                    ahead = None  # read the queue: a window is made from that listing only
+                    nearest = window(view, self.policy.slots)  # see recipes/_departures.py
+                    await wait_any_gone(ops, nearest, self._wake, view.revision)
                 elif session.state is SessionState.CONNECTED:
                     blocker = self.policy.waits_for(view)
                     self._wake.clear()
@@ -332,7 +328,7 @@ class AsyncContention:
                 pause = min(pause * 2, _LAST_PAUSE)
                 await self._connected()
                 continue
-            pause, listed, ahead = _FIRST_PAUSE, True, None
+            pause, listed = _FIRST_PAUSE, True
             view = QueueView(view.mine, contenders, revision)
 
     # --- leaving ------------------------------------------------------------------------------

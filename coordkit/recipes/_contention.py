@@ -35,7 +35,7 @@ from ..errors import BackendUnavailableError, CoordkitError, OwnershipError, Ses
 from ..names import recipe_name
 from ._cleanup import leave_or_later, leave_when_connected
 from ._deadlines import call_time, remaining_time, settle, take
-from ._departures import Ahead
+from ._departures import window
 from ._join import join_again, unconfirmed_remover
 from ._loss import LossEvent, LostCallback
 from ._observe import kind_of, observed_enter
@@ -294,7 +294,6 @@ class Contention:
 
     def _wait_admitted(self, view: QueueView, wait: bool, deadline: float | None) -> bool | None:
         """True admitted, False gave up, None: our contender is gone, join again."""
-        ahead: Ahead | None = None  # a semaphore waiter's window, from ``view`` (see ._departures)
         while True:
             settled = settle(self.session, self.generation, deadline)
             if settled is not True:
@@ -312,26 +311,20 @@ class Contention:
             if not wait or remaining == 0:
                 return False
             try:
-                if self.policy.slots > 1:
-                    ahead = ahead or Ahead(view, self.policy.slots)
-                    gone = self.client.backend.wait_any_gone(
-                        ahead.window(), remaining, self._wake, since_revision=ahead.since
-                    )
-                    self._wake.clear()  # before the next wait or read: a change after it wakes us again
-                    if ahead.forget(gone):
-                        continue  # a full window still ahead: watch it, no read
-                    ahead = None  # read the queue: a window is made from that listing only
-                else:
-                    self._wait_for_departure(view, remaining)
-                    self._wake.clear()  # before the read: a departure after it wakes us again
+                self._wait_for_departure(view, remaining)
+                self._wake.clear()  # before the read: a departure after it wakes us again
                 contenders, revision = self.client.backend.queue_list(
                     self.path, values=self.policy.values, timeout=call_time(self._calls_by)
                 )
             except BackendUnavailableError:
                 continue  # SUSPENDED: settle, keeping our place
-            view, ahead = QueueView(view.mine, contenders, revision), None
+            view = QueueView(view.mine, contenders, revision)
 
     def _wait_for_departure(self, view: QueueView, remaining: float | None) -> None:
+        if self.policy.slots > 1:  # a semaphore waiter: any of its window (see ._departures)
+            nearest, since = window(view, self.policy.slots), view.revision
+            self.client.backend.wait_any_gone(nearest, remaining, self._wake, since_revision=since)
+            return
         # A lock or election waits for exactly the contender right ahead (a reader of a
         # read/write lock for the nearest writer ahead): no herd.
         if (ahead := self.policy.waits_for(view)) is not None:

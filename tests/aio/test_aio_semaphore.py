@@ -166,9 +166,10 @@ def test_rwlock_cancellation_leaves_no_contender(
 def test_a_departure_wakes_only_the_async_waiter_that_can_enter(
     store_url: str, client: coordkit.Client, arun: Callable[..., Any]
 ) -> None:
-    """The herd-free semaphore over the async API (recipes/_departures.py): holders leave out of
-    order, no waiter watches the queue's prefix, no contender is watched by more than ``limit``
-    waiters at once, and each waiter reads the queue again exactly once, when it may enter."""
+    """The herd-free semaphore over the async API (recipes/_departures.py): holders leave in the
+    order they came, no waiter watches the queue's prefix, no contender is watched by more than
+    ``limit`` waiters at once, and each waiter reads the queue again exactly once, when it may
+    enter (out of order, see tests/conformance/test_semaphore_wakeups.py)."""
     limit, waiters = 2, 6
     holders = [client.semaphore("pool", limit) for _ in range(limit)]
     assert all(slot.acquire(timeout=5) for slot in holders)
@@ -207,14 +208,14 @@ def test_a_departure_wakes_only_the_async_waiter_that_can_enter(
                 await _until(lambda n=index: _queued(client, "pool") == limit + n + 1, "a waiter to queue")
             joined = list(reads)
             loop = asyncio.get_running_loop()
-            # the second oldest holder first, then the oldest, then the oldest admitted waiter
-            await loop.run_in_executor(None, holders[1].release)
+            # the oldest holder first, then the other, then the oldest admitted waiter each time
+            await loop.run_in_executor(None, holders[0].release)
             for index, task in enumerate(tasks):
                 async with timeout_in(20):
                     assert await task is True, f"waiter {index} never admitted"
                 assert all(not later.done() for later in tasks[index + 1 :]), "admitted out of order"
                 if index == 0:
-                    await loop.run_in_executor(None, holders[0].release)
+                    await loop.run_in_executor(None, holders[1].release)
                 else:
                     await slots[index - 1].release()
             await slots[-1].release()

@@ -216,7 +216,16 @@ def test_wait_any_gone_tells_which_of_the_window_left(make_client: ClientFactory
     started = time.monotonic()
     assert waiter.backend.wait_any_gone(window, 15, threading.Event(), since_revision=since) == {ours[1].key}
     assert time.monotonic() - started < 5, "a contender gone since the listing must be found at once"
-    rest = [ours[0], ours[2]]
+    # Read as it is armed (0: no listing revision to watch from): the same answer, at once.
+    assert waiter.backend.wait_any_gone(window, 15, threading.Event(), since_revision=0) == {ours[1].key}
+    holders[2].backend.queue_leave(ours[2])
+    both = {ours[1].key, ours[2].key}
+    # Two gone: a watch from the listing's revision may tell the first before the second...
+    told_now = waiter.backend.wait_any_gone(window, 15, threading.Event(), since_revision=since)
+    assert told_now and told_now <= both, told_now
+    # ...a wait read as it is armed finds both.
+    assert waiter.backend.wait_any_gone(window, 15, threading.Event(), since_revision=0) == both
+    rest = [ours[0]]
     assert waiter.backend.wait_any_gone(rest, 0.3, threading.Event(), since_revision=since) == set()
     wake = threading.Event()
     threading.Timer(0.2, wake.set).start()

@@ -135,7 +135,7 @@ def test_a_release_reaches_only_its_watchers_and_wakes_one(
         thread.join(DEADLINE)
     assert not errors, errors
     woken = {ident: reads[ident] - joined[ident] for ident, _ in admitted}
-    if second_first:  # a told waiter may find its listing stale: it reads once for that release
+    if second_first:  # each waiter told of a departure reads once: at most LIMIT per release
         assert all(woken.values()) and sum(woken.values()) <= LIMIT * WAITERS, f"re-reads: {woken}"
     else:
         assert list(woken.values()) == [1] * WAITERS, f"queue re-reads per waiter: {woken}"

@@ -177,32 +177,32 @@ class EtcdDepartures:
     ) -> set[bytes]:
         """:meth:`wait_gone` for each ``(key, create_revision)`` at once, one watch each on the
         stream: the keys of those gone, once one is; empty as :meth:`wait_gone` is False (at
-        once for no keys)."""
+        once for no keys). With ``since_revision`` 0 the watches start from now, and once they
+        are in place the keys are read (one transaction): a watch from an older revision, one
+        read first, would be caught up by etcd only every 100 ms if anything was written since."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if not keys:
             return set()
-        if since_revision <= 0:  # not known: read them all at once, and watch from that read
-            found = self._read([key for key, _ in keys], deadline)
-            gone = set()
-            for (key, create_revision), reply in zip(keys, found.responses, strict=True):
-                kvs = reply.response_range.kvs
-                if not kvs or (create_revision and kvs[0].create_revision != create_revision):
-                    gone.add(key)
-            if gone:
-                return gone
-            since_revision = found.header.revision
         waits = [(key, _Wait(create_revision, wake)) for key, create_revision in keys]
-        stream = self._watch(waits, since_revision + 1)
+        stream = self._watch(waits, 0 if since_revision <= 0 else since_revision + 1)
+        found: set[bytes] = set()  # gone when read, after the watches were in place
         try:
             for _, wait in waits:
                 self._set_up(stream, wait, deadline)
-            wake.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if since_revision <= 0 and not wake.is_set():
+                read = self._read([key for key, _ in keys], deadline)
+                for (key, create_revision), reply in zip(keys, read.responses, strict=True):
+                    kvs = reply.response_range.kvs
+                    if not kvs or (create_revision and kvs[0].create_revision != create_revision):
+                        found.add(key)
+            if not found:
+                wake.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
         finally:
-            departed = any(wait.gone for _, wait in waits)
+            departed = bool(found) or any(wait.gone for _, wait in waits)
             with self._lock:
                 for _, wait in waits:  # a departure's cancels go after the waiter's next read
                     stream.forget(wait, defer=True, departed=departed)
-        return {key for key, wait in waits if wait.gone}
+        return found | {key for key, wait in waits if wait.gone}
 
     # --- the stream ---------------------------------------------------------------------
     def _watch(self, waits: Sequence[tuple[bytes, _Wait]], start: int) -> _Stream:

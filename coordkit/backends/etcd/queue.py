@@ -181,7 +181,8 @@ class EtcdContenderQueues(EtcdCalls):
         *,
         since_revision: int = 0,
     ) -> set[str]:
-        """A watch on each key from ``since_revision + 1``, all on the one departure stream."""
+        """A watch on each key from ``since_revision + 1`` (0: from now, then the keys read in
+        one transaction), all on the one departure stream (see :mod:`.departures`)."""
         names = {self._key(contender.key): contender for contender in ahead}
         incarnations = [(name, contender.create_revision) for name, contender in names.items()]
         gone = self._departures.wait_any_gone(incarnations, since_revision, timeout, wake)

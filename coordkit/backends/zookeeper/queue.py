@@ -333,7 +333,7 @@ class ContenderQueues(ClientCalls):
     def wait_gone(
         self, key: str, timeout: float | None, wake: threading.Event, *, create_revision: int = 0
     ) -> bool:
-        """One ``exists`` watching that node alone: a departure wakes one waiter, not the herd.
+        """One ``getData`` watching that node alone: a departure wakes one waiter, not the herd.
         False after ``timeout`` or once ``wake`` is set by somebody else. (Sequential node
         names are never reused; ``create_revision`` still tells a node of that name made again
         by another tool.)"""
@@ -352,7 +352,7 @@ class ContenderQueues(ClientCalls):
         *,
         since_revision: int = 0,
     ) -> set[str]:
-        """One ``exists`` per contender, pipelined, each watching that node alone (see
+        """One ``getData`` per contender, pipelined, each watching that node alone (see
         :func:`.wait_gone.wait_any_gone`)."""
         nodes = [(c.key, self._keys.to_key(c.key), c.create_revision) for c in ahead]
         return self._read(
